@@ -1,0 +1,34 @@
+# The README's commands: `go run ./cmd/warden serve` runs warden; `make test` runs every test.
+GO ?= go
+PG_DEFAULT := postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+
+.PHONY: test check build bench fuzz
+
+# test: formatting, vet, and the whole suite with the race detector. The PostgreSQL half of the
+# store contract runs when WARDEN_TEST_POSTGRES is set (.ci/run sets it) or a server answers at
+# 127.0.0.1:5432; otherwise those tests skip and say so.
+test: check
+	@if [ -z "$$WARDEN_TEST_POSTGRES" ] && command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; then \
+		export WARDEN_TEST_POSTGRES='$(PG_DEFAULT)'; fi; \
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+check:
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+build:
+	$(GO) build -o bin/warden ./cmd/warden
+
+# bench: the Go benchmarks whose figures docs/PERFORMANCE.md records.
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./... | tee bench.out
+
+# fuzz: a short run of every fuzz target (each for FUZZTIME).
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done

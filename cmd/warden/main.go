@@ -1,0 +1,23 @@
+// Command warden is the security control plane for AI agents: `warden serve` runs the server;
+// every other subcommand is a client of its API. See docs/cli.md for exit codes.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/wardenhq/warden/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := cli.Run(ctx, os.Args[1:], cli.OSEnv())
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "warden:", cli.ErrorLine(err))
+	}
+	os.Exit(cli.ExitCode(err))
+}

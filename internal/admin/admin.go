@@ -1,0 +1,455 @@
+// Package admin is what people do to warden through the admin API: manage agent identities and
+// admin tokens. Every change is checked against the caller's role and recorded in the audit log.
+package admin
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/mail"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/identity"
+)
+
+// Secret prefixes make warden credentials recognisable to secret scanners and to redaction.
+const (
+	AgentSecretPrefix = "wsec_"
+	AdminTokenPrefix  = "wadm_"
+)
+
+// Limits on what people may declare about an agent.
+const (
+	DefaultAgentTTL = 90 * 24 * time.Hour
+	MaxAgentTTL     = 5 * 365 * 24 * time.Hour
+	maxPurpose      = 1024
+	maxReason       = 1024
+	maxLabels       = 64
+	maxLabelValue   = 256
+)
+
+// Store is the part of warden.Store this service uses.
+type Store interface {
+	warden.AgentStore
+	warden.AdminTokenStore
+}
+
+// AgentObserver learns about every change to an agent, so that enforcement points on this
+// replica see a suspension at once rather than at the next refresh.
+type AgentObserver interface {
+	ObserveAgent(a *warden.Agent)
+	ForgetAgent(id string)
+}
+
+// Service carries out admin actions.
+type Service struct {
+	store    Store
+	audit    warden.AuditLog
+	observer AgentObserver
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// New returns a Service.
+func New(store Store, audit warden.AuditLog, observer AgentObserver, log *slog.Logger) *Service {
+	return &Service{store: store, audit: audit, observer: observer, log: log, now: time.Now}
+}
+
+// AgentSpec is what a person declares when creating an agent.
+type AgentSpec struct {
+	Name    string            `json:"name"`
+	Owner   string            `json:"owner"`
+	Purpose string            `json:"purpose"`
+	TTL     string            `json:"ttl,omitempty"` // "90d", "720h"; default 90 days
+	Labels  map[string]string `json:"labels,omitempty"`
+}
+
+var labelKeyRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9._/-]{0,62})$`)
+
+func (s AgentSpec) validate() (time.Duration, error) {
+	if err := warden.ValidateName("agent", s.Name); err != nil {
+		return 0, err
+	}
+	if err := validateOwner(s.Owner); err != nil {
+		return 0, err
+	}
+	purpose := strings.TrimSpace(s.Purpose)
+	if purpose == "" {
+		return 0, warden.Errorf(warden.EInvalid, "purpose is required: describe the agent's job, e.g. --purpose 'Triage new issues in acme/web'")
+	}
+	if len(purpose) > maxPurpose || !utf8.ValidString(purpose) {
+		return 0, warden.Errorf(warden.EInvalid, "purpose must be valid text of at most %d bytes", maxPurpose)
+	}
+	ttl, err := parseTTL(s.TTL)
+	if err != nil {
+		return 0, err
+	}
+	if len(s.Labels) > maxLabels {
+		return 0, warden.Errorf(warden.EInvalid, "at most %d labels", maxLabels)
+	}
+	for k, v := range s.Labels {
+		if !labelKeyRE.MatchString(k) {
+			return 0, warden.Errorf(warden.EInvalid, "invalid label key %q: lowercase letters, digits and . _ / -, at most 63", k)
+		}
+		if len(v) > maxLabelValue || !utf8.ValidString(v) {
+			return 0, warden.Errorf(warden.EInvalid, "label %q: value must be valid text of at most %d bytes", k, maxLabelValue)
+		}
+	}
+	return ttl, nil
+}
+
+func validateOwner(owner string) error {
+	addr, err := mail.ParseAddress(owner)
+	if err != nil || addr.Address != owner || addr.Name != "" {
+		return warden.Errorf(warden.EInvalid, "owner must be a plain email address of the person accountable for the agent, got %q", owner)
+	}
+	return nil
+}
+
+// ParseDuration parses a Go duration ("12h", "30m") or a whole number of days ("90d").
+func ParseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err == nil && n >= 0 && n <= 100*365 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	} else if d, err := time.ParseDuration(s); err == nil {
+		return d, nil
+	}
+	return 0, warden.Errorf(warden.EInvalid, "invalid duration %q: use e.g. 90d, 12h or 30m", s)
+}
+
+func parseTTL(s string) (time.Duration, error) {
+	if s == "" {
+		return DefaultAgentTTL, nil
+	}
+	d, err := ParseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	if d <= 0 || d > MaxAgentTTL {
+		return 0, warden.Errorf(warden.EInvalid, "ttl must be between 1s and %dd", int(MaxAgentTTL.Hours()/24))
+	}
+	return d, nil
+}
+
+func validateReason(reason string, required bool) (string, error) {
+	reason = strings.TrimSpace(reason)
+	if required && reason == "" {
+		return "", warden.Errorf(warden.EInvalid, "a reason is required: say why, e.g. --reason 'leaked credentials, INC-123'")
+	}
+	if len(reason) > maxReason || !utf8.ValidString(reason) {
+		return "", warden.Errorf(warden.EInvalid, "reason must be valid text of at most %d bytes", maxReason)
+	}
+	return reason, nil
+}
+
+// CreateAgent creates an agent and returns it with its client secret, which is never shown again.
+func (s *Service) CreateAgent(ctx context.Context, p *warden.Principal, spec AgentSpec) (*warden.Agent, string, error) {
+	ttl, err := spec.validate()
+	if err != nil {
+		return nil, "", err
+	}
+	secret, hash := identity.NewSecret(AgentSecretPrefix)
+	now := s.now().UTC()
+	a := &warden.Agent{
+		ID:         identity.NewID("agt_"),
+		Name:       spec.Name,
+		Owner:      spec.Owner,
+		Purpose:    strings.TrimSpace(spec.Purpose),
+		Labels:     spec.Labels,
+		Status:     warden.AgentActive,
+		Epoch:      1,
+		SecretHash: hash,
+		CreatedAt:  now,
+		UpdatedAt:  now,
+		ExpiresAt:  now.Add(ttl),
+	}
+	if err := s.store.CreateAgent(ctx, a); err != nil {
+		return nil, "", err
+	}
+	s.observer.ObserveAgent(a)
+	if err := s.record(ctx, p, warden.EventAgentCreate, a, ""); err != nil {
+		return nil, "", err
+	}
+	return a, secret, nil
+}
+
+// Agent returns the named agent.
+func (s *Service) Agent(ctx context.Context, name string) (*warden.Agent, error) {
+	if err := warden.ValidateName("agent", name); err != nil {
+		return nil, err
+	}
+	return s.store.Agent(ctx, name)
+}
+
+// Agents lists every agent.
+func (s *Service) Agents(ctx context.Context) ([]*warden.Agent, error) { return s.store.Agents(ctx) }
+
+// errUnchanged tells update that fn found nothing to do; the call succeeds without a write.
+var errUnchanged = errors.New("unchanged")
+
+// update applies fn to the named agent, tells the observer, and records the event.
+func (s *Service) update(ctx context.Context, p *warden.Principal, name, event, reason string, fn func(a *warden.Agent) error) (*warden.Agent, error) {
+	if err := warden.ValidateName("agent", name); err != nil {
+		return nil, err
+	}
+	a, err := s.store.UpdateAgent(ctx, name, func(a *warden.Agent) error {
+		if err := fn(a); err != nil {
+			return err
+		}
+		a.UpdatedAt = s.now().UTC()
+		return nil
+	})
+	if errors.Is(err, errUnchanged) {
+		return s.store.Agent(ctx, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.observer.ObserveAgent(a)
+	if err := s.record(ctx, p, event, a, reason); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Suspend stops the agent reversibly: its tokens die at once (the epoch rises) and it gets no
+// new ones until resumed. Suspending a suspended agent changes nothing.
+func (s *Service) Suspend(ctx context.Context, p *warden.Principal, name, reason string) (*warden.Agent, error) {
+	reason, err := validateReason(reason, true)
+	if err != nil {
+		return nil, err
+	}
+	return s.update(ctx, p, name, warden.EventAgentSuspend, reason, func(a *warden.Agent) error {
+		switch a.Status {
+		case warden.AgentSuspended:
+			return errUnchanged
+		case warden.AgentKilled:
+			return warden.Errorf(warden.EConflict, "agent %q is killed; only an admin restore brings it back", name)
+		}
+		a.Status = warden.AgentSuspended
+		a.StatusReason = reason
+		a.Epoch++
+		return nil
+	})
+}
+
+// Resume makes a suspended agent active again. Tokens issued before the suspension stay dead.
+func (s *Service) Resume(ctx context.Context, p *warden.Principal, name, reason string) (*warden.Agent, error) {
+	reason, err := validateReason(reason, false)
+	if err != nil {
+		return nil, err
+	}
+	return s.update(ctx, p, name, warden.EventAgentResume, reason, func(a *warden.Agent) error {
+		switch a.Status {
+		case warden.AgentActive:
+			return errUnchanged
+		case warden.AgentKilled:
+			return warden.Errorf(warden.EConflict, "agent %q is killed; only an admin restore brings it back", name)
+		}
+		a.Status = warden.AgentActive
+		a.StatusReason = ""
+		return nil
+	})
+}
+
+// Renew extends the identity's lifetime to now+ttl.
+func (s *Service) Renew(ctx context.Context, p *warden.Principal, name, ttl string) (*warden.Agent, error) {
+	d, err := parseTTL(ttl)
+	if err != nil {
+		return nil, err
+	}
+	return s.update(ctx, p, name, warden.EventAgentRenew, "", func(a *warden.Agent) error {
+		a.ExpiresAt = s.now().UTC().Add(d)
+		return nil
+	})
+}
+
+// RotateSecret gives the agent a new client secret; the old one stops working and so does every
+// token issued before (the epoch rises).
+func (s *Service) RotateSecret(ctx context.Context, p *warden.Principal, name string) (*warden.Agent, string, error) {
+	secret, hash := identity.NewSecret(AgentSecretPrefix)
+	a, err := s.update(ctx, p, name, warden.EventAgentRotate, "", func(a *warden.Agent) error {
+		if a.Status == warden.AgentKilled {
+			return warden.Errorf(warden.EConflict, "agent %q is killed; only an admin restore issues a new secret", name)
+		}
+		a.SecretHash = hash
+		a.Epoch++
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return a, secret, nil
+}
+
+// DeleteAgent removes the agent; its tokens die with it.
+func (s *Service) DeleteAgent(ctx context.Context, p *warden.Principal, name string) error {
+	a, err := s.Agent(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteAgent(ctx, name); err != nil {
+		return err
+	}
+	s.observer.ForgetAgent(a.ID)
+	return s.record(ctx, p, warden.EventAgentDelete, a, "")
+}
+
+func (s *Service) record(ctx context.Context, p *warden.Principal, event string, a *warden.Agent, reason string) error {
+	ev := &warden.AuditEvent{
+		Type:     event,
+		Actor:    humanActor(ctx, p),
+		Target:   warden.EventTarget{Resource: "agent:" + a.Name},
+		Decision: warden.EventDecision{Effect: warden.EffectAllow, Message: reason},
+		Outcome:  warden.EventOutcome{Status: warden.StatusOK},
+	}
+	return s.audit.Append(ctx, ev)
+}
+
+// AdminTokenSpec is a request for a named admin token.
+type AdminTokenSpec struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+// CreateAdminToken creates a named token with a role and returns it with the token value, which is
+// never shown again.
+func (s *Service) CreateAdminToken(ctx context.Context, p *warden.Principal, spec AdminTokenSpec) (*warden.AdminToken, string, error) {
+	if err := warden.ValidateName("admin token", spec.Name); err != nil {
+		return nil, "", err
+	}
+	role, err := warden.ParseRole(spec.Role)
+	if err != nil {
+		return nil, "", err
+	}
+	secret, hash := identity.NewSecret(AdminTokenPrefix)
+	t := &warden.AdminToken{Name: spec.Name, Role: role, Hash: hash, CreatedBy: p.Name, CreatedAt: s.now().UTC()}
+	if err := s.store.CreateAdminToken(ctx, t); err != nil {
+		return nil, "", err
+	}
+	ev := &warden.AuditEvent{
+		Type:     warden.EventAdminTokenCreate,
+		Actor:    humanActor(ctx, p),
+		Target:   warden.EventTarget{Resource: "admin-token:" + t.Name},
+		Decision: warden.EventDecision{Effect: warden.EffectAllow, Message: "role " + string(role)},
+		Outcome:  warden.EventOutcome{Status: warden.StatusOK},
+	}
+	if err := s.audit.Append(ctx, ev); err != nil {
+		return nil, "", err
+	}
+	return t, secret, nil
+}
+
+// AdminTokens lists every admin token (never the token values).
+func (s *Service) AdminTokens(ctx context.Context) ([]*warden.AdminToken, error) {
+	return s.store.AdminTokens(ctx)
+}
+
+// RevokeAdminToken revokes the named token. The last live admin-role token cannot be revoked:
+// that would lock everyone out.
+func (s *Service) RevokeAdminToken(ctx context.Context, p *warden.Principal, name string) error {
+	if err := warden.ValidateName("admin token", name); err != nil {
+		return err
+	}
+	tokens, err := s.store.AdminTokens(ctx)
+	if err != nil {
+		return err
+	}
+	var target *warden.AdminToken
+	liveAdmins := 0
+	for _, t := range tokens {
+		if t.Name == name {
+			target = t
+		}
+		if t.Role == warden.RoleAdmin && !t.Revoked() {
+			liveAdmins++
+		}
+	}
+	switch {
+	case target == nil:
+		return warden.Errorf(warden.ENotFound, "admin token %q not found", name)
+	case target.Revoked():
+		return nil
+	case target.Role == warden.RoleAdmin && liveAdmins == 1:
+		return warden.Errorf(warden.EConflict, "%q is the last admin token; create another admin token before revoking it", name)
+	}
+	if err := s.store.RevokeAdminToken(ctx, name, s.now().UTC()); err != nil {
+		return err
+	}
+	ev := &warden.AuditEvent{
+		Type:     warden.EventAdminTokenRevoke,
+		Actor:    humanActor(ctx, p),
+		Target:   warden.EventTarget{Resource: "admin-token:" + name},
+		Decision: warden.EventDecision{Effect: warden.EffectAllow},
+		Outcome:  warden.EventOutcome{Status: warden.StatusOK},
+	}
+	return s.audit.Append(ctx, ev)
+}
+
+// Authenticate returns the person holding an admin token. Unknown and revoked tokens are
+// refused alike.
+func (s *Service) Authenticate(ctx context.Context, token string) (*warden.Principal, error) {
+	if !strings.HasPrefix(token, AdminTokenPrefix) || len(token) > 256 {
+		return nil, warden.Errorf(warden.EUnauthenticated, "not a warden admin token")
+	}
+	hash := identity.HashSecret(token)
+	t, err := s.store.AdminTokenByHash(ctx, hash)
+	if warden.ErrorCode(err) == warden.ENotFound {
+		return nil, warden.Errorf(warden.EUnauthenticated, "unknown or revoked admin token")
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The lookup was by hash; comparing again in constant time costs nothing and keeps the
+	// check independent of how the store indexes.
+	if subtle.ConstantTimeCompare(t.Hash, hash) != 1 || t.Revoked() {
+		return nil, warden.Errorf(warden.EUnauthenticated, "unknown or revoked admin token")
+	}
+	return &warden.Principal{Name: t.Name, Role: t.Role}, nil
+}
+
+// Bootstrap creates the first admin token when the store has none and returns its value;
+// it returns "" when tokens already exist, so later starts create nothing.
+func (s *Service) Bootstrap(ctx context.Context) (string, error) {
+	tokens, err := s.store.AdminTokens(ctx)
+	if err != nil {
+		return "", err
+	}
+	if len(tokens) > 0 {
+		return "", nil
+	}
+	system := &warden.Principal{Name: "system"}
+	_, secret, err := s.CreateAdminToken(ctx, system, AdminTokenSpec{Name: "admin", Role: string(warden.RoleAdmin)})
+	if warden.ErrorCode(err) == warden.EConflict {
+		return "", nil // another replica bootstrapped first
+	}
+	return secret, err
+}
+
+type sourceKey struct{}
+
+// WithSource returns a context that carries the caller's network address for audit events.
+func WithSource(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, sourceKey{}, addr)
+}
+
+// Source returns the caller's address from ctx, or "".
+func Source(ctx context.Context) string {
+	s, _ := ctx.Value(sourceKey{}).(string)
+	return s
+}
+
+func humanActor(ctx context.Context, p *warden.Principal) warden.EventActor {
+	if p.Role == "" {
+		return warden.EventActor{Kind: warden.ActorSystem, Name: p.Name}
+	}
+	return warden.EventActor{Kind: warden.ActorHuman, Name: p.Name, Role: string(p.Role), Source: Source(ctx)}
+}

@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/admin"
+	"github.com/wardenhq/warden/internal/httpapi"
+)
+
+var adminCommands = []command{
+	{"admin token create", "NAME --role admin|operator|approver|auditor", "create a named admin token for a person and print it once", adminTokenCreate},
+	{"admin token list", "", "list admin tokens (never their values)", adminTokenList},
+	{"admin token revoke", "NAME", "revoke an admin token", adminTokenRevoke},
+}
+
+func adminTokenCreate(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	var spec admin.AdminTokenSpec
+	inv.fs.StringVar(&spec.Role, "role", "", "admin, operator, approver or auditor (required)")
+	pos, err := inv.parse("NAME")
+	if err != nil {
+		return err
+	}
+	spec.Name = pos[0]
+	if spec.Role == "" {
+		return usagef("--role is required: admin, operator, approver or auditor")
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var out httpapi.CreatedAdminToken
+	if err := c.do(ctx, http.MethodPost, "/v1/admin/tokens", spec, &out); err != nil {
+		return err
+	}
+	return inv.print(out, func(w io.Writer) {
+		fmt.Fprintf(w, "Admin token %q created with role %s.\n\n", out.Name, out.Role)
+		kv(w, "token", out.Token)
+		fmt.Fprintln(w, "\nThe token is shown only this once. Its holder uses it as WARDEN_TOKEN.")
+	})
+}
+
+func adminTokenList(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	if _, err := inv.parse(); err != nil {
+		return err
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var tokens []*warden.AdminToken
+	if err := c.do(ctx, http.MethodGet, "/v1/admin/tokens", nil, &tokens); err != nil {
+		return err
+	}
+	return inv.print(tokens, func(w io.Writer) {
+		rows := make([][]string, 0, len(tokens))
+		for _, t := range tokens {
+			status := "active"
+			if t.Revoked() {
+				status = "revoked " + fmtTime(t.RevokedAt)
+			}
+			rows = append(rows, []string{t.Name, string(t.Role), status, t.CreatedBy, fmtTime(t.CreatedAt)})
+		}
+		table(w, []string{"NAME", "ROLE", "STATUS", "CREATED BY", "CREATED"}, rows)
+	})
+}
+
+func adminTokenRevoke(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	pos, err := inv.parse("NAME")
+	if err != nil {
+		return err
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	if err := c.do(ctx, http.MethodDelete, "/v1/admin/tokens/"+url.PathEscape(pos[0]), nil, nil); err != nil {
+		return err
+	}
+	return inv.print(map[string]string{"revoked": pos[0]}, func(w io.Writer) {
+		fmt.Fprintf(w, "Admin token %q revoked.\n", pos[0])
+	})
+}

@@ -1,0 +1,258 @@
+// Package cli implements the warden command: `warden serve` runs the server, and every other
+// subcommand is a thin client of the server's HTTP API.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/wardenhq/warden"
+)
+
+// Exit codes, documented in docs/cli.md.
+const (
+	ExitOK           = 0
+	ExitError        = 1 // the server failed or something unexpected happened
+	ExitUsage        = 2 // the command line is wrong
+	ExitUnauthorized = 3 // the credential is missing, unknown, or lacks the role
+	ExitNotFound     = 4 // the named thing does not exist
+	ExitConflict     = 5 // the request conflicts with the current state
+	ExitUnavailable  = 6 // the server cannot be reached or is not ready
+)
+
+// Env is what a command runs with: its standard streams and environment.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	HTTPClient     *http.Client // nil means a default client
+}
+
+// OSEnv returns the process's own streams and environment.
+func OSEnv() Env {
+	return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+}
+
+// UsageError is a mistake on the command line.
+type UsageError struct{ msg string }
+
+func (e *UsageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &UsageError{fmt.Sprintf(format, args...)} }
+
+// ExitCode maps an error from Run to the process's exit code.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ue *UsageError
+	if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
+		return ExitUsage
+	}
+	switch warden.ErrorCode(err) {
+	case warden.EUnauthenticated, warden.EForbidden:
+		return ExitUnauthorized
+	case warden.ENotFound:
+		return ExitNotFound
+	case warden.EConflict:
+		return ExitConflict
+	case warden.EUnavailable:
+		return ExitUnavailable
+	case warden.EInvalid:
+		return ExitUsage
+	}
+	return ExitError
+}
+
+type command struct {
+	name    string // "agent create"
+	args    string // "NAME --owner EMAIL --purpose TEXT"
+	summary string
+	run     func(ctx context.Context, c *invocation) error
+}
+
+var commands []command
+
+func init() {
+	commands = slices.Concat(serveCommands, agentCommands, adminCommands, keyCommands, auditCommands, []command{
+		{"whoami", "", "show the admin token in use and its role", whoami},
+		{"version", "", "print the version", version},
+	})
+}
+
+// Version is set at build time with -ldflags "-X github.com/wardenhq/warden/internal/cli.Version=…".
+var Version = "dev"
+
+// Run runs the warden command with args (without the program name).
+func Run(ctx context.Context, args []string, env Env) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		printUsage(env.Stdout, "")
+		if len(args) == 0 {
+			return usagef("no command given")
+		}
+		return nil
+	}
+	for _, c := range commands {
+		words := strings.Fields(c.name)
+		if len(args) >= len(words) && slices.Equal(args[:len(words)], words) {
+			inv := newInvocation(c, args[len(words):], env)
+			return c.run(ctx, inv)
+		}
+	}
+	printUsage(env.Stderr, args[0])
+	return usagef("unknown command %q", strings.Join(args, " "))
+}
+
+func printUsage(w io.Writer, prefix string) {
+	fmt.Fprintln(w, "warden: a security control plane for AI agents")
+	fmt.Fprintln(w, "\nUsage:")
+	for _, c := range commands {
+		if prefix != "" && !strings.HasPrefix(c.name, prefix) {
+			continue
+		}
+		fmt.Fprintf(w, "  warden %-22s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'warden COMMAND --help' for a command's flags. Client commands take --addr (WARDEN_ADDR),")
+	fmt.Fprintln(w, "--data (WARDEN_DATA) and --json; the credential is WARDEN_TOKEN, else DATA/admin.token.")
+}
+
+// invocation is one run of a command: its flags, positional arguments and environment.
+type invocation struct {
+	cmd  command
+	env  Env
+	args []string
+	fs   *flag.FlagSet
+
+	addr, data string
+	json       bool
+}
+
+func newInvocation(c command, args []string, env Env) *invocation {
+	inv := &invocation{cmd: c, env: env, args: args}
+	inv.fs = flag.NewFlagSet("warden "+c.name, flag.ContinueOnError)
+	inv.fs.SetOutput(env.Stderr)
+	inv.fs.Usage = func() {
+		fmt.Fprintf(env.Stderr, "Usage: warden %s %s\n\n%s\n\nFlags:\n", c.name, c.args, c.summary)
+		inv.fs.PrintDefaults()
+	}
+	return inv
+}
+
+// clientFlags adds the flags every client command has.
+func (inv *invocation) clientFlags() {
+	inv.fs.StringVar(&inv.addr, "addr", "", "server address (env WARDEN_ADDR, default http://127.0.0.1:8787)")
+	inv.fs.StringVar(&inv.data, "data", "", "data directory holding admin.token (env WARDEN_DATA, default ./warden-data)")
+	inv.fs.BoolVar(&inv.json, "json", false, "print JSON for programs")
+}
+
+// parse parses flags wherever they appear among the positional arguments and checks that there
+// are exactly want positionals, named in names for the error message.
+func (inv *invocation) parse(names ...string) ([]string, error) {
+	var pos []string
+	args := inv.args
+	for {
+		if err := inv.fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usagef("%v (see 'warden %s --help')", err, inv.cmd.name)
+		}
+		args = inv.fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	if len(pos) != len(names) {
+		if len(pos) < len(names) {
+			return nil, usagef("missing %s (usage: warden %s %s)", names[len(pos)], inv.cmd.name, inv.cmd.args)
+		}
+		return nil, usagef("unexpected argument %q (usage: warden %s %s)", pos[len(names)], inv.cmd.name, inv.cmd.args)
+	}
+	return pos, nil
+}
+
+func (inv *invocation) getenv(name string) string {
+	if inv.env.Getenv == nil {
+		return ""
+	}
+	return inv.env.Getenv(name)
+}
+
+// dataDir is --data, else WARDEN_DATA, else ./warden-data.
+func (inv *invocation) dataDir() string {
+	switch {
+	case inv.data != "":
+		return inv.data
+	case inv.getenv("WARDEN_DATA") != "":
+		return inv.getenv("WARDEN_DATA")
+	}
+	return "./warden-data"
+}
+
+// client returns an API client with the address and credential the flags and environment name.
+func (inv *invocation) client() (*client, error) {
+	addr := inv.addr
+	if addr == "" {
+		addr = inv.getenv("WARDEN_ADDR")
+	}
+	if addr == "" {
+		addr = "http://127.0.0.1:8787"
+	}
+	token := inv.getenv("WARDEN_TOKEN")
+	if token == "" {
+		path := filepath.Join(inv.dataDir(), "admin.token")
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, warden.Errorf(warden.EUnauthenticated, "no credential: set WARDEN_TOKEN, or run where %s exists (--data or WARDEN_DATA)", path)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	hc := inv.env.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &client{base: strings.TrimSuffix(addr, "/"), token: token, http: hc}, nil
+}
+
+func whoami(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	if _, err := inv.parse(); err != nil {
+		return err
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var p warden.Principal
+	if err := c.do(ctx, http.MethodGet, "/v1/whoami", nil, &p); err != nil {
+		return err
+	}
+	return inv.print(p, func(w io.Writer) { kv(w, "name", p.Name, "role", string(p.Role), "server", c.base) })
+}
+
+func version(ctx context.Context, inv *invocation) error {
+	if _, err := inv.parse(); err != nil {
+		return err
+	}
+	fmt.Fprintln(inv.env.Stdout, "warden", Version)
+	return nil
+}
+
+// ErrorLine renders err as the single line the command prints on stderr.
+func ErrorLine(err error) string {
+	var e *warden.Error
+	if errors.As(err, &e) && e.Code != warden.EInternal {
+		return strings.Join(strings.Fields(e.Message), " ")
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
+}

@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/wardenhq/warden/internal/config"
+	"github.com/wardenhq/warden/internal/server"
+)
+
+var serveCommands = []command{
+	{"serve", "[--listen ADDR] [--data DIR] [--store URL] [--config FILE]", "run the warden server", serve},
+}
+
+func serve(ctx context.Context, inv *invocation) error {
+	var listen, data, store, file string
+	inv.fs.StringVar(&listen, "listen", "", "address to listen on (env WARDEN_LISTEN, default "+config.DefaultListen+")")
+	inv.fs.StringVar(&data, "data", "", "data directory (env WARDEN_DATA, default "+config.DefaultData+")")
+	inv.fs.StringVar(&store, "store", "", "sqlite:PATH or a postgres:// URL (env WARDEN_STORE, default sqlite:DATA/warden.db)")
+	inv.fs.StringVar(&file, "config", "", "YAML configuration file")
+	if _, err := inv.parse(); err != nil {
+		return err
+	}
+	cfg := config.Default()
+	if file != "" {
+		if err := cfg.Load(file); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	cfg.ApplyEnv(inv.getenv)
+	for flagVal, field := range map[string]*string{listen: &cfg.Listen, data: &cfg.Data, store: &cfg.Store} {
+		if flagVal != "" {
+			*field = flagVal
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return usagef("%v", err)
+	}
+	log := newLogger(inv.env.Stderr, cfg.Log)
+	srv, err := server.Open(ctx, cfg, log, inv.getenv)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if err := srv.Bootstrap(ctx, inv.env.Stdout); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	return srv.Serve(ctx, ln, 10*time.Second)
+}
+
+// newLogger logs JSON unless stderr is a terminal (or the configuration says otherwise).
+func newLogger(w io.Writer, c config.Log) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level)) // validated by config
+	opts := &slog.HandlerOptions{Level: level}
+	format := c.Format
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

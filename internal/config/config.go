@@ -1,0 +1,230 @@
+// Package config reads warden's server configuration: defaults, then an optional YAML file, then
+// environment variables and flags; then validation. An unknown key is an error naming the key.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/wardenhq/warden"
+)
+
+// Defaults.
+const (
+	DefaultListen = "127.0.0.1:8787"
+	DefaultData   = "./warden-data"
+	maxFileSize   = 1 << 20
+)
+
+// Config is the server's configuration.
+type Config struct {
+	Listen    string `yaml:"listen"`
+	Data      string `yaml:"data"`
+	Store     string `yaml:"store"`      // sqlite:PATH or a postgres:// URL; default sqlite:DATA/warden.db
+	PublicURL string `yaml:"public_url"` // how agents reach this server; the token issuer; default http://LISTEN
+	ReplicaID string `yaml:"replica_id"` // names this server in audit events; default the host name
+	Log       Log    `yaml:"log"`
+	Tokens    Tokens `yaml:"tokens"`
+	// TokenExchange lists the identity providers whose tokens an agent may present as the
+	// person it acts for (RFC 8693).
+	TokenExchange TokenExchange `yaml:"token_exchange"`
+}
+
+// Log configures the server's own log (not the audit log).
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // auto (JSON unless on a terminal), json, text
+}
+
+// Tokens configures access tokens.
+type Tokens struct {
+	TTL       Duration `yaml:"ttl"`
+	MaxTTL    Duration `yaml:"max_ttl"`
+	ClockSkew Duration `yaml:"clock_skew"`
+	Audience  string   `yaml:"audience"`
+	// RefreshInterval is how often the agent-state snapshot is reloaded from the store, which is
+	// how one replica learns of another's changes.
+	RefreshInterval Duration `yaml:"refresh_interval"`
+}
+
+// TokenExchange configures RFC 8693 subject token issuers.
+type TokenExchange struct {
+	Issuers []TrustedIssuer `yaml:"issuers"`
+}
+
+// TrustedIssuer is an identity provider whose JWTs name the person an agent acts for.
+type TrustedIssuer struct {
+	Issuer   string `yaml:"issuer"`
+	JWKSFile string `yaml:"jwks_file"`
+	JWKSURL  string `yaml:"jwks_url"`
+	Audience string `yaml:"audience"`
+}
+
+// Duration is a time.Duration written as "10m" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: %q is not a duration (use e.g. 10m, 1h, 30s)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Default returns the configuration with every default set.
+func Default() Config {
+	return Config{
+		Listen: DefaultListen,
+		Data:   DefaultData,
+		Log:    Log{Level: "info", Format: "auto"},
+		Tokens: Tokens{
+			TTL:             Duration(10 * time.Minute),
+			MaxTTL:          Duration(time.Hour),
+			ClockSkew:       Duration(30 * time.Second),
+			RefreshInterval: Duration(2 * time.Second),
+		},
+	}
+}
+
+var unknownFieldRE = regexp.MustCompile(`line (\d+): field (\S+) not found in type`)
+
+// Parse reads a YAML configuration over c. Unknown keys are errors naming the key and line.
+func (c *Config) Parse(name string, data []byte) error {
+	if len(data) > maxFileSize {
+		return fmt.Errorf("config %s: file is larger than %d bytes", name, maxFileSize)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	err := dec.Decode(c)
+	if err == nil || errors.Is(err, io.EOF) { // an empty file is an empty configuration
+		return nil
+	}
+	if m := unknownFieldRE.FindStringSubmatch(err.Error()); m != nil {
+		return fmt.Errorf("config %s line %s: unknown key %q", name, m[1], m[2])
+	}
+	return fmt.Errorf("config %s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+}
+
+// Load reads the YAML file at path over c.
+func (c *Config) Load(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return c.Parse(path, data)
+}
+
+// ApplyEnv sets what the environment sets: WARDEN_LISTEN, WARDEN_DATA, WARDEN_STORE,
+// WARDEN_PUBLIC_URL.
+func (c *Config) ApplyEnv(getenv func(string) string) {
+	for env, field := range map[string]*string{
+		"WARDEN_LISTEN":     &c.Listen,
+		"WARDEN_DATA":       &c.Data,
+		"WARDEN_STORE":      &c.Store,
+		"WARDEN_PUBLIC_URL": &c.PublicURL,
+	} {
+		if v := getenv(env); v != "" {
+			*field = v
+		}
+	}
+}
+
+// Validate checks the configuration and fills in the defaults that depend on other fields.
+func (c *Config) Validate() error {
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %q: want HOST:PORT, e.g. 127.0.0.1:8787", c.Listen)
+	}
+	if c.Data == "" {
+		return errors.New("data: a directory is required")
+	}
+	if c.Store == "" {
+		c.Store = "sqlite:" + filepath.Join(c.Data, "warden.db")
+	}
+	if _, _, err := c.StoreKind(); err != nil {
+		return err
+	}
+	if c.PublicURL == "" {
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		c.PublicURL = "http://" + net.JoinHostPort(host, port)
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("public_url %q: want an http(s) URL such as https://warden.example.com", c.PublicURL)
+	}
+	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	if c.ReplicaID == "" {
+		c.ReplicaID, _ = os.Hostname()
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level %q: use debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "auto", "json", "text":
+	default:
+		return fmt.Errorf("log.format %q: use auto, json or text", c.Log.Format)
+	}
+	t := c.Tokens
+	switch {
+	case t.TTL <= 0 || t.MaxTTL <= 0:
+		return errors.New("tokens.ttl and tokens.max_ttl must be positive")
+	case t.TTL > t.MaxTTL:
+		return fmt.Errorf("tokens.ttl %s is over tokens.max_ttl %s", time.Duration(t.TTL), time.Duration(t.MaxTTL))
+	case t.MaxTTL > Duration(24*time.Hour):
+		return errors.New("tokens.max_ttl must be at most 24h: agent tokens are short-lived")
+	case t.ClockSkew < 0 || t.ClockSkew > Duration(5*time.Minute):
+		return errors.New("tokens.clock_skew must be between 0 and 5m")
+	case t.RefreshInterval < Duration(100*time.Millisecond):
+		return errors.New("tokens.refresh_interval must be at least 100ms")
+	}
+	for i, ti := range c.TokenExchange.Issuers {
+		if ti.Issuer == "" {
+			return fmt.Errorf("token_exchange.issuers[%d]: issuer is required", i)
+		}
+		if (ti.JWKSFile == "") == (ti.JWKSURL == "") {
+			return fmt.Errorf("token_exchange.issuers[%d] (%s): set exactly one of jwks_file and jwks_url", i, ti.Issuer)
+		}
+	}
+	return nil
+}
+
+// StoreKind splits Store into "sqlite" and a file path, or "postgres" and a URL.
+func (c *Config) StoreKind() (kind, location string, err error) {
+	switch {
+	case strings.HasPrefix(c.Store, "sqlite:"):
+		path := strings.TrimPrefix(c.Store, "sqlite:")
+		if path == "" {
+			return "", "", errors.New("store: sqlite: needs a file path, e.g. sqlite:./warden-data/warden.db")
+		}
+		return "sqlite", path, nil
+	case strings.HasPrefix(c.Store, "postgres://"), strings.HasPrefix(c.Store, "postgresql://"):
+		return "postgres", c.Store, nil
+	}
+	return "", "", warden.Errorf(warden.EInvalid, "store %q: use sqlite:PATH or a postgres:// URL", redactURL(c.Store))
+}
+
+// redactURL hides a password in a URL so it can go into an error message.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,86 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseAndValidate(t *testing.T) {
+	cases := []struct {
+		name, yaml, err string
+	}{
+		{"empty file", "", ""},
+		{"full", "listen: 0.0.0.0:9000\ndata: /tmp/w\nstore: postgres://u@h/db\ntokens:\n  ttl: 5m\n  max_ttl: 30m\ntoken_exchange:\n  issuers:\n    - issuer: https://idp\n      jwks_file: /x\n", ""},
+		{"unknown top-level key", "listen: 127.0.0.1:1\nlisten_addr: x\n", `line 2: unknown key "listen_addr"`},
+		{"unknown nested key", "tokens:\n  tll: 5m\n", `line 2: unknown key "tll"`},
+		{"bad duration", "tokens:\n  ttl: ten minutes\n", "not a duration"},
+		{"ttl over max", "tokens:\n  ttl: 2h\n  max_ttl: 1h\n", "over tokens.max_ttl"},
+		{"max over a day", "tokens:\n  ttl: 1h\n  max_ttl: 48h\n", "at most 24h"},
+		{"bad listen", "listen: nowhere\n", "want HOST:PORT"},
+		{"bad store", "store: mysql://x\n", "sqlite:PATH or a postgres:// URL"},
+		{"store hides password", "store: mysql://u:hunter2@h/db\n", "xxxxx"},
+		{"bad public url", "public_url: ftp://x\n", "public_url"},
+		{"issuer without jwks", "token_exchange:\n  issuers:\n    - issuer: https://idp\n", "exactly one of jwks_file and jwks_url"},
+		{"bad log level", "log:\n  level: loud\n", "log.level"},
+		{"not a mapping", "- a\n- b\n", "config"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			err := c.Parse("warden.yaml", []byte(tc.yaml))
+			if err == nil {
+				err = c.Validate()
+			}
+			if tc.err == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("error %v, want one containing %q", err, tc.err)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatal("error shows a password")
+			}
+		})
+	}
+}
+
+func TestDefaultsAndPrecedence(t *testing.T) {
+	c := Default()
+	if err := c.Parse("f", []byte("listen: 127.0.0.1:1111\ndata: fromfile\n")); err != nil {
+		t.Fatal(err)
+	}
+	c.ApplyEnv(func(k string) string {
+		return map[string]string{"WARDEN_DATA": "fromenv"}[k]
+	})
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:1111" || c.Data != "fromenv" || c.Store != "sqlite:fromenv/warden.db" {
+		t.Fatalf("precedence: %+v", c)
+	}
+	if c.PublicURL != "http://127.0.0.1:1111" || time.Duration(c.Tokens.TTL) != 10*time.Minute {
+		t.Fatalf("defaults: %+v", c)
+	}
+	c = Default()
+	c.Listen = "0.0.0.0:8787"
+	if err := c.Validate(); err != nil || c.PublicURL != "http://127.0.0.1:8787" {
+		t.Fatalf("public url for a wildcard listen: %v %s", err, c.PublicURL)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("listen: 127.0.0.1:8787\ntokens:\n  ttl: 5m\n")
+	f.Add("token_exchange:\n  issuers:\n    - issuer: x\n      jwks_url: y\n")
+	f.Add("{a: [1, 2, {b: c}]}")
+	f.Add("&a [*a]")
+	f.Fuzz(func(t *testing.T, s string) {
+		c := Default()
+		if err := c.Parse("fuzz", []byte(s)); err == nil {
+			_ = c.Validate()
+		}
+	})
+}

@@ -1,0 +1,72 @@
+package httpapi
+
+import (
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/admin"
+)
+
+// ParseAuditFilter reads an audit search from query parameters: agent, type, decision, tool,
+// action, session, on_behalf_of, since, until (RFC 3339, or a duration such as 1h meaning that
+// long ago), after (a seq) and limit. Unknown parameters are errors.
+func ParseAuditFilter(q url.Values, now time.Time) (warden.AuditFilter, error) {
+	var f warden.AuditFilter
+	for k, v := range q {
+		if len(v) != 1 {
+			return f, warden.Errorf(warden.EInvalid, "parameter %q must appear once", k)
+		}
+		val := v[0]
+		var err error
+		switch k {
+		case "agent":
+			f.Agent = val
+		case "type":
+			f.Type = val
+		case "decision":
+			f.Effect = val
+		case "tool":
+			f.Tool = val
+		case "action":
+			f.Action = val
+		case "session":
+			f.SessionID = val
+		case "on_behalf_of":
+			f.OnBehalfOf = val
+		case "since":
+			f.Since, err = ParseTime(val, now)
+		case "until":
+			f.Until, err = ParseTime(val, now)
+		case "after":
+			f.AfterSeq, err = strconv.ParseInt(val, 10, 64)
+			if err != nil || f.AfterSeq < 0 {
+				err = warden.Errorf(warden.EInvalid, "after must be a non-negative event seq")
+			}
+		case "limit":
+			f.Limit, err = strconv.Atoi(val)
+			if err != nil || f.Limit < 1 || f.Limit > 1000 {
+				err = warden.Errorf(warden.EInvalid, "limit must be between 1 and 1000")
+			}
+		default:
+			err = warden.Errorf(warden.EInvalid, "unknown parameter %q", k)
+		}
+		if err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+// ParseTime reads an RFC 3339 time or a duration before now ("1h", "30m", "7d").
+func ParseTime(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	d, err := admin.ParseDuration(s)
+	if err != nil || d < 0 {
+		return time.Time{}, warden.Errorf(warden.EInvalid, "invalid time %q: use RFC 3339 (2026-01-02T15:04:05Z) or a duration such as 1h or 7d", s)
+	}
+	return now.Add(-d), nil
+}

@@ -1,0 +1,242 @@
+// Package httpapi is warden's HTTP API: the OAuth 2.0 endpoints agents use, the admin API people
+// use (through the CLI), and health checks. Every route checks who calls and answers errors as JSON.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/admin"
+	"github.com/wardenhq/warden/internal/identity"
+)
+
+// Body limits: OAuth requests are small forms; admin requests are small JSON documents.
+const (
+	maxOAuthBody = 64 << 10
+	maxAdminBody = 1 << 20
+)
+
+// Tokens is the token service the API fronts.
+type Tokens interface {
+	warden.TokenVerifier
+	AuthenticateClient(ctx context.Context, clientID, secret string) (*warden.Agent, error)
+	Issue(ctx context.Context, a *warden.Agent, r identity.IssueRequest) (*identity.Issued, error)
+	VerifySubjectToken(ctx context.Context, token string) (subject, issuer string, err error)
+	Revoke(ctx context.Context, token, by string) (*warden.Claims, error)
+	RotateKeys(ctx context.Context) (*warden.SigningKey, error)
+	JWKS() []byte
+	Metadata(baseURL string) any
+	Ready() bool
+}
+
+// Store is the part of the store the API reads directly.
+type Store interface {
+	AgentByID(ctx context.Context, id string) (*warden.Agent, error)
+	SigningKeys(ctx context.Context) ([]*warden.SigningKey, error)
+	AuditEvents(ctx context.Context, f warden.AuditFilter) ([]*warden.AuditEvent, error)
+	Ping(ctx context.Context) error
+}
+
+// API serves warden's HTTP API.
+type API struct {
+	Tokens  Tokens
+	Admin   *admin.Service
+	Store   Store
+	Audit   warden.AuditLog
+	Log     *slog.Logger
+	BaseURL string // the public URL of this server, e.g. http://127.0.0.1:8787
+}
+
+// Handler returns the routes of the API.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /readyz", a.readyz)
+
+	mux.HandleFunc("POST /oauth2/token", a.token)
+	mux.HandleFunc("POST /oauth2/introspect", a.introspect)
+	mux.HandleFunc("POST /oauth2/revoke", a.revoke)
+	mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", a.metadata)
+
+	mux.Handle("GET /v1/agent/self", a.agentRoute(a.agentSelf))
+
+	read := warden.RoleSet{warden.RoleOperator, warden.RoleAuditor}
+	adminOnly := warden.RoleSet{}
+	mux.Handle("GET /v1/whoami", a.adminRoute(warden.RoleSet(warden.Roles), a.whoami))
+	mux.Handle("GET /v1/agents", a.adminRoute(read, a.listAgents))
+	mux.Handle("POST /v1/agents", a.adminRoute(adminOnly, a.createAgent))
+	mux.Handle("GET /v1/agents/{name}", a.adminRoute(read, a.getAgent))
+	mux.Handle("DELETE /v1/agents/{name}", a.adminRoute(adminOnly, a.deleteAgent))
+	mux.Handle("POST /v1/agents/{name}/suspend", a.adminRoute(warden.RoleSet{warden.RoleOperator}, a.suspendAgent))
+	mux.Handle("POST /v1/agents/{name}/resume", a.adminRoute(adminOnly, a.resumeAgent))
+	mux.Handle("POST /v1/agents/{name}/renew", a.adminRoute(adminOnly, a.renewAgent))
+	mux.Handle("POST /v1/agents/{name}/rotate-secret", a.adminRoute(adminOnly, a.rotateSecret))
+
+	mux.Handle("GET /v1/admin/tokens", a.adminRoute(adminOnly, a.listAdminTokens))
+	mux.Handle("POST /v1/admin/tokens", a.adminRoute(adminOnly, a.createAdminToken))
+	mux.Handle("DELETE /v1/admin/tokens/{name}", a.adminRoute(adminOnly, a.revokeAdminToken))
+
+	mux.Handle("GET /v1/keys", a.adminRoute(warden.RoleSet{warden.RoleAuditor}, a.listKeys))
+	mux.Handle("POST /v1/keys/rotate", a.adminRoute(adminOnly, a.rotateKeys))
+
+	mux.Handle("GET /v1/audit/events", a.adminRoute(read, a.auditEvents))
+
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, warden.Errorf(warden.ENotFound, "no route for %s %s", r.Method, r.URL.Path))
+	})
+	return a.recoverer(mux)
+}
+
+// recoverer turns a panic in a handler into a 500 without a stack trace in the response; the
+// stack goes to the log. A panic is a bug, never the caller's fault.
+func (a *API) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				a.Log.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", v)
+				writeError(w, warden.Errorf(warden.EInternal, "internal error"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{"store": "ok", "keys": "ok"}
+	ready := true
+	if err := a.Store.Ping(ctx); err != nil {
+		a.Log.Warn("readiness: store unreachable", "err", err)
+		checks["store"] = "unreachable"
+		ready = false
+	}
+	if !a.Tokens.Ready() {
+		checks["keys"] = "not loaded"
+		ready = false
+	}
+	status := http.StatusOK
+	if !ready {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, map[string]any{"ready": ready, "checks": checks})
+}
+
+var statusByCode = map[string]int{
+	warden.EInvalid:         http.StatusBadRequest,
+	warden.EUnauthenticated: http.StatusUnauthorized,
+	warden.EForbidden:       http.StatusForbidden,
+	warden.ENotFound:        http.StatusNotFound,
+	warden.EConflict:        http.StatusConflict,
+	warden.ETooLarge:        http.StatusRequestEntityTooLarge,
+	warden.ERateLimited:     http.StatusTooManyRequests,
+	warden.EUnavailable:     http.StatusServiceUnavailable,
+	warden.EInternal:        http.StatusInternalServerError,
+}
+
+// StatusOf returns the HTTP status for an error code.
+func StatusOf(code string) int {
+	if s, ok := statusByCode[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// ErrorBody is the JSON shape of every non-OAuth error.
+type ErrorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	var body ErrorBody
+	body.Error.Code = warden.ErrorCode(err)
+	body.Error.Message = warden.ErrorMessage(err)
+	if body.Error.Code == warden.EUnauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="warden"`)
+	}
+	writeJSON(w, StatusOf(body.Error.Code), body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client may be gone; nothing useful to do about it
+}
+
+// decodeJSON decodes exactly one JSON object into v, rejecting unknown fields, trailing data and
+// bodies over the limit.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return warden.Errorf(warden.EInvalid, "content type must be application/json")
+	}
+	body := http.MaxBytesReader(w, r.Body, maxAdminBody)
+	if err := DecodeStrict(body, v); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return warden.Errorf(warden.ETooLarge, "request body is over %d bytes", maxAdminBody)
+		}
+		return err
+	}
+	return nil
+}
+
+// DecodeStrict decodes exactly one JSON value from rd into v: unknown fields and trailing data
+// are errors, so a misspelt field is never silently ignored.
+func DecodeStrict(rd io.Reader, v any) error {
+	dec := json.NewDecoder(rd)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return err
+		}
+		if errors.Is(err, io.EOF) {
+			return warden.Errorf(warden.EInvalid, "request body is empty; expected a JSON object")
+		}
+		return warden.Errorf(warden.EInvalid, "invalid JSON body: %s", jsonErrorMessage(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return warden.Errorf(warden.EInvalid, "invalid JSON body: unexpected data after the object")
+	}
+	return nil
+}
+
+// jsonErrorMessage describes a decoding error without echoing the body, which may hold a secret.
+func jsonErrorMessage(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return "syntax error at byte " + strconv.FormatInt(syntax.Offset, 10)
+	case errors.As(err, &typ):
+		return "field " + typ.Field + " must be " + typ.Type.String()
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return strings.TrimPrefix(err.Error(), "json: ")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "unexpected end of input"
+	}
+	return "malformed JSON"
+}

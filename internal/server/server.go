@@ -1,0 +1,179 @@
+// Package server assembles a warden server from its parts (store, keys, token service, admin
+// service, HTTP API) and runs it until its context ends.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/admin"
+	"github.com/wardenhq/warden/internal/audit"
+	"github.com/wardenhq/warden/internal/config"
+	"github.com/wardenhq/warden/internal/httpapi"
+	"github.com/wardenhq/warden/internal/identity"
+	"github.com/wardenhq/warden/internal/postgres"
+	"github.com/wardenhq/warden/internal/seal"
+	"github.com/wardenhq/warden/internal/sqlite"
+)
+
+// AdminTokenFile is the file in the data directory that holds the first admin token.
+const AdminTokenFile = "admin.token"
+
+// Server is a running warden's parts.
+type Server struct {
+	Config   config.Config
+	Store    warden.Store
+	Audit    *audit.Log
+	Identity *identity.Service
+	Admin    *admin.Service
+	API      *httpapi.API
+	log      *slog.Logger
+}
+
+// Open builds a server from a validated configuration: it creates the data directory, opens
+// the store (applying migrations), loads or creates the master key and signing keys.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(string) string) (*Server, error) {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s, err := assemble(ctx, cfg, store, log, getenv)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func openStore(ctx context.Context, cfg config.Config) (warden.Store, error) {
+	kind, location, err := cfg.StoreKind()
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case "sqlite":
+		return sqlite.Open(ctx, location)
+	default:
+		return postgres.Open(ctx, location)
+	}
+}
+
+func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *slog.Logger, getenv func(string) string) (*Server, error) {
+	masterKey, err := seal.LoadOrCreateMasterKey(cfg.Data, getenv("WARDEN_MASTER_KEY"))
+	if err != nil {
+		return nil, err
+	}
+	auditLog := audit.New(store, cfg.ReplicaID)
+	issuers := make([]identity.TrustedIssuer, 0, len(cfg.TokenExchange.Issuers))
+	for _, ti := range cfg.TokenExchange.Issuers {
+		issuers = append(issuers, identity.TrustedIssuer{Issuer: ti.Issuer, JWKSFile: ti.JWKSFile, JWKSURL: ti.JWKSURL, Audience: ti.Audience})
+	}
+	ids, err := identity.New(ctx, store, masterKey, identity.Config{
+		Issuer:          cfg.PublicURL,
+		Audience:        cfg.Tokens.Audience,
+		TokenTTL:        time.Duration(cfg.Tokens.TTL),
+		MaxTokenTTL:     time.Duration(cfg.Tokens.MaxTTL),
+		ClockSkew:       time.Duration(cfg.Tokens.ClockSkew),
+		RefreshInterval: time.Duration(cfg.Tokens.RefreshInterval),
+		TrustedIssuers:  issuers,
+	}, log)
+	if err != nil {
+		return nil, err
+	}
+	adm := admin.New(store, auditLog, ids, log)
+	return &Server{
+		Config:   cfg,
+		Store:    store,
+		Audit:    auditLog,
+		Identity: ids,
+		Admin:    adm,
+		API:      &httpapi.API{Tokens: ids, Admin: adm, Store: store, Audit: auditLog, Log: log, BaseURL: cfg.PublicURL},
+		log:      log,
+	}, nil
+}
+
+// Bootstrap creates the first admin token if the store has none, writes it to DATA/admin.token
+// (mode 0600) and prints it once to out. Later starts do nothing.
+func (s *Server) Bootstrap(ctx context.Context, out io.Writer) error {
+	token, err := s.Admin.Bootstrap(ctx)
+	if err != nil || token == "" {
+		return err
+	}
+	path := filepath.Join(s.Config.Data, AdminTokenFile)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("writing the first admin token: %w", err)
+	}
+	_, err = fmt.Fprintln(f, token)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing the first admin token: %w", err)
+	}
+	fmt.Fprintf(out, "\nWarden created the first admin token (role admin). It is shown this once and saved to %s (mode 0600):\n\n    %s\n\nThe CLI reads it from there, or from WARDEN_TOKEN. Create named tokens for people with\n'warden admin token create NAME --role ROLE'.\n\n", path, token)
+	return nil
+}
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.API.Handler() }
+
+// Serve serves on ln until ctx ends, then shuts down gracefully: in-flight requests get up to
+// grace to finish. Background work (the token service's refresh loop) stops with it.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	start := &warden.AuditEvent{
+		Type:     warden.EventServerStart,
+		Actor:    warden.EventActor{Kind: warden.ActorSystem, Name: "warden"},
+		Decision: warden.EventDecision{Message: "listening on " + ln.Addr().String()},
+		Outcome:  warden.EventOutcome{Status: warden.StatusOK},
+	}
+	if err := s.Audit.Append(ctx, start); err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.Identity.Run(gctx) })
+	g.Go(func() error {
+		err := srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(gctx), grace)
+		defer cancel()
+		return srv.Shutdown(shutdownCtx)
+	})
+	s.log.Info("warden serving", "listen", ln.Addr().String(), "public_url", s.Config.PublicURL, "data", s.Config.Data, "replica", s.Config.ReplicaID)
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// Close releases the store.
+func (s *Server) Close() error { return s.Store.Close() }

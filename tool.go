@@ -1,0 +1,106 @@
+package warden
+
+import (
+	"context"
+	"time"
+)
+
+// Risk is how much harm a tool can do; policy and approvals key on it.
+type Risk string
+
+const (
+	RiskLow      Risk = "low"
+	RiskMedium   Risk = "medium"
+	RiskHigh     Risk = "high"
+	RiskCritical Risk = "critical"
+)
+
+// ParseRisk validates a risk level; "" is medium.
+func ParseRisk(s string) (Risk, error) {
+	switch Risk(s) {
+	case "":
+		return RiskMedium, nil
+	case RiskLow, RiskMedium, RiskHigh, RiskCritical:
+		return Risk(s), nil
+	}
+	return "", Errorf(EInvalid, "unknown risk %q: use low, medium, high or critical", s)
+}
+
+// Level orders risks: low 1 … critical 4.
+func (r Risk) Level() int {
+	switch r {
+	case RiskLow:
+		return 1
+	case RiskMedium:
+		return 2
+	case RiskHigh:
+		return 3
+	case RiskCritical:
+		return 4
+	}
+	return 0
+}
+
+// ToolKind says how warden reaches a tool's upstream.
+type ToolKind string
+
+const (
+	ToolMCP        ToolKind = "mcp"         // a remote MCP server over streamable HTTP
+	ToolMCPCommand ToolKind = "mcp_command" // a local MCP server warden starts and speaks to over stdio
+	ToolHTTP       ToolKind = "http"        // a plain HTTP API with declared routes
+)
+
+// Tool is an upstream an agent reaches only through warden.
+type Tool struct {
+	Name    string   `json:"name"`
+	Kind    ToolKind `json:"kind"`
+	URL     string   `json:"url,omitempty"`     // mcp and http
+	Command []string `json:"command,omitempty"` // mcp_command
+	Risk    Risk     `json:"risk"`
+	// Secret names the secret injected upstream through the Inject header template
+	// ("Authorization: Bearer {{secret}}"), or through SecretEnv for a local command.
+	Secret    string            `json:"secret,omitempty"`
+	Inject    string            `json:"inject,omitempty"`
+	SecretEnv map[string]string `json:"secret_env,omitempty"` // env var → secret name
+	// Routes map HTTP requests to actions and resources:
+	// "POST /repos/{owner}/{repo}/issues -> issues.create repo:{owner}/{repo}".
+	Routes []string `json:"routes,omitempty"`
+	// SensitiveArgs names arguments whose values are always redacted in the audit log.
+	SensitiveArgs []string          `json:"sensitive_args,omitempty"`
+	Labels        map[string]string `json:"labels,omitempty"`
+	Disabled      bool              `json:"disabled"`
+	CreatedAt     time.Time         `json:"created_at"`
+	UpdatedAt     time.Time         `json:"updated_at"`
+}
+
+// Request is one action an agent asks to take, resolved by an enforcement point into the terms
+// policy judges.
+type Request struct {
+	Agent      *Agent
+	Tool       *Tool
+	Action     string         // tool-local action: the MCP tool name, or the HTTP route's action
+	Resource   string         // what the route or the arguments name; "" means the tool itself
+	Arguments  map[string]any // decoded JSON arguments
+	SessionID  string
+	OnBehalfOf string
+	Time       time.Time
+}
+
+// Decision is what warden decided about a Request.
+type Decision struct {
+	ID            string   `json:"decision_id"`
+	Effect        string   `json:"effect"` // allow, deny or approval_required
+	Reason        string   `json:"reason"` // a stable code: policy_allow, no_matching_policy, forbidden_by_policy, budget_exceeded, …
+	Message       string   `json:"message,omitempty"`
+	Policies      []string `json:"policies,omitempty"` // the determining policy ids
+	PolicyVersion int64    `json:"policy_version,omitempty"`
+}
+
+// ToolStore keeps registered tools.
+type ToolStore interface {
+	CreateTool(ctx context.Context, t *Tool) error
+	Tool(ctx context.Context, name string) (*Tool, error)
+	Tools(ctx context.Context) ([]*Tool, error)
+	UpdateTool(ctx context.Context, name string, fn func(t *Tool) error) (*Tool, error)
+	DeleteTool(ctx context.Context, name string) error
+}
