@@ -1,0 +1,71 @@
+// Package gateway is the enforcement pipeline every tool call passes, whatever door it came
+// through (MCP, HTTP, the decision API): authenticate, kill state, resolve, policy, budgets,
+// approval, audit, broker the credential, forward, record the outcome.
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/wardenhq/warden"
+)
+
+// Entry points.
+const (
+	EntryMCP       = "mcp"
+	EntryHTTP      = "http"
+	EntryAuthorize = "authorize"
+)
+
+// Caller is an authenticated agent at an enforcement point.
+type Caller struct {
+	Claims *warden.Claims
+	Agent  *warden.Agent
+	Source string // the remote address
+}
+
+// Call is one action an agent asks to take, as an entry point resolved it.
+type Call struct {
+	Entry     string
+	Tool      string          // the registered tool's name
+	Action    string          // tool-local: the MCP tool name or method, or the HTTP route's action
+	Resource  string          // "" means the tool itself
+	Arguments json.RawMessage // a JSON object, or nil
+	Trace     TraceContext    // from the request's traceparent, or new
+}
+
+// Outcome is what came of an allowed call.
+type Outcome struct {
+	Status         string // warden.StatusOK, StatusError or StatusCanceled
+	UpstreamStatus int
+	Latency        time.Duration
+	BytesIn        int64
+	BytesOut       int64
+}
+
+// Permit is the pipeline's answer to a Call. Only when Decision.Effect is allow may the entry
+// point forward the call, using Ctx (which a kill cancels) for the upstream request, and it must
+// then call Done exactly once with the outcome.
+type Permit struct {
+	Decision warden.Decision
+	Tool     *warden.Tool
+	Ctx      context.Context
+	Trace    TraceContext // the span of this call, for the upstream's traceparent
+	// RetryAfter is set when a rate budget denied the call.
+	RetryAfter time.Duration
+
+	done func(Outcome)
+}
+
+// Allowed reports whether the call may be forwarded.
+func (p *Permit) Allowed() bool { return p.Decision.Effect == warden.EffectAllow }
+
+// Done records the outcome of an allowed call and releases what the call held (its
+// concurrency slot, its cancellation). Calling it for a denied call does nothing.
+func (p *Permit) Done(o Outcome) {
+	if p.done != nil {
+		p.done(o)
+		p.done = nil
+	}
+}

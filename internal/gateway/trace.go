@@ -1,0 +1,62 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+)
+
+// TraceContext is a W3C trace context (https://www.w3.org/TR/trace-context/).
+type TraceContext struct {
+	TraceID string // 32 lowercase hex digits
+	SpanID  string // 16 lowercase hex digits
+	Flags   string // 2 hex digits
+}
+
+// ParseTraceparent reads a traceparent header. An absent or malformed header starts a new trace,
+// as the specification asks; it is never an error.
+func ParseTraceparent(h string) TraceContext {
+	parts := strings.Split(strings.TrimSpace(h), "-")
+	if len(parts) < 4 || parts[0] == "00" && len(parts) != 4 || !isHex(parts[0], 2) || parts[0] == "ff" ||
+		!isHex(parts[1], 32) || !isHex(parts[2], 16) || !isHex(parts[3], 2) ||
+		parts[1] == strings.Repeat("0", 32) || parts[2] == strings.Repeat("0", 16) {
+		return NewTrace()
+	}
+	return TraceContext{TraceID: parts[1], SpanID: parts[2], Flags: parts[3]}
+}
+
+// NewTrace starts a new trace.
+func NewTrace() TraceContext {
+	return TraceContext{TraceID: randomHex(16), SpanID: randomHex(8), Flags: "01"}
+}
+
+// Child returns a new span in the same trace: the span warden's own hop is.
+func (t TraceContext) Child() TraceContext {
+	if t.TraceID == "" {
+		return NewTrace()
+	}
+	return TraceContext{TraceID: t.TraceID, SpanID: randomHex(8), Flags: t.Flags}
+}
+
+// Traceparent renders the header value.
+func (t TraceContext) Traceparent() string {
+	return "00-" + t.TraceID + "-" + t.SpanID + "-" + t.Flags
+}
+
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
+	return hex.EncodeToString(b)
+}
