@@ -11,6 +11,8 @@ const AuditSchemaVersion = 1
 
 // Audit event types. Every decision and every change of state is one of these.
 const (
+	EventToolCall         = "tool.call"   // a decision about a call, recorded before the call proceeds
+	EventToolResult       = "tool.result" // what came of an allowed call
 	EventTokenIssue       = "token.issue"
 	EventTokenRefuse      = "token.refuse"
 	EventTokenRevoke      = "token.revoke"
@@ -25,6 +27,17 @@ const (
 	EventAdminTokenRevoke = "admin.token.revoke"
 	EventAdminDenied      = "admin.denied"
 	EventKeysRotate       = "admin.keys.rotate"
+	EventToolAdd          = "admin.tool.add"
+	EventToolEnable       = "admin.tool.enable"
+	EventToolDisable      = "admin.tool.disable"
+	EventToolRemove       = "admin.tool.remove"
+	EventSecretSet        = "admin.secret.set"
+	EventSecretDelete     = "admin.secret.delete"
+	EventPolicyApply      = "policy.apply"
+	EventPolicyRollback   = "policy.rollback"
+	EventBudgetSet        = "admin.budget.set"
+	EventBudgetDelete     = "admin.budget.delete"
+	EventApply            = "admin.apply"
 	EventServerStart      = "system.start"
 )
 
@@ -96,6 +109,7 @@ type EventTarget struct {
 
 // EventDecision says what warden decided and why.
 type EventDecision struct {
+	ID            string   `json:"id,omitempty"` // the decision id an agent can quote
 	Effect        string   `json:"effect,omitempty"`
 	Reason        string   `json:"reason,omitempty"` // a stable reason code
 	Message       string   `json:"message,omitempty"`

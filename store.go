@@ -10,6 +10,10 @@ type Store interface {
 	KeyStore
 	RevocationStore
 	AuditStore
+	ToolStore
+	SecretStore
+	PolicyStore
+	BudgetStore
 	// Ping checks that the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

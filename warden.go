@@ -8,6 +8,7 @@ package warden
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Error codes. They map one to one onto HTTP statuses at the API boundary and onto CLI exit codes.
@@ -74,4 +75,24 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+var httpStatus = map[string]int{
+	EInvalid:         http.StatusBadRequest,
+	EUnauthenticated: http.StatusUnauthorized,
+	EForbidden:       http.StatusForbidden,
+	ENotFound:        http.StatusNotFound,
+	EConflict:        http.StatusConflict,
+	ETooLarge:        http.StatusRequestEntityTooLarge,
+	ERateLimited:     http.StatusTooManyRequests,
+	EUnavailable:     http.StatusServiceUnavailable,
+}
+
+// HTTPStatus returns the HTTP status that answers err at the API boundary: 500 for anything
+// that is not a client's mistake or a known condition.
+func HTTPStatus(err error) int {
+	if s, ok := httpStatus[ErrorCode(err)]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
 }
