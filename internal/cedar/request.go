@@ -1,0 +1,170 @@
+package cedar
+
+import (
+	"fmt"
+	"time"
+
+	cedar "github.com/cedar-policy/cedar-go"
+	"github.com/cedar-policy/cedar-go/types"
+
+	"github.com/wardenhq/warden"
+)
+
+// toolEntities are the entity ids and parent sets every request on one tool shares; the engine
+// builds them once per registered tool rather than once per decision.
+type toolEntities struct {
+	toolUID   types.EntityUID
+	groupUID  types.EntityUID    // Action::"<tool>"
+	inTool    types.EntityUIDSet // {Tool::"<tool>"}: parents of a Resource
+	inGroup   types.EntityUIDSet // {Action::"<tool>"}: parents of an action
+	actionIDs map[string]string  // tool-local action → "<tool>:<action>", for http tools
+}
+
+func newToolEntities(tv *toolVocabulary) *toolEntities {
+	te := &toolEntities{
+		toolUID:  types.NewEntityUID(typeTool, types.String(tv.name)),
+		groupUID: types.NewEntityUID(typeAction, types.String(tv.name)),
+	}
+	te.inTool = types.NewEntityUIDSet(te.toolUID)
+	te.inGroup = types.NewEntityUIDSet(te.groupUID)
+	if len(tv.actions) > 0 {
+		te.actionIDs = make(map[string]string, len(tv.actions))
+		for _, a := range tv.actions {
+			te.actionIDs[a] = tv.name + ":" + a
+		}
+	}
+	return te
+}
+
+func (te *toolEntities) actionID(tool, action string) string {
+	if id, ok := te.actionIDs[action]; ok {
+		return id
+	}
+	return tool + ":" + action
+}
+
+// requestEntities is the entity store of one request: the agent, the action and its tool group,
+// the resource and its tool. Nothing else exists: an entity a policy names but the request does
+// not has no parents, and reading its attributes is an evaluation error.
+//
+// The agent entity is built on first use: most policies decide on the scope alone and never read
+// the agent's attributes or tags.
+type requestEntities struct {
+	agent     *warden.Agent
+	principal types.EntityUID
+	built     bool
+	entity    types.Entity
+
+	action      types.EntityUID
+	tool        *toolEntities
+	resource    types.EntityUID
+	hasResource bool
+}
+
+var _ types.EntityGetter = (*requestEntities)(nil)
+
+func (re *requestEntities) Get(uid types.EntityUID) (types.Entity, bool) {
+	switch {
+	case uid == re.principal:
+		if !re.built {
+			re.entity = agentEntity(re.principal, re.agent)
+			re.built = true
+		}
+		return re.entity, true
+	case uid == re.action:
+		return types.Entity{UID: uid, Parents: re.tool.inGroup}, true
+	case uid == re.tool.groupUID:
+		return types.Entity{UID: uid}, true
+	case re.hasResource && uid == re.resource:
+		return types.Entity{UID: uid, Parents: re.tool.inTool}, true
+	case uid == re.tool.toolUID:
+		return types.Entity{UID: uid}, true
+	}
+	return types.Entity{}, false
+}
+
+func agentEntity(uid types.EntityUID, a *warden.Agent) types.Entity {
+	tags := make(types.RecordMap, len(a.Labels))
+	for k, v := range a.Labels {
+		tags[types.String(k)] = types.String(v)
+	}
+	return types.Entity{
+		UID: uid,
+		Attributes: types.NewRecord(types.RecordMap{
+			attrOwner:   types.String(a.Owner),
+			attrPurpose: types.String(a.Purpose),
+		}),
+		Tags: types.NewRecord(tags),
+	}
+}
+
+// invalidRequest is a request policy cannot judge. Its message is safe to show the caller.
+type invalidRequest struct{ msg string }
+
+func (e *invalidRequest) Error() string { return e.msg }
+
+// translate turns a warden request into a Cedar request and its entities. It refuses a request
+// that is malformed or whose arguments have no Cedar value: judging a request that is not what
+// the agent sent could allow what no policy meant to.
+func (e *Engine) translate(r *warden.Request) (cedar.Request, *requestEntities, error) {
+	switch {
+	case r == nil:
+		return cedar.Request{}, nil, &invalidRequest{"no request"}
+	case r.Agent == nil:
+		return cedar.Request{}, nil, &invalidRequest{"the request names no agent"}
+	case r.Agent.Name == "":
+		return cedar.Request{}, nil, &invalidRequest{"the request's agent has no name"}
+	case r.Tool == nil:
+		return cedar.Request{}, nil, &invalidRequest{"the request names no tool"}
+	case r.Tool.Name == "":
+		return cedar.Request{}, nil, &invalidRequest{"the request's tool has no name"}
+	case r.Action == "":
+		return cedar.Request{}, nil, &invalidRequest{fmt.Sprintf("the request on tool %q names no action", r.Tool.Name)}
+	}
+	risk, err := warden.ParseRisk(string(r.Tool.Risk))
+	if err != nil {
+		return cedar.Request{}, nil, &invalidRequest{fmt.Sprintf("tool %q: %s", r.Tool.Name, warden.ErrorMessage(err))}
+	}
+	args, err := argsRecord(r.Arguments)
+	if err != nil {
+		return cedar.Request{}, nil, &invalidRequest{err.Error()}
+	}
+
+	te := e.tools[r.Tool.Name]
+	if te == nil {
+		// A tool registered after this policy set was compiled: no policy can name it yet, but
+		// wildcard policies still judge the call. Its name must be valid all the same, or an action
+		// id such as "a:b:c" could be read as belonging to another tool.
+		if err := warden.ValidateName("tool", r.Tool.Name); err != nil {
+			return cedar.Request{}, nil, &invalidRequest{warden.ErrorMessage(err)}
+		}
+		te = newToolEntities(&toolVocabulary{name: r.Tool.Name})
+	}
+	re := &requestEntities{
+		agent:     r.Agent,
+		principal: types.NewEntityUID(typeAgent, types.String(r.Agent.Name)),
+		action:    types.NewEntityUID(typeAction, types.String(te.actionID(r.Tool.Name, r.Action))),
+		tool:      te,
+		resource:  te.toolUID,
+	}
+	if r.Resource != "" {
+		re.resource = types.NewEntityUID(typeResource, types.String(r.Resource))
+		re.hasResource = true
+	}
+
+	now := r.Time
+	if now.IsZero() {
+		now = time.Now()
+	}
+	ctx := types.NewRecord(types.RecordMap{
+		ctxArgs:       args,
+		ctxRisk:       types.String(risk),
+		ctxRiskLevel:  types.Long(risk.Level()),
+		ctxTool:       types.String(r.Tool.Name),
+		ctxSession:    types.String(r.SessionID),
+		ctxOnBehalfOf: types.String(r.OnBehalfOf),
+		ctxNow:        types.Long(now.Unix()),
+		ctxDatetime:   types.NewDatetime(now),
+	})
+	return cedar.Request{Principal: re.principal, Action: re.action, Resource: re.resource, Context: ctx}, re, nil
+}

@@ -1,0 +1,210 @@
+package cedar
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/wardenhq/warden"
+)
+
+// Entity type names of warden's Cedar vocabulary.
+const (
+	typeAgent    = "Agent"
+	typeTool     = "Tool"
+	typeResource = "Resource"
+	typeAction   = "Action"
+)
+
+// Context attribute names. contextAttrs lists them for validation and for messages.
+const (
+	ctxArgs       = "args"
+	ctxRisk       = "risk"
+	ctxRiskLevel  = "risk_level"
+	ctxTool       = "tool"
+	ctxSession    = "session"
+	ctxOnBehalfOf = "on_behalf_of"
+	ctxNow        = "now"
+	ctxDatetime   = "datetime"
+)
+
+var contextAttrs = []string{ctxArgs, ctxDatetime, ctxNow, ctxOnBehalfOf, ctxRisk, ctxRiskLevel, ctxSession, ctxTool}
+
+// Agent attribute names; labels are tags, not attributes.
+const (
+	attrOwner   = "owner"
+	attrPurpose = "purpose"
+)
+
+var agentAttrs = []string{attrOwner, attrPurpose}
+
+// actionNameRE bounds what a tool-local action may be called where warden, not an upstream, names
+// it: HTTP route actions and grant actions. Keeping it free of quotes, spaces and ':' means an action
+// can be pasted into Cedar text and split back from its tool without ambiguity.
+var actionNameRE = regexp.MustCompile(`^[A-Za-z0-9._/-]{1,128}$`)
+
+func validateActionName(action string) error {
+	if !actionNameRE.MatchString(action) {
+		return warden.Errorf(warden.EInvalid, "invalid action %q: use 1-128 letters, digits, '.', '_', '-' or '/'", action)
+	}
+	return nil
+}
+
+// vocabulary is what policies may name, derived from the registered tools. It is the schema in the
+// form validation needs.
+type vocabulary struct {
+	tools map[string]*toolVocabulary
+	names []string // sorted tool names, for messages
+}
+
+type toolVocabulary struct {
+	name string
+	kind warden.ToolKind
+	// actions are the tool-local actions an http tool's routes declare, sorted. An MCP tool's
+	// actions are whatever its upstream lists at run time, so open is set and actions is empty.
+	actions []string
+	open    bool
+}
+
+func newVocabulary(tools []*warden.Tool) (*vocabulary, error) {
+	v := &vocabulary{tools: make(map[string]*toolVocabulary, len(tools))}
+	for _, t := range tools {
+		if t == nil {
+			return nil, warden.Errorf(warden.EInvalid, "tool list holds a nil tool")
+		}
+		if err := warden.ValidateName("tool", t.Name); err != nil {
+			return nil, err
+		}
+		if _, dup := v.tools[t.Name]; dup {
+			return nil, warden.Errorf(warden.EInvalid, "tool %q is registered twice", t.Name)
+		}
+		tv := &toolVocabulary{name: t.Name, kind: t.Kind}
+		switch t.Kind {
+		case warden.ToolMCP, warden.ToolMCPCommand:
+			tv.open = true
+		case warden.ToolHTTP:
+			for _, route := range t.Routes {
+				action, err := routeAction(route)
+				if err != nil {
+					return nil, warden.Errorf(warden.EInvalid, "tool %q: %s", t.Name, warden.ErrorMessage(err))
+				}
+				if !slices.Contains(tv.actions, action) {
+					tv.actions = append(tv.actions, action)
+				}
+			}
+			slices.Sort(tv.actions)
+		default:
+			return nil, warden.Errorf(warden.EInvalid, "tool %q has unknown kind %q: use mcp, mcp_command or http", t.Name, t.Kind)
+		}
+		v.tools[t.Name] = tv
+		v.names = append(v.names, t.Name)
+	}
+	slices.Sort(v.names)
+	return v, nil
+}
+
+// routeAction returns the action a route maps to. Route syntax:
+// "METHOD /path/{var} -> action [resourcepattern]". The gateway owns matching requests to routes;
+// policy only needs the action names, so this checks the shape and no more.
+func routeAction(route string) (string, error) {
+	lhs, rhs, ok := strings.Cut(route, "->")
+	lf, rf := strings.Fields(lhs), strings.Fields(rhs)
+	if !ok || len(lf) != 2 || len(rf) < 1 || len(rf) > 2 {
+		return "", warden.Errorf(warden.EInvalid, "route %q: want \"METHOD /path -> action [resource]\"", route)
+	}
+	if err := validateActionName(rf[0]); err != nil {
+		return "", warden.Errorf(warden.EInvalid, "route %q: %s", route, warden.ErrorMessage(err))
+	}
+	return rf[0], nil
+}
+
+// actionProblem says why a policy may not name Action::"id", or returns "" if it may. The ids a
+// policy may name are the group actions "<tool>" and the actions "<tool>:<action>".
+func (v *vocabulary) actionProblem(id string) string {
+	toolName, action, hasAction := strings.Cut(id, ":")
+	tv, ok := v.tools[toolName]
+	if !ok {
+		return fmt.Sprintf("unknown action Action::%q: no tool %q is registered (%s)", id, toolName, v.toolList())
+	}
+	switch {
+	case !hasAction:
+		return ""
+	case action == "":
+		return fmt.Sprintf("action Action::%q names no action: use Action::%q for every action of the tool, or Action::\"%s:<action>\"", id, toolName, toolName)
+	case tv.open:
+		return ""
+	case slices.Contains(tv.actions, action):
+		return ""
+	}
+	return fmt.Sprintf("unknown action Action::%q: tool %q (http) has %s", id, toolName, listOf("actions", tv.actions))
+}
+
+func (v *vocabulary) toolList() string { return listOf("registered tools", v.names) }
+
+// listOf renders a list for a message, short enough to read: "actions a, b, c" or "no actions".
+func listOf(what string, items []string) string {
+	const most = 12
+	switch {
+	case len(items) == 0:
+		return "no " + what
+	case len(items) > most:
+		return fmt.Sprintf("%s %s and %d more", what, strings.Join(items[:most], ", "), len(items)-most)
+	}
+	return what + " " + strings.Join(items, ", ")
+}
+
+// Schema returns the Cedar schema, in Cedar's human-readable schema syntax, of the policies that
+// may be written over the given tools. It is the same vocabulary Compile validates against.
+//
+// Two things Cedar schemas cannot say are written as comments: an MCP tool accepts any action
+// "<tool>:<name>" (its upstream names them at run time), and context.args has a shape that depends
+// on the tool and action (Cedar has no open record type).
+func Schema(tools []*warden.Tool) (string, error) {
+	v, err := newVocabulary(tools)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString(`// Cedar schema of warden's policies, derived from the registered tools.
+
+// An agent: principal of every request. Its labels are tags: principal.getTag("team").
+entity Agent {
+  owner: String,
+  purpose: String,
+} tags String;
+
+// A registered tool. It is the resource of a call that names no resource.
+entity Tool;
+
+// A resource a call names, such as "repo:acme/web"; it is in the tool that reaches it.
+entity Resource in [Tool];
+
+// context.args, the call's arguments, is left out: its shape depends on the tool and action and
+// Cedar schemas have no open record type. Objects are records, arrays sets, integers Long,
+// fractions decimal.
+type Context = {
+  datetime: __cedar::datetime,
+  now: Long,
+  on_behalf_of: String,
+  risk: String,
+  risk_level: Long,
+  session: String,
+  tool: String,
+};
+`)
+	for _, name := range v.names {
+		tv := v.tools[name]
+		b.WriteString("\n")
+		if tv.open {
+			fmt.Fprintf(&b, "// Tool %q (%s): any action \"%s:<name>\"; its upstream names them at run time.\n", name, tv.kind, name)
+		} else {
+			fmt.Fprintf(&b, "// Tool %q (%s): the actions its routes name.\n", name, tv.kind)
+		}
+		fmt.Fprintf(&b, "action %q;\n", name)
+		for _, a := range tv.actions {
+			fmt.Fprintf(&b, "action %q in [%q] appliesTo {\n  principal: [Agent],\n  resource: [Tool, Resource],\n  context: Context\n};\n", name+":"+a, name)
+		}
+	}
+	return b.String(), nil
+}

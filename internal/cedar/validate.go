@@ -1,0 +1,283 @@
+package cedar
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/cedar-policy/cedar-go/types"
+	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
+
+	"github.com/wardenhq/warden"
+)
+
+// Problem is one thing wrong with a policy set, placed so that a person can find and fix it.
+type Problem struct {
+	File    string `json:"file"`
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+	Policy  string `json:"policy,omitempty"` // the policy's id, when the problem is in one policy
+	Message string `json:"message"`
+}
+
+func (p Problem) String() string {
+	loc := p.File
+	if p.Line > 0 {
+		loc = fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
+	}
+	if p.Policy != "" {
+		return fmt.Sprintf("%s: policy %q: %s", loc, p.Policy, p.Message)
+	}
+	return loc + ": " + p.Message
+}
+
+// Problems is every problem Compile found. It is the cause inside the *warden.Error that Compile
+// returns, so an API can list them one by one: errors.As(err, &problems).
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, "; ")
+}
+
+// policyIDRE keeps policy ids printable and free of spaces and quotes: they appear in audit
+// events, CLI tables and log lines.
+var policyIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/#@+=-]{0,127}$`)
+
+// Annotations warden gives meaning to.
+const (
+	annotationID       = "id"
+	annotationApproval = "approval"
+	approvalRequired   = "required"
+)
+
+// checker validates parsed policies against the vocabulary derived from the tools.
+//
+// cedar-go's schema validator (x/exp/schema/validate) cannot be used as is: context.args has a
+// shape that depends on the tool and action, and Cedar schemas have no open record type, so every
+// condition on args would fail to type-check; nor can a Cedar schema accept "any action of this
+// MCP tool". So the checker walks the policy and rejects what can only be a mistake: an entity
+// type warden does not have, a tool or http action that is not registered, an agent name that can
+// never match, an attribute the principal, resource, action or context does not have, and a scope
+// whose variable can never hold the named type. It does not type-check expressions; a condition
+// that fails at evaluation denies (see Engine.Decide).
+type checker struct {
+	vocab    *vocabulary
+	problems []string
+}
+
+func (c *checker) addf(format string, args ...any) {
+	c.problems = append(c.problems, fmt.Sprintf(format, args...))
+}
+
+func (c *checker) policy(p *xast.Policy) []string {
+	c.problems = nil
+	c.annotations(p)
+	c.principalScope(p.Principal)
+	c.actionScope(p.Action)
+	c.resourceScope(p.Resource)
+	for _, cond := range p.Conditions {
+		xast.Inspect(xast.NewNode(cond.Body), c.node)
+	}
+	return c.problems
+}
+
+func (c *checker) annotations(p *xast.Policy) {
+	for _, a := range p.Annotations {
+		switch a.Key {
+		case annotationID:
+			if !policyIDRE.MatchString(string(a.Value)) {
+				c.addf("@id(%q) is not a usable id: use 1-128 letters, digits and . _ : / # @ + = -, starting with a letter or digit", a.Value)
+			}
+		case annotationApproval:
+			if a.Value != approvalRequired {
+				c.addf("@approval(%q) is not understood: write @approval(%q)", a.Value, approvalRequired)
+			}
+			if p.Effect == xast.EffectForbid {
+				c.addf("@approval belongs on a permit: a forbid denies whether or not a person approves")
+			}
+		}
+	}
+}
+
+func (c *checker) principalScope(s xast.IsPrincipalScopeNode) {
+	switch s := s.(type) {
+	case xast.ScopeTypeEq:
+		c.scopeEntity("principal", s.Entity, typeAgent)
+	case xast.ScopeTypeIn:
+		c.scopeEntity("principal", s.Entity, typeAgent)
+	case xast.ScopeTypeIs:
+		c.scopeType("principal", s.Type, typeAgent)
+	case xast.ScopeTypeIsIn:
+		c.scopeType("principal", s.Type, typeAgent)
+		c.scopeEntity("principal", s.Entity, typeAgent)
+	}
+}
+
+func (c *checker) actionScope(s xast.IsActionScopeNode) {
+	switch s := s.(type) {
+	case xast.ScopeTypeEq:
+		c.scopeEntity("action", s.Entity, typeAction)
+	case xast.ScopeTypeIn:
+		c.scopeEntity("action", s.Entity, typeAction)
+	case xast.ScopeTypeInSet:
+		if len(s.Entities) == 0 {
+			c.addf("`action in []` matches no action")
+		}
+		for _, e := range s.Entities {
+			c.scopeEntity("action", e, typeAction)
+		}
+	}
+}
+
+func (c *checker) resourceScope(s xast.IsResourceScopeNode) {
+	switch s := s.(type) {
+	case xast.ScopeTypeEq:
+		c.scopeEntity("resource", s.Entity, typeTool, typeResource)
+	case xast.ScopeTypeIn:
+		c.scopeEntity("resource", s.Entity, typeTool, typeResource)
+	case xast.ScopeTypeIs:
+		c.scopeType("resource", s.Type, typeTool, typeResource)
+	case xast.ScopeTypeIsIn:
+		c.scopeType("resource", s.Type, typeTool, typeResource)
+		c.scopeEntity("resource", s.Entity, typeTool, typeResource)
+	}
+}
+
+func (c *checker) scopeEntity(variable string, uid types.EntityUID, want ...types.EntityType) {
+	if !c.entity(uid) {
+		return
+	}
+	c.scopeType(variable, uid.Type, want...)
+}
+
+func (c *checker) scopeType(variable string, t types.EntityType, want ...types.EntityType) {
+	if !c.entityType(t) || slices.Contains(want, t) {
+		return
+	}
+	names := make([]string, len(want))
+	for i, w := range want {
+		names[i] = string(w)
+	}
+	c.addf("%s is always %s, never %s", variable, strings.Join(names, " or "), t)
+}
+
+// entityType reports whether t is a type of warden's vocabulary, noting a problem if not.
+func (c *checker) entityType(t types.EntityType) bool {
+	switch t {
+	case typeAgent, typeTool, typeResource, typeAction:
+		return true
+	}
+	c.addf("unknown entity type %s: warden's policies name Agent, Tool, Resource and Action", t)
+	return false
+}
+
+// entity reports whether uid may appear in a policy, noting a problem if not.
+func (c *checker) entity(uid types.EntityUID) bool {
+	if !c.entityType(uid.Type) {
+		return false
+	}
+	id := string(uid.ID)
+	switch uid.Type {
+	case typeAgent:
+		// Agents may be created after the policy that names them, so an unknown name is fine;
+		// a name no agent can have is a typo.
+		if warden.ValidateName("agent", id) != nil {
+			c.addf("%s can never match: agent names are 1-63 lowercase letters, digits and '-'", uid)
+			return false
+		}
+	case typeTool:
+		if _, ok := c.vocab.tools[id]; !ok {
+			c.addf("unknown tool %s (%s)", uid, c.vocab.toolList())
+			return false
+		}
+	case typeResource:
+		if id == "" {
+			c.addf(`Resource::"" can never match: a request without a resource has its Tool as resource`)
+			return false
+		}
+	case typeAction:
+		if msg := c.vocab.actionProblem(id); msg != "" {
+			c.addf("%s", msg)
+			return false
+		}
+	}
+	return true
+}
+
+// node checks one node of a condition; it is called for every node by xast.Inspect.
+func (c *checker) node(n xast.IsNode) bool {
+	switch n := n.(type) {
+	case xast.NodeValue:
+		c.value(n.Value)
+	case xast.NodeTypeIs:
+		c.entityType(n.EntityType)
+	case xast.NodeTypeIsIn:
+		c.entityType(n.EntityType)
+	case xast.NodeTypeAccess:
+		c.attribute(n.Arg, n.Value)
+	case xast.NodeTypeHas:
+		c.attribute(n.Arg, n.Value)
+	case xast.NodeTypeGetTag:
+		c.tags(n.Left)
+	case xast.NodeTypeHasTag:
+		c.tags(n.Left)
+	}
+	return true
+}
+
+func (c *checker) value(v types.Value) {
+	switch v := v.(type) {
+	case types.EntityUID:
+		c.entity(v)
+	case types.Set:
+		for e := range v.All() {
+			c.value(e)
+		}
+	case types.Record:
+		for _, e := range v.All() {
+			c.value(e)
+		}
+	}
+}
+
+// attribute checks `x.name` and `x has name` where x is a variable. Reading an attribute that
+// does not exist is an evaluation error, which denies; `has` on one is always false. Either way
+// the author meant something else.
+func (c *checker) attribute(of xast.IsNode, name types.String) {
+	v, ok := of.(xast.NodeTypeVariable)
+	if !ok {
+		return
+	}
+	switch v.Name {
+	case "context":
+		if !slices.Contains(contextAttrs, string(name)) {
+			c.addf("context has no attribute %q; it has %s", name, strings.Join(contextAttrs, ", "))
+		}
+	case "principal":
+		if !slices.Contains(agentAttrs, string(name)) {
+			c.addf("an Agent has no attribute %q; it has %s, and its labels are tags: principal.getTag(%q)", name, strings.Join(agentAttrs, ", "), name)
+		}
+	case "resource":
+		c.addf("resource (a Tool or Resource) has no attributes; %q cannot be read from it", name)
+	case "action":
+		c.addf("actions have no attributes; %q cannot be read from action", name)
+	}
+}
+
+func (c *checker) tags(of xast.IsNode) {
+	v, ok := of.(xast.NodeTypeVariable)
+	if !ok {
+		return
+	}
+	switch v.Name {
+	case "resource", "action":
+		c.addf("%s has no tags; only the principal (an Agent) carries its labels as tags", v.Name)
+	case "context":
+		c.addf("context is a record, not an entity, and has no tags")
+	}
+}

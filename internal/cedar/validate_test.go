@@ -1,0 +1,146 @@
+package cedar
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/wardenhq/warden"
+)
+
+func TestCompileRejects(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy string
+		want   string // in the problem's message
+	}{
+		{"unknown entity type in scope", `@id("p") permit(principal == User::"alice", action, resource);`, "unknown entity type User"},
+		{"unknown entity type in condition", `@id("p") permit(principal, action, resource) when { principal in Group::"admins" };`, "unknown entity type Group"},
+		{"unknown type in is", `@id("p") permit(principal, action, resource) when { resource is Photo };`, "unknown entity type Photo"},
+		{"unknown type in is-in", `@id("p") permit(principal, action, resource) when { resource is Photo in Tool::"github" };`, "unknown entity type Photo"},
+		{"unknown tool in a set", `@id("p") permit(principal, action, resource) when { [Tool::"github", Tool::"gitlab"].contains(resource) };`, `unknown tool Tool::"gitlab"`},
+		{"bad agent in a record", `@id("p") permit(principal, action, resource) when { {"who": Agent::"Bad Name"}.who == principal };`, `Agent::"Bad Name" can never match`},
+		{"namespaced type", `@id("p") permit(principal is Warden::Agent, action, resource);`, "unknown entity type Warden::Agent"},
+		{"unknown tool", `@id("p") permit(principal, action, resource in Tool::"gitlab");`, `unknown tool Tool::"gitlab" (registered tools everything, github, shell)`},
+		{"unknown tool in action", `@id("p") permit(principal, action in Action::"gitlab", resource);`, `no tool "gitlab" is registered`},
+		{"unknown http action", `@id("p") permit(principal, action == Action::"github:issue.list", resource);`,
+			`unknown action Action::"github:issue.list": tool "github" (http) has actions issues.comment, issues.list, repo.delete, user.get`},
+		{"unknown http action in set", `@id("p") permit(principal, action in [Action::"github:issues.list", Action::"github:pulls.merge"], resource);`, `Action::"github:pulls.merge"`},
+		{"unknown http action in condition", `@id("p") permit(principal, action, resource) when { action == Action::"github:nope" };`, `Action::"github:nope"`},
+		{"empty action name", `@id("p") permit(principal, action == Action::"github:", resource);`, "names no action"},
+		{"empty action set", `@id("p") permit(principal, action in [], resource);`, "matches no action"},
+		{"action scope of another type", `@id("p") permit(principal, action == Tool::"github", resource);`, "action is always Action, never Tool"},
+		{"principal of another type", `@id("p") permit(principal == Tool::"github", action, resource);`, "principal is always Agent, never Tool"},
+		{"resource of another type", `@id("p") permit(principal, action, resource == Agent::"triage-bot");`, "resource is always Tool or Resource, never Agent"},
+		{"agent name that cannot exist", `@id("p") permit(principal == Agent::"Triage Bot", action, resource);`, `Agent::"Triage Bot" can never match`},
+		{"empty resource", `@id("p") permit(principal, action, resource == Resource::"");`, `Resource::"" can never match`},
+		{"context typo", `@id("p") permit(principal, action, resource) when { context.risk_levle > 2 };`, `context has no attribute "risk_levle"`},
+		{"context has typo", `@id("p") permit(principal, action, resource) when { context has arg };`, `context has no attribute "arg"`},
+		{"principal attribute typo", `@id("p") permit(principal, action, resource) when { principal.team == "x" };`, `principal.getTag("team")`},
+		{"resource attribute", `@id("p") permit(principal, action, resource) when { resource.owner == "x" };`, "has no attributes"},
+		{"action attribute", `@id("p") permit(principal, action, resource) when { action.name == "x" };`, "actions have no attributes"},
+		{"resource tags", `@id("p") permit(principal, action, resource) when { resource.hasTag("x") };`, "resource has no tags"},
+		{"approval on forbid", `@id("p") @approval("required") forbid(principal, action, resource);`, "@approval belongs on a permit"},
+		{"approval misspelt value", `@id("p") @approval("requried") permit(principal, action, resource);`, `@approval("requried") is not understood`},
+		{"approval without value", `@id("p") @approval permit(principal, action, resource);`, `@approval("") is not understood`},
+		{"bad id", `@id("has space") permit(principal, action, resource);`, `@id("has space") is not a usable id`},
+		{"duplicate id", `@id("p") permit(principal, action, resource); @id("p") forbid(principal, action, resource);`, "id already used by the policy at main.cedar:1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ps := compileProblems(t, map[string]string{"main.cedar": tt.policy})
+			found := false
+			for _, p := range ps {
+				if strings.Contains(p.Message, tt.want) {
+					found = true
+					wantID := "p"
+					if tt.name == "bad id" {
+						wantID = "has space" // the id is reported as written, to be found
+					}
+					if p.Policy != wantID || p.File != "main.cedar" || p.Line == 0 {
+						t.Errorf("problem %+v does not name policy %s in main.cedar with a line", p, wantID)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("problems %v; want one containing %q", ps, tt.want)
+			}
+		})
+	}
+}
+
+func TestCompileAccepts(t *testing.T) {
+	for _, policy := range []string{
+		`permit(principal == Agent::"not-yet-created", action, resource);`,
+		`permit(principal in Agent::"a", action, resource);`,
+		`permit(principal is Agent, action, resource is Resource);`,
+		`permit(principal is Agent in Agent::"a", action, resource is Resource in Tool::"github");`,
+		`permit(principal, action == Action::"everything:any-name_at/all.v2", resource);`,
+		`permit(principal, action == Action::"shell:exec", resource);`,
+		`permit(principal, action, resource == Resource::"repo:acme/web");`,
+		`permit(principal, action, resource) when { context.args.anything.at.all == 1 };`,
+		`permit(principal, action, resource) when { principal.getTag("team") == "x" && principal has owner };`,
+		`permit(principal, action, resource) when { [Tool::"github", Resource::"x"].contains(resource) };`,
+		`permit(principal, action, resource) when { {"a": Agent::"b"}.a == principal };`,
+		`forbid(principal, action, resource) unless { context.risk_level < 3 };`,
+		`@description("any annotation warden does not know is kept") permit(principal, action, resource);`,
+		"// only a comment",
+		"",
+	} {
+		if _, err := Compile(map[string]string{"main.cedar": policy}, testTools(), 1); err != nil {
+			t.Errorf("Compile(%s): %v", policy, err)
+		}
+	}
+}
+
+func TestCompileReportsEveryProblem(t *testing.T) {
+	ps := compileProblems(t, map[string]string{
+		"a.cedar": "permit(principal, action, resource);\n\nforbid(principal, action, resource) when { 1 + };",
+		"b.cedar": `permit(principal == User::"x", action == Action::"github:nope", resource);`,
+		"c.cedar": `permit(principal, action, resource);`,
+	})
+	if len(ps) != 3 {
+		t.Fatalf("problems = %v; want 3", ps)
+	}
+	if ps[0].File != "a.cedar" || ps[0].Line != 3 || !strings.HasPrefix(ps[0].Message, "syntax error") {
+		t.Errorf("parse problem = %+v; want a.cedar line 3", ps[0])
+	}
+	if !strings.Contains(ps[0].String(), "a.cedar:3:") {
+		t.Errorf("parse problem reads %q; want it to start with the file and line", ps[0].String())
+	}
+	for _, p := range ps[1:] {
+		if p.File != "b.cedar" || p.Policy != "b.cedar#0" {
+			t.Errorf("problem %+v; want it in b.cedar, policy b.cedar#0", p)
+		}
+	}
+	_, err := Compile(map[string]string{"a.cedar": "permit(principal, action, resource) when { 1 + };"}, testTools(), 1)
+	if msg := warden.ErrorMessage(err); !strings.HasPrefix(msg, "invalid policy: a.cedar:1:") {
+		t.Errorf("public message = %q", msg)
+	}
+}
+
+func TestCompileRejectsTools(t *testing.T) {
+	tests := []struct {
+		name  string
+		tools []*warden.Tool
+		want  string
+	}{
+		{"nil tool", []*warden.Tool{nil}, "nil tool"},
+		{"bad name", []*warden.Tool{{Name: "Git Hub", Kind: warden.ToolMCP}}, "invalid tool name"},
+		{"duplicate", []*warden.Tool{{Name: "a", Kind: warden.ToolMCP}, {Name: "a", Kind: warden.ToolHTTP}}, "registered twice"},
+		{"unknown kind", []*warden.Tool{{Name: "a", Kind: "grpc"}}, `unknown kind "grpc"`},
+		{"route without arrow", []*warden.Tool{{Name: "a", Kind: warden.ToolHTTP, Routes: []string{"GET /x issues.list"}}}, `want "METHOD /path -> action [resource]"`},
+		{"route with bad action", []*warden.Tool{{Name: "a", Kind: warden.ToolHTTP, Routes: []string{`GET /x -> "quoted"`}}}, "invalid action"},
+		{"route with too much", []*warden.Tool{{Name: "a", Kind: warden.ToolHTTP, Routes: []string{"GET /x -> a b c"}}}, "want"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Compile(nil, tt.tools, 1)
+			if warden.ErrorCode(err) != warden.EInvalid || !strings.Contains(warden.ErrorMessage(err), tt.want) {
+				t.Errorf("Compile error = %v; want invalid, containing %q", err, tt.want)
+			}
+			if _, err := Schema(tt.tools); warden.ErrorCode(err) != warden.EInvalid {
+				t.Errorf("Schema error = %v; want invalid", err)
+			}
+		})
+	}
+}
