@@ -82,7 +82,7 @@ type command struct {
 var commands []command
 
 func init() {
-	commands = slices.Concat(serveCommands, agentCommands, adminCommands, keyCommands, auditCommands, []command{
+	commands = slices.Concat(serveCommands, agentCommands, toolCommands, policyCommands, adminCommands, keyCommands, auditCommands, []command{
 		{"whoami", "", "show the admin token in use and its role", whoami},
 		{"version", "", "print the version", version},
 	})
@@ -154,8 +154,13 @@ func (inv *invocation) clientFlags() {
 }
 
 // parse parses flags wherever they appear among the positional arguments and checks that there
-// are exactly want positionals, named in names for the error message.
+// are exactly as many positionals as names, which name them for the error message.
 func (inv *invocation) parse(names ...string) ([]string, error) {
+	return inv.parseOptional(len(names), names...)
+}
+
+// parseOptional is parse when only the first required of names must be given.
+func (inv *invocation) parseOptional(required int, names ...string) ([]string, error) {
 	var pos []string
 	args := inv.args
 	for {
@@ -172,8 +177,8 @@ func (inv *invocation) parse(names ...string) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
-	if len(pos) != len(names) {
-		if len(pos) < len(names) {
+	if len(pos) < required || len(pos) > len(names) {
+		if len(pos) < required {
 			return nil, usagef("missing %s (usage: warden %s %s)", names[len(pos)], inv.cmd.name, inv.cmd.args)
 		}
 		return nil, usagef("unexpected argument %q (usage: warden %s %s)", pos[len(names)], inv.cmd.name, inv.cmd.args)

@@ -98,3 +98,5 @@ func (l labelFlag) Set(s string) error {
 	l[k] = v
 	return nil
 }
+
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

@@ -53,6 +53,13 @@ type API struct {
 	Audit   warden.AuditLog
 	Log     *slog.Logger
 	BaseURL string // the public URL of this server, e.g. http://127.0.0.1:8787
+
+	// The gateway's entry points, mounted when set.
+	HTTPGateway       http.Handler // /http/<tool>/<path>
+	Authorize         http.Handler // POST /v1/authorize
+	Outcome           http.Handler // POST /v1/decisions/{id}/outcome
+	MCP               http.Handler // /mcp and /mcp/<tool>
+	ProtectedResource http.Handler // /.well-known/oauth-protected-resource[/...]
 }
 
 // Handler returns the routes of the API.
@@ -89,11 +96,37 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("POST /v1/keys/rotate", a.adminRoute(adminOnly, a.rotateKeys))
 
 	mux.Handle("GET /v1/audit/events", a.adminRoute(read, a.auditEvents))
+	a.toolRoutes(mux)
+
+	mount := func(pattern string, h http.Handler) {
+		if h != nil {
+			mux.Handle(pattern, h)
+		}
+	}
+	mount("POST /v1/authorize", a.Authorize)
+	mount("POST /v1/decisions/{id}/outcome", a.Outcome)
+	mount("/mcp", a.MCP)
+	mount("/mcp/", a.MCP)
+	mount("GET /.well-known/oauth-protected-resource", a.ProtectedResource)
+	mount("GET /.well-known/oauth-protected-resource/", a.ProtectedResource)
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, warden.Errorf(warden.ENotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})
-	return a.recoverer(mux)
+	var h http.Handler = mux
+	if a.HTTPGateway != nil {
+		// The HTTP gateway sees the request before ServeMux, which would answer a path with
+		// "..", "//" or their encodings with a redirect to a cleaned path; the gateway refuses such
+		// paths outright instead.
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, "/http/") {
+				a.HTTPGateway.ServeHTTP(w, r)
+				return
+			}
+			mux.ServeHTTP(w, r)
+		})
+	}
+	return a.recoverer(h)
 }
 
 // recoverer turns a panic in a handler into a 500 without a stack trace in the response; the
@@ -138,25 +171,8 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, map[string]any{"ready": ready, "checks": checks})
 }
 
-var statusByCode = map[string]int{
-	warden.EInvalid:         http.StatusBadRequest,
-	warden.EUnauthenticated: http.StatusUnauthorized,
-	warden.EForbidden:       http.StatusForbidden,
-	warden.ENotFound:        http.StatusNotFound,
-	warden.EConflict:        http.StatusConflict,
-	warden.ETooLarge:        http.StatusRequestEntityTooLarge,
-	warden.ERateLimited:     http.StatusTooManyRequests,
-	warden.EUnavailable:     http.StatusServiceUnavailable,
-	warden.EInternal:        http.StatusInternalServerError,
-}
-
 // StatusOf returns the HTTP status for an error code.
-func StatusOf(code string) int {
-	if s, ok := statusByCode[code]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
-}
+func StatusOf(code string) int { return warden.HTTPStatus(&warden.Error{Code: code}) }
 
 // ErrorBody is the JSON shape of every non-OAuth error.
 type ErrorBody struct {

@@ -20,10 +20,12 @@ import (
 	"github.com/wardenhq/warden/internal/admin"
 	"github.com/wardenhq/warden/internal/audit"
 	"github.com/wardenhq/warden/internal/config"
+	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/httpapi"
 	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/postgres"
 	"github.com/wardenhq/warden/internal/seal"
+	"github.com/wardenhq/warden/internal/secrets"
 	"github.com/wardenhq/warden/internal/sqlite"
 )
 
@@ -37,6 +39,7 @@ type Server struct {
 	Audit    *audit.Log
 	Identity *identity.Service
 	Admin    *admin.Service
+	Gateway  *gateway.Gateway
 	API      *httpapi.API
 	log      *slog.Logger
 }
@@ -64,12 +67,19 @@ func openStore(ctx context.Context, cfg config.Config) (warden.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch kind {
-	case "sqlite":
-		return sqlite.Open(ctx, location)
-	default:
-		return postgres.Open(ctx, location)
+	// Each branch returns a nil interface on error, never a typed nil pointer in one.
+	if kind == "sqlite" {
+		s, err := sqlite.Open(ctx, location)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	}
+	s, err := postgres.Open(ctx, location)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *slog.Logger, getenv func(string) string) (*Server, error) {
@@ -94,15 +104,29 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	if err != nil {
 		return nil, err
 	}
-	adm := admin.New(store, auditLog, ids, log)
+	sec := secrets.New(store, masterKey)
+	registry := gateway.NewRegistry(store, log)
+	if err := registry.Load(ctx); err != nil {
+		// Fail closed but keep serving: the gateway denies every call until an admin fixes the
+		// policies, and the admin API must be up for that.
+		log.Error("the gateway denies every call until the policies compile", "err", err)
+	}
+	gw := &gateway.Gateway{Registry: registry, Tokens: ids, Secrets: sec, Audit: auditLog, Log: log}
+	adm := admin.New(admin.Deps{Store: store, Audit: auditLog, Observer: ids, Secrets: sec, Registry: registry, Calls: gw, Log: log})
 	return &Server{
 		Config:   cfg,
 		Store:    store,
 		Audit:    auditLog,
 		Identity: ids,
 		Admin:    adm,
-		API:      &httpapi.API{Tokens: ids, Admin: adm, Store: store, Audit: auditLog, Log: log, BaseURL: cfg.PublicURL},
-		log:      log,
+		Gateway:  gw,
+		API: &httpapi.API{
+			Tokens: ids, Admin: adm, Store: store, Audit: auditLog, Log: log, BaseURL: cfg.PublicURL,
+			HTTPGateway: gw.HTTPHandler(gateway.HTTPOptions{}),
+			Authorize:   gw.AuthorizeHandler(),
+			Outcome:     gw.OutcomeHandler(),
+		},
+		log: log,
 	}, nil
 }
 
@@ -154,6 +178,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.Identity.Run(gctx) })
+	g.Go(func() error { return s.Gateway.Run(gctx, 5*time.Second) })
 	g.Go(func() error {
 		err := srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {

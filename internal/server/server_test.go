@@ -128,8 +128,13 @@ func startOn(t *testing.T, addr, dir string, edit func(*config.Config)) *instanc
 // cli runs a warden CLI command against the instance with the given admin token.
 func (in *instance) cli(token string, args ...string) (string, error) {
 	in.t.Helper()
+	return in.runCLI(token, strings.NewReader(""), args...)
+}
+
+func (in *instance) runCLI(token string, stdin io.Reader, args ...string) (string, error) {
+	in.t.Helper()
 	var stdout, stderr bytes.Buffer
-	env := cli.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string {
+	env := cli.Env{Stdin: stdin, Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string {
 		switch k {
 		case "WARDEN_ADDR":
 			return in.url

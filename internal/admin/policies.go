@@ -1,0 +1,265 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/cedar"
+	"github.com/wardenhq/warden/internal/gateway"
+)
+
+// ApplyPrefix marks the policy files that `warden apply` generates from grants; people's own
+// files may not use it, so applying one never overwrites the other.
+const ApplyPrefix = "@apply/"
+
+const (
+	maxPolicyFiles = 1000
+	maxPolicyBytes = 16 << 20
+)
+
+var policyFileRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}\.cedar$`)
+
+// PolicyApply is a request to replace the people-written policy files.
+type PolicyApply struct {
+	Files   map[string]string `json:"files"`
+	Comment string            `json:"comment,omitempty"`
+	// IfVersion, when set, applies only if the latest version is still this one.
+	IfVersion int64 `json:"if_version,omitempty"`
+}
+
+func validatePolicyFiles(files map[string]string) error {
+	if len(files) > maxPolicyFiles {
+		return warden.Errorf(warden.EInvalid, "at most %d policy files", maxPolicyFiles)
+	}
+	total := 0
+	for name, text := range files {
+		if !policyFileRE.MatchString(name) || strings.Contains(name, "..") || strings.Contains(name, "//") {
+			return warden.Errorf(warden.EInvalid, "policy file name %q: use a relative path of letters, digits and . _ - / ending in .cedar", name)
+		}
+		total += len(text)
+	}
+	if total > maxPolicyBytes {
+		return warden.Errorf(warden.EInvalid, "policy files total over %d bytes", maxPolicyBytes)
+	}
+	return nil
+}
+
+// ApplyPolicies stores files as the new set of people-written policies (the generated grants of
+// `warden apply` are kept), after checking that the whole set compiles against the tools.
+func (s *Service) ApplyPolicies(ctx context.Context, p *warden.Principal, req PolicyApply) (*warden.PolicySet, error) {
+	if err := validatePolicyFiles(req.Files); err != nil {
+		return nil, err
+	}
+	comment, err := validateReason(req.Comment, false)
+	if err != nil {
+		return nil, err
+	}
+	s.policyMu.Lock()
+	defer s.policyMu.Unlock()
+	current, version, err := s.currentPolicies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if req.IfVersion != 0 && req.IfVersion != version {
+		return nil, warden.Errorf(warden.EConflict, "policy version is %d, not %d: someone applied in between", version, req.IfVersion)
+	}
+	next := maps.Clone(req.Files)
+	for name, text := range current {
+		if strings.HasPrefix(name, ApplyPrefix) {
+			next[name] = text
+		}
+	}
+	return s.storePolicies(ctx, p, next, version, warden.EventPolicyApply, comment)
+}
+
+// storePolicies compiles files against the tools, stores them as the next version if the
+// latest is still base, and reloads the gateway. The caller holds policyMu.
+func (s *Service) storePolicies(ctx context.Context, p *warden.Principal, files map[string]string, base int64, event, comment string) (*warden.PolicySet, error) {
+	tools, err := s.store.Tools(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := cedar.Compile(files, tools, base+1); err != nil {
+		return nil, err
+	}
+	ps := &warden.PolicySet{Files: files, CreatedBy: p.Name, CreatedAt: s.now().UTC(), Comment: comment}
+	if err := s.store.CreatePolicySet(ctx, ps, base); err != nil {
+		return nil, err
+	}
+	if err := s.registry.Load(ctx); err != nil {
+		s.log.Error("reloading the gateway after a policy change", "version", ps.Version, "err", err)
+	}
+	msg := fmt.Sprintf("version %d", ps.Version)
+	if comment != "" {
+		msg += ": " + comment
+	}
+	return ps, s.audit.Append(ctx, &warden.AuditEvent{
+		Type:     event,
+		Actor:    humanActor(ctx, p),
+		Target:   warden.EventTarget{Resource: fmt.Sprintf("policy:%d", ps.Version)},
+		Decision: warden.EventDecision{Effect: warden.EffectAllow, Message: msg, PolicyVersion: ps.Version},
+		Outcome:  warden.EventOutcome{Status: warden.StatusOK},
+	})
+}
+
+// PolicyHistory lists the versions, newest first.
+func (s *Service) PolicyHistory(ctx context.Context) ([]*warden.PolicySet, error) {
+	return s.store.PolicySets(ctx)
+}
+
+// PolicySet returns one version with its files (0: the latest).
+func (s *Service) PolicySet(ctx context.Context, version int64) (*warden.PolicySet, error) {
+	return s.store.PolicySet(ctx, version)
+}
+
+// RollbackPolicies stores an earlier version's files as a new version.
+func (s *Service) RollbackPolicies(ctx context.Context, p *warden.Principal, version int64, reason string) (*warden.PolicySet, error) {
+	reason, err := validateReason(reason, false)
+	if err != nil {
+		return nil, err
+	}
+	old, err := s.store.PolicySet(ctx, version)
+	if err != nil {
+		return nil, err
+	}
+	if version <= 0 {
+		return nil, warden.Errorf(warden.EInvalid, "name the version to roll back to")
+	}
+	s.policyMu.Lock()
+	defer s.policyMu.Unlock()
+	_, latest, err := s.currentPolicies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	comment := fmt.Sprintf("rollback to %d", version)
+	if reason != "" {
+		comment += ": " + reason
+	}
+	return s.storePolicies(ctx, p, old.Files, latest, warden.EventPolicyRollback, comment)
+}
+
+// PolicyCase is one request of `warden policy test` with the decision it expects.
+type PolicyCase struct {
+	Name       string            `json:"name,omitempty" yaml:"name"`
+	Agent      string            `json:"agent" yaml:"agent"`
+	Owner      string            `json:"owner,omitempty" yaml:"owner"`   // for an agent the server does not know
+	Labels     map[string]string `json:"labels,omitempty" yaml:"labels"` // likewise
+	Tool       string            `json:"tool" yaml:"tool"`
+	Action     string            `json:"action" yaml:"action"`
+	Resource   string            `json:"resource,omitempty" yaml:"resource"`
+	Arguments  map[string]any    `json:"arguments,omitempty" yaml:"arguments"`
+	OnBehalfOf string            `json:"on_behalf_of,omitempty" yaml:"on_behalf_of"`
+	Expect     string            `json:"expect" yaml:"expect"` // allow, deny or approval_required
+}
+
+// PolicyTest runs cases against Files (or, when Files is empty, the policies in force).
+type PolicyTest struct {
+	Files map[string]string `json:"files,omitempty"`
+	Cases []PolicyCase      `json:"cases"`
+}
+
+// PolicyCaseResult is the outcome of one case.
+type PolicyCaseResult struct {
+	Name        string            `json:"name"`
+	Pass        bool              `json:"pass"`
+	Expect      string            `json:"expect"`
+	Got         string            `json:"got"`
+	Explanation cedar.Explanation `json:"explanation"`
+}
+
+// TestPolicies evaluates each case and says whether it got the decision it expects, explaining
+// every decision. Nothing is stored.
+func (s *Service) TestPolicies(ctx context.Context, t PolicyTest) ([]PolicyCaseResult, error) {
+	if len(t.Cases) == 0 || len(t.Cases) > 10000 {
+		return nil, warden.Errorf(warden.EInvalid, "give 1 to 10000 cases")
+	}
+	engine, err := s.engineFor(ctx, t.Files)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PolicyCaseResult, 0, len(t.Cases))
+	for i, c := range t.Cases {
+		switch c.Expect {
+		case warden.EffectAllow, warden.EffectDeny, warden.EffectApprovalRequired:
+		default:
+			return nil, warden.Errorf(warden.EInvalid, "case %d (%s): expect must be allow, deny or approval_required", i+1, c.Name)
+		}
+		req, err := s.policyRequest(ctx, c)
+		if err != nil {
+			return nil, warden.Errorf(warden.EInvalid, "case %d (%s): %s", i+1, c.Name, warden.ErrorMessage(err))
+		}
+		x := engine.Explain(req)
+		name := c.Name
+		if name == "" {
+			name = fmt.Sprintf("case %d: %s %s:%s", i+1, c.Agent, c.Tool, c.Action)
+		}
+		out = append(out, PolicyCaseResult{Name: name, Pass: x.Decision.Effect == c.Expect, Expect: c.Expect, Got: x.Decision.Effect, Explanation: x})
+	}
+	return out, nil
+}
+
+// ExplainPolicy explains the decision the policies in force make for one request.
+func (s *Service) ExplainPolicy(ctx context.Context, c PolicyCase) (cedar.Explanation, error) {
+	engine, err := s.engineFor(ctx, nil)
+	if err != nil {
+		return cedar.Explanation{}, err
+	}
+	req, err := s.policyRequest(ctx, c)
+	if err != nil {
+		return cedar.Explanation{}, err
+	}
+	return engine.Explain(req), nil
+}
+
+func (s *Service) engineFor(ctx context.Context, files map[string]string) (*cedar.Engine, error) {
+	tools, err := s.store.Tools(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var version int64
+	if len(files) == 0 {
+		if files, version, err = s.currentPolicies(ctx); err != nil {
+			return nil, err
+		}
+	} else if err := validatePolicyFiles(files); err != nil {
+		return nil, err
+	}
+	return cedar.Compile(files, tools, version)
+}
+
+func (s *Service) policyRequest(ctx context.Context, c PolicyCase) (*warden.Request, error) {
+	if err := warden.ValidateName("agent", c.Agent); err != nil {
+		return nil, err
+	}
+	agent, err := s.store.Agent(ctx, c.Agent)
+	switch {
+	case warden.ErrorCode(err) == warden.ENotFound:
+		agent = &warden.Agent{Name: c.Agent, Owner: c.Owner, Labels: c.Labels, Status: warden.AgentActive}
+	case err != nil:
+		return nil, err
+	}
+	tool, err := s.store.Tool(ctx, c.Tool)
+	if err != nil {
+		return nil, err
+	}
+	args := c.Arguments
+	if args == nil {
+		args = map[string]any{}
+	}
+	// Arguments arrive decoded as float64; policy wants exact numbers, as the gateway gives it.
+	raw, err := json.Marshal(args)
+	if err != nil {
+		return nil, warden.Errorf(warden.EInvalid, "arguments cannot be encoded")
+	}
+	exact, err := gateway.DecodeArguments(raw)
+	if err != nil {
+		return nil, warden.Errorf(warden.EInvalid, "%v", err)
+	}
+	return &warden.Request{Agent: agent, Tool: tool, Action: c.Action, Resource: c.Resource, Arguments: exact, OnBehalfOf: c.OnBehalfOf, Time: time.Now()}, nil
+}

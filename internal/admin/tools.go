@@ -1,0 +1,383 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/gateway"
+	"github.com/wardenhq/warden/internal/route"
+)
+
+// ToolSpec is what a person declares when registering a tool: exactly one of MCP, MCPCommand
+// and HTTP says how warden reaches it.
+type ToolSpec struct {
+	Name          string            `json:"name" yaml:"name"`
+	MCP           string            `json:"mcp,omitempty" yaml:"mcp"`
+	MCPCommand    string            `json:"mcp_command,omitempty" yaml:"mcp_command"`
+	HTTP          string            `json:"http,omitempty" yaml:"http"`
+	Risk          string            `json:"risk,omitempty" yaml:"risk"`
+	Secret        string            `json:"secret,omitempty" yaml:"secret"`
+	Inject        string            `json:"inject,omitempty" yaml:"inject"`
+	SecretEnv     map[string]string `json:"secret_env,omitempty" yaml:"secret_env"`
+	Routes        []string          `json:"routes,omitempty" yaml:"routes"`
+	SensitiveArgs []string          `json:"sensitive_args,omitempty" yaml:"sensitive_args"`
+	Labels        map[string]string `json:"labels,omitempty" yaml:"labels"`
+}
+
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+
+// Tool builds the tool a spec declares, validating every field.
+func (spec ToolSpec) Tool() (*warden.Tool, error) {
+	if err := warden.ValidateName("tool", spec.Name); err != nil {
+		return nil, err
+	}
+	t := &warden.Tool{Name: spec.Name, Secret: spec.Secret, Inject: spec.Inject, Labels: spec.Labels, SensitiveArgs: spec.SensitiveArgs}
+	kinds := 0
+	for _, s := range []string{spec.MCP, spec.MCPCommand, spec.HTTP} {
+		if s != "" {
+			kinds++
+		}
+	}
+	if kinds != 1 {
+		return nil, warden.Errorf(warden.EInvalid, "tool %s: give exactly one of --mcp URL, --mcp-command CMD and --http URL", spec.Name)
+	}
+	var err error
+	switch {
+	case spec.MCP != "":
+		t.Kind, t.URL = warden.ToolMCP, spec.MCP
+		err = validateUpstreamURL(spec.MCP)
+	case spec.HTTP != "":
+		t.Kind, t.URL = warden.ToolHTTP, spec.HTTP
+		err = validateUpstreamURL(spec.HTTP)
+	default:
+		t.Kind = warden.ToolMCPCommand
+		t.Command, err = SplitCommand(spec.MCPCommand)
+	}
+	if err != nil {
+		return nil, warden.Errorf(warden.EInvalid, "tool %s: %s", spec.Name, warden.ErrorMessage(err))
+	}
+	if t.Risk, err = warden.ParseRisk(spec.Risk); err != nil {
+		return nil, err
+	}
+	if err := validateToolCredentials(t, spec); err != nil {
+		return nil, err
+	}
+	if len(spec.Routes) > 0 && t.Kind != warden.ToolHTTP {
+		return nil, warden.Errorf(warden.EInvalid, "tool %s: routes are for HTTP tools; an MCP server's actions are its tools", spec.Name)
+	}
+	if t.Kind == warden.ToolHTTP {
+		if len(spec.Routes) == 0 {
+			return nil, warden.Errorf(warden.EInvalid, "tool %s: an HTTP tool needs at least one --route 'METHOD /path -> action [resource]'; a request that matches no route is denied", spec.Name)
+		}
+		if _, err := route.Compile(spec.Routes); err != nil {
+			return nil, warden.Errorf(warden.EInvalid, "tool %s: %s", spec.Name, warden.ErrorMessage(err))
+		}
+		t.Routes = spec.Routes
+	}
+	for k, v := range spec.Labels {
+		if !labelKeyRE.MatchString(k) || len(v) > maxLabelValue {
+			return nil, warden.Errorf(warden.EInvalid, "tool %s: invalid label %q", spec.Name, k)
+		}
+	}
+	for _, a := range spec.SensitiveArgs {
+		if a == "" || len(a) > 128 {
+			return nil, warden.Errorf(warden.EInvalid, "tool %s: invalid sensitive argument name %q", spec.Name, a)
+		}
+	}
+	return t, nil
+}
+
+func validateToolCredentials(t *warden.Tool, spec ToolSpec) error {
+	if (spec.Secret == "") != (spec.Inject == "") {
+		return warden.Errorf(warden.EInvalid, "tool %s: --secret and --inject go together: the secret and the header it is injected into", spec.Name)
+	}
+	if spec.Secret != "" {
+		if t.Kind == warden.ToolMCPCommand {
+			return warden.Errorf(warden.EInvalid, "tool %s: a local command gets secrets through --secret-env VAR=SECRET, not a header", spec.Name)
+		}
+		if err := warden.ValidateName("secret", spec.Secret); err != nil {
+			return err
+		}
+		if _, _, err := gateway.ParseInject(spec.Inject); err != nil {
+			return err
+		}
+	}
+	if len(spec.SecretEnv) > 0 {
+		if t.Kind != warden.ToolMCPCommand {
+			return warden.Errorf(warden.EInvalid, "tool %s: --secret-env is for local commands (--mcp-command)", spec.Name)
+		}
+		for env, secret := range spec.SecretEnv {
+			if !envNameRE.MatchString(env) {
+				return warden.Errorf(warden.EInvalid, "tool %s: invalid environment variable name %q", spec.Name, env)
+			}
+			if err := warden.ValidateName("secret", secret); err != nil {
+				return err
+			}
+		}
+		t.SecretEnv = spec.SecretEnv
+	}
+	return nil
+}
+
+func validateUpstreamURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+		return warden.Errorf(warden.EInvalid, "upstream %q must be an http(s) URL", s)
+	case u.User != nil:
+		return warden.Errorf(warden.EInvalid, "upstream URLs must not carry credentials; store them with 'warden secret set' and use --secret/--inject")
+	case u.RawQuery != "" || u.Fragment != "":
+		return warden.Errorf(warden.EInvalid, "upstream %q must not have a query or fragment", s)
+	}
+	return nil
+}
+
+// SplitCommand splits a command line into words: spaces separate, single and double quotes
+// group, a backslash escapes the next character. No shell is involved at any point.
+func SplitCommand(s string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	var quote rune
+	escaped := false
+	for _, c := range s {
+		switch {
+		case escaped:
+			cur.WriteRune(c)
+			escaped = false
+		case c == '\\' && quote != '\'':
+			escaped, inWord = true, true
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			} else {
+				cur.WriteRune(c)
+			}
+		case c == '\'' || c == '"':
+			quote, inWord = c, true
+		case c == ' ' || c == '\t':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case c == '\n' || c == '\r' || c == 0:
+			return nil, warden.Errorf(warden.EInvalid, "the command must be one line")
+		default:
+			cur.WriteRune(c)
+			inWord = true
+		}
+	}
+	if quote != 0 || escaped {
+		return nil, warden.Errorf(warden.EInvalid, "unterminated quote or escape in command %q", s)
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	if len(words) == 0 {
+		return nil, warden.Errorf(warden.EInvalid, "the command is empty")
+	}
+	return words, nil
+}
+
+// AddTool registers a tool. Its secret must exist, so that a typo is caught now rather than
+// at the first call.
+func (s *Service) AddTool(ctx context.Context, p *warden.Principal, spec ToolSpec) (*warden.Tool, error) {
+	t, err := spec.Tool()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkSecrets(ctx, t); err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	t.CreatedAt, t.UpdatedAt = now, now
+	s.policyMu.Lock()
+	defer s.policyMu.Unlock()
+	if err := s.checkWith(ctx, func(tools []*warden.Tool) []*warden.Tool { return append(tools, t) }); err != nil {
+		return nil, err
+	}
+	if err := s.store.CreateTool(ctx, t); err != nil {
+		return nil, err
+	}
+	return t, s.afterToolChange(ctx, p, warden.EventToolAdd, t.Name, string(t.Kind)+" "+toolTarget(t))
+}
+
+func toolTarget(t *warden.Tool) string {
+	if t.Kind == warden.ToolMCPCommand {
+		return strings.Join(t.Command, " ")
+	}
+	return t.URL
+}
+
+func (s *Service) checkSecrets(ctx context.Context, t *warden.Tool) error {
+	names := []string{}
+	if t.Secret != "" {
+		names = append(names, t.Secret)
+	}
+	for _, n := range t.SecretEnv {
+		names = append(names, n)
+	}
+	for _, n := range names {
+		ok, err := s.secrets.Exists(ctx, n)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return warden.Errorf(warden.EInvalid, "secret %q does not exist; create it first with 'warden secret set %s'", n, n)
+		}
+	}
+	return nil
+}
+
+// checkWith refuses a change of tools after which the policies in force would not compile: the
+// gateway would otherwise deny everything.
+func (s *Service) checkWith(ctx context.Context, change func([]*warden.Tool) []*warden.Tool) error {
+	tools, err := s.store.Tools(ctx)
+	if err != nil {
+		return err
+	}
+	files, _, err := s.currentPolicies(ctx)
+	if err != nil {
+		return err
+	}
+	if err := gateway.Check(change(tools), files); err != nil {
+		return warden.Errorf(warden.EConflict, "the policies in force would no longer be valid: %s", warden.ErrorMessage(err))
+	}
+	return nil
+}
+
+func (s *Service) currentPolicies(ctx context.Context) (map[string]string, int64, error) {
+	ps, err := s.store.PolicySet(ctx, 0)
+	if warden.ErrorCode(err) == warden.ENotFound {
+		return map[string]string{}, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return ps.Files, ps.Version, nil
+}
+
+func (s *Service) afterToolChange(ctx context.Context, p *warden.Principal, event, name, message string) error {
+	if err := s.registry.Load(ctx); err != nil {
+		s.log.Error("reloading the gateway after a tool change", "tool", name, "err", err)
+	}
+	return s.event(ctx, p, event, "tool:"+name, message)
+}
+
+// Tools lists the registered tools.
+func (s *Service) Tools(ctx context.Context) ([]*warden.Tool, error) { return s.store.Tools(ctx) }
+
+// Tool returns one tool.
+func (s *Service) Tool(ctx context.Context, name string) (*warden.Tool, error) {
+	if err := warden.ValidateName("tool", name); err != nil {
+		return nil, err
+	}
+	return s.store.Tool(ctx, name)
+}
+
+// SetToolEnabled enables or disables a tool for every agent. Disabling cancels the calls to it in
+// flight and reports how many.
+func (s *Service) SetToolEnabled(ctx context.Context, p *warden.Principal, name string, enabled bool, reason string) (*warden.Tool, int, error) {
+	if err := warden.ValidateName("tool", name); err != nil {
+		return nil, 0, err
+	}
+	reason, err := validateReason(reason, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	t, err := s.store.UpdateTool(ctx, name, func(t *warden.Tool) error {
+		t.Disabled = !enabled
+		t.UpdatedAt = s.now().UTC()
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	event := warden.EventToolEnable
+	cancelled := 0
+	if !enabled {
+		event = warden.EventToolDisable
+		if err := s.registry.Load(ctx); err != nil {
+			s.log.Error("reloading the gateway after disabling a tool", "tool", name, "err", err)
+		}
+		cancelled = s.calls.CancelTool(name)
+	}
+	msg := reason
+	if !enabled {
+		msg = strings.TrimSpace(fmt.Sprintf("%s (%d calls in flight cancelled)", reason, cancelled))
+	}
+	return t, cancelled, s.afterToolChange(ctx, p, event, name, msg)
+}
+
+// RemoveTool unregisters a tool. Policies that name it must go first.
+func (s *Service) RemoveTool(ctx context.Context, p *warden.Principal, name string) error {
+	if err := warden.ValidateName("tool", name); err != nil {
+		return err
+	}
+	s.policyMu.Lock()
+	defer s.policyMu.Unlock()
+	if err := s.checkWith(ctx, func(tools []*warden.Tool) []*warden.Tool {
+		return slices.DeleteFunc(tools, func(t *warden.Tool) bool { return t.Name == name })
+	}); err != nil {
+		return err
+	}
+	if err := s.store.DeleteTool(ctx, name); err != nil {
+		return err
+	}
+	s.calls.CancelTool(name)
+	return s.afterToolChange(ctx, p, warden.EventToolRemove, name, "")
+}
+
+// SetSecret stores a secret's value; the value never comes back out of any API.
+func (s *Service) SetSecret(ctx context.Context, p *warden.Principal, name, value string) (*warden.Secret, error) {
+	sec, err := s.secrets.Put(ctx, name, value)
+	if err != nil {
+		return nil, err
+	}
+	return sec, s.event(ctx, p, warden.EventSecretSet, "secret:"+name, "")
+}
+
+// Secrets lists secrets: names and dates only.
+func (s *Service) Secrets(ctx context.Context) ([]*warden.Secret, error) { return s.secrets.List(ctx) }
+
+// DeleteSecret removes a secret that no tool uses.
+func (s *Service) DeleteSecret(ctx context.Context, p *warden.Principal, name string) error {
+	tools, err := s.store.Tools(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range tools {
+		if t.Secret == name || slices.Contains(mapValues(t.SecretEnv), name) {
+			return warden.Errorf(warden.EConflict, "secret %q is used by tool %s; change or remove the tool first", name, t.Name)
+		}
+	}
+	if err := s.secrets.Delete(ctx, name); err != nil {
+		return err
+	}
+	return s.event(ctx, p, warden.EventSecretDelete, "secret:"+name, "")
+}
+
+func mapValues(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// event records a person's change.
+func (s *Service) event(ctx context.Context, p *warden.Principal, event, resource, message string) error {
+	return s.audit.Append(ctx, &warden.AuditEvent{
+		Type:     event,
+		Actor:    humanActor(ctx, p),
+		Target:   warden.EventTarget{Resource: resource},
+		Decision: warden.EventDecision{Effect: warden.EffectAllow, Message: message},
+		Outcome:  warden.EventOutcome{Status: warden.StatusOK},
+	})
+}

@@ -1,0 +1,275 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/admin"
+	"github.com/wardenhq/warden/internal/httpapi"
+)
+
+var toolCommands = []command{
+	{"tool add", "NAME (--mcp URL | --mcp-command CMD | --http URL [--route R ...]) [--risk R] [--secret S --inject TEMPLATE | --secret-env VAR=S] [--label k=v]", "register an upstream tool", toolAdd},
+	{"tool list", "", "list tools", toolList},
+	{"tool show", "NAME", "show a tool", toolShow},
+	{"tool disable", "NAME [--reason TEXT]", "disable a tool for every agent; calls in flight are cancelled", toolDisable},
+	{"tool enable", "NAME", "enable a tool again", toolEnable},
+	{"tool remove", "NAME", "unregister a tool", toolRemove},
+	{"secret set", "NAME (value on stdin)", "store a secret warden injects upstream; no API returns it", secretSet},
+	{"secret list", "", "list secrets (names and dates only)", secretList},
+	{"secret delete", "NAME", "delete a secret", secretDelete},
+}
+
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ", ") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+func toolPath(name string) string { return "/v1/tools/" + url.PathEscape(name) }
+
+func toolAdd(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	var spec admin.ToolSpec
+	var routes, sensitive listFlag
+	labels, secretEnv := labelFlag{}, labelFlag{}
+	inv.fs.StringVar(&spec.MCP, "mcp", "", "URL of a remote MCP server (streamable HTTP)")
+	inv.fs.StringVar(&spec.MCPCommand, "mcp-command", "", "a local MCP server warden starts and speaks to over stdio, e.g. \"npx -y @modelcontextprotocol/server-everything\"")
+	inv.fs.StringVar(&spec.HTTP, "http", "", "base URL of a plain HTTP API")
+	inv.fs.Var(&routes, "route", "an HTTP route 'METHOD /path/{var} -> action [resource]' (repeatable)")
+	inv.fs.StringVar(&spec.Risk, "risk", "", "low, medium (default), high or critical")
+	inv.fs.StringVar(&spec.Secret, "secret", "", "the secret injected upstream")
+	inv.fs.StringVar(&spec.Inject, "inject", "", "the header it goes in, e.g. 'Authorization: Bearer {{secret}}'")
+	inv.fs.Var(secretEnv, "secret-env", "for a local command: VAR=SECRET puts the secret in the command's environment (repeatable)")
+	inv.fs.Var(&sensitive, "sensitive-arg", "an argument name whose value is always redacted in the audit log (repeatable)")
+	inv.fs.Var(labels, "label", "a label key=value (repeatable)")
+	pos, err := inv.parse("NAME")
+	if err != nil {
+		return err
+	}
+	spec.Name, spec.Routes, spec.SensitiveArgs = pos[0], routes, sensitive
+	if len(labels) > 0 {
+		spec.Labels = labels
+	}
+	if len(secretEnv) > 0 {
+		spec.SecretEnv = secretEnv
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var t warden.Tool
+	if err := c.do(ctx, http.MethodPost, "/v1/tools", spec, &t); err != nil {
+		return err
+	}
+	return inv.print(&t, func(w io.Writer) {
+		fmt.Fprintf(w, "Tool %q registered.\n\n", t.Name)
+		printTool(w, &t)
+	})
+}
+
+func printTool(w io.Writer, t *warden.Tool) {
+	state := "enabled"
+	if t.Disabled {
+		state = "disabled"
+	}
+	var secretEnv []string
+	for k, v := range t.SecretEnv {
+		secretEnv = append(secretEnv, k+"="+v)
+	}
+	kv(w,
+		"name", t.Name,
+		"kind", string(t.Kind),
+		"url", t.URL,
+		"command", strings.Join(t.Command, " "),
+		"risk", string(t.Risk),
+		"state", state,
+		"secret", t.Secret,
+		"inject", t.Inject,
+		"secret_env", strings.Join(secretEnv, ", "),
+		"labels", fmtLabels(t.Labels),
+		"sensitive_args", strings.Join(t.SensitiveArgs, ", "),
+		"created", fmtTime(t.CreatedAt),
+	)
+	if len(t.Routes) > 0 {
+		fmt.Fprintln(w, "routes:")
+		for _, r := range t.Routes {
+			fmt.Fprintln(w, "  "+r)
+		}
+	}
+}
+
+func toolList(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	if _, err := inv.parse(); err != nil {
+		return err
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var tools []*warden.Tool
+	if err := c.do(ctx, http.MethodGet, "/v1/tools", nil, &tools); err != nil {
+		return err
+	}
+	return inv.print(tools, func(w io.Writer) {
+		rows := make([][]string, 0, len(tools))
+		for _, t := range tools {
+			state := "enabled"
+			if t.Disabled {
+				state = "disabled"
+			}
+			target := t.URL
+			if t.Kind == warden.ToolMCPCommand {
+				target = strings.Join(t.Command, " ")
+			}
+			rows = append(rows, []string{t.Name, string(t.Kind), string(t.Risk), state, t.Secret, truncate(target, 56)})
+		}
+		table(w, []string{"NAME", "KIND", "RISK", "STATE", "SECRET", "UPSTREAM"}, rows)
+	})
+}
+
+func toolShow(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	pos, err := inv.parse("NAME")
+	if err != nil {
+		return err
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var t warden.Tool
+	if err := c.do(ctx, http.MethodGet, toolPath(pos[0]), nil, &t); err != nil {
+		return err
+	}
+	return inv.print(&t, func(w io.Writer) { printTool(w, &t) })
+}
+
+func toolDisable(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	var req httpapi.ToolStateRequest
+	inv.fs.StringVar(&req.Reason, "reason", "", "why (recorded in the audit log)")
+	pos, err := inv.parse("NAME")
+	if err != nil {
+		return err
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var out httpapi.ToolDisabled
+	if err := c.do(ctx, http.MethodPost, toolPath(pos[0])+"/disable", req, &out); err != nil {
+		return err
+	}
+	return inv.print(out, func(w io.Writer) {
+		fmt.Fprintf(w, "Tool %q disabled for every agent; %d calls in flight cancelled.\n", out.Name, out.CallsCancelled)
+	})
+}
+
+func toolEnable(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	var req httpapi.ToolStateRequest
+	inv.fs.StringVar(&req.Reason, "reason", "", "why (recorded in the audit log)")
+	pos, err := inv.parse("NAME")
+	if err != nil {
+		return err
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var t warden.Tool
+	if err := c.do(ctx, http.MethodPost, toolPath(pos[0])+"/enable", req, &t); err != nil {
+		return err
+	}
+	return inv.print(&t, func(w io.Writer) { fmt.Fprintf(w, "Tool %q enabled.\n", t.Name) })
+}
+
+func toolRemove(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	pos, err := inv.parse("NAME")
+	if err != nil {
+		return err
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	if err := c.do(ctx, http.MethodDelete, toolPath(pos[0]), nil, nil); err != nil {
+		return err
+	}
+	return inv.print(map[string]string{"removed": pos[0]}, func(w io.Writer) { fmt.Fprintf(w, "Tool %q removed.\n", pos[0]) })
+}
+
+func secretSet(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	pos, err := inv.parse("NAME")
+	if err != nil {
+		return err
+	}
+	if inv.env.Stdin == nil {
+		return usagef("the secret's value is read from standard input")
+	}
+	b, err := io.ReadAll(io.LimitReader(inv.env.Stdin, 64<<10+1))
+	if err != nil {
+		return err
+	}
+	// A trailing newline from echo or a heredoc is not part of the secret.
+	value := strings.TrimRight(string(b), "\r\n")
+	if value == "" {
+		return usagef("no value on standard input: e.g. printf %%s \"$TOKEN\" | warden secret set %s", pos[0])
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var s warden.Secret
+	if err := c.do(ctx, http.MethodPut, "/v1/secrets/"+url.PathEscape(pos[0]), httpapi.SecretRequest{Value: value}, &s); err != nil {
+		return err
+	}
+	return inv.print(&s, func(w io.Writer) { fmt.Fprintf(w, "Secret %q stored (sealed; no API returns it).\n", s.Name) })
+}
+
+func secretList(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	if _, err := inv.parse(); err != nil {
+		return err
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var list []*warden.Secret
+	if err := c.do(ctx, http.MethodGet, "/v1/secrets", nil, &list); err != nil {
+		return err
+	}
+	return inv.print(list, func(w io.Writer) {
+		rows := make([][]string, 0, len(list))
+		for _, s := range list {
+			rows = append(rows, []string{s.Name, fmtTime(s.CreatedAt), fmtTime(s.UpdatedAt)})
+		}
+		table(w, []string{"NAME", "CREATED", "UPDATED"}, rows)
+	})
+}
+
+func secretDelete(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	pos, err := inv.parse("NAME")
+	if err != nil {
+		return err
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	if err := c.do(ctx, http.MethodDelete, "/v1/secrets/"+url.PathEscape(pos[0]), nil, nil); err != nil {
+		return err
+	}
+	return inv.print(map[string]string{"deleted": pos[0]}, func(w io.Writer) { fmt.Fprintf(w, "Secret %q deleted.\n", pos[0]) })
+}

@@ -1,0 +1,216 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/identity"
+)
+
+// DecisionTTL is how long an allowed decision of the decision API waits for its outcome; after
+// that it is closed with status error and its concurrency slot is released.
+const DecisionTTL = 10 * time.Minute
+
+func newDecisionID() string { return identity.NewID("dec_") }
+
+// AuthorizeRequest is the body of POST /v1/authorize: a framework that runs tools in-process asks
+// before it acts.
+type AuthorizeRequest struct {
+	Tool        string          `json:"tool"`
+	Action      string          `json:"action"`
+	Resource    string          `json:"resource,omitempty"`
+	Arguments   json.RawMessage `json:"arguments,omitempty"`
+	Traceparent string          `json:"traceparent,omitempty"`
+}
+
+// AuthorizeResponse is the answer: the decision, which the caller must obey, and for an allow
+// the decision id to report the outcome against.
+type AuthorizeResponse struct {
+	warden.Decision
+	RetryAfterSeconds int    `json:"retry_after_seconds,omitempty"`
+	Traceparent       string `json:"traceparent,omitempty"`
+}
+
+// OutcomeRequest is the body of POST /v1/decisions/{id}/outcome.
+type OutcomeRequest struct {
+	Status         string  `json:"status"` // ok, error or canceled
+	UpstreamStatus int     `json:"upstream_status,omitempty"`
+	LatencyMS      float64 `json:"latency_ms,omitempty"`
+	BytesIn        int64   `json:"bytes_in,omitempty"`
+	BytesOut       int64   `json:"bytes_out,omitempty"`
+}
+
+// pendingDecisions holds allowed decisions of the decision API until their outcome arrives.
+type pendingDecisions struct {
+	mu sync.Mutex
+	m  map[string]*pendingDecision
+}
+
+type pendingDecision struct {
+	agent   string
+	permit  *Permit
+	expires time.Time
+}
+
+func (pd *pendingDecisions) put(id string, d *pendingDecision) {
+	pd.mu.Lock()
+	defer pd.mu.Unlock()
+	if pd.m == nil {
+		pd.m = map[string]*pendingDecision{}
+	}
+	pd.m[id] = d
+}
+
+// take removes and returns the decision if it belongs to agent.
+func (pd *pendingDecisions) take(id, agent string) *pendingDecision {
+	pd.mu.Lock()
+	defer pd.mu.Unlock()
+	d, ok := pd.m[id]
+	if !ok || d.agent != agent {
+		return nil
+	}
+	delete(pd.m, id)
+	return d
+}
+
+func (pd *pendingDecisions) expire(now time.Time) []*pendingDecision {
+	pd.mu.Lock()
+	defer pd.mu.Unlock()
+	var out []*pendingDecision
+	for id, d := range pd.m {
+		if now.After(d.expires) {
+			out = append(out, d)
+			delete(pd.m, id)
+		}
+	}
+	return out
+}
+
+// AuthorizeHandler serves POST /v1/authorize.
+func (g *Gateway) AuthorizeHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		caller, err := g.Authenticate(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="warden"`)
+			writeGatewayError(w, http.StatusUnauthorized, "invalid_token", warden.ErrorMessage(err), "")
+			return
+		}
+		var req AuthorizeRequest
+		if err := decodeBody(w, r, &req); err != nil {
+			writeGatewayError(w, warden.HTTPStatus(err), "invalid_request", warden.ErrorMessage(err), "")
+			return
+		}
+		if req.Tool == "" || req.Action == "" {
+			writeGatewayError(w, http.StatusBadRequest, "invalid_request", "tool and action are required", "")
+			return
+		}
+		call := &Call{Entry: EntryAuthorize, Tool: req.Tool, Action: req.Action, Resource: req.Resource, Arguments: req.Arguments, Trace: ParseTraceparent(req.Traceparent)}
+		if req.Traceparent == "" {
+			call.Trace = ParseTraceparent(r.Header.Get("Traceparent"))
+		}
+		// The call happens after this request ends, so the permit must outlive it.
+		p := g.Authorize(context.WithoutCancel(r.Context()), caller, call)
+		resp := AuthorizeResponse{Decision: p.Decision, Traceparent: p.Trace.Traceparent()}
+		if p.RetryAfter > 0 {
+			resp.RetryAfterSeconds = int((p.RetryAfter + time.Second - 1) / time.Second)
+		}
+		if p.Allowed() {
+			g.pending.put(p.Decision.ID, &pendingDecision{agent: caller.Agent.ID, permit: p, expires: g.now().Add(DecisionTTL)})
+		}
+		writeJSONBody(w, http.StatusOK, resp)
+	})
+}
+
+// OutcomeHandler serves POST /v1/decisions/{id}/outcome.
+func (g *Gateway) OutcomeHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		caller, err := g.Authenticate(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="warden"`)
+			writeGatewayError(w, http.StatusUnauthorized, "invalid_token", warden.ErrorMessage(err), "")
+			return
+		}
+		var req OutcomeRequest
+		if err := decodeBody(w, r, &req); err != nil {
+			writeGatewayError(w, warden.HTTPStatus(err), "invalid_request", warden.ErrorMessage(err), "")
+			return
+		}
+		switch req.Status {
+		case warden.StatusOK, warden.StatusError, warden.StatusCanceled:
+		default:
+			writeGatewayError(w, http.StatusBadRequest, "invalid_request", "status must be ok, error or canceled", "")
+			return
+		}
+		if req.LatencyMS < 0 || req.BytesIn < 0 || req.BytesOut < 0 || req.UpstreamStatus < 0 || req.UpstreamStatus > 999 {
+			writeGatewayError(w, http.StatusBadRequest, "invalid_request", "latency, bytes and status must be non-negative", "")
+			return
+		}
+		id := r.PathValue("id")
+		d := g.pending.take(id, caller.Agent.ID)
+		if d == nil {
+			writeGatewayError(w, http.StatusNotFound, "not_found", "no open decision "+quote(id)+" of this agent (outcomes are accepted once, within 10 minutes)", "")
+			return
+		}
+		d.permit.Done(Outcome{
+			Status: req.Status, UpstreamStatus: req.UpstreamStatus,
+			Latency: time.Duration(req.LatencyMS * float64(time.Millisecond)), BytesIn: req.BytesIn, BytesOut: req.BytesOut,
+		})
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// expireDecisions closes decisions whose outcome never came.
+func (g *Gateway) expireDecisions(now time.Time) {
+	for _, d := range g.pending.expire(now) {
+		d.permit.Done(Outcome{Status: warden.StatusError})
+	}
+}
+
+// Run does the gateway's background work until ctx ends: reloading tools and policies (another
+// replica may have changed them) and closing decisions whose outcome never came.
+func (g *Gateway) Run(ctx context.Context, reload time.Duration) error {
+	t := time.NewTicker(reload)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-t.C:
+			g.expireDecisions(now)
+			if err := g.Registry.Load(ctx); err != nil && ctx.Err() == nil {
+				g.Log.Warn("reloading tools and policies", "err", err)
+			}
+		}
+	}
+}
+
+const maxDecisionBody = 2 << 20
+
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxDecisionBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return warden.Errorf(warden.ETooLarge, "request body is over %d bytes", maxDecisionBody)
+		}
+		return warden.Errorf(warden.EInvalid, "the body must be one JSON object with known fields")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return warden.Errorf(warden.EInvalid, "unexpected data after the JSON object")
+	}
+	return nil
+}
+
+func writeJSONBody(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,372 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/route"
+)
+
+// HTTPOptions limits the HTTP gateway.
+type HTTPOptions struct {
+	MaxRequestBody  int64 // default 10 MiB
+	MaxResponseBody int64 // default 100 MiB
+	// MaxInspectBody is how much of a JSON request body is decoded for policy as args.body;
+	// a larger body is forwarded uninspected (policies that need it then fail closed).
+	MaxInspectBody int64 // default 1 MiB
+	Transport      http.RoundTripper
+}
+
+func (o *HTTPOptions) defaults() {
+	if o.MaxRequestBody <= 0 {
+		o.MaxRequestBody = 10 << 20
+	}
+	if o.MaxResponseBody <= 0 {
+		o.MaxResponseBody = 100 << 20
+	}
+	if o.MaxInspectBody <= 0 {
+		o.MaxInspectBody = 1 << 20
+	}
+	if o.Transport == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 256
+		o.Transport = t
+	}
+}
+
+// HTTPHandler serves /http/<tool>/<path>: the request is matched against the tool's routes,
+// decided by the pipeline, and forwarded with the brokered credential.
+func (g *Gateway) HTTPHandler(opts HTTPOptions) http.Handler {
+	opts.defaults()
+	proxy := &httputil.ReverseProxy{
+		Rewrite:        func(*httputil.ProxyRequest) {}, // the outbound request is built in full by ServeHTTP
+		Transport:      opts.Transport,
+		FlushInterval:  -1, // stream: an upstream's server-sent events must not wait in a buffer
+		ErrorLog:       nil,
+		ModifyResponse: func(resp *http.Response) error { return limitResponse(resp, opts.MaxResponseBody) },
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			h := r.Context().Value(httpCallKey{}).(*httpCall)
+			h.upstreamErr = err
+			if errors.Is(err, errResponseTooLarge) {
+				writeGatewayError(w, http.StatusBadGateway, "upstream_response_too_large", "the upstream's response is over the limit", h.permit.Decision.ID)
+				return
+			}
+			writeGatewayError(w, http.StatusBadGateway, "upstream_error", "the upstream could not be reached", h.permit.Decision.ID)
+		},
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.serveHTTP(w, r, proxy, &opts)
+	})
+}
+
+type httpCallKey struct{}
+
+func contextWith(ctx context.Context, h *httpCall) context.Context {
+	return context.WithValue(ctx, httpCallKey{}, h)
+}
+
+// httpCall is the state of one forwarded request, shared with the proxy's hooks.
+type httpCall struct {
+	permit      *Permit
+	upstreamErr error
+}
+
+func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *httputil.ReverseProxy, opts *HTTPOptions) {
+	start := time.Now()
+	caller, err := g.Authenticate(r)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="warden"`)
+		writeGatewayError(w, http.StatusUnauthorized, "invalid_token", warden.ErrorMessage(err), "")
+		return
+	}
+	toolName, rest := splitToolPath(r.URL.EscapedPath())
+	e := g.Registry.current().tools[toolName]
+	call := &Call{Entry: EntryHTTP, Tool: toolName, Trace: ParseTraceparent(r.Header.Get("Traceparent"))}
+	if e != nil && e.tool.Kind != warden.ToolHTTP {
+		writeGatewayError(w, http.StatusNotFound, "not_an_http_tool", "tool "+toolName+" is not an HTTP tool; use /mcp", "")
+		return
+	}
+	var match *route.Match
+	if e != nil {
+		match, err = e.routes.Match(r.Method, rest)
+		if err != nil {
+			// No route, or a path warden refuses to interpret: denied and recorded like any call.
+			call.Action = r.Method + " " + truncate(rest, 256)
+			p := g.deniedBeforePolicy(r, caller, call, err)
+			status := http.StatusForbidden
+			if warden.ErrorCode(err) == warden.EInvalid {
+				status = http.StatusBadRequest
+			}
+			writeGatewayError(w, status, p.Decision.Reason, p.Decision.Message, p.Decision.ID)
+			return
+		}
+		call.Action, call.Resource = match.Action, match.Resource
+	}
+	body, args, err := requestArguments(r, match, opts)
+	if err != nil {
+		writeGatewayError(w, warden.HTTPStatus(err), "invalid_request", warden.ErrorMessage(err), "")
+		return
+	}
+	call.Arguments = args
+	p := g.Authorize(r.Context(), caller, call)
+	if !p.Allowed() {
+		status := http.StatusForbidden
+		if p.Decision.Reason == ReasonBudgetExceeded {
+			status = http.StatusTooManyRequests
+			if p.RetryAfter > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(int((p.RetryAfter+time.Second-1)/time.Second)))
+			}
+		}
+		if p.Decision.Effect == warden.EffectError {
+			status = http.StatusServiceUnavailable
+		}
+		writeGatewayError(w, status, p.Decision.Reason, p.Decision.Message, p.Decision.ID)
+		return
+	}
+	headers, err := g.UpstreamHeaders(p.Ctx, caller, p.Tool, p.Trace)
+	if err != nil {
+		p.Done(Outcome{Status: warden.StatusError, Latency: time.Since(start)})
+		writeGatewayError(w, http.StatusBadGateway, ReasonCredentialMissing, warden.ErrorMessage(err), p.Decision.ID)
+		return
+	}
+	out, err := outboundRequest(r, p, match, body, headers)
+	if err != nil {
+		p.Done(Outcome{Status: warden.StatusError, Latency: time.Since(start)})
+		writeGatewayError(w, http.StatusBadGateway, "upstream_error", "the tool's upstream URL is invalid", p.Decision.ID)
+		return
+	}
+	hc := &httpCall{permit: p}
+	out = out.WithContext(contextWith(p.Ctx, hc))
+	cw := &countingWriter{ResponseWriter: w}
+	proxy.ServeHTTP(cw, out)
+	o := Outcome{Status: warden.StatusOK, UpstreamStatus: cw.status, Latency: time.Since(start), BytesIn: body.n.Load(), BytesOut: cw.n}
+	switch {
+	case p.Ctx.Err() != nil:
+		o.Status = warden.StatusCanceled
+	case hc.upstreamErr != nil || cw.status >= 500:
+		o.Status = warden.StatusError
+	}
+	p.Done(o)
+}
+
+// splitToolPath splits "/http/<tool>/<rest>" (escaped) into the tool and the rest, "/" if empty.
+func splitToolPath(escaped string) (tool, rest string) {
+	p := strings.TrimPrefix(escaped, "/http/")
+	tool, rest, _ = strings.Cut(p, "/")
+	return tool, "/" + rest
+}
+
+// deniedBeforePolicy records a call refused because it could not be resolved.
+func (g *Gateway) deniedBeforePolicy(r *http.Request, c *Caller, call *Call, cause error) *Permit {
+	p := &Permit{Decision: warden.Decision{ID: newDecisionID(), Effect: warden.EffectDeny, Reason: "no_route", Message: warden.ErrorMessage(cause)}, Trace: call.Trace.Child()}
+	if warden.ErrorCode(cause) == warden.EInvalid {
+		p.Decision.Reason = "invalid_path"
+	}
+	ev := g.callEvent(c, call, nil, p, g.now())
+	g.record(r.Context(), ev, p)
+	return p
+}
+
+// requestArguments builds what policy sees of an HTTP request — args.path (the route's
+// variables), args.query and, for a JSON body within the inspection limit, args.body — and
+// returns the body to forward.
+func requestArguments(r *http.Request, m *route.Match, opts *HTTPOptions) (*countingBody, json.RawMessage, error) {
+	args := map[string]any{}
+	if m != nil && len(m.Params) > 0 {
+		args["path"] = m.Params
+	}
+	if q := r.URL.Query(); len(q) > 0 {
+		query := make(map[string]any, len(q))
+		for k, v := range q {
+			if len(v) == 1 {
+				query[k] = v[0]
+			} else {
+				query[k] = v
+			}
+		}
+		args["query"] = query
+	}
+	if r.ContentLength > opts.MaxRequestBody {
+		return nil, nil, warden.Errorf(warden.ETooLarge, "request body is over %d bytes", opts.MaxRequestBody)
+	}
+	limited := http.MaxBytesReader(nil, r.Body, opts.MaxRequestBody)
+	body := &countingBody{r: limited}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if (mt == "application/json" || strings.HasSuffix(mt, "+json")) && r.ContentLength != 0 {
+		head, err := io.ReadAll(io.LimitReader(limited, opts.MaxInspectBody+1))
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, nil, warden.Errorf(warden.ETooLarge, "request body is over %d bytes", opts.MaxRequestBody)
+		}
+		if err != nil {
+			return nil, nil, warden.Errorf(warden.EInvalid, "reading the request body failed")
+		}
+		if int64(len(head)) <= opts.MaxInspectBody {
+			if !json.Valid(head) {
+				return nil, nil, warden.Errorf(warden.EInvalid, "the request body is not valid JSON")
+			}
+			args["body"] = json.RawMessage(head)
+		}
+		body.r = io.MultiReader(bytes.NewReader(head), limited)
+	}
+	raw, err := json.Marshal(args)
+	if err != nil {
+		return nil, nil, warden.Errorf(warden.EInvalid, "request cannot be represented for policy")
+	}
+	return body, raw, nil
+}
+
+// outboundRequest builds the request sent upstream: the tool's base URL plus the normalised
+// path, the agent's query, the agent's headers minus credentials, cookies and anything named
+// Warden-*, plus the brokered headers.
+func outboundRequest(r *http.Request, p *Permit, m *route.Match, body *countingBody, brokered http.Header) (*http.Request, error) {
+	base, err := url.Parse(p.Tool.URL)
+	if err != nil {
+		return nil, err
+	}
+	u := *base
+	u.Path = strings.TrimSuffix(base.Path, "/") + unescapedPath(m.Path)
+	u.RawPath = strings.TrimSuffix(base.EscapedPath(), "/") + m.Path
+	u.RawQuery = r.URL.RawQuery
+	out, err := http.NewRequest(r.Method, u.String(), body)
+	if err != nil {
+		return nil, err
+	}
+	out.ContentLength = r.ContentLength
+	for k, v := range r.Header {
+		if strippedHeader(k) {
+			continue
+		}
+		out.Header[k] = v
+	}
+	for k, v := range brokered {
+		out.Header[k] = v
+	}
+	out.Host = base.Host
+	return out, nil
+}
+
+func unescapedPath(escaped string) string {
+	p, err := url.PathUnescape(escaped)
+	if err != nil {
+		return escaped
+	}
+	return p
+}
+
+// strippedHeader reports whether an agent's request header must not go upstream.
+func strippedHeader(name string) bool {
+	k := http.CanonicalHeaderKey(name)
+	return hopByHop[k] || k == "Authorization" || k == "Cookie" || k == "Traceparent" || k == "Tracestate" ||
+		strings.HasPrefix(k, "Warden-") || strings.HasPrefix(k, "X-Forwarded-") || k == "Forwarded"
+}
+
+var errResponseTooLarge = errors.New("upstream response over the limit")
+
+func limitResponse(resp *http.Response, limit int64) error {
+	if resp.ContentLength > limit {
+		return errResponseTooLarge
+	}
+	resp.Body = &limitedBody{ReadCloser: resp.Body, left: limit}
+	return nil
+}
+
+type limitedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, errResponseTooLarge
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left+1]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		return n + int(b.left), errResponseTooLarge
+	}
+	return n, err
+}
+
+type countingBody struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}
+
+func (b *countingBody) Close() error { return nil }
+
+type countingWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+}
+
+func (w *countingWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *countingWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// GatewayError is the JSON body of a refused gateway request.
+type GatewayError struct {
+	Error struct {
+		Code       string `json:"code"`
+		Message    string `json:"message"`
+		DecisionID string `json:"decision_id,omitempty"`
+	} `json:"error"`
+}
+
+func writeGatewayError(w http.ResponseWriter, status int, code, message, decision string) {
+	var body GatewayError
+	body.Error.Code, body.Error.Message, body.Error.DecisionID = code, message, decision
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,385 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/identity"
+	"github.com/wardenhq/warden/internal/redact"
+)
+
+// Decision reasons the pipeline itself gives (policy gives its own, see package cedar).
+const (
+	ReasonUnknownTool       = "unknown_tool"
+	ReasonToolDisabled      = "tool_disabled"
+	ReasonInvalidArguments  = "invalid_arguments"
+	ReasonNoPolicy          = "policy_error"
+	ReasonBudgetExceeded    = "budget_exceeded"
+	ReasonBudgetError       = "budget_error"
+	ReasonApprovalRequired  = "approval_required"
+	ReasonAuditUnavailable  = "audit_unavailable"
+	ReasonAgentInactive     = "agent_inactive"
+	ReasonCredentialMissing = "credential_unavailable"
+)
+
+// maxArguments bounds the arguments the pipeline decodes for policy.
+const maxArguments = 1 << 20
+
+// Verifier authenticates agents' tokens and knows the agents.
+type Verifier interface {
+	VerifyToken(ctx context.Context, token string) (*warden.Claims, error)
+	// Agent returns the current state of an agent known to this replica.
+	Agent(id string) (*warden.Agent, bool)
+}
+
+// Budgets consumes budgets atomically; release ends a concurrency slot.
+type Budgets interface {
+	Consume(agent, tool, action string, args map[string]any, now time.Time) (release func(), denial *BudgetDenial, err error)
+}
+
+// BudgetDenial says which budget refused a call.
+type BudgetDenial struct {
+	Message    string
+	RetryAfter time.Duration
+}
+
+// Secrets resolves brokered secret values.
+type Secrets interface {
+	SecretValue(ctx context.Context, name string) (string, error)
+}
+
+// Gateway runs the pipeline. Its fields are set once before use.
+type Gateway struct {
+	Registry *Registry
+	Tokens   Verifier
+	Budgets  Budgets // nil: no budgets
+	Secrets  Secrets
+	Audit    warden.AuditLog
+	Log      *slog.Logger
+	Now      func() time.Time
+
+	inflight inflight
+	pending  pendingDecisions
+}
+
+func (g *Gateway) now() time.Time {
+	if g.Now != nil {
+		return g.Now()
+	}
+	return time.Now()
+}
+
+// Authenticate checks the request's Bearer token and returns the agent. A refusal is an audit
+// event; the error is EUnauthenticated with a safe message.
+func (g *Gateway) Authenticate(r *http.Request) (*Caller, error) {
+	token := bearerToken(r)
+	var err error
+	var claims *warden.Claims
+	if token == "" {
+		err = warden.Errorf(warden.EUnauthenticated, "a Bearer access token is required")
+	} else {
+		claims, err = g.Tokens.VerifyToken(r.Context(), token)
+	}
+	var agent *warden.Agent
+	if err == nil {
+		var ok bool
+		if agent, ok = g.Tokens.Agent(claims.AgentID()); !ok {
+			err = warden.Errorf(warden.EUnauthenticated, "agent not found")
+		}
+	}
+	if err != nil {
+		ev := &warden.AuditEvent{
+			Type:     warden.EventTokenRefuse,
+			Actor:    warden.EventActor{Kind: warden.ActorAgent, Source: r.RemoteAddr},
+			Target:   warden.EventTarget{Action: r.Method + " " + r.URL.Path},
+			Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: "invalid_token", Message: warden.ErrorMessage(err)},
+		}
+		if aerr := g.Audit.Append(r.Context(), ev); aerr != nil {
+			g.Log.Error("audit append failed", "type", ev.Type, "err", aerr)
+		}
+		if warden.ErrorCode(err) != warden.EUnauthenticated {
+			err = warden.WrapError(warden.EUnauthenticated, "token could not be verified", err)
+		}
+		return nil, err
+	}
+	return &Caller{Claims: claims, Agent: agent, Source: r.RemoteAddr}, nil
+}
+
+func bearerToken(r *http.Request) string {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+// Authorize runs the pipeline for one call: kill state, resolve, policy, budgets, approval and
+// the durable audit event. Every failure on the way denies. The answer is never nil.
+func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit {
+	now := g.now()
+	p := &Permit{
+		Decision: warden.Decision{ID: identity.NewID("dec_")},
+		Ctx:      ctx,
+		Trace:    call.Trace.Child(),
+	}
+	snap := g.Registry.current()
+	e := snap.tools[call.Tool]
+	ev := g.callEvent(c, call, e, p, now)
+	deny := func(effect, reason, message string) *Permit {
+		p.Decision.Effect, p.Decision.Reason, p.Decision.Message = effect, reason, message
+		g.record(ctx, ev, p)
+		return p
+	}
+
+	// Kill state first: the agent may have been stopped since its token was checked.
+	if current, ok := g.Tokens.Agent(c.Agent.ID); !ok || !current.CanAct(now) || current.Epoch != c.Claims.Epoch {
+		return deny(warden.EffectDeny, ReasonAgentInactive, "the agent may not act")
+	}
+	if e == nil {
+		return deny(warden.EffectDeny, ReasonUnknownTool, "no tool named "+quote(call.Tool))
+	}
+	p.Tool = e.tool
+	if e.tool.Disabled {
+		return deny(warden.EffectDeny, ReasonToolDisabled, "tool "+e.tool.Name+" is disabled")
+	}
+	args, err := DecodeArguments(call.Arguments)
+	if err != nil {
+		return deny(warden.EffectDeny, ReasonInvalidArguments, err.Error())
+	}
+	if snap.engine == nil {
+		return deny(warden.EffectDeny, ReasonNoPolicy, "no valid policy set is in force")
+	}
+	d := snap.engine.Decide(&warden.Request{
+		Agent: c.Agent, Tool: e.tool, Action: call.Action, Resource: call.Resource, Arguments: args,
+		SessionID: c.Claims.SessionID, OnBehalfOf: c.Claims.OnBehalfOf(), Time: now,
+	})
+	d.ID = p.Decision.ID
+	p.Decision = d
+	switch d.Effect {
+	case warden.EffectAllow:
+	case warden.EffectApprovalRequired:
+		return deny(warden.EffectApprovalRequired, ReasonApprovalRequired, "this call needs a person's approval")
+	default:
+		return deny(d.Effect, d.Reason, d.Message)
+	}
+
+	release := func() {}
+	if g.Budgets != nil {
+		rel, denial, err := g.Budgets.Consume(c.Agent.Name, e.tool.Name, call.Action, args, now)
+		if err != nil {
+			g.Log.Error("budget check failed", "agent", c.Agent.Name, "tool", e.tool.Name, "err", err)
+			return deny(warden.EffectDeny, ReasonBudgetError, "budgets could not be checked")
+		}
+		if denial != nil {
+			p.RetryAfter = denial.RetryAfter
+			return deny(warden.EffectDeny, ReasonBudgetExceeded, denial.Message)
+		}
+		release = rel
+	}
+
+	// Durable before the action: an allow that is not on record does not happen.
+	g.fillDecision(ev, p)
+	if err := g.Audit.Append(ctx, ev); err != nil {
+		release()
+		g.Log.Error("audit append failed; denying", "decision", p.Decision.ID, "err", err)
+		p.Decision.Effect, p.Decision.Reason, p.Decision.Message = warden.EffectError, ReasonAuditUnavailable, "the audit log is unavailable"
+		return p
+	}
+
+	callCtx, cancel := context.WithCancel(ctx)
+	p.Ctx = callCtx
+	id := g.inflight.add(c.Agent.ID, e.tool.Name, cancel)
+	p.done = func(o Outcome) {
+		g.inflight.remove(id)
+		cancel()
+		release()
+		g.recordOutcome(context.WithoutCancel(ctx), ev, o)
+	}
+	return p
+}
+
+// callEvent starts the audit event of a call with what is known before any decision.
+func (g *Gateway) callEvent(c *Caller, call *Call, e *entry, p *Permit, now time.Time) *warden.AuditEvent {
+	ev := &warden.AuditEvent{
+		Type: warden.EventToolCall,
+		Time: now,
+		Actor: warden.EventActor{
+			Kind: warden.ActorAgent, ID: c.Agent.ID, Name: c.Agent.Name, Owner: c.Agent.Owner,
+			OnBehalfOf: c.Claims.OnBehalfOf(), SessionID: c.Claims.SessionID, Source: c.Source,
+		},
+		Target:  warden.EventTarget{Tool: call.Tool, Action: call.Action, Resource: call.Resource},
+		TraceID: p.Trace.TraceID,
+		SpanID:  p.Trace.SpanID,
+	}
+	if len(call.Arguments) > 0 {
+		sum := sha256.Sum256(canonicalJSON(call.Arguments))
+		ev.Target.ArgsSHA256 = hex.EncodeToString(sum[:])
+		var r *redact.Redactor
+		if e != nil {
+			r = redact.New(g.secretValues(e), e.tool.SensitiveArgs)
+		}
+		ev.Target.Arguments = r.JSON(call.Arguments)
+	}
+	return ev
+}
+
+// secretValues returns the brokered secret values of a tool, so that an agent echoing one in its
+// arguments does not put it in the log.
+func (g *Gateway) secretValues(e *entry) []string {
+	var names []string
+	if e.tool.Secret != "" {
+		names = append(names, e.tool.Secret)
+	}
+	for _, n := range e.tool.SecretEnv {
+		names = append(names, n)
+	}
+	var values []string
+	for _, n := range names {
+		if v, err := g.Secrets.SecretValue(context.Background(), n); err == nil {
+			values = append(values, v)
+		}
+	}
+	return values
+}
+
+func (g *Gateway) fillDecision(ev *warden.AuditEvent, p *Permit) {
+	ev.Decision = warden.EventDecision{
+		Effect: p.Decision.Effect, Reason: p.Decision.Reason, Message: p.Decision.Message,
+		Policies: p.Decision.Policies, PolicyVersion: p.Decision.PolicyVersion,
+	}
+	ev.Decision.ID = p.Decision.ID
+}
+
+// record writes the event of a refused call. A refusal that cannot be recorded is still a
+// refusal; the failure is logged.
+func (g *Gateway) record(ctx context.Context, ev *warden.AuditEvent, p *Permit) {
+	g.fillDecision(ev, p)
+	if err := g.Audit.Append(ctx, ev); err != nil {
+		g.Log.Error("audit append failed", "type", ev.Type, "decision", p.Decision.ID, "err", err)
+	}
+}
+
+func (g *Gateway) recordOutcome(ctx context.Context, call *warden.AuditEvent, o Outcome) {
+	ev := &warden.AuditEvent{
+		Type:     warden.EventToolResult,
+		Actor:    call.Actor,
+		Target:   warden.EventTarget{Tool: call.Target.Tool, Action: call.Target.Action, Resource: call.Target.Resource, ArgsSHA256: call.Target.ArgsSHA256},
+		Decision: warden.EventDecision{ID: call.Decision.ID, Effect: call.Decision.Effect, PolicyVersion: call.Decision.PolicyVersion},
+		Outcome: warden.EventOutcome{
+			Status: o.Status, UpstreamStatus: o.UpstreamStatus,
+			LatencyMS: float64(o.Latency.Microseconds()) / 1000, BytesIn: o.BytesIn, BytesOut: o.BytesOut,
+		},
+		TraceID: call.TraceID,
+		SpanID:  call.SpanID,
+	}
+	if err := g.Audit.Append(ctx, ev); err != nil {
+		g.Log.Error("audit append failed", "type", ev.Type, "decision", call.Decision.ID, "err", err)
+	}
+}
+
+// DecodeArguments decodes a call's arguments for policy: a JSON object, numbers kept exact.
+func DecodeArguments(raw json.RawMessage) (map[string]any, error) {
+	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return map[string]any{}, nil
+	}
+	if len(raw) > maxArguments {
+		return nil, errors.New("arguments are larger than 1 MiB")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var args map[string]any
+	if err := dec.Decode(&args); err != nil || dec.More() {
+		return nil, errors.New("arguments must be one JSON object")
+	}
+	if args == nil {
+		args = map[string]any{}
+	}
+	return args, nil
+}
+
+// canonicalJSON re-encodes a JSON value with sorted keys and no insignificant space, so the same
+// arguments always hash the same whatever their layout. Numbers keep their text.
+func canonicalJSON(raw json.RawMessage) []byte {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return raw
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return raw
+	}
+	return out
+}
+
+func quote(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// inflight tracks allowed calls in progress so that a kill can cancel them.
+type inflight struct {
+	mu    sync.Mutex
+	next  uint64
+	calls map[uint64]inflightCall
+}
+
+type inflightCall struct {
+	agent, tool string
+	cancel      context.CancelFunc
+}
+
+func (f *inflight) add(agent, tool string, cancel context.CancelFunc) uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.calls == nil {
+		f.calls = map[uint64]inflightCall{}
+	}
+	f.next++
+	f.calls[f.next] = inflightCall{agent: agent, tool: tool, cancel: cancel}
+	return f.next
+}
+
+func (f *inflight) remove(id uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.calls, id)
+}
+
+// Cancel cancels every call in flight that match selects and returns how many.
+func (f *inflight) cancel(match func(agent, tool string) bool) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		if match(c.agent, c.tool) {
+			c.cancel()
+			n++
+		}
+	}
+	return n
+}
+
+// CancelAgent cancels every call in flight of an agent (the kill switch calls it).
+func (g *Gateway) CancelAgent(agentID string) int {
+	return g.inflight.cancel(func(agent, _ string) bool { return agent == agentID })
+}
+
+// CancelTool cancels every call in flight to a tool (disabling a tool calls it).
+func (g *Gateway) CancelTool(tool string) int {
+	return g.inflight.cancel(func(_, t string) bool { return t == tool })
+}

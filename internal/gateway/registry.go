@@ -1,0 +1,180 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/textproto"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/cedar"
+	"github.com/wardenhq/warden/internal/route"
+)
+
+// RegistryStore is what the registry loads from.
+type RegistryStore interface {
+	Tools(ctx context.Context) ([]*warden.Tool, error)
+	PolicySet(ctx context.Context, version int64) (*warden.PolicySet, error)
+}
+
+// entry is a registered tool ready for the hot path.
+type entry struct {
+	tool   *warden.Tool
+	routes *route.Table // http tools
+	header string       // the canonical name of the injected header, if any
+	value  string       // its template, with {{secret}} where the secret goes
+}
+
+// snapshot is the tools and the policy engine in force. It is never changed once published.
+type snapshot struct {
+	tools  map[string]*entry
+	engine *cedar.Engine // nil when no policy set compiles: every call is denied
+	err    error         // why engine is nil
+}
+
+// Registry holds the registered tools and the compiled policy set, swapped atomically as one
+// snapshot so that a decision never sees tools and policies from different moments.
+type Registry struct {
+	store RegistryStore
+	log   *slog.Logger
+	mu    sync.Mutex // serialises reloads
+	snap  atomic.Pointer[snapshot]
+}
+
+// NewRegistry returns a registry that denies everything until Load succeeds.
+func NewRegistry(store RegistryStore, log *slog.Logger) *Registry {
+	r := &Registry{store: store, log: log}
+	r.snap.Store(&snapshot{tools: map[string]*entry{}, err: errors.New("policies not loaded")})
+	return r
+}
+
+// Load reads the tools and the latest policy set from the store and publishes them. If the
+// policies do not compile against the tools, the tools are published with no engine — every
+// call is denied (fail closed) — and the error is returned.
+func (r *Registry) Load(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	tools, err := r.store.Tools(ctx)
+	if err != nil {
+		return fmt.Errorf("loading tools: %w", err)
+	}
+	files := map[string]string{}
+	var version int64
+	ps, err := r.store.PolicySet(ctx, 0)
+	switch {
+	case err == nil:
+		files, version = ps.Files, ps.Version
+	case warden.ErrorCode(err) != warden.ENotFound:
+		return fmt.Errorf("loading policies: %w", err)
+	}
+	snap, err := build(tools, files, version)
+	if err != nil {
+		r.log.Error("policies do not compile against the registered tools; denying every call", "policy_version", version, "err", err)
+	}
+	r.snap.Store(snap)
+	return err
+}
+
+// build compiles tools and policy files into a snapshot. The error, if any, is also kept in the
+// snapshot, whose engine is then nil.
+func build(tools []*warden.Tool, files map[string]string, version int64) (*snapshot, error) {
+	snap := &snapshot{tools: make(map[string]*entry, len(tools))}
+	for _, t := range tools {
+		e, err := newEntry(t)
+		if err != nil {
+			return &snapshot{tools: map[string]*entry{}, err: err}, err
+		}
+		snap.tools[t.Name] = e
+	}
+	engine, err := cedar.Compile(files, tools, version)
+	if err != nil {
+		snap.err = err
+		return snap, err
+	}
+	snap.engine = engine
+	return snap, nil
+}
+
+func newEntry(t *warden.Tool) (*entry, error) {
+	e := &entry{tool: t}
+	if t.Kind == warden.ToolHTTP {
+		table, err := route.Compile(t.Routes)
+		if err != nil {
+			return nil, fmt.Errorf("tool %s: %w", t.Name, err)
+		}
+		e.routes = table
+	}
+	if t.Inject != "" {
+		name, value, err := ParseInject(t.Inject)
+		if err != nil {
+			return nil, fmt.Errorf("tool %s: %w", t.Name, err)
+		}
+		e.header, e.value = name, value
+	}
+	return e, nil
+}
+
+// ParseInject parses a header template such as "Authorization: Bearer {{secret}}".
+func ParseInject(s string) (name, value string, err error) {
+	name, value, ok := strings.Cut(s, ":")
+	name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+	switch {
+	case !ok || name == "" || strings.ContainsAny(name, " \t\r\n") || !validHeaderName(name):
+		return "", "", warden.Errorf(warden.EInvalid, "inject %q: want 'Header-Name: value with {{secret}}'", s)
+	case strings.Count(value, "{{secret}}") != 1:
+		return "", "", warden.Errorf(warden.EInvalid, "inject %q: the value must contain {{secret}} exactly once", s)
+	case strings.ContainsAny(value, "\r\n\x00"):
+		return "", "", warden.Errorf(warden.EInvalid, "inject %q: the value must be one line", s)
+	case hopByHop[textproto.CanonicalMIMEHeaderKey(name)] || strings.HasPrefix(strings.ToLower(name), "warden-"):
+		return "", "", warden.Errorf(warden.EInvalid, "inject %q: %s cannot carry a credential", s, name)
+	}
+	return textproto.CanonicalMIMEHeaderKey(name), value, nil
+}
+
+func validHeaderName(s string) bool {
+	for _, c := range s {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// hopByHop are the headers that belong to one connection and never travel through a proxy.
+var hopByHop = map[string]bool{
+	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true,
+	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+	"Host": true, "Content-Length": true,
+}
+
+// Check reports whether tools and files would compile together, without publishing anything:
+// the admin API calls it before a change so that a change that would leave the gateway denying
+// everything is refused instead.
+func Check(tools []*warden.Tool, files map[string]string) error {
+	_, err := build(tools, files, 0)
+	return err
+}
+
+func (r *Registry) current() *snapshot { return r.snap.Load() }
+
+// Tool returns a registered tool.
+func (r *Registry) Tool(name string) (*warden.Tool, bool) {
+	e, ok := r.current().tools[name]
+	if !ok {
+		return nil, false
+	}
+	return e.tool, true
+}
+
+// Engine returns the policy engine in force, or an error saying why there is none.
+func (r *Registry) Engine() (*cedar.Engine, error) {
+	s := r.current()
+	if s.engine == nil {
+		return nil, s.err
+	}
+	return s.engine, nil
+}

@@ -1,0 +1,147 @@
+package httpapi
+
+import (
+	"net/http"
+	"reflect"
+	"strconv"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/admin"
+)
+
+// ToolStateRequest enables or disables a tool.
+type ToolStateRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// ToolDisabled answers a disable: the tool and how many calls in flight were cancelled.
+type ToolDisabled struct {
+	*warden.Tool
+	CallsCancelled int `json:"calls_cancelled"`
+}
+
+// SecretRequest carries a secret's value, on its one way in.
+type SecretRequest struct {
+	Value string `json:"value"`
+}
+
+// RollbackRequest names the version to roll back to.
+type RollbackRequest struct {
+	Version int64  `json:"version"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+func (a *API) toolRoutes(mux *http.ServeMux) {
+	read := warden.RoleSet{warden.RoleOperator, warden.RoleAuditor}
+	adminOnly := warden.RoleSet{}
+	mux.Handle("GET /v1/tools", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		return answer(w, http.StatusOK)(a.Admin.Tools(r.Context()))
+	}))
+	mux.Handle("GET /v1/tools/{name}", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		return answer(w, http.StatusOK)(a.Admin.Tool(r.Context(), r.PathValue("name")))
+	}))
+	mux.Handle("POST /v1/tools", a.adminRoute(adminOnly, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		var spec admin.ToolSpec
+		if err := decodeJSON(w, r, &spec); err != nil {
+			return err
+		}
+		return answer(w, http.StatusCreated)(a.Admin.AddTool(r.Context(), p, spec))
+	}))
+	mux.Handle("DELETE /v1/tools/{name}", a.adminRoute(adminOnly, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		return noContent(w, a.Admin.RemoveTool(r.Context(), p, r.PathValue("name")))
+	}))
+	mux.Handle("POST /v1/tools/{name}/enable", a.adminRoute(adminOnly, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		var req ToolStateRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		t, _, err := a.Admin.SetToolEnabled(r.Context(), p, r.PathValue("name"), true, req.Reason)
+		return answer(w, http.StatusOK)(t, err)
+	}))
+	mux.Handle("POST /v1/tools/{name}/disable", a.adminRoute(warden.RoleSet{warden.RoleOperator}, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		var req ToolStateRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		t, n, err := a.Admin.SetToolEnabled(r.Context(), p, r.PathValue("name"), false, req.Reason)
+		return answer(w, http.StatusOK)(ToolDisabled{Tool: t, CallsCancelled: n}, err)
+	}))
+
+	mux.Handle("GET /v1/secrets", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		return answer(w, http.StatusOK)(a.Admin.Secrets(r.Context()))
+	}))
+	mux.Handle("PUT /v1/secrets/{name}", a.adminRoute(adminOnly, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		var req SecretRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		return answer(w, http.StatusOK)(a.Admin.SetSecret(r.Context(), p, r.PathValue("name"), req.Value))
+	}))
+	mux.Handle("DELETE /v1/secrets/{name}", a.adminRoute(adminOnly, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		return noContent(w, a.Admin.DeleteSecret(r.Context(), p, r.PathValue("name")))
+	}))
+
+	mux.Handle("GET /v1/policies", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		return answer(w, http.StatusOK)(a.Admin.PolicyHistory(r.Context()))
+	}))
+	mux.Handle("GET /v1/policies/{version}", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		v, err := strconv.ParseInt(r.PathValue("version"), 10, 64)
+		if r.PathValue("version") == "latest" {
+			v, err = 0, nil
+		}
+		if err != nil || v < 0 {
+			return warden.Errorf(warden.EInvalid, "version must be a number or latest")
+		}
+		return answer(w, http.StatusOK)(a.Admin.PolicySet(r.Context(), v))
+	}))
+	mux.Handle("POST /v1/policies", a.adminRoute(adminOnly, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		var req admin.PolicyApply
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		return answer(w, http.StatusCreated)(a.Admin.ApplyPolicies(r.Context(), p, req))
+	}))
+	mux.Handle("POST /v1/policies/rollback", a.adminRoute(adminOnly, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		var req RollbackRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		return answer(w, http.StatusCreated)(a.Admin.RollbackPolicies(r.Context(), p, req.Version, req.Reason))
+	}))
+	mux.Handle("POST /v1/policies/test", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		var req admin.PolicyTest
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		return answer(w, http.StatusOK)(a.Admin.TestPolicies(r.Context(), req))
+	}))
+	mux.Handle("POST /v1/policies/explain", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		var req admin.PolicyCase
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		return answer(w, http.StatusOK)(a.Admin.ExplainPolicy(r.Context(), req))
+	}))
+}
+
+// answer returns a function writing a service call's result as JSON with status, or its error.
+func answer(w http.ResponseWriter, status int) func(v any, err error) error {
+	return func(v any, err error) error {
+		if err != nil {
+			return err
+		}
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.IsNil() {
+			v = []struct{}{} // an empty list is [], not null
+		}
+		writeJSON(w, status, v)
+		return nil
+	}
+}
+
+func noContent(w http.ResponseWriter, err error) error {
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
