@@ -76,3 +76,6 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
+
+// logConfigAuto is the log configuration of client-side long-running commands.
+func logConfigAuto() config.Log { return config.Log{Level: "info", Format: "auto"} }

@@ -1,0 +1,228 @@
+// Package connect is `warden connect`: a sidecar on localhost that holds an agent's client
+// credentials, keeps a fresh access token, and adds it to every request it forwards to warden,
+// for agent frameworks that cannot do OAuth themselves.
+package connect
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wardenhq/warden"
+)
+
+// Credentials are an agent's client credentials.
+type Credentials struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+}
+
+// Sidecar forwards local requests to warden with the agent's current token.
+type Sidecar struct {
+	server *url.URL
+	creds  Credentials
+	http   *http.Client
+	log    *slog.Logger
+	now    func() time.Time
+
+	mu      sync.Mutex
+	token   string
+	expires time.Time
+	session string
+}
+
+// New returns a sidecar for the warden server at serverURL.
+func New(serverURL string, creds Credentials, log *slog.Logger) (*Sidecar, error) {
+	u, err := url.Parse(serverURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, warden.Errorf(warden.EInvalid, "server address %q must be an http(s) URL", serverURL)
+	}
+	if creds.ClientID == "" || creds.ClientSecret == "" {
+		return nil, warden.Errorf(warden.EInvalid, "client credentials are required: WARDEN_CLIENT_ID and WARDEN_CLIENT_SECRET, or --credentials FILE")
+	}
+	return &Sidecar{server: u, creds: creds, http: &http.Client{Timeout: 30 * time.Second}, log: log, now: time.Now}, nil
+}
+
+// tokenResponse is the part of the token endpoint's answer the sidecar uses.
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	ExpiresIn   int64  `json:"expires_in"`
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+// Token returns a token valid for at least another minute (or a fifth of its life), fetching
+// a new one when needed. All tokens of one sidecar share a session id, so the audit log shows
+// one session.
+func (s *Sidecar) Token(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.token != "" && s.now().Before(s.expires) {
+		return s.token, nil
+	}
+	form := url.Values{"grant_type": {"client_credentials"}}
+	if s.session != "" {
+		form.Set("session_id", s.session)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.server.JoinPath("/oauth2/token").String(), strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(s.creds.ClientID), url.QueryEscape(s.creds.ClientSecret))
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return "", warden.WrapError(warden.EUnavailable, "cannot reach warden at "+s.server.String(), err)
+	}
+	defer resp.Body.Close()
+	var tr tokenResponse
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&tr); err != nil {
+		return "", warden.WrapError(warden.EUnavailable, "warden's token endpoint answered something else than JSON", err)
+	}
+	if resp.StatusCode != http.StatusOK || tr.AccessToken == "" {
+		code := warden.EUnavailable
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusBadRequest {
+			code = warden.EUnauthenticated
+		}
+		return "", warden.Errorf(code, "warden refused a token: %s (%s)", tr.Error, tr.Description)
+	}
+	life := time.Duration(tr.ExpiresIn) * time.Second
+	s.token = tr.AccessToken
+	s.expires = s.now().Add(life - max(life/5, time.Minute))
+	if s.session == "" {
+		s.session = sessionOf(tr.AccessToken)
+	}
+	return s.token, nil
+}
+
+// forget drops the token so that the next request fetches a new one.
+func (s *Sidecar) forget(token string) {
+	s.mu.Lock()
+	if s.token == token {
+		s.token = ""
+	}
+	s.mu.Unlock()
+}
+
+// sessionOf reads the sid claim of a JWT without verifying it: the sidecar only reuses it.
+func sessionOf(token string) string {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		SID string `json:"sid"`
+	}
+	if json.Unmarshal(payload, &c) != nil {
+		return ""
+	}
+	return c.SID
+}
+
+// Handler forwards every request to warden with the agent's token, streaming both ways.
+func (s *Sidecar) Handler() http.Handler {
+	proxy := &httputil.ReverseProxy{
+		FlushInterval: -1,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(s.server)
+			pr.Out.Host = s.server.Host
+			pr.Out.Header.Del("Cookie")
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.StatusCode == http.StatusUnauthorized {
+				// The token died early (revoked, rotated): the next request gets a new one.
+				s.forget(strings.TrimPrefix(resp.Request.Header.Get("Authorization"), "Bearer "))
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			s.log.Warn("forwarding to warden failed", "path", r.URL.Path, "err", err)
+			http.Error(w, "warden is unreachable", http.StatusBadGateway)
+		},
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, err := s.Token(r.Context())
+		if err != nil {
+			s.log.Warn("no token for the agent", "err", warden.ErrorMessage(err))
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": "no_token", "message": warden.ErrorMessage(err)}})
+			return
+		}
+		r.Header.Set("Authorization", "Bearer "+token)
+		proxy.ServeHTTP(w, r)
+	})
+}
+
+// CheckLoopback refuses a listen address that is not on this machine: the sidecar serves
+// without authentication, so anyone who can reach it acts as the agent.
+func CheckLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return warden.Errorf(warden.EInvalid, "listen %q: want 127.0.0.1:PORT", addr)
+	}
+	ip := net.ParseIP(host)
+	if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return warden.Errorf(warden.EInvalid, "listen %q: the sidecar serves without authentication and only listens on loopback (127.0.0.1 or ::1)", addr)
+	}
+	return nil
+}
+
+// Serve serves on ln until ctx ends.
+func (s *Sidecar) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("sidecar: %w", err)
+}
+
+// AgentName asks warden whose credentials these are: it fetches a token and reads the agent
+// it names, so a sidecar started with the wrong credentials stops at once.
+func (s *Sidecar) AgentName(ctx context.Context) (string, error) {
+	token, err := s.Token(ctx)
+	if err != nil {
+		return "", err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.server.JoinPath("/v1/agent/self").String(), nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return "", warden.WrapError(warden.EUnavailable, "cannot reach warden at "+s.server.String(), err)
+	}
+	defer resp.Body.Close()
+	var self struct {
+		Agent struct {
+			Name string `json:"name"`
+		} `json:"agent"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&self) != nil {
+		return "", warden.Errorf(warden.EUnauthenticated, "warden did not accept the agent's token (status %d)", resp.StatusCode)
+	}
+	return self.Agent.Name, nil
+}
