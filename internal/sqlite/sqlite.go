@@ -1,0 +1,109 @@
+// Package sqlite is warden's embedded store: warden.Store in one SQLite file, for a single
+// `warden serve` with nothing else to install.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path/filepath"
+	"runtime"
+
+	sqlitedriver "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// dialect is SQLite's: every write goes through the one connection of the write pool and
+// every transaction on it begins IMMEDIATE, so a transaction holds the database's write lock
+// from its first statement and needs no row or table locks.
+var dialect = sqlstore.Dialect{
+	IsUniqueViolation: func(err error) bool {
+		var e *sqlitedriver.Error
+		return errors.As(err, &e) &&
+			(e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+	},
+}
+
+// Store is warden.Store in a SQLite database.
+type Store struct {
+	*sqlstore.Store
+}
+
+var _ warden.Store = (*Store)(nil)
+
+// Open opens, creating it if need be, the SQLite database at path, brings its schema up to date
+// and returns a Store on it.
+//
+// SQLite lets one writer in at a time. Rather than have concurrent writers retry in SQLite's
+// busy handler, which wakes them in no order and gives up after a timeout, writes share one
+// connection that database/sql hands out in turn; reads run on a pool of their own, which WAL
+// lets go on beside the writer.
+func Open(ctx context.Context, path string) (*Store, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	// busy_timeout still matters: another process, such as a backup, may hold the lock.
+	// synchronous=FULL makes a commit durable once it returns, as audit events need to be.
+	write, err := openPool(abs, 1, url.Values{
+		"_txlock":       {"immediate"},
+		"_journal_mode": {"WAL"},
+		"_synchronous":  {"FULL"},
+		"_busy_timeout": {"10000"},
+		"_foreign_keys": {"1"},
+		"_pragma":       {"temp_store(memory)"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	migrations, err := fs.Sub(migrationFiles, "migrations")
+	if err == nil {
+		err = sqlstore.Migrate(ctx, write, dialect, migrations)
+	}
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	// query_only keeps a write that was sent to the wrong pool from ever taking the lock.
+	read, err := openPool(abs, runtime.GOMAXPROCS(0), url.Values{
+		"_busy_timeout": {"10000"},
+		"_foreign_keys": {"1"},
+		"_query_only":   {"1"},
+	})
+	if err != nil {
+		write.Close()
+		return nil, err
+	}
+	store, err := sqlstore.New(ctx, write, read, dialect)
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return &Store{store}, nil
+}
+
+// openPool opens a pool of at most size connections to the database file at the absolute path,
+// each set up by the driver parameters in params.
+func openPool(path string, size int, params url.Values) (*sql.DB, error) {
+	// A file: URI escapes any character of the path that would otherwise start the parameters.
+	dsn := (&url.URL{Scheme: "file", Path: path, RawQuery: params.Encode()}).String()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(size)
+	// Keeping every connection open spares reopening the file and rereading the schema.
+	db.SetMaxIdleConns(size)
+	return db, nil
+}
