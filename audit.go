@@ -20,6 +20,7 @@ const (
 	EventAgentCreate      = "agent.create"
 	EventAgentSuspend     = "agent.suspend"
 	EventAgentResume      = "agent.resume"
+	EventAgentUpdate      = "agent.update"
 	EventAgentRenew       = "agent.renew"
 	EventAgentRotate      = "agent.rotate_secret"
 	EventAgentDelete      = "agent.delete"

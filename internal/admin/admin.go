@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/budget"
 	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/secrets"
 )
@@ -69,6 +70,7 @@ type Deps struct {
 	Secrets  *secrets.Service
 	Registry Registry
 	Calls    Canceller
+	Budgets  *budget.Budgets
 	Log      *slog.Logger
 }
 
@@ -80,6 +82,7 @@ type Service struct {
 	secrets  *secrets.Service
 	registry Registry
 	calls    Canceller
+	budgets  *budget.Budgets
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -91,7 +94,7 @@ type Service struct {
 func New(d Deps) *Service {
 	return &Service{
 		store: d.Store, audit: d.Audit, observer: d.Observer, secrets: d.Secrets,
-		registry: d.Registry, calls: d.Calls, log: d.Log, now: time.Now,
+		registry: d.Registry, calls: d.Calls, budgets: d.Budgets, log: d.Log, now: time.Now,
 	}
 }
 

@@ -82,7 +82,7 @@ type command struct {
 var commands []command
 
 func init() {
-	commands = slices.Concat(serveCommands, connectCommands, agentCommands, toolCommands, policyCommands, adminCommands, keyCommands, auditCommands, []command{
+	commands = slices.Concat(serveCommands, connectCommands, applyCommands, agentCommands, toolCommands, policyCommands, adminCommands, keyCommands, auditCommands, []command{
 		{"whoami", "", "show the admin token in use and its role", whoami},
 		{"version", "", "print the version", version},
 	})

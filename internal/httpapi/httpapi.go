@@ -97,6 +97,7 @@ func (a *API) Handler() http.Handler {
 
 	mux.Handle("GET /v1/audit/events", a.adminRoute(read, a.auditEvents))
 	a.toolRoutes(mux)
+	a.applyRoutes(mux)
 
 	mount := func(pattern string, h http.Handler) {
 		if h != nil {

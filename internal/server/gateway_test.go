@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/gateway"
@@ -263,3 +263,5 @@ func TestDecisionAPI(t *testing.T) {
 		t.Error("the outcome is not in the audit log")
 	}
 }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

@@ -19,6 +19,7 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/admin"
 	"github.com/wardenhq/warden/internal/audit"
+	"github.com/wardenhq/warden/internal/budget"
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/httpapi"
@@ -40,6 +41,7 @@ type Server struct {
 	Identity *identity.Service
 	Admin    *admin.Service
 	Gateway  *gateway.Gateway
+	Budgets  *budget.Budgets
 	API      *httpapi.API
 	log      *slog.Logger
 }
@@ -111,8 +113,12 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		// policies, and the admin API must be up for that.
 		log.Error("the gateway denies every call until the policies compile", "err", err)
 	}
-	gw := &gateway.Gateway{Registry: registry, Tokens: ids, Secrets: sec, Audit: auditLog, Log: log}
-	adm := admin.New(admin.Deps{Store: store, Audit: auditLog, Observer: ids, Secrets: sec, Registry: registry, Calls: gw, Log: log})
+	budgets, err := budget.New(ctx, store, log, budget.Options{})
+	if err != nil {
+		return nil, err
+	}
+	gw := &gateway.Gateway{Registry: registry, Tokens: ids, Budgets: budgetAdapter{budgets}, Secrets: sec, Audit: auditLog, Log: log}
+	adm := admin.New(admin.Deps{Store: store, Audit: auditLog, Observer: ids, Secrets: sec, Registry: registry, Calls: gw, Budgets: budgets, Log: log})
 	return &Server{
 		Config:   cfg,
 		Store:    store,
@@ -120,6 +126,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		Identity: ids,
 		Admin:    adm,
 		Gateway:  gw,
+		Budgets:  budgets,
 		API: &httpapi.API{
 			Tokens: ids, Admin: adm, Store: store, Audit: auditLog, Log: log, BaseURL: cfg.PublicURL,
 			HTTPGateway: gw.HTTPHandler(gateway.HTTPOptions{}),
@@ -179,6 +186,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.Identity.Run(gctx) })
 	g.Go(func() error { return s.Gateway.Run(gctx, 5*time.Second) })
+	g.Go(func() error { return s.Budgets.Run(gctx) })
 	g.Go(func() error {
 		err := srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -202,3 +210,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 
 // Close releases the store.
 func (s *Server) Close() error { return s.Store.Close() }
+
+// budgetAdapter lets the gateway consume budgets in its own terms.
+type budgetAdapter struct{ b *budget.Budgets }
+
+func (a budgetAdapter) Consume(agent, tool, action string, args map[string]any, now time.Time) (func(), *gateway.BudgetDenial, error) {
+	release, d, err := a.b.Consume(budget.Usage{Agent: agent, Tool: tool, Action: action, Args: args, Now: now})
+	if err != nil || d == nil {
+		return release, nil, err
+	}
+	return release, &gateway.BudgetDenial{Message: d.Message, RetryAfter: d.RetryAfter}, nil
+}

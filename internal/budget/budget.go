@@ -1,0 +1,445 @@
+// Package budget enforces per-agent budgets (rates, quotas, concurrency and argument sums) that
+// every tool call consumes atomically before it proceeds, with counters that survive a restart.
+package budget
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wardenhq/warden"
+)
+
+// Denial reasons, stable codes for decisions and audit events.
+const (
+	// ReasonExceeded: the budget is used up for now.
+	ReasonExceeded = "budget_exceeded"
+	// ReasonArgument: a sum budget applies but the argument it adds is missing or not a usable
+	// number. Retrying the same call won't help.
+	ReasonArgument = "budget_argument_invalid"
+)
+
+// Options tune Budgets. The zero value is ready to use.
+type Options struct {
+	// FlushInterval is how often Run saves changed counters: the most consumption a crash can
+	// lose. Default 1s.
+	FlushInterval time.Duration
+	// Now is the clock for changes made by Put and Replace and for the time stamps of saved
+	// counters. Default time.Now; calls carry their own time in Usage.Now.
+	Now func() time.Time
+}
+
+const (
+	defaultFlushInterval = time.Second
+	// finalFlushTimeout bounds the save Run makes on its way out, after its context has ended.
+	finalFlushTimeout = 10 * time.Second
+)
+
+// Budgets holds every agent's budgets and counters. It is safe for concurrent use.
+//
+// A budget covers all calls of an agent, the calls to one tool, or one action of a tool. A call
+// consumes every budget that covers it, all or none: if any one refuses, nothing is charged.
+//
+//   - rate N/W is GCRA (the generic cell rate algorithm, a leaky bucket) with emission interval W/N
+//     and a burst of N: an idle agent may make N calls at once; after that one call per W/N is let
+//     through, and a refused call is told exactly when the next one would be. In the long run that
+//     is N calls per W; any one stretch of length W holds at most 2N-1 (a full burst, then the
+//     bucket's refill). A rate limits speed; a hard count per window is what a quota is for.
+//   - quota N/W counts calls in calendar windows of W in UTC: days start at 00:00 UTC, hours and
+//     minutes on the clock. At most N per window; the count starts over with the next window.
+//   - sum ARG N/W adds the call's argument ARG over the same calendar windows; the total may not
+//     exceed N. The argument must be there and be a finite non-negative JSON number, or the call
+//     is denied (fail closed). A string, even "500", is refused (numberOf says why).
+//   - concurrency N admits at most N calls at once; the slot is held until the caller releases it.
+//
+// Counters live in memory and Run saves the changed ones to the store every FlushInterval, so a
+// process killed without warning loses at most the last FlushInterval of consumption (plus a save
+// in progress); a clean shutdown, which ends Run, saves everything. New reads the counters back; a
+// window that has passed in between starts over. Calls in flight are not persisted: after a
+// restart none is.
+type Budgets struct {
+	store warden.BudgetStore
+	log   *slog.Logger
+	opts  Options
+
+	// mu serialises the changes (Put, Delete, Replace) and the flushes, each of which writes the
+	// store and then memory, so that memory and store agree on the order of events.
+	mu      sync.Mutex
+	budgets map[string]*warden.Budget // by ID; guarded by mu
+	// ledgers maps an agent's name to its ledger. Consume reads it without a lock; a change copies
+	// it under mu. An agent's ledger, once made, stays for the life of Budgets, so that a release
+	// always finds the mutex that guarded its take.
+	ledgers atomic.Pointer[map[string]*agentLedger]
+}
+
+// Usage is one call about to be made.
+type Usage struct {
+	Agent  string // the agent's name
+	Tool   string
+	Action string
+	Args   map[string]any // the call's decoded JSON arguments; sums read them
+	Now    time.Time      // the time of the call; zero means time.Now()
+}
+
+// Denial says why a call was refused.
+type Denial struct {
+	Budget *warden.Budget // the refusing budget; shared, do not modify
+	Reason string         // ReasonExceeded or ReasonArgument
+	// Used is the use before this call (a rate: calls in the bucket; concurrency: calls in flight);
+	// Limit is the budget's.
+	Used, Limit float64
+	// RetryAfter is how long until the same call would be allowed: for a rate, until the bucket
+	// has room; for a quota or sum, until the window ends. Zero when waiting won't tell: a
+	// concurrency slot frees when some call ends, and a bad argument or an amount over the whole
+	// limit never fits.
+	RetryAfter time.Duration
+	// Message is for the agent: "rate 20/hour on github issues.comment exhausted; retry in 3m".
+	Message string
+}
+
+// Status is a budget's state at one moment, for `warden budget show`.
+type Status struct {
+	Budget *warden.Budget // shared, do not modify
+	// Used is the use now: calls in a rate's bucket, in a quota's window, a sum's total, calls in
+	// flight for concurrency.
+	Used, Limit, Remaining float64
+	// ResetsAt is when the use is back to zero: the end of a quota's or sum's window, the time a
+	// rate's bucket is empty (zero if it is). Zero for concurrency.
+	ResetsAt time.Time
+	// RetryAfter is how long until a call would be allowed again, zero if one would be now (a
+	// sum: until its window ends, once nothing is left).
+	RetryAfter time.Duration
+}
+
+// New loads the budgets and their counters from store. A stored budget that fails validation
+// (written by a newer warden, say) is kept and refuses every call it covers with an internal error,
+// since skipping it would lift a limit nobody lifted; Put or Delete fixes it.
+func New(ctx context.Context, store warden.BudgetStore, log *slog.Logger, opts Options) (*Budgets, error) {
+	if opts.FlushInterval < 0 {
+		return nil, warden.Errorf(warden.EInvalid, "budget flush interval %s is negative", opts.FlushInterval)
+	}
+	if opts.FlushInterval == 0 {
+		opts.FlushInterval = defaultFlushInterval
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &Budgets{store: store, log: log, opts: opts, budgets: map[string]*warden.Budget{}}
+	ledgers := map[string]*agentLedger{}
+	b.ledgers.Store(&ledgers)
+
+	buds, err := store.Budgets(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load budgets: %w", err)
+	}
+	counters, err := store.BudgetCounters(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load budget counters: %w", err)
+	}
+	for _, bud := range buds {
+		bud := *bud
+		l := newLimiter(&bud)
+		if err := validate(&bud); err != nil {
+			l.broken = warden.ErrorMessage(err)
+			log.Error("stored budget is invalid; calls it covers are denied until it is put again or deleted",
+				"budget", bud.ID, "agent", bud.Agent, "err", err)
+		}
+		if _, taken := b.budgets[bud.ID]; taken {
+			return nil, fmt.Errorf("load budgets: budget %s is stored twice", bud.ID)
+		}
+		b.budgets[bud.ID] = &bud
+		a := ledgers[bud.Agent]
+		if a == nil {
+			a = &agentLedger{byID: map[string]*limiter{}}
+			ledgers[bud.Agent] = a
+		}
+		a.byID[bud.ID] = l
+	}
+	for _, c := range counters {
+		bud := b.budgets[c.BudgetID]
+		if bud == nil {
+			continue // the counter of a deleted budget
+		}
+		l := ledgers[bud.Agent].byID[bud.ID]
+		if l.broken != "" {
+			continue
+		}
+		if problem := l.restore(c); problem != "" {
+			log.Error("stored budget counter is invalid; the budget counts as used up", "budget", bud.ID, "problem", problem)
+		}
+	}
+	for _, a := range ledgers {
+		a.rebuild()
+	}
+	return b, nil
+}
+
+// Consume checks the call against every budget that covers it (the agent's, its tool's and its
+// action's) and charges all of them, or, if any refuses, none and returns a Denial. A call with no
+// budget is allowed: budgets limit what policy allows, they grant nothing.
+//
+// When the call is allowed, release is non-nil and must be called when the call ends, to return
+// its concurrency slots; calling it again does nothing. err reports an internal failure (a bad
+// clock, a stored budget that can't be enforced); the caller denies then too.
+func (b *Budgets) Consume(u Usage) (release func(), d *Denial, err error) {
+	a := (*b.ledgers.Load())[u.Agent]
+	if a == nil {
+		return noRelease, nil, nil
+	}
+	if u.Now.IsZero() {
+		u.Now = time.Now()
+	}
+	now, ok := unixNano(u.Now)
+	if !ok {
+		return nil, nil, warden.WrapError(warden.EInternal, "budgets can't be checked",
+			fmt.Errorf("call time %s is outside the range budgets work in", u.Now))
+	}
+	return a.consume(&u, now)
+}
+
+// Put stores a budget, replacing the one with its ID, and applies it at once. What the replaced
+// budget had used stays used (see limiter.reconfigure). An empty ID is filled in.
+func (b *Budgets) Put(ctx context.Context, bud *warden.Budget) error {
+	nb, err := b.prepare(bud)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.put(ctx, nb)
+}
+
+// prepare copies a budget for keeping, validated, with its ID and time of change.
+func (b *Budgets) prepare(bud *warden.Budget) (*warden.Budget, error) {
+	if bud == nil {
+		return nil, warden.Errorf(warden.EInvalid, "no budget given")
+	}
+	nb := *bud
+	if err := validate(&nb); err != nil {
+		return nil, err
+	}
+	nb.ID = ID(nb.Agent, nb.Tool, nb.Action, nb.Kind, nb.Arg)
+	nb.UpdatedAt = b.opts.Now().UTC()
+	return &nb, nil
+}
+
+func (b *Budgets) put(ctx context.Context, nb *warden.Budget) error {
+	if err := b.store.PutBudget(ctx, nb); err != nil {
+		return fmt.Errorf("put budget %s: %w", nb.ID, err)
+	}
+	b.budgets[nb.ID] = nb
+	a := b.ledger(nb.Agent)
+	now := b.opts.Now().UnixNano()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if l := a.byID[nb.ID]; l != nil {
+		l.reconfigure(nb, now)
+	} else {
+		a.byID[nb.ID] = newLimiter(nb)
+	}
+	a.rebuild()
+	return nil
+}
+
+// ledger returns the agent's ledger, making it if need be. Called with b.mu held.
+func (b *Budgets) ledger(agent string) *agentLedger {
+	old := *b.ledgers.Load()
+	if a := old[agent]; a != nil {
+		return a
+	}
+	a := &agentLedger{byID: map[string]*limiter{}}
+	a.rebuild()
+	ledgers := make(map[string]*agentLedger, len(old)+1)
+	for k, v := range old {
+		ledgers[k] = v
+	}
+	ledgers[agent] = a
+	b.ledgers.Store(&ledgers)
+	return a
+}
+
+// Delete removes a budget; its counter goes with it. A budget that doesn't exist is ENotFound.
+func (b *Budgets) Delete(ctx context.Context, id string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	bud := b.budgets[id]
+	if bud == nil {
+		return warden.Errorf(warden.ENotFound, "no budget %q", id)
+	}
+	return b.delete(ctx, bud)
+}
+
+func (b *Budgets) delete(ctx context.Context, bud *warden.Budget) error {
+	if err := b.store.DeleteBudget(ctx, bud.ID); err != nil {
+		return fmt.Errorf("delete budget %s: %w", bud.ID, err)
+	}
+	delete(b.budgets, bud.ID)
+	a := b.ledger(bud.Agent)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.byID, bud.ID)
+	a.rebuild()
+	return nil
+}
+
+// Replace makes buds the agent's whole set of budgets, as `warden apply` declares them: budgets
+// not in buds are deleted, new and changed ones put, and unchanged ones left alone, so that applying
+// the same file twice changes nothing, counters included. The set is checked before anything is
+// written; the store has no transaction across budgets, so a store failure part way leaves the
+// changes made until then, in memory as in the store, and applying again finishes the job.
+func (b *Budgets) Replace(ctx context.Context, agent string, buds []*warden.Budget) error {
+	if err := warden.ValidateName("agent", agent); err != nil {
+		return err
+	}
+	want := make([]*warden.Budget, 0, len(buds))
+	seen := map[string]bool{}
+	for _, bud := range buds {
+		nb, err := b.prepare(bud)
+		if err != nil {
+			return err
+		}
+		if nb.Agent != agent {
+			return warden.Errorf(warden.EInvalid, "budget %s is for agent %s, not %s", Describe(nb), nb.Agent, agent)
+		}
+		if seen[nb.ID] {
+			return warden.Errorf(warden.EInvalid, "budget %s is declared twice: one budget per scope and kind (and argument)", Describe(nb))
+		}
+		seen[nb.ID] = true
+		want = append(want, nb)
+	}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var gone []*warden.Budget
+	for _, bud := range b.budgets {
+		if bud.Agent == agent && !seen[bud.ID] {
+			gone = append(gone, bud)
+		}
+	}
+	slices.SortFunc(gone, compareBudgets)
+	for _, bud := range gone {
+		if err := b.delete(ctx, bud); err != nil {
+			return err
+		}
+	}
+	for _, nb := range want {
+		if old := b.budgets[nb.ID]; old != nil && sameBudget(old, nb) && b.enforced(old) {
+			continue
+		}
+		if err := b.put(ctx, nb); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// enforced reports whether a kept budget works, as opposed to one loaded broken from the store.
+// Called with b.mu held.
+func (b *Budgets) enforced(bud *warden.Budget) bool {
+	a := (*b.ledgers.Load())[bud.Agent]
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l := a.byID[bud.ID]
+	return l != nil && l.broken == ""
+}
+
+func sameBudget(x, y *warden.Budget) bool {
+	return x.Agent == y.Agent && x.Tool == y.Tool && x.Action == y.Action && x.Kind == y.Kind &&
+		x.Limit == y.Limit && x.Window == y.Window && x.Arg == y.Arg
+}
+
+// Show reports the state of each of the agent's budgets at now, broadest scope first.
+func (b *Budgets) Show(agent string, now time.Time) []Status {
+	a := (*b.ledgers.Load())[agent]
+	if a == nil {
+		return nil
+	}
+	ns, ok := unixNano(now)
+	if !ok {
+		ns = time.Now().UnixNano()
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ls := make([]*limiter, 0, len(a.byID))
+	for _, l := range a.byID {
+		ls = append(ls, l)
+	}
+	sortLimiters(ls)
+	out := make([]Status, len(ls))
+	for i, l := range ls {
+		out[i] = l.status(ns)
+	}
+	return out
+}
+
+// Run saves changed counters every FlushInterval until ctx ends, then saves once more, so that a
+// clean shutdown loses nothing, and returns that last save's error. A failed periodic save is
+// logged, and its counters go with the next one.
+func (b *Budgets) Run(ctx context.Context) error {
+	t := time.NewTicker(b.opts.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalFlushTimeout)
+			defer cancel()
+			return b.Flush(fctx)
+		case <-t.C:
+			if err := b.Flush(ctx); err != nil && ctx.Err() == nil {
+				b.log.Warn("budget counters not saved; retrying at the next flush", "err", err)
+			}
+		}
+	}
+}
+
+// Flush saves every counter changed since the last flush, in one store transaction. If the save
+// fails they stay marked as changed, to go with the next one.
+func (b *Budgets) Flush(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	type taken struct {
+		a *agentLedger
+		l *limiter
+	}
+	var (
+		cs   []*warden.BudgetCounter
+		took []taken
+	)
+	updated := b.opts.Now().UTC()
+	for _, a := range *b.ledgers.Load() {
+		a.mu.Lock()
+		for _, l := range a.byID {
+			if !l.dirty {
+				continue
+			}
+			l.dirty = false
+			if c, ok := l.counter(updated); ok {
+				cs = append(cs, c)
+				took = append(took, taken{a, l})
+			}
+		}
+		a.mu.Unlock()
+	}
+	if len(cs) == 0 {
+		return nil
+	}
+	// One order for every save, so that two writers of the same rows can't deadlock each other.
+	slices.SortFunc(cs, func(x, y *warden.BudgetCounter) int { return cmp.Compare(x.BudgetID, y.BudgetID) })
+	if err := b.store.SaveBudgetCounters(ctx, cs); err != nil {
+		for _, t := range took {
+			t.a.mu.Lock()
+			t.l.dirty = true
+			t.a.mu.Unlock()
+		}
+		return fmt.Errorf("save %d budget counters: %w", len(cs), err)
+	}
+	return nil
+}

@@ -1,0 +1,161 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/wardenhq/warden/internal/admin"
+	"github.com/wardenhq/warden/internal/httpapi"
+)
+
+var applyCommands = []command{
+	{"apply", "-f warden.yaml [--dry-run]", "declare agents, tools, grants and budgets; prints the plan (created, changed, removed)", applyCmd},
+	{"budget set", "AGENT [--tool T] [--action A] SPEC", "set a budget: 'rate 20/hour', 'quota 1000/day', 'concurrency 4', 'sum amount 500/day'", budgetSet},
+	{"budget show", "AGENT", "show an agent's budgets: use against limit", budgetShow},
+	{"budget delete", "ID", "delete a budget", budgetDelete},
+}
+
+func applyCmd(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	var file string
+	var req httpapi.ApplyRequest
+	inv.fs.StringVar(&file, "f", "", "the warden.yaml file (required)")
+	inv.fs.BoolVar(&req.DryRun, "dry-run", false, "print the plan and change nothing")
+	if _, err := inv.parse(); err != nil {
+		return err
+	}
+	if file == "" {
+		return usagef("-f FILE is required")
+	}
+	b, err := readLimited(file)
+	if err != nil {
+		return err
+	}
+	if err := decodeYAML(file, b, &req.Document); err != nil {
+		return err
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var plan admin.Plan
+	if err := c.do(ctx, http.MethodPost, "/v1/apply", req, &plan); err != nil {
+		return err
+	}
+	return inv.print(&plan, func(w io.Writer) { printPlan(w, &plan) })
+}
+
+func printPlan(w io.Writer, plan *admin.Plan) {
+	symbol := map[string]string{"create": "+", "update": "~", "remove": "-", "unchanged": " "}
+	counts := map[string]int{}
+	for _, ch := range plan.Changes {
+		counts[ch.Op]++
+		if ch.Op == "unchanged" {
+			continue
+		}
+		line := fmt.Sprintf("%s %-6s %s", symbol[ch.Op], ch.Kind, ch.Name)
+		if ch.Detail != "" {
+			line += "  (" + ch.Detail + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+	verb := "Applied"
+	if plan.DryRun {
+		verb = "Plan (dry run, nothing changed)"
+	}
+	fmt.Fprintf(w, "%s: %d to create, %d to update, %d to remove, %d unchanged.\n", verb, counts["create"], counts["update"], counts["remove"], counts["unchanged"])
+	if plan.PolicyVersion > 0 {
+		fmt.Fprintf(w, "Policy version %d in force.\n", plan.PolicyVersion)
+	}
+	for _, n := range sortedKeys(plan.Credentials) {
+		cr := plan.Credentials[n]
+		fmt.Fprintf(w, "\nAgent %q created. Its client secret is shown only this once:\n", n)
+		kv(w, "client_id", cr.ClientID, "client_secret", cr.ClientSecret)
+	}
+}
+
+func budgetSet(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	var spec admin.BudgetSpec
+	inv.fs.StringVar(&spec.Tool, "tool", "", "only calls to this tool")
+	inv.fs.StringVar(&spec.Action, "action", "", "only this action of the tool")
+	pos, err := inv.parseOptional(2, "AGENT", "SPEC", "", "")
+	if err != nil {
+		return err
+	}
+	// The spec is several words ("rate 20/hour"), quoted or not.
+	spec.Agent = pos[0]
+	for i, p := range pos[1:] {
+		if i > 0 {
+			spec.Spec += " "
+		}
+		spec.Spec += p
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var out map[string]any
+	if err := c.do(ctx, http.MethodPost, "/v1/budgets", spec, &out); err != nil {
+		return err
+	}
+	return inv.print(out, func(w io.Writer) { fmt.Fprintf(w, "Budget %v set (id %v).\n", spec.Spec, out["id"]) })
+}
+
+func budgetShow(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	pos, err := inv.parse("AGENT")
+	if err != nil {
+		return err
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var list []admin.BudgetStatus
+	if err := c.do(ctx, http.MethodGet, "/v1/agents/"+url.PathEscape(pos[0])+"/budgets", nil, &list); err != nil {
+		return err
+	}
+	return inv.print(list, func(w io.Writer) {
+		rows := make([][]string, 0, len(list))
+		for _, b := range list {
+			scope := "all tools"
+			if b.Tool != "" {
+				scope = b.Tool
+				if b.Action != "" {
+					scope += " " + b.Action
+				}
+			}
+			limit := strconv.FormatFloat(b.Limit, 'f', -1, 64)
+			if b.Window > 0 {
+				limit += "/" + fmtDuration(b.Window)
+			}
+			resets := "-"
+			if !b.ResetsAt.IsZero() {
+				resets = fmtTime(b.ResetsAt)
+			}
+			rows = append(rows, []string{b.Kind, scope, b.Arg, strconv.FormatFloat(b.Used, 'f', -1, 64), limit, strconv.FormatFloat(b.Remaining, 'f', -1, 64), resets, b.ID})
+		}
+		table(w, []string{"KIND", "SCOPE", "ARG", "USED", "LIMIT", "REMAINING", "RESETS", "ID"}, rows)
+	})
+}
+
+func budgetDelete(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	pos, err := inv.parse("ID")
+	if err != nil {
+		return err
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	if err := c.do(ctx, http.MethodDelete, "/v1/budgets/"+url.PathEscape(pos[0]), nil, nil); err != nil {
+		return err
+	}
+	return inv.print(map[string]string{"deleted": pos[0]}, func(w io.Writer) { fmt.Fprintf(w, "Budget %s deleted.\n", pos[0]) })
+}
