@@ -14,7 +14,11 @@ func TestAgentView(t *testing.T) {
 		t.Fatalf("Agent: %+v, %v; want the record without its secret hash", a, ok)
 	}
 	e.clock.Advance(time.Second)
-	e.update(func(a *warden.Agent) { a.Labels = map[string]string{"team": "web"}; a.Status = warden.AgentSuspended; a.Epoch++ })
+	e.update(func(a *warden.Agent) {
+		a.Labels = map[string]string{"team": "web"}
+		a.Status = warden.AgentSuspended
+		a.Epoch++
+	})
 	a, _ = e.svc.Agent(e.agent.ID)
 	if a.Labels["team"] != "web" || a.Status != warden.AgentSuspended {
 		t.Fatalf("after an update: %+v", a)
