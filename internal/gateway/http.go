@@ -174,7 +174,8 @@ func (g *Gateway) deniedBeforePolicy(r *http.Request, c *Caller, call *Call, cau
 	if warden.ErrorCode(cause) == warden.EInvalid {
 		p.Decision.Reason = "invalid_path"
 	}
-	ev := g.callEvent(c, call, nil, p, g.now())
+	args, _ := DecodeArguments(call.Arguments)
+	ev := g.callEvent(c, call, nil, p, g.now(), args)
 	g.record(r.Context(), ev, p)
 	return p
 }

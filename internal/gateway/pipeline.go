@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -49,6 +51,7 @@ type Budgets interface {
 
 // BudgetDenial says which budget refused a call.
 type BudgetDenial struct {
+	Reason     string // budget_exceeded, or a reason waiting will not fix (budget_argument_invalid)
 	Message    string
 	RetryAfter time.Duration
 }
@@ -134,7 +137,8 @@ func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit 
 	}
 	snap := g.Registry.current()
 	e := snap.tools[call.Tool]
-	ev := g.callEvent(c, call, e, p, now)
+	args, argsErr := DecodeArguments(call.Arguments)
+	ev := g.callEvent(c, call, e, p, now, args)
 	deny := func(effect, reason, message string) *Permit {
 		p.Decision.Effect, p.Decision.Reason, p.Decision.Message = effect, reason, message
 		g.record(ctx, ev, p)
@@ -152,9 +156,8 @@ func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit 
 	if e.tool.Disabled {
 		return deny(warden.EffectDeny, ReasonToolDisabled, "tool "+e.tool.Name+" is disabled")
 	}
-	args, err := DecodeArguments(call.Arguments)
-	if err != nil {
-		return deny(warden.EffectDeny, ReasonInvalidArguments, err.Error())
+	if argsErr != nil {
+		return deny(warden.EffectDeny, ReasonInvalidArguments, argsErr.Error())
 	}
 	if snap.engine == nil {
 		return deny(warden.EffectDeny, ReasonNoPolicy, "no valid policy set is in force")
@@ -182,7 +185,11 @@ func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit 
 		}
 		if denial != nil {
 			p.RetryAfter = denial.RetryAfter
-			return deny(warden.EffectDeny, ReasonBudgetExceeded, denial.Message)
+			reason := denial.Reason
+			if reason == "" {
+				reason = ReasonBudgetExceeded
+			}
+			return deny(warden.EffectDeny, reason, denial.Message)
 		}
 		release = rel
 	}
@@ -208,8 +215,9 @@ func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit 
 	return p
 }
 
-// callEvent starts the audit event of a call with what is known before any decision.
-func (g *Gateway) callEvent(c *Caller, call *Call, e *entry, p *Permit, now time.Time) *warden.AuditEvent {
+// callEvent starts the audit event of a call with what is known before any decision. args are
+// the decoded arguments, or nil when they could not be decoded.
+func (g *Gateway) callEvent(c *Caller, call *Call, e *entry, p *Permit, now time.Time, args map[string]any) *warden.AuditEvent {
 	ev := &warden.AuditEvent{
 		Type: warden.EventToolCall,
 		Time: now,
@@ -221,14 +229,29 @@ func (g *Gateway) callEvent(c *Caller, call *Call, e *entry, p *Permit, now time
 		TraceID: p.Trace.TraceID,
 		SpanID:  p.Trace.SpanID,
 	}
-	if len(call.Arguments) > 0 {
-		sum := sha256.Sum256(canonicalJSON(call.Arguments))
-		ev.Target.ArgsSHA256 = hex.EncodeToString(sum[:])
-		var r *redact.Redactor
-		if e != nil {
-			r = redact.New(g.secretValues(e), e.tool.SensitiveArgs)
+	if len(call.Arguments) == 0 {
+		return ev
+	}
+	// The digest covers the canonical unredacted arguments (sorted keys, numbers as written), so
+	// the same call hashes the same whatever its layout; undecodable arguments hash as sent.
+	canonical := []byte(call.Arguments)
+	if args != nil {
+		if b, err := json.Marshal(args); err == nil {
+			canonical = b
 		}
-		ev.Target.Arguments = r.JSON(call.Arguments)
+	}
+	sum := sha256.Sum256(canonical)
+	ev.Target.ArgsSHA256 = hex.EncodeToString(sum[:])
+	if args == nil {
+		ev.Target.Arguments = json.RawMessage(`"` + redact.Marker + `"`)
+		return ev
+	}
+	var r *redact.Redactor
+	if e != nil {
+		r = redact.New(g.secretValues(e), e.tool.SensitiveArgs)
+	}
+	if b, err := json.Marshal(r.Value(args)); err == nil {
+		ev.Target.Arguments = b
 	}
 	return ev
 }
@@ -304,23 +327,62 @@ func DecodeArguments(raw json.RawMessage) (map[string]any, error) {
 	if args == nil {
 		args = map[string]any{}
 	}
+	// Go keeps the last of two equal keys; an upstream may keep the first. Policy and budgets must
+	// judge what the upstream will act on, so a document that can be read two ways is refused.
+	if err := checkDuplicateKeys(raw); err != nil {
+		return nil, err
+	}
 	return args, nil
 }
 
-// canonicalJSON re-encodes a JSON value with sorted keys and no insignificant space, so the same
-// arguments always hash the same whatever their layout. Numbers keep their text.
-func canonicalJSON(raw json.RawMessage) []byte {
+// checkDuplicateKeys walks a valid JSON document and reports an object with a repeated key.
+func checkDuplicateKeys(raw []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return raw
+	type frame struct {
+		keys      map[string]bool
+		object    bool
+		expectKey bool
 	}
-	out, err := json.Marshal(v)
-	if err != nil {
-		return raw
+	var stack []frame
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return errors.New("arguments must be one JSON object")
+		}
+		top := len(stack) - 1
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{', '[':
+				if top >= 0 && stack[top].object {
+					stack[top].expectKey = true
+				}
+				stack = append(stack, frame{object: t == '{', expectKey: t == '{', keys: map[string]bool{}})
+				continue
+			case '}', ']':
+				stack = stack[:top]
+				if top-1 >= 0 && stack[top-1].object {
+					stack[top-1].expectKey = true
+				}
+				continue
+			}
+		case string:
+			if top >= 0 && stack[top].object && stack[top].expectKey {
+				if stack[top].keys[t] {
+					return fmt.Errorf("arguments repeat the key %s", quote(t))
+				}
+				stack[top].keys[t] = true
+				stack[top].expectKey = false
+				continue
+			}
+		}
+		if top >= 0 && stack[top].object {
+			stack[top].expectKey = true
+		}
 	}
-	return out
 }
 
 func quote(s string) string {

@@ -38,9 +38,11 @@ var credentialPatterns = regexp.MustCompile(strings.Join([]string{
 	`(?i)\bbasic\s+[A-Za-z0-9+/=]{16,}`,
 }, "|"))
 
+var nameSeparators = strings.NewReplacer("-", "", "_", "", ".", "")
+
 // SensitiveName reports whether a field or header name holds secrets by its name.
 func SensitiveName(name string) bool {
-	n := strings.ToLower(strings.NewReplacer("-", "", "_", "", ".", "").Replace(name))
+	n := strings.ToLower(nameSeparators.Replace(name))
 	for _, s := range sensitiveNames {
 		if n == s || strings.HasSuffix(n, s) {
 			return true

@@ -219,5 +219,5 @@ func (a budgetAdapter) Consume(agent, tool, action string, args map[string]any, 
 	if err != nil || d == nil {
 		return release, nil, err
 	}
-	return release, &gateway.BudgetDenial{Message: d.Message, RetryAfter: d.RetryAfter}, nil
+	return release, &gateway.BudgetDenial{Reason: d.Reason, Message: d.Message, RetryAfter: d.RetryAfter}, nil
 }

@@ -1,0 +1,180 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/budget"
+	"github.com/wardenhq/warden/internal/gateway"
+	"github.com/wardenhq/warden/internal/identity"
+	"github.com/wardenhq/warden/internal/sqlite"
+)
+
+// memoryAudit keeps events in memory: it isolates the pipeline's own cost from the durable write,
+// which the audit package's benchmarks measure.
+type memoryAudit struct {
+	mu  sync.Mutex
+	evs []*warden.AuditEvent
+}
+
+func (m *memoryAudit) Append(ctx context.Context, ev *warden.AuditEvent) error {
+	m.mu.Lock()
+	m.evs = append(m.evs, ev)
+	if len(m.evs) > 10000 {
+		m.evs = m.evs[:0]
+	}
+	m.mu.Unlock()
+	return nil
+}
+
+type budgetAdapter struct{ b *budget.Budgets }
+
+func (a budgetAdapter) Consume(agent, tool, action string, args map[string]any, now time.Time) (func(), *gateway.BudgetDenial, error) {
+	release, d, err := a.b.Consume(budget.Usage{Agent: agent, Tool: tool, Action: action, Args: args, Now: now})
+	if d != nil {
+		return release, &gateway.BudgetDenial{Reason: d.Reason, Message: d.Message, RetryAfter: d.RetryAfter}, err
+	}
+	return release, nil, err
+}
+
+type noSecrets struct{}
+
+func (noSecrets) SecretValue(context.Context, string) (string, error) { return "s3cret-value", nil }
+
+// pipelineEnv is a real pipeline: SQLite store, identity service, registry with policies, budgets.
+type pipelineEnv struct {
+	gw    *gateway.Gateway
+	token string
+}
+
+func newPipelineEnv(tb testing.TB, policies int, withBudgets bool) *pipelineEnv {
+	tb.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "w.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	now := time.Now().UTC()
+	secret, hash := identity.NewSecret("wsec_")
+	agent := &warden.Agent{ID: identity.NewID("agt_"), Name: "bench-bot", Owner: "a@example.com", Purpose: "bench",
+		Status: warden.AgentActive, Epoch: 1, SecretHash: hash, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := store.CreateAgent(ctx, agent); err != nil {
+		tb.Fatal(err)
+	}
+	tool := &warden.Tool{Name: "api", Kind: warden.ToolHTTP, URL: "http://127.0.0.1:1", Risk: warden.RiskMedium,
+		Routes: []string{"POST /pay -> payments.send", "GET /items/{id} -> items.get item:{id}"}, CreatedAt: now, UpdatedAt: now}
+	if err := store.CreateTool(ctx, tool); err != nil {
+		tb.Fatal(err)
+	}
+	// Policies for many agents, as a large installation has; one of them grants the bench agent.
+	var b strings.Builder
+	for i := 0; i < policies-1; i++ {
+		fmt.Fprintf(&b, "permit(principal == Agent::\"agent-%d\", action == Action::\"api:items.get\", resource);\n", i)
+	}
+	b.WriteString(`permit(principal == Agent::"bench-bot", action in [Action::"api:payments.send", Action::"api:items.get"], resource) when { !(context.args has amount) || context.args.amount <= 100 };` + "\n")
+	if err := store.CreatePolicySet(ctx, &warden.PolicySet{Files: map[string]string{"p.cedar": b.String()}, CreatedAt: now}, -1); err != nil {
+		tb.Fatal(err)
+	}
+	master := make([]byte, 32)
+	ids, err := identity.New(ctx, store, master, identity.Config{Issuer: "http://127.0.0.1:8787"}, log)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	issued, err := ids.Issue(ctx, agent, identity.IssueRequest{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_ = secret
+	reg := gateway.NewRegistry(store, log)
+	if err := reg.Load(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	gw := &gateway.Gateway{Registry: reg, Tokens: ids, Secrets: noSecrets{}, Audit: &memoryAudit{}, Log: log}
+	if withBudgets {
+		bs, err := budget.New(ctx, store, log, budget.Options{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, spec := range []string{"rate 1000000000/second", "quota 1000000000000/day"} {
+			bud, err := budget.ParseSpec("bench-bot", "api", "", spec)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			if err := bs.Put(ctx, bud); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		bud, _ := budget.ParseSpec("bench-bot", "api", "payments.send", "sum amount 1000000000000/day")
+		if err := bs.Put(ctx, bud); err != nil {
+			tb.Fatal(err)
+		}
+		gw.Budgets = budgetAdapter{bs}
+	}
+	return &pipelineEnv{gw: gw, token: issued.Token}
+}
+
+// decide runs the pipeline for one call as an entry point does: authenticate, authorize, done.
+func (e *pipelineEnv) decide(tb testing.TB, req *http.Request, call *gateway.Call) {
+	c, err := e.gw.Authenticate(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := e.gw.Authorize(req.Context(), c, call)
+	if !p.Allowed() {
+		tb.Fatalf("denied: %+v", p.Decision)
+	}
+	p.Done(gateway.Outcome{Status: warden.StatusOK})
+}
+
+// BenchmarkPipeline measures one decision in process with a cached token: authenticate, kill
+// state, resolve, Cedar policy among N policies, budgets (rate, quota and a sum), the audit event
+// built and handed to an in-memory log, and the outcome. It reports p50 and p99 per call.
+func BenchmarkPipeline(b *testing.B) {
+	for _, n := range []int{1, 1000, 10000} {
+		for _, withBudgets := range []bool{false, true} {
+			b.Run(fmt.Sprintf("policies=%d/budgets=%v", n, withBudgets), func(b *testing.B) {
+				e := newPipelineEnv(b, n, withBudgets)
+				req := httptest.NewRequest("POST", "/v1/authorize", nil)
+				req.Header.Set("Authorization", "Bearer "+e.token)
+				call := &gateway.Call{Entry: gateway.EntryAuthorize, Tool: "api", Action: "payments.send", Arguments: []byte(`{"amount": 42, "to": "acct-1"}`)}
+				e.decide(b, req, call) // warm the token cache
+				lat := make([]time.Duration, 0, b.N)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					t0 := time.Now()
+					e.decide(b, req, call)
+					lat = append(lat, time.Since(t0))
+				}
+				b.StopTimer()
+				slices.Sort(lat)
+				b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1000, "p50-µs")
+				b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1000, "p99-µs")
+			})
+		}
+	}
+}
+
+func TestPipelineEnv(t *testing.T) {
+	e := newPipelineEnv(t, 10, true)
+	req := httptest.NewRequest("POST", "/v1/authorize", nil)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	e.decide(t, req, &gateway.Call{Tool: "api", Action: "payments.send", Arguments: []byte(`{"amount": 42}`)})
+	c, _ := e.gw.Authenticate(req)
+	if p := e.gw.Authorize(context.Background(), c, &gateway.Call{Tool: "api", Action: "payments.send", Arguments: []byte(`{"amount": 420}`)}); p.Allowed() {
+		t.Fatal("an argument over the policy's limit was allowed")
+	}
+}
