@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,14 +43,32 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// lockedBuffer is written by the process's output copier while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // serve starts `warden serve` in dir and waits until it is ready.
-func serve(t *testing.T, dir, addr string, extra ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+func serve(t *testing.T, dir, addr string, extra ...string) (*exec.Cmd, *lockedBuffer, *lockedBuffer) {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"serve", "--listen", addr}, extra...)...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "WARDEN_DATA=", "WARDEN_STORE=", "WARDEN_MASTER_KEY=")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +79,7 @@ func serve(t *testing.T, dir, addr string, extra ...string) (*exec.Cmd, *bytes.B
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return cmd, &stdout, &stderr
+				return cmd, stdout, stderr
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
