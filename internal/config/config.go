@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +40,45 @@ type Config struct {
 	// TokenExchange lists the identity providers whose tokens an agent may present as the
 	// person it acts for (RFC 8693).
 	TokenExchange TokenExchange `yaml:"token_exchange"`
+	Gateway       Gateway       `yaml:"gateway"`
+}
+
+// Gateway limits what passes the gateway.
+type Gateway struct {
+	MaxRequestBody  Size `yaml:"max_request_body"`  // HTTP gateway request bodies; default 10MiB
+	MaxResponseBody Size `yaml:"max_response_body"` // HTTP gateway response bodies; default 100MiB
+	// MaxInspectBody is how much of a JSON request body policy sees as args.body; a larger body is
+	// forwarded uninspected, and policies that need it fail closed. Default 1MiB.
+	MaxInspectBody Size `yaml:"max_inspect_body"`
+}
+
+// Size is a byte count written as 512, 64KiB, 10MiB or 1GiB in YAML.
+type Size int64
+
+// UnmarshalYAML parses a size.
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseSize(n.Value)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: %q is not a size (use e.g. 65536, 64KiB, 10MiB)", n.Line, n.Value)
+	}
+	*s = Size(v)
+	return nil
+}
+
+// ParseSize reads a byte count with an optional KiB, MiB or GiB suffix.
+func ParseSize(s string) (int64, error) {
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if v, ok := strings.CutSuffix(s, suffix); ok {
+			s, mult = v, m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("invalid size %q", s)
+	}
+	return n * mult, nil
 }
 
 // Log configures the server's own log (not the audit log).
@@ -87,9 +127,10 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // Default returns the configuration with every default set.
 func Default() Config {
 	return Config{
-		Listen: DefaultListen,
-		Data:   DefaultData,
-		Log:    Log{Level: "info", Format: "auto"},
+		Listen:  DefaultListen,
+		Data:    DefaultData,
+		Log:     Log{Level: "info", Format: "auto"},
+		Gateway: Gateway{MaxRequestBody: 10 << 20, MaxResponseBody: 100 << 20, MaxInspectBody: 1 << 20},
 		Tokens: Tokens{
 			TTL:             Duration(10 * time.Minute),
 			MaxTTL:          Duration(time.Hour),
@@ -193,6 +234,9 @@ func (c *Config) Validate() error {
 		return errors.New("tokens.clock_skew must be between 0 and 5m")
 	case t.RefreshInterval < Duration(100*time.Millisecond):
 		return errors.New("tokens.refresh_interval must be at least 100ms")
+	}
+	if c.Gateway.MaxInspectBody > c.Gateway.MaxRequestBody {
+		return errors.New("gateway.max_inspect_body cannot be over gateway.max_request_body")
 	}
 	for i, ti := range c.TokenExchange.Issuers {
 		if ti.Issuer == "" {

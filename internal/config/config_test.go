@@ -24,6 +24,9 @@ func TestParseAndValidate(t *testing.T) {
 		{"issuer without jwks", "token_exchange:\n  issuers:\n    - issuer: https://idp\n", "exactly one of jwks_file and jwks_url"},
 		{"bad log level", "log:\n  level: loud\n", "log.level"},
 		{"not a mapping", "- a\n- b\n", "config"},
+		{"sizes", "gateway:\n  max_request_body: 2MiB\n  max_inspect_body: 64KiB\n", ""},
+		{"bad size", "gateway:\n  max_request_body: lots\n", "not a size"},
+		{"inspect over request", "gateway:\n  max_request_body: 1KiB\n", "max_inspect_body"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
