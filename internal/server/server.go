@@ -129,9 +129,13 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		Budgets:  budgets,
 		API: &httpapi.API{
 			Tokens: ids, Admin: adm, Store: store, Audit: auditLog, Log: log, BaseURL: cfg.PublicURL,
-			HTTPGateway: gw.HTTPHandler(gateway.HTTPOptions{}),
-			Authorize:   gw.AuthorizeHandler(),
-			Outcome:     gw.OutcomeHandler(),
+			HTTPGateway: gw.HTTPHandler(gateway.HTTPOptions{
+				MaxRequestBody:  int64(cfg.Gateway.MaxRequestBody),
+				MaxResponseBody: int64(cfg.Gateway.MaxResponseBody),
+				MaxInspectBody:  int64(cfg.Gateway.MaxInspectBody),
+			}),
+			Authorize: gw.AuthorizeHandler(),
+			Outcome:   gw.OutcomeHandler(),
 		},
 		log: log,
 	}, nil
