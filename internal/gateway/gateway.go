@@ -58,6 +58,13 @@ type Permit struct {
 	done func(Outcome)
 }
 
+// OnDone sets what Done does: for pipelines other than Gateway (test doubles of an entry point's
+// pipeline). It returns p.
+func (p *Permit) OnDone(done func(Outcome)) *Permit {
+	p.done = done
+	return p
+}
+
 // Allowed reports whether the call may be forwarded.
 func (p *Permit) Allowed() bool { return p.Decision.Effect == warden.EffectAllow }
 

@@ -1,0 +1,69 @@
+// Package mcpgw is the MCP entry point of the gateway: it serves the Model Context Protocol
+// (streamable HTTP) to agents at /mcp and /mcp/<tool>, and relays each session to the upstream
+// MCP servers through the enforcement pipeline.
+//
+// # Endpoints
+//
+// /mcp aggregates every MCP upstream the calling agent may use. /mcp/<tool> exposes one upstream
+// under its original names, so a standard client (or the MCP conformance suite) sees the server
+// unchanged. Both speak the stateful streamable HTTP transport of the official Go SDK, with the
+// protocol revisions it negotiates through the initialize handshake (2024-11-05 to 2025-11-25).
+// Every HTTP request (POST, GET, DELETE) is authenticated through [Pipeline.Authenticate];
+// without a valid token the answer is 401 with a WWW-Authenticate header that points to the
+// RFC 9728 protected resource metadata, which [Gateway.ProtectedResourceMetadata] serves.
+//
+// # Sessions
+//
+// A downstream session (Mcp-Session-Id) belongs to the agent whose token created it: a request
+// with another agent's token on that session is refused with 403, so a session ID alone cannot
+// be hijacked. Each downstream session owns one upstream client session per remote (kind mcp)
+// upstream it uses, created lazily (at initialize for /mcp/<tool>, at first use for /mcp) and
+// closed with it, so upstream state — subscriptions, logging level, in-flight requests — maps
+// one to one. [Gateway.CloseAgentSessions] closes every session of an agent, cancelling its
+// calls and ending its streams: the kill switch calls it.
+//
+// # Names on /mcp
+//
+// Tools and prompts appear as "<tool-server>.<name>", where tool-server is the warden tool name
+// (which never contains a dot), so the first dot routes the call back. Resource URIs and URI
+// templates appear as "<tool-server>+<uri>": the upstream's scheme gets the tool-server as a
+// prefix ("everything+test://static/1", like "git+ssh"), which keeps templates expandable and is
+// split back at the first '+'. URIs inside results (resource links, embedded resources, resource
+// contents, resources/updated notifications) are rewritten the same way. Completion references
+// use the same names.
+//
+// # Decisions
+//
+// tools/call, resources/read, resources/subscribe, prompts/get and completion/complete each go
+// through [Pipeline.Authorize] as a Call with Entry "mcp", Tool the tool-server, and Action the
+// upstream tool name (tools/call) or the method name (Resource: the URI or prompt name). A
+// denied tools/call is answered with a tool result {isError: true} whose text is the reason and
+// the decision id; any other denied method with a JSON-RPC error carrying the same text. An
+// allowed call goes upstream under the permit's context (a kill cancels it) and ends with
+// exactly one Permit.Done: ok, error (an upstream error or an isError result) or canceled.
+// Listings (tools/list, resources/list, resources/templates/list, prompts/list) show only what
+// [Pipeline.Visible] allows.
+//
+// # What flows from server to client
+//
+// Sampling, elicitation and roots/list requests, logging, progress, list-changed,
+// resources/updated and elicitation/complete notifications, and cancellation are relayed to the
+// agent. A message is related to the agent's call that caused it (and so travels on that call's
+// SSE stream) when it can be attributed: progress notifications exactly, through a progress
+// token warden substitutes per call; other messages when exactly one call is in flight on that
+// upstream session. Otherwise a per-session upstream's messages go to its session's standalone
+// stream.
+//
+// # Local (stdio) servers
+//
+// An mcp_command upstream is one process warden starts (a minimal environment: PATH, a private
+// HOME and TMPDIR, and the tool's secret variables — never warden's own environment), restarts
+// with backoff when it dies, and stops on Close. A stdio server has one client, so it is shared
+// by every downstream session. Warden relays a request from a shared server (sampling,
+// elicitation) only when it can attribute it to exactly one downstream call in flight, to that
+// call's agent; otherwise it refuses the request (fail closed). Notifications follow the same
+// rule and are dropped when they cannot be attributed, except list-changed (sent to every
+// session using the server) and resources/updated (sent to the sessions that subscribed to that
+// URI). Warden does not declare roots to a shared server (whose roots would they be?); a server
+// that asks anyway gets the same rule.
+package mcpgw

@@ -1,0 +1,259 @@
+package mcpgw
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/gateway"
+)
+
+// Pipeline is what the MCP entry point needs from the enforcement pipeline.
+type Pipeline interface {
+	// Authenticate checks the request's Bearer token. On failure the error is a *warden.Error
+	// with code warden.EUnauthenticated.
+	Authenticate(r *http.Request) (*gateway.Caller, error)
+	// Authorize runs kill state, policy, budgets and the audit write for one call. Only an
+	// allowed permit may be forwarded, under permit.Ctx, and it must then be ended with exactly
+	// one permit.Done.
+	Authorize(ctx context.Context, c *gateway.Caller, call *gateway.Call) *gateway.Permit
+	// Visible reports whether listings should show this (tool, action) to the caller.
+	Visible(c *gateway.Caller, tool *warden.Tool, action string) bool
+	// MCPTools returns the registered, enabled tools of kind mcp and mcp_command.
+	MCPTools() []*warden.Tool
+	// UpstreamHeaders returns what goes upstream on every HTTP request made for this caller: the
+	// brokered credential, Warden-Agent, Warden-Session and traceparent. Never the agent's token.
+	UpstreamHeaders(ctx context.Context, c *gateway.Caller, tool *warden.Tool, trace gateway.TraceContext) (http.Header, error)
+	// CommandEnv returns the secret environment variables of a local (stdio) MCP server.
+	CommandEnv(ctx context.Context, tool *warden.Tool) ([]string, error)
+}
+
+// Options configure a Gateway. The zero value works; BaseURL and Issuer should be set so that
+// clients can discover how to get a token.
+type Options struct {
+	// BaseURL is warden's external URL (scheme://host[:port]) as agents reach it. It is used in
+	// the protected resource metadata and in WWW-Authenticate. Empty: taken from each request.
+	BaseURL string
+	// Issuer is the authorization server the protected resource metadata names.
+	Issuer string
+	// Scopes is what the protected resource metadata lists as scopes_supported.
+	Scopes []string
+	// MaxBody limits a POST body; larger ones get 413. Default 4 MiB.
+	MaxBody int64
+	// Version is reported as the version of the /mcp server.
+	Version string
+	// UpstreamTimeout bounds starting and initializing an upstream session. Default 30s.
+	UpstreamTimeout time.Duration
+	// SessionIdle closes a downstream session that has seen no request for this long.
+	// Default 30 minutes; negative: never.
+	SessionIdle time.Duration
+	// CommandPath is the PATH local MCP servers get. Default: warden's own PATH.
+	CommandPath string
+	// DisableLocalhostProtection turns off the DNS rebinding check the Go SDK applies when warden
+	// listens on a loopback address and the Host header is not a loopback name. Only set it
+	// when a reverse proxy on the same host forwards with the public Host.
+	DisableLocalhostProtection bool
+}
+
+func (o *Options) defaults() {
+	if o.MaxBody <= 0 {
+		o.MaxBody = 4 << 20
+	}
+	if o.UpstreamTimeout <= 0 {
+		o.UpstreamTimeout = 30 * time.Second
+	}
+	if o.SessionIdle == 0 {
+		o.SessionIdle = 30 * time.Minute
+	}
+	if o.SessionIdle < 0 {
+		o.SessionIdle = 0
+	}
+	if o.CommandPath == "" {
+		o.CommandPath = os.Getenv("PATH")
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+}
+
+// Gateway serves MCP to agents and relays their sessions to the upstream MCP servers.
+type Gateway struct {
+	p      Pipeline
+	log    *slog.Logger
+	sdkLog *slog.Logger // the SDK logs routine events at info; warden keeps its warnings only
+	opts   Options
+	client *http.Client // the base of every upstream HTTP client; never follows redirects
+
+	mu        sync.Mutex
+	closed    bool
+	endpoints map[string]*endpoint // "" is /mcp
+	sessions  map[*mcp.ServerSession]*session
+	stdio     map[string]*stdioServer // by tool name
+
+	wg sync.WaitGroup // goroutines the Gateway owns: session watchers, stdio supervisors
+}
+
+// New returns a Gateway over the pipeline p.
+func New(p Pipeline, log *slog.Logger, opts Options) *Gateway {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	opts.defaults()
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	return &Gateway{
+		p:      p,
+		log:    log,
+		sdkLog: slog.New(minLevel{log.Handler(), slog.LevelWarn}),
+		opts:   opts,
+		client: &http.Client{
+			Transport: base,
+			// A redirect would carry the injected credential to wherever it points.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		endpoints: make(map[string]*endpoint),
+		sessions:  make(map[*mcp.ServerSession]*session),
+		stdio:     make(map[string]*stdioServer),
+	}
+}
+
+// errClosed is returned for work that arrives after Close.
+var errClosed = errors.New("mcp gateway is closed")
+
+// goOwned runs f as a goroutine the Gateway owns: Close waits for it. After Close it runs
+// nothing and reports false.
+func (g *Gateway) goOwned(f func()) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.goOwnedLocked(f)
+}
+
+// goOwnedLocked is goOwned for a caller that holds g.mu.
+func (g *Gateway) goOwnedLocked(f func()) bool {
+	if g.closed {
+		return false
+	}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// Close ends every downstream session, every upstream session and every local MCP server, and
+// waits for the goroutines the Gateway started.
+func (g *Gateway) Close() error {
+	g.mu.Lock()
+	g.closed = true
+	var sessions []*session
+	for _, s := range g.sessions {
+		sessions = append(sessions, s)
+	}
+	var servers []*stdioServer
+	for _, st := range g.stdio {
+		servers = append(servers, st)
+	}
+	g.stdio = make(map[string]*stdioServer)
+	g.mu.Unlock()
+
+	closeSessions(sessions)
+	for _, st := range servers {
+		st.stop()
+	}
+	g.wg.Wait()
+	g.client.CloseIdleConnections()
+	return nil
+}
+
+// CloseAgentSessions closes every open downstream MCP session of the agent: its calls in flight
+// are cancelled, its upstream sessions closed, its SSE streams ended. It returns how many
+// sessions it closed.
+func (g *Gateway) CloseAgentSessions(agentID string) int {
+	g.mu.Lock()
+	var sessions []*session
+	for _, s := range g.sessions {
+		if s.agentID == agentID {
+			sessions = append(sessions, s)
+		}
+	}
+	g.mu.Unlock()
+	closeSessions(sessions)
+	return len(sessions)
+}
+
+// closeSessions closes sessions in parallel: closing one waits for its handlers to return.
+func closeSessions(sessions []*session) {
+	var wg sync.WaitGroup
+	for _, s := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.close()
+		}()
+	}
+	wg.Wait()
+}
+
+// register records a session and watches for its end.
+func (g *Gateway) register(s *session) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return errClosed
+	}
+	g.sessions[s.ss] = s
+	g.goOwnedLocked(func() {
+		_ = s.ss.Wait()
+		s.close()
+	})
+	return nil
+}
+
+func (g *Gateway) unregister(s *session) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.sessions[s.ss] == s {
+		delete(g.sessions, s.ss)
+	}
+}
+
+func (g *Gateway) session(ss *mcp.ServerSession) *session {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.sessions[ss]
+}
+
+// tool returns the registered, enabled MCP tool with this name.
+func (g *Gateway) tool(name string) *warden.Tool {
+	for _, t := range g.p.MCPTools() {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// minLevel is a slog.Handler that drops records below a level.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
+}

@@ -1,0 +1,187 @@
+package mcpgw
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// The Go SDK's client hands responses to the caller as they are read but queues notifications
+// for a handler goroutine, so a notification an upstream sent before its response may be
+// handled after it — too late to reach the agent on that call's stream. Warden therefore relays
+// notifications where it reads them, in wire order: in the SSE bodies of a remote upstream and
+// in the message stream of a local one. Whatever these readers leave (requests, responses)
+// goes to the SDK as it was.
+
+// relayedNotifications are the notifications warden relays itself.
+var relayedNotifications = map[string]func() mcp.Params{
+	"notifications/progress":               func() mcp.Params { return &mcp.ProgressNotificationParams{} },
+	"notifications/message":                func() mcp.Params { return &mcp.LoggingMessageParams{} },
+	"notifications/tools/list_changed":     func() mcp.Params { return &mcp.ToolListChangedParams{} },
+	"notifications/prompts/list_changed":   func() mcp.Params { return &mcp.PromptListChangedParams{} },
+	"notifications/resources/list_changed": func() mcp.Params { return &mcp.ResourceListChangedParams{} },
+	"notifications/resources/updated":      func() mcp.Params { return &mcp.ResourceUpdatedNotificationParams{} },
+	"notifications/elicitation/complete":   func() mcp.Params { return &mcp.ElicitationCompleteParams{} },
+}
+
+// relayRaw relays a notification read off the wire; false means it was not one warden relays
+// (or did not decode), and the SDK should have it.
+func (up *upstream) relayRaw(f *flight, msg jsonrpc.Message) bool {
+	req, ok := msg.(*jsonrpc.Request)
+	if !ok || req.IsCall() {
+		return false
+	}
+	newParams, ok := relayedNotifications[req.Method]
+	if !ok {
+		return false
+	}
+	params := newParams()
+	if len(req.Params) > 0 {
+		if err := json.Unmarshal(req.Params, params); err != nil {
+			return false
+		}
+	}
+	up.deliver(f, req.Method, params)
+	return true
+}
+
+// orderedTransport relays a local server's notifications as its connection reads them.
+type orderedTransport struct {
+	mcp.Transport
+	up *upstream
+}
+
+func (t orderedTransport) Connect(ctx context.Context) (mcp.Connection, error) {
+	c, err := t.Transport.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &orderedConn{Connection: c, up: t.up}, nil
+}
+
+type orderedConn struct {
+	mcp.Connection
+	up *upstream
+}
+
+func (c *orderedConn) Read(ctx context.Context) (jsonrpc.Message, error) {
+	for {
+		msg, err := c.Connection.Read(ctx)
+		if err != nil || !c.up.relayRaw(nil, msg) {
+			return msg, err
+		}
+	}
+}
+
+// maxFilteredEvent bounds the SSE event sseFilter holds to look at; a bigger one, and the rest
+// of its stream, pass through to the SDK untouched.
+const maxFilteredEvent = 8 << 20
+
+// sseFilter is the body of an SSE response from a remote upstream, as the SDK reads it: it
+// relays the notifications among the events (related to f, the call whose POST this stream
+// answers, if any) and passes on everything else byte for byte.
+type sseFilter struct {
+	src   *bufio.Reader
+	body  io.ReadCloser
+	up    *upstream
+	f     *flight
+	out   []byte // ready for the SDK
+	event []byte // the raw event being read
+	line  []byte // the raw line being read
+	data  []byte
+	more  bool // data has a line already
+	id    string
+	name  string
+	err   error
+	pass  bool // stopped filtering
+}
+
+func newSSEFilter(body io.ReadCloser, up *upstream, f *flight) *sseFilter {
+	return &sseFilter{src: bufio.NewReaderSize(body, 32<<10), body: body, up: up, f: f}
+}
+
+func (s *sseFilter) Close() error { return s.body.Close() }
+
+func (s *sseFilter) Read(p []byte) (int, error) {
+	for len(s.out) == 0 && s.err == nil {
+		s.step()
+	}
+	if len(s.out) > 0 {
+		n := copy(p, s.out)
+		s.out = s.out[n:]
+		return n, nil
+	}
+	return 0, s.err
+}
+
+// step reads one line (or, having stopped filtering, whatever is there).
+func (s *sseFilter) step() {
+	if s.pass {
+		buf := make([]byte, 32<<10)
+		n, err := s.src.Read(buf)
+		s.out, s.err = buf[:n], err
+		return
+	}
+	chunk, err := s.src.ReadSlice('\n')
+	s.line = append(s.line, chunk...)
+	switch {
+	case err == bufio.ErrBufferFull:
+		if len(s.event)+len(s.line) > maxFilteredEvent {
+			s.giveUp()
+		}
+		return
+	case err != nil:
+		s.out = append(append(s.out, s.event...), s.line...)
+		s.event, s.line, s.err = nil, nil, err
+		return
+	}
+	line := s.line
+	s.event = append(s.event, line...)
+	s.line = nil
+	field := bytes.TrimRight(line, "\r\n")
+	if len(field) == 0 {
+		s.endEvent()
+		return
+	}
+	name, value, _ := bytes.Cut(field, []byte(":"))
+	value = bytes.TrimPrefix(value, []byte(" "))
+	switch string(name) {
+	case "data":
+		if s.more {
+			s.data = append(s.data, '\n')
+		}
+		s.data, s.more = append(s.data, value...), true
+	case "id":
+		s.id = string(value)
+	case "event":
+		s.name = string(value)
+	}
+	if len(s.event) > maxFilteredEvent {
+		s.giveUp()
+	}
+}
+
+func (s *sseFilter) giveUp() {
+	s.out = append(append(s.out, s.event...), s.line...)
+	s.event, s.line, s.data, s.more, s.pass = nil, nil, nil, false, true
+}
+
+func (s *sseFilter) endEvent() {
+	raw, data, id, name := s.event, s.data, s.id, s.name
+	s.event, s.data, s.more, s.id, s.name = nil, nil, false, "", ""
+	if (name == "" || name == "message") && len(data) > 0 {
+		if msg, err := jsonrpc.DecodeMessage(data); err == nil && s.up.relayRaw(s.f, msg) {
+			if id != "" {
+				// Keep the event's id, so that a resumed stream starts after it.
+				s.out = append(s.out, "id: "+id+"\n\n"...)
+			}
+			return
+		}
+	}
+	s.out = append(s.out, raw...)
+}
