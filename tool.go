@@ -48,7 +48,17 @@ const (
 	ToolMCP        ToolKind = "mcp"         // a remote MCP server over streamable HTTP
 	ToolMCPCommand ToolKind = "mcp_command" // a local MCP server warden starts and speaks to over stdio
 	ToolHTTP       ToolKind = "http"        // a plain HTTP API with declared routes
+	// ToolEgress is the built-in tool "egress" of the sandboxes' egress proxy: every outbound
+	// connection is its action "net.connect" on the resource "host:port". It is always
+	// registered and never stored.
+	ToolEgress ToolKind = "egress"
 )
+
+// EgressTool is the built-in egress tool.
+var EgressTool = &Tool{Name: "egress", Kind: ToolEgress, Risk: RiskMedium}
+
+// EgressConnect is the egress tool's one action.
+const EgressConnect = "net.connect"
 
 // Tool is an upstream an agent reaches only through warden.
 type Tool struct {

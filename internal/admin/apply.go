@@ -249,7 +249,7 @@ func (s *Service) Apply(ctx context.Context, p *warden.Principal, doc Document, 
 		nextFiles[grantsFile] = text
 	}
 	plan.grantChanges(files[grantsFile], d)
-	if _, err := cedar.Compile(nextFiles, slices.Collect(maps.Values(finalTools)), version+1); err != nil {
+	if _, err := cedar.Compile(nextFiles, gateway.WithBuiltins(slices.Collect(maps.Values(finalTools))), version+1); err != nil {
 		return nil, err
 	}
 	if err := gateway.Check(slices.Collect(maps.Values(finalTools)), nextFiles); err != nil {

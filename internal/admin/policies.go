@@ -85,7 +85,7 @@ func (s *Service) storePolicies(ctx context.Context, p *warden.Principal, files 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := cedar.Compile(files, tools, base+1); err != nil {
+	if _, err := cedar.Compile(files, gateway.WithBuiltins(tools), base+1); err != nil {
 		return nil, err
 	}
 	ps := &warden.PolicySet{Files: files, CreatedBy: p.Name, CreatedAt: s.now().UTC(), Comment: comment}
@@ -230,7 +230,7 @@ func (s *Service) engineFor(ctx context.Context, files map[string]string) (*ceda
 	} else if err := validatePolicyFiles(files); err != nil {
 		return nil, err
 	}
-	return cedar.Compile(files, tools, version)
+	return cedar.Compile(files, gateway.WithBuiltins(tools), version)
 }
 
 func (s *Service) policyRequest(ctx context.Context, c PolicyCase) (*warden.Request, error) {
@@ -244,9 +244,11 @@ func (s *Service) policyRequest(ctx context.Context, c PolicyCase) (*warden.Requ
 	case err != nil:
 		return nil, err
 	}
-	tool, err := s.store.Tool(ctx, c.Tool)
-	if err != nil {
-		return nil, err
+	tool := warden.EgressTool
+	if c.Tool != tool.Name {
+		if tool, err = s.store.Tool(ctx, c.Tool); err != nil {
+			return nil, err
+		}
 	}
 	args := c.Arguments
 	if args == nil {

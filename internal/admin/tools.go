@@ -36,6 +36,9 @@ func (spec ToolSpec) Tool() (*warden.Tool, error) {
 	if err := warden.ValidateName("tool", spec.Name); err != nil {
 		return nil, err
 	}
+	if spec.Name == warden.EgressTool.Name {
+		return nil, warden.Errorf(warden.EInvalid, "the tool name %q is reserved for the built-in egress proxy", spec.Name)
+	}
 	t := &warden.Tool{Name: spec.Name, Secret: spec.Secret, Inject: spec.Inject, Labels: spec.Labels, SensitiveArgs: spec.SensitiveArgs}
 	kinds := 0
 	for _, s := range []string{spec.MCP, spec.MCPCommand, spec.HTTP} {

@@ -83,6 +83,8 @@ func newVocabulary(tools []*warden.Tool) (*vocabulary, error) {
 		switch t.Kind {
 		case warden.ToolMCP, warden.ToolMCPCommand:
 			tv.open = true
+		case warden.ToolEgress:
+			tv.actions = []string{warden.EgressConnect}
 		case warden.ToolHTTP:
 			for _, route := range t.Routes {
 				action, err := routeAction(route)

@@ -65,8 +65,10 @@ func (p *Permit) OnDone(done func(Outcome)) *Permit {
 	return p
 }
 
-// Allowed reports whether the call may be forwarded.
-func (p *Permit) Allowed() bool { return p.Decision.Effect == warden.EffectAllow }
+// Allowed reports whether the call may be forwarded: policy allowed it, or a person approved it.
+func (p *Permit) Allowed() bool {
+	return p.Decision.Effect == warden.EffectAllow || p.Decision.Effect == warden.EffectApproved
+}
 
 // Done records the outcome of an allowed call and releases what the call held (its
 // concurrency slot, its cancellation). Calling it for a denied call does nothing.

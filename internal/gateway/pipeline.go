@@ -56,6 +56,45 @@ type BudgetDenial struct {
 	RetryAfter time.Duration
 }
 
+// Approvals holds a call that needs a person's approval until someone decides or the hold time
+// passes. A request is bound to exactly one call: agent, session, tool, action, argument digest
+// and policy version.
+type Approvals interface {
+	Await(ctx context.Context, req *ApprovalRequest) (ApprovalResult, error)
+}
+
+// ApprovalRequest is a call waiting for a person.
+type ApprovalRequest struct {
+	DecisionID    string
+	Agent         *warden.Agent
+	SessionID     string
+	OnBehalfOf    string
+	Tool          *warden.Tool
+	Action        string
+	Resource      string
+	ArgsSHA256    string
+	Arguments     json.RawMessage // redacted
+	Policies      []string        // the policies that asked for approval
+	PolicyVersion int64
+	Reason        string // why approval is needed: "policy" or "risk"
+}
+
+// Approval states.
+const (
+	ApprovalApproved = "approved"
+	ApprovalPending  = "pending" // nobody decided within the hold time; the same call may be sent again
+	ApprovalRejected = "rejected"
+	ApprovalExpired  = "expired"
+)
+
+// ApprovalResult is what became of an ApprovalRequest.
+type ApprovalResult struct {
+	State     string
+	RequestID string
+	Message   string   // the approver's note or reason
+	Approvers []string // who approved
+}
+
 // Secrets resolves brokered secret values.
 type Secrets interface {
 	SecretValue(ctx context.Context, name string) (string, error)
@@ -63,13 +102,14 @@ type Secrets interface {
 
 // Gateway runs the pipeline. Its fields are set once before use.
 type Gateway struct {
-	Registry *Registry
-	Tokens   Verifier
-	Budgets  Budgets // nil: no budgets
-	Secrets  Secrets
-	Audit    warden.AuditLog
-	Log      *slog.Logger
-	Now      func() time.Time
+	Registry  *Registry
+	Tokens    Verifier
+	Budgets   Budgets   // nil: no budgets
+	Approvals Approvals // nil: a call that needs approval is denied
+	Secrets   Secrets
+	Audit     warden.AuditLog
+	Log       *slog.Logger
+	Now       func() time.Time
 
 	inflight inflight
 	pending  pendingDecisions
@@ -171,7 +211,10 @@ func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit 
 	switch d.Effect {
 	case warden.EffectAllow:
 	case warden.EffectApprovalRequired:
-		return deny(warden.EffectApprovalRequired, ReasonApprovalRequired, "this call needs a person's approval")
+		if !g.approve(ctx, c, call, e, ev, p) {
+			g.record(ctx, ev, p)
+			return p
+		}
 	default:
 		return deny(d.Effect, d.Reason, d.Message)
 	}
@@ -213,6 +256,39 @@ func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit 
 		g.recordOutcome(context.WithoutCancel(ctx), ev, o)
 	}
 	return p
+}
+
+// approve waits for a person's approval of a call; it reports whether the call may go on, and
+// otherwise leaves the refusal in p.Decision.
+func (g *Gateway) approve(ctx context.Context, c *Caller, call *Call, e *entry, ev *warden.AuditEvent, p *Permit) bool {
+	refuse := func(effect, reason, message string) bool {
+		p.Decision.Effect, p.Decision.Reason, p.Decision.Message = effect, reason, message
+		return false
+	}
+	if g.Approvals == nil {
+		return refuse(warden.EffectApprovalRequired, ReasonApprovalRequired, "this call needs a person's approval")
+	}
+	res, err := g.Approvals.Await(ctx, &ApprovalRequest{
+		DecisionID: p.Decision.ID, Agent: c.Agent, SessionID: c.Claims.SessionID, OnBehalfOf: c.Claims.OnBehalfOf(),
+		Tool: e.tool, Action: call.Action, Resource: call.Resource, ArgsSHA256: ev.Target.ArgsSHA256,
+		Arguments: ev.Target.Arguments, Policies: p.Decision.Policies, PolicyVersion: p.Decision.PolicyVersion, Reason: "policy",
+	})
+	if err != nil {
+		g.Log.Error("approval failed; denying", "decision", p.Decision.ID, "err", err)
+		return refuse(warden.EffectError, "approval_error", "the approval could not be obtained")
+	}
+	switch res.State {
+	case ApprovalApproved:
+		p.Decision.Effect, p.Decision.Reason = warden.EffectApproved, "approved"
+		p.Decision.Message = "approved by " + strings.Join(res.Approvers, ", ") + " (request " + res.RequestID + ")"
+		return true
+	case ApprovalPending:
+		return refuse(warden.EffectApprovalRequired, "approval_pending", "waiting for a person's approval: request "+res.RequestID+"; send the same call again once it is approved")
+	case ApprovalRejected:
+		return refuse(warden.EffectRejected, "approval_rejected", "rejected: "+res.Message+" (request "+res.RequestID+")")
+	default:
+		return refuse(warden.EffectExpired, "approval_expired", "the approval request "+res.RequestID+" expired")
+	}
 }
 
 // callEvent starts the audit event of a call with what is known before any decision. args are

@@ -71,7 +71,7 @@ func (r *Registry) Load(ctx context.Context) error {
 	case warden.ErrorCode(err) != warden.ENotFound:
 		return fmt.Errorf("loading policies: %w", err)
 	}
-	snap, err := build(tools, files, version)
+	snap, err := build(WithBuiltins(tools), files, version)
 	if err != nil {
 		r.log.Error("policies do not compile against the registered tools; denying every call", "policy_version", version, "err", err)
 	}
@@ -151,11 +151,23 @@ var hopByHop = map[string]bool{
 	"Host": true, "Content-Length": true,
 }
 
+// WithBuiltins adds the tools every installation has (the egress proxy's) to the registered ones.
+func WithBuiltins(tools []*warden.Tool) []*warden.Tool {
+	out := make([]*warden.Tool, 0, len(tools)+1)
+	out = append(out, tools...)
+	for _, t := range tools {
+		if t.Name == warden.EgressTool.Name {
+			return out
+		}
+	}
+	return append(out, warden.EgressTool)
+}
+
 // Check reports whether tools and files would compile together, without publishing anything:
 // the admin API calls it before a change so that a change that would leave the gateway denying
 // everything is refused instead.
 func Check(tools []*warden.Tool, files map[string]string) error {
-	_, err := build(tools, files, 0)
+	_, err := build(WithBuiltins(tools), files, 0)
 	return err
 }
 
