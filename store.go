@@ -10,10 +10,14 @@ type Store interface {
 	KeyStore
 	RevocationStore
 	AuditStore
+	AuditCheckpointStore
+	AuditCursorStore
 	ToolStore
 	SecretStore
 	PolicyStore
 	BudgetStore
+	KillStore
+	ApprovalStore
 	// Ping checks that the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

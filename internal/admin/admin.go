@@ -71,7 +71,9 @@ type Deps struct {
 	Registry Registry
 	Calls    Canceller
 	Budgets  *budget.Budgets
-	Log      *slog.Logger
+	// Terminator, when set, ends a suspended agent's calls, streams, approvals and sandboxes.
+	Terminator Terminator
+	Log        *slog.Logger
 }
 
 // Service carries out admin actions.
@@ -83,6 +85,7 @@ type Service struct {
 	registry Registry
 	calls    Canceller
 	budgets  *budget.Budgets
+	term     Terminator
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -94,7 +97,7 @@ type Service struct {
 func New(d Deps) *Service {
 	return &Service{
 		store: d.Store, audit: d.Audit, observer: d.Observer, secrets: d.Secrets,
-		registry: d.Registry, calls: d.Calls, budgets: d.Budgets, log: d.Log, now: time.Now,
+		registry: d.Registry, calls: d.Calls, budgets: d.Budgets, term: d.Terminator, log: d.Log, now: time.Now,
 	}
 }
 
@@ -264,7 +267,7 @@ func (s *Service) Suspend(ctx context.Context, p *warden.Principal, name, reason
 	if err != nil {
 		return nil, err
 	}
-	return s.update(ctx, p, name, warden.EventAgentSuspend, reason, func(a *warden.Agent) error {
+	a, err := s.update(ctx, p, name, warden.EventAgentSuspend, reason, func(a *warden.Agent) error {
 		switch a.Status {
 		case warden.AgentSuspended:
 			return errUnchanged
@@ -276,6 +279,11 @@ func (s *Service) Suspend(ctx context.Context, p *warden.Principal, name, reason
 		a.Epoch++
 		return nil
 	})
+	if err == nil && s.term != nil {
+		// The new epoch already refuses every token; this ends what is running now.
+		s.term.Terminate(ctx, a, "agent suspended: "+reason)
+	}
+	return a, err
 }
 
 // Resume makes a suspended agent active again. Tokens issued before the suspension stay dead.

@@ -18,6 +18,7 @@ import (
 	"github.com/wardenhq/warden/internal/budget"
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/identity"
+	"github.com/wardenhq/warden/internal/killswitch"
 	"github.com/wardenhq/warden/internal/sqlite"
 )
 
@@ -89,7 +90,8 @@ func newPipelineEnv(tb testing.TB, policies int, withBudgets bool) *pipelineEnv 
 		tb.Fatal(err)
 	}
 	master := make([]byte, 32)
-	ids, err := identity.New(ctx, store, master, identity.Config{Issuer: "http://127.0.0.1:8787"}, log)
+	kill := killswitch.NewState()
+	ids, err := identity.New(ctx, store, master, identity.Config{Issuer: "http://127.0.0.1:8787", Kill: kill}, log)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -99,10 +101,11 @@ func newPipelineEnv(tb testing.TB, policies int, withBudgets bool) *pipelineEnv 
 	}
 	_ = secret
 	reg := gateway.NewRegistry(store, log)
+	reg.Kill = kill
 	if err := reg.Load(ctx); err != nil {
 		tb.Fatal(err)
 	}
-	gw := &gateway.Gateway{Registry: reg, Tokens: ids, Secrets: noSecrets{}, Audit: &memoryAudit{}, Log: log}
+	gw := &gateway.Gateway{Registry: reg, Tokens: ids, Kill: kill, Secrets: noSecrets{}, Audit: &memoryAudit{}, Log: log}
 	if withBudgets {
 		bs, err := budget.New(ctx, store, log, budget.Options{})
 		if err != nil {

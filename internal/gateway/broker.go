@@ -71,7 +71,7 @@ func (g *Gateway) Visible(c *Caller, tool *warden.Tool, action string) bool {
 	if e == nil || e.tool.Disabled || snap.engine == nil {
 		return false
 	}
-	if cur, ok := g.Tokens.Agent(c.Agent.ID); !ok || !cur.CanAct(g.now()) {
+	if reason, _ := g.Kill.Load().Check(c.Agent.ID, c.Claims.Epoch, tool, g.now()); reason != "" {
 		return false
 	}
 	return snap.engine.MayPermit(c.Agent, tool, action)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/identity"
+	"github.com/wardenhq/warden/internal/killswitch"
 	"github.com/wardenhq/warden/internal/redact"
 )
 
@@ -30,7 +31,6 @@ const (
 	ReasonBudgetError       = "budget_error"
 	ReasonApprovalRequired  = "approval_required"
 	ReasonAuditUnavailable  = "audit_unavailable"
-	ReasonAgentInactive     = "agent_inactive"
 	ReasonCredentialMissing = "credential_unavailable"
 )
 
@@ -104,8 +104,9 @@ type Secrets interface {
 type Gateway struct {
 	Registry  *Registry
 	Tokens    Verifier
-	Budgets   Budgets   // nil: no budgets
-	Approvals Approvals // nil: a call that needs approval is denied
+	Kill      *killswitch.State // checked first on every call
+	Budgets   Budgets           // nil: no budgets
+	Approvals Approvals         // nil: a call that needs approval is denied
 	Secrets   Secrets
 	Audit     warden.AuditLog
 	Log       *slog.Logger
@@ -185,9 +186,14 @@ func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit 
 		return p
 	}
 
-	// Kill state first: the agent may have been stopped since its token was checked.
-	if current, ok := g.Tokens.Agent(c.Agent.ID); !ok || !current.CanAct(now) || current.Epoch != c.Claims.Epoch {
-		return deny(warden.EffectDeny, ReasonAgentInactive, "the agent may not act")
+	// Kill state first: the agent may have been stopped since its token was checked, the tool
+	// disabled, or a lockdown begun.
+	var tool *warden.Tool
+	if e != nil {
+		tool = e.tool
+	}
+	if reason, msg := g.Kill.Load().Check(c.Agent.ID, c.Claims.Epoch, tool, now); reason != "" {
+		return deny(warden.EffectDeny, reason, msg)
 	}
 	if e == nil {
 		return deny(warden.EffectDeny, ReasonUnknownTool, "no tool named "+quote(call.Tool))
@@ -210,8 +216,12 @@ func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit 
 	p.Decision = d
 	switch d.Effect {
 	case warden.EffectAllow:
+		if why := approvalReason(e.tool, call.Action, d); why != "" && !g.approve(ctx, c, call, e, ev, p, why) {
+			g.record(ctx, ev, p)
+			return p
+		}
 	case warden.EffectApprovalRequired:
-		if !g.approve(ctx, c, call, e, ev, p) {
+		if !g.approve(ctx, c, call, e, ev, p, warden.ApprovalByPolicy) {
 			g.record(ctx, ev, p)
 			return p
 		}
@@ -237,41 +247,55 @@ func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit 
 		release = rel
 	}
 
-	// Durable before the action: an allow that is not on record does not happen.
+	// Register the call, so that a kill from now on finds it in flight and cancels it; then check
+	// the kill state once more: a kill that changed the state before this check is seen here,
+	// and one that changes it after finds the call registered. Either way nothing of the agent
+	// is decided allowed, or goes upstream, once kill has returned.
+	callCtx, cancel := context.WithCancel(ctx)
+	id := g.inflight.add(c.Agent.ID, e.tool.Name, cancel)
+	unregister := func() {
+		g.inflight.remove(id)
+		cancel()
+		release()
+	}
+	decided := g.now()
+	if reason, msg := g.Kill.Load().Check(c.Agent.ID, c.Claims.Epoch, e.tool, decided); reason != "" {
+		unregister()
+		return deny(warden.EffectDeny, reason, msg)
+	}
+
+	// Durable before the action: an allow that is not on record does not happen. The event is
+	// stamped with the moment of the decision.
+	ev.Time = decided
 	g.fillDecision(ev, p)
 	if err := g.Audit.Append(ctx, ev); err != nil {
-		release()
+		unregister()
 		g.Log.Error("audit append failed; denying", "decision", p.Decision.ID, "err", err)
 		p.Decision.Effect, p.Decision.Reason, p.Decision.Message = warden.EffectError, ReasonAuditUnavailable, "the audit log is unavailable"
 		return p
 	}
-
-	callCtx, cancel := context.WithCancel(ctx)
 	p.Ctx = callCtx
-	id := g.inflight.add(c.Agent.ID, e.tool.Name, cancel)
 	p.done = func(o Outcome) {
-		g.inflight.remove(id)
-		cancel()
-		release()
+		unregister()
 		g.recordOutcome(context.WithoutCancel(ctx), ev, o)
 	}
 	return p
 }
 
 // approve waits for a person's approval of a call; it reports whether the call may go on, and
-// otherwise leaves the refusal in p.Decision.
-func (g *Gateway) approve(ctx context.Context, c *Caller, call *Call, e *entry, ev *warden.AuditEvent, p *Permit) bool {
+// otherwise leaves the refusal in p.Decision. why is warden.ApprovalByPolicy, ByTool or ByRisk.
+func (g *Gateway) approve(ctx context.Context, c *Caller, call *Call, e *entry, ev *warden.AuditEvent, p *Permit, why string) bool {
 	refuse := func(effect, reason, message string) bool {
 		p.Decision.Effect, p.Decision.Reason, p.Decision.Message = effect, reason, message
 		return false
 	}
 	if g.Approvals == nil {
-		return refuse(warden.EffectApprovalRequired, ReasonApprovalRequired, "this call needs a person's approval")
+		return refuse(warden.EffectApprovalRequired, ReasonApprovalRequired, "this call needs a person's approval, and this server takes no approvals")
 	}
 	res, err := g.Approvals.Await(ctx, &ApprovalRequest{
 		DecisionID: p.Decision.ID, Agent: c.Agent, SessionID: c.Claims.SessionID, OnBehalfOf: c.Claims.OnBehalfOf(),
 		Tool: e.tool, Action: call.Action, Resource: call.Resource, ArgsSHA256: ev.Target.ArgsSHA256,
-		Arguments: ev.Target.Arguments, Policies: p.Decision.Policies, PolicyVersion: p.Decision.PolicyVersion, Reason: "policy",
+		Arguments: ev.Target.Arguments, Policies: p.Decision.Policies, PolicyVersion: p.Decision.PolicyVersion, Reason: why,
 	})
 	if err != nil {
 		g.Log.Error("approval failed; denying", "decision", p.Decision.ID, "err", err)
@@ -515,6 +539,11 @@ func (f *inflight) cancel(match func(agent, tool string) bool) int {
 // CancelAgent cancels every call in flight of an agent (the kill switch calls it).
 func (g *Gateway) CancelAgent(agentID string) int {
 	return g.inflight.cancel(func(agent, _ string) bool { return agent == agentID })
+}
+
+// CancelAll cancels every call in flight (a lockdown calls it).
+func (g *Gateway) CancelAll() int {
+	return g.inflight.cancel(func(string, string) bool { return true })
 }
 
 // CancelTool cancels every call in flight to a tool (disabling a tool calls it).

@@ -12,6 +12,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/cedar"
+	"github.com/wardenhq/warden/internal/killswitch"
 	"github.com/wardenhq/warden/internal/route"
 )
 
@@ -41,8 +42,10 @@ type snapshot struct {
 type Registry struct {
 	store RegistryStore
 	log   *slog.Logger
-	mu    sync.Mutex // serialises reloads
-	snap  atomic.Pointer[snapshot]
+	// Kill, when set, learns which tools are disabled on every load.
+	Kill *killswitch.State
+	mu   sync.Mutex // serialises reloads
+	snap atomic.Pointer[snapshot]
 }
 
 // NewRegistry returns a registry that denies everything until Load succeeds.
@@ -70,6 +73,9 @@ func (r *Registry) Load(ctx context.Context) error {
 		files, version = ps.Files, ps.Version
 	case warden.ErrorCode(err) != warden.ENotFound:
 		return fmt.Errorf("loading policies: %w", err)
+	}
+	if r.Kill != nil {
+		r.Kill.SetTools(tools)
 	}
 	snap, err := build(WithBuiltins(tools), files, version)
 	if err != nil {

@@ -115,3 +115,21 @@ func (s *Service) CacheStats() CacheStats {
 	}
 	return st
 }
+
+// LiveSessions counts the distinct sessions of an agent's tokens that this replica has verified
+// and that have not expired: what a kill invalidates here. Tokens never presented are not counted.
+func (s *Service) LiveSessions(agentID string) int {
+	now := s.cfg.Now()
+	sessions := map[string]struct{}{}
+	for i := range s.cache.shards {
+		sh := &s.cache.shards[i]
+		sh.mu.RLock()
+		for _, e := range sh.entries {
+			if e.claims.ClientID == agentID && e.claims.ExpiresAt.After(now) {
+				sessions[e.claims.SessionID] = struct{}{}
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	return len(sessions)
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/killswitch"
 	"github.com/wardenhq/warden/internal/seal"
 )
 
@@ -43,6 +44,8 @@ type Config struct {
 	JWKSFetchTimeout time.Duration
 	// Now is the clock; default time.Now. For tests.
 	Now func() time.Time
+	// Kill is the kill state shared with the gateway; nil gives the service one of its own.
+	Kill *killswitch.State
 }
 
 // TrustedIssuer is an identity provider whose JWTs are accepted as RFC 8693 subject tokens.
@@ -199,12 +202,9 @@ type Service struct {
 	keys   atomic.Pointer[keyring]
 	keysMu sync.Mutex // serializes key creation and reloads
 
-	agents   atomic.Pointer[agentSnapshot]
-	agentsMu sync.Mutex // serializes writers of agents
-	// touched records agents changed by ObserveAgent or ForgetAgent while a refresh was reading
-	// the store, so the refresh does not overwrite a change it could not have seen. Guarded by
-	// agentsMu; nil when no refresh is reading.
-	touched map[string]struct{}
+	// kill is the kill state this service reads every agent's status and epoch from, and
+	// writes them to; the gateway checks the same state.
+	kill *killswitch.State
 
 	revoked   atomic.Pointer[revocationSet]
 	revokedMu sync.Mutex // serializes writers of revoked
@@ -239,7 +239,10 @@ func New(ctx context.Context, store Store, masterKey []byte, cfg Config, log *sl
 		log:       log,
 		cache:     newVerifiedCache(cfg.CacheSize),
 	}
-	s.agents.Store(&agentSnapshot{})
+	s.kill = cfg.Kill
+	if s.kill == nil {
+		s.kill = killswitch.NewState()
+	}
 	s.revoked.Store(&revocationSet{})
 
 	issuers, err := loadTrustedIssuers(cfg.TrustedIssuers, cfg.JWKSFetchTimeout, log)

@@ -61,7 +61,7 @@ func (s *Service) Issue(ctx context.Context, a *warden.Agent, r IssueRequest) (*
 		return nil, errors.New("identity: issue: no agent")
 	}
 	now := s.cfg.Now()
-	if err := stateOf(a).refusal(now); err != nil {
+	if err := refusal(a, now); err != nil {
 		return nil, err
 	}
 	if err := r.validate(); err != nil {

@@ -234,17 +234,17 @@ func (s *Service) checkLive(c *warden.Claims, now time.Time) error {
 	if s.revoked.Load().contains(c.ID) {
 		return unauthenticated("token revoked", nil)
 	}
-	st, ok := (*s.agents.Load())[c.ClientID]
+	st, ok := s.kill.Load().Agent(c.ClientID)
 	if !ok {
 		return unauthenticated("agent not found", nil)
 	}
-	if err := st.refusal(now); err != nil {
-		return err
+	if msg := st.Refusal(now); msg != "" {
+		return unauthenticated(msg, nil)
 	}
 	switch {
-	case c.Epoch < st.epoch:
+	case c.Epoch < st.Epoch:
 		return unauthenticated("token from an older epoch", nil)
-	case c.Epoch > st.epoch:
+	case c.Epoch > st.Epoch:
 		// Another replica raised the epoch and issued this token before this one refreshed:
 		// refuse until it has caught up, rather than trust a state it has not seen.
 		return unauthenticated("token from an epoch this server has not seen yet; retry", nil)

@@ -31,6 +31,8 @@ func Run(t *testing.T, open func(t *testing.T) warden.Store) {
 		{"Secrets", secretTests},
 		{"Policies", policyTests},
 		{"Budgets", budgetTests},
+		{"Kill", killTests},
+		{"Approvals", approvalTests},
 		{"Store", storeTests},
 	}
 	for _, g := range groups {

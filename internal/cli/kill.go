@@ -1,0 +1,197 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/httpapi"
+	"github.com/wardenhq/warden/internal/killswitch"
+)
+
+// The more specific commands come first: "lockdown lift" must not be read as "lockdown".
+var killCommands = []command{
+	{"kill", "AGENT --reason TEXT [--disable-tools T1,T2]", "take an agent's power away at once and for good: revoke, cancel, close, reject, stop", killCmd},
+	{"agent restore", "AGENT --reason TEXT", "make a killed agent active again with a new client secret (admin)", restoreCmd},
+	{"lockdown lift", "--reason TEXT", "end the lockdown (admin)", lockdownLift},
+	{"lockdown status", "", "show whether a lockdown is in force", lockdownStatus},
+	{"lockdown", "--reason TEXT [--min-risk high]", "fleet-wide break glass: deny every agent (or every call to tools of a risk or more)", lockdownCmd},
+	{"quarantine", "DIGEST --reason TEXT", "take a skill out of use by its digest (sha256:…)", quarantineCmd},
+}
+
+func killCmd(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	var req httpapi.KillRequest
+	var tools string
+	inv.fs.StringVar(&req.Reason, "reason", "", "why (required; recorded in the audit log)")
+	inv.fs.StringVar(&tools, "disable-tools", "", "comma-separated tools to disable for every agent")
+	pos, err := inv.parse("AGENT")
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.Reason) == "" {
+		return usagef("--reason is required: a kill must say why")
+	}
+	for _, t := range strings.Split(tools, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			req.DisableTools = append(req.DisableTools, t)
+		}
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var r killswitch.Report
+	if err := c.do(ctx, http.MethodPost, agentPath(pos[0])+"/kill", req, &r); err != nil {
+		return err
+	}
+	return inv.print(&r, func(w io.Writer) {
+		if r.AlreadyKilled {
+			fmt.Fprintf(w, "Agent %q was already killed; what it had running here was ended again.\n\n", r.Agent)
+		} else {
+			fmt.Fprintf(w, "Agent %q killed: its tokens are dead everywhere and its client secret no longer works.\n\n", r.Agent)
+		}
+		printKillReport(w, &r)
+		fmt.Fprintln(w, "\nOnly 'warden agent restore' (admin) brings it back, with a new client secret.")
+	})
+}
+
+func printKillReport(w io.Writer, r *killswitch.Report) {
+	pairs := []string{}
+	if r.Agent != "" {
+		pairs = append(pairs, "status", string(r.Status), "epoch", fmt.Sprint(r.Epoch))
+	}
+	pairs = append(pairs,
+		"sessions invalidated", fmt.Sprint(r.SessionsInvalidated),
+		"calls cancelled", fmt.Sprint(r.CallsCancelled),
+		"streams closed", fmt.Sprint(r.StreamsClosed),
+		"approvals rejected", fmt.Sprint(r.ApprovalsRejected),
+		"sandboxes told to stop", fmt.Sprint(r.SandboxesStopped),
+		"tools disabled", strings.Join(r.ToolsDisabled, ", "),
+		"elapsed", fmt.Sprintf("%.1f ms", r.ElapsedMS),
+	)
+	kv(w, pairs...)
+}
+
+func restoreCmd(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	var req httpapi.ReasonRequest
+	inv.fs.StringVar(&req.Reason, "reason", "", "why (required; recorded in the audit log)")
+	pos, err := inv.parse("AGENT")
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.Reason) == "" {
+		return usagef("--reason is required")
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var out httpapi.CreatedAgent
+	if err := c.do(ctx, http.MethodPost, agentPath(pos[0])+"/restore", req, &out); err != nil {
+		return err
+	}
+	return inv.print(out, func(w io.Writer) { printCredentials(w, "restored with a new client secret", &out) })
+}
+
+func lockdownCmd(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	var req httpapi.LockdownRequest
+	var minRisk string
+	inv.fs.StringVar(&req.Reason, "reason", "", "why (required; recorded in the audit log)")
+	inv.fs.StringVar(&minRisk, "min-risk", "", "deny only calls to tools of this risk or more: low, medium, high, critical")
+	if _, err := inv.parse(); err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.Reason) == "" {
+		return usagef("--reason is required: a lockdown must say why")
+	}
+	req.MinRisk = warden.Risk(minRisk)
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var r killswitch.Report
+	if err := c.do(ctx, http.MethodPost, "/v1/lockdown", req, &r); err != nil {
+		return err
+	}
+	return inv.print(&r, func(w io.Writer) {
+		scope := "every agent is denied"
+		if req.MinRisk != "" {
+			scope = "every call to a tool of risk " + minRisk + " or more is denied"
+		}
+		fmt.Fprintf(w, "Lockdown in force: %s until an admin runs 'warden lockdown lift'.\n\n", scope)
+		printKillReport(w, &r)
+	})
+}
+
+func lockdownLift(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	var req httpapi.ReasonRequest
+	inv.fs.StringVar(&req.Reason, "reason", "", "why (required; recorded in the audit log)")
+	if _, err := inv.parse(); err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.Reason) == "" {
+		return usagef("--reason is required")
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var l warden.Lockdown
+	if err := c.do(ctx, http.MethodPost, "/v1/lockdown/lift", req, &l); err != nil {
+		return err
+	}
+	return inv.print(&l, func(w io.Writer) { fmt.Fprintln(w, "Lockdown lifted.") })
+}
+
+func lockdownStatus(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	if _, err := inv.parse(); err != nil {
+		return err
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var l warden.Lockdown
+	if err := c.do(ctx, http.MethodGet, "/v1/lockdown", nil, &l); err != nil {
+		return err
+	}
+	return inv.print(&l, func(w io.Writer) {
+		if !l.Active {
+			fmt.Fprintln(w, "No lockdown is in force.")
+			return
+		}
+		scope := "every call"
+		if l.MinRisk != "" {
+			scope = "calls to tools of risk " + string(l.MinRisk) + " or more"
+		}
+		kv(w, "lockdown", "in force", "denies", scope, "reason", l.Reason, "by", l.By, "since", fmtTime(l.Since))
+	})
+}
+
+func quarantineCmd(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	var req httpapi.QuarantineRequest
+	inv.fs.StringVar(&req.Reason, "reason", "", "why (required)")
+	pos, err := inv.parse("DIGEST")
+	if err != nil {
+		return err
+	}
+	req.Digest = pos[0]
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var q warden.Quarantine
+	if err := c.do(ctx, http.MethodPost, "/v1/quarantine", req, &q); err != nil {
+		return err
+	}
+	return inv.print(&q, func(w io.Writer) { fmt.Fprintf(w, "Skill %s quarantined.\n", q.Digest) })
+}

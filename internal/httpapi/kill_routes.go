@@ -1,0 +1,221 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/identity"
+	"github.com/wardenhq/warden/internal/killswitch"
+)
+
+// KillRequest is the body of POST /v1/agents/{name}/kill.
+type KillRequest struct {
+	Reason       string   `json:"reason"`
+	DisableTools []string `json:"disable_tools,omitempty"`
+}
+
+// LockdownRequest is the body of POST /v1/lockdown.
+type LockdownRequest struct {
+	Reason  string      `json:"reason"`
+	MinRisk warden.Risk `json:"min_risk,omitempty"`
+}
+
+// QuarantineRequest is the body of POST /v1/quarantine.
+type QuarantineRequest struct {
+	Digest string `json:"digest"`
+	Reason string `json:"reason"`
+}
+
+// RunnerRequest registers a sandbox.
+type RunnerRequest struct {
+	Hostname string `json:"hostname"`
+	PID      int    `json:"pid"`
+	Command  string `json:"command"`
+}
+
+// RunnerRegistered answers a registration.
+type RunnerRegistered struct {
+	ID           string `json:"id"`
+	LeaseSeconds int    `json:"lease_seconds"`
+}
+
+// RunnerReport is what a runner reports about its sandbox.
+type RunnerReport struct {
+	Event           string `json:"event"` // terminated or exited
+	Reason          string `json:"reason,omitempty"`
+	ProcessesKilled int    `json:"processes_killed,omitempty"`
+	ExitCode        int    `json:"exit_code"`
+}
+
+func (a *API) killRoutes(mux *http.ServeMux) {
+	if a.Kill == nil {
+		return
+	}
+	read := warden.RoleSet{warden.RoleOperator, warden.RoleAuditor}
+	operator := warden.RoleSet{warden.RoleOperator}
+	adminOnly := warden.RoleSet{}
+	mux.Handle("POST /v1/agents/{name}/kill", a.adminRoute(operator, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		var req KillRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		return answer(w, http.StatusOK)(a.Kill.Kill(r.Context(), p, r.PathValue("name"), req.Reason, req.DisableTools))
+	}))
+	mux.Handle("POST /v1/agents/{name}/restore", a.adminRoute(adminOnly, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		var req ReasonRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		ag, secret, err := a.Admin.RestoreAgent(r.Context(), p, a.Kill, r.PathValue("name"), req.Reason)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, CreatedAgent{Agent: ag, ClientID: ag.ID, ClientSecret: secret})
+		return nil
+	}))
+	mux.Handle("GET /v1/lockdown", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		writeJSON(w, http.StatusOK, a.Kill.State.Load().Lockdown())
+		return nil
+	}))
+	mux.Handle("POST /v1/lockdown", a.adminRoute(operator, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		var req LockdownRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		return answer(w, http.StatusOK)(a.Kill.Lockdown(r.Context(), p, req.Reason, req.MinRisk))
+	}))
+	mux.Handle("POST /v1/lockdown/lift", a.adminRoute(adminOnly, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		var req ReasonRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		return answer(w, http.StatusOK)(a.Kill.Lift(r.Context(), p, req.Reason))
+	}))
+	mux.Handle("POST /v1/quarantine", a.adminRoute(operator, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		var req QuarantineRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		return answer(w, http.StatusOK)(a.Kill.Quarantine(r.Context(), p, req.Digest, req.Reason))
+	}))
+	mux.Handle("GET /v1/runners", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		return answer(w, http.StatusOK)(a.Kill.Runners.List(), nil)
+	}))
+
+	mux.Handle("POST /v1/runners", a.agentRoute(a.registerRunner))
+	mux.Handle("GET /v1/runners/{id}/control", a.agentRoute(a.runnerControl))
+	mux.Handle("POST /v1/runners/{id}/report", a.agentRoute(a.runnerReport))
+	mux.Handle("DELETE /v1/runners/{id}", a.agentRoute(func(w http.ResponseWriter, r *http.Request, c *warden.Claims) error {
+		if _, ok := a.Kill.Runners.Get(r.PathValue("id"), c.AgentID()); !ok {
+			return warden.Errorf(warden.ENotFound, "no runner %q of this agent", r.PathValue("id"))
+		}
+		a.Kill.Runners.Remove(r.PathValue("id"))
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}))
+}
+
+func (a *API) registerRunner(w http.ResponseWriter, r *http.Request, c *warden.Claims) error {
+	var req RunnerRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if msg := killswitch.RunnerRefusal(a.Kill.State.Load(), c.AgentID(), c.Epoch, time.Now()); msg != "" {
+		return warden.Errorf(warden.EForbidden, "this agent may not start a sandbox: %s", msg)
+	}
+	st, _ := a.Kill.State.Load().Agent(c.AgentID())
+	run := a.Kill.Runners.Register(&killswitch.Runner{
+		ID: identity.NewID("run_"), AgentID: c.AgentID(), Agent: st.Agent.Name, Hostname: truncate(req.Hostname, 255),
+		PID: req.PID, Command: truncate(req.Command, 1024), Started: time.Now().UTC(),
+	})
+	a.recordRunner(r, c, "sandbox.start", run, "pid "+fmt.Sprint(req.PID)+": "+run.Command)
+	writeJSON(w, http.StatusCreated, RunnerRegistered{ID: run.ID, LeaseSeconds: killswitch.LeaseSeconds})
+	return nil
+}
+
+// runnerControl is the control channel: Server-Sent Events with a lease every LeaseSeconds/3,
+// and terminate when the agent is killed, suspended or locked down. The kill state is also
+// checked every second, so a kill made on another replica reaches the runner within the state's
+// refresh interval.
+func (a *API) runnerControl(w http.ResponseWriter, r *http.Request, c *warden.Claims) error {
+	run, ok := a.Kill.Runners.Get(r.PathValue("id"), c.AgentID())
+	if !ok {
+		return warden.Errorf(warden.ENotFound, "no runner %q of this agent", r.PathValue("id"))
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		return warden.Errorf(warden.EInternal, "streaming unsupported")
+	}
+	terminate, disconnect := a.Kill.Runners.Connect(run)
+	defer disconnect()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	send := func(event string, data any) {
+		b, _ := json.Marshal(data)
+		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
+		flusher.Flush()
+	}
+	lease := map[string]int{"lease_seconds": killswitch.LeaseSeconds}
+	send("lease", lease)
+	leaseEvery := time.NewTicker(killswitch.LeaseSeconds * time.Second / 3)
+	defer leaseEvery.Stop()
+	check := time.NewTicker(time.Second)
+	defer check.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return nil
+		case reason := <-terminate:
+			send("terminate", map[string]string{"reason": reason})
+			return nil
+		case <-check.C:
+			if msg := killswitch.RunnerRefusal(a.Kill.State.Load(), c.AgentID(), c.Epoch, time.Now()); msg != "" {
+				send("terminate", map[string]string{"reason": msg})
+				return nil
+			}
+		case <-leaseEvery.C:
+			send("lease", lease)
+		}
+	}
+}
+
+func (a *API) runnerReport(w http.ResponseWriter, r *http.Request, c *warden.Claims) error {
+	run, ok := a.Kill.Runners.Get(r.PathValue("id"), c.AgentID())
+	if !ok {
+		return warden.Errorf(warden.ENotFound, "no runner %q of this agent", r.PathValue("id"))
+	}
+	var req RunnerReport
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if req.Event != "terminated" && req.Event != "exited" {
+		return warden.Errorf(warden.EInvalid, "event must be terminated or exited")
+	}
+	a.recordRunner(r, c, "sandbox."+req.Event, run, fmt.Sprintf("%s (processes killed %d, exit code %d)", truncate(req.Reason, 512), req.ProcessesKilled, req.ExitCode))
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) recordRunner(r *http.Request, c *warden.Claims, event string, run *killswitch.Runner, msg string) {
+	ev := &warden.AuditEvent{
+		Type:     event,
+		Actor:    warden.EventActor{Kind: warden.ActorAgent, ID: c.AgentID(), Name: run.Agent, SessionID: c.SessionID, OnBehalfOf: c.OnBehalfOf(), Source: r.RemoteAddr},
+		Target:   warden.EventTarget{Resource: "sandbox:" + run.ID},
+		Decision: warden.EventDecision{Effect: warden.EffectAllow, Message: msg},
+		Outcome:  warden.EventOutcome{Status: warden.StatusOK},
+	}
+	if err := a.Audit.Append(r.Context(), ev); err != nil {
+		a.Log.Error("audit append failed", "type", ev.Type, "err", err)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

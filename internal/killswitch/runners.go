@@ -1,0 +1,109 @@
+package killswitch
+
+import (
+	"sync"
+	"time"
+)
+
+// LeaseSeconds is how long a runner may go without hearing from the server before it kills its
+// sandbox (fail closed); the control stream sends a lease every LeaseSeconds/3.
+const LeaseSeconds = 30
+
+// Runner is a `warden run` sandbox registered with this server.
+type Runner struct {
+	ID        string    `json:"id"`
+	AgentID   string    `json:"agent_id"`
+	Agent     string    `json:"agent"`
+	Hostname  string    `json:"hostname"`
+	PID       int       `json:"pid"`
+	Command   string    `json:"command"`
+	Started   time.Time `json:"started"`
+	Connected bool      `json:"connected"`
+
+	terminate chan string // receives the reason once; closed never
+	once      sync.Once
+}
+
+// Runners is the registry of sandboxes and their control channels on this replica.
+type Runners struct {
+	mu sync.Mutex
+	m  map[string]*Runner
+}
+
+// NewRunners returns an empty registry.
+func NewRunners() *Runners { return &Runners{m: map[string]*Runner{}} }
+
+// Register records a new sandbox of an agent.
+func (rs *Runners) Register(r *Runner) *Runner {
+	r.terminate = make(chan string, 1)
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.m[r.ID] = r
+	return r
+}
+
+// Get returns a registered runner of the agent.
+func (rs *Runners) Get(id, agentID string) (*Runner, bool) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	r, ok := rs.m[id]
+	if !ok || r.AgentID != agentID {
+		return nil, false
+	}
+	return r, true
+}
+
+// Remove forgets a runner.
+func (rs *Runners) Remove(id string) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	delete(rs.m, id)
+}
+
+// List returns the registered runners.
+func (rs *Runners) List() []Runner {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	out := make([]Runner, 0, len(rs.m))
+	for _, r := range rs.m {
+		out = append(out, Runner{ID: r.ID, AgentID: r.AgentID, Agent: r.Agent, Hostname: r.Hostname, PID: r.PID, Command: r.Command, Started: r.Started, Connected: r.Connected})
+	}
+	return out
+}
+
+// Terminate tells every runner whose agent match selects to kill its sandbox, and returns how
+// many were told. A runner not connected at the moment is told as soon as it connects; one that
+// never does kills its sandbox when its lease runs out.
+func (rs *Runners) Terminate(match func(agentID string) bool, reason string) int {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	n := 0
+	for _, r := range rs.m {
+		if match(r.AgentID) {
+			r.once.Do(func() { r.terminate <- reason })
+			n++
+		}
+	}
+	return n
+}
+
+
+// Connect marks the runner connected and returns its terminate channel; the caller marks it
+// disconnected when the stream ends.
+func (rs *Runners) Connect(r *Runner) (<-chan string, func()) {
+	rs.mu.Lock()
+	r.Connected = true
+	rs.mu.Unlock()
+	return r.terminate, func() {
+		rs.mu.Lock()
+		r.Connected = false
+		rs.mu.Unlock()
+	}
+}
+
+// RunnerRefusal says why an agent may not start or keep a sandbox, or "": it must be able to
+// act, and no lockdown of any kind may be in force.
+func RunnerRefusal(snap *Snapshot, agentID string, epoch int64, now time.Time) string {
+	_, msg := snap.Check(agentID, epoch, nil, now)
+	return msg
+}
