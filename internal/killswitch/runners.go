@@ -87,7 +87,6 @@ func (rs *Runners) Terminate(match func(agentID string) bool, reason string) int
 	return n
 }
 
-
 // Connect marks the runner connected and returns its terminate channel; the caller marks it
 // disconnected when the stream ends.
 func (rs *Runners) Connect(r *Runner) (<-chan string, func()) {

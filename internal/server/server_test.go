@@ -50,7 +50,7 @@ func (b *syncBuffer) String() string {
 
 // instance is one warden server running in this process on 127.0.0.1.
 type instance struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	url    string
 	admin  string // the bootstrap admin token
@@ -61,7 +61,7 @@ type instance struct {
 }
 
 // start runs a server on dir (reusing its data when it exists) until the test ends or stop is called.
-func start(t *testing.T, dir string, edit func(*config.Config)) *instance {
+func start(t testing.TB, dir string, edit func(*config.Config)) *instance {
 	t.Helper()
 	return startOn(t, "127.0.0.1:0", dir, edit)
 }
@@ -74,7 +74,7 @@ func (in *instance) restart(edit func(*config.Config)) *instance {
 	return startOn(in.t, strings.TrimPrefix(in.url, "http://"), in.dir, edit)
 }
 
-func startOn(t *testing.T, addr, dir string, edit func(*config.Config)) *instance {
+func startOn(t testing.TB, addr, dir string, edit func(*config.Config)) *instance {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -165,7 +165,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
