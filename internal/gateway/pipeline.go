@@ -541,6 +541,19 @@ func (g *Gateway) CancelAgent(agentID string) int {
 	return g.inflight.cancel(func(agent, _ string) bool { return agent == agentID })
 }
 
+// InFlight counts the calls of an agent in flight on this replica ("" counts all of them).
+func (g *Gateway) InFlight(agentID string) int {
+	g.inflight.mu.Lock()
+	defer g.inflight.mu.Unlock()
+	n := 0
+	for _, c := range g.inflight.calls {
+		if agentID == "" || c.agent == agentID {
+			n++
+		}
+	}
+	return n
+}
+
 // CancelAll cancels every call in flight (a lockdown calls it).
 func (g *Gateway) CancelAll() int {
 	return g.inflight.cancel(func(string, string) bool { return true })
