@@ -1,13 +1,17 @@
 package warden
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"time"
 )
 
 // AuditSchemaVersion is the version of the AuditEvent encoding; docs/audit.md describes it.
-const AuditSchemaVersion = 1
+// Version 2 added the hash chain (seq in the hashed body, prev_hash, hash) and target.risk.
+const AuditSchemaVersion = 2
 
 // Audit event types. Every decision and every change of state is one of these.
 const (
@@ -40,6 +44,23 @@ const (
 	EventBudgetDelete     = "admin.budget.delete"
 	EventApply            = "admin.apply"
 	EventServerStart      = "system.start"
+
+	// The kill switch.
+	EventKillAgent    = "kill.agent"
+	EventRestoreAgent = "kill.restore"
+	EventLockdown     = "lockdown.start"
+	EventLockdownLift = "lockdown.lift"
+	EventQuarantine   = "kill.quarantine"
+	EventAuditPrune   = "system.audit.prune" // retention deleted events up to a checkpoint
+)
+
+// Approval events: every step of a request for a person's approval (internal/approval).
+const (
+	EventApprovalRequested = "approval.requested" // a call waits for a person; the actor is the agent
+	EventApprovalApproved  = "approval.approved"  // a person approved; the actor is that person
+	EventApprovalRejected  = "approval.rejected"  // a person, or a kill, suspension or lockdown, rejected
+	EventApprovalExpired   = "approval.expired"   // nobody decided in time, or nobody used the approval
+	EventApprovalUsed      = "approval.used"      // the approved call went ahead; the approval is spent
 )
 
 // Actor kinds.
@@ -69,10 +90,14 @@ const (
 
 // AuditEvent is one record of the audit log: who did what, under whose authority, what was
 // decided and what came of it. docs/audit.md documents every field.
+//
+// The order of the fields is part of the format: the canonical encoding (AuditCanonical) that
+// an event's hash covers is its JSON in this order, and Hash comes last so that an exported line
+// is the canonical encoding with the hash member appended.
 type AuditEvent struct {
 	SchemaVersion int           `json:"schema_version"`
 	ID            string        `json:"id"`  // sortable (ULID)
-	Seq           int64         `json:"seq"` // position in the log, assigned by the store
+	Seq           int64         `json:"seq"` // position in the log, assigned by the store: 1, 2, 3, … without gaps
 	Time          time.Time     `json:"time"`
 	Type          string        `json:"type"`
 	Actor         EventActor    `json:"actor"`
@@ -81,8 +106,8 @@ type AuditEvent struct {
 	Outcome       EventOutcome  `json:"outcome,omitzero"`
 	TraceID       string        `json:"trace_id,omitempty"`
 	SpanID        string        `json:"span_id,omitempty"`
-	PrevHash      string        `json:"prev_hash,omitempty"`
-	Hash          string        `json:"hash,omitempty"`
+	PrevHash      string        `json:"prev_hash,omitempty"` // Hash of the event at Seq-1; empty for the first
+	Hash          string        `json:"hash,omitempty"`      // hex SHA-256 of the canonical encoding
 }
 
 // EventActor says who acted.
@@ -104,6 +129,7 @@ type EventTarget struct {
 	Tool       string          `json:"tool,omitempty"`
 	Action     string          `json:"action,omitempty"`
 	Resource   string          `json:"resource,omitempty"`
+	Risk       Risk            `json:"risk,omitempty"` // of the tool, or of the kind of event; see docs/audit.md
 	Arguments  json.RawMessage `json:"arguments,omitempty"`
 	ArgsSHA256 string          `json:"args_sha256,omitempty"`
 }
@@ -127,6 +153,47 @@ type EventOutcome struct {
 	BytesOut       int64   `json:"bytes_out,omitempty"`
 }
 
+// AuditCanonical returns the canonical encoding of ev, the bytes its hash covers: the compact
+// JSON of the event in field order, without the hash member, with no HTML escaping. The store
+// keeps exactly these bytes, so verifying an event never depends on encoding it again.
+func AuditCanonical(ev *AuditEvent) ([]byte, error) {
+	c := *ev
+	c.Hash = ""
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(&c); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// AuditHash returns the hash of an event from its canonical encoding: hex SHA-256.
+func AuditHash(canonical []byte) string {
+	sum := sha256.Sum256(canonical)
+	return hex.EncodeToString(sum[:])
+}
+
+// AuditLine returns the JSON line that exports carry: the canonical encoding with
+// `,"hash":"<hash>"` inserted before its closing brace. Removing that member gives back the
+// canonical encoding, so anyone can check an exported event with SHA-256 alone.
+func AuditLine(canonical []byte, hash string) []byte {
+	line := make([]byte, 0, len(canonical)+len(hash)+10)
+	line = append(line, canonical[:len(canonical)-1]...)
+	line = append(line, `,"hash":"`...)
+	line = append(line, hash...)
+	return append(line, `"}`...)
+}
+
+// AuditRecord is an event as the store keeps it: the canonical encoding its hash covers, with
+// the seq and hash the store indexes it by. Verification reads records, not decoded events, so
+// that it checks the very bytes that were hashed.
+type AuditRecord struct {
+	Seq  int64
+	Hash string
+	Body []byte // the canonical encoding
+}
+
 // AuditFilter selects events for search. Zero fields match everything.
 type AuditFilter struct {
 	Agent      string // actor ID or name
@@ -136,10 +203,12 @@ type AuditFilter struct {
 	Action     string
 	SessionID  string
 	OnBehalfOf string
+	MinRisk    Risk // events of at least this risk
 	Since      time.Time
 	Until      time.Time
 	AfterSeq   int64
-	Limit      int // 0 means a default; the store caps it
+	Limit      int  // 0 means a default; the store caps it
+	Newest     bool // the last Limit matching events rather than the first, still in log order
 }
 
 // AuditLog is where every decision and change of state is recorded. Append returns only once
@@ -148,10 +217,62 @@ type AuditLog interface {
 	Append(ctx context.Context, ev *AuditEvent) error
 }
 
-// AuditStore keeps audit events. There is no way to change or delete one.
+// AuditStore keeps audit events as a hash chain. There is no way to change an event, and the
+// only way to delete one is PruneAuditEvents, which keeps the rest verifiable.
 type AuditStore interface {
-	// AppendAuditEvents stores events in order, assigning each its Seq, in one transaction.
+	// AppendAuditEvents stores events in order in one transaction that extends the chain: each
+	// is given the next Seq, the PrevHash of the event before it and its Hash. Appends from
+	// several processes on one database take turns, so the chain never forks or skips a seq.
 	AppendAuditEvents(ctx context.Context, evs []*AuditEvent) error
 	// AuditEvents returns events matching f, in log order.
 	AuditEvents(ctx context.Context, f AuditFilter) ([]*AuditEvent, error)
+	// AuditHead returns the seq and hash of the newest event: 0 and "" for an empty log.
+	AuditHead(ctx context.Context) (seq int64, hash string, err error)
+	// ScanAuditRecords calls fn with every record after seq after, in seq order, until fn
+	// returns an error, which ScanAuditRecords returns.
+	ScanAuditRecords(ctx context.Context, after int64, fn func(*AuditRecord) error) error
+	// PruneAuditEvents deletes the events up to and including seq through, which must be the
+	// size of a stored checkpoint (the anchor verification starts from) and below the newest
+	// event. It returns how many it deleted.
+	PruneAuditEvents(ctx context.Context, through int64) (int, error)
+}
+
+// AuditCheckpoint is a signed statement of the log's size and head hash: a C2SP signed note
+// (docs/audit.md) whose text is the tlog-checkpoint body.
+type AuditCheckpoint struct {
+	Size int64     `json:"size"`
+	Hash string    `json:"hash"` // hex, the Hash of event Size
+	Time time.Time `json:"time"`
+	Note string    `json:"note"` // the signed note, as exported
+}
+
+// AuditKey is the Ed25519 key that signs checkpoints; its private half is sealed under the
+// master key. Name is the key name of the signed notes, which is also the log's origin.
+type AuditKey struct {
+	Name      string    `json:"name"`
+	Public    []byte    `json:"public_key"`
+	Sealed    []byte    `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// AuditCheckpointStore keeps checkpoints and the keys that sign them.
+type AuditCheckpointStore interface {
+	// AddAuditCheckpoint stores a checkpoint. Another of the same size, signed by another
+	// replica, is already as good: adding one then is no error and keeps the first.
+	AddAuditCheckpoint(ctx context.Context, c *AuditCheckpoint) error
+	// AuditCheckpoints returns every checkpoint, by size.
+	AuditCheckpoints(ctx context.Context) ([]*AuditCheckpoint, error)
+	// CreateAuditKey stores a checkpoint key; a taken name is EConflict.
+	CreateAuditKey(ctx context.Context, k *AuditKey) error
+	// AuditKeys returns every checkpoint key, oldest first.
+	AuditKeys(ctx context.Context) ([]*AuditKey, error)
+}
+
+// AuditCursorStore keeps how far each audit sink has delivered, so that a sink resumes after
+// the last event it acknowledged, across restarts.
+type AuditCursorStore interface {
+	// AuditSinkCursor returns the seq of the last event the named sink acknowledged, 0 if none.
+	AuditSinkCursor(ctx context.Context, sink string) (int64, error)
+	// SaveAuditSinkCursor records that the named sink acknowledged every event up to seq.
+	SaveAuditSinkCursor(ctx context.Context, sink string, seq int64) error
 }

@@ -1,37 +1,65 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/audit"
+	"github.com/wardenhq/warden/internal/checkpoint"
+	"github.com/wardenhq/warden/internal/config"
+	"github.com/wardenhq/warden/internal/httpapi"
+	"github.com/wardenhq/warden/internal/postgres"
+	"github.com/wardenhq/warden/internal/sqlite"
 )
 
 var auditCommands = []command{
-	{"audit search", "[--agent NAME] [--type T] [--decision D] [--since 1h] [--until T] [--limit N]", "search the audit log", auditSearch},
+	{"audit search", "[--agent NAME] [--tool T] [--action A] [--type T] [--decision D] [--session S] [--on-behalf-of P] [--min-risk R] [--since 1h] [--until T] [--limit N]", "search the audit log", auditSearch},
+	{"audit tail", "[-f] [-n N] [filters as for search] [--min-risk high]", "show the newest events, and with -f follow the log as it grows", auditTail},
+	{"audit verify", "[--checkpoint FILE] [--store URL [--key VKEY]]", "verify the hash chain and every checkpoint; report the first break", auditVerify},
+	{"audit checkpoint", "--export FILE", "sign a checkpoint of the log as it is now and write it to FILE for keeping elsewhere", auditCheckpoint},
+	{"audit export", "[--since T] [--until T] [--format jsonl|ocsf] [filters] [-o FILE]", "write events as JSON lines, warden's or OCSF", auditExport},
+	{"audit key", "", "print the public key that verifies checkpoints (signed-note verifier key)", auditKey},
+}
+
+// filterFlags adds the search filters as flags that set query parameters.
+func (inv *invocation) filterFlags(q url.Values, withLimit bool) {
+	flags := []struct{ flag, param, help string }{
+		{"agent", "agent", "agent name or id"},
+		{"tool", "tool", "tool name"},
+		{"action", "action", "action"},
+		{"type", "type", "event type, or a prefix such as agent.*"},
+		{"decision", "decision", "allow, deny, approval_required, …"},
+		{"session", "session", "session id"},
+		{"on-behalf-of", "on_behalf_of", "the person an agent acted for"},
+		{"min-risk", "min_risk", "events of at least this risk: low, medium, high or critical"},
+		{"since", "since", "RFC 3339 time or a duration ago (1h, 7d)"},
+		{"until", "until", "RFC 3339 time or a duration ago"},
+	}
+	if withLimit {
+		flags = append(flags, struct{ flag, param, help string }{"limit", "limit", "at most this many events (default 100, max 1000)"})
+	}
+	for _, f := range flags {
+		inv.fs.Func(f.flag, f.help, func(v string) error { q.Set(f.param, v); return nil })
+	}
 }
 
 func auditSearch(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
 	q := url.Values{}
-	for _, f := range []struct{ flag, param, help string }{
-		{"agent", "agent", "agent name or id"},
-		{"tool", "tool", "tool name"},
-		{"action", "action", "action"},
-		{"type", "type", "event type, or a prefix such as agent.*"},
-		{"decision", "decision", "allow, deny, …"},
-		{"session", "session", "session id"},
-		{"on-behalf-of", "on_behalf_of", "the person an agent acted for"},
-		{"since", "since", "RFC 3339 time or a duration ago (1h, 7d)"},
-		{"until", "until", "RFC 3339 time or a duration ago"},
-		{"limit", "limit", "at most this many events (default 100, max 1000)"},
-	} {
-		inv.fs.Func(f.flag, f.help, func(v string) error { q.Set(f.param, v); return nil })
-	}
+	inv.filterFlags(q, true)
 	if _, err := inv.parse(); err != nil {
 		return err
 	}
@@ -44,28 +72,468 @@ func auditSearch(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	if inv.json {
-		// One event a line, for jq and log shippers.
-		enc := json.NewEncoder(inv.env.Stdout)
-		for _, ev := range evs {
-			if err := enc.Encode(ev); err != nil {
-				return err
-			}
-		}
-		return nil
+		return writeEventLines(inv.env.Stdout, evs)
 	}
 	rows := make([][]string, 0, len(evs))
 	for _, ev := range evs {
-		actor := ev.Actor.Name
-		if actor == "" {
-			actor = ev.Actor.ID
-		}
-		target := strings.Trim(strings.Join([]string{ev.Target.Tool, ev.Target.Action, ev.Target.Resource}, " "), " ")
-		detail := ev.Decision.Reason
-		if ev.Decision.Message != "" {
-			detail = strings.TrimSpace(detail + " " + ev.Decision.Message)
-		}
-		rows = append(rows, []string{strconv.FormatInt(ev.Seq, 10), fmtTime(ev.Time), ev.Type, ev.Actor.Kind + ":" + actor, target, ev.Decision.Effect, truncate(detail, 60)})
+		rows = append(rows, eventRow(ev))
 	}
-	table(inv.env.Stdout, []string{"SEQ", "TIME", "TYPE", "ACTOR", "TARGET", "EFFECT", "DETAIL"}, rows)
+	table(inv.env.Stdout, eventHeader, rows)
 	return nil
+}
+
+var eventHeader = []string{"SEQ", "TIME", "TYPE", "ACTOR", "TARGET", "RISK", "EFFECT", "DETAIL"}
+
+func eventRow(ev *warden.AuditEvent) []string {
+	actor := ev.Actor.Name
+	if actor == "" {
+		actor = ev.Actor.ID
+	}
+	target := strings.Trim(strings.Join([]string{ev.Target.Tool, ev.Target.Action, ev.Target.Resource}, " "), " ")
+	detail := ev.Decision.Reason
+	if ev.Decision.Message != "" {
+		detail = strings.TrimSpace(detail + " " + ev.Decision.Message)
+	}
+	if ev.Type == warden.EventToolResult {
+		detail = strings.TrimSpace(fmt.Sprintf("%s %d %.1fms", ev.Outcome.Status, ev.Outcome.UpstreamStatus, ev.Outcome.LatencyMS))
+	}
+	risk := string(ev.Target.Risk)
+	if risk == "" {
+		risk = "-"
+	}
+	return []string{strconv.FormatInt(ev.Seq, 10), fmtTime(ev.Time), ev.Type, ev.Actor.Kind + ":" + actor,
+		truncate(target, 48), risk, ev.Decision.Effect, truncate(detail, 60)}
+}
+
+// writeEventLines writes one event a line, for jq and log shippers.
+func writeEventLines(w io.Writer, evs []*warden.AuditEvent) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for _, ev := range evs {
+		if err := enc.Encode(ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func auditTail(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	q := url.Values{}
+	inv.filterFlags(q, false)
+	var follow bool
+	var n int
+	inv.fs.BoolVar(&follow, "f", false, "follow: print events as they are committed until interrupted")
+	inv.fs.IntVar(&n, "n", 20, "how many of the newest events to show first (0 to 1000)")
+	if _, err := inv.parse(); err != nil {
+		return err
+	}
+	if n < 0 || n > 1000 {
+		return usagef("-n must be between 0 and 1000")
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	out := &tailPrinter{w: inv.env.Stdout, json: inv.json}
+	after := int64(0)
+	if n > 0 || !follow {
+		first := url.Values{}
+		for k, v := range q {
+			first[k] = v
+		}
+		first.Set("newest", "true")
+		first.Set("limit", strconv.Itoa(max(n, 1)))
+		var evs []*warden.AuditEvent
+		head, err := c.doHead(ctx, "/v1/audit/events?"+first.Encode(), &evs)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			evs = nil
+		}
+		for _, ev := range evs {
+			if err := out.print(ev); err != nil {
+				return err
+			}
+		}
+		// Follow on from what the search saw, so that nothing is shown twice or missed.
+		after = head
+		if len(evs) > 0 {
+			after = max(after, evs[len(evs)-1].Seq)
+		}
+	}
+	if !follow {
+		return nil
+	}
+	q.Set("after", strconv.FormatInt(after, 10))
+	err = c.stream(ctx, "/v1/audit/stream?"+q.Encode(), func(ev *warden.AuditEvent) error { return out.print(ev) })
+	if ctx.Err() != nil {
+		return nil // interrupted, which is how -f ends
+	}
+	return err
+}
+
+// tailPrinter prints events one at a time as they come: fixed columns, since a table cannot wait
+// for the widest row.
+type tailPrinter struct {
+	w      io.Writer
+	json   bool
+	header bool
+}
+
+func (p *tailPrinter) print(ev *warden.AuditEvent) error {
+	if p.json {
+		return writeEventLines(p.w, []*warden.AuditEvent{ev})
+	}
+	const format = "%-7s %-20s %-20s %-22s %-40s %-8s %-17s %s\n"
+	row := func(cols []string) error {
+		args := make([]any, len(cols))
+		for i, c := range cols {
+			args[i] = c
+		}
+		_, err := fmt.Fprintf(p.w, format, args...)
+		return err
+	}
+	if !p.header {
+		p.header = true
+		if err := row(eventHeader); err != nil {
+			return err
+		}
+	}
+	return row(eventRow(ev))
+}
+
+func auditVerify(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	var file, store, key string
+	inv.fs.StringVar(&file, "checkpoint", "", "an exported checkpoint (warden audit checkpoint --export) that the log must still extend")
+	inv.fs.StringVar(&store, "store", "", "read the store directly (sqlite:PATH or a postgres:// URL) instead of asking the server")
+	inv.fs.StringVar(&key, "key", "", "with --store: the verifier key, or a file holding it, that checkpoints must be signed by (default: the keys in the store)")
+	if _, err := inv.parse(); err != nil {
+		return err
+	}
+	var external []byte
+	if file != "" {
+		b, err := readFileLimited(file, checkpoint.MaxNoteSize)
+		if err != nil {
+			return warden.Errorf(warden.EInvalid, "--checkpoint: %v", err)
+		}
+		external = b
+	}
+	if key != "" && store == "" {
+		return usagef("--key goes with --store: the server verifies with its own key")
+	}
+	var report *audit.Report
+	var err error
+	if store != "" {
+		report, err = verifyStore(ctx, store, key, external)
+	} else {
+		var c *client
+		if c, err = inv.client(); err == nil {
+			report = &audit.Report{}
+			err = c.do(ctx, http.MethodPost, "/v1/audit/verify", httpapi.VerifyRequest{Checkpoint: string(external)}, report)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := inv.print(report, func(w io.Writer) { printReport(w, report) }); err != nil {
+		return err
+	}
+	if report.Break != nil {
+		return fmt.Errorf("the audit log is broken: %s at seq %d: %s", report.Break.Kind, report.Break.Seq, report.Break.Message)
+	}
+	return nil
+}
+
+func printReport(w io.Writer, r *audit.Report) {
+	status := "intact"
+	if r.Break != nil {
+		status = "BROKEN"
+	}
+	events := strconv.FormatInt(r.Events, 10)
+	if r.Events > 0 {
+		events += fmt.Sprintf(" (seq %d to %d)", r.First, r.Last)
+	}
+	pruned := ""
+	if r.Anchor > 0 {
+		pruned = fmt.Sprintf("events 1 to %d, anchored by the checkpoint of that size", r.Anchor)
+	}
+	extends := ""
+	if r.Extends > 0 && r.Break == nil {
+		extends = fmt.Sprintf("the checkpoint of size %d", r.Extends)
+	}
+	kv(w, "log", status, "events", events, "head", r.Head, "origin", r.Origin, "pruned", pruned,
+		"checkpoints", strconv.Itoa(r.Checkpoints)+" verified", "extends", extends, "elapsed", r.Elapsed)
+	if b := r.Break; b != nil {
+		kv(w, "break", b.Kind, "at seq", strconv.FormatInt(b.Seq, 10), "what", b.Message)
+	}
+}
+
+// verifyStore verifies a store read directly: on the server's machine, or on a copy of its
+// database, with no server in between. With a key, checkpoints must be signed by it; without,
+// by a key the store holds, which someone able to write the store could have replaced.
+func verifyStore(ctx context.Context, location, key string, external []byte) (*audit.Report, error) {
+	cfg := config.Config{Store: location}
+	kind, where, err := cfg.StoreKind()
+	if err != nil {
+		return nil, usagef("--store: %v", err)
+	}
+	var s warden.Store
+	if kind == "sqlite" {
+		if _, err := os.Stat(where); err != nil {
+			return nil, warden.Errorf(warden.ENotFound, "--store: %v", err)
+		}
+		var st *sqlite.Store
+		if st, err = sqlite.Open(ctx, where); err == nil {
+			s = st
+		}
+	} else {
+		var st *postgres.Store
+		if st, err = postgres.Open(ctx, where); err == nil {
+			s = st
+		}
+	}
+	if err != nil {
+		return nil, warden.WrapError(warden.EUnavailable, "cannot open the store", err)
+	}
+	defer s.Close()
+	var verifiers []note.Verifier
+	if key != "" {
+		vkey := key
+		if b, err := readFileLimited(key, 4096); err == nil {
+			vkey = string(b)
+		}
+		v, err := checkpoint.ParseVerifierKey(vkey)
+		if err != nil {
+			return nil, usagef("--key: %v", err)
+		}
+		verifiers = append(verifiers, v)
+	} else {
+		keys, err := s.AuditKeys(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if verifiers, err = checkpoint.Verifiers(keys); err != nil {
+			return nil, err
+		}
+	}
+	return audit.Verify(ctx, s, audit.VerifyOptions{Verifiers: verifiers, External: external})
+}
+
+func readFileLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is over %d bytes", path, limit)
+	}
+	return b, nil
+}
+
+func auditCheckpoint(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	var file string
+	inv.fs.StringVar(&file, "export", "", "write the signed checkpoint to this file")
+	if _, err := inv.parse(); err != nil {
+		return err
+	}
+	if file == "" {
+		return usagef("--export FILE is required (usage: warden audit checkpoint --export FILE)")
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var cp httpapi.CheckpointResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/audit/checkpoint", nil, &cp); err != nil {
+		return err
+	}
+	if cp.AuditCheckpoint == nil || cp.Note == "" {
+		return warden.Errorf(warden.EInternal, "the server sent no checkpoint")
+	}
+	if err := os.WriteFile(file, []byte(cp.Note), 0o644); err != nil {
+		return fmt.Errorf("--export: %w", err)
+	}
+	return inv.print(cp, func(w io.Writer) {
+		kv(w, "size", strconv.FormatInt(cp.Size, 10), "hash", cp.Hash, "time", fmtTime(cp.Time), "key", cp.VerifierKey, "written to", file)
+	})
+}
+
+func auditExport(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	q := url.Values{}
+	inv.filterFlags(q, false)
+	var format, out string
+	inv.fs.StringVar(&format, "format", "jsonl", "jsonl (warden's events, each with its hash) or ocsf")
+	inv.fs.StringVar(&out, "o", "", "write to this file instead of standard output")
+	if _, err := inv.parse(); err != nil {
+		return err
+	}
+	if format != "jsonl" && format != "ocsf" {
+		return usagef("--format must be jsonl or ocsf")
+	}
+	q.Set("format", format)
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	resp, err := c.get(ctx, "/v1/audit/export?"+q.Encode(), "")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	w := inv.env.Stdout
+	if out != "" {
+		f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return fmt.Errorf("-o: %w", err)
+		}
+		defer f.Close()
+		w = f
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return warden.WrapError(warden.EUnavailable, "the export was cut short", err)
+	}
+	return nil
+}
+
+func auditKey(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	if _, err := inv.parse(); err != nil {
+		return err
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var k struct {
+		VerifierKey string `json:"verifier_key"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/v1/audit/key", nil, &k); err != nil {
+		return err
+	}
+	return inv.print(k, func(w io.Writer) { fmt.Fprintln(w, k.VerifierKey) })
+}
+
+// get sends a GET and returns a 2xx answer, whose body the caller reads as it comes and closes.
+func (c *client) get(ctx context.Context, path, lastEventID string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return nil, warden.Errorf(warden.EInvalid, "bad server address %q: %v", c.base, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("User-Agent", "warden-cli/"+Version)
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, warden.WrapError(warden.EUnavailable, fmt.Sprintf("cannot reach warden at %s: is 'warden serve' running? (set --addr or WARDEN_ADDR)", c.base), err)
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return nil, apiError(resp.StatusCode, data)
+	}
+	return resp, nil
+}
+
+// doHead is do for a GET of events that also returns the Warden-Audit-Head of the answer.
+func (c *client) doHead(ctx context.Context, path string, out any) (int64, error) {
+	resp, err := c.get(ctx, path, "")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return 0, warden.WrapError(warden.EUnavailable, "reading the server's answer", err)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return 0, warden.WrapError(warden.EInternal, "the server's answer is not the JSON expected", err)
+	}
+	head, err := strconv.ParseInt(resp.Header.Get("Warden-Audit-Head"), 10, 64)
+	if err != nil {
+		return 0, warden.Errorf(warden.EInternal, "the server did not say where the log ends (Warden-Audit-Head)")
+	}
+	return head, nil
+}
+
+// stream follows a Server-Sent Events stream of audit events, reconnecting with Last-Event-ID
+// after the server or the network drops it, until ctx ends or the server refuses.
+func (c *client) stream(ctx context.Context, path string, fn func(*warden.AuditEvent) error) error {
+	lastID := ""
+	for failures := 0; ; {
+		resp, err := c.get(ctx, path, lastID)
+		if err != nil {
+			if ctx.Err() != nil || warden.ErrorCode(err) != warden.EUnavailable || failures >= 30 {
+				return err
+			}
+			failures++
+		} else {
+			failures = 0
+			err = readSSE(resp.Body, func(id, data string) error {
+				var ev warden.AuditEvent
+				if err := json.Unmarshal([]byte(data), &ev); err != nil {
+					return warden.WrapError(warden.EInternal, "the stream sent an event that is not JSON", err)
+				}
+				lastID = id
+				return fn(&ev)
+			})
+			resp.Body.Close()
+			if warden.ErrorCode(err) == warden.EInternal || ctx.Err() != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// readSSE calls fn with the id and data of each "audit" event of a Server-Sent Events body.
+func readSSE(r io.Reader, fn func(id, data string) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	var id, event string
+	var data []string
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" {
+			if len(data) > 0 && (event == "" || event == "audit") {
+				if err := fn(id, strings.Join(data, "\n")); err != nil {
+					return err
+				}
+			}
+			event, data = "", nil
+			continue
+		}
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch field {
+		case "id":
+			id = value
+		case "event":
+			event = value
+		case "data":
+			data = append(data, value)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return errors.New("the stream ended")
 }

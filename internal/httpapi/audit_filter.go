@@ -10,8 +10,9 @@ import (
 )
 
 // ParseAuditFilter reads an audit search from query parameters: agent, type, decision, tool,
-// action, session, on_behalf_of, since, until (RFC 3339, or a duration such as 1h meaning that
-// long ago), after (a seq) and limit. Unknown parameters are errors.
+// action, session, on_behalf_of, min_risk (low, medium, high or critical), since, until (RFC
+// 3339, or a duration such as 1h meaning that long ago), after (a seq), limit and newest (true:
+// the last limit events rather than the first). Unknown parameters are errors.
 func ParseAuditFilter(q url.Values, now time.Time) (warden.AuditFilter, error) {
 	var f warden.AuditFilter
 	for k, v := range q {
@@ -35,6 +36,17 @@ func ParseAuditFilter(q url.Values, now time.Time) (warden.AuditFilter, error) {
 			f.SessionID = val
 		case "on_behalf_of":
 			f.OnBehalfOf = val
+		case "min_risk":
+			if val == "" {
+				err = warden.Errorf(warden.EInvalid, "min_risk must be low, medium, high or critical")
+				break
+			}
+			f.MinRisk, err = warden.ParseRisk(val)
+		case "newest":
+			f.Newest, err = strconv.ParseBool(val)
+			if err != nil {
+				err = warden.Errorf(warden.EInvalid, "newest must be true or false")
+			}
 		case "since":
 			f.Since, err = ParseTime(val, now)
 		case "until":

@@ -5,6 +5,7 @@ package redact
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
 	"regexp"
 	"strings"
 )
@@ -20,12 +21,13 @@ var sensitiveNames = []string{
 	"idtoken", "sessiontoken", "bearer", "proxyauthorization", "xapikey", "signature",
 }
 
-// credentialPatterns match values that are credentials whatever they are called.
+// credentialPatterns match values that are credentials whatever they are called. A private key
+// block is redacted whole, to its END line or, if cut short, to the end of the value.
 var credentialPatterns = regexp.MustCompile(strings.Join([]string{
-	`-----BEGIN [A-Z ]*PRIVATE KEY-----`,
+	`-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----|$)`,
 	`eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`, // JWT
-	`\b(?:AKIA|ASIA)[0-9A-Z]{16}\b`,                              // AWS access key id
-	`\bgh[pousr]_[A-Za-z0-9]{30,}\b`,                             // GitHub tokens
+	`\b(?:AKIA|ASIA)[0-9A-Z]{16}\b`,  // AWS access key id
+	`\bgh[pousr]_[A-Za-z0-9]{30,}\b`, // GitHub tokens
 	`\bgithub_pat_[A-Za-z0-9_]{40,}\b`,
 	`\bxox[abprs]-[A-Za-z0-9-]{10,}\b`,         // Slack
 	`\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}\b`, // OpenAI, Anthropic
@@ -33,7 +35,15 @@ var credentialPatterns = regexp.MustCompile(strings.Join([]string{
 	`\bAIza[0-9A-Za-z_-]{35}\b`,                // Google API key
 	`\bglpat-[A-Za-z0-9_-]{20,}\b`,             // GitLab
 	`\bnpm_[A-Za-z0-9]{36}\b`,
-	`\bw(?:sec|adm)_[A-Za-z0-9_-]{20,}\b`, // warden's own credentials
+	`\bw(?:sec|adm)_[A-Za-z0-9_-]{20,}\b`,          // warden's own credentials
+	`\bhf_[A-Za-z0-9]{30,}\b`,                      // Hugging Face
+	`\bpypi-[A-Za-z0-9_-]{50,}`,                    // PyPI
+	`\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}`, // SendGrid
+	`\bdo[pro]_v1_[a-f0-9]{64}\b`,                  // DigitalOcean
+	`\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b`,       // Shopify
+	`\b(?:sk|rk)_live_[A-Za-z0-9]{16,}\b`,          // Stripe secret and restricted keys
+	`\bAKCp[A-Za-z0-9]{60,}`,                       // JFrog
+	`://[^/\s:@]+:[^/\s@]+@`,                       // a password in a URL
 	`(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{16,}`,
 	`(?i)\bbasic\s+[A-Za-z0-9+/=]{16,}`,
 }, "|"))
@@ -83,8 +93,56 @@ func (r *Redactor) String(s string) string {
 			}
 		}
 	}
+	if !mayHoldCredential(s) {
+		return s
+	}
 	return credentialPatterns.ReplaceAllString(s, Marker)
 }
+
+// minCredentialRun is the shortest run of token characters any credential
+// pattern matches (a Slack token's 15).
+const minCredentialRun = 15
+
+// mayHoldCredential is a cheap test that s could match credentialPatterns: every pattern holds
+// a long run of token characters, a PEM header or a URL with a password. Most values recorded
+// — names, actions, resources — have none, and skip the costly match.
+func mayHoldCredential(s string) bool {
+	if strings.Contains(s, "-----BEGIN") || strings.Contains(s, "://") && strings.Contains(s, "@") {
+		return true
+	}
+	run := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("_-+/=.~", c) >= 0 {
+			if run++; run >= minCredentialRun {
+				return true
+			}
+		} else {
+			run = 0
+		}
+	}
+	return false
+}
+
+// MaySecrets reports whether a JSON document could hold anything r.JSON would redact: a value
+// that may be a credential, or a name that may be sensitive. A false answer is certain, so the
+// caller can skip decoding a document that holds nothing to redact.
+func (r *Redactor) MaySecrets(doc []byte) bool {
+	if r != nil && (len(r.values) > 0 || len(r.names) > 0) || mayHoldCredential(string(doc)) {
+		return true
+	}
+	lower := bytes.ToLower(doc)
+	for _, n := range sensitiveFragments {
+		if bytes.Contains(lower, []byte(n)) {
+			return true
+		}
+	}
+	return false
+}
+
+// sensitiveFragments are the parts every sensitive name contains in some spelling, as a
+// document's bytes show it (separators may stand between the words of a name).
+var sensitiveFragments = []string{"pass", "secret", "token", "key", "auth", "cookie", "credential", "bearer", "signature", "\\u"}
 
 // JSON returns a copy of a JSON document with secrets replaced by the marker: values under
 // sensitive names (at any depth) whole, and credential-looking substrings of other strings.
@@ -117,7 +175,7 @@ func (r *Redactor) value(v any, name string) any {
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, val := range x {
-			out[k] = r.value(val, k)
+			out[r.String(k)] = r.value(val, k) // a name can hold a secret too
 		}
 		return out
 	case []any:
@@ -130,4 +188,23 @@ func (r *Redactor) value(v any, name string) any {
 		return r.String(x)
 	}
 	return v
+}
+
+// Header returns a copy of h for the record: the values of sensitive headers (Authorization,
+// Cookie, Set-Cookie, Proxy-Authorization, X-Api-Key and any other name SensitiveName knows)
+// become the marker, and credentials in the others are redacted.
+func (r *Redactor) Header(h http.Header) http.Header {
+	out := make(http.Header, len(h))
+	for k, vs := range h {
+		redacted := make([]string, len(vs))
+		for i, v := range vs {
+			if SensitiveName(k) || r != nil && r.names[strings.ToLower(k)] {
+				redacted[i] = Marker
+			} else {
+				redacted[i] = r.String(v)
+			}
+		}
+		out[k] = redacted
+	}
+	return out
 }

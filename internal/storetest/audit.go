@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -17,6 +19,17 @@ var auditTests = []storeTest{
 	{"Filter", testAuditFilter},
 	{"Limit", testAuditLimit},
 	{"ConcurrentAppendsTailInOrder", testAuditConcurrentTail},
+	{"Chain", testAuditChain},
+	{"ConcurrentAppendsChain", testAuditConcurrentChain},
+	{"CanonicalRoundTrip", testAuditCanonicalRoundTrip},
+	{"Head", testAuditHead},
+	{"ScanRecords", testAuditScanRecords},
+	{"Prune", testAuditPrune},
+	{"Checkpoints", testAuditCheckpoints},
+	{"Keys", testAuditKeys},
+	{"SinkCursors", testAuditSinkCursors},
+	{"CanceledContext", testAuditCanceledContext},
+	{"Closed", testAuditClosed},
 }
 
 func newEvent(id string, at time.Time, typ string) *warden.AuditEvent {
@@ -70,13 +83,17 @@ func testAuditRoundTrip(t *testing.T, s warden.Store) {
 			BytesOut: 2048},
 		TraceID:  "4bf92f3577b34da6a3ce929d0e0e4736",
 		SpanID:   "00f067aa0ba902b7",
-		PrevHash: "prev",
-		Hash:     "hash",
+		PrevHash: "a prev_hash of the caller's is replaced",
+		Hash:     "and so is its hash",
 	}
+	ev.Target.Risk = warden.RiskHigh
 	minimal := newEvent("01JQ8Z6Y4T3V2W1X0Y9Z8A7B6D", base.Add(time.Second), warden.EventServerStart)
 	appendEvents(t, s, ev, minimal)
-	if ev.Seq == 0 || minimal.Seq <= ev.Seq {
-		t.Fatalf("seqs %d, %d; want increasing and above 0", ev.Seq, minimal.Seq)
+	if ev.Seq != 1 || minimal.Seq != 2 {
+		t.Fatalf("seqs %d, %d; want 1, 2", ev.Seq, minimal.Seq)
+	}
+	if ev.PrevHash != "" || minimal.PrevHash != ev.Hash || len(ev.Hash) != 64 || len(minimal.Hash) != 64 {
+		t.Fatalf("chain: first (prev %q, hash %q), second (prev %q, hash %q)", ev.PrevHash, ev.Hash, minimal.PrevHash, minimal.Hash)
 	}
 	wantFull, wantMinimal := *ev, *minimal
 	wantFull.Time, wantMinimal.Time = ev.Time.UTC(), minimal.Time.UTC()
@@ -98,9 +115,9 @@ func testAuditSeq(t *testing.T, s warden.Store) {
 		appendEvents(t, s, evs...)
 		all = append(all, evs...)
 	}
-	for i := 1; i < len(all); i++ {
-		if all[i].Seq <= all[i-1].Seq {
-			t.Fatalf("event %s got seq %d after %s got %d; want increasing in order", all[i].ID, all[i].Seq, all[i-1].ID, all[i-1].Seq)
+	for i := range all {
+		if all[i].Seq != int64(i+1) {
+			t.Fatalf("event %s got seq %d; want %d: seqs run 1, 2, 3, … without gaps", all[i].ID, all[i].Seq, i+1)
 		}
 	}
 	got := auditEvents(t, s, warden.AuditFilter{})
@@ -147,6 +164,12 @@ func testAuditAllOrNothing(t *testing.T, s warden.Store) {
 			wantEqual(t, "events after a failed batch", eventIDs(auditEvents(t, s, warden.AuditFilter{})), []string{existing.ID})
 		})
 	}
+	// A failed batch leaves no gap: the next event follows the one before it.
+	next := newEvent("next", base, "x")
+	appendEvents(t, s, next)
+	if next.Seq != existing.Seq+1 || next.PrevHash != existing.Hash {
+		t.Fatalf("after failed batches the next event got seq %d, prev %q; want %d, %q", next.Seq, next.PrevHash, existing.Seq+1, existing.Hash)
+	}
 }
 
 func testAuditFilter(t *testing.T, s warden.Store) {
@@ -167,8 +190,11 @@ func testAuditFilter(t *testing.T, s warden.Store) {
 	e4.Actor = other
 	e4.Target = warden.EventTarget{Tool: "github", Action: "issues.delete"}
 	e4.Decision.Effect = warden.EffectDeny
+	e4.Target.Risk = warden.RiskCritical
+	e3.Target.Risk = warden.RiskMedium
 	e5 := newEvent("e5", at(4), warden.EventAgentRotate)
 	e5.Actor = alice
+	e5.Target.Risk = warden.RiskHigh
 	e6 := newEvent("e6", at(5), "agentx.thing")
 	e7 := newEvent("e7", at(6), "agent")
 	appendEvents(t, s, e1, e2, e3, e4, e5)
@@ -207,6 +233,12 @@ func testAuditFilter(t *testing.T, s warden.Store) {
 		{"limit", warden.AuditFilter{Limit: 2}, []string{"e1", "e2"}},
 		{"limit after seq", warden.AuditFilter{Limit: 2, AfterSeq: e2.Seq}, []string{"e3", "e4"}},
 		{"combined", warden.AuditFilter{Tool: "github", Effect: warden.EffectAllow, Agent: "bot"}, []string{"e3"}},
+		{"min risk high", warden.AuditFilter{MinRisk: warden.RiskHigh}, []string{"e4", "e5"}},
+		{"min risk low", warden.AuditFilter{MinRisk: warden.RiskLow}, []string{"e3", "e4", "e5"}},
+		{"min risk critical", warden.AuditFilter{MinRisk: warden.RiskCritical}, []string{"e4"}},
+		{"newest", warden.AuditFilter{Newest: true, Limit: 3}, []string{"e5", "e6", "e7"}},
+		{"newest of a type", warden.AuditFilter{Newest: true, Limit: 1, Type: "tool.call"}, []string{"e4"}},
+		{"newest after seq", warden.AuditFilter{Newest: true, Limit: 10, AfterSeq: e5.Seq}, []string{"e6", "e7"}},
 		{"nothing matches", warden.AuditFilter{Agent: "nobody"}, nil},
 	}
 	for _, tt := range tests {
@@ -310,5 +342,315 @@ func testAuditConcurrentTail(t *testing.T, s warden.Store) {
 				t.Fatalf("event %s at position %d: batches interleaved or out of order", ev.ID, i+j)
 			}
 		}
+	}
+}
+
+// testAuditChain checks the links: each event's hash is the SHA-256 of the body the store keeps,
+// and each names the hash of the one before.
+func testAuditChain(t *testing.T, s warden.Store) {
+	for b := range 4 {
+		var evs []*warden.AuditEvent
+		for i := range b + 1 {
+			evs = append(evs, newEvent(fmt.Sprintf("b%d-e%d", b, i), base, "x"))
+		}
+		appendEvents(t, s, evs...)
+	}
+	prev := ""
+	var seq int64
+	err := s.ScanAuditRecords(t.Context(), 0, func(r *warden.AuditRecord) error {
+		seq++
+		if r.Seq != seq {
+			return fmt.Errorf("record %d follows %d", r.Seq, seq-1)
+		}
+		if got := warden.AuditHash(r.Body); got != r.Hash {
+			return fmt.Errorf("record %d: hash %s, but its body hashes to %s", r.Seq, r.Hash, got)
+		}
+		var body struct {
+			Seq      int64  `json:"seq"`
+			PrevHash string `json:"prev_hash"`
+			Hash     string `json:"hash"`
+		}
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			return err
+		}
+		if body.Seq != r.Seq || body.PrevHash != prev || body.Hash != "" {
+			return fmt.Errorf("record %d: body has seq %d, prev_hash %q, hash %q; want %d, %q and no hash",
+				r.Seq, body.Seq, body.PrevHash, body.Hash, r.Seq, prev)
+		}
+		prev = r.Hash
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "records", seq, int64(10))
+}
+
+// testAuditConcurrentChain appends from many writers at once, as several replicas do on one
+// database: the chain must come out whole, with no seq twice and none skipped.
+func testAuditConcurrentChain(t *testing.T, s warden.Store) {
+	const writers, batches = 8, 6
+	err := concurrently(writers, func(w int) error {
+		for b := range batches {
+			ev := newEvent(fmt.Sprintf("w%d-b%d", w, b), base, "x")
+			if err := s.AppendAuditEvents(t.Context(), []*warden.AuditEvent{ev, newEvent(ev.ID+"-2", base, "x")}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev, n := "", int64(0)
+	err = s.ScanAuditRecords(t.Context(), 0, func(r *warden.AuditRecord) error {
+		n++
+		var body struct {
+			PrevHash string `json:"prev_hash"`
+		}
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			return err
+		}
+		if r.Seq != n || body.PrevHash != prev || warden.AuditHash(r.Body) != r.Hash {
+			return fmt.Errorf("record %d (expected %d) does not extend the chain", r.Seq, n)
+		}
+		prev = r.Hash
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "events", n, int64(writers*batches*2))
+}
+
+// testAuditCanonicalRoundTrip checks that an event read back encodes to the very bytes the
+// store hashed, so that an export (AuditLine of the canonical encoding) verifies.
+func testAuditCanonicalRoundTrip(t *testing.T, s warden.Store) {
+	ev := newEvent("odd", base, warden.EventToolCall)
+	ev.Target = warden.EventTarget{Tool: "t", Action: "a<b>&c", Arguments: json.RawMessage(`{ "b" : [1, 2.50, 1e3], "a": "\u00e9<x>", "n": null }`)}
+	ev.Decision.Message = "quote \" backslash \\ tab \t nul \u0000 line\u2028"
+	ev.Outcome.LatencyMS = 0.1 + 0.2
+	appendEvents(t, s, ev, newEvent("plain", base, "x"))
+	read := auditEvents(t, s, warden.AuditFilter{})
+	var bodies [][]byte
+	err := s.ScanAuditRecords(t.Context(), 0, func(r *warden.AuditRecord) error {
+		bodies = append(bodies, r.Body)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ev := range read {
+		got, err := warden.AuditCanonical(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(bodies[i]) {
+			t.Errorf("event %d encodes again as\n%s\nbut the store hashed\n%s", ev.Seq, got, bodies[i])
+		}
+		line := warden.AuditLine(got, ev.Hash)
+		var back warden.AuditEvent
+		if err := json.Unmarshal(line, &back); err != nil || back.Hash != ev.Hash {
+			t.Errorf("export line %s: %v", line, err)
+		}
+	}
+}
+
+func testAuditHead(t *testing.T, s warden.Store) {
+	seq, hash, err := s.AuditHead(t.Context())
+	if err != nil || seq != 0 || hash != "" {
+		t.Fatalf("head of an empty log: %d %q %v", seq, hash, err)
+	}
+	a, b := newEvent("a", base, "x"), newEvent("b", base, "x")
+	appendEvents(t, s, a, b)
+	seq, hash, err = s.AuditHead(t.Context())
+	if err != nil || seq != b.Seq || hash != b.Hash {
+		t.Fatalf("head: %d %q %v; want %d %q", seq, hash, err, b.Seq, b.Hash)
+	}
+}
+
+func testAuditScanRecords(t *testing.T, s warden.Store) {
+	for i := range 5 {
+		appendEvents(t, s, newEvent(fmt.Sprintf("e%d", i), base, "x"))
+	}
+	var seqs []int64
+	err := s.ScanAuditRecords(t.Context(), 2, func(r *warden.AuditRecord) error {
+		seqs = append(seqs, r.Seq)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "seqs after 2", seqs, []int64{3, 4, 5})
+	stop := fmt.Errorf("stop")
+	n := 0
+	err = s.ScanAuditRecords(t.Context(), 0, func(r *warden.AuditRecord) error {
+		n++
+		return stop
+	})
+	if err != stop || n != 1 {
+		t.Fatalf("a scan whose callback fails: %v after %d records; want that error after 1", err, n)
+	}
+}
+
+func testAuditPrune(t *testing.T, s warden.Store) {
+	var evs []*warden.AuditEvent
+	for i := range 6 {
+		evs = append(evs, newEvent(fmt.Sprintf("e%d", i), base.Add(time.Duration(i)*time.Minute), "x"))
+	}
+	appendEvents(t, s, evs...)
+	_, err := s.PruneAuditEvents(t.Context(), 3)
+	wantCode(t, err, warden.EInvalid) // no checkpoint anchors it
+	for _, size := range []int64{3, 6} {
+		c := &warden.AuditCheckpoint{Size: size, Hash: evs[size-1].Hash, Time: base, Note: "note"}
+		if err := s.AddAuditCheckpoint(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = s.PruneAuditEvents(t.Context(), 6)
+	wantCode(t, err, warden.EInvalid) // it would delete the head
+	n, err := s.PruneAuditEvents(t.Context(), 3)
+	if err != nil || n != 3 {
+		t.Fatalf("prune through 3: %d, %v", n, err)
+	}
+	wantEqual(t, "events left", eventIDs(auditEvents(t, s, warden.AuditFilter{})), []string{"e3", "e4", "e5"})
+	next := newEvent("next", base, "x")
+	appendEvents(t, s, next)
+	if next.Seq != 7 || next.PrevHash != evs[5].Hash {
+		t.Fatalf("after a prune the next event got seq %d prev %q; want 7 and the head's hash", next.Seq, next.PrevHash)
+	}
+}
+
+func testAuditCheckpoints(t *testing.T, s warden.Store) {
+	if cs, err := s.AuditCheckpoints(t.Context()); err != nil || len(cs) != 0 {
+		t.Fatalf("checkpoints of a new store: %v %v", cs, err)
+	}
+	add := func(c *warden.AuditCheckpoint) {
+		t.Helper()
+		if err := s.AddAuditCheckpoint(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c10 := &warden.AuditCheckpoint{Size: 10, Hash: "h10", Time: base, Note: "n10"}
+	c2 := &warden.AuditCheckpoint{Size: 2, Hash: "h2", Time: base.Add(time.Second), Note: "n2"}
+	add(c10)
+	add(c2)
+	add(&warden.AuditCheckpoint{Size: 10, Hash: "other", Time: base, Note: "another replica's"})
+	cs, err := s.AuditCheckpoints(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2, w10 := *c2, *c10
+	w2.Time, w10.Time = c2.Time.UTC(), c10.Time.UTC()
+	wantEqual(t, "checkpoints", cs, []*warden.AuditCheckpoint{&w2, &w10})
+	for _, bad := range []*warden.AuditCheckpoint{
+		{Size: 0, Hash: "h", Time: base, Note: "n"},
+		{Size: 1, Time: base, Note: "n"},
+		{Size: 1, Hash: "h", Time: base},
+		{Size: 1, Hash: "h", Note: "n"},
+	} {
+		wantCode(t, s.AddAuditCheckpoint(t.Context(), bad), warden.EInvalid)
+	}
+}
+
+func testAuditKeys(t *testing.T, s warden.Store) {
+	k1 := &warden.AuditKey{Name: "example.com/audit", Public: []byte("pub1"), Sealed: []byte("sealed1"), CreatedAt: base}
+	k2 := &warden.AuditKey{Name: "b", Public: []byte("pub2"), Sealed: []byte("sealed2"), CreatedAt: base.Add(time.Second)}
+	for _, k := range []*warden.AuditKey{k2, k1} {
+		if err := s.CreateAuditKey(t.Context(), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantCode(t, s.CreateAuditKey(t.Context(), &warden.AuditKey{Name: "b", Public: []byte("p"), Sealed: []byte("s"), CreatedAt: base}), warden.EConflict)
+	wantCode(t, s.CreateAuditKey(t.Context(), &warden.AuditKey{Name: "c", Public: []byte("p"), CreatedAt: base}), warden.EInvalid)
+	keys, err := s.AuditKeys(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w1, w2 := *k1, *k2
+	w1.CreatedAt, w2.CreatedAt = k1.CreatedAt.UTC(), k2.CreatedAt.UTC()
+	wantEqual(t, "keys, oldest first", keys, []*warden.AuditKey{&w1, &w2})
+}
+
+func testAuditSinkCursors(t *testing.T, s warden.Store) {
+	cursor := func(name string) int64 {
+		t.Helper()
+		seq, err := s.AuditSinkCursor(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seq
+	}
+	wantEqual(t, "cursor of a new sink", cursor("webhook"), int64(0))
+	for _, seq := range []int64{5, 9} {
+		if err := s.SaveAuditSinkCursor(t.Context(), "webhook", seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SaveAuditSinkCursor(t.Context(), "file", 3); err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "webhook cursor", cursor("webhook"), int64(9))
+	wantEqual(t, "file cursor", cursor("file"), int64(3))
+	wantCode(t, s.SaveAuditSinkCursor(t.Context(), "", 1), warden.EInvalid)
+	wantCode(t, s.SaveAuditSinkCursor(t.Context(), "x", -1), warden.EInvalid)
+}
+
+// auditCalls invokes every audit method beyond append and search with valid arguments.
+func auditCalls(s warden.Store) map[string]func(ctx context.Context) error {
+	return map[string]func(ctx context.Context) error{
+		"AuditHead": func(ctx context.Context) error { _, _, err := s.AuditHead(ctx); return err },
+		"ScanAuditRecords": func(ctx context.Context) error {
+			return s.ScanAuditRecords(ctx, 0, func(*warden.AuditRecord) error { return nil })
+		},
+		"PruneAuditEvents": func(ctx context.Context) error { _, err := s.PruneAuditEvents(ctx, 1); return err },
+		"AddAuditCheckpoint": func(ctx context.Context) error {
+			return s.AddAuditCheckpoint(ctx, &warden.AuditCheckpoint{Size: 2, Hash: "h", Time: base, Note: "n"})
+		},
+		"AuditCheckpoints": func(ctx context.Context) error { _, err := s.AuditCheckpoints(ctx); return err },
+		"CreateAuditKey": func(ctx context.Context) error {
+			return s.CreateAuditKey(ctx, &warden.AuditKey{Name: "k", Public: []byte("p"), Sealed: []byte("s"), CreatedAt: base})
+		},
+		"AuditKeys":           func(ctx context.Context) error { _, err := s.AuditKeys(ctx); return err },
+		"AuditSinkCursor":     func(ctx context.Context) error { _, err := s.AuditSinkCursor(ctx, "x"); return err },
+		"SaveAuditSinkCursor": func(ctx context.Context) error { return s.SaveAuditSinkCursor(ctx, "x", 1) },
+	}
+}
+
+func seedAudit(t *testing.T, s warden.Store) {
+	t.Helper()
+	appendEvents(t, s, newEvent("a", base, "x"), newEvent("b", base, "x"))
+	if err := s.AddAuditCheckpoint(t.Context(), &warden.AuditCheckpoint{Size: 1, Hash: "h", Time: base, Note: "n"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testAuditCanceledContext(t *testing.T, s warden.Store) {
+	seedAudit(t, s)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	for name, call := range auditCalls(s) {
+		t.Run(name, func(t *testing.T) {
+			if err := call(ctx); !errors.Is(err, context.Canceled) {
+				t.Fatalf("with a canceled context: %v; want an error that is context.Canceled", err)
+			}
+		})
+	}
+	if got := eventIDs(auditEvents(t, s, warden.AuditFilter{})); len(got) != 2 {
+		t.Errorf("events after canceled calls: %v", got)
+	}
+}
+
+func testAuditClosed(t *testing.T, s warden.Store) {
+	seedAudit(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, call := range auditCalls(s) {
+		t.Run(name, func(t *testing.T) {
+			if err := call(t.Context()); err == nil {
+				t.Fatal("succeeded on a closed store")
+			}
+		})
 	}
 }

@@ -1,0 +1,292 @@
+package audit_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/audit"
+)
+
+// TestGroupCommit appends from many goroutines at once: every append returns with its event
+// durable and chained, the seqs are 1…n without gaps, and the commits carried several events.
+func TestGroupCommit(t *testing.T) {
+	l := openLog(t)
+	gs := &gateStore{Store: l.store}
+	log := audit.New(gs, audit.Options{Replica: "r1", Keys: l.keys})
+	defer log.Close()
+	const writers, each = 50, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	seqs := make(chan int64, writers*each)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				ev := event(w*each + i)
+				if err := log.Append(t.Context(), ev); err != nil {
+					errs <- err
+					return
+				}
+				if ev.Seq == 0 || ev.Hash == "" || ev.ID == "" || ev.Actor.Replica != "r1" || ev.SchemaVersion != warden.AuditSchemaVersion {
+					errs <- fmt.Errorf("event after append: %+v", ev)
+				}
+				seqs <- ev.Seq
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	close(seqs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var got []int64
+	for s := range seqs {
+		got = append(got, s)
+	}
+	slices.Sort(got)
+	for i, s := range got {
+		if s != int64(i+1) {
+			t.Fatalf("seqs %v… are not 1…%d", got[:min(len(got), 10)], writers*each)
+		}
+	}
+	if r := l.verify(t, nil); !r.OK || r.Events != writers*each {
+		t.Fatalf("verify: %+v", r)
+	}
+	if log.Committed() != writers*each || slices.Max(gs.batches) < 2 {
+		t.Fatalf("committed %d in batches %v; want %d, some batches of more than one", log.Committed(), gs.batches, writers*each)
+	}
+}
+
+// TestCommitFailureFailsEveryWaiter makes the store fail: every append that was in the failed
+// commit gets an error, which is what makes the gateway deny.
+func TestCommitFailureFailsEveryWaiter(t *testing.T) {
+	l := openLog(t)
+	gs := &gateStore{Store: l.store, gate: make(chan struct{}), fail: errors.New("disk full")}
+	log := audit.New(gs, audit.Options{})
+	defer log.Close()
+	const n = 20
+	errs := make(chan error, n)
+	for i := range n {
+		go func() { errs <- log.Append(t.Context(), event(i)) }()
+	}
+	time.Sleep(100 * time.Millisecond) // the appends queue up behind the gate
+	close(gs.gate)
+	for range n {
+		err := <-errs
+		if warden.ErrorCode(err) != warden.EUnavailable {
+			t.Fatalf("append during a failing commit: %v; want unavailable", err)
+		}
+	}
+	if evs, _ := l.store.AuditEvents(t.Context(), warden.AuditFilter{}); len(evs) != 0 {
+		t.Fatalf("%d events stored by failed commits", len(evs))
+	}
+}
+
+// TestBadEventDoesNotDenyOthers puts an event the store refuses into a batch with good ones:
+// only its own append fails.
+func TestBadEventDoesNotDenyOthers(t *testing.T) {
+	l := openLog(t)
+	gs := &gateStore{Store: l.store, gate: make(chan struct{})}
+	log := audit.New(gs, audit.Options{})
+	defer log.Close()
+	// The first append holds the writer at the gate while the rest queue into one batch.
+	first := make(chan error, 1)
+	go func() { first <- log.Append(t.Context(), event(0)) }()
+	time.Sleep(50 * time.Millisecond)
+	results := make([]chan error, 5)
+	for i := range results {
+		results[i] = make(chan error, 1)
+		ev := event(i + 1)
+		if i == 2 {
+			ev.Time = time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC) // beyond what the store keeps
+		}
+		go func() { results[i] <- log.Append(t.Context(), ev) }()
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(gs.gate)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for i, ch := range results {
+		err := <-ch
+		if (i == 2) != (err != nil) {
+			t.Errorf("append %d: %v", i, err)
+		}
+	}
+	if r := l.verify(t, nil); !r.OK || r.Events != 5 {
+		t.Fatalf("verify: %+v", r)
+	}
+}
+
+// TestCanceledAppendIsNotWritten withdraws an append whose caller gave up before the writer took
+// it: it fails, and the event is not in the log.
+func TestCanceledAppendIsNotWritten(t *testing.T) {
+	l := openLog(t)
+	gs := &gateStore{Store: l.store, gate: make(chan struct{})}
+	log := audit.New(gs, audit.Options{})
+	defer log.Close()
+	go log.Append(t.Context(), event(0)) // holds the writer at the gate
+	time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	ev := event(1)
+	if err := log.Append(ctx, ev); warden.ErrorCode(err) != warden.EUnavailable {
+		t.Fatalf("append whose context ended: %v", err)
+	}
+	close(gs.gate)
+	log.Close()
+	evs, err := l.store.AuditEvents(t.Context(), warden.AuditFilter{})
+	if err != nil || len(evs) != 1 || evs[0].ID == ev.ID {
+		t.Fatalf("events: %v %v; want only the first", evs, err)
+	}
+}
+
+func TestClose(t *testing.T) {
+	l := openLog(t)
+	gs := &gateStore{Store: l.store, gate: make(chan struct{})}
+	log := audit.New(gs, audit.Options{})
+	errs := make(chan error, 10)
+	for i := range 10 {
+		go func() { errs <- log.Append(t.Context(), event(i)) }()
+	}
+	time.Sleep(50 * time.Millisecond)
+	closed := make(chan struct{})
+	go func() { log.Close(); close(closed) }()
+	time.Sleep(20 * time.Millisecond)
+	close(gs.gate)
+	<-closed
+	for range 10 {
+		if err := <-errs; err != nil {
+			t.Fatalf("an append queued before Close: %v", err)
+		}
+	}
+	if err := log.Append(t.Context(), event(11)); !errors.Is(err, audit.ErrClosed) {
+		t.Fatalf("append after Close: %v", err)
+	}
+	if err := audit.New(l.store, audit.Options{}).Close(); err != nil {
+		t.Fatalf("closing a log never used: %v", err)
+	}
+}
+
+// TestPrepare checks what the log fills in and redacts whatever the producer did.
+func TestPrepare(t *testing.T) {
+	l := openLog(t)
+	l.RateTools(func(name string) (*warden.Tool, bool) {
+		return &warden.Tool{Name: name, Risk: warden.RiskCritical}, name == "payments"
+	})
+	jwt := "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhZ19ib3QifQ.c2lnbmF0dXJlc2lnbmF0dXJl"
+	call := &warden.AuditEvent{
+		Type:     warden.EventToolCall,
+		Actor:    warden.EventActor{Kind: warden.ActorAgent, Name: "bot"},
+		Target:   warden.EventTarget{Tool: "payments", Action: "send", Resource: "key:" + jwt, Arguments: []byte(`{"password":"hunter22","memo":"` + jwt + `"}`)},
+		Decision: warden.EventDecision{Message: "token " + jwt},
+	}
+	if err := l.Append(t.Context(), call); err != nil {
+		t.Fatal(err)
+	}
+	kill := &warden.AuditEvent{Type: "kill.agent", Actor: warden.EventActor{Kind: warden.ActorHuman}}
+	plain := &warden.AuditEvent{Type: warden.EventAgentCreate, Actor: warden.EventActor{Kind: warden.ActorHuman}}
+	for _, ev := range []*warden.AuditEvent{kill, plain} {
+		if err := l.Append(t.Context(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if call.Target.Risk != warden.RiskCritical || kill.Target.Risk != warden.RiskHigh || plain.Target.Risk != "" {
+		t.Errorf("risks %q %q %q; want critical (the tool's), high (a kill), none", call.Target.Risk, kill.Target.Risk, plain.Target.Risk)
+	}
+	stored := l.body(t, call.Seq)
+	text := fmt.Sprintf("%+v %s", stored, stored.Target.Arguments)
+	if strings.Contains(text, jwt) || strings.Contains(text, "hunter22") {
+		t.Errorf("a credential was recorded: %s", text)
+	}
+	if call.Time.Location() != time.UTC || call.ID == "" {
+		t.Errorf("time %v, id %q", call.Time, call.ID)
+	}
+}
+
+// TestUnhashedEventsAreChained opens a log written before the hash chain — seqs with gaps, no
+// hashes — and appends: the old events are numbered and chained, and the log verifies.
+func TestUnhashedEventsAreChained(t *testing.T) {
+	l := openLog(t)
+	l.appendN(t, 5)
+	l.exec(t, `UPDATE audit_events SET hash = ''`)
+	l.shift(t, 3, 10) // the gaps an identity column leaves
+	if err := l.Append(t.Context(), event(99)); err != nil {
+		t.Fatal(err)
+	}
+	r := l.verify(t, nil)
+	if !r.OK || r.Events != 6 || r.First != 1 || r.Last != 6 {
+		t.Fatalf("verify after chaining old events: %+v %+v", r, r.Break)
+	}
+}
+
+func TestCheckpointAndPrune(t *testing.T) {
+	l := openLog(t)
+	now := time.Now()
+	old := now.Add(-48 * time.Hour)
+	for i := range 6 {
+		ev := event(i)
+		ev.Time = old.Add(time.Duration(i) * time.Minute)
+		if err := l.Append(t.Context(), ev); err != nil {
+			t.Fatal(err)
+		}
+		if i == 3 {
+			if _, err := l.Checkpoint(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	l.appendN(t, 3) // new events
+	if n, err := l.Prune(t.Context(), 24*time.Hour); err != nil || n != 4 {
+		t.Fatalf("prune: %d, %v; want the 4 old events up to the checkpoint", n, err)
+	}
+	r := l.verify(t, nil)
+	if !r.OK || r.Anchor != 4 || r.First != 5 || r.Last != 10 {
+		t.Fatalf("verify after prune: %+v %+v", r, r.Break)
+	}
+	evs, _ := l.store.AuditEvents(t.Context(), warden.AuditFilter{Type: warden.EventAuditPrune})
+	if len(evs) != 1 || !strings.Contains(evs[0].Decision.Message, "deleted 4 events") {
+		t.Fatalf("prune event: %+v", evs)
+	}
+	// Nothing left to prune: the rest is newer, or above the newest checkpoint.
+	if n, err := l.Prune(t.Context(), 24*time.Hour); err != nil || n != 0 {
+		t.Fatalf("second prune: %d, %v", n, err)
+	}
+}
+
+func TestRunSignsCheckpoints(t *testing.T) {
+	l := openLog(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx, audit.Background{CheckpointEvery: 5, CheckpointInterval: time.Hour}) }()
+	l.appendN(t, 12)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := l.LatestCheckpoint(t.Context())
+		if err == nil && c.Size >= 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint of 10 events after 12 appends with every=5: %v %v", c, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Stopping signs the rest.
+	if c, err := l.LatestCheckpoint(t.Context()); err != nil || c.Size != 12 {
+		t.Fatalf("checkpoint after Run stopped: %+v %v; want size 12", c, err)
+	}
+	if r := l.verify(t, nil); !r.OK || r.Checkpoints < 2 {
+		t.Fatalf("verify: %+v", r)
+	}
+}

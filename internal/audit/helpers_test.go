@@ -1,0 +1,153 @@
+package audit_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/audit"
+	"github.com/wardenhq/warden/internal/checkpoint"
+	"github.com/wardenhq/warden/internal/sqlite"
+)
+
+// testLog is a Log on a real SQLite store in a temporary directory, with a raw connection to
+// the same file for tests that tamper with it.
+type testLog struct {
+	*audit.Log
+	store *sqlite.Store
+	raw   *sql.DB
+	keys  *checkpoint.Keys
+}
+
+func openLog(t testing.TB) *testLog {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "warden.db")
+	store, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	keys, err := checkpoint.LoadOrCreate(context.Background(), store, make([]byte, 32), "test.example/audit", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := audit.New(store, audit.Options{Replica: "r1", Keys: keys})
+	t.Cleanup(func() { l.Close() })
+	raw, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: path, RawQuery: "_busy_timeout=10000"}).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return &testLog{Log: l, store: store, raw: raw, keys: keys}
+}
+
+func event(i int) *warden.AuditEvent {
+	return &warden.AuditEvent{
+		Type:     warden.EventToolCall,
+		Actor:    warden.EventActor{Kind: warden.ActorAgent, ID: "ag_bot", Name: "bot", SessionID: "s1"},
+		Target:   warden.EventTarget{Tool: "github", Action: "issues.create", Resource: fmt.Sprintf("repo:acme/%d", i), Arguments: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))},
+		Decision: warden.EventDecision{Effect: warden.EffectAllow, Reason: "policy_allow"},
+	}
+}
+
+func (l *testLog) appendN(t testing.TB, n int) {
+	t.Helper()
+	for i := range n {
+		if err := l.Append(context.Background(), event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (l *testLog) exec(t testing.TB, query string, args ...any) {
+	t.Helper()
+	if _, err := l.raw.Exec(query, args...); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
+
+func (l *testLog) verify(t testing.TB, external []byte) *audit.Report {
+	t.Helper()
+	r, err := audit.Verify(context.Background(), l.store, audit.VerifyOptions{Verifiers: l.keys.Verifiers, External: external})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// body returns the stored body of event seq, decoded.
+func (l *testLog) body(t testing.TB, seq int64) *warden.AuditEvent {
+	t.Helper()
+	var body string
+	if err := l.raw.QueryRow(`SELECT body FROM audit_events WHERE seq = ?`, seq).Scan(&body); err != nil {
+		t.Fatal(err)
+	}
+	var ev warden.AuditEvent
+	if err := json.Unmarshal([]byte(body), &ev); err != nil {
+		t.Fatal(err)
+	}
+	return &ev
+}
+
+// rewrite stores ev at seq with a hash computed as warden would: the kind of change someone who
+// knows the format but not the checkpoint key can make.
+func (l *testLog) rewrite(t testing.TB, seq int64, ev *warden.AuditEvent) string {
+	t.Helper()
+	canonical, err := warden.AuditCanonical(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := warden.AuditHash(canonical)
+	l.exec(t, `UPDATE audit_events SET body = ?, hash = ? WHERE seq = ?`, string(canonical), hash, seq)
+	return hash
+}
+
+// shift moves the events from seq from on by delta, as an UPDATE of a primary key must: through
+// negative numbers, so that no two rows ever hold one seq.
+func (l *testLog) shift(t testing.TB, from, delta int64) {
+	t.Helper()
+	l.exec(t, `UPDATE audit_events SET seq = -(seq + ?) WHERE seq >= ?`, delta, from)
+	l.exec(t, `UPDATE audit_events SET seq = -seq WHERE seq < 0`)
+}
+
+// swap exchanges the places of events a and b.
+func (l *testLog) swap(t testing.TB, a, b int64) {
+	t.Helper()
+	l.exec(t, `UPDATE audit_events SET seq = -1 WHERE seq = ?`, a)
+	l.exec(t, `UPDATE audit_events SET seq = ? WHERE seq = ?`, a, b)
+	l.exec(t, `UPDATE audit_events SET seq = ? WHERE seq = -1`, b)
+}
+
+// gateStore holds every append until the test opens the gate, so that appends queue up behind
+// it and the next commit is one batch.
+type gateStore struct {
+	audit.Store
+	mu      sync.Mutex
+	gate    chan struct{}
+	fail    error
+	batches []int
+}
+
+func (g *gateStore) AppendAuditEvents(ctx context.Context, evs []*warden.AuditEvent) error {
+	g.mu.Lock()
+	gate := g.gate
+	g.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	g.mu.Lock()
+	g.batches = append(g.batches, len(evs))
+	fail := g.fail
+	g.mu.Unlock()
+	if fail != nil {
+		return fail
+	}
+	return g.Store.AppendAuditEvents(ctx, evs)
+}
