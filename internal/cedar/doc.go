@@ -26,7 +26,9 @@
 // Compile validates every policy against the tools and indexes the set by principal and action
 // so that a decision evaluates only the policies that can apply. Engine.Decide denies by
 // default, lets a forbid beat any permit, denies when a policy fails to evaluate (fail closed),
-// and turns an allow into approval_required when a matching permit carries @approval("required").
+// and turns an allow into approval_required when a matching permit carries @approval("required"),
+// or marks it approval_waived when one carries @approval("waived") (the gateway then does not ask
+// for a person on account of the tool's risk).
 // Engine.Explain says which policies were considered and what each made of the request.
 //
 // Grant compiles the simple grants of warden.yaml to Cedar text.

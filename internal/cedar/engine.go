@@ -21,6 +21,7 @@ import (
 const (
 	ReasonPolicyAllow      = "policy_allow"        // a permit matched and no forbid did
 	ReasonApprovalRequired = "approval_required"   // as policy_allow, but a matching permit is @approval("required")
+	ReasonApprovalWaived   = "approval_waived"     // as policy_allow, and a matching permit is @approval("waived")
 	ReasonNoMatchingPolicy = "no_matching_policy"  // no permit matched: default deny
 	ReasonForbidden        = "forbidden_by_policy" // a forbid matched
 	ReasonPolicyError      = "policy_error"        // a policy could not be evaluated: fail closed
@@ -40,6 +41,9 @@ type Policy struct {
 	Line     int    `json:"line"`
 	Effect   string `json:"effect"` // permit or forbid
 	Approval bool   `json:"approval,omitempty"`
+	// ApprovalWaived marks a permit annotated @approval("waived"): what it allows needs no
+	// person's approval on account of the tool's risk (see Engine.Decide).
+	ApprovalWaived bool `json:"approval_waived,omitempty"`
 	// Source is the policy in Cedar's canonical formatting, as the engine evaluates it; comments
 	// and layout of the original file are not kept.
 	Source string `json:"source"`
@@ -137,11 +141,12 @@ func newCompiledPolicy(file string, i int, p *cedar.Policy) *compiledPolicy {
 	}
 	cp := &compiledPolicy{
 		Policy: Policy{
-			ID:       id,
-			File:     file,
-			Line:     p.Position().Line,
-			Effect:   effect,
-			Approval: ann[annotationApproval] == approvalRequired && effect == "permit",
+			ID:             id,
+			File:           file,
+			Line:           p.Position().Line,
+			Effect:         effect,
+			Approval:       ann[annotationApproval] == approvalRequired && effect == "permit",
+			ApprovalWaived: ann[annotationApproval] == approvalWaived && effect == "permit",
 		},
 		cedar: p,
 	}
@@ -216,6 +221,11 @@ func (e *Engine) Policies() []Policy {
 //   - Otherwise, a matching permit allows (policy_allow), or asks for a person's approval
 //     (approval_required) when any matching permit is annotated @approval("required"): of two
 //     permits that disagree, the stricter wins, as forbid wins over permit.
+//   - An allow where a matching permit is annotated @approval("waived") has the reason
+//     approval_waived instead of policy_allow. The engine knows nothing of risk; the gateway
+//     reads this reason as "no person's approval on account of the tool's risk" (a high or
+//     critical tool otherwise needs one). A waiver never beats @approval("required") on another
+//     matching permit, nor the approval a tool itself declares for an action.
 //   - Otherwise the request is denied by default (no_matching_policy).
 //
 // Decision.Policies names the policies that determined the outcome.
@@ -261,7 +271,7 @@ func (e *Engine) evaluate(r *warden.Request, pick candidateFunc) evaluation {
 	}
 	_, diag := cedar.Authorize(e.iterate(ev.candidates), ents, req)
 
-	var forbids, permits, approvals []string
+	var forbids, permits, approvals, waivers []string
 	for _, reason := range diag.Reasons {
 		p := e.byID[reason.PolicyID]
 		switch {
@@ -269,6 +279,9 @@ func (e *Engine) evaluate(r *warden.Request, pick candidateFunc) evaluation {
 			forbids = append(forbids, p.ID)
 		case p.Approval:
 			approvals = append(approvals, p.ID)
+			permits = append(permits, p.ID)
+		case p.ApprovalWaived:
+			waivers = append(waivers, p.ID)
 			permits = append(permits, p.ID)
 		default:
 			permits = append(permits, p.ID)
@@ -289,6 +302,9 @@ func (e *Engine) evaluate(r *warden.Request, pick candidateFunc) evaluation {
 	case len(approvals) > 0:
 		ev.decision = e.decision(warden.EffectApprovalRequired, ReasonApprovalRequired,
 			"policy "+strings.Join(approvals, ", ")+" allows this only with a person's approval", approvals)
+	case len(waivers) > 0:
+		ev.decision = e.decision(warden.EffectAllow, ReasonApprovalWaived,
+			"allowed by policy "+strings.Join(permits, ", ")+"; approval waived by policy "+strings.Join(waivers, ", "), permits)
 	case len(permits) > 0:
 		ev.decision = e.decision(warden.EffectAllow, ReasonPolicyAllow, "allowed by policy "+strings.Join(permits, ", "), permits)
 	default:

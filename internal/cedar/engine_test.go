@@ -122,6 +122,18 @@ func TestDecide(t *testing.T) {
 			req("a", "everything:echo"), want{warden.EffectDeny, ReasonForbidden, []string{"f"}, ""}},
 		{"approval permit not matching", `@id("ap") @approval("required") permit(principal, action == Action::"everything:rm", resource); @id("p") permit(principal, action, resource);`,
 			req("a", "everything:echo"), allow("p")},
+		{"waived", `@id("w") @approval("waived") permit(principal, action, resource);`,
+			req("a", "shell:exec"), want{warden.EffectAllow, ReasonApprovalWaived, []string{"w"}, "approval waived by policy w"}},
+		{"waiver names every permit", `@id("p") permit(principal, action, resource); @id("w") @approval("waived") permit(principal, action, resource);`,
+			req("a", "shell:exec"), want{warden.EffectAllow, ReasonApprovalWaived, []string{"p", "w"}, "allowed by policy p, w; approval waived by policy w"}},
+		{"required beats waived", `@id("w") @approval("waived") permit(principal, action, resource); @id("ap") @approval("required") permit(principal, action, resource);`,
+			req("a", "shell:exec"), want{warden.EffectApprovalRequired, ReasonApprovalRequired, []string{"ap"}, ""}},
+		{"forbid beats waived", `@id("w") @approval("waived") permit(principal, action, resource); @id("f") forbid(principal, action, resource);`,
+			req("a", "shell:exec"), want{warden.EffectDeny, ReasonForbidden, []string{"f"}, ""}},
+		{"waiver not matching", `@id("w") @approval("waived") permit(principal, action == Action::"shell:other", resource); @id("p") permit(principal, action, resource);`,
+			req("a", "shell:exec"), allow("p")},
+		{"waiver alone does not permit", `@id("w") @approval("waived") permit(principal, action, resource) when { false };`,
+			req("a", "shell:exec"), noMatch},
 
 		{"error in permit fails closed", `@id("e") permit(principal, action, resource) when { context.args.path like "/tmp/*" };`,
 			req("a", "everything:echo"), want{warden.EffectDeny, ReasonPolicyError, []string{"e"}, "policy e:"}},
@@ -291,8 +303,12 @@ func TestPoliciesAndVersion(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("Policies = %q; want %q", got, want)
 	}
-	if p := e.Policies()[0]; !p.Approval || p.Line != 2 {
+	if p := e.Policies()[0]; !p.Approval || p.ApprovalWaived || p.Line != 2 {
 		t.Errorf("policy ap = %+v; want approval on line 2", p)
+	}
+	w := mustCompile(t, map[string]string{"w.cedar": `@approval("waived") permit(principal, action, resource);`})
+	if p := w.Policies()[0]; p.Approval || !p.ApprovalWaived {
+		t.Errorf("waived policy = %+v; want ApprovalWaived only", p)
 	}
 }
 

@@ -82,7 +82,7 @@ func FuzzDecideArgs(f *testing.F) {
 func checkDecision(t *testing.T, d warden.Decision) {
 	t.Helper()
 	switch d.Effect + "/" + d.Reason {
-	case "allow/" + ReasonPolicyAllow, "approval_required/" + ReasonApprovalRequired,
+	case "allow/" + ReasonPolicyAllow, "allow/" + ReasonApprovalWaived, "approval_required/" + ReasonApprovalRequired,
 		"deny/" + ReasonNoMatchingPolicy, "deny/" + ReasonForbidden, "deny/" + ReasonPolicyError, "deny/" + ReasonInvalidRequest:
 	default:
 		t.Fatalf("unexpected decision %+v", d)

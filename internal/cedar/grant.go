@@ -23,6 +23,9 @@ type GrantSpec struct {
 	When    string   // optional: one Cedar expression, such as `resource == Resource::"repo:acme/web"`
 	// Approval makes every call the grant allows wait for a person's approval.
 	Approval bool
+	// WaiveApproval lifts the approval a high or critical tool would otherwise need for what the
+	// grant allows (@approval("waived")). It cannot go with Approval.
+	WaiveApproval bool
 	// Index tells apart several grants of one agent on one tool; the config loader passes the
 	// grant's position in its list, so that the id is stable while the file is.
 	Index int
@@ -49,6 +52,9 @@ func Grant(g GrantSpec) (string, error) {
 	if err := warden.ValidateName("tool", g.Tool); err != nil {
 		return "", err
 	}
+	if g.Approval && g.WaiveApproval {
+		return "", warden.Errorf(warden.EInvalid, "grant of %q on %q: approval cannot be both required and waived", g.Agent, g.Tool)
+	}
 	if g.Index < 0 {
 		return "", warden.Errorf(warden.EInvalid, "grant of %q on %q: index %d is negative", g.Agent, g.Tool, g.Index)
 	}
@@ -65,8 +71,11 @@ func Grant(g GrantSpec) (string, error) {
 
 	id := fmt.Sprintf("grant:%s:%s:%d", g.Agent, g.Tool, g.Index)
 	p := xast.Annotation(annotationID, types.String(id))
-	if g.Approval {
+	switch {
+	case g.Approval:
 		p.Annotation(annotationApproval, approvalRequired)
+	case g.WaiveApproval:
+		p.Annotation(annotationApproval, approvalWaived)
 	}
 	policy := p.Permit().
 		PrincipalEq(types.NewEntityUID(typeAgent, types.String(g.Agent))).

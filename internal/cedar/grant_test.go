@@ -17,6 +17,7 @@ func TestGrant(t *testing.T) {
 		{"actions-when", GrantSpec{Agent: "triage-bot", Tool: "github", Actions: []string{"issues.list", "issues.comment", "issues.list"},
 			When: `resource == Resource::"repo:acme/web"`, Index: 2}},
 		{"approval", GrantSpec{Agent: "deploy-bot", Tool: "shell", Approval: true, Index: 0}},
+		{"waived", GrantSpec{Agent: "deploy-bot", Tool: "shell", Actions: []string{"exec"}, WaiveApproval: true, Index: 1}},
 		{"multiline-when", GrantSpec{Agent: "ops-bot", Tool: "everything", Actions: []string{"echo"},
 			When: "context.args.count < 10 // at most ten\n  && principal.getTag(\"team\") == \"payments\"", Index: 3}},
 	}

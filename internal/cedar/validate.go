@@ -53,6 +53,7 @@ const (
 	annotationID       = "id"
 	annotationApproval = "approval"
 	approvalRequired   = "required"
+	approvalWaived     = "waived"
 )
 
 // checker validates parsed policies against the vocabulary derived from the tools.
@@ -94,8 +95,8 @@ func (c *checker) annotations(p *xast.Policy) {
 				c.addf("@id(%q) is not a usable id: use 1-128 letters, digits and . _ : / # @ + = -, starting with a letter or digit", a.Value)
 			}
 		case annotationApproval:
-			if a.Value != approvalRequired {
-				c.addf("@approval(%q) is not understood: write @approval(%q)", a.Value, approvalRequired)
+			if a.Value != approvalRequired && a.Value != approvalWaived {
+				c.addf("@approval(%q) is not understood: write @approval(%q) or @approval(%q)", a.Value, approvalRequired, approvalWaived)
 			}
 			if p.Effect == xast.EffectForbid {
 				c.addf("@approval belongs on a permit: a forbid denies whether or not a person approves")

@@ -42,6 +42,7 @@ func TestCompileRejects(t *testing.T) {
 		{"approval on forbid", `@id("p") @approval("required") forbid(principal, action, resource);`, "@approval belongs on a permit"},
 		{"approval misspelt value", `@id("p") @approval("requried") permit(principal, action, resource);`, `@approval("requried") is not understood`},
 		{"approval without value", `@id("p") @approval permit(principal, action, resource);`, `@approval("") is not understood`},
+		{"waiver on forbid", `@id("p") @approval("waived") forbid(principal, action, resource);`, "@approval belongs on a permit"},
 		{"bad id", `@id("has space") permit(principal, action, resource);`, `@id("has space") is not a usable id`},
 		{"duplicate id", `@id("p") permit(principal, action, resource); @id("p") forbid(principal, action, resource);`, "id already used by the policy at main.cedar:1"},
 	}

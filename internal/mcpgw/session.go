@@ -512,7 +512,12 @@ func (s *session) callTool(ctx context.Context, req mcp.Request, c *gateway.Call
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "missing params"}
 	}
 	server, name := s.route(p.Name)
-	permit := s.g.p.Authorize(ctx, c, &gateway.Call{
+	// A call held for a person's approval waits inside Authorize; it must end with the session,
+	// which the SDK's handler context does not: a kill closes the session and waits for this
+	// handler to return.
+	actx, stop := linked(ctx, s.ctx)
+	defer stop()
+	permit := s.g.p.Authorize(actx, c, &gateway.Call{
 		Entry: gateway.EntryMCP, Tool: server, Action: name, Arguments: p.Arguments, Trace: traceOf(req),
 	})
 	if !permit.Allowed() {
@@ -570,7 +575,9 @@ func (s *session) namer(server string) namer { return namer{server: server, agg:
 // authorized runs a non-tool method through the pipeline and forwards it if allowed.
 func (s *session) authorized(ctx context.Context, req mcp.Request, c *gateway.Caller, server, action, resource string, args json.RawMessage,
 	meta mcp.Meta, do func(ctx context.Context, up *upstream, meta mcp.Meta) (mcp.Result, error)) (mcp.Result, error) {
-	permit := s.g.p.Authorize(ctx, c, &gateway.Call{
+	actx, stop := linked(ctx, s.ctx) // as in callTool: a held call ends with the session
+	defer stop()
+	permit := s.g.p.Authorize(actx, c, &gateway.Call{
 		Entry: gateway.EntryMCP, Tool: server, Action: action, Resource: resource, Arguments: args, Trace: traceOf(req),
 	})
 	if !permit.Allowed() {

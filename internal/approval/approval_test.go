@@ -1,0 +1,605 @@
+package approval_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/approval"
+	"github.com/wardenhq/warden/internal/gateway"
+	"github.com/wardenhq/warden/internal/sqlite"
+)
+
+// recorder is the audit log: it keeps what it is given, and fails when told to.
+type recorder struct {
+	mu   sync.Mutex
+	evs  []*warden.AuditEvent
+	fail bool
+}
+
+func (r *recorder) Append(_ context.Context, ev *warden.AuditEvent) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail {
+		return errors.New("audit log down")
+	}
+	r.evs = append(r.evs, ev)
+	return nil
+}
+
+func (r *recorder) setFail(v bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fail = v
+}
+
+// of returns the events of a request, in order.
+func (r *recorder) of(id string) []*warden.AuditEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*warden.AuditEvent
+	for _, ev := range r.evs {
+		if ev.Decision.ID == id {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func types(evs []*warden.AuditEvent) []string {
+	var out []string
+	for _, ev := range evs {
+		out = append(out, ev.Type)
+	}
+	return out
+}
+
+type fixture struct {
+	t     *testing.T
+	store *sqlite.Store
+	audit *recorder
+	svc   *approval.Service
+}
+
+func openStore(t *testing.T) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "warden.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func newFixture(t *testing.T, opts approval.Options) *fixture {
+	t.Helper()
+	f := &fixture{t: t, store: openStore(t), audit: &recorder{}}
+	f.svc = f.service(opts)
+	return f
+}
+
+// service is another replica on the same store.
+func (f *fixture) service(opts approval.Options) *approval.Service {
+	if opts.Hold == 0 {
+		opts.Hold = 5 * time.Second
+	}
+	if opts.Poll == 0 {
+		opts.Poll = 20 * time.Millisecond
+	}
+	return approval.New(f.store, f.audit, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
+}
+
+var (
+	agent    = &warden.Agent{ID: "agt_1", Name: "pay-bot", Owner: "alice@example.com"}
+	bank     = &warden.Tool{Name: "bank", Kind: warden.ToolMCP, Risk: warden.RiskHigh}
+	vault    = &warden.Tool{Name: "vault", Kind: warden.ToolMCP, Risk: warden.RiskCritical}
+	approver = &warden.Principal{Name: "carol", Role: warden.RoleApprover, Email: "carol@example.com"}
+	operator = &warden.Principal{Name: "dave", Role: warden.RoleOperator, Email: "dave@example.com"}
+)
+
+func call(tool *warden.Tool, digest string) *gateway.ApprovalRequest {
+	return &gateway.ApprovalRequest{
+		DecisionID: "dec_" + digest, Agent: agent, SessionID: "ses_1", OnBehalfOf: "bob@example.com",
+		Tool: tool, Action: "transfer", Resource: "account:42", ArgsSHA256: digest,
+		Arguments: json.RawMessage(`{"amount":"900","token":"[REDACTED]"}`), PolicyVersion: 3, Reason: warden.ApprovalByRisk,
+	}
+}
+
+type awaited struct {
+	res gateway.ApprovalResult
+	err error
+}
+
+// await runs Await in the background.
+func (f *fixture) await(ctx context.Context, svc *approval.Service, req *gateway.ApprovalRequest) <-chan awaited {
+	ch := make(chan awaited, 1)
+	go func() {
+		res, err := svc.Await(ctx, req)
+		ch <- awaited{res, err}
+	}()
+	return ch
+}
+
+func (f *fixture) result(ch <-chan awaited, within time.Duration) gateway.ApprovalResult {
+	f.t.Helper()
+	select {
+	case a := <-ch:
+		if a.err != nil {
+			f.t.Fatalf("Await: %v", a.err)
+		}
+		return a.res
+	case <-time.After(within):
+		f.t.Fatalf("Await did not return within %v", within)
+		return gateway.ApprovalResult{}
+	}
+}
+
+// pending waits until there are n pending requests and returns them.
+func (f *fixture) pending(n int) []*warden.Approval {
+	f.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		list, err := f.store.Approvals(context.Background(), warden.ApprovalFilter{Statuses: []string{warden.ApprovalPending}})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if len(list) == n {
+			return list
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("%d pending requests, want %d", len(list), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestApprovedWhileHeld(t *testing.T) {
+	f := newFixture(t, approval.Options{})
+	ch := f.await(t.Context(), f.svc, call(bank, "d1"))
+	req := f.pending(1)[0]
+	if req.AgentName != "pay-bot" || req.Owner != "alice@example.com" || req.OnBehalfOf != "bob@example.com" || req.Required != 1 ||
+		req.Risk != warden.RiskHigh || req.Reason != warden.ApprovalByRisk || req.PolicyVersion != 3 || !strings.Contains(string(req.Arguments), "[REDACTED]") {
+		t.Fatalf("request: %+v", req)
+	}
+	start := time.Now()
+	a, err := f.svc.Approve(t.Context(), approver, req.ID, "looks right")
+	if err != nil || a.Status != warden.ApprovalApproved {
+		t.Fatalf("Approve: %+v, %v", a, err)
+	}
+	res := f.result(ch, time.Second)
+	if res.State != gateway.ApprovalApproved || res.RequestID != req.ID || !slices.Equal(res.Approvers, []string{"carol"}) || res.Message != "looks right" {
+		t.Fatalf("result: %+v", res)
+	}
+	// In-memory notification, not the poll, woke the call.
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("the decision took %v to reach the waiting call", d)
+	}
+	got, _ := f.store.Approval(t.Context(), req.ID)
+	if got.Status != warden.ApprovalUsed || got.UsedAt.IsZero() {
+		t.Fatalf("after use: %+v", got)
+	}
+	evs := f.audit.of(req.ID)
+	if !slices.Equal(types(evs), []string{warden.EventApprovalRequested, warden.EventApprovalApproved, warden.EventApprovalUsed}) {
+		t.Fatalf("events: %v", types(evs))
+	}
+	if evs[0].Actor.Kind != warden.ActorAgent || evs[0].Actor.Name != "pay-bot" || evs[0].Actor.Owner != "alice@example.com" || evs[0].Target.Risk != warden.RiskHigh {
+		t.Errorf("requested event: %+v", evs[0])
+	}
+	if evs[1].Actor.Kind != warden.ActorHuman || evs[1].Actor.Name != "carol" || evs[1].Actor.Role != "approver" || evs[1].Decision.Effect != warden.EffectApproved {
+		t.Errorf("approved event: %+v", evs[1])
+	}
+	if evs[2].Actor.Name != "pay-bot" || !strings.Contains(evs[2].Decision.Message, "carol") {
+		t.Errorf("used event: %+v", evs[2])
+	}
+}
+
+// Nobody decides within the hold: the answer is pending; once approved, the same call sent again
+// goes ahead once; sent a third time it waits for a new approval.
+func TestPendingThenResent(t *testing.T) {
+	f := newFixture(t, approval.Options{Hold: 100 * time.Millisecond})
+	res := f.result(f.await(t.Context(), f.svc, call(bank, "d1")), 2*time.Second)
+	if res.State != gateway.ApprovalPending || !strings.HasPrefix(res.RequestID, "apr_") {
+		t.Fatalf("first send: %+v", res)
+	}
+	if _, err := f.svc.Approve(t.Context(), approver, res.RequestID, ""); err != nil {
+		t.Fatal(err)
+	}
+	// Other arguments are another call: a new request, which the approval does not cover.
+	other := f.result(f.await(t.Context(), f.svc, call(bank, "d2")), 2*time.Second)
+	if other.State != gateway.ApprovalPending || other.RequestID == res.RequestID {
+		t.Fatalf("other arguments: %+v", other)
+	}
+	again := f.result(f.await(t.Context(), f.svc, call(bank, "d1")), 2*time.Second)
+	if again.State != gateway.ApprovalApproved || again.RequestID != res.RequestID {
+		t.Fatalf("resent after approval: %+v", again)
+	}
+	replay := f.result(f.await(t.Context(), f.svc, call(bank, "d1")), 2*time.Second)
+	if replay.State != gateway.ApprovalPending || replay.RequestID == res.RequestID {
+		t.Fatalf("replayed: %+v; want a new pending request", replay)
+	}
+	// The binding covers session, policy version and agent too.
+	for name, edit := range map[string]func(r *gateway.ApprovalRequest){
+		"session":        func(r *gateway.ApprovalRequest) { r.SessionID = "ses_2" },
+		"policy version": func(r *gateway.ApprovalRequest) { r.PolicyVersion = 4 },
+		"resource":       func(r *gateway.ApprovalRequest) { r.Resource = "account:43" },
+		"agent": func(r *gateway.ApprovalRequest) {
+			r.Agent = &warden.Agent{ID: "agt_2", Name: "other", Owner: "x@example.com"}
+		},
+	} {
+		r := call(bank, "d1")
+		edit(r)
+		if got := f.result(f.await(t.Context(), f.svc, r), 2*time.Second); got.State != gateway.ApprovalPending || got.RequestID == replay.RequestID {
+			t.Errorf("another %s: %+v; want its own pending request", name, got)
+		}
+	}
+}
+
+func TestRejected(t *testing.T) {
+	f := newFixture(t, approval.Options{})
+	ch := f.await(t.Context(), f.svc, call(bank, "d1"))
+	req := f.pending(1)[0]
+	if _, err := f.svc.Reject(t.Context(), operator, req.ID, "  "); warden.ErrorCode(err) != warden.EInvalid {
+		t.Fatalf("a rejection without a reason: %v", err)
+	}
+	if _, err := f.svc.Reject(t.Context(), operator, req.ID, "not this month"); err != nil {
+		t.Fatal(err)
+	}
+	res := f.result(ch, time.Second)
+	if res.State != gateway.ApprovalRejected || res.Message != "not this month" {
+		t.Fatalf("result: %+v", res)
+	}
+	// The rejection answers the same call for the rest of the request's life.
+	again := f.result(f.await(t.Context(), f.svc, call(bank, "d1")), time.Second)
+	if again.State != gateway.ApprovalRejected || again.RequestID != req.ID {
+		t.Fatalf("resent after rejection: %+v", again)
+	}
+	if _, err := f.svc.Approve(t.Context(), approver, req.ID, ""); warden.ErrorCode(err) != warden.EConflict {
+		t.Fatalf("approving a rejected request: %v", err)
+	}
+	evs := f.audit.of(req.ID)
+	if last := evs[len(evs)-1]; last.Type != warden.EventApprovalRejected || last.Actor.Name != "dave" || last.Decision.Message != "not this month" {
+		t.Fatalf("rejected event: %+v", last)
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	f := newFixture(t, approval.Options{TTL: 150 * time.Millisecond, Hold: 2 * time.Second})
+	res := f.result(f.await(t.Context(), f.svc, call(bank, "d1")), time.Second)
+	if res.State != gateway.ApprovalExpired {
+		t.Fatalf("held past the TTL: %+v", res)
+	}
+	if _, err := f.svc.Approve(t.Context(), approver, res.RequestID, ""); warden.ErrorCode(err) != warden.EConflict || !strings.Contains(warden.ErrorMessage(err), "expired") {
+		t.Fatalf("approving an expired request: %v", err)
+	}
+	if ev := f.audit.of(res.RequestID); types(ev)[len(ev)-1] != warden.EventApprovalExpired {
+		t.Fatalf("events: %v", types(ev))
+	}
+	// The same call sent again is a new request.
+	g := newFixture(t, approval.Options{TTL: 150 * time.Millisecond, Hold: 50 * time.Millisecond})
+	first := g.result(g.await(t.Context(), g.svc, call(bank, "d1")), time.Second)
+	if _, err := g.svc.Approve(t.Context(), approver, first.RequestID, ""); err != nil {
+		t.Fatal(err)
+	}
+	// An approval nobody uses expires too.
+	time.Sleep(200 * time.Millisecond)
+	next := g.result(g.await(t.Context(), g.svc, call(bank, "d1")), time.Second)
+	if next.State != gateway.ApprovalPending || next.RequestID == first.RequestID {
+		t.Fatalf("sent after the approval expired: %+v", next)
+	}
+	if a, _ := g.store.Approval(t.Context(), first.RequestID); a.Status != warden.ApprovalExpired {
+		t.Fatalf("unused approval: %+v", a)
+	}
+}
+
+// Run expires requests nobody waits on.
+func TestSweep(t *testing.T) {
+	f := newFixture(t, approval.Options{TTL: 100 * time.Millisecond, Hold: 20 * time.Millisecond})
+	res := f.result(f.await(t.Context(), f.svc, call(bank, "d1")), time.Second)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- f.svc.Run(ctx) }()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		a, err := f.store.Approval(t.Context(), res.RequestID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Status == warden.ApprovalExpired {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not expired by Run: %+v", a)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCancelEndsWait(t *testing.T) {
+	f := newFixture(t, approval.Options{Hold: time.Minute})
+	ctx, cancel := context.WithCancel(t.Context())
+	ch := f.await(ctx, f.svc, call(bank, "d1"))
+	req := f.pending(1)[0]
+	cancel()
+	res := f.result(ch, 200*time.Millisecond)
+	if res.State != gateway.ApprovalPending || res.RequestID != req.ID {
+		t.Fatalf("cancelled: %+v", res)
+	}
+}
+
+func TestRejectAgentEndsWait(t *testing.T) {
+	f := newFixture(t, approval.Options{Hold: time.Minute})
+	held := f.await(t.Context(), f.svc, call(bank, "d1"))
+	f.pending(1)
+	// An approved, unused request of the agent is taken back too.
+	approved := f.result(f.await(t.Context(), f.service(approval.Options{Hold: 10 * time.Millisecond}), call(bank, "d2")), time.Second)
+	if _, err := f.svc.Approve(t.Context(), approver, approved.RequestID, ""); err != nil {
+		t.Fatal(err)
+	}
+	otherAgent := call(bank, "d3")
+	otherAgent.Agent = &warden.Agent{ID: "agt_2", Name: "other-bot", Owner: "x@example.com"}
+	f.result(f.await(t.Context(), f.service(approval.Options{Hold: 10 * time.Millisecond}), otherAgent), time.Second)
+
+	n, err := f.svc.RejectAgent(t.Context(), agent.ID, "agent killed: compromised")
+	if err != nil || n != 2 {
+		t.Fatalf("RejectAgent = %d, %v; want 2", n, err)
+	}
+	res := f.result(held, 200*time.Millisecond)
+	if res.State != gateway.ApprovalRejected || res.Message != "agent killed: compromised" {
+		t.Fatalf("held call: %+v", res)
+	}
+	if again := f.result(f.await(t.Context(), f.svc, call(bank, "d2")), time.Second); again.State != gateway.ApprovalRejected {
+		t.Fatalf("the approved call after the kill: %+v", again)
+	}
+	ev := f.audit.of(res.RequestID)
+	if last := ev[len(ev)-1]; last.Type != warden.EventApprovalRejected || last.Actor.Kind != warden.ActorSystem {
+		t.Fatalf("event: %+v", last)
+	}
+	// The other agent's request stands until a lockdown.
+	if left := f.pending(1); left[0].AgentID != "agt_2" {
+		t.Fatalf("left: %+v", left[0])
+	}
+	if n, err := f.svc.RejectAll(t.Context(), "lockdown: incident"); err != nil || n != 1 {
+		t.Fatalf("RejectAll = %d, %v; want 1", n, err)
+	}
+	f.pending(0)
+}
+
+func TestSeparationOfDuties(t *testing.T) {
+	f := newFixture(t, approval.Options{SeparationOfDuties: true, Hold: 10 * time.Millisecond})
+	res := f.result(f.await(t.Context(), f.svc, call(bank, "d1")), time.Second)
+	tests := []struct {
+		p    *warden.Principal
+		want string
+	}{
+		{&warden.Principal{Name: "alice", Role: warden.RoleAdmin, Email: "Alice@Example.com"}, "owns agent pay-bot"},
+		{&warden.Principal{Name: "bob", Role: warden.RoleApprover, Email: "bob@example.com"}, "acts for bob@example.com"},
+		{&warden.Principal{Name: "admin", Role: warden.RoleAdmin}, "has no email"},
+		{&warden.Principal{Name: "eve", Role: warden.RoleAuditor, Email: "eve@example.com"}, "needs role approver"},
+	}
+	for _, tt := range tests {
+		_, err := f.svc.Approve(t.Context(), tt.p, res.RequestID, "")
+		if warden.ErrorCode(err) != warden.EForbidden || !strings.Contains(warden.ErrorMessage(err), tt.want) {
+			t.Errorf("%s approving: %v; want forbidden, %q", tt.p.Name, err, tt.want)
+		}
+	}
+	if a, err := f.svc.Approve(t.Context(), approver, res.RequestID, ""); err != nil || a.Status != warden.ApprovalApproved {
+		t.Fatalf("another person: %+v, %v", a, err)
+	}
+	// Without the rule, the owner may approve.
+	g := newFixture(t, approval.Options{Hold: 10 * time.Millisecond})
+	r2 := g.result(g.await(t.Context(), g.svc, call(bank, "d1")), time.Second)
+	if _, err := g.svc.Approve(t.Context(), &warden.Principal{Name: "alice", Role: warden.RoleApprover, Email: "alice@example.com"}, r2.RequestID, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCriticalNeedsDistinctApprovers(t *testing.T) {
+	f := newFixture(t, approval.Options{CriticalApprovers: 2})
+	ch := f.await(t.Context(), f.svc, call(vault, "d1"))
+	req := f.pending(1)[0]
+	if req.Required != 2 {
+		t.Fatalf("required: %d", req.Required)
+	}
+	a, err := f.svc.Approve(t.Context(), approver, req.ID, "one")
+	if err != nil || a.Status != warden.ApprovalPending || len(a.Approvals) != 1 {
+		t.Fatalf("first approval: %+v, %v", a, err)
+	}
+	for _, same := range []*warden.Principal{approver, {Name: "carol-laptop", Role: warden.RoleApprover, Email: "CAROL@example.com"}} {
+		if _, err := f.svc.Approve(t.Context(), same, req.ID, ""); warden.ErrorCode(err) != warden.EConflict {
+			t.Fatalf("the same person (%s) twice: %v", same.Name, err)
+		}
+	}
+	select {
+	case r := <-ch:
+		t.Fatalf("one approval of two let the call through: %+v", r)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if a, err = f.svc.Approve(t.Context(), operator, req.ID, "two"); err != nil || a.Status != warden.ApprovalApproved {
+		t.Fatalf("second approval: %+v, %v", a, err)
+	}
+	if res := f.result(ch, time.Second); res.State != gateway.ApprovalApproved || !slices.Equal(res.Approvers, []string{"carol", "dave"}) {
+		t.Fatalf("result: %+v", res)
+	}
+	// A high (not critical) tool needs one.
+	f.await(t.Context(), f.svc, call(bank, "d9"))
+	if r := f.pending(1)[0]; r.Required != 1 {
+		t.Fatalf("high tool needs %d", r.Required)
+	}
+}
+
+// Two copies of one call share one request, and the approval lets exactly one through.
+func TestSameCallTwiceAtOnce(t *testing.T) {
+	f := newFixture(t, approval.Options{Hold: 500 * time.Millisecond})
+	a, b := f.await(t.Context(), f.svc, call(bank, "d1")), f.await(t.Context(), f.svc, call(bank, "d1"))
+	req := f.pending(1)[0]
+	time.Sleep(50 * time.Millisecond) // both wait
+	if _, err := f.svc.Approve(t.Context(), approver, req.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	ra, rb := f.result(a, 2*time.Second), f.result(b, 2*time.Second)
+	states := []string{ra.State, rb.State}
+	slices.Sort(states)
+	if !slices.Equal(states, []string{gateway.ApprovalApproved, gateway.ApprovalPending}) {
+		t.Fatalf("results %+v and %+v; want one approved, one pending on a new request", ra, rb)
+	}
+}
+
+// A decision made on one replica reaches a call held on another through the store.
+func TestDecisionFromAnotherReplica(t *testing.T) {
+	f := newFixture(t, approval.Options{})
+	other := f.service(approval.Options{})
+	ch := f.await(t.Context(), f.svc, call(bank, "d1"))
+	req := f.pending(1)[0]
+	if _, err := other.Approve(t.Context(), approver, req.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if res := f.result(ch, time.Second); res.State != gateway.ApprovalApproved {
+		t.Fatalf("result: %+v", res)
+	}
+}
+
+// A request the audit log cannot record is not made, and the call is refused.
+func TestAuditFailureFailsClosed(t *testing.T) {
+	f := newFixture(t, approval.Options{Hold: 10 * time.Millisecond})
+	f.audit.setFail(true)
+	if _, err := f.svc.Await(t.Context(), call(bank, "d1")); err == nil {
+		t.Fatal("Await succeeded without an audit log")
+	}
+	f.pending(0)
+	f.audit.setFail(false)
+	res := f.result(f.await(t.Context(), f.svc, call(bank, "d1")), time.Second)
+	if _, err := f.svc.Approve(t.Context(), approver, res.RequestID, ""); err != nil {
+		t.Fatal(err)
+	}
+	f.audit.setFail(true)
+	if _, err := f.svc.Await(t.Context(), call(bank, "d1")); err == nil {
+		t.Fatal("an approval was used without an approval.used event")
+	}
+}
+
+func TestListWithRecentActions(t *testing.T) {
+	f := newFixture(t, approval.Options{Hold: 10 * time.Millisecond})
+	var evs []*warden.AuditEvent
+	for i, session := range []string{"ses_1", "ses_2", "ses_1"} {
+		evs = append(evs, &warden.AuditEvent{
+			ID: "ev" + string(rune('a'+i)), Time: time.Now(), Type: warden.EventToolCall,
+			Actor:    warden.EventActor{Kind: warden.ActorAgent, ID: agent.ID, Name: agent.Name, SessionID: session},
+			Target:   warden.EventTarget{Tool: "bank", Action: "balance" + string(rune('0'+i))},
+			Decision: warden.EventDecision{Effect: warden.EffectAllow, ID: "dec_" + string(rune('a'+i))},
+		})
+	}
+	if err := f.store.AppendAuditEvents(t.Context(), evs); err != nil {
+		t.Fatal(err)
+	}
+	res := f.result(f.await(t.Context(), f.svc, call(bank, "d1")), time.Second)
+	list, err := f.svc.List(t.Context(), "")
+	if err != nil || len(list) != 1 {
+		t.Fatalf("List: %v, %v", list, err)
+	}
+	var actions []string
+	for _, a := range list[0].Recent {
+		actions = append(actions, a.Action)
+	}
+	if !slices.Equal(actions, []string{"balance0", "balance2"}) {
+		t.Fatalf("recent actions in the session: %v", actions)
+	}
+	if r, err := f.svc.Get(t.Context(), res.RequestID); err != nil || r.ID != res.RequestID || len(r.Recent) != 2 {
+		t.Fatalf("Get: %+v, %v", r, err)
+	}
+	if _, err := f.svc.List(t.Context(), "bogus"); warden.ErrorCode(err) != warden.EInvalid {
+		t.Fatalf("bad status: %v", err)
+	}
+	if all, _ := f.svc.List(t.Context(), "all"); len(all) != 1 {
+		t.Fatalf("all: %d", len(all))
+	}
+}
+
+func TestWebhooks(t *testing.T) {
+	type got struct {
+		ct   string
+		auth string
+		body []byte
+	}
+	bodies := make(chan got, 10)
+	failures := 1
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		fail := failures > 0 && r.URL.Path == "/json"
+		if fail {
+			failures--
+		}
+		mu.Unlock()
+		if fail {
+			http.Error(w, "try later", http.StatusServiceUnavailable)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		bodies <- got{r.Header.Get("Content-Type"), r.Header.Get("Authorization"), b}
+	}))
+	defer srv.Close()
+	f := newFixture(t, approval.Options{Hold: 10 * time.Millisecond, BaseURL: "https://warden.example.com", Webhooks: []approval.Webhook{
+		{URL: srv.URL + "/json", Headers: map[string]string{"Authorization": "Bearer hook-secret"}, Timeout: time.Second, Retries: 2},
+		{URL: srv.URL + "/slack", Format: "slack", Timeout: time.Second},
+	}})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- f.svc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	req := call(bank, "d1")
+	req.Resource = "<https://evil.example|click> & more"
+	req.Arguments = json.RawMessage(`{"amount":"31337","note":"ghp_` + strings.Repeat("a", 36) + `"}`)
+	res := f.result(f.await(t.Context(), f.svc, req), time.Second)
+	var jsonMsg, slackMsg []byte
+	for range 2 {
+		select {
+		case g := <-bodies:
+			if g.ct != "application/json" {
+				t.Errorf("content type %q", g.ct)
+			}
+			if g.auth != "" {
+				jsonMsg = g.body
+			} else {
+				slackMsg = g.body
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no notification")
+		}
+	}
+	var m approval.Message
+	if err := json.Unmarshal(jsonMsg, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Type != warden.EventApprovalRequested || m.ID != res.RequestID || m.Agent != "pay-bot" || m.Owner != "alice@example.com" ||
+		m.Tool != "bank" || m.Risk != warden.RiskHigh || m.URL != "https://warden.example.com/v1/approvals/"+res.RequestID ||
+		!strings.Contains(m.Approve, "warden approve "+res.RequestID) {
+		t.Fatalf("json message: %s", jsonMsg)
+	}
+	if strings.Contains(string(jsonMsg), "ghp_") || !strings.Contains(string(jsonMsg), "[REDACTED]") {
+		t.Fatalf("json message keeps a credential: %s", jsonMsg)
+	}
+	var s struct{ Text string }
+	if err := json.Unmarshal(slackMsg, &s); err != nil || s.Text == "" {
+		t.Fatalf("slack message: %s", slackMsg)
+	}
+	if strings.Contains(s.Text, "<https") || !strings.Contains(s.Text, "&lt;https://evil.example|click&gt; &amp; more") ||
+		strings.Contains(s.Text, "31337") || !strings.Contains(s.Text, res.RequestID) {
+		t.Fatalf("slack text: %s", s.Text)
+	}
+}

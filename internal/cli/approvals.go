@@ -1,0 +1,193 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/approval"
+	"github.com/wardenhq/warden/internal/httpapi"
+)
+
+var approvalCommands = []command{
+	{"approvals list", "[--status pending|approved|rejected|expired|used|open|all]", "list the calls waiting for a person's approval, with the agent's recent actions", approvalsList},
+	{"approvals show", "ID", "show one approval request", approvalsShow},
+	{"approve", "ID [--note TEXT]", "approve a held call: it goes ahead once, with exactly these arguments", approveCmd},
+	{"reject", "ID --reason TEXT", "reject a held call; the agent is told the reason", rejectCmd},
+}
+
+func approvalPath(id string) string { return "/v1/approvals/" + url.PathEscape(id) }
+
+func approvalsList(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	var status string
+	inv.fs.StringVar(&status, "status", "pending", "pending, approved, rejected, expired, used, open (pending or approved) or all")
+	if _, err := inv.parse(); err != nil {
+		return err
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var list []*approval.Request
+	if err := c.do(ctx, http.MethodGet, "/v1/approvals?status="+url.QueryEscape(status), nil, &list); err != nil {
+		return err
+	}
+	return inv.print(list, func(w io.Writer) {
+		if len(list) == 0 {
+			fmt.Fprintf(w, "No %s approval requests.\n", status)
+			return
+		}
+		for i, r := range list {
+			if i > 0 {
+				fmt.Fprintln(w)
+			}
+			printApproval(w, r, time.Now())
+		}
+	})
+}
+
+func approvalsShow(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	pos, err := inv.parse("ID")
+	if err != nil {
+		return err
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var r approval.Request
+	if err := c.do(ctx, http.MethodGet, approvalPath(pos[0]), nil, &r); err != nil {
+		return err
+	}
+	return inv.print(&r, func(w io.Writer) { printApproval(w, &r, time.Now()) })
+}
+
+func approveCmd(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	var req httpapi.ApproveRequest
+	inv.fs.StringVar(&req.Note, "note", "", "a note for the record")
+	pos, err := inv.parse("ID")
+	if err != nil {
+		return err
+	}
+	return decide(ctx, inv, pos[0], "/approve", req)
+}
+
+func rejectCmd(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	var req httpapi.RejectRequest
+	inv.fs.StringVar(&req.Reason, "reason", "", "why (required); the agent is told it")
+	pos, err := inv.parse("ID")
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.Reason) == "" {
+		return usagef("--reason is required: the agent and the audit log are told why")
+	}
+	return decide(ctx, inv, pos[0], "/reject", req)
+}
+
+func decide(ctx context.Context, inv *invocation, id, suffix string, body any) error {
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	var a warden.Approval
+	if err := c.do(ctx, http.MethodPost, approvalPath(id)+suffix, body, &a); err != nil {
+		return err
+	}
+	return inv.print(&a, func(w io.Writer) {
+		switch a.Status {
+		case warden.ApprovalApproved:
+			fmt.Fprintf(w, "Approved %s: %s may call %s %s once, with these arguments, until %s.\n", a.ID, a.AgentName, a.Tool, a.Action, fmtTime(a.ExpiresAt))
+		case warden.ApprovalPending:
+			fmt.Fprintf(w, "Approval %d of %d recorded for %s; %d more distinct approver(s) needed.\n", len(a.Approvals), a.Required, a.ID, a.Required-len(a.Approvals))
+		case warden.ApprovalRejected:
+			fmt.Fprintf(w, "Rejected %s: %s is told %q.\n", a.ID, a.AgentName, a.Note)
+		default:
+			fmt.Fprintf(w, "%s is %s.\n", a.ID, a.Status)
+		}
+	})
+}
+
+// printApproval prints one request as key: value lines, then the agent's recent actions.
+func printApproval(w io.Writer, r *approval.Request, now time.Time) {
+	a := r.Approval
+	agent := a.AgentName + " (owner " + a.Owner
+	if a.OnBehalfOf != "" {
+		agent += ", acting for " + a.OnBehalfOf
+	}
+	agent += ")"
+	call := a.Tool + " " + a.Action
+	if a.Resource != "" {
+		call += " on " + a.Resource
+	}
+	asked := a.Reason
+	switch a.Reason {
+	case warden.ApprovalByPolicy:
+		asked = "policy " + strings.Join(a.Policies, ", ")
+	case warden.ApprovalByTool:
+		asked = "the tool's approval list"
+	case warden.ApprovalByRisk:
+		asked = "the tool's risk (no policy waives it)"
+	}
+	asked += fmt.Sprintf(" (policy version %d)", a.PolicyVersion)
+	status := a.Status
+	if a.Open() {
+		status += ", expires " + fmtUntil(a.ExpiresAt, now)
+	}
+	var votes []string
+	for _, v := range a.Approvals {
+		votes = append(votes, v.Name)
+	}
+	approvals := fmt.Sprintf("%d of %d", len(a.Approvals), a.Required)
+	if len(votes) > 0 {
+		approvals += " (" + strings.Join(votes, ", ") + ")"
+	}
+	var args bytes.Buffer
+	if len(a.Arguments) > 0 && json.Compact(&args, a.Arguments) != nil {
+		args.Reset()
+		args.Write(a.Arguments)
+	}
+	recent := "(no earlier calls in this session)"
+	if len(r.Recent) > 0 {
+		recent = fmt.Sprintf("the agent's last %d calls in this session:", len(r.Recent))
+	}
+	decide := ""
+	if a.Status == warden.ApprovalPending {
+		decide = "warden approve " + a.ID + " [--note TEXT]  |  warden reject " + a.ID + " --reason TEXT"
+	}
+	kv(w,
+		"request", a.ID,
+		"status", status,
+		"agent", agent,
+		"session", a.SessionID,
+		"call", call,
+		"arguments", args.String(),
+		"risk", string(a.Risk),
+		"asked by", asked,
+		"approvals", approvals,
+		"rejected by", a.RejectedBy,
+		"note", a.Note,
+		"created", fmtTime(a.CreatedAt),
+		"decide", decide,
+		"recent", recent,
+	)
+	if len(r.Recent) == 0 {
+		return
+	}
+	rows := make([][]string, 0, len(r.Recent))
+	for _, ra := range r.Recent {
+		rows = append(rows, []string{"  " + fmtTime(ra.Time), ra.Tool, ra.Action, ra.Resource, ra.Effect, ra.Reason})
+	}
+	table(w, []string{"  TIME", "TOOL", "ACTION", "RESOURCE", "EFFECT", "REASON"}, rows)
+}

@@ -1,0 +1,24 @@
+package gateway
+
+import (
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/cedar"
+)
+
+// approvalReason says why a call that policy allowed still needs a person's approval, or "" if it
+// does not:
+//
+//   - the tool declares the action as needing approval (warden.Tool.Approval): always, whatever
+//     policy says, because the person who registered the tool asked for it;
+//   - the tool's risk is high or critical and no matching permit is @approval("waived").
+//
+// A call that policy sends to approval (@approval("required")) needs no second reason.
+func approvalReason(t *warden.Tool, action string, d warden.Decision) string {
+	switch {
+	case t.NeedsApproval(action):
+		return warden.ApprovalByTool
+	case t.Risk.Level() >= warden.RiskHigh.Level() && d.Reason != cedar.ReasonApprovalWaived:
+		return warden.ApprovalByRisk
+	}
+	return ""
+}
