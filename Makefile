@@ -20,9 +20,12 @@ check:
 build:
 	$(GO) build -o bin/warden ./cmd/warden
 
-# bench: the Go benchmarks whose figures docs/PERFORMANCE.md records.
+# bench: regenerates docs/PERFORMANCE.md — runs the Go benchmarks behind every figure the issues
+# ask for and the `warden bench --self` and `warden drill kill --self` scenarios, takes medians of
+# 5 runs and writes the table (internal/bench/cmd/benchreport; BENCHFLAGS=-quick for a smoke run).
+# It exits non-zero when a figure is missing. About ten minutes on two cores.
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./... | tee bench.out
+	$(GO) run ./internal/bench/cmd/benchreport -o docs/PERFORMANCE.md $(BENCHFLAGS)
 
 # fuzz: a short run of every fuzz target (each for FUZZTIME).
 FUZZTIME ?= 30s

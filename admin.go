@@ -54,6 +54,7 @@ func (rs RoleSet) String() string {
 type AdminToken struct {
 	Name      string    `json:"name"`
 	Role      Role      `json:"role"`
+	Email     string    `json:"email,omitempty"` // the person's address, for separation of duties in approvals
 	Hash      []byte    `json:"-"`
 	CreatedBy string    `json:"created_by"`
 	CreatedAt time.Time `json:"created_at"`
@@ -65,8 +66,9 @@ func (t *AdminToken) Revoked() bool { return !t.RevokedAt.IsZero() }
 
 // Principal is the authenticated caller of the admin API: a person's named token.
 type Principal struct {
-	Name string `json:"name"`
-	Role Role   `json:"role"`
+	Name  string `json:"name"`
+	Role  Role   `json:"role"`
+	Email string `json:"email,omitempty"`
 }
 
 // AdminTokenStore keeps admin tokens.

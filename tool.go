@@ -76,11 +76,14 @@ type Tool struct {
 	// "POST /repos/{owner}/{repo}/issues -> issues.create repo:{owner}/{repo}".
 	Routes []string `json:"routes,omitempty"`
 	// SensitiveArgs names arguments whose values are always redacted in the audit log.
-	SensitiveArgs []string          `json:"sensitive_args,omitempty"`
-	Labels        map[string]string `json:"labels,omitempty"`
-	Disabled      bool              `json:"disabled"`
-	CreatedAt     time.Time         `json:"created_at"`
-	UpdatedAt     time.Time         `json:"updated_at"`
+	SensitiveArgs []string `json:"sensitive_args,omitempty"`
+	// Approval lists the actions that always wait for a person's approval, whatever policy says;
+	// "*" means every action of the tool.
+	Approval  []string          `json:"approval,omitempty"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	Disabled  bool              `json:"disabled"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
 }
 
 // Request is one action an agent asks to take, resolved by an enforcement point into the terms
@@ -113,4 +116,14 @@ type ToolStore interface {
 	Tools(ctx context.Context) ([]*Tool, error)
 	UpdateTool(ctx context.Context, name string, fn func(t *Tool) error) (*Tool, error)
 	DeleteTool(ctx context.Context, name string) error
+}
+
+// NeedsApproval reports whether the tool declares that action always needs a person's approval.
+func (t *Tool) NeedsApproval(action string) bool {
+	for _, a := range t.Approval {
+		if a == "*" || a == action {
+			return true
+		}
+	}
+	return false
 }

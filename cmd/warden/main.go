@@ -10,13 +10,15 @@ import (
 	"syscall"
 
 	"github.com/wardenhq/warden/internal/cli"
+	"github.com/wardenhq/warden/internal/sandbox"
 )
 
 func main() {
+	sandbox.MaybeInit() // a sandbox's init is this binary re-executed: it never returns
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cli.Run(ctx, os.Args[1:], cli.OSEnv())
 	stop()
-	if err != nil {
+	if err != nil && cli.ErrorLine(err) != "" {
 		fmt.Fprintln(os.Stderr, "warden:", cli.ErrorLine(err))
 	}
 	os.Exit(cli.ExitCode(err))

@@ -352,6 +352,9 @@ func (s *Service) DeleteAgent(ctx context.Context, p *warden.Principal, name str
 type AdminTokenSpec struct {
 	Name string `json:"name"`
 	Role string `json:"role"`
+	// Email is the address of the person who holds the token; separation of duties in approvals
+	// compares it with an agent's owner. Optional.
+	Email string `json:"email,omitempty"`
 }
 
 // CreateAdminToken creates a named token with a role and returns it with the token value, which is
@@ -364,12 +367,19 @@ func (s *Service) CreateAdminToken(ctx context.Context, p *warden.Principal, spe
 	if err != nil {
 		return nil, "", err
 	}
+	if spec.Email != "" && validateOwner(spec.Email) != nil {
+		return nil, "", warden.Errorf(warden.EInvalid, "email must be a plain email address of the person holding the token, got %q", spec.Email)
+	}
 	secret, hash := identity.NewSecret(AdminTokenPrefix)
-	t := &warden.AdminToken{Name: spec.Name, Role: role, Hash: hash, CreatedBy: p.Name, CreatedAt: s.now().UTC()}
+	t := &warden.AdminToken{Name: spec.Name, Role: role, Email: spec.Email, Hash: hash, CreatedBy: p.Name, CreatedAt: s.now().UTC()}
 	if err := s.store.CreateAdminToken(ctx, t); err != nil {
 		return nil, "", err
 	}
-	if err := s.event(ctx, p, warden.EventAdminTokenCreate, "admin-token:"+t.Name, "role "+string(role)); err != nil {
+	msg := "role " + string(role)
+	if t.Email != "" {
+		msg += ", email " + t.Email
+	}
+	if err := s.event(ctx, p, warden.EventAdminTokenCreate, "admin-token:"+t.Name, msg); err != nil {
 		return nil, "", err
 	}
 	return t, secret, nil
@@ -437,7 +447,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*warden.Princ
 	if subtle.ConstantTimeCompare(t.Hash, hash) != 1 || t.Revoked() {
 		return nil, warden.Errorf(warden.EUnauthenticated, "unknown or revoked admin token")
 	}
-	return &warden.Principal{Name: t.Name, Role: t.Role}, nil
+	return &warden.Principal{Name: t.Name, Role: t.Role, Email: t.Email}, nil
 }
 
 // Bootstrap creates the first admin token when the store has none and returns its value;

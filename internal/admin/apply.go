@@ -36,11 +36,13 @@ type Document struct {
 
 // GrantDecl lets an agent take actions of a tool; it compiles to a Cedar permit.
 type GrantDecl struct {
-	Agent    string   `json:"agent" yaml:"agent"`
-	Tool     string   `json:"tool" yaml:"tool"`
-	Actions  []string `json:"actions,omitempty" yaml:"actions"` // empty: every action of the tool
-	When     string   `json:"when,omitempty" yaml:"when"`       // an optional Cedar condition
-	Approval bool     `json:"approval,omitempty" yaml:"approval"`
+	Agent   string   `json:"agent" yaml:"agent"`
+	Tool    string   `json:"tool" yaml:"tool"`
+	Actions []string `json:"actions,omitempty" yaml:"actions"` // empty: every action of the tool
+	When    string   `json:"when,omitempty" yaml:"when"`       // an optional Cedar condition
+	// Approval is true (or "required") to make every call the grant allows wait for a person, or
+	// "waived" to lift the approval a high or critical tool's risk would otherwise ask for.
+	Approval GrantApproval `json:"approval,omitempty" yaml:"approval"`
 }
 
 // BudgetDecl declares one budget; exactly one of Rate, Quota, Concurrency and Sum is set.
@@ -133,7 +135,8 @@ func (doc Document) validate() (*desired, error) {
 	index := map[string]int{}
 	for _, g := range doc.Grants {
 		key := g.Agent + "/" + g.Tool
-		text, err := cedar.Grant(cedar.GrantSpec{Agent: g.Agent, Tool: g.Tool, Actions: g.Actions, When: g.When, Approval: g.Approval, Index: index[key]})
+		text, err := cedar.Grant(cedar.GrantSpec{Agent: g.Agent, Tool: g.Tool, Actions: g.Actions, When: g.When,
+			Approval: g.Approval == ApprovalRequired, WaiveApproval: g.Approval == ApprovalWaived, Index: index[key]})
 		if err != nil {
 			return nil, err
 		}
@@ -474,6 +477,9 @@ func sameTool(a, b *warden.Tool) bool {
 		}
 		if len(c.SecretEnv) == 0 {
 			c.SecretEnv = nil
+		}
+		if len(c.Approval) == 0 {
+			c.Approval = nil
 		}
 		if len(c.Labels) == 0 {
 			c.Labels = nil

@@ -27,6 +27,9 @@ type ToolSpec struct {
 	Routes        []string          `json:"routes,omitempty" yaml:"routes"`
 	SensitiveArgs []string          `json:"sensitive_args,omitempty" yaml:"sensitive_args"`
 	Labels        map[string]string `json:"labels,omitempty" yaml:"labels"`
+	// Approval lists the actions that always wait for a person's approval, whatever policy
+	// says; "*" means every action.
+	Approval []string `json:"approval,omitempty" yaml:"approval"`
 }
 
 var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
@@ -91,6 +94,9 @@ func (spec ToolSpec) Tool() (*warden.Tool, error) {
 		if a == "" || len(a) > 128 {
 			return nil, warden.Errorf(warden.EInvalid, "tool %s: invalid sensitive argument name %q", spec.Name, a)
 		}
+	}
+	if t.Approval, err = approvalActions(spec); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
@@ -383,4 +389,43 @@ func (s *Service) event(ctx context.Context, p *warden.Principal, event, resourc
 		Decision: warden.EventDecision{Effect: warden.EffectAllow, Message: message},
 		Outcome:  warden.EventOutcome{Status: warden.StatusOK},
 	})
+}
+
+// approvalActions validates the actions a tool declares as needing approval: "*" alone, or
+// action names as policies write them. Whether an MCP server has such a tool is not known
+// until it is asked, so names are checked for form only; for an HTTP tool they must be the
+// actions of its routes, where a typo would otherwise silently require nothing.
+func approvalActions(spec ToolSpec) ([]string, error) {
+	if len(spec.Approval) == 0 {
+		return nil, nil
+	}
+	if slices.Contains(spec.Approval, "*") {
+		if len(spec.Approval) > 1 {
+			return nil, warden.Errorf(warden.EInvalid, "tool %s: approval is either \"*\" (every action) or a list of actions, not both", spec.Name)
+		}
+		return []string{"*"}, nil
+	}
+	var routeActions []string
+	if spec.HTTP != "" {
+		for _, text := range spec.Routes {
+			r, err := route.Parse(text)
+			if err != nil {
+				return nil, err
+			}
+			routeActions = append(routeActions, r.Action)
+		}
+	}
+	var out []string
+	for _, a := range spec.Approval {
+		if a == "" || len(a) > 128 || strings.ContainsAny(a, " \t\r\n\"") {
+			return nil, warden.Errorf(warden.EInvalid, "tool %s: invalid action %q in approval", spec.Name, a)
+		}
+		if routeActions != nil && !slices.Contains(routeActions, a) {
+			return nil, warden.Errorf(warden.EInvalid, "tool %s: approval names %q, which no route of the tool has (%s)", spec.Name, a, strings.Join(routeActions, ", "))
+		}
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }

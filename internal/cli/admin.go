@@ -13,7 +13,7 @@ import (
 )
 
 var adminCommands = []command{
-	{"admin token create", "NAME --role admin|operator|approver|auditor", "create a named admin token for a person and print it once", adminTokenCreate},
+	{"admin token create", "NAME --role admin|operator|approver|auditor [--email EMAIL]", "create a named admin token for a person and print it once", adminTokenCreate},
 	{"admin token list", "", "list admin tokens (never their values)", adminTokenList},
 	{"admin token revoke", "NAME", "revoke an admin token", adminTokenRevoke},
 }
@@ -22,6 +22,7 @@ func adminTokenCreate(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
 	var spec admin.AdminTokenSpec
 	inv.fs.StringVar(&spec.Role, "role", "", "admin, operator, approver or auditor (required)")
+	inv.fs.StringVar(&spec.Email, "email", "", "the holder's email; approvals' separation of duties needs it")
 	pos, err := inv.parse("NAME")
 	if err != nil {
 		return err

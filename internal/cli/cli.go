@@ -54,6 +54,9 @@ func ExitCode(err error) int {
 		return ExitOK
 	}
 	var ue *UsageError
+	if es := (*ExitStatus)(nil); errors.As(err, &es) {
+		return es.Code
+	}
 	if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
 		return ExitUsage
 	}
@@ -82,7 +85,7 @@ type command struct {
 var commands []command
 
 func init() {
-	commands = slices.Concat(serveCommands, connectCommands, applyCommands, agentCommands, toolCommands, policyCommands, adminCommands, keyCommands, auditCommands, []command{
+	commands = slices.Concat(serveCommands, connectCommands, runCommands, applyCommands, killCommands, approvalCommands, agentCommands, toolCommands, policyCommands, adminCommands, keyCommands, auditCommands, benchCommands, []command{
 		{"whoami", "", "show the admin token in use and its role", whoami},
 		{"version", "", "print the version", version},
 	})
@@ -255,6 +258,9 @@ func version(ctx context.Context, inv *invocation) error {
 
 // ErrorLine renders err as the single line the command prints on stderr.
 func ErrorLine(err error) string {
+	if es := (*ExitStatus)(nil); errors.As(err, &es) {
+		return "" // the command's own status: warden has nothing to add
+	}
 	var e *warden.Error
 	if errors.As(err, &e) && e.Code != warden.EInternal {
 		return strings.Join(strings.Fields(e.Message), " ")

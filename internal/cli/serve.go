@@ -9,12 +9,13 @@ import (
 	"os"
 	"time"
 
+	"github.com/wardenhq/warden/internal/admin"
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/server"
 )
 
 var serveCommands = []command{
-	{"serve", "[--listen ADDR] [--data DIR] [--store URL] [--config FILE]", "run the warden server", serve},
+	{"serve", "[--listen ADDR] [--data DIR] [--store URL] [--config FILE] [--retention DURATION]", "run the warden server", serve},
 }
 
 func serve(ctx context.Context, inv *invocation) error {
@@ -23,6 +24,15 @@ func serve(ctx context.Context, inv *invocation) error {
 	inv.fs.StringVar(&data, "data", "", "data directory (env WARDEN_DATA, default "+config.DefaultData+")")
 	inv.fs.StringVar(&store, "store", "", "sqlite:PATH or a postgres:// URL (env WARDEN_STORE, default sqlite:DATA/warden.db)")
 	inv.fs.StringVar(&file, "config", "", "YAML configuration file")
+	var retention time.Duration
+	inv.fs.Func("retention", "delete audit events older than this (e.g. 90d, 2160h), keeping the log verifiable (default: keep every event)", func(v string) error {
+		d, err := admin.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%q is not a duration such as 90d or 2160h", v)
+		}
+		retention = d
+		return nil
+	})
 	if _, err := inv.parse(); err != nil {
 		return err
 	}
@@ -37,6 +47,9 @@ func serve(ctx context.Context, inv *invocation) error {
 		if flagVal != "" {
 			*field = flagVal
 		}
+	}
+	if retention != 0 {
+		cfg.Audit.Retention = config.Duration(retention)
 	}
 	if err := cfg.Validate(); err != nil {
 		return usagef("%v", err)

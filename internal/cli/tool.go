@@ -14,7 +14,7 @@ import (
 )
 
 var toolCommands = []command{
-	{"tool add", "NAME (--mcp URL | --mcp-command CMD | --http URL [--route R ...]) [--risk R] [--secret S --inject TEMPLATE | --secret-env VAR=S] [--label k=v]", "register an upstream tool", toolAdd},
+	{"tool add", "NAME (--mcp URL | --mcp-command CMD | --http URL [--route R ...]) [--risk R] [--secret S --inject TEMPLATE | --secret-env VAR=S] [--approval ACTION] [--label k=v]", "register an upstream tool", toolAdd},
 	{"tool list", "", "list tools", toolList},
 	{"tool show", "NAME", "show a tool", toolShow},
 	{"tool disable", "NAME [--reason TEXT]", "disable a tool for every agent; calls in flight are cancelled", toolDisable},
@@ -36,7 +36,7 @@ func toolPath(name string) string { return "/v1/tools/" + url.PathEscape(name) }
 func toolAdd(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
 	var spec admin.ToolSpec
-	var routes, sensitive listFlag
+	var routes, sensitive, approvalActions listFlag
 	labels, secretEnv := labelFlag{}, labelFlag{}
 	inv.fs.StringVar(&spec.MCP, "mcp", "", "URL of a remote MCP server (streamable HTTP)")
 	inv.fs.StringVar(&spec.MCPCommand, "mcp-command", "", "a local MCP server warden starts and speaks to over stdio, e.g. \"npx -y @modelcontextprotocol/server-everything\"")
@@ -48,11 +48,12 @@ func toolAdd(ctx context.Context, inv *invocation) error {
 	inv.fs.Var(secretEnv, "secret-env", "for a local command: VAR=SECRET puts the secret in the command's environment (repeatable)")
 	inv.fs.Var(&sensitive, "sensitive-arg", "an argument name whose value is always redacted in the audit log (repeatable)")
 	inv.fs.Var(labels, "label", "a label key=value (repeatable)")
+	inv.fs.Var(&approvalActions, "approval", "an action that always waits for a person's approval, or '*' for every action (repeatable)")
 	pos, err := inv.parse("NAME")
 	if err != nil {
 		return err
 	}
-	spec.Name, spec.Routes, spec.SensitiveArgs = pos[0], routes, sensitive
+	spec.Name, spec.Routes, spec.SensitiveArgs, spec.Approval = pos[0], routes, sensitive, approvalActions
 	if len(labels) > 0 {
 		spec.Labels = labels
 	}
@@ -94,6 +95,7 @@ func printTool(w io.Writer, t *warden.Tool) {
 		"secret_env", strings.Join(secretEnv, ", "),
 		"labels", fmtLabels(t.Labels),
 		"sensitive_args", strings.Join(t.SensitiveArgs, ", "),
+		"approval", strings.Join(t.Approval, ", "),
 		"created", fmtTime(t.CreatedAt),
 	)
 	if len(t.Routes) > 0 {

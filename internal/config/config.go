@@ -41,6 +41,8 @@ type Config struct {
 	// person it acts for (RFC 8693).
 	TokenExchange TokenExchange `yaml:"token_exchange"`
 	Gateway       Gateway       `yaml:"gateway"`
+	Audit         Audit         `yaml:"audit"`
+	Approvals     Approvals     `yaml:"approvals"`
 }
 
 // Gateway limits what passes the gateway.
@@ -111,6 +113,49 @@ type TrustedIssuer struct {
 	Audience string `yaml:"audience"`
 }
 
+// Audit configures the audit log: its checkpoints, its retention and the sinks it is shipped to.
+// docs/audit.md describes each key.
+type Audit struct {
+	// Origin names the log in its signed checkpoints; it is fixed when the first checkpoint key
+	// is created. Default: the host of public_url followed by /audit.
+	Origin     string          `yaml:"origin"`
+	Checkpoint AuditCheckpoint `yaml:"checkpoint"`
+	// Retention deletes events older than this, keeping the log verifiable from the newest
+	// checkpoint below them; 0 keeps every event. Also --retention on `warden serve`.
+	Retention Duration    `yaml:"retention"`
+	Sinks     []AuditSink `yaml:"sinks"`
+}
+
+// AuditCheckpoint says how often checkpoints are signed: every Every events, or Interval after
+// the last if an event came since, whichever is first.
+type AuditCheckpoint struct {
+	Every    int64    `yaml:"every"`
+	Interval Duration `yaml:"interval"`
+}
+
+// AuditSink is one destination the audit log is shipped to, at least once and in order.
+type AuditSink struct {
+	Name   string `yaml:"name"`   // names the sink's cursor; default its type
+	Type   string `yaml:"type"`   // file, syslog or webhook
+	Format string `yaml:"format"` // jsonl (warden's events) or ocsf; default jsonl
+
+	// file
+	Path     string `yaml:"path"`      // relative paths are under the data directory
+	MaxSize  int64  `yaml:"max_size"`  // bytes before the file is rotated; default 100 MiB
+	MaxFiles int    `yaml:"max_files"` // rotated files kept; default 5
+
+	// syslog (RFC 5424)
+	Network  string `yaml:"network"`  // tcp or udp
+	Address  string `yaml:"address"`  // HOST:PORT
+	Facility string `yaml:"facility"` // default local0
+
+	// webhook
+	URL       string            `yaml:"url"`
+	Headers   map[string]string `yaml:"headers"`    // a value "env:NAME" is read from the environment
+	BatchSize int               `yaml:"batch_size"` // events per POST; default 100
+	Timeout   Duration          `yaml:"timeout"`    // per POST; default 10s
+}
+
 // Duration is a time.Duration written as "10m" in YAML.
 type Duration time.Duration
 
@@ -137,6 +182,7 @@ func Default() Config {
 			ClockSkew:       Duration(30 * time.Second),
 			RefreshInterval: Duration(2 * time.Second),
 		},
+		Audit: Audit{Checkpoint: AuditCheckpoint{Every: 1000, Interval: Duration(time.Minute)}},
 	}
 }
 
@@ -245,6 +291,107 @@ func (c *Config) Validate() error {
 		if (ti.JWKSFile == "") == (ti.JWKSURL == "") {
 			return fmt.Errorf("token_exchange.issuers[%d] (%s): set exactly one of jwks_file and jwks_url", i, ti.Issuer)
 		}
+	}
+	if c.Audit.Origin == "" {
+		c.Audit.Origin = u.Host + "/audit"
+	}
+	if err := c.Approvals.validate(); err != nil {
+		return err
+	}
+	return c.Audit.validate()
+}
+
+func (a *Audit) validate() error {
+	if strings.ContainsAny(a.Origin, " \t\r\n+") {
+		return fmt.Errorf("audit.origin %q: no spaces or '+' (it is a signed-note key name)", a.Origin)
+	}
+	switch {
+	case a.Checkpoint.Every < 1:
+		return errors.New("audit.checkpoint.every must be at least 1 event")
+	case a.Checkpoint.Interval < Duration(time.Second):
+		return errors.New("audit.checkpoint.interval must be at least 1s")
+	case a.Retention < 0 || a.Retention > 0 && a.Retention < Duration(time.Hour):
+		return errors.New("audit.retention must be 0 (keep everything) or at least 1h")
+	}
+	names := map[string]bool{}
+	for i := range a.Sinks {
+		s := &a.Sinks[i]
+		if s.Name == "" {
+			s.Name = s.Type
+		}
+		where := fmt.Sprintf("audit.sinks[%d] (%s)", i, s.Name)
+		if names[s.Name] {
+			return fmt.Errorf("%s: another sink has this name; give each a name, which keys its delivery cursor", where)
+		}
+		names[s.Name] = true
+		switch s.Format {
+		case "":
+			s.Format = "jsonl"
+		case "jsonl", "ocsf":
+		default:
+			return fmt.Errorf("%s: format %q: use jsonl or ocsf", where, s.Format)
+		}
+		if s.Timeout == 0 {
+			s.Timeout = Duration(10 * time.Second)
+		}
+		if err := s.validate(where); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SyslogFacilities are the RFC 5424 facility codes by name.
+var SyslogFacilities = map[string]int{
+	"kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7, "uucp": 8,
+	"cron": 9, "authpriv": 10, "ftp": 11, "local0": 16, "local1": 17, "local2": 18, "local3": 19,
+	"local4": 20, "local5": 21, "local6": 22, "local7": 23,
+}
+
+func (s *AuditSink) validate(where string) error {
+	switch s.Type {
+	case "file":
+		if s.Path == "" {
+			return fmt.Errorf("%s: path is required", where)
+		}
+		if s.MaxSize == 0 {
+			s.MaxSize = 100 << 20
+		}
+		if s.MaxFiles == 0 {
+			s.MaxFiles = 5
+		}
+		if s.MaxSize < 4096 || s.MaxFiles < 1 {
+			return fmt.Errorf("%s: max_size must be at least 4096 bytes and max_files at least 1", where)
+		}
+	case "syslog":
+		if s.Network != "tcp" && s.Network != "udp" {
+			return fmt.Errorf("%s: network %q: use tcp or udp", where, s.Network)
+		}
+		if _, _, err := net.SplitHostPort(s.Address); err != nil {
+			return fmt.Errorf("%s: address %q: want HOST:PORT", where, s.Address)
+		}
+		if s.Facility == "" {
+			s.Facility = "local0"
+		}
+		if _, ok := SyslogFacilities[s.Facility]; !ok {
+			return fmt.Errorf("%s: facility %q: use a syslog facility name such as auth, authpriv or local0", where, s.Facility)
+		}
+	case "webhook":
+		u, err := url.Parse(s.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%s: url %q: want an http(s) URL", where, s.URL)
+		}
+		if s.BatchSize == 0 {
+			s.BatchSize = 100
+		}
+		if s.BatchSize < 1 || s.BatchSize > 1000 {
+			return fmt.Errorf("%s: batch_size must be between 1 and 1000", where)
+		}
+		if s.Timeout < Duration(100*time.Millisecond) {
+			return fmt.Errorf("%s: timeout must be at least 100ms", where)
+		}
+	default:
+		return fmt.Errorf("%s: type %q: use file, syslog or webhook", where, s.Type)
 	}
 	return nil
 }

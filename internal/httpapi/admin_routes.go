@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/admin"
@@ -188,21 +187,5 @@ func (a *API) rotateKeys(w http.ResponseWriter, r *http.Request, p *warden.Princ
 		return err
 	}
 	writeJSON(w, http.StatusOK, k)
-	return nil
-}
-
-func (a *API) auditEvents(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
-	f, err := ParseAuditFilter(r.URL.Query(), time.Now())
-	if err != nil {
-		return err
-	}
-	evs, err := a.Store.AuditEvents(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	if evs == nil {
-		evs = []*warden.AuditEvent{}
-	}
-	writeJSON(w, http.StatusOK, evs)
 	return nil
 }

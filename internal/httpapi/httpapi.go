@@ -15,7 +15,9 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/admin"
+	"github.com/wardenhq/warden/internal/approval"
 	"github.com/wardenhq/warden/internal/identity"
+	"github.com/wardenhq/warden/internal/killswitch"
 )
 
 // Body limits: OAuth requests are small forms; admin requests are small JSON documents.
@@ -60,6 +62,11 @@ type API struct {
 	Outcome           http.Handler // POST /v1/decisions/{id}/outcome
 	MCP               http.Handler // /mcp and /mcp/<tool>
 	ProtectedResource http.Handler // /.well-known/oauth-protected-resource[/...]
+
+	// Kill is the kill switch; its routes are mounted when set.
+	Kill *killswitch.Service
+	// Approvals takes people's decisions on held calls; its routes are mounted when set.
+	Approvals *approval.Service
 }
 
 // Handler returns the routes of the API.
@@ -95,9 +102,11 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("GET /v1/keys", a.adminRoute(warden.RoleSet{warden.RoleAuditor}, a.listKeys))
 	mux.Handle("POST /v1/keys/rotate", a.adminRoute(adminOnly, a.rotateKeys))
 
-	mux.Handle("GET /v1/audit/events", a.adminRoute(read, a.auditEvents))
+	a.auditRoutes(mux)
 	a.toolRoutes(mux)
 	a.applyRoutes(mux)
+	a.killRoutes(mux)
+	a.approvalRoutes(mux)
 
 	mount := func(pattern string, h http.Handler) {
 		if h != nil {

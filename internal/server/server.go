@@ -18,17 +18,25 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/admin"
+	"github.com/wardenhq/warden/internal/approval"
 	"github.com/wardenhq/warden/internal/audit"
+	"github.com/wardenhq/warden/internal/auditsink"
 	"github.com/wardenhq/warden/internal/budget"
+	"github.com/wardenhq/warden/internal/checkpoint"
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/httpapi"
 	"github.com/wardenhq/warden/internal/identity"
+	"github.com/wardenhq/warden/internal/killswitch"
+	"github.com/wardenhq/warden/internal/mcpgw"
 	"github.com/wardenhq/warden/internal/postgres"
 	"github.com/wardenhq/warden/internal/seal"
 	"github.com/wardenhq/warden/internal/secrets"
 	"github.com/wardenhq/warden/internal/sqlite"
 )
+
+// Version is the server's version, reported to MCP clients; set at build time.
+var Version = "dev"
 
 // AdminTokenFile is the file in the data directory that holds the first admin token.
 const AdminTokenFile = "admin.token"
@@ -41,9 +49,15 @@ type Server struct {
 	Identity *identity.Service
 	Admin    *admin.Service
 	Gateway  *gateway.Gateway
+	MCP      *mcpgw.Gateway
+	Kill     *killswitch.Service
 	Budgets  *budget.Budgets
 	API      *httpapi.API
 	log      *slog.Logger
+
+	Approvals *approval.Service
+
+	auditSinks *auditsink.Set
 }
 
 // Open builds a server from a validated configuration: it creates the data directory, opens
@@ -89,12 +103,17 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	if err != nil {
 		return nil, err
 	}
-	auditLog := audit.New(store, cfg.ReplicaID)
+	auditLog, sinks, err := openAudit(ctx, cfg, store, masterKey, log, getenv)
+	if err != nil {
+		return nil, err
+	}
 	issuers := make([]identity.TrustedIssuer, 0, len(cfg.TokenExchange.Issuers))
 	for _, ti := range cfg.TokenExchange.Issuers {
 		issuers = append(issuers, identity.TrustedIssuer{Issuer: ti.Issuer, JWKSFile: ti.JWKSFile, JWKSURL: ti.JWKSURL, Audience: ti.Audience})
 	}
+	kill := killswitch.NewState()
 	ids, err := identity.New(ctx, store, masterKey, identity.Config{
+		Kill:            kill,
 		Issuer:          cfg.PublicURL,
 		Audience:        cfg.Tokens.Audience,
 		TokenTTL:        time.Duration(cfg.Tokens.TTL),
@@ -108,6 +127,8 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	}
 	sec := secrets.New(store, masterKey)
 	registry := gateway.NewRegistry(store, log)
+	registry.Kill = kill
+	auditLog.RateTools(registry.Tool)
 	if err := registry.Load(ctx); err != nil {
 		// Fail closed but keep serving: the gateway denies every call until an admin fixes the
 		// policies, and the admin API must be up for that.
@@ -117,16 +138,37 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	if err != nil {
 		return nil, err
 	}
-	gw := &gateway.Gateway{Registry: registry, Tokens: ids, Budgets: budgetAdapter{budgets}, Secrets: sec, Audit: auditLog, Log: log}
-	adm := admin.New(admin.Deps{Store: store, Audit: auditLog, Observer: ids, Secrets: sec, Registry: registry, Calls: gw, Budgets: budgets, Log: log})
+	gw := &gateway.Gateway{Registry: registry, Tokens: ids, Kill: kill, Budgets: budgetAdapter{budgets}, Secrets: sec, Audit: auditLog, Log: log}
+	// Approvals: calls held for a person, decided through the API; a kill, suspension or
+	// lockdown rejects them (killer.Approvals).
+	approvals, err := newApprovals(cfg, store, auditLog, log, getenv)
+	if err != nil {
+		return nil, err
+	}
+	gw.Approvals = approvals
+	mcp := mcpgw.New(gw, log, mcpgw.Options{BaseURL: cfg.PublicURL, Issuer: cfg.PublicURL, Version: Version})
+	killer := &killswitch.Service{
+		Store: store, State: kill, Audit: auditLog, Calls: gw, Sessions: mcp, Tokens: ids, Registry: registry,
+		Runners: killswitch.NewRunners(), Approvals: approvals, Log: log,
+	}
+	if err := killer.Load(ctx); err != nil {
+		return nil, err
+	}
+	adm := admin.New(admin.Deps{
+		Store: store, Audit: auditLog, Observer: ids, Secrets: sec, Registry: registry, Calls: gw, Budgets: budgets,
+		Terminator: killer, Log: log,
+	})
 	return &Server{
-		Config:   cfg,
-		Store:    store,
-		Audit:    auditLog,
-		Identity: ids,
-		Admin:    adm,
-		Gateway:  gw,
-		Budgets:  budgets,
+		Config:    cfg,
+		Store:     store,
+		Audit:     auditLog,
+		Identity:  ids,
+		Admin:     adm,
+		Gateway:   gw,
+		MCP:       mcp,
+		Kill:      killer,
+		Budgets:   budgets,
+		Approvals: approvals,
 		API: &httpapi.API{
 			Tokens: ids, Admin: adm, Store: store, Audit: auditLog, Log: log, BaseURL: cfg.PublicURL,
 			HTTPGateway: gw.HTTPHandler(gateway.HTTPOptions{
@@ -134,11 +176,32 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 				MaxResponseBody: int64(cfg.Gateway.MaxResponseBody),
 				MaxInspectBody:  int64(cfg.Gateway.MaxInspectBody),
 			}),
-			Authorize: gw.AuthorizeHandler(),
-			Outcome:   gw.OutcomeHandler(),
+			Authorize:         gw.AuthorizeHandler(),
+			Outcome:           gw.OutcomeHandler(),
+			MCP:               mcp.Handler(),
+			ProtectedResource: mcp.ProtectedResourceMetadata(),
+			Kill:              killer,
+			Approvals:         approvals,
 		},
-		log: log,
+		log:        log,
+		auditSinks: sinks,
 	}, nil
+}
+
+// openAudit opens the audit log with its checkpoint key, and the sinks it is shipped to.
+func openAudit(ctx context.Context, cfg config.Config, store warden.Store, masterKey []byte, log *slog.Logger, getenv func(string) string) (*audit.Log, *auditsink.Set, error) {
+	keys, err := checkpoint.LoadOrCreate(ctx, store, masterKey, cfg.Audit.Origin, time.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	auditLog := audit.New(store, audit.Options{Replica: cfg.ReplicaID, Keys: keys, Logger: log})
+	sinks, err := auditsink.New(cfg.Audit.Sinks, auditsink.Deps{
+		Source: store, Notifier: auditLog, Log: log, Data: cfg.Data, Replica: cfg.ReplicaID, Getenv: getenv,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return auditLog, sinks, nil
 }
 
 // Bootstrap creates the first admin token if the store has none, writes it to DATA/admin.token
@@ -189,8 +252,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.Identity.Run(gctx) })
+	g.Go(func() error {
+		return s.Audit.Run(gctx, audit.Background{
+			CheckpointEvery:    s.Config.Audit.Checkpoint.Every,
+			CheckpointInterval: time.Duration(s.Config.Audit.Checkpoint.Interval),
+			Retention:          time.Duration(s.Config.Audit.Retention),
+		})
+	})
+	g.Go(func() error { return s.auditSinks.Run(gctx) })
 	g.Go(func() error { return s.Gateway.Run(gctx, 5*time.Second) })
 	g.Go(func() error { return s.Budgets.Run(gctx) })
+	g.Go(func() error { return s.Approvals.Run(gctx) })
+	g.Go(func() error { return s.Kill.Run(gctx, time.Duration(s.Config.Tokens.RefreshInterval)) })
 	g.Go(func() error {
 		err := srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -202,6 +275,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		<-gctx.Done()
 		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(gctx), grace)
 		defer cancel()
+		// Open MCP streams keep their requests alive until their sessions end; end them first,
+		// and stop the local MCP servers warden started.
+		if err := s.MCP.Close(); err != nil {
+			s.log.Warn("closing MCP sessions", "err", err)
+		}
 		return srv.Shutdown(shutdownCtx)
 	})
 	s.log.Info("warden serving", "listen", ln.Addr().String(), "public_url", s.Config.PublicURL, "data", s.Config.Data, "replica", s.Config.ReplicaID)
@@ -213,7 +291,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 }
 
 // Close releases the store.
-func (s *Server) Close() error { return s.Store.Close() }
+func (s *Server) Close() error {
+	return errors.Join(s.Audit.Close(), s.auditSinks.Close(), s.Store.Close())
+}
 
 // budgetAdapter lets the gateway consume budgets in its own terms.
 type budgetAdapter struct{ b *budget.Budgets }

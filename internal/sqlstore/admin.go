@@ -9,11 +9,11 @@ import (
 	"github.com/wardenhq/warden"
 )
 
-const adminTokenColumns = `name, role, hash, created_by, created_at, revoked_at`
+const adminTokenColumns = `name, role, hash, created_by, created_at, revoked_at, email`
 
 func scanAdminToken(row scanner) (*warden.AdminToken, error) {
 	var t warden.AdminToken
-	err := row.Scan(&t.Name, &t.Role, &t.Hash, &t.CreatedBy, timeColumn{&t.CreatedAt}, timeColumn{&t.RevokedAt})
+	err := row.Scan(&t.Name, &t.Role, &t.Hash, &t.CreatedBy, timeColumn{&t.CreatedAt}, timeColumn{&t.RevokedAt}, &t.Email)
 	if err != nil {
 		return nil, err
 	}
@@ -23,8 +23,8 @@ func scanAdminToken(row scanner) (*warden.AdminToken, error) {
 // CreateAdminToken stores a new token; a taken name is EConflict, revoked or not, and so is a
 // taken hash.
 func (s *Store) CreateAdminToken(ctx context.Context, t *warden.AdminToken) error {
-	_, err := s.exec(ctx, s.write, `INSERT INTO admin_tokens (`+adminTokenColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
-		t.Name, string(t.Role), t.Hash, t.CreatedBy, unixNanos(t.CreatedAt), unixNanos(t.RevokedAt))
+	_, err := s.exec(ctx, s.write, `INSERT INTO admin_tokens (`+adminTokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		t.Name, string(t.Role), t.Hash, t.CreatedBy, unixNanos(t.CreatedAt), unixNanos(t.RevokedAt), t.Email)
 	if err != nil && s.dialect.IsUniqueViolation(err) {
 		return warden.Errorf(warden.EConflict, "admin token %q already exists", t.Name)
 	}

@@ -34,6 +34,7 @@ func createAdminToken(t *testing.T, s warden.Store, tok *warden.AdminToken) {
 
 func testCreateAdminToken(t *testing.T, s warden.Store) {
 	tok := newAdminToken("alice", warden.RoleOperator)
+	tok.Email = "alice@example.com"
 	createAdminToken(t, s, tok)
 	got, err := s.AdminTokenByHash(t.Context(), tok.Hash)
 	if err != nil {
