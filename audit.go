@@ -151,6 +151,7 @@ type EventOutcome struct {
 	LatencyMS      float64 `json:"latency_ms,omitempty"`
 	BytesIn        int64   `json:"bytes_in,omitempty"`
 	BytesOut       int64   `json:"bytes_out,omitempty"`
+	RemoteAddr     string  `json:"remote_addr,omitempty"` // the address actually dialed (egress: after DNS and the range checks)
 }
 
 // AuditCanonical returns the canonical encoding of ev, the bytes its hash covers: the compact

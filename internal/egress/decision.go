@@ -69,6 +69,9 @@ func (d *DecisionAPI) Outcome(ctx context.Context, id string, o Outcome) error {
 		"bytes_in":   o.BytesIn,
 		"bytes_out":  o.BytesOut,
 	}
+	if o.Addr != "" {
+		body["remote_addr"] = o.Addr
+	}
 	return d.post(ctx, "/v1/decisions/"+url.PathEscape(id)+"/outcome", body, nil, http.StatusNoContent)
 }
 

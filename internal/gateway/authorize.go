@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -44,6 +45,7 @@ type OutcomeRequest struct {
 	LatencyMS      float64 `json:"latency_ms,omitempty"`
 	BytesIn        int64   `json:"bytes_in,omitempty"`
 	BytesOut       int64   `json:"bytes_out,omitempty"`
+	RemoteAddr     string  `json:"remote_addr,omitempty"` // IP:port actually dialed, for egress decisions
 }
 
 // pendingDecisions holds allowed decisions of the decision API until their outcome arrives.
@@ -151,6 +153,14 @@ func (g *Gateway) OutcomeHandler() http.Handler {
 			writeGatewayError(w, http.StatusBadRequest, "invalid_request", "latency, bytes and status must be non-negative", "")
 			return
 		}
+		if req.RemoteAddr != "" {
+			ap, err := netip.ParseAddrPort(req.RemoteAddr)
+			if err != nil {
+				writeGatewayError(w, http.StatusBadRequest, "invalid_request", "remote_addr must be IP:port", "")
+				return
+			}
+			req.RemoteAddr = ap.String()
+		}
 		id := r.PathValue("id")
 		d := g.pending.take(id, caller.Agent.ID)
 		if d == nil {
@@ -160,6 +170,7 @@ func (g *Gateway) OutcomeHandler() http.Handler {
 		d.permit.Done(Outcome{
 			Status: req.Status, UpstreamStatus: req.UpstreamStatus,
 			Latency: time.Duration(req.LatencyMS * float64(time.Millisecond)), BytesIn: req.BytesIn, BytesOut: req.BytesOut,
+			RemoteAddr: req.RemoteAddr,
 		})
 		w.WriteHeader(http.StatusNoContent)
 	})

@@ -42,6 +42,7 @@ type Outcome struct {
 	Latency        time.Duration
 	BytesIn        int64
 	BytesOut       int64
+	RemoteAddr     string // the address dialed, IP:port, when the caller knows it (the egress proxy)
 }
 
 // Permit is the pipeline's answer to a Call. Only when Decision.Effect is allow may the entry

@@ -400,7 +400,7 @@ func (g *Gateway) recordOutcome(ctx context.Context, call *warden.AuditEvent, o 
 		Decision: warden.EventDecision{ID: call.Decision.ID, Effect: call.Decision.Effect, PolicyVersion: call.Decision.PolicyVersion},
 		Outcome: warden.EventOutcome{
 			Status: o.Status, UpstreamStatus: o.UpstreamStatus,
-			LatencyMS: float64(o.Latency.Microseconds()) / 1000, BytesIn: o.BytesIn, BytesOut: o.BytesOut,
+			LatencyMS: float64(o.Latency.Microseconds()) / 1000, BytesIn: o.BytesIn, BytesOut: o.BytesOut, RemoteAddr: o.RemoteAddr,
 		},
 		TraceID: call.TraceID,
 		SpanID:  call.SpanID,

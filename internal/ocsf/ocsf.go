@@ -363,6 +363,7 @@ func unmapped(ev *warden.AuditEvent) map[string]any {
 	}
 	put("warden.outcome.bytes_in", ev.Outcome.BytesIn)
 	put("warden.outcome.bytes_out", ev.Outcome.BytesOut)
+	put("warden.outcome.remote_addr", ev.Outcome.RemoteAddr)
 	if len(ev.Target.Arguments) > 0 && json.Valid(ev.Target.Arguments) {
 		m["warden.arguments"] = ev.Target.Arguments
 	}

@@ -242,7 +242,10 @@ func TestDecisionAPI(t *testing.T) {
 	outcome := func(id, body string) int {
 		return in.gw("POST", "/v1/decisions/"+id+"/outcome", token, body, map[string]string{"Content-Type": "application/json"}).status
 	}
-	if s := outcome(id, `{"status":"ok","latency_ms":12.5,"bytes_out":300}`); s != 204 {
+	if s := outcome(id, `{"status":"ok","remote_addr":"10.0.0.1"}`); s != 400 {
+		t.Fatalf("remote_addr without a port: %d", s)
+	}
+	if s := outcome(id, `{"status":"ok","latency_ms":12.5,"bytes_out":300,"remote_addr":"[2001:db8::1]:443"}`); s != 204 {
 		t.Fatalf("outcome: %d", s)
 	}
 	if s := outcome(id, `{"status":"ok"}`); s != 404 {
@@ -258,7 +261,7 @@ func TestDecisionAPI(t *testing.T) {
 		t.Fatalf("unknown field: %d", r.status)
 	}
 	if !hasEvent(in.events("type=tool.result"), warden.EventToolResult, func(ev *warden.AuditEvent) bool {
-		return ev.Decision.ID == id && ev.Outcome.LatencyMS == 12.5
+		return ev.Decision.ID == id && ev.Outcome.LatencyMS == 12.5 && ev.Outcome.RemoteAddr == "[2001:db8::1]:443"
 	}) {
 		t.Error("the outcome is not in the audit log")
 	}
