@@ -78,6 +78,20 @@ func TestRun(t *testing.T) {
 		t.Fatalf("the sandbox outlived the agent's suspension; stderr %q", stderr.String())
 	}
 
+	// The runner reported the sandbox's end and deregistered, although the agent's tokens died
+	// with the suspension: both carry the runner's own secret.
+	out, errOut, code = run(t, dir, env, "audit", "search", "--type", "sandbox.terminated", "--json")
+	if code != 0 || !strings.Contains(out, `"sandbox.terminated"`) || !strings.Contains(out, created.ClientID) {
+		t.Errorf("no sandbox.terminated event of the agent after the suspension: exit %d, %s %s", code, out, errOut)
+	}
+	if strings.Contains(out, "wrun_") {
+		t.Error("the runner's secret is in the audit log")
+	}
+	out, errOut, code = run(t, dir, env, "audit", "search", "--type", "token.refuse", "--json")
+	if code != 0 || strings.Contains(out, "/v1/runners/") {
+		t.Errorf("the runner's report or deregistration was refused: exit %d, %s %s", code, out, errOut)
+	}
+
 	// A suspended agent cannot start a sandbox.
 	_, errOut, code = run(t, dir, agentEnv, "run", "--agent", "bot", "--workspace", ws, "--", "/bin/true")
 	if code != 3 {

@@ -213,10 +213,14 @@ func drill(ctx context.Context, inv *invocation, kind string) error {
 	var sandbox bool
 	inv.fs.Float64Var(&o.Rate, "rate", 200, "steady calls a second through the HTTP gateway while the drill runs")
 	inv.fs.IntVar(&o.Sessions, "sessions", 10, "live sessions (tokens) per canary")
-	inv.fs.DurationVar(&o.Before, "before", time.Second, "load before the kill")
-	inv.fs.DurationVar(&o.After, "after", time.Second, "load after the kill returned, to catch a call let through late")
+	what := "kill"
+	if kind == bench.DrillLockdown {
+		what = "lockdown"
+	}
+	inv.fs.DurationVar(&o.Before, "before", time.Second, "load before the "+what)
+	inv.fs.DurationVar(&o.After, "after", time.Second, "load after the "+what+" returned, to catch a call let through late")
 	inv.fs.BoolVar(&o.Restart, "restart", false, "with --self: restart the server after the kill and check the canary's token is still refused")
-	inv.fs.BoolVar(&sandbox, "sandbox", true, "run a sandbox (warden run -- sleep 600) per canary when this warden has `warden run`")
+	inv.fs.BoolVar(&sandbox, "sandbox", true, "run a sandbox ('warden run -- sleep 600') per canary where this machine can")
 	if kind == bench.DrillLockdown {
 		o.Agents = 3
 		inv.fs.IntVar(&o.Agents, "agents", 3, "canary agents")

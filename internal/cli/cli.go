@@ -57,7 +57,10 @@ func ExitCode(err error) int {
 	if es := (*ExitStatus)(nil); errors.As(err, &es) {
 		return es.Code
 	}
-	if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK // `warden COMMAND --help` printed what was asked for
+	}
+	if errors.As(err, &ue) {
 		return ExitUsage
 	}
 	switch warden.ErrorCode(err) {
@@ -141,9 +144,19 @@ type invocation struct {
 func newInvocation(c command, args []string, env Env) *invocation {
 	inv := &invocation{cmd: c, env: env, args: args}
 	inv.fs = flag.NewFlagSet("warden "+c.name, flag.ContinueOnError)
-	inv.fs.SetOutput(env.Stderr)
+	// Help that was asked for goes to stdout; usage after a mistake goes to stderr.
+	out := env.Stderr
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" {
+			out = env.Stdout
+		}
+	}
+	inv.fs.SetOutput(out)
 	inv.fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "Usage: warden %s %s\n\n%s\n\nFlags:\n", c.name, c.args, c.summary)
+		fmt.Fprintf(out, "Usage: warden %s %s\n\n%s\n\nFlags:\n", c.name, c.args, c.summary)
 		inv.fs.PrintDefaults()
 	}
 	return inv
@@ -260,6 +273,9 @@ func version(ctx context.Context, inv *invocation) error {
 func ErrorLine(err error) string {
 	if es := (*ExitStatus)(nil); errors.As(err, &es) {
 		return "" // the command's own status: warden has nothing to add
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return "" // the help was printed; it is not an error
 	}
 	var e *warden.Error
 	if errors.As(err, &e) && e.Code != warden.EInternal {

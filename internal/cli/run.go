@@ -18,7 +18,7 @@ import (
 )
 
 var runCommands = []command{
-	{"run", "--agent NAME [--workspace DIR] [--ro PATH …] [--rw PATH …] [--allow-host HOST[:PORT] …] [--memory 2G] [--pids 512] [--cpu 1.0] [--timeout 1h] [--env NAME …] [--allow-weaker NAME …] -- CMD ARGS…",
+	{"run", "--agent NAME [--workspace DIR] [--ro PATH …] [--rw PATH …] [--allow-host HOST[:PORT] …] [--memory 2G] [--pids 512] [--cpu 1.0] [--timeout 1h] [--env NAME …] [--allow-weaker NAME …] [--on-lease-loss kill|freeze] [--credentials FILE] [--addr URL] -- CMD ARGS…",
 		"run a command as the agent in a sandbox whose only way out is through warden", runCmd},
 }
 

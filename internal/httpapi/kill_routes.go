@@ -1,9 +1,13 @@
 package httpapi
 
 import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/wardenhq/warden"
@@ -40,6 +44,9 @@ type RunnerRequest struct {
 type RunnerRegistered struct {
 	ID           string `json:"id"`
 	LeaseSeconds int    `json:"lease_seconds"`
+	// Secret authenticates the runner's report and deregistration (Authorization: Bearer
+	// wrun_…), which must work after the agent's tokens died in a kill. It is shown once.
+	Secret string `json:"secret"`
 }
 
 // RunnerReport is what a runner reports about its sandbox.
@@ -107,16 +114,34 @@ func (a *API) killRoutes(mux *http.ServeMux) {
 
 	mux.Handle("POST /v1/runners", a.agentRoute(a.registerRunner))
 	mux.Handle("GET /v1/runners/{id}/control", a.agentRoute(a.runnerControl))
-	mux.Handle("POST /v1/runners/{id}/report", a.agentRoute(a.runnerReport))
-	mux.Handle("DELETE /v1/runners/{id}", a.agentRoute(func(w http.ResponseWriter, r *http.Request, c *warden.Claims) error {
-		if _, ok := a.Kill.Runners.Get(r.PathValue("id"), c.AgentID()); !ok {
-			return warden.Errorf(warden.ENotFound, "no runner %q of this agent", r.PathValue("id"))
-		}
-		a.Kill.Runners.Remove(r.PathValue("id"))
+	mux.Handle("POST /v1/runners/{id}/report", a.runnerRoute(a.runnerReport))
+	mux.Handle("DELETE /v1/runners/{id}", a.runnerRoute(func(w http.ResponseWriter, r *http.Request, run *killswitch.Runner) error {
+		a.Kill.Runners.Remove(run.ID)
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}))
 }
+
+// runnerRoute authenticates a runner by the secret it was given at registration. Only the
+// report and the deregistration take it: they are how a runner says what became of its sandbox,
+// which matters most after a kill, when the agent's credentials no longer work.
+func (a *API) runnerRoute(h func(http.ResponseWriter, *http.Request, *killswitch.Runner) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		secret := bearer(r)
+		run, ok := a.Kill.Runners.ByRunnerSecret(r.PathValue("id"), secret)
+		if !strings.HasPrefix(secret, runnerSecretPrefix) || !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="warden"`)
+			writeError(w, warden.Errorf(warden.EUnauthenticated, "the runner's secret from its registration is required"))
+			return
+		}
+		if err := h(w, r, run); err != nil {
+			a.logError(r, err)
+			writeError(w, err)
+		}
+	})
+}
+
+const runnerSecretPrefix = "wrun_"
 
 func (a *API) registerRunner(w http.ResponseWriter, r *http.Request, c *warden.Claims) error {
 	var req RunnerRequest
@@ -127,12 +152,18 @@ func (a *API) registerRunner(w http.ResponseWriter, r *http.Request, c *warden.C
 		return warden.Errorf(warden.EForbidden, "this agent may not start a sandbox: %s", msg)
 	}
 	st, _ := a.Kill.State.Load().Agent(c.AgentID())
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return warden.WrapError(warden.EInternal, "cannot make a runner secret", err)
+	}
+	secret := runnerSecretPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
 	run := a.Kill.Runners.Register(&killswitch.Runner{
 		ID: identity.NewID("run_"), AgentID: c.AgentID(), Agent: st.Agent.Name, Hostname: truncate(req.Hostname, 255),
 		PID: req.PID, Command: truncate(req.Command, 1024), Started: time.Now().UTC(),
+		SecretHash: sha256.Sum256([]byte(secret)),
 	})
-	a.recordRunner(r, c, "sandbox.start", run, "pid "+fmt.Sprint(req.PID)+": "+run.Command)
-	writeJSON(w, http.StatusCreated, RunnerRegistered{ID: run.ID, LeaseSeconds: killswitch.LeaseSeconds})
+	a.recordRunner(r, run, c.SessionID, c.OnBehalfOf(), "sandbox.start", "pid "+fmt.Sprint(req.PID)+": "+run.Command)
+	writeJSON(w, http.StatusCreated, RunnerRegistered{ID: run.ID, LeaseSeconds: killswitch.LeaseSeconds, Secret: secret})
 	return nil
 }
 
@@ -183,11 +214,7 @@ func (a *API) runnerControl(w http.ResponseWriter, r *http.Request, c *warden.Cl
 	}
 }
 
-func (a *API) runnerReport(w http.ResponseWriter, r *http.Request, c *warden.Claims) error {
-	run, ok := a.Kill.Runners.Get(r.PathValue("id"), c.AgentID())
-	if !ok {
-		return warden.Errorf(warden.ENotFound, "no runner %q of this agent", r.PathValue("id"))
-	}
+func (a *API) runnerReport(w http.ResponseWriter, r *http.Request, run *killswitch.Runner) error {
 	var req RunnerReport
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
@@ -195,15 +222,15 @@ func (a *API) runnerReport(w http.ResponseWriter, r *http.Request, c *warden.Cla
 	if req.Event != "terminated" && req.Event != "exited" {
 		return warden.Errorf(warden.EInvalid, "event must be terminated or exited")
 	}
-	a.recordRunner(r, c, "sandbox."+req.Event, run, fmt.Sprintf("%s (processes killed %d, exit code %d)", truncate(req.Reason, 512), req.ProcessesKilled, req.ExitCode))
+	a.recordRunner(r, run, "", "", "sandbox."+req.Event, fmt.Sprintf("%s (processes killed %d, exit code %d)", truncate(req.Reason, 512), req.ProcessesKilled, req.ExitCode))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
-func (a *API) recordRunner(r *http.Request, c *warden.Claims, event string, run *killswitch.Runner, msg string) {
+func (a *API) recordRunner(r *http.Request, run *killswitch.Runner, session, onBehalfOf, event, msg string) {
 	ev := &warden.AuditEvent{
 		Type:     event,
-		Actor:    warden.EventActor{Kind: warden.ActorAgent, ID: c.AgentID(), Name: run.Agent, SessionID: c.SessionID, OnBehalfOf: c.OnBehalfOf(), Source: r.RemoteAddr},
+		Actor:    warden.EventActor{Kind: warden.ActorAgent, ID: run.AgentID, Name: run.Agent, SessionID: session, OnBehalfOf: onBehalfOf, Source: r.RemoteAddr},
 		Target:   warden.EventTarget{Resource: "sandbox:" + run.ID},
 		Decision: warden.EventDecision{Effect: warden.EffectAllow, Message: msg},
 		Outcome:  warden.EventOutcome{Status: warden.StatusOK},

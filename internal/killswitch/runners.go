@@ -1,8 +1,12 @@
 package killswitch
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"sync"
 	"time"
+
+	"github.com/wardenhq/warden"
 )
 
 // LeaseSeconds is how long a runner may go without hearing from the server before it kills its
@@ -19,6 +23,11 @@ type Runner struct {
 	Command   string    `json:"command"`
 	Started   time.Time `json:"started"`
 	Connected bool      `json:"connected"`
+
+	// SecretHash is the SHA-256 of the runner's own secret, given once at registration. The
+	// runner reports its sandbox's end and deregisters with it, so it can still do both after
+	// its agent was killed and the agent's tokens died.
+	SecretHash [32]byte `json:"-"`
 
 	terminate chan string // receives the reason once; closed never
 	once      sync.Once
@@ -48,6 +57,21 @@ func (rs *Runners) Get(id, agentID string) (*Runner, bool) {
 	defer rs.mu.Unlock()
 	r, ok := rs.m[id]
 	if !ok || r.AgentID != agentID {
+		return nil, false
+	}
+	return r, true
+}
+
+// ByRunnerSecret returns the registered runner id whose secret is secret.
+func (rs *Runners) ByRunnerSecret(id, secret string) (*Runner, bool) {
+	rs.mu.Lock()
+	r, ok := rs.m[id]
+	rs.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	sum := sha256.Sum256([]byte(secret))
+	if subtle.ConstantTimeCompare(sum[:], r.SecretHash[:]) != 1 {
 		return nil, false
 	}
 	return r, true
@@ -101,8 +125,14 @@ func (rs *Runners) Connect(r *Runner) (<-chan string, func()) {
 }
 
 // RunnerRefusal says why an agent may not start or keep a sandbox, or "": it must be able to
-// act, and no lockdown of any kind may be in force.
+// act, and no lockdown that covers even low-risk tools may be in force. A lockdown from a risk
+// up (`--min-risk high`) leaves sandboxes running, as it leaves the agents' other calls: all a
+// sandbox reaches passes the gateway, which denies the calls that lockdown covers.
 func RunnerRefusal(snap *Snapshot, agentID string, epoch int64, now time.Time) string {
-	_, msg := snap.Check(agentID, epoch, nil, now)
+	_, msg := snap.Check(agentID, epoch, sandboxScope, now)
 	return msg
 }
+
+// sandboxScope stands for a sandbox in the kill state's check: covered by a lockdown of every
+// risk, never by a tool's being disabled.
+var sandboxScope = &warden.Tool{Risk: warden.RiskLow}

@@ -35,7 +35,7 @@ var credentialPatterns = regexp.MustCompile(strings.Join([]string{
 	`\bAIza[0-9A-Za-z_-]{35}\b`,                // Google API key
 	`\bglpat-[A-Za-z0-9_-]{20,}\b`,             // GitLab
 	`\bnpm_[A-Za-z0-9]{36}\b`,
-	`\bw(?:sec|adm)_[A-Za-z0-9_-]{20,}\b`,          // warden's own credentials
+	`\bw(?:sec|adm|run)_[A-Za-z0-9_-]{20,}\b`,      // warden's own credentials
 	`\bhf_[A-Za-z0-9]{30,}\b`,                      // Hugging Face
 	`\bpypi-[A-Za-z0-9_-]{50,}`,                    // PyPI
 	`\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}`, // SendGrid

@@ -31,6 +31,7 @@ var credentials = map[string]string{
 	"shopify":           "shpat_" + strings.Repeat("a1", 16),
 	"warden agent":      "wsec_" + strings.Repeat("Q", 32),
 	"warden admin":      "wadm_" + strings.Repeat("Q", 32),
+	"warden runner":     "wrun_" + strings.Repeat("Q", 32),
 	"bearer":            "Bearer abcdefghijklmnop.qrst",
 	"basic":             "Basic dXNlcjpwYXNzd29yZDEyMzQ=",
 }

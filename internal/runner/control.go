@@ -17,12 +17,14 @@ import (
 
 // Control is the runner's side of the server's runner API:
 //
-//	POST   /v1/runners               register  → 201 {"id", "lease_seconds"}; 401/403 when the agent may not act
+//	POST   /v1/runners               register  → 201 {"id", "lease_seconds", "secret"}; 401/403 when the agent may not act
 //	GET    /v1/runners/{id}/control  server-sent events: "lease" (data {"lease_seconds"}), "terminate" (data {"reason"})
 //	POST   /v1/runners/{id}/report   {"event": "terminated"|"exited", "reason", "processes_killed", "exit_code"} → 204
 //	DELETE /v1/runners/{id}          on normal exit → 204
 //
-// Every call carries the agent's bearer token.
+// Registration and the control stream carry the agent's bearer token; the report and the
+// deregistration carry the runner's own secret from its registration, so that they still work
+// after a kill has killed the agent's tokens and client secret.
 type Control struct {
 	Server *url.URL
 	Token  func(ctx context.Context) (string, error)
@@ -33,6 +35,7 @@ type Control struct {
 type Registration struct {
 	ID           string `json:"id"`
 	LeaseSeconds int    `json:"lease_seconds"`
+	Secret       string `json:"secret"` // authenticates SendReport and Deregister
 }
 
 // Lease is how long the runner may go without hearing from the server.
@@ -66,23 +69,23 @@ func (e *refusedError) Error() string {
 func (c *Control) Register(ctx context.Context, hostname string, pid int, command string) (Registration, error) {
 	var reg Registration
 	body := map[string]any{"hostname": hostname, "pid": pid, "command": command}
-	if err := c.call(ctx, http.MethodPost, "/v1/runners", body, &reg, http.StatusCreated); err != nil {
+	if err := c.call(ctx, http.MethodPost, "/v1/runners", "", body, &reg, http.StatusCreated); err != nil {
 		return reg, err
 	}
-	if reg.ID == "" {
-		return reg, warden.Errorf(warden.EUnavailable, "warden registered the runner without an id")
+	if reg.ID == "" || reg.Secret == "" {
+		return reg, warden.Errorf(warden.EUnavailable, "warden registered the runner without an id or secret")
 	}
 	return reg, nil
 }
 
 // SendReport reports how the sandbox ended.
-func (c *Control) SendReport(ctx context.Context, id string, r Report) error {
-	return c.call(ctx, http.MethodPost, "/v1/runners/"+url.PathEscape(id)+"/report", r, nil, http.StatusNoContent)
+func (c *Control) SendReport(ctx context.Context, reg Registration, r Report) error {
+	return c.call(ctx, http.MethodPost, "/v1/runners/"+url.PathEscape(reg.ID)+"/report", reg.Secret, r, nil, http.StatusNoContent)
 }
 
 // Deregister says the runner is done.
-func (c *Control) Deregister(ctx context.Context, id string) error {
-	return c.call(ctx, http.MethodDelete, "/v1/runners/"+url.PathEscape(id), nil, nil, http.StatusNoContent)
+func (c *Control) Deregister(ctx context.Context, reg Registration) error {
+	return c.call(ctx, http.MethodDelete, "/v1/runners/"+url.PathEscape(reg.ID), reg.Secret, nil, nil, http.StatusNoContent)
 }
 
 // Event is one event of the control stream.
@@ -165,10 +168,14 @@ func (c *Control) http() *http.Client {
 	return http.DefaultClient
 }
 
-func (c *Control) call(ctx context.Context, method, path string, in, out any, want int) error {
-	token, err := c.Token(ctx)
-	if err != nil {
-		return err
+// call makes one request, authenticated by secret, or by the agent's token when secret is "".
+func (c *Control) call(ctx context.Context, method, path, secret string, in, out any, want int) error {
+	token := secret
+	if token == "" {
+		var err error
+		if token, err = c.Token(ctx); err != nil {
+			return err
+		}
 	}
 	var body io.Reader
 	if in != nil {

@@ -111,14 +111,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	select {
 	case err := <-w.opened:
 		if err != nil {
-			deregister(ctl, reg.ID, log)
+			deregister(ctl, w.registration(), log)
 			return nil, err
 		}
 	case reason := <-w.terminate:
-		deregister(ctl, reg.ID, log)
+		deregister(ctl, w.registration(), log)
 		return nil, warden.Errorf(warden.EForbidden, "warden terminated the run before it started: %s", reason)
 	case <-ctx.Done():
-		deregister(ctl, reg.ID, log)
+		deregister(ctl, w.registration(), log)
 		return nil, ctx.Err()
 	}
 
@@ -127,8 +127,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	spec.Env = append(spec.Env, ForwarderEnv()...)
 	sb, err := sandbox.Start(ctx, &spec)
 	if err != nil {
-		_ = ctl.SendReport(context.WithoutCancel(ctx), reg.ID, Report{Event: "exited", Reason: "the sandbox did not start", ExitCode: -1})
-		deregister(ctl, reg.ID, log)
+		_ = ctl.SendReport(context.WithoutCancel(ctx), w.registration(), Report{Event: "exited", Reason: "the sandbox did not start", ExitCode: -1})
+		deregister(ctl, w.registration(), log)
 		return nil, err
 	}
 	proxy := &egress.Proxy{}
@@ -218,17 +218,19 @@ loop:
 	if exit.Kind == sandbox.ExitedKilled {
 		rep = Report{Event: "terminated", Reason: res.Ended, ProcessesKilled: exit.Killed, ExitCode: exit.Code}
 	}
-	if err := ctl.SendReport(rctx, reg.ID, rep); err != nil {
+	// The registration in force: after a server restart the runner registered again.
+	cur := w.registration()
+	if err := ctl.SendReport(rctx, cur, rep); err != nil {
 		log.Warn("could not report the sandbox's end", "err", err)
 	}
-	deregister(ctl, reg.ID, log)
+	deregister(ctl, cur, log)
 	return res, waitErr
 }
 
-func deregister(ctl *Control, id string, log *slog.Logger) {
+func deregister(ctl *Control, reg Registration, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := ctl.Deregister(ctx, id); err != nil {
+	if err := ctl.Deregister(ctx, reg); err != nil {
 		log.Warn("could not deregister the runner", "err", err)
 	}
 }
@@ -284,6 +286,12 @@ type watch struct {
 	deadline time.Time
 	leaseDur time.Duration
 	once     sync.Once
+}
+
+func (w *watch) registration() Registration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.reg
 }
 
 func (w *watch) touch(lease time.Duration) {

@@ -147,7 +147,7 @@ func newFakeServer(t *testing.T) *fakeServer {
 			return
 		}
 		w.WriteHeader(201)
-		fmt.Fprintf(w, `{"id":"run_1","lease_seconds":%d}`, f.lease)
+		fmt.Fprintf(w, `{"id":"run_1","lease_seconds":%d,"secret":"wrun_test"}`, f.lease)
 	}))
 	mux.HandleFunc("GET /v1/runners/{id}/control", authed(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
@@ -174,7 +174,17 @@ func newFakeServer(t *testing.T) *fakeServer {
 			}
 		}
 	}))
-	mux.HandleFunc("POST /v1/runners/{id}/report", authed(func(w http.ResponseWriter, r *http.Request) {
+	// The report and the deregistration carry the runner's secret, not the agent's token.
+	runnerAuthed := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != "Bearer wrun_test" {
+				w.WriteHeader(401)
+				return
+			}
+			h(w, r)
+		}
+	}
+	mux.HandleFunc("POST /v1/runners/{id}/report", runnerAuthed(func(w http.ResponseWriter, r *http.Request) {
 		var rep Report
 		_ = json.NewDecoder(r.Body).Decode(&rep)
 		f.mu.Lock()
@@ -182,7 +192,7 @@ func newFakeServer(t *testing.T) *fakeServer {
 		f.mu.Unlock()
 		w.WriteHeader(204)
 	}))
-	mux.HandleFunc("DELETE /v1/runners/{id}", authed(func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("DELETE /v1/runners/{id}", runnerAuthed(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.deregister++
 		f.mu.Unlock()

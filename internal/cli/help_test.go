@@ -1,0 +1,29 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestHelp: `warden COMMAND --help` prints the command's usage on stdout and succeeds; a wrong
+// flag prints it on stderr and is a usage error.
+func TestHelp(t *testing.T) {
+	for _, c := range commands {
+		var out, errOut bytes.Buffer
+		args := append(strings.Fields(c.name), "--help")
+		err := Run(context.Background(), args, Env{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }})
+		if ExitCode(err) != ExitOK || ErrorLine(err) != "" {
+			t.Errorf("%s --help: exit %d, error %q", c.name, ExitCode(err), ErrorLine(err))
+		}
+		if !strings.HasPrefix(out.String(), "Usage: warden "+c.name) || errOut.Len() != 0 {
+			t.Errorf("%s --help: stdout %q, stderr %q", c.name, out.String(), errOut.String())
+		}
+	}
+	var out, errOut bytes.Buffer
+	err := Run(context.Background(), []string{"agent", "create", "--no-such-flag"}, Env{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }})
+	if ExitCode(err) != ExitUsage || !strings.Contains(errOut.String(), "Usage: warden agent create") || out.Len() != 0 {
+		t.Errorf("a wrong flag: exit %d, stdout %q, stderr %q", ExitCode(err), out.String(), errOut.String())
+	}
+}

@@ -1,0 +1,52 @@
+package killswitch
+
+import (
+	"crypto/sha256"
+	"testing"
+	"time"
+
+	"github.com/wardenhq/warden"
+)
+
+func TestRunnerRefusal(t *testing.T) {
+	now := time.Now()
+	st := NewState()
+	st.ObserveAgent(&warden.Agent{ID: "agt_1", Name: "bot", Status: warden.AgentActive, Epoch: 3, ExpiresAt: now.Add(time.Hour)})
+	st.SetTools([]*warden.Tool{{Name: "github", Risk: warden.RiskLow, Disabled: true}})
+	cases := []struct {
+		name    string
+		epoch   int64
+		lock    warden.Lockdown
+		refused bool
+	}{
+		{"active agent, no lockdown, a tool disabled", 3, warden.Lockdown{}, false},
+		{"stale epoch", 2, warden.Lockdown{}, true},
+		{"fleet-wide lockdown", 3, warden.Lockdown{Active: true, Reason: "r"}, true},
+		{"lockdown from low risk", 3, warden.Lockdown{Active: true, MinRisk: warden.RiskLow, Reason: "r"}, true},
+		{"lockdown from high risk leaves sandboxes running", 3, warden.Lockdown{Active: true, MinRisk: warden.RiskHigh, Reason: "r"}, false},
+	}
+	for _, c := range cases {
+		st.SetLockdown(c.lock)
+		if msg := RunnerRefusal(st.Load(), "agt_1", c.epoch, now); (msg != "") != c.refused {
+			t.Errorf("%s: refusal %q", c.name, msg)
+		}
+	}
+	if RunnerRefusal(st.Load(), "agt_unknown", 1, now) == "" {
+		t.Error("an unknown agent may run a sandbox")
+	}
+}
+
+func TestRunnerSecret(t *testing.T) {
+	rs := NewRunners()
+	rs.Register(&Runner{ID: "run_1", AgentID: "agt_1", SecretHash: sha256Of("wrun_right")})
+	if _, ok := rs.ByRunnerSecret("run_1", "wrun_right"); !ok {
+		t.Error("the right secret is refused")
+	}
+	for _, c := range [][2]string{{"run_1", "wrun_wrong"}, {"run_1", ""}, {"run_2", "wrun_right"}} {
+		if _, ok := rs.ByRunnerSecret(c[0], c[1]); ok {
+			t.Errorf("runner %q accepted secret %q", c[0], c[1])
+		}
+	}
+}
+
+func sha256Of(s string) [32]byte { return sha256.Sum256([]byte(s)) }
