@@ -66,9 +66,9 @@ func adminTokenList(ctx context.Context, inv *invocation) error {
 			if t.Revoked() {
 				status = "revoked " + fmtTime(t.RevokedAt)
 			}
-			rows = append(rows, []string{t.Name, string(t.Role), status, t.CreatedBy, fmtTime(t.CreatedAt)})
+			rows = append(rows, []string{t.Name, string(t.Role), dash(t.Email), status, t.CreatedBy, fmtTime(t.CreatedAt)})
 		}
-		table(w, []string{"NAME", "ROLE", "STATUS", "CREATED BY", "CREATED"}, rows)
+		table(w, []string{"NAME", "ROLE", "EMAIL", "STATUS", "CREATED BY", "CREATED"}, rows)
 	})
 }
 
@@ -88,4 +88,12 @@ func adminTokenRevoke(ctx context.Context, inv *invocation) error {
 	return inv.print(map[string]string{"revoked": pos[0]}, func(w io.Writer) {
 		fmt.Fprintf(w, "Admin token %q revoked.\n", pos[0])
 	})
+}
+
+// dash stands in for an empty cell of a table.
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

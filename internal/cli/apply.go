@@ -63,11 +63,11 @@ func printPlan(w io.Writer, plan *admin.Plan) {
 		}
 		fmt.Fprintln(w, line)
 	}
-	verb := "Applied"
 	if plan.DryRun {
-		verb = "Plan (dry run, nothing changed)"
+		fmt.Fprintf(w, "Plan (dry run, nothing changed): %d to create, %d to update, %d to remove, %d unchanged.\n", counts["create"], counts["update"], counts["remove"], counts["unchanged"])
+	} else {
+		fmt.Fprintf(w, "Applied: %d created, %d updated, %d removed, %d unchanged.\n", counts["create"], counts["update"], counts["remove"], counts["unchanged"])
 	}
-	fmt.Fprintf(w, "%s: %d to create, %d to update, %d to remove, %d unchanged.\n", verb, counts["create"], counts["update"], counts["remove"], counts["unchanged"])
 	if plan.PolicyVersion > 0 {
 		fmt.Fprintf(w, "Policy version %d in force.\n", plan.PolicyVersion)
 	}

@@ -29,7 +29,7 @@ var auditCommands = []command{
 	{"audit search", "[--agent NAME] [--tool T] [--action A] [--type T] [--decision D] [--session S] [--on-behalf-of P] [--min-risk R] [--since 1h] [--until T] [--limit N]", "search the audit log", auditSearch},
 	{"audit tail", "[-f] [-n N] [filters as for search] [--min-risk high]", "show the newest events, and with -f follow the log as it grows", auditTail},
 	{"audit verify", "[--checkpoint FILE] [--store URL [--key VKEY]]", "verify the hash chain and every checkpoint; report the first break", auditVerify},
-	{"audit checkpoint", "--export FILE", "sign a checkpoint of the log as it is now and write it to FILE for keeping elsewhere", auditCheckpoint},
+	{"audit checkpoint", "--export FILE", "sign a checkpoint of the log as it is now and write it (--export FILE) for keeping elsewhere", auditCheckpoint},
 	{"audit export", "[--since T] [--until T] [--format jsonl|ocsf] [filters] [-o FILE]", "write events as JSON lines, warden's or OCSF", auditExport},
 	{"audit key", "", "print the public key that verifies checkpoints (signed-note verifier key)", auditKey},
 }

@@ -113,6 +113,14 @@ func Run(ctx context.Context, args []string, env Env) error {
 			return c.run(ctx, inv)
 		}
 	}
+	// `warden secret --help`: the commands of a group.
+	if last := args[len(args)-1]; len(args) >= 2 && (last == "-h" || last == "-help" || last == "--help") {
+		group := strings.Join(args[:len(args)-1], " ")
+		if slices.ContainsFunc(commands, func(c command) bool { return strings.HasPrefix(c.name, group+" ") }) {
+			printUsage(env.Stdout, group+" ")
+			return nil
+		}
+	}
 	printUsage(env.Stderr, args[0])
 	return usagef("unknown command %q", strings.Join(args, " "))
 }

@@ -21,6 +21,13 @@ func TestHelp(t *testing.T) {
 			t.Errorf("%s --help: stdout %q, stderr %q", c.name, out.String(), errOut.String())
 		}
 	}
+	for _, group := range []string{"secret", "admin token", "audit", "drill"} {
+		var out, errOut bytes.Buffer
+		err := Run(context.Background(), append(strings.Fields(group), "--help"), Env{Stdout: &out, Stderr: &errOut})
+		if err != nil || !strings.Contains(out.String(), "warden "+group+" ") || errOut.Len() != 0 {
+			t.Errorf("%s --help: %v, stdout %q, stderr %q", group, err, out.String(), errOut.String())
+		}
+	}
 	var out, errOut bytes.Buffer
 	err := Run(context.Background(), []string{"agent", "create", "--no-such-flag"}, Env{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }})
 	if ExitCode(err) != ExitUsage || !strings.Contains(errOut.String(), "Usage: warden agent create") || out.Len() != 0 {

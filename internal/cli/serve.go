@@ -74,7 +74,12 @@ func serve(ctx context.Context, inv *invocation) error {
 func newLogger(w io.Writer, c config.Log) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level)) // validated by config
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Value.Kind() == slog.KindDuration {
+			a.Value = slog.StringValue(a.Value.Duration().String()) // "500ms", not 500000000
+		}
+		return a
+	}}
 	format := c.Format
 	if format == "auto" {
 		format = "json"

@@ -14,7 +14,7 @@ import (
 )
 
 var toolCommands = []command{
-	{"tool add", "NAME (--mcp URL | --mcp-command CMD | --http URL [--route R ...]) [--risk R] [--secret S --inject TEMPLATE | --secret-env VAR=S] [--approval ACTION] [--label k=v]", "register an upstream tool", toolAdd},
+	{"tool add", "NAME (--mcp URL | --mcp-command CMD | --http URL [--route R ...]) [--risk R] [--secret S --inject TEMPLATE | --secret-env VAR=S] [--sensitive-arg A ...] [--approval ACTION] [--label k=v]", "register an upstream tool", toolAdd},
 	{"tool list", "", "list tools", toolList},
 	{"tool show", "NAME", "show a tool", toolShow},
 	{"tool disable", "NAME [--reason TEXT]", "disable a tool for every agent; calls in flight are cancelled", toolDisable},
