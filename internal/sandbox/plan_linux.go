@@ -53,9 +53,6 @@ var (
 	procReadOnly = []string{"/proc/sys", "/proc/irq", "/proc/bus", "/proc/fs"}
 )
 
-// HomeDir is the command's HOME inside the sandbox, in the private /tmp.
-const HomeDir = "/tmp/home"
-
 // plan lays out the sandbox's root.
 func plan(s *Spec) ([]mount, error) {
 	var ms []mount

@@ -182,3 +182,6 @@ func (s *Spec) allows(m Mechanism) bool { return slices.Contains(s.AllowWeaker, 
 
 // killWait bounds how long Kill waits for the sandbox's processes to be gone.
 const killWait = 5 * time.Second
+
+// HomeDir is the command's HOME inside the sandbox, in the private /tmp.
+const HomeDir = "/tmp/home"
