@@ -12,6 +12,9 @@ import (
 	"net/url"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
+	"time"
 
 	sqlitedriver "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -41,6 +44,10 @@ type Store struct {
 
 var _ warden.Store = (*Store)(nil)
 
+// busyTimeout bounds how long a connection waits for a lock another holds, such as another
+// process's writer or a backup, before it fails with SQLITE_BUSY.
+const busyTimeout = 10 * time.Second
+
 // Open opens, creating it if need be, the SQLite database at path, brings its schema up to date
 // and returns a Store on it.
 //
@@ -53,22 +60,26 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
+	busy := strconv.FormatInt(busyTimeout.Milliseconds(), 10)
 	// busy_timeout still matters: another process, such as a backup, may hold the lock.
 	// synchronous=FULL makes a commit durable once it returns, as audit events need to be.
+	// The journal mode is not set here but once, by enableWAL.
 	write, err := openPool(abs, 1, url.Values{
 		"_txlock":       {"immediate"},
-		"_journal_mode": {"WAL"},
 		"_synchronous":  {"FULL"},
-		"_busy_timeout": {"10000"},
+		"_busy_timeout": {busy},
 		"_foreign_keys": {"1"},
 		"_pragma":       {"temp_store(memory)"},
 	})
 	if err != nil {
 		return nil, err
 	}
-	migrations, err := fs.Sub(migrationFiles, "migrations")
+	err = enableWAL(ctx, write)
 	if err == nil {
-		err = sqlstore.Migrate(ctx, write, dialect, migrations)
+		var migrations fs.FS
+		if migrations, err = fs.Sub(migrationFiles, "migrations"); err == nil {
+			err = sqlstore.Migrate(ctx, write, dialect, migrations)
+		}
 	}
 	if err != nil {
 		write.Close()
@@ -76,7 +87,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	// query_only keeps a write that was sent to the wrong pool from ever taking the lock.
 	read, err := openPool(abs, runtime.GOMAXPROCS(0), url.Values{
-		"_busy_timeout": {"10000"},
+		"_busy_timeout": {busy},
 		"_foreign_keys": {"1"},
 		"_query_only":   {"1"},
 	})
@@ -91,6 +102,43 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	return &Store{store}, nil
+}
+
+// enableWAL puts the database file in WAL mode, which the file keeps from then on, so that every
+// later connection is in WAL mode from the start.
+//
+// It is done once here rather than by every connection as it opens because switching a file to
+// WAL, which rewrites its header, upgrades a read lock to a write lock, and SQLite does not call
+// the busy handler for an upgrade, to avoid deadlock. Of several processes that open a new
+// database at once, all but one would fail at once with SQLITE_BUSY whatever busy_timeout says;
+// here they try again, for as long as busy_timeout would have them wait.
+func enableWAL(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(busyTimeout)
+	delay := time.Millisecond
+	for {
+		var mode string
+		err := db.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode)
+		switch {
+		case err == nil && strings.EqualFold(mode, "wal"):
+			return nil
+		case err == nil:
+			return fmt.Errorf("the database cannot be put in WAL mode (its journal mode is %s); keep it on a local file system", mode)
+		case !isBusy(err) || time.Now().After(deadline):
+			return fmt.Errorf("enable WAL: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("enable WAL: %w", ctx.Err())
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 50*time.Millisecond)
+	}
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY, of any extended kind.
+func isBusy(err error) bool {
+	var e *sqlitedriver.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // openPool opens a pool of at most size connections to the database file at the absolute path,
