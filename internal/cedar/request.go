@@ -18,12 +18,24 @@ type toolEntities struct {
 	inTool    types.EntityUIDSet // {Tool::"<tool>"}: parents of a Resource
 	inGroup   types.EntityUIDSet // {Action::"<tool>"}: parents of an action
 	actionIDs map[string]string  // tool-local action → "<tool>:<action>", for http tools
+	toolName  types.Value        // context.tool, boxed once
 }
+
+// riskValues are context.risk and context.risk_level for each risk, boxed once rather than on
+// every decision.
+var riskValues = func() map[warden.Risk][2]types.Value {
+	m := map[warden.Risk][2]types.Value{}
+	for _, r := range []warden.Risk{warden.RiskLow, warden.RiskMedium, warden.RiskHigh, warden.RiskCritical} {
+		m[r] = [2]types.Value{types.String(r), types.Long(r.Level())}
+	}
+	return m
+}()
 
 func newToolEntities(tv *toolVocabulary) *toolEntities {
 	te := &toolEntities{
 		toolUID:  types.NewEntityUID(typeTool, types.String(tv.name)),
 		groupUID: types.NewEntityUID(typeAction, types.String(tv.name)),
+		toolName: types.String(tv.name),
 	}
 	te.inTool = types.NewEntityUIDSet(te.toolUID)
 	te.inGroup = types.NewEntityUIDSet(te.groupUID)
@@ -156,11 +168,15 @@ func (e *Engine) translate(r *warden.Request) (cedar.Request, *requestEntities, 
 	if now.IsZero() {
 		now = time.Now()
 	}
+	rv, ok := riskValues[risk]
+	if !ok {
+		rv = [2]types.Value{types.String(risk), types.Long(risk.Level())}
+	}
 	ctx := types.NewRecord(types.RecordMap{
 		ctxArgs:       args,
-		ctxRisk:       types.String(risk),
-		ctxRiskLevel:  types.Long(risk.Level()),
-		ctxTool:       types.String(r.Tool.Name),
+		ctxRisk:       rv[0],
+		ctxRiskLevel:  rv[1],
+		ctxTool:       te.toolName,
 		ctxSession:    types.String(r.SessionID),
 		ctxOnBehalfOf: types.String(r.OnBehalfOf),
 		ctxNow:        types.Long(now.Unix()),

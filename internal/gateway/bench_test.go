@@ -2,6 +2,9 @@ package gateway_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -179,5 +182,33 @@ func TestPipelineEnv(t *testing.T) {
 	c, _ := e.gw.Authenticate(req)
 	if p := e.gw.Authorize(context.Background(), c, &gateway.Call{Tool: "api", Action: "payments.send", Arguments: []byte(`{"amount": 420}`)}); p.Allowed() {
 		t.Fatal("an argument over the policy's limit was allowed")
+	}
+}
+
+// The audit event of a call carries the arguments redacted, and the digest of the canonical
+// unredacted arguments (json.Marshal of the decoded object: sorted keys, numbers as written).
+func TestCallEventArguments(t *testing.T) {
+	e := newPipelineEnv(t, 1, false)
+	audit := e.gw.Audit.(*memoryAudit)
+	req := httptest.NewRequest("POST", "/v1/authorize", nil)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	for _, c := range []struct{ raw, record string }{
+		{`{"to": "acct-1", "rate": 1.50, "amount": 42}`, `{"amount":42,"rate":1.50,"to":"acct-1"}`},
+		{`{"amount": 1, "password": "hunter2", "note": "<b>&"}`, `{"amount":1,"note":"\u003cb\u003e\u0026","password":"[REDACTED]"}`},
+	} {
+		audit.evs = audit.evs[:0]
+		e.decide(t, req, &gateway.Call{Tool: "api", Action: "payments.send", Arguments: []byte(c.raw)})
+		ev := audit.evs[0]
+		if string(ev.Target.Arguments) != c.record {
+			t.Errorf("%s: recorded %s, want %s", c.raw, ev.Target.Arguments, c.record)
+		}
+		args, err := gateway.DecodeArguments([]byte(c.raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		canonical, _ := json.Marshal(args)
+		if sum := sha256.Sum256(canonical); ev.Target.ArgsSHA256 != hex.EncodeToString(sum[:]) {
+			t.Errorf("%s: args_sha256 %s is not the digest of %s", c.raw, ev.Target.ArgsSHA256, canonical)
+		}
 	}
 }

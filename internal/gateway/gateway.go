@@ -56,7 +56,8 @@ type Permit struct {
 	// RetryAfter is set when a rate budget denied the call.
 	RetryAfter time.Duration
 
-	done func(Outcome)
+	done    func(Outcome) // set by OnDone
+	allowed *allowed      // set by Gateway.Authorize
 }
 
 // OnDone sets what Done does: for pipelines other than Gateway (test doubles of an entry point's
@@ -74,8 +75,12 @@ func (p *Permit) Allowed() bool {
 // Done records the outcome of an allowed call and releases what the call held (its
 // concurrency slot, its cancellation). Calling it for a denied call does nothing.
 func (p *Permit) Done(o Outcome) {
-	if p.done != nil {
+	switch {
+	case p.done != nil:
 		p.done(o)
 		p.done = nil
+	case p.allowed != nil:
+		p.allowed.done(o)
+		p.allowed = nil
 	}
 }

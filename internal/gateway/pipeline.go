@@ -6,9 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -33,9 +30,6 @@ const (
 	ReasonAuditUnavailable  = "audit_unavailable"
 	ReasonCredentialMissing = "credential_unavailable"
 )
-
-// maxArguments bounds the arguments the pipeline decodes for policy.
-const maxArguments = 1 << 20
 
 // Verifier authenticates agents' tokens and knows the agents.
 type Verifier interface {
@@ -252,15 +246,11 @@ func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit 
 	// and one that changes it after finds the call registered. Either way nothing of the agent
 	// is decided allowed, or goes upstream, once kill has returned.
 	callCtx, cancel := context.WithCancel(ctx)
-	id := g.inflight.add(c.Agent.ID, e.tool.Name, cancel)
-	unregister := func() {
-		g.inflight.remove(id)
-		cancel()
-		release()
-	}
+	a := &allowed{g: g, ctx: ctx, ev: ev, cancel: cancel, release: release}
+	a.id = g.inflight.add(c.Agent.ID, e.tool.Name, cancel)
 	decided := g.now()
 	if reason, msg := g.Kill.Load().Check(c.Agent.ID, c.Claims.Epoch, e.tool, decided); reason != "" {
-		unregister()
+		a.unregister()
 		return deny(warden.EffectDeny, reason, msg)
 	}
 
@@ -269,17 +259,37 @@ func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit 
 	ev.Time = decided
 	g.fillDecision(ev, p)
 	if err := g.Audit.Append(ctx, ev); err != nil {
-		unregister()
+		a.unregister()
 		g.Log.Error("audit append failed; denying", "decision", p.Decision.ID, "err", err)
 		p.Decision.Effect, p.Decision.Reason, p.Decision.Message = warden.EffectError, ReasonAuditUnavailable, "the audit log is unavailable"
 		return p
 	}
 	p.Ctx = callCtx
-	p.done = func(o Outcome) {
-		unregister()
-		g.recordOutcome(context.WithoutCancel(ctx), ev, o)
-	}
+	p.allowed = a
 	return p
+}
+
+// allowed is a call the pipeline let through, registered in flight, until its Done. It is one
+// allocation where closures over the same state would be several.
+type allowed struct {
+	g       *Gateway
+	ctx     context.Context // the caller's, for the outcome's record
+	ev      *warden.AuditEvent
+	id      uint64 // in flight
+	cancel  context.CancelFunc
+	release func() // the budgets' concurrency slot
+}
+
+// unregister takes the call off the in-flight list, cancels its context and releases its slot.
+func (a *allowed) unregister() {
+	a.g.inflight.remove(a.id)
+	a.cancel()
+	a.release()
+}
+
+func (a *allowed) done(o Outcome) {
+	a.unregister()
+	a.g.recordOutcome(context.WithoutCancel(a.ctx), a.ev, o)
 }
 
 // approve waits for a person's approval of a call; it reports whether the call may go on, and
@@ -334,14 +344,16 @@ func (g *Gateway) callEvent(c *Caller, call *Call, e *entry, p *Permit, now time
 	}
 	// The digest covers the canonical unredacted arguments (sorted keys, numbers as written), so
 	// the same call hashes the same whatever its layout; undecodable arguments hash as sent.
+	var buf [512]byte
+	encoded, ok := encodeArgs(buf[:0], args)
 	canonical := []byte(call.Arguments)
-	if args != nil {
-		if b, err := json.Marshal(args); err == nil {
-			canonical = b
-		}
+	if ok {
+		canonical = encoded
 	}
 	sum := sha256.Sum256(canonical)
-	ev.Target.ArgsSHA256 = hex.EncodeToString(sum[:])
+	var digest [2 * sha256.Size]byte
+	hex.Encode(digest[:], sum[:])
+	ev.Target.ArgsSHA256 = string(digest[:])
 	if args == nil {
 		ev.Target.Arguments = json.RawMessage(`"` + redact.Marker + `"`)
 		return ev
@@ -350,10 +362,30 @@ func (g *Gateway) callEvent(c *Caller, call *Call, e *entry, p *Permit, now time
 	if e != nil {
 		r = redact.New(g.secretValues(e), e.tool.SensitiveArgs)
 	}
-	if b, err := json.Marshal(r.Value(args)); err == nil {
-		ev.Target.Arguments = b
+	if ok && !r.Redacts(args) {
+		// Nothing to redact: the record is the canonical form, as encoding the redacted copy
+		// would have made it.
+		ev.Target.Arguments = bytes.Clone(canonical)
+	} else {
+		redacted, _ := r.Value(args).(map[string]any) // a map stays a map
+		if b, ok := encodeArgs(make([]byte, 0, len(call.Arguments)+len(redact.Marker)), redacted); ok {
+			ev.Target.Arguments = b
+		}
 	}
 	return ev
+}
+
+// encodeArgs appends decoded arguments (nil: none could be decoded) to dst as json.Marshal
+// writes them, and reports whether it could.
+func encodeArgs(dst []byte, v map[string]any) ([]byte, bool) {
+	if v == nil {
+		return dst, false
+	}
+	if b, ok := appendJSON(dst, v); ok {
+		return b, true
+	}
+	b, err := json.Marshal(v)
+	return b, err == nil
 }
 
 // secretValues returns the brokered secret values of a tool, so that an agent echoing one in its
@@ -407,81 +439,6 @@ func (g *Gateway) recordOutcome(ctx context.Context, call *warden.AuditEvent, o 
 	}
 	if err := g.Audit.Append(ctx, ev); err != nil {
 		g.Log.Error("audit append failed", "type", ev.Type, "decision", call.Decision.ID, "err", err)
-	}
-}
-
-// DecodeArguments decodes a call's arguments for policy: a JSON object, numbers kept exact.
-func DecodeArguments(raw json.RawMessage) (map[string]any, error) {
-	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		return map[string]any{}, nil
-	}
-	if len(raw) > maxArguments {
-		return nil, errors.New("arguments are larger than 1 MiB")
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var args map[string]any
-	if err := dec.Decode(&args); err != nil || dec.More() {
-		return nil, errors.New("arguments must be one JSON object")
-	}
-	if args == nil {
-		args = map[string]any{}
-	}
-	// Go keeps the last of two equal keys; an upstream may keep the first. Policy and budgets must
-	// judge what the upstream will act on, so a document that can be read two ways is refused.
-	if err := checkDuplicateKeys(raw); err != nil {
-		return nil, err
-	}
-	return args, nil
-}
-
-// checkDuplicateKeys walks a valid JSON document and reports an object with a repeated key.
-func checkDuplicateKeys(raw []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	type frame struct {
-		keys      map[string]bool
-		object    bool
-		expectKey bool
-	}
-	var stack []frame
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return errors.New("arguments must be one JSON object")
-		}
-		top := len(stack) - 1
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{', '[':
-				if top >= 0 && stack[top].object {
-					stack[top].expectKey = true
-				}
-				stack = append(stack, frame{object: t == '{', expectKey: t == '{', keys: map[string]bool{}})
-				continue
-			case '}', ']':
-				stack = stack[:top]
-				if top-1 >= 0 && stack[top-1].object {
-					stack[top-1].expectKey = true
-				}
-				continue
-			}
-		case string:
-			if top >= 0 && stack[top].object && stack[top].expectKey {
-				if stack[top].keys[t] {
-					return fmt.Errorf("arguments repeat the key %s", quote(t))
-				}
-				stack[top].keys[t] = true
-				stack[top].expectKey = false
-				continue
-			}
-		}
-		if top >= 0 && stack[top].object {
-			stack[top].expectKey = true
-		}
 	}
 }
 

@@ -55,8 +55,11 @@ func isHex(s string, n int) bool {
 	return true
 }
 
+// randomHex returns n random bytes in hex (n ≤ 16), with one allocation: the string.
 func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
-	return hex.EncodeToString(b)
+	var b [16]byte
+	var h [32]byte
+	_, _ = rand.Read(b[:n]) // crypto/rand.Read never fails on Linux
+	hex.Encode(h[:], b[:n])
+	return string(h[:2*n])
 }

@@ -24,6 +24,16 @@ type keyring struct {
 	signer     jose.Signer // nil when no key signs: Issue fails closed
 	signingKID string
 	verify     map[string]*verifyKey
+	// headers maps the encoded protected header that warden's own signer writes for a key
+	// ({"alg":"EdDSA","kid":…,"typ":"at+jwt"}) to that key: a token whose first segment is one
+	// of these needs no header parsing, since alg, typ, kid and the absence of crit are known.
+	headers map[string]*verifyKey
+}
+
+// encodedHeader is the first segment of the tokens warden signs with kid.
+func encodedHeader(kid string) string {
+	b, _ := json.Marshal(kid) // a string always marshals
+	return strictBase64.EncodeToString([]byte(`{"alg":"` + algEdDSA + `","kid":` + string(b) + `,"typ":"` + tokenType + `"}`))
 }
 
 type verifyKey struct {
@@ -75,14 +85,16 @@ func currentKey(keys []*warden.SigningKey) *warden.SigningKey {
 }
 
 func (s *Service) buildKeyring(keys []*warden.SigningKey, prev *keyring) (*keyring, error) {
-	kr := &keyring{verify: make(map[string]*verifyKey, len(keys))}
+	kr := &keyring{verify: make(map[string]*verifyKey, len(keys)), headers: make(map[string]*verifyKey, len(keys))}
 	for _, k := range keys {
 		if k.Algorithm != algEdDSA || len(k.Public) != ed25519.PublicKeySize {
 			// Fail closed on a key this version cannot use rather than refuse to start.
 			s.log.Error("ignoring signing key of unknown type", "kid", k.ID, "alg", k.Algorithm)
 			continue
 		}
-		kr.verify[k.ID] = &verifyKey{kid: k.ID, public: ed25519.PublicKey(k.Public), createdAt: k.CreatedAt, retiredAt: k.RetiredAt}
+		vk := &verifyKey{kid: k.ID, public: ed25519.PublicKey(k.Public), createdAt: k.CreatedAt, retiredAt: k.RetiredAt}
+		kr.verify[k.ID] = vk
+		kr.headers[encodedHeader(k.ID)] = vk
 	}
 	cur := currentKey(keys)
 	switch {

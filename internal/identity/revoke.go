@@ -25,11 +25,12 @@ func (r *revocationSet) contains(jti string) bool {
 // another agent (RFC 7009 answers 200 in every such case, so a caller learns nothing).
 func (s *Service) Revoke(ctx context.Context, token string, by string) (*warden.Claims, error) {
 	now := s.cfg.Now()
-	c, _, err := s.verifySigned(token, s.keys.Load(), now)
+	e, err := s.verifySigned(token, s.keys.Load(), now)
 	if err != nil {
 		s.log.Debug("revocation of an invalid token ignored", "reason", warden.ErrorMessage(err))
 		return nil, nil
 	}
+	c := &e.claims // e is this call's own: it is not cached
 	if by != "" && c.ClientID != by {
 		s.log.Info("revocation of another agent's token ignored", "agent", by, "token_agent", c.ClientID, "jti", c.ID)
 		return nil, nil

@@ -502,3 +502,24 @@ func TestJWKSFormat(t *testing.T) {
 		t.Fatalf("go-jose reads %v, %v", parsed, err)
 	}
 }
+
+// Warden's own tokens carry exactly the header VerifyToken recognises whole; if the signer's
+// output changed, verification would still be correct, only slower, and this test says so.
+func TestIssuedHeaderIsRecognised(t *testing.T) {
+	e := newEnv(t)
+	token := e.issue(identity.IssueRequest{}).Token
+	seg, _, _ := strings.Cut(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hdr struct {
+		Kid string `json:"kid"`
+	}
+	if err := json.Unmarshal(raw, &hdr); err != nil {
+		t.Fatal(err)
+	}
+	if want := identity.EncodedHeader(hdr.Kid); seg != want {
+		t.Fatalf("issued header %s (%s), want %s", seg, raw, want)
+	}
+}

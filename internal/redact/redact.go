@@ -72,14 +72,18 @@ type Redactor struct {
 // than 6 bytes are ignored: redacting every "abc" in every event would destroy the log without
 // protecting anything.
 func New(secretValues []string, extraNames []string) *Redactor {
-	r := &Redactor{names: map[string]bool{}}
+	r := &Redactor{}
 	for _, v := range secretValues {
 		if len(v) >= 6 {
 			r.values = append(r.values, []byte(v))
 		}
 	}
-	for _, n := range extraNames {
-		r.names[strings.ToLower(n)] = true
+	if len(extraNames) > 0 {
+		// Made only when needed: the gateway builds a Redactor for every call.
+		r.names = make(map[string]bool, len(extraNames))
+		for _, n := range extraNames {
+			r.names[strings.ToLower(n)] = true
+		}
 	}
 	return r
 }
@@ -131,7 +135,17 @@ func (r *Redactor) MaySecrets(doc []byte) bool {
 	if r != nil && (len(r.values) > 0 || len(r.names) > 0) || mayHoldCredential(string(doc)) {
 		return true
 	}
+	// Names are compared without separators ("to-ken" is sensitive), so the fragments are
+	// looked for without them too.
 	lower := bytes.ToLower(doc)
+	w := 0
+	for _, c := range lower {
+		if c != '-' && c != '_' && c != '.' {
+			lower[w] = c
+			w++
+		}
+	}
+	lower = lower[:w]
 	for _, n := range sensitiveFragments {
 		if bytes.Contains(lower, []byte(n)) {
 			return true
@@ -164,11 +178,51 @@ func (r *Redactor) JSON(doc json.RawMessage) json.RawMessage {
 	return out
 }
 
+// Redacts reports whether Value would change v: it holds a sensitive name, a known secret
+// value, or a string that may be a credential. When it reports false, v can be recorded as it
+// is, without the copy Value makes.
+func (r *Redactor) Redacts(v any) bool { return r.redacts(v, "") }
+
+func (r *Redactor) redacts(v any, name string) bool {
+	if name != "" && (SensitiveName(name) || r != nil && len(r.names) > 0 && r.names[strings.ToLower(name)]) {
+		return true
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		for k, val := range x {
+			if r.stringRedacts(k) || r.redacts(val, k) {
+				return true
+			}
+		}
+	case []any:
+		for _, val := range x {
+			if r.redacts(val, "") {
+				return true
+			}
+		}
+	case string:
+		return r.stringRedacts(x)
+	}
+	return false
+}
+
+// stringRedacts reports whether String might change s; it errs towards yes.
+func (r *Redactor) stringRedacts(s string) bool {
+	if r != nil {
+		for _, v := range r.values {
+			if strings.Contains(s, string(v)) {
+				return true
+			}
+		}
+	}
+	return mayHoldCredential(s)
+}
+
 // Value redacts a decoded JSON value.
 func (r *Redactor) Value(v any) any { return r.value(v, "") }
 
 func (r *Redactor) value(v any, name string) any {
-	if name != "" && (SensitiveName(name) || r != nil && r.names[strings.ToLower(name)]) {
+	if name != "" && (SensitiveName(name) || r != nil && len(r.names) > 0 && r.names[strings.ToLower(name)]) {
 		return Marker
 	}
 	switch x := v.(type) {
@@ -198,7 +252,7 @@ func (r *Redactor) Header(h http.Header) http.Header {
 	for k, vs := range h {
 		redacted := make([]string, len(vs))
 		for i, v := range vs {
-			if SensitiveName(k) || r != nil && r.names[strings.ToLower(k)] {
+			if SensitiveName(k) || r != nil && len(r.names) > 0 && r.names[strings.ToLower(k)] {
 				redacted[i] = Marker
 			} else {
 				redacted[i] = r.String(v)

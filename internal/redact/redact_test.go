@@ -3,6 +3,7 @@ package redact
 import (
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -143,6 +144,7 @@ func FuzzMayHoldCredential(f *testing.F) {
 
 func FuzzMaySecrets(f *testing.F) {
 	f.Add(`{"Pass_Word":"x"}`)
+	f.Add(`{"to-ken":"x","se.cret":"y"}`) // separators inside a word of a sensitive name
 	f.Add(`{"n":1}`)
 	f.Fuzz(func(t *testing.T, doc string) {
 		var r *Redactor
@@ -152,4 +154,35 @@ func FuzzMaySecrets(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestRedacts(t *testing.T) {
+	r := New([]string{"s3cret-value"}, []string{"Account"})
+	cases := []struct {
+		v    any
+		want bool
+	}{
+		{map[string]any{"amount": json.Number("42"), "to": "acct-1", "ok": true, "none": nil}, false},
+		{map[string]any{"items": []any{"a", map[string]any{"b": "c"}}}, false},
+		{map[string]any{"api_key": "x"}, true},
+		{map[string]any{"to-ken": "x"}, true},
+		{map[string]any{"account": "x"}, true},
+		{map[string]any{"note": "it is s3cret-value"}, true},
+		{map[string]any{"s3cret-value": 1}, true},
+		{map[string]any{"a": []any{"ghp_abcdefghijklmnopqrstuvwxyz0123456789"}}, true},
+		{map[string]any{"a": map[string]any{"password": json.Number("1")}}, true},
+		{"plain", false},
+	}
+	for _, c := range cases {
+		if got := r.Redacts(c.v); got != c.want {
+			t.Errorf("Redacts(%v) = %v, want %v", c.v, got, c.want)
+		}
+		if !c.want && !reflect.DeepEqual(r.Value(c.v), c.v) {
+			t.Errorf("Redacts(%v) is false, but Value changes it to %v", c.v, r.Value(c.v))
+		}
+	}
+	var nilRedactor *Redactor
+	if nilRedactor.Redacts(map[string]any{"to": "x"}) || !nilRedactor.Redacts(map[string]any{"token": "x"}) {
+		t.Error("a nil Redactor must still find sensitive names")
+	}
 }
