@@ -185,10 +185,77 @@ func checkJSONRPC(body []byte) (code int64, msg string) {
 		}
 		return 0, ""
 	}
+	if plainRequest(trimmed) {
+		return 0, ""
+	}
 	if _, err := jsonrpc.DecodeMessage(trimmed); err != nil {
 		return jsonrpc.CodeInvalidRequest, "invalid request: not a JSON-RPC 2.0 message"
 	}
 	return 0, ""
+}
+
+// plainRequest reports whether data, valid JSON, is a JSON-RPC 2.0 request or notification in
+// its plainest form, which the SDK's decoder accepts too: an object with no keys but jsonrpc
+// "2.0", a method string without escapes, an id that is absent, null, an integer or a string
+// without escapes, and params. The SDK's decoder allocates a 32 KiB buffer on every use and
+// the SDK decodes each message several times itself; the common message is checked here
+// without it, anything else by the SDK's own decoder.
+func plainRequest(data []byte) bool {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil || m == nil {
+		return false
+	}
+	for k, v := range m {
+		switch k {
+		case "jsonrpc":
+			if string(v) != `"2.0"` {
+				return false
+			}
+		case "method":
+			if !plainString(v) {
+				return false
+			}
+		case "id":
+			if string(v) != "null" && !plainString(v) && !smallInteger(v) {
+				return false
+			}
+		case "params":
+		default:
+			return false
+		}
+	}
+	_, hasMethod := m["method"]
+	_, hasVersion := m["jsonrpc"]
+	return hasMethod && hasVersion
+}
+
+// plainString reports whether v is a JSON string of printable ASCII without escapes.
+func plainString(v []byte) bool {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return false
+	}
+	for _, c := range v[1 : len(v)-1] {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// smallInteger reports whether v is a JSON integer that a float64 holds exactly.
+func smallInteger(v []byte) bool {
+	if len(v) > 0 && v[0] == '-' {
+		v = v[1:]
+	}
+	if len(v) == 0 || len(v) > 15 {
+		return false
+	}
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func writeJSONRPCError(w http.ResponseWriter, status int, code int64, msg string) {

@@ -56,6 +56,7 @@ type Options struct {
 	SessionIdle time.Duration
 	// CommandPath is the PATH local MCP servers get. Default: warden's own PATH.
 	CommandPath string
+	Sandbox     SandboxOptions // how local MCP servers are sandboxed (sandbox.go)
 	// DisableLocalhostProtection turns off the DNS rebinding check the Go SDK applies when warden
 	// listens on a loopback address and the Host header is not a loopback name. Only set it
 	// when a reverse proxy on the same host forwards with the public Host.
@@ -107,6 +108,11 @@ func New(p Pipeline, log *slog.Logger, opts Options) *Gateway {
 	}
 	opts.defaults()
 	base := http.DefaultTransport.(*http.Transport).Clone()
+	// Every upstream session of every agent shares this transport, and each keeps a standalone
+	// GET stream open beside its calls: with the default of 2 idle connections per host, most
+	// calls to a busy upstream would dial a new connection and close it afterwards.
+	base.MaxIdleConns = 1024
+	base.MaxIdleConnsPerHost = 256
 	return &Gateway{
 		p:      p,
 		log:    log,
@@ -238,6 +244,16 @@ func (g *Gateway) tool(name string) *warden.Tool {
 		}
 	}
 	return nil
+}
+
+// done ends an allowed call's permit. The outcome's audit event waits for a durable commit of
+// the log, which the agent's answer need not wait for: the decision was durable before the call
+// went upstream, and the outcome only records what already happened. So Done runs beside the
+// answer, on a goroutine Close waits for (or here, once the Gateway is closed).
+func (g *Gateway) done(p *gateway.Permit, o gateway.Outcome) {
+	if !g.goOwned(func() { p.Done(o) }) {
+		p.Done(o)
+	}
 }
 
 // minLevel is a slog.Handler that drops records below a level.

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/wardenhq/warden"
@@ -781,4 +782,58 @@ func FuzzJSONRPC(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The cheap check of a request body must never accept what the SDK's decoder refuses, and must
+// take the common requests.
+func TestPlainRequestAgreesWithTheSDK(t *testing.T) {
+	for _, c := range []struct {
+		body  string
+		plain bool
+	}{
+		{`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"up.echo","arguments":{"text":"hi"}}}`, true},
+		{`{"jsonrpc":"2.0","id":"a-1","method":"tools/list"}`, true},
+		{`{"jsonrpc":"2.0","method":"notifications/initialized"}`, true},
+		{`{"jsonrpc":"2.0","id":null,"method":"ping"}`, true},
+		{`{"jsonrpc":"2.0","id":-7,"method":"ping","params":null}`, true},
+		{`{"jsonrpc":"1.0","id":1,"method":"ping"}`, false},
+		{`{"id":1,"method":"ping"}`, false},
+		{`{"jsonrpc":"2.0","id":1}`, false},
+		{`{"jsonrpc":"2.0","id":1,"result":{}}`, false},
+		{`{"jsonrpc":"2.0","id":1.5,"method":"ping"}`, false},
+		{`{"jsonrpc":"2.0","id":{},"method":"ping"}`, false},
+		{`{"jsonrpc":"2.0","id":1,"method":3}`, false},
+		{`{"jsonrpc":"2.0","id":1,"method":"p\u0069ng"}`, false},
+		{`{"jsonrpc":"2.0","id":1,"method":"ping","Method":"x"}`, false},
+		{`{"jsonrpc":"2.0","id":12345678901234567890,"method":"ping"}`, false},
+		{`[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, false},
+		{`null`, false},
+	} {
+		if got := plainRequest([]byte(c.body)); got != c.plain {
+			t.Errorf("plainRequest(%s) = %v, want %v", c.body, got, c.plain)
+		}
+		if c.plain {
+			if _, err := jsonrpc.DecodeMessage([]byte(c.body)); err != nil {
+				t.Errorf("plainRequest accepts %s, which the SDK refuses: %v", c.body, err)
+			}
+		}
+	}
+}
+
+// An SSE event the filter hands to the SDK undecoded must not be a notification.
+func TestMayBeNotification(t *testing.T) {
+	for _, c := range []struct {
+		data string
+		want bool
+	}{
+		{`{"jsonrpc":"2.0","id":1,"result":{"content":[]}}`, false},
+		{`{"jsonrpc":"2.0","id":2,"method":"sampling/createMessage","params":{}}`, false},
+		{`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"warden-1","progress":1}}`, true},
+		{`{"jsonrpc":"2.0","id":null,"method":"notifications/message"}`, true},
+		{`not json`, true},
+	} {
+		if got := mayBeNotification([]byte(c.data)); got != c.want {
+			t.Errorf("mayBeNotification(%s) = %v, want %v", c.data, got, c.want)
+		}
+	}
 }

@@ -452,7 +452,7 @@ type forwarded struct {
 func (s *session) forward(ctx context.Context, c *gateway.Caller, p *gateway.Permit, meta mcp.Meta, bytesOut int,
 	do func(ctx context.Context, up *upstream, meta mcp.Meta) (mcp.Result, error)) forwarded {
 	outcome := gateway.Outcome{Status: warden.StatusError, BytesOut: int64(bytesOut)}
-	defer func() { p.Done(outcome) }()
+	defer func() { s.g.done(p, outcome) }()
 	if p.Tool == nil || p.Tool.Kind != warden.ToolMCP && p.Tool.Kind != warden.ToolMCPCommand {
 		return forwarded{err: errors.New("not an MCP tool")}
 	}
