@@ -290,7 +290,7 @@ func freePort(t *testing.T) string {
 // TestConformance runs the MCP conformance suite against the Go SDK's conformance server, once
 // directly and once through warden's /mcp/<tool>, behind a forwarder that adds the agent's
 // token (the suite does not do OAuth; warden connect plays that part in production). Set
-// MCPGW_UPDATE_CONFORMANCE=1 to rewrite CONFORMANCE.md.
+// MCPGW_UPDATE_CONFORMANCE=1 to rewrite docs/CONFORMANCE.md.
 func TestConformance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the conformance suite takes several seconds")
@@ -392,7 +392,7 @@ func TestConformance(t *testing.T) {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", c.Scenario, c.ID, mark(d[k]), mark(w[k]))
 		}
 		fmt.Fprintf(&b, "| **total** | | **%d/%d** | **%d/%d** |\n", count(d), len(d), count(w), len(w))
-		if err := os.WriteFile("CONFORMANCE.md", []byte(b.String()), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join("..", "..", "docs", "CONFORMANCE.md"), []byte(b.String()), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
