@@ -98,7 +98,11 @@ func listing[T any](s *session, ctx context.Context, req mcp.Request, c *gateway
 		})
 	}
 	wg.Wait()
-	return slices.Concat(results...), "", nil
+	all := slices.Concat(results...)
+	if all == nil {
+		all = []T{} // an empty list, never null: MCP requires the array
+	}
+	return all, "", nil
 }
 
 func filter[T any](tool *warden.Tool, items []T, keep func(*warden.Tool, T) T) []T {
