@@ -79,11 +79,23 @@ type Tool struct {
 	SensitiveArgs []string `json:"sensitive_args,omitempty"`
 	// Approval lists the actions that always wait for a person's approval, whatever policy says;
 	// "*" means every action of the tool.
-	Approval  []string          `json:"approval,omitempty"`
+	Approval []string `json:"approval,omitempty"`
+	// Sandbox loosens the sandbox of a local MCP server (mcp_command); nil: the defaults.
+	Sandbox   *ToolSandbox      `json:"sandbox,omitempty"`
 	Labels    map[string]string `json:"labels,omitempty"`
 	Disabled  bool              `json:"disabled"`
 	CreatedAt time.Time         `json:"created_at"`
 	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+// ToolSandbox is what a local MCP server may reach beyond its sandbox's defaults (no network,
+// its own workspace, the system directories and its command read-only).
+type ToolSandbox struct {
+	// ReadOnly are more host paths it may read, at the same path.
+	ReadOnly []string `json:"read_only,omitempty"`
+	// AllowHosts are the HOST[:PORT] patterns it may connect to, through warden's egress proxy
+	// ("*.example.com" for subdomains).
+	AllowHosts []string `json:"allow_hosts,omitempty"`
 }
 
 // Request is one action an agent asks to take, resolved by an enforcement point into the terms

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/egress"
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/route"
 )
@@ -30,6 +32,10 @@ type ToolSpec struct {
 	// Approval lists the actions that always wait for a person's approval, whatever policy
 	// says; "*" means every action.
 	Approval []string `json:"approval,omitempty" yaml:"approval"`
+	// ReadOnly and AllowHosts loosen a local command's sandbox: more host paths it may read,
+	// and the HOST[:PORT] patterns it may reach through warden's egress proxy.
+	ReadOnly   []string `json:"read_only,omitempty" yaml:"read_only"`
+	AllowHosts []string `json:"allow_hosts,omitempty" yaml:"allow_hosts"`
 }
 
 var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
@@ -98,7 +104,31 @@ func (spec ToolSpec) Tool() (*warden.Tool, error) {
 	if t.Approval, err = approvalActions(spec); err != nil {
 		return nil, err
 	}
+	if t.Sandbox, err = toolSandbox(t, spec); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// toolSandbox validates what loosens a local command's sandbox.
+func toolSandbox(t *warden.Tool, spec ToolSpec) (*warden.ToolSandbox, error) {
+	if len(spec.ReadOnly) == 0 && len(spec.AllowHosts) == 0 {
+		return nil, nil
+	}
+	if t.Kind != warden.ToolMCPCommand {
+		return nil, warden.Errorf(warden.EInvalid, "tool %s: --ro and --allow-host are for a local command (--mcp-command)", spec.Name)
+	}
+	for _, p := range spec.ReadOnly {
+		if !filepath.IsAbs(p) || filepath.Clean(p) != p || p == "/" {
+			return nil, warden.Errorf(warden.EInvalid, "tool %s: --ro %q: give an absolute, clean path other than /", spec.Name, p)
+		}
+	}
+	for _, h := range spec.AllowHosts {
+		if _, err := egress.ParseHostPattern(h); err != nil {
+			return nil, warden.Errorf(warden.EInvalid, "tool %s: --allow-host %s", spec.Name, err)
+		}
+	}
+	return &warden.ToolSandbox{ReadOnly: spec.ReadOnly, AllowHosts: spec.AllowHosts}, nil
 }
 
 func validateToolCredentials(t *warden.Tool, spec ToolSpec) error {

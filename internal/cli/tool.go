@@ -14,7 +14,7 @@ import (
 )
 
 var toolCommands = []command{
-	{"tool add", "NAME (--mcp URL | --mcp-command CMD | --http URL [--route R ...]) [--risk R] [--secret S --inject TEMPLATE | --secret-env VAR=S] [--sensitive-arg A ...] [--approval ACTION] [--label k=v]", "register an upstream tool", toolAdd},
+	{"tool add", "NAME (--mcp URL | --mcp-command CMD | --http URL [--route R ...]) [--risk R] [--secret S --inject TEMPLATE | --secret-env VAR=S] [--sensitive-arg A ...] [--approval ACTION] [--ro PATH ...] [--allow-host HOST[:PORT] ...] [--label k=v]", "register an upstream tool", toolAdd},
 	{"tool list", "", "list tools", toolList},
 	{"tool show", "NAME", "show a tool", toolShow},
 	{"tool disable", "NAME [--reason TEXT]", "disable a tool for every agent; calls in flight are cancelled", toolDisable},
@@ -36,7 +36,7 @@ func toolPath(name string) string { return "/v1/tools/" + url.PathEscape(name) }
 func toolAdd(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
 	var spec admin.ToolSpec
-	var routes, sensitive, approvalActions listFlag
+	var routes, sensitive, approvalActions, readOnly, allowHosts listFlag
 	labels, secretEnv := labelFlag{}, labelFlag{}
 	inv.fs.StringVar(&spec.MCP, "mcp", "", "URL of a remote MCP server (streamable HTTP)")
 	inv.fs.StringVar(&spec.MCPCommand, "mcp-command", "", "a local MCP server warden starts and speaks to over stdio, e.g. \"npx -y @modelcontextprotocol/server-everything\"")
@@ -49,11 +49,14 @@ func toolAdd(ctx context.Context, inv *invocation) error {
 	inv.fs.Var(&sensitive, "sensitive-arg", "an argument name whose value is always redacted in the audit log (repeatable)")
 	inv.fs.Var(labels, "label", "a label key=value (repeatable)")
 	inv.fs.Var(&approvalActions, "approval", "an action that always waits for a person's approval, or '*' for every action (repeatable)")
+	inv.fs.Var(&readOnly, "ro", "for a local command: a host path its sandbox may read (repeatable)")
+	inv.fs.Var(&allowHosts, "allow-host", "for a local command: HOST[:PORT] its sandbox may connect to through warden's egress proxy, e.g. registry.npmjs.org (repeatable)")
 	pos, err := inv.parse("NAME")
 	if err != nil {
 		return err
 	}
 	spec.Name, spec.Routes, spec.SensitiveArgs, spec.Approval = pos[0], routes, sensitive, approvalActions
+	spec.ReadOnly, spec.AllowHosts = readOnly, allowHosts
 	if len(labels) > 0 {
 		spec.Labels = labels
 	}
@@ -83,6 +86,10 @@ func printTool(w io.Writer, t *warden.Tool) {
 	for k, v := range t.SecretEnv {
 		secretEnv = append(secretEnv, k+"="+v)
 	}
+	var readOnly, allowHosts []string
+	if t.Sandbox != nil {
+		readOnly, allowHosts = t.Sandbox.ReadOnly, t.Sandbox.AllowHosts
+	}
 	kv(w,
 		"name", t.Name,
 		"kind", string(t.Kind),
@@ -96,6 +103,8 @@ func printTool(w io.Writer, t *warden.Tool) {
 		"labels", fmtLabels(t.Labels),
 		"sensitive_args", strings.Join(t.SensitiveArgs, ", "),
 		"approval", strings.Join(t.Approval, ", "),
+		"read_only", strings.Join(readOnly, ", "),
+		"allow_hosts", strings.Join(allowHosts, ", "),
 		"created", fmtTime(t.CreatedAt),
 	)
 	if len(t.Routes) > 0 {

@@ -43,6 +43,14 @@ type Config struct {
 	Gateway       Gateway       `yaml:"gateway"`
 	Audit         Audit         `yaml:"audit"`
 	Approvals     Approvals     `yaml:"approvals"`
+	MCP           MCP           `yaml:"mcp"`
+}
+
+// MCP configures the MCP gateway's local servers (tools added with --mcp-command).
+type MCP struct {
+	// Sandbox is required (default: each local server runs in warden's Linux sandbox, and on
+	// other systems does not start) or off (plain processes, with a warning at each start).
+	Sandbox string `yaml:"sandbox"`
 }
 
 // Gateway limits what passes the gateway.
@@ -183,6 +191,7 @@ func Default() Config {
 			RefreshInterval: Duration(2 * time.Second),
 		},
 		Audit: Audit{Checkpoint: AuditCheckpoint{Every: 1000, Interval: Duration(time.Minute)}},
+		MCP:   MCP{Sandbox: "required"},
 	}
 }
 
@@ -291,6 +300,13 @@ func (c *Config) Validate() error {
 		if (ti.JWKSFile == "") == (ti.JWKSURL == "") {
 			return fmt.Errorf("token_exchange.issuers[%d] (%s): set exactly one of jwks_file and jwks_url", i, ti.Issuer)
 		}
+	}
+	switch c.MCP.Sandbox {
+	case "":
+		c.MCP.Sandbox = "required"
+	case "required", "off":
+	default:
+		return fmt.Errorf("mcp.sandbox %q: use required or off", c.MCP.Sandbox)
 	}
 	if c.Audit.Origin == "" {
 		c.Audit.Origin = u.Host + "/audit"

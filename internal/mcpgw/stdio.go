@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -32,7 +33,8 @@ const (
 type stdioServer struct {
 	g      *Gateway
 	tool   *warden.Tool
-	home   string // private HOME, TMPDIR and working directory of the process
+	home   string // private HOME and working directory of the process (and TMPDIR, unsandboxed)
+	temp   bool   // home is removed when the server stops
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -43,6 +45,7 @@ type stdioServer struct {
 	sessions map[*session]bool
 	subs     map[string]map[*session]bool // upstream URI → sessions subscribed to it
 	levels   map[*session]mcp.LoggingLevel
+	box      *boxedServer        // the running sandbox; nil unsandboxed or while (re)starting
 	level    mcp.LoggingLevel    // what the server was last set to
 	elicits  map[string]*session // URL elicitation id → the session it was relayed to
 }
@@ -56,7 +59,8 @@ func (g *Gateway) stdioServer(tool *warden.Tool) (*stdioServer, error) {
 		return nil, errClosed
 	}
 	if st := g.stdio[tool.Name]; st != nil {
-		if slices.Equal(st.tool.Command, tool.Command) && maps.Equal(st.tool.SecretEnv, tool.SecretEnv) {
+		if slices.Equal(st.tool.Command, tool.Command) && maps.Equal(st.tool.SecretEnv, tool.SecretEnv) &&
+			sameSandbox(st.tool.Sandbox, tool.Sandbox) {
 			return st, nil
 		}
 		g.goOwnedLocked(st.stop)
@@ -64,13 +68,13 @@ func (g *Gateway) stdioServer(tool *warden.Tool) (*stdioServer, error) {
 	if len(tool.Command) == 0 {
 		return nil, fmt.Errorf("tool %s has no command", tool.Name)
 	}
-	home, err := os.MkdirTemp("", "warden-mcp-"+tool.Name+"-")
+	home, temp, err := g.workspace(tool.Name)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	st := &stdioServer{
-		g: g, tool: tool, home: home, cancel: cancel, done: make(chan struct{}),
+		g: g, tool: tool, home: home, temp: temp, cancel: cancel, done: make(chan struct{}),
 		changed:  make(chan struct{}),
 		sessions: make(map[*session]bool),
 		subs:     make(map[string]map[*session]bool),
@@ -94,8 +98,10 @@ func (st *stdioServer) run(ctx context.Context) {
 			stop := context.AfterFunc(ctx, func() { up.close() })
 			_ = up.cs.Wait()
 			stop()
-			up.close() // reaps the process
-			killProcessGroup(up.proc)
+			up.close() // reaps the process, or kills and reaps the sandbox
+			if up.proc != nil {
+				killProcessGroup(up.proc)
+			}
 			st.publish(nil, nil)
 			if time.Since(started) > stableRun {
 				backoff = minBackoff
@@ -120,6 +126,9 @@ func (st *stdioServer) publish(up *upstream, err error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.up = up
+	if up == nil {
+		st.box = nil
+	}
 	if up != nil || err != nil {
 		st.err = err
 	}
@@ -127,11 +136,16 @@ func (st *stdioServer) publish(up *upstream, err error) {
 	st.changed = make(chan struct{})
 }
 
-// start runs the command with a minimal environment — PATH, a private HOME and TMPDIR, and the
-// tool's secrets — never warden's own, and connects to it over stdio.
+// start runs the command — in a sandbox unless mcp.sandbox is off — with a minimal
+// environment: PATH, a private HOME and TMPDIR, and the tool's secrets, never warden's own;
+// and connects to it over stdio.
 func (st *stdioServer) start(ctx context.Context) (*upstream, error) {
 	ctx, cancel := context.WithTimeout(ctx, st.g.opts.UpstreamTimeout)
 	defer cancel()
+	mode := st.g.opts.Sandbox.Mode
+	if mode == SandboxRequired && runtime.GOOS != "linux" {
+		return nil, errNoSandbox
+	}
 	secrets, err := st.g.p.CommandEnv(ctx, st.tool)
 	if err != nil {
 		return nil, err
@@ -141,12 +155,7 @@ func (st *stdioServer) start(ctx context.Context) (*upstream, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(path, argv[1:]...)
-	cmd.Env = append([]string{"PATH=" + st.g.opts.CommandPath, "HOME=" + st.home, "TMPDIR=" + st.home}, secrets...)
-	cmd.Dir = st.home
-	cmd.Stderr = &stderrLog{log: st.g.log, tool: st.tool.Name, secrets: secretValues(secrets)}
-	cmd.WaitDelay = 2 * time.Second
-	setProcessGroup(cmd)
+	stderr := &stderrLog{log: st.g.log, tool: st.tool.Name, secrets: secretValues(secrets)}
 
 	up := newUpstream(st.g, st.tool)
 	up.st = st
@@ -161,8 +170,35 @@ func (st *stdioServer) start(ctx context.Context) (*upstream, error) {
 		MultiRoundTrip: &mcp.MultiRoundTripOptions{Disabled: true},
 	})
 	client.AddReceivingMiddleware(up.receive)
+	opts := &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"}
+
+	if mode == SandboxRequired {
+		box, err := st.startSandboxed(ctx, path, secrets, stderr)
+		if err != nil {
+			return nil, err
+		}
+		cs, err := client.Connect(ctx, orderedTransport{Transport: box.transport(), up: up}, opts)
+		if err != nil {
+			box.stop(0)
+			return nil, err
+		}
+		up.cs = cs
+		st.mu.Lock()
+		st.box = box
+		st.mu.Unlock()
+		st.g.log.Info("local mcp server started in a sandbox", "tool", st.tool.Name, "workspace", st.home)
+		return up, nil
+	}
+
+	st.g.log.Warn("local mcp server started WITHOUT a sandbox (mcp.sandbox: off): it can reach the network and read what warden can", "tool", st.tool.Name)
+	cmd := exec.Command(path, argv[1:]...)
+	cmd.Env = append([]string{"PATH=" + st.g.opts.CommandPath, "HOME=" + st.home, "TMPDIR=" + st.home}, secrets...)
+	cmd.Dir = st.home
+	cmd.Stderr = stderr
+	cmd.WaitDelay = 2 * time.Second
+	setProcessGroup(cmd)
 	transport := orderedTransport{Transport: &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, up: up}
-	cs, err := client.Connect(ctx, transport, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	cs, err := client.Connect(ctx, transport, opts)
 	if err != nil {
 		killProcessGroup(cmd)
 		return nil, err
@@ -218,6 +254,9 @@ func (st *stdioServer) get(ctx context.Context) (*upstream, error) {
 func (st *stdioServer) stop() {
 	st.cancel()
 	<-st.done
+	if !st.temp {
+		return
+	}
 	if err := os.RemoveAll(st.home); err != nil {
 		st.g.log.Warn("removing a local mcp server's home", "tool", st.tool.Name, "err", err)
 	}
@@ -355,6 +394,13 @@ func (st *stdioServer) takeElicitation(id string) *session {
 	s := st.elicits[id]
 	delete(st.elicits, id)
 	return s
+}
+
+func sameSandbox(a, b *warden.ToolSandbox) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return slices.Equal(a.ReadOnly, b.ReadOnly) && slices.Equal(a.AllowHosts, b.AllowHosts)
 }
 
 // lookPath finds a command in the PATH the server gets, not in warden's.

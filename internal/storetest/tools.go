@@ -75,6 +75,7 @@ func testCreateAndGetTool(t *testing.T, s warden.Store) {
 		SecretEnv:     map[string]string{"FS_TOKEN": "fs-token", "OTHER": "other-secret"},
 		SensitiveArgs: []string{"content", "path"},
 		Approval:      []string{"write_file", "delete_file"},
+		Sandbox:       &warden.ToolSandbox{ReadOnly: []string{"/srv/data"}, AllowHosts: []string{"registry.npmjs.org", "*.example.com:443"}},
 		Labels:        map[string]string{"env": "prod", "owner": "alice"},
 		Disabled:      true,
 		CreatedAt:     base.Add(time.Minute),

@@ -1,0 +1,360 @@
+package mcpgw
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/egress"
+	"github.com/wardenhq/warden/internal/sandbox"
+)
+
+// SandboxMode says whether local MCP servers run in warden's sandbox.
+type SandboxMode string
+
+const (
+	// SandboxRequired runs every local MCP server in warden's Linux sandbox (docs/sandbox.md);
+	// where there is none, a local server does not start.
+	SandboxRequired SandboxMode = "required"
+	// SandboxOff runs local MCP servers as plain processes, with a warning at each start.
+	SandboxOff SandboxMode = "off"
+)
+
+// ParseSandboxMode validates a mode; "" is required.
+func ParseSandboxMode(s string) (SandboxMode, error) {
+	switch SandboxMode(s) {
+	case "", SandboxRequired:
+		return SandboxRequired, nil
+	case SandboxOff:
+		return SandboxOff, nil
+	}
+	return "", fmt.Errorf("unknown sandbox mode %q: use required or off", s)
+}
+
+// SandboxOptions configure the sandbox of local MCP servers.
+type SandboxOptions struct {
+	// Mode: SandboxRequired or SandboxOff. The zero value is off, for embedders and tests that
+	// start no sandbox; warden's server always sets it from mcp.sandbox (default required).
+	Mode SandboxMode
+	// Dir holds each server's persistent workspace, Dir/<tool> (mode 0700): its HOME and working
+	// directory, so that caches (npx's) survive restarts. Empty: a temporary directory per
+	// server, removed when it stops.
+	Dir string
+	// Limits default to 1 GiB of memory and 256 processes.
+	Limits sandbox.Limits
+	// AllowWeaker names the mechanisms a server's sandbox may run without.
+	AllowWeaker []sandbox.Mechanism
+	// Audit records the egress decisions of servers given allowed hosts; nil logs them instead.
+	Audit Auditor
+	// Proxy overrides parts of the egress proxy (tests: Reachable, Resolver).
+	Proxy func() *egress.Proxy
+}
+
+// Auditor appends an event to the audit log; *audit.Log is one.
+type Auditor interface {
+	Append(ctx context.Context, ev *warden.AuditEvent) error
+}
+
+// Defaults of a local server's sandbox.
+const (
+	defaultSandboxMemory = 1 << 30
+	defaultSandboxPids   = 256
+	// sandboxProxyPort is the egress proxy's port on the sandbox's own loopback.
+	sandboxProxyPort = 4748
+)
+
+func (o SandboxOptions) limits() sandbox.Limits {
+	l := o.Limits
+	if l.Memory == 0 {
+		l.Memory = defaultSandboxMemory
+	}
+	if l.Pids == 0 {
+		l.Pids = defaultSandboxPids
+	}
+	return l
+}
+
+// errNoSandbox is returned where warden has no sandbox for a local server.
+var errNoSandbox = errors.New("local MCP servers run in warden's Linux sandbox, which this system lacks; set mcp.sandbox: off to run them unsandboxed")
+
+// workspace returns the server's HOME and working directory, and whether it is temporary.
+func (g *Gateway) workspace(tool string) (string, bool, error) {
+	dir := g.opts.Sandbox.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "warden-mcp-"+tool+"-")
+		return d, true, err
+	}
+	if !filepath.IsLocal(tool) || strings.ContainsRune(tool, filepath.Separator) {
+		return "", false, fmt.Errorf("tool name %q cannot name a directory", tool)
+	}
+	abs, err := filepath.Abs(filepath.Join(dir, tool))
+	if err != nil {
+		return "", false, err
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return "", false, err
+	}
+	return abs, false, os.Chmod(abs, 0o700)
+}
+
+// systemDirs are visible in every sandbox already.
+var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt"}
+
+// readOnlyPaths are the host paths a server needs to read: the directory of its command, the
+// node_modules its command or a script argument resolves into, and the tool's own --ro paths.
+func readOnlyPaths(path string, args []string, tool *warden.Tool, workspace string) []string {
+	var out []string
+	add := func(p string) {
+		p = filepath.Clean(p)
+		if !filepath.IsAbs(p) || p == "/" || p == workspace || strings.HasPrefix(p, workspace+"/") {
+			return
+		}
+		for _, d := range systemDirs {
+			if p == d || strings.HasPrefix(p, d+"/") {
+				return
+			}
+		}
+		if _, err := os.Stat(p); err == nil && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	addFile := func(p string) {
+		for _, q := range []string{p, realPath(p)} {
+			if q == "" {
+				continue
+			}
+			add(filepath.Dir(q))
+			if i := strings.LastIndex(q, "/node_modules/"); i >= 0 {
+				add(q[:i+len("/node_modules")])
+			}
+		}
+	}
+	addFile(path)
+	for _, a := range args {
+		if filepath.IsAbs(a) {
+			if fi, err := os.Stat(a); err == nil && fi.Mode().IsRegular() {
+				addFile(a)
+			}
+		}
+	}
+	if tool.Sandbox != nil {
+		for _, p := range tool.Sandbox.ReadOnly {
+			add(p)
+		}
+	}
+	return out
+}
+
+func realPath(p string) string {
+	r, err := filepath.EvalSymlinks(p)
+	if err != nil || r == p {
+		return ""
+	}
+	return r
+}
+
+// boxedServer is a local server running in a sandbox, with its egress proxy.
+type boxedServer struct {
+	sb     *sandbox.Sandbox
+	stdin  *os.File // warden's end of the server's standard input
+	stdout *os.File // warden's end of its standard output
+	done   chan struct{}
+	exit   sandbox.Exit
+	cancel context.CancelFunc // stops the egress proxy
+	proxy  sync.WaitGroup
+	once   sync.Once
+}
+
+// startSandboxed starts the server in a sandbox over workspace, with PATH, HOME, TMPDIR, the
+// proxy variables when the tool may reach hosts, and the tool's secrets: nothing of warden's.
+func (st *stdioServer) startSandboxed(ctx context.Context, path string, secrets []string, stderr io.Writer) (*boxedServer, error) {
+	if runtime.GOOS != "linux" {
+		return nil, errNoSandbox
+	}
+	o := st.g.opts.Sandbox
+	argv := st.tool.Command
+	env := []string{"PATH=" + st.g.opts.CommandPath, "HOME=" + st.home, "TMPDIR=/tmp"}
+	var allow []egress.HostPattern
+	if st.tool.Sandbox != nil {
+		for _, h := range st.tool.Sandbox.AllowHosts {
+			hp, err := egress.ParseHostPattern(h)
+			if err != nil {
+				return nil, fmt.Errorf("allowed host %q: %w", h, err)
+			}
+			allow = append(allow, hp)
+		}
+	}
+	spec := &sandbox.Spec{
+		Command:     append([]string{path}, argv[1:]...),
+		Workspace:   st.home,
+		ReadOnly:    readOnlyPaths(path, argv[1:], st.tool, st.home),
+		Limits:      o.limits(),
+		AllowWeaker: o.AllowWeaker,
+		Hostname:    "warden-mcp",
+		Stderr:      stderr,
+	}
+	if len(allow) > 0 {
+		spec.Listeners = []sandbox.Listener{{Name: "proxy", Port: sandboxProxyPort}}
+		px := "http://127.0.0.1:" + strconv.Itoa(sandboxProxyPort)
+		env = append(env, "HTTP_PROXY="+px, "HTTPS_PROXY="+px, "http_proxy="+px, "https_proxy="+px,
+			"npm_config_proxy="+px, "npm_config_https_proxy="+px,
+			"NO_PROXY=127.0.0.1,localhost,::1", "no_proxy=127.0.0.1,localhost,::1")
+	}
+	spec.Env = append(env, secrets...)
+
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return nil, err
+	}
+	spec.Stdin, spec.Stdout = inR, outW
+	sb, err := sandbox.Start(ctx, spec)
+	inR.Close()
+	outW.Close()
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		return nil, err
+	}
+	if len(sb.Weakened) > 0 {
+		st.g.log.Warn("local mcp server runs in a weaker sandbox", "tool", st.tool.Name, "without", sb.Weakened)
+	}
+	b := &boxedServer{sb: sb, stdin: inW, stdout: outR, done: make(chan struct{})}
+	go func() {
+		b.exit, _ = sb.Wait()
+		close(b.done)
+	}()
+	pctx, cancel := context.WithCancel(context.Background())
+	b.cancel = cancel
+	if len(allow) > 0 {
+		p := &egress.Proxy{}
+		if o.Proxy != nil {
+			p = o.Proxy()
+		}
+		p.AllowHosts = allow
+		p.Decider = &toolEgress{tool: st.tool.Name, audit: o.Audit, log: st.g.log}
+		p.Log = st.g.log.With("tool", st.tool.Name)
+		b.proxy.Add(1)
+		go func() {
+			defer b.proxy.Done()
+			_ = p.Serve(pctx, sb.Listeners["proxy"])
+		}()
+	}
+	return b, nil
+}
+
+// transport speaks MCP over the server's standard streams. Closing it closes the server's
+// standard input, gives it two seconds to exit, then kills the sandbox; it returns once every
+// process of the sandbox is reaped.
+func (b *boxedServer) transport() mcp.Transport {
+	return &mcp.IOTransport{Reader: io.NopCloser(b.stdout), Writer: boxedStdin{b}}
+}
+
+type boxedStdin struct{ b *boxedServer }
+
+func (w boxedStdin) Write(p []byte) (int, error) { return w.b.stdin.Write(p) }
+func (w boxedStdin) Close() error {
+	w.b.stop(2 * time.Second)
+	return nil
+}
+
+// stop ends the server: its standard input closed, grace to exit, then the whole sandbox
+// killed and reaped, and the egress proxy stopped.
+func (b *boxedServer) stop(grace time.Duration) {
+	b.once.Do(func() {
+		b.stdin.Close()
+		// Kill only a sandbox still running: once reaped, its pidfd is closed and its number
+		// may belong to another file.
+		select {
+		case <-b.done:
+		case <-time.After(grace):
+			b.sb.Kill()
+			<-b.done
+		}
+		b.stdout.Close()
+		b.cancel()
+		b.proxy.Wait()
+	})
+}
+
+// toolEgress decides the egress of a local server: exactly the hosts the tool was given (the
+// proxy refuses every other before asking). Each allowed connection is audited, with the
+// tool as a system actor, before it is made.
+type toolEgress struct {
+	tool  string
+	audit Auditor
+	log   *slog.Logger
+}
+
+var _ egress.Decider = (*toolEgress)(nil)
+
+func (d *toolEgress) actor() warden.EventActor {
+	return warden.EventActor{Kind: warden.ActorSystem, Name: "tool:" + d.tool}
+}
+
+func (d *toolEgress) Decide(ctx context.Context, r egress.Request) (egress.Decision, error) {
+	// A probe (is this IP literal named?) matches no list entry, so it is denied, which is what
+	// lets a literal the tool was given through.
+	if !r.AllowHost || r.Probe {
+		return egress.Decision{Allowed: false, Reason: "not_in_allow_host", Message: "not among the tool's allowed hosts"}, nil
+	}
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	id := "egr_" + hex.EncodeToString(b[:])
+	args, _ := json.Marshal(egress.Arguments(r))
+	ev := &warden.AuditEvent{
+		Type:  warden.EventToolCall,
+		Actor: d.actor(),
+		Target: warden.EventTarget{
+			Tool: warden.EgressTool.Name, Action: warden.EgressConnect, Resource: r.Target.Resource(),
+			Risk: warden.EgressTool.Risk, Arguments: args,
+		},
+		Decision: warden.EventDecision{ID: id, Effect: warden.EffectAllow, Reason: "tool_allow_host",
+			Message: "the tool's --allow-host list names " + r.Target.Resource()},
+	}
+	if err := d.append(ctx, ev); err != nil {
+		return egress.Decision{}, err
+	}
+	return egress.Decision{ID: id, Allowed: true, Reason: "tool_allow_host"}, nil
+}
+
+func (d *toolEgress) Outcome(ctx context.Context, id string, o egress.Outcome) error {
+	return d.append(ctx, &warden.AuditEvent{
+		Type:     warden.EventToolResult,
+		Actor:    d.actor(),
+		Target:   warden.EventTarget{Tool: warden.EgressTool.Name, Action: warden.EgressConnect},
+		Decision: warden.EventDecision{ID: id, Effect: warden.EffectAllow},
+		Outcome: warden.EventOutcome{Status: o.Status, LatencyMS: float64(o.Duration.Microseconds()) / 1000,
+			BytesIn: o.BytesIn, BytesOut: o.BytesOut, RemoteAddr: o.Addr},
+	})
+}
+
+func (d *toolEgress) append(ctx context.Context, ev *warden.AuditEvent) error {
+	if d.audit == nil {
+		d.log.Info("local mcp server egress", "tool", d.tool, "type", ev.Type, "resource", ev.Target.Resource,
+			"decision", ev.Decision.ID, "status", ev.Outcome.Status)
+		return nil
+	}
+	return d.audit.Append(ctx, ev)
+}
