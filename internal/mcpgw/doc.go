@@ -56,9 +56,12 @@
 //
 // # Local (stdio) servers
 //
-// An mcp_command upstream is one process warden starts (a minimal environment: PATH, a private
-// HOME and TMPDIR, and the tool's secret variables — never warden's own environment), restarts
-// with backoff when it dies, and stops on Close. A stdio server has one client, so it is shared
+// An mcp_command upstream is one process warden starts, restarts with backoff when it dies, and
+// stops on Close. With Options.Sandbox in mode required (the server's default) it runs in
+// warden's Linux sandbox (sandbox.go): its workspace DATA/mcp/<tool> as HOME and working
+// directory, the command's own directories read-only, no network but the tool's allowed hosts
+// through an audited egress proxy, and an environment of PATH, HOME, TMPDIR, the proxy variables
+// and the tool's secret variables — never warden's own. A stdio server has one client, so it is shared
 // by every downstream session. Warden relays a request from a shared server (sampling,
 // elicitation) only when it can attribute it to exactly one downstream call in flight, to that
 // call's agent; otherwise it refuses the request (fail closed). Notifications follow the same
