@@ -74,6 +74,9 @@ type Proxy struct {
 	// sets it: it is for tests, whose upstreams live on loopback.
 	Reachable []netip.AddrPort
 	Log       *slog.Logger
+	// Refused, when set, is told of every connection the proxy refuses after parsing its
+	// target (reason code and message), so that a caller can record the refusal.
+	Refused func(ctx context.Context, t Target, reason, message string)
 	// Timeout bounds resolving, dialing and reading a ClientHello (default 10s).
 	Timeout time.Duration
 
@@ -265,6 +268,13 @@ func (p *Proxy) dial(ctx context.Context, addrs []netip.Addr, port int) (net.Con
 	return nil, last
 }
 
+func (p *Proxy) refused(ctx context.Context, t Target, r *refusal) {
+	p.log().Info("egress refused", "target", t.Resource(), "reason", r.reason)
+	if p.Refused != nil {
+		p.Refused(ctx, t, r.reason, r.msg)
+	}
+}
+
 func (p *Proxy) report(d Decision, o Outcome) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -283,7 +293,7 @@ func (p *Proxy) tunnel(ctx context.Context, c net.Conn, br *bufio.Reader, req *h
 	}
 	d, addrs, r := p.admit(ctx, t)
 	if r != nil {
-		p.log().Info("egress refused", "target", t.Resource(), "reason", r.reason)
+		p.refused(ctx, t, r)
 		writeRefusal(c, r)
 		return
 	}
@@ -380,7 +390,7 @@ func (p *Proxy) forward(ctx context.Context, c net.Conn, req *http.Request) {
 	}
 	d, addrs, r := p.admit(ctx, t)
 	if r != nil {
-		p.log().Info("egress refused", "target", t.Resource(), "reason", r.reason)
+		p.refused(ctx, t, r)
 		writeRefusal(c, r)
 		return
 	}

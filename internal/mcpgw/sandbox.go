@@ -253,7 +253,9 @@ func (st *stdioServer) startSandboxed(ctx context.Context, path string, secrets 
 			p = o.Proxy()
 		}
 		p.AllowHosts = allow
-		p.Decider = &toolEgress{tool: st.tool.Name, audit: o.Audit, log: st.g.log}
+		te := &toolEgress{tool: st.tool.Name, audit: o.Audit, log: st.g.log}
+		p.Decider = te
+		p.Refused = te.refused
 		p.Log = st.g.log.With("tool", st.tool.Name)
 		b.proxy.Add(1)
 		go func() {
@@ -337,6 +339,20 @@ func (d *toolEgress) Decide(ctx context.Context, r egress.Request) (egress.Decis
 		return egress.Decision{}, err
 	}
 	return egress.Decision{ID: id, Allowed: true, Reason: "tool_allow_host"}, nil
+}
+
+// refused records a connection the proxy refused: not among the tool's hosts, or resolving
+// to an address it never dials.
+func (d *toolEgress) refused(ctx context.Context, t egress.Target, reason, message string) {
+	ev := &warden.AuditEvent{
+		Type:     warden.EventToolCall,
+		Actor:    d.actor(),
+		Target:   warden.EventTarget{Tool: warden.EgressTool.Name, Action: warden.EgressConnect, Resource: t.Resource(), Risk: warden.EgressTool.Risk},
+		Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: reason, Message: message},
+	}
+	if err := d.append(ctx, ev); err != nil {
+		d.log.Error("audit append failed", "type", ev.Type, "tool", d.tool, "err", err)
+	}
 }
 
 func (d *toolEgress) Outcome(ctx context.Context, id string, o egress.Outcome) error {

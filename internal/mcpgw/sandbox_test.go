@@ -305,24 +305,29 @@ func TestSandboxedLocalServerEgress(t *testing.T) {
 		t.Errorf("the server reached the host directly: %s", got)
 	}
 	// The outcome is recorded once the proxy's connection ends.
-	eventually(t, func() bool { return len(f.audit.list()) >= 2 })
-	var calls, results int
+	eventually(t, func() bool { return len(f.audit.list()) >= 3 })
+	var calls, denials, results int
 	for _, ev := range f.audit.list() {
 		if ev.Actor.Kind != warden.ActorSystem || ev.Actor.Name != "tool:netbox" || ev.Target.Tool != "egress" {
 			t.Errorf("egress event %+v: want actor system tool:netbox on tool egress", ev)
 		}
-		switch ev.Type {
-		case warden.EventToolCall:
+		switch {
+		case ev.Type == warden.EventToolCall && ev.Decision.Effect == warden.EffectAllow:
 			calls++
 			if ev.Target.Resource != allowed {
-				t.Errorf("audited connection to %s, want only %s", ev.Target.Resource, allowed)
+				t.Errorf("allowed a connection to %s, want only %s", ev.Target.Resource, allowed)
 			}
-		case warden.EventToolResult:
+		case ev.Type == warden.EventToolCall && ev.Decision.Effect == warden.EffectDeny:
+			denials++
+			if !strings.HasPrefix(ev.Target.Resource, "denied.test:") || ev.Decision.Reason != "not_in_allow_host" {
+				t.Errorf("denial %+v: want denied.test, not_in_allow_host", ev)
+			}
+		case ev.Type == warden.EventToolResult:
 			results++
 		}
 	}
-	if calls != 1 || results != 1 {
-		t.Errorf("audit: %d decisions and %d outcomes, want one each", calls, results)
+	if calls != 1 || denials != 1 || results != 1 {
+		t.Errorf("audit: %d allowed, %d denied and %d outcomes, want one each", calls, denials, results)
 	}
 }
 

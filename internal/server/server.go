@@ -274,6 +274,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	})
 	g.Go(func() error {
 		<-gctx.Done()
+		s.log.Info("warden stopping", "grace", grace)
 		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(gctx), grace)
 		defer cancel()
 		// Open MCP streams keep their requests alive until their sessions end; end them first,
