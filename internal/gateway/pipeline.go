@@ -70,7 +70,7 @@ type ApprovalRequest struct {
 	Arguments     json.RawMessage // redacted
 	Policies      []string        // the policies that asked for approval
 	PolicyVersion int64
-	Reason        string // why approval is needed: "policy" or "risk"
+	Reason        string // why approval is needed: warden.ApprovalByPolicy, ApprovalByTool or ApprovalByRisk
 }
 
 // Approval states.
