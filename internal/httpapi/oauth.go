@@ -151,11 +151,15 @@ func (a *API) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := issued.Claims
+	msg := "token issued, expires " + c.ExpiresAt.UTC().Format(time.RFC3339)
+	if c.Scope != "" {
+		msg += ", scope " + c.Scope
+	}
 	ev := &warden.AuditEvent{
 		Type:     warden.EventTokenIssue,
 		Actor:    agentActor(r, ag, c),
 		Target:   warden.EventTarget{Action: form.Get("grant_type"), Resource: "token:" + c.ID},
-		Decision: warden.EventDecision{Effect: warden.EffectAllow, Message: "scope=" + c.Scope},
+		Decision: warden.EventDecision{Effect: warden.EffectAllow, Message: msg},
 		Outcome:  warden.EventOutcome{Status: warden.StatusOK},
 	}
 	// Fail closed: a token whose issue is not on record is not handed out.
