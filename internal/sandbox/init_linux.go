@@ -518,3 +518,8 @@ func lastCap() (int, error) {
 	}
 	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
+
+// init runs the sandbox's init as soon as this package's own imports are initialized, before
+// the rest of the warden binary's packages: a sandbox starts faster when its init does not
+// wait for inits it never uses. MaybeInit in main stays as the documented entry point.
+func init() { MaybeInit() }
