@@ -2,16 +2,14 @@ package sandbox
 
 // We do not use Go-Landlock (github.com/landlock-lsm/go-landlock) because the command must be
 // restricted, not warden: Go before 1.28 has no hook between fork and exec, so the init enforces
-// the ruleset on one locked OS thread and forks the command from it (see start_linux.go), which
+// the ruleset on one locked OS thread and forks the command from it (see initproc), which
 // Go-Landlock's API does not offer; and its syscall package would link psx, which wraps
-// pthread_create for the whole warden binary. The calls below are the three Landlock system
-// calls as the kernel documents them, with the access rights negotiated down to the kernel's ABI.
+// pthread_create for the whole warden binary. The runner negotiates the access rights down to
+// the kernel's ABI here; the init (package initproc) makes the three Landlock system calls as
+// the kernel documents them.
 
 import (
-	"fmt"
-	"os"
-	"unsafe"
-
+	"github.com/wardenhq/warden/internal/sandbox/initproc"
 	"golang.org/x/sys/unix"
 )
 
@@ -59,25 +57,10 @@ func handledFS(abi int) uint64 {
 
 // landlockPlan is what the init enforces.
 type landlockPlan struct {
-	ABI   int   `json:"abi"`   // 0: no Landlock
-	Net   bool  `json:"net"`   // restrict TCP connect (and UDP from ABI 10) to Ports
-	Scope bool  `json:"scope"` // scope abstract unix sockets and signals to the sandbox
-	Ports []int `json:"ports,omitempty"`
-}
-
-// rulesetAttr is struct landlock_ruleset_attr up to the fields warden sets.
-type rulesetAttr struct {
-	fs, net, scoped uint64
-}
-
-type pathBeneathAttr struct {
-	access uint64
-	fd     int32
-}
-
-type netPortAttr struct {
-	access uint64
-	port   uint64
+	ABI   int  // 0: no Landlock
+	Net   bool // restrict TCP connect (and UDP from ABI 10) to Ports
+	Scope bool // scope abstract unix sockets and signals to the sandbox
+	Ports []int
 }
 
 // landlockRule grants access beneath path.
@@ -118,66 +101,28 @@ func landlockRules(ms []mount) []landlockRule {
 	return rules
 }
 
-// landlockRuleset builds the ruleset; the caller enforces it with restrictSelf.
-func landlockRuleset(p landlockPlan, rules []landlockRule) (int, error) {
+// ruleset is what the init enforces for this plan and these mounts: every right the ABI knows
+// is handled, and each rule grants what landlockRules says, within what is handled.
+func (p landlockPlan) ruleset(ms []mount) initproc.Landlock {
+	if p.ABI == 0 {
+		return initproc.Landlock{}
+	}
 	handled := handledFS(p.ABI)
-	attr := rulesetAttr{fs: handled}
-	size := unsafe.Sizeof(attr.fs)
+	l := initproc.Landlock{HandledFS: handled, FileRights: llDevice | unix.LANDLOCK_ACCESS_FS_EXECUTE}
+	for _, r := range landlockRules(ms) {
+		l.Rules = append(l.Rules, initproc.PathRule{Path: r.path, Access: r.access & handled})
+	}
 	if p.Net && p.ABI >= 4 {
-		attr.net = unix.LANDLOCK_ACCESS_NET_CONNECT_TCP
+		l.HandledNet = unix.LANDLOCK_ACCESS_NET_CONNECT_TCP
 		if p.ABI >= 10 {
-			attr.net |= unix.LANDLOCK_ACCESS_NET_BIND_UDP | unix.LANDLOCK_ACCESS_NET_CONNECT_SEND_UDP
+			l.HandledNet |= unix.LANDLOCK_ACCESS_NET_BIND_UDP | unix.LANDLOCK_ACCESS_NET_CONNECT_SEND_UDP
 		}
-		size = unsafe.Offsetof(attr.scoped)
+		for _, port := range p.Ports {
+			l.Ports = append(l.Ports, initproc.PortRule{Port: uint64(port), Access: unix.LANDLOCK_ACCESS_NET_CONNECT_TCP})
+		}
 	}
 	if p.Scope && p.ABI >= 6 {
-		attr.scoped = unix.LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | unix.LANDLOCK_SCOPE_SIGNAL
-		size = unsafe.Sizeof(attr)
+		l.Scoped = unix.LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | unix.LANDLOCK_SCOPE_SIGNAL
 	}
-	fd, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)), size, 0)
-	if errno != 0 {
-		return -1, fmt.Errorf("landlock_create_ruleset: %w", errno)
-	}
-	ruleset := int(fd)
-	for _, r := range rules {
-		f, err := os.OpenFile(r.path, unix.O_PATH|unix.O_CLOEXEC, 0)
-		if err != nil {
-			continue // a mount that is not there needs no rule
-		}
-		access := r.access & handled
-		if fi, err := f.Stat(); err == nil && !fi.IsDir() {
-			// Directory-only rights on a file are EINVAL.
-			access &= llDevice | unix.LANDLOCK_ACCESS_FS_EXECUTE
-		}
-		pb := pathBeneathAttr{access: access, fd: int32(f.Fd())}
-		_, _, errno := unix.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, uintptr(ruleset), unix.LANDLOCK_RULE_PATH_BENEATH, uintptr(unsafe.Pointer(&pb)), 0, 0, 0)
-		f.Close()
-		if errno != 0 {
-			unix.Close(ruleset)
-			return -1, fmt.Errorf("landlock_add_rule %s: %w", r.path, errno)
-		}
-	}
-	if attr.net&unix.LANDLOCK_ACCESS_NET_CONNECT_TCP != 0 {
-		for _, port := range p.Ports {
-			np := netPortAttr{access: unix.LANDLOCK_ACCESS_NET_CONNECT_TCP, port: uint64(port)}
-			_, _, errno := unix.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, uintptr(ruleset), landlockRuleNetPort, uintptr(unsafe.Pointer(&np)), 0, 0, 0)
-			if errno != 0 {
-				unix.Close(ruleset)
-				return -1, fmt.Errorf("landlock_add_rule port %d: %w", port, errno)
-			}
-		}
-	}
-	return ruleset, nil
-}
-
-// landlockRuleNetPort is LANDLOCK_RULE_NET_PORT, which x/sys does not name yet.
-const landlockRuleNetPort = 2
-
-// restrictSelf enforces the ruleset on the calling thread only; no_new_privs must be set.
-func restrictSelf(ruleset int) error {
-	_, _, errno := unix.Syscall(unix.SYS_LANDLOCK_RESTRICT_SELF, uintptr(ruleset), 0, 0)
-	if errno != 0 {
-		return fmt.Errorf("landlock_restrict_self: %w", errno)
-	}
-	return nil
+	return l
 }

@@ -10,29 +10,6 @@ import (
 	"strings"
 )
 
-// mount is one step of building the sandbox's root, as the init performs it. The runner plans
-// the steps (it can read the host's paths and explain a mistake); the init carries them out
-// under /newroot and derives its Landlock rules from them.
-type mount struct {
-	Kind string `json:"kind"` // bind, tmpfs, symlink, mask, proc, devpts, dir
-	Src  string `json:"src,omitempty"`
-	Dst  string `json:"dst"`
-	RW   bool   `json:"rw,omitempty"`
-	// Dev keeps device nodes usable (the /dev binds); every other mount is nodev.
-	Dev bool `json:"dev,omitempty"`
-	// File says the bind's source is not a directory, so its mount point is a file.
-	File bool `json:"file,omitempty"`
-	// Guard refuses the mount when a component of Dst inside the workspace is a symlink, so a
-	// protected path cannot be redirected by the workspace's own content.
-	Guard bool   `json:"guard,omitempty"`
-	Mode  uint32 `json:"mode,omitempty"`
-	// Own gives a created directory to the command's user.
-	Own bool `json:"own,omitempty"`
-	// Scratch marks a mount the command may fill freely (private /tmp, /dev/shm): Landlock gives
-	// it every right.
-	Scratch bool `json:"scratch,omitempty"`
-}
-
 // systemDirs are bound read-only when they exist: the programs and libraries of the host.
 var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt"}
 

@@ -1,67 +1,27 @@
 package sandbox
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 
+	"github.com/wardenhq/warden/internal/sandbox/initproc"
 	"golang.org/x/sys/unix"
 )
 
-// The runner and the init talk over a SOCK_SEQPACKET socket pair (the init's fd 3): one JSON
-// message per packet, with file descriptors alongside when the init hands over its listeners.
-//
-//	runner → init   config             what to build and run
-//	init → runner   ready  + fds       the root is built; the listeners, in Spec order
-//	init → runner   started            the command runs (pid inside the sandbox)
-//	init → runner   exit               the command ended; the init exits next
-//	init → runner   error              a step failed; the init exits next
-//	runner → init   signal             pass a signal to the command
-//
-// The runner closing its end kills the sandbox: the init exits, and with it the PID namespace.
+// The protocol and its types are package initproc's (see wire.go there); the runner's side
+// reads and writes them on a net.UnixConn.
+type (
+	initConfig = initproc.Config
+	message    = initproc.Message
+	mount      = initproc.Mount
+	rlimit     = initproc.Rlimit
+)
 
-// initConfig is everything the init needs; the runner computes it.
-type initConfig struct {
-	Argv      []string     `json:"argv"`
-	Env       []string     `json:"env"`
-	Dir       string       `json:"dir"`
-	Hostname  string       `json:"hostname"`
-	UID       int          `json:"uid"`
-	GID       int          `json:"gid"`
-	SetID     bool         `json:"set_id"` // switch to UID/GID (several ids are mapped)
-	Mounts    []mount      `json:"mounts"`
-	Listeners []Listener   `json:"listeners"`
-	Landlock  landlockPlan `json:"landlock"`
-	Seccomp   bool         `json:"seccomp"`
-	CgroupNS  bool         `json:"cgroup_ns"`
-	Rlimits   []rlimit     `json:"rlimits"`
-}
-
-type rlimit struct {
-	Resource int    `json:"resource"`
-	Cur      uint64 `json:"cur"`
-	Max      uint64 `json:"max"`
-}
-
-type message struct {
-	Type     string      `json:"type"`
-	Config   *initConfig `json:"config,omitempty"`
-	Step     string      `json:"step,omitempty"`
-	Error    string      `json:"error,omitempty"`
-	NotFound bool        `json:"not_found,omitempty"`
-	PID      int         `json:"pid,omitempty"`
-	Code     int         `json:"code,omitempty"`
-	Signal   int         `json:"signal,omitempty"`
-}
-
-const maxMessage = 1 << 20
+const maxMessage = initproc.MaxMessage
 
 func send(c *net.UnixConn, m message, fds ...int) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
+	b := m.Encode()
 	if len(b) > maxMessage {
 		return errors.New("message too large")
 	}
@@ -69,14 +29,40 @@ func send(c *net.UnixConn, m message, fds ...int) error {
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
 	}
-	_, _, err = c.WriteMsgUnix(b, oob, nil)
+	_, _, err := c.WriteMsgUnix(b, oob, nil)
 	return err
 }
 
+// recv reads one message. The buffer is sized to the packet (peeked with MSG_TRUNC) rather
+// than to maxMessage: a megabyte per message made the runner collect garbage in the middle of
+// every sandbox's start.
 func recv(c *net.UnixConn) (message, []int, error) {
-	buf := make([]byte, maxMessage)
-	oob := make([]byte, unix.CmsgSpace(16*4))
-	n, oobn, flags, _, err := c.ReadMsgUnix(buf, oob)
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return message{}, nil, err
+	}
+	var (
+		buf             []byte
+		oob             = make([]byte, unix.CmsgSpace(16*4))
+		n, oobn, rflags int
+		rerr            error
+	)
+	err = rc.Read(func(fd uintptr) bool {
+		size, _, perr := unix.Recvfrom(int(fd), nil, unix.MSG_PEEK|unix.MSG_TRUNC|unix.MSG_DONTWAIT)
+		if errors.Is(perr, unix.EAGAIN) || errors.Is(perr, unix.EINTR) {
+			return false
+		}
+		if perr != nil {
+			rerr = perr
+			return true
+		}
+		buf = make([]byte, min(max(size, 1), maxMessage+1))
+		n, oobn, rflags, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC|unix.MSG_DONTWAIT)
+		return !errors.Is(rerr, unix.EAGAIN)
+	})
+	if err == nil {
+		err = rerr
+	}
 	if err != nil {
 		return message{}, nil, err
 	}
@@ -97,14 +83,14 @@ func recv(c *net.UnixConn) (message, []int, error) {
 			fds = append(fds, got...)
 		}
 	}
-	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
+	if rflags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 || n > maxMessage {
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
 		return message{}, nil, errors.New("truncated message")
 	}
-	var m message
-	if err := json.Unmarshal(buf[:n], &m); err != nil {
+	m, err := initproc.DecodeMessage(buf[:n])
+	if err != nil {
 		return message{}, fds, fmt.Errorf("bad message: %w", err)
 	}
 	return m, fds, nil

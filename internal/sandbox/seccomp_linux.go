@@ -3,9 +3,11 @@ package sandbox
 import (
 	"fmt"
 	"runtime"
+	"sync"
 	"unsafe"
 
 	"github.com/elastic/go-seccomp-bpf/arch"
+	"github.com/wardenhq/warden/internal/sandbox/initproc"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -76,7 +78,7 @@ const (
 // to the policy's default action — allow, for a deny list — and compares arguments on all 64
 // bits. This program kills a process that makes a system call of another architecture
 // (i386 through int 0x80 on amd64), refuses the x32 ABI, and masks 32-bit arguments.
-func filterProgram() ([]bpf.RawInstruction, error) {
+func filterProgram() ([]initproc.Instr, error) {
 	info, err := arch.GetInfo(runtime.GOARCH)
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: %w", err)
@@ -132,8 +134,19 @@ func filterProgram() ([]bpf.RawInstruction, error) {
 		}
 	}
 	prog = append(prog, bpf.RetConstant{Val: retAllow})
-	return bpf.Assemble(prog)
+	raw, err := bpf.Assemble(prog)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]initproc.Instr, len(raw))
+	for i, in := range raw {
+		out[i] = initproc.Instr{Op: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
+	}
+	return out, nil
 }
+
+// seccompFilter is the filter, assembled once per process: it depends only on the architecture.
+var seccompFilter = sync.OnceValues(filterProgram)
 
 // matchAny is a rule body: EPERM when the low 32 bits of argument arg are one of vals, allow
 // otherwise. The body ends in a return either way, so the accumulator may be clobbered.
@@ -144,20 +157,4 @@ func matchAny(arg int, vals []uint32) []bpf.Instruction {
 		body = append(body, bpf.JumpIf{Cond: bpf.JumpEqual, Val: v, SkipTrue: uint8(len(vals) - i)})
 	}
 	return append(body, bpf.RetConstant{Val: retAllow}, bpf.RetConstant{Val: retEPERM})
-}
-
-// loadFilter installs prog on the calling thread only (no TSYNC): the init calls it on the
-// locked thread that then forks the command.
-func loadFilter(prog []bpf.RawInstruction) error {
-	filter := make([]unix.SockFilter, len(prog))
-	for i, in := range prog {
-		filter[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
-	}
-	fprog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
-	_, _, errno := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&fprog)))
-	runtime.KeepAlive(filter)
-	if errno != 0 {
-		return fmt.Errorf("seccomp: %w", errno)
-	}
-	return nil
 }

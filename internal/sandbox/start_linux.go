@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/wardenhq/warden/internal/sandbox/initproc"
 	"golang.org/x/sys/unix"
 )
 
@@ -88,8 +89,15 @@ func Start(ctx context.Context, spec *Spec) (_ *Sandbox, err error) {
 	}
 	cfg := &initConfig{
 		Argv: spec.Command, Env: spec.Env, Dir: spec.Dir, Hostname: spec.Hostname,
-		Listeners: spec.Listeners, Landlock: ll, Seccomp: caps.Seccomp,
 		CgroupNS: true, Rlimits: rlimits(spec.Limits),
+	}
+	for _, l := range spec.Listeners {
+		cfg.Listeners = append(cfg.Listeners, initproc.Listener{Name: l.Name, Port: l.Port})
+	}
+	if caps.Seccomp {
+		if cfg.Filter, err = seccompFilter(); err != nil {
+			return nil, &StartError{"seccomp", err}
+		}
 	}
 	if cfg.Dir == "" {
 		cfg.Dir = spec.Workspace
@@ -137,7 +145,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Sandbox, err error) {
 	// configuration, so joining the cgroup afterwards misses nothing.
 	cmd := &exec.Cmd{
 		Path:        self,
-		Args:        []string{initArg0},
+		Args:        []string{initproc.Arg0},
 		Env:         []string{},
 		Stdin:       spec.Stdin,
 		Stdout:      spec.Stdout,
@@ -179,6 +187,7 @@ func Start(ctx context.Context, spec *Spec) (_ *Sandbox, err error) {
 	if cfg.Mounts, err = plan(spec); err != nil {
 		return fail(&StartError{"planning the root filesystem", err})
 	}
+	cfg.Landlock = ll.ruleset(cfg.Mounts)
 	if err := cg.attach(cmd.Process.Pid); err != nil {
 		return fail(&StartError{"cgroup", err})
 	}
