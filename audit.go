@@ -263,6 +263,9 @@ type AuditCheckpointStore interface {
 	AddAuditCheckpoint(ctx context.Context, c *AuditCheckpoint) error
 	// AuditCheckpoints returns every checkpoint, by size.
 	AuditCheckpoints(ctx context.Context) ([]*AuditCheckpoint, error)
+	// LatestAuditCheckpoint returns the largest checkpoint of at most atMost events (any size
+	// when atMost is 0), ENotFound if there is none.
+	LatestAuditCheckpoint(ctx context.Context, atMost int64) (*AuditCheckpoint, error)
 	// CreateAuditKey stores a checkpoint key; a taken name is EConflict.
 	CreateAuditKey(ctx context.Context, k *AuditKey) error
 	// AuditKeys returns every checkpoint key, oldest first.

@@ -35,8 +35,6 @@ type Store interface {
 type Options struct {
 	// Replica names this server in every event's actor.replica.
 	Replica string
-	// ToolRisk returns the risk of a registered tool, for events that name a tool but no risk.
-	ToolRisk func(tool string) (warden.Risk, bool)
 	// Keys sign and verify checkpoints. Without them the log neither signs nor verifies
 	// checkpoint signatures (a store with checkpoints then fails verification).
 	Keys *checkpoint.Keys
@@ -118,7 +116,7 @@ func New(store Store, opts Options) *Log {
 }
 
 // RateTools gives the log the registry of tools, whose risk rates the events that name a tool
-// but no risk (Options.ToolRisk, when set, comes first).
+// but no risk.
 func (l *Log) RateTools(lookup func(name string) (*warden.Tool, bool)) { l.tools.Store(&lookup) }
 
 // ErrClosed is returned by Append after Close.
@@ -184,22 +182,17 @@ func (l *Log) prepare(ev *warden.AuditEvent) error {
 
 // risk rates an event its producer did not rate: by its tool, else by its kind (docs/audit.md).
 func (l *Log) risk(ev *warden.AuditEvent) warden.Risk {
-	if ev.Target.Tool != "" && l.opts.ToolRisk != nil {
-		if r, ok := l.opts.ToolRisk(ev.Target.Tool); ok {
-			return r
-		}
-	}
 	if lookup := l.tools.Load(); ev.Target.Tool != "" && lookup != nil {
 		if t, ok := (*lookup)(ev.Target.Tool); ok && t.Risk != "" {
 			return t.Risk
 		}
 	}
-	return TypeRisk(ev.Type)
+	return typeRisk(ev.Type)
 }
 
-// TypeRisk is the risk of an event that names no tool: what changes who may do what, or stops
+// typeRisk is the risk of an event that names no tool: what changes who may do what, or stops
 // agents, is high; a refusal is medium; the rest has none.
-func TypeRisk(typ string) warden.Risk {
+func typeRisk(typ string) warden.Risk {
 	for _, p := range highRiskTypes {
 		if typ == p || strings.HasSuffix(p, ".") && strings.HasPrefix(typ, p) {
 			return warden.RiskHigh
@@ -346,9 +339,6 @@ func (l *Log) Close() error {
 	return nil
 }
 
-// Keys returns the checkpoint keys the log was opened with, nil if none.
-func (l *Log) Keys() *checkpoint.Keys { return l.opts.Keys }
-
 // Head returns the seq of the newest event in the store.
 func (l *Log) Head(ctx context.Context) (int64, error) {
 	seq, _, err := l.store.AuditHead(ctx)
@@ -357,14 +347,7 @@ func (l *Log) Head(ctx context.Context) (int64, error) {
 
 // LatestCheckpoint returns the newest stored checkpoint, ENotFound if there is none.
 func (l *Log) LatestCheckpoint(ctx context.Context) (*warden.AuditCheckpoint, error) {
-	cs, err := l.store.AuditCheckpoints(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if len(cs) == 0 {
-		return nil, warden.Errorf(warden.ENotFound, "no checkpoint has been signed yet")
-	}
-	return cs[len(cs)-1], nil
+	return l.store.LatestAuditCheckpoint(ctx, 0)
 }
 
 // VerifierKey returns the checkpoint public key in the signed-note verifier key format.

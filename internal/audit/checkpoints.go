@@ -135,18 +135,16 @@ func (l *Log) Prune(ctx context.Context, retention time.Duration) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	cs, err := l.store.AuditCheckpoints(ctx)
+	through := min(old[0].Seq, head-1) // the anchor is at most the old event, and below the head
+	if through < 1 {
+		return 0, nil
+	}
+	anchor, err := l.store.LatestAuditCheckpoint(ctx, through)
+	if warden.ErrorCode(err) == warden.ENotFound {
+		return 0, nil
+	}
 	if err != nil {
 		return 0, err
-	}
-	var anchor *warden.AuditCheckpoint
-	for _, c := range cs {
-		if c.Size <= old[0].Seq && c.Size < head {
-			anchor = c
-		}
-	}
-	if anchor == nil {
-		return 0, nil
 	}
 	n, err := l.store.PruneAuditEvents(ctx, anchor.Size)
 	if err != nil || n == 0 {

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"math"
 	"runtime"
 	"slices"
 	"strconv"
@@ -481,6 +482,23 @@ func (s *Store) AuditCheckpoints(ctx context.Context) ([]*warden.AuditCheckpoint
 		}
 		return &c, nil
 	})
+}
+
+// LatestAuditCheckpoint returns the largest checkpoint of at most atMost events (0: any).
+func (s *Store) LatestAuditCheckpoint(ctx context.Context, atMost int64) (*warden.AuditCheckpoint, error) {
+	if atMost <= 0 {
+		atMost = math.MaxInt64
+	}
+	var c warden.AuditCheckpoint
+	err := s.read.QueryRowContext(ctx, s.dialect.rebind(`SELECT size, hash, time, note FROM audit_checkpoints WHERE size <= ? ORDER BY size DESC LIMIT 1`), atMost).
+		Scan(&c.Size, &c.Hash, timeColumn{&c.Time}, &c.Note)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, warden.Errorf(warden.ENotFound, "no checkpoint has been signed yet")
+	}
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return &c, nil
 }
 
 // CreateAuditKey stores a checkpoint key.

@@ -543,6 +543,18 @@ func testAuditCheckpoints(t *testing.T, s warden.Store) {
 	w2, w10 := *c2, *c10
 	w2.Time, w10.Time = c2.Time.UTC(), c10.Time.UTC()
 	wantEqual(t, "checkpoints", cs, []*warden.AuditCheckpoint{&w2, &w10})
+	for _, c := range []struct {
+		atMost int64
+		want   *warden.AuditCheckpoint
+	}{{0, &w10}, {10, &w10}, {9, &w2}, {2, &w2}} {
+		got, err := s.LatestAuditCheckpoint(t.Context(), c.atMost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantEqual(t, fmt.Sprintf("latest checkpoint of at most %d", c.atMost), got, c.want)
+	}
+	_, err = s.LatestAuditCheckpoint(t.Context(), 1)
+	wantCode(t, err, warden.ENotFound)
 	for _, bad := range []*warden.AuditCheckpoint{
 		{Size: 0, Hash: "h", Time: base, Note: "n"},
 		{Size: 1, Time: base, Note: "n"},
@@ -608,6 +620,13 @@ func auditCalls(s warden.Store) map[string]func(ctx context.Context) error {
 			return s.AddAuditCheckpoint(ctx, &warden.AuditCheckpoint{Size: 2, Hash: "h", Time: base, Note: "n"})
 		},
 		"AuditCheckpoints": func(ctx context.Context) error { _, err := s.AuditCheckpoints(ctx); return err },
+		"LatestAuditCheckpoint": func(ctx context.Context) error {
+			_, err := s.LatestAuditCheckpoint(ctx, 0)
+			if warden.ErrorCode(err) == warden.ENotFound {
+				return nil
+			}
+			return err
+		},
 		"CreateAuditKey": func(ctx context.Context) error {
 			return s.CreateAuditKey(ctx, &warden.AuditKey{Name: "k", Public: []byte("p"), Sealed: []byte("s"), CreatedAt: base})
 		},
