@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/httpapi"
 )
 
 // client calls the warden HTTP API with an admin token.
@@ -78,12 +79,7 @@ var codeByStatus = map[int]string{
 }
 
 func apiError(status int, data []byte) error {
-	var body struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
+	var body httpapi.ErrorBody
 	code, ok := codeByStatus[status]
 	if !ok {
 		code = warden.EInternal

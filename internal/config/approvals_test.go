@@ -1,7 +1,6 @@
 package config
 
 import (
-	"strings"
 	"testing"
 	"time"
 )
@@ -24,22 +23,7 @@ func TestApprovals(t *testing.T) {
 		{"webhook retries", "approvals:\n  webhooks:\n    - url: https://x\n      retries: 50\n", "retries"},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c := Default()
-			err := c.Parse("warden.yaml", []byte(tc.yaml))
-			if err == nil {
-				err = c.Validate()
-			}
-			if tc.err == "" {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Fatalf("error %v, want one containing %q", err, tc.err)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkLoad(t, tc.yaml, tc.err) })
 	}
 }
 

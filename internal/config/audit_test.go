@@ -1,7 +1,6 @@
 package config
 
 import (
-	"strings"
 	"testing"
 	"time"
 )
@@ -47,13 +46,6 @@ audit:
 		{"audit:\n  origin: 'a b'", "origin"},
 		{"audit:\n  sinks:\n    - {type: file, path: a, colour: red}", `unknown key "colour"`},
 	} {
-		c := Default()
-		err := c.Parse("warden.yaml", []byte(tc.yaml))
-		if err == nil {
-			err = c.Validate()
-		}
-		if err == nil || !strings.Contains(err.Error(), tc.err) {
-			t.Errorf("%q: %v; want an error about %s", tc.yaml, err, tc.err)
-		}
+		t.Run(tc.err, func(t *testing.T) { checkLoad(t, tc.yaml, tc.err) })
 	}
 }

@@ -1,9 +1,6 @@
 package httpapi
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -152,15 +149,11 @@ func (a *API) registerRunner(w http.ResponseWriter, r *http.Request, c *warden.C
 		return warden.Errorf(warden.EForbidden, "this agent may not start a sandbox: %s", msg)
 	}
 	st, _ := a.Kill.State.Load().Agent(c.AgentID())
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return warden.WrapError(warden.EInternal, "cannot make a runner secret", err)
-	}
-	secret := runnerSecretPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
+	secret, hash := identity.NewSecret(runnerSecretPrefix)
 	run := a.Kill.Runners.Register(&killswitch.Runner{
 		ID: identity.NewID("run_"), AgentID: c.AgentID(), Agent: st.Agent.Name, Hostname: truncate(req.Hostname, 255),
 		PID: req.PID, Command: truncate(req.Command, 1024), Started: time.Now().UTC(),
-		SecretHash: sha256.Sum256([]byte(secret)),
+		SecretHash: [32]byte(hash),
 	})
 	a.recordRunner(r, run, c.SessionID, c.OnBehalfOf(), "sandbox.start", "pid "+fmt.Sprint(req.PID)+": "+run.Command)
 	writeJSON(w, http.StatusCreated, RunnerRegistered{ID: run.ID, LeaseSeconds: killswitch.LeaseSeconds, Secret: secret})
