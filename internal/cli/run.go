@@ -216,7 +216,9 @@ func parseBytes(s string) (int64, error) {
 		s = s[:len(s)-1]
 	}
 	n, err := strconv.ParseFloat(s, 64)
-	if err != nil || n < 0 {
+	// !(n >= 0) also refuses NaN; the bound refuses Inf and sizes int64 cannot hold, which
+	// would otherwise convert to a negative limit.
+	if err != nil || !(n >= 0) || n*float64(mult) >= 1<<63 {
 		return 0, fmt.Errorf("%q is not a size such as 512M or 2G", s)
 	}
 	return int64(n * float64(mult)), nil

@@ -14,7 +14,7 @@ func TestParseBytes(t *testing.T) {
 			t.Errorf("parseBytes(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "-1G", "lots", "2T"} {
+	for _, bad := range []string{"", "-1G", "lots", "2T", "NaN", "Inf", "1e30G"} {
 		if _, err := parseBytes(bad); err == nil {
 			t.Errorf("parseBytes(%q) accepted", bad)
 		}

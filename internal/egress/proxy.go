@@ -119,6 +119,16 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	}
 }
 
+// ProxyEnv is the environment that points a sandbox's HTTP clients at an egress proxy
+// listening on the sandbox's loopback at port, loopback itself excepted.
+func ProxyEnv(port int) []string {
+	px := "http://127.0.0.1:" + strconv.Itoa(port)
+	return []string{
+		"HTTP_PROXY=" + px, "HTTPS_PROXY=" + px, "http_proxy=" + px, "https_proxy=" + px,
+		"NO_PROXY=127.0.0.1,localhost,::1", "no_proxy=127.0.0.1,localhost,::1",
+	}
+}
+
 // refusal is a connection the proxy will not make, with the HTTP status to answer.
 type refusal struct {
 	status int
@@ -283,24 +293,36 @@ func (p *Proxy) report(d Decision, o Outcome) {
 	}
 }
 
-// tunnel serves CONNECT.
-func (p *Proxy) tunnel(ctx context.Context, c net.Conn, br *bufio.Reader, req *http.Request) {
-	start := time.Now()
-	t, err := ParseTarget(req.Host, 0)
+// connect parses a client's target, admits it and dials it: the sequence CONNECT and plain
+// HTTP share. When it returns ok the caller owns the upstream connection and the decision, and
+// must report the decision's outcome; otherwise the client has been answered, and any decision
+// taken has been reported.
+func (p *Proxy) connect(ctx context.Context, c net.Conn, hostport string, defaultPort int, start time.Time) (Target, Decision, net.Conn, bool) {
+	t, err := ParseTarget(hostport, defaultPort)
 	if err != nil {
 		writeRefusal(c, refuse(http.StatusBadRequest, "bad_target", "%v", err))
-		return
+		return Target{}, Decision{}, nil, false
 	}
 	d, addrs, r := p.admit(ctx, t)
 	if r != nil {
 		p.refused(ctx, t, r)
 		writeRefusal(c, r)
-		return
+		return Target{}, Decision{}, nil, false
 	}
 	up, err := p.dial(ctx, addrs, t.Port)
 	if err != nil {
 		p.report(d, Outcome{Status: warden.StatusError, Duration: time.Since(start)})
 		writeRefusal(c, refuse(http.StatusBadGateway, "connect_failed", "cannot connect to %s", t.Resource()))
+		return Target{}, Decision{}, nil, false
+	}
+	return t, d, up, true
+}
+
+// tunnel serves CONNECT.
+func (p *Proxy) tunnel(ctx context.Context, c net.Conn, br *bufio.Reader, req *http.Request) {
+	start := time.Now()
+	t, d, up, ok := p.connect(ctx, c, req.Host, 0, start)
+	if !ok {
 		return
 	}
 	defer up.Close()
@@ -383,21 +405,8 @@ func (p *Proxy) forward(ctx context.Context, c net.Conn, req *http.Request) {
 		writeRefusal(c, refuse(http.StatusBadRequest, "bad_target", "a plain proxy request needs an absolute http:// URL; use CONNECT for https"))
 		return
 	}
-	t, err := ParseTarget(req.URL.Host, 80)
-	if err != nil {
-		writeRefusal(c, refuse(http.StatusBadRequest, "bad_target", "%v", err))
-		return
-	}
-	d, addrs, r := p.admit(ctx, t)
-	if r != nil {
-		p.refused(ctx, t, r)
-		writeRefusal(c, r)
-		return
-	}
-	up, err := p.dial(ctx, addrs, t.Port)
-	if err != nil {
-		p.report(d, Outcome{Status: warden.StatusError, Duration: time.Since(start)})
-		writeRefusal(c, refuse(http.StatusBadGateway, "connect_failed", "cannot connect to %s", t.Resource()))
+	_, d, up, ok := p.connect(ctx, c, req.URL.Host, 80, start)
+	if !ok {
 		return
 	}
 	defer up.Close()
@@ -409,7 +418,7 @@ func (p *Proxy) forward(ctx context.Context, c net.Conn, req *http.Request) {
 	out.RequestURI = ""
 	out.Close = true
 	counter := &countingConn{Conn: up}
-	err = out.Write(counter)
+	err := out.Write(counter)
 	if err == nil {
 		var resp *http.Response
 		resp, err = http.ReadResponse(bufio.NewReader(counter), out)

@@ -212,9 +212,8 @@ func (st *stdioServer) startSandboxed(ctx context.Context, path string, secrets 
 	if len(allow) > 0 {
 		spec.Listeners = []sandbox.Listener{{Name: "proxy", Port: sandboxProxyPort}}
 		px := "http://127.0.0.1:" + strconv.Itoa(sandboxProxyPort)
-		env = append(env, "HTTP_PROXY="+px, "HTTPS_PROXY="+px, "http_proxy="+px, "https_proxy="+px,
-			"npm_config_proxy="+px, "npm_config_https_proxy="+px,
-			"NO_PROXY=127.0.0.1,localhost,::1", "no_proxy=127.0.0.1,localhost,::1")
+		env = append(env, egress.ProxyEnv(sandboxProxyPort)...)
+		env = append(env, "npm_config_proxy="+px, "npm_config_https_proxy="+px)
 	}
 	spec.Env = append(env, secrets...)
 

@@ -99,12 +99,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	w := &watch{reg: reg, ctl: ctl, log: log, terminate: make(chan string, 1), alive: make(chan struct{}, 1), opened: make(chan error, 1)}
 	w.touch(reg.Lease())
 	var bg sync.WaitGroup
 	defer bg.Wait()
-	defer cancel()
+	defer cancel() // before bg.Wait: it stops the goroutines bg waits for
 	bg.Add(1)
 	go func() { defer bg.Done(); w.run(runCtx) }()
 	// Fail closed from the start: no control channel, no sandbox.
@@ -239,13 +238,7 @@ func deregister(ctl *Control, reg Registration, log *slog.Logger) {
 // forwarder adds the agent's token) and the egress proxy in the usual proxy variables, which
 // the gateway's loopback address bypasses.
 func ForwarderEnv() []string {
-	gw := fmt.Sprintf("http://127.0.0.1:%d", GatewayPort)
-	px := fmt.Sprintf("http://127.0.0.1:%d", ProxyPort)
-	return []string{
-		"WARDEN_URL=" + gw,
-		"HTTP_PROXY=" + px, "HTTPS_PROXY=" + px, "http_proxy=" + px, "https_proxy=" + px,
-		"NO_PROXY=127.0.0.1,localhost,::1", "no_proxy=127.0.0.1,localhost,::1",
-	}
+	return append([]string{fmt.Sprintf("WARDEN_URL=http://127.0.0.1:%d", GatewayPort)}, egress.ProxyEnv(ProxyPort)...)
 }
 
 // gatewayPaths are what the sandbox may reach through WARDEN_URL: the gateway's entry points

@@ -414,6 +414,18 @@ func hostIPv4(t *testing.T) string {
 	return ""
 }
 
+// acceptAndClose accepts connections on ln and closes them at once, until ln is closed: a
+// listener that answers, so that a refused connection is the sandbox's doing.
+func acceptAndClose(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
+}
+
 func TestEscapeNetwork(t *testing.T) {
 	requireRoot(t)
 	ws := workspace(t)
@@ -422,15 +434,7 @@ func TestEscapeNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go acceptAndClose(ln)
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	for _, addr := range []string{"127.0.0.1:" + port, net.JoinHostPort(hostIPv4(t), port)} {
 		escape(t, "connect straight to "+addr, outside(t, "connect", addr), inside(t, ws, nil, "connect", addr))
@@ -510,15 +514,7 @@ func TestEscapeUnixSockets(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ln.Close()
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
+		go acceptAndClose(ln)
 		os.Chmod(path, 0o777)
 		escape(t, "connect to the host's unix socket "+addr, outside(t, "unix", addr), inside(t, ws, nil, "unix", addr))
 	}

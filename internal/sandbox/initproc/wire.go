@@ -198,58 +198,23 @@ func DecodeMessage(b []byte) (Message, error) {
 		c.UID = d.int()
 		c.GID = d.int()
 		c.SetID = d.bool()
-		if n := d.len(); n > 0 {
-			c.Mounts = make([]Mount, n)
-			for i := range c.Mounts {
-				x := &c.Mounts[i]
-				x.Kind = d.string()
-				x.Src = d.string()
-				x.Dst = d.string()
-				x.RW = d.bool()
-				x.Dev = d.bool()
-				x.File = d.bool()
-				x.Guard = d.bool()
-				x.Mode = uint32(d.uint())
-				x.Own = d.bool()
-				x.Scratch = d.bool()
-			}
-		}
-		if n := d.len(); n > 0 {
-			c.Listeners = make([]Listener, n)
-			for i := range c.Listeners {
-				c.Listeners[i] = Listener{Name: d.string(), Port: d.int()}
-			}
-		}
+		c.Mounts = decodeList(&d, func() Mount {
+			return Mount{Kind: d.string(), Src: d.string(), Dst: d.string(), RW: d.bool(), Dev: d.bool(), File: d.bool(),
+				Guard: d.bool(), Mode: uint32(d.uint()), Own: d.bool(), Scratch: d.bool()}
+		})
+		c.Listeners = decodeList(&d, func() Listener { return Listener{Name: d.string(), Port: d.int()} })
 		l := &c.Landlock
 		l.HandledFS = d.uint()
 		l.HandledNet = d.uint()
 		l.Scoped = d.uint()
-		if n := d.len(); n > 0 {
-			l.Rules = make([]PathRule, n)
-			for i := range l.Rules {
-				l.Rules[i] = PathRule{Path: d.string(), Access: d.uint()}
-			}
-		}
-		if n := d.len(); n > 0 {
-			l.Ports = make([]PortRule, n)
-			for i := range l.Ports {
-				l.Ports[i] = PortRule{Port: d.uint(), Access: d.uint()}
-			}
-		}
+		l.Rules = decodeList(&d, func() PathRule { return PathRule{Path: d.string(), Access: d.uint()} })
+		l.Ports = decodeList(&d, func() PortRule { return PortRule{Port: d.uint(), Access: d.uint()} })
 		l.FileRights = d.uint()
-		if n := d.len(); n > 0 {
-			c.Filter = make([]Instr, n)
-			for i := range c.Filter {
-				c.Filter[i] = Instr{Op: uint16(d.uint()), Jt: uint8(d.uint()), Jf: uint8(d.uint()), K: uint32(d.uint())}
-			}
-		}
+		c.Filter = decodeList(&d, func() Instr {
+			return Instr{Op: uint16(d.uint()), Jt: uint8(d.uint()), Jf: uint8(d.uint()), K: uint32(d.uint())}
+		})
 		c.CgroupNS = d.bool()
-		if n := d.len(); n > 0 {
-			c.Rlimits = make([]Rlimit, n)
-			for i := range c.Rlimits {
-				c.Rlimits[i] = Rlimit{Resource: d.int(), Cur: d.uint(), Max: d.uint()}
-			}
-		}
+		c.Rlimits = decodeList(&d, func() Rlimit { return Rlimit{Resource: d.int(), Cur: d.uint(), Max: d.uint()} })
 		m.Config = c
 	}
 	m.Step = d.string()
@@ -345,14 +310,17 @@ func (d *decoder) string() string {
 	return s
 }
 
-func (d *decoder) strings() []string {
+func (d *decoder) strings() []string { return decodeList(d, d.string) }
+
+// decodeList reads a list's length, then each element with elem; an empty list is nil.
+func decodeList[T any](d *decoder, elem func() T) []T {
 	n := d.len()
 	if n == 0 {
 		return nil
 	}
-	ss := make([]string, n)
-	for i := range ss {
-		ss[i] = d.string()
+	list := make([]T, n)
+	for i := range list {
+		list[i] = elem()
 	}
-	return ss
+	return list
 }
