@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/admin"
+	"github.com/wardenhq/warden/internal/apiclient"
 	"github.com/wardenhq/warden/internal/httpapi"
 	"github.com/wardenhq/warden/internal/killswitch"
 )
@@ -31,70 +31,20 @@ func newClient(base, token string, tr http.RoundTripper) *client {
 	return &client{base: strings.TrimSuffix(base, "/"), token: token, http: &http.Client{Timeout: 60 * time.Second, Transport: tr}}
 }
 
-// maxAnswer bounds what is read from the server: a policy set of 10,000 policies comes back whole.
-const maxAnswer = 64 << 20
+// maxAnswer bounds what is read from the server.
+const maxAnswer = apiclient.MaxAnswer
 
+// do is apiclient's call, with the method and path in any error, since a drill makes many calls.
 func (c *client) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
+	err := apiclient.Client{
+		Base: c.base, Token: c.token, HTTP: c.http, UserAgent: "warden-bench",
+		Unreachable: "is it running? (set --addr or WARDEN_ADDR, or use --self)",
+	}.Do(ctx, method, path, in, out)
+	var e *warden.Error
+	if errors.As(err, &e) && e.Err != nil && warden.ErrorCode(err) != warden.EUnavailable {
+		return &warden.Error{Code: e.Code, Message: method + " " + path + ": " + e.Message, Err: e.Err}
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return warden.Errorf(warden.EInvalid, "bad server address %q: %v", c.base, err)
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("User-Agent", "warden-bench")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return warden.WrapError(warden.EUnavailable, fmt.Sprintf("cannot reach warden at %s: is it running? (set --addr or WARDEN_ADDR, or use --self)", c.base), err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-	if err != nil {
-		return warden.WrapError(warden.EUnavailable, "reading the server's answer", err)
-	}
-	if resp.StatusCode >= 300 {
-		return answerError(method, path, resp.StatusCode, data)
-	}
-	if out == nil || len(data) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return warden.WrapError(warden.EInternal, "the server's answer to "+method+" "+path+" is not the JSON expected", err)
-	}
-	return nil
-}
-
-func answerError(method, path string, status int, data []byte) error {
-	var body httpapi.ErrorBody
-	code := warden.EInternal
-	for c, s := range map[string]int{
-		warden.EInvalid: 400, warden.EUnauthenticated: 401, warden.EForbidden: 403, warden.ENotFound: 404,
-		warden.EConflict: 409, warden.ETooLarge: 413, warden.EUnavailable: 503,
-	} {
-		if s == status {
-			code = c
-		}
-	}
-	msg := fmt.Sprintf("%s %s: server answered %d %s", method, path, status, http.StatusText(status))
-	if json.Unmarshal(data, &body) == nil && body.Error.Message != "" {
-		msg = fmt.Sprintf("%s %s: %s", method, path, body.Error.Message)
-		if body.Error.Code != "" {
-			code = body.Error.Code
-		}
-	}
-	return &warden.Error{Code: code, Message: msg, Err: errors.New(http.StatusText(status))}
+	return err
 }
 
 func agentPath(name string) string { return "/v1/agents/" + url.PathEscape(name) }

@@ -1,16 +1,12 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/httpapi"
+	"github.com/wardenhq/warden/internal/apiclient"
 )
 
 // client calls the warden HTTP API with an admin token.
@@ -21,78 +17,26 @@ type client struct {
 }
 
 // maxResponse bounds what the CLI reads from a server.
-const maxResponse = 64 << 20
+const maxResponse = apiclient.MaxAnswer
 
 // do sends a JSON request and decodes the JSON answer into out (if not nil). An API error comes
 // back as a *warden.Error with the server's code and message.
 func (c *client) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return warden.Errorf(warden.EInvalid, "bad server address %q: %v", c.base, err)
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("User-Agent", "warden-cli/"+Version)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return warden.WrapError(warden.EUnavailable, fmt.Sprintf("cannot reach warden at %s: is 'warden serve' running? (set --addr or WARDEN_ADDR)", c.base), err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if err != nil {
-		return warden.WrapError(warden.EUnavailable, "reading the server's answer", err)
-	}
-	if resp.StatusCode >= 300 {
-		return apiError(resp.StatusCode, data)
-	}
-	if out == nil || len(data) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return warden.WrapError(warden.EInternal, "the server's answer is not the JSON expected", err)
-	}
-	return nil
+	err := apiclient.Client{
+		Base: c.base, Token: c.token, HTTP: c.http, UserAgent: "warden-cli/" + Version,
+		Unreachable: "is 'warden serve' running? (set --addr or WARDEN_ADDR)",
+	}.Do(ctx, method, path, in, out)
+	return withTokenHint(err)
 }
 
-var codeByStatus = map[int]string{
-	http.StatusBadRequest:            warden.EInvalid,
-	http.StatusUnauthorized:          warden.EUnauthenticated,
-	http.StatusForbidden:             warden.EForbidden,
-	http.StatusNotFound:              warden.ENotFound,
-	http.StatusConflict:              warden.EConflict,
-	http.StatusRequestEntityTooLarge: warden.ETooLarge,
-	http.StatusTooManyRequests:       warden.ERateLimited,
-	http.StatusServiceUnavailable:    warden.EUnavailable,
-}
+// apiError turns an error answer into a *warden.Error, as do does.
+func apiError(status int, data []byte) error { return withTokenHint(apiclient.Error(status, data)) }
 
-func apiError(status int, data []byte) error {
-	var body httpapi.ErrorBody
-	code, ok := codeByStatus[status]
-	if !ok {
-		code = warden.EInternal
+// withTokenHint tells a person where the CLI's credential comes from when the server refused it.
+func withTokenHint(err error) error {
+	var e *warden.Error
+	if errors.As(err, &e) && e.Code == warden.EUnauthenticated {
+		return &warden.Error{Code: e.Code, Message: e.Message + " (check WARDEN_TOKEN or DATA/admin.token)", Err: e.Err}
 	}
-	if err := json.Unmarshal(data, &body); err != nil || body.Error.Message == "" {
-		return warden.Errorf(code, "server answered %d %s", status, http.StatusText(status))
-	}
-	if body.Error.Code != "" {
-		code = body.Error.Code
-	}
-	msg := body.Error.Message
-	if code == warden.EUnauthenticated {
-		msg += " (check WARDEN_TOKEN or DATA/admin.token)"
-	}
-	return &warden.Error{Code: code, Message: msg, Err: errors.New(http.StatusText(status))}
+	return err
 }
