@@ -227,12 +227,12 @@ func (h *hook) post(ctx context.Context, body []byte) error {
 }
 
 // redactedURL is a webhook URL fit for a log line: Slack's incoming webhook URLs carry their
-// secret in the path, so only the scheme and host are shown.
+// secret in the path, and a URL's user info or query may carry one too, so only the scheme and
+// host are shown.
 func redactedURL(s string) string {
-	if i := strings.Index(s, "://"); i >= 0 {
-		if j := strings.IndexByte(s[i+3:], '/'); j >= 0 {
-			return s[:i+3+j] + "/…"
-		}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return redact.Marker
 	}
-	return s
+	return u.Scheme + "://" + u.Host + "/…"
 }

@@ -212,3 +212,36 @@ func TestCallEventArguments(t *testing.T) {
 		}
 	}
 }
+
+// End releases the call at once — a kill finds nothing of it in flight and its context is done —
+// and leaves the outcome's record to the caller; Done afterwards does nothing.
+func TestPermitEndReleasesBeforeTheRecord(t *testing.T) {
+	e := newPipelineEnv(t, 1, false)
+	audit := e.gw.Audit.(*memoryAudit)
+	req := httptest.NewRequest("POST", "/v1/authorize", nil)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	c, err := e.gw.Authenticate(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := e.gw.Authorize(req.Context(), c, &gateway.Call{Tool: "api", Action: "items.get"})
+	if !p.Allowed() {
+		t.Fatalf("denied: %+v", p.Decision)
+	}
+	audit.evs = audit.evs[:0]
+	record := p.End(gateway.Outcome{Status: warden.StatusOK})
+	if record == nil || p.Ctx.Err() == nil || len(audit.evs) != 0 {
+		t.Fatalf("after End: record %v, ctx %v, %d events; want a record to run, a done context, no event yet", record != nil, p.Ctx.Err(), len(audit.evs))
+	}
+	if n := e.gw.CancelAgent(c.Agent.ID); n != 0 {
+		t.Fatalf("a kill after End cancels %d calls; want 0", n)
+	}
+	record()
+	if len(audit.evs) != 1 || audit.evs[0].Type != warden.EventToolResult {
+		t.Fatalf("after the record: %d events (%+v); want the outcome", len(audit.evs), audit.evs)
+	}
+	p.Done(gateway.Outcome{Status: warden.StatusOK})
+	if p.End(gateway.Outcome{}) != nil || len(audit.evs) != 1 {
+		t.Fatal("a permit ended twice")
+	}
+}

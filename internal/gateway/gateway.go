@@ -80,7 +80,29 @@ func (p *Permit) Done(o Outcome) {
 		p.done(o)
 		p.done = nil
 	case p.allowed != nil:
-		p.allowed.done(o)
+		a := p.allowed
 		p.allowed = nil
+		a.unregister()
+		a.record(o)
 	}
+}
+
+// End is Done for an entry point that answers the agent before the outcome is recorded: it
+// releases what the call held at once, so that the agent's next call finds its concurrency slot
+// free and a kill no longer counts the call in flight, and returns the recording of the
+// outcome, which waits for a durable commit of the audit log, for the caller to run (and wait
+// for before the audit log closes). It returns nil for a denied call or one already done.
+func (p *Permit) End(o Outcome) (record func()) {
+	switch {
+	case p.done != nil:
+		done := p.done
+		p.done = nil
+		return func() { done(o) }
+	case p.allowed != nil:
+		a := p.allowed
+		p.allowed = nil
+		a.unregister()
+		return func() { a.record(o) }
+	}
+	return nil
 }

@@ -287,8 +287,8 @@ func (a *allowed) unregister() {
 	a.release()
 }
 
-func (a *allowed) done(o Outcome) {
-	a.unregister()
+// record writes the outcome's audit event.
+func (a *allowed) record(o Outcome) {
 	a.g.recordOutcome(context.WithoutCancel(a.ctx), a.ev, o)
 }
 

@@ -37,25 +37,23 @@ func HashSecret(secret string) []byte {
 // Prefixes in use: "agt_" agents (and client IDs), "tok_" token IDs (jti), "ses_" sessions,
 // "key_" signing keys.
 //
-// Every decision takes one, so it is built in a stack buffer with a single allocation, the
-// string itself.
+// Every decision takes one, so it is built with a single allocation, the string itself.
 func NewID(prefix string) string {
 	var id ulid.ULID
 	if err := id.SetTime(ulid.Now()); err != nil {
 		panic(err) // only after the year 10889
 	}
 	rand.Read(id[6:]) // crypto/rand.Read never fails
-	var buf [64]byte
-	if len(prefix)+ulid.EncodedSize > len(buf) {
-		return prefix + strings.ToLower(id.String())
-	}
-	b := append(buf[:0], prefix...)
-	text := buf[len(prefix) : len(prefix)+ulid.EncodedSize]
-	_ = id.MarshalTextTo(text) // the size is right
+	var text [ulid.EncodedSize]byte
+	_ = id.MarshalTextTo(text[:]) // the size is right
 	for i, c := range text {
 		if 'A' <= c && c <= 'Z' {
 			text[i] = c + ('a' - 'A')
 		}
 	}
-	return string(b[:len(prefix)+ulid.EncodedSize])
+	var b strings.Builder
+	b.Grow(len(prefix) + len(text))
+	b.WriteString(prefix)
+	b.Write(text[:])
+	return b.String()
 }

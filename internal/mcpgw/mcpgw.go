@@ -248,11 +248,12 @@ func (g *Gateway) tool(name string) *warden.Tool {
 
 // done ends an allowed call's permit. The outcome's audit event waits for a durable commit of
 // the log, which the agent's answer need not wait for: the decision was durable before the call
-// went upstream, and the outcome only records what already happened. So Done runs beside the
-// answer, on a goroutine Close waits for (or here, once the Gateway is closed).
+// went upstream, and the outcome only records what already happened. So the call's slot and
+// cancellation are released here, and the record runs beside the answer, on a goroutine Close
+// waits for (or here, once the Gateway is closed).
 func (g *Gateway) done(p *gateway.Permit, o gateway.Outcome) {
-	if !g.goOwned(func() { p.Done(o) }) {
-		p.Done(o)
+	if record := p.End(o); record != nil && !g.goOwned(record) {
+		record()
 	}
 }
 

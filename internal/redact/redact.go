@@ -184,7 +184,7 @@ func (r *Redactor) JSON(doc json.RawMessage) json.RawMessage {
 func (r *Redactor) Redacts(v any) bool { return r.redacts(v, "") }
 
 func (r *Redactor) redacts(v any, name string) bool {
-	if name != "" && (SensitiveName(name) || r != nil && len(r.names) > 0 && r.names[strings.ToLower(name)]) {
+	if name != "" && r.sensitive(name) {
 		return true
 	}
 	switch x := v.(type) {
@@ -218,11 +218,17 @@ func (r *Redactor) stringRedacts(s string) bool {
 	return mayHoldCredential(s)
 }
 
+// sensitive reports whether a name's value is redacted whole: a name SensitiveName knows, or
+// one of r's own.
+func (r *Redactor) sensitive(name string) bool {
+	return SensitiveName(name) || r != nil && len(r.names) > 0 && r.names[strings.ToLower(name)]
+}
+
 // Value redacts a decoded JSON value.
 func (r *Redactor) Value(v any) any { return r.value(v, "") }
 
 func (r *Redactor) value(v any, name string) any {
-	if name != "" && (SensitiveName(name) || r != nil && len(r.names) > 0 && r.names[strings.ToLower(name)]) {
+	if name != "" && r.sensitive(name) {
 		return Marker
 	}
 	switch x := v.(type) {
@@ -251,8 +257,9 @@ func (r *Redactor) Header(h http.Header) http.Header {
 	out := make(http.Header, len(h))
 	for k, vs := range h {
 		redacted := make([]string, len(vs))
+		whole := r.sensitive(k)
 		for i, v := range vs {
-			if SensitiveName(k) || r != nil && len(r.names) > 0 && r.names[strings.ToLower(k)] {
+			if whole {
 				redacted[i] = Marker
 			} else {
 				redacted[i] = r.String(v)
