@@ -54,6 +54,19 @@
 // upstream session. Otherwise a per-session upstream's messages go to its session's standalone
 // stream.
 //
+// # The lean relay
+//
+// Through the SDK a tools/call is decoded and encoded a dozen times between warden's server and
+// client halves, which costs several times the whole pipeline. So a tools/call that is a plain
+// JSON-RPC request on a known session of the caller, to a remote upstream whose session is
+// connected, is relayed by warden itself (relay.go): the same decision and outcome, the same
+// brokered headers, warden's progress token, the upstream's related notifications and
+// server→client requests relayed on the call's own stream (answered as JSON when nothing else
+// travels with the result, else as SSE), the agent's answers to those requests and its
+// cancellation forwarded upstream. Whatever the relay cannot take with the same meaning goes
+// through the SDK; the choice is made before anything is sent. Because the SDK then never sees
+// those calls, warden keeps sessions' idle timeouts itself.
+//
 // # Local (stdio) servers
 //
 // An mcp_command upstream is one process warden starts, restarts with backoff when it dies, and

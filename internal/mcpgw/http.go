@@ -47,8 +47,9 @@ func (g *Gateway) endpoint(tool string) (*endpoint, error) {
 	})
 	ep.server.AddReceivingMiddleware(ep.receive)
 	sdk := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return ep.server }, &mcp.StreamableHTTPOptions{
-		Logger:                     g.sdkLog,
-		SessionTimeout:             g.opts.SessionIdle,
+		Logger: g.sdkLog,
+		// Warden closes idle sessions itself (session.startIdle): the lean relay serves calls
+		// the SDK never sees.
 		MaxRequestBodyBytes:        g.opts.MaxBody,
 		DisableLocalhostProtection: g.opts.DisableLocalhostProtection,
 	})
@@ -115,6 +116,8 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		writeJSONRPCError(w, http.StatusServiceUnavailable, jsonrpc.CodeInternalError, "the MCP gateway is shutting down")
 		return
 	}
+	var msg rpcMessage
+	plain := false
 	if r.Method == http.MethodPost {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.opts.MaxBody))
 		if err != nil {
@@ -126,12 +129,22 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 			writeJSONRPCError(w, http.StatusBadRequest, jsonrpc.CodeParseError, "the request body could not be read")
 			return
 		}
-		if code, msg := checkJSONRPC(body); code != 0 {
-			writeJSONRPCError(w, http.StatusBadRequest, code, msg)
+		var code int64
+		var errMsg string
+		if msg, plain, code, errMsg = checkJSONRPC(body); code != 0 {
+			writeJSONRPCError(w, http.StatusBadRequest, code, errMsg)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
+		if s := g.sessionOf(tool, r.Header.Get("Mcp-Session-Id"), caller); s != nil {
+			// A session is idle while no POST of its agent is being served (as the SDK counts).
+			s.busy()
+			defer s.rest()
+			if plain && g.relay(w, r, s, caller, msg) {
+				return
+			}
+		}
 	}
 	ti := &auth.TokenInfo{
 		UserID:     caller.Agent.ID,
@@ -167,95 +180,32 @@ func toolFromPath(p string) (string, bool) {
 }
 
 // checkJSONRPC answers a body that is not JSON (parse error) or not JSON-RPC messages (invalid
-// request) itself, so a malformed POST gets a JSON-RPC error and never reaches a session.
-func checkJSONRPC(body []byte) (code int64, msg string) {
+// request) itself, so a malformed POST gets a JSON-RPC error and never reaches a session. A
+// single plain message (see parseMessage) comes back read, for the lean relay.
+func checkJSONRPC(body []byte) (msg rpcMessage, plain bool, code int64, errMsg string) {
 	if !json.Valid(body) {
-		return jsonrpc.CodeParseError, "parse error: the body is not JSON"
+		return msg, false, jsonrpc.CodeParseError, "parse error: the body is not JSON"
 	}
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		var batch []json.RawMessage
 		if err := json.Unmarshal(trimmed, &batch); err != nil || len(batch) == 0 {
-			return jsonrpc.CodeInvalidRequest, "invalid request: an empty or malformed batch"
+			return msg, false, jsonrpc.CodeInvalidRequest, "invalid request: an empty or malformed batch"
 		}
 		for _, m := range batch {
 			if _, err := jsonrpc.DecodeMessage(m); err != nil {
-				return jsonrpc.CodeInvalidRequest, "invalid request: not a JSON-RPC 2.0 message"
+				return msg, false, jsonrpc.CodeInvalidRequest, "invalid request: not a JSON-RPC 2.0 message"
 			}
 		}
-		return 0, ""
+		return msg, false, 0, ""
 	}
-	if plainRequest(trimmed) {
-		return 0, ""
+	if msg, ok := parseMessage(trimmed); ok {
+		return msg, true, 0, ""
 	}
 	if _, err := jsonrpc.DecodeMessage(trimmed); err != nil {
-		return jsonrpc.CodeInvalidRequest, "invalid request: not a JSON-RPC 2.0 message"
+		return msg, false, jsonrpc.CodeInvalidRequest, "invalid request: not a JSON-RPC 2.0 message"
 	}
-	return 0, ""
-}
-
-// plainRequest reports whether data, valid JSON, is a JSON-RPC 2.0 request or notification in
-// its plainest form, which the SDK's decoder accepts too: an object with no keys but jsonrpc
-// "2.0", a method string without escapes, an id that is absent, null, an integer or a string
-// without escapes, and params. The SDK's decoder allocates a 32 KiB buffer on every use and
-// the SDK decodes each message several times itself; the common message is checked here
-// without it, anything else by the SDK's own decoder.
-func plainRequest(data []byte) bool {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil || m == nil {
-		return false
-	}
-	for k, v := range m {
-		switch k {
-		case "jsonrpc":
-			if string(v) != `"2.0"` {
-				return false
-			}
-		case "method":
-			if !plainString(v) {
-				return false
-			}
-		case "id":
-			if string(v) != "null" && !plainString(v) && !smallInteger(v) {
-				return false
-			}
-		case "params":
-		default:
-			return false
-		}
-	}
-	_, hasMethod := m["method"]
-	_, hasVersion := m["jsonrpc"]
-	return hasMethod && hasVersion
-}
-
-// plainString reports whether v is a JSON string of printable ASCII without escapes.
-func plainString(v []byte) bool {
-	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
-		return false
-	}
-	for _, c := range v[1 : len(v)-1] {
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
-// smallInteger reports whether v is a JSON integer that a float64 holds exactly.
-func smallInteger(v []byte) bool {
-	if len(v) > 0 && v[0] == '-' {
-		v = v[1:]
-	}
-	if len(v) == 0 || len(v) > 15 {
-		return false
-	}
-	for _, c := range v {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
+	return msg, false, 0, ""
 }
 
 func writeJSONRPCError(w http.ResponseWriter, status int, code int64, msg string) {

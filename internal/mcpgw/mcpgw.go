@@ -96,6 +96,7 @@ type Gateway struct {
 	closed    bool
 	endpoints map[string]*endpoint // "" is /mcp
 	sessions  map[*mcp.ServerSession]*session
+	byID      map[sessionKey]*session
 	stdio     map[string]*stdioServer // by tool name
 
 	wg sync.WaitGroup // goroutines the Gateway owns: session watchers, stdio supervisors
@@ -125,6 +126,7 @@ func New(p Pipeline, log *slog.Logger, opts Options) *Gateway {
 		},
 		endpoints: make(map[string]*endpoint),
 		sessions:  make(map[*mcp.ServerSession]*session),
+		byID:      make(map[sessionKey]*session),
 		stdio:     make(map[string]*stdioServer),
 	}
 }
@@ -215,10 +217,14 @@ func (g *Gateway) register(s *session) error {
 		return errClosed
 	}
 	g.sessions[s.ss] = s
+	if id := s.ss.ID(); id != "" {
+		g.byID[sessionKey{s.ep.tool, id}] = s
+	}
 	g.goOwnedLocked(func() {
 		_ = s.ss.Wait()
 		s.close()
 	})
+	s.startIdle(g.opts.SessionIdle)
 	return nil
 }
 
@@ -228,6 +234,26 @@ func (g *Gateway) unregister(s *session) {
 	if g.sessions[s.ss] == s {
 		delete(g.sessions, s.ss)
 	}
+	if key := (sessionKey{s.ep.tool, s.ss.ID()}); g.byID[key] == s {
+		delete(g.byID, key)
+	}
+}
+
+// sessionKey names a downstream session: its endpoint's tool ("" for /mcp) and its ID.
+type sessionKey struct{ tool, id string }
+
+// sessionOf returns the session with this ID on the endpoint of tool, if it is the caller's.
+func (g *Gateway) sessionOf(tool, id string, c *gateway.Caller) *session {
+	if id == "" {
+		return nil
+	}
+	g.mu.Lock()
+	s := g.byID[sessionKey{tool, id}]
+	g.mu.Unlock()
+	if s == nil || c == nil || c.Agent == nil || s.agentID != c.Agent.ID {
+		return nil
+	}
+	return s
 }
 
 func (g *Gateway) session(ss *mcp.ServerSession) *session {

@@ -784,9 +784,9 @@ func FuzzJSONRPC(f *testing.F) {
 	})
 }
 
-// The cheap check of a request body must never accept what the SDK's decoder refuses, and must
-// take the common requests.
-func TestPlainRequestAgreesWithTheSDK(t *testing.T) {
+// The cheap reading of a message must never accept what the SDK's decoder refuses, and must
+// take the common messages.
+func TestParseMessageAgreesWithTheSDK(t *testing.T) {
 	for _, c := range []struct {
 		body  string
 		plain bool
@@ -799,7 +799,14 @@ func TestPlainRequestAgreesWithTheSDK(t *testing.T) {
 		{`{"jsonrpc":"1.0","id":1,"method":"ping"}`, false},
 		{`{"id":1,"method":"ping"}`, false},
 		{`{"jsonrpc":"2.0","id":1}`, false},
-		{`{"jsonrpc":"2.0","id":1,"result":{}}`, false},
+		{`{"jsonrpc":"2.0","id":1,"result":{}}`, true},
+		{`{"jsonrpc":"2.0","id":"warden-r1","error":{"code":-1,"message":"no"}}`, true},
+		{`{"jsonrpc":"2.0","id":1,"result":{},"error":{"code":-1,"message":"no"}}`, false},
+		{`{"jsonrpc":"2.0","id":1,"error":5}`, false},
+		{`{"jsonrpc":"2.0","result":{}}`, false},
+		{`{"jsonrpc":"2.0","id":null,"result":{}}`, false},
+		{`{"jsonrpc":"2.0","id":1,"method":"","params":{}}`, false},
+		{`{"jsonrpc":"2.0","id":1,"method":"ping","result":{}}`, false},
 		{`{"jsonrpc":"2.0","id":1.5,"method":"ping"}`, false},
 		{`{"jsonrpc":"2.0","id":{},"method":"ping"}`, false},
 		{`{"jsonrpc":"2.0","id":1,"method":3}`, false},
@@ -809,12 +816,12 @@ func TestPlainRequestAgreesWithTheSDK(t *testing.T) {
 		{`[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, false},
 		{`null`, false},
 	} {
-		if got := plainRequest([]byte(c.body)); got != c.plain {
-			t.Errorf("plainRequest(%s) = %v, want %v", c.body, got, c.plain)
+		if _, got := parseMessage([]byte(c.body)); got != c.plain {
+			t.Errorf("parseMessage(%s) plain = %v, want %v", c.body, got, c.plain)
 		}
 		if c.plain {
 			if _, err := jsonrpc.DecodeMessage([]byte(c.body)); err != nil {
-				t.Errorf("plainRequest accepts %s, which the SDK refuses: %v", c.body, err)
+				t.Errorf("parseMessage accepts %s, which the SDK refuses: %v", c.body, err)
 			}
 		}
 	}

@@ -42,6 +42,16 @@ type session struct {
 	shared map[*stdioServer]bool // local servers this session uses
 	level  mcp.LoggingLevel      // the agent's logging/setLevel
 	subs   map[resourceKey]bool  // what the agent subscribed to on remote upstreams
+
+	// The lean relay (relay.go): the agent's calls it serves, by the agent's request id, and the
+	// server→client requests it passed on, by warden's id.
+	calls   map[string]*relayedCall
+	pending map[string]*pendingRequest
+	reqSeq  atomic.Uint64
+
+	// Idle sessions close after Options.SessionIdle without a POST being served.
+	idle     *time.Timer
+	inFlight int
 }
 
 type resourceKey struct{ tool, uri string }
@@ -68,6 +78,8 @@ func newSession(ep *endpoint, ss *mcp.ServerSession, c *gateway.Caller, params *
 		links:   make(map[string]*link),
 		shared:  make(map[*stdioServer]bool),
 		subs:    make(map[resourceKey]bool),
+		calls:   make(map[string]*relayedCall),
+		pending: make(map[string]*pendingRequest),
 	}
 	if s.caps == nil {
 		s.caps = &mcp.ClientCapabilities{}
@@ -80,6 +92,12 @@ func newSession(ep *endpoint, ss *mcp.ServerSession, c *gateway.Caller, params *
 func (s *session) close() {
 	s.closeOnce.Do(func() {
 		s.closing.Store(true)
+		s.mu.Lock()
+		if s.idle != nil {
+			s.idle.Stop()
+			s.idle = nil
+		}
+		s.mu.Unlock()
 		s.cancel() // calls in flight return, so ss.Close need not wait for them
 		_ = s.ss.Close()
 		s.release()
@@ -108,6 +126,37 @@ func (s *session) release() {
 		st.detach(s)
 	}
 	s.g.unregister(s)
+}
+
+// startIdle starts the idle timer of a registered session.
+func (s *session) startIdle(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed && s.idle == nil {
+		s.idle = time.AfterFunc(d, s.close)
+	}
+}
+
+// busy notes a POST of the session being served: it is not idle until rest.
+func (s *session) busy() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inFlight == 0 && s.idle != nil {
+		s.idle.Stop()
+	}
+	s.inFlight++
+}
+
+func (s *session) rest() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inFlight--
+	if s.inFlight == 0 && s.idle != nil {
+		s.idle.Reset(s.g.opts.SessionIdle)
+	}
 }
 
 func (s *session) logLevel() mcp.LoggingLevel {

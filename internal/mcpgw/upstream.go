@@ -33,6 +33,8 @@ type upstream struct {
 	flights map[*flight]struct{} // calls in flight on this upstream session
 	tokens  map[string]*flight   // warden's progress token → call
 	seq     uint64
+
+	callSeq atomic.Uint64 // ids of the calls the lean relay sends
 }
 
 // flightKey marks the context of an upstream call with its flight, so that what arrives on that

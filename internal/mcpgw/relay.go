@@ -1,0 +1,773 @@
+package mcpgw
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/gateway"
+)
+
+// The lean relay. Through the SDK, one tools/call is decoded and encoded a dozen times on its
+// way through warden's server half and client half, which costs several times what the
+// pipeline does. So warden relays tools/call to a remote (streamable HTTP) upstream itself,
+// when it can do so with the same meaning: the call is a plain JSON-RPC request on a session
+// warden knows, of the agent that owns it, with nothing the SDK would refuse, and the agent's
+// upstream session is connected. Anything else — a first call that must connect, a local
+// server, another method — goes through the SDK as before; the choice is made before anything
+// is sent upstream.
+//
+// What the relay does is what the SDK path does (session.go): the same decision, the same
+// permit and outcome, the same brokered headers on the upstream request, warden's progress
+// token in place of the agent's, and, on the call's own stream, the upstream's progress and
+// log notifications related to the call and its sampling, elicitation and roots requests, whose
+// answers the agent POSTs back and warden forwards upstream. The agent gets a JSON response
+// when nothing else travels with the answer, else an SSE stream. The agent's
+// notifications/cancelled for a relayed call cancels it, upstream too.
+
+// relayLimit bounds one message of a relayed upstream response.
+const relayLimit = 32 << 20
+
+// A pendingRequest is a server→client request of an upstream that warden relayed to the agent
+// on a call's stream, waiting for the agent's answer.
+type pendingRequest struct {
+	up    *upstream
+	id    json.RawMessage // the upstream's id
+	ctx   context.Context // the call's upstream context
+	call  callInfo
+	owner *relayedCall
+}
+
+// A relayedCall is a tools/call the relay is serving.
+type relayedCall struct {
+	cancel context.CancelFunc
+}
+
+// relay serves a POST that the lean relay can take, and reports whether it did; false means
+// nothing was written or sent, and the SDK should have the request.
+func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, s *session, c *gateway.Caller, msg rpcMessage) bool {
+	if !g.relayable(r, s) {
+		return false
+	}
+	switch {
+	case msg.method == "tools/call" && msg.isRequest():
+		return s.relayCall(w, r, c, msg)
+	case msg.method == "notifications/cancelled" && msg.isNotification():
+		return s.relayCancel(w, msg)
+	case msg.isResponse():
+		return s.relayAnswer(w, msg)
+	}
+	return false
+}
+
+// relayable reports whether the request has nothing the SDK's handler would refuse or treat
+// differently.
+func (g *Gateway) relayable(r *http.Request, s *session) bool {
+	if s.version == "" || s.version >= "2026-07-28" {
+		return false
+	}
+	if v := r.Header.Get("Mcp-Protocol-Version"); v != "" && v != s.version {
+		return false
+	}
+	if mediaType(r.Header.Get("Content-Type")) != "application/json" {
+		return false
+	}
+	if jsonOK, streamOK := accepts(r.Header.Values("Accept")); !jsonOK || !streamOK {
+		return false
+	}
+	if !g.opts.DisableLocalhostProtection {
+		// The SDK's DNS rebinding check: a loopback listener takes loopback Host names only.
+		if addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && addr != nil &&
+			isLoopback(addr.String()) && !isLoopback(r.Host) {
+			return false
+		}
+	}
+	return true
+}
+
+// accepts reads Accept headers as the SDK does: whether JSON and SSE are both acceptable.
+func accepts(values []string) (jsonOK, streamOK bool) {
+	for _, value := range values {
+		for raw := range strings.SplitSeq(value, ",") {
+			base, _, _ := strings.Cut(strings.TrimSpace(raw), ";")
+			switch strings.ToLower(strings.TrimSpace(base)) {
+			case "application/json", "application/*":
+				jsonOK = true
+			case "text/event-stream", "text/*":
+				streamOK = true
+			case "*/*":
+				jsonOK, streamOK = true, true
+			}
+		}
+	}
+	return jsonOK, streamOK
+}
+
+// isLoopback reports whether a host or host:port is localhost or a loopback address.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = strings.Trim(addr, "[]")
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// callParams are the params of a plain tools/call: name, arguments and _meta, nothing else
+// (a task-augmented call, say, goes through the SDK).
+type callParams struct {
+	name string
+	args json.RawMessage
+	meta json.RawMessage
+}
+
+func readCallParams(data json.RawMessage) (callParams, bool) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil || m == nil {
+		return callParams{}, false
+	}
+	var p callParams
+	for k, v := range m {
+		switch k {
+		case "name":
+			if err := json.Unmarshal(v, &p.name); err != nil || p.name == "" {
+				return callParams{}, false
+			}
+		case "arguments":
+			if string(v) != "null" {
+				p.args = v
+			}
+		case "_meta":
+			if len(v) == 0 || v[0] != '{' {
+				return callParams{}, false
+			}
+			p.meta = v
+		default:
+			return callParams{}, false
+		}
+	}
+	return p, p.name != ""
+}
+
+// connected returns the session's connected upstream session to a remote tool, or nil.
+func (s *session) connected(tool string) *upstream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.links[tool]
+	if l == nil {
+		return nil
+	}
+	select {
+	case <-l.ready:
+		return l.up
+	default:
+		return nil
+	}
+}
+
+// relayCall serves a tools/call (see the top of this file).
+func (s *session) relayCall(w http.ResponseWriter, r *http.Request, c *gateway.Caller, msg rpcMessage) bool {
+	p, ok := readCallParams(msg.params)
+	if !ok {
+		return false
+	}
+	server, name := s.route(p.name)
+	tool := s.g.tool(server)
+	if tool == nil || tool.Kind != warden.ToolMCP {
+		return false
+	}
+	up := s.connected(server)
+	if up == nil {
+		return false
+	}
+	key := string(msg.id)
+	callCtx, cancelCall := context.WithCancel(r.Context())
+	defer cancelCall()
+	rc := &relayedCall{cancel: cancelCall}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	if _, dup := s.calls[key]; dup {
+		s.mu.Unlock()
+		writeRPCError(w, http.StatusBadRequest, msg.id, jsonrpc.CodeInvalidRequest, "duplicate in-flight request ID "+key)
+		return true
+	}
+	s.calls[key] = rc
+	s.mu.Unlock()
+	defer s.endCall(key, rc)
+	s.caller.Store(c)
+
+	out := &replier{w: w, id: msg.id, sessionID: s.ss.ID()}
+	// A call held for a person's approval waits inside Authorize; it ends with the session.
+	actx, stop := linked(callCtx, s.ctx)
+	defer stop() // the permit's context may derive from it
+	permit := s.g.p.Authorize(actx, c, &gateway.Call{
+		Entry: gateway.EntryMCP, Tool: server, Action: name, Arguments: p.args,
+		Trace: gateway.ParseTraceparent(r.Header.Get("Traceparent")),
+	})
+	if !permit.Allowed() {
+		out.toolResult(toolError(denial(permit), permit))
+		return true
+	}
+
+	outcome := gateway.Outcome{Status: warden.StatusError, BytesOut: int64(len(p.args))}
+	defer func() { s.g.done(permit, outcome) }()
+	ci := callInfo{caller: c, trace: permit.Trace}
+	octx, cancel := s.opCtx(callCtx, ci, permit.Ctx)
+	defer cancel()
+
+	var meta mcp.Meta
+	if bytes.Contains(p.meta, []byte(`"progressToken"`)) {
+		if err := json.Unmarshal(p.meta, &meta); err != nil {
+			meta = nil
+		}
+	}
+	f, meta := up.begin(s, callCtx, meta)
+	defer up.end(f)
+	if meta != nil {
+		p.meta, _ = json.Marshal(meta)
+	}
+
+	start := time.Now()
+	call := &upstreamCall{s: s, up: up, f: f, ci: ci, ctx: octx, out: out, owner: rc}
+	res, rpcErr, err := call.run(name, p)
+	outcome.Latency = time.Since(start)
+	outcome.UpstreamStatus = int(f.status.Load())
+	outcome.BytesIn = int64(len(res) + len(rpcErr))
+
+	switch {
+	case err != nil && octx.Err() != nil:
+		outcome.Status = warden.StatusCanceled
+		call.cancelUpstream()
+		if callCtx.Err() != nil {
+			out.end() // the agent cancelled or went away; it expects no answer
+			return true
+		}
+		out.toolResult(toolError(fmt.Sprintf("the call was cancelled by warden (decision %s)", permit.Decision.ID), permit))
+	case err != nil:
+		s.g.log.Warn("mcp upstream call failed", "tool", server, "agent", s.agentID, "err", err)
+		out.toolResult(toolError(fmt.Sprintf("the upstream MCP server %s failed or is unavailable (decision %s)", server, permit.Decision.ID), permit))
+	case rpcErr != nil:
+		out.final(appendMessage(nil, msg.id, "", nil, nil, rpcErr))
+	default:
+		result, isError, ok := s.callResult(server, res)
+		if !ok {
+			s.g.log.Warn("mcp upstream call failed", "tool", server, "agent", s.agentID, "err", "the result is not a tool result")
+			out.toolResult(toolError(fmt.Sprintf("the upstream MCP server %s failed or is unavailable (decision %s)", server, permit.Decision.ID), permit))
+			break
+		}
+		if !isError {
+			outcome.Status = warden.StatusOK
+		}
+		out.final(appendMessage(nil, msg.id, "", nil, result, nil))
+	}
+	return true
+}
+
+// callResult checks an upstream's tool result and makes it what the agent gets: content always
+// present and, on /mcp, the URIs in it named for the agent. The common result passes as it
+// came.
+func (s *session) callResult(server string, res json.RawMessage) (json.RawMessage, bool, bool) {
+	var head struct {
+		Content json.RawMessage `json:"content"`
+		IsError bool            `json:"isError"`
+	}
+	if len(res) == 0 || res[0] != '{' || json.Unmarshal(res, &head) != nil {
+		return nil, false, false
+	}
+	if len(head.Content) > 0 && head.Content[0] == '[' && (s.ep.tool != "" || !bytes.Contains(res, []byte(`"uri"`))) {
+		return res, head.IsError, true
+	}
+	var full mcp.CallToolResult
+	if err := json.Unmarshal(res, &full); err != nil {
+		return nil, false, false
+	}
+	if full.Content == nil {
+		full.Content = []mcp.Content{}
+	}
+	s.namer(server).contents(full.Content)
+	data, err := json.Marshal(&full)
+	if err != nil {
+		return nil, false, false
+	}
+	return data, full.IsError, true
+}
+
+func (s *session) endCall(key string, rc *relayedCall) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.calls[key] == rc {
+		delete(s.calls, key)
+	}
+	for id, p := range s.pending {
+		if p.owner == rc {
+			delete(s.pending, id)
+		}
+	}
+}
+
+// relayCancel serves the agent's notifications/cancelled for a call the relay is serving.
+func (s *session) relayCancel(w http.ResponseWriter, msg rpcMessage) bool {
+	var p struct {
+		RequestID json.RawMessage `json:"requestId"`
+	}
+	if err := json.Unmarshal(msg.params, &p); err != nil || p.RequestID == nil {
+		return false
+	}
+	s.mu.Lock()
+	rc := s.calls[string(p.RequestID)]
+	s.mu.Unlock()
+	if rc == nil {
+		return false
+	}
+	rc.cancel()
+	w.WriteHeader(http.StatusAccepted)
+	return true
+}
+
+// relayAnswer forwards the agent's answer to a server→client request the relay passed on.
+func (s *session) relayAnswer(w http.ResponseWriter, msg rpcMessage) bool {
+	s.mu.Lock()
+	p := s.pending[string(msg.id)]
+	delete(s.pending, string(msg.id))
+	s.mu.Unlock()
+	if p == nil {
+		return false
+	}
+	body := appendMessage(nil, p.id, "", nil, msg.result, msg.err)
+	if err := p.up.post(p.ctx, p.call, body, nil); err != nil {
+		s.g.log.Debug("relaying an answer upstream failed", "tool", p.up.tool.Name, "err", err)
+	}
+	w.WriteHeader(http.StatusAccepted)
+	return true
+}
+
+// An upstreamCall is one relayed tools/call on its way upstream and back.
+type upstreamCall struct {
+	s     *session
+	up    *upstream
+	f     *flight
+	ci    callInfo
+	ctx   context.Context
+	out   *replier
+	owner *relayedCall
+	id    json.RawMessage // warden's id of the upstream request
+}
+
+// run sends the call upstream and reads the upstream's answer: its result or JSON-RPC error,
+// relaying what comes before it.
+func (c *upstreamCall) run(name string, p callParams) (result, rpcErr json.RawMessage, err error) {
+	c.id = json.RawMessage(`"warden-` + strconv.FormatUint(c.up.callSeq.Add(1), 10) + `"`)
+	params := make([]byte, 0, 64+len(name)+len(p.args)+len(p.meta))
+	params = append(params, `{"name":`...)
+	params, _ = appendJSONString(params, name)
+	if p.args != nil {
+		params = append(append(params, `,"arguments":`...), p.args...)
+	}
+	if p.meta != nil {
+		params = append(append(params, `,"_meta":`...), p.meta...)
+	}
+	params = append(params, '}')
+	body := appendMessage(make([]byte, 0, len(params)+64), c.id, "tools/call", params, nil, nil)
+
+	var answer rpcMessage
+	found := false
+	err = c.up.send(context.WithValue(c.ctx, flightKey{}, c.f), c.ci, body, c.f, func(data []byte) error {
+		m, ok := readMessage(data)
+		if !ok {
+			return errors.New("an upstream message is not JSON-RPC")
+		}
+		if m.isResponse() {
+			if sameID(m.id, c.id) {
+				answer, found = m, true
+				return errStop
+			}
+			return nil
+		}
+		c.handle(m)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if !found {
+		return nil, nil, errors.New("the upstream answered without a response to the call")
+	}
+	return answer.result, answer.err, nil
+}
+
+// errStop ends the reading of a stream once the call's response is in.
+var errStop = errors.New("stop")
+
+// handle relays a message an upstream sent on the call's stream before the response.
+func (c *upstreamCall) handle(m rpcMessage) {
+	up, s := c.up, c.s
+	if m.isNotification() {
+		switch m.method {
+		case "notifications/progress":
+			var p mcp.ProgressNotificationParams
+			if json.Unmarshal(m.params, &p) != nil {
+				return
+			}
+			tok, _ := p.ProgressToken.(string)
+			up.mu.Lock()
+			f := up.tokens[tok]
+			up.mu.Unlock()
+			if f != c.f {
+				if f != nil {
+					up.relayProgress(&p)
+				}
+				return
+			}
+			if f.token == nil {
+				return
+			}
+			p.ProgressToken = f.token
+			c.out.notify("notifications/progress", &p)
+		case "notifications/message":
+			var p mcp.LoggingMessageParams
+			if json.Unmarshal(m.params, &p) != nil {
+				return
+			}
+			if s.ep.tool == "" {
+				logger := up.tool.Name
+				if p.Logger != "" {
+					logger = joinName(up.tool.Name, p.Logger)
+				}
+				p.Logger = logger
+			}
+			c.out.notify("notifications/message", &p)
+		case "notifications/cancelled":
+			// The upstream gave up a request it sent the agent on this stream.
+			var p struct {
+				RequestID json.RawMessage `json:"requestId"`
+				Reason    string          `json:"reason,omitempty"`
+			}
+			if json.Unmarshal(m.params, &p) != nil {
+				return
+			}
+			s.mu.Lock()
+			for id, pr := range s.pending {
+				if pr.owner == c.owner && sameID(pr.id, p.RequestID) {
+					delete(s.pending, id)
+					s.mu.Unlock()
+					c.out.notify("notifications/cancelled", &struct {
+						RequestID json.RawMessage `json:"requestId"`
+						Reason    string          `json:"reason,omitempty"`
+					}{json.RawMessage(id), p.Reason})
+					return
+				}
+			}
+			s.mu.Unlock()
+		default:
+			if newParams, ok := relayedNotifications[m.method]; ok {
+				params := newParams()
+				if len(m.params) > 0 && json.Unmarshal(m.params, params) != nil {
+					return
+				}
+				up.deliver(c.f, m.method, params)
+			}
+		}
+		return
+	}
+	// A request of the server to its client.
+	switch m.method {
+	case "sampling/createMessage", "elicitation/create", "roots/list":
+		var params mcp.Params
+		if m.method == "elicitation/create" {
+			var p mcp.ElicitParams
+			if len(m.params) > 0 && json.Unmarshal(m.params, &p) != nil {
+				c.answer(m.id, nil, rpcError(jsonrpc.CodeInvalidParams, "invalid elicitation/create params"))
+				return
+			}
+			params = &p
+		}
+		if !s.supports(m.method, params) {
+			c.answer(m.id, nil, rpcError(jsonrpc.CodeMethodNotFound, "the agent's client does not support "+m.method))
+			return
+		}
+		id := json.RawMessage(`"warden-r` + strconv.FormatUint(s.reqSeq.Add(1), 10) + `"`)
+		s.mu.Lock()
+		s.pending[string(id)] = &pendingRequest{up: up, id: m.id, ctx: c.ctx, call: c.ci, owner: c.owner}
+		s.mu.Unlock()
+		c.out.event(appendMessage(nil, id, m.method, m.params, nil, nil))
+	case "ping":
+		c.answer(m.id, json.RawMessage(`{}`), nil)
+	default:
+		c.answer(m.id, nil, rpcError(jsonrpc.CodeMethodNotFound, "method "+strconv.Quote(m.method)+" is not supported"))
+	}
+}
+
+func rpcError(code int64, msg string) json.RawMessage {
+	data, _ := json.Marshal(&jsonrpc.Error{Code: code, Message: msg})
+	return data
+}
+
+// answer sends the upstream an answer to one of its requests.
+func (c *upstreamCall) answer(id, result, rpcErr json.RawMessage) {
+	if err := c.up.post(c.ctx, c.ci, appendMessage(nil, id, "", nil, result, rpcErr), nil); err != nil {
+		c.s.g.log.Debug("answering an mcp upstream request failed", "tool", c.up.tool.Name, "err", err)
+	}
+}
+
+// cancelUpstream tells the upstream that warden gave up the call, as the SDK does.
+func (c *upstreamCall) cancelUpstream() {
+	if c.id == nil {
+		return
+	}
+	params, _ := json.Marshal(struct {
+		RequestID json.RawMessage `json:"requestId"`
+		Reason    string          `json:"reason"`
+	}{c.id, "cancelled"})
+	body := appendMessage(nil, nil, "notifications/cancelled", params, nil, nil)
+	up, ci := c.up, c.ci
+	send := func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 5*time.Second)
+		defer cancel()
+		_ = up.post(ctx, ci, body, nil)
+	}
+	up.g.goOwned(send)
+}
+
+// post sends one message to the upstream session and reads the answer off its stream, if any,
+// passing each message to each (nil: discard).
+func (up *upstream) post(ctx context.Context, ci callInfo, body []byte, each func([]byte) error) error {
+	return up.send(ctx, ci, body, nil, each)
+}
+
+// send POSTs body to the upstream session with the brokered headers and passes every message of
+// the answer (a JSON body or an SSE stream) to each until it returns an error; errStop ends it
+// without one.
+func (up *upstream) send(ctx context.Context, ci callInfo, body []byte, f *flight, each func([]byte) error) error {
+	h, err := up.g.p.UpstreamHeaders(ctx, ci.caller, up.tool, ci.trace)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, up.tool.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	for k, vs := range h {
+		req.Header[http.CanonicalHeaderKey(k)] = slices.Clone(vs)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if id := up.cs.ID(); id != "" {
+		req.Header.Set("Mcp-Session-Id", id)
+	}
+	if ir := up.cs.InitializeResult(); ir != nil {
+		req.Header.Set("Mcp-Protocol-Version", ir.ProtocolVersion)
+	}
+	resp, err := up.g.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if f != nil {
+		f.status.Store(int32(resp.StatusCode))
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		// The upstream ended the session: as through the SDK, it is gone for this agent session.
+		if !up.g.goOwned(up.close) {
+			up.close()
+		}
+		return errors.New("the upstream MCP session ended (404)")
+	case resp.StatusCode == http.StatusAccepted && each == nil:
+		return nil
+	case resp.StatusCode != http.StatusOK:
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return fmt.Errorf("the upstream answered %s", resp.Status)
+	case each == nil:
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, relayLimit))
+		return nil
+	}
+	switch mediaType(resp.Header.Get("Content-Type")) {
+	case "application/json":
+		data, err := io.ReadAll(io.LimitReader(resp.Body, relayLimit+1))
+		if err != nil {
+			return err
+		}
+		if len(data) > relayLimit {
+			return errors.New("an upstream message is over the size limit")
+		}
+		if err := each(data); err != nil && err != errStop {
+			return err
+		}
+		return nil
+	case "text/event-stream":
+		return readSSE(resp.Body, each)
+	}
+	return fmt.Errorf("the upstream answered with content type %q", resp.Header.Get("Content-Type"))
+}
+
+// readSSE passes the data of each message event of an SSE stream to each, until it returns an
+// error (errStop: done) or the stream ends.
+func readSSE(body io.Reader, each func([]byte) error) error {
+	br := bufio.NewReaderSize(body, 8<<10)
+	var data, line []byte
+	var more bool
+	name := ""
+	for {
+		chunk, err := br.ReadSlice('\n')
+		line = append(line, chunk...)
+		if err == bufio.ErrBufferFull {
+			if len(line)+len(data) > relayLimit {
+				return errors.New("an upstream message is over the size limit")
+			}
+			continue
+		}
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		field := bytes.TrimRight(line, "\r\n")
+		if len(field) == 0 {
+			if (name == "" || name == "message") && len(data) > 0 {
+				if err := each(data); err != nil {
+					if err == errStop {
+						return nil
+					}
+					return err
+				}
+			}
+			data, more, name = data[:0], false, ""
+			line = line[:0]
+			continue
+		}
+		key, value, _ := bytes.Cut(field, []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		switch string(key) {
+		case "data":
+			if more {
+				data = append(data, '\n')
+			}
+			data, more = append(data, value...), true
+			if len(data) > relayLimit {
+				return errors.New("an upstream message is over the size limit")
+			}
+		case "event":
+			name = string(value)
+		}
+		line = line[:0]
+	}
+}
+
+// A replier writes the answer to an agent's POST: a JSON response when the answer travels
+// alone, an SSE stream once something travels before it.
+type replier struct {
+	w         http.ResponseWriter
+	id        json.RawMessage
+	sessionID string
+	sse       bool
+	done      bool
+	err       error
+}
+
+func (o *replier) header(contentType string) {
+	h := o.w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Cache-Control", "no-cache, no-transform")
+	if o.sessionID != "" {
+		h.Set("Mcp-Session-Id", o.sessionID)
+	}
+	o.w.WriteHeader(http.StatusOK)
+}
+
+// event writes one message on the SSE stream, starting it if need be.
+func (o *replier) event(msg []byte) {
+	if o.err != nil || o.done {
+		return
+	}
+	if !o.sse {
+		o.header("text/event-stream")
+		o.sse = true
+	}
+	if bytes.ContainsAny(msg, "\r\n") {
+		var b bytes.Buffer
+		if err := json.Compact(&b, msg); err == nil {
+			msg = b.Bytes()
+		}
+	}
+	buf := make([]byte, 0, len(msg)+24)
+	buf = append(buf, "event: message\ndata: "...)
+	buf = append(buf, msg...)
+	buf = append(buf, "\n\n"...)
+	if _, o.err = o.w.Write(buf); o.err == nil {
+		o.err = http.NewResponseController(o.w).Flush()
+	}
+}
+
+// notify sends a notification on the call's stream.
+func (o *replier) notify(method string, params any) {
+	data, err := json.Marshal(params)
+	if err != nil {
+		return
+	}
+	o.event(appendMessage(nil, nil, method, data, nil, nil))
+}
+
+// final writes the answer.
+func (o *replier) final(msg []byte) {
+	if o.done {
+		return
+	}
+	if o.sse {
+		o.event(msg)
+		o.done = true
+		return
+	}
+	o.done = true
+	o.header("application/json")
+	_, o.err = o.w.Write(msg)
+}
+
+// toolResult answers with a tool result.
+func (o *replier) toolResult(res *mcp.CallToolResult) {
+	data, err := json.Marshal(res)
+	if err != nil {
+		o.final(appendMessage(nil, o.id, "", nil, nil, rpcError(jsonrpc.CodeInternalError, "internal error")))
+		return
+	}
+	o.final(appendMessage(nil, o.id, "", nil, data, nil))
+}
+
+// end closes the answer without a response (the agent cancelled the call).
+func (o *replier) end() {
+	if o.done {
+		return
+	}
+	o.done = true
+	if !o.sse {
+		o.header("text/event-stream")
+	}
+}
+
+// writeRPCError answers a request with a JSON-RPC error.
+func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code int64, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(appendMessage(nil, id, "", nil, nil, rpcError(code, msg)))
+}

@@ -1,0 +1,269 @@
+package mcpgw
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/wardenhq/warden"
+)
+
+// contentTypes records the content type of the answer to each tools/call POST.
+type contentTypes struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	seen []string
+}
+
+func (c *contentTypes) RoundTrip(r *http.Request) (*http.Response, error) {
+	var body []byte
+	if r.Body != nil {
+		body, _ = io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	resp, err := c.base.RoundTrip(r)
+	if err == nil && bytes.Contains(body, []byte(`"tools/call"`)) {
+		c.mu.Lock()
+		c.seen = append(c.seen, mediaType(resp.Header.Get("Content-Type")))
+		c.mu.Unlock()
+	}
+	return resp, err
+}
+
+func (c *contentTypes) list() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.seen...)
+}
+
+// A call on a connected upstream is relayed by warden itself and answered as JSON; the first
+// call on /mcp, which must connect the upstream, goes through the SDK (an SSE stream). Both
+// give the agent the same result, with the URIs in it named for /mcp.
+func TestRelayServesConnectedCalls(t *testing.T) {
+	up := startUpstream(t)
+	tg := newTestGateway(t, remoteTool("up", up.URL))
+	token, _ := tg.p.addAgent("bot")
+	ct := &contentTypes{base: http.DefaultTransport}
+	c := mcp.NewClient(&mcp.Implementation{Name: "test-agent", Version: "1"}, nil)
+	cs, err := c.Connect(ctxT(t), &mcp.StreamableClientTransport{
+		Endpoint:   tg.srv.URL + "/mcp",
+		HTTPClient: &http.Client{Transport: bearer{token, ct}},
+		MaxRetries: -1,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	var results []string
+	for range 3 {
+		res, err := cs.CallTool(ctxT(t), &mcp.CallToolParams{Name: "up.echo", Arguments: map[string]any{"text": "hi"}})
+		if err != nil || res.IsError {
+			t.Fatalf("call: %v %+v", err, res)
+		}
+		link, _ := res.Content[1].(*mcp.ResourceLink)
+		if link == nil || link.URI != "up+test://doc" {
+			t.Fatalf("content = %+v, want the resource link named up+test://doc", res.Content)
+		}
+		results = append(results, text(t, res))
+	}
+	if got := ct.list(); len(got) != 3 || got[0] != "text/event-stream" || got[1] != "application/json" || got[2] != "application/json" {
+		t.Errorf("answers = %v, want the SDK's stream, then the relay's JSON twice", got)
+	}
+	for _, r := range results {
+		if r != "echo: hi" {
+			t.Errorf("result %q, want echo: hi", r)
+		}
+	}
+	// Each call, relayed or not, has one permit and one ok outcome, and the upstream got the
+	// brokered credential and never the agent's token.
+	recs := tg.p.records("up", "echo")
+	if len(recs) != 3 {
+		t.Fatalf("%d permits, want 3", len(recs))
+	}
+	for _, r := range recs {
+		if o := waitOutcomes(t, r, 1); len(o) != 1 || o[0].Status != warden.StatusOK || o[0].BytesIn == 0 || o[0].UpstreamStatus != http.StatusOK {
+			t.Errorf("outcomes %+v, want one ok with the upstream's status and size", o)
+		}
+	}
+	for _, h := range up.headers() {
+		if strings.Contains(h.Get("Authorization"), token) {
+			t.Fatalf("the agent's token reached the upstream: %v", h)
+		}
+	}
+}
+
+// rawSession opens a session with the Go SDK client and returns what a raw POST on it needs.
+func rawSession(t *testing.T, tg *testGateway, path, token string) (post func(body string) *http.Response) {
+	t.Helper()
+	cs := connect(t, tg.srv.URL+path, token, nil)
+	return func(body string) *http.Response {
+		req, _ := http.NewRequestWithContext(ctxT(t), http.MethodPost, tg.srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Session-Id", cs.ID())
+		req.Header.Set("Mcp-Protocol-Version", cs.InitializeResult().ProtocolVersion)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+}
+
+// The relay refuses a second call with the id of one in flight, as the SDK does; the agent's
+// notifications/cancelled ends a relayed call, upstream too, with a canceled outcome.
+func TestRelayDuplicateIDAndCancel(t *testing.T) {
+	up := startUpstream(t)
+	tg := newTestGateway(t, remoteTool("up", up.URL))
+	token, _ := tg.p.addAgent("bot")
+	post := rawSession(t, tg, "/mcp/up", token)
+
+	first := make(chan *http.Response, 1)
+	go func() { first <- post(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"slow"}}`) }()
+	waitFor(t, up.started, "slow")
+	dup := post(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"}}}`)
+	body, _ := io.ReadAll(dup.Body)
+	if dup.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "duplicate in-flight request ID 7") {
+		t.Errorf("duplicate id: %d %s", dup.StatusCode, body)
+	}
+	if resp := post(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7}}`); resp.StatusCode != http.StatusAccepted {
+		t.Errorf("cancel: %d", resp.StatusCode)
+	}
+	waitFor(t, up.cancelled, "slow")
+	resp := <-first
+	data, _ := io.ReadAll(resp.Body)
+	if bytes.Contains(data, []byte(`"result"`)) {
+		t.Errorf("a cancelled call got an answer: %s", data)
+	}
+	recs := tg.p.records("up", "slow")
+	if len(recs) != 1 {
+		t.Fatalf("%d permits, want 1", len(recs))
+	}
+	if o := waitOutcomes(t, recs[0], 1); len(o) != 1 || o[0].Status != warden.StatusCanceled {
+		t.Errorf("outcomes %+v, want one canceled", o)
+	}
+}
+
+// A session that only the relay serves stays open while it is used and closes once idle.
+func TestRelayKeepsSessionsAliveAndClosesIdleOnes(t *testing.T) {
+	up := startUpstream(t)
+	p := newFakePipeline(remoteTool("up", up.URL))
+	g := New(p, testLog(), Options{SessionIdle: 400 * time.Millisecond})
+	srv := httptest.NewServer(g.Handler())
+	t.Cleanup(func() {
+		_ = g.Close()
+		srv.Close()
+	})
+	token, _ := p.addAgent("bot")
+	cs := connect(t, srv.URL+"/mcp/up", token, nil)
+	deadline := time.Now().Add(1200 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		res, err := cs.CallTool(ctxT(t), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hi"}})
+		if err != nil || res.IsError {
+			t.Fatalf("a session in use closed: %v %+v", err, res)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	if _, err := cs.CallTool(ctxT(t), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hi"}}); err == nil {
+		t.Fatal("an idle session still answers")
+	}
+}
+
+// A call the relay cannot take with certainty of the same meaning goes through the SDK: here a
+// params member the relay does not know.
+func TestRelayLeavesUnknownCallsToTheSDK(t *testing.T) {
+	up := startUpstream(t)
+	tg := newTestGateway(t, remoteTool("up", up.URL))
+	token, _ := tg.p.addAgent("bot")
+	post := rawSession(t, tg, "/mcp/up", token)
+	plain := post(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"a"}}}`)
+	other := post(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"b"},"x-extra":1}}`)
+	if got := mediaType(plain.Header.Get("Content-Type")); got != "application/json" {
+		t.Errorf("plain call answered as %q, want the relay's JSON", got)
+	}
+	if got := mediaType(other.Header.Get("Content-Type")); got != "text/event-stream" {
+		t.Errorf("call with an unknown member answered as %q, want the SDK's stream", got)
+	}
+	for _, resp := range []*http.Response{plain, other} {
+		data, _ := io.ReadAll(resp.Body)
+		if !bytes.Contains(data, []byte("echo: ")) {
+			t.Errorf("answer %s", data)
+		}
+	}
+}
+
+// The relay's readers never panic, and what it reads as a plain message the SDK reads too.
+func FuzzRelayReaders(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a.b","arguments":{"x":1},"_meta":{"progressToken":3}}}`,
+		`{"jsonrpc":"2.0","id":"warden-r1","result":{"content":[]}}`,
+		`{"jsonrpc":"2.0","id":2,"error":{"code":-32601,"message":"no"}}`,
+		"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n",
+		"data: {\"jsonrpc\":\"2.0\",\n" + "data: \"method\":\"notifications/progress\"}\n\nid: 4\n\n",
+		": comment\n\nevent: prime\ndata:\n\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if m, ok := parseMessage(data); ok {
+			if _, err := jsonrpc.DecodeMessage(data); err != nil {
+				t.Fatalf("parseMessage accepts %q, which the SDK refuses: %v", data, err)
+			}
+			if m.method == "tools/call" {
+				readCallParams(m.params)
+			}
+		}
+		readMessage(data)
+		n := 0
+		err := readSSE(bytes.NewReader(data), func(ev []byte) error {
+			if len(ev) > relayLimit {
+				t.Fatalf("an event over the limit: %d bytes", len(ev))
+			}
+			if n++; n > len(data) {
+				return errors.New("more events than bytes")
+			}
+			readMessage(ev)
+			return nil
+		})
+		if err != nil && n > len(data) {
+			t.Fatal(err)
+		}
+	})
+}
+
+// The relay's SSE reader joins multi-line data, skips other events and comments, and stops
+// when told.
+func TestReadSSE(t *testing.T) {
+	stream := ": hello\n\nevent: prime\nid: 0\ndata:\n\n" +
+		"id: 1\ndata: {\"a\":\ndata: 1}\n\n" +
+		"event: message\r\ndata: {\"b\":2}\r\n\r\n" +
+		"data: {\"c\":3}\n\n"
+	var got []string
+	err := readSSE(strings.NewReader(stream), func(data []byte) error {
+		got = append(got, string(data))
+		if len(got) == 2 {
+			return errStop
+		}
+		return nil
+	})
+	if err != nil || len(got) != 2 || got[0] != "{\"a\":\n1}" || got[1] != `{"b":2}` {
+		t.Fatalf("readSSE = %q, %v", got, err)
+	}
+	var v any
+	if err := json.Unmarshal([]byte(got[0]), &v); err != nil {
+		t.Fatalf("joined data is not the JSON sent: %v", err)
+	}
+}
