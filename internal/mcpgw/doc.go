@@ -58,8 +58,8 @@
 //
 // Through the SDK a tools/call is decoded and encoded a dozen times between warden's server and
 // client halves, which costs several times the whole pipeline. So a tools/call that is a plain
-// JSON-RPC request on a known session of the caller, to a remote upstream whose session is
-// connected, is relayed by warden itself (relay.go): the same decision and outcome, the same
+// JSON-RPC request on a known session of the caller, to a remote upstream, is relayed by warden
+// itself (relay.go) over the agent's upstream session: the same decision and outcome, the same
 // brokered headers, warden's progress token, the upstream's related notifications and
 // server→client requests relayed on the call's own stream (answered as JSON when nothing else
 // travels with the result, else as SSE), the agent's answers to those requests and its

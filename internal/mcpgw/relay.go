@@ -27,10 +27,11 @@ import (
 // way through warden's server half and client half, which costs several times what the
 // pipeline does. So warden relays tools/call to a remote (streamable HTTP) upstream itself,
 // when it can do so with the same meaning: the call is a plain JSON-RPC request on a session
-// warden knows, of the agent that owns it, with nothing the SDK would refuse, and the agent's
-// upstream session is connected. Anything else — a first call that must connect, a local
-// server, another method — goes through the SDK as before; the choice is made before anything
-// is sent upstream.
+// warden knows, of the agent that owns it, with nothing the SDK would refuse. Anything else — a
+// local server, another method, a call with members the relay does not know — goes through the
+// SDK as before; the choice is made before the call is decided. The agent's upstream session is
+// the SDK client session the rest of its traffic uses (connected by the relay if it is the
+// first use), so the upstream sees one session either way.
 //
 // What the relay does is what the SDK path does (session.go): the same decision, the same
 // permit and outcome, the same brokered headers on the upstream request, warden's progress
@@ -167,22 +168,6 @@ func readCallParams(data json.RawMessage) (callParams, bool) {
 	return p, p.name != ""
 }
 
-// connected returns the session's connected upstream session to a remote tool, or nil.
-func (s *session) connected(tool string) *upstream {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := s.links[tool]
-	if l == nil {
-		return nil
-	}
-	select {
-	case <-l.ready:
-		return l.up
-	default:
-		return nil
-	}
-}
-
 // relayCall serves a tools/call (see the top of this file).
 func (s *session) relayCall(w http.ResponseWriter, r *http.Request, c *gateway.Caller, msg rpcMessage) bool {
 	p, ok := readCallParams(msg.params)
@@ -192,10 +177,6 @@ func (s *session) relayCall(w http.ResponseWriter, r *http.Request, c *gateway.C
 	server, name := s.route(p.name)
 	tool := s.g.tool(server)
 	if tool == nil || tool.Kind != warden.ToolMCP {
-		return false
-	}
-	up := s.connected(server)
-	if up == nil {
 		return false
 	}
 	key := string(msg.id)
@@ -235,6 +216,21 @@ func (s *session) relayCall(w http.ResponseWriter, r *http.Request, c *gateway.C
 	ci := callInfo{caller: c, trace: permit.Trace}
 	octx, cancel := s.opCtx(callCtx, ci, permit.Ctx)
 	defer cancel()
+	up, err := s.remote(octx, tool)
+	if err != nil {
+		if octx.Err() != nil {
+			outcome.Status = warden.StatusCanceled
+			if callCtx.Err() != nil {
+				out.end()
+				return true
+			}
+			out.toolResult(toolError(fmt.Sprintf("the call was cancelled by warden (decision %s)", permit.Decision.ID), permit))
+			return true
+		}
+		s.g.log.Warn("mcp upstream unavailable", "tool", server, "agent", s.agentID, "err", err)
+		out.toolResult(toolError(fmt.Sprintf("the upstream MCP server %s failed or is unavailable (decision %s)", server, permit.Decision.ID), permit))
+		return true
+	}
 
 	var meta mcp.Meta
 	if bytes.Contains(p.meta, []byte(`"progressToken"`)) {

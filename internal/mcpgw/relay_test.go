@@ -46,9 +46,8 @@ func (c *contentTypes) list() []string {
 	return append([]string(nil), c.seen...)
 }
 
-// A call on a connected upstream is relayed by warden itself and answered as JSON; the first
-// call on /mcp, which must connect the upstream, goes through the SDK (an SSE stream). Both
-// give the agent the same result, with the URIs in it named for /mcp.
+// A call to a remote upstream is relayed by warden itself and answered as JSON, the first one
+// on /mcp (which connects the upstream session) too, with the URIs in the result named for /mcp.
 func TestRelayServesConnectedCalls(t *testing.T) {
 	up := startUpstream(t)
 	tg := newTestGateway(t, remoteTool("up", up.URL))
@@ -76,8 +75,8 @@ func TestRelayServesConnectedCalls(t *testing.T) {
 		}
 		results = append(results, text(t, res))
 	}
-	if got := ct.list(); len(got) != 3 || got[0] != "text/event-stream" || got[1] != "application/json" || got[2] != "application/json" {
-		t.Errorf("answers = %v, want the SDK's stream, then the relay's JSON twice", got)
+	if got := ct.list(); len(got) != 3 || got[0] != "application/json" || got[1] != "application/json" || got[2] != "application/json" {
+		t.Errorf("answers = %v, want the relay's JSON three times", got)
 	}
 	for _, r := range results {
 		if r != "echo: hi" {
