@@ -40,6 +40,7 @@ var dialect = sqlstore.Dialect{
 // Store is warden.Store in a SQLite database.
 type Store struct {
 	*sqlstore.Store
+	checkpoints *checkpointer
 }
 
 var _ warden.Store = (*Store)(nil)
@@ -101,7 +102,20 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		read.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &Store{store}, nil
+	ckpt, err := openPool(abs, 1, url.Values{
+		"_synchronous":  {"FULL"},
+		"_busy_timeout": {busy},
+	})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return &Store{Store: store, checkpoints: startCheckpointer(ckpt)}, nil
+}
+
+// Close stops the checkpointer and closes the database.
+func (s *Store) Close() error {
+	return errors.Join(s.checkpoints.stop(), s.Store.Close())
 }
 
 // enableWAL puts the database file in WAL mode, which the file keeps from then on, so that every

@@ -2,9 +2,12 @@ package sqlite_test
 
 import (
 	"database/sql"
+	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/sqlite"
@@ -62,4 +65,37 @@ func BenchmarkAppendAuditEvents(b *testing.B) {
 		s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "warden.db"))
 		return storetest.Opened(b, s, err)
 	})
+}
+
+// TestCheckpointer checks that the WAL is copied into the database file beside the writer:
+// these appends stay far below the 1000 pages at which a commit would checkpoint it itself.
+func TestCheckpointer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "warden.db")
+	s, err := sqlite.Open(t.Context(), path)
+	storetest.Opened(t, s, err)
+	size := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	for i := range 5 {
+		evs := make([]*warden.AuditEvent, 64)
+		for j := range evs {
+			evs[j] = &warden.AuditEvent{
+				SchemaVersion: warden.AuditSchemaVersion, ID: fmt.Sprintf("ev-%d-%d", i, j), Time: time.Now(),
+				Type: warden.EventToolCall, Actor: warden.EventActor{Kind: warden.ActorAgent, ID: "ag_bot", Name: "bot"},
+			}
+		}
+		if err := s.AppendAuditEvents(t.Context(), evs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); size() == before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the database file did not grow: nothing checkpointed the WAL")
+		}
+	}
 }

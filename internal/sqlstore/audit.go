@@ -30,12 +30,12 @@ const (
 // something a search may get wrong, never something verify accepts.
 const auditColumns = `seq, id, time, type, actor_id, actor_name, tool, action, effect, session_id, on_behalf_of, risk, hash, body`
 
-// insertRows is how many events one execution of the prepared insert writes: a multi-row
-// INSERT costs SQLite one statement execution for the lot, which on the append path, where the
-// writer's time per event bounds the log's throughput, is a third of the cost per event.
+// insertRows is how many events one execution of the largest prepared insert writes: a
+// multi-row INSERT costs SQLite one statement execution for the lot, which on the append path,
+// where the writer's time per event bounds the log's throughput, is a third of the cost per
+// event. It is a power of two: the rest of a batch goes through the prepared inserts of the
+// powers of two below it.
 const insertRows = 16
-
-var insertEventSQL = insertSQL(insertRows)
 
 // insertSQL is an INSERT of n events.
 func insertSQL(n int) string {
@@ -113,20 +113,50 @@ func encodeUnplaced(ev *warden.AuditEvent) (u unplaced, ok bool, err error) {
 	return unplaced{prefix: body[:i], rest: body[i+1:]}, true, nil
 }
 
-// encodeAll encodes a batch for place, on as many cores as there are: encoding is the part of
-// an append that parallelises, and the group commit's writer would otherwise do it alone.
-func encodeAll(evs []*warden.AuditEvent) ([]unplaced, []bool, error) {
-	encoded := make([]unplaced, len(evs))
-	placeable := make([]bool, len(evs))
+// encoded is an event checked and encoded ahead of its append: what EncodeAuditEvent returns.
+type encoded struct {
+	u         unplaced
+	placeable bool
+}
+
+// EncodeAuditEvent does the part of appending ev that does not depend on its place in the log,
+// checking and encoding it, so that a caller can do it on its own goroutine before handing ev
+// to AppendEncodedAuditEvents: the audit log's appenders do it in parallel while its one
+// writer commits the batch before theirs. It returns nil for an event it cannot encode, which
+// AppendEncodedAuditEvents then refuses as AppendAuditEvents would.
+func (s *Store) EncodeAuditEvent(ev *warden.AuditEvent) any {
+	if checkEvent(ev) != nil {
+		return nil
+	}
+	u, ok, err := encodeUnplaced(ev)
+	if err != nil {
+		return nil
+	}
+	return &encoded{u: u, placeable: ok}
+}
+
+// encodeAll encodes what of a batch was not encoded ahead, on as many cores as there are:
+// encoding is the part of an append that parallelises, and the group commit's writer would
+// otherwise do it alone.
+func encodeAll(evs []*warden.AuditEvent, ahead []any) ([]encoded, error) {
+	out := make([]encoded, len(evs))
 	errs := make([]error, len(evs))
 	encode := func(from, to int) {
 		for i := from; i < to; i++ {
-			if errs[i] = checkEvent(evs[i]); errs[i] == nil {
-				encoded[i], placeable[i], errs[i] = encodeUnplaced(evs[i])
+			if e, ok := ahead[i].(*encoded); ok && e != nil {
+				out[i] = *e
+			} else if errs[i] = checkEvent(evs[i]); errs[i] == nil {
+				out[i].u, out[i].placeable, errs[i] = encodeUnplaced(evs[i])
 			}
 		}
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(evs)/16+1)
+	todo := 0
+	for _, e := range ahead {
+		if e, ok := e.(*encoded); !ok || e == nil {
+			todo++
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), todo/16+1)
 	var wg sync.WaitGroup
 	for w := 1; w < workers; w++ {
 		wg.Go(func() { encode(w*len(evs)/workers, (w+1)*len(evs)/workers) })
@@ -135,10 +165,10 @@ func encodeAll(evs []*warden.AuditEvent) ([]unplaced, []bool, error) {
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	return encoded, placeable, nil
+	return out, nil
 }
 
 // place is chain for an event encoded by encodeUnplaced. prev is a hash this store wrote, which
@@ -172,10 +202,19 @@ func isHex(s string) bool {
 // has committed, sets the Seq, PrevHash and Hash of each. A batch that fails leaves evs as
 // they were.
 func (s *Store) AppendAuditEvents(ctx context.Context, evs []*warden.AuditEvent) error {
+	return s.AppendEncodedAuditEvents(ctx, evs, make([]any, len(evs)))
+}
+
+// AppendEncodedAuditEvents is AppendAuditEvents for events of which some were encoded ahead by
+// EncodeAuditEvent: encoded[i] is what it returned for evs[i], unchanged since, or nil.
+func (s *Store) AppendEncodedAuditEvents(ctx context.Context, evs []*warden.AuditEvent, encoded []any) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	encoded, placeable, err := encodeAll(evs)
+	if len(encoded) != len(evs) {
+		return warden.Errorf(warden.EInternal, "audit batch of %d events has %d encodings", len(evs), len(encoded))
+	}
+	enc, err := encodeAll(evs, encoded)
 	if err != nil {
 		return err
 	}
@@ -188,7 +227,7 @@ func (s *Store) AppendAuditEvents(ctx context.Context, evs []*warden.AuditEvent)
 		if err := s.lockTable(ctx, tx, "audit_events"); err != nil {
 			return err
 		}
-		seq, hash, err := s.headTx(ctx, tx)
+		seq, hash, err := scanHead(tx.StmtContext(ctx, s.head).QueryRowContext(ctx))
 		if err != nil {
 			return err
 		}
@@ -199,35 +238,37 @@ func (s *Store) AppendAuditEvents(ctx context.Context, evs []*warden.AuditEvent)
 		}
 		for i, ev := range evs {
 			var link chained
-			if placeable[i] && isHex(hash) {
-				link = encoded[i].place(seq, hash)
+			if enc[i].placeable && isHex(hash) {
+				link = enc[i].u.place(seq, hash)
 			} else if link, err = chain(ev, seq, hash); err != nil {
 				return err
 			}
 			links[i] = link
 			seq, hash = link.seq, link.hash
 		}
-		// Full groups of insertRows go through the statement prepared once; the rest through
-		// one statement of their own.
-		insert := tx.StmtContext(ctx, s.insertEvent)
-		for start := 0; start < len(evs); start += insertRows {
-			end := min(start+insertRows, len(evs))
+		// Full groups of insertRows, then at most one group of each smaller power of two.
+		inserts := make([]*sql.Stmt, len(s.insertEvents))
+		for start := 0; start < len(evs); {
+			k := len(s.insertEvents) - 1
+			for 1<<k > len(evs)-start {
+				k--
+			}
+			end := start + 1<<k
 			args = args[:0]
 			for i := start; i < end; i++ {
 				args = append(args, auditArgs(evs[i], links[i])...)
 			}
-			var err error
-			if end-start == insertRows {
-				_, err = insert.ExecContext(ctx, args...)
-			} else {
-				_, err = tx.ExecContext(ctx, s.dialect.rebind(insertSQL(end-start)), args...)
+			if inserts[k] == nil {
+				inserts[k] = tx.StmtContext(ctx, s.insertEvents[k])
 			}
+			_, err := inserts[k].ExecContext(ctx, args...)
 			if err != nil && s.dialect.IsUniqueViolation(err) {
 				return warden.Errorf(warden.EConflict, "an audit event of this batch already exists")
 			}
 			if err != nil {
 				return storeError(err)
 			}
+			start = end
 		}
 		return nil
 	})
@@ -249,9 +290,13 @@ func auditArgs(ev *warden.AuditEvent, link chained) []any {
 const headSQL = `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`
 
 func (s *Store) headTx(ctx context.Context, q querier) (int64, string, error) {
+	return scanHead(q.QueryRowContext(ctx, headSQL))
+}
+
+func scanHead(row *sql.Row) (int64, string, error) {
 	var seq int64
 	var hash string
-	err := q.QueryRowContext(ctx, headSQL).Scan(&seq, &hash)
+	err := row.Scan(&seq, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, "", nil
 	}

@@ -60,9 +60,11 @@ type Store struct {
 	write   *sql.DB
 	read    *sql.DB
 	dialect Dialect
-	// insertEvent is prepared once because appends are the hot path: without it SQLite would
-	// parse the statement again for every event.
-	insertEvent *sql.Stmt
+	// head reads the newest event, and insertEvents[k] inserts 1<<k events. They are prepared
+	// once because appends are the hot path: without that SQLite would parse each statement
+	// again for every batch.
+	head         *sql.Stmt
+	insertEvents []*sql.Stmt
 }
 
 var _ warden.Store = (*Store)(nil)
@@ -71,11 +73,22 @@ var _ warden.Store = (*Store)(nil)
 // may be the same pool; SQLite uses a one-connection write pool so that writers queue in Go
 // rather than in SQLite's busy handler. The Store owns both pools and closes them on Close.
 func New(ctx context.Context, write, read *sql.DB, d Dialect) (*Store, error) {
-	insertEvent, err := write.PrepareContext(ctx, d.rebind(insertEventSQL))
-	if err != nil {
-		return nil, storeError(err)
+	queries := []string{headSQL}
+	for n := 1; n <= insertRows; n *= 2 {
+		queries = append(queries, d.rebind(insertSQL(n)))
 	}
-	return &Store{write: write, read: read, dialect: d, insertEvent: insertEvent}, nil
+	stmts := make([]*sql.Stmt, 0, len(queries))
+	for _, q := range queries {
+		stmt, err := write.PrepareContext(ctx, q)
+		if err != nil {
+			for _, s := range stmts {
+				s.Close()
+			}
+			return nil, storeError(err)
+		}
+		stmts = append(stmts, stmt)
+	}
+	return &Store{write: write, read: read, dialect: d, head: stmts[0], insertEvents: stmts[1:]}, nil
 }
 
 // Ping checks that both pools reach the database.
@@ -91,7 +104,11 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the pools.
 func (s *Store) Close() error {
-	err := errors.Join(s.insertEvent.Close(), s.write.Close())
+	err := s.head.Close()
+	for _, stmt := range s.insertEvents {
+		err = errors.Join(err, stmt.Close())
+	}
+	err = errors.Join(err, s.write.Close())
 	if s.read != s.write {
 		err = errors.Join(err, s.read.Close())
 	}

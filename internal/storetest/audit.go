@@ -22,6 +22,7 @@ var auditTests = []storeTest{
 	{"Chain", testAuditChain},
 	{"ConcurrentAppendsChain", testAuditConcurrentChain},
 	{"CanonicalRoundTrip", testAuditCanonicalRoundTrip},
+	{"EncodedAhead", testAuditEncodedAhead},
 	{"Head", testAuditHead},
 	{"ScanRecords", testAuditScanRecords},
 	{"Prune", testAuditPrune},
@@ -454,6 +455,67 @@ func testAuditCanonicalRoundTrip(t *testing.T, s warden.Store) {
 			t.Errorf("export line %s: %v", line, err)
 		}
 	}
+}
+
+// encodingStore is a store whose callers may encode events ahead of their append, as the audit
+// log's appenders do.
+type encodingStore interface {
+	EncodeAuditEvent(ev *warden.AuditEvent) any
+	AppendEncodedAuditEvents(ctx context.Context, evs []*warden.AuditEvent, encoded []any) error
+}
+
+// testAuditEncodedAhead appends events encoded ahead, in batches whose sizes are no multiple of
+// the store's multi-row insert, beside some not encoded ahead: the log must be the chain that
+// plain appends make, each body the canonical encoding of its event.
+func testAuditEncodedAhead(t *testing.T, s warden.Store) {
+	es, ok := s.(encodingStore)
+	if !ok {
+		t.Skip("the store does not encode ahead")
+	}
+	n := 0
+	for _, size := range []int{1, 21, 3, 16, 40} {
+		evs := make([]*warden.AuditEvent, size)
+		encs := make([]any, size)
+		for i := range evs {
+			n++
+			evs[i] = newEvent(fmt.Sprintf("ahead-%03d", n), base.Add(time.Duration(n)*time.Millisecond), warden.EventToolCall)
+			evs[i].Target.Arguments = json.RawMessage(fmt.Sprintf(`{ "n" : %d }`, n))
+			if n%5 != 0 {
+				encs[i] = es.EncodeAuditEvent(evs[i])
+			}
+		}
+		if err := es.AppendEncodedAuditEvents(t.Context(), evs, encs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prev, seq := "", int64(0)
+	err := s.ScanAuditRecords(t.Context(), 0, func(r *warden.AuditRecord) error {
+		seq++
+		var ev warden.AuditEvent
+		if err := json.Unmarshal(r.Body, &ev); err != nil {
+			return err
+		}
+		canonical, err := warden.AuditCanonical(&ev)
+		if err != nil {
+			return err
+		}
+		switch {
+		case r.Seq != seq || ev.Seq != seq:
+			return fmt.Errorf("record %d (body %d) where %d belongs", r.Seq, ev.Seq, seq)
+		case ev.ID != fmt.Sprintf("ahead-%03d", seq):
+			return fmt.Errorf("record %d is event %s", seq, ev.ID)
+		case ev.PrevHash != prev || warden.AuditHash(r.Body) != r.Hash:
+			return fmt.Errorf("record %d does not extend the chain", seq)
+		case string(canonical) != string(r.Body):
+			return fmt.Errorf("record %d: body\n%s\nis not the canonical encoding\n%s", seq, r.Body, canonical)
+		}
+		prev = r.Hash
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "records", seq, int64(n))
 }
 
 func testAuditHead(t *testing.T, s warden.Store) {
