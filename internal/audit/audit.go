@@ -52,8 +52,11 @@ type Options struct {
 	// CommitTimeout bounds one commit, so that a database that hangs denies rather than
 	// holds every caller (default 10s).
 	CommitTimeout time.Duration
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// Linger is how long an event appended with AppendLater may wait for another to share its
+	// commit (default 5ms; negative: not at all).
+	Linger time.Duration
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Log appends events to the store. It fills in what every event carries (id, schema version,
@@ -89,6 +92,7 @@ var _ warden.AuditLog = (*Log)(nil)
 type request struct {
 	ev    *warden.AuditEvent
 	enc   any          // ev encoded ahead by an encodingStore
+	later bool         // AppendLater: no action waits on it
 	state atomic.Int32 // queued, taken by the writer, or abandoned by its caller
 	done  chan error
 }
@@ -106,6 +110,9 @@ func New(store Store, opts Options) *Log {
 	}
 	if opts.CommitTimeout <= 0 {
 		opts.CommitTimeout = 10 * time.Second
+	}
+	if opts.Linger == 0 {
+		opts.Linger = 5 * time.Millisecond
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -136,10 +143,23 @@ var ErrClosed = warden.Errorf(warden.EUnavailable, "audit log closed")
 // that gets an error must not proceed with the action the event describes: the event may or may
 // not have been written, but the action was not allowed to happen.
 func (l *Log) Append(ctx context.Context, ev *warden.AuditEvent) error {
+	return l.append(ctx, ev, false)
+}
+
+// AppendLater is Append for an event that no action waits on, such as the outcome of a call
+// that has already happened: the writer may hold it for up to Options.Linger so that it shares
+// the commit of the next event rather than costing a commit (and a sync) of its own, which
+// leaves the writer free for the events that actions do wait on. It returns, like Append, once
+// the event is durable.
+func (l *Log) AppendLater(ctx context.Context, ev *warden.AuditEvent) error {
+	return l.append(ctx, ev, true)
+}
+
+func (l *Log) append(ctx context.Context, ev *warden.AuditEvent, later bool) error {
 	if err := l.prepare(ev); err != nil {
 		return err
 	}
-	req := &request{ev: ev, done: make(chan error, 1)}
+	req := &request{ev: ev, later: later, done: make(chan error, 1)}
 	if es, ok := l.store.(encodingStore); ok {
 		req.enc = es.EncodeAuditEvent(ev)
 	}
@@ -246,6 +266,9 @@ func (l *Log) write() {
 		select {
 		case req := <-l.queue:
 			batch = append(batch[:0], req)
+			if req.later {
+				batch = l.linger(batch)
+			}
 		case <-l.stop:
 			// No Append sends any more: what is queued is all there will be.
 			for batch = l.gather(batch[:0]); len(batch) > 0; batch = l.gather(batch[:0]) {
@@ -255,6 +278,30 @@ func (l *Log) write() {
 		}
 		l.commit(l.gather(batch))
 	}
+}
+
+// linger waits, up to Options.Linger, for an event that someone waits on to join a batch of
+// events that no one does, and returns as soon as one does (or the batch is full, or Close).
+func (l *Log) linger(batch []*request) []*request {
+	if l.opts.Linger <= 0 {
+		return batch
+	}
+	t := time.NewTimer(l.opts.Linger)
+	defer t.Stop()
+	for len(batch) < l.opts.MaxBatch {
+		select {
+		case req := <-l.queue:
+			batch = append(batch, req)
+			if !req.later {
+				return batch
+			}
+		case <-t.C:
+			return batch
+		case <-l.stop:
+			return batch
+		}
+	}
+	return batch
 }
 
 // gather adds to batch what is queued, without waiting, up to MaxBatch.

@@ -290,3 +290,45 @@ func TestRunSignsCheckpoints(t *testing.T) {
 		t.Fatalf("verify: %+v", r)
 	}
 }
+
+// TestAppendLaterSharesTheNextCommit: an event no action waits on waits for the next one that
+// an action does, and both go in one commit, in order; alone, it is committed once Linger has
+// passed.
+func TestAppendLaterSharesTheNextCommit(t *testing.T) {
+	l := openLog(t)
+	gs := &gateStore{Store: l.store}
+	log := audit.New(gs, audit.Options{Replica: "r1", Keys: l.keys, Linger: time.Minute})
+	defer log.Close()
+	later := event(1)
+	done := make(chan error, 1)
+	go func() { done <- log.AppendLater(t.Context(), later) }()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("AppendLater returned (%v) before any other event or the linger ran out", err)
+	default:
+	}
+	now := event(2)
+	if err := log.Append(t.Context(), now); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	gs.mu.Lock()
+	batches := slices.Clone(gs.batches)
+	gs.mu.Unlock()
+	if !slices.Equal(batches, []int{2}) || later.Seq != 1 || now.Seq != 2 {
+		t.Fatalf("batches %v, seqs %d and %d; want one commit of both, in order", batches, later.Seq, now.Seq)
+	}
+
+	alone := audit.New(gs, audit.Options{Replica: "r1", Keys: l.keys, Linger: 20 * time.Millisecond})
+	defer alone.Close()
+	ev := event(3)
+	if err := alone.AppendLater(t.Context(), ev); err != nil || ev.Seq != 3 {
+		t.Fatalf("a lone AppendLater: %v, seq %d", err, ev.Seq)
+	}
+	if r := l.verify(t, nil); !r.OK || r.Events != 3 {
+		t.Fatalf("verify: %+v", r)
+	}
+}

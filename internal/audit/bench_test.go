@@ -118,7 +118,7 @@ func BenchmarkVerify(b *testing.B) {
 // figures are Append's rather than those of starting a goroutine per event. The metrics are the
 // rate achieved and the p50 and p99 of the time each Append took — under that load.
 func BenchmarkDurableAppendAtRate(b *testing.B) {
-	for _, rate := range []int{5000, 10000, 20000} {
+	for _, rate := range []int{1000, 5000, 10000, 20000} {
 		b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) {
 			l := openLog(b)
 			args := event(0).Target.Arguments

@@ -91,7 +91,9 @@ func (p *Permit) Done(o Outcome) {
 // releases what the call held at once, so that the agent's next call finds its concurrency slot
 // free and a kill no longer counts the call in flight, and returns the recording of the
 // outcome, which waits for a durable commit of the audit log, for the caller to run (and wait
-// for before the audit log closes). It returns nil for a denied call or one already done.
+// for before the audit log closes). As nothing waits on that event, the log may hold it briefly
+// to share the next event's commit (audit.Log.AppendLater). It returns nil for a denied call or
+// one already done.
 func (p *Permit) End(o Outcome) (record func()) {
 	switch {
 	case p.done != nil:
@@ -102,7 +104,7 @@ func (p *Permit) End(o Outcome) (record func()) {
 		a := p.allowed
 		p.allowed = nil
 		a.unregister()
-		return func() { a.record(o) }
+		return func() { a.recordLater(o) }
 	}
 	return nil
 }

@@ -289,7 +289,19 @@ func (a *allowed) unregister() {
 
 // record writes the outcome's audit event.
 func (a *allowed) record(o Outcome) {
-	a.g.recordOutcome(context.WithoutCancel(a.ctx), a.ev, o)
+	a.g.recordOutcome(context.WithoutCancel(a.ctx), a.ev, o, false)
+}
+
+// recordLater writes the outcome's audit event for an entry point that answered without
+// waiting for it (Permit.End): the log may let it share the next commit.
+func (a *allowed) recordLater(o Outcome) {
+	a.g.recordOutcome(context.WithoutCancel(a.ctx), a.ev, o, true)
+}
+
+// laterAppender is an audit log that can let an event no action waits on share the next
+// event's commit (audit.Log.AppendLater).
+type laterAppender interface {
+	AppendLater(ctx context.Context, ev *warden.AuditEvent) error
 }
 
 // approve waits for a person's approval of a call; it reports whether the call may go on, and
@@ -424,7 +436,7 @@ func (g *Gateway) record(ctx context.Context, ev *warden.AuditEvent, p *Permit) 
 	}
 }
 
-func (g *Gateway) recordOutcome(ctx context.Context, call *warden.AuditEvent, o Outcome) {
+func (g *Gateway) recordOutcome(ctx context.Context, call *warden.AuditEvent, o Outcome, later bool) {
 	ev := &warden.AuditEvent{
 		Type:     warden.EventToolResult,
 		Actor:    call.Actor,
@@ -437,7 +449,11 @@ func (g *Gateway) recordOutcome(ctx context.Context, call *warden.AuditEvent, o 
 		TraceID: call.TraceID,
 		SpanID:  call.SpanID,
 	}
-	if err := g.Audit.Append(ctx, ev); err != nil {
+	appendEvent := g.Audit.Append
+	if la, ok := g.Audit.(laterAppender); ok && later {
+		appendEvent = la.AppendLater
+	}
+	if err := appendEvent(ctx, ev); err != nil {
 		g.Log.Error("audit append failed", "type", ev.Type, "decision", call.Decision.ID, "err", err)
 	}
 }

@@ -108,24 +108,42 @@ func (r *Redactor) String(s string) string {
 const minCredentialRun = 15
 
 // mayHoldCredential is a cheap test that s could match credentialPatterns: every pattern holds
-// a long run of token characters, a PEM header or a URL with a password. Most values recorded
-// — names, actions, resources — have none, and skip the costly match.
+// a long run of token characters and a literal of its own (a PEM header, a key's prefix, a URL
+// with a password, an authorization scheme). Most values recorded — names, actions, resources,
+// decision messages — have none, and skip the costly match.
 func mayHoldCredential(s string) bool {
 	if strings.Contains(s, "-----BEGIN") || strings.Contains(s, "://") && strings.Contains(s, "@") {
 		return true
 	}
 	run := 0
-	for i := 0; i < len(s); i++ {
+	long := false
+	for i := 0; i < len(s) && !long; i++ {
 		c := s[i]
 		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("_-+/=.~", c) >= 0 {
-			if run++; run >= minCredentialRun {
-				return true
-			}
+			run++
+			long = run >= minCredentialRun
 		} else {
 			run = 0
 		}
 	}
-	return false
+	if !long {
+		return false
+	}
+	for _, m := range credentialMarkers {
+		if strings.Contains(s, m) {
+			return true
+		}
+	}
+	lower := strings.ToLower(s)
+	return strings.Contains(lower, "bearer") || strings.Contains(lower, "basic")
+}
+
+// credentialMarkers are the literals of credentialPatterns (but the case-insensitive
+// authorization schemes): a string without any of them matches no pattern.
+var credentialMarkers = []string{
+	"eyJ", "AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "sk-", "sk_",
+	"rk_live_", "AIza", "glpat-", "npm_", "wsec_", "wadm_", "wrun_", "hf_", "pypi-", "SG.", "_v1_",
+	"shp", "AKCp",
 }
 
 // MaySecrets reports whether a JSON document could hold anything r.JSON would redact: a value
