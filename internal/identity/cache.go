@@ -28,6 +28,9 @@ type verifiedCache struct {
 type cacheShard struct {
 	mu      sync.RWMutex
 	entries map[[sha256.Size]byte]*cachedToken
+	// byAgent indexes entries by the agent (client ID) they belong to, so that a kill counts an
+	// agent's sessions without reading every agent's tokens.
+	byAgent map[string]map[[sha256.Size]byte]*cachedToken
 	max     int
 	hits    atomic.Uint64
 	misses  atomic.Uint64
@@ -37,6 +40,7 @@ func newVerifiedCache(size int) *verifiedCache {
 	c := &verifiedCache{}
 	for i := range c.shards {
 		c.shards[i].entries = make(map[[sha256.Size]byte]*cachedToken)
+		c.shards[i].byAgent = make(map[string]map[[sha256.Size]byte]*cachedToken)
 		c.shards[i].max = max(1, size/cacheShards)
 	}
 	return c
@@ -67,17 +71,37 @@ func (c *verifiedCache) put(h [sha256.Size]byte, e *cachedToken, expiredBefore t
 	if len(sh.entries) >= sh.max {
 		for k, v := range sh.entries {
 			if v.claims.ExpiresAt.Before(expiredBefore) {
-				delete(sh.entries, k)
+				sh.remove(k, v)
 			}
 		}
-		for k := range sh.entries {
+		for k, v := range sh.entries {
 			if len(sh.entries) < sh.max-sh.max/10 {
 				break
 			}
-			delete(sh.entries, k)
+			sh.remove(k, v)
 		}
 	}
+	if old := sh.entries[h]; old != nil {
+		sh.remove(h, old)
+	}
 	sh.entries[h] = e
+	agent := sh.byAgent[e.claims.ClientID]
+	if agent == nil {
+		agent = make(map[[sha256.Size]byte]*cachedToken)
+		sh.byAgent[e.claims.ClientID] = agent
+	}
+	agent[h] = e
+}
+
+// remove drops an entry; the caller holds sh.mu.
+func (sh *cacheShard) remove(k [sha256.Size]byte, v *cachedToken) {
+	delete(sh.entries, k)
+	if agent := sh.byAgent[v.claims.ClientID]; agent != nil {
+		delete(agent, k)
+		if len(agent) == 0 {
+			delete(sh.byAgent, v.claims.ClientID)
+		}
+	}
 }
 
 // prune drops the entries of tokens that expired before t.
@@ -87,7 +111,7 @@ func (c *verifiedCache) prune(t time.Time) {
 		sh.mu.Lock()
 		for k, v := range sh.entries {
 			if v.claims.ExpiresAt.Before(t) {
-				delete(sh.entries, k)
+				sh.remove(k, v)
 			}
 		}
 		sh.mu.Unlock()
@@ -124,8 +148,8 @@ func (s *Service) LiveSessions(agentID string) int {
 	for i := range s.cache.shards {
 		sh := &s.cache.shards[i]
 		sh.mu.RLock()
-		for _, e := range sh.entries {
-			if e.claims.ClientID == agentID && e.claims.ExpiresAt.After(now) {
+		for _, e := range sh.byAgent[agentID] {
+			if e.claims.ExpiresAt.After(now) {
 				sessions[e.claims.SessionID] = struct{}{}
 			}
 		}
