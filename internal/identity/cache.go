@@ -14,6 +14,10 @@ import (
 type cachedToken struct {
 	claims warden.Claims
 	kid    string
+	// prev and next link the entries of one agent in its shard (cacheShard.agents), so that a
+	// kill counts an agent's sessions without reading every agent's tokens. Guarded by the
+	// shard's lock; nothing else in an entry changes once it is cached.
+	prev, next *cachedToken
 }
 
 // cacheShards spreads the read locks of concurrent verifications over several cache lines.
@@ -28,9 +32,7 @@ type verifiedCache struct {
 type cacheShard struct {
 	mu      sync.RWMutex
 	entries map[[sha256.Size]byte]*cachedToken
-	// byAgent indexes entries by the agent (client ID) they belong to, so that a kill counts an
-	// agent's sessions without reading every agent's tokens.
-	byAgent map[string]map[[sha256.Size]byte]*cachedToken
+	agents  map[string]*cachedToken // the newest entry of each agent (client ID), heading its list
 	max     int
 	hits    atomic.Uint64
 	misses  atomic.Uint64
@@ -40,7 +42,7 @@ func newVerifiedCache(size int) *verifiedCache {
 	c := &verifiedCache{}
 	for i := range c.shards {
 		c.shards[i].entries = make(map[[sha256.Size]byte]*cachedToken)
-		c.shards[i].byAgent = make(map[string]map[[sha256.Size]byte]*cachedToken)
+		c.shards[i].agents = make(map[string]*cachedToken)
 		c.shards[i].max = max(1, size/cacheShards)
 	}
 	return c
@@ -85,23 +87,28 @@ func (c *verifiedCache) put(h [sha256.Size]byte, e *cachedToken, expiredBefore t
 		sh.remove(h, old)
 	}
 	sh.entries[h] = e
-	agent := sh.byAgent[e.claims.ClientID]
-	if agent == nil {
-		agent = make(map[[sha256.Size]byte]*cachedToken)
-		sh.byAgent[e.claims.ClientID] = agent
+	e.prev, e.next = nil, sh.agents[e.claims.ClientID]
+	if e.next != nil {
+		e.next.prev = e
 	}
-	agent[h] = e
+	sh.agents[e.claims.ClientID] = e
 }
 
 // remove drops an entry; the caller holds sh.mu.
 func (sh *cacheShard) remove(k [sha256.Size]byte, v *cachedToken) {
 	delete(sh.entries, k)
-	if agent := sh.byAgent[v.claims.ClientID]; agent != nil {
-		delete(agent, k)
-		if len(agent) == 0 {
-			delete(sh.byAgent, v.claims.ClientID)
-		}
+	switch {
+	case v.prev != nil:
+		v.prev.next = v.next
+	case v.next != nil:
+		sh.agents[v.claims.ClientID] = v.next
+	default:
+		delete(sh.agents, v.claims.ClientID)
 	}
+	if v.next != nil {
+		v.next.prev = v.prev
+	}
+	v.prev, v.next = nil, nil
 }
 
 // prune drops the entries of tokens that expired before t.
@@ -148,7 +155,7 @@ func (s *Service) LiveSessions(agentID string) int {
 	for i := range s.cache.shards {
 		sh := &s.cache.shards[i]
 		sh.mu.RLock()
-		for _, e := range sh.byAgent[agentID] {
+		for e := sh.agents[agentID]; e != nil; e = e.next {
 			if e.claims.ExpiresAt.After(now) {
 				sessions[e.claims.SessionID] = struct{}{}
 			}

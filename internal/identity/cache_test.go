@@ -38,12 +38,21 @@ func TestCacheAgentIndex(t *testing.T) {
 			}
 		}
 		for i := range c.shards {
+			sh := &c.shards[i]
 			n := 0
-			for _, m := range c.shards[i].byAgent {
-				n += len(m)
+			for agent, head := range sh.agents {
+				if head.prev != nil {
+					t.Fatalf("%s: shard %d: the head of %s's list has a predecessor", when, i, agent)
+				}
+				for e := head; e != nil; e = e.next {
+					if e.claims.ClientID != agent || e.next != nil && e.next.prev != e {
+						t.Fatalf("%s: shard %d: %s's list is broken", when, i, agent)
+					}
+					n++
+				}
 			}
-			if n != len(c.shards[i].entries) {
-				t.Fatalf("%s: shard %d indexes %d entries, holds %d", when, i, n, len(c.shards[i].entries))
+			if n != len(sh.entries) {
+				t.Fatalf("%s: shard %d lists %d entries, holds %d", when, i, n, len(sh.entries))
 			}
 		}
 	}
