@@ -567,12 +567,8 @@ func TestSingleServerRelaysServerToClient(t *testing.T) {
 	if !slices.Equal(progress, []string{"agent-token-42:1", "agent-token-42:2"}) {
 		t.Errorf("progress = %v, want the agent's own token", progress)
 	}
-	recs := tg.p.records("up", "interact")
-	if len(recs) != 1 {
-		t.Fatalf("decisions = %d", len(recs))
-	}
-	if outs := waitOutcomes(t, recs[0], 1); len(outs) != 1 || outs[0].Status != warden.StatusOK {
-		t.Errorf("outcomes = %+v", outs)
+	if o := onlyOutcome(t, tg.p, "up", "interact"); o.Status != warden.StatusOK {
+		t.Errorf("outcome = %+v", o)
 	}
 }
 
@@ -587,9 +583,8 @@ func TestOutcomeStatuses(t *testing.T) {
 	if err != nil || !res.IsError {
 		t.Fatalf("fail = %+v, %v", res, err)
 	}
-	recs := tg.p.records("up", "fail")
-	if outs := waitOutcomes(t, recs[0], 1); len(outs) != 1 || outs[0].Status != warden.StatusError {
-		t.Errorf("isError result: outcomes %+v, want one error", outs)
+	if o := onlyOutcome(t, tg.p, "up", "fail"); o.Status != warden.StatusError {
+		t.Errorf("isError result: outcome %+v, want error", o)
 	}
 
 	// An upstream JSON-RPC error reaches the agent as it was, and counts as an error.
@@ -597,9 +592,8 @@ func TestOutcomeStatuses(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no-such-tool") {
 		t.Errorf("unknown upstream tool: %v", err)
 	}
-	recs = tg.p.records("up", "no-such-tool")
-	if outs := waitOutcomes(t, recs[0], 1); len(outs) != 1 || outs[0].Status != warden.StatusError {
-		t.Errorf("upstream error: outcomes %+v, want one error", outs)
+	if o := onlyOutcome(t, tg.p, "up", "no-such-tool"); o.Status != warden.StatusError {
+		t.Errorf("upstream error: outcome %+v, want error", o)
 	}
 
 	// The agent cancelling its call cancels it upstream; the outcome is canceled.
@@ -613,9 +607,8 @@ func TestOutcomeStatuses(t *testing.T) {
 	cancel()
 	<-done
 	waitFor(t, up.cancelled, "slow")
-	recs = tg.p.records("up", "slow")
-	if outs := waitOutcomes(t, recs[0], 1); len(outs) != 1 || outs[0].Status != warden.StatusCanceled {
-		t.Errorf("agent cancel: outcomes %+v, want one canceled", outs)
+	if o := onlyOutcome(t, tg.p, "up", "slow"); o.Status != warden.StatusCanceled {
+		t.Errorf("agent cancel: outcome %+v, want canceled", o)
 	}
 }
 

@@ -167,6 +167,21 @@ func (p *fakePipeline) records(tool, action string) []*permitRecord {
 	return out
 }
 
+// onlyOutcome returns the outcome of the one call to tool and action, waiting for it; any other
+// number of calls or of outcomes fails the test.
+func onlyOutcome(t *testing.T, p *fakePipeline, tool, action string) gateway.Outcome {
+	t.Helper()
+	recs := p.records(tool, action)
+	if len(recs) != 1 {
+		t.Fatalf("%d decisions for %s/%s, want 1", len(recs), tool, action)
+	}
+	outs := waitOutcomes(t, recs[0], 1)
+	if len(outs) != 1 {
+		t.Fatalf("%s/%s: outcomes %+v, want exactly one", tool, action, outs)
+	}
+	return outs[0]
+}
+
 // waitOutcomes waits until a permit has n outcomes, then a little longer to catch extras.
 func waitOutcomes(t *testing.T, r *permitRecord, n int) []gateway.Outcome {
 	t.Helper()

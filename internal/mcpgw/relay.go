@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -216,60 +215,51 @@ func (s *session) relayCall(w http.ResponseWriter, r *http.Request, c *gateway.C
 	ci := callInfo{caller: c, trace: permit.Trace}
 	octx, cancel := s.opCtx(callCtx, ci, permit.Ctx)
 	defer cancel()
-	up, err := s.remote(octx, tool)
-	if err != nil {
-		if octx.Err() != nil {
-			outcome.Status = warden.StatusCanceled
-			if callCtx.Err() != nil {
-				out.end()
-				return true
+	var call *upstreamCall
+	res, rpcErr, err := func() (json.RawMessage, json.RawMessage, error) {
+		up, err := s.remote(octx, tool)
+		if err != nil {
+			return nil, nil, err
+		}
+		var meta mcp.Meta
+		if bytes.Contains(p.meta, []byte(`"progressToken"`)) {
+			if err := json.Unmarshal(p.meta, &meta); err != nil {
+				meta = nil
 			}
-			out.toolResult(toolError(fmt.Sprintf("the call was cancelled by warden (decision %s)", permit.Decision.ID), permit))
-			return true
 		}
-		s.g.log.Warn("mcp upstream unavailable", "tool", server, "agent", s.agentID, "err", err)
-		out.toolResult(toolError(fmt.Sprintf("the upstream MCP server %s failed or is unavailable (decision %s)", server, permit.Decision.ID), permit))
-		return true
-	}
-
-	var meta mcp.Meta
-	if bytes.Contains(p.meta, []byte(`"progressToken"`)) {
-		if err := json.Unmarshal(p.meta, &meta); err != nil {
-			meta = nil
+		f, meta := up.begin(s, callCtx, meta)
+		defer up.end(f)
+		if meta != nil {
+			p.meta, _ = json.Marshal(meta)
 		}
-	}
-	f, meta := up.begin(s, callCtx, meta)
-	defer up.end(f)
-	if meta != nil {
-		p.meta, _ = json.Marshal(meta)
-	}
-
-	start := time.Now()
-	call := &upstreamCall{s: s, up: up, f: f, ci: ci, ctx: octx, out: out, owner: rc}
-	res, rpcErr, err := call.run(name, p)
-	outcome.Latency = time.Since(start)
-	outcome.UpstreamStatus = int(f.status.Load())
-	outcome.BytesIn = int64(len(res) + len(rpcErr))
+		start := time.Now()
+		call = &upstreamCall{s: s, up: up, f: f, ci: ci, ctx: octx, out: out, owner: rc}
+		res, rpcErr, err := call.run(name, p)
+		outcome.Latency = time.Since(start)
+		outcome.UpstreamStatus = int(f.status.Load())
+		outcome.BytesIn = int64(len(res) + len(rpcErr))
+		return res, rpcErr, err
+	}()
 
 	switch {
 	case err != nil && octx.Err() != nil:
 		outcome.Status = warden.StatusCanceled
-		call.cancelUpstream()
+		if call != nil {
+			call.cancelUpstream()
+		}
 		if callCtx.Err() != nil {
 			out.end() // the agent cancelled or went away; it expects no answer
 			return true
 		}
-		out.toolResult(toolError(fmt.Sprintf("the call was cancelled by warden (decision %s)", permit.Decision.ID), permit))
+		out.toolResult(s.failedCall(server, permit, true, err))
 	case err != nil:
-		s.g.log.Warn("mcp upstream call failed", "tool", server, "agent", s.agentID, "err", err)
-		out.toolResult(toolError(fmt.Sprintf("the upstream MCP server %s failed or is unavailable (decision %s)", server, permit.Decision.ID), permit))
+		out.toolResult(s.failedCall(server, permit, false, err))
 	case rpcErr != nil:
 		out.final(appendMessage(nil, msg.id, "", nil, nil, rpcErr))
 	default:
 		result, isError, ok := s.callResult(server, res)
 		if !ok {
-			s.g.log.Warn("mcp upstream call failed", "tool", server, "agent", s.agentID, "err", "the result is not a tool result")
-			out.toolResult(toolError(fmt.Sprintf("the upstream MCP server %s failed or is unavailable (decision %s)", server, permit.Decision.ID), permit))
+			out.toolResult(s.failedCall(server, permit, false, errors.New("the result is not a tool result")))
 			break
 		}
 		if !isError {
@@ -555,16 +545,12 @@ func (up *upstream) post(ctx context.Context, ci callInfo, body []byte, each fun
 // the answer (a JSON body or an SSE stream) to each until it returns an error; errStop ends it
 // without one.
 func (up *upstream) send(ctx context.Context, ci callInfo, body []byte, f *flight, each func([]byte) error) error {
-	h, err := up.g.p.UpstreamHeaders(ctx, ci.caller, up.tool, ci.trace)
-	if err != nil {
-		return err
-	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, up.tool.URL, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	for k, vs := range h {
-		req.Header[http.CanonicalHeaderKey(k)] = slices.Clone(vs)
+	if err := up.g.broker(ctx, ci, up.tool, req.Header); err != nil {
+		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")

@@ -587,11 +587,7 @@ func (s *session) callTool(ctx context.Context, req mcp.Request, c *gateway.Call
 		if ctx.Err() != nil {
 			return nil, ctx.Err() // the agent cancelled; it expects no answer
 		}
-		if f.canceled {
-			return toolError(fmt.Sprintf("the call was cancelled by warden (decision %s)", permit.Decision.ID), permit), nil
-		}
-		s.g.log.Warn("mcp upstream call failed", "tool", server, "agent", s.agentID, "err", f.err)
-		return toolError(fmt.Sprintf("the upstream MCP server %s failed or is unavailable (decision %s)", server, permit.Decision.ID), permit), nil
+		return s.failedCall(server, permit, f.canceled, f.err), nil
 	}
 	res, _ := f.res.(*mcp.CallToolResult)
 	if res == nil {
@@ -602,6 +598,16 @@ func (s *session) callTool(ctx context.Context, req mcp.Request, c *gateway.Call
 	}
 	s.namer(server).contents(res.Content)
 	return res, nil
+}
+
+// failedCall is the tool result of an allowed call that did not complete: cancelled by warden
+// (a kill, the session's end), or failed upstream, which is logged.
+func (s *session) failedCall(server string, p *gateway.Permit, canceled bool, err error) *mcp.CallToolResult {
+	if canceled {
+		return toolError(fmt.Sprintf("the call was cancelled by warden (decision %s)", p.Decision.ID), p)
+	}
+	s.g.log.Warn("mcp upstream call failed", "tool", server, "agent", s.agentID, "err", err)
+	return toolError(fmt.Sprintf("the upstream MCP server %s failed or is unavailable (decision %s)", server, p.Decision.ID), p)
 }
 
 // route splits an agent-facing tool or prompt name into tool-server and upstream name.

@@ -131,20 +131,12 @@ func (b *broker) RoundTrip(r *http.Request) (*http.Response, error) {
 	if !ok || ci.caller == nil {
 		ci = callInfo{caller: b.s.caller.Load(), trace: b.s.trace}
 	}
-	h, err := b.g.p.UpstreamHeaders(r.Context(), ci.caller, b.tool, ci.trace)
-	if err != nil {
+	out := r.Clone(r.Context())
+	if err := b.g.broker(r.Context(), ci, b.tool, out.Header); err != nil {
 		if r.Body != nil {
 			_ = r.Body.Close()
 		}
 		return nil, err
-	}
-	out := r.Clone(r.Context())
-	// The SDK builds upstream requests from scratch; make sure no credential but the brokered
-	// one can ride along.
-	out.Header.Del("Authorization")
-	out.Header.Del("Cookie")
-	for k, vs := range h {
-		out.Header[http.CanonicalHeaderKey(k)] = slices.Clone(vs)
 	}
 	resp, err := b.base.RoundTrip(out)
 	if err != nil {
@@ -160,6 +152,22 @@ func (b *broker) RoundTrip(r *http.Request) (*http.Response, error) {
 		f.status.Store(int32(resp.StatusCode))
 	}
 	return resp, nil
+}
+
+// broker sets in h what goes upstream on a request for the call ci: the brokered credential and
+// who acts (Pipeline.UpstreamHeaders). No credential but the brokered one rides along, whatever
+// h held.
+func (g *Gateway) broker(ctx context.Context, ci callInfo, tool *warden.Tool, h http.Header) error {
+	brokered, err := g.p.UpstreamHeaders(ctx, ci.caller, tool, ci.trace)
+	if err != nil {
+		return err
+	}
+	h.Del("Authorization")
+	h.Del("Cookie")
+	for k, vs := range brokered {
+		h[http.CanonicalHeaderKey(k)] = slices.Clone(vs)
+	}
+	return nil
 }
 
 func mediaType(v string) string {
