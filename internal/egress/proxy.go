@@ -75,7 +75,9 @@ type Proxy struct {
 	Reachable []netip.AddrPort
 	Log       *slog.Logger
 	// Refused, when set, is told of every connection the proxy refuses after parsing its
-	// target (reason code and message), so that a caller can record the refusal.
+	// target (reason code and message) without a decision of its own, so that a caller can
+	// record the refusal. One refused after policy allowed it (it does not resolve, or
+	// resolves to a refused address) is recorded by that decision's canceled outcome instead.
 	Refused func(ctx context.Context, t Target, reason, message string)
 	// Timeout bounds resolving, dialing and reading a ClientHello (default 10s).
 	Timeout time.Duration
@@ -134,6 +136,9 @@ type refusal struct {
 	status int
 	reason string
 	msg    string
+	// decided: the refusal came after an allow, whose outcome (canceled) already records that
+	// the connection was not made. It is not a second decision to report.
+	decided bool
 }
 
 func (r *refusal) Error() string { return r.reason + ": " + r.msg }
@@ -190,6 +195,7 @@ func (p *Proxy) admit(ctx context.Context, t Target) (Decision, []netip.Addr, *r
 	}
 	fail := func(r *refusal) (Decision, []netip.Addr, *refusal) {
 		p.report(d, Outcome{Status: warden.StatusCanceled})
+		r.decided = true
 		return Decision{}, nil, r
 	}
 	var addrs []netip.Addr
@@ -280,7 +286,7 @@ func (p *Proxy) dial(ctx context.Context, addrs []netip.Addr, port int) (net.Con
 
 func (p *Proxy) refused(ctx context.Context, t Target, r *refusal) {
 	p.log().Info("egress refused", "target", t.Resource(), "reason", r.reason)
-	if p.Refused != nil {
+	if p.Refused != nil && !r.decided {
 		p.Refused(ctx, t, r.reason, r.msg)
 	}
 }

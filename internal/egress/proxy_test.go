@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -209,6 +210,13 @@ func TestProxy(t *testing.T) {
 		Reachable: []netip.AddrPort{up},
 		Timeout:   2 * time.Second,
 	}
+	var refusedMu sync.Mutex
+	var refused []string
+	p.Refused = func(_ context.Context, t Target, reason, _ string) {
+		refusedMu.Lock()
+		defer refusedMu.Unlock()
+		refused = append(refused, t.Resource()+" "+reason)
+	}
 	addr := startProxy(t, p)
 
 	// Allowed: a tunnel carries HTTP to the upstream, and the outcome counts the bytes.
@@ -257,6 +265,14 @@ func TestProxy(t *testing.T) {
 		if status == 200 || reason != tc.reason {
 			t.Errorf("CONNECT %s: %d %q, want refused with %q", tc.target, status, reason, tc.reason)
 		}
+	}
+	// Only the denials are refusals of their own: an address refused after policy allowed the
+	// name is recorded once, by that decision's canceled outcome.
+	refusedMu.Lock()
+	got := slices.Clone(refused)
+	refusedMu.Unlock()
+	if want := []string{fmt.Sprintf("denied.test:%d no_matching_policy", port), fmt.Sprintf("127.0.0.2:%d no_matching_policy", port)}; !slices.Equal(got, want) {
+		t.Errorf("refusals reported %q, want %q", got, want)
 	}
 	// The names were judged before anything was resolved: denied.test was asked about, and
 	// no decision carries an address for a name.

@@ -167,7 +167,7 @@ type testGateway struct {
 func newTestGateway(t *testing.T, tools ...*warden.Tool) *testGateway {
 	t.Helper()
 	p := newFakePipeline(tools...)
-	g := New(p, testLog(), Options{Issuer: "https://issuer.example", SessionIdle: -1})
+	g := New(p, testLog(), Options{Issuer: "https://issuer.example", SessionIdle: -1, Sandbox: SandboxOptions{Mode: SandboxOff}})
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", g.Handler())
 	mux.Handle("/mcp/", g.Handler())
@@ -750,7 +750,7 @@ func FuzzJSONRPC(f *testing.F) {
 	}
 	p := newFakePipeline(&warden.Tool{Name: "up", Kind: warden.ToolMCP, URL: "http://127.0.0.1:1/mcp"})
 	token, _ := p.addAgent("fuzz")
-	g := New(p, testLog(), Options{UpstreamTimeout: time.Second, SessionIdle: -1})
+	g := New(p, testLog(), Options{UpstreamTimeout: time.Second, SessionIdle: -1, Sandbox: SandboxOptions{Mode: SandboxOff}})
 	f.Cleanup(func() { _ = g.Close() })
 	h := g.Handler()
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -155,7 +155,7 @@ func TestRelayDuplicateIDAndCancel(t *testing.T) {
 func TestRelayKeepsSessionsAliveAndClosesIdleOnes(t *testing.T) {
 	up := startUpstream(t)
 	p := newFakePipeline(remoteTool("up", up.URL))
-	g := New(p, testLog(), Options{SessionIdle: 400 * time.Millisecond})
+	g := New(p, testLog(), Options{SessionIdle: 400 * time.Millisecond, Sandbox: SandboxOptions{Mode: SandboxOff}})
 	srv := httptest.NewServer(g.Handler())
 	t.Cleanup(func() {
 		_ = g.Close()

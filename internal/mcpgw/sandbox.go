@@ -2,8 +2,6 @@ package mcpgw
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/egress"
+	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/sandbox"
 )
 
@@ -49,8 +48,8 @@ func ParseSandboxMode(s string) (SandboxMode, error) {
 
 // SandboxOptions configure the sandbox of local MCP servers.
 type SandboxOptions struct {
-	// Mode: SandboxRequired or SandboxOff. The zero value is off, for embedders and tests that
-	// start no sandbox; warden's server always sets it from mcp.sandbox (default required).
+	// Mode: SandboxRequired or SandboxOff. Anything but SandboxOff, the zero value included,
+	// sandboxes (fail closed); embedders and tests that want plain processes say SandboxOff.
 	Mode SandboxMode
 	// Dir holds each server's persistent workspace, Dir/<tool> (mode 0700): its HOME and working
 	// directory, so that caches (npx's) survive restarts. Empty: a temporary directory per
@@ -320,9 +319,7 @@ func (d *toolEgress) Decide(ctx context.Context, r egress.Request) (egress.Decis
 	if !r.AllowHost || r.Probe {
 		return egress.Decision{Allowed: false, Reason: "not_in_allow_host", Message: "not among the tool's allowed hosts"}, nil
 	}
-	var b [10]byte
-	_, _ = rand.Read(b[:])
-	id := "egr_" + hex.EncodeToString(b[:])
+	id := identity.NewID("dec_")
 	args, _ := json.Marshal(egress.Arguments(r))
 	ev := &warden.AuditEvent{
 		Type:  warden.EventToolCall,

@@ -240,7 +240,7 @@ func TestSandboxedLocalServer(t *testing.T) {
 	if !strings.HasPrefix(got, "error:") {
 		t.Errorf("the server read a file outside its workspace: %s", got)
 	}
-	if got := call(t, cs, "read", "/proc/1/environ"); strings.Contains(got, "WARDEN_CANARY") {
+	if got := call(t, cs, "read", fmt.Sprintf("/proc/%d/environ", os.Getpid())); strings.Contains(got, "WARDEN_CANARY") {
 		t.Errorf("the server read warden's environment through /proc: %s", got)
 	}
 	got = call(t, cs, "dial", ln.Addr().String())
@@ -253,15 +253,7 @@ func TestSandboxedLocalServer(t *testing.T) {
 	}
 
 	// Killed, it comes back in a new sandbox over the same workspace.
-	f.tg.g.mu.Lock()
-	st := f.tg.g.stdio["boxed"]
-	f.tg.g.mu.Unlock()
-	st.mu.Lock()
-	box := st.box
-	st.mu.Unlock()
-	if box == nil {
-		t.Fatal("no sandbox recorded for the running server")
-	}
+	box := runningBox(t, f.tg.g, "boxed")
 	if n := box.sb.Kill(); n < 2 {
 		t.Errorf("Kill ended %d processes, want the init and the server", n)
 	}
@@ -348,15 +340,25 @@ func TestSandboxedNodeServer(t *testing.T) {
 	if res.IsError || !strings.Contains(text(t, res), "hello from the sandbox") {
 		t.Errorf("echo = %q", text(t, res))
 	}
-	f.tg.g.mu.Lock()
-	st := f.tg.g.stdio["everything"]
-	f.tg.g.mu.Unlock()
-	st.mu.Lock()
-	box := st.box
-	st.mu.Unlock()
-	if box == nil {
-		t.Fatal("the server does not run in a sandbox")
+	runningBox(t, f.tg.g, "everything")
+}
+
+// runningBox returns the sandbox the local server of tool runs in, failing the test if it runs
+// in none.
+func runningBox(t *testing.T, g *Gateway, tool string) *boxedServer {
+	t.Helper()
+	g.mu.Lock()
+	st := g.stdio[tool]
+	g.mu.Unlock()
+	if st == nil {
+		t.Fatalf("no local server %s", tool)
 	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.box == nil {
+		t.Fatalf("the server %s does not run in a sandbox", tool)
+	}
+	return st.box
 }
 
 func TestReadOnlyPaths(t *testing.T) {

@@ -143,7 +143,7 @@ func (st *stdioServer) start(ctx context.Context) (*upstream, error) {
 	ctx, cancel := context.WithTimeout(ctx, st.g.opts.UpstreamTimeout)
 	defer cancel()
 	mode := st.g.opts.Sandbox.Mode
-	if mode == SandboxRequired && runtime.GOOS != "linux" {
+	if mode != SandboxOff && runtime.GOOS != "linux" {
 		return nil, errNoSandbox
 	}
 	secrets, err := st.g.p.CommandEnv(ctx, st.tool)
@@ -172,7 +172,7 @@ func (st *stdioServer) start(ctx context.Context) (*upstream, error) {
 	client.AddReceivingMiddleware(up.receive)
 	opts := &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"}
 
-	if mode == SandboxRequired {
+	if mode != SandboxOff {
 		box, err := st.startSandboxed(ctx, path, secrets, stderr)
 		if err != nil {
 			return nil, err

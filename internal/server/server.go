@@ -146,8 +146,12 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		return nil, err
 	}
 	gw.Approvals = approvals
+	sandboxMode, err := mcpgw.ParseSandboxMode(cfg.MCP.Sandbox)
+	if err != nil {
+		return nil, err
+	}
 	mcp := mcpgw.New(gw, log, mcpgw.Options{BaseURL: cfg.PublicURL, Issuer: cfg.PublicURL, Version: Version,
-		Sandbox: mcpgw.SandboxOptions{Mode: mcpgw.SandboxMode(cfg.MCP.Sandbox), Dir: filepath.Join(cfg.Data, "mcp"), Audit: auditLog}})
+		Sandbox: mcpgw.SandboxOptions{Mode: sandboxMode, Dir: filepath.Join(cfg.Data, "mcp"), Audit: auditLog}})
 	killer := &killswitch.Service{
 		Store: store, State: kill, Audit: auditLog, Calls: gw, Sessions: mcp, Tokens: ids, Registry: registry,
 		Runners: killswitch.NewRunners(), Approvals: approvals, Log: log,
