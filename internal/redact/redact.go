@@ -134,6 +134,13 @@ func mayHoldCredential(s string) bool {
 			return true
 		}
 	}
+	// The authorization schemes match case-insensitively, and Unicode case folding lets non-ASCII
+	// letters stand for ASCII ones (ſ for s, K for k): such a string is matched in full.
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return true
+		}
+	}
 	lower := strings.ToLower(s)
 	return strings.Contains(lower, "bearer") || strings.Contains(lower, "basic")
 }
@@ -173,8 +180,9 @@ func (r *Redactor) MaySecrets(doc []byte) bool {
 }
 
 // sensitiveFragments are the parts every sensitive name contains in some spelling, as a
-// document's bytes show it (separators may stand between the words of a name).
-var sensitiveFragments = []string{"pass", "secret", "token", "key", "auth", "cookie", "credential", "bearer", "signature", "\\u"}
+// document's bytes show it (separators may stand between the words of a name); a backslash
+// because any escape (\u…, \/) can hide a name or split a credential's run of characters.
+var sensitiveFragments = []string{"pass", "secret", "token", "key", "auth", "cookie", "credential", "bearer", "signature", "\\"}
 
 // JSON returns a copy of a JSON document with secrets replaced by the marker: values under
 // sensitive names (at any depth) whole, and credential-looking substrings of other strings.
