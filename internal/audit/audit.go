@@ -64,6 +64,7 @@ type Options struct {
 // happened.
 type Log struct {
 	store Store
+	enc   encodingStore // store, when it encodes ahead; nil otherwise
 	opts  Options
 
 	idMu    sync.Mutex // guards entropy: ULIDs are monotonic within one millisecond
@@ -129,6 +130,7 @@ func New(store Store, opts Options) *Log {
 		done:    make(chan struct{}),
 		changed: make(chan struct{}),
 	}
+	l.enc, _ = store.(encodingStore)
 	return l
 }
 
@@ -160,8 +162,8 @@ func (l *Log) append(ctx context.Context, ev *warden.AuditEvent, later bool) err
 		return err
 	}
 	req := &request{ev: ev, later: later, done: make(chan error, 1)}
-	if es, ok := l.store.(encodingStore); ok {
-		req.enc = es.EncodeAuditEvent(ev)
+	if l.enc != nil {
+		req.enc = l.enc.EncodeAuditEvent(ev)
 	}
 	l.closeMu.RLock()
 	if l.closed {
@@ -354,8 +356,8 @@ func (l *Log) appendEvents(reqs []*request) error {
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
 	defer cancel()
 	var err error
-	if es, ok := l.store.(encodingStore); ok {
-		err = es.AppendEncodedAuditEvents(ctx, evs, encs)
+	if l.enc != nil {
+		err = l.enc.AppendEncodedAuditEvents(ctx, evs, encs)
 	} else {
 		err = l.store.AppendAuditEvents(ctx, evs)
 	}

@@ -28,12 +28,23 @@ import (
 // memoryAudit keeps events in memory: it isolates the pipeline's own cost from the durable write,
 // which the audit package's benchmarks measure.
 type memoryAudit struct {
-	mu  sync.Mutex
-	evs []*warden.AuditEvent
+	mu        sync.Mutex
+	evs       []*warden.AuditEvent
+	lastLater bool // the last event came by AppendLater
 }
 
 func (m *memoryAudit) Append(ctx context.Context, ev *warden.AuditEvent) error {
+	return m.append(ev, false)
+}
+
+// AppendLater is audit.Log's: for an event no action waits on.
+func (m *memoryAudit) AppendLater(ctx context.Context, ev *warden.AuditEvent) error {
+	return m.append(ev, true)
+}
+
+func (m *memoryAudit) append(ev *warden.AuditEvent, later bool) error {
 	m.mu.Lock()
+	m.lastLater = later
 	m.evs = append(m.evs, ev)
 	if len(m.evs) > 10000 {
 		m.evs = m.evs[:0]
@@ -237,11 +248,17 @@ func TestPermitEndReleasesBeforeTheRecord(t *testing.T) {
 		t.Fatalf("a kill after End cancels %d calls; want 0", n)
 	}
 	record()
-	if len(audit.evs) != 1 || audit.evs[0].Type != warden.EventToolResult {
-		t.Fatalf("after the record: %d events (%+v); want the outcome", len(audit.evs), audit.evs)
+	if len(audit.evs) != 1 || audit.evs[0].Type != warden.EventToolResult || !audit.lastLater {
+		t.Fatalf("after the record: %d events (%+v), later %v; want the outcome, appended later", len(audit.evs), audit.evs, audit.lastLater)
 	}
 	p.Done(gateway.Outcome{Status: warden.StatusOK})
 	if p.End(gateway.Outcome{}) != nil || len(audit.evs) != 1 {
 		t.Fatal("a permit ended twice")
+	}
+	// Done, whose caller waits for the record, does not let it wait for company.
+	p2 := e.gw.Authorize(req.Context(), c, &gateway.Call{Tool: "api", Action: "items.get"})
+	p2.Done(gateway.Outcome{Status: warden.StatusOK})
+	if ev := audit.evs[len(audit.evs)-1]; ev.Type != warden.EventToolResult || audit.lastLater {
+		t.Fatalf("Done recorded %s, later %v; want the outcome by Append", ev.Type, audit.lastLater)
 	}
 }
