@@ -112,22 +112,14 @@ func (g *Gateway) workspace(tool string) (string, bool, error) {
 	return abs, false, os.Chmod(abs, 0o700)
 }
 
-// systemDirs are visible in every sandbox already.
-var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt"}
-
 // readOnlyPaths are the host paths a server needs to read: the directory of its command, the
 // node_modules its command or a script argument resolves into, and the tool's own --ro paths.
 func readOnlyPaths(path string, args []string, tool *warden.Tool, workspace string) []string {
 	var out []string
 	add := func(p string) {
 		p = filepath.Clean(p)
-		if !filepath.IsAbs(p) || p == "/" || p == workspace || strings.HasPrefix(p, workspace+"/") {
+		if !filepath.IsAbs(p) || p == "/" || p == workspace || strings.HasPrefix(p, workspace+"/") || sandbox.InSystemDir(p) {
 			return
-		}
-		for _, d := range systemDirs {
-			if p == d || strings.HasPrefix(p, d+"/") {
-				return
-			}
 		}
 		if _, err := os.Stat(p); err == nil && !slices.Contains(out, p) {
 			out = append(out, p)

@@ -244,6 +244,15 @@ func TestEscapeReadSecrets(t *testing.T) {
 	requireRoot(t)
 	ws := workspace(t)
 	escape(t, "read /etc/shadow", outside(t, "read", "/etc/shadow"), inside(t, ws, nil, "read", "/etc/shadow"))
+	// A read-only path the caller names inside /etc does not bring back what the sandbox hides
+	// there.
+	for _, ro := range []string{"/etc/ssh", "/etc"} {
+		if _, err := os.Stat("/etc/ssh"); err != nil {
+			break
+		}
+		edit := func(s *Spec) { s.ReadOnly = append(s.ReadOnly, ro) }
+		escape(t, "list /etc/ssh with --ro "+ro, outside(t, "readdir", "/etc/ssh"), inside(t, ws, edit, "readdir", "/etc/ssh"))
+	}
 	home, err := os.UserHomeDir()
 	if err != nil {
 		t.Fatal(err)

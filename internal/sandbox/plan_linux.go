@@ -10,9 +10,6 @@ import (
 	"strings"
 )
 
-// systemDirs are bound read-only when they exist: the programs and libraries of the host.
-var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt"}
-
 // sensitiveEtc are hidden inside /etc whatever their mode; entries of /etc that others may
 // not read are hidden too (see etcMasks).
 var sensitiveEtc = []string{
@@ -48,11 +45,6 @@ func plan(s *Spec) ([]mount, error) {
 			ms = append(ms, mount{Kind: "bind", Src: d, Dst: d})
 		}
 	}
-	masks, err := etcMasks()
-	if err != nil {
-		return nil, err
-	}
-	ms = append(ms, masks...)
 	ms = append(ms,
 		mount{Kind: "tmpfs", Dst: "/tmp", Mode: 0o1777, Scratch: true},
 		mount{Kind: "dir", Dst: HomeDir, Mode: 0o700, Own: true},
@@ -101,6 +93,13 @@ func plan(s *Spec) ([]mount, error) {
 		}
 		ms = append(ms, mount{Kind: "bind", Src: b.path, Dst: b.path, RW: b.rw, File: !fi.IsDir()})
 	}
+	// The masks of /etc come after the caller's paths, so that naming /etc or a path in it
+	// (read-only or not) cannot bind a hidden entry back into view.
+	masks, err := etcMasks()
+	if err != nil {
+		return nil, err
+	}
+	ms = append(ms, masks...)
 	prot, err := protectedMounts(s.Workspace, s.protected())
 	if err != nil {
 		return nil, err

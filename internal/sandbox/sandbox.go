@@ -185,3 +185,17 @@ const killWait = 5 * time.Second
 
 // HomeDir is the command's HOME inside the sandbox, in the private /tmp.
 const HomeDir = "/tmp/home"
+
+// systemDirs are bound read-only when they exist: the programs and libraries of the host.
+var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt"}
+
+// InSystemDir reports whether the clean absolute path p is in (or is) one of the host's system
+// directories, which every sandbox shows read-only already (what /etc hides excepted).
+func InSystemDir(p string) bool {
+	for _, d := range systemDirs {
+		if p == d || strings.HasPrefix(p, d+"/") {
+			return true
+		}
+	}
+	return false
+}
