@@ -128,8 +128,14 @@ func ProxyEnv(port int) []string {
 	return []string{
 		"HTTP_PROXY=" + px, "HTTPS_PROXY=" + px, "http_proxy=" + px, "https_proxy=" + px,
 		"NO_PROXY=127.0.0.1,localhost,::1", "no_proxy=127.0.0.1,localhost,::1",
+		// npm reads its own settings, not the variables above.
+		"npm_config_proxy=" + px, "npm_config_https_proxy=" + px,
 	}
 }
+
+// SandboxPort is the proxy's port on a sandbox's own loopback (its network namespace holds
+// nothing else, so a fixed port cannot clash).
+const SandboxPort = 4748
 
 // refusal is a connection the proxy will not make, with the HTTP status to answer.
 type refusal struct {

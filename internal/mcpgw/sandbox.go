@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -74,8 +73,6 @@ type Auditor interface {
 const (
 	defaultSandboxMemory = 1 << 30
 	defaultSandboxPids   = 256
-	// sandboxProxyPort is the egress proxy's port on the sandbox's own loopback.
-	sandboxProxyPort = 4748
 )
 
 func (o SandboxOptions) limits() sandbox.Limits {
@@ -201,10 +198,8 @@ func (st *stdioServer) startSandboxed(ctx context.Context, path string, secrets 
 		Stderr:      stderr,
 	}
 	if len(allow) > 0 {
-		spec.Listeners = []sandbox.Listener{{Name: "proxy", Port: sandboxProxyPort}}
-		px := "http://127.0.0.1:" + strconv.Itoa(sandboxProxyPort)
-		env = append(env, egress.ProxyEnv(sandboxProxyPort)...)
-		env = append(env, "npm_config_proxy="+px, "npm_config_https_proxy="+px)
+		spec.Listeners = []sandbox.Listener{{Name: "proxy", Port: egress.SandboxPort}}
+		env = append(env, egress.ProxyEnv(egress.SandboxPort)...)
 	}
 	spec.Env = append(env, secrets...)
 

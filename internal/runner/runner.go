@@ -27,7 +27,7 @@ import (
 // (nothing else listens there, so fixed ports cannot clash).
 const (
 	GatewayPort = 4747
-	ProxyPort   = 4748
+	ProxyPort   = egress.SandboxPort
 )
 
 // Lease-loss policies.
