@@ -188,3 +188,27 @@ func TestRedacts(t *testing.T) {
 		t.Error("a nil Redactor must still find sensitive names")
 	}
 }
+
+// Redacts is a second walk beside Value, which the gateway trusts to skip redaction: whenever it
+// says a JSON document needs none, Value must leave the document as it was.
+func FuzzRedactsAgreesWithValue(f *testing.F) {
+	for _, c := range credentials {
+		b, _ := json.Marshal(map[string]any{"note": "x " + c, "list": []any{c, 1}})
+		f.Add(string(b))
+	}
+	f.Add(`{"Pass_Word":"x","n":[1,{"k":"v"}]}`)
+	f.Add(`{"a":{"b":"s3cret-value"},"Account":1}`)
+	f.Add(`["plain", 2, null, true]`)
+	r := New([]string{"s3cret-value"}, []string{"Account"})
+	f.Fuzz(func(t *testing.T, doc string) {
+		var v any
+		dec := json.NewDecoder(strings.NewReader(doc))
+		dec.UseNumber()
+		if dec.Decode(&v) != nil {
+			return
+		}
+		if !r.Redacts(v) && !reflect.DeepEqual(r.Value(v), v) {
+			t.Fatalf("Redacts(%s) = false, but Value changes it to %v", doc, r.Value(v))
+		}
+	})
+}
