@@ -2,6 +2,7 @@ package warden
 
 import (
 	"context"
+	"strconv"
 	"time"
 )
 
@@ -128,6 +129,36 @@ type ToolStore interface {
 	Tools(ctx context.Context) ([]*Tool, error)
 	UpdateTool(ctx context.Context, name string, fn func(t *Tool) error) (*Tool, error)
 	DeleteTool(ctx context.Context, name string) error
+}
+
+// MaxMCPToolName is the longest tool name the MCP specification allows.
+const MaxMCPToolName = 128
+
+// ValidateMCPToolName checks a name by the tool-name rule of the MCP specification (2025-11-25,
+// "Tool names"): 1 to 128 characters, each an ASCII letter, digit, '_', '-' or '.'; names are
+// case-sensitive. Warden holds every MCP tool name to it — those an admin declares and those an
+// agent calls — because an upstream may trim, fold case or stop at a NUL: "transfer " or
+// "Transfer" must never reach a server that would run "transfer" under a name policy did not
+// judge.
+func ValidateMCPToolName(name string) error {
+	if name == "" || len(name) > MaxMCPToolName {
+		return Errorf(EInvalid, "invalid MCP tool name %s: use 1-128 ASCII letters, digits, '_', '-' and '.'", quoteName(name))
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return Errorf(EInvalid, "invalid MCP tool name %s: use 1-128 ASCII letters, digits, '_', '-' and '.'", quoteName(name))
+		}
+	}
+	return nil
+}
+
+// quoteName quotes a name for an error message, cut short: it may be anything a caller sent.
+func quoteName(name string) string {
+	if len(name) > 80 {
+		name = name[:80] + "…"
+	}
+	return strconv.QuoteToASCII(name)
 }
 
 // NeedsApproval reports whether the tool declares that action always needs a person's approval.

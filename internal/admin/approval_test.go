@@ -27,6 +27,12 @@ func TestToolApproval(t *testing.T) {
 		{"not a route's action", http, []string{"tranfser"}, nil, "no route of the tool has"},
 		{"empty", http, []string{""}, nil, "invalid action"},
 		{"mcp: any tool name", ToolSpec{Name: "fs", MCP: "https://fs.example.com/mcp"}, []string{"write_file"}, []string{"write_file"}, ""},
+		{"mcp: a method", ToolSpec{Name: "fs", MCP: "https://fs.example.com/mcp"}, []string{"resources/read", "Write.File-2"}, []string{"resources/read", "Write.File-2"}, ""},
+		// The MCP specification's tool-name rule: a name an upstream could read as another.
+		{"mcp: zero-width space", ToolSpec{Name: "fs", MCP: "https://fs.example.com/mcp"}, []string{"write_file\u200b"}, nil, "neither an MCP tool name"},
+		{"mcp: NUL", ToolSpec{Name: "fs", MCPCommand: "fs-server"}, []string{"write_file\x00"}, nil, "neither an MCP tool name"},
+		{"mcp: not ASCII", ToolSpec{Name: "fs", MCP: "https://fs.example.com/mcp"}, []string{"wrïte"}, nil, "neither an MCP tool name"},
+		{"mcp: a path", ToolSpec{Name: "fs", MCP: "https://fs.example.com/mcp"}, []string{"files/write"}, nil, "neither an MCP tool name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

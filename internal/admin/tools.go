@@ -421,6 +421,10 @@ func (s *Service) event(ctx context.Context, p *warden.Principal, event, resourc
 	})
 }
 
+// mcpMethodActions are the actions of an MCP tool other than its tools' names: the methods the
+// MCP gateway decides (internal/mcpgw/DESIGN.md, "Decisions").
+var mcpMethodActions = []string{"resources/read", "resources/subscribe", "prompts/get", "completion/complete"}
+
 // approvalActions validates the actions a tool declares as needing approval: "*" alone, or
 // action names as policies write them. Whether an MCP server has such a tool is not known
 // until it is asked, so names are checked for form only; for an HTTP tool they must be the
@@ -445,10 +449,17 @@ func approvalActions(spec ToolSpec) ([]string, error) {
 			routeActions = append(routeActions, r.Action)
 		}
 	}
+	mcp := spec.MCP != "" || spec.MCPCommand != ""
 	var out []string
 	for _, a := range spec.Approval {
 		if a == "" || len(a) > 128 || strings.ContainsAny(a, " \t\r\n\"") {
 			return nil, warden.Errorf(warden.EInvalid, "tool %s: invalid action %q in approval", spec.Name, a)
+		}
+		// An MCP server's actions are its tool names, which the gateway calls only when they
+		// meet the specification's rule, and the methods it decides on its own.
+		if mcp && !slices.Contains(mcpMethodActions, a) && warden.ValidateMCPToolName(a) != nil {
+			return nil, warden.Errorf(warden.EInvalid, "tool %s: approval names %q, which is neither an MCP tool name (1-128 ASCII letters, digits, '_', '-' and '.') nor one of %s",
+				spec.Name, a, strings.Join(mcpMethodActions, ", "))
 		}
 		if routeActions != nil && !slices.Contains(routeActions, a) {
 			return nil, warden.Errorf(warden.EInvalid, "tool %s: approval names %q, which no route of the tool has (%s)", spec.Name, a, strings.Join(routeActions, ", "))

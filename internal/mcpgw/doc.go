@@ -42,7 +42,9 @@
 // allowed call goes upstream under the permit's context (a kill cancels it) and ends with
 // exactly one Permit.Done: ok, error (an upstream error or an isError result) or canceled.
 // Listings (tools/list, resources/list, resources/templates/list, prompts/list) show only what
-// [Pipeline.Visible] allows.
+// [Pipeline.Visible] allows. Before any of that, a tools/call must name exactly a tool its
+// upstream listed, by the MCP tool-name rule; any other name is refused with unknown_tool
+// through [Pipeline.Refuse] and never reaches the upstream (toolnames.go).
 //
 // # What flows from server to client
 //

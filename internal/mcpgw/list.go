@@ -127,7 +127,9 @@ func (s *session) listTools(ctx context.Context, req mcp.Request, c *gateway.Cal
 			return res.Tools, res.NextCursor, nil
 		},
 		func(tool *warden.Tool, t *mcp.Tool) *mcp.Tool {
-			if t == nil || !s.g.p.Visible(c, tool, t.Name) {
+			// A name outside the MCP tool-name rule is not callable through warden
+			// (toolnames.go), so it is not shown either.
+			if t == nil || warden.ValidateMCPToolName(t.Name) != nil || !s.g.p.Visible(c, tool, t.Name) {
 				return nil
 			}
 			t2 := *t

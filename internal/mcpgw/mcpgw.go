@@ -24,6 +24,10 @@ type Pipeline interface {
 	// allowed permit may be forwarded, under permit.Ctx, and it must then be ended with exactly
 	// one permit.Done.
 	Authorize(ctx context.Context, c *gateway.Caller, call *gateway.Call) *gateway.Permit
+	// Refuse records the refusal of a call the MCP gateway resolved before policy as one it
+	// will not forward (a tool name the upstream never listed: reason unknown_tool) and
+	// returns the denied permit.
+	Refuse(ctx context.Context, c *gateway.Caller, call *gateway.Call, reason, message string) *gateway.Permit
 	// Visible reports whether listings should show this (tool, action) to the caller.
 	Visible(c *gateway.Caller, tool *warden.Tool, action string) bool
 	// MCPTools returns the registered, enabled tools of kind mcp and mcp_command.

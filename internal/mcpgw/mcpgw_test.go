@@ -79,6 +79,10 @@ func startUpstream(t *testing.T) *upstreamServer {
 	mcp.AddTool(s, &mcp.Tool{Name: "fail", Description: "returns an error result"}, func(context.Context, *mcp.CallToolRequest, any) (*mcp.CallToolResult, any, error) {
 		return nil, nil, errors.New("it failed")
 	})
+	s.AddTool(&mcp.Tool{Name: "rpc-error", Description: "answers a JSON-RPC error", InputSchema: map[string]any{"type": "object"}},
+		func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return nil, &jsonrpc.Error{Code: -32001, Message: "rpc-error refused the call"}
+		})
 	mcp.AddTool(s, &mcp.Tool{Name: "slow", Description: "waits to be cancelled"}, func(ctx context.Context, _ *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
 		u.started <- "slow"
 		select {
@@ -254,7 +258,7 @@ func TestAggregateListsVisibleToolsAndCalls(t *testing.T) {
 		names = append(names, tl.Name)
 	}
 	slices.Sort(names)
-	want := []string{"up.chatty", "up.echo", "up.fail", "up.interact", "up.secret", "up.slow"}
+	want := []string{"up.chatty", "up.echo", "up.fail", "up.interact", "up.rpc-error", "up.secret", "up.slow"}
 	if !slices.Equal(names, want) {
 		t.Errorf("tools/list = %v, want %v (up.hidden is not visible)", names, want)
 	}
@@ -588,11 +592,11 @@ func TestOutcomeStatuses(t *testing.T) {
 	}
 
 	// An upstream JSON-RPC error reaches the agent as it was, and counts as an error.
-	_, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "no-such-tool"})
-	if err == nil || !strings.Contains(err.Error(), "no-such-tool") {
-		t.Errorf("unknown upstream tool: %v", err)
+	_, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "rpc-error"})
+	if err == nil || !strings.Contains(err.Error(), "rpc-error refused the call") {
+		t.Errorf("upstream JSON-RPC error: %v", err)
 	}
-	if o := onlyOutcome(t, tg.p, "up", "no-such-tool"); o.Status != warden.StatusError {
+	if o := onlyOutcome(t, tg.p, "up", "rpc-error"); o.Status != warden.StatusError {
 		t.Errorf("upstream error: outcome %+v, want error", o)
 	}
 

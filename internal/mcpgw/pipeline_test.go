@@ -119,6 +119,16 @@ func (p *fakePipeline) Authorize(ctx context.Context, c *gateway.Caller, call *g
 	return rec.permit
 }
 
+func (p *fakePipeline) Refuse(ctx context.Context, c *gateway.Caller, call *gateway.Call, reason, message string) *gateway.Permit {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seq++
+	rec := &permitRecord{call: call}
+	rec.permit = &gateway.Permit{Decision: warden.Decision{ID: fmt.Sprintf("dec_%d", p.seq), Effect: warden.EffectDeny, Reason: reason, Message: message}, Tool: p.toolNamed(call.Tool)}
+	p.permits = append(p.permits, rec)
+	return rec.permit
+}
+
 func (p *fakePipeline) Visible(c *gateway.Caller, tool *warden.Tool, action string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()

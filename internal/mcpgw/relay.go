@@ -201,10 +201,20 @@ func (s *session) relayCall(w http.ResponseWriter, r *http.Request, c *gateway.C
 	// A call held for a person's approval waits inside Authorize; it ends with the session.
 	actx, stop := linked(callCtx, s.ctx)
 	defer stop() // the permit's context may derive from it
-	permit := s.g.p.Authorize(actx, c, &gateway.Call{
+	gcall := &gateway.Call{
 		Entry: gateway.EntryMCP, Tool: server, Action: name, Arguments: p.args,
 		Trace: gateway.ParseTraceparent(r.Header.Get("Traceparent")),
-	})
+	}
+	if refused := s.checkToolName(actx, c, gcall, p.name); refused != nil {
+		if res, rpcErr := refused.answer(); rpcErr != nil {
+			data, _ := json.Marshal(rpcErr)
+			out.final(appendMessage(nil, msg.id, "", nil, nil, data))
+		} else {
+			out.toolResult(res)
+		}
+		return true
+	}
+	permit := s.g.p.Authorize(actx, c, gcall)
 	if !permit.Allowed() {
 		out.toolResult(toolError(denial(permit), permit))
 		return true

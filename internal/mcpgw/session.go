@@ -566,9 +566,15 @@ func (s *session) callTool(ctx context.Context, req mcp.Request, c *gateway.Call
 	// handler to return.
 	actx, stop := linked(ctx, s.ctx)
 	defer stop()
-	permit := s.g.p.Authorize(actx, c, &gateway.Call{
-		Entry: gateway.EntryMCP, Tool: server, Action: name, Arguments: p.Arguments, Trace: traceOf(req),
-	})
+	call := &gateway.Call{Entry: gateway.EntryMCP, Tool: server, Action: name, Arguments: p.Arguments, Trace: traceOf(req)}
+	if r := s.checkToolName(actx, c, call, p.Name); r != nil {
+		res, rpcErr := r.answer()
+		if rpcErr != nil {
+			return nil, rpcErr
+		}
+		return res, nil
+	}
+	permit := s.g.p.Authorize(actx, c, call)
 	if !permit.Allowed() {
 		return toolError(denial(permit), permit), nil
 	}

@@ -35,6 +35,12 @@ type upstream struct {
 	seq     uint64
 
 	callSeq atomic.Uint64 // ids of the calls the lean relay sends
+
+	// The tools the upstream listed (toolnames.go), guarded by mu; listMu makes one listing
+	// at a time.
+	tools    *toolList
+	toolsGen uint64 // raised by every notifications/tools/list_changed
+	listMu   sync.Mutex
 }
 
 // flightKey marks the context of an upstream call with its flight, so that what arrives on that
@@ -265,6 +271,9 @@ func (up *upstream) deliver(f *flight, method string, params mcp.Params) {
 	case *mcp.ElicitationCompleteParams:
 		up.relayElicitationComplete(p)
 	case *mcp.ToolListChangedParams, *mcp.PromptListChangedParams, *mcp.ResourceListChangedParams:
+		if _, ok := params.(*mcp.ToolListChangedParams); ok {
+			up.forgetTools()
+		}
 		for _, s := range up.sessions() {
 			up.notify(s, s.ctx, method, params)
 		}
