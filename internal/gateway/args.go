@@ -20,14 +20,25 @@ const maxArgumentDepth = 10000
 
 var errNotOneObject = errors.New("arguments must be one JSON object")
 
+// Arguments whose text is not Unicode are refused: encoding/json reads a lone UTF-16 surrogate
+// escape (\ud800) or a byte that is not UTF-8 as U+FFFD, so "bob\ud800" and "bob\udfff" would
+// decode, and hash, alike — and an approval of one would let the other through — while the
+// upstream gets the raw text, which its parser may read as something else again.
+var (
+	errLoneSurrogate = errors.New("arguments hold a lone UTF-16 surrogate escape (such as \\ud800), which is not a character; send Unicode text, or a properly paired surrogate escape")
+	errNotUTF8       = errors.New("arguments hold bytes that are not UTF-8 text")
+)
+
 // DecodeArguments decodes a call's arguments for policy: a JSON object, numbers kept exact.
 //
-// It accepts exactly what encoding/json's Decoder (with UseNumber) accepts as one object and
-// decodes it to the same values — strings unquoted the same way, invalid UTF-8 and lone
-// surrogates turned into U+FFFD — in one pass that also finds repeated keys: Go keeps the last
+// It accepts what encoding/json's Decoder (with UseNumber) accepts as one object, except
+// strings that are not Unicode text (a lone surrogate escape, bytes that are not UTF-8), and
+// decodes it to the same values, in one pass that also finds repeated keys: Go keeps the last
 // of two equal keys, an upstream may keep the first, and policy and budgets must judge what the
-// upstream will act on, so a document that can be read two ways is refused. A syntax error
-// anywhere wins over a repeated key, as it did when the two were separate passes.
+// upstream will act on, so a document that can be read two ways is refused. Refusing text that
+// is not Unicode holds the digest to what was sent: the canonical form it covers decodes to
+// exactly the strings the document holds. A syntax error anywhere wins over text that is not
+// Unicode, and that over a repeated key; each is the first in document order.
 func DecodeArguments(raw json.RawMessage) (map[string]any, error) {
 	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
 		return map[string]any{}, nil
@@ -47,6 +58,9 @@ func DecodeArguments(raw json.RawMessage) (map[string]any, error) {
 	if d.skipSpace(); d.pos != len(d.data) {
 		return nil, errNotOneObject
 	}
+	if d.badText != nil {
+		return nil, d.badText
+	}
 	if d.dup {
 		return nil, fmt.Errorf("arguments repeat the key %s", quote(d.dupKey))
 	}
@@ -56,10 +70,19 @@ func DecodeArguments(raw json.RawMessage) (map[string]any, error) {
 // argDecoder is a strict JSON parser for DecodeArguments. Its methods report false on a syntax
 // error, leaving pos anywhere.
 type argDecoder struct {
-	data   []byte
-	pos    int
-	dup    bool   // a repeated key was seen
-	dupKey string // the first one, in document order
+	data    []byte
+	pos     int
+	dup     bool   // a repeated key was seen
+	dupKey  string // the first one, in document order
+	badText error  // the first string that is not Unicode text: errLoneSurrogate or errNotUTF8
+}
+
+// refuseText notes a string that is not Unicode text; parsing goes on, so that a syntax error
+// further on still wins.
+func (d *argDecoder) refuseText(err error) {
+	if d.badText == nil {
+		d.badText = err
+	}
 }
 
 func (d *argDecoder) skipSpace() {
@@ -301,8 +324,8 @@ func (d *argDecoder) string() (string, bool) {
 				}
 				i += 5
 				if utf16.IsSurrogate(r) {
-					// A valid pair is consumed whole; anything else becomes U+FFFD and what
-					// follows is read on its own.
+					// A valid pair is consumed whole; anything else is refused (read as U+FFFD,
+					// as encoding/json does, and what follows on its own).
 					if r2 := escapedRune(s[i:]); r2 >= 0 {
 						if dec := utf16.DecodeRune(r, r2); dec != unicode.ReplacementChar {
 							b = utf8.AppendRune(b, dec)
@@ -310,6 +333,7 @@ func (d *argDecoder) string() (string, bool) {
 							continue
 						}
 					}
+					d.refuseText(errLoneSurrogate)
 					r = unicode.ReplacementChar
 				}
 				b = utf8.AppendRune(b, r)
@@ -323,7 +347,10 @@ func (d *argDecoder) string() (string, bool) {
 			i++
 		default:
 			r, size := utf8.DecodeRune(s[i:])
-			b = utf8.AppendRune(b, r) // invalid UTF-8 becomes U+FFFD
+			if r == utf8.RuneError && size == 1 {
+				d.refuseText(errNotUTF8)
+			}
+			b = utf8.AppendRune(b, r) // invalid UTF-8 becomes U+FFFD, as in encoding/json
 			i += size
 		}
 	}

@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strconv"
 	"testing"
+	"unicode/utf8"
 )
 
 // The reference is the two-pass decoder DecodeArguments replaced: encoding/json with UseNumber,
-// then a token walk for repeated keys. DecodeArguments must agree with it on every input.
+// then a token walk for repeated keys — with, between them, a walk of the raw strings that
+// refuses text that is not Unicode. DecodeArguments must agree with it on every input.
 
 // decodeArgumentsReference decodes with encoding/json, then walks the tokens for repeated keys.
 func decodeArgumentsReference(raw json.RawMessage) (map[string]any, error) {
@@ -24,11 +27,18 @@ func decodeArgumentsReference(raw json.RawMessage) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var args map[string]any
-	if err := dec.Decode(&args); err != nil || dec.More() {
+	// Only space may follow the object: More reports false at a stray ']' or '}', which the
+	// fuzzer found ({"":1,"":2}] is a syntax error, and a syntax error wins over a repeated key).
+	if err := dec.Decode(&args); err != nil || dec.More() || len(bytes.TrimLeft(raw[dec.InputOffset():], " \t\r\n")) != 0 {
 		return nil, errors.New("arguments must be one JSON object")
 	}
 	if args == nil {
 		args = map[string]any{}
+	}
+	// encoding/json reads a lone surrogate escape or a byte that is not UTF-8 as U+FFFD;
+	// such text could mean something else upstream, so it is refused.
+	if err := checkTextReference(raw); err != nil {
+		return nil, err
 	}
 	// Go keeps the last of two equal keys; an upstream may keep the first. Policy and budgets must
 	// judge what the upstream will act on, so a document that can be read two ways is refused.
@@ -36,6 +46,46 @@ func decodeArgumentsReference(raw json.RawMessage) (map[string]any, error) {
 		return nil, err
 	}
 	return args, nil
+}
+
+// checkTextReference walks the strings of a valid JSON document and reports the first, in
+// document order, that holds a lone surrogate escape or bytes that are not UTF-8.
+func checkTextReference(raw []byte) error {
+	inString := false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case !inString:
+			inString = c == '"'
+		case c == '"':
+			inString = false
+		case c == '\\' && raw[i+1] == 'u':
+			u, _ := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
+			i += 5
+			switch r := rune(u); {
+			case 0xdc00 <= r && r <= 0xdfff:
+				return errLoneSurrogate
+			case 0xd800 <= r && r <= 0xdbff:
+				var low uint64
+				if i+6 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' {
+					low, _ = strconv.ParseUint(string(raw[i+3:i+7]), 16, 16)
+				}
+				if low < 0xdc00 || low > 0xdfff {
+					return errLoneSurrogate
+				}
+				i += 6
+			}
+		case c == '\\':
+			i++
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRune(raw[i:])
+			if r == utf8.RuneError && size == 1 {
+				return errNotUTF8
+			}
+			i += size - 1
+		}
+	}
+	return nil
 }
 
 // checkDuplicateKeysReference walks a valid JSON document and reports an object with a repeated key.
@@ -122,6 +172,9 @@ var decodingCorpus = []string{
 	"{\"\xff\":1,\"\xfe\":2}", `{"s":"<>&` + "\u2028\u2029" + `"}`, `{"s":"\u00e9\u4e2d"}`, `{"s":"\uZZZZ"}`, `{"s":"\u12"}`,
 	`{"a":[[[[[]]]]]}`, `{"amount": 12345678901234567890, "to": "x"}`, "\ufeff{}", `{"a":1}` + "\u00a0",
 	`{"b":1,"a":2,"B":3,"é":4,"":5}`,
+	`{"to":"bob\ud800"}`, `{"to":"bob\udfff"}`, `{"to":"bob\ud83d\ude00"}`, `{"to":"\uD83D\uDE00"}`, `{"\ud800":1}`,
+	`{"a":"\ud800","a":1}`, `{"a":"\ud800","b":}`, "{\"a\":\"\xff\",\"b\":\"\\udc00\"}", "{\"a\":\"\\udc00\",\"b\":\"\xff\"}",
+	"{\"s\":\"\xed\xa0\x80\"}", `{"s":"\ud800\ud800\udc00"}`, `{"s":"\ufffd"}`,
 }
 
 func TestDecodeArgumentsMatchesEncodingJSON(t *testing.T) {

@@ -381,10 +381,12 @@ func TestDeniedCallIsAToolError(t *testing.T) {
 	default:
 	}
 
-	// An unknown tool-server is denied by the pipeline too, and audited.
-	res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "nope.echo"})
-	if err != nil || !res.IsError || !strings.Contains(text(t, res), "(decision dec_") {
-		t.Errorf("unknown tool: %+v, %v", res, err)
+	// An unknown tool-server is denied by the pipeline too, and audited: an unknown tool is
+	// a JSON-RPC invalid params error, as the MCP specification has it.
+	_, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "nope.echo"})
+	var rpcErr *jsonrpc.Error
+	if !errors.As(err, &rpcErr) || rpcErr.Code != jsonrpc.CodeInvalidParams || !strings.Contains(rpcErr.Message, "(decision dec_") {
+		t.Errorf("unknown tool: %v", err)
 	}
 
 	// Other methods get a JSON-RPC error with the same text.

@@ -205,18 +205,17 @@ func (s *session) relayCall(w http.ResponseWriter, r *http.Request, c *gateway.C
 		Entry: gateway.EntryMCP, Tool: server, Action: name, Arguments: p.args,
 		Trace: gateway.ParseTraceparent(r.Header.Get("Traceparent")),
 	}
-	if refused := s.checkToolName(actx, c, gcall, p.name); refused != nil {
-		if res, rpcErr := refused.answer(); rpcErr != nil {
+	permit := s.checkToolName(actx, c, gcall, p.name)
+	if permit == nil {
+		permit = s.g.p.Authorize(actx, c, gcall)
+	}
+	if !permit.Allowed() {
+		if res, rpcErr := deniedCall(permit); rpcErr != nil {
 			data, _ := json.Marshal(rpcErr)
 			out.final(appendMessage(nil, msg.id, "", nil, nil, data))
 		} else {
 			out.toolResult(res)
 		}
-		return true
-	}
-	permit := s.g.p.Authorize(actx, c, gcall)
-	if !permit.Allowed() {
-		out.toolResult(toolError(denial(permit), permit))
 		return true
 	}
 

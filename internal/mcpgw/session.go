@@ -567,16 +567,16 @@ func (s *session) callTool(ctx context.Context, req mcp.Request, c *gateway.Call
 	actx, stop := linked(ctx, s.ctx)
 	defer stop()
 	call := &gateway.Call{Entry: gateway.EntryMCP, Tool: server, Action: name, Arguments: p.Arguments, Trace: traceOf(req)}
-	if r := s.checkToolName(actx, c, call, p.Name); r != nil {
-		res, rpcErr := r.answer()
+	permit := s.checkToolName(actx, c, call, p.Name)
+	if permit == nil {
+		permit = s.g.p.Authorize(actx, c, call)
+	}
+	if !permit.Allowed() {
+		res, rpcErr := deniedCall(permit)
 		if rpcErr != nil {
 			return nil, rpcErr
 		}
 		return res, nil
-	}
-	permit := s.g.p.Authorize(actx, c, call)
-	if !permit.Allowed() {
-		return toolError(denial(permit), permit), nil
 	}
 	f := s.forward(ctx, c, permit, p.Meta, len(p.Arguments), func(ctx context.Context, up *upstream, meta mcp.Meta) (mcp.Result, error) {
 		var args any

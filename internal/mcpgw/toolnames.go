@@ -105,22 +105,19 @@ func (up *upstream) cachedTool(name string) (ok, fresh bool) {
 	return up.tools.names[name], time.Since(up.tools.at) < toolListTTL
 }
 
-// refusal is a tools/call refused before policy: the recorded permit, to answer the agent with.
-type refusal struct{ p *gateway.Permit }
-
 // checkToolName resolves a tools/call's name before policy: the name of a tool the upstream
 // listed. It returns nil when the call may go on to Authorize, else the recorded refusal. A
 // call to a tool-server warden does not know is Authorize's to refuse (unknown_tool too).
 // agentName is the name as the agent sent it, for the message.
-func (s *session) checkToolName(ctx context.Context, c *gateway.Caller, call *gateway.Call, agentName string) *refusal {
+func (s *session) checkToolName(ctx context.Context, c *gateway.Caller, call *gateway.Call, agentName string) *gateway.Permit {
 	tool := s.g.tool(call.Tool)
 	if tool == nil {
 		return nil
 	}
-	refuse := func(reason, msg string) *refusal {
-		return &refusal{s.g.p.Refuse(ctx, c, call, reason, msg)}
+	refuse := func(reason, msg string) *gateway.Permit {
+		return s.g.p.Refuse(ctx, c, call, reason, msg)
 	}
-	unknown := func() *refusal {
+	unknown := func() *gateway.Permit {
 		return refuse(ReasonUnknownTool, fmt.Sprintf("unknown tool %s: the MCP server %s lists no tool of that exact name", quoteName(agentName), tool.Name))
 	}
 	if warden.ValidateMCPToolName(call.Action) != nil {
@@ -142,18 +139,21 @@ func (s *session) checkToolName(ctx context.Context, c *gateway.Caller, call *ga
 	return nil
 }
 
-// answer is what the agent gets for the refusal: for an unknown tool the JSON-RPC error the MCP
-// specification gives one (invalid params), carrying the decision as any denied method's error
-// does; otherwise a tool result, as for a call policy denied.
-func (r *refusal) answer() (*mcp.CallToolResult, *jsonrpc.Error) {
-	if r.p.Decision.Reason != ReasonUnknownTool {
-		return toolError(denial(r.p), r.p), nil
+// deniedCall is what the agent gets for a tools/call warden did not allow: for a call that
+// names no tool warden will forward (unknown_tool) or whose arguments it cannot read as one
+// meaning (invalid_arguments), the JSON-RPC error the MCP specification gives a malformed call
+// (invalid params), carrying the decision as any denied method's error does; otherwise a tool
+// result with isError, which the model can read and act on.
+func deniedCall(p *gateway.Permit) (*mcp.CallToolResult, *jsonrpc.Error) {
+	switch p.Decision.Reason {
+	case ReasonUnknownTool, gateway.ReasonInvalidArguments:
+		data, _ := json.Marshal(map[string]string{"decision": p.Decision.ID, "effect": p.Decision.Effect, "reason": p.Decision.Reason})
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: denial(p), Data: data}
 	}
-	data, _ := json.Marshal(map[string]string{"decision": r.p.Decision.ID, "effect": r.p.Decision.Effect, "reason": r.p.Decision.Reason})
-	return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: denial(r.p), Data: data}
+	return toolError(denial(p), p), nil
 }
 
-// quoteName quotes a name an agent sent for a message, cut short.
+// quoteName quotes a name an agent sent, for a message, cut short.
 func quoteName(name string) string {
 	if len(name) > 80 {
 		name = name[:80] + "…"
