@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/loopback"
 )
 
 // Credentials are an agent's client credentials.
@@ -135,6 +136,12 @@ func sessionOf(token string) string {
 }
 
 // Handler forwards every request to warden with the agent's token, streaming both ways.
+//
+// It serves without authentication, so it refuses (403) what a web page could send it: a Host
+// that is not this machine (a DNS-rebinding page whose name now points at 127.0.0.1), an
+// Origin that is not this machine, or a browser's cross-site request without one — before it
+// fetches a token or forwards anything. The rule is package loopback's, the one warden's own
+// /mcp applies to Host.
 func (s *Sidecar) Handler() http.Handler {
 	proxy := &httputil.ReverseProxy{
 		FlushInterval: -1,
@@ -156,17 +163,27 @@ func (s *Sidecar) Handler() http.Handler {
 		},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := loopback.Check(r); err != nil {
+			s.log.Warn("refused a request that may come from a web page", "host", r.Host, "origin", r.Header.Get("Origin"), "path", r.URL.Path, "err", err)
+			writeError(w, http.StatusForbidden, "forbidden", err.Error())
+			return
+		}
 		token, err := s.Token(r.Context())
 		if err != nil {
 			s.log.Warn("no token for the agent", "err", warden.ErrorMessage(err))
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": "no_token", "message": warden.ErrorMessage(err)}})
+			writeError(w, http.StatusServiceUnavailable, "no_token", warden.ErrorMessage(err))
 			return
 		}
 		r.Header.Set("Authorization", "Bearer "+token)
 		proxy.ServeHTTP(w, r)
 	})
+}
+
+// writeError answers with warden's JSON error shape.
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }
 
 // CheckLoopback refuses a listen address that is not on this machine: the sidecar serves
@@ -176,8 +193,7 @@ func CheckLoopback(addr string) error {
 	if err != nil {
 		return warden.Errorf(warden.EInvalid, "listen %q: want 127.0.0.1:PORT", addr)
 	}
-	ip := net.ParseIP(host)
-	if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !loopback.Host(host) {
 		return warden.Errorf(warden.EInvalid, "listen %q: the sidecar serves without authentication and only listens on loopback (127.0.0.1 or ::1)", addr)
 	}
 	return nil

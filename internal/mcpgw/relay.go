@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/gateway"
+	"github.com/wardenhq/warden/internal/loopback"
 )
 
 // The lean relay. Through the SDK, one tools/call is decoded and encoded a dozen times on its
@@ -93,7 +93,7 @@ func (g *Gateway) relayable(r *http.Request, s *session) bool {
 	if !g.opts.DisableLocalhostProtection {
 		// The SDK's DNS rebinding check: a loopback listener takes loopback Host names only.
 		if addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && addr != nil &&
-			isLoopback(addr.String()) && !isLoopback(r.Host) {
+			loopback.Host(addr.String()) && !loopback.Host(r.Host) {
 			return false
 		}
 	}
@@ -116,19 +116,6 @@ func accepts(values []string) (jsonOK, streamOK bool) {
 		}
 	}
 	return jsonOK, streamOK
-}
-
-// isLoopback reports whether a host or host:port is localhost or a loopback address.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		host = strings.Trim(addr, "[]")
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
 }
 
 // callParams are the params of a plain tools/call: name, arguments and _meta, nothing else

@@ -262,3 +262,35 @@ func TestReadSSE(t *testing.T) {
 		t.Fatalf("joined data is not the JSON sent: %v", err)
 	}
 }
+
+// A loopback listener takes loopback Host names only (DNS rebinding), on the relay's path as on
+// the SDK's: both judge by package loopback's rule.
+func TestRelayRefusesForeignHostOnLoopback(t *testing.T) {
+	bank := startBankUpstream(t)
+	tg := newTestGateway(t, remoteTool("m", bank.URL))
+	token, _ := tg.p.addAgent("bot")
+	cs := connect(t, tg.srv.URL+"/mcp/m", token, nil)
+	for _, host := range []string{"evil.example.com", "evil.example.com:80", "localhost.evil.example.com"} {
+		for _, extra := range []string{"", `,"x-extra":1`} {
+			req, _ := http.NewRequestWithContext(ctxT(t), http.MethodPost, tg.srv.URL+"/mcp/m",
+				strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"`+extra+`}}`))
+			req.Host = host
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Mcp-Session-Id", cs.ID())
+			req.Header.Set("Mcp-Protocol-Version", cs.InitializeResult().ProtocolVersion)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden {
+				t.Errorf("Host %q%s: %d, want 403", host, extra, resp.StatusCode)
+			}
+		}
+	}
+	if got := bank.received(); len(got) != 0 {
+		t.Fatalf("the upstream received %q", got)
+	}
+}
