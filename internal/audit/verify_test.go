@@ -28,6 +28,9 @@ func TestVerifyNamesTheBreak(t *testing.T) {
 		{"altered to garbage", func(t *testing.T, l *testLog) {
 			l.exec(t, `UPDATE audit_events SET body = 'not json' WHERE seq = 7`)
 		}, audit.BreakAltered, 7},
+		{"copy for search changed", func(t *testing.T, l *testLog) {
+			l.exec(t, `UPDATE audit_events SET actor_name = 'someone-else' WHERE seq = 5`)
+		}, audit.BreakIndex, 5},
 		{"deleted", func(t *testing.T, l *testLog) {
 			l.exec(t, `DELETE FROM audit_events WHERE seq = 5`)
 		}, audit.BreakDeleted, 5},
