@@ -104,6 +104,11 @@ type ApprovalStore interface {
 	// CreateApproval stores a new request. Another open (pending or approved) request with the
 	// same binding is EConflict: one call has one open request, however many replicas ask.
 	CreateApproval(ctx context.Context, a *Approval) error
+	// CreateApprovalLimited is CreateApproval unless the agent already has maxPending pending
+	// requests that have not expired by a.CreatedAt: then it stores nothing and returns
+	// ERateLimited. The count and the insert are atomic, so replicas asking at once cannot
+	// together pass the limit.
+	CreateApprovalLimited(ctx context.Context, a *Approval, maxPending int) error
 	// Approval returns one request (ENotFound if none).
 	Approval(ctx context.Context, id string) (*Approval, error)
 	// ApprovalByBinding returns the newest request with the binding (ENotFound if none).

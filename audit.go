@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -193,6 +194,77 @@ type AuditRecord struct {
 	Seq  int64
 	Hash string
 	Body []byte // the canonical encoding
+	// Index is what the store keeps beside the body for search, nil if it keeps nothing.
+	Index *AuditIndex
+}
+
+// AuditIndex is what a store keeps beside an event's body so that a search can use an index:
+// copies of the fields AuditFilter selects on. Only the body is hashed, so a copy could be
+// changed without breaking the chain — and an event whose actor_name no longer matches is one
+// that `audit search --agent` misses. Verification therefore compares every copy with the body
+// (AuditIndexOf) and reports the first that differs.
+type AuditIndex struct {
+	ID         string
+	Time       int64 // Unix nanoseconds; 0 for the zero time
+	Type       string
+	ActorID    string
+	ActorName  string
+	Tool       string
+	Action     string
+	Effect     string
+	SessionID  string
+	OnBehalfOf string
+	Risk       int // Target.Risk.Level()
+}
+
+// AuditIndexOf returns the copies a store keeps of ev: the one definition of them, used both to
+// write them and to check them.
+func AuditIndexOf(ev *AuditEvent) AuditIndex {
+	var nanos int64
+	if !ev.Time.IsZero() {
+		nanos = ev.Time.UnixNano()
+	}
+	return AuditIndex{
+		ID: ev.ID, Time: nanos, Type: ev.Type, ActorID: ev.Actor.ID, ActorName: ev.Actor.Name,
+		Tool: ev.Target.Tool, Action: ev.Target.Action, Effect: ev.Decision.Effect,
+		SessionID: ev.Actor.SessionID, OnBehalfOf: ev.Actor.OnBehalfOf, Risk: ev.Target.Risk.Level(),
+	}
+}
+
+// AuditIndexDiff is a copy that differs from the body: the column that holds it (as the SQL
+// stores name it), what the column holds and what the body says.
+type AuditIndexDiff struct {
+	Column       string
+	Stored, Body string
+}
+
+// Diff returns the first of the stored copies that differs from the copies of the body (what
+// AuditIndexOf gives for it); ok is false if none does.
+func (stored AuditIndex) Diff(body AuditIndex) (d AuditIndexDiff, ok bool) {
+	if stored == body {
+		return d, false
+	}
+	for _, c := range []struct {
+		column       string
+		stored, body string
+	}{
+		{"id", stored.ID, body.ID},
+		{"time", strconv.FormatInt(stored.Time, 10), strconv.FormatInt(body.Time, 10)},
+		{"type", stored.Type, body.Type},
+		{"actor_id", stored.ActorID, body.ActorID},
+		{"actor_name", stored.ActorName, body.ActorName},
+		{"tool", stored.Tool, body.Tool},
+		{"action", stored.Action, body.Action},
+		{"effect", stored.Effect, body.Effect},
+		{"session_id", stored.SessionID, body.SessionID},
+		{"on_behalf_of", stored.OnBehalfOf, body.OnBehalfOf},
+		{"risk", strconv.Itoa(stored.Risk), strconv.Itoa(body.Risk)},
+	} {
+		if c.stored != c.body {
+			return AuditIndexDiff{Column: c.column, Stored: c.stored, Body: c.body}, true
+		}
+	}
+	return AuditIndexDiff{}, false
 }
 
 // AuditFilter selects events for search. Zero fields match everything.

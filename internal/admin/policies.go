@@ -53,10 +53,7 @@ func validatePolicyFiles(files map[string]string) error {
 // ApplyPolicies stores files as the new set of people-written policies (the generated grants of
 // `warden apply` are kept), after checking that the whole set compiles against the tools.
 func (s *Service) ApplyPolicies(ctx context.Context, p *warden.Principal, req PolicyApply) (*warden.PolicySet, error) {
-	if err := validatePolicyFiles(req.Files); err != nil {
-		return nil, err
-	}
-	comment, err := validateReason(req.Comment, false)
+	comment, err := req.check()
 	if err != nil {
 		return nil, err
 	}
@@ -69,13 +66,33 @@ func (s *Service) ApplyPolicies(ctx context.Context, p *warden.Principal, req Po
 	if req.IfVersion != 0 && req.IfVersion != version {
 		return nil, warden.Errorf(warden.EConflict, "policy version is %d, not %d: someone applied in between", version, req.IfVersion)
 	}
-	next := maps.Clone(req.Files)
+	return s.storePolicies(ctx, p, withGenerated(req.Files, current), version, warden.EventPolicyApply, comment)
+}
+
+// check validates an upload before anything is read or stored, and returns its comment.
+func (req PolicyApply) check() (string, error) {
+	// A body without files ({}, null, {"files":null}) is a client's mistake, not a request to
+	// remove every policy: that takes an explicit {"files":{}}.
+	if req.Files == nil {
+		return "", warden.Errorf(warden.EInvalid, `give the policy files: "files" is an object of file name to Cedar text ({} for none)`)
+	}
+	if err := validatePolicyFiles(req.Files); err != nil {
+		return "", err
+	}
+	return validateReason(req.Comment, false)
+}
+
+// withGenerated returns a new set of the people's files with the generated files (ApplyPrefix)
+// of current beside them, which an upload of people's files keeps.
+func withGenerated(files, current map[string]string) map[string]string {
+	next := make(map[string]string, len(files)+1)
+	maps.Copy(next, files)
 	for name, text := range current {
 		if strings.HasPrefix(name, ApplyPrefix) {
 			next[name] = text
 		}
 	}
-	return s.storePolicies(ctx, p, next, version, warden.EventPolicyApply, comment)
+	return next
 }
 
 // storePolicies compiles files against the tools, stores them as the next version if the

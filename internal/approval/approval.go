@@ -32,6 +32,8 @@ const (
 	DefaultHold = 60 * time.Second
 	DefaultTTL  = 15 * time.Minute
 	DefaultPoll = time.Second
+	// DefaultMaxPending is how many requests one agent may have waiting for a person.
+	DefaultMaxPending = 10
 )
 
 // maxNote bounds an approver's note or a rejection's reason.
@@ -54,7 +56,11 @@ type Options struct {
 	// CriticalApprovers is how many distinct people must approve a call to a critical tool;
 	// default 1. Other calls need one.
 	CriticalApprovers int
-	Webhooks          []Webhook
+	// MaxPendingPerAgent is how many requests one agent may have waiting for a person at once;
+	// a call that would make another is refused without a request or a notification. Default
+	// DefaultMaxPending.
+	MaxPendingPerAgent int
+	Webhooks           []Webhook
 	// BaseURL is warden's public URL, for links in notifications.
 	BaseURL string
 	Now     func() time.Time
@@ -72,6 +78,9 @@ func (o *Options) defaults() {
 	}
 	if o.CriticalApprovers < 1 {
 		o.CriticalApprovers = 1
+	}
+	if o.MaxPendingPerAgent < 1 {
+		o.MaxPendingPerAgent = DefaultMaxPending
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -156,6 +165,11 @@ func (s *Service) Await(ctx context.Context, req *gateway.ApprovalRequest) (gate
 	final := false // the hold is over: one last read, in case a decision came with it
 	for {
 		a, err := s.current(ctx, req, binding, waitingOn)
+		if warden.ErrorCode(err) == warden.ERateLimited {
+			return gateway.ApprovalResult{State: gateway.ApprovalLimited, Message: fmt.Sprintf(
+				"agent %s already has %d approval requests waiting for a person (approvals.max_pending_per_agent); "+
+					"no request was made: wait until they are decided or expire", req.Agent.Name, s.opts.MaxPendingPerAgent)}, nil
+		}
 		if err != nil {
 			return gateway.ApprovalResult{}, err
 		}
@@ -240,7 +254,11 @@ func (s *Service) current(ctx context.Context, req *gateway.ApprovalRequest, bin
 	return nil, warden.Errorf(warden.EUnavailable, "the approval request could not be made: too many concurrent changes")
 }
 
-// create stores a new pending request, records it and tells the webhooks.
+// create stores a new pending request, records it and tells the webhooks. An agent with
+// Options.MaxPendingPerAgent requests pending already gets ERateLimited, and nothing is stored,
+// recorded (the caller's decision is) or sent: every request pages a person, and an agent
+// whose calls each need approval must not be able to page without bound, whatever budgets it
+// has. The store counts, so the limit holds across replicas.
 func (s *Service) create(ctx context.Context, req *gateway.ApprovalRequest, binding string) (*warden.Approval, error) {
 	now := s.now()
 	required := 1
@@ -255,7 +273,7 @@ func (s *Service) create(ctx context.Context, req *gateway.ApprovalRequest, bind
 		Policies: req.Policies, PolicyVersion: req.PolicyVersion, Required: required,
 		CreatedAt: now, ExpiresAt: now.Add(s.opts.TTL),
 	}
-	if err := s.store.CreateApproval(ctx, a); err != nil {
+	if err := s.store.CreateApprovalLimited(ctx, a, s.opts.MaxPendingPerAgent); err != nil {
 		return nil, err
 	}
 	msg := fmt.Sprintf("decision %s waits for %s; expires %s", a.DecisionID, plural(required, "approval"), a.ExpiresAt.Format(time.RFC3339))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -601,5 +602,97 @@ func TestWebhooks(t *testing.T) {
 	if strings.Contains(s.Text, "<https") || !strings.Contains(s.Text, "&lt;https://evil.example|click&gt; &amp; more") ||
 		strings.Contains(s.Text, "31337") || !strings.Contains(s.Text, res.RequestID) {
 		t.Fatalf("slack text: %s", s.Text)
+	}
+}
+
+// TestPendingLimit: an agent may have MaxPendingPerAgent requests waiting for a person; calls
+// beyond that, sent at once to two replicas on one store, are refused without a request, an
+// audit event of their own or a notification. Other agents are not affected, and a decided
+// request makes room for a new one.
+func TestPendingLimit(t *testing.T) {
+	var mu sync.Mutex
+	pages := 0
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		pages++
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	paged := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return pages
+	}
+	opts := approval.Options{Hold: 10 * time.Millisecond, MaxPendingPerAgent: 3, Webhooks: []approval.Webhook{{URL: hook.URL, Timeout: time.Second}}}
+	f := newFixture(t, opts)
+	replicas := []*approval.Service{f.svc, f.service(opts)}
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	for _, r := range replicas {
+		wg.Go(func() { _ = r.Run(ctx) })
+	}
+	defer func() { cancel(); wg.Wait() }()
+
+	const calls = 40
+	results := make([]<-chan awaited, calls)
+	for i := range calls {
+		results[i] = f.await(t.Context(), replicas[i%2], call(bank, fmt.Sprintf("d%02d", i)))
+	}
+	states := map[string]int{}
+	for _, ch := range results {
+		res := f.result(ch, 10*time.Second)
+		states[res.State]++
+		if res.State == gateway.ApprovalLimited && (res.RequestID != "" || !strings.Contains(res.Message, "max_pending_per_agent")) {
+			t.Fatalf("a refusal: %+v", res)
+		}
+	}
+	if states[gateway.ApprovalPending] != 3 || states[gateway.ApprovalLimited] != calls-3 {
+		t.Fatalf("results by state %v; want 3 pending and %d limited", states, calls-3)
+	}
+	reqs := f.pending(3)
+	var requested int
+	f.audit.mu.Lock()
+	for _, ev := range f.audit.evs {
+		if ev.Type == warden.EventApprovalRequested {
+			requested++
+		}
+	}
+	f.audit.mu.Unlock()
+	if requested != 3 {
+		t.Fatalf("%d approval.requested events, want 3", requested)
+	}
+	waitFor(t, "3 notifications", func() bool { return paged() >= 3 })
+
+	// Another agent has its own allowance.
+	other := call(bank, "o1")
+	other.Agent = &warden.Agent{ID: "agt_2", Name: "ops-bot", Owner: "ops@example.com"}
+	if res := f.result(f.await(t.Context(), f.svc, other), time.Second); res.State != gateway.ApprovalPending {
+		t.Fatalf("another agent: %+v", res)
+	}
+	// A decided request makes room for one more, and only one.
+	if _, err := f.svc.Reject(t.Context(), approver, reqs[0].ID, "no"); err != nil {
+		t.Fatal(err)
+	}
+	if res := f.result(f.await(t.Context(), f.svc, call(bank, "n1")), time.Second); res.State != gateway.ApprovalPending {
+		t.Fatalf("after a rejection: %+v", res)
+	}
+	if res := f.result(f.await(t.Context(), f.svc, call(bank, "n2")), time.Second); res.State != gateway.ApprovalLimited {
+		t.Fatalf("over the limit again: %+v", res)
+	}
+	waitFor(t, "5 notifications", func() bool { return paged() >= 5 })
+	// Every notification there will be has been queued by now (create queues it before Await
+	// returns); give the senders a moment to show any extra.
+	time.Sleep(200 * time.Millisecond)
+	if n := paged(); n != 5 {
+		t.Fatalf("%d notifications, want 5: one per request made, none for a refused call", n)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }

@@ -96,8 +96,8 @@ func (l *testLog) body(t testing.TB, seq int64) *warden.AuditEvent {
 	return &ev
 }
 
-// rewrite stores ev at seq with a hash computed as warden would: the kind of change someone who
-// knows the format but not the checkpoint key can make.
+// rewrite stores ev at seq with a hash and the copies kept for search computed as warden would:
+// the kind of change someone who knows the format but not the checkpoint key can make.
 func (l *testLog) rewrite(t testing.TB, seq int64, ev *warden.AuditEvent) string {
 	t.Helper()
 	canonical, err := warden.AuditCanonical(ev)
@@ -105,7 +105,10 @@ func (l *testLog) rewrite(t testing.TB, seq int64, ev *warden.AuditEvent) string
 		t.Fatal(err)
 	}
 	hash := warden.AuditHash(canonical)
-	l.exec(t, `UPDATE audit_events SET body = ?, hash = ? WHERE seq = ?`, string(canonical), hash, seq)
+	ix := warden.AuditIndexOf(ev)
+	l.exec(t, `UPDATE audit_events SET body = ?, hash = ?, id = ?, time = ?, type = ?, actor_id = ?, actor_name = ?, tool = ?,
+		action = ?, effect = ?, session_id = ?, on_behalf_of = ?, risk = ? WHERE seq = ?`, string(canonical), hash,
+		ix.ID, ix.Time, ix.Type, ix.ActorID, ix.ActorName, ix.Tool, ix.Action, ix.Effect, ix.SessionID, ix.OnBehalfOf, ix.Risk, seq)
 	return hash
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -27,6 +28,10 @@ const (
 	BreakRewritten = "rewritten" // the chain is whole but disagrees with a signed checkpoint
 	// BreakCheckpoint is a stored checkpoint whose signature, origin or contents do not verify.
 	BreakCheckpoint = "bad_checkpoint"
+	// BreakIndex is a copy the store keeps for search (actor_name, tool, time, …) that differs
+	// from the event's body: the chain is whole, but a search by that column misses or
+	// misplaces the event.
+	BreakIndex = "index_mismatch"
 )
 
 // Break is the first place where the log is not what warden wrote.
@@ -84,17 +89,20 @@ type link struct {
 	parsed   bool
 	bodySeq  int64
 	bodyPrev string
+	index    *warden.AuditIndexDiff // the first copy kept for search that differs from the body
 }
 
 func readLink(r *warden.AuditRecord) link {
 	sum := sha256.Sum256(r.Body)
 	l := link{seq: r.Seq, hash: r.Hash, sum: hex.EncodeToString(sum[:])}
-	var body struct {
-		Seq      int64  `json:"seq"`
-		PrevHash string `json:"prev_hash"`
-	}
+	var body warden.AuditEvent
 	if json.Unmarshal(r.Body, &body) == nil {
 		l.parsed, l.bodySeq, l.bodyPrev = true, body.Seq, body.PrevHash
+		if r.Index != nil {
+			if d, ok := r.Index.Diff(warden.AuditIndexOf(&body)); ok {
+				l.index = &d
+			}
+		}
 	}
 	return l
 }
@@ -110,6 +118,9 @@ type verifier struct {
 	prevSeq int64
 	prev    string
 	matched int64 // size of the last checkpoint the chain agreed with
+	// index is the first copy kept for search that differs from its body. It is reported only
+	// if the chain itself is whole: a break of the chain says more about what was done.
+	index *Break
 }
 
 var errStop = errors.New("stop")
@@ -184,6 +195,9 @@ func Verify(ctx context.Context, src Source, opts VerifyOptions) (*Report, error
 }
 
 func (v *verifier) finish(start time.Time) *Report {
+	if v.report.Break == nil {
+		v.report.Break = v.index
+	}
 	v.report.OK = v.report.Break == nil
 	v.report.Elapsed = time.Since(start).Round(time.Millisecond).String()
 	return v.report
@@ -287,6 +301,12 @@ func (v *verifier) check(r link, n *link) *Break {
 		v.matched = r.seq
 		v.next++
 	}
+	if r.index != nil && v.index == nil {
+		d := r.index
+		v.index = &Break{Kind: BreakIndex, Seq: r.seq, Message: fmt.Sprintf(
+			"event %d's %s column holds %s but its body says %s: the copy kept for search was changed, so a search by %s misses or misplaces the event",
+			r.seq, d.Column, quoteShort(d.Stored), quoteShort(d.Body), d.Column)}
+	}
 	v.prevSeq, v.prev = r.seq, r.hash
 	v.report.Events++
 	v.report.Last, v.report.Head = r.seq, r.hash
@@ -299,4 +319,14 @@ func deleted(from, to int64, how string) *Break {
 		what = fmt.Sprintf("events %d to %d are missing", from, to)
 	}
 	return &Break{Kind: BreakDeleted, Seq: from, Message: what + how}
+}
+
+// quoteShort quotes a column's value for a break's message, cut short: the column is whatever an
+// intruder wrote into it.
+func quoteShort(s string) string {
+	const max = 64
+	if len(s) > max {
+		return strconv.Quote(s[:max]) + "…"
+	}
+	return strconv.Quote(s)
 }

@@ -1,8 +1,11 @@
 package audit_test
 
 import (
+	"context"
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/audit"
@@ -28,6 +31,9 @@ func TestVerifyNamesTheBreak(t *testing.T) {
 		{"altered to garbage", func(t *testing.T, l *testLog) {
 			l.exec(t, `UPDATE audit_events SET body = 'not json' WHERE seq = 7`)
 		}, audit.BreakAltered, 7},
+		{"copy for search changed", func(t *testing.T, l *testLog) {
+			l.exec(t, `UPDATE audit_events SET actor_name = 'someone-else' WHERE seq = 5`)
+		}, audit.BreakIndex, 5},
 		{"deleted", func(t *testing.T, l *testLog) {
 			l.exec(t, `DELETE FROM audit_events WHERE seq = 5`)
 		}, audit.BreakDeleted, 5},
@@ -178,3 +184,63 @@ func TestVerifyEmptyLog(t *testing.T) {
 		t.Fatalf("empty log: %+v", r)
 	}
 }
+
+// records is a Source of the records it holds and no checkpoints.
+type records []*warden.AuditRecord
+
+func (rs records) ScanAuditRecords(_ context.Context, after int64, fn func(*warden.AuditRecord) error) error {
+	for _, r := range rs {
+		if r.Seq > after {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (records) AuditCheckpoints(context.Context) ([]*warden.AuditCheckpoint, error) { return nil, nil }
+
+// FuzzVerifyRecord verifies a log whose second record is any body, correctly hashed, with any
+// copies beside it. Verification reads the body as an audit event and its copies as the store
+// keeps them: whatever they hold, it reports, never fails or panics, and it calls the log
+// intact only if every copy is what the body says.
+func FuzzVerifyRecord(f *testing.F) {
+	first := &warden.AuditEvent{SchemaVersion: 2, ID: "01A", Seq: 1, Time: time.Unix(1, 0).UTC(), Type: "tool.call"}
+	firstBody, err := warden.AuditCanonical(first)
+	if err != nil {
+		f.Fatal(err)
+	}
+	firstHash := warden.AuditHash(firstBody)
+	f.Add(`{"schema_version":2,"id":"01B","seq":2,"time":"1970-01-01T00:00:02Z","type":"tool.call","actor":{"kind":"agent","name":"bot"},"prev_hash":"`+firstHash+`"}`, "01B", int64(2e9), "tool.call", "bot", "", 0)
+	f.Add(`{"seq":2,"prev_hash":"`+firstHash+`","actor":{"kind":"agent","name":"bot"}}`, "", int64(0), "", "someone-else", "", 0)
+	f.Add(`{"seq":2,"prev_hash":"`+firstHash+`","time":"garbage"}`, "", int64(0), "", "", "", 0)
+	f.Add(`{"seq":2,"prev_hash":"`+firstHash+`","target":{"risk":"critical","tool":"t"}}`, "", int64(0), "", "", "t", 4)
+	f.Add(`not json`, "x", int64(-1), "y", "z", "w", -3)
+	f.Fuzz(func(t *testing.T, body, id string, nanos int64, typ, name, tool string, risk int) {
+		ix := warden.AuditIndex{ID: id, Time: nanos, Type: typ, ActorName: name, Tool: tool, Risk: risk}
+		src := records{
+			{Seq: 1, Hash: firstHash, Body: firstBody, Index: ptr(warden.AuditIndexOf(first))},
+			{Seq: 2, Hash: warden.AuditHash([]byte(body)), Body: []byte(body), Index: &ix},
+		}
+		r, err := audit.Verify(t.Context(), src, audit.VerifyOptions{})
+		if err != nil {
+			t.Fatalf("verify failed rather than report: %v", err)
+		}
+		if r.OK != (r.Break == nil) {
+			t.Fatalf("ok %v with break %+v", r.OK, r.Break)
+		}
+		if !r.OK {
+			return
+		}
+		var ev warden.AuditEvent
+		if err := json.Unmarshal([]byte(body), &ev); err != nil {
+			t.Fatalf("an unreadable body verified: %v", err)
+		}
+		if warden.AuditIndexOf(&ev) != ix {
+			t.Fatalf("copies %+v verified against a body whose copies are %+v", ix, warden.AuditIndexOf(&ev))
+		}
+	})
+}
+
+func ptr[T any](v T) *T { return &v }

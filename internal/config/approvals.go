@@ -25,8 +25,12 @@ type Approvals struct {
 	SeparationOfDuties bool `yaml:"separation_of_duties"`
 	// CriticalApprovers is how many distinct people must approve a call to a critical tool.
 	// Default 1.
-	CriticalApprovers int               `yaml:"critical_approvers"`
-	Webhooks          []ApprovalWebhook `yaml:"webhooks"`
+	CriticalApprovers int `yaml:"critical_approvers"`
+	// MaxPendingPerAgent is how many requests one agent may have waiting for a person at once
+	// (every request pages someone); a call that would make another is denied with reason
+	// approval_limit, and no request is made. Default 10.
+	MaxPendingPerAgent int               `yaml:"max_pending_per_agent"`
+	Webhooks           []ApprovalWebhook `yaml:"webhooks"`
 }
 
 // ApprovalWebhook is told of every new approval request, so that a person learns there is
@@ -54,6 +58,9 @@ func (a *Approvals) validate() error {
 	if a.CriticalApprovers == 0 {
 		a.CriticalApprovers = 1
 	}
+	if a.MaxPendingPerAgent == 0 {
+		a.MaxPendingPerAgent = 10
+	}
 	switch {
 	case a.Hold < Duration(time.Second) || a.Hold > Duration(10*time.Minute):
 		return errors.New("approvals.hold must be between 1s and 10m")
@@ -65,6 +72,8 @@ func (a *Approvals) validate() error {
 		return errors.New("approvals.poll must be between 50ms and 30s")
 	case a.CriticalApprovers < 1 || a.CriticalApprovers > 10:
 		return errors.New("approvals.critical_approvers must be between 1 and 10")
+	case a.MaxPendingPerAgent < 1 || a.MaxPendingPerAgent > 1000:
+		return errors.New("approvals.max_pending_per_agent must be between 1 and 1000")
 	}
 	for i := range a.Webhooks {
 		w := &a.Webhooks[i]

@@ -18,6 +18,9 @@ func TestApprovals(t *testing.T) {
 		{"no approvers", "approvals:\n  critical_approvers: -1\n", "critical_approvers"},
 		{"too many approvers", "approvals:\n  critical_approvers: 11\n", "critical_approvers"},
 		{"bad poll", "approvals:\n  poll: 1ms\n", "approvals.poll"},
+		{"pending limit", "approvals:\n  max_pending_per_agent: 3\n", ""},
+		{"no pending allowed", "approvals:\n  max_pending_per_agent: -1\n", "max_pending_per_agent"},
+		{"pending limit too high", "approvals:\n  max_pending_per_agent: 1001\n", "max_pending_per_agent"},
 		{"webhook url", "approvals:\n  webhooks:\n    - url: ftp://x\n", "want an http(s) URL"},
 		{"webhook format", "approvals:\n  webhooks:\n    - url: https://x\n      format: teams\n", "use json or slack"},
 		{"webhook retries", "approvals:\n  webhooks:\n    - url: https://x\n      retries: 50\n", "retries"},
@@ -36,7 +39,7 @@ func TestApprovalDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := c.Approvals
-	if a.Hold != Duration(60*time.Second) || a.TTL != Duration(15*time.Minute) || a.Poll != Duration(time.Second) || a.CriticalApprovers != 1 || a.SeparationOfDuties {
+	if a.Hold != Duration(60*time.Second) || a.TTL != Duration(15*time.Minute) || a.Poll != Duration(time.Second) || a.CriticalApprovers != 1 || a.MaxPendingPerAgent != 10 || a.SeparationOfDuties {
 		t.Fatalf("defaults: %+v", a)
 	}
 	if w := a.Webhooks[0]; w.Format != "json" || w.Timeout != Duration(5*time.Second) || w.Retries != 3 {

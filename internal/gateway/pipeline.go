@@ -27,6 +27,7 @@ const (
 	ReasonBudgetExceeded    = "budget_exceeded"
 	ReasonBudgetError       = "budget_error"
 	ReasonApprovalRequired  = "approval_required"
+	ReasonApprovalLimit     = "approval_limit" // the agent has as many requests waiting as it may
 	ReasonAuditUnavailable  = "audit_unavailable"
 	ReasonCredentialMissing = "credential_unavailable"
 )
@@ -79,6 +80,9 @@ const (
 	ApprovalPending  = "pending" // nobody decided within the hold time; the same call may be sent again
 	ApprovalRejected = "rejected"
 	ApprovalExpired  = "expired"
+	// ApprovalLimited: the agent has as many requests waiting for a person as it may; no request
+	// was made and nobody was told. The call is denied.
+	ApprovalLimited = "limited"
 )
 
 // ApprovalResult is what became of an ApprovalRequest.
@@ -330,6 +334,8 @@ func (g *Gateway) approve(ctx context.Context, c *Caller, call *Call, e *entry, 
 		return true
 	case ApprovalPending:
 		return refuse(warden.EffectApprovalRequired, "approval_pending", "waiting for a person's approval: request "+res.RequestID+"; send the same call again once it is approved")
+	case ApprovalLimited:
+		return refuse(warden.EffectDeny, ReasonApprovalLimit, res.Message)
 	case ApprovalRejected:
 		return refuse(warden.EffectRejected, "approval_rejected", "rejected: "+res.Message+" (request "+res.RequestID+")")
 	default:

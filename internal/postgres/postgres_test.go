@@ -37,6 +37,12 @@ func TestReopen(t *testing.T) {
 	storetest.RunReopen(t, func() (warden.Store, error) { return postgres.Open(t.Context(), dsn) }, rawDB(t, dsn))
 }
 
+func TestAuditIndexTamper(t *testing.T) {
+	dsn := testDatabase(t)
+	s, err := postgres.Open(t.Context(), dsn)
+	storetest.RunAuditIndexTamper(t, storetest.Opened(t, s, err), rawDB(t, dsn))
+}
+
 func TestConcurrentOpen(t *testing.T) {
 	dsn := testDatabase(t)
 	storetest.RunConcurrentOpen(t, func() (warden.Store, error) { return postgres.Open(t.Context(), dsn) }, rawDB(t, dsn))

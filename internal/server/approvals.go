@@ -35,6 +35,7 @@ func newApprovals(cfg config.Config, store warden.Store, audit warden.AuditLog, 
 		Poll:               time.Duration(c.Poll),
 		SeparationOfDuties: c.SeparationOfDuties,
 		CriticalApprovers:  c.CriticalApprovers,
+		MaxPendingPerAgent: c.MaxPendingPerAgent,
 		Webhooks:           hooks,
 		BaseURL:            cfg.PublicURL,
 	}), nil

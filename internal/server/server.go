@@ -66,7 +66,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	store, err := openStore(ctx, cfg)
+	store, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -78,14 +78,14 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(
 	return s, nil
 }
 
-func openStore(ctx context.Context, cfg config.Config) (warden.Store, error) {
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (warden.Store, error) {
 	kind, location, err := cfg.StoreKind()
 	if err != nil {
 		return nil, err
 	}
 	// Each branch returns a nil interface on error, never a typed nil pointer in one.
 	if kind == "sqlite" {
-		s, err := sqlite.Open(ctx, location)
+		s, err := sqlite.OpenLog(ctx, location, log)
 		if err != nil {
 			return nil, err
 		}

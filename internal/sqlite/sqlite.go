@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"path/filepath"
 	"runtime"
@@ -49,17 +50,26 @@ var _ warden.Store = (*Store)(nil)
 // process's writer or a backup, before it fails with SQLITE_BUSY.
 const busyTimeout = 10 * time.Second
 
-// Open opens, creating it if need be, the SQLite database at path, brings its schema up to date
-// and returns a Store on it.
+// Open is OpenLog with the default logger.
+func Open(ctx context.Context, path string) (*Store, error) {
+	return OpenLog(ctx, path, slog.Default())
+}
+
+// OpenLog opens, creating it if need be, the SQLite database at path, brings its schema up to
+// date and returns a Store on it. Its files are private to the owner (secureFiles); what cannot
+// be made so is a warning on log.
 //
 // SQLite lets one writer in at a time. Rather than have concurrent writers retry in SQLite's
 // busy handler, which wakes them in no order and gives up after a timeout, writes share one
 // connection that database/sql hands out in turn; reads run on a pool of their own, which WAL
 // lets go on beside the writer.
-func Open(ctx context.Context, path string) (*Store, error) {
+func OpenLog(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	if err := secureFiles(abs, log); err != nil {
+		return nil, err
 	}
 	busy := strconv.FormatInt(busyTimeout.Milliseconds(), 10)
 	// busy_timeout still matters: another process, such as a backup, may hold the lock.

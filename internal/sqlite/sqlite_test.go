@@ -26,6 +26,12 @@ func TestReopen(t *testing.T) {
 	storetest.RunReopen(t, func() (warden.Store, error) { return sqlite.Open(t.Context(), path) }, rawDB(t, path))
 }
 
+func TestAuditIndexTamper(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "warden.db")
+	s, err := sqlite.Open(t.Context(), path)
+	storetest.RunAuditIndexTamper(t, storetest.Opened(t, s, err), rawDB(t, path))
+}
+
 func TestConcurrentOpen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "warden.db")
 	storetest.RunConcurrentOpen(t, func() (warden.Store, error) { return sqlite.Open(t.Context(), path) }, rawDB(t, path))

@@ -33,14 +33,54 @@ func approvalBody(a *warden.Approval) (string, error) {
 
 // CreateApproval stores a new request; another open request with the same binding is EConflict.
 func (s *Store) CreateApproval(ctx context.Context, a *warden.Approval) error {
+	body, err := checkApproval(a)
+	if err != nil {
+		return err
+	}
+	return s.insertApproval(ctx, s.write, a, body)
+}
+
+// CreateApprovalLimited stores a new request unless its agent already has maxPending pending
+// requests that have not expired (ERateLimited). The count and the insert are one transaction
+// under the table's lock (SQLite's one writer; PostgreSQL's LOCK TABLE), so that concurrent
+// requests, from this replica or others, cannot together pass the limit.
+func (s *Store) CreateApprovalLimited(ctx context.Context, a *warden.Approval, maxPending int) error {
+	body, err := checkApproval(a)
+	if err != nil {
+		return err
+	}
+	if maxPending < 1 {
+		return warden.Errorf(warden.EInvalid, "the limit of pending approval requests must be at least 1")
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockTable(ctx, tx, "approvals"); err != nil {
+			return err
+		}
+		var pending int
+		if err := tx.QueryRowContext(ctx, s.dialect.rebind(`SELECT count(*) FROM approvals WHERE agent_id = ? AND status = ? AND expires_at > ?`),
+			a.AgentID, warden.ApprovalPending, unixNanos(a.CreatedAt)).Scan(&pending); err != nil {
+			return storeError(err)
+		}
+		if pending >= maxPending {
+			return warden.Errorf(warden.ERateLimited, "agent %s already has %d approval requests waiting for a person, the most it may have", a.AgentName, pending)
+		}
+		return s.insertApproval(ctx, tx, a, body)
+	})
+}
+
+func checkApproval(a *warden.Approval) (string, error) {
 	if a.ID == "" || a.Binding == "" || a.CreatedAt.IsZero() || a.ExpiresAt.IsZero() {
-		return warden.Errorf(warden.EInvalid, "an approval request needs an id, a binding, a creation and an expiry time")
+		return "", warden.Errorf(warden.EInvalid, "an approval request needs an id, a binding, a creation and an expiry time")
 	}
 	body, err := approvalBody(a)
 	if err != nil {
-		return storeError(err)
+		return "", storeError(err)
 	}
-	_, err = s.exec(ctx, s.write, `INSERT INTO approvals (id, binding, status, agent_id, created_at, expires_at, body)
+	return body, nil
+}
+
+func (s *Store) insertApproval(ctx context.Context, q querier, a *warden.Approval, body string) error {
+	_, err := s.exec(ctx, q, `INSERT INTO approvals (id, binding, status, agent_id, created_at, expires_at, body)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.Binding, a.Status, a.AgentID, unixNanos(a.CreatedAt), unixNanos(a.ExpiresAt), body)
 	if err != nil && s.dialect.IsUniqueViolation(err) {

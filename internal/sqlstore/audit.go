@@ -26,8 +26,8 @@ const (
 
 // The columns besides seq, hash and body are copies of the fields that AuditFilter selects on,
 // so that a search can use an index; body is the event's canonical encoding, which hash covers.
-// Only body and hash are trusted by verification: a copy that disagrees with its body is
-// something a search may get wrong, never something verify accepts.
+// Only body and hash are trusted: verification compares every copy with its body
+// (warden.AuditIndexOf), so a copy changed to hide an event from a search is a break it names.
 const auditColumns = `seq, id, time, type, actor_id, actor_name, tool, action, effect, session_id, on_behalf_of, risk, hash, body`
 
 // insertRows is how many events one execution of the largest prepared insert writes: a
@@ -282,8 +282,9 @@ func (s *Store) AppendEncodedAuditEvents(ctx context.Context, evs []*warden.Audi
 }
 
 func auditArgs(ev *warden.AuditEvent, link chained) []any {
-	return []any{link.seq, ev.ID, unixNanos(ev.Time), ev.Type, ev.Actor.ID, ev.Actor.Name, ev.Target.Tool,
-		ev.Target.Action, ev.Decision.Effect, ev.Actor.SessionID, ev.Actor.OnBehalfOf, ev.Target.Risk.Level(),
+	ix := warden.AuditIndexOf(ev)
+	return []any{link.seq, ix.ID, unixNanos(ev.Time), ix.Type, ix.ActorID, ix.ActorName, ix.Tool,
+		ix.Action, ix.Effect, ix.SessionID, ix.OnBehalfOf, ix.Risk,
 		link.hash, string(link.body)}
 }
 
@@ -446,19 +447,25 @@ func scanAuditEvent(row scanner) (*warden.AuditEvent, error) {
 	return &ev, nil
 }
 
-// ScanAuditRecords calls fn with each record after seq after, in seq order. The read is one
-// query, so a scan of the whole log sees one consistent state of it.
+// ScanAuditRecords calls fn with each record after seq after, in seq order, with the copies
+// kept for search, which verification checks against the body. The read is one query, so a
+// scan of the whole log sees one consistent state of it.
 func (s *Store) ScanAuditRecords(ctx context.Context, after int64, fn func(*warden.AuditRecord) error) error {
-	rows, err := s.read.QueryContext(ctx, s.dialect.rebind(`SELECT seq, hash, body FROM audit_events WHERE seq > ? ORDER BY seq`), after)
+	rows, err := s.read.QueryContext(ctx, s.dialect.rebind(`SELECT `+auditColumns+` FROM audit_events WHERE seq > ? ORDER BY seq`), after)
 	if err != nil {
 		return storeError(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var r warden.AuditRecord
-		if err := rows.Scan(&r.Seq, &r.Hash, &r.Body); err != nil {
+		var ix warden.AuditIndex
+		var nanos sql.NullInt64 // unixNanos stores the zero time as NULL
+		if err := rows.Scan(&r.Seq, &ix.ID, &nanos, &ix.Type, &ix.ActorID, &ix.ActorName, &ix.Tool, &ix.Action,
+			&ix.Effect, &ix.SessionID, &ix.OnBehalfOf, &ix.Risk, &r.Hash, &r.Body); err != nil {
 			return storeError(err)
 		}
+		ix.Time = nanos.Int64
+		r.Index = &ix
 		if err := fn(&r); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +22,77 @@ var approvalTests = []storeTest{
 	{"UpdateErrorWritesNothing", testUpdateApprovalErrorWritesNothing},
 	{"UpdateKeepsIdentity", testUpdateApprovalKeepsIdentity},
 	{"UpdateConcurrent", testUpdateApprovalConcurrent},
+	{"PendingLimit", testApprovalPendingLimit},
+	{"PendingLimitConcurrent", testApprovalPendingLimitConcurrent},
+}
+
+// testApprovalPendingLimit: CreateApprovalLimited counts an agent's pending requests that have
+// not expired; over the limit it stores nothing. Other agents, approved requests and pending
+// ones past their expiry do not count.
+func testApprovalPendingLimit(t *testing.T, s warden.Store) {
+	ctx := t.Context()
+	for i := range 2 {
+		if err := s.CreateApprovalLimited(ctx, newApproval(fmt.Sprintf("apr_%d", i), "agt_a", fmt.Sprintf("b%d", i), base), 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := s.CreateApprovalLimited(ctx, newApproval("apr_over", "agt_a", "b_over", base), 2)
+	wantCode(t, err, warden.ERateLimited)
+	if _, err := s.Approval(ctx, "apr_over"); warden.ErrorCode(err) != warden.ENotFound {
+		t.Fatalf("a refused request was stored: %v", err)
+	}
+	if err := s.CreateApprovalLimited(ctx, newApproval("apr_b", "agt_b", "bb", base), 2); err != nil {
+		t.Fatalf("another agent: %v", err)
+	}
+	// An approved request waits for nobody.
+	if _, err := s.UpdateApproval(ctx, "apr_0", func(a *warden.Approval) error {
+		a.Status = warden.ApprovalApproved
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateApprovalLimited(ctx, newApproval("apr_2", "agt_a", "b2", base), 2); err != nil {
+		t.Fatalf("after an approval: %v", err)
+	}
+	wantCode(t, s.CreateApprovalLimited(ctx, newApproval("apr_3", "agt_a", "b3", base), 2), warden.ERateLimited)
+	// Past their expiry, pending requests no longer count, swept or not.
+	later := base.Add(16 * time.Minute)
+	if err := s.CreateApprovalLimited(ctx, newApproval("apr_4", "agt_a", "b4", later), 2); err != nil {
+		t.Fatalf("after the others expired: %v", err)
+	}
+	wantCode(t, s.CreateApprovalLimited(ctx, newApproval("apr_5", "agt_a", "b5", base), 0), warden.EInvalid)
+}
+
+// testApprovalPendingLimitConcurrent: requests made at once, as from several replicas, never
+// pass the limit together.
+func testApprovalPendingLimitConcurrent(t *testing.T, s warden.Store) {
+	const tries, limit = 32, 5
+	var mu sync.Mutex
+	made, refused := 0, 0
+	err := concurrently(tries, func(i int) error {
+		err := s.CreateApprovalLimited(t.Context(), newApproval(fmt.Sprintf("apr_%d", i), "agt_a", fmt.Sprintf("b%d", i), base), limit)
+		mu.Lock()
+		defer mu.Unlock()
+		switch warden.ErrorCode(err) {
+		case "":
+			made++
+		case warden.ERateLimited:
+			refused++
+		default:
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.Approvals(t.Context(), warden.ApprovalFilter{AgentID: "agt_a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if made != limit || refused != tries-limit || len(list) != limit {
+		t.Fatalf("%d made, %d refused, %d stored; want %d, %d, %d", made, refused, len(list), limit, tries-limit, limit)
+	}
 }
 
 func newApproval(id, agentID, binding string, created time.Time) *warden.Approval {
