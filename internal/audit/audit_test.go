@@ -134,7 +134,8 @@ func TestCanceledAppendIsNotWritten(t *testing.T) {
 	openGate := func() { open.Do(func() { close(gs.gate) }) }
 	log := audit.New(gs, audit.Options{})
 	defer log.Close()
-	defer openGate() // whatever fails below, the writer is not left at the gate
+	// Whatever fails below, the writer is not left at the gate.
+	defer openGate()
 	go log.Append(t.Context(), event(0)) // holds the writer at the gate
 	select {
 	case <-gs.arrived:
