@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -195,6 +196,7 @@ func TestPipelineFailuresDeny(t *testing.T) {
 		// consumed is whether budgets were consumed: a call refused before policy and budgets
 		// (kill state, policy) costs the agent nothing.
 		consumed bool
+		message  string // if set, a prefix of the answer's message
 	}{
 		{
 			name:   "allowed: the environment forwards a call it may",
@@ -262,6 +264,7 @@ func TestPipelineFailuresDeny(t *testing.T) {
 			name:   "no policy set in force",
 			policy: `permit(principal, action, resource) when {`,
 			status: http.StatusForbidden, effect: warden.EffectDeny, reason: gateway.ReasonNoPolicy, recorded: true,
+			message: "no valid policy set is in force",
 		},
 	}
 	for _, tt := range tests {
@@ -284,8 +287,8 @@ func TestPipelineFailuresDeny(t *testing.T) {
 			allowed := tt.effect == warden.EffectAllow
 			if !allowed {
 				var ge gateway.GatewayError
-				if err := json.Unmarshal(body, &ge); err != nil || ge.Error.Code != tt.reason || ge.Error.DecisionID == "" {
-					t.Errorf("answer %s; want the code %s and a decision ID", body, tt.reason)
+				if err := json.Unmarshal(body, &ge); err != nil || ge.Error.Code != tt.reason || ge.Error.DecisionID == "" || !strings.HasPrefix(ge.Error.Message, tt.message) {
+					t.Errorf("answer %s; want the code %s, a decision ID and a message %q…", body, tt.reason, tt.message)
 				}
 			}
 			if n, want := e.upstream.Load(), map[bool]int32{true: 1, false: 0}[allowed]; n != want {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -16,22 +17,26 @@ import (
 // can: nothing the SDK client would refuse on its own is refused here.
 func rawRequest(t *testing.T, method, url, token, sessionID, version, body string) *http.Response {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, _ := http.NewRequestWithContext(ctxT(t), method, url, rd)
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Mcp-Session-Id", sessionID)
-	req.Header.Set("Mcp-Protocol-Version", version)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(newRawRequest(ctxT(t), method, url, token, sessionID, version, body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
+}
+
+func newRawRequest(ctx context.Context, method, url, token, sessionID, version, body string) *http.Request {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequestWithContext(ctx, method, url, rd)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sessionID)
+	req.Header.Set("Mcp-Protocol-Version", version)
+	return req
 }
 
 // sseMessage is one JSON-RPC message read from an SSE stream.
@@ -117,7 +122,18 @@ func TestForeignSessionRefusedOnEveryMethod(t *testing.T) {
 
 			// Alice has a relayed call in flight, and another waiting for her answer to the
 			// upstream's sampling request.
-			go alice(`{"jsonrpc":"2.0","id":"a-slow","method":"tools/call","params":{"name":"` + name("slow") + `"}}`)
+			slow := make(chan string, 1) // the slow call's answer, once it ends
+			go func() {
+				resp, err := http.DefaultClient.Do(newRawRequest(ctxT(t), http.MethodPost, url, aliceToken, sid, version,
+					`{"jsonrpc":"2.0","id":"a-slow","method":"tools/call","params":{"name":"`+name("slow")+`"}}`))
+				if err != nil {
+					slow <- err.Error()
+					return
+				}
+				data, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				slow <- string(data)
+			}()
 			waitFor(t, up.started, "slow")
 			interact := alice(`{"jsonrpc":"2.0","id":"a-interact","method":"tools/call","params":{"name":"` + name("interact") + `"}}`)
 			stream := bufio.NewReader(interact.Body)
@@ -203,6 +219,14 @@ func TestForeignSessionRefusedOnEveryMethod(t *testing.T) {
 				t.Errorf("alice's own cancel: %d; want 202", resp.StatusCode)
 			}
 			waitFor(t, up.cancelled, "slow")
+			select {
+			case answer := <-slow:
+				if strings.Contains(answer, `"result"`) {
+					t.Errorf("alice's cancelled call got an answer: %s", answer)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("alice's cancelled call did not end within 10s")
+			}
 			if _, err := cs.ListTools(ctxT(t), nil); err != nil {
 				t.Errorf("alice after bob's attempts: %v", err)
 			}
