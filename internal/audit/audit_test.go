@@ -129,18 +129,35 @@ func TestBadEventDoesNotDenyOthers(t *testing.T) {
 // it: it fails, and the event is not in the log.
 func TestCanceledAppendIsNotWritten(t *testing.T) {
 	l := openLog(t)
-	gs := &gateStore{Store: l.store, gate: make(chan struct{})}
+	gs := &gateStore{Store: l.store, gate: make(chan struct{}), arrived: make(chan struct{}, 1)}
+	var open sync.Once
+	openGate := func() { open.Do(func() { close(gs.gate) }) }
 	log := audit.New(gs, audit.Options{})
 	defer log.Close()
+	// Whatever fails below, the writer is not left at the gate.
+	defer openGate()
 	go log.Append(t.Context(), event(0)) // holds the writer at the gate
-	time.Sleep(50 * time.Millisecond)
+	select {
+	case <-gs.arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first append did not reach the store within 10s")
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	ev := event(1)
-	if err := log.Append(ctx, ev); warden.ErrorCode(err) != warden.EUnavailable {
-		t.Fatalf("append whose context ended: %v", err)
+	// Bounded: were the event taken by the writer, Append would wait for the gate, which only
+	// this test opens.
+	appended := make(chan error, 1)
+	go func() { appended <- log.Append(ctx, ev) }()
+	select {
+	case err := <-appended:
+		if warden.ErrorCode(err) != warden.EUnavailable {
+			t.Fatalf("append whose context ended: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an append whose context ended 50ms in did not return within 10s: the writer took it instead of leaving it withdrawn")
 	}
-	close(gs.gate)
+	openGate()
 	log.Close()
 	evs, err := l.store.AuditEvents(t.Context(), warden.AuditFilter{})
 	if err != nil || len(evs) != 1 || evs[0].ID == ev.ID {

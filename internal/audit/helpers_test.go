@@ -134,14 +134,21 @@ type gateStore struct {
 	audit.Store
 	mu      sync.Mutex
 	gate    chan struct{}
+	arrived chan struct{} // if set, told (without blocking) each time a batch reaches the gate
 	fail    error
 	batches []int
 }
 
 func (g *gateStore) AppendAuditEvents(ctx context.Context, evs []*warden.AuditEvent) error {
 	g.mu.Lock()
-	gate := g.gate
+	gate, arrived := g.gate, g.arrived
 	g.mu.Unlock()
+	if arrived != nil {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+	}
 	if gate != nil {
 		<-gate
 	}

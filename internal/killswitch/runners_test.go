@@ -50,3 +50,48 @@ func TestRunnerSecret(t *testing.T) {
 }
 
 func sha256Of(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+
+// A runner is found only under its own agent; Terminate tells each matching runner once, even
+// one that connects later; List shows connection state without the secret; Remove forgets.
+func TestRunnersTerminate(t *testing.T) {
+	rs := NewRunners()
+	r1 := rs.Register(&Runner{ID: "run_1", AgentID: "agt_1", Agent: "bot", SecretHash: sha256Of("s")})
+	rs.Register(&Runner{ID: "run_2", AgentID: "agt_2", Agent: "other"})
+	if _, ok := rs.Get("run_1", "agt_2"); ok {
+		t.Error("another agent's runner was found")
+	}
+	if r, ok := rs.Get("run_1", "agt_1"); !ok || r != r1 {
+		t.Error("the agent's own runner was not found")
+	}
+	// Told before it connects: the reason waits for it.
+	if n := rs.Terminate(func(a string) bool { return a == "agt_1" }, "killed"); n != 1 {
+		t.Errorf("Terminate told %d runners; want 1", n)
+	}
+	if n := rs.Terminate(func(a string) bool { return a == "agt_1" }, "killed again"); n != 1 {
+		t.Errorf("a second Terminate counted %d; want 1", n)
+	}
+	ch, disconnect := rs.Connect(r1)
+	select {
+	case reason := <-ch:
+		if reason != "killed" {
+			t.Errorf("the runner was told %q; want the first reason", reason)
+		}
+	default:
+		t.Fatal("a runner connecting after Terminate was not told")
+	}
+	select {
+	case reason := <-ch:
+		t.Errorf("the runner was told twice: %q", reason)
+	default:
+	}
+	for _, r := range rs.List() {
+		if r.ID == "run_1" && !r.Connected || r.ID == "run_2" && r.Connected || r.SecretHash != [32]byte{} {
+			t.Errorf("listed %+v", r)
+		}
+	}
+	disconnect()
+	rs.Remove("run_1")
+	if _, ok := rs.Get("run_1", "agt_1"); ok || len(rs.List()) != 1 {
+		t.Errorf("after Remove: %+v", rs.List())
+	}
+}

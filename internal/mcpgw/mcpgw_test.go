@@ -618,10 +618,15 @@ func TestOutcomeStatuses(t *testing.T) {
 	}
 }
 
+// eventually waits for cond to hold, and fails the test if it does not within 10 seconds (as
+// long as waitFor waits): a condition that never comes is a failure, not a pass.
 func eventually(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() && time.Now().Before(deadline) {
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if !time.Now().Before(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }

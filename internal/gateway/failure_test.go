@@ -1,0 +1,335 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/cedar"
+	"github.com/wardenhq/warden/internal/gateway"
+	"github.com/wardenhq/warden/internal/identity"
+	"github.com/wardenhq/warden/internal/killswitch"
+	"github.com/wardenhq/warden/internal/sqlite"
+)
+
+// recordingAudit is an audit log that keeps what it was asked to append, and refuses the events
+// fail selects, as a full disk or a lost database would.
+type recordingAudit struct {
+	mu    sync.Mutex
+	fail  func(ev *warden.AuditEvent) bool
+	tried []warden.AuditEvent // every append, kept or not
+	kept  []warden.AuditEvent // the appends that succeeded
+}
+
+func (a *recordingAudit) Append(_ context.Context, ev *warden.AuditEvent) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.tried = append(a.tried, *ev)
+	if a.fail != nil && a.fail(ev) {
+		return errors.New("disk full")
+	}
+	a.kept = append(a.kept, *ev)
+	return nil
+}
+
+// events returns the kept (or, with tried, the attempted) events of one type.
+func (a *recordingAudit) events(typ string, tried bool) []warden.AuditEvent {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	list := a.kept
+	if tried {
+		list = a.tried
+	}
+	var out []warden.AuditEvent
+	for _, ev := range list {
+		if ev.Type == typ {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// hookBudgets is a budget store whose Consume runs consume: it fails, denies, or changes the
+// world (kills the agent) at the moment budgets are consumed. It counts the concurrency slots it
+// handed out and those released.
+type hookBudgets struct {
+	consume         func() error
+	calls           atomic.Int32
+	taken, released atomic.Int32
+}
+
+func (b *hookBudgets) Consume(agent, tool, action string, args map[string]any, now time.Time) (func(), *gateway.BudgetDenial, error) {
+	b.calls.Add(1)
+	if b.consume != nil {
+		if err := b.consume(); err != nil {
+			return nil, nil, err
+		}
+	}
+	b.taken.Add(1)
+	return func() { b.released.Add(1) }, nil, nil
+}
+
+// hookVerifier runs afterVerify once a token is verified and before the pipeline runs: the
+// window in which an admin may act on the agent.
+type hookVerifier struct {
+	gateway.Verifier
+	afterVerify func()
+}
+
+func (v hookVerifier) VerifyToken(ctx context.Context, token string) (*warden.Claims, error) {
+	c, err := v.Verifier.VerifyToken(ctx, token)
+	if err == nil && v.afterVerify != nil {
+		v.afterVerify()
+	}
+	return c, err
+}
+
+// failureEnv is the HTTP gateway on a real store, token service, registry and Cedar engine, in
+// front of a real upstream that counts what reaches it; the audit log, the budgets and the
+// moment between token check and pipeline are the test's to break.
+type failureEnv struct {
+	gw       *gateway.Gateway
+	srv      *httptest.Server
+	token    string
+	audit    *recordingAudit
+	budgets  *hookBudgets
+	verifier *hookVerifier
+	killer   *killswitch.Service
+	upstream atomic.Int32
+}
+
+func newFailureEnv(t *testing.T, policy string) *failureEnv {
+	t.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	env := &failureEnv{audit: &recordingAudit{}, budgets: &hookBudgets{}}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		env.upstream.Add(1)
+		io.WriteString(w, `{"id": 7}`)
+	}))
+	t.Cleanup(up.Close)
+
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "w.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	now := time.Now().UTC()
+	_, hash := identity.NewSecret("wsec_")
+	agent := &warden.Agent{ID: identity.NewID("agt_"), Name: "bot", Owner: "a@example.com", Purpose: "test",
+		Status: warden.AgentActive, Epoch: 1, SecretHash: hash, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := store.CreateAgent(ctx, agent); err != nil {
+		t.Fatal(err)
+	}
+	tool := &warden.Tool{Name: "api", Kind: warden.ToolHTTP, URL: up.URL, Risk: warden.RiskLow,
+		Routes: []string{"GET /items/{id} -> items.get item:{id}"}, CreatedAt: now, UpdatedAt: now}
+	if err := store.CreateTool(ctx, tool); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.CreatePolicySet(ctx, &warden.PolicySet{Files: map[string]string{"p.cedar": policy}, CreatedAt: now}, -1); err != nil {
+		t.Fatal(err)
+	}
+	kill := killswitch.NewState()
+	ids, err := identity.New(ctx, store, make([]byte, 32), identity.Config{Issuer: "http://127.0.0.1:8787", Kill: kill}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued, err := ids.Issue(ctx, agent, identity.IssueRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.token = issued.Token
+	reg := gateway.NewRegistry(store, log)
+	reg.Kill = kill
+	_ = reg.Load(ctx) // a policy that does not compile leaves no engine: the case under test
+	env.verifier = &hookVerifier{Verifier: ids}
+	env.gw = &gateway.Gateway{Registry: reg, Tokens: env.verifier, Kill: kill, Budgets: env.budgets,
+		Secrets: noSecrets{}, Audit: env.audit, Log: log}
+	env.killer = &killswitch.Service{Store: store, State: kill, Audit: env.audit, Calls: env.gw, Tokens: ids, Registry: reg, Log: log}
+	env.srv = httptest.NewServer(env.gw.HTTPHandler(gateway.HTTPOptions{}))
+	t.Cleanup(env.srv.Close)
+	return env
+}
+
+// kill kills the agent as `warden kill` does.
+func (e *failureEnv) kill(t *testing.T) {
+	if _, err := e.killer.Kill(context.Background(), &warden.Principal{Name: "ops", Role: warden.RoleAdmin}, "bot", "test", nil); err != nil {
+		t.Error(err)
+	}
+}
+
+// restore kills the agent and restores it at once: active again, in a new epoch.
+func (e *failureEnv) restore(t *testing.T) {
+	e.kill(t)
+	_, hash := identity.NewSecret("wsec_")
+	if _, err := e.killer.Restore(context.Background(), &warden.Principal{Name: "ops", Role: warden.RoleAdmin}, "bot", "test", hash); err != nil {
+		t.Error(err)
+	}
+}
+
+const permitAll = `permit(principal == Agent::"bot", action == Action::"api:items.get", resource);`
+
+// TestPipelineFailuresDeny drives every failure branch of the pipeline through the HTTP
+// gateway: each call is refused with its reason, recorded, and never reaches the upstream; the
+// concurrency slot it took is given back and nothing of it is left in flight.
+func TestPipelineFailuresDeny(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy string
+		setup  func(t *testing.T, e *failureEnv)
+		status int
+		effect string
+		reason string
+		// recorded is false when the audit log is what failed: the refusal has no record to check.
+		recorded bool
+		// consumed is whether budgets were consumed: a call refused before policy and budgets
+		// (kill state, policy) costs the agent nothing.
+		consumed bool
+		message  string // if set, a prefix of the answer's message
+	}{
+		{
+			name:   "allowed: the environment forwards a call it may",
+			policy: permitAll,
+			status: http.StatusOK, effect: warden.EffectAllow, reason: cedar.ReasonPolicyAllow, recorded: true, consumed: true,
+		},
+		{
+			// An allow that is not on record does not happen.
+			name:   "audit log unavailable",
+			policy: permitAll,
+			setup: func(t *testing.T, e *failureEnv) {
+				e.audit.fail = func(*warden.AuditEvent) bool { return true }
+			},
+			status: http.StatusServiceUnavailable, effect: warden.EffectError, reason: gateway.ReasonAuditUnavailable, consumed: true,
+		},
+		{
+			name:   "budget store fails",
+			policy: permitAll,
+			setup: func(t *testing.T, e *failureEnv) {
+				e.budgets.consume = func() error { return errors.New("database is locked") }
+			},
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: gateway.ReasonBudgetError, recorded: true, consumed: true,
+		},
+		{
+			// The kill race, made deterministic: the agent is killed after the first kill-state
+			// check and before the call is registered in flight. The second check must see it.
+			name:   "killed while its budgets are consumed",
+			policy: permitAll,
+			setup: func(t *testing.T, e *failureEnv) {
+				e.budgets.consume = func() error { e.kill(t); return nil }
+			},
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: killswitch.ReasonAgentInactive, recorded: true, consumed: true,
+		},
+		{
+			name:   "restored into a new epoch while its budgets are consumed",
+			policy: permitAll,
+			setup: func(t *testing.T, e *failureEnv) {
+				e.budgets.consume = func() error { e.restore(t); return nil }
+			},
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: killswitch.ReasonStaleEpoch, recorded: true, consumed: true,
+		},
+		{
+			name:   "restored into a new epoch after its token was checked",
+			policy: permitAll,
+			setup: func(t *testing.T, e *failureEnv) {
+				e.verifier.afterVerify = func() { e.restore(t) }
+			},
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: killswitch.ReasonStaleEpoch, recorded: true,
+		},
+		{
+			name:   "killed after its token was checked",
+			policy: permitAll,
+			setup: func(t *testing.T, e *failureEnv) {
+				e.verifier.afterVerify = func() { e.kill(t) }
+			},
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: killswitch.ReasonAgentInactive, recorded: true,
+		},
+		{
+			// Cedar would skip a policy it cannot evaluate; warden denies.
+			name:   "policy evaluation error",
+			policy: `@id("e") permit(principal, action, resource) when { principal.getTag("region") == "eu" };`,
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: cedar.ReasonPolicyError, recorded: true,
+		},
+		{
+			name:   "no policy set in force",
+			policy: `permit(principal, action, resource) when {`,
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: gateway.ReasonNoPolicy, recorded: true,
+			message: "no valid policy set is in force",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newFailureEnv(t, tt.policy)
+			if tt.setup != nil {
+				tt.setup(t, e)
+			}
+			req, _ := http.NewRequest("GET", e.srv.URL+"/http/api/items/7", nil)
+			req.Header.Set("Authorization", "Bearer "+e.token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d (%s); want %d", resp.StatusCode, body, tt.status)
+			}
+			allowed := tt.effect == warden.EffectAllow
+			if !allowed {
+				var ge gateway.GatewayError
+				if err := json.Unmarshal(body, &ge); err != nil || ge.Error.Code != tt.reason || ge.Error.DecisionID == "" || !strings.HasPrefix(ge.Error.Message, tt.message) {
+					t.Errorf("answer %s; want the code %s, a decision ID and a message %q…", body, tt.reason, tt.message)
+				}
+			}
+			if n, want := e.upstream.Load(), map[bool]int32{true: 1, false: 0}[allowed]; n != want {
+				t.Errorf("the upstream saw %d requests; want %d", n, want)
+			}
+			if n := e.gw.InFlight(""); n != 0 {
+				t.Errorf("%d calls left in flight", n)
+			}
+			if n, want := e.budgets.calls.Load(), map[bool]int32{true: 1, false: 0}[tt.consumed]; n != want {
+				t.Errorf("budgets consumed %d times; want %d", n, want)
+			}
+			if taken, released := e.budgets.taken.Load(), e.budgets.released.Load(); taken != released {
+				t.Errorf("budgets: %d concurrency slots taken, %d released", taken, released)
+			}
+
+			calls := e.audit.events(warden.EventToolCall, false)
+			results := e.audit.events(warden.EventToolResult, false)
+			if !tt.recorded {
+				// The log refused everything: the pipeline tried to record its allow, was
+				// refused, and took it back; no outcome was ever attempted.
+				tried := e.audit.events(warden.EventToolCall, true)
+				if len(tried) != 1 || tried[0].Decision.Effect != warden.EffectAllow {
+					t.Errorf("attempted call events %+v; want the one allow the log refused", tried)
+				}
+				if n := len(e.audit.events(warden.EventToolResult, true)); n != 0 {
+					t.Errorf("%d outcome events attempted for a call that never happened", n)
+				}
+				return
+			}
+			if len(calls) != 1 {
+				t.Fatalf("%d tool.call events recorded; want 1: %+v", len(calls), calls)
+			}
+			if d := calls[0].Decision; d.Effect != tt.effect || d.Reason != tt.reason || d.ID == "" {
+				t.Errorf("recorded decision %+v; want effect %s, reason %s, an ID", d, tt.effect, tt.reason)
+			}
+			if calls[0].Actor.Name != "bot" || calls[0].Target.Tool != "api" || calls[0].Target.Action != "items.get" {
+				t.Errorf("recorded call %+v %+v; want bot calling api items.get", calls[0].Actor, calls[0].Target)
+			}
+			if n, want := len(results), map[bool]int{true: 1, false: 0}[allowed]; n != want {
+				t.Errorf("%d tool.result events recorded; want %d", n, want)
+			}
+		})
+	}
+}
