@@ -84,9 +84,11 @@ func TestRunnersTerminate(t *testing.T) {
 		t.Errorf("the runner was told twice: %q", reason)
 	default:
 	}
-	for _, r := range rs.List() {
+	listed := rs.List()
+	for i := range listed {
+		r := &listed[i]
 		if r.ID == "run_1" && !r.Connected || r.ID == "run_2" && r.Connected || r.SecretHash != [32]byte{} {
-			t.Errorf("listed %+v", r)
+			t.Errorf("listed runner %s (connected %v)", r.ID, r.Connected)
 		}
 	}
 	disconnect()
