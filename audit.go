@@ -116,6 +116,7 @@ type EventActor struct {
 	ID         string `json:"id,omitempty"`
 	Name       string `json:"name,omitempty"`
 	Role       string `json:"role,omitempty"`  // for a person: the role of the admin token
+	Email      string `json:"email,omitempty"` // for a person: the admin token's email, if it has one
 	Owner      string `json:"owner,omitempty"` // for an agent: the person accountable for it
 	OnBehalfOf string `json:"on_behalf_of,omitempty"`
 	SessionID  string `json:"session_id,omitempty"`
