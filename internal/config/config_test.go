@@ -88,6 +88,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("token_exchange:\n  issuers:\n    - issuer: x\n      jwks_url: y\n")
 	f.Add("{a: [1, 2, {b: c}]}")
 	f.Add("&a [*a]")
+	f.Add("audit:\n  refusals: {per_source: 0, total: 50, summary_interval: 10s}\n  disk_warn_free: 5GiB\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		c := Default()
 		if err := c.Parse("fuzz", []byte(s)); err == nil {

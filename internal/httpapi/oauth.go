@@ -236,7 +236,13 @@ func (a *API) recordTokenRefusal(r *http.Request, clientID string, ag *warden.Ag
 		Target:   warden.EventTarget{Action: "/oauth2/token"},
 		Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: oe.code, Message: oe.description},
 	}
-	if err := a.Audit.Append(r.Context(), ev); err != nil {
+	// A caller that proved no identity is recorded within the per-source limits: anyone can
+	// send junk credentials. An authenticated agent's refusal is recorded in full.
+	audit := a.Audit
+	if ag == nil {
+		audit = a.refusals()
+	}
+	if err := audit.Append(r.Context(), ev); err != nil {
 		a.Log.Error("audit append failed", "type", ev.Type, "err", err)
 	}
 }

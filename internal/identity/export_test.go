@@ -6,3 +6,10 @@ var EncodedHeader = encodedHeader
 
 // SessionFor exposes the binding of a session to an agent and a person, for its fuzz target.
 var SessionFor = sessionFor
+
+// Tracked is how many sources l remembers, for the test of its bound.
+func (l *RefusalLog) Tracked() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.sources) + l.lru.Len()
+}
