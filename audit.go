@@ -55,6 +55,17 @@ const (
 	EventAuditPrune   = "system.audit.prune" // retention deleted events up to a checkpoint
 )
 
+// Events that keep the audit log itself within bounds.
+const (
+	// EventTokenRefuseSummary counts the unauthenticated refusals over the recording limits
+	// that were not recorded one by one (identity.RefusalLog); target.arguments has the counts.
+	EventTokenRefuseSummary = "token.refuse.summary"
+	// EventDiskLow: free space where the audit log is kept fell under audit.disk_warn_free;
+	// EventDiskOK: it is back over it (audit.DiskGuard).
+	EventDiskLow = "system.disk.low"
+	EventDiskOK  = "system.disk.ok"
+)
+
 // Approval events: every step of a request for a person's approval (internal/approval).
 const (
 	EventApprovalRequested = "approval.requested" // a call waits for a person; the actor is the agent
@@ -117,6 +128,7 @@ type EventActor struct {
 	ID         string `json:"id,omitempty"`
 	Name       string `json:"name,omitempty"`
 	Role       string `json:"role,omitempty"`  // for a person: the role of the admin token
+	Email      string `json:"email,omitempty"` // for a person: the admin token's email, if it has one
 	Owner      string `json:"owner,omitempty"` // for an agent: the person accountable for it
 	OnBehalfOf string `json:"on_behalf_of,omitempty"`
 	SessionID  string `json:"session_id,omitempty"`

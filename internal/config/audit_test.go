@@ -49,3 +49,42 @@ audit:
 		t.Run(tc.err, func(t *testing.T) { checkLoad(t, tc.yaml, tc.err) })
 	}
 }
+
+// TestAuditRefusalsAndDisk: the limits on recording refused credentials and the disk warning
+// have defaults, keep what is set (0 per source: summaries only), and refuse nonsense.
+func TestAuditRefusalsAndDisk(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := AuditRefusals{PerSource: 30, Total: 300, SummaryInterval: Duration(time.Minute), MaxSources: 10_000}
+	if c.Audit.Refusals != want || c.Audit.DiskWarnFree != 1<<30 {
+		t.Fatalf("defaults: %+v, disk_warn_free %d", c.Audit.Refusals, c.Audit.DiskWarnFree)
+	}
+	c = Default()
+	set := "audit:\n  refusals: {per_source: 0, total: 50, summary_interval: 10s, max_sources: 500}\n  disk_warn_free: 5GiB\n"
+	if err := c.Parse("warden.yaml", []byte(set)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want = AuditRefusals{PerSource: 0, Total: 50, SummaryInterval: Duration(10 * time.Second), MaxSources: 500}
+	if c.Audit.Refusals != want || c.Audit.DiskWarnFree != 5<<30 {
+		t.Fatalf("set: %+v, disk_warn_free %d", c.Audit.Refusals, c.Audit.DiskWarnFree)
+	}
+	for _, tc := range []struct{ yaml, err string }{
+		{"audit:\n  refusals: {per_source: -1}", "audit.refusals.per_source"},
+		{"audit:\n  refusals: {per_source: 1000000}", "audit.refusals.per_source"},
+		{"audit:\n  refusals: {total: -5}", "audit.refusals.total"},
+		{"audit:\n  refusals: {summary_interval: 0s}", "audit.refusals.summary_interval"},
+		{"audit:\n  refusals: {summary_interval: 2h}", "audit.refusals.summary_interval"},
+		{"audit:\n  refusals: {max_sources: 10}", "audit.refusals.max_sources"},
+		{"audit:\n  refusals: {per_source: lots}", "line 2"},
+		{"audit:\n  refusals: {per_ip: 5}", `unknown key "per_ip"`},
+		{"audit:\n  disk_warn_free: 0", "not a size"},
+		{"audit:\n  disk_warn_free: 1TB", "not a size"},
+	} {
+		t.Run(tc.yaml, func(t *testing.T) { checkLoad(t, tc.yaml, tc.err) })
+	}
+}

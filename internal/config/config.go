@@ -132,6 +132,23 @@ type Audit struct {
 	// checkpoint below them; 0 keeps every event. Also --retention on `warden serve`.
 	Retention Duration    `yaml:"retention"`
 	Sinks     []AuditSink `yaml:"sinks"`
+
+	// Refusals bounds how many unauthenticated refusals (junk tokens, wrong client secrets)
+	// are recorded one by one; the rest are counted in token.refuse.summary events.
+	Refusals AuditRefusals `yaml:"refusals"`
+	// DiskWarnFree: while the free space where the SQLite store is kept (with PostgreSQL, the
+	// data directory) is under this, warden warns in its log, in /readyz and by a
+	// system.disk.low event. Default 1GiB.
+	DiskWarnFree Size `yaml:"disk_warn_free"`
+}
+
+// AuditRefusals limits the recording of refusals of callers that proved no identity. Within
+// the limits each is a token.refuse event; over them, a count in the next token.refuse.summary.
+type AuditRefusals struct {
+	PerSource       int      `yaml:"per_source"`       // a minute from one IPv4 address or IPv6 /64; default 30; 0: only summaries
+	Total           int      `yaml:"total"`            // a minute from all sources together; default 300
+	SummaryInterval Duration `yaml:"summary_interval"` // default 1m
+	MaxSources      int      `yaml:"max_sources"`      // sources remembered at once; default 10000
 }
 
 // AuditCheckpoint says how often checkpoints are signed: every Every events, or Interval after
@@ -190,8 +207,12 @@ func Default() Config {
 			ClockSkew:       Duration(30 * time.Second),
 			RefreshInterval: Duration(2 * time.Second),
 		},
-		Audit: Audit{Checkpoint: AuditCheckpoint{Every: 1000, Interval: Duration(time.Minute)}},
-		MCP:   MCP{Sandbox: "required"},
+		Audit: Audit{
+			Checkpoint:   AuditCheckpoint{Every: 1000, Interval: Duration(time.Minute)},
+			Refusals:     AuditRefusals{PerSource: 30, Total: 300, SummaryInterval: Duration(time.Minute), MaxSources: 10_000},
+			DiskWarnFree: 1 << 30,
+		},
+		MCP: MCP{Sandbox: "required"},
 	}
 }
 
@@ -328,6 +349,16 @@ func (a *Audit) validate() error {
 		return errors.New("audit.checkpoint.interval must be at least 1s")
 	case a.Retention < 0 || a.Retention > 0 && a.Retention < Duration(time.Hour):
 		return errors.New("audit.retention must be 0 (keep everything) or at least 1h")
+	case a.Refusals.PerSource < 0 || a.Refusals.PerSource > 100_000:
+		return errors.New("audit.refusals.per_source must be between 0 and 100000 a minute")
+	case a.Refusals.Total < 0 || a.Refusals.Total > 1_000_000:
+		return errors.New("audit.refusals.total must be between 0 and 1000000 a minute")
+	case a.Refusals.SummaryInterval < Duration(time.Second) || a.Refusals.SummaryInterval > Duration(time.Hour):
+		return errors.New("audit.refusals.summary_interval must be between 1s and 1h")
+	case a.Refusals.MaxSources < 100 || a.Refusals.MaxSources > 1_000_000:
+		return errors.New("audit.refusals.max_sources must be between 100 and 1000000")
+	case a.DiskWarnFree <= 0:
+		return errors.New("audit.disk_warn_free must be a positive size, e.g. 1GiB")
 	}
 	names := map[string]bool{}
 	for i := range a.Sinks {

@@ -88,10 +88,47 @@ func FuzzParse(f *testing.F) {
 	f.Add("token_exchange:\n  issuers:\n    - issuer: x\n      jwks_url: y\n")
 	f.Add("{a: [1, 2, {b: c}]}")
 	f.Add("&a [*a]")
+	f.Add("audit:\n  refusals: {per_source: 0, total: 50, summary_interval: 10s}\n  disk_warn_free: 5GiB\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		c := Default()
 		if err := c.Parse("fuzz", []byte(s)); err == nil {
 			_ = c.Validate()
 		}
 	})
+}
+
+// TestClockSkewUnsetAndZero: unset keeps the default leeway; 0s is kept as zero, not taken for
+// unset (issue 12 #13), and what the server hands the token service is that zero.
+func TestClockSkewUnsetAndZero(t *testing.T) {
+	tests := []struct {
+		name, yaml, err string
+		want            time.Duration
+	}{
+		{"unset", "", "", 30 * time.Second},
+		{"zero", "tokens:\n  clock_skew: 0s\n", "", 0},
+		{"set", "tokens:\n  clock_skew: 5s\n", "", 5 * time.Second},
+		{"negative", "tokens:\n  clock_skew: -1s\n", "tokens.clock_skew", 0},
+		{"over five minutes", "tokens:\n  clock_skew: 30m\n", "tokens.clock_skew", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			err := c.Parse("warden.yaml", []byte(tt.yaml))
+			if err == nil {
+				err = c.Validate()
+			}
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := time.Duration(c.Tokens.ClockSkew); got != tt.want {
+				t.Fatalf("clock_skew = %s, want %s", got, tt.want)
+			}
+		})
+	}
 }

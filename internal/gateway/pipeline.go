@@ -109,6 +109,9 @@ type Gateway struct {
 	Audit     warden.AuditLog
 	Log       *slog.Logger
 	Now       func() time.Time
+	// Refusals records refused tokens (token.refuse) within per-source limits
+	// (identity.RefusalLog), since anyone can send junk tokens; nil records them in Audit.
+	Refusals warden.AuditLog
 
 	inflight inflight
 	pending  pendingDecisions
@@ -146,7 +149,11 @@ func (g *Gateway) Authenticate(r *http.Request) (*Caller, error) {
 			Target:   warden.EventTarget{Action: r.Method + " " + r.URL.Path},
 			Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: "invalid_token", Message: warden.ErrorMessage(err)},
 		}
-		if aerr := g.Audit.Append(r.Context(), ev); aerr != nil {
+		refusals := g.Refusals
+		if refusals == nil {
+			refusals = g.Audit
+		}
+		if aerr := refusals.Append(r.Context(), ev); aerr != nil {
 			g.Log.Error("audit append failed", "type", ev.Type, "err", aerr)
 		}
 		if warden.ErrorCode(err) != warden.EUnauthenticated {

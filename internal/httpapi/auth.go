@@ -93,7 +93,15 @@ func (a *API) recordRefusedToken(r *http.Request, err error) {
 		Target:   warden.EventTarget{Action: r.Method + " " + r.URL.Path},
 		Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: "invalid_token", Message: warden.ErrorMessage(err)},
 	}
-	if err := a.Audit.Append(r.Context(), ev); err != nil {
+	if err := a.refusals().Append(r.Context(), ev); err != nil {
 		a.Log.Error("audit append failed", "type", ev.Type, "err", err)
 	}
+}
+
+// refusals is where unauthenticated refusals are recorded.
+func (a *API) refusals() warden.AuditLog {
+	if a.Refusals != nil {
+		return a.Refusals
+	}
+	return a.Audit
 }

@@ -67,6 +67,18 @@ type API struct {
 	Kill *killswitch.Service
 	// Approvals takes people's decisions on held calls; its routes are mounted when set.
 	Approvals *approval.Service
+
+	// Refusals records unauthenticated refusals (token.refuse of a caller that proved no
+	// identity) within per-source limits (identity.RefusalLog); nil records them in Audit.
+	Refusals warden.AuditLog
+	// Disk reports the free space where the audit log is kept, for /readyz; nil: not watched.
+	Disk DiskStatus
+}
+
+// DiskStatus is the part of audit.DiskGuard that /readyz shows.
+type DiskStatus interface {
+	// Status is "ok", or a sentence saying how little space is left.
+	Status() string
 }
 
 // Handler returns the routes of the API.
@@ -173,6 +185,10 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 	if !a.Tokens.Ready() {
 		checks["keys"] = "not loaded"
 		ready = false
+	}
+	if a.Disk != nil {
+		// A warning, not unreadiness: the log still writes; the operator has time to act.
+		checks["disk"] = a.Disk.Status()
 	}
 	status := http.StatusOK
 	if !ready {

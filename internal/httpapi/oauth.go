@@ -236,7 +236,13 @@ func (a *API) recordTokenRefusal(r *http.Request, clientID string, ag *warden.Ag
 		Target:   warden.EventTarget{Action: "/oauth2/token"},
 		Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: oe.code, Message: oe.description},
 	}
-	if err := a.Audit.Append(r.Context(), ev); err != nil {
+	// A caller that proved no identity is recorded within the per-source limits: anyone can
+	// send junk credentials. An authenticated agent's refusal is recorded in full.
+	audit := a.Audit
+	if ag == nil {
+		audit = a.refusals()
+	}
+	if err := audit.Append(r.Context(), ev); err != nil {
 		a.Log.Error("audit append failed", "type", ev.Type, "err", err)
 	}
 }
@@ -262,34 +268,35 @@ type Introspection struct {
 }
 
 // introspectCaller authenticates the caller of introspection or revocation: an admin token
-// (any of roles), or an agent's client credentials. It returns the agent's ID for an agent caller.
-func (a *API) introspectCaller(r *http.Request, form url.Values, roles warden.RoleSet) (agentID string, oe *oauthError) {
+// (any of roles), or an agent's client credentials. It returns the person for an admin token,
+// or the agent's ID for an agent caller.
+func (a *API) introspectCaller(r *http.Request, form url.Values, roles warden.RoleSet) (p *warden.Principal, agentID string, oe *oauthError) {
 	if token := bearer(r); token != "" {
 		p, err := a.Admin.Authenticate(r.Context(), token)
 		if err != nil {
-			return "", &oauthError{status: http.StatusUnauthorized, code: "invalid_client", description: warden.ErrorMessage(err)}
+			return nil, "", &oauthError{status: http.StatusUnauthorized, code: "invalid_client", description: warden.ErrorMessage(err)}
 		}
 		if !roles.Allows(p.Role) {
-			return "", &oauthError{status: http.StatusForbidden, code: "access_denied", description: "needs role " + roles.String()}
+			return nil, "", &oauthError{status: http.StatusForbidden, code: "access_denied", description: "needs role " + roles.String()}
 		}
-		return "", nil
+		return p, "", nil
 	}
 	id, secret, basic, oe := clientCredentials(r, form)
 	if oe != nil {
-		return "", oe
+		return nil, "", oe
 	}
 	ag, err := a.Tokens.AuthenticateClient(r.Context(), id, secret)
 	if err != nil {
-		return "", &oauthError{status: http.StatusUnauthorized, code: "invalid_client", description: warden.ErrorMessage(err), basic: basic}
+		return nil, "", &oauthError{status: http.StatusUnauthorized, code: "invalid_client", description: warden.ErrorMessage(err), basic: basic}
 	}
-	return ag.ID, nil
+	return nil, ag.ID, nil
 }
 
 func (a *API) introspect(w http.ResponseWriter, r *http.Request) {
 	form, oe := parseForm(w, r)
 	var callerAgent string
 	if oe == nil {
-		callerAgent, oe = a.introspectCaller(r, form, warden.RoleSet{warden.RoleOperator, warden.RoleAuditor})
+		_, callerAgent, oe = a.introspectCaller(r, form, warden.RoleSet{warden.RoleOperator, warden.RoleAuditor})
 	}
 	if oe != nil {
 		writeOAuthError(w, oe)
@@ -328,9 +335,10 @@ func (a *API) introspection(ctx context.Context, token, callerAgent string) Intr
 
 func (a *API) revoke(w http.ResponseWriter, r *http.Request) {
 	form, oe := parseForm(w, r)
+	var person *warden.Principal
 	var callerAgent string
 	if oe == nil {
-		callerAgent, oe = a.introspectCaller(r, form, warden.RoleSet{warden.RoleOperator})
+		person, callerAgent, oe = a.introspectCaller(r, form, warden.RoleSet{warden.RoleOperator})
 	}
 	if oe != nil {
 		writeOAuthError(w, oe)
@@ -355,8 +363,10 @@ func (a *API) revoke(w http.ResponseWriter, r *http.Request) {
 			Decision: warden.EventDecision{Effect: warden.EffectAllow},
 			Outcome:  warden.EventOutcome{Status: warden.StatusOK},
 		}
-		if callerAgent == "" {
-			ev.Actor = warden.EventActor{Kind: warden.ActorHuman, Source: r.RemoteAddr}
+		if person != nil {
+			// Who revoked it: a revocation by a person names the admin token, as every other
+			// admin action does.
+			ev.Actor = warden.EventActor{Kind: warden.ActorHuman, Name: person.Name, Role: string(person.Role), Email: person.Email, Source: r.RemoteAddr}
 		}
 		if err := a.Audit.Append(r.Context(), ev); err != nil {
 			a.Log.Error("audit append failed", "type", ev.Type, "err", err)

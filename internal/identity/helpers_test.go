@@ -17,6 +17,9 @@ import (
 
 const testIssuer = "http://127.0.0.1:8787"
 
+// testClockSkew is warden's default leeway (config.Default), which the tests assume.
+const testClockSkew = 30 * time.Second
+
 // t0 is the test clock's start: a fixed instant keeps minted tokens byte-for-byte stable.
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
@@ -50,7 +53,7 @@ func newEnv(t testing.TB, opts ...func(*identity.Config)) *env {
 	for i := range e.master {
 		e.master[i] = byte(i)
 	}
-	e.cfg = identity.Config{Issuer: testIssuer, Now: e.clock.Now}
+	e.cfg = identity.Config{Issuer: testIssuer, ClockSkew: testClockSkew, Now: e.clock.Now}
 	for _, o := range opts {
 		o(&e.cfg)
 	}

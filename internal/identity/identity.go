@@ -18,7 +18,8 @@ import (
 	"github.com/wardenhq/warden/internal/seal"
 )
 
-// Config configures a Service. Zero durations and sizes take the defaults documented per field.
+// Config configures a Service. Zero durations and sizes take the defaults documented per field,
+// except ClockSkew.
 type Config struct {
 	// Issuer is the iss of every token and the issuer of the server metadata, e.g.
 	// "https://warden.example.com". Required.
@@ -30,7 +31,9 @@ type Config struct {
 	// MaxTokenTTL caps every token's lifetime; default 1h. It also bounds how long a retired
 	// signing key keeps verifying.
 	MaxTokenTTL time.Duration
-	// ClockSkew is the leeway for exp, nbf and iat between replicas and clients; default 30s.
+	// ClockSkew is the leeway for exp, nbf and iat between replicas and clients. Zero is no
+	// leeway, not a default: an operator who sets tokens.clock_skew to 0s means it, so the
+	// default (30s) is the configuration's to set (config.Default), where unset and 0 differ.
 	ClockSkew time.Duration
 	// RefreshInterval is how often Run reloads agent states, revocations and keys written by
 	// other replicas; default 2s. It bounds how long another replica's kill takes to reach this one.
@@ -63,7 +66,6 @@ type TrustedIssuer struct {
 const (
 	defaultTokenTTL         = 10 * time.Minute
 	defaultMaxTokenTTL      = time.Hour
-	defaultClockSkew        = 30 * time.Second
 	defaultRefreshInterval  = 2 * time.Second
 	defaultCacheSize        = 100_000
 	defaultJWKSFetchTimeout = 5 * time.Second
@@ -80,9 +82,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxTokenTTL == 0 {
 		c.MaxTokenTTL = defaultMaxTokenTTL
-	}
-	if c.ClockSkew == 0 {
-		c.ClockSkew = defaultClockSkew
 	}
 	if c.RefreshInterval == 0 {
 		c.RefreshInterval = defaultRefreshInterval

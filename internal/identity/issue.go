@@ -20,7 +20,9 @@ const tokenType = "at+jwt"
 type IssueRequest struct {
 	// Scope is the space-separated OAuth scope, copied into the token.
 	Scope string
-	// SessionID groups the agent's calls for audit and budgets; empty means a new session.
+	// SessionID is the session the client asks for; empty means a new session. The token's
+	// sid is warden's, bound to the agent and the person it acts for (session.go): this is
+	// that sid when the agent was given it for the same person, else one derived from it.
 	SessionID string
 	// TTL is the token's lifetime; zero means Config.TokenTTL. It is capped at Config.MaxTokenTTL
 	// and at the end of the agent's identity.
@@ -97,12 +99,9 @@ func (s *Service) Issue(ctx context.Context, a *warden.Agent, r IssueRequest) (*
 		NotBefore: iat,
 		ID:        NewID("tok_"),
 		ClientID:  a.ID,
-		SessionID: r.SessionID,
+		SessionID: sessionFor(a.ID, r.OnBehalfOf, r.SessionID),
 		Epoch:     a.Epoch,
 		Scope:     r.Scope,
-	}
-	if c.SessionID == "" {
-		c.SessionID = NewID("ses_")
 	}
 	if r.OnBehalfOf != "" {
 		c.Subject = r.OnBehalfOf

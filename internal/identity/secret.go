@@ -34,8 +34,8 @@ func HashSecret(secret string) []byte {
 
 // NewID returns prefix followed by a lowercase ULID: sortable by creation time, and, unlike
 // ulid.Make, with 80 bits from crypto/rand, so an ID does not reveal its neighbours.
-// Prefixes in use: "agt_" agents (and client IDs), "tok_" token IDs (jti), "ses_" sessions,
-// "key_" signing keys.
+// Prefixes in use: "agt_" agents (and client IDs), "tok_" token IDs (jti), "key_" signing
+// keys. Sessions ("ses_") are not IDs of this kind: they are bound to a person (session.go).
 //
 // Every decision takes one, so it is built with a single allocation, the string itself.
 func NewID(prefix string) string {

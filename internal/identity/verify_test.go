@@ -35,7 +35,8 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 		{
 			name: "scope and session", req: identity.IssueRequest{Scope: "tools:read tools:write", SessionID: "ses_abc"}, wantTTL: 600,
 			check: func(t *testing.T, e *env, c *warden.Claims) {
-				if c.Scope != "tools:read tools:write" || c.SessionID != "ses_abc" {
+				// The client's session_id is a request: the sid is derived from it (session.go).
+				if c.Scope != "tools:read tools:write" || !strings.HasPrefix(c.SessionID, "ses_") || c.SessionID == "ses_abc" {
 					t.Fatalf("scope %q sid %q", c.Scope, c.SessionID)
 				}
 			},
@@ -521,5 +522,42 @@ func TestIssuedHeaderIsRecognised(t *testing.T) {
 	}
 	if want := identity.EncodedHeader(hdr.Kid); seg != want {
 		t.Fatalf("issued header %s (%s), want %s", seg, raw, want)
+	}
+}
+
+// TestClockSkewZeroIsZero pins issue 12 #13: tokens.clock_skew 0s was replaced by 30s, so a
+// token lived half a minute past its exp. Zero leeway refuses a token one second past exp,
+// whether the token is in the cache or verified afresh.
+func TestClockSkewZeroIsZero(t *testing.T) {
+	tests := []struct {
+		name     string
+		skew     time.Duration
+		past     time.Duration // how long after exp the token is presented
+		accepted bool
+	}{
+		{"zero skew, one second past exp", 0, time.Second, false},
+		{"zero skew, at exp", 0, 0, false},
+		{"zero skew, one second before exp", 0, -time.Second, true},
+		{"default skew, one second past exp", testClockSkew, time.Second, true},
+		{"default skew, past the skew", testClockSkew, testClockSkew, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, func(c *identity.Config) { c.ClockSkew = tt.skew })
+			iss := e.issue(identity.IssueRequest{})
+			if _, err := e.svc.VerifyToken(ctx, iss.Token); err != nil { // now in the cache
+				t.Fatal(err)
+			}
+			e.clock.Advance(iss.Claims.ExpiresAt.Sub(e.clock.Now()) + tt.past)
+			for name, svc := range map[string]*identity.Service{"cached": e.svc, "fresh replica": e.replica()} {
+				_, err := svc.VerifyToken(ctx, iss.Token)
+				if tt.accepted && err != nil {
+					t.Fatalf("%s: refused: %v", name, err)
+				}
+				if !tt.accepted {
+					wantRefused(t, err, warden.EUnauthenticated, "expired")
+				}
+			}
+		})
 	}
 }

@@ -79,10 +79,11 @@ type Actor struct {
 
 // User is an agent or a person.
 type User struct {
-	UID    string `json:"uid,omitempty"`
-	Name   string `json:"name,omitempty"`
-	TypeID int    `json:"type_id"`
-	Type   string `json:"type"`
+	UID       string `json:"uid,omitempty"`
+	Name      string `json:"name,omitempty"`
+	EmailAddr string `json:"email_addr,omitempty"`
+	TypeID    int    `json:"type_id"`
+	Type      string `json:"type"`
 }
 
 // Session is the agent's session.
@@ -243,7 +244,7 @@ func containsWord(s, w string) bool {
 }
 
 func actor(a warden.EventActor) *Actor {
-	u := &User{UID: a.ID, Name: a.Name}
+	u := &User{UID: a.ID, Name: a.Name, EmailAddr: a.Email}
 	switch a.Kind {
 	case warden.ActorAgent:
 		u.TypeID, u.Type = 99, "Agent"

@@ -39,6 +39,13 @@ var golden = map[string]*warden.AuditEvent{
 		Target:   warden.EventTarget{Action: "/oauth2/token", Risk: warden.RiskMedium},
 		Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: "invalid_client", Message: "unknown client"},
 	},
+	"token_revoke_person": {
+		SchemaVersion: 2, ID: "01JQ8Z6Y4T3V2W1X0Y9Z8A7B6G", Seq: 46, Time: at, Type: warden.EventTokenRevoke,
+		Actor:    warden.EventActor{Kind: warden.ActorHuman, Name: "oncall-carol", Role: "operator", Email: "carol@example.com", Source: "127.0.0.1:5000"},
+		Target:   warden.EventTarget{Resource: "token:tok_1"},
+		Decision: warden.EventDecision{Effect: warden.EffectAllow},
+		Outcome:  warden.EventOutcome{Status: warden.StatusOK},
+	},
 	"agent_suspend": {
 		SchemaVersion: 2, ID: "01JQ8Z6Y4T3V2W1X0Y9Z8A7B6F", Seq: 45, Time: at, Type: warden.EventAgentSuspend,
 		Actor:    warden.EventActor{Kind: warden.ActorHuman, Name: "alice", Role: "operator"},

@@ -58,6 +58,8 @@ type Server struct {
 	Approvals *approval.Service
 
 	auditSinks *auditsink.Set
+	refusals   *identity.RefusalLog
+	disk       *audit.DiskGuard
 }
 
 // Open builds a server from a validated configuration: it creates the data directory, opens
@@ -138,7 +140,15 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	if err != nil {
 		return nil, err
 	}
-	gw := &gateway.Gateway{Registry: registry, Tokens: ids, Kill: kill, Budgets: budgetAdapter{budgets}, Secrets: sec, Audit: auditLog, Log: log}
+	// Anyone can send junk credentials: their refusals are recorded within limits, the excess
+	// in summaries, so that nobody can fill the disk the audit log needs.
+	refusals := identity.NewRefusalLog(auditLog, identity.RefusalLimits{
+		PerSource:  cfg.Audit.Refusals.PerSource,
+		Total:      cfg.Audit.Refusals.Total,
+		Interval:   time.Duration(cfg.Audit.Refusals.SummaryInterval),
+		MaxSources: cfg.Audit.Refusals.MaxSources,
+	}, log)
+	gw := &gateway.Gateway{Registry: registry, Tokens: ids, Kill: kill, Budgets: budgetAdapter{budgets}, Secrets: sec, Audit: auditLog, Log: log, Refusals: refusals}
 	// Approvals: calls held for a person, decided through the API; a kill, suspension or
 	// lockdown rejects them (killer.Approvals).
 	approvals, err := newApprovals(cfg, store, auditLog, log, getenv)
@@ -163,6 +173,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		Store: store, Audit: auditLog, Observer: ids, Secrets: sec, Registry: registry, Calls: gw, Budgets: budgets,
 		Terminator: killer, Log: log,
 	})
+	disk := &audit.DiskGuard{Path: diskPath(cfg), WarnFree: int64(cfg.Audit.DiskWarnFree), Audit: auditLog, Log: log}
 	return &Server{
 		Config:    cfg,
 		Store:     store,
@@ -187,10 +198,24 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 			ProtectedResource: mcp.ProtectedResourceMetadata(),
 			Kill:              killer,
 			Approvals:         approvals,
+			Refusals:          refusals,
+			Disk:              disk,
 		},
 		log:        log,
 		auditSinks: sinks,
+		refusals:   refusals,
+		disk:       disk,
 	}, nil
+}
+
+// diskPath is the directory the disk guard watches: the SQLite database's, where the audit log
+// is written. With PostgreSQL the log is on the database's disk, which warden cannot see; the
+// data directory is watched for what warden keeps there (file sinks, local MCP workspaces).
+func diskPath(cfg config.Config) string {
+	if kind, location, err := cfg.StoreKind(); err == nil && kind == "sqlite" {
+		return filepath.Dir(location)
+	}
+	return cfg.Data
 }
 
 // openAudit opens the audit log with its checkpoint key, and the sinks it is shipped to.
@@ -265,6 +290,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		})
 	})
 	g.Go(func() error { return s.auditSinks.Run(gctx) })
+	g.Go(func() error { return s.refusals.Run(gctx) })
+	g.Go(func() error { return s.disk.Run(gctx, audit.DiskCheckInterval) })
 	g.Go(func() error { return s.Gateway.Run(gctx, 5*time.Second) })
 	g.Go(func() error { return s.Budgets.Run(gctx) })
 	g.Go(func() error { return s.Approvals.Run(gctx) })
