@@ -1,8 +1,8 @@
 // Package approval holds the calls that need a person's approval: requests bound to the exact
 // call, decisions by people, notification, expiry, and rejection when an agent is stopped.
 //
-// A request is bound to one call by warden.ApprovalBinding — agent, session, tool, action,
-// resource, argument digest and policy version. The call waits (Await) up to the hold time for a
+// A request is bound to one call by warden.ApprovalBinding — agent, session, the person the
+// agent acts for, tool, action, resource, argument digest and policy version. The call waits (Await) up to the hold time for a
 // decision; the same call sent again finds the same request. An approval is used by exactly one
 // call and expires; a rejection answers the same call for the rest of the request's life.
 //
@@ -145,7 +145,7 @@ func (s *Service) changed(binding string) {
 // the request stands, and the same call sent again picks it up. An error means the request
 // could not be made, read or used (the store or the audit log failed); the caller denies.
 func (s *Service) Await(ctx context.Context, req *gateway.ApprovalRequest) (gateway.ApprovalResult, error) {
-	binding := warden.ApprovalBinding(req.Agent.ID, req.SessionID, req.Tool.Name, req.Action, req.Resource, req.ArgsSHA256, req.PolicyVersion)
+	binding := warden.ApprovalBinding(req.Agent.ID, req.SessionID, req.OnBehalfOf, req.Tool.Name, req.Action, req.Resource, req.ArgsSHA256, req.PolicyVersion)
 	// Subscribe before the first read, so that no decision falls between the read and the wait.
 	woken, unsubscribe := s.subscribe(binding)
 	defer unsubscribe()

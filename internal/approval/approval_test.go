@@ -245,6 +245,32 @@ func TestPendingThenResent(t *testing.T) {
 	}
 }
 
+// TestBindingCoversOnBehalfOf: an agent acting for several people, in one session, asks the
+// same call for alice and for bob. An approval of alice's call does not run bob's: the person
+// acted for is part of the binding (issue 12).
+func TestBindingCoversOnBehalfOf(t *testing.T) {
+	f := newFixture(t, approval.Options{Hold: 100 * time.Millisecond})
+	forAlice, forBob := call(bank, "d1"), call(bank, "d1")
+	forAlice.OnBehalfOf, forBob.OnBehalfOf = "alice@example.com", "bob@example.com"
+	first := f.result(f.await(t.Context(), f.svc, forAlice), 2*time.Second)
+	if first.State != gateway.ApprovalPending {
+		t.Fatalf("alice's call: %+v", first)
+	}
+	if _, err := f.svc.Approve(t.Context(), approver, first.RequestID, "for alice"); err != nil {
+		t.Fatal(err)
+	}
+	bob := f.result(f.await(t.Context(), f.svc, forBob), 2*time.Second)
+	if bob.State != gateway.ApprovalPending || bob.RequestID == first.RequestID {
+		t.Fatalf("bob's identical call in the same session: %+v; want its own pending request", bob)
+	}
+	if got, _ := f.store.Approval(t.Context(), bob.RequestID); got == nil || got.OnBehalfOf != "bob@example.com" {
+		t.Fatalf("bob's request: %+v", got)
+	}
+	if alice := f.result(f.await(t.Context(), f.svc, forAlice), 2*time.Second); alice.State != gateway.ApprovalApproved || alice.RequestID != first.RequestID {
+		t.Fatalf("alice's call after the approval: %+v", alice)
+	}
+}
+
 func TestRejected(t *testing.T) {
 	f := newFixture(t, approval.Options{})
 	ch := f.await(t.Context(), f.svc, call(bank, "d1"))

@@ -51,8 +51,8 @@ type BudgetDenial struct {
 }
 
 // Approvals holds a call that needs a person's approval until someone decides or the hold time
-// passes. A request is bound to exactly one call: agent, session, tool, action, argument digest
-// and policy version.
+// passes. A request is bound to exactly one call: agent, session, the person the agent acts for,
+// tool, action, resource, argument digest and policy version.
 type Approvals interface {
 	Await(ctx context.Context, req *ApprovalRequest) (ApprovalResult, error)
 }
