@@ -267,11 +267,13 @@ func unescapedPath(escaped string) string {
 	return p
 }
 
-// strippedHeader reports whether an agent's request header must not go upstream.
+// strippedHeader reports whether an agent's request header must not go upstream: the agent's
+// credentials and cookies, warden's own headers, trace and forwarding headers warden sets itself,
+// and any method or path override (overrideHeaders).
 func strippedHeader(name string) bool {
 	k := http.CanonicalHeaderKey(name)
 	return hopByHop[k] || k == "Authorization" || k == "Cookie" || k == "Traceparent" || k == "Tracestate" ||
-		strings.HasPrefix(k, "Warden-") || strings.HasPrefix(k, "X-Forwarded-") || k == "Forwarded"
+		strings.HasPrefix(k, "Warden-") || strings.HasPrefix(k, "X-Forwarded-") || k == "Forwarded" || overrideHeaders[k]
 }
 
 var errResponseTooLarge = errors.New("upstream response over the limit")
