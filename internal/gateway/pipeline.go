@@ -204,7 +204,7 @@ func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit 
 	}
 	d := snap.engine.Decide(&warden.Request{
 		Agent: c.Agent, Tool: e.tool, Action: call.Action, Resource: call.Resource, Arguments: args,
-		SessionID: c.Claims.SessionID, OnBehalfOf: c.Claims.OnBehalfOf(), Time: now,
+		SessionID: c.Claims.SessionID, OnBehalfOf: c.Claims.OnBehalfOf(), Time: now, BodyUninspected: call.BodyUninspected,
 	})
 	d.ID = p.Decision.ID
 	p.Decision = d
