@@ -247,10 +247,13 @@ func (s *Service) create(ctx context.Context, req *gateway.ApprovalRequest, bind
 	if req.Tool.Risk == warden.RiskCritical {
 		required = s.opts.CriticalApprovers
 	}
+	// The request keeps the action and resource as the audit log does, brokered secrets
+	// redacted; the binding covers them as the agent sent them.
+	action, resource := req.Recorded()
 	a := &warden.Approval{
 		ID: identity.NewID("apr_"), Status: warden.ApprovalPending, Binding: binding, DecisionID: req.DecisionID,
 		AgentID: req.Agent.ID, AgentName: req.Agent.Name, Owner: req.Agent.Owner, OnBehalfOf: req.OnBehalfOf, SessionID: req.SessionID,
-		Tool: req.Tool.Name, Action: req.Action, Resource: req.Resource, Risk: req.Tool.Risk,
+		Tool: req.Tool.Name, Action: action, Resource: resource, Risk: req.Tool.Risk,
 		ArgsSHA256: req.ArgsSHA256, Arguments: req.Arguments, Reason: req.Reason,
 		Policies: req.Policies, PolicyVersion: req.PolicyVersion, Required: required,
 		CreatedAt: now, ExpiresAt: now.Add(s.opts.TTL),
@@ -278,7 +281,7 @@ func (s *Service) create(ctx context.Context, req *gateway.ApprovalRequest, bind
 func (s *Service) use(ctx context.Context, a *warden.Approval, req *gateway.ApprovalRequest) (*warden.Approval, error) {
 	now := s.now()
 	used, err := s.store.UpdateApproval(ctx, a.ID, func(x *warden.Approval) error {
-		if x.AgentID != req.Agent.ID || x.ArgsSHA256 != req.ArgsSHA256 || x.Tool != req.Tool.Name || x.Action != req.Action {
+		if action, _ := req.Recorded(); x.AgentID != req.Agent.ID || x.ArgsSHA256 != req.ArgsSHA256 || x.Tool != req.Tool.Name || x.Action != action {
 			// The binding covers these; this is a second lock on the same door.
 			return warden.Errorf(warden.EInternal, "approval request %s does not match the call", x.ID)
 		}

@@ -106,7 +106,7 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *httpu
 		if err != nil {
 			// No route, or a path warden refuses to interpret: denied and recorded like any call.
 			call.Action = r.Method + " " + truncate(rest, 256)
-			p := g.deniedBeforePolicy(r, caller, call, err)
+			p := g.deniedBeforePolicy(r, caller, call, e, err)
 			status := http.StatusForbidden
 			if warden.ErrorCode(err) == warden.EInvalid {
 				status = http.StatusBadRequest
@@ -170,15 +170,16 @@ func splitToolPath(escaped string) (tool, rest string) {
 	return tool, "/" + rest
 }
 
-// deniedBeforePolicy records a call refused because it could not be resolved.
-func (g *Gateway) deniedBeforePolicy(r *http.Request, c *Caller, call *Call, cause error) *Permit {
+// deniedBeforePolicy records a call on e refused because it could not be resolved.
+func (g *Gateway) deniedBeforePolicy(r *http.Request, c *Caller, call *Call, e *entry, cause error) *Permit {
 	p := &Permit{Decision: warden.Decision{ID: newDecisionID(), Effect: warden.EffectDeny, Reason: "no_route", Message: warden.ErrorMessage(cause)}, Trace: call.Trace.Child()}
 	if warden.ErrorCode(cause) == warden.EInvalid {
 		p.Decision.Reason = "invalid_path"
 	}
 	args, _ := DecodeArguments(call.Arguments)
-	ev := g.callEvent(c, call, nil, p, g.now(), args)
-	g.record(r.Context(), ev, p)
+	rd := g.eventRedactor(g.Registry.current(), e)
+	ev := g.callEvent(c, call, rd, p, g.now(), args)
+	g.record(r.Context(), ev, p, rd)
 	return p
 }
 
