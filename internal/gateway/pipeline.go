@@ -154,10 +154,13 @@ func (g *Gateway) Authenticate(r *http.Request) (*Caller, error) {
 		}
 	}
 	if err != nil {
+		// The path is the caller's to choose: an agent whose token has expired may still echo a
+		// brokered secret in it.
+		rd := g.eventRedactor(g.Registry.current(), nil)
 		ev := &warden.AuditEvent{
 			Type:     warden.EventTokenRefuse,
 			Actor:    warden.EventActor{Kind: warden.ActorAgent, Source: r.RemoteAddr},
-			Target:   warden.EventTarget{Action: r.Method + " " + r.URL.Path},
+			Target:   warden.EventTarget{Action: rd.Secrets(r.Method + " " + r.URL.Path)},
 			Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: "invalid_token", Message: warden.ErrorMessage(err)},
 		}
 		if aerr := g.Audit.Append(r.Context(), ev); aerr != nil {
@@ -425,6 +428,9 @@ func encodeArgs(dst []byte, v map[string]any) ([]byte, bool) {
 func (g *Gateway) eventRedactor(snap *snapshot, e *entry) *redact.Redactor {
 	if e != nil {
 		return redact.New(g.secretValues(e), e.tool.SensitiveArgs)
+	}
+	if snap == nil {
+		return redact.New(nil, nil)
 	}
 	entries := make([]*entry, 0, len(snap.tools))
 	for _, e := range snap.tools {

@@ -62,6 +62,7 @@ func TestBrokeredSecretNeverInTheEvent(t *testing.T) {
 	}{
 		{"a routed URL path (the resource)", func() { in.gw("GET", "/http/files/repos/"+s+"/web/issues", token, "", nil) }},
 		{"an unrouted path (the action)", func() { in.gw("GET", "/http/files/"+s, token, "", nil) }},
+		{"the path of a request with no valid token", func() { in.gw("GET", "/http/files/repos/"+s+"/web/issues", "expired", "", nil) }},
 		{"an unknown tool's name", func() { in.gw("GET", "/http/"+s+"/x", token, "", nil) }},
 		{"a query key", func() { in.gw("GET", "/http/files/repos/acme/web/issues?"+s+"=1", token, "", nil) }},
 		{"a JSON body key", func() {
