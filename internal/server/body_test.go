@@ -70,7 +70,7 @@ func (env *bodyEnv) send(tool, contentType, body string) response {
 	return env.in.gw("POST", "/http/"+tool+"/transfer", env.token, body, h)
 }
 
-// pending returns the approval request a held answer names.
+// pendingRequestID returns the id of the approval request a held answer names.
 func pendingRequestID(t *testing.T, r response) string {
 	t.Helper()
 	var e gateway.GatewayError
