@@ -28,8 +28,8 @@ const (
 )
 
 // Approval is a request for a person's approval of exactly one call. It is bound to the call by
-// Binding: the agent, its session, the tool, action and resource, the digest of the arguments and
-// the policy version. The same call sent again finds the same request; any other call does not.
+// Binding: the agent, its session, the person it acts for, the tool, action and resource, the
+// digest of the arguments and the policy version. The same call sent again finds the same request; any other call does not.
 type Approval struct {
 	ID         string `json:"id"`
 	Status     string `json:"status"`
@@ -79,11 +79,13 @@ type ApprovalVote struct {
 func (a *Approval) Open() bool { return a.Status == ApprovalPending || a.Status == ApprovalApproved }
 
 // ApprovalBinding is the digest that binds an approval to one call: hex SHA-256 over the agent,
-// session, tool, action, resource, argument digest and policy version, each length-prefixed so
-// that no two calls share an encoding.
-func ApprovalBinding(agentID, sessionID, tool, action, resource, argsSHA256 string, policyVersion int64) string {
+// session, the person the agent acts for (RFC 8693 act; "" when it acts as itself), tool, action,
+// resource, argument digest and policy version, each length-prefixed so that no two calls share
+// an encoding. The person is bound because an approver approves a call for someone: the same
+// call made for another person is another call, even in the same session.
+func ApprovalBinding(agentID, sessionID, onBehalfOf, tool, action, resource, argsSHA256 string, policyVersion int64) string {
 	h := sha256.New()
-	for _, f := range []string{agentID, sessionID, tool, action, resource, argsSHA256, strconv.FormatInt(policyVersion, 10)} {
+	for _, f := range []string{agentID, sessionID, onBehalfOf, tool, action, resource, argsSHA256, strconv.FormatInt(policyVersion, 10)} {
 		h.Write([]byte(strconv.Itoa(len(f))))
 		h.Write([]byte{':'})
 		h.Write([]byte(f))

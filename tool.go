@@ -110,6 +110,10 @@ type Request struct {
 	SessionID  string
 	OnBehalfOf string
 	Time       time.Time
+	// BodyUninspected says that part of the call goes upstream unparsed (an HTTP request body
+	// that is not JSON): policy sees context.body_inspected false. The zero value is a call whose
+	// arguments are all there is to it (MCP, the decision API).
+	BodyUninspected bool
 }
 
 // Decision is what warden decided about a Request.

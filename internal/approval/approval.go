@@ -1,8 +1,8 @@
 // Package approval holds the calls that need a person's approval: requests bound to the exact
 // call, decisions by people, notification, expiry, and rejection when an agent is stopped.
 //
-// A request is bound to one call by warden.ApprovalBinding — agent, session, tool, action,
-// resource, argument digest and policy version. The call waits (Await) up to the hold time for a
+// A request is bound to one call by warden.ApprovalBinding — agent, session, the person the
+// agent acts for, tool, action, resource, argument digest and policy version. The call waits (Await) up to the hold time for a
 // decision; the same call sent again finds the same request. An approval is used by exactly one
 // call and expires; a rejection answers the same call for the rest of the request's life.
 //
@@ -154,7 +154,7 @@ func (s *Service) changed(binding string) {
 // the request stands, and the same call sent again picks it up. An error means the request
 // could not be made, read or used (the store or the audit log failed); the caller denies.
 func (s *Service) Await(ctx context.Context, req *gateway.ApprovalRequest) (gateway.ApprovalResult, error) {
-	binding := warden.ApprovalBinding(req.Agent.ID, req.SessionID, req.Tool.Name, req.Action, req.Resource, req.ArgsSHA256, req.PolicyVersion)
+	binding := warden.ApprovalBinding(req.Agent.ID, req.SessionID, req.OnBehalfOf, req.Tool.Name, req.Action, req.Resource, req.ArgsSHA256, req.PolicyVersion)
 	// Subscribe before the first read, so that no decision falls between the read and the wait.
 	woken, unsubscribe := s.subscribe(binding)
 	defer unsubscribe()
@@ -265,10 +265,13 @@ func (s *Service) create(ctx context.Context, req *gateway.ApprovalRequest, bind
 	if req.Tool.Risk == warden.RiskCritical {
 		required = s.opts.CriticalApprovers
 	}
+	// The request keeps the action and resource as the audit log does, brokered secrets
+	// redacted; the binding covers them as the agent sent them.
+	action, resource := req.Recorded()
 	a := &warden.Approval{
 		ID: identity.NewID("apr_"), Status: warden.ApprovalPending, Binding: binding, DecisionID: req.DecisionID,
 		AgentID: req.Agent.ID, AgentName: req.Agent.Name, Owner: req.Agent.Owner, OnBehalfOf: req.OnBehalfOf, SessionID: req.SessionID,
-		Tool: req.Tool.Name, Action: req.Action, Resource: req.Resource, Risk: req.Tool.Risk,
+		Tool: req.Tool.Name, Action: action, Resource: resource, Risk: req.Tool.Risk,
 		ArgsSHA256: req.ArgsSHA256, Arguments: req.Arguments, Reason: req.Reason,
 		Policies: req.Policies, PolicyVersion: req.PolicyVersion, Required: required,
 		CreatedAt: now, ExpiresAt: now.Add(s.opts.TTL),
@@ -296,7 +299,7 @@ func (s *Service) create(ctx context.Context, req *gateway.ApprovalRequest, bind
 func (s *Service) use(ctx context.Context, a *warden.Approval, req *gateway.ApprovalRequest) (*warden.Approval, error) {
 	now := s.now()
 	used, err := s.store.UpdateApproval(ctx, a.ID, func(x *warden.Approval) error {
-		if x.AgentID != req.Agent.ID || x.ArgsSHA256 != req.ArgsSHA256 || x.Tool != req.Tool.Name || x.Action != req.Action {
+		if action, _ := req.Recorded(); x.AgentID != req.Agent.ID || x.ArgsSHA256 != req.ArgsSHA256 || x.Tool != req.Tool.Name || x.Action != action {
 			// The binding covers these; this is a second lock on the same door.
 			return warden.Errorf(warden.EInternal, "approval request %s does not match the call", x.ID)
 		}

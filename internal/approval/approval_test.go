@@ -246,6 +246,61 @@ func TestPendingThenResent(t *testing.T) {
 	}
 }
 
+// TestBindingCoversOnBehalfOf: an agent acting for several people, in one session, asks the
+// same call for alice and for bob. An approval of alice's call does not run bob's: the person
+// acted for is part of the binding (issue 12).
+func TestBindingCoversOnBehalfOf(t *testing.T) {
+	f := newFixture(t, approval.Options{Hold: 100 * time.Millisecond})
+	forAlice, forBob := call(bank, "d1"), call(bank, "d1")
+	forAlice.OnBehalfOf, forBob.OnBehalfOf = "alice@example.com", "bob@example.com"
+	first := f.result(f.await(t.Context(), f.svc, forAlice), 2*time.Second)
+	if first.State != gateway.ApprovalPending {
+		t.Fatalf("alice's call: %+v", first)
+	}
+	if _, err := f.svc.Approve(t.Context(), approver, first.RequestID, "for alice"); err != nil {
+		t.Fatal(err)
+	}
+	bob := f.result(f.await(t.Context(), f.svc, forBob), 2*time.Second)
+	if bob.State != gateway.ApprovalPending || bob.RequestID == first.RequestID {
+		t.Fatalf("bob's identical call in the same session: %+v; want its own pending request", bob)
+	}
+	if got, _ := f.store.Approval(t.Context(), bob.RequestID); got == nil || got.OnBehalfOf != "bob@example.com" {
+		t.Fatalf("bob's request: %+v", got)
+	}
+	if alice := f.result(f.await(t.Context(), f.svc, forAlice), 2*time.Second); alice.State != gateway.ApprovalApproved || alice.RequestID != first.RequestID {
+		t.Fatalf("alice's call after the approval: %+v", alice)
+	}
+}
+
+// TestRecordedActionAndResource: a request stores and records the action and resource as the
+// audit log does (brokered secrets redacted), yet stays bound to them as the agent sent them.
+func TestRecordedActionAndResource(t *testing.T) {
+	f := newFixture(t, approval.Options{Hold: 100 * time.Millisecond})
+	sent := call(bank, "d1")
+	sent.Resource, sent.RecordedResource = "account:s3cret-value", "account:[REDACTED]"
+	first := f.result(f.await(t.Context(), f.svc, sent), 2*time.Second)
+	got, err := f.store.Approval(t.Context(), first.RequestID)
+	if err != nil || got.Resource != "account:[REDACTED]" || got.Action != "transfer" {
+		t.Fatalf("stored request: %+v, %v", got, err)
+	}
+	for _, ev := range f.audit.of(first.RequestID) {
+		if ev.Target.Resource != "account:[REDACTED]" {
+			t.Errorf("%s event: resource %q", ev.Type, ev.Target.Resource)
+		}
+	}
+	if _, err := f.svc.Approve(t.Context(), approver, first.RequestID, ""); err != nil {
+		t.Fatal(err)
+	}
+	literal := call(bank, "d1")
+	literal.Resource = "account:[REDACTED]"
+	if res := f.result(f.await(t.Context(), f.svc, literal), 2*time.Second); res.State != gateway.ApprovalPending || res.RequestID == first.RequestID {
+		t.Fatalf("a call on the redacted name itself: %+v; want its own request", res)
+	}
+	if res := f.result(f.await(t.Context(), f.svc, sent), 2*time.Second); res.State != gateway.ApprovalApproved {
+		t.Fatalf("the approved call: %+v", res)
+	}
+}
+
 func TestRejected(t *testing.T) {
 	f := newFixture(t, approval.Options{})
 	ch := f.await(t.Context(), f.svc, call(bank, "d1"))

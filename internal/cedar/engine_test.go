@@ -33,6 +33,7 @@ func TestDecide(t *testing.T) {
 	}
 	withResource := func(r *warden.Request, res string) *warden.Request { r.Resource = res; return r }
 	onBehalfOf := func(r *warden.Request, who string) *warden.Request { r.OnBehalfOf = who; return r }
+	bodyUninspected := func(r *warden.Request) *warden.Request { r.BodyUninspected = true; return r }
 
 	const grant = `@id("g") permit(principal == Agent::"triage-bot", action in Action::"github", resource in Tool::"github");`
 
@@ -111,6 +112,10 @@ func TestDecide(t *testing.T) {
 			onBehalfOf(req("a", "everything:echo"), "bob@example.com"), allow("b")},
 		{"acting as itself", `@id("b") permit(principal, action, resource) when { context.on_behalf_of == "" && context.session == "s-1" };`,
 			req("a", "everything:echo"), allow("b")},
+		{"body inspected by default", `@id("i") permit(principal, action, resource) when { context.body_inspected };`,
+			req("a", "everything:echo"), allow("i")},
+		{"body uninspected", `@id("u") forbid(principal, action, resource) unless { context.body_inspected }; @id("p") permit(principal, action, resource);`,
+			bodyUninspected(req("a", "github:user.get")), want{warden.EffectDeny, ReasonForbidden, []string{"u"}, ""}},
 		{"time", `@id("n") permit(principal, action, resource) when { context.now > 1700000000 && context.datetime < datetime("2027-01-01") && context.datetime.toTime() >= duration("9h") };`,
 			req("a", "everything:echo"), allow("n")},
 

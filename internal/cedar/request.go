@@ -173,14 +173,15 @@ func (e *Engine) translate(r *warden.Request) (cedar.Request, *requestEntities, 
 		rv = [2]types.Value{types.String(risk), types.Long(risk.Level())}
 	}
 	ctx := types.NewRecord(types.RecordMap{
-		ctxArgs:       args,
-		ctxRisk:       rv[0],
-		ctxRiskLevel:  rv[1],
-		ctxTool:       te.toolName,
-		ctxSession:    types.String(r.SessionID),
-		ctxOnBehalfOf: types.String(r.OnBehalfOf),
-		ctxNow:        types.Long(now.Unix()),
-		ctxDatetime:   types.NewDatetime(now),
+		ctxArgs:          args,
+		ctxRisk:          rv[0],
+		ctxRiskLevel:     rv[1],
+		ctxTool:          te.toolName,
+		ctxSession:       types.String(r.SessionID),
+		ctxOnBehalfOf:    types.String(r.OnBehalfOf),
+		ctxNow:           types.Long(now.Unix()),
+		ctxDatetime:      types.NewDatetime(now),
+		ctxBodyInspected: types.Boolean(!r.BodyUninspected),
 	})
 	return cedar.Request{Principal: re.principal, Action: re.action, Resource: re.resource, Context: ctx}, re, nil
 }

@@ -27,9 +27,12 @@ const (
 	ctxOnBehalfOf = "on_behalf_of"
 	ctxNow        = "now"
 	ctxDatetime   = "datetime"
+	// ctxBodyInspected is false when part of the call went upstream unparsed (an HTTP body that
+	// is not JSON), so that a policy can refuse what warden did not see.
+	ctxBodyInspected = "body_inspected"
 )
 
-var contextAttrs = []string{ctxArgs, ctxDatetime, ctxNow, ctxOnBehalfOf, ctxRisk, ctxRiskLevel, ctxSession, ctxTool}
+var contextAttrs = []string{ctxArgs, ctxBodyInspected, ctxDatetime, ctxNow, ctxOnBehalfOf, ctxRisk, ctxRiskLevel, ctxSession, ctxTool}
 
 // Agent attribute names; labels are tags, not attributes.
 const (
@@ -186,6 +189,7 @@ entity Resource in [Tool];
 // Cedar schemas have no open record type. Objects are records, arrays sets, integers Long,
 // fractions decimal.
 type Context = {
+  body_inspected: Bool,
   datetime: __cedar::datetime,
   now: Long,
   on_behalf_of: String,

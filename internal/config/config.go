@@ -57,8 +57,8 @@ type MCP struct {
 type Gateway struct {
 	MaxRequestBody  Size `yaml:"max_request_body"`  // HTTP gateway request bodies; default 10MiB
 	MaxResponseBody Size `yaml:"max_response_body"` // HTTP gateway response bodies; default 100MiB
-	// MaxInspectBody is how much of a JSON request body policy sees as args.body; a larger body is
-	// forwarded uninspected, and policies that need it fail closed. Default 1MiB.
+	// MaxInspectBody is the largest JSON request body policy sees as args.body; a larger JSON
+	// body (by label or by content) is refused with 413, never forwarded unjudged. Default 1MiB.
 	MaxInspectBody Size `yaml:"max_inspect_body"`
 }
 

@@ -35,6 +35,48 @@ func (g *Gateway) UpstreamHeaders(ctx context.Context, c *Caller, tool *warden.T
 	return h, nil
 }
 
+// overrideHeaders are the request headers by which web frameworks and proxies let a client
+// say that a request is "really" another method or another path than the one it carries:
+// method overrides (Rails, Symfony, Laravel, Spring's HiddenHttpMethodFilter, Express
+// method-override, ASP.NET, Google APIs), and original or rewritten URLs (IIS URL Rewrite,
+// Symfony, Zend/Laminas, nginx and Envoy conventions). Warden judges the method and path it
+// forwards; a route granted for POST /issues must not turn into DELETE /issues upstream, so none
+// of these ever goes upstream, from the HTTP or the MCP gateway (StripOverrideHeaders). Names are
+// canonical (http.CanonicalHeaderKey). X-Forwarded-* and Forwarded are stripped by the HTTP
+// gateway as a family; the ones among them that carry a method or a path are listed here too, so
+// that the list alone is the rule for every upstream request.
+var overrideHeaders = map[string]bool{
+	"X-Http-Method-Override":  true,
+	"X-Http-Method":           true,
+	"X-Method-Override":       true,
+	"X-Original-Method":       true,
+	"X-Forwarded-Method":      true,
+	"X-Envoy-Original-Method": true,
+	"X-Original-Url":          true,
+	"X-Original-Uri":          true,
+	"X-Rewrite-Url":           true,
+	"X-Override-Url":          true,
+	"X-Forwarded-Uri":         true,
+	"X-Forwarded-Url":         true,
+	"X-Forwarded-Path":        true,
+	"X-Forwarded-Prefix":      true,
+	"X-Envoy-Original-Path":   true,
+}
+
+// OverrideHeader reports whether a header may make an upstream take a request for another method
+// or path than warden judged (see overrideHeaders).
+func OverrideHeader(name string) bool { return overrideHeaders[http.CanonicalHeaderKey(name)] }
+
+// StripOverrideHeaders removes from h every header by which an upstream could take the request
+// for another method or path than the one warden judged. Every upstream request passes it.
+func StripOverrideHeaders(h http.Header) {
+	for k := range h {
+		if OverrideHeader(k) {
+			delete(h, k)
+		}
+	}
+}
+
 // CommandEnv returns the secret environment of a local MCP server: NAME=value for each
 // --secret-env entry, sorted.
 func (g *Gateway) CommandEnv(ctx context.Context, tool *warden.Tool) ([]string, error) {

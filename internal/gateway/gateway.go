@@ -33,6 +33,10 @@ type Call struct {
 	Resource  string          // "" means the tool itself
 	Arguments json.RawMessage // a JSON object, or nil
 	Trace     TraceContext    // from the request's traceparent, or new
+	// BodyUninspected is set when part of the call went upstream unparsed (an HTTP request body
+	// that is not JSON): policy sees context.body_inspected false, and only the body's digest,
+	// an argument, binds it.
+	BodyUninspected bool
 }
 
 // Outcome is what came of an allowed call.

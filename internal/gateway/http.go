@@ -3,6 +3,8 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -23,8 +25,8 @@ import (
 type HTTPOptions struct {
 	MaxRequestBody  int64 // default 10 MiB
 	MaxResponseBody int64 // default 100 MiB
-	// MaxInspectBody is how much of a JSON request body is decoded for policy as args.body;
-	// a larger body is forwarded uninspected (policies that need it then fail closed).
+	// MaxInspectBody is the largest JSON request body decoded for policy as args.body; a larger
+	// JSON body is refused (see requestArguments).
 	MaxInspectBody int64 // default 1 MiB
 	Transport      http.RoundTripper
 }
@@ -104,7 +106,7 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *httpu
 		if err != nil {
 			// No route, or a path warden refuses to interpret: denied and recorded like any call.
 			call.Action = r.Method + " " + truncate(rest, 256)
-			p := g.deniedBeforePolicy(r, caller, call, err)
+			p := g.deniedBeforePolicy(r, caller, call, e, err)
 			status := http.StatusForbidden
 			if warden.ErrorCode(err) == warden.EInvalid {
 				status = http.StatusBadRequest
@@ -114,12 +116,12 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *httpu
 		}
 		call.Action, call.Resource = match.Action, match.Resource
 	}
-	body, args, err := requestArguments(r, match, opts)
+	body, args, inspected, err := requestArguments(r, match, opts)
 	if err != nil {
 		writeGatewayError(w, warden.HTTPStatus(err), "invalid_request", warden.ErrorMessage(err), "")
 		return
 	}
-	call.Arguments = args
+	call.Arguments, call.BodyUninspected = args, !inspected
 	p := g.Authorize(r.Context(), caller, call)
 	if !p.Allowed() {
 		status := http.StatusForbidden
@@ -168,25 +170,39 @@ func splitToolPath(escaped string) (tool, rest string) {
 	return tool, "/" + rest
 }
 
-// deniedBeforePolicy records a call refused because it could not be resolved.
-func (g *Gateway) deniedBeforePolicy(r *http.Request, c *Caller, call *Call, cause error) *Permit {
+// deniedBeforePolicy records a call on e refused because it could not be resolved.
+func (g *Gateway) deniedBeforePolicy(r *http.Request, c *Caller, call *Call, e *entry, cause error) *Permit {
 	p := &Permit{Decision: warden.Decision{ID: newDecisionID(), Effect: warden.EffectDeny, Reason: "no_route", Message: warden.ErrorMessage(cause)}, Trace: call.Trace.Child()}
 	if warden.ErrorCode(cause) == warden.EInvalid {
 		p.Decision.Reason = "invalid_path"
 	}
 	args, _ := DecodeArguments(call.Arguments)
-	ev := g.callEvent(c, call, nil, p, g.now(), args)
-	g.record(r.Context(), ev, p)
+	rd := g.eventRedactor(g.Registry.current(), e)
+	ev := g.callEvent(c, call, rd, p, g.now(), args)
+	g.record(r.Context(), ev, p, rd)
 	return p
 }
 
-// requestArguments builds what policy sees of an HTTP request — args.path (the route's
-// variables), args.query and, for a JSON body within the inspection limit, args.body — and
-// returns the body to forward.
-func requestArguments(r *http.Request, m *route.Match, opts *HTTPOptions) (*countingBody, json.RawMessage, error) {
-	args := map[string]any{}
+// requestArguments builds what policy sees of an HTTP request and returns the body to forward
+// and whether warden inspected it:
+//
+//   - args.path holds the route's variables and args.query the query.
+//   - The body is read whole (up to MaxRequestBody) before anything is decided, so that what
+//     is judged and bound is byte for byte what goes upstream.
+//   - args.body_sha256 is the hex SHA-256 of a non-empty body as sent. It is an argument, so the
+//     argument digest — and with it an approval's binding and the audit event — covers the exact
+//     bytes, whether warden could read them or not.
+//   - args.body is the body decoded, when it is JSON (jsonBody): by its label, or by its content
+//     whatever the label, because routes declare no body type and a client's Content-Type must
+//     not hide from policy a body an upstream will parse as JSON. A JSON body over
+//     MaxInspectBody is refused (ETooLarge), as is a body labelled JSON that does not parse
+//     (EInvalid).
+//   - Any other body goes upstream uninspected (inspected is false: policy sees
+//     context.body_inspected == false), bound by its digest alone.
+func requestArguments(r *http.Request, m *route.Match, opts *HTTPOptions) (body *countingBody, args json.RawMessage, inspected bool, err error) {
+	a := map[string]any{}
 	if m != nil && len(m.Params) > 0 {
-		args["path"] = m.Params
+		a["path"] = m.Params
 	}
 	if q := r.URL.Query(); len(q) > 0 {
 		query := make(map[string]any, len(q))
@@ -197,36 +213,108 @@ func requestArguments(r *http.Request, m *route.Match, opts *HTTPOptions) (*coun
 				query[k] = v
 			}
 		}
-		args["query"] = query
+		a["query"] = query
 	}
-	if r.ContentLength > opts.MaxRequestBody {
-		return nil, nil, warden.Errorf(warden.ETooLarge, "request body is over %d bytes", opts.MaxRequestBody)
+	labelled := jsonLabel(r.Header.Get("Content-Type"))
+	switch {
+	case r.ContentLength > opts.MaxRequestBody:
+		return nil, nil, false, errBodyOverLimit(opts.MaxRequestBody)
+	case labelled && r.ContentLength > opts.MaxInspectBody:
+		return nil, nil, false, errJSONOverLimit(opts.MaxInspectBody)
 	}
-	limited := http.MaxBytesReader(nil, r.Body, opts.MaxRequestBody)
-	body := &countingBody{r: limited}
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if (mt == "application/json" || strings.HasSuffix(mt, "+json")) && r.ContentLength != 0 {
-		head, err := io.ReadAll(io.LimitReader(limited, opts.MaxInspectBody+1))
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, nil, warden.Errorf(warden.ETooLarge, "request body is over %d bytes", opts.MaxRequestBody)
-		}
-		if err != nil {
-			return nil, nil, warden.Errorf(warden.EInvalid, "reading the request body failed")
-		}
-		if int64(len(head)) <= opts.MaxInspectBody {
-			if !json.Valid(head) {
-				return nil, nil, warden.Errorf(warden.EInvalid, "the request body is not valid JSON")
-			}
-			args["body"] = json.RawMessage(head)
-		}
-		body.r = io.MultiReader(bytes.NewReader(head), limited)
-	}
-	raw, err := json.Marshal(args)
+	raw, err := readBody(r, opts.MaxRequestBody)
 	if err != nil {
-		return nil, nil, warden.Errorf(warden.EInvalid, "request cannot be represented for policy")
+		return nil, nil, false, err
 	}
-	return body, raw, nil
+	inspected = true
+	if len(raw) > 0 {
+		sum := sha256.Sum256(raw)
+		a["body_sha256"] = hex.EncodeToString(sum[:])
+		switch kind := classifyBody(raw, labelled, opts.MaxInspectBody); kind {
+		case bodyJSON:
+			a["body"] = json.RawMessage(raw)
+		case bodyJSONTooLarge:
+			return nil, nil, false, errJSONOverLimit(opts.MaxInspectBody)
+		case bodyJSONInvalid:
+			return nil, nil, false, warden.Errorf(warden.EInvalid, "the request body is labelled JSON but is not valid JSON")
+		default:
+			inspected = false
+		}
+	}
+	args, err = json.Marshal(a)
+	if err != nil {
+		return nil, nil, false, warden.Errorf(warden.EInvalid, "request cannot be represented for policy")
+	}
+	return &countingBody{r: bytes.NewReader(raw)}, args, inspected, nil
+}
+
+func errBodyOverLimit(limit int64) error {
+	return warden.Errorf(warden.ETooLarge, "request body is over %d bytes", limit)
+}
+
+func errJSONOverLimit(limit int64) error {
+	return warden.Errorf(warden.ETooLarge, "a JSON request body is over %d bytes, the most warden inspects; it is not forwarded unjudged (gateway.max_inspect_body)", limit)
+}
+
+// readBody reads a request body whole, up to limit bytes.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(nil, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, errBodyOverLimit(limit)
+	case err != nil:
+		return nil, warden.Errorf(warden.EInvalid, "reading the request body failed")
+	}
+	return buf.Bytes(), nil
+}
+
+// jsonLabel reports whether a Content-Type names JSON: application/json, text/json,
+// application/x-json or any */*+json.
+func jsonLabel(contentType string) bool {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	return mt == "application/json" || mt == "text/json" || mt == "application/x-json" || strings.HasSuffix(mt, "+json")
+}
+
+// What a request body is to policy.
+type bodyKind uint8
+
+const (
+	bodyOpaque       bodyKind = iota // not JSON: forwarded uninspected, bound by digest
+	bodyJSON                         // JSON within the inspection limit: policy sees it as args.body
+	bodyJSONTooLarge                 // JSON over the inspection limit: refused
+	bodyJSONInvalid                  // labelled JSON but not valid JSON: refused
+)
+
+// classifyBody says what a non-empty body is. A body is JSON when its label says so
+// (labelled) or when its first byte after whitespace (and a byte order mark) opens an object or
+// an array: a body shaped like JSON is judged as JSON whatever its label, or refused when it is
+// too large to judge. A body shaped like JSON that does not parse and is not labelled JSON may
+// be text of another kind ("[INFO] …"); it stays opaque.
+func classifyBody(raw []byte, labelled bool, inspectLimit int64) bodyKind {
+	trimmed := bytes.TrimLeft(bytes.TrimPrefix(bytes.TrimLeft(raw, " \t\r\n"), []byte("\xef\xbb\xbf")), " \t\r\n")
+	shaped := len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[')
+	// A body of nothing but whitespace is shaped like nothing, but may be padding ahead of JSON
+	// past some reader's limit: it is JSON-sized for the limit's sake.
+	padding := len(trimmed) == 0
+	switch {
+	case !labelled && !shaped && !padding:
+		return bodyOpaque
+	case int64(len(raw)) > inspectLimit:
+		return bodyJSONTooLarge
+	case json.Valid(raw):
+		return bodyJSON
+	case labelled:
+		return bodyJSONInvalid
+	}
+	return bodyOpaque
 }
 
 // outboundRequest builds the request sent upstream: the tool's base URL plus the normalised
@@ -245,7 +333,7 @@ func outboundRequest(r *http.Request, p *Permit, m *route.Match, body *countingB
 	if err != nil {
 		return nil, err
 	}
-	out.ContentLength = r.ContentLength
+	out.ContentLength = int64(body.Len())
 	for k, v := range r.Header {
 		if strippedHeader(k) {
 			continue
@@ -267,11 +355,13 @@ func unescapedPath(escaped string) string {
 	return p
 }
 
-// strippedHeader reports whether an agent's request header must not go upstream.
+// strippedHeader reports whether an agent's request header must not go upstream: the agent's
+// credentials and cookies, warden's own headers, trace and forwarding headers warden sets itself,
+// and any method or path override (overrideHeaders).
 func strippedHeader(name string) bool {
 	k := http.CanonicalHeaderKey(name)
 	return hopByHop[k] || k == "Authorization" || k == "Cookie" || k == "Traceparent" || k == "Tracestate" ||
-		strings.HasPrefix(k, "Warden-") || strings.HasPrefix(k, "X-Forwarded-") || k == "Forwarded"
+		strings.HasPrefix(k, "Warden-") || strings.HasPrefix(k, "X-Forwarded-") || k == "Forwarded" || overrideHeaders[k]
 }
 
 var errResponseTooLarge = errors.New("upstream response over the limit")
@@ -305,9 +395,12 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 }
 
 type countingBody struct {
-	r io.Reader
+	r *bytes.Reader
 	n atomic.Int64
 }
+
+// Len is the size of the whole body.
+func (b *countingBody) Len() int { return int(b.r.Size()) }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)

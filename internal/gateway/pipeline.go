@@ -52,8 +52,8 @@ type BudgetDenial struct {
 }
 
 // Approvals holds a call that needs a person's approval until someone decides or the hold time
-// passes. A request is bound to exactly one call: agent, session, tool, action, argument digest
-// and policy version.
+// passes. A request is bound to exactly one call: agent, session, the person the agent acts for,
+// tool, action, resource, argument digest and policy version.
 type Approvals interface {
 	Await(ctx context.Context, req *ApprovalRequest) (ApprovalResult, error)
 }
@@ -72,6 +72,24 @@ type ApprovalRequest struct {
 	Policies      []string        // the policies that asked for approval
 	PolicyVersion int64
 	Reason        string // why approval is needed: warden.ApprovalByPolicy, ApprovalByTool or ApprovalByRisk
+
+	// RecordedAction and RecordedResource are Action and Resource as the audit log records them,
+	// brokered secrets redacted: what the request stores and shows people. The binding covers
+	// Action and Resource themselves. Empty means the same as Action and Resource.
+	RecordedAction, RecordedResource string
+}
+
+// Recorded returns the action and resource to store and show: RecordedAction and
+// RecordedResource, or Action and Resource where those are empty.
+func (r *ApprovalRequest) Recorded() (action, resource string) {
+	action, resource = r.RecordedAction, r.RecordedResource
+	if action == "" {
+		action = r.Action
+	}
+	if resource == "" {
+		resource = r.Resource
+	}
+	return action, resource
 }
 
 // Approval states.
@@ -143,10 +161,13 @@ func (g *Gateway) Authenticate(r *http.Request) (*Caller, error) {
 		}
 	}
 	if err != nil {
+		// The path is the caller's to choose: an agent whose token has expired may still echo a
+		// brokered secret in it.
+		rd := g.eventRedactor(g.Registry.current(), nil)
 		ev := &warden.AuditEvent{
 			Type:     warden.EventTokenRefuse,
 			Actor:    warden.EventActor{Kind: warden.ActorAgent, Source: r.RemoteAddr},
-			Target:   warden.EventTarget{Action: r.Method + " " + r.URL.Path},
+			Target:   warden.EventTarget{Action: rd.Secrets(r.Method + " " + r.URL.Path)},
 			Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: "invalid_token", Message: warden.ErrorMessage(err)},
 		}
 		refusals := g.Refusals
@@ -184,10 +205,11 @@ func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit 
 	snap := g.Registry.current()
 	e := snap.tools[call.Tool]
 	args, argsErr := DecodeArguments(call.Arguments)
-	ev := g.callEvent(c, call, e, p, now, args)
+	rd := g.eventRedactor(snap, e)
+	ev := g.callEvent(c, call, rd, p, now, args)
 	deny := func(effect, reason, message string) *Permit {
 		p.Decision.Effect, p.Decision.Reason, p.Decision.Message = effect, reason, message
-		g.record(ctx, ev, p)
+		g.record(ctx, ev, p, rd)
 		return p
 	}
 
@@ -215,19 +237,19 @@ func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit 
 	}
 	d := snap.engine.Decide(&warden.Request{
 		Agent: c.Agent, Tool: e.tool, Action: call.Action, Resource: call.Resource, Arguments: args,
-		SessionID: c.Claims.SessionID, OnBehalfOf: c.Claims.OnBehalfOf(), Time: now,
+		SessionID: c.Claims.SessionID, OnBehalfOf: c.Claims.OnBehalfOf(), Time: now, BodyUninspected: call.BodyUninspected,
 	})
 	d.ID = p.Decision.ID
 	p.Decision = d
 	switch d.Effect {
 	case warden.EffectAllow:
 		if why := approvalReason(e.tool, call.Action, d); why != "" && !g.approve(ctx, c, call, e, ev, p, why) {
-			g.record(ctx, ev, p)
+			g.record(ctx, ev, p, rd)
 			return p
 		}
 	case warden.EffectApprovalRequired:
 		if !g.approve(ctx, c, call, e, ev, p, warden.ApprovalByPolicy) {
-			g.record(ctx, ev, p)
+			g.record(ctx, ev, p, rd)
 			return p
 		}
 	default:
@@ -268,7 +290,7 @@ func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit 
 	// Durable before the action: an allow that is not on record does not happen. The event is
 	// stamped with the moment of the decision.
 	ev.Time = decided
-	g.fillDecision(ev, p)
+	g.fillDecision(ev, p, rd)
 	if err := g.Audit.Append(ctx, ev); err != nil {
 		a.unregister()
 		g.Log.Error("audit append failed; denying", "decision", p.Decision.ID, "err", err)
@@ -328,6 +350,7 @@ func (g *Gateway) approve(ctx context.Context, c *Caller, call *Call, e *entry, 
 	res, err := g.Approvals.Await(ctx, &ApprovalRequest{
 		DecisionID: p.Decision.ID, Agent: c.Agent, SessionID: c.Claims.SessionID, OnBehalfOf: c.Claims.OnBehalfOf(),
 		Tool: e.tool, Action: call.Action, Resource: call.Resource, ArgsSHA256: ev.Target.ArgsSHA256,
+		RecordedAction: ev.Target.Action, RecordedResource: ev.Target.Resource,
 		Arguments: ev.Target.Arguments, Policies: p.Decision.Policies, PolicyVersion: p.Decision.PolicyVersion, Reason: why,
 	})
 	if err != nil {
@@ -351,16 +374,18 @@ func (g *Gateway) approve(ctx context.Context, c *Caller, call *Call, e *entry, 
 }
 
 // callEvent starts the audit event of a call with what is known before any decision. args are
-// the decoded arguments, or nil when they could not be decoded.
-func (g *Gateway) callEvent(c *Caller, call *Call, e *entry, p *Permit, now time.Time, args map[string]any) *warden.AuditEvent {
+// the decoded arguments, or nil when they could not be decoded. r is the call's
+// eventRedactor: the agent chose the tool, action and resource it names, its session id and
+// its arguments, and may have put a brokered secret in any of them.
+func (g *Gateway) callEvent(c *Caller, call *Call, r *redact.Redactor, p *Permit, now time.Time, args map[string]any) *warden.AuditEvent {
 	ev := &warden.AuditEvent{
 		Type: warden.EventToolCall,
 		Time: now,
 		Actor: warden.EventActor{
 			Kind: warden.ActorAgent, ID: c.Agent.ID, Name: c.Agent.Name, Owner: c.Agent.Owner,
-			OnBehalfOf: c.Claims.OnBehalfOf(), SessionID: c.Claims.SessionID, Source: c.Source,
+			OnBehalfOf: r.Secrets(c.Claims.OnBehalfOf()), SessionID: r.Secrets(c.Claims.SessionID), Source: c.Source,
 		},
-		Target:  warden.EventTarget{Tool: call.Tool, Action: call.Action, Resource: call.Resource},
+		Target:  warden.EventTarget{Tool: r.Secrets(call.Tool), Action: r.Secrets(call.Action), Resource: r.Secrets(call.Resource)},
 		TraceID: p.Trace.TraceID,
 		SpanID:  p.Trace.SpanID,
 	}
@@ -382,10 +407,6 @@ func (g *Gateway) callEvent(c *Caller, call *Call, e *entry, p *Permit, now time
 	if args == nil {
 		ev.Target.Arguments = json.RawMessage(`"` + redact.Marker + `"`)
 		return ev
-	}
-	var r *redact.Redactor
-	if e != nil {
-		r = redact.New(g.secretValues(e), e.tool.SensitiveArgs)
 	}
 	if ok && !r.Redacts(args) {
 		// Nothing to redact: the record is the canonical form, as encoding the redacted copy
@@ -413,15 +434,35 @@ func encodeArgs(dst []byte, v map[string]any) ([]byte, bool) {
 	return b, err == nil
 }
 
-// secretValues returns the brokered secret values of a tool, so that an agent echoing one in its
-// arguments does not put it in the log.
-func (g *Gateway) secretValues(e *entry) []string {
-	var names []string
-	if e.tool.Secret != "" {
-		names = append(names, e.tool.Secret)
+// eventRedactor returns the redactor of the audit event of a call on e: the tool's brokered
+// secret values and sensitive argument names. For a call that names no registered tool it knows
+// the brokered secrets of every tool, since an agent may echo any of them where a tool's name
+// goes; only a call refused for that reason pays for it.
+func (g *Gateway) eventRedactor(snap *snapshot, e *entry) *redact.Redactor {
+	if e != nil {
+		return redact.New(g.secretValues(e), e.tool.SensitiveArgs)
 	}
-	for _, n := range e.tool.SecretEnv {
-		names = append(names, n)
+	if snap == nil {
+		return redact.New(nil, nil)
+	}
+	entries := make([]*entry, 0, len(snap.tools))
+	for _, e := range snap.tools {
+		entries = append(entries, e)
+	}
+	return redact.New(g.secretValues(entries...), nil)
+}
+
+// secretValues returns the brokered secret values of tools, so that an agent echoing one to
+// warden does not put it in the log.
+func (g *Gateway) secretValues(entries ...*entry) []string {
+	var names []string
+	for _, e := range entries {
+		if e.tool.Secret != "" {
+			names = append(names, e.tool.Secret)
+		}
+		for _, n := range e.tool.SecretEnv {
+			names = append(names, n)
+		}
 	}
 	var values []string
 	for _, n := range names {
@@ -432,9 +473,11 @@ func (g *Gateway) secretValues(e *entry) []string {
 	return values
 }
 
-func (g *Gateway) fillDecision(ev *warden.AuditEvent, p *Permit) {
+// fillDecision copies the decision into the event; its message may quote what the agent sent
+// (a tool's name, an argument's), so r takes the brokered secrets out of it.
+func (g *Gateway) fillDecision(ev *warden.AuditEvent, p *Permit, r *redact.Redactor) {
 	ev.Decision = warden.EventDecision{
-		Effect: p.Decision.Effect, Reason: p.Decision.Reason, Message: p.Decision.Message,
+		Effect: p.Decision.Effect, Reason: p.Decision.Reason, Message: r.Secrets(p.Decision.Message),
 		Policies: p.Decision.Policies, PolicyVersion: p.Decision.PolicyVersion,
 	}
 	ev.Decision.ID = p.Decision.ID
@@ -442,8 +485,8 @@ func (g *Gateway) fillDecision(ev *warden.AuditEvent, p *Permit) {
 
 // record writes the event of a refused call. A refusal that cannot be recorded is still a
 // refusal; the failure is logged.
-func (g *Gateway) record(ctx context.Context, ev *warden.AuditEvent, p *Permit) {
-	g.fillDecision(ev, p)
+func (g *Gateway) record(ctx context.Context, ev *warden.AuditEvent, p *Permit, r *redact.Redactor) {
+	g.fillDecision(ev, p, r)
 	if err := g.Audit.Append(ctx, ev); err != nil {
 		g.Log.Error("audit append failed", "type", ev.Type, "decision", p.Decision.ID, "err", err)
 	}

@@ -135,7 +135,7 @@ func ParseInject(s string) (name, value string, err error) {
 		return "", "", warden.Errorf(warden.EInvalid, "inject %q: the value must contain {{secret}} exactly once", s)
 	case strings.ContainsAny(value, "\r\n\x00"):
 		return "", "", warden.Errorf(warden.EInvalid, "inject %q: the value must be one line", s)
-	case hopByHop[textproto.CanonicalMIMEHeaderKey(name)] || strings.HasPrefix(strings.ToLower(name), "warden-"):
+	case hopByHop[textproto.CanonicalMIMEHeaderKey(name)] || strings.HasPrefix(strings.ToLower(name), "warden-") || OverrideHeader(name):
 		return "", "", warden.Errorf(warden.EInvalid, "inject %q: %s cannot carry a credential", s, name)
 	}
 	return textproto.CanonicalMIMEHeaderKey(name), value, nil

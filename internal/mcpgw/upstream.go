@@ -16,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/gateway"
 )
 
 // An upstream is one client session to an upstream MCP server: either the session of one
@@ -170,6 +171,7 @@ func (g *Gateway) broker(ctx context.Context, ci callInfo, tool *warden.Tool, h 
 	}
 	h.Del("Authorization")
 	h.Del("Cookie")
+	gateway.StripOverrideHeaders(h)
 	for k, vs := range brokered {
 		h[http.CanonicalHeaderKey(k)] = slices.Clone(vs)
 	}

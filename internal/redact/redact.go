@@ -88,8 +88,9 @@ func New(secretValues []string, extraNames []string) *Redactor {
 	return r
 }
 
-// String redacts a free-text value.
-func (r *Redactor) String(s string) string {
+// Secrets replaces the known secret values in s, and nothing else: for the names an agent
+// chose — a tool, an action, a resource, a session — which must stay legible otherwise.
+func (r *Redactor) Secrets(s string) string {
 	if r != nil {
 		for _, v := range r.values {
 			if strings.Contains(s, string(v)) {
@@ -97,6 +98,12 @@ func (r *Redactor) String(s string) string {
 			}
 		}
 	}
+	return s
+}
+
+// String redacts a free-text value.
+func (r *Redactor) String(s string) string {
+	s = r.Secrets(s)
 	if !mayHoldCredential(s) {
 		return s
 	}

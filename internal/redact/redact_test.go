@@ -82,6 +82,25 @@ func TestSecretValues(t *testing.T) {
 	}
 }
 
+// Secrets takes out the known values and leaves everything else as it is, credential-looking or
+// not: it is for names the agent chose, which must stay legible.
+func TestSecrets(t *testing.T) {
+	r := New([]string{"canary-S3cret-value", "abc"}, nil)
+	for in, want := range map[string]string{
+		"repo:canary-S3cret-value/web":            "repo:" + Marker + "/web",
+		"GET /abc/ghp_" + strings.Repeat("a", 36): "GET /abc/ghp_" + strings.Repeat("a", 36),
+		"canary-S3cret-valuecanary-S3cret-value":  Marker + Marker,
+		"":                                        "",
+	} {
+		if got := r.Secrets(in); got != want {
+			t.Errorf("Secrets(%q) = %q; want %q", in, got, want)
+		}
+	}
+	if got := (*Redactor)(nil).Secrets("x"); got != "x" {
+		t.Errorf("nil Redactor: %q", got)
+	}
+}
+
 func TestHeader(t *testing.T) {
 	h := http.Header{
 		"Authorization": {"Bearer abc"}, "Cookie": {"session=1"}, "Set-Cookie": {"a=b"},

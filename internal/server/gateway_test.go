@@ -218,6 +218,36 @@ func TestHTTPGateway(t *testing.T) {
 	}
 }
 
+// TestHTTPGatewayStripsOverrideHeaders: a route granted for POST must not become DELETE, nor a
+// granted path another path, on an upstream framework that honours method or URL override
+// headers (issue 12, finding 5). The upstream receives none of them.
+func TestHTTPGatewayStripsOverrideHeaders(t *testing.T) {
+	rec := newRecorder(t)
+	in := start(t, t.TempDir(), nil)
+	token, _ := setupGitHub(t, in, rec)
+	overrides := []string{
+		"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "X-Original-Method", "X-Forwarded-Method",
+		"X-Original-URL", "X-Original-URI", "X-Rewrite-URL", "X-Override-URL", "X-Forwarded-Uri", "X-Forwarded-Path",
+		"X-Forwarded-Prefix", "X-Envoy-Original-Path", "X-Envoy-Original-Method",
+	}
+	h := map[string]string{"Content-Type": "application/json", "X-Request-Id": "kept"}
+	for _, name := range overrides {
+		h[name] = "DELETE /repos/acme/web"
+	}
+	if r := in.gw("POST", "/http/github/repos/acme/web/issues", token, `{"title":"t"}`, h); r.status != 200 {
+		t.Fatalf("allowed call: %d %s", r.status, r.body)
+	}
+	up, _ := rec.last(t)
+	for _, name := range overrides {
+		if v := up.Header.Values(name); len(v) > 0 {
+			t.Errorf("the upstream received %s: %q", name, v)
+		}
+	}
+	if up.Method != "POST" || up.Header.Get("X-Request-Id") != "kept" {
+		t.Errorf("upstream request: %s, headers %v", up.Method, up.Header)
+	}
+}
+
 func TestDecisionAPI(t *testing.T) {
 	rec := newRecorder(t)
 	in := start(t, t.TempDir(), nil)
