@@ -14,13 +14,15 @@ import (
 // The answer is never nil and never allowed.
 func (g *Gateway) Refuse(ctx context.Context, c *Caller, call *Call, reason, message string) *Permit {
 	p := &Permit{Decision: warden.Decision{ID: identity.NewID("dec_")}, Ctx: ctx, Trace: call.Trace.Child()}
-	e := g.Registry.current().tools[call.Tool]
+	snap := g.Registry.current()
+	e := snap.tools[call.Tool]
 	if e != nil {
 		p.Tool = e.tool
 	}
+	rd := g.eventRedactor(snap, e)
 	args, _ := DecodeArguments(call.Arguments)
-	ev := g.callEvent(c, call, e, p, g.now(), args)
+	ev := g.callEvent(c, call, rd, p, g.now(), args)
 	p.Decision.Effect, p.Decision.Reason, p.Decision.Message = warden.EffectDeny, reason, message
-	g.record(ctx, ev, p)
+	g.record(ctx, ev, p, rd)
 	return p
 }
