@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/route"
@@ -202,11 +203,31 @@ func (g *Gateway) deniedBeforePolicy(r *http.Request, c *Caller, call *Call, e *
 func requestArguments(r *http.Request, m *route.Match, opts *HTTPOptions) (body *countingBody, args json.RawMessage, inspected bool, err error) {
 	a := map[string]any{}
 	if m != nil && len(m.Params) > 0 {
+		for k, v := range m.Params {
+			if !utf8.ValidString(k) || !utf8.ValidString(v) {
+				return nil, nil, false, warden.Errorf(warden.EInvalid, "the request path is not UTF-8 text")
+			}
+		}
 		a["path"] = m.Params
 	}
-	if q := r.URL.Query(); len(q) > 0 {
+	// The query is judged as the upstream will read it: a pair url.ParseQuery cannot read (a bad
+	// escape, a ';' separator) or text that is not UTF-8 would reach the upstream as sent while
+	// policy saw it dropped or replaced by U+FFFD, so it is refused rather than forwarded unjudged.
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, nil, false, warden.Errorf(warden.EInvalid, "the query string cannot be read: %s", queryError(err))
+	}
+	if len(q) > 0 {
 		query := make(map[string]any, len(q))
 		for k, v := range q {
+			if !utf8.ValidString(k) {
+				return nil, nil, false, warden.Errorf(warden.EInvalid, "the query string is not UTF-8 text")
+			}
+			for _, s := range v {
+				if !utf8.ValidString(s) {
+					return nil, nil, false, warden.Errorf(warden.EInvalid, "the query string is not UTF-8 text")
+				}
+			}
 			if len(v) == 1 {
 				query[k] = v[0]
 			} else {
@@ -246,6 +267,15 @@ func requestArguments(r *http.Request, m *route.Match, opts *HTTPOptions) (body 
 		return nil, nil, false, warden.Errorf(warden.EInvalid, "request cannot be represented for policy")
 	}
 	return &countingBody{r: bytes.NewReader(raw)}, args, inspected, nil
+}
+
+// queryError names what url.ParseQuery refused without echoing the query, which may carry a
+// secret the agent should not have sent.
+func queryError(err error) string {
+	if strings.Contains(err.Error(), "semicolon") {
+		return "';' is not a separator"
+	}
+	return "an escape is malformed"
 }
 
 func errBodyOverLimit(limit int64) error {

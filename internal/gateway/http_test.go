@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -102,6 +103,49 @@ func TestRequestArguments(t *testing.T) {
 	}
 }
 
+// TestRequestQueryIsJudgedAsSent: a query the upstream would read differently from what policy
+// is shown (a pair url.ParseQuery drops, bytes json.Marshal turns into U+FFFD) is refused, never
+// forwarded unjudged; a readable query is policy's args.query exactly.
+func TestRequestQueryIsJudgedAsSent(t *testing.T) {
+	opts := &HTTPOptions{}
+	opts.defaults()
+	cases := []struct {
+		query  string
+		refuse bool
+		want   string // args.query as JSON, when accepted
+	}{
+		{"amount=1&to=bob", false, `{"amount":"1","to":"bob"}`},
+		{"to=b%C3%B6b&to=eve", false, `{"to":["böb","eve"]}`},
+		{"amount=1&amount=%zz", true, ""},
+		{"amount=1;amount=99999", true, ""},
+		{"to=%ff", true, ""},
+		{"%fe=1", true, ""},
+		{"to=bob%ed%a0%80", true, ""}, // a UTF-8-encoded surrogate is not UTF-8
+	}
+	for _, c := range cases {
+		t.Run(c.query, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/http/t/x?"+c.query, nil)
+			_, raw, _, err := requestArguments(r, nil, opts)
+			if c.refuse {
+				if err == nil || warden.HTTPStatus(err) != http.StatusBadRequest {
+					t.Fatalf("err = %v, args %s; want a 400", err, raw)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var args map[string]json.RawMessage
+			if err := json.Unmarshal(raw, &args); err != nil {
+				t.Fatal(err)
+			}
+			if string(args["query"]) != c.want {
+				t.Errorf("args.query = %s, want %s", args["query"], c.want)
+			}
+		})
+	}
+}
+
 // FuzzRequestArguments: whatever the body and its label, requestArguments does not panic; what
 // it forwards is the body as sent, bound by its digest; and a body that is JSON within the
 // inspection limit is never forwarded uninspected.
@@ -144,6 +188,58 @@ func FuzzRequestArguments(f *testing.F) {
 		}
 		if !inspected && args["body"] != nil {
 			t.Fatalf("uninspected, yet args.body: %s", raw)
+		}
+	})
+}
+
+// FuzzRequestQuery: whatever the raw query, requestArguments refuses it with a 400 or shows policy
+// exactly the pairs url.ParseQuery reads from it, every one UTF-8 text.
+func FuzzRequestQuery(f *testing.F) {
+	for _, s := range []string{"a=1", "a=1&a=2", "a=%zz", "a;b", "%ff=1", "a=b%ed%a0%80", "a", "=", "&&", "a=%2"} {
+		f.Add(s)
+	}
+	opts := &HTTPOptions{}
+	opts.defaults()
+	f.Fuzz(func(t *testing.T, rawQuery string) {
+		r := httptest.NewRequest("GET", "/http/t/x", nil)
+		r.URL.RawQuery = rawQuery
+		_, raw, _, err := requestArguments(r, nil, opts)
+		if err != nil {
+			if s := warden.HTTPStatus(err); s != http.StatusBadRequest {
+				t.Fatalf("status %d: %v", s, err)
+			}
+			return
+		}
+		want, perr := url.ParseQuery(rawQuery)
+		if perr != nil {
+			t.Fatalf("accepted a query url.ParseQuery refuses: %v", perr)
+		}
+		var args struct {
+			Query map[string]any `json:"query"`
+		}
+		if err := json.Unmarshal(raw, &args); err != nil {
+			t.Fatal(err)
+		}
+		if len(args.Query) != len(want) {
+			t.Fatalf("policy sees %d keys, the query has %d", len(args.Query), len(want))
+		}
+		for k, vs := range want {
+			got := args.Query[k]
+			if len(vs) == 1 {
+				if got != vs[0] {
+					t.Fatalf("%q: policy sees %v, the query has %q", k, got, vs[0])
+				}
+				continue
+			}
+			list, _ := got.([]any)
+			if len(list) != len(vs) {
+				t.Fatalf("%q: policy sees %v, the query has %q", k, got, vs)
+			}
+			for i := range vs {
+				if list[i] != vs[i] {
+					t.Fatalf("%q: policy sees %v, the query has %q", k, got, vs)
+				}
+			}
 		}
 	})
 }
