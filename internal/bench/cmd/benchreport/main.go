@@ -284,12 +284,11 @@ func (r *report) runDrill(ctx context.Context) {
 
 // row is one figure of the table.
 type row struct {
-	figure, target       string
-	measured, baseline   string
-	verdict, load, cmd   string
-	missing              string // why the figure could not be measured (the run fails)
-	skipped              string // why it was not measured on this machine (the run does not fail)
-	lowerIsBetter, ratio bool
+	figure, target     string
+	measured, baseline string
+	verdict, load, cmd string
+	missing            string // why the figure could not be measured (the run fails)
+	skipped            string // why it was not measured on this machine (the run does not fail)
 }
 
 func (r *report) rows() []row {
