@@ -158,6 +158,7 @@ func printApproval(w io.Writer, r *approval.Request, now time.Time) {
 		args.Reset()
 		args.Write(a.Arguments)
 	}
+	body := uninspectedBody(a.Arguments)
 	recent := "(no earlier calls in this session)"
 	if len(r.Recent) > 0 {
 		recent = fmt.Sprintf("the agent's last %d calls in this session:", len(r.Recent))
@@ -173,6 +174,7 @@ func printApproval(w io.Writer, r *approval.Request, now time.Time) {
 		"session", a.SessionID,
 		"call", call,
 		"arguments", args.String(),
+		"body", body,
 		"risk", string(a.Risk),
 		"asked by", asked,
 		"approvals", approvals,
@@ -190,4 +192,18 @@ func printApproval(w io.Writer, r *approval.Request, now time.Time) {
 		rows = append(rows, []string{"  " + fmtTime(ra.Time), ra.Tool, ra.Action, ra.Resource, ra.Effect, ra.Reason})
 	}
 	table(w, []string{"  TIME", "TOOL", "ACTION", "RESOURCE", "EFFECT", "REASON"}, rows)
+}
+
+// uninspectedBody says, for an HTTP call whose body warden forwarded without parsing it (a form, a
+// file, plain text), that the approver cannot see it and that an approval covers those bytes
+// alone; "" when there is no such body.
+func uninspectedBody(arguments json.RawMessage) string {
+	var args struct {
+		Body       json.RawMessage `json:"body"`
+		BodySHA256 string          `json:"body_sha256"`
+	}
+	if json.Unmarshal(arguments, &args) != nil || args.BodySHA256 == "" || args.Body != nil {
+		return ""
+	}
+	return "NOT INSPECTED by warden (not JSON); approving approves only the body with sha256 " + args.BodySHA256
 }
