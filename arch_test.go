@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,6 +69,104 @@ func TestEveryPackageHasDocComment(t *testing.T) {
 			}
 			if !documented {
 				t.Errorf("package %s in %s has no doc comment saying what it is for", name, dir)
+			}
+		}
+	}
+}
+
+// serverPackages are the packages that make up the server: what a client of the API must not
+// import for a type, lest it link (and come to depend on) the code behind the API.
+var serverPackages = []string{
+	"internal/admin", "internal/approval", "internal/audit", "internal/auditsink", "internal/budget",
+	"internal/cedar", "internal/gateway", "internal/httpapi", "internal/identity", "internal/killswitch",
+	"internal/mcpgw", "internal/postgres", "internal/server", "internal/sqlite", "internal/sqlstore",
+}
+
+// importRules write down what must not import what, each with its reason (tailscale
+// tstest/deptest). The rules hold direct imports, file by file, of the non-test files.
+var importRules = []struct {
+	dir string
+	// only, when set, is all the package may import besides the standard library.
+	only []string
+	// deny is what it must not import, except what exceptions allow a file.
+	deny       []string
+	exceptions map[string][]string // file name → denied imports it may have
+	why        string
+}{
+	{
+		dir:  "internal/apitype",
+		only: []string{""},
+		why:  "the wire types are a leaf: server handlers and every client share them, and a client must link them without linking any server code",
+	},
+	{
+		dir:  "internal/apiclient",
+		only: []string{"", "internal/apitype"},
+		why:  "the one client of warden's API speaks the wire types and nothing else; whatever imports it links no server code",
+	},
+	{
+		dir:  "internal/cli",
+		deny: serverPackages,
+		exceptions: map[string][]string{
+			// `warden serve` runs the server in this process, and `warden audit verify --store`
+			// reads a store with no server running: serve.go is the one file of the CLI that
+			// calls server code, through internal/server alone.
+			"serve.go": {"internal/server"},
+		},
+		why: "every other command is a thin client of the HTTP API: it calls it through apiclient with apitype's types, so it works against any server, local or not, and cannot reach around the API",
+	},
+	{
+		dir:  "internal/runner",
+		deny: serverPackages,
+		why:  "`warden run` acts as the agent against a server that may be on another machine: through apiclient, never through server code",
+	},
+	{
+		dir:  "internal/egress",
+		deny: serverPackages,
+		why:  "the egress proxy of `warden run` asks the server's decision API through apiclient; the server's own use of the proxy must not pull the server into the runner",
+	},
+	{
+		dir:  "internal/connect",
+		deny: serverPackages,
+		why:  "the connect sidecar holds an agent's credentials on the agent's machine and reaches the server through apiclient only",
+	},
+}
+
+// TestImportRules holds importRules.
+func TestImportRules(t *testing.T) {
+	const module = "github.com/wardenhq/warden"
+	// ours returns the path of an import of this module relative to it ("" for the domain
+	// package), or ok false for the standard library and other modules.
+	ours := func(path string) (rel string, ok bool) {
+		if path == module {
+			return "", true
+		}
+		rel, ok = strings.CutPrefix(path, module+"/")
+		return rel, ok
+	}
+	for _, rule := range importRules {
+		pkgs, err := parser.ParseDir(token.NewFileSet(), rule.dir, func(fi fs.FileInfo) bool {
+			return !strings.HasSuffix(fi.Name(), "_test.go")
+		}, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pkgs) == 0 {
+			t.Errorf("%s: no package: update the rule", rule.dir)
+		}
+		for _, pkg := range pkgs {
+			for name, f := range pkg.Files {
+				for _, imp := range f.Imports {
+					path, _ := strconv.Unquote(imp.Path.Value)
+					rel, isOurs := ours(path)
+					first, _, _ := strings.Cut(path, "/")
+					stdlib := !strings.Contains(first, ".")
+					switch {
+					case rule.only != nil && !stdlib && (!isOurs || !slices.Contains(rule.only, rel)):
+						t.Errorf("%s imports %s: %s", name, path, rule.why)
+					case isOurs && slices.Contains(rule.deny, rel) && !slices.Contains(rule.exceptions[filepath.Base(name)], rel):
+						t.Errorf("%s imports %s: %s", name, path, rule.why)
+					}
+				}
 			}
 		}
 	}

@@ -9,13 +9,13 @@ import (
 	"log/slog"
 	"net/mail"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/budget"
 	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/secrets"
@@ -101,18 +101,12 @@ func New(d Deps) *Service {
 	}
 }
 
-// AgentSpec is what a person declares when creating an agent.
-type AgentSpec struct {
-	Name    string            `json:"name"`
-	Owner   string            `json:"owner"`
-	Purpose string            `json:"purpose"`
-	TTL     string            `json:"ttl,omitempty"` // "90d", "720h"; default 90 days
-	Labels  map[string]string `json:"labels,omitempty"`
-}
+// AgentSpec is the wire type apitype.AgentSpec; see there.
+type AgentSpec = apitype.AgentSpec
 
 var labelKeyRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9._/-]{0,62})$`)
 
-func (s AgentSpec) validate() (time.Duration, error) {
+func validateAgentSpec(s AgentSpec) (time.Duration, error) {
 	if err := warden.ValidateName("agent", s.Name); err != nil {
 		return 0, err
 	}
@@ -152,18 +146,9 @@ func validateOwner(owner string) error {
 	return nil
 }
 
-// ParseDuration parses a Go duration ("12h", "30m") or a whole number of days ("90d").
-func ParseDuration(s string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err == nil && n >= 0 && n <= 100*365 {
-			return time.Duration(n) * 24 * time.Hour, nil
-		}
-	} else if d, err := time.ParseDuration(s); err == nil {
-		return d, nil
-	}
-	return 0, warden.Errorf(warden.EInvalid, "invalid duration %q: use e.g. 90d, 12h or 30m", s)
-}
+// ParseDuration parses a Go duration ("12h", "30m") or a whole number of days ("90d"), as
+// apitype.ParseDuration does: the API's clients parse the same durations.
+func ParseDuration(s string) (time.Duration, error) { return apitype.ParseDuration(s) }
 
 func parseTTL(s string) (time.Duration, error) {
 	if s == "" {
@@ -192,7 +177,7 @@ func validateReason(reason string, required bool) (string, error) {
 
 // CreateAgent creates an agent and returns it with its client secret, which is never shown again.
 func (s *Service) CreateAgent(ctx context.Context, p *warden.Principal, spec AgentSpec) (*warden.Agent, string, error) {
-	ttl, err := spec.validate()
+	ttl, err := validateAgentSpec(spec)
 	if err != nil {
 		return nil, "", err
 	}
@@ -348,14 +333,8 @@ func (s *Service) DeleteAgent(ctx context.Context, p *warden.Principal, name str
 	return s.event(ctx, p, warden.EventAgentDelete, "agent:"+a.Name, "")
 }
 
-// AdminTokenSpec is a request for a named admin token.
-type AdminTokenSpec struct {
-	Name string `json:"name"`
-	Role string `json:"role"`
-	// Email is the address of the person who holds the token; separation of duties in approvals
-	// compares it with an agent's owner. Optional.
-	Email string `json:"email,omitempty"`
-}
+// AdminTokenSpec is the wire type apitype.AdminTokenSpec; see there.
+type AdminTokenSpec = apitype.AdminTokenSpec
 
 // CreateAdminToken creates a named token with a role and returns it with the token value, which is
 // never shown again.

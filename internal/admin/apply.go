@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/budget"
 	"github.com/wardenhq/warden/internal/cedar"
 	"github.com/wardenhq/warden/internal/gateway"
@@ -26,38 +27,16 @@ const (
 // grantsFile is the policy file that holds the grants of the applied document.
 const grantsFile = ApplyPrefix + "grants.cedar"
 
-// Document is warden.yaml: agents, tools, grants and budgets declared in one place.
-type Document struct {
-	Agents  []AgentSpec  `json:"agents,omitempty" yaml:"agents"`
-	Tools   []ToolSpec   `json:"tools,omitempty" yaml:"tools"`
-	Grants  []GrantDecl  `json:"grants,omitempty" yaml:"grants"`
-	Budgets []BudgetDecl `json:"budgets,omitempty" yaml:"budgets"`
-}
+// Document is the wire type apitype.Document; see there.
+type Document = apitype.Document
 
-// GrantDecl lets an agent take actions of a tool; it compiles to a Cedar permit.
-type GrantDecl struct {
-	Agent   string   `json:"agent" yaml:"agent"`
-	Tool    string   `json:"tool" yaml:"tool"`
-	Actions []string `json:"actions,omitempty" yaml:"actions"` // empty: every action of the tool
-	When    string   `json:"when,omitempty" yaml:"when"`       // an optional Cedar condition
-	// Approval is true (or "required") to make every call the grant allows wait for a person, or
-	// "waived" to lift the approval a high or critical tool's risk would otherwise ask for.
-	Approval GrantApproval `json:"approval,omitempty" yaml:"approval"`
-}
+// GrantDecl is the wire type apitype.GrantDecl; see there.
+type GrantDecl = apitype.GrantDecl
 
-// BudgetDecl declares one budget; exactly one of Rate, Quota, Concurrency and Sum is set.
-type BudgetDecl struct {
-	Agent       string `json:"agent" yaml:"agent"`
-	Tool        string `json:"tool,omitempty" yaml:"tool"`
-	Action      string `json:"action,omitempty" yaml:"action"`
-	Rate        string `json:"rate,omitempty" yaml:"rate"`   // "20/hour"
-	Quota       string `json:"quota,omitempty" yaml:"quota"` // "1000/day"
-	Concurrency int    `json:"concurrency,omitempty" yaml:"concurrency"`
-	Sum         string `json:"sum,omitempty" yaml:"sum"`     // the argument, e.g. "amount"
-	Limit       string `json:"limit,omitempty" yaml:"limit"` // with sum: "500/day"
-}
+// BudgetDecl is the wire type apitype.BudgetDecl; see there.
+type BudgetDecl = apitype.BudgetDecl
 
-func (d BudgetDecl) spec() (string, error) {
+func budgetDeclSpec(d BudgetDecl) (string, error) {
 	var specs []string
 	if d.Rate != "" {
 		specs = append(specs, "rate "+d.Rate)
@@ -77,28 +56,14 @@ func (d BudgetDecl) spec() (string, error) {
 	return specs[0], nil
 }
 
-// Change is one line of a plan.
-type Change struct {
-	Kind   string `json:"kind"` // agent, tool, grant, budget
-	Name   string `json:"name"`
-	Op     string `json:"op"` // create, update, remove, unchanged
-	Detail string `json:"detail,omitempty"`
-}
+// Change is the wire type apitype.Change; see there.
+type Change = apitype.Change
 
-// Plan is what an apply does (or, for a dry run, would do).
-type Plan struct {
-	DryRun  bool     `json:"dry_run"`
-	Changes []Change `json:"changes"`
-	// Credentials are the client credentials of the agents an apply created, shown once.
-	Credentials   map[string]AgentCredentials `json:"credentials,omitempty"`
-	PolicyVersion int64                       `json:"policy_version,omitempty"`
-}
+// Plan is the wire type apitype.Plan; see there.
+type Plan = apitype.Plan
 
-// AgentCredentials are an agent's client credentials.
-type AgentCredentials struct {
-	ClientID     string `json:"client_id"`
-	ClientSecret string `json:"client_secret"`
-}
+// AgentCredentials is the wire type apitype.AgentCredentials; see there.
+type AgentCredentials = apitype.AgentCredentials
 
 // desired is a validated document.
 type desired struct {
@@ -111,10 +76,10 @@ type desired struct {
 
 var grantIDRE = regexp.MustCompile(`@id\("([^"]+)"\)`)
 
-func (doc Document) validate() (*desired, error) {
+func validateDocument(doc Document) (*desired, error) {
 	d := &desired{agents: map[string]AgentSpec{}, tools: map[string]*warden.Tool{}, grants: map[string]string{}, budgets: map[string][]*warden.Budget{}}
 	for _, a := range doc.Agents {
-		if _, err := a.validate(); err != nil {
+		if _, err := validateAgentSpec(a); err != nil {
 			return nil, err
 		}
 		if _, dup := d.agents[a.Name]; dup {
@@ -123,7 +88,7 @@ func (doc Document) validate() (*desired, error) {
 		d.agents[a.Name] = a
 	}
 	for _, ts := range doc.Tools {
-		t, err := ts.Tool()
+		t, err := ToolOf(ts)
 		if err != nil {
 			return nil, err
 		}
@@ -150,7 +115,7 @@ func (doc Document) validate() (*desired, error) {
 	}
 	seen := map[string]bool{}
 	for _, bd := range doc.Budgets {
-		spec, err := bd.spec()
+		spec, err := budgetDeclSpec(bd)
 		if err != nil {
 			return nil, err
 		}
@@ -195,7 +160,7 @@ func withManaged(labels map[string]string) map[string]string {
 // resulting tools, so a bad document changes nothing. Applying the same document twice changes
 // nothing the second time. With dryRun it only reports the plan.
 func (s *Service) Apply(ctx context.Context, p *warden.Principal, doc Document, dryRun bool) (*Plan, error) {
-	d, err := doc.validate()
+	d, err := validateDocument(doc)
 	if err != nil {
 		return nil, err
 	}
@@ -227,17 +192,17 @@ func (s *Service) Apply(ctx context.Context, p *warden.Principal, doc Document, 
 		cur, ok := finalTools[name]
 		switch {
 		case !ok:
-			plan.add("tool", name, "create", string(want.Kind)+" "+toolTarget(want))
+			planAdd(plan, "tool", name, "create", string(want.Kind)+" "+toolTarget(want))
 		case !sameTool(cur, want):
-			plan.add("tool", name, "update", "")
+			planAdd(plan, "tool", name, "update", "")
 		default:
-			plan.add("tool", name, "unchanged", "")
+			planAdd(plan, "tool", name, "unchanged", "")
 		}
 		finalTools[name] = want
 	}
 	for _, t := range tools {
 		if _, declared := d.tools[t.Name]; !declared && managed(t.Labels) {
-			plan.add("tool", t.Name, "remove", "")
+			planAdd(plan, "tool", t.Name, "remove", "")
 			delete(finalTools, t.Name)
 		}
 	}
@@ -251,7 +216,7 @@ func (s *Service) Apply(ctx context.Context, p *warden.Principal, doc Document, 
 	if text := d.grantsText(); text != "" {
 		nextFiles[grantsFile] = text
 	}
-	plan.grantChanges(files[grantsFile], d)
+	planGrantChanges(plan, files[grantsFile], d)
 	if _, err := cedar.Compile(nextFiles, gateway.WithBuiltins(slices.Collect(maps.Values(finalTools))), version+1); err != nil {
 		return nil, err
 	}
@@ -269,16 +234,16 @@ func (s *Service) Apply(ctx context.Context, p *warden.Principal, doc Document, 
 		cur, ok := byName[name]
 		switch {
 		case !ok:
-			plan.add("agent", name, "create", "owner "+want.Owner)
+			planAdd(plan, "agent", name, "create", "owner "+want.Owner)
 		case cur.Owner != want.Owner || cur.Purpose != strings.TrimSpace(want.Purpose) || !maps.Equal(cur.Labels, withManaged(want.Labels)):
-			plan.add("agent", name, "update", "")
+			planAdd(plan, "agent", name, "update", "")
 		default:
-			plan.add("agent", name, "unchanged", "")
+			planAdd(plan, "agent", name, "unchanged", "")
 		}
 	}
 	for _, a := range agents {
 		if _, declared := d.agents[a.Name]; !declared && managed(a.Labels) {
-			plan.add("agent", a.Name, "remove", "")
+			planAdd(plan, "agent", a.Name, "remove", "")
 		}
 	}
 
@@ -291,23 +256,23 @@ func (s *Service) Apply(ctx context.Context, p *warden.Principal, doc Document, 
 		budgetAgents[name] = true
 	}
 	for _, name := range slices.Sorted(maps.Keys(budgetAgents)) {
-		plan.budgetChanges(s.budgets.Show(name, s.now()), d.budgets[name])
+		planBudgetChanges(plan, s.budgets.Show(name, s.now()), d.budgets[name])
 	}
 
-	if dryRun || !plan.changes() {
+	if dryRun || !planChanges(plan) {
 		return plan, nil
 	}
 	if err := s.carryOut(ctx, p, plan, d, budgetAgents, nextFiles, version, files[grantsFile] != nextFiles[grantsFile]); err != nil {
 		return plan, err
 	}
-	return plan, s.event(ctx, p, warden.EventApply, "warden.yaml", plan.summary())
+	return plan, s.event(ctx, p, warden.EventApply, "warden.yaml", planSummary(plan))
 }
 
-func (plan *Plan) add(kind, name, op, detail string) {
+func planAdd(plan *Plan, kind, name, op, detail string) {
 	plan.Changes = append(plan.Changes, Change{Kind: kind, Name: name, Op: op, Detail: detail})
 }
 
-func (plan *Plan) changes() bool {
+func planChanges(plan *Plan) bool {
 	for _, c := range plan.Changes {
 		if c.Op != "unchanged" {
 			return true
@@ -316,7 +281,7 @@ func (plan *Plan) changes() bool {
 	return false
 }
 
-func (plan *Plan) summary() string {
+func planSummary(plan *Plan) string {
 	n := map[string]int{}
 	for _, c := range plan.Changes {
 		n[c.Op]++
@@ -324,7 +289,7 @@ func (plan *Plan) summary() string {
 	return fmt.Sprintf("%d created, %d updated, %d removed, %d unchanged", n["create"], n["update"], n["remove"], n["unchanged"])
 }
 
-func (plan *Plan) grantChanges(old string, d *desired) {
+func planGrantChanges(plan *Plan, old string, d *desired) {
 	oldGrants := map[string]string{}
 	for _, block := range strings.Split(old, "\n\n") {
 		if m := grantIDRE.FindStringSubmatch(block); m != nil {
@@ -335,21 +300,21 @@ func (plan *Plan) grantChanges(old string, d *desired) {
 		prev, ok := oldGrants[id]
 		switch {
 		case !ok:
-			plan.add("grant", id, "create", "")
+			planAdd(plan, "grant", id, "create", "")
 		case prev != strings.TrimSpace(d.grants[id]):
-			plan.add("grant", id, "update", "")
+			planAdd(plan, "grant", id, "update", "")
 		default:
-			plan.add("grant", id, "unchanged", "")
+			planAdd(plan, "grant", id, "unchanged", "")
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(oldGrants)) {
 		if _, ok := d.grants[id]; !ok {
-			plan.add("grant", id, "remove", "")
+			planAdd(plan, "grant", id, "remove", "")
 		}
 	}
 }
 
-func (plan *Plan) budgetChanges(current []budget.Status, want []*warden.Budget) {
+func planBudgetChanges(plan *Plan, current []budget.Status, want []*warden.Budget) {
 	have := map[string]*warden.Budget{}
 	for _, st := range current {
 		have[st.Budget.ID] = st.Budget
@@ -358,16 +323,16 @@ func (plan *Plan) budgetChanges(current []budget.Status, want []*warden.Budget) 
 		cur, ok := have[b.ID]
 		switch {
 		case !ok:
-			plan.add("budget", budget.Describe(b), "create", "")
+			planAdd(plan, "budget", budget.Describe(b), "create", "")
 		case cur.Limit != b.Limit || cur.Window != b.Window:
-			plan.add("budget", budget.Describe(b), "update", "was "+budget.Describe(cur))
+			planAdd(plan, "budget", budget.Describe(b), "update", "was "+budget.Describe(cur))
 		default:
-			plan.add("budget", budget.Describe(b), "unchanged", "")
+			planAdd(plan, "budget", budget.Describe(b), "unchanged", "")
 		}
 		delete(have, b.ID)
 	}
 	for _, b := range have {
-		plan.add("budget", budget.Describe(b), "remove", "")
+		planAdd(plan, "budget", budget.Describe(b), "remove", "")
 	}
 }
 

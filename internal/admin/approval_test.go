@@ -38,7 +38,7 @@ func TestToolApproval(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			spec := tt.spec
 			spec.Approval = tt.approval
-			tool, err := spec.Tool()
+			tool, err := ToolOf(spec)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(warden.ErrorMessage(err), tt.err) {
 					t.Fatalf("error %v; want %q", err, tt.err)
@@ -82,7 +82,7 @@ func TestGrantApproval(t *testing.T) {
 		{Agent: "a", Tool: "bank", Actions: []string{"balance"}, Approval: ApprovalWaived},
 		{Agent: "a", Tool: "bank", Actions: []string{"transfer"}, Approval: ApprovalRequired},
 	}}
-	d, err := doc.validate()
+	d, err := validateDocument(doc)
 	if err != nil {
 		t.Fatal(err)
 	}

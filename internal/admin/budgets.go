@@ -2,19 +2,14 @@ package admin
 
 import (
 	"context"
-	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/budget"
 )
 
-// BudgetSpec declares one budget: the scope and a spec such as "rate 20/hour".
-type BudgetSpec struct {
-	Agent  string `json:"agent"`
-	Tool   string `json:"tool,omitempty"`
-	Action string `json:"action,omitempty"`
-	Spec   string `json:"spec"`
-}
+// BudgetSpec is the wire type apitype.BudgetSpec; see there.
+type BudgetSpec = apitype.BudgetSpec
 
 // SetBudget creates or replaces a budget; it applies to the next call.
 func (s *Service) SetBudget(ctx context.Context, p *warden.Principal, spec BudgetSpec) (*warden.Budget, error) {
@@ -36,15 +31,8 @@ func (s *Service) DeleteBudget(ctx context.Context, p *warden.Principal, id stri
 	return s.event(ctx, p, warden.EventBudgetDelete, "budget:"+id, "")
 }
 
-// BudgetStatus is one budget's use against its limit.
-type BudgetStatus struct {
-	*warden.Budget
-	Description string    `json:"description"`
-	Used        float64   `json:"used"`
-	Remaining   float64   `json:"remaining"`
-	ResetsAt    time.Time `json:"resets_at,omitzero"`
-	RetryAfter  float64   `json:"retry_after_seconds,omitempty"`
-}
+// BudgetStatus is the wire type apitype.BudgetStatus; see there.
+type BudgetStatus = apitype.BudgetStatus
 
 // ShowBudgets returns an agent's budgets with their use now.
 func (s *Service) ShowBudgets(ctx context.Context, agent string) ([]BudgetStatus, error) {

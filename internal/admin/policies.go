@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/cedar"
 	"github.com/wardenhq/warden/internal/gateway"
 )
@@ -25,13 +26,8 @@ const (
 
 var policyFileRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}\.cedar$`)
 
-// PolicyApply is a request to replace the people-written policy files.
-type PolicyApply struct {
-	Files   map[string]string `json:"files"`
-	Comment string            `json:"comment,omitempty"`
-	// IfVersion, when set, applies only if the latest version is still this one.
-	IfVersion int64 `json:"if_version,omitempty"`
-}
+// PolicyApply is the wire type apitype.PolicyApply; see there.
+type PolicyApply = apitype.PolicyApply
 
 func validatePolicyFiles(files map[string]string) error {
 	if len(files) > maxPolicyFiles {
@@ -53,7 +49,7 @@ func validatePolicyFiles(files map[string]string) error {
 // ApplyPolicies stores files as the new set of people-written policies (the generated grants of
 // `warden apply` are kept), after checking that the whole set compiles against the tools.
 func (s *Service) ApplyPolicies(ctx context.Context, p *warden.Principal, req PolicyApply) (*warden.PolicySet, error) {
-	comment, err := req.check()
+	comment, err := checkPolicyApply(req)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +66,7 @@ func (s *Service) ApplyPolicies(ctx context.Context, p *warden.Principal, req Po
 }
 
 // check validates an upload before anything is read or stored, and returns its comment.
-func (req PolicyApply) check() (string, error) {
+func checkPolicyApply(req PolicyApply) (string, error) {
 	// A body without files ({}, null, {"files":null}) is a client's mistake, not a request to
 	// remove every policy: that takes an explicit {"files":{}}.
 	if req.Files == nil {
@@ -161,34 +157,14 @@ func (s *Service) RollbackPolicies(ctx context.Context, p *warden.Principal, ver
 	return s.storePolicies(ctx, p, old.Files, latest, warden.EventPolicyRollback, comment)
 }
 
-// PolicyCase is one request of `warden policy test` with the decision it expects.
-type PolicyCase struct {
-	Name       string            `json:"name,omitempty" yaml:"name"`
-	Agent      string            `json:"agent" yaml:"agent"`
-	Owner      string            `json:"owner,omitempty" yaml:"owner"`   // for an agent the server does not know
-	Labels     map[string]string `json:"labels,omitempty" yaml:"labels"` // likewise
-	Tool       string            `json:"tool" yaml:"tool"`
-	Action     string            `json:"action" yaml:"action"`
-	Resource   string            `json:"resource,omitempty" yaml:"resource"`
-	Arguments  map[string]any    `json:"arguments,omitempty" yaml:"arguments"`
-	OnBehalfOf string            `json:"on_behalf_of,omitempty" yaml:"on_behalf_of"`
-	Expect     string            `json:"expect" yaml:"expect"` // allow, deny or approval_required
-}
+// PolicyCase is the wire type apitype.PolicyCase; see there.
+type PolicyCase = apitype.PolicyCase
 
-// PolicyTest runs cases against Files (or, when Files is empty, the policies in force).
-type PolicyTest struct {
-	Files map[string]string `json:"files,omitempty"`
-	Cases []PolicyCase      `json:"cases"`
-}
+// PolicyTest is the wire type apitype.PolicyTest; see there.
+type PolicyTest = apitype.PolicyTest
 
-// PolicyCaseResult is the outcome of one case.
-type PolicyCaseResult struct {
-	Name        string            `json:"name"`
-	Pass        bool              `json:"pass"`
-	Expect      string            `json:"expect"`
-	Got         string            `json:"got"`
-	Explanation cedar.Explanation `json:"explanation"`
-}
+// PolicyCaseResult is the wire type apitype.PolicyCaseResult; see there.
+type PolicyCaseResult = apitype.PolicyCaseResult
 
 // TestPolicies evaluates each case and says whether it got the decision it expects, explaining
 // every decision. Nothing is stored.

@@ -40,7 +40,7 @@ func FuzzPolicyUpload(f *testing.F) {
 		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 			return
 		}
-		if _, err := req.check(); err != nil {
+		if _, err := checkPolicyApply(req); err != nil {
 			if warden.ErrorCode(err) != warden.EInvalid {
 				t.Fatalf("a bad upload must be a client's error, got %v", err)
 			}

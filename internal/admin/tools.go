@@ -10,38 +10,19 @@ import (
 	"strings"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/egress"
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/route"
 )
 
-// ToolSpec is what a person declares when registering a tool: exactly one of MCP, MCPCommand
-// and HTTP says how warden reaches it.
-type ToolSpec struct {
-	Name          string            `json:"name" yaml:"name"`
-	MCP           string            `json:"mcp,omitempty" yaml:"mcp"`
-	MCPCommand    string            `json:"mcp_command,omitempty" yaml:"mcp_command"`
-	HTTP          string            `json:"http,omitempty" yaml:"http"`
-	Risk          string            `json:"risk,omitempty" yaml:"risk"`
-	Secret        string            `json:"secret,omitempty" yaml:"secret"`
-	Inject        string            `json:"inject,omitempty" yaml:"inject"`
-	SecretEnv     map[string]string `json:"secret_env,omitempty" yaml:"secret_env"`
-	Routes        []string          `json:"routes,omitempty" yaml:"routes"`
-	SensitiveArgs []string          `json:"sensitive_args,omitempty" yaml:"sensitive_args"`
-	Labels        map[string]string `json:"labels,omitempty" yaml:"labels"`
-	// Approval lists the actions that always wait for a person's approval, whatever policy
-	// says; "*" means every action.
-	Approval []string `json:"approval,omitempty" yaml:"approval"`
-	// ReadOnly and AllowHosts loosen a local command's sandbox: more host paths it may read,
-	// and the HOST[:PORT] patterns it may reach through warden's egress proxy.
-	ReadOnly   []string `json:"read_only,omitempty" yaml:"read_only"`
-	AllowHosts []string `json:"allow_hosts,omitempty" yaml:"allow_hosts"`
-}
+// ToolSpec is the wire type apitype.ToolSpec; see there.
+type ToolSpec = apitype.ToolSpec
 
 var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 
-// Tool builds the tool a spec declares, validating every field.
-func (spec ToolSpec) Tool() (*warden.Tool, error) {
+// ToolOf builds the tool a spec declares, validating every field.
+func ToolOf(spec ToolSpec) (*warden.Tool, error) {
 	if err := warden.ValidateName("tool", spec.Name); err != nil {
 		return nil, err
 	}
@@ -227,7 +208,7 @@ func SplitCommand(s string) ([]string, error) {
 // AddTool registers a tool. Its secret must exist, so that a typo is caught now rather than
 // at the first call.
 func (s *Service) AddTool(ctx context.Context, p *warden.Principal, spec ToolSpec) (*warden.Tool, error) {
-	t, err := spec.Tool()
+	t, err := ToolOf(spec)
 	if err != nil {
 		return nil, err
 	}

@@ -3,33 +3,19 @@ package approval
 import (
 	"context"
 	"slices"
-	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apitype"
 )
 
 // recentActions is how many of the agent's latest calls a person sees next to a request.
 const recentActions = 10
 
-// Request is an approval request as a person deciding it sees it: the request and, for
-// context, what the agent did last in the same session.
-type Request struct {
-	*warden.Approval
-	// Recent are the agent's last calls in the session (tool.call events of the audit log),
-	// oldest first. Without a session they are the agent's last calls in any session.
-	Recent []Action `json:"recent"`
-}
+// Request is the wire type apitype.ApprovalView; see there.
+type Request = apitype.ApprovalView
 
-// Action is one call of the agent, from the audit log.
-type Action struct {
-	Time       time.Time `json:"time"`
-	Tool       string    `json:"tool"`
-	Action     string    `json:"action"`
-	Resource   string    `json:"resource,omitempty"`
-	Effect     string    `json:"effect"`
-	Reason     string    `json:"reason,omitempty"`
-	DecisionID string    `json:"decision_id,omitempty"`
-}
+// Action is the wire type apitype.ApprovalAction; see there.
+type Action = apitype.ApprovalAction
 
 // ListStatuses are the values List accepts: a status, "open" (pending or approved, not yet
 // used) or "all".

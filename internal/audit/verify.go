@@ -15,6 +15,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/checkpoint"
 )
 
@@ -34,29 +35,11 @@ const (
 	BreakIndex = "index_mismatch"
 )
 
-// Break is the first place where the log is not what warden wrote.
-type Break struct {
-	Kind    string `json:"kind"`
-	Seq     int64  `json:"seq"`
-	Message string `json:"message"`
-}
+// Break is the wire type apitype.AuditBreak; see there.
+type Break = apitype.AuditBreak
 
-func (b *Break) Error() string { return fmt.Sprintf("%s at seq %d: %s", b.Kind, b.Seq, b.Message) }
-
-// Report is what verification found.
-type Report struct {
-	OK          bool   `json:"ok"`
-	Events      int64  `json:"events"`           // events checked
-	First       int64  `json:"first,omitempty"`  // seq of the oldest event kept
-	Last        int64  `json:"last,omitempty"`   // seq of the newest
-	Head        string `json:"head,omitempty"`   // hash of the newest
-	Origin      string `json:"origin,omitempty"` // of the checkpoints
-	Anchor      int64  `json:"anchor,omitempty"` // events up to here were pruned; a checkpoint of this size anchors the rest
-	Checkpoints int    `json:"checkpoints"`      // stored checkpoints whose signature verified
-	Extends     int64  `json:"extends,omitempty"`
-	Break       *Break `json:"break,omitempty"`
-	Elapsed     string `json:"elapsed"`
-}
+// Report is the wire type apitype.VerifyReport; see there.
+type Report = apitype.VerifyReport
 
 // VerifyOptions say which keys are trusted and what else to prove.
 type VerifyOptions struct {

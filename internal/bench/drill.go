@@ -18,7 +18,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/killswitch"
+	"github.com/wardenhq/warden/internal/apitype"
 )
 
 // Drills.
@@ -145,9 +145,9 @@ type DrillResult struct {
 	StreamsClosed     int   `json:"streams_closed"`       // the canaries' open MCP sessions found closed
 	Streams           int   `json:"streams"`
 
-	Sandbox SandboxResult      `json:"sandbox"`
-	Restart *RestartResult     `json:"restart,omitempty"`
-	Report  *killswitch.Report `json:"report"`
+	Sandbox SandboxResult       `json:"sandbox"`
+	Restart *RestartResult      `json:"restart,omitempty"`
+	Report  *apitype.KillReport `json:"report"`
 
 	Checks  []Check  `json:"checks"`  // guarantees: any failure fails the drill
 	Targets []Check  `json:"targets"` // performance targets: reported, not failed
@@ -208,7 +208,7 @@ func Drill(ctx context.Context, o DrillOptions) (res *DrillResult, err error) {
 	}()
 	res = &DrillResult{Drill: o.Kind, Started: time.Now().UTC(), Machine: ThisMachine(), Rate: o.Rate, Sessions: o.Sessions}
 	if o.Kind == DrillLockdown {
-		l, err := cn.c.lockdownState(ctx)
+		l, err := cn.c.LockdownState(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -313,10 +313,10 @@ func Drill(ctx context.Context, o DrillOptions) (res *DrillResult, err error) {
 		// Lift the lockdown this drill started — whatever happened, and only that one.
 		defer func() {
 			ctx := context.WithoutCancel(ctx)
-			l, lerr := cn.c.lockdownState(ctx)
+			l, lerr := cn.c.LockdownState(ctx)
 			if lerr == nil && l.Active && l.Reason == reason {
 				say("lifting the lockdown")
-				lerr = cn.c.lift(ctx, "drill: end of warden drill lockdown "+fx.prefix)
+				_, lerr = cn.c.LiftLockdown(ctx, "drill: end of warden drill lockdown "+fx.prefix)
 			}
 			res.check("lockdown lifted", lerr == nil, "%s", errorText(lerr, "the drill's lockdown is lifted"))
 		}()
@@ -325,11 +325,11 @@ func Drill(ctx context.Context, o DrillOptions) (res *DrillResult, err error) {
 	snapshotSandboxes(canaries, &res.Sandbox)
 	t0 := time.Now()
 	ld.killStarted.Store(t0.UnixNano())
-	var report *killswitch.Report
+	var report *apitype.KillReport
 	if o.Kind == DrillKill {
-		report, err = cn.c.kill(ctx, names[0], reason)
+		report, err = cn.c.Kill(ctx, names[0], apitype.KillRequest{Reason: reason})
 	} else {
-		report, err = cn.c.lockdown(ctx, reason)
+		report, err = cn.c.Lockdown(ctx, apitype.LockdownRequest{Reason: reason})
 	}
 	t1 := time.Now()
 	ld.killReturned.Store(t1.UnixNano())
@@ -458,7 +458,7 @@ func roundTrip(ctx context.Context, c *client) float64 {
 	var lat []time.Duration
 	for range 7 {
 		t0 := time.Now()
-		if _, err := c.lockdownState(ctx); err != nil {
+		if _, err := c.LockdownState(ctx); err != nil {
 			return 0
 		}
 		lat = append(lat, time.Since(t0))
@@ -664,11 +664,11 @@ func startSandboxes(ctx context.Context, cn *connection, canaries []*canary, o D
 	deadline := time.Now().Add(20 * time.Second)
 	for _, c := range canaries {
 		for {
-			runners, err := cn.c.runners(ctx)
+			runners, err := cn.c.Runners(ctx)
 			if err != nil {
 				return err
 			}
-			if slices.ContainsFunc(runners, func(run runner) bool { return run.Agent == c.Name && run.Connected }) {
+			if slices.ContainsFunc(runners, func(run apitype.RunnerInfo) bool { return run.Agent == c.Name && run.Connected }) {
 				break
 			}
 			select {
@@ -697,7 +697,7 @@ func snapshotSandboxes(canaries []*canary, r *SandboxResult) {
 
 // finishSandboxes waits up to 5 s for every sandbox process to end after the kill and counts
 // what is left; the drill then kills what is left (it started them).
-func finishSandboxes(canaries []*canary, report *killswitch.Report, r *SandboxResult, say func(string, ...any)) {
+func finishSandboxes(canaries []*canary, report *apitype.KillReport, r *SandboxResult, say func(string, ...any)) {
 	if !r.Available {
 		return
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/admin"
+	"github.com/wardenhq/warden/internal/apitype"
 )
 
 // fixture is what a bench or drill run creates on the server — tools in front of its upstream,
@@ -50,14 +51,14 @@ func (f *fixture) labels() map[string]string { return map[string]string{f.kind: 
 // policies scenario, others-1 more policies for agents that cannot exist), creates the agents and,
 // with budgets, budgets that are never reached.
 func (f *fixture) setup(ctx context.Context, u *upstream, agents []string, policies int, budgets bool) error {
-	for _, spec := range []admin.ToolSpec{
+	for _, spec := range []apitype.ToolSpec{
 		{Name: f.HTTPTool, HTTP: u.URL + "/api", Risk: "low", Labels: f.labels(),
 			// pay is the decision API's action (POST /v1/authorize with arguments {"n": 1}); the
 			// sum budget counts its argument.
 			Routes: []string{"GET /echo -> echo", "POST /pay -> pay", "GET /block -> block"}},
 		{Name: f.MCPTool, MCP: u.URL + "/mcp", Risk: "low", Labels: f.labels()},
 	} {
-		if err := f.c.addTool(ctx, spec); err != nil {
+		if _, err := f.c.AddTool(ctx, spec); err != nil {
 			return err
 		}
 		f.tools = append(f.tools, spec.Name)
@@ -66,7 +67,7 @@ func (f *fixture) setup(ctx context.Context, u *upstream, agents []string, polic
 		return err
 	}
 	for _, name := range agents {
-		a, err := f.c.createAgent(ctx, admin.AgentSpec{
+		a, err := f.c.CreateAgent(ctx, apitype.AgentSpec{
 			Name: name, Owner: "warden-" + f.kind + "@example.invalid", TTL: "1d", Labels: f.labels(),
 			Purpose: fmt.Sprintf("warden %s %s: temporary agent, removed when the run ends", f.kind, f.prefix),
 		})
@@ -77,14 +78,14 @@ func (f *fixture) setup(ctx context.Context, u *upstream, agents []string, polic
 	}
 	if budgets {
 		for _, name := range agents {
-			for _, b := range []admin.BudgetSpec{
+			for _, b := range []apitype.BudgetSpec{
 				{Agent: name, Spec: "quota 1000000000000/day"},
 				{Agent: name, Spec: "concurrency 100000"},
 				{Agent: name, Tool: f.HTTPTool, Spec: "rate 1000000000/second"},
 				{Agent: name, Tool: f.MCPTool, Spec: "rate 1000000000/second"},
 				{Agent: name, Tool: f.HTTPTool, Action: "pay", Spec: "sum n 1000000000000/day"},
 			} {
-				bud, err := f.c.setBudget(ctx, b)
+				bud, err := f.c.SetBudget(ctx, b)
 				if err != nil {
 					return err
 				}
@@ -130,7 +131,7 @@ func (f *fixture) applyPolicies(ctx context.Context, agents []string, policies i
 	}
 	files := peopleFiles(cur)
 	files[f.PolicyFile] = f.policyText(agents, max(policies, len(agents)))
-	if _, err := f.c.applyPolicies(ctx, admin.PolicyApply{Files: files, IfVersion: cur.Version,
+	if _, err := f.c.ApplyPolicies(ctx, apitype.PolicyApply{Files: files, IfVersion: cur.Version,
 		Comment: fmt.Sprintf("warden %s %s: grant its temporary agents", f.kind, f.prefix)}); err != nil {
 		return err
 	}
@@ -163,7 +164,7 @@ func (f *fixture) cleanup(ctx context.Context) *Cleanup {
 		}
 	}
 	for _, id := range f.budgets {
-		if err := f.c.deleteBudget(ctx, id); err != nil && warden.ErrorCode(err) != warden.ENotFound {
+		if err := f.c.DeleteBudget(ctx, id); err != nil && warden.ErrorCode(err) != warden.ENotFound {
 			fail(err)
 		}
 	}
@@ -171,14 +172,14 @@ func (f *fixture) cleanup(ctx context.Context) *Cleanup {
 		r.Removed = append(r.Removed, fmt.Sprintf("%d budgets", len(f.budgets)))
 	}
 	for _, a := range f.Agents {
-		if err := f.c.deleteAgent(ctx, a.Name); err != nil && warden.ErrorCode(err) != warden.ENotFound {
+		if err := f.c.DeleteAgent(ctx, a.Name); err != nil && warden.ErrorCode(err) != warden.ENotFound {
 			fail(err)
 		} else {
 			r.Removed = append(r.Removed, "agent "+a.Name)
 		}
 	}
 	for _, t := range f.tools {
-		if err := f.c.removeTool(ctx, t); err != nil && warden.ErrorCode(err) != warden.ENotFound {
+		if err := f.c.RemoveTool(ctx, t); err != nil && warden.ErrorCode(err) != warden.ENotFound {
 			fail(err)
 		} else {
 			r.Removed = append(r.Removed, "tool "+t)
@@ -207,7 +208,7 @@ func (f *fixture) removePolicyFile(ctx context.Context) (int64, error) {
 		}
 		delete(files, f.PolicyFile)
 		var ps *warden.PolicySet
-		ps, err = f.c.applyPolicies(ctx, admin.PolicyApply{Files: files, IfVersion: cur.Version,
+		ps, err = f.c.ApplyPolicies(ctx, apitype.PolicyApply{Files: files, IfVersion: cur.Version,
 			Comment: fmt.Sprintf("warden %s %s: restore the policies from before the run", f.kind, f.prefix)})
 		if err == nil {
 			return ps.Version, nil
@@ -222,7 +223,7 @@ func (f *fixture) removePolicyFile(ctx context.Context) (int64, error) {
 // leftovers lists what carries the run's prefix on the server: agents, tools, the policy file.
 func (f *fixture) leftovers(ctx context.Context) ([]string, error) {
 	var left []string
-	agents, err := f.c.agents(ctx)
+	agents, err := f.c.Agents(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +232,7 @@ func (f *fixture) leftovers(ctx context.Context) ([]string, error) {
 			left = append(left, "agent "+a.Name)
 		}
 	}
-	tools, err := f.c.tools(ctx)
+	tools, err := f.c.Tools(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/admin"
+	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/server"
 )
@@ -65,7 +65,7 @@ func StartSelf(ctx context.Context, o SelfOptions) (*Self, error) {
 	if err == nil && token == "" {
 		s.tokenName = "warden-bench-" + suffix(6)
 		_, token, err = s.srv.Admin.CreateAdminToken(ctx, &warden.Principal{Name: "warden-bench", Role: warden.RoleAdmin},
-			admin.AdminTokenSpec{Name: s.tokenName, Role: string(warden.RoleAdmin)})
+			apitype.AdminTokenSpec{Name: s.tokenName, Role: string(warden.RoleAdmin)})
 	}
 	if err != nil {
 		s.tokenName = ""
@@ -120,7 +120,7 @@ func (s *Self) waitReady(ctx context.Context) error {
 	c := newClient(s.URL, "", tr)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		err := c.do(ctx, "GET", "/readyz", nil, nil)
+		err := c.Do(ctx, http.MethodGet, "/readyz", nil, nil)
 		if err == nil {
 			return nil
 		}

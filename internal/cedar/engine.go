@@ -14,6 +14,7 @@ import (
 	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apitype"
 )
 
 // Decision reasons this package gives. They are stable codes: audit events and clients branch on
@@ -32,22 +33,8 @@ const (
 // internal detail and stays out of it.
 const msgEvaluatorFailed = "the policy evaluator failed; denied"
 
-// Policy is one compiled policy. A source file may hold several.
-type Policy struct {
-	// ID is the policy's @id("...") annotation, or "<file>#<n>" for the n-th policy (from 0) of
-	// a file without one. Decisions and audit events name policies by it.
-	ID       string `json:"id"`
-	File     string `json:"file"`
-	Line     int    `json:"line"`
-	Effect   string `json:"effect"` // permit or forbid
-	Approval bool   `json:"approval,omitempty"`
-	// ApprovalWaived marks a permit annotated @approval("waived"): what it allows needs no
-	// person's approval on account of the tool's risk (see Engine.Decide).
-	ApprovalWaived bool `json:"approval_waived,omitempty"`
-	// Source is the policy in Cedar's canonical formatting, as the engine evaluates it; comments
-	// and layout of the original file are not kept.
-	Source string `json:"source"`
-}
+// Policy is the wire type apitype.Policy; see there.
+type Policy = apitype.Policy
 
 // compiledPolicy is a Policy ready to evaluate. Its Source is left empty until asked for: printing
 // ten thousand policies would double the time Compile takes, and only people read it.
@@ -351,27 +338,11 @@ func (e *Engine) noMatch(req cedar.Request) warden.Decision {
 	return e.deny(ReasonNoMatchingPolicy, "no policy permits "+uid(req.Principal)+" to take "+uid(req.Action)+" on "+uid(req.Resource))
 }
 
-// Explanation is a decision together with how it was reached, for `warden policy explain`.
-type Explanation struct {
-	Decision warden.Decision `json:"decision"`
-	// Principal, Action and Resource are the Cedar entities the request became, such as
-	// Agent::"triage-bot"; empty when the request could not be translated.
-	Principal string `json:"principal,omitempty"`
-	Action    string `json:"action,omitempty"`
-	Resource  string `json:"resource,omitempty"`
-	// Considered are the policies whose scope may match the request, in evaluation order.
-	Considered []PolicyResult `json:"considered"`
-	// Skipped counts the policies the index ruled out: their principal or action scope cannot
-	// match this request, so evaluating them would not change the decision.
-	Skipped int `json:"skipped"`
-}
+// Explanation is the wire type apitype.Explanation; see there.
+type Explanation = apitype.Explanation
 
-// PolicyResult is what one policy made of a request.
-type PolicyResult struct {
-	Policy
-	Matched bool   `json:"matched"`         // scope and conditions held
-	Error   string `json:"error,omitempty"` // evaluation failed; the decision denies
-}
+// PolicyResult is the wire type apitype.PolicyResult; see there.
+type PolicyResult = apitype.PolicyResult
 
 // Explain decides a request as Decide does and reports, for every policy considered, whether it
 // matched and any evaluation error. It is meant for people, not the hot path.

@@ -4,12 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 
-	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/admin"
-	"github.com/wardenhq/warden/internal/httpapi"
+	"github.com/wardenhq/warden/internal/apitype"
 )
 
 var adminCommands = []command{
@@ -20,7 +16,7 @@ var adminCommands = []command{
 
 func adminTokenCreate(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	var spec admin.AdminTokenSpec
+	var spec apitype.AdminTokenSpec
 	inv.fs.StringVar(&spec.Role, "role", "", "admin, operator, approver or auditor (required)")
 	inv.fs.StringVar(&spec.Email, "email", "", "the holder's email; approvals' separation of duties needs it")
 	pos, err := inv.parse("NAME")
@@ -35,8 +31,8 @@ func adminTokenCreate(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var out httpapi.CreatedAdminToken
-	if err := c.do(ctx, http.MethodPost, "/v1/admin/tokens", spec, &out); err != nil {
+	out, err := c.CreateAdminToken(ctx, spec)
+	if err != nil {
 		return err
 	}
 	return inv.print(out, func(w io.Writer) {
@@ -55,8 +51,8 @@ func adminTokenList(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var tokens []*warden.AdminToken
-	if err := c.do(ctx, http.MethodGet, "/v1/admin/tokens", nil, &tokens); err != nil {
+	tokens, err := c.AdminTokens(ctx)
+	if err != nil {
 		return err
 	}
 	return inv.print(tokens, func(w io.Writer) {
@@ -82,7 +78,7 @@ func adminTokenRevoke(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	if err := c.do(ctx, http.MethodDelete, "/v1/admin/tokens/"+url.PathEscape(pos[0]), nil, nil); err != nil {
+	if err := c.RevokeAdminToken(ctx, pos[0]); err != nil {
 		return err
 	}
 	return inv.print(map[string]string{"revoked": pos[0]}, func(w io.Writer) {

@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/admin"
-	"github.com/wardenhq/warden/internal/httpapi"
+	"github.com/wardenhq/warden/internal/apiclient"
+	"github.com/wardenhq/warden/internal/apitype"
 )
 
 var agentCommands = []command{
@@ -24,11 +22,9 @@ var agentCommands = []command{
 	{"agent delete", "NAME", "delete an agent identity", agentDelete},
 }
 
-func agentPath(name string) string { return "/v1/agents/" + url.PathEscape(name) }
-
 func agentCreate(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	var spec admin.AgentSpec
+	var spec apitype.AgentSpec
 	labels := labelFlag{}
 	inv.fs.StringVar(&spec.Owner, "owner", "", "email of the person accountable for the agent (required)")
 	inv.fs.StringVar(&spec.Purpose, "purpose", "", "what the agent is for (required)")
@@ -49,14 +45,14 @@ func agentCreate(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var out httpapi.CreatedAgent
-	if err := c.do(ctx, http.MethodPost, "/v1/agents", spec, &out); err != nil {
+	out, err := c.CreateAgent(ctx, spec)
+	if err != nil {
 		return err
 	}
-	return inv.print(out, func(w io.Writer) { printCredentials(w, "created", &out) })
+	return inv.print(out, func(w io.Writer) { printCredentials(w, "created", out) })
 }
 
-func printCredentials(w io.Writer, what string, out *httpapi.CreatedAgent) {
+func printCredentials(w io.Writer, what string, out *apitype.CreatedAgent) {
 	fmt.Fprintf(w, "Agent %q %s.\n\n", out.Name, what)
 	kv(w, "client_id", out.ClientID, "client_secret", out.ClientSecret, "expires", fmtTime(out.ExpiresAt))
 	fmt.Fprintln(w, "\nThe client secret is shown only this once: store it where the agent reads its secrets.")
@@ -71,8 +67,8 @@ func agentList(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var agents []*warden.Agent
-	if err := c.do(ctx, http.MethodGet, "/v1/agents", nil, &agents); err != nil {
+	agents, err := c.Agents(ctx)
+	if err != nil {
 		return err
 	}
 	return inv.print(agents, func(w io.Writer) {
@@ -115,7 +111,7 @@ func printAgent(w io.Writer, a *warden.Agent) {
 }
 
 // agentAction runs a command that names one agent and answers with it.
-func agentAction(ctx context.Context, inv *invocation, method, suffix string, body func() any) error {
+func agentAction(ctx context.Context, inv *invocation, call func(c *apiclient.Client, name string) (*warden.Agent, error)) error {
 	pos, err := inv.parse("NAME")
 	if err != nil {
 		return err
@@ -124,41 +120,39 @@ func agentAction(ctx context.Context, inv *invocation, method, suffix string, bo
 	if err != nil {
 		return err
 	}
-	var in any
-	if body != nil {
-		in = body()
-	}
-	var a warden.Agent
-	if err := c.do(ctx, method, agentPath(pos[0])+suffix, in, &a); err != nil {
+	a, err := call(c, pos[0])
+	if err != nil {
 		return err
 	}
-	return inv.print(&a, func(w io.Writer) { printAgent(w, &a) })
+	return inv.print(a, func(w io.Writer) { printAgent(w, a) })
 }
 
 func agentShow(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	return agentAction(ctx, inv, http.MethodGet, "", nil)
+	return agentAction(ctx, inv, func(c *apiclient.Client, name string) (*warden.Agent, error) { return c.Agent(ctx, name) })
 }
 
 func agentSuspend(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	var req httpapi.ReasonRequest
-	inv.fs.StringVar(&req.Reason, "reason", "", "why (required; recorded in the audit log)")
-	return agentAction(ctx, inv, http.MethodPost, "/suspend", func() any { return req })
+	var reason string
+	inv.fs.StringVar(&reason, "reason", "", "why (required; recorded in the audit log)")
+	return agentAction(ctx, inv, func(c *apiclient.Client, name string) (*warden.Agent, error) {
+		return c.SuspendAgent(ctx, name, reason)
+	})
 }
 
 func agentResume(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	var req httpapi.ReasonRequest
-	inv.fs.StringVar(&req.Reason, "reason", "", "why (recorded in the audit log)")
-	return agentAction(ctx, inv, http.MethodPost, "/resume", func() any { return req })
+	var reason string
+	inv.fs.StringVar(&reason, "reason", "", "why (recorded in the audit log)")
+	return agentAction(ctx, inv, func(c *apiclient.Client, name string) (*warden.Agent, error) { return c.ResumeAgent(ctx, name, reason) })
 }
 
 func agentRenew(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	var req httpapi.RenewRequest
-	inv.fs.StringVar(&req.TTL, "ttl", "", "new lifetime from now, e.g. 90d (default 90d)")
-	return agentAction(ctx, inv, http.MethodPost, "/renew", func() any { return req })
+	var ttl string
+	inv.fs.StringVar(&ttl, "ttl", "", "new lifetime from now, e.g. 90d (default 90d)")
+	return agentAction(ctx, inv, func(c *apiclient.Client, name string) (*warden.Agent, error) { return c.RenewAgent(ctx, name, ttl) })
 }
 
 func agentRotate(ctx context.Context, inv *invocation) error {
@@ -171,11 +165,11 @@ func agentRotate(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var out httpapi.CreatedAgent
-	if err := c.do(ctx, http.MethodPost, agentPath(pos[0])+"/rotate-secret", struct{}{}, &out); err != nil {
+	out, err := c.RotateSecret(ctx, pos[0])
+	if err != nil {
 		return err
 	}
-	return inv.print(out, func(w io.Writer) { printCredentials(w, "has a new client secret", &out) })
+	return inv.print(out, func(w io.Writer) { printCredentials(w, "has a new client secret", out) })
 }
 
 func agentDelete(ctx context.Context, inv *invocation) error {
@@ -188,7 +182,7 @@ func agentDelete(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	if err := c.do(ctx, http.MethodDelete, agentPath(pos[0]), nil, nil); err != nil {
+	if err := c.DeleteAgent(ctx, pos[0]); err != nil {
 		return err
 	}
 	return inv.print(map[string]any{"deleted": pos[0]}, func(w io.Writer) {

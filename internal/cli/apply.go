@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"strconv"
 
-	"github.com/wardenhq/warden/internal/admin"
-	"github.com/wardenhq/warden/internal/httpapi"
+	"github.com/wardenhq/warden/internal/apitype"
 )
 
 var applyCommands = []command{
@@ -22,7 +19,7 @@ var applyCommands = []command{
 func applyCmd(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
 	var file string
-	var req httpapi.ApplyRequest
+	var req apitype.ApplyRequest
 	inv.fs.StringVar(&file, "f", "", "the warden.yaml file (required)")
 	inv.fs.BoolVar(&req.DryRun, "dry-run", false, "print the plan and change nothing")
 	if _, err := inv.parse(); err != nil {
@@ -42,14 +39,14 @@ func applyCmd(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var plan admin.Plan
-	if err := c.do(ctx, http.MethodPost, "/v1/apply", req, &plan); err != nil {
+	plan, err := c.Apply(ctx, req)
+	if err != nil {
 		return err
 	}
-	return inv.print(&plan, func(w io.Writer) { printPlan(w, &plan) })
+	return inv.print(plan, func(w io.Writer) { printPlan(w, plan) })
 }
 
-func printPlan(w io.Writer, plan *admin.Plan) {
+func printPlan(w io.Writer, plan *apitype.Plan) {
 	symbol := map[string]string{"create": "+", "update": "~", "remove": "-", "unchanged": " "}
 	counts := map[string]int{}
 	for _, ch := range plan.Changes {
@@ -80,7 +77,7 @@ func printPlan(w io.Writer, plan *admin.Plan) {
 
 func budgetSet(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	var spec admin.BudgetSpec
+	var spec apitype.BudgetSpec
 	inv.fs.StringVar(&spec.Tool, "tool", "", "only calls to this tool")
 	inv.fs.StringVar(&spec.Action, "action", "", "only this action of the tool")
 	pos, err := inv.parseOptional(2, "AGENT", "SPEC", "", "")
@@ -99,11 +96,11 @@ func budgetSet(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var out map[string]any
-	if err := c.do(ctx, http.MethodPost, "/v1/budgets", spec, &out); err != nil {
+	b, err := c.SetBudget(ctx, spec)
+	if err != nil {
 		return err
 	}
-	return inv.print(out, func(w io.Writer) { fmt.Fprintf(w, "Budget %v set (id %v).\n", spec.Spec, out["id"]) })
+	return inv.print(b, func(w io.Writer) { fmt.Fprintf(w, "Budget %v set (id %v).\n", spec.Spec, b.ID) })
 }
 
 func budgetShow(ctx context.Context, inv *invocation) error {
@@ -116,8 +113,8 @@ func budgetShow(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var list []admin.BudgetStatus
-	if err := c.do(ctx, http.MethodGet, "/v1/agents/"+url.PathEscape(pos[0])+"/budgets", nil, &list); err != nil {
+	list, err := c.Budgets(ctx, pos[0])
+	if err != nil {
 		return err
 	}
 	return inv.print(list, func(w io.Writer) {
@@ -154,7 +151,7 @@ func budgetDelete(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	if err := c.do(ctx, http.MethodDelete, "/v1/budgets/"+url.PathEscape(pos[0]), nil, nil); err != nil {
+	if err := c.DeleteBudget(ctx, pos[0]); err != nil {
 		return err
 	}
 	return inv.print(map[string]string{"deleted": pos[0]}, func(w io.Writer) { fmt.Fprintf(w, "Budget %s deleted.\n", pos[0]) })

@@ -6,14 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/approval"
-	"github.com/wardenhq/warden/internal/httpapi"
+	"github.com/wardenhq/warden/internal/apiclient"
+	"github.com/wardenhq/warden/internal/apitype"
 )
 
 var approvalCommands = []command{
@@ -22,8 +20,6 @@ var approvalCommands = []command{
 	{"approve", "ID [--note TEXT]", "approve a held call: it goes ahead once, with exactly these arguments", approveCmd},
 	{"reject", "ID --reason TEXT", "reject a held call; the agent is told the reason", rejectCmd},
 }
-
-func approvalPath(id string) string { return "/v1/approvals/" + url.PathEscape(id) }
 
 func approvalsList(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
@@ -36,8 +32,8 @@ func approvalsList(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var list []*approval.Request
-	if err := c.do(ctx, http.MethodGet, "/v1/approvals?status="+url.QueryEscape(status), nil, &list); err != nil {
+	list, err := c.Approvals(ctx, status)
+	if err != nil {
 		return err
 	}
 	return inv.print(list, func(w io.Writer) {
@@ -64,27 +60,27 @@ func approvalsShow(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var r approval.Request
-	if err := c.do(ctx, http.MethodGet, approvalPath(pos[0]), nil, &r); err != nil {
+	r, err := c.Approval(ctx, pos[0])
+	if err != nil {
 		return err
 	}
-	return inv.print(&r, func(w io.Writer) { printApproval(w, &r, time.Now()) })
+	return inv.print(r, func(w io.Writer) { printApproval(w, r, time.Now()) })
 }
 
 func approveCmd(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	var req httpapi.ApproveRequest
+	var req apitype.ApproveRequest
 	inv.fs.StringVar(&req.Note, "note", "", "a note for the record")
 	pos, err := inv.parse("ID")
 	if err != nil {
 		return err
 	}
-	return decide(ctx, inv, pos[0], "/approve", req)
+	return decide(ctx, inv, func(c *apiclient.Client) (*warden.Approval, error) { return c.Approve(ctx, pos[0], req) })
 }
 
 func rejectCmd(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	var req httpapi.RejectRequest
+	var req apitype.RejectRequest
 	inv.fs.StringVar(&req.Reason, "reason", "", "why (required); the agent is told it")
 	pos, err := inv.parse("ID")
 	if err != nil {
@@ -93,19 +89,19 @@ func rejectCmd(ctx context.Context, inv *invocation) error {
 	if strings.TrimSpace(req.Reason) == "" {
 		return usagef("--reason is required: the agent and the audit log are told why")
 	}
-	return decide(ctx, inv, pos[0], "/reject", req)
+	return decide(ctx, inv, func(c *apiclient.Client) (*warden.Approval, error) { return c.Reject(ctx, pos[0], req) })
 }
 
-func decide(ctx context.Context, inv *invocation, id, suffix string, body any) error {
+func decide(ctx context.Context, inv *invocation, call func(c *apiclient.Client) (*warden.Approval, error)) error {
 	c, err := inv.client()
 	if err != nil {
 		return err
 	}
-	var a warden.Approval
-	if err := c.do(ctx, http.MethodPost, approvalPath(id)+suffix, body, &a); err != nil {
+	a, err := call(c)
+	if err != nil {
 		return err
 	}
-	return inv.print(&a, func(w io.Writer) {
+	return inv.print(a, func(w io.Writer) {
 		switch a.Status {
 		case warden.ApprovalApproved:
 			fmt.Fprintf(w, "Approved %s: %s may call %s %s once, with these arguments, until %s.\n", a.ID, a.AgentName, a.Tool, a.Action, fmtTime(a.ExpiresAt))
@@ -120,7 +116,7 @@ func decide(ctx context.Context, inv *invocation, id, suffix string, body any) e
 }
 
 // printApproval prints one request as key: value lines, then the agent's recent actions.
-func printApproval(w io.Writer, r *approval.Request, now time.Time) {
+func printApproval(w io.Writer, r *apitype.ApprovalView, now time.Time) {
 	a := r.Approval
 	agent := a.AgentName + " (owner " + a.Owner
 	if a.OnBehalfOf != "" {

@@ -1,28 +1,19 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
-	"time"
-
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/audit"
+	"github.com/wardenhq/warden/internal/apiclient"
+	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/checkpoint"
-	"github.com/wardenhq/warden/internal/config"
-	"github.com/wardenhq/warden/internal/httpapi"
-	"github.com/wardenhq/warden/internal/postgres"
-	"github.com/wardenhq/warden/internal/sqlite"
 )
 
 var auditCommands = []command{
@@ -67,8 +58,8 @@ func auditSearch(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var evs []*warden.AuditEvent
-	if err := c.do(ctx, http.MethodGet, "/v1/audit/events?"+q.Encode(), nil, &evs); err != nil {
+	evs, _, err := c.AuditEvents(ctx, q)
+	if err != nil {
 		return err
 	}
 	if inv.json {
@@ -144,10 +135,12 @@ func auditTail(ctx context.Context, inv *invocation) error {
 		}
 		first.Set("newest", "true")
 		first.Set("limit", strconv.Itoa(max(n, 1)))
-		var evs []*warden.AuditEvent
-		head, err := c.doHead(ctx, "/v1/audit/events?"+first.Encode(), &evs)
+		evs, head, err := c.AuditEvents(ctx, first)
 		if err != nil {
 			return err
+		}
+		if head < 0 {
+			return warden.Errorf(warden.EInternal, "the server did not say where the log ends (%s)", apitype.AuditHeadHeader)
 		}
 		if n == 0 {
 			evs = nil
@@ -167,7 +160,7 @@ func auditTail(ctx context.Context, inv *invocation) error {
 		return nil
 	}
 	q.Set("after", strconv.FormatInt(after, 10))
-	err = c.stream(ctx, "/v1/audit/stream?"+q.Encode(), func(ev *warden.AuditEvent) error { return out.print(ev) })
+	err = c.FollowAudit(ctx, q, func(ev *warden.AuditEvent) error { return out.print(ev) })
 	if ctx.Err() != nil {
 		return nil // interrupted, which is how -f ends
 	}
@@ -224,15 +217,14 @@ func auditVerify(ctx context.Context, inv *invocation) error {
 	if key != "" && store == "" {
 		return usagef("--key goes with --store: the server verifies with its own key")
 	}
-	var report *audit.Report
+	var report *apitype.VerifyReport
 	var err error
 	if store != "" {
 		report, err = verifyStore(ctx, store, key, external)
 	} else {
-		var c *client
+		var c *apiclient.Client
 		if c, err = inv.client(); err == nil {
-			report = &audit.Report{}
-			err = c.do(ctx, http.MethodPost, "/v1/audit/verify", httpapi.VerifyRequest{Checkpoint: string(external)}, report)
+			report, err = c.VerifyAudit(ctx, apitype.VerifyRequest{Checkpoint: string(external)})
 		}
 	}
 	if err != nil {
@@ -247,7 +239,7 @@ func auditVerify(ctx context.Context, inv *invocation) error {
 	return nil
 }
 
-func printReport(w io.Writer, r *audit.Report) {
+func printReport(w io.Writer, r *apitype.VerifyReport) {
 	status := "intact"
 	if r.Break != nil {
 		status = "BROKEN"
@@ -269,57 +261,6 @@ func printReport(w io.Writer, r *audit.Report) {
 	if b := r.Break; b != nil {
 		kv(w, "break", b.Kind, "at seq", strconv.FormatInt(b.Seq, 10), "what", b.Message)
 	}
-}
-
-// verifyStore verifies a store read directly: on the server's machine, or on a copy of its
-// database, with no server in between. With a key, checkpoints must be signed by it; without,
-// by a key the store holds, which someone able to write the store could have replaced.
-func verifyStore(ctx context.Context, location, key string, external []byte) (*audit.Report, error) {
-	cfg := config.Config{Store: location}
-	kind, where, err := cfg.StoreKind()
-	if err != nil {
-		return nil, usagef("--store: %v", err)
-	}
-	var s warden.Store
-	if kind == "sqlite" {
-		if _, err := os.Stat(where); err != nil {
-			return nil, warden.Errorf(warden.ENotFound, "--store: %v", err)
-		}
-		var st *sqlite.Store
-		if st, err = sqlite.Open(ctx, where); err == nil {
-			s = st
-		}
-	} else {
-		var st *postgres.Store
-		if st, err = postgres.Open(ctx, where); err == nil {
-			s = st
-		}
-	}
-	if err != nil {
-		return nil, warden.WrapError(warden.EUnavailable, "cannot open the store", err)
-	}
-	defer s.Close()
-	var verifiers []note.Verifier
-	if key != "" {
-		vkey := key
-		if b, err := readFileLimited(key, 4096); err == nil {
-			vkey = string(b)
-		}
-		v, err := checkpoint.ParseVerifierKey(vkey)
-		if err != nil {
-			return nil, usagef("--key: %v", err)
-		}
-		verifiers = append(verifiers, v)
-	} else {
-		keys, err := s.AuditKeys(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if verifiers, err = checkpoint.Verifiers(keys); err != nil {
-			return nil, err
-		}
-	}
-	return audit.Verify(ctx, s, audit.VerifyOptions{Verifiers: verifiers, External: external})
 }
 
 func readFileLimited(path string, limit int64) ([]byte, error) {
@@ -352,8 +293,8 @@ func auditCheckpoint(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var cp httpapi.CheckpointResponse
-	if err := c.do(ctx, http.MethodPost, "/v1/audit/checkpoint", nil, &cp); err != nil {
+	cp, err := c.SignCheckpoint(ctx)
+	if err != nil {
 		return err
 	}
 	if cp.AuditCheckpoint == nil || cp.Note == "" {
@@ -385,11 +326,11 @@ func auditExport(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	resp, err := c.get(ctx, "/v1/audit/export?"+q.Encode(), "")
+	body, err := c.ExportAudit(ctx, q)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer body.Close()
 	w := inv.env.Stdout
 	if out != "" {
 		f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -399,7 +340,7 @@ func auditExport(ctx context.Context, inv *invocation) error {
 		defer f.Close()
 		w = f
 	}
-	if _, err := io.Copy(w, resp.Body); err != nil {
+	if _, err := io.Copy(w, body); err != nil {
 		return warden.WrapError(warden.EUnavailable, "the export was cut short", err)
 	}
 	return nil
@@ -414,126 +355,9 @@ func auditKey(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var k struct {
-		VerifierKey string `json:"verifier_key"`
-	}
-	if err := c.do(ctx, http.MethodGet, "/v1/audit/key", nil, &k); err != nil {
+	k, err := c.VerifierKey(ctx)
+	if err != nil {
 		return err
 	}
 	return inv.print(k, func(w io.Writer) { fmt.Fprintln(w, k.VerifierKey) })
-}
-
-// get sends a GET and returns a 2xx answer, whose body the caller reads as it comes and closes.
-func (c *client) get(ctx context.Context, path, lastEventID string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
-	if err != nil {
-		return nil, warden.Errorf(warden.EInvalid, "bad server address %q: %v", c.base, err)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("User-Agent", "warden-cli/"+Version)
-	if lastEventID != "" {
-		req.Header.Set("Last-Event-ID", lastEventID)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, warden.WrapError(warden.EUnavailable, fmt.Sprintf("cannot reach warden at %s: is 'warden serve' running? (set --addr or WARDEN_ADDR)", c.base), err)
-	}
-	if resp.StatusCode >= 300 {
-		defer resp.Body.Close()
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return nil, apiError(resp.StatusCode, data)
-	}
-	return resp, nil
-}
-
-// doHead is do for a GET of events that also returns the Warden-Audit-Head of the answer.
-func (c *client) doHead(ctx context.Context, path string, out any) (int64, error) {
-	resp, err := c.get(ctx, path, "")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if err != nil {
-		return 0, warden.WrapError(warden.EUnavailable, "reading the server's answer", err)
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return 0, warden.WrapError(warden.EInternal, "the server's answer is not the JSON expected", err)
-	}
-	head, err := strconv.ParseInt(resp.Header.Get("Warden-Audit-Head"), 10, 64)
-	if err != nil {
-		return 0, warden.Errorf(warden.EInternal, "the server did not say where the log ends (Warden-Audit-Head)")
-	}
-	return head, nil
-}
-
-// stream follows a Server-Sent Events stream of audit events, reconnecting with Last-Event-ID
-// after the server or the network drops it, until ctx ends or the server refuses.
-func (c *client) stream(ctx context.Context, path string, fn func(*warden.AuditEvent) error) error {
-	lastID := ""
-	for failures := 0; ; {
-		resp, err := c.get(ctx, path, lastID)
-		if err != nil {
-			if ctx.Err() != nil || warden.ErrorCode(err) != warden.EUnavailable || failures >= 30 {
-				return err
-			}
-			failures++
-		} else {
-			failures = 0
-			err = readSSE(resp.Body, func(id, data string) error {
-				var ev warden.AuditEvent
-				if err := json.Unmarshal([]byte(data), &ev); err != nil {
-					return warden.WrapError(warden.EInternal, "the stream sent an event that is not JSON", err)
-				}
-				lastID = id
-				return fn(&ev)
-			})
-			resp.Body.Close()
-			if warden.ErrorCode(err) == warden.EInternal || ctx.Err() != nil {
-				return err
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// readSSE calls fn with the id and data of each "audit" event of a Server-Sent Events body.
-func readSSE(r io.Reader, fn func(id, data string) error) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	var id, event string
-	var data []string
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" {
-			if len(data) > 0 && (event == "" || event == "audit") {
-				if err := fn(id, strings.Join(data, "\n")); err != nil {
-					return err
-				}
-			}
-			event, data = "", nil
-			continue
-		}
-		field, value, _ := strings.Cut(line, ":")
-		value = strings.TrimPrefix(value, " ")
-		switch field {
-		case "id":
-			id = value
-		case "event":
-			event = value
-		case "data":
-			data = append(data, value)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	return errors.New("the stream ended")
 }

@@ -97,11 +97,11 @@ func (inv *invocation) serverOptions(sf *serverFlags) (bench.ServerOptions, erro
 	if sf.store != "" || sf.auditSink {
 		return bench.ServerOptions{}, usagef("--store and --audit-sink configure the server, so they need --self; a running server has its own configuration")
 	}
-	c, err := inv.client()
+	token, err := inv.adminToken()
 	if err != nil {
 		return bench.ServerOptions{}, err
 	}
-	return bench.ServerOptions{Addr: c.base, Token: c.token}, nil
+	return bench.ServerOptions{Addr: strings.TrimSuffix(inv.serverAddr(), "/"), Token: token}, nil
 }
 
 func benchCmd(ctx context.Context, inv *invocation) error {

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apiclient"
 )
 
 // Exit codes, documented in docs/cli.md.
@@ -229,28 +230,25 @@ func (inv *invocation) dataDir() string {
 }
 
 // client returns an API client with the address and credential the flags and environment name.
-func (inv *invocation) client() (*client, error) {
-	addr := inv.addr
-	if addr == "" {
-		addr = inv.getenv("WARDEN_ADDR")
+func (inv *invocation) client() (*apiclient.Client, error) {
+	token, err := inv.adminToken()
+	if err != nil {
+		return nil, err
 	}
-	if addr == "" {
-		addr = "http://127.0.0.1:8787"
+	return inv.newClient(inv.serverAddr(), token), nil
+}
+
+// adminToken is WARDEN_TOKEN, else the admin.token of the data directory.
+func (inv *invocation) adminToken() (string, error) {
+	if token := inv.getenv("WARDEN_TOKEN"); token != "" {
+		return token, nil
 	}
-	token := inv.getenv("WARDEN_TOKEN")
-	if token == "" {
-		path := filepath.Join(inv.dataDir(), "admin.token")
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, warden.Errorf(warden.EUnauthenticated, "no credential: set WARDEN_TOKEN, or run where %s exists (--data or WARDEN_DATA)", path)
-		}
-		token = strings.TrimSpace(string(b))
+	path := filepath.Join(inv.dataDir(), "admin.token")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", warden.Errorf(warden.EUnauthenticated, "no credential: set WARDEN_TOKEN, or run where %s exists (--data or WARDEN_DATA)", path)
 	}
-	hc := inv.env.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	return &client{base: strings.TrimSuffix(addr, "/"), token: token, http: hc}, nil
+	return strings.TrimSpace(string(b)), nil
 }
 
 func whoami(ctx context.Context, inv *invocation) error {
@@ -262,11 +260,13 @@ func whoami(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var p warden.Principal
-	if err := c.do(ctx, http.MethodGet, "/v1/whoami", nil, &p); err != nil {
+	p, err := c.Whoami(ctx)
+	if err != nil {
 		return err
 	}
-	return inv.print(p, func(w io.Writer) { kv(w, "name", p.Name, "role", string(p.Role), "server", c.base) })
+	return inv.print(p, func(w io.Writer) {
+		kv(w, "name", p.Name, "role", string(p.Role), "server", strings.TrimSuffix(c.Base, "/"))
+	})
 }
 
 func version(ctx context.Context, inv *invocation) error {

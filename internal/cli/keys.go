@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
-
-	"github.com/wardenhq/warden"
 )
 
 var keyCommands = []command{
@@ -23,11 +20,11 @@ func keysRotate(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var k warden.SigningKey
-	if err := c.do(ctx, http.MethodPost, "/v1/keys/rotate", struct{}{}, &k); err != nil {
+	k, err := c.RotateKey(ctx)
+	if err != nil {
 		return err
 	}
-	return inv.print(&k, func(w io.Writer) {
+	return inv.print(k, func(w io.Writer) {
 		fmt.Fprintln(w, "New signing key in use; older keys verify until their last token expires.")
 		kv(w, "kid", k.ID, "alg", k.Algorithm, "created", fmtTime(k.CreatedAt))
 	})
@@ -42,8 +39,8 @@ func keysList(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var keys []*warden.SigningKey
-	if err := c.do(ctx, http.MethodGet, "/v1/keys", nil, &keys); err != nil {
+	keys, err := c.Keys(ctx)
+	if err != nil {
 		return err
 	}
 	return inv.print(keys, func(w io.Writer) {

@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 
 	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/httpapi"
-	"github.com/wardenhq/warden/internal/killswitch"
+	"github.com/wardenhq/warden/internal/apitype"
 )
 
 // The more specific commands come first: "lockdown lift" must not be read as "lockdown".
@@ -24,7 +22,7 @@ var killCommands = []command{
 
 func killCmd(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	var req httpapi.KillRequest
+	var req apitype.KillRequest
 	var tools string
 	inv.fs.StringVar(&req.Reason, "reason", "", "why (required; recorded in the audit log)")
 	inv.fs.StringVar(&tools, "disable-tools", "", "comma-separated tools to disable for every agent")
@@ -44,22 +42,22 @@ func killCmd(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var r killswitch.Report
-	if err := c.do(ctx, http.MethodPost, agentPath(pos[0])+"/kill", req, &r); err != nil {
+	r, err := c.Kill(ctx, pos[0], req)
+	if err != nil {
 		return err
 	}
-	return inv.print(&r, func(w io.Writer) {
+	return inv.print(r, func(w io.Writer) {
 		if r.AlreadyKilled {
 			fmt.Fprintf(w, "Agent %q was already killed; what it had running here was ended again.\n\n", r.Agent)
 		} else {
 			fmt.Fprintf(w, "Agent %q killed: its tokens are dead everywhere and its client secret no longer works.\n\n", r.Agent)
 		}
-		printKillReport(w, &r)
+		printKillReport(w, r)
 		fmt.Fprintln(w, "\nOnly 'warden agent restore' (admin) brings it back, with a new client secret.")
 	})
 }
 
-func printKillReport(w io.Writer, r *killswitch.Report) {
+func printKillReport(w io.Writer, r *apitype.KillReport) {
 	pairs := []string{}
 	if r.Agent != "" {
 		pairs = append(pairs, "status", string(r.Status), "epoch", fmt.Sprint(r.Epoch))
@@ -78,7 +76,7 @@ func printKillReport(w io.Writer, r *killswitch.Report) {
 
 func restoreCmd(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	var req httpapi.ReasonRequest
+	var req apitype.ReasonRequest
 	inv.fs.StringVar(&req.Reason, "reason", "", "why (required; recorded in the audit log)")
 	pos, err := inv.parse("AGENT")
 	if err != nil {
@@ -91,16 +89,16 @@ func restoreCmd(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var out httpapi.CreatedAgent
-	if err := c.do(ctx, http.MethodPost, agentPath(pos[0])+"/restore", req, &out); err != nil {
+	out, err := c.RestoreAgent(ctx, pos[0], req.Reason)
+	if err != nil {
 		return err
 	}
-	return inv.print(out, func(w io.Writer) { printCredentials(w, "restored with a new client secret", &out) })
+	return inv.print(out, func(w io.Writer) { printCredentials(w, "restored with a new client secret", out) })
 }
 
 func lockdownCmd(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	var req httpapi.LockdownRequest
+	var req apitype.LockdownRequest
 	var minRisk string
 	inv.fs.StringVar(&req.Reason, "reason", "", "why (required; recorded in the audit log)")
 	inv.fs.StringVar(&minRisk, "min-risk", "", "deny only calls to tools of this risk or more: low, medium, high, critical")
@@ -115,23 +113,23 @@ func lockdownCmd(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var r killswitch.Report
-	if err := c.do(ctx, http.MethodPost, "/v1/lockdown", req, &r); err != nil {
+	r, err := c.Lockdown(ctx, req)
+	if err != nil {
 		return err
 	}
-	return inv.print(&r, func(w io.Writer) {
+	return inv.print(r, func(w io.Writer) {
 		scope := "every agent is denied"
 		if req.MinRisk != "" {
 			scope = "every call to a tool of risk " + minRisk + " or more is denied"
 		}
 		fmt.Fprintf(w, "Lockdown in force: %s until an admin runs 'warden lockdown lift'.\n\n", scope)
-		printKillReport(w, &r)
+		printKillReport(w, r)
 	})
 }
 
 func lockdownLift(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	var req httpapi.ReasonRequest
+	var req apitype.ReasonRequest
 	inv.fs.StringVar(&req.Reason, "reason", "", "why (required; recorded in the audit log)")
 	if _, err := inv.parse(); err != nil {
 		return err
@@ -143,11 +141,11 @@ func lockdownLift(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var l warden.Lockdown
-	if err := c.do(ctx, http.MethodPost, "/v1/lockdown/lift", req, &l); err != nil {
+	l, err := c.LiftLockdown(ctx, req.Reason)
+	if err != nil {
 		return err
 	}
-	return inv.print(&l, func(w io.Writer) { fmt.Fprintln(w, "Lockdown lifted.") })
+	return inv.print(l, func(w io.Writer) { fmt.Fprintln(w, "Lockdown lifted.") })
 }
 
 func lockdownStatus(ctx context.Context, inv *invocation) error {
@@ -159,11 +157,11 @@ func lockdownStatus(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var l warden.Lockdown
-	if err := c.do(ctx, http.MethodGet, "/v1/lockdown", nil, &l); err != nil {
+	l, err := c.LockdownState(ctx)
+	if err != nil {
 		return err
 	}
-	return inv.print(&l, func(w io.Writer) {
+	return inv.print(l, func(w io.Writer) {
 		if !l.Active {
 			fmt.Fprintln(w, "No lockdown is in force.")
 			return
@@ -178,7 +176,7 @@ func lockdownStatus(ctx context.Context, inv *invocation) error {
 
 func quarantineCmd(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	var req httpapi.QuarantineRequest
+	var req apitype.QuarantineRequest
 	inv.fs.StringVar(&req.Reason, "reason", "", "why (required)")
 	pos, err := inv.parse("DIGEST")
 	if err != nil {
@@ -189,9 +187,9 @@ func quarantineCmd(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var q warden.Quarantine
-	if err := c.do(ctx, http.MethodPost, "/v1/quarantine", req, &q); err != nil {
+	q, err := c.Quarantine(ctx, req)
+	if err != nil {
 		return err
 	}
-	return inv.print(&q, func(w io.Writer) { fmt.Fprintf(w, "Skill %s quarantined.\n", q.Digest) })
+	return inv.print(q, func(w io.Writer) { fmt.Fprintf(w, "Skill %s quarantined.\n", q.Digest) })
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,10 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/admin"
-	"github.com/wardenhq/warden/internal/cedar"
-	"github.com/wardenhq/warden/internal/httpapi"
+	"github.com/wardenhq/warden/internal/apitype"
 )
 
 var policyCommands = []command{
@@ -93,7 +88,7 @@ func readLimited(path string) ([]byte, error) {
 
 func policyApply(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	var req admin.PolicyApply
+	var req apitype.PolicyApply
 	inv.fs.StringVar(&req.Comment, "comment", "", "what changed and why (kept with the version)")
 	pos, err := inv.parse("FILE|DIR")
 	if err != nil {
@@ -106,11 +101,11 @@ func policyApply(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var ps warden.PolicySet
-	if err := c.do(ctx, http.MethodPost, "/v1/policies", req, &ps); err != nil {
+	ps, err := c.ApplyPolicies(ctx, req)
+	if err != nil {
 		return err
 	}
-	return inv.print(&ps, func(w io.Writer) {
+	return inv.print(ps, func(w io.Writer) {
 		fmt.Fprintf(w, "Policy version %d in force (%d files).\n", ps.Version, len(ps.Files))
 	})
 }
@@ -124,8 +119,8 @@ func policyHistory(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var list []*warden.PolicySet
-	if err := c.do(ctx, http.MethodGet, "/v1/policies", nil, &list); err != nil {
+	list, err := c.PolicyVersions(ctx)
+	if err != nil {
 		return err
 	}
 	return inv.print(list, func(w io.Writer) {
@@ -149,17 +144,17 @@ func policyShow(ctx context.Context, inv *invocation) error {
 	}
 	version := "latest"
 	if len(pos) == 1 {
-		version = url.PathEscape(pos[0])
+		version = pos[0]
 	}
 	c, err := inv.client()
 	if err != nil {
 		return err
 	}
-	var ps warden.PolicySet
-	if err := c.do(ctx, http.MethodGet, "/v1/policies/"+version, nil, &ps); err != nil {
+	ps, err := c.PolicyVersion(ctx, version)
+	if err != nil {
 		return err
 	}
-	return inv.print(&ps, func(w io.Writer) {
+	return inv.print(ps, func(w io.Writer) {
 		fmt.Fprintf(w, "# version %d, %s by %s: %s\n", ps.Version, fmtTime(ps.CreatedAt), ps.CreatedBy, ps.Comment)
 		for _, name := range sortedKeys(ps.Files) {
 			fmt.Fprintf(w, "\n# ---- %s\n%s\n", name, strings.TrimRight(ps.Files[name], "\n"))
@@ -169,7 +164,7 @@ func policyShow(ctx context.Context, inv *invocation) error {
 
 func policyRollback(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	var req httpapi.RollbackRequest
+	var req apitype.RollbackRequest
 	inv.fs.StringVar(&req.Reason, "reason", "", "why (kept with the version and in the audit log)")
 	pos, err := inv.parse("VERSION")
 	if err != nil {
@@ -182,11 +177,11 @@ func policyRollback(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var ps warden.PolicySet
-	if err := c.do(ctx, http.MethodPost, "/v1/policies/rollback", req, &ps); err != nil {
+	ps, err := c.RollbackPolicies(ctx, req)
+	if err != nil {
 		return err
 	}
-	return inv.print(&ps, func(w io.Writer) {
+	return inv.print(ps, func(w io.Writer) {
 		fmt.Fprintf(w, "Policy version %d in force: the policies of version %d.\n", ps.Version, req.Version)
 	})
 }
@@ -210,7 +205,7 @@ func policyTest(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var req admin.PolicyTest
+	var req apitype.PolicyTest
 	if err := decodeYAML(pos[0], b, &req.Cases); err != nil {
 		return err
 	}
@@ -223,8 +218,8 @@ func policyTest(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var results []admin.PolicyCaseResult
-	if err := c.do(ctx, http.MethodPost, "/v1/policies/test", req, &results); err != nil {
+	results, err := c.TestPolicies(ctx, req)
+	if err != nil {
 		return err
 	}
 	failed := 0
@@ -254,7 +249,7 @@ func policyTest(ctx context.Context, inv *invocation) error {
 }
 
 // explain prints why a decision was made: the request as Cedar saw it and each policy considered.
-func explain(w io.Writer, indent string, x cedar.Explanation) {
+func explain(w io.Writer, indent string, x apitype.Explanation) {
 	if x.Decision.Message != "" {
 		fmt.Fprintf(w, "%s%s\n", indent, x.Decision.Message)
 	}
@@ -277,7 +272,7 @@ func explain(w io.Writer, indent string, x cedar.Explanation) {
 
 func policyExplain(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	var req admin.PolicyCase
+	var req apitype.PolicyCase
 	var args string
 	inv.fs.StringVar(&req.Agent, "agent", "", "agent name (required)")
 	inv.fs.StringVar(&req.Tool, "tool", "", "tool name (required)")
@@ -300,13 +295,13 @@ func policyExplain(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var x cedar.Explanation
-	if err := c.do(ctx, http.MethodPost, "/v1/policies/explain", req, &x); err != nil {
+	x, err := c.ExplainPolicy(ctx, req)
+	if err != nil {
 		return err
 	}
 	return inv.print(x, func(w io.Writer) {
 		fmt.Fprintf(w, "%s (%s)\n", x.Decision.Effect, x.Decision.Reason)
-		explain(w, "", x)
+		explain(w, "", *x)
 	})
 }
 

@@ -9,7 +9,11 @@ import (
 	"os"
 	"time"
 
-	"github.com/wardenhq/warden/internal/admin"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apitype"
+	"github.com/wardenhq/warden/internal/checkpoint"
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/server"
 )
@@ -26,7 +30,7 @@ func serve(ctx context.Context, inv *invocation) error {
 	inv.fs.StringVar(&file, "config", "", "YAML configuration file")
 	var retention time.Duration
 	inv.fs.Func("retention", "delete audit events older than this (e.g. 90d, 2160h), keeping the log verifiable (default: keep every event)", func(v string) error {
-		d, err := admin.ParseDuration(v)
+		d, err := apitype.ParseDuration(v)
 		if err != nil || d <= 0 {
 			return fmt.Errorf("%q is not a duration such as 90d or 2160h", v)
 		}
@@ -68,6 +72,36 @@ func serve(ctx context.Context, inv *invocation) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	return srv.Serve(ctx, ln, 10*time.Second)
+}
+
+// verifyStore is `warden audit verify --store`: it reads the store itself, with no server in
+// between. With key (a verifier key, or a file holding one), checkpoints must be signed by it;
+// without, by a key the store holds.
+func verifyStore(ctx context.Context, location, key string, external []byte) (*apitype.VerifyReport, error) {
+	var verifier note.Verifier
+	if key != "" {
+		vkey := key
+		if b, err := readFileLimited(key, 4096); err == nil {
+			vkey = string(b)
+		}
+		v, err := checkpoint.ParseVerifierKey(vkey)
+		if err != nil {
+			return nil, usagef("--key: %v", err)
+		}
+		verifier = v
+	}
+	// The location is checked here too, so that a mistake in it is a usage error that names the flag.
+	cfg := config.Config{Store: location}
+	kind, where, err := cfg.StoreKind()
+	if err != nil {
+		return nil, usagef("--store: %v", err)
+	}
+	if kind == "sqlite" {
+		if _, err := os.Stat(where); err != nil {
+			return nil, warden.Errorf(warden.ENotFound, "--store: %v", err)
+		}
+	}
+	return server.VerifyStore(ctx, location, verifier, external)
 }
 
 // newLogger logs JSON unless stderr is a terminal (or the configuration says otherwise).

@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/admin"
-	"github.com/wardenhq/warden/internal/httpapi"
+	"github.com/wardenhq/warden/internal/apitype"
 )
 
 var toolCommands = []command{
@@ -31,11 +28,9 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ", ") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
-func toolPath(name string) string { return "/v1/tools/" + url.PathEscape(name) }
-
 func toolAdd(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	var spec admin.ToolSpec
+	var spec apitype.ToolSpec
 	var routes, sensitive, approvalActions, readOnly, allowHosts listFlag
 	labels, secretEnv := labelFlag{}, labelFlag{}
 	inv.fs.StringVar(&spec.MCP, "mcp", "", "URL of a remote MCP server (streamable HTTP)")
@@ -67,13 +62,13 @@ func toolAdd(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var t warden.Tool
-	if err := c.do(ctx, http.MethodPost, "/v1/tools", spec, &t); err != nil {
+	t, err := c.AddTool(ctx, spec)
+	if err != nil {
 		return err
 	}
-	return inv.print(&t, func(w io.Writer) {
+	return inv.print(t, func(w io.Writer) {
 		fmt.Fprintf(w, "Tool %q registered.\n\n", t.Name)
-		printTool(w, &t)
+		printTool(w, t)
 	})
 }
 
@@ -124,8 +119,8 @@ func toolList(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var tools []*warden.Tool
-	if err := c.do(ctx, http.MethodGet, "/v1/tools", nil, &tools); err != nil {
+	tools, err := c.Tools(ctx)
+	if err != nil {
 		return err
 	}
 	return inv.print(tools, func(w io.Writer) {
@@ -155,16 +150,16 @@ func toolShow(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var t warden.Tool
-	if err := c.do(ctx, http.MethodGet, toolPath(pos[0]), nil, &t); err != nil {
+	t, err := c.Tool(ctx, pos[0])
+	if err != nil {
 		return err
 	}
-	return inv.print(&t, func(w io.Writer) { printTool(w, &t) })
+	return inv.print(t, func(w io.Writer) { printTool(w, t) })
 }
 
 func toolDisable(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	var req httpapi.ToolStateRequest
+	var req apitype.ToolStateRequest
 	inv.fs.StringVar(&req.Reason, "reason", "", "why (recorded in the audit log)")
 	pos, err := inv.parse("NAME")
 	if err != nil {
@@ -174,8 +169,8 @@ func toolDisable(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var out httpapi.ToolDisabled
-	if err := c.do(ctx, http.MethodPost, toolPath(pos[0])+"/disable", req, &out); err != nil {
+	out, err := c.DisableTool(ctx, pos[0], req.Reason)
+	if err != nil {
 		return err
 	}
 	return inv.print(out, func(w io.Writer) {
@@ -185,7 +180,7 @@ func toolDisable(ctx context.Context, inv *invocation) error {
 
 func toolEnable(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	var req httpapi.ToolStateRequest
+	var req apitype.ToolStateRequest
 	inv.fs.StringVar(&req.Reason, "reason", "", "why (recorded in the audit log)")
 	pos, err := inv.parse("NAME")
 	if err != nil {
@@ -195,11 +190,11 @@ func toolEnable(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var t warden.Tool
-	if err := c.do(ctx, http.MethodPost, toolPath(pos[0])+"/enable", req, &t); err != nil {
+	t, err := c.EnableTool(ctx, pos[0], req.Reason)
+	if err != nil {
 		return err
 	}
-	return inv.print(&t, func(w io.Writer) { fmt.Fprintf(w, "Tool %q enabled.\n", t.Name) })
+	return inv.print(t, func(w io.Writer) { fmt.Fprintf(w, "Tool %q enabled.\n", t.Name) })
 }
 
 func toolRemove(ctx context.Context, inv *invocation) error {
@@ -212,7 +207,7 @@ func toolRemove(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	if err := c.do(ctx, http.MethodDelete, toolPath(pos[0]), nil, nil); err != nil {
+	if err := c.RemoveTool(ctx, pos[0]); err != nil {
 		return err
 	}
 	return inv.print(map[string]string{"removed": pos[0]}, func(w io.Writer) { fmt.Fprintf(w, "Tool %q removed.\n", pos[0]) })
@@ -240,11 +235,11 @@ func secretSet(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var s warden.Secret
-	if err := c.do(ctx, http.MethodPut, "/v1/secrets/"+url.PathEscape(pos[0]), httpapi.SecretRequest{Value: value}, &s); err != nil {
+	s, err := c.PutSecret(ctx, pos[0], value)
+	if err != nil {
 		return err
 	}
-	return inv.print(&s, func(w io.Writer) { fmt.Fprintf(w, "Secret %q stored (sealed; no API returns it).\n", s.Name) })
+	return inv.print(s, func(w io.Writer) { fmt.Fprintf(w, "Secret %q stored (sealed; no API returns it).\n", s.Name) })
 }
 
 func secretList(ctx context.Context, inv *invocation) error {
@@ -256,8 +251,8 @@ func secretList(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var list []*warden.Secret
-	if err := c.do(ctx, http.MethodGet, "/v1/secrets", nil, &list); err != nil {
+	list, err := c.Secrets(ctx)
+	if err != nil {
 		return err
 	}
 	return inv.print(list, func(w io.Writer) {
@@ -279,7 +274,7 @@ func secretDelete(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	if err := c.do(ctx, http.MethodDelete, "/v1/secrets/"+url.PathEscape(pos[0]), nil, nil); err != nil {
+	if err := c.DeleteSecret(ctx, pos[0]); err != nil {
 		return err
 	}
 	return inv.print(map[string]string{"deleted": pos[0]}, func(w io.Writer) { fmt.Fprintf(w, "Secret %q deleted.\n", pos[0]) })

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apiclient"
 	"github.com/wardenhq/warden/internal/loopback"
 )
 
@@ -33,7 +33,7 @@ type Credentials struct {
 type Sidecar struct {
 	server *url.URL
 	creds  Credentials
-	http   *http.Client
+	api    *apiclient.Client // the token endpoint and /v1/agent/self, as the agent
 	log    *slog.Logger
 	now    func() time.Time
 
@@ -52,15 +52,9 @@ func New(serverURL string, creds Credentials, log *slog.Logger) (*Sidecar, error
 	if creds.ClientID == "" || creds.ClientSecret == "" {
 		return nil, warden.Errorf(warden.EInvalid, "client credentials are required: WARDEN_CLIENT_ID and WARDEN_CLIENT_SECRET, or --credentials FILE")
 	}
-	return &Sidecar{server: u, creds: creds, http: &http.Client{Timeout: 30 * time.Second}, log: log, now: time.Now}, nil
-}
-
-// tokenResponse is the part of the token endpoint's answer the sidecar uses.
-type tokenResponse struct {
-	AccessToken string `json:"access_token"`
-	ExpiresIn   int64  `json:"expires_in"`
-	Error       string `json:"error"`
-	Description string `json:"error_description"`
+	s := &Sidecar{server: u, creds: creds, log: log, now: time.Now}
+	s.api = &apiclient.Client{Base: u.String(), Token: s.Token, HTTP: &http.Client{Timeout: 30 * time.Second}, UserAgent: "warden-connect"}
+	return s, nil
 }
 
 // Token returns a token valid for at least another minute (or a fifth of its life), fetching
@@ -72,31 +66,15 @@ func (s *Sidecar) Token(ctx context.Context) (string, error) {
 	if s.token != "" && s.now().Before(s.expires) {
 		return s.token, nil
 	}
-	form := url.Values{"grant_type": {"client_credentials"}}
-	if s.session != "" {
-		form.Set("session_id", s.session)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.server.JoinPath("/oauth2/token").String(), strings.NewReader(form.Encode()))
+	tr, err := s.api.ClientCredentialsToken(ctx, s.creds.ClientID, s.creds.ClientSecret, s.session)
 	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(s.creds.ClientID), url.QueryEscape(s.creds.ClientSecret))
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return "", warden.WrapError(warden.EUnavailable, "cannot reach warden at "+s.server.String(), err)
-	}
-	defer resp.Body.Close()
-	var tr tokenResponse
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&tr); err != nil {
-		return "", warden.WrapError(warden.EUnavailable, "warden's token endpoint answered something else than JSON", err)
-	}
-	if resp.StatusCode != http.StatusOK || tr.AccessToken == "" {
-		code := warden.EUnavailable
-		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusBadRequest {
-			code = warden.EUnauthenticated
+		switch apiclient.Status(err) {
+		case 0:
+			return "", err
+		case http.StatusUnauthorized, http.StatusBadRequest:
+			return "", warden.WrapError(warden.EUnauthenticated, "warden refused a token: "+warden.ErrorMessage(err), err)
 		}
-		return "", warden.Errorf(code, "warden refused a token: %s (%s)", tr.Error, tr.Description)
+		return "", warden.WrapError(warden.EUnavailable, "warden refused a token: "+warden.ErrorMessage(err), err)
 	}
 	life := time.Duration(tr.ExpiresIn) * time.Second
 	s.token = tr.AccessToken
@@ -218,27 +196,15 @@ func (s *Sidecar) Serve(ctx context.Context, ln net.Listener) error {
 // AgentName asks warden whose credentials these are: it fetches a token and reads the agent
 // it names, so a sidecar started with the wrong credentials stops at once.
 func (s *Sidecar) AgentName(ctx context.Context) (string, error) {
-	token, err := s.Token(ctx)
+	if _, err := s.Token(ctx); err != nil {
+		return "", err // the token endpoint's refusal says more than the one that follows would
+	}
+	a, err := s.api.AgentSelf(ctx)
 	if err != nil {
+		if status := apiclient.Status(err); status != 0 {
+			return "", warden.WrapError(warden.EUnauthenticated, fmt.Sprintf("warden did not accept the agent's token (status %d): %s", status, warden.ErrorMessage(err)), err)
+		}
 		return "", err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.server.JoinPath("/v1/agent/self").String(), nil)
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return "", warden.WrapError(warden.EUnavailable, "cannot reach warden at "+s.server.String(), err)
-	}
-	defer resp.Body.Close()
-	var self struct {
-		Agent struct {
-			Name string `json:"name"`
-		} `json:"agent"`
-	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&self) != nil {
-		return "", warden.Errorf(warden.EUnauthenticated, "warden did not accept the agent's token (status %d)", resp.StatusCode)
-	}
-	return self.Agent.Name, nil
+	return a.Name, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/identity"
 )
 
@@ -20,33 +21,14 @@ const DecisionTTL = 10 * time.Minute
 
 func newDecisionID() string { return identity.NewID("dec_") }
 
-// AuthorizeRequest is the body of POST /v1/authorize: a framework that runs tools in-process asks
-// before it acts.
-type AuthorizeRequest struct {
-	Tool        string          `json:"tool"`
-	Action      string          `json:"action"`
-	Resource    string          `json:"resource,omitempty"`
-	Arguments   json.RawMessage `json:"arguments,omitempty"`
-	Traceparent string          `json:"traceparent,omitempty"`
-}
+// AuthorizeRequest is the wire type apitype.AuthorizeRequest; see there.
+type AuthorizeRequest = apitype.AuthorizeRequest
 
-// AuthorizeResponse is the answer: the decision, which the caller must obey, and for an allow
-// the decision id to report the outcome against.
-type AuthorizeResponse struct {
-	warden.Decision
-	RetryAfterSeconds int    `json:"retry_after_seconds,omitempty"`
-	Traceparent       string `json:"traceparent,omitempty"`
-}
+// AuthorizeResponse is the wire type apitype.AuthorizeResponse; see there.
+type AuthorizeResponse = apitype.AuthorizeResponse
 
-// OutcomeRequest is the body of POST /v1/decisions/{id}/outcome.
-type OutcomeRequest struct {
-	Status         string  `json:"status"` // ok, error or canceled
-	UpstreamStatus int     `json:"upstream_status,omitempty"`
-	LatencyMS      float64 `json:"latency_ms,omitempty"`
-	BytesIn        int64   `json:"bytes_in,omitempty"`
-	BytesOut       int64   `json:"bytes_out,omitempty"`
-	RemoteAddr     string  `json:"remote_addr,omitempty"` // IP:port actually dialed, for egress decisions
-}
+// OutcomeRequest is the wire type apitype.OutcomeRequest; see there.
+type OutcomeRequest = apitype.OutcomeRequest
 
 // pendingDecisions holds allowed decisions of the decision API until their outcome arrives.
 type pendingDecisions struct {

@@ -5,31 +5,20 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/admin"
+	"github.com/wardenhq/warden/internal/apitype"
 )
 
-// CreatedAgent is the answer to creating an agent or rotating its secret: the only time the
-// client secret is shown.
-type CreatedAgent struct {
-	*warden.Agent
-	ClientID     string `json:"client_id"`
-	ClientSecret string `json:"client_secret"`
-}
+// CreatedAgent is the wire type apitype.CreatedAgent; see there.
+type CreatedAgent = apitype.CreatedAgent
 
-// CreatedAdminToken is the answer to creating an admin token: the only time it is shown.
-type CreatedAdminToken struct {
-	*warden.AdminToken
-	Token string `json:"token"`
-}
+// CreatedAdminToken is the wire type apitype.CreatedAdminToken; see there.
+type CreatedAdminToken = apitype.CreatedAdminToken
 
-// ReasonRequest carries a person's reason for a change of state.
-type ReasonRequest struct {
-	Reason string `json:"reason"`
-}
+// ReasonRequest is the wire type apitype.ReasonRequest; see there.
+type ReasonRequest = apitype.ReasonRequest
 
-// RenewRequest carries an identity's new lifetime.
-type RenewRequest struct {
-	TTL string `json:"ttl"`
-}
+// RenewRequest is the wire type apitype.RenewRequest; see there.
+type RenewRequest = apitype.RenewRequest
 
 func (a *API) whoami(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
 	writeJSON(w, http.StatusOK, p)

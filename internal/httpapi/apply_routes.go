@@ -5,13 +5,11 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/admin"
+	"github.com/wardenhq/warden/internal/apitype"
 )
 
-// ApplyRequest is the body of POST /v1/apply.
-type ApplyRequest struct {
-	Document admin.Document `json:"document"`
-	DryRun   bool           `json:"dry_run,omitempty"`
-}
+// ApplyRequest is the wire type apitype.ApplyRequest; see there.
+type ApplyRequest = apitype.ApplyRequest
 
 func (a *API) applyRoutes(mux *http.ServeMux) {
 	read := warden.RoleSet{warden.RoleOperator, warden.RoleAuditor}

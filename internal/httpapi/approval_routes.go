@@ -4,17 +4,14 @@ import (
 	"net/http"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apitype"
 )
 
-// ApproveRequest approves a held call, with an optional note for the record.
-type ApproveRequest struct {
-	Note string `json:"note,omitempty"`
-}
+// ApproveRequest is the wire type apitype.ApproveRequest; see there.
+type ApproveRequest = apitype.ApproveRequest
 
-// RejectRequest rejects a held call; the reason is required and the agent is told it.
-type RejectRequest struct {
-	Reason string `json:"reason"`
-}
+// RejectRequest is the wire type apitype.RejectRequest; see there.
+type RejectRequest = apitype.RejectRequest
 
 // approvalRoutes mounts /v1/approvals: people with role approver, operator or admin list and
 // decide the calls held for approval.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/audit"
 	"github.com/wardenhq/warden/internal/auditsink"
 	"github.com/wardenhq/warden/internal/checkpoint"
@@ -249,11 +250,8 @@ func (a *API) auditExport(w http.ResponseWriter, r *http.Request, p *warden.Prin
 	return nil
 }
 
-// CheckpointResponse is a checkpoint with the key that verifies it.
-type CheckpointResponse struct {
-	*warden.AuditCheckpoint
-	VerifierKey string `json:"verifier_key"`
-}
+// CheckpointResponse is the wire type apitype.CheckpointResponse; see there.
+type CheckpointResponse = apitype.CheckpointResponse
 
 func (a *API) auditCheckpoint(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
 	return a.answerCheckpoint(w, r, func(svc AuditService) (*warden.AuditCheckpoint, error) {
@@ -303,10 +301,8 @@ func (a *API) auditKey(w http.ResponseWriter, r *http.Request, p *warden.Princip
 	return nil
 }
 
-// VerifyRequest optionally carries an exported checkpoint the log must extend.
-type VerifyRequest struct {
-	Checkpoint string `json:"checkpoint,omitempty"`
-}
+// VerifyRequest is the wire type apitype.VerifyRequest; see there.
+type VerifyRequest = apitype.VerifyRequest
 
 // auditVerify verifies the log in the server's store. A broken log is a report with ok false,
 // not an error: the request did what it was asked.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/admin"
+	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/approval"
 	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/killswitch"
@@ -200,13 +201,8 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 // StatusOf returns the HTTP status for an error code.
 func StatusOf(code string) int { return warden.HTTPStatus(&warden.Error{Code: code}) }
 
-// ErrorBody is the JSON shape of every non-OAuth error.
-type ErrorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
+// ErrorBody is the wire type apitype.ErrorBody; see there.
+type ErrorBody = apitype.ErrorBody
 
 func writeError(w http.ResponseWriter, err error) {
 	var body ErrorBody

@@ -8,51 +8,28 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/killswitch"
 )
 
-// KillRequest is the body of POST /v1/agents/{name}/kill.
-type KillRequest struct {
-	Reason       string   `json:"reason"`
-	DisableTools []string `json:"disable_tools,omitempty"`
-}
+// KillRequest is the wire type apitype.KillRequest; see there.
+type KillRequest = apitype.KillRequest
 
-// LockdownRequest is the body of POST /v1/lockdown.
-type LockdownRequest struct {
-	Reason  string      `json:"reason"`
-	MinRisk warden.Risk `json:"min_risk,omitempty"`
-}
+// LockdownRequest is the wire type apitype.LockdownRequest; see there.
+type LockdownRequest = apitype.LockdownRequest
 
-// QuarantineRequest is the body of POST /v1/quarantine.
-type QuarantineRequest struct {
-	Digest string `json:"digest"`
-	Reason string `json:"reason"`
-}
+// QuarantineRequest is the wire type apitype.QuarantineRequest; see there.
+type QuarantineRequest = apitype.QuarantineRequest
 
-// RunnerRequest registers a sandbox.
-type RunnerRequest struct {
-	Hostname string `json:"hostname"`
-	PID      int    `json:"pid"`
-	Command  string `json:"command"`
-}
+// RunnerRequest is the wire type apitype.RunnerRequest; see there.
+type RunnerRequest = apitype.RunnerRequest
 
-// RunnerRegistered answers a registration.
-type RunnerRegistered struct {
-	ID           string `json:"id"`
-	LeaseSeconds int    `json:"lease_seconds"`
-	// Secret authenticates the runner's report and deregistration (Authorization: Bearer
-	// wrun_…), which must work after the agent's tokens died in a kill. It is shown once.
-	Secret string `json:"secret"`
-}
+// RunnerRegistered is the wire type apitype.RunnerRegistered; see there.
+type RunnerRegistered = apitype.RunnerRegistered
 
-// RunnerReport is what a runner reports about its sandbox.
-type RunnerReport struct {
-	Event           string `json:"event"` // terminated or exited
-	Reason          string `json:"reason,omitempty"`
-	ProcessesKilled int    `json:"processes_killed,omitempty"`
-	ExitCode        int    `json:"exit_code"`
-}
+// RunnerReport is the wire type apitype.RunnerReport; see there.
+type RunnerReport = apitype.RunnerReport
 
 func (a *API) killRoutes(mux *http.ServeMux) {
 	if a.Kill == nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/identity"
 )
 
@@ -23,14 +24,8 @@ const (
 	tokenTypeIDToken       = "urn:ietf:params:oauth:token-type:id_token"
 )
 
-// TokenResponse is the RFC 6749 §5.1 (and RFC 8693 §2.2.1) success response.
-type TokenResponse struct {
-	AccessToken     string `json:"access_token"`
-	TokenType       string `json:"token_type"`
-	ExpiresIn       int64  `json:"expires_in"`
-	Scope           string `json:"scope,omitempty"`
-	IssuedTokenType string `json:"issued_token_type,omitempty"`
-}
+// TokenResponse is the wire type apitype.TokenResponse; see there.
+type TokenResponse = apitype.TokenResponse
 
 // oauthError is an RFC 6749 §5.2 error.
 type oauthError struct {
@@ -247,25 +242,8 @@ func (a *API) recordTokenRefusal(r *http.Request, clientID string, ag *warden.Ag
 	}
 }
 
-// Introspection is the RFC 7662 response.
-type Introspection struct {
-	Active     bool          `json:"active"`
-	Scope      string        `json:"scope,omitempty"`
-	ClientID   string        `json:"client_id,omitempty"`
-	Username   string        `json:"username,omitempty"` // the agent's name
-	TokenType  string        `json:"token_type,omitempty"`
-	Exp        int64         `json:"exp,omitempty"`
-	Iat        int64         `json:"iat,omitempty"`
-	Nbf        int64         `json:"nbf,omitempty"`
-	Sub        string        `json:"sub,omitempty"`
-	Aud        []string      `json:"aud,omitempty"`
-	Iss        string        `json:"iss,omitempty"`
-	Jti        string        `json:"jti,omitempty"`
-	Sid        string        `json:"sid,omitempty"`
-	Epoch      int64         `json:"epoch,omitempty"`
-	Act        *warden.Actor `json:"act,omitempty"`
-	OnBehalfOf string        `json:"on_behalf_of,omitempty"`
-}
+// Introspection is the wire type apitype.Introspection; see there.
+type Introspection = apitype.Introspection
 
 // introspectCaller authenticates the caller of introspection or revocation: an admin token
 // (any of roles), or an agent's client credentials. It returns the person for an admin token,

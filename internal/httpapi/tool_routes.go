@@ -7,29 +7,20 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/admin"
+	"github.com/wardenhq/warden/internal/apitype"
 )
 
-// ToolStateRequest enables or disables a tool.
-type ToolStateRequest struct {
-	Reason string `json:"reason,omitempty"`
-}
+// ToolStateRequest is the wire type apitype.ToolStateRequest; see there.
+type ToolStateRequest = apitype.ToolStateRequest
 
-// ToolDisabled answers a disable: the tool and how many calls in flight were cancelled.
-type ToolDisabled struct {
-	*warden.Tool
-	CallsCancelled int `json:"calls_cancelled"`
-}
+// ToolDisabled is the wire type apitype.ToolDisabled; see there.
+type ToolDisabled = apitype.ToolDisabled
 
-// SecretRequest carries a secret's value, on its one way in.
-type SecretRequest struct {
-	Value string `json:"value"`
-}
+// SecretRequest is the wire type apitype.SecretRequest; see there.
+type SecretRequest = apitype.SecretRequest
 
-// RollbackRequest names the version to roll back to.
-type RollbackRequest struct {
-	Version int64  `json:"version"`
-	Reason  string `json:"reason,omitempty"`
-}
+// RollbackRequest is the wire type apitype.RollbackRequest; see there.
+type RollbackRequest = apitype.RollbackRequest
 
 func (a *API) toolRoutes(mux *http.ServeMux) {
 	read := warden.RoleSet{warden.RoleOperator, warden.RoleAuditor}

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apitype"
 )
 
 // Store is the part of the store the kill switch writes.
@@ -70,22 +71,8 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-// Report says what a kill, a suspension or a lockdown did.
-type Report struct {
-	Agent               string             `json:"agent,omitempty"`
-	AgentID             string             `json:"agent_id,omitempty"`
-	Status              warden.AgentStatus `json:"status,omitempty"`
-	Epoch               int64              `json:"epoch,omitempty"`
-	AlreadyKilled       bool               `json:"already_killed,omitempty"`
-	Lockdown            *warden.Lockdown   `json:"lockdown,omitempty"`
-	SessionsInvalidated int                `json:"sessions_invalidated"`
-	CallsCancelled      int                `json:"calls_cancelled"`
-	StreamsClosed       int                `json:"streams_closed"`
-	ApprovalsRejected   int                `json:"approvals_rejected"`
-	SandboxesStopped    int                `json:"sandboxes_stopped"`
-	ToolsDisabled       []string           `json:"tools_disabled,omitempty"`
-	ElapsedMS           float64            `json:"elapsed_ms"`
-}
+// Report is the wire type apitype.KillReport; see there.
+type Report = apitype.KillReport
 
 func checkReason(reason string) (string, error) {
 	reason = strings.TrimSpace(reason)

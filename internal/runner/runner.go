@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apiclient"
 	"github.com/wardenhq/warden/internal/connect"
 	"github.com/wardenhq/warden/internal/egress"
 	"github.com/wardenhq/warden/internal/sandbox"
@@ -87,20 +88,22 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if name != o.Agent {
 		return nil, warden.Errorf(warden.EInvalid, "the credentials are agent %q's, not %q's", name, o.Agent)
 	}
-	ctl := &Control{Server: server, Token: sc.Token}
+	// One client of warden's API for the run, as the agent: the control channel through it has
+	// no timeout, since the stream lasts as long as the run.
+	api := &apiclient.Client{Base: server.String(), Token: sc.Token, UserAgent: "warden-runner"}
+	ctl := &Control{API: api}
 	hostname, _ := os.Hostname()
 	reg, err := ctl.Register(ctx, hostname, os.Getpid(), strings.Join(o.Spec.Command, " "))
 	if err != nil {
-		var re *refusedError
-		if errors.As(err, &re) {
-			return nil, warden.Errorf(warden.EForbidden, "warden will not let agent %q run a sandbox: %s", o.Agent, re.msg)
+		if msg, _, refused := refusal(err); refused {
+			return nil, warden.Errorf(warden.EForbidden, "warden will not let agent %q run a sandbox: %s", o.Agent, msg)
 		}
 		return nil, err
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	w := &watch{reg: reg, ctl: ctl, log: log, terminate: make(chan string, 1), alive: make(chan struct{}, 1), opened: make(chan error, 1)}
-	w.touch(reg.Lease())
+	w.touch(leaseOf(reg))
 	var bg sync.WaitGroup
 	defer bg.Wait()
 	defer cancel() // before bg.Wait: it stops the goroutines bg waits for
@@ -134,7 +137,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Proxy != nil {
 		proxy = o.Proxy
 	}
-	proxy.Decider = &egress.DecisionAPI{Server: server, Token: sc.Token, HTTP: o.HTTP}
+	decisions := *api
+	decisions.HTTP = o.HTTP
+	proxy.Decider = &egress.DecisionAPI{API: &decisions}
 	proxy.AllowHosts = o.AllowHosts
 	if proxy.Log == nil {
 		proxy.Log = log
@@ -333,7 +338,7 @@ func (w *watch) run(ctx context.Context) {
 			w.touch(w.lease())
 			w.open(nil)
 			backoff = 100 * time.Millisecond
-		}, func(ev Event) bool {
+		}, func(ev apiclient.ControlEvent) bool {
 			switch ev.Name {
 			case "terminate":
 				w.stop(ev.Reason)
@@ -354,8 +359,8 @@ func (w *watch) run(ctx context.Context) {
 			w.open(ctx.Err())
 			return
 		}
-		var re *refusedError
-		if errors.As(err, &re) && re.status == http.StatusNotFound && opened {
+		msg, status, refused := refusal(err)
+		if refused && status == http.StatusNotFound && opened {
 			// The server forgot the runner (it restarted): register again.
 			reg, rerr := w.ctl.Register(ctx, hostnameOr(), os.Getpid(), "")
 			if rerr == nil {
@@ -365,10 +370,11 @@ func (w *watch) run(ctx context.Context) {
 				continue
 			}
 			err = rerr
+			msg, _, refused = refusal(err)
 		}
-		if errors.As(err, &re) {
-			w.open(warden.Errorf(warden.EForbidden, "warden will not keep the sandbox: %s", re.msg))
-			w.stop(re.msg)
+		if refused {
+			w.open(warden.Errorf(warden.EForbidden, "warden will not keep the sandbox: %s", msg))
+			w.stop(msg)
 			return
 		}
 		if !opened {

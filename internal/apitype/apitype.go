@@ -1,0 +1,106 @@
+// Package apitype holds the request and response types of warden's HTTP API: what the server's
+// handlers decode and encode and what package apiclient sends and reads. It imports nothing of
+// warden's but the domain package, so a client never links server code for a wire type.
+package apitype
+
+import "github.com/wardenhq/warden"
+
+// ErrorBody is the JSON shape of every non-OAuth error.
+type ErrorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// OAuthError is an RFC 6749 §5.2 error, the shape of the errors of /oauth2/*.
+type OAuthError struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+}
+
+// ReasonRequest carries a person's reason for a change of state.
+type ReasonRequest struct {
+	Reason string `json:"reason"`
+}
+
+// RenewRequest carries an identity's new lifetime.
+type RenewRequest struct {
+	TTL string `json:"ttl"`
+}
+
+// CreatedAgent is the answer to creating an agent or rotating its secret: the only time the
+// client secret is shown.
+type CreatedAgent struct {
+	*warden.Agent
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+}
+
+// AgentSelf is the answer of GET /v1/agent/self: the agent a token names.
+type AgentSelf struct {
+	Agent *warden.Agent `json:"agent"`
+}
+
+// CreatedAdminToken is the answer to creating an admin token: the only time it is shown.
+type CreatedAdminToken struct {
+	*warden.AdminToken
+	Token string `json:"token"`
+}
+
+// AdminTokenSpec is a request for a named admin token.
+type AdminTokenSpec struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+	// Email is the address of the person who holds the token; separation of duties in approvals
+	// compares it with an agent's owner. Optional.
+	Email string `json:"email,omitempty"`
+}
+
+// AgentSpec is what a person declares when creating an agent.
+type AgentSpec struct {
+	Name    string            `json:"name"`
+	Owner   string            `json:"owner"`
+	Purpose string            `json:"purpose"`
+	TTL     string            `json:"ttl,omitempty"` // "90d", "720h"; default 90 days
+	Labels  map[string]string `json:"labels,omitempty"`
+}
+
+// ToolSpec is what a person declares when registering a tool: exactly one of MCP, MCPCommand
+// and HTTP says how warden reaches it.
+type ToolSpec struct {
+	Name          string            `json:"name" yaml:"name"`
+	MCP           string            `json:"mcp,omitempty" yaml:"mcp"`
+	MCPCommand    string            `json:"mcp_command,omitempty" yaml:"mcp_command"`
+	HTTP          string            `json:"http,omitempty" yaml:"http"`
+	Risk          string            `json:"risk,omitempty" yaml:"risk"`
+	Secret        string            `json:"secret,omitempty" yaml:"secret"`
+	Inject        string            `json:"inject,omitempty" yaml:"inject"`
+	SecretEnv     map[string]string `json:"secret_env,omitempty" yaml:"secret_env"`
+	Routes        []string          `json:"routes,omitempty" yaml:"routes"`
+	SensitiveArgs []string          `json:"sensitive_args,omitempty" yaml:"sensitive_args"`
+	Labels        map[string]string `json:"labels,omitempty" yaml:"labels"`
+	// Approval lists the actions that always wait for a person's approval, whatever policy
+	// says; "*" means every action.
+	Approval []string `json:"approval,omitempty" yaml:"approval"`
+	// ReadOnly and AllowHosts loosen a local command's sandbox: more host paths it may read,
+	// and the HOST[:PORT] patterns it may reach through warden's egress proxy.
+	ReadOnly   []string `json:"read_only,omitempty" yaml:"read_only"`
+	AllowHosts []string `json:"allow_hosts,omitempty" yaml:"allow_hosts"`
+}
+
+// ToolStateRequest enables or disables a tool.
+type ToolStateRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// ToolDisabled answers a disable: the tool and how many calls in flight were cancelled.
+type ToolDisabled struct {
+	*warden.Tool
+	CallsCancelled int `json:"calls_cancelled"`
+}
+
+// SecretRequest carries a secret's value, on its one way in.
+type SecretRequest struct {
+	Value string `json:"value"`
+}

@@ -1,0 +1,107 @@
+package apitype
+
+import (
+	"time"
+
+	"github.com/wardenhq/warden"
+)
+
+// PolicyApply is a request to replace the people-written policy files.
+type PolicyApply struct {
+	Files   map[string]string `json:"files"`
+	Comment string            `json:"comment,omitempty"`
+	// IfVersion, when set, applies only if the latest version is still this one.
+	IfVersion int64 `json:"if_version,omitempty"`
+}
+
+// RollbackRequest names the version to roll back to.
+type RollbackRequest struct {
+	Version int64  `json:"version"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// PolicyCase is one request of `warden policy test` with the decision it expects.
+type PolicyCase struct {
+	Name       string            `json:"name,omitempty" yaml:"name"`
+	Agent      string            `json:"agent" yaml:"agent"`
+	Owner      string            `json:"owner,omitempty" yaml:"owner"`   // for an agent the server does not know
+	Labels     map[string]string `json:"labels,omitempty" yaml:"labels"` // likewise
+	Tool       string            `json:"tool" yaml:"tool"`
+	Action     string            `json:"action" yaml:"action"`
+	Resource   string            `json:"resource,omitempty" yaml:"resource"`
+	Arguments  map[string]any    `json:"arguments,omitempty" yaml:"arguments"`
+	OnBehalfOf string            `json:"on_behalf_of,omitempty" yaml:"on_behalf_of"`
+	Expect     string            `json:"expect" yaml:"expect"` // allow, deny or approval_required
+}
+
+// PolicyTest runs cases against Files (or, when Files is empty, the policies in force).
+type PolicyTest struct {
+	Files map[string]string `json:"files,omitempty"`
+	Cases []PolicyCase      `json:"cases"`
+}
+
+// PolicyCaseResult is the outcome of one case.
+type PolicyCaseResult struct {
+	Name        string      `json:"name"`
+	Pass        bool        `json:"pass"`
+	Expect      string      `json:"expect"`
+	Got         string      `json:"got"`
+	Explanation Explanation `json:"explanation"`
+}
+
+// Policy is one compiled Cedar policy, as decisions and explanations name it.
+type Policy struct {
+	// ID is the policy's @id("...") annotation, or "<file>#<n>" for the n-th policy (from 0) of
+	// a file without one. Decisions and audit events name policies by it.
+	ID       string `json:"id"`
+	File     string `json:"file"`
+	Line     int    `json:"line"`
+	Effect   string `json:"effect"` // permit or forbid
+	Approval bool   `json:"approval,omitempty"`
+	// ApprovalWaived marks a permit annotated @approval("waived"): what it allows needs no
+	// person's approval on account of the tool's risk (see cedar.Engine.Decide).
+	ApprovalWaived bool `json:"approval_waived,omitempty"`
+	// Source is the policy in Cedar's canonical formatting, as the engine evaluates it; comments
+	// and layout of the original file are not kept.
+	Source string `json:"source"`
+}
+
+// Explanation is a decision together with how it was reached, for `warden policy explain`.
+type Explanation struct {
+	Decision warden.Decision `json:"decision"`
+	// Principal, Action and Resource are the Cedar entities the request became, such as
+	// Agent::"triage-bot"; empty when the request could not be translated.
+	Principal string `json:"principal,omitempty"`
+	Action    string `json:"action,omitempty"`
+	Resource  string `json:"resource,omitempty"`
+	// Considered are the policies whose scope may match the request, in evaluation order.
+	Considered []PolicyResult `json:"considered"`
+	// Skipped counts the policies the index ruled out: their principal or action scope cannot
+	// match this request, so evaluating them would not change the decision.
+	Skipped int `json:"skipped"`
+}
+
+// PolicyResult is what one policy made of a request.
+type PolicyResult struct {
+	Policy
+	Matched bool   `json:"matched"`         // scope and conditions held
+	Error   string `json:"error,omitempty"` // evaluation failed; the decision denies
+}
+
+// BudgetSpec declares one budget: the scope and a spec such as "rate 20/hour".
+type BudgetSpec struct {
+	Agent  string `json:"agent"`
+	Tool   string `json:"tool,omitempty"`
+	Action string `json:"action,omitempty"`
+	Spec   string `json:"spec"`
+}
+
+// BudgetStatus is one budget's use against its limit.
+type BudgetStatus struct {
+	*warden.Budget
+	Description string    `json:"description"`
+	Used        float64   `json:"used"`
+	Remaining   float64   `json:"remaining"`
+	ResetsAt    time.Time `json:"resets_at,omitzero"`
+	RetryAfter  float64   `json:"retry_after_seconds,omitempty"`
+}
