@@ -11,14 +11,11 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/identity"
 )
 
 // DecisionTTL is how long an allowed decision of the decision API waits for its outcome; after
 // that it is closed with status error and its concurrency slot is released.
 const DecisionTTL = 10 * time.Minute
-
-func newDecisionID() string { return identity.NewID("dec_") }
 
 // AuthorizeRequest is the body of POST /v1/authorize: a framework that runs tools in-process asks
 // before it acts.
@@ -100,7 +97,7 @@ func (g *Gateway) AuthorizeHandler() http.Handler {
 		caller, err := g.Authenticate(r)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="warden"`)
-			writeGatewayError(w, http.StatusUnauthorized, "invalid_token", warden.ErrorMessage(err), "")
+			writeGatewayError(w, http.StatusUnauthorized, warden.ReasonInvalidToken, warden.ErrorMessage(err), "")
 			return
 		}
 		var req AuthorizeRequest
@@ -135,7 +132,7 @@ func (g *Gateway) OutcomeHandler() http.Handler {
 		caller, err := g.Authenticate(r)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="warden"`)
-			writeGatewayError(w, http.StatusUnauthorized, "invalid_token", warden.ErrorMessage(err), "")
+			writeGatewayError(w, http.StatusUnauthorized, warden.ReasonInvalidToken, warden.ErrorMessage(err), "")
 			return
 		}
 		var req OutcomeRequest

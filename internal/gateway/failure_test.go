@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/cedar"
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/killswitch"
@@ -127,7 +126,7 @@ func newFailureEnv(t *testing.T, policy string) *failureEnv {
 	t.Cleanup(func() { store.Close() })
 	now := time.Now().UTC()
 	_, hash := identity.NewSecret("wsec_")
-	agent := &warden.Agent{ID: identity.NewID("agt_"), Name: "bot", Owner: "a@example.com", Purpose: "test",
+	agent := &warden.Agent{ID: warden.NewID("agt_"), Name: "bot", Owner: "a@example.com", Purpose: "test",
 		Status: warden.AgentActive, Epoch: 1, SecretHash: hash, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
 	if err := store.CreateAgent(ctx, agent); err != nil {
 		t.Fatal(err)
@@ -201,7 +200,7 @@ func TestPipelineFailuresDeny(t *testing.T) {
 		{
 			name:   "allowed: the environment forwards a call it may",
 			policy: permitAll,
-			status: http.StatusOK, effect: warden.EffectAllow, reason: cedar.ReasonPolicyAllow, recorded: true, consumed: true,
+			status: http.StatusOK, effect: warden.EffectAllow, reason: warden.ReasonPolicyAllow, recorded: true, consumed: true,
 		},
 		{
 			// An allow that is not on record does not happen.
@@ -210,7 +209,7 @@ func TestPipelineFailuresDeny(t *testing.T) {
 			setup: func(t *testing.T, e *failureEnv) {
 				e.audit.fail = func(*warden.AuditEvent) bool { return true }
 			},
-			status: http.StatusServiceUnavailable, effect: warden.EffectError, reason: gateway.ReasonAuditUnavailable, consumed: true,
+			status: http.StatusServiceUnavailable, effect: warden.EffectError, reason: warden.ReasonAuditUnavailable, consumed: true,
 		},
 		{
 			name:   "budget store fails",
@@ -218,7 +217,7 @@ func TestPipelineFailuresDeny(t *testing.T) {
 			setup: func(t *testing.T, e *failureEnv) {
 				e.budgets.consume = func() error { return errors.New("database is locked") }
 			},
-			status: http.StatusForbidden, effect: warden.EffectDeny, reason: gateway.ReasonBudgetError, recorded: true, consumed: true,
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonBudgetError, recorded: true, consumed: true,
 		},
 		{
 			// The kill race, made deterministic: the agent is killed after the first kill-state
@@ -228,7 +227,7 @@ func TestPipelineFailuresDeny(t *testing.T) {
 			setup: func(t *testing.T, e *failureEnv) {
 				e.budgets.consume = func() error { e.kill(t); return nil }
 			},
-			status: http.StatusForbidden, effect: warden.EffectDeny, reason: killswitch.ReasonAgentInactive, recorded: true, consumed: true,
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonAgentInactive, recorded: true, consumed: true,
 		},
 		{
 			name:   "restored into a new epoch while its budgets are consumed",
@@ -236,7 +235,7 @@ func TestPipelineFailuresDeny(t *testing.T) {
 			setup: func(t *testing.T, e *failureEnv) {
 				e.budgets.consume = func() error { e.restore(t); return nil }
 			},
-			status: http.StatusForbidden, effect: warden.EffectDeny, reason: killswitch.ReasonStaleEpoch, recorded: true, consumed: true,
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonStaleEpoch, recorded: true, consumed: true,
 		},
 		{
 			name:   "restored into a new epoch after its token was checked",
@@ -244,7 +243,7 @@ func TestPipelineFailuresDeny(t *testing.T) {
 			setup: func(t *testing.T, e *failureEnv) {
 				e.verifier.afterVerify = func() { e.restore(t) }
 			},
-			status: http.StatusForbidden, effect: warden.EffectDeny, reason: killswitch.ReasonStaleEpoch, recorded: true,
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonStaleEpoch, recorded: true,
 		},
 		{
 			name:   "killed after its token was checked",
@@ -252,18 +251,18 @@ func TestPipelineFailuresDeny(t *testing.T) {
 			setup: func(t *testing.T, e *failureEnv) {
 				e.verifier.afterVerify = func() { e.kill(t) }
 			},
-			status: http.StatusForbidden, effect: warden.EffectDeny, reason: killswitch.ReasonAgentInactive, recorded: true,
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonAgentInactive, recorded: true,
 		},
 		{
 			// Cedar would skip a policy it cannot evaluate; warden denies.
 			name:   "policy evaluation error",
 			policy: `@id("e") permit(principal, action, resource) when { principal.getTag("region") == "eu" };`,
-			status: http.StatusForbidden, effect: warden.EffectDeny, reason: cedar.ReasonPolicyError, recorded: true,
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonPolicyError, recorded: true,
 		},
 		{
 			name:   "no policy set in force",
 			policy: `permit(principal, action, resource) when {`,
-			status: http.StatusForbidden, effect: warden.EffectDeny, reason: gateway.ReasonNoPolicy, recorded: true,
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonPolicyError, recorded: true,
 			message: "no valid policy set is in force",
 		},
 	}

@@ -90,7 +90,7 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *httpu
 	caller, err := g.Authenticate(r)
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="warden"`)
-		writeGatewayError(w, http.StatusUnauthorized, "invalid_token", warden.ErrorMessage(err), "")
+		writeGatewayError(w, http.StatusUnauthorized, warden.ReasonInvalidToken, warden.ErrorMessage(err), "")
 		return
 	}
 	toolName, rest := splitToolPath(r.URL.EscapedPath())
@@ -125,7 +125,7 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *httpu
 	p := g.Authorize(r.Context(), caller, call)
 	if !p.Allowed() {
 		status := http.StatusForbidden
-		if p.Decision.Reason == ReasonBudgetExceeded {
+		if p.Decision.Reason == warden.ReasonBudgetExceeded {
 			status = http.StatusTooManyRequests
 			if p.RetryAfter > 0 {
 				w.Header().Set("Retry-After", strconv.Itoa(int((p.RetryAfter+time.Second-1)/time.Second)))
@@ -140,7 +140,7 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *httpu
 	headers, err := g.UpstreamHeaders(p.Ctx, caller, p.Tool, p.Trace)
 	if err != nil {
 		p.Done(Outcome{Status: warden.StatusError, Latency: time.Since(start)})
-		writeGatewayError(w, http.StatusBadGateway, ReasonCredentialMissing, warden.ErrorMessage(err), p.Decision.ID)
+		writeGatewayError(w, http.StatusBadGateway, warden.ReasonCredentialMissing, warden.ErrorMessage(err), p.Decision.ID)
 		return
 	}
 	out, err := outboundRequest(r, p, match, body, headers)
@@ -172,9 +172,9 @@ func splitToolPath(escaped string) (tool, rest string) {
 
 // deniedBeforePolicy records a call on e refused because it could not be resolved.
 func (g *Gateway) deniedBeforePolicy(r *http.Request, c *Caller, call *Call, e *entry, cause error) *Permit {
-	p := &Permit{Decision: warden.Decision{ID: newDecisionID(), Effect: warden.EffectDeny, Reason: "no_route", Message: warden.ErrorMessage(cause)}, Trace: call.Trace.Child()}
+	p := &Permit{Decision: warden.Decision{ID: warden.NewID("dec_"), Effect: warden.EffectDeny, Reason: warden.ReasonNoRoute, Message: warden.ErrorMessage(cause)}, Trace: call.Trace.Child()}
 	if warden.ErrorCode(cause) == warden.EInvalid {
-		p.Decision.Reason = "invalid_path"
+		p.Decision.Reason = warden.ReasonInvalidPath
 	}
 	args, _ := DecodeArguments(call.Arguments)
 	rd := g.eventRedactor(g.Registry.current(), e)

@@ -13,23 +13,8 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/killswitch"
 	"github.com/wardenhq/warden/internal/redact"
-)
-
-// Decision reasons the pipeline itself gives (policy gives its own, see package cedar).
-const (
-	ReasonUnknownTool       = "unknown_tool"
-	ReasonToolDisabled      = "tool_disabled"
-	ReasonInvalidArguments  = "invalid_arguments"
-	ReasonNoPolicy          = "policy_error"
-	ReasonBudgetExceeded    = "budget_exceeded"
-	ReasonBudgetError       = "budget_error"
-	ReasonApprovalRequired  = "approval_required"
-	ReasonApprovalLimit     = "approval_limit" // the agent has as many requests waiting as it may
-	ReasonAuditUnavailable  = "audit_unavailable"
-	ReasonCredentialMissing = "credential_unavailable"
 )
 
 // Verifier authenticates agents' tokens and knows the agents.
@@ -92,20 +77,9 @@ func (r *ApprovalRequest) Recorded() (action, resource string) {
 	return action, resource
 }
 
-// Approval states.
-const (
-	ApprovalApproved = "approved"
-	ApprovalPending  = "pending" // nobody decided within the hold time; the same call may be sent again
-	ApprovalRejected = "rejected"
-	ApprovalExpired  = "expired"
-	// ApprovalLimited: the agent has as many requests waiting for a person as it may; no request
-	// was made and nobody was told. The call is denied.
-	ApprovalLimited = "limited"
-)
-
 // ApprovalResult is what became of an ApprovalRequest.
 type ApprovalResult struct {
-	State     string
+	State     string // warden.ApprovalApproved, ApprovalPending, ApprovalRejected, ApprovalExpired or ApprovalLimited
 	RequestID string
 	Message   string   // the approver's note or reason
 	Approvers []string // who approved
@@ -168,7 +142,7 @@ func (g *Gateway) Authenticate(r *http.Request) (*Caller, error) {
 			Type:     warden.EventTokenRefuse,
 			Actor:    warden.EventActor{Kind: warden.ActorAgent, Source: r.RemoteAddr},
 			Target:   warden.EventTarget{Action: rd.Secrets(r.Method + " " + r.URL.Path)},
-			Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: "invalid_token", Message: warden.ErrorMessage(err)},
+			Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: warden.ReasonInvalidToken, Message: warden.ErrorMessage(err)},
 		}
 		refusals := g.Refusals
 		if refusals == nil {
@@ -198,7 +172,7 @@ func bearerToken(r *http.Request) string {
 func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit {
 	now := g.now()
 	p := &Permit{
-		Decision: warden.Decision{ID: identity.NewID("dec_")},
+		Decision: warden.Decision{ID: warden.NewID("dec_")},
 		Ctx:      ctx,
 		Trace:    call.Trace.Child(),
 	}
@@ -223,17 +197,17 @@ func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit 
 		return deny(warden.EffectDeny, reason, msg)
 	}
 	if e == nil {
-		return deny(warden.EffectDeny, ReasonUnknownTool, "no tool named "+quote(call.Tool))
+		return deny(warden.EffectDeny, warden.ReasonUnknownTool, "no tool named "+quote(call.Tool))
 	}
 	p.Tool = e.tool
 	if e.tool.Disabled {
-		return deny(warden.EffectDeny, ReasonToolDisabled, "tool "+e.tool.Name+" is disabled")
+		return deny(warden.EffectDeny, warden.ReasonToolDisabled, "tool "+e.tool.Name+" is disabled")
 	}
 	if argsErr != nil {
-		return deny(warden.EffectDeny, ReasonInvalidArguments, argsErr.Error())
+		return deny(warden.EffectDeny, warden.ReasonInvalidArguments, argsErr.Error())
 	}
 	if snap.engine == nil {
-		return deny(warden.EffectDeny, ReasonNoPolicy, "no valid policy set is in force")
+		return deny(warden.EffectDeny, warden.ReasonPolicyError, "no valid policy set is in force")
 	}
 	d := snap.engine.Decide(&warden.Request{
 		Agent: c.Agent, Tool: e.tool, Action: call.Action, Resource: call.Resource, Arguments: args,
@@ -261,13 +235,13 @@ func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit 
 		rel, denial, err := g.Budgets.Consume(c.Agent.Name, e.tool.Name, call.Action, args, now)
 		if err != nil {
 			g.Log.Error("budget check failed", "agent", c.Agent.Name, "tool", e.tool.Name, "err", err)
-			return deny(warden.EffectDeny, ReasonBudgetError, "budgets could not be checked")
+			return deny(warden.EffectDeny, warden.ReasonBudgetError, "budgets could not be checked")
 		}
 		if denial != nil {
 			p.RetryAfter = denial.RetryAfter
 			reason := denial.Reason
 			if reason == "" {
-				reason = ReasonBudgetExceeded
+				reason = warden.ReasonBudgetExceeded
 			}
 			return deny(warden.EffectDeny, reason, denial.Message)
 		}
@@ -294,7 +268,7 @@ func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit 
 	if err := g.Audit.Append(ctx, ev); err != nil {
 		a.unregister()
 		g.Log.Error("audit append failed; denying", "decision", p.Decision.ID, "err", err)
-		p.Decision.Effect, p.Decision.Reason, p.Decision.Message = warden.EffectError, ReasonAuditUnavailable, "the audit log is unavailable"
+		p.Decision.Effect, p.Decision.Reason, p.Decision.Message = warden.EffectError, warden.ReasonAuditUnavailable, "the audit log is unavailable"
 		return p
 	}
 	p.Ctx = callCtx
@@ -345,7 +319,7 @@ func (g *Gateway) approve(ctx context.Context, c *Caller, call *Call, e *entry, 
 		return false
 	}
 	if g.Approvals == nil {
-		return refuse(warden.EffectApprovalRequired, ReasonApprovalRequired, "this call needs a person's approval, and this server takes no approvals")
+		return refuse(warden.EffectApprovalRequired, warden.ReasonApprovalRequired, "this call needs a person's approval, and this server takes no approvals")
 	}
 	res, err := g.Approvals.Await(ctx, &ApprovalRequest{
 		DecisionID: p.Decision.ID, Agent: c.Agent, SessionID: c.Claims.SessionID, OnBehalfOf: c.Claims.OnBehalfOf(),
@@ -355,21 +329,21 @@ func (g *Gateway) approve(ctx context.Context, c *Caller, call *Call, e *entry, 
 	})
 	if err != nil {
 		g.Log.Error("approval failed; denying", "decision", p.Decision.ID, "err", err)
-		return refuse(warden.EffectError, "approval_error", "the approval could not be obtained")
+		return refuse(warden.EffectError, warden.ReasonApprovalError, "the approval could not be obtained")
 	}
 	switch res.State {
-	case ApprovalApproved:
-		p.Decision.Effect, p.Decision.Reason = warden.EffectApproved, "approved"
+	case warden.ApprovalApproved:
+		p.Decision.Effect, p.Decision.Reason = warden.EffectApproved, warden.ReasonApproved
 		p.Decision.Message = "approved by " + strings.Join(res.Approvers, ", ") + " (request " + res.RequestID + ")"
 		return true
-	case ApprovalPending:
-		return refuse(warden.EffectApprovalRequired, "approval_pending", "waiting for a person's approval: request "+res.RequestID+"; send the same call again once it is approved")
-	case ApprovalLimited:
-		return refuse(warden.EffectDeny, ReasonApprovalLimit, res.Message)
-	case ApprovalRejected:
-		return refuse(warden.EffectRejected, "approval_rejected", "rejected: "+res.Message+" (request "+res.RequestID+")")
+	case warden.ApprovalPending:
+		return refuse(warden.EffectApprovalRequired, warden.ReasonApprovalPending, "waiting for a person's approval: request "+res.RequestID+"; send the same call again once it is approved")
+	case warden.ApprovalLimited:
+		return refuse(warden.EffectDeny, warden.ReasonApprovalLimit, res.Message)
+	case warden.ApprovalRejected:
+		return refuse(warden.EffectRejected, warden.ReasonApprovalRejected, "rejected: "+res.Message+" (request "+res.RequestID+")")
 	default:
-		return refuse(warden.EffectExpired, "approval_expired", "the approval request "+res.RequestID+" expired")
+		return refuse(warden.EffectExpired, warden.ReasonApprovalExpired, "the approval request "+res.RequestID+" expired")
 	}
 }
 

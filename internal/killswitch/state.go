@@ -80,33 +80,25 @@ func (s *Snapshot) Quarantined(digest string) bool { return s.quarantined[digest
 // Lockdown returns the lockdown in force.
 func (s *Snapshot) Lockdown() warden.Lockdown { return s.lockdown }
 
-// Refusal reasons of Check: stable codes for decisions and audit events.
-const (
-	ReasonAgentInactive = "agent_inactive"
-	ReasonStaleEpoch    = "stale_epoch"
-	ReasonToolDisabled  = "tool_disabled"
-	ReasonLockdown      = "lockdown"
-)
-
 // Check is the first step of every call: may the agent, holding a token of epoch, call tool at
 // now? It returns a reason code and a message, or "" when the call may go on. A nil tool checks
 // the agent alone.
 func (s *Snapshot) Check(agentID string, epoch int64, tool *warden.Tool, now time.Time) (reason, message string) {
 	st, ok := s.agents[agentID]
 	if !ok {
-		return ReasonAgentInactive, "agent not found"
+		return warden.ReasonAgentInactive, "agent not found"
 	}
 	if msg := st.Refusal(now); msg != "" {
-		return ReasonAgentInactive, msg
+		return warden.ReasonAgentInactive, msg
 	}
 	if epoch != st.Epoch {
-		return ReasonStaleEpoch, "token from another epoch of the agent"
+		return warden.ReasonStaleEpoch, "token from another epoch of the agent"
 	}
 	if s.lockdown.Covers(tool) {
-		return ReasonLockdown, "lockdown in force: " + s.lockdown.Reason
+		return warden.ReasonLockdown, "lockdown in force: " + s.lockdown.Reason
 	}
 	if tool != nil && s.disabled[tool.Name] {
-		return ReasonToolDisabled, "tool " + tool.Name + " is disabled"
+		return warden.ReasonToolDisabled, "tool " + tool.Name + " is disabled"
 	}
 	return "", ""
 }
