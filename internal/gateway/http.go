@@ -106,7 +106,7 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *httpu
 		if err != nil {
 			// No route, or a path warden refuses to interpret: denied and recorded like any call.
 			call.Action = r.Method + " " + truncate(rest, 256)
-			p := g.deniedBeforePolicy(r, caller, call, e, err)
+			p := g.deniedBeforePolicy(r, caller, call, err)
 			status := http.StatusForbidden
 			if warden.ErrorCode(err) == warden.EInvalid {
 				status = http.StatusBadRequest
@@ -170,17 +170,14 @@ func splitToolPath(escaped string) (tool, rest string) {
 	return tool, "/" + rest
 }
 
-// deniedBeforePolicy records a call on e refused because it could not be resolved.
-func (g *Gateway) deniedBeforePolicy(r *http.Request, c *Caller, call *Call, e *entry, cause error) *Permit {
-	p := &Permit{Decision: warden.Decision{ID: warden.NewID("dec_"), Effect: warden.EffectDeny, Reason: warden.ReasonNoRoute, Message: warden.ErrorMessage(cause)}, Trace: call.Trace.Child()}
+// deniedBeforePolicy records a call refused because it could not be resolved: no route, or a
+// path warden refuses to interpret.
+func (g *Gateway) deniedBeforePolicy(r *http.Request, c *Caller, call *Call, cause error) *Permit {
+	reason := warden.ReasonNoRoute
 	if warden.ErrorCode(cause) == warden.EInvalid {
-		p.Decision.Reason = warden.ReasonInvalidPath
+		reason = warden.ReasonInvalidPath
 	}
-	args, _ := DecodeArguments(call.Arguments)
-	rd := g.eventRedactor(g.Registry.current(), e)
-	ev := g.callEvent(c, call, rd, p, g.now(), args)
-	g.record(r.Context(), ev, p, rd)
-	return p
+	return g.Refuse(r.Context(), c, call, reason, warden.ErrorMessage(cause))
 }
 
 // requestArguments builds what policy sees of an HTTP request and returns the body to forward
