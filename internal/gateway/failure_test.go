@@ -483,7 +483,7 @@ func TestPipelineFailuresDeny(t *testing.T) {
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d (%.300s); want %d", resp.StatusCode, body, tt.status)
 			}
-			allowed := tt.effect == warden.EffectAllow || tt.effect == warden.EffectApproved
+			allowed := warden.EffectAllows(tt.effect)
 			switch {
 			case tt.decisionAPI != "":
 				var ar gateway.AuthorizeResponse

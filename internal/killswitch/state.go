@@ -39,21 +39,9 @@ func (st AgentState) olderThan(other AgentState) bool {
 	return st.UpdatedAt.Before(other.UpdatedAt)
 }
 
-// Refusal says why an agent in state st may not act at now, or "" if it may.
+// Refusal says why an agent in state st may not act at now, or "" if it may (warden.ActRefusal).
 func (st AgentState) Refusal(now time.Time) string {
-	switch st.Status {
-	case warden.AgentActive:
-	case warden.AgentSuspended:
-		return "agent is suspended"
-	case warden.AgentKilled:
-		return "agent is killed"
-	default:
-		return "agent is not active"
-	}
-	if !st.ExpiresAt.IsZero() && !now.Before(st.ExpiresAt) {
-		return "agent identity expired; renew it"
-	}
-	return ""
+	return warden.ActRefusal(st.Status, st.ExpiresAt, now)
 }
 
 // Snapshot is the kill state at one moment: every agent's status and epoch, the disabled
@@ -237,6 +225,3 @@ func (st *State) SetQuarantined(qs []*warden.Quarantine) {
 	defer st.mu.Unlock()
 	st.update(func(next *Snapshot) { next.quarantined = set })
 }
-
-// Refusal says why an agent may not act at now, or "" if it may.
-func Refusal(a *warden.Agent, now time.Time) string { return stateOf(a).Refusal(now) }

@@ -256,22 +256,3 @@ func TestLoadAgentsKeepsChangesMadeDuringTheLoad(t *testing.T) {
 		t.Error("a failed load published a snapshot")
 	}
 }
-
-// Refusal judges an agent record as Check judges its state.
-func TestRefusal(t *testing.T) {
-	now := time.Now()
-	for _, c := range []struct {
-		a    warden.Agent
-		want string
-	}{
-		{warden.Agent{Status: warden.AgentActive}, ""},
-		{warden.Agent{Status: warden.AgentActive, ExpiresAt: now.Add(-time.Second)}, "agent identity expired; renew it"},
-		{warden.Agent{Status: warden.AgentKilled}, "agent is killed"},
-		{warden.Agent{Status: warden.AgentSuspended}, "agent is suspended"},
-		{warden.Agent{Status: ""}, "agent is not active"},
-	} {
-		if got := Refusal(&c.a, now); got != c.want {
-			t.Errorf("Refusal(%s, expires %v) = %q; want %q", c.a.Status, c.a.ExpiresAt, got, c.want)
-		}
-	}
-}
