@@ -357,6 +357,22 @@ func TestPipelineFailuresDeny(t *testing.T) {
 			message: "tool api is disabled",
 		},
 		{
+			// The registry's own check, for a replica whose kill state has not heard yet.
+			name:   "tool disabled, the kill state not told",
+			policy: permitAll,
+			setup: func(t *testing.T, e *failureEnv) {
+				if _, err := e.store.UpdateTool(context.Background(), "api", func(tool *warden.Tool) error { tool.Disabled = true; return nil }); err != nil {
+					t.Fatal(err)
+				}
+				e.reg.Kill = nil
+				if err := e.reg.Load(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			},
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonToolDisabled, recorded: true,
+			message: "tool api is disabled",
+		},
+		{
 			name:    "unknown tool",
 			policy:  permitAll,
 			request: get("/http/nosuch/items/7"),

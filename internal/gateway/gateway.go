@@ -1,6 +1,6 @@
 // Package gateway is the enforcement pipeline every tool call passes, whatever door it came
-// through (MCP, HTTP, the decision API): authenticate, kill state, resolve, policy, budgets,
-// approval, audit, broker the credential, forward, record the outcome.
+// through (MCP, HTTP, the decision API): authenticate, kill state, resolve, policy, approval,
+// budgets, audit, broker the credential, forward, record the outcome.
 package gateway
 
 import (
