@@ -37,10 +37,33 @@ type Agent struct {
 }
 
 // Expired reports whether the identity's lifetime is over at now.
-func (a *Agent) Expired(now time.Time) bool { return !a.ExpiresAt.IsZero() && !now.Before(a.ExpiresAt) }
+func (a *Agent) Expired(now time.Time) bool { return expired(a.ExpiresAt, now) }
+
+// expired reports whether a lifetime ending at expiresAt (zero: never) is over at now.
+func expired(expiresAt, now time.Time) bool { return !expiresAt.IsZero() && !now.Before(expiresAt) }
 
 // CanAct reports whether the agent may hold live tokens at now: active and not expired.
-func (a *Agent) CanAct(now time.Time) bool { return a.Status == AgentActive && !a.Expired(now) }
+func (a *Agent) CanAct(now time.Time) bool { return ActRefusal(a.Status, a.ExpiresAt, now) == "" }
+
+// ActRefusal says why an agent of this status, whose lifetime ends at expiresAt (zero: never),
+// may not act at now, or "" if it may: only an active agent within its lifetime acts. It is the
+// one rule the token endpoint, the kill state and every enforcement point apply; the message is
+// safe to show the agent.
+func ActRefusal(status AgentStatus, expiresAt, now time.Time) string {
+	switch status {
+	case AgentActive:
+	case AgentSuspended:
+		return "agent is suspended"
+	case AgentKilled:
+		return "agent is killed"
+	default:
+		return "agent is not active"
+	}
+	if expired(expiresAt, now) {
+		return "agent identity expired; renew it"
+	}
+	return ""
+}
 
 var nameRE = regexp.MustCompile(`^[a-z0-9-]{1,63}$`)
 

@@ -18,6 +18,9 @@ const (
 	ApprovalRejected = "rejected"
 	ApprovalExpired  = "expired"
 	ApprovalUsed     = "used"
+	// ApprovalLimited is never stored: it is what waiting for an approval comes to when the
+	// agent already has as many requests waiting as it may, so no request was made.
+	ApprovalLimited = "limited"
 )
 
 // Why a call needs a person's approval.

@@ -5,6 +5,7 @@ import (
 	"go/token"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -167,6 +168,44 @@ func TestImportRules(t *testing.T) {
 						t.Errorf("%s imports %s: %s", name, path, rule.why)
 					}
 				}
+			}
+		}
+	}
+}
+
+// forbiddenImports says what must not import what, directly or through another package, and
+// why. Only a package's own (non-test) files count: a test may build whatever it needs around it.
+var forbiddenImports = []struct {
+	pkg, imports, why string
+}{
+	{"internal/gateway", "internal/identity",
+		"the pipeline checks tokens through its Verifier interface and takes IDs from warden.NewID; " +
+			"the token service, its keys and its store stay out of the hot path"},
+	{"internal/gateway", "internal/mcpgw",
+		"mcpgw is an entry point built on the pipeline; the pipeline knowing an entry point would " +
+			"make one path per entry point of what must be one path for all"},
+}
+
+// TestForbiddenImports holds the rules of forbiddenImports, on the packages' whole dependency
+// graphs as the go command builds them (as tailscale's tstest/deptest does).
+func TestForbiddenImports(t *testing.T) {
+	const module = "github.com/wardenhq/warden/"
+	for _, rule := range forbiddenImports {
+		out, err := exec.Command("go", "list", "-deps", "./"+rule.pkg).Output()
+		if err != nil {
+			var stderr []byte
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = ee.Stderr
+			}
+			t.Fatalf("go list -deps ./%s: %v\n%s", rule.pkg, err, stderr)
+		}
+		deps := strings.Fields(string(out))
+		if !slices.Contains(deps, module+rule.pkg) {
+			t.Fatalf("go list -deps ./%s does not list the package itself: %q", rule.pkg, deps)
+		}
+		for _, dep := range deps {
+			if dep == module+rule.imports || strings.HasPrefix(dep, module+rule.imports+"/") {
+				t.Errorf("%s depends on %s: it must not, because %s", rule.pkg, dep, rule.why)
 			}
 		}
 	}

@@ -93,6 +93,10 @@ const (
 	EffectError            = "error"
 )
 
+// EffectAllows reports whether a decision of effect lets the call go ahead: policy allowed it,
+// or a person approved it. Every other effect, and one warden does not know, refuses.
+func EffectAllows(effect string) bool { return effect == EffectAllow || effect == EffectApproved }
+
 // Outcome statuses.
 const (
 	StatusOK       = "ok"

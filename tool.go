@@ -165,6 +165,30 @@ func quoteName(name string) string {
 	return strconv.QuoteToASCII(name)
 }
 
+// MaxActionLen is the longest action a route or a budget may name.
+const MaxActionLen = 128
+
+// ValidateAction checks a tool-local action as routes and budgets name it: 1 to 128 ASCII
+// letters, digits, '.', '_', '/' or '-'. (An MCP tool's actions are its tool names, a subset:
+// ValidateMCPToolName.) Nothing that could read differently to a person, a policy and an
+// upstream — spaces, quotes, ':' that Cedar's action ids use — gets in.
+func ValidateAction(action string) error {
+	if action == "" || len(action) > MaxActionLen {
+		return actionError(action)
+	}
+	for i := 0; i < len(action); i++ {
+		c := action[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '/' || c == '-') {
+			return actionError(action)
+		}
+	}
+	return nil
+}
+
+func actionError(action string) error {
+	return Errorf(EInvalid, "invalid action %s: use 1-128 ASCII letters, digits, '.', '_', '/' or '-'", quoteName(action))
+}
+
 // NeedsApproval reports whether the tool declares that action always needs a person's approval.
 func (t *Tool) NeedsApproval(action string) bool {
 	for _, a := range t.Approval {

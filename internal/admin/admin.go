@@ -184,7 +184,7 @@ func (s *Service) CreateAgent(ctx context.Context, p *warden.Principal, spec Age
 	secret, hash := identity.NewSecret(AgentSecretPrefix)
 	now := s.now().UTC()
 	a := &warden.Agent{
-		ID:         identity.NewID("agt_"),
+		ID:         warden.NewID("agt_"),
 		Name:       spec.Name,
 		Owner:      spec.Owner,
 		Purpose:    strings.TrimSpace(spec.Purpose),

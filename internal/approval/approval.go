@@ -24,7 +24,6 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/admin"
 	"github.com/wardenhq/warden/internal/gateway"
-	"github.com/wardenhq/warden/internal/identity"
 )
 
 // Defaults of Options.
@@ -166,7 +165,7 @@ func (s *Service) Await(ctx context.Context, req *gateway.ApprovalRequest) (gate
 	for {
 		a, err := s.current(ctx, req, binding, waitingOn)
 		if warden.ErrorCode(err) == warden.ERateLimited {
-			return gateway.ApprovalResult{State: gateway.ApprovalLimited, Message: fmt.Sprintf(
+			return gateway.ApprovalResult{State: warden.ApprovalLimited, Message: fmt.Sprintf(
 				"agent %s already has %d approval requests waiting for a person (approvals.max_pending_per_agent); "+
 					"no request was made: wait until they are decided or expire", req.Agent.Name, s.opts.MaxPendingPerAgent)}, nil
 		}
@@ -183,14 +182,14 @@ func (s *Service) Await(ctx context.Context, req *gateway.ApprovalRequest) (gate
 			if err != nil {
 				return gateway.ApprovalResult{}, err
 			}
-			return gateway.ApprovalResult{State: gateway.ApprovalApproved, RequestID: used.ID, Message: used.Note, Approvers: approvers(used)}, nil
+			return gateway.ApprovalResult{State: warden.ApprovalApproved, RequestID: used.ID, Message: used.Note, Approvers: approvers(used)}, nil
 		case warden.ApprovalRejected:
-			return gateway.ApprovalResult{State: gateway.ApprovalRejected, RequestID: a.ID, Message: a.Note}, nil
+			return gateway.ApprovalResult{State: warden.ApprovalRejected, RequestID: a.ID, Message: a.Note}, nil
 		case warden.ApprovalExpired:
-			return gateway.ApprovalResult{State: gateway.ApprovalExpired, RequestID: a.ID}, nil
+			return gateway.ApprovalResult{State: warden.ApprovalExpired, RequestID: a.ID}, nil
 		}
 		if final {
-			return gateway.ApprovalResult{State: gateway.ApprovalPending, RequestID: a.ID}, nil
+			return gateway.ApprovalResult{State: warden.ApprovalPending, RequestID: a.ID}, nil
 		}
 
 		// Pending: wait for a change here, a change elsewhere (poll), the request's expiry, the
@@ -201,7 +200,7 @@ func (s *Service) Await(ctx context.Context, req *gateway.ApprovalRequest) (gate
 		case <-ctx.Done():
 			poll.Stop()
 			expiry.Stop()
-			return gateway.ApprovalResult{State: gateway.ApprovalPending, RequestID: a.ID}, nil
+			return gateway.ApprovalResult{State: warden.ApprovalPending, RequestID: a.ID}, nil
 		case <-hold.C:
 			final = true
 		case <-woken:
@@ -269,7 +268,7 @@ func (s *Service) create(ctx context.Context, req *gateway.ApprovalRequest, bind
 	// redacted; the binding covers them as the agent sent them.
 	action, resource := req.Recorded()
 	a := &warden.Approval{
-		ID: identity.NewID("apr_"), Status: warden.ApprovalPending, Binding: binding, DecisionID: req.DecisionID,
+		ID: warden.NewID("apr_"), Status: warden.ApprovalPending, Binding: binding, DecisionID: req.DecisionID,
 		AgentID: req.Agent.ID, AgentName: req.Agent.Name, Owner: req.Agent.Owner, OnBehalfOf: req.OnBehalfOf, SessionID: req.SessionID,
 		Tool: req.Tool.Name, Action: action, Resource: resource, Risk: req.Tool.Risk,
 		ArgsSHA256: req.ArgsSHA256, Arguments: req.Arguments, Reason: req.Reason,

@@ -179,7 +179,7 @@ func TestApprovedWhileHeld(t *testing.T) {
 		t.Fatalf("Approve: %+v, %v", a, err)
 	}
 	res := f.result(ch, time.Second)
-	if res.State != gateway.ApprovalApproved || res.RequestID != req.ID || !slices.Equal(res.Approvers, []string{"carol"}) || res.Message != "looks right" {
+	if res.State != warden.ApprovalApproved || res.RequestID != req.ID || !slices.Equal(res.Approvers, []string{"carol"}) || res.Message != "looks right" {
 		t.Fatalf("result: %+v", res)
 	}
 	// In-memory notification, not the poll, woke the call.
@@ -210,7 +210,7 @@ func TestApprovedWhileHeld(t *testing.T) {
 func TestPendingThenResent(t *testing.T) {
 	f := newFixture(t, approval.Options{Hold: 100 * time.Millisecond})
 	res := f.result(f.await(t.Context(), f.svc, call(bank, "d1")), 2*time.Second)
-	if res.State != gateway.ApprovalPending || !strings.HasPrefix(res.RequestID, "apr_") {
+	if res.State != warden.ApprovalPending || !strings.HasPrefix(res.RequestID, "apr_") {
 		t.Fatalf("first send: %+v", res)
 	}
 	if _, err := f.svc.Approve(t.Context(), approver, res.RequestID, ""); err != nil {
@@ -218,15 +218,15 @@ func TestPendingThenResent(t *testing.T) {
 	}
 	// Other arguments are another call: a new request, which the approval does not cover.
 	other := f.result(f.await(t.Context(), f.svc, call(bank, "d2")), 2*time.Second)
-	if other.State != gateway.ApprovalPending || other.RequestID == res.RequestID {
+	if other.State != warden.ApprovalPending || other.RequestID == res.RequestID {
 		t.Fatalf("other arguments: %+v", other)
 	}
 	again := f.result(f.await(t.Context(), f.svc, call(bank, "d1")), 2*time.Second)
-	if again.State != gateway.ApprovalApproved || again.RequestID != res.RequestID {
+	if again.State != warden.ApprovalApproved || again.RequestID != res.RequestID {
 		t.Fatalf("resent after approval: %+v", again)
 	}
 	replay := f.result(f.await(t.Context(), f.svc, call(bank, "d1")), 2*time.Second)
-	if replay.State != gateway.ApprovalPending || replay.RequestID == res.RequestID {
+	if replay.State != warden.ApprovalPending || replay.RequestID == res.RequestID {
 		t.Fatalf("replayed: %+v; want a new pending request", replay)
 	}
 	// The binding covers session, policy version and agent too.
@@ -240,7 +240,7 @@ func TestPendingThenResent(t *testing.T) {
 	} {
 		r := call(bank, "d1")
 		edit(r)
-		if got := f.result(f.await(t.Context(), f.svc, r), 2*time.Second); got.State != gateway.ApprovalPending || got.RequestID == replay.RequestID {
+		if got := f.result(f.await(t.Context(), f.svc, r), 2*time.Second); got.State != warden.ApprovalPending || got.RequestID == replay.RequestID {
 			t.Errorf("another %s: %+v; want its own pending request", name, got)
 		}
 	}
@@ -254,20 +254,20 @@ func TestBindingCoversOnBehalfOf(t *testing.T) {
 	forAlice, forBob := call(bank, "d1"), call(bank, "d1")
 	forAlice.OnBehalfOf, forBob.OnBehalfOf = "alice@example.com", "bob@example.com"
 	first := f.result(f.await(t.Context(), f.svc, forAlice), 2*time.Second)
-	if first.State != gateway.ApprovalPending {
+	if first.State != warden.ApprovalPending {
 		t.Fatalf("alice's call: %+v", first)
 	}
 	if _, err := f.svc.Approve(t.Context(), approver, first.RequestID, "for alice"); err != nil {
 		t.Fatal(err)
 	}
 	bob := f.result(f.await(t.Context(), f.svc, forBob), 2*time.Second)
-	if bob.State != gateway.ApprovalPending || bob.RequestID == first.RequestID {
+	if bob.State != warden.ApprovalPending || bob.RequestID == first.RequestID {
 		t.Fatalf("bob's identical call in the same session: %+v; want its own pending request", bob)
 	}
 	if got, _ := f.store.Approval(t.Context(), bob.RequestID); got == nil || got.OnBehalfOf != "bob@example.com" {
 		t.Fatalf("bob's request: %+v", got)
 	}
-	if alice := f.result(f.await(t.Context(), f.svc, forAlice), 2*time.Second); alice.State != gateway.ApprovalApproved || alice.RequestID != first.RequestID {
+	if alice := f.result(f.await(t.Context(), f.svc, forAlice), 2*time.Second); alice.State != warden.ApprovalApproved || alice.RequestID != first.RequestID {
 		t.Fatalf("alice's call after the approval: %+v", alice)
 	}
 }
@@ -293,10 +293,10 @@ func TestRecordedActionAndResource(t *testing.T) {
 	}
 	literal := call(bank, "d1")
 	literal.Resource = "account:[REDACTED]"
-	if res := f.result(f.await(t.Context(), f.svc, literal), 2*time.Second); res.State != gateway.ApprovalPending || res.RequestID == first.RequestID {
+	if res := f.result(f.await(t.Context(), f.svc, literal), 2*time.Second); res.State != warden.ApprovalPending || res.RequestID == first.RequestID {
 		t.Fatalf("a call on the redacted name itself: %+v; want its own request", res)
 	}
-	if res := f.result(f.await(t.Context(), f.svc, sent), 2*time.Second); res.State != gateway.ApprovalApproved {
+	if res := f.result(f.await(t.Context(), f.svc, sent), 2*time.Second); res.State != warden.ApprovalApproved {
 		t.Fatalf("the approved call: %+v", res)
 	}
 }
@@ -312,12 +312,12 @@ func TestRejected(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := f.result(ch, time.Second)
-	if res.State != gateway.ApprovalRejected || res.Message != "not this month" {
+	if res.State != warden.ApprovalRejected || res.Message != "not this month" {
 		t.Fatalf("result: %+v", res)
 	}
 	// The rejection answers the same call for the rest of the request's life.
 	again := f.result(f.await(t.Context(), f.svc, call(bank, "d1")), time.Second)
-	if again.State != gateway.ApprovalRejected || again.RequestID != req.ID {
+	if again.State != warden.ApprovalRejected || again.RequestID != req.ID {
 		t.Fatalf("resent after rejection: %+v", again)
 	}
 	if _, err := f.svc.Approve(t.Context(), approver, req.ID, ""); warden.ErrorCode(err) != warden.EConflict {
@@ -332,7 +332,7 @@ func TestRejected(t *testing.T) {
 func TestExpiry(t *testing.T) {
 	f := newFixture(t, approval.Options{TTL: 150 * time.Millisecond, Hold: 2 * time.Second})
 	res := f.result(f.await(t.Context(), f.svc, call(bank, "d1")), time.Second)
-	if res.State != gateway.ApprovalExpired {
+	if res.State != warden.ApprovalExpired {
 		t.Fatalf("held past the TTL: %+v", res)
 	}
 	if _, err := f.svc.Approve(t.Context(), approver, res.RequestID, ""); warden.ErrorCode(err) != warden.EConflict || !strings.Contains(warden.ErrorMessage(err), "expired") {
@@ -350,7 +350,7 @@ func TestExpiry(t *testing.T) {
 	// An approval nobody uses expires too.
 	time.Sleep(200 * time.Millisecond)
 	next := g.result(g.await(t.Context(), g.svc, call(bank, "d1")), time.Second)
-	if next.State != gateway.ApprovalPending || next.RequestID == first.RequestID {
+	if next.State != warden.ApprovalPending || next.RequestID == first.RequestID {
 		t.Fatalf("sent after the approval expired: %+v", next)
 	}
 	if a, _ := g.store.Approval(t.Context(), first.RequestID); a.Status != warden.ApprovalExpired {
@@ -392,7 +392,7 @@ func TestCancelEndsWait(t *testing.T) {
 	req := f.pending(1)[0]
 	cancel()
 	res := f.result(ch, 200*time.Millisecond)
-	if res.State != gateway.ApprovalPending || res.RequestID != req.ID {
+	if res.State != warden.ApprovalPending || res.RequestID != req.ID {
 		t.Fatalf("cancelled: %+v", res)
 	}
 }
@@ -415,10 +415,10 @@ func TestRejectAgentEndsWait(t *testing.T) {
 		t.Fatalf("RejectAgent = %d, %v; want 2", n, err)
 	}
 	res := f.result(held, 200*time.Millisecond)
-	if res.State != gateway.ApprovalRejected || res.Message != "agent killed: compromised" {
+	if res.State != warden.ApprovalRejected || res.Message != "agent killed: compromised" {
 		t.Fatalf("held call: %+v", res)
 	}
-	if again := f.result(f.await(t.Context(), f.svc, call(bank, "d2")), time.Second); again.State != gateway.ApprovalRejected {
+	if again := f.result(f.await(t.Context(), f.svc, call(bank, "d2")), time.Second); again.State != warden.ApprovalRejected {
 		t.Fatalf("the approved call after the kill: %+v", again)
 	}
 	ev := f.audit.of(res.RequestID)
@@ -488,7 +488,7 @@ func TestCriticalNeedsDistinctApprovers(t *testing.T) {
 	if a, err = f.svc.Approve(t.Context(), operator, req.ID, "two"); err != nil || a.Status != warden.ApprovalApproved {
 		t.Fatalf("second approval: %+v, %v", a, err)
 	}
-	if res := f.result(ch, time.Second); res.State != gateway.ApprovalApproved || !slices.Equal(res.Approvers, []string{"carol", "dave"}) {
+	if res := f.result(ch, time.Second); res.State != warden.ApprovalApproved || !slices.Equal(res.Approvers, []string{"carol", "dave"}) {
 		t.Fatalf("result: %+v", res)
 	}
 	// A high (not critical) tool needs one.
@@ -510,7 +510,7 @@ func TestSameCallTwiceAtOnce(t *testing.T) {
 	ra, rb := f.result(a, 2*time.Second), f.result(b, 2*time.Second)
 	states := []string{ra.State, rb.State}
 	slices.Sort(states)
-	if !slices.Equal(states, []string{gateway.ApprovalApproved, gateway.ApprovalPending}) {
+	if !slices.Equal(states, []string{warden.ApprovalApproved, warden.ApprovalPending}) {
 		t.Fatalf("results %+v and %+v; want one approved, one pending on a new request", ra, rb)
 	}
 }
@@ -524,7 +524,7 @@ func TestDecisionFromAnotherReplica(t *testing.T) {
 	if _, err := other.Approve(t.Context(), approver, req.ID, ""); err != nil {
 		t.Fatal(err)
 	}
-	if res := f.result(ch, time.Second); res.State != gateway.ApprovalApproved {
+	if res := f.result(ch, time.Second); res.State != warden.ApprovalApproved {
 		t.Fatalf("result: %+v", res)
 	}
 }
@@ -697,11 +697,11 @@ func TestPendingLimit(t *testing.T) {
 	for _, ch := range results {
 		res := f.result(ch, 10*time.Second)
 		states[res.State]++
-		if res.State == gateway.ApprovalLimited && (res.RequestID != "" || !strings.Contains(res.Message, "max_pending_per_agent")) {
+		if res.State == warden.ApprovalLimited && (res.RequestID != "" || !strings.Contains(res.Message, "max_pending_per_agent")) {
 			t.Fatalf("a refusal: %+v", res)
 		}
 	}
-	if states[gateway.ApprovalPending] != 3 || states[gateway.ApprovalLimited] != calls-3 {
+	if states[warden.ApprovalPending] != 3 || states[warden.ApprovalLimited] != calls-3 {
 		t.Fatalf("results by state %v; want 3 pending and %d limited", states, calls-3)
 	}
 	reqs := f.pending(3)
@@ -721,17 +721,17 @@ func TestPendingLimit(t *testing.T) {
 	// Another agent has its own allowance.
 	other := call(bank, "o1")
 	other.Agent = &warden.Agent{ID: "agt_2", Name: "ops-bot", Owner: "ops@example.com"}
-	if res := f.result(f.await(t.Context(), f.svc, other), time.Second); res.State != gateway.ApprovalPending {
+	if res := f.result(f.await(t.Context(), f.svc, other), time.Second); res.State != warden.ApprovalPending {
 		t.Fatalf("another agent: %+v", res)
 	}
 	// A decided request makes room for one more, and only one.
 	if _, err := f.svc.Reject(t.Context(), approver, reqs[0].ID, "no"); err != nil {
 		t.Fatal(err)
 	}
-	if res := f.result(f.await(t.Context(), f.svc, call(bank, "n1")), time.Second); res.State != gateway.ApprovalPending {
+	if res := f.result(f.await(t.Context(), f.svc, call(bank, "n1")), time.Second); res.State != warden.ApprovalPending {
 		t.Fatalf("after a rejection: %+v", res)
 	}
-	if res := f.result(f.await(t.Context(), f.svc, call(bank, "n2")), time.Second); res.State != gateway.ApprovalLimited {
+	if res := f.result(f.await(t.Context(), f.svc, call(bank, "n2")), time.Second); res.State != warden.ApprovalLimited {
 		t.Fatalf("over the limit again: %+v", res)
 	}
 	waitFor(t, "5 notifications", func() bool { return paged() >= 5 })

@@ -15,15 +15,6 @@ import (
 	"github.com/wardenhq/warden"
 )
 
-// Denial reasons, stable codes for decisions and audit events.
-const (
-	// ReasonExceeded: the budget is used up for now.
-	ReasonExceeded = "budget_exceeded"
-	// ReasonArgument: a sum budget applies but the argument it adds is missing or not a usable
-	// number. Retrying the same call won't help.
-	ReasonArgument = "budget_argument_invalid"
-)
-
 // Options tune Budgets. The zero value is ready to use.
 type Options struct {
 	// FlushInterval is how often Run saves changed counters: the most consumption a crash can
@@ -89,7 +80,7 @@ type Usage struct {
 // Denial says why a call was refused.
 type Denial struct {
 	Budget *warden.Budget // the refusing budget; shared, do not modify
-	Reason string         // ReasonExceeded or ReasonArgument
+	Reason string         // warden.ReasonBudgetExceeded or warden.ReasonBudgetArgumentInvalid
 	// Used is the use before this call (a rate: calls in the bucket; concurrency: calls in flight);
 	// Limit is the budget's.
 	Used, Limit float64

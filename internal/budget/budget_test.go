@@ -124,7 +124,7 @@ func TestRate(t *testing.T) {
 		allow(t, b, comment(t0.Add(time.Duration(i)*time.Millisecond)))
 	}
 	d := deny(t, b, comment(t0))
-	if d.RetryAfter != 3*time.Minute || d.Reason != ReasonExceeded || d.Limit != 20 || math.Abs(d.Used-20) > 1e-9 || d.Budget.ID != bud.ID {
+	if d.RetryAfter != 3*time.Minute || d.Reason != warden.ReasonBudgetExceeded || d.Limit != 20 || math.Abs(d.Used-20) > 1e-9 || d.Budget.ID != bud.ID {
 		t.Errorf("denial = %+v", d)
 	}
 	if want := "rate 20/hour on github issues.comment exhausted; retry in 3m"; d.Message != want {
@@ -266,7 +266,7 @@ func TestSum(t *testing.T) {
 
 	allow(t, b, pay(300.0, t0))
 	d := deny(t, b, pay(250.0, t0))
-	if d.Used != 300 || d.Limit != 500 || d.Reason != ReasonExceeded || d.RetryAfter != 15*time.Hour {
+	if d.Used != 300 || d.Limit != 500 || d.Reason != warden.ReasonBudgetExceeded || d.RetryAfter != 15*time.Hour {
 		t.Errorf("denial %+v", d)
 	}
 	if want := "sum amount 500/day on payments send: 300 used, amount 250 more is over the limit; resets in 15h"; d.Message != want {
@@ -314,7 +314,7 @@ func TestSumArgumentMustBeANumber(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := deny(t, b, Usage{Agent: "pay-bot", Tool: "payments", Action: "send", Args: tt.args, Now: t0})
-			if d.Reason != ReasonArgument || d.RetryAfter != 0 || d.Used != 10 {
+			if d.Reason != warden.ReasonBudgetArgumentInvalid || d.RetryAfter != 0 || d.Used != 10 {
 				t.Errorf("denial %+v", d)
 			}
 			if prefix := "sum amount 500/day on payments send needs argument amount as a non-negative number: it is "; !strings.HasPrefix(d.Message, prefix) || !strings.Contains(d.Message, tt.want) {
@@ -345,7 +345,7 @@ func TestSumPaths(t *testing.T) {
 	}
 	// Two readings: the decoy would be counted while the tool might use the other.
 	d := deny(t, b, u(map[string]any{"payment": map[string]any{"amount": 1000.0}, "payment.amount": 1.0}))
-	if d.Reason != ReasonArgument || !strings.Contains(d.Message, "ambiguous") {
+	if d.Reason != warden.ReasonBudgetArgumentInvalid || !strings.Contains(d.Message, "ambiguous") {
 		t.Errorf("denial %+v", d)
 	}
 }
@@ -447,7 +447,7 @@ func TestDenialTellsTheLongestWait(t *testing.T) {
 	if d := deny(t, b, pay(10, t0)); d.Budget.ID != quota.ID || d.RetryAfter != 15*time.Hour {
 		t.Errorf("denial %+v, want the quota's 15h", d)
 	}
-	if d := deny(t, b, pay("10", t0)); d.Budget.ID != sum.ID || d.Reason != ReasonArgument {
+	if d := deny(t, b, pay("10", t0)); d.Budget.ID != sum.ID || d.Reason != warden.ReasonBudgetArgumentInvalid {
 		t.Errorf("denial %+v, want the sum's bad argument", d)
 	}
 
@@ -458,7 +458,7 @@ func TestDenialTellsTheLongestWait(t *testing.T) {
 	put(t, b, "pay-bot", "payments", "send", "concurrency 1")
 	release := allow(t, b, pay(10, t0))
 	defer release()
-	if d := deny(t, b, pay(nil, t0)); d.Budget.ID != toolSum.ID || d.Reason != ReasonArgument {
+	if d := deny(t, b, pay(nil, t0)); d.Budget.ID != toolSum.ID || d.Reason != warden.ReasonBudgetArgumentInvalid {
 		t.Errorf("denial %+v, want the sum's bad argument", d)
 	}
 	if d := deny(t, b, pay(1000, t0)); d.Budget.ID != toolSum.ID || d.RetryAfter != 0 {

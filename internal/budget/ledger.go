@@ -467,11 +467,11 @@ func (r *refusal) keepWorse(o refusal) {
 
 func (r *refusal) denial(now int64) *Denial {
 	l, b := r.l, r.l.bud
-	d := &Denial{Budget: b, Reason: ReasonExceeded, Used: r.v.used, Limit: l.limit, RetryAfter: r.v.retry}
+	d := &Denial{Budget: b, Reason: warden.ReasonBudgetExceeded, Used: r.v.used, Limit: l.limit, RetryAfter: r.v.retry}
 	what := Format(b) + " on " + scopeText(b)
 	switch {
 	case r.problem != "":
-		d.Reason = ReasonArgument
+		d.Reason = warden.ReasonBudgetArgumentInvalid
 		d.Used, _ = l.usedAt(now)
 		d.Message = what + " needs argument " + b.Arg + " as a non-negative number: " + r.problem
 	case l.kind == kindRate:

@@ -17,7 +17,6 @@ const (
 	// maxNumberLen bounds a limit's text: 16 integer digits, a point and fifteen decimals is plenty.
 	maxNumberLen = 32
 	maxArgLen    = 128
-	maxActionLen = 128
 	maxSpecLen   = 256
 
 	day = 24 * time.Hour
@@ -132,7 +131,7 @@ func parseLimit(s string, whole bool) (float64, string) {
 		return 0, "limit " + strconv.Quote(s[:maxNumberLen]+"…") + " is too long"
 	}
 	intPart, frac, hasPoint := strings.Cut(s, ".")
-	if !allDigits(intPart) || hasPoint && !allDigits(frac) {
+	if !warden.AllDigits(intPart) || hasPoint && !warden.AllDigits(frac) {
 		return 0, "limit " + strconv.Quote(s) + " is not a plain decimal number"
 	}
 	if hasPoint && whole {
@@ -155,18 +154,6 @@ func limitProblem(v float64, whole bool) string {
 		return "the limit must be a whole number of calls"
 	}
 	return ""
-}
-
-func allDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // argProblem checks a sum's argument path: [A-Za-z_][A-Za-z0-9_.]* with no empty step.
@@ -193,7 +180,7 @@ func isAlnum(c byte) bool {
 }
 
 // validateScope checks the names a budget applies to. Agent and tool names follow
-// warden.ValidateName; actions follow the rule routes and grants use.
+// warden.ValidateName; actions warden.ValidateAction, the rule routes use.
 func validateScope(b *warden.Budget) error {
 	if err := warden.ValidateName("agent", b.Agent); err != nil {
 		return err
@@ -207,22 +194,10 @@ func validateScope(b *warden.Budget) error {
 	if err := warden.ValidateName("tool", b.Tool); err != nil {
 		return err
 	}
-	if b.Action != "" && !validAction(b.Action) {
-		return warden.Errorf(warden.EInvalid, "invalid action %q: use 1-128 letters, digits, '.', '_', '-' or '/'", b.Action)
+	if b.Action != "" {
+		return warden.ValidateAction(b.Action)
 	}
 	return nil
-}
-
-func validAction(a string) bool {
-	if a == "" || len(a) > maxActionLen {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		if c := a[i]; !isAlnum(c) && c != '.' && c != '_' && c != '/' && c != '-' {
-			return false
-		}
-	}
-	return true
 }
 
 // validate checks a budget that did not come from ParseSpec (the API's JSON, a stored row) by the

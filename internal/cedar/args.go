@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/cedar-policy/cedar-go/types"
+
+	"github.com/wardenhq/warden"
 )
 
 // maxArgDepth bounds how deeply arguments may nest. Real tool arguments are shallow; the bound
@@ -183,7 +185,7 @@ func numberValue(s string) (types.Value, *argError) {
 		mant, expText, hasExp = strings.Cut(mant, "E")
 	}
 	intPart, frac, hasPoint := strings.Cut(mant, ".")
-	if !allDigits(intPart) || hasPoint && !allDigits(frac) || hasExp && !isExponent(expText) {
+	if !warden.AllDigits(intPart) || hasPoint && !warden.AllDigits(frac) || hasExp && !isExponent(expText) {
 		return nil, &argError{msg: fmt.Sprintf("%q is not a JSON number", s)}
 	}
 	exp := 0
@@ -239,21 +241,9 @@ func outOfRange(s string) string {
 	return fmt.Sprintf("%s is out of range for Cedar (Long: a 64-bit integer; decimal: ±922337203685477.5807 with 4 decimal places)", s)
 }
 
-func allDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 func isExponent(s string) bool {
 	if strings.HasPrefix(s, "+") || strings.HasPrefix(s, "-") {
 		s = s[1:]
 	}
-	return allDigits(s)
+	return warden.AllDigits(s)
 }

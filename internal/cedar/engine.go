@@ -17,18 +17,6 @@ import (
 	"github.com/wardenhq/warden/internal/apitype"
 )
 
-// Decision reasons this package gives. They are stable codes: audit events and clients branch on
-// them.
-const (
-	ReasonPolicyAllow      = "policy_allow"        // a permit matched and no forbid did
-	ReasonApprovalRequired = "approval_required"   // as policy_allow, but a matching permit is @approval("required")
-	ReasonApprovalWaived   = "approval_waived"     // as policy_allow, and a matching permit is @approval("waived")
-	ReasonNoMatchingPolicy = "no_matching_policy"  // no permit matched: default deny
-	ReasonForbidden        = "forbidden_by_policy" // a forbid matched
-	ReasonPolicyError      = "policy_error"        // a policy could not be evaluated: fail closed
-	ReasonInvalidRequest   = "invalid_request"     // the request cannot be judged
-)
-
 // msgEvaluatorFailed is the message of a decision whose evaluation panicked. What panicked is
 // internal detail and stays out of it.
 const msgEvaluatorFailed = "the policy evaluator failed; denied"
@@ -220,7 +208,7 @@ func (e *Engine) Decide(r *warden.Request) (d warden.Decision) {
 	defer func() {
 		// A panic inside the evaluator must not take the gateway down, nor let the call through.
 		if recover() != nil {
-			d = e.deny(ReasonPolicyError, msgEvaluatorFailed)
+			d = e.deny(warden.ReasonPolicyError, msgEvaluatorFailed)
 		}
 	}()
 	ev := e.evaluate(r, e.candidatesFor)
@@ -245,11 +233,11 @@ func (e *Engine) candidatesFor(req cedar.Request, tool string) []int32 {
 
 func (e *Engine) evaluate(r *warden.Request, pick candidateFunc) evaluation {
 	if e == nil {
-		return evaluation{decision: e.deny(ReasonPolicyError, "no policy set is loaded")}
+		return evaluation{decision: e.deny(warden.ReasonPolicyError, "no policy set is loaded")}
 	}
 	req, ents, err := e.translate(r)
 	if err != nil {
-		return evaluation{decision: e.deny(ReasonInvalidRequest, err.Error())}
+		return evaluation{decision: e.deny(warden.ReasonInvalidRequest, err.Error())}
 	}
 	ev := evaluation{req: req, entities: ents, candidates: pick(req, r.Tool.Name)}
 	if len(ev.candidates) == 0 {
@@ -276,7 +264,7 @@ func (e *Engine) evaluate(r *warden.Request, pick candidateFunc) evaluation {
 	}
 	switch {
 	case len(forbids) > 0:
-		ev.decision = e.decision(warden.EffectDeny, ReasonForbidden, "forbidden by policy "+strings.Join(forbids, ", "), forbids)
+		ev.decision = e.decision(warden.EffectDeny, warden.ReasonForbidden, "forbidden by policy "+strings.Join(forbids, ", "), forbids)
 	case len(diag.Errors) > 0:
 		ids := make([]string, len(diag.Errors))
 		msgs := make([]string, len(diag.Errors))
@@ -284,16 +272,16 @@ func (e *Engine) evaluate(r *warden.Request, pick candidateFunc) evaluation {
 			ids[i] = string(de.PolicyID)
 			msgs[i] = fmt.Sprintf("policy %s: %s", de.PolicyID, de.Message)
 		}
-		ev.decision = e.decision(warden.EffectDeny, ReasonPolicyError,
+		ev.decision = e.decision(warden.EffectDeny, warden.ReasonPolicyError,
 			"denied because a policy could not be evaluated for this request: "+strings.Join(msgs, "; "), ids)
 	case len(approvals) > 0:
-		ev.decision = e.decision(warden.EffectApprovalRequired, ReasonApprovalRequired,
+		ev.decision = e.decision(warden.EffectApprovalRequired, warden.ReasonApprovalRequired,
 			"policy "+strings.Join(approvals, ", ")+" allows this only with a person's approval", approvals)
 	case len(waivers) > 0:
-		ev.decision = e.decision(warden.EffectAllow, ReasonApprovalWaived,
+		ev.decision = e.decision(warden.EffectAllow, warden.ReasonApprovalWaived,
 			"allowed by policy "+strings.Join(permits, ", ")+"; approval waived by policy "+strings.Join(waivers, ", "), permits)
 	case len(permits) > 0:
-		ev.decision = e.decision(warden.EffectAllow, ReasonPolicyAllow, "allowed by policy "+strings.Join(permits, ", "), permits)
+		ev.decision = e.decision(warden.EffectAllow, warden.ReasonPolicyAllow, "allowed by policy "+strings.Join(permits, ", "), permits)
 	default:
 		ev.decision = e.noMatch(req)
 	}
@@ -335,7 +323,7 @@ func (e *Engine) noMatch(req cedar.Request) warden.Decision {
 	// Denials are on the hot path too, so the entities are written out here: EntityUID.String
 	// allocates for every rune it escapes, which made it a third of a denial's allocations.
 	uid := func(u cedar.EntityUID) string { return string(u.Type) + "::" + strconv.Quote(string(u.ID)) }
-	return e.deny(ReasonNoMatchingPolicy, "no policy permits "+uid(req.Principal)+" to take "+uid(req.Action)+" on "+uid(req.Resource))
+	return e.deny(warden.ReasonNoMatchingPolicy, "no policy permits "+uid(req.Principal)+" to take "+uid(req.Action)+" on "+uid(req.Resource))
 }
 
 // Explanation is the wire type apitype.Explanation; see there.
@@ -349,7 +337,7 @@ type PolicyResult = apitype.PolicyResult
 func (e *Engine) Explain(r *warden.Request) (x Explanation) {
 	defer func() {
 		if recover() != nil {
-			x = Explanation{Decision: e.deny(ReasonPolicyError, msgEvaluatorFailed)}
+			x = Explanation{Decision: e.deny(warden.ReasonPolicyError, msgEvaluatorFailed)}
 		}
 	}()
 	ev := e.evaluate(r, e.candidatesFor)

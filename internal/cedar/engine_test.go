@@ -18,8 +18,8 @@ func TestDecide(t *testing.T) {
 		policies       []string
 		message        string // substring, when set
 	}
-	allow := func(ids ...string) want { return want{warden.EffectAllow, ReasonPolicyAllow, ids, ""} }
-	noMatch := want{warden.EffectDeny, ReasonNoMatchingPolicy, nil, ""}
+	allow := func(ids ...string) want { return want{warden.EffectAllow, warden.ReasonPolicyAllow, ids, ""} }
+	noMatch := want{warden.EffectDeny, warden.ReasonNoMatchingPolicy, nil, ""}
 
 	withArgs := func(r *warden.Request, args string) *warden.Request {
 		if err := json.Unmarshal([]byte(args), &r.Arguments); err != nil {
@@ -50,7 +50,7 @@ func TestDecide(t *testing.T) {
 		{"unnamed policy gets file#index", `permit(principal, action, resource); permit(principal == Agent::"x", action, resource);`,
 			req("x", "everything:echo"), allow("main.cedar#0", "main.cedar#1")},
 		{"forbid beats permit", grant + `@id("f") forbid(principal, action == Action::"github:repo.delete", resource);`,
-			req("triage-bot", "github:repo.delete"), want{warden.EffectDeny, ReasonForbidden, []string{"f"}, "forbidden by policy f"}},
+			req("triage-bot", "github:repo.delete"), want{warden.EffectDeny, warden.ReasonForbidden, []string{"f"}, "forbidden by policy f"}},
 		{"forbid elsewhere leaves permit", grant + `@id("f") forbid(principal, action == Action::"github:repo.delete", resource);`,
 			req("triage-bot", "github:issues.list"), allow("g")},
 		{"action list", `@id("l") permit(principal, action in [Action::"github:issues.list", Action::"github:issues.comment"], resource);`,
@@ -83,21 +83,21 @@ func TestDecide(t *testing.T) {
 		{"args decimal", `@id("a") permit(principal, action, resource) when { context.args.amount.lessThan(decimal("100.0")) };`,
 			withArgs(req("a", "everything:echo"), `{"amount": 99.95}`), allow("a")},
 		{"args decimal against a Long is an error", `@id("a") permit(principal, action, resource) when { context.args.amount < 100 };`,
-			withArgs(req("a", "everything:echo"), `{"amount": 99.5}`), want{warden.EffectDeny, ReasonPolicyError, []string{"a"}, ""}},
+			withArgs(req("a", "everything:echo"), `{"amount": 99.5}`), want{warden.EffectDeny, warden.ReasonPolicyError, []string{"a"}, ""}},
 		{"args integral float is Long", `@id("a") permit(principal, action, resource) when { context.args.n == 3 };`,
 			withArgs(req("a", "everything:echo"), `{"n": 3.0}`), allow("a")},
 		{"args fraction with too many places refused", `@id("a") permit(principal, action, resource);`,
 			withArgs(req("a", "everything:echo"), `{"amount": 1.23456}`),
-			want{warden.EffectDeny, ReasonInvalidRequest, nil, "argument .amount: 1.23456 has more than 4 digits"}},
+			want{warden.EffectDeny, warden.ReasonInvalidRequest, nil, "argument .amount: 1.23456 has more than 4 digits"}},
 		{"args huge number refused", `@id("a") permit(principal, action, resource);`,
 			withArgs(req("a", "everything:echo"), `{"list": [1, 1e300]}`),
-			want{warden.EffectDeny, ReasonInvalidRequest, nil, "argument .list[1]: 1e+300 is out of range"}},
+			want{warden.EffectDeny, warden.ReasonInvalidRequest, nil, "argument .list[1]: 1e+300 is out of range"}},
 		{"args null in array refused", `@id("a") permit(principal, action, resource);`,
 			withArgs(req("a", "everything:echo"), `{"list": [null]}`),
-			want{warden.EffectDeny, ReasonInvalidRequest, nil, "null inside an array"}},
+			want{warden.EffectDeny, warden.ReasonInvalidRequest, nil, "null inside an array"}},
 
 		{"risk", `@id("r") forbid(principal, action, resource) when { context.risk_level >= 4 }; @id("p") permit(principal, action, resource);`,
-			req("a", "shell:exec"), want{warden.EffectDeny, ReasonForbidden, []string{"r"}, ""}},
+			req("a", "shell:exec"), want{warden.EffectDeny, warden.ReasonForbidden, []string{"r"}, ""}},
 		{"risk string", `@id("p") permit(principal, action, resource) when { context.risk == "low" && context.tool == "everything" };`,
 			req("a", "everything:echo"), allow("p")},
 		{"labels as tags", `@id("t") permit(principal, action, resource) when { principal.hasTag("team") && principal.getTag("team") == "payments" };`,
@@ -105,7 +105,7 @@ func TestDecide(t *testing.T) {
 		{"missing tag", `@id("t") permit(principal, action, resource) when { principal.hasTag("region") };`,
 			req("a", "everything:echo"), noMatch},
 		{"reading a missing tag is an error", `@id("t") permit(principal, action, resource) when { principal.getTag("region") == "eu" };`,
-			req("a", "everything:echo"), want{warden.EffectDeny, ReasonPolicyError, []string{"t"}, ""}},
+			req("a", "everything:echo"), want{warden.EffectDeny, warden.ReasonPolicyError, []string{"t"}, ""}},
 		{"owner and purpose", `@id("o") permit(principal, action, resource) when { principal.owner == "alice@example.com" && principal.purpose like "*triage*" };`,
 			req("a", "everything:echo"), allow("o")},
 		{"on behalf of", `@id("b") permit(principal, action, resource) when { context.on_behalf_of == "bob@example.com" };`,
@@ -115,41 +115,41 @@ func TestDecide(t *testing.T) {
 		{"body inspected by default", `@id("i") permit(principal, action, resource) when { context.body_inspected };`,
 			req("a", "everything:echo"), allow("i")},
 		{"body uninspected", `@id("u") forbid(principal, action, resource) unless { context.body_inspected }; @id("p") permit(principal, action, resource);`,
-			bodyUninspected(req("a", "github:user.get")), want{warden.EffectDeny, ReasonForbidden, []string{"u"}, ""}},
+			bodyUninspected(req("a", "github:user.get")), want{warden.EffectDeny, warden.ReasonForbidden, []string{"u"}, ""}},
 		{"time", `@id("n") permit(principal, action, resource) when { context.now > 1700000000 && context.datetime < datetime("2027-01-01") && context.datetime.toTime() >= duration("9h") };`,
 			req("a", "everything:echo"), allow("n")},
 
 		{"approval", `@id("ap") @approval("required") permit(principal, action, resource);`,
-			req("a", "everything:echo"), want{warden.EffectApprovalRequired, ReasonApprovalRequired, []string{"ap"}, "approval"}},
+			req("a", "everything:echo"), want{warden.EffectApprovalRequired, warden.ReasonApprovalRequired, []string{"ap"}, "approval"}},
 		{"approval wins over a plain permit", `@id("ap") @approval("required") permit(principal, action, resource); @id("p") permit(principal, action, resource);`,
-			req("a", "everything:echo"), want{warden.EffectApprovalRequired, ReasonApprovalRequired, []string{"ap"}, ""}},
+			req("a", "everything:echo"), want{warden.EffectApprovalRequired, warden.ReasonApprovalRequired, []string{"ap"}, ""}},
 		{"forbid beats approval", `@id("ap") @approval("required") permit(principal, action, resource); @id("f") forbid(principal, action, resource);`,
-			req("a", "everything:echo"), want{warden.EffectDeny, ReasonForbidden, []string{"f"}, ""}},
+			req("a", "everything:echo"), want{warden.EffectDeny, warden.ReasonForbidden, []string{"f"}, ""}},
 		{"approval permit not matching", `@id("ap") @approval("required") permit(principal, action == Action::"everything:rm", resource); @id("p") permit(principal, action, resource);`,
 			req("a", "everything:echo"), allow("p")},
 		{"waived", `@id("w") @approval("waived") permit(principal, action, resource);`,
-			req("a", "shell:exec"), want{warden.EffectAllow, ReasonApprovalWaived, []string{"w"}, "approval waived by policy w"}},
+			req("a", "shell:exec"), want{warden.EffectAllow, warden.ReasonApprovalWaived, []string{"w"}, "approval waived by policy w"}},
 		{"waiver names every permit", `@id("p") permit(principal, action, resource); @id("w") @approval("waived") permit(principal, action, resource);`,
-			req("a", "shell:exec"), want{warden.EffectAllow, ReasonApprovalWaived, []string{"p", "w"}, "allowed by policy p, w; approval waived by policy w"}},
+			req("a", "shell:exec"), want{warden.EffectAllow, warden.ReasonApprovalWaived, []string{"p", "w"}, "allowed by policy p, w; approval waived by policy w"}},
 		{"required beats waived", `@id("w") @approval("waived") permit(principal, action, resource); @id("ap") @approval("required") permit(principal, action, resource);`,
-			req("a", "shell:exec"), want{warden.EffectApprovalRequired, ReasonApprovalRequired, []string{"ap"}, ""}},
+			req("a", "shell:exec"), want{warden.EffectApprovalRequired, warden.ReasonApprovalRequired, []string{"ap"}, ""}},
 		{"forbid beats waived", `@id("w") @approval("waived") permit(principal, action, resource); @id("f") forbid(principal, action, resource);`,
-			req("a", "shell:exec"), want{warden.EffectDeny, ReasonForbidden, []string{"f"}, ""}},
+			req("a", "shell:exec"), want{warden.EffectDeny, warden.ReasonForbidden, []string{"f"}, ""}},
 		{"waiver not matching", `@id("w") @approval("waived") permit(principal, action == Action::"shell:other", resource); @id("p") permit(principal, action, resource);`,
 			req("a", "shell:exec"), allow("p")},
 		{"waiver alone does not permit", `@id("w") @approval("waived") permit(principal, action, resource) when { false };`,
 			req("a", "shell:exec"), noMatch},
 
 		{"error in permit fails closed", `@id("e") permit(principal, action, resource) when { context.args.path like "/tmp/*" };`,
-			req("a", "everything:echo"), want{warden.EffectDeny, ReasonPolicyError, []string{"e"}, "policy e:"}},
+			req("a", "everything:echo"), want{warden.EffectDeny, warden.ReasonPolicyError, []string{"e"}, "policy e:"}},
 		{"error beats a clean permit", `@id("e") permit(principal, action, resource) when { context.args.n > 1 }; @id("p") permit(principal, action, resource);`,
-			withArgs(req("a", "everything:echo"), `{"n": "one"}`), want{warden.EffectDeny, ReasonPolicyError, []string{"e"}, ""}},
+			withArgs(req("a", "everything:echo"), `{"n": "one"}`), want{warden.EffectDeny, warden.ReasonPolicyError, []string{"e"}, ""}},
 		{"error in forbid fails closed", `@id("e") forbid(principal, action, resource) when { context.args.size > 100 }; @id("p") permit(principal, action, resource);`,
-			req("a", "everything:echo"), want{warden.EffectDeny, ReasonPolicyError, []string{"e"}, ""}},
+			req("a", "everything:echo"), want{warden.EffectDeny, warden.ReasonPolicyError, []string{"e"}, ""}},
 		{"forbid reported over error", `@id("e") permit(principal, action, resource) when { context.args.n > 1 }; @id("f") forbid(principal, action, resource);`,
-			req("a", "everything:echo"), want{warden.EffectDeny, ReasonForbidden, []string{"f"}, ""}},
+			req("a", "everything:echo"), want{warden.EffectDeny, warden.ReasonForbidden, []string{"f"}, ""}},
 		{"overflow is an error", `@id("o") permit(principal, action, resource) when { context.args.n + 1 > 0 };`,
-			withArgValue(req("a", "everything:echo"), "n", int64(math.MaxInt64)), want{warden.EffectDeny, ReasonPolicyError, []string{"o"}, "overflow"}},
+			withArgValue(req("a", "everything:echo"), "n", int64(math.MaxInt64)), want{warden.EffectDeny, warden.ReasonPolicyError, []string{"o"}, "overflow"}},
 		{"guarded condition", `@id("g") permit(principal, action, resource) when { context.args has path && context.args.path like "/tmp/*" };`,
 			req("a", "everything:echo"), noMatch},
 	}
@@ -194,8 +194,8 @@ func TestDecideInvalidRequest(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			d := e.Decide(r)
-			if d.Effect != warden.EffectDeny || d.Reason != ReasonInvalidRequest || d.Message == "" {
-				t.Errorf("Decide = %+v; want deny/%s with a message", d, ReasonInvalidRequest)
+			if d.Effect != warden.EffectDeny || d.Reason != warden.ReasonInvalidRequest || d.Message == "" {
+				t.Errorf("Decide = %+v; want deny/%s with a message", d, warden.ReasonInvalidRequest)
 			}
 		})
 	}
@@ -209,8 +209,8 @@ func TestDecideInvalidRequest(t *testing.T) {
 func TestDecideRecoversFromPanic(t *testing.T) {
 	e := mustCompile(t, map[string]string{"main.cedar": `permit(principal, action, resource);`})
 	e.policies[0].cedar = nil // what no Compile produces: evaluating it panics
-	if d := e.Decide(req("a", "everything:echo")); d.Effect != warden.EffectDeny || d.Reason != ReasonPolicyError || d.Message != msgEvaluatorFailed {
-		t.Errorf("Decide = %+v; want deny/%s", d, ReasonPolicyError)
+	if d := e.Decide(req("a", "everything:echo")); d.Effect != warden.EffectDeny || d.Reason != warden.ReasonPolicyError || d.Message != msgEvaluatorFailed {
+		t.Errorf("Decide = %+v; want deny/%s", d, warden.ReasonPolicyError)
 	}
 	if x := e.Explain(req("a", "everything:echo")); x.Decision.Effect != warden.EffectDeny {
 		t.Errorf("Explain = %+v; want deny", x.Decision)
@@ -251,7 +251,7 @@ func TestExplain(t *testing.T) {
 	r := req("triage-bot", "github:repo.delete")
 	r.Resource = "repo:acme/web"
 	x := e.Explain(r)
-	if x.Decision.Effect != warden.EffectDeny || x.Decision.Reason != ReasonForbidden {
+	if x.Decision.Effect != warden.EffectDeny || x.Decision.Reason != warden.ReasonForbidden {
 		t.Errorf("decision = %+v; want forbidden", x.Decision)
 	}
 	if x.Principal != `Agent::"triage-bot"` || x.Action != `Action::"github:repo.delete"` || x.Resource != `Resource::"repo:acme/web"` {
@@ -274,7 +274,7 @@ func TestExplain(t *testing.T) {
 		t.Errorf("Explain decided %+v, Decide %+v", x.Decision, d)
 	}
 
-	if x := e.Explain(nil); x.Decision.Reason != ReasonInvalidRequest || x.Considered != nil {
+	if x := e.Explain(nil); x.Decision.Reason != warden.ReasonInvalidRequest || x.Considered != nil {
 		t.Errorf("Explain(nil) = %+v", x)
 	}
 }

@@ -82,12 +82,12 @@ func FuzzDecideArgs(f *testing.F) {
 func checkDecision(t *testing.T, d warden.Decision) {
 	t.Helper()
 	switch d.Effect + "/" + d.Reason {
-	case "allow/" + ReasonPolicyAllow, "allow/" + ReasonApprovalWaived, "approval_required/" + ReasonApprovalRequired,
-		"deny/" + ReasonNoMatchingPolicy, "deny/" + ReasonForbidden, "deny/" + ReasonPolicyError, "deny/" + ReasonInvalidRequest:
+	case "allow/" + warden.ReasonPolicyAllow, "allow/" + warden.ReasonApprovalWaived, "approval_required/" + warden.ReasonApprovalRequired,
+		"deny/" + warden.ReasonNoMatchingPolicy, "deny/" + warden.ReasonForbidden, "deny/" + warden.ReasonPolicyError, "deny/" + warden.ReasonInvalidRequest:
 	default:
 		t.Fatalf("unexpected decision %+v", d)
 	}
-	if d.Reason == ReasonPolicyError && d.Message == msgEvaluatorFailed {
+	if d.Reason == warden.ReasonPolicyError && d.Message == msgEvaluatorFailed {
 		t.Fatalf("the evaluator panicked: %+v", d)
 	}
 }

@@ -185,14 +185,14 @@ func TestIndexMatchesFullEvaluation(t *testing.T) {
 			for _, reason := range diag.Reasons {
 				reasons = append(reasons, string(reason.PolicyID))
 			}
-			if want.decision.Reason != ReasonApprovalRequired && want.decision.Reason != ReasonNoMatchingPolicy &&
+			if want.decision.Reason != warden.ReasonApprovalRequired && want.decision.Reason != warden.ReasonNoMatchingPolicy &&
 				!sameSet(reasons, want.decision.Policies) {
 				t.Fatalf("round %d: warden policies %q, cedar reasons %q", round, want.decision.Policies, reasons)
 			}
 		}
 	}
 	// A differential test that only ever saw one outcome would prove little.
-	for _, reason := range []string{ReasonPolicyAllow, ReasonApprovalRequired, ReasonNoMatchingPolicy, ReasonForbidden, ReasonPolicyError} {
+	for _, reason := range []string{warden.ReasonPolicyAllow, warden.ReasonApprovalRequired, warden.ReasonNoMatchingPolicy, warden.ReasonForbidden, warden.ReasonPolicyError} {
 		if seen[reason] == 0 {
 			t.Errorf("no request was decided %s; outcomes: %v", reason, seen)
 		}

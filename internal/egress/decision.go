@@ -47,7 +47,7 @@ func (d *DecisionAPI) Decide(ctx context.Context, r Request) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
-	allowed := resp.Effect == warden.EffectAllow || resp.Effect == warden.EffectApproved
+	allowed := warden.EffectAllows(resp.Effect)
 	return Decision{ID: resp.ID, Allowed: allowed && resp.ID != "", Reason: resp.Reason, Message: resp.Message}, nil
 }
 

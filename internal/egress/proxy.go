@@ -188,7 +188,7 @@ func (p *Proxy) admit(ctx context.Context, t Target) (Decision, []netip.Addr, *r
 			}
 		}
 		if !req.AllowHost {
-			return Decision{}, nil, refuse(http.StatusForbidden, "not_in_allow_host", "%s is not in this run's --allow-host list", t.Resource())
+			return Decision{}, nil, refuse(http.StatusForbidden, warden.ReasonNotInAllowHost, "%s is not in this run's --allow-host list", t.Resource())
 		}
 	}
 	d, err := p.Decider.Decide(ctx, req)

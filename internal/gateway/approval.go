@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/cedar"
 )
 
 // approvalReason says why a call that policy allowed still needs a person's approval, or "" if it
@@ -17,7 +16,7 @@ func approvalReason(t *warden.Tool, action string, d warden.Decision) string {
 	switch {
 	case t.NeedsApproval(action):
 		return warden.ApprovalByTool
-	case t.Risk.Level() >= warden.RiskHigh.Level() && d.Reason != cedar.ReasonApprovalWaived:
+	case t.Risk.Level() >= warden.RiskHigh.Level() && d.Reason != warden.ReasonApprovalWaived:
 		return warden.ApprovalByRisk
 	}
 	return ""

@@ -4,12 +4,11 @@ import (
 	"testing"
 
 	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/cedar"
 )
 
 func TestApprovalReason(t *testing.T) {
-	allow := warden.Decision{Effect: warden.EffectAllow, Reason: cedar.ReasonPolicyAllow}
-	waived := warden.Decision{Effect: warden.EffectAllow, Reason: cedar.ReasonApprovalWaived}
+	allow := warden.Decision{Effect: warden.EffectAllow, Reason: warden.ReasonPolicyAllow}
+	waived := warden.Decision{Effect: warden.EffectAllow, Reason: warden.ReasonApprovalWaived}
 	tool := func(risk warden.Risk, approval ...string) *warden.Tool {
 		return &warden.Tool{Name: "t", Risk: risk, Approval: approval}
 	}

@@ -12,14 +12,11 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
-	"github.com/wardenhq/warden/internal/identity"
 )
 
 // DecisionTTL is how long an allowed decision of the decision API waits for its outcome; after
 // that it is closed with status error and its concurrency slot is released.
 const DecisionTTL = 10 * time.Minute
-
-func newDecisionID() string { return identity.NewID("dec_") }
 
 // AuthorizeRequest is the wire type apitype.AuthorizeRequest; see there.
 type AuthorizeRequest = apitype.AuthorizeRequest
@@ -82,7 +79,7 @@ func (g *Gateway) AuthorizeHandler() http.Handler {
 		caller, err := g.Authenticate(r)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="warden"`)
-			writeGatewayError(w, http.StatusUnauthorized, "invalid_token", warden.ErrorMessage(err), "")
+			writeGatewayError(w, http.StatusUnauthorized, warden.ReasonInvalidToken, warden.ErrorMessage(err), "")
 			return
 		}
 		var req AuthorizeRequest
@@ -117,7 +114,7 @@ func (g *Gateway) OutcomeHandler() http.Handler {
 		caller, err := g.Authenticate(r)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="warden"`)
-			writeGatewayError(w, http.StatusUnauthorized, "invalid_token", warden.ErrorMessage(err), "")
+			writeGatewayError(w, http.StatusUnauthorized, warden.ReasonInvalidToken, warden.ErrorMessage(err), "")
 			return
 		}
 		var req OutcomeRequest

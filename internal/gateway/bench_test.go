@@ -84,7 +84,7 @@ func newPipelineEnv(tb testing.TB, policies int, withBudgets bool) *pipelineEnv 
 	tb.Cleanup(func() { store.Close() })
 	now := time.Now().UTC()
 	secret, hash := identity.NewSecret("wsec_")
-	agent := &warden.Agent{ID: identity.NewID("agt_"), Name: "bench-bot", Owner: "a@example.com", Purpose: "bench",
+	agent := &warden.Agent{ID: warden.NewID("agt_"), Name: "bench-bot", Owner: "a@example.com", Purpose: "bench",
 		Status: warden.AgentActive, Epoch: 1, SecretHash: hash, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
 	if err := store.CreateAgent(ctx, agent); err != nil {
 		tb.Fatal(err)

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,7 +17,6 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/cedar"
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/killswitch"
@@ -65,6 +65,7 @@ func (a *recordingAudit) events(typ string, tried bool) []warden.AuditEvent {
 // handed out and those released.
 type hookBudgets struct {
 	consume         func() error
+	denial          *gateway.BudgetDenial // the answer when consume is nil or returns nil
 	calls           atomic.Int32
 	taken, released atomic.Int32
 }
@@ -76,8 +77,23 @@ func (b *hookBudgets) Consume(agent, tool, action string, args map[string]any, n
 			return nil, nil, err
 		}
 	}
+	if b.denial != nil {
+		return nil, b.denial, nil
+	}
 	b.taken.Add(1)
 	return func() { b.released.Add(1) }, nil, nil
+}
+
+// fakeApprovals answers every request with result, or fails with err; it keeps the requests.
+type fakeApprovals struct {
+	result   gateway.ApprovalResult
+	err      error
+	requests atomic.Int32
+}
+
+func (a *fakeApprovals) Await(ctx context.Context, req *gateway.ApprovalRequest) (gateway.ApprovalResult, error) {
+	a.requests.Add(1)
+	return a.result, a.err
 }
 
 // hookVerifier runs afterVerify once a token is verified and before the pipeline runs: the
@@ -106,6 +122,8 @@ type failureEnv struct {
 	budgets  *hookBudgets
 	verifier *hookVerifier
 	killer   *killswitch.Service
+	store    *sqlite.Store
+	reg      *gateway.Registry
 	upstream atomic.Int32
 }
 
@@ -127,13 +145,13 @@ func newFailureEnv(t *testing.T, policy string) *failureEnv {
 	t.Cleanup(func() { store.Close() })
 	now := time.Now().UTC()
 	_, hash := identity.NewSecret("wsec_")
-	agent := &warden.Agent{ID: identity.NewID("agt_"), Name: "bot", Owner: "a@example.com", Purpose: "test",
+	agent := &warden.Agent{ID: warden.NewID("agt_"), Name: "bot", Owner: "a@example.com", Purpose: "test",
 		Status: warden.AgentActive, Epoch: 1, SecretHash: hash, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
 	if err := store.CreateAgent(ctx, agent); err != nil {
 		t.Fatal(err)
 	}
 	tool := &warden.Tool{Name: "api", Kind: warden.ToolHTTP, URL: up.URL, Risk: warden.RiskLow,
-		Routes: []string{"GET /items/{id} -> items.get item:{id}"}, CreatedAt: now, UpdatedAt: now}
+		Routes: []string{"GET /items/{id} -> items.get item:{id}", "POST /items -> items.create"}, CreatedAt: now, UpdatedAt: now}
 	if err := store.CreateTool(ctx, tool); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +175,11 @@ func newFailureEnv(t *testing.T, policy string) *failureEnv {
 	env.gw = &gateway.Gateway{Registry: reg, Tokens: env.verifier, Kill: kill, Budgets: env.budgets,
 		Secrets: noSecrets{}, Audit: env.audit, Log: log}
 	env.killer = &killswitch.Service{Store: store, State: kill, Audit: env.audit, Calls: env.gw, Tokens: ids, Registry: reg, Log: log}
-	env.srv = httptest.NewServer(env.gw.HTTPHandler(gateway.HTTPOptions{}))
+	env.store, env.reg = store, reg
+	mux := http.NewServeMux()
+	mux.Handle("/http/", env.gw.HTTPHandler(gateway.HTTPOptions{}))
+	mux.Handle("POST /v1/authorize", env.gw.AuthorizeHandler())
+	env.srv = httptest.NewServer(mux)
 	t.Cleanup(env.srv.Close)
 	return env
 }
@@ -180,28 +202,65 @@ func (e *failureEnv) restore(t *testing.T) {
 
 const permitAll = `permit(principal == Agent::"bot", action == Action::"api:items.get", resource);`
 
+// askAPerson sends every call of permitAll to a person.
+const askAPerson = `@approval("required") ` + permitAll
+
+// approvals has the gateway ask a and returns a setup that does so.
+func approvals(a *fakeApprovals) func(t *testing.T, e *failureEnv) {
+	return func(t *testing.T, e *failureEnv) { e.gw.Approvals = a }
+}
+
+// get is a GET through the HTTP gateway.
+func get(path string) func(e *failureEnv) *http.Request {
+	return func(e *failureEnv) *http.Request {
+		req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
+		return req
+	}
+}
+
+// postJSON is a POST of a body labelled JSON through the HTTP gateway.
+func postJSON(path, body string) func(e *failureEnv) *http.Request {
+	return func(e *failureEnv) *http.Request {
+		req, _ := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		return req
+	}
+}
+
 // TestPipelineFailuresDeny drives every failure branch of the pipeline through the HTTP
-// gateway: each call is refused with its reason, recorded, and never reaches the upstream; the
-// concurrency slot it took is given back and nothing of it is left in flight.
+// gateway (and the decision API, for arguments only it can get wrong): each call is refused
+// with its reason, recorded, and never reaches the upstream; the concurrency slot it took is
+// given back and nothing of it is left in flight. Requests refused before any decision (a body
+// warden cannot read) are answered 4xx and change nothing.
 func TestPipelineFailuresDeny(t *testing.T) {
 	tests := []struct {
 		name   string
 		policy string
 		setup  func(t *testing.T, e *failureEnv)
-		status int
-		effect string
-		reason string
+		// request is the call; nil is GET /http/api/items/7.
+		request func(e *failureEnv) *http.Request
+		// decisionAPI: the call goes to POST /v1/authorize with this body, and the decision is
+		// in its 200 answer.
+		decisionAPI string
+		status      int
+		effect      string
+		reason      string
 		// recorded is false when the audit log is what failed: the refusal has no record to check.
 		recorded bool
-		// consumed is whether budgets were consumed: a call refused before policy and budgets
-		// (kill state, policy) costs the agent nothing.
+		// consumed is whether budgets were consumed: a call refused before budgets (kill state,
+		// policy, approval) costs the agent nothing.
 		consumed bool
 		message  string // if set, a prefix of the answer's message
+		// tool and action are what the event records of the call, when not api and items.get.
+		tool, action string
+		// undecided: the request is refused before any decision, with no decision ID and no
+		// event.
+		undecided bool
 	}{
 		{
 			name:   "allowed: the environment forwards a call it may",
 			policy: permitAll,
-			status: http.StatusOK, effect: warden.EffectAllow, reason: cedar.ReasonPolicyAllow, recorded: true, consumed: true,
+			status: http.StatusOK, effect: warden.EffectAllow, reason: warden.ReasonPolicyAllow, recorded: true, consumed: true,
 		},
 		{
 			// An allow that is not on record does not happen.
@@ -210,7 +269,7 @@ func TestPipelineFailuresDeny(t *testing.T) {
 			setup: func(t *testing.T, e *failureEnv) {
 				e.audit.fail = func(*warden.AuditEvent) bool { return true }
 			},
-			status: http.StatusServiceUnavailable, effect: warden.EffectError, reason: gateway.ReasonAuditUnavailable, consumed: true,
+			status: http.StatusServiceUnavailable, effect: warden.EffectError, reason: warden.ReasonAuditUnavailable, consumed: true,
 		},
 		{
 			name:   "budget store fails",
@@ -218,7 +277,25 @@ func TestPipelineFailuresDeny(t *testing.T) {
 			setup: func(t *testing.T, e *failureEnv) {
 				e.budgets.consume = func() error { return errors.New("database is locked") }
 			},
-			status: http.StatusForbidden, effect: warden.EffectDeny, reason: gateway.ReasonBudgetError, recorded: true, consumed: true,
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonBudgetError, recorded: true, consumed: true,
+		},
+		{
+			name:   "budget spent",
+			policy: permitAll,
+			setup: func(t *testing.T, e *failureEnv) {
+				e.budgets.denial = &gateway.BudgetDenial{Message: "rate budget spent", RetryAfter: 2 * time.Second}
+			},
+			status: http.StatusTooManyRequests, effect: warden.EffectDeny, reason: warden.ReasonBudgetExceeded, recorded: true, consumed: true,
+			message: "rate budget spent",
+		},
+		{
+			name:   "budget argument missing",
+			policy: permitAll,
+			setup: func(t *testing.T, e *failureEnv) {
+				e.budgets.denial = &gateway.BudgetDenial{Reason: warden.ReasonBudgetArgumentInvalid, Message: "argument amount is missing"}
+			},
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonBudgetArgumentInvalid, recorded: true, consumed: true,
+			message: "argument amount is missing",
 		},
 		{
 			// The kill race, made deterministic: the agent is killed after the first kill-state
@@ -228,7 +305,7 @@ func TestPipelineFailuresDeny(t *testing.T) {
 			setup: func(t *testing.T, e *failureEnv) {
 				e.budgets.consume = func() error { e.kill(t); return nil }
 			},
-			status: http.StatusForbidden, effect: warden.EffectDeny, reason: killswitch.ReasonAgentInactive, recorded: true, consumed: true,
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonAgentInactive, recorded: true, consumed: true,
 		},
 		{
 			name:   "restored into a new epoch while its budgets are consumed",
@@ -236,7 +313,7 @@ func TestPipelineFailuresDeny(t *testing.T) {
 			setup: func(t *testing.T, e *failureEnv) {
 				e.budgets.consume = func() error { e.restore(t); return nil }
 			},
-			status: http.StatusForbidden, effect: warden.EffectDeny, reason: killswitch.ReasonStaleEpoch, recorded: true, consumed: true,
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonStaleEpoch, recorded: true, consumed: true,
 		},
 		{
 			name:   "restored into a new epoch after its token was checked",
@@ -244,7 +321,7 @@ func TestPipelineFailuresDeny(t *testing.T) {
 			setup: func(t *testing.T, e *failureEnv) {
 				e.verifier.afterVerify = func() { e.restore(t) }
 			},
-			status: http.StatusForbidden, effect: warden.EffectDeny, reason: killswitch.ReasonStaleEpoch, recorded: true,
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonStaleEpoch, recorded: true,
 		},
 		{
 			name:   "killed after its token was checked",
@@ -252,19 +329,146 @@ func TestPipelineFailuresDeny(t *testing.T) {
 			setup: func(t *testing.T, e *failureEnv) {
 				e.verifier.afterVerify = func() { e.kill(t) }
 			},
-			status: http.StatusForbidden, effect: warden.EffectDeny, reason: killswitch.ReasonAgentInactive, recorded: true,
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonAgentInactive, recorded: true,
+		},
+		{
+			name:   "lockdown",
+			policy: permitAll,
+			setup: func(t *testing.T, e *failureEnv) {
+				if _, err := e.killer.Lockdown(context.Background(), &warden.Principal{Name: "ops", Role: warden.RoleAdmin}, "incident 9", warden.RiskLow); err != nil {
+					t.Fatal(err)
+				}
+			},
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonLockdown, recorded: true,
+			message: "lockdown in force: incident 9",
+		},
+		{
+			name:   "tool disabled",
+			policy: permitAll,
+			setup: func(t *testing.T, e *failureEnv) {
+				if _, err := e.store.UpdateTool(context.Background(), "api", func(tool *warden.Tool) error { tool.Disabled = true; return nil }); err != nil {
+					t.Fatal(err)
+				}
+				if err := e.reg.Load(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			},
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonToolDisabled, recorded: true,
+			message: "tool api is disabled",
+		},
+		{
+			// The registry's own check, for a replica whose kill state has not heard yet.
+			name:   "tool disabled, the kill state not told",
+			policy: permitAll,
+			setup: func(t *testing.T, e *failureEnv) {
+				if _, err := e.store.UpdateTool(context.Background(), "api", func(tool *warden.Tool) error { tool.Disabled = true; return nil }); err != nil {
+					t.Fatal(err)
+				}
+				e.reg.Kill = nil
+				if err := e.reg.Load(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			},
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonToolDisabled, recorded: true,
+			message: "tool api is disabled",
+		},
+		{
+			name:    "unknown tool",
+			policy:  permitAll,
+			request: get("/http/nosuch/items/7"),
+			status:  http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonUnknownTool, recorded: true,
+			message: `no tool named "nosuch"`, tool: "nosuch", action: "-",
+		},
+		{
+			name:    "no route",
+			policy:  permitAll,
+			request: get("/http/api/nothing/here"),
+			status:  http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonNoRoute, recorded: true,
+			action: "GET /nothing/here",
+		},
+		{
+			name:    "a path warden will not interpret",
+			policy:  permitAll,
+			request: get("/http/api/items/a%2Fb"),
+			status:  http.StatusBadRequest, effect: warden.EffectDeny, reason: warden.ReasonInvalidPath, recorded: true,
+			action: "GET /items/a%2Fb",
+		},
+		{
+			name:        "arguments that are not an object (decision API)",
+			policy:      permitAll,
+			decisionAPI: `{"tool": "api", "action": "items.get", "arguments": [1, 2]}`,
+			status:      http.StatusOK, effect: warden.EffectDeny, reason: warden.ReasonInvalidArguments, recorded: true,
+		},
+		{
+			name:    "a body labelled JSON that does not parse",
+			policy:  permitAll,
+			request: postJSON("/http/api/items", `{"name": `),
+			status:  http.StatusBadRequest, reason: "invalid_request", undecided: true,
+		},
+		{
+			name:    "a JSON body too large to inspect",
+			policy:  permitAll,
+			request: postJSON("/http/api/items", `{"name": "`+strings.Repeat("x", 1<<20)+`"}`),
+			status:  http.StatusRequestEntityTooLarge, reason: "invalid_request", undecided: true,
 		},
 		{
 			// Cedar would skip a policy it cannot evaluate; warden denies.
 			name:   "policy evaluation error",
 			policy: `@id("e") permit(principal, action, resource) when { principal.getTag("region") == "eu" };`,
-			status: http.StatusForbidden, effect: warden.EffectDeny, reason: cedar.ReasonPolicyError, recorded: true,
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonPolicyError, recorded: true,
 		},
 		{
 			name:   "no policy set in force",
 			policy: `permit(principal, action, resource) when {`,
-			status: http.StatusForbidden, effect: warden.EffectDeny, reason: gateway.ReasonNoPolicy, recorded: true,
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonPolicyError, recorded: true,
 			message: "no valid policy set is in force",
+		},
+		{
+			name:   "approval needed, and this server takes none",
+			policy: askAPerson,
+			status: http.StatusForbidden, effect: warden.EffectApprovalRequired, reason: warden.ReasonApprovalRequired, recorded: true,
+			message: "this call needs a person's approval",
+		},
+		{
+			name:   "approval cannot be obtained",
+			policy: askAPerson,
+			setup:  approvals(&fakeApprovals{err: errors.New("database is locked")}),
+			status: http.StatusServiceUnavailable, effect: warden.EffectError, reason: warden.ReasonApprovalError, recorded: true,
+			message: "the approval could not be obtained",
+		},
+		{
+			name:   "approval pending",
+			policy: askAPerson,
+			setup:  approvals(&fakeApprovals{result: gateway.ApprovalResult{State: warden.ApprovalPending, RequestID: "apr_1"}}),
+			status: http.StatusForbidden, effect: warden.EffectApprovalRequired, reason: warden.ReasonApprovalPending, recorded: true,
+			message: "waiting for a person's approval: request apr_1",
+		},
+		{
+			name:   "approval limit reached",
+			policy: askAPerson,
+			setup:  approvals(&fakeApprovals{result: gateway.ApprovalResult{State: warden.ApprovalLimited, Message: "3 requests are waiting"}}),
+			status: http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonApprovalLimit, recorded: true,
+			message: "3 requests are waiting",
+		},
+		{
+			name:   "approval rejected",
+			policy: askAPerson,
+			setup:  approvals(&fakeApprovals{result: gateway.ApprovalResult{State: warden.ApprovalRejected, RequestID: "apr_1", Message: "no"}}),
+			status: http.StatusForbidden, effect: warden.EffectRejected, reason: warden.ReasonApprovalRejected, recorded: true,
+			message: "rejected: no (request apr_1)",
+		},
+		{
+			name:   "approval expired",
+			policy: askAPerson,
+			setup:  approvals(&fakeApprovals{result: gateway.ApprovalResult{State: warden.ApprovalExpired, RequestID: "apr_1"}}),
+			status: http.StatusForbidden, effect: warden.EffectExpired, reason: warden.ReasonApprovalExpired, recorded: true,
+			message: "the approval request apr_1 expired",
+		},
+		{
+			name:   "approved: the environment forwards a call a person approved",
+			policy: askAPerson,
+			setup:  approvals(&fakeApprovals{result: gateway.ApprovalResult{State: warden.ApprovalApproved, RequestID: "apr_1", Approvers: []string{"carol"}}}),
+			status: http.StatusOK, effect: warden.EffectApproved, reason: warden.ReasonApproved, recorded: true, consumed: true,
 		},
 	}
 	for _, tt := range tests {
@@ -273,7 +477,15 @@ func TestPipelineFailuresDeny(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(t, e)
 			}
-			req, _ := http.NewRequest("GET", e.srv.URL+"/http/api/items/7", nil)
+			var req *http.Request
+			switch {
+			case tt.decisionAPI != "":
+				req, _ = http.NewRequest("POST", e.srv.URL+"/v1/authorize", strings.NewReader(tt.decisionAPI))
+			case tt.request != nil:
+				req = tt.request(e)
+			default:
+				req = get("/http/api/items/7")(e)
+			}
 			req.Header.Set("Authorization", "Bearer "+e.token)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -281,14 +493,23 @@ func TestPipelineFailuresDeny(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
+			// The gateway records an allowed call's outcome after the answer is sent: wait for
+			// its handler to return.
+			e.srv.Close()
 			if resp.StatusCode != tt.status {
-				t.Fatalf("status %d (%s); want %d", resp.StatusCode, body, tt.status)
+				t.Fatalf("status %d (%.300s); want %d", resp.StatusCode, body, tt.status)
 			}
-			allowed := tt.effect == warden.EffectAllow
-			if !allowed {
+			allowed := warden.EffectAllows(tt.effect)
+			switch {
+			case tt.decisionAPI != "":
+				var ar gateway.AuthorizeResponse
+				if err := json.Unmarshal(body, &ar); err != nil || ar.Effect != tt.effect || ar.Reason != tt.reason || ar.ID == "" || !strings.HasPrefix(ar.Message, tt.message) {
+					t.Errorf("answer %s; want the effect %s, reason %s, a decision ID and a message %q…", body, tt.effect, tt.reason, tt.message)
+				}
+			case !allowed:
 				var ge gateway.GatewayError
-				if err := json.Unmarshal(body, &ge); err != nil || ge.Error.Code != tt.reason || ge.Error.DecisionID == "" || !strings.HasPrefix(ge.Error.Message, tt.message) {
-					t.Errorf("answer %s; want the code %s, a decision ID and a message %q…", body, tt.reason, tt.message)
+				if err := json.Unmarshal(body, &ge); err != nil || ge.Error.Code != tt.reason || (ge.Error.DecisionID == "") != tt.undecided || !strings.HasPrefix(ge.Error.Message, tt.message) {
+					t.Errorf("answer %s; want the code %s, a decision ID (unless undecided: %v) and a message %q…", body, tt.reason, tt.undecided, tt.message)
 				}
 			}
 			if n, want := e.upstream.Load(), map[bool]int32{true: 1, false: 0}[allowed]; n != want {
@@ -306,6 +527,12 @@ func TestPipelineFailuresDeny(t *testing.T) {
 
 			calls := e.audit.events(warden.EventToolCall, false)
 			results := e.audit.events(warden.EventToolResult, false)
+			if tt.undecided {
+				if tried := e.audit.events(warden.EventToolCall, true); len(tried) != 0 {
+					t.Errorf("events %+v recorded for a request refused before any decision", tried)
+				}
+				return
+			}
 			if !tt.recorded {
 				// The log refused everything: the pipeline tried to record its allow, was
 				// refused, and took it back; no outcome was ever attempted.
@@ -324,8 +551,12 @@ func TestPipelineFailuresDeny(t *testing.T) {
 			if d := calls[0].Decision; d.Effect != tt.effect || d.Reason != tt.reason || d.ID == "" {
 				t.Errorf("recorded decision %+v; want effect %s, reason %s, an ID", d, tt.effect, tt.reason)
 			}
-			if calls[0].Actor.Name != "bot" || calls[0].Target.Tool != "api" || calls[0].Target.Action != "items.get" {
-				t.Errorf("recorded call %+v %+v; want bot calling api items.get", calls[0].Actor, calls[0].Target)
+			tool, action := cmp.Or(tt.tool, "api"), cmp.Or(tt.action, "items.get")
+			if action == "-" {
+				action = ""
+			}
+			if calls[0].Actor.Name != "bot" || calls[0].Target.Tool != tool || calls[0].Target.Action != action {
+				t.Errorf("recorded call %+v %+v; want bot calling %s %q", calls[0].Actor, calls[0].Target, tool, action)
 			}
 			if n, want := len(results), map[bool]int{true: 1, false: 0}[allowed]; n != want {
 				t.Errorf("%d tool.result events recorded; want %d", n, want)

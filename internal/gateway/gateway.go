@@ -1,6 +1,6 @@
 // Package gateway is the enforcement pipeline every tool call passes, whatever door it came
-// through (MCP, HTTP, the decision API): authenticate, kill state, resolve, policy, budgets,
-// approval, audit, broker the credential, forward, record the outcome.
+// through (MCP, HTTP, the decision API): authenticate, kill state, resolve, policy, approval,
+// budgets, audit, broker the credential, forward, record the outcome.
 package gateway
 
 import (
@@ -73,7 +73,7 @@ func (p *Permit) OnDone(done func(Outcome)) *Permit {
 
 // Allowed reports whether the call may be forwarded: policy allowed it, or a person approved it.
 func (p *Permit) Allowed() bool {
-	return p.Decision.Effect == warden.EffectAllow || p.Decision.Effect == warden.EffectApproved
+	return warden.EffectAllows(p.Decision.Effect)
 }
 
 // Done records the outcome of an allowed call and releases what the call held (its

@@ -91,7 +91,7 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *httpu
 	caller, err := g.Authenticate(r)
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="warden"`)
-		writeGatewayError(w, http.StatusUnauthorized, "invalid_token", warden.ErrorMessage(err), "")
+		writeGatewayError(w, http.StatusUnauthorized, warden.ReasonInvalidToken, warden.ErrorMessage(err), "")
 		return
 	}
 	toolName, rest := splitToolPath(r.URL.EscapedPath())
@@ -107,7 +107,7 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *httpu
 		if err != nil {
 			// No route, or a path warden refuses to interpret: denied and recorded like any call.
 			call.Action = r.Method + " " + truncate(rest, 256)
-			p := g.deniedBeforePolicy(r, caller, call, e, err)
+			p := g.deniedBeforePolicy(r, caller, call, err)
 			status := http.StatusForbidden
 			if warden.ErrorCode(err) == warden.EInvalid {
 				status = http.StatusBadRequest
@@ -126,7 +126,7 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *httpu
 	p := g.Authorize(r.Context(), caller, call)
 	if !p.Allowed() {
 		status := http.StatusForbidden
-		if p.Decision.Reason == ReasonBudgetExceeded {
+		if p.Decision.Reason == warden.ReasonBudgetExceeded {
 			status = http.StatusTooManyRequests
 			if p.RetryAfter > 0 {
 				w.Header().Set("Retry-After", strconv.Itoa(int((p.RetryAfter+time.Second-1)/time.Second)))
@@ -141,7 +141,7 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *httpu
 	headers, err := g.UpstreamHeaders(p.Ctx, caller, p.Tool, p.Trace)
 	if err != nil {
 		p.Done(Outcome{Status: warden.StatusError, Latency: time.Since(start)})
-		writeGatewayError(w, http.StatusBadGateway, ReasonCredentialMissing, warden.ErrorMessage(err), p.Decision.ID)
+		writeGatewayError(w, http.StatusBadGateway, warden.ReasonCredentialMissing, warden.ErrorMessage(err), p.Decision.ID)
 		return
 	}
 	out, err := outboundRequest(r, p, match, body, headers)
@@ -171,17 +171,14 @@ func splitToolPath(escaped string) (tool, rest string) {
 	return tool, "/" + rest
 }
 
-// deniedBeforePolicy records a call on e refused because it could not be resolved.
-func (g *Gateway) deniedBeforePolicy(r *http.Request, c *Caller, call *Call, e *entry, cause error) *Permit {
-	p := &Permit{Decision: warden.Decision{ID: newDecisionID(), Effect: warden.EffectDeny, Reason: "no_route", Message: warden.ErrorMessage(cause)}, Trace: call.Trace.Child()}
+// deniedBeforePolicy records a call refused because it could not be resolved: no route, or a
+// path warden refuses to interpret.
+func (g *Gateway) deniedBeforePolicy(r *http.Request, c *Caller, call *Call, cause error) *Permit {
+	reason := warden.ReasonNoRoute
 	if warden.ErrorCode(cause) == warden.EInvalid {
-		p.Decision.Reason = "invalid_path"
+		reason = warden.ReasonInvalidPath
 	}
-	args, _ := DecodeArguments(call.Arguments)
-	rd := g.eventRedactor(g.Registry.current(), e)
-	ev := g.callEvent(c, call, rd, p, g.now(), args)
-	g.record(r.Context(), ev, p, rd)
-	return p
+	return g.Refuse(r.Context(), c, call, reason, warden.ErrorMessage(cause))
 }
 
 // requestArguments builds what policy sees of an HTTP request and returns the body to forward

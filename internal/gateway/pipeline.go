@@ -13,23 +13,8 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/killswitch"
 	"github.com/wardenhq/warden/internal/redact"
-)
-
-// Decision reasons the pipeline itself gives (policy gives its own, see package cedar).
-const (
-	ReasonUnknownTool       = "unknown_tool"
-	ReasonToolDisabled      = "tool_disabled"
-	ReasonInvalidArguments  = "invalid_arguments"
-	ReasonNoPolicy          = "policy_error"
-	ReasonBudgetExceeded    = "budget_exceeded"
-	ReasonBudgetError       = "budget_error"
-	ReasonApprovalRequired  = "approval_required"
-	ReasonApprovalLimit     = "approval_limit" // the agent has as many requests waiting as it may
-	ReasonAuditUnavailable  = "audit_unavailable"
-	ReasonCredentialMissing = "credential_unavailable"
 )
 
 // Verifier authenticates agents' tokens and knows the agents.
@@ -92,20 +77,9 @@ func (r *ApprovalRequest) Recorded() (action, resource string) {
 	return action, resource
 }
 
-// Approval states.
-const (
-	ApprovalApproved = "approved"
-	ApprovalPending  = "pending" // nobody decided within the hold time; the same call may be sent again
-	ApprovalRejected = "rejected"
-	ApprovalExpired  = "expired"
-	// ApprovalLimited: the agent has as many requests waiting for a person as it may; no request
-	// was made and nobody was told. The call is denied.
-	ApprovalLimited = "limited"
-)
-
 // ApprovalResult is what became of an ApprovalRequest.
 type ApprovalResult struct {
-	State     string
+	State     string // warden.ApprovalApproved, ApprovalPending, ApprovalRejected, ApprovalExpired or ApprovalLimited
 	RequestID string
 	Message   string   // the approver's note or reason
 	Approvers []string // who approved
@@ -168,7 +142,7 @@ func (g *Gateway) Authenticate(r *http.Request) (*Caller, error) {
 			Type:     warden.EventTokenRefuse,
 			Actor:    warden.EventActor{Kind: warden.ActorAgent, Source: r.RemoteAddr},
 			Target:   warden.EventTarget{Action: rd.Secrets(r.Method + " " + r.URL.Path)},
-			Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: "invalid_token", Message: warden.ErrorMessage(err)},
+			Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: warden.ReasonInvalidToken, Message: warden.ErrorMessage(err)},
 		}
 		refusals := g.Refusals
 		if refusals == nil {
@@ -193,113 +167,209 @@ func bearerToken(r *http.Request) string {
 	return strings.TrimSpace(token)
 }
 
-// Authorize runs the pipeline for one call: kill state, resolve, policy, budgets, approval and
-// the durable audit event. Every failure on the way denies. The answer is never nil.
+// Authorize runs the pipeline for one call an authenticated agent asks to make (Authenticate
+// came first; UpstreamHeaders brokers the credential of an allowed call after). Each step is a
+// method of the call's request and says whether the call may go on; one that refuses has set
+// the decision and recorded the refusal. Every failure on the way denies. The answer is
+// never nil.
 func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit {
-	now := g.now()
-	p := &Permit{
-		Decision: warden.Decision{ID: identity.NewID("dec_")},
-		Ctx:      ctx,
-		Trace:    call.Trace.Child(),
+	r := g.newRequest(ctx, c, call)
+	r.resolve()
+	if r.killState() && r.decide() && r.approve() && r.budget() {
+		r.record()
 	}
-	snap := g.Registry.current()
-	e := snap.tools[call.Tool]
-	args, argsErr := DecodeArguments(call.Arguments)
-	rd := g.eventRedactor(snap, e)
-	ev := g.callEvent(c, call, rd, p, now, args)
-	deny := func(effect, reason, message string) *Permit {
-		p.Decision.Effect, p.Decision.Reason, p.Decision.Message = effect, reason, message
-		g.record(ctx, ev, p, rd)
-		return p
-	}
+	return r.p
+}
 
-	// Kill state first: the agent may have been stopped since its token was checked, the tool
-	// disabled, or a lockdown begun.
-	var tool *warden.Tool
-	if e != nil {
-		tool = e.tool
+// request is one call on its way through Authorize: what each step found, for the steps after
+// it. It lives on the stack of Authorize; what outlives the call is in the Permit.
+type request struct {
+	g    *Gateway
+	ctx  context.Context
+	c    *Caller
+	call *Call
+	now  time.Time // when the call arrived; record stamps the moment of the decision
+	p    *Permit   // the answer
+
+	// Set by resolve.
+	snap    *snapshot
+	e       *entry // the tool the call names; nil when none is registered by that name
+	args    map[string]any
+	argsErr error
+	rd      *redact.Redactor   // the call's event redactor (eventRedactor)
+	ev      *warden.AuditEvent // the call's tool.call event
+
+	release func() // set by budget: the budgets' concurrency slot
+}
+
+// newRequest starts a call's request: its time, decision ID and span.
+func (g *Gateway) newRequest(ctx context.Context, c *Caller, call *Call) request {
+	return request{
+		g: g, ctx: ctx, c: c, call: call, now: g.now(),
+		p: &Permit{Decision: warden.Decision{ID: warden.NewID("dec_")}, Ctx: ctx, Trace: call.Trace.Child()},
 	}
-	if reason, msg := g.Kill.Load().Check(c.Agent.ID, c.Claims.Epoch, tool, now); reason != "" {
-		return deny(warden.EffectDeny, reason, msg)
+}
+
+// resolve finds what the call names: its tool in the current snapshot, its arguments decoded,
+// and the audit event that records it. It refuses nothing: what it could not resolve is
+// refused after the kill state is checked, so that a stopped agent is told it is stopped
+// whatever it called.
+func (r *request) resolve() {
+	r.snap = r.g.Registry.current()
+	r.e = r.snap.tools[r.call.Tool]
+	r.args, r.argsErr = DecodeArguments(r.call.Arguments)
+	r.rd = r.g.eventRedactor(r.snap, r.e)
+	r.ev = r.g.callEvent(r.c, r.call, r.rd, r.p, r.now, r.args)
+}
+
+// tool returns the registered tool the call names, or nil.
+func (r *request) tool() *warden.Tool {
+	if r.e == nil {
+		return nil
 	}
-	if e == nil {
-		return deny(warden.EffectDeny, ReasonUnknownTool, "no tool named "+quote(call.Tool))
+	return r.e.tool
+}
+
+// refuse ends the call with a refusal and records it. A refusal that cannot be recorded is
+// still a refusal; the failure is logged. It returns false, for a step to return.
+func (r *request) refuse(effect, reason, message string) bool {
+	r.p.Decision.Effect, r.p.Decision.Reason, r.p.Decision.Message = effect, reason, message
+	r.g.record(r.ctx, r.ev, r.p, r.rd)
+	return false
+}
+
+// killState checks the kill state first: the agent may have been stopped since its token was
+// checked, the tool disabled, or a lockdown begun.
+func (r *request) killState() bool {
+	if reason, msg := r.g.Kill.Load().Check(r.c.Agent.ID, r.c.Claims.Epoch, r.tool(), r.now); reason != "" {
+		return r.refuse(warden.EffectDeny, reason, msg)
 	}
-	p.Tool = e.tool
-	if e.tool.Disabled {
-		return deny(warden.EffectDeny, ReasonToolDisabled, "tool "+e.tool.Name+" is disabled")
+	return true
+}
+
+// decide refuses a call on no tool, a disabled tool or with undecodable arguments, and asks
+// policy about the rest. Without a valid policy set nothing is allowed.
+func (r *request) decide() bool {
+	if r.e == nil {
+		return r.refuse(warden.EffectDeny, warden.ReasonUnknownTool, "no tool named "+quote(r.call.Tool))
 	}
-	if argsErr != nil {
-		return deny(warden.EffectDeny, ReasonInvalidArguments, argsErr.Error())
+	r.p.Tool = r.e.tool
+	if r.e.tool.Disabled {
+		return r.refuse(warden.EffectDeny, warden.ReasonToolDisabled, "tool "+r.e.tool.Name+" is disabled")
 	}
-	if snap.engine == nil {
-		return deny(warden.EffectDeny, ReasonNoPolicy, "no valid policy set is in force")
+	if r.argsErr != nil {
+		return r.refuse(warden.EffectDeny, warden.ReasonInvalidArguments, r.argsErr.Error())
 	}
-	d := snap.engine.Decide(&warden.Request{
-		Agent: c.Agent, Tool: e.tool, Action: call.Action, Resource: call.Resource, Arguments: args,
-		SessionID: c.Claims.SessionID, OnBehalfOf: c.Claims.OnBehalfOf(), Time: now, BodyUninspected: call.BodyUninspected,
+	if r.snap.engine == nil {
+		return r.refuse(warden.EffectDeny, warden.ReasonPolicyError, "no valid policy set is in force")
+	}
+	d := r.snap.engine.Decide(&warden.Request{
+		Agent: r.c.Agent, Tool: r.e.tool, Action: r.call.Action, Resource: r.call.Resource, Arguments: r.args,
+		SessionID: r.c.Claims.SessionID, OnBehalfOf: r.c.Claims.OnBehalfOf(), Time: r.now, BodyUninspected: r.call.BodyUninspected,
 	})
-	d.ID = p.Decision.ID
-	p.Decision = d
+	d.ID = r.p.Decision.ID
+	r.p.Decision = d
 	switch d.Effect {
-	case warden.EffectAllow:
-		if why := approvalReason(e.tool, call.Action, d); why != "" && !g.approve(ctx, c, call, e, ev, p, why) {
-			g.record(ctx, ev, p, rd)
-			return p
+	case warden.EffectAllow, warden.EffectApprovalRequired:
+		return true
+	}
+	return r.refuse(d.Effect, d.Reason, d.Message)
+}
+
+// approve holds a call that policy, its tool or its risk sends to a person until someone
+// decides (approvalReason says when); any answer but an approval refuses it.
+func (r *request) approve() bool {
+	why := warden.ApprovalByPolicy
+	if r.p.Decision.Effect == warden.EffectAllow {
+		if why = approvalReason(r.e.tool, r.call.Action, r.p.Decision); why == "" {
+			return true
 		}
-	case warden.EffectApprovalRequired:
-		if !g.approve(ctx, c, call, e, ev, p, warden.ApprovalByPolicy) {
-			g.record(ctx, ev, p, rd)
-			return p
-		}
+	}
+	g, p := r.g, r.p
+	if g.Approvals == nil {
+		return r.refuse(warden.EffectApprovalRequired, warden.ReasonApprovalRequired, "this call needs a person's approval, and this server takes no approvals")
+	}
+	res, err := g.Approvals.Await(r.ctx, &ApprovalRequest{
+		DecisionID: p.Decision.ID, Agent: r.c.Agent, SessionID: r.c.Claims.SessionID, OnBehalfOf: r.c.Claims.OnBehalfOf(),
+		Tool: r.e.tool, Action: r.call.Action, Resource: r.call.Resource, ArgsSHA256: r.ev.Target.ArgsSHA256,
+		RecordedAction: r.ev.Target.Action, RecordedResource: r.ev.Target.Resource,
+		Arguments: r.ev.Target.Arguments, Policies: p.Decision.Policies, PolicyVersion: p.Decision.PolicyVersion, Reason: why,
+	})
+	if err != nil {
+		g.Log.Error("approval failed; denying", "decision", p.Decision.ID, "err", err)
+		return r.refuse(warden.EffectError, warden.ReasonApprovalError, "the approval could not be obtained")
+	}
+	switch res.State {
+	case warden.ApprovalApproved:
+		p.Decision.Effect, p.Decision.Reason = warden.EffectApproved, warden.ReasonApproved
+		p.Decision.Message = "approved by " + strings.Join(res.Approvers, ", ") + " (request " + res.RequestID + ")"
+		return true
+	case warden.ApprovalPending:
+		return r.refuse(warden.EffectApprovalRequired, warden.ReasonApprovalPending, "waiting for a person's approval: request "+res.RequestID+"; send the same call again once it is approved")
+	case warden.ApprovalLimited:
+		return r.refuse(warden.EffectDeny, warden.ReasonApprovalLimit, res.Message)
+	case warden.ApprovalRejected:
+		return r.refuse(warden.EffectRejected, warden.ReasonApprovalRejected, "rejected: "+res.Message+" (request "+res.RequestID+")")
 	default:
-		return deny(d.Effect, d.Reason, d.Message)
+		return r.refuse(warden.EffectExpired, warden.ReasonApprovalExpired, "the approval request "+res.RequestID+" expired")
 	}
+}
 
-	release := func() {}
-	if g.Budgets != nil {
-		rel, denial, err := g.Budgets.Consume(c.Agent.Name, e.tool.Name, call.Action, args, now)
-		if err != nil {
-			g.Log.Error("budget check failed", "agent", c.Agent.Name, "tool", e.tool.Name, "err", err)
-			return deny(warden.EffectDeny, ReasonBudgetError, "budgets could not be checked")
-		}
-		if denial != nil {
-			p.RetryAfter = denial.RetryAfter
-			reason := denial.Reason
-			if reason == "" {
-				reason = ReasonBudgetExceeded
-			}
-			return deny(warden.EffectDeny, reason, denial.Message)
-		}
-		release = rel
+// budget consumes the call's budgets, atomically; a concurrency slot it takes is released when
+// the call is done, or refused after all.
+func (r *request) budget() bool {
+	r.release = func() {}
+	if r.g.Budgets == nil {
+		return true
 	}
+	rel, denial, err := r.g.Budgets.Consume(r.c.Agent.Name, r.e.tool.Name, r.call.Action, r.args, r.now)
+	if err != nil {
+		r.g.Log.Error("budget check failed", "agent", r.c.Agent.Name, "tool", r.e.tool.Name, "err", err)
+		return r.refuse(warden.EffectDeny, warden.ReasonBudgetError, "budgets could not be checked")
+	}
+	if denial != nil {
+		r.p.RetryAfter = denial.RetryAfter
+		reason := denial.Reason
+		if reason == "" {
+			reason = warden.ReasonBudgetExceeded
+		}
+		return r.refuse(warden.EffectDeny, reason, denial.Message)
+	}
+	r.release = rel
+	return true
+}
 
-	// Register the call, so that a kill from now on finds it in flight and cancels it; then check
-	// the kill state once more: a kill that changed the state before this check is seen here,
-	// and one that changes it after finds the call registered. Either way nothing of the agent
-	// is decided allowed, or goes upstream, once kill has returned.
-	callCtx, cancel := context.WithCancel(ctx)
-	a := &allowed{g: g, ctx: ctx, ev: ev, cancel: cancel, release: release}
-	a.id = g.inflight.add(c.Agent.ID, e.tool.Name, cancel)
+// record registers the allowed call in flight, checks the kill state once more and makes the
+// allow durable; only then does the Permit carry the call's context and its Done.
+//
+// Registered first, so that a kill from now on finds the call in flight and cancels it; then
+// the kill state once more: a kill that changed the state before this check is seen here, and
+// one that changes it after finds the call registered. Either way nothing of the agent is
+// decided allowed, or goes upstream, once kill has returned.
+func (r *request) record() {
+	g, p := r.g, r.p
+	callCtx, cancel := context.WithCancel(r.ctx)
+	a := &allowed{g: g, ctx: r.ctx, ev: r.ev, cancel: cancel, release: r.release}
+	a.id = g.inflight.add(r.c.Agent.ID, r.e.tool.Name, cancel)
 	decided := g.now()
-	if reason, msg := g.Kill.Load().Check(c.Agent.ID, c.Claims.Epoch, e.tool, decided); reason != "" {
+	if reason, msg := g.Kill.Load().Check(r.c.Agent.ID, r.c.Claims.Epoch, r.e.tool, decided); reason != "" {
 		a.unregister()
-		return deny(warden.EffectDeny, reason, msg)
+		r.refuse(warden.EffectDeny, reason, msg)
+		return
 	}
 
 	// Durable before the action: an allow that is not on record does not happen. The event is
 	// stamped with the moment of the decision.
-	ev.Time = decided
-	g.fillDecision(ev, p, rd)
-	if err := g.Audit.Append(ctx, ev); err != nil {
+	r.ev.Time = decided
+	g.fillDecision(r.ev, p, r.rd)
+	if err := g.Audit.Append(r.ctx, r.ev); err != nil {
 		a.unregister()
 		g.Log.Error("audit append failed; denying", "decision", p.Decision.ID, "err", err)
-		p.Decision.Effect, p.Decision.Reason, p.Decision.Message = warden.EffectError, ReasonAuditUnavailable, "the audit log is unavailable"
-		return p
+		p.Decision.Effect, p.Decision.Reason, p.Decision.Message = warden.EffectError, warden.ReasonAuditUnavailable, "the audit log is unavailable"
+		return
 	}
 	p.Ctx = callCtx
 	p.allowed = a
-	return p
 }
 
 // allowed is a call the pipeline let through, registered in flight, until its Done. It is one
@@ -335,42 +405,6 @@ func (a *allowed) recordLater(o Outcome) {
 // event's commit (audit.Log.AppendLater).
 type laterAppender interface {
 	AppendLater(ctx context.Context, ev *warden.AuditEvent) error
-}
-
-// approve waits for a person's approval of a call; it reports whether the call may go on, and
-// otherwise leaves the refusal in p.Decision. why is warden.ApprovalByPolicy, ByTool or ByRisk.
-func (g *Gateway) approve(ctx context.Context, c *Caller, call *Call, e *entry, ev *warden.AuditEvent, p *Permit, why string) bool {
-	refuse := func(effect, reason, message string) bool {
-		p.Decision.Effect, p.Decision.Reason, p.Decision.Message = effect, reason, message
-		return false
-	}
-	if g.Approvals == nil {
-		return refuse(warden.EffectApprovalRequired, ReasonApprovalRequired, "this call needs a person's approval, and this server takes no approvals")
-	}
-	res, err := g.Approvals.Await(ctx, &ApprovalRequest{
-		DecisionID: p.Decision.ID, Agent: c.Agent, SessionID: c.Claims.SessionID, OnBehalfOf: c.Claims.OnBehalfOf(),
-		Tool: e.tool, Action: call.Action, Resource: call.Resource, ArgsSHA256: ev.Target.ArgsSHA256,
-		RecordedAction: ev.Target.Action, RecordedResource: ev.Target.Resource,
-		Arguments: ev.Target.Arguments, Policies: p.Decision.Policies, PolicyVersion: p.Decision.PolicyVersion, Reason: why,
-	})
-	if err != nil {
-		g.Log.Error("approval failed; denying", "decision", p.Decision.ID, "err", err)
-		return refuse(warden.EffectError, "approval_error", "the approval could not be obtained")
-	}
-	switch res.State {
-	case ApprovalApproved:
-		p.Decision.Effect, p.Decision.Reason = warden.EffectApproved, "approved"
-		p.Decision.Message = "approved by " + strings.Join(res.Approvers, ", ") + " (request " + res.RequestID + ")"
-		return true
-	case ApprovalPending:
-		return refuse(warden.EffectApprovalRequired, "approval_pending", "waiting for a person's approval: request "+res.RequestID+"; send the same call again once it is approved")
-	case ApprovalLimited:
-		return refuse(warden.EffectDeny, ReasonApprovalLimit, res.Message)
-	case ApprovalRejected:
-		return refuse(warden.EffectRejected, "approval_rejected", "rejected: "+res.Message+" (request "+res.RequestID+")")
-	default:
-		return refuse(warden.EffectExpired, "approval_expired", "the approval request "+res.RequestID+" expired")
-	}
 }
 
 // callEvent starts the audit event of a call with what is known before any decision. args are

@@ -54,7 +54,7 @@ func (a *API) recordDenied(ctx context.Context, r *http.Request, p *warden.Princ
 		Type:     warden.EventAdminDenied,
 		Actor:    warden.EventActor{Kind: warden.ActorHuman, Name: p.Name, Role: string(p.Role), Source: r.RemoteAddr},
 		Target:   warden.EventTarget{Action: r.Method + " " + r.URL.Path},
-		Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: "role_required", Message: warden.ErrorMessage(err)},
+		Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: warden.ReasonRoleRequired, Message: warden.ErrorMessage(err)},
 	}
 	if err := a.Audit.Append(ctx, ev); err != nil {
 		a.Log.Error("audit append failed", "type", ev.Type, "err", err)

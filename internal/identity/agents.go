@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/killswitch"
 )
 
 // Agent returns this replica's current view of an agent: the record as last written or loaded,
@@ -37,7 +36,7 @@ func (s *Service) loadAgents(ctx context.Context) error {
 
 // refusal returns why the agent may not hold live tokens at now, or nil.
 func refusal(a *warden.Agent, now time.Time) error {
-	if msg := killswitch.Refusal(a, now); msg != "" {
+	if msg := warden.ActRefusal(a.Status, a.ExpiresAt, now); msg != "" {
 		return unauthenticated(msg, nil)
 	}
 	return nil

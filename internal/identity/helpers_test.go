@@ -81,7 +81,7 @@ func (e *env) addAgent(name string) (*warden.Agent, string) {
 	secret, hash := identity.NewSecret(identity.AgentSecretPrefix)
 	now := e.clock.Now()
 	a := &warden.Agent{
-		ID: identity.NewID("agt_"), Name: name, Owner: "alice@example.com", Status: warden.AgentActive,
+		ID: warden.NewID("agt_"), Name: name, Owner: "alice@example.com", Status: warden.AgentActive,
 		Epoch: 1, SecretHash: hash, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(30 * 24 * time.Hour),
 	}
 	if err := e.store.CreateAgent(context.Background(), a); err != nil {

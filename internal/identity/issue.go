@@ -97,7 +97,7 @@ func (s *Service) Issue(ctx context.Context, a *warden.Agent, r IssueRequest) (*
 		ExpiresAt: exp,
 		IssuedAt:  iat,
 		NotBefore: iat,
-		ID:        NewID("tok_"),
+		ID:        warden.NewID("tok_"),
 		ClientID:  a.ID,
 		SessionID: sessionFor(a.ID, r.OnBehalfOf, r.SessionID),
 		Epoch:     a.Epoch,

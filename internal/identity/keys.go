@@ -145,7 +145,7 @@ func (s *Service) createKey(ctx context.Context) (*warden.SigningKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity: generate signing key: %w", err)
 	}
-	kid := NewID("key_")
+	kid := warden.NewID("key_")
 	sealed, err := seal.Seal(s.masterKey, priv.Seed(), []byte(kid))
 	if err != nil {
 		return nil, fmt.Errorf("identity: seal signing key: %w", err)

@@ -291,7 +291,7 @@ func (p refusalSummary) event(now time.Time) (*warden.AuditEvent, error) {
 		Type:     warden.EventTokenRefuseSummary,
 		Actor:    warden.EventActor{Kind: warden.ActorSystem, Name: "warden"},
 		Target:   warden.EventTarget{Action: warden.EventTokenRefuse, Risk: warden.RiskMedium, Arguments: args},
-		Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: "refusals_summarized", Message: msg},
+		Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: warden.ReasonRefusalsSummarized, Message: msg},
 	}, nil
 }
 

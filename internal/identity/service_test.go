@@ -460,7 +460,7 @@ func TestNewSecret(t *testing.T) {
 func TestNewID(t *testing.T) {
 	prev := ""
 	for range 100 {
-		id := identity.NewID("agt_")
+		id := warden.NewID("agt_")
 		if !regexp.MustCompile(`^agt_[0-9a-hjkmnp-tv-z]{26}$`).MatchString(id) {
 			t.Fatalf("id %q", id)
 		}
@@ -536,7 +536,7 @@ func TestConcurrentUse(t *testing.T) {
 		func() { _, _ = e.svc.Revoke(ctx, tokens[0], "") },
 		func() { _ = e.svc.Refresh(ctx) },
 		func() { _, _ = e.svc.RotateKeys(ctx) },
-		func() { e.addAgent("agent-" + identity.NewID("")[20:]) },
+		func() { e.addAgent("agent-" + warden.NewID("")[20:]) },
 		func() { e.svc.ForgetAgent("agt_unknown") },
 		func() { _ = e.svc.JWKS() },
 	}

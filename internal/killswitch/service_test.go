@@ -204,11 +204,11 @@ func TestKill(t *testing.T) {
 		t.Errorf("stored agent %+v; want killed, epoch 2, no secret, the trimmed reason", stored)
 	}
 	for _, epoch := range []int64{1, 2} {
-		if reason := e.check(epoch, nil); reason != ReasonAgentInactive {
+		if reason := e.check(epoch, nil); reason != warden.ReasonAgentInactive {
 			t.Errorf("a token of epoch %d after the kill: %q", epoch, reason)
 		}
 	}
-	if reason, _ := e.svc.State.Load().Check("agt_other", 1, &warden.Tool{Name: "payments", Risk: warden.RiskHigh}, time.Now()); reason != ReasonToolDisabled {
+	if reason, _ := e.svc.State.Load().Check("agt_other", 1, &warden.Tool{Name: "payments", Risk: warden.RiskHigh}, time.Now()); reason != warden.ReasonToolDisabled {
 		t.Errorf("another agent calling the tool the kill disabled: %q", reason)
 	}
 	if reason, _ := e.svc.State.Load().Check("agt_other", 1, &warden.Tool{Name: "wiki"}, time.Now()); reason != "" {
@@ -261,7 +261,7 @@ func TestKill(t *testing.T) {
 	if err := fresh.LoadAgents(ctx, e.store.Agents); err != nil {
 		t.Fatal(err)
 	}
-	if reason, _ := fresh.Load().Check("agt_bot", 1, nil, time.Now()); reason != ReasonAgentInactive {
+	if reason, _ := fresh.Load().Check("agt_bot", 1, nil, time.Now()); reason != warden.ReasonAgentInactive {
 		t.Errorf("after a restart: %q", reason)
 	}
 }
@@ -316,7 +316,7 @@ func TestRestore(t *testing.T) {
 	if a.Status != warden.AgentActive || a.Epoch != 3 || !bytes.Equal(a.SecretHash, []byte("new-hash")) || a.StatusReason != "" {
 		t.Errorf("restored agent %+v; want active, epoch 3, the new secret", a)
 	}
-	for epoch, want := range map[int64]string{1: ReasonStaleEpoch, 2: ReasonStaleEpoch, 3: ""} {
+	for epoch, want := range map[int64]string{1: warden.ReasonStaleEpoch, 2: warden.ReasonStaleEpoch, 3: ""} {
 		if got := e.check(epoch, nil); got != want {
 			t.Errorf("a token of epoch %d after the restore: %q; want %q", epoch, got, want)
 		}
@@ -365,7 +365,7 @@ func TestLockdownAndLift(t *testing.T) {
 	if len(e.sessions.closed) != 2 {
 		t.Errorf("sessions closed for %v; want both agents", e.sessions.closed)
 	}
-	if e.check(1, nil) != ReasonLockdown || e.check(1, &warden.Tool{Name: "wiki", Risk: warden.RiskLow}) != ReasonLockdown {
+	if e.check(1, nil) != warden.ReasonLockdown || e.check(1, &warden.Tool{Name: "wiki", Risk: warden.RiskLow}) != warden.ReasonLockdown {
 		t.Error("an agent may act in a full lockdown")
 	}
 	if ev := e.audit.last(); ev.Type != warden.EventLockdown || !strings.HasPrefix(ev.Decision.Message, "breach (") {
@@ -414,7 +414,7 @@ func TestLockdownFromRisk(t *testing.T) {
 	if r.SandboxesStopped != 0 || r.ApprovalsRejected != 0 || len(e.sessions.closed) != 0 {
 		t.Errorf("report %+v, sessions closed %v; want nothing else ended", r, e.sessions.closed)
 	}
-	if e.check(1, &warden.Tool{Name: "payments", Risk: warden.RiskHigh}) != ReasonLockdown {
+	if e.check(1, &warden.Tool{Name: "payments", Risk: warden.RiskHigh}) != warden.ReasonLockdown {
 		t.Error("a high-risk call in a lockdown from high")
 	}
 	if e.check(1, &warden.Tool{Name: "wiki", Risk: warden.RiskLow}) != "" {
@@ -433,7 +433,7 @@ func TestRunPicksUpAnotherReplicasLockdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for e.check(1, nil) != ReasonLockdown {
+	for e.check(1, nil) != warden.ReasonLockdown {
 		if time.Now().After(deadline) {
 			t.Fatal("the other replica's lockdown did not arrive within 10s")
 		}

@@ -39,21 +39,9 @@ func (st AgentState) olderThan(other AgentState) bool {
 	return st.UpdatedAt.Before(other.UpdatedAt)
 }
 
-// Refusal says why an agent in state st may not act at now, or "" if it may.
+// Refusal says why an agent in state st may not act at now, or "" if it may (warden.ActRefusal).
 func (st AgentState) Refusal(now time.Time) string {
-	switch st.Status {
-	case warden.AgentActive:
-	case warden.AgentSuspended:
-		return "agent is suspended"
-	case warden.AgentKilled:
-		return "agent is killed"
-	default:
-		return "agent is not active"
-	}
-	if !st.ExpiresAt.IsZero() && !now.Before(st.ExpiresAt) {
-		return "agent identity expired; renew it"
-	}
-	return ""
+	return warden.ActRefusal(st.Status, st.ExpiresAt, now)
 }
 
 // Snapshot is the kill state at one moment: every agent's status and epoch, the disabled
@@ -80,33 +68,25 @@ func (s *Snapshot) Quarantined(digest string) bool { return s.quarantined[digest
 // Lockdown returns the lockdown in force.
 func (s *Snapshot) Lockdown() warden.Lockdown { return s.lockdown }
 
-// Refusal reasons of Check: stable codes for decisions and audit events.
-const (
-	ReasonAgentInactive = "agent_inactive"
-	ReasonStaleEpoch    = "stale_epoch"
-	ReasonToolDisabled  = "tool_disabled"
-	ReasonLockdown      = "lockdown"
-)
-
 // Check is the first step of every call: may the agent, holding a token of epoch, call tool at
 // now? It returns a reason code and a message, or "" when the call may go on. A nil tool checks
 // the agent alone.
 func (s *Snapshot) Check(agentID string, epoch int64, tool *warden.Tool, now time.Time) (reason, message string) {
 	st, ok := s.agents[agentID]
 	if !ok {
-		return ReasonAgentInactive, "agent not found"
+		return warden.ReasonAgentInactive, "agent not found"
 	}
 	if msg := st.Refusal(now); msg != "" {
-		return ReasonAgentInactive, msg
+		return warden.ReasonAgentInactive, msg
 	}
 	if epoch != st.Epoch {
-		return ReasonStaleEpoch, "token from another epoch of the agent"
+		return warden.ReasonStaleEpoch, "token from another epoch of the agent"
 	}
 	if s.lockdown.Covers(tool) {
-		return ReasonLockdown, "lockdown in force: " + s.lockdown.Reason
+		return warden.ReasonLockdown, "lockdown in force: " + s.lockdown.Reason
 	}
 	if tool != nil && s.disabled[tool.Name] {
-		return ReasonToolDisabled, "tool " + tool.Name + " is disabled"
+		return warden.ReasonToolDisabled, "tool " + tool.Name + " is disabled"
 	}
 	return "", ""
 }
@@ -245,6 +225,3 @@ func (st *State) SetQuarantined(qs []*warden.Quarantine) {
 	defer st.mu.Unlock()
 	st.update(func(next *Snapshot) { next.quarantined = set })
 }
-
-// Refusal says why an agent may not act at now, or "" if it may.
-func Refusal(a *warden.Agent, now time.Time) string { return stateOf(a).Refusal(now) }

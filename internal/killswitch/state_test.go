@@ -50,30 +50,30 @@ func TestSnapshotCheck(t *testing.T) {
 		{"active, its epoch, a tool", "active", 3, low, none, "", ""},
 		{"active, the agent alone", "active", 3, nil, none, "", ""},
 		{"active, no expiry", "forever", 1, low, none, "", ""},
-		{"unknown agent", "nobody", 0, low, none, ReasonAgentInactive, "agent not found"},
-		{"expired at the instant", "expired", 3, low, none, ReasonAgentInactive, "agent identity expired"},
-		{"suspended", "suspended", 3, low, none, ReasonAgentInactive, "agent is suspended"},
-		{"killed", "killed", 4, low, none, ReasonAgentInactive, "agent is killed"},
-		{"killed, an old epoch", "killed", 3, low, none, ReasonAgentInactive, "agent is killed"},
-		{"a status warden does not know", "odd", 3, low, none, ReasonAgentInactive, "agent is not active"},
-		{"older epoch", "active", 2, low, none, ReasonStaleEpoch, "token from another epoch"},
-		{"newer epoch", "active", 4, low, none, ReasonStaleEpoch, "token from another epoch"},
-		{"epoch zero", "active", 0, nil, none, ReasonStaleEpoch, "token from another epoch"},
-		{"full lockdown, a tool", "active", 3, low, full, ReasonLockdown, "lockdown in force: incident 7"},
-		{"full lockdown, the agent alone", "active", 3, nil, full, ReasonLockdown, "lockdown in force: incident 7"},
+		{"unknown agent", "nobody", 0, low, none, warden.ReasonAgentInactive, "agent not found"},
+		{"expired at the instant", "expired", 3, low, none, warden.ReasonAgentInactive, "agent identity expired"},
+		{"suspended", "suspended", 3, low, none, warden.ReasonAgentInactive, "agent is suspended"},
+		{"killed", "killed", 4, low, none, warden.ReasonAgentInactive, "agent is killed"},
+		{"killed, an old epoch", "killed", 3, low, none, warden.ReasonAgentInactive, "agent is killed"},
+		{"a status warden does not know", "odd", 3, low, none, warden.ReasonAgentInactive, "agent is not active"},
+		{"older epoch", "active", 2, low, none, warden.ReasonStaleEpoch, "token from another epoch"},
+		{"newer epoch", "active", 4, low, none, warden.ReasonStaleEpoch, "token from another epoch"},
+		{"epoch zero", "active", 0, nil, none, warden.ReasonStaleEpoch, "token from another epoch"},
+		{"full lockdown, a tool", "active", 3, low, full, warden.ReasonLockdown, "lockdown in force: incident 7"},
+		{"full lockdown, the agent alone", "active", 3, nil, full, warden.ReasonLockdown, "lockdown in force: incident 7"},
 		{"lockdown from high, a low tool", "active", 3, low, fromHigh, "", ""},
-		{"lockdown from high, a high tool", "active", 3, high, fromHigh, ReasonLockdown, "lockdown in force: incident 8"},
-		{"lockdown from high, a critical tool", "active", 3, critical, fromHigh, ReasonLockdown, "lockdown in force: incident 8"},
-		{"lockdown from high, the agent alone", "active", 3, nil, fromHigh, ReasonLockdown, "lockdown in force"},
+		{"lockdown from high, a high tool", "active", 3, high, fromHigh, warden.ReasonLockdown, "lockdown in force: incident 8"},
+		{"lockdown from high, a critical tool", "active", 3, critical, fromHigh, warden.ReasonLockdown, "lockdown in force: incident 8"},
+		{"lockdown from high, the agent alone", "active", 3, nil, fromHigh, warden.ReasonLockdown, "lockdown in force"},
 		{"a lifted lockdown", "active", 3, critical, lifted, "", ""},
-		{"disabled tool", "active", 3, off, none, ReasonToolDisabled, "tool github is disabled"},
-		{"disabled tool, stale epoch first", "active", 2, off, none, ReasonStaleEpoch, ""},
-		{"disabled tool, lockdown first", "active", 3, off, full, ReasonLockdown, ""},
-		{"killed agent in a lockdown: the agent first", "killed", 4, off, full, ReasonAgentInactive, "agent is killed"},
-		{"suspended agent, stale epoch: the agent first", "suspended", 1, low, none, ReasonAgentInactive, "agent is suspended"},
+		{"disabled tool", "active", 3, off, none, warden.ReasonToolDisabled, "tool github is disabled"},
+		{"disabled tool, stale epoch first", "active", 2, off, none, warden.ReasonStaleEpoch, ""},
+		{"disabled tool, lockdown first", "active", 3, off, full, warden.ReasonLockdown, ""},
+		{"killed agent in a lockdown: the agent first", "killed", 4, off, full, warden.ReasonAgentInactive, "agent is killed"},
+		{"suspended agent, stale epoch: the agent first", "suspended", 1, low, none, warden.ReasonAgentInactive, "agent is suspended"},
 		// A tool is disabled by name: another tool of the same name and risk in the call is
 		// disabled too, whatever the registry's copy says.
-		{"disabled by name", "active", 3, &warden.Tool{Name: "github", Risk: warden.RiskLow}, none, ReasonToolDisabled, ""},
+		{"disabled by name", "active", 3, &warden.Tool{Name: "github", Risk: warden.RiskLow}, none, warden.ReasonToolDisabled, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,7 +91,7 @@ func TestSnapshotCheck(t *testing.T) {
 func TestSnapshotIsImmutable(t *testing.T) {
 	now := time.Now()
 	st := NewState()
-	if reason, _ := st.Load().Check("a", 1, nil, now); reason != ReasonAgentInactive {
+	if reason, _ := st.Load().Check("a", 1, nil, now); reason != warden.ReasonAgentInactive {
 		t.Fatalf("a new state lets an unknown agent act: %q", reason)
 	}
 	st.ObserveAgent(&warden.Agent{ID: "a", Status: warden.AgentActive, Epoch: 1, UpdatedAt: now})
@@ -113,7 +113,7 @@ func TestSnapshotIsImmutable(t *testing.T) {
 		t.Error("the earlier snapshot sees a later agent")
 	}
 	after := st.Load()
-	if reason, _ := after.Check("a", 2, nil, now); reason != ReasonAgentInactive {
+	if reason, _ := after.Check("a", 2, nil, now); reason != warden.ReasonAgentInactive {
 		t.Errorf("the kill is not in the new snapshot: %q", reason)
 	}
 	if !after.Lockdown().Active || !after.ToolDisabled("t") || !after.Quarantined("sha256:x") {
@@ -179,7 +179,7 @@ func TestStateSwapUnderConcurrentReaders(t *testing.T) {
 		t.Error(e)
 	}
 	st.ObserveAgent(&warden.Agent{ID: "a0", Status: warden.AgentKilled, Epoch: 500})
-	if reason, _ := st.Load().Check("a0", 201, nil, time.Now()); reason != ReasonAgentInactive {
+	if reason, _ := st.Load().Check("a0", 201, nil, time.Now()); reason != warden.ReasonAgentInactive {
 		t.Fatalf("after the kill: %q", reason)
 	}
 }
@@ -192,7 +192,7 @@ func TestObserveAgentIgnoresOlderStates(t *testing.T) {
 	st := NewState()
 	st.ObserveAgent(&warden.Agent{ID: "a", Status: warden.AgentKilled, Epoch: 2, UpdatedAt: t0})
 	st.ObserveAgent(&warden.Agent{ID: "a", Status: warden.AgentActive, Epoch: 1, UpdatedAt: t0.Add(time.Hour)})
-	if reason, _ := st.Load().Check("a", 1, nil, now); reason != ReasonAgentInactive {
+	if reason, _ := st.Load().Check("a", 1, nil, now); reason != warden.ReasonAgentInactive {
 		t.Errorf("an older epoch came back: %q", reason)
 	}
 	// Within one epoch the later change wins: a suspension, then a resume, then the stale
@@ -209,7 +209,7 @@ func TestObserveAgentIgnoresOlderStates(t *testing.T) {
 		t.Error("an agent without an ID was recorded")
 	}
 	st.ForgetAgent("b")
-	if reason, _ := st.Load().Check("b", 1, nil, now); reason != ReasonAgentInactive {
+	if reason, _ := st.Load().Check("b", 1, nil, now); reason != warden.ReasonAgentInactive {
 		t.Errorf("a deleted agent may act: %q", reason)
 	}
 }
@@ -234,7 +234,7 @@ func TestLoadAgentsKeepsChangesMadeDuringTheLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap := st.Load()
-	if reason, _ := snap.Check("a", 1, nil, now); reason != ReasonAgentInactive {
+	if reason, _ := snap.Check("a", 1, nil, now); reason != warden.ReasonAgentInactive {
 		t.Errorf("the load undid a kill made while it read: %q", reason)
 	}
 	if reason, _ := snap.Check("c", 1, nil, now); reason != "" {
@@ -254,24 +254,5 @@ func TestLoadAgentsKeepsChangesMadeDuringTheLoad(t *testing.T) {
 	}
 	if st.Load() != snap {
 		t.Error("a failed load published a snapshot")
-	}
-}
-
-// Refusal judges an agent record as Check judges its state.
-func TestRefusal(t *testing.T) {
-	now := time.Now()
-	for _, c := range []struct {
-		a    warden.Agent
-		want string
-	}{
-		{warden.Agent{Status: warden.AgentActive}, ""},
-		{warden.Agent{Status: warden.AgentActive, ExpiresAt: now.Add(-time.Second)}, "agent identity expired; renew it"},
-		{warden.Agent{Status: warden.AgentKilled}, "agent is killed"},
-		{warden.Agent{Status: warden.AgentSuspended}, "agent is suspended"},
-		{warden.Agent{Status: ""}, "agent is not active"},
-	} {
-		if got := Refusal(&c.a, now); got != c.want {
-			t.Errorf("Refusal(%s, expires %v) = %q; want %q", c.a.Status, c.a.ExpiresAt, got, c.want)
-		}
 	}
 }

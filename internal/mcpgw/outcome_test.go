@@ -58,7 +58,7 @@ func realPipelineGateway(t *testing.T, tool *warden.Tool, log *eventLog) (srvURL
 	t.Cleanup(func() { store.Close() })
 	now := time.Now().UTC()
 	_, hash := identity.NewSecret("wsec_")
-	agent := &warden.Agent{ID: identity.NewID("agt_"), Name: "alice", Owner: "a@example.com", Purpose: "test",
+	agent := &warden.Agent{ID: warden.NewID("agt_"), Name: "alice", Owner: "a@example.com", Purpose: "test",
 		Status: warden.AgentActive, Epoch: 1, SecretHash: hash, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
 	if err := store.CreateAgent(ctx, agent); err != nil {
 		t.Fatal(err)

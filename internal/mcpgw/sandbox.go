@@ -19,7 +19,6 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/egress"
-	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/sandbox"
 )
 
@@ -304,9 +303,9 @@ func (d *toolEgress) Decide(ctx context.Context, r egress.Request) (egress.Decis
 	// A probe (is this IP literal named?) matches no list entry, so it is denied, which is what
 	// lets a literal the tool was given through.
 	if !r.AllowHost || r.Probe {
-		return egress.Decision{Allowed: false, Reason: "not_in_allow_host", Message: "not among the tool's allowed hosts"}, nil
+		return egress.Decision{Allowed: false, Reason: warden.ReasonNotInAllowHost, Message: "not among the tool's allowed hosts"}, nil
 	}
-	id := identity.NewID("dec_")
+	id := warden.NewID("dec_")
 	args, _ := json.Marshal(egress.Arguments(r))
 	ev := &warden.AuditEvent{
 		Type:  warden.EventToolCall,
@@ -315,13 +314,13 @@ func (d *toolEgress) Decide(ctx context.Context, r egress.Request) (egress.Decis
 			Tool: warden.EgressTool.Name, Action: warden.EgressConnect, Resource: r.Target.Resource(),
 			Risk: warden.EgressTool.Risk, Arguments: args,
 		},
-		Decision: warden.EventDecision{ID: id, Effect: warden.EffectAllow, Reason: "tool_allow_host",
+		Decision: warden.EventDecision{ID: id, Effect: warden.EffectAllow, Reason: warden.ReasonToolAllowHost,
 			Message: "the tool's --allow-host list names " + r.Target.Resource()},
 	}
 	if err := d.append(ctx, ev); err != nil {
 		return egress.Decision{}, err
 	}
-	return egress.Decision{ID: id, Allowed: true, Reason: "tool_allow_host"}, nil
+	return egress.Decision{ID: id, Allowed: true, Reason: warden.ReasonToolAllowHost}, nil
 }
 
 // refused records a connection the proxy refused: not among the tool's hosts, or resolving

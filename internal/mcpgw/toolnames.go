@@ -25,10 +25,10 @@ import (
 const (
 	// ReasonUnknownTool: the name is not one the upstream listed, or breaks the MCP tool-name
 	// rule. The same code the pipeline gives a call to a tool warden does not know.
-	ReasonUnknownTool = gateway.ReasonUnknownTool
+	ReasonUnknownTool = warden.ReasonUnknownTool
 	// ReasonUpstreamUnavailable: the upstream's tool list could not be read, so the call could
 	// not be resolved; fail closed.
-	ReasonUpstreamUnavailable = "upstream_unavailable"
+	ReasonUpstreamUnavailable = warden.ReasonUpstreamUnavailable
 )
 
 // toolListTTL is how long a tool list that does not have a name asked for stands before a
@@ -146,7 +146,7 @@ func (s *session) checkToolName(ctx context.Context, c *gateway.Caller, call *ga
 // result with isError, which the model can read and act on.
 func deniedCall(p *gateway.Permit) (*mcp.CallToolResult, *jsonrpc.Error) {
 	switch p.Decision.Reason {
-	case ReasonUnknownTool, gateway.ReasonInvalidArguments:
+	case ReasonUnknownTool, warden.ReasonInvalidArguments:
 		data, _ := json.Marshal(map[string]string{"decision": p.Decision.ID, "effect": p.Decision.Effect, "reason": p.Decision.Reason})
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: denial(p), Data: data}
 	}

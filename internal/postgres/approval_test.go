@@ -92,12 +92,12 @@ func TestApprovalAcrossReplicas(t *testing.T) {
 	var loser <-chan result
 	select {
 	case r := <-onA:
-		if r.err != nil || r.res.State != gateway.ApprovalApproved {
+		if r.err != nil || r.res.State != warden.ApprovalApproved {
 			t.Fatalf("first result: %+v %v", r.res, r.err)
 		}
 		loser = onB
 	case r := <-onB:
-		if r.err != nil || r.res.State != gateway.ApprovalApproved {
+		if r.err != nil || r.res.State != warden.ApprovalApproved {
 			t.Fatalf("first result: %+v %v", r.res, r.err)
 		}
 		loser = onA
@@ -112,7 +112,7 @@ func TestApprovalAcrossReplicas(t *testing.T) {
 		t.Fatalf("RejectAgent = %d, %v", n, err)
 	}
 	for _, ch := range []<-chan result{killed, loser} {
-		if res := wait(ch); res.State != gateway.ApprovalRejected || res.Message != "agent killed: test" {
+		if res := wait(ch); res.State != warden.ApprovalRejected || res.Message != "agent killed: test" {
 			t.Fatalf("held call after the kill: %+v", res)
 		}
 	}

@@ -17,7 +17,6 @@ const (
 	maxPathLen     = 4096
 	maxSegments    = 128
 	maxMethodLen   = 32
-	maxActionLen   = 128
 	maxResourceLen = 1024
 )
 
@@ -117,8 +116,8 @@ func Parse(s string) (*Route, error) {
 			r.vars++
 		}
 	}
-	if !validAction(r.Action) {
-		return nil, invalid("action %q: want 1 to %d characters from A-Z a-z 0-9 . _ / -", r.Action, maxActionLen)
+	if warden.ValidateAction(r.Action) != nil {
+		return nil, invalid("action %q: want 1 to %d characters from A-Z a-z 0-9 . _ / -", r.Action, warden.MaxActionLen)
 	}
 	if r.Resource != "" {
 		if r.resource, err = parseResource(r.Resource, r.segments); err != nil {
@@ -149,18 +148,6 @@ func validMethod(m string) bool {
 	}
 	for i := 1; i < len(m); i++ {
 		if c := m[i]; (c < 'A' || c > 'Z') && c != '-' && c != '_' {
-			return false
-		}
-	}
-	return true
-}
-
-func validAction(a string) bool {
-	if a == "" || len(a) > maxActionLen {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		if c := a[i]; !isAlnum(c) && c != '.' && c != '_' && c != '/' && c != '-' {
 			return false
 		}
 	}
