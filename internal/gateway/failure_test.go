@@ -230,8 +230,8 @@ func postJSON(path, body string) func(e *failureEnv) *http.Request {
 // TestPipelineFailuresDeny drives every failure branch of the pipeline through the HTTP
 // gateway (and the decision API, for arguments only it can get wrong): each call is refused
 // with its reason, recorded, and never reaches the upstream; the concurrency slot it took is
-// given back and nothing of it is left in flight. Requests refused before any decision (a body
-// warden cannot read) are answered 4xx and change nothing.
+// given back and nothing of it is left in flight. A request warden cannot judge as sent (a body
+// it cannot read) is answered 4xx, and recorded as a refusal like any other.
 func TestPipelineFailuresDeny(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -253,9 +253,6 @@ func TestPipelineFailuresDeny(t *testing.T) {
 		message  string // if set, a prefix of the answer's message
 		// tool and action are what the event records of the call, when not api and items.get.
 		tool, action string
-		// undecided: the request is refused before any decision, with no decision ID and no
-		// event.
-		undecided bool
 	}{
 		{
 			name:   "allowed: the environment forwards a call it may",
@@ -403,13 +400,15 @@ func TestPipelineFailuresDeny(t *testing.T) {
 			name:    "a body labelled JSON that does not parse",
 			policy:  permitAll,
 			request: postJSON("/http/api/items", `{"name": `),
-			status:  http.StatusBadRequest, reason: "invalid_request", undecided: true,
+			status:  http.StatusBadRequest, effect: warden.EffectDeny, reason: warden.ReasonInvalidRequest, recorded: true,
+			action: "items.create",
 		},
 		{
 			name:    "a JSON body too large to inspect",
 			policy:  permitAll,
 			request: postJSON("/http/api/items", `{"name": "`+strings.Repeat("x", 1<<20)+`"}`),
-			status:  http.StatusRequestEntityTooLarge, reason: "invalid_request", undecided: true,
+			status:  http.StatusRequestEntityTooLarge, effect: warden.EffectDeny, reason: warden.ReasonInvalidRequest, recorded: true,
+			action: "items.create",
 		},
 		{
 			// Cedar would skip a policy it cannot evaluate; warden denies.
@@ -508,8 +507,8 @@ func TestPipelineFailuresDeny(t *testing.T) {
 				}
 			case !allowed:
 				var ge gateway.GatewayError
-				if err := json.Unmarshal(body, &ge); err != nil || ge.Error.Code != tt.reason || (ge.Error.DecisionID == "") != tt.undecided || !strings.HasPrefix(ge.Error.Message, tt.message) {
-					t.Errorf("answer %s; want the code %s, a decision ID (unless undecided: %v) and a message %q…", body, tt.reason, tt.undecided, tt.message)
+				if err := json.Unmarshal(body, &ge); err != nil || ge.Error.Code != tt.reason || ge.Error.DecisionID == "" || !strings.HasPrefix(ge.Error.Message, tt.message) {
+					t.Errorf("answer %s; want the code %s, a decision ID and a message %q…", body, tt.reason, tt.message)
 				}
 			}
 			if n, want := e.upstream.Load(), map[bool]int32{true: 1, false: 0}[allowed]; n != want {
@@ -527,12 +526,6 @@ func TestPipelineFailuresDeny(t *testing.T) {
 
 			calls := e.audit.events(warden.EventToolCall, false)
 			results := e.audit.events(warden.EventToolResult, false)
-			if tt.undecided {
-				if tried := e.audit.events(warden.EventToolCall, true); len(tried) != 0 {
-					t.Errorf("events %+v recorded for a request refused before any decision", tried)
-				}
-				return
-			}
 			if !tt.recorded {
 				// The log refused everything: the pipeline tried to record its allow, was
 				// refused, and took it back; no outcome was ever attempted.

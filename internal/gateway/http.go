@@ -119,7 +119,10 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *httpu
 	}
 	body, args, inspected, err := requestArguments(r, match, opts)
 	if err != nil {
-		writeGatewayError(w, warden.HTTPStatus(err), "invalid_request", warden.ErrorMessage(err), "")
+		// A request warden cannot judge as sent (a body over what it inspects, JSON that does not
+		// parse, a query it cannot read) is a decision like any other: refused and recorded.
+		p := g.Refuse(r.Context(), caller, call, warden.ReasonInvalidRequest, warden.ErrorMessage(err))
+		writeGatewayError(w, warden.HTTPStatus(err), p.Decision.Reason, p.Decision.Message, p.Decision.ID)
 		return
 	}
 	call.Arguments, call.BodyUninspected = args, !inspected
