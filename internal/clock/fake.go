@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,8 +15,9 @@ import (
 // AfterFunc functions run synchronously inside Advance, outside the Fake's lock, so a test sees
 // their effect as soon as Advance returns and they may use the clock themselves.
 type Fake struct {
+	now atomic.Pointer[time.Time] // read without the lock, so that Now costs a benchmark nothing; written under mu
+
 	mu      sync.Mutex
-	now     time.Time
 	seq     uint64 // orders waiters due at the same instant by creation
 	waiters []*fakeWaiter
 	changed chan struct{} // closed and replaced whenever the set of armed waiters changes
@@ -25,7 +27,9 @@ var _ Clock = (*Fake)(nil)
 
 // NewFake returns a Fake clock that reads start until it is advanced.
 func NewFake(start time.Time) *Fake {
-	return &Fake{now: start, changed: make(chan struct{})}
+	f := &Fake{changed: make(chan struct{})}
+	f.now.Store(&start)
+	return f
 }
 
 type fakeWaiter struct {
@@ -38,11 +42,10 @@ type fakeWaiter struct {
 }
 
 // Now returns the fake time.
-func (f *Fake) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
+func (f *Fake) Now() time.Time { return *f.now.Load() }
+
+// setLocked moves the clock to t; f.mu is held.
+func (f *Fake) setLocked(t time.Time) { f.now.Store(&t) }
 
 // NewTimer returns a timer that fires once Advance has moved the clock d past now.
 func (f *Fake) NewTimer(d time.Duration) Timer {
@@ -82,7 +85,7 @@ func (f *Fake) Advance(d time.Duration) {
 		panic("clock: Advance by a negative duration")
 	}
 	f.mu.Lock()
-	end := f.now.Add(d)
+	end := f.Now().Add(d)
 	f.mu.Unlock()
 	f.advanceTo(end)
 }
@@ -91,8 +94,8 @@ func (f *Fake) Advance(d time.Duration) {
 // clock back (nothing fires and nothing is re-armed), as a wall clock stepped back would.
 func (f *Fake) Set(t time.Time) {
 	f.mu.Lock()
-	if t.Before(f.now) {
-		f.now = t
+	if t.Before(f.Now()) {
+		f.setLocked(t)
 		f.mu.Unlock()
 		return
 	}
@@ -105,15 +108,15 @@ func (f *Fake) advanceTo(end time.Time) {
 		f.mu.Lock()
 		i := f.next(end)
 		if i < 0 {
-			f.now = end
+			f.setLocked(end)
 			f.mu.Unlock()
 			return
 		}
 		w := f.waiters[i]
-		if w.due.After(f.now) {
-			f.now = w.due
+		if w.due.After(f.Now()) {
+			f.setLocked(w.due)
 		}
-		now := f.now
+		now := f.Now()
 		if w.period > 0 {
 			w.due = w.due.Add(w.period)
 			w.seq = f.nextSeq()
@@ -184,7 +187,7 @@ func (f *Fake) WaitForTimersWithin(n int, limit time.Duration) error {
 func (f *Fake) arm(w *fakeWaiter, d time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	w.due = f.now.Add(d)
+	w.due = f.Now().Add(d)
 	w.seq = f.nextSeq()
 	f.waiters = append(f.waiters, w)
 	f.notifyLocked()
@@ -232,7 +235,7 @@ func (w *fakeWaiter) Reset(d time.Duration) bool {
 		}
 		w.period = d
 	}
-	w.due = f.now.Add(d)
+	w.due = f.Now().Add(d)
 	w.seq = f.nextSeq()
 	f.waiters = append(f.waiters, w)
 	f.notifyLocked()

@@ -10,6 +10,7 @@ import (
 )
 
 func TestNewIDIsAULID(t *testing.T) {
+	t.Parallel()
 	seen := map[string]bool{}
 	for range 100 {
 		id := identity.NewID("dec_")
