@@ -25,6 +25,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/cli"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/httpapi"
 	"github.com/wardenhq/warden/internal/server"
@@ -76,6 +77,13 @@ func (in *instance) restart(edit func(*config.Config)) *instance {
 
 func startOn(t testing.TB, addr, dir string, edit func(*config.Config)) *instance {
 	t.Helper()
+	return startClock(t, addr, dir, clock.Real{}, edit)
+}
+
+// startClock is startOn with the server on clk: a test that passes a clock.Fake moves the
+// server's time (token lifetimes, approvals, budgets, refusal summaries, checkpoints) itself.
+func startClock(t testing.TB, addr, dir string, clk clock.Clock, edit func(*config.Config)) *instance {
+	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +103,7 @@ func startOn(t testing.TB, addr, dir string, edit func(*config.Config)) *instanc
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.Open(ctx, cfg, log, func(string) string { return "" })
+	srv, err := server.OpenClock(ctx, cfg, log, func(string) string { return "" }, clk)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/httpapi"
 )
@@ -22,7 +23,8 @@ import (
 // the token service (issue 12 #13): it used to become 30s there, so a token lived half a
 // minute past its exp.
 func TestClockSkewZeroRefusesExpiredToken(t *testing.T) {
-	in := start(t, t.TempDir(), func(cfg *config.Config) {
+	clk := clock.NewFake(time.Now())
+	in := startClock(t, "127.0.0.1:0", t.TempDir(), clk, func(cfg *config.Config) {
 		cfg.Tokens.TTL = config.Duration(time.Second)
 		cfg.Tokens.ClockSkew = 0
 	})
@@ -32,7 +34,7 @@ func TestClockSkewZeroRefusesExpiredToken(t *testing.T) {
 		t.Fatalf("fresh token refused: %d %s", r.status, r.body)
 	}
 	// exp is the issue second plus one: two seconds from now it has passed by at least one.
-	time.Sleep(2 * time.Second)
+	clk.Advance(2 * time.Second)
 	if r := in.self(tok); r.status != 401 {
 		t.Fatalf("a token past its exp with clock_skew 0 got %d %s, want 401", r.status, r.body)
 	}
