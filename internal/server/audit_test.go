@@ -138,6 +138,7 @@ func (in *instance) head() int64 {
 // TestAuditWebhookOutage takes a webhook sink down while events keep coming and the server
 // restarts, then brings it back: it receives every event, in order, at least once.
 func TestAuditWebhookOutage(t *testing.T) {
+	t.Parallel()
 	hook := newHookReceiver(t)
 	edit := func(c *config.Config) {
 		c.Audit.Sinks = []config.AuditSink{{Type: "webhook", URL: hook.srv.URL, BatchSize: 7}}
@@ -254,6 +255,7 @@ func (c *sseClient) none(t *testing.T, d time.Duration) {
 
 // TestAuditStream follows the live stream with filters and resumes it with Last-Event-ID.
 func TestAuditStream(t *testing.T) {
+	t.Parallel()
 	rec := newRecorder(t)
 	in := start(t, t.TempDir(), nil)
 	token, _ := setupGitHub(t, in, rec)
@@ -363,6 +365,7 @@ func randomCanary(prefix string) string {
 // the whole data directory (the SQLite database and its WAL), every sink's output and every
 // export for them.
 func TestAuditCanary(t *testing.T) {
+	t.Parallel()
 	canaries := map[string]string{
 		"brokered secret":        randomCanary("brokered-"),
 		"sensitive-name arg":     randomCanary("pw-"),
@@ -584,6 +587,7 @@ func TestAuditCanary(t *testing.T) {
 // TestAuditVerifyTampered verifies through the server and from the database file, then deletes
 // an event directly in the database: both ways of verifying name the break.
 func TestAuditVerifyTampered(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	in := start(t, dir, func(c *config.Config) { c.Audit.Checkpoint.Every = 3 })
 	for i := range 6 {

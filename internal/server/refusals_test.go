@@ -21,6 +21,7 @@ import (
 // token.refuse.summary events count the rest exactly. An authenticated agent's refusal from the
 // same address is still recorded in full.
 func TestJunkCredentialsBoundedInAudit(t *testing.T) {
+	t.Parallel()
 	const perSource, sent = 25, 2000
 	// On a fake clock the buckets do not refill while the requests run (on the wall clock they
 	// did, by a varying amount under load, which made the count recorded in full flaky), and
@@ -141,6 +142,7 @@ func TestJunkCredentialsBoundedInAudit(t *testing.T) {
 // TestDiskGuardWarns: with less free space than audit.disk_warn_free, /readyz says so (and
 // stays ready: the log still writes), and a system.disk.low event is recorded.
 func TestDiskGuardWarns(t *testing.T) {
+	t.Parallel()
 	in := start(t, t.TempDir(), func(cfg *config.Config) { cfg.Audit.DiskWarnFree = 1 << 60 })
 	// The guard's first check runs as the server starts; it sets the status, then records the
 	// event: wait for the event, on the audit log's commits rather than on a sleep.

@@ -23,6 +23,7 @@ import (
 // the token service (issue 12 #13): it used to become 30s there, so a token lived half a
 // minute past its exp.
 func TestClockSkewZeroRefusesExpiredToken(t *testing.T) {
+	t.Parallel()
 	clk := clock.NewFake(time.Now())
 	in := startClock(t, "127.0.0.1:0", t.TempDir(), clk, func(cfg *config.Config) {
 		cfg.Tokens.TTL = config.Duration(time.Second)
@@ -44,6 +45,7 @@ func TestClockSkewZeroRefusesExpiredToken(t *testing.T) {
 // person's admin token (name, role, email) as actor, not an anonymous "human" (issue 12 #11);
 // one revoked by the agent itself names the agent.
 func TestRevokeNamesWhoRevoked(t *testing.T) {
+	t.Parallel()
 	in := start(t, t.TempDir(), nil)
 	c := createAgent(t, in, "bot")
 	var op httpapi.CreatedAdminToken
@@ -91,6 +93,7 @@ func jti(t *testing.T, in *instance, token string) string {
 // session_id gets two sessions, so an approval bound to one person's session cannot cover the
 // other's call (issue 12 #2); the same person and session_id, or the sid sent back, keep one.
 func TestExchangedSessionsBoundToPerson(t *testing.T) {
+	t.Parallel()
 	idpKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
