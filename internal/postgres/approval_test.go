@@ -20,6 +20,7 @@ func (discardAudit) Append(context.Context, *warden.AuditEvent) error { return n
 // TestApprovalAcrossReplicas runs two replicas of the approval service on one database: a call
 // held on one is decided on the other, and learns of it by polling the store.
 func TestApprovalAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	dsn := testDatabase(t)
 	replica := func() (*postgres.Store, *approval.Service) {
 		s, err := postgres.Open(t.Context(), dsn)
