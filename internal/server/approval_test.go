@@ -193,7 +193,7 @@ func wait(t *testing.T, ch <-chan callResult, within time.Duration) callResult {
 func (env *approvalEnv) pendingRequest(t *testing.T, token, tool string) *approval.Request {
 	t.Helper()
 	var found *approval.Request
-	waitUntil(t, 10*time.Second, "a pending request of "+tool, func() bool {
+	env.in.waitAudit(t, 10*time.Second, "a pending request of "+tool, func() bool {
 		var list []*approval.Request
 		env.in.cliJSON(token, &list, "approvals", "list")
 		for _, r := range list {
@@ -378,7 +378,7 @@ func TestApprovalRejectedAndExpired(t *testing.T) {
 
 	// Expiry: nobody decides within the TTL.
 	id := pendingID(t, env.callNow(t, "bank.transfer", map[string]any{"amount": 5, "to": "acct-e"}))
-	waitUntil(t, 10*time.Second, "the request expired", func() bool { return env.request(t, id).Status == warden.ApprovalExpired })
+	in.waitAudit(t, 10*time.Second, "the request expired", func() bool { return env.request(t, id).Status == warden.ApprovalExpired })
 	_, err := in.cli(dave, "approve", id)
 	if cli.ExitCode(err) != cli.ExitConflict || !strings.Contains(cli.ErrorLine(err), "expired") {
 		t.Fatalf("approving an expired request: %v", err)

@@ -114,6 +114,27 @@ func checkAtLeastOnceInOrder(t *testing.T, seqs []int64, head int64) {
 	t.Logf("%d deliveries of %d events, %d repeats", len(seqs), head, repeats)
 }
 
+// waitAudit waits until cond holds, checking again after each commit to the server's audit log:
+// for a change in the server that is recorded (a request made, expired, decided), this waits on
+// the change rather than on a guessed time.
+func (in *instance) waitAudit(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	giveUp := time.After(timeout)
+	for {
+		changed := in.srv.Audit.Changed()
+		if cond() {
+			return
+		}
+		select {
+		case <-changed:
+		case <-giveUp:
+			t.Fatalf("after %s: %s", timeout, what)
+		}
+	}
+}
+
+// waitUntil polls cond: for what happens outside the server (a webhook receiver's deliveries,
+// which the sinks retry on the wall clock).
 func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -309,15 +330,26 @@ func TestAuditStream(t *testing.T) {
 	}
 
 	// The CLI follows the same stream.
-	var out bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	out := &lineWriter{line: make(chan struct{}, 16)}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	tail := make(chan error, 1)
 	go func() {
-		tail <- runCLIContext(ctx, in, auditor.Token, &out, "audit", "tail", "-f", "-n", "1", "--decision", "deny", "--json")
+		tail <- runCLIContext(ctx, in, auditor.Token, out, "audit", "tail", "-f", "-n", "1", "--decision", "deny", "--json")
 	}()
-	time.Sleep(500 * time.Millisecond)
+	// The newest deny printed, the CLI follows the stream: only then is the next deny new to it.
+	select {
+	case <-out.line:
+	case <-ctx.Done():
+		t.Fatal("audit tail -f printed nothing")
+	}
 	deny()
+	select {
+	case <-out.line:
+	case <-ctx.Done():
+		t.Fatalf("audit tail -f did not print the new deny:\n%s", out.String())
+	}
+	cancel()
 	if err := <-tail; err != nil {
 		t.Fatal(err)
 	}
@@ -341,6 +373,31 @@ func TestAuditStream(t *testing.T) {
 }
 
 // runCLIContext runs a CLI command until ctx ends.
+// lineWriter keeps what is written to it and tells line about each newline written.
+type lineWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	line chan struct{}
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for range bytes.Count(p, []byte("\n")) {
+		select {
+		case w.line <- struct{}{}:
+		default:
+		}
+	}
+	return w.buf.Write(p)
+}
+
+func (w *lineWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
 func runCLIContext(ctx context.Context, in *instance, token string, stdout io.Writer, args ...string) error {
 	var stderr bytes.Buffer
 	env := cli.Env{Stdin: strings.NewReader(""), Stdout: stdout, Stderr: &stderr, Getenv: func(k string) string {
