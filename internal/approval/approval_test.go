@@ -701,18 +701,31 @@ func TestWebhooks(t *testing.T) {
 // request makes room for a new one.
 func TestPendingLimit(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	pages := 0
+	// One webhook, so one worker sends the notifications in the order they were queued: once
+	// the sentinel's (queued last) has arrived, every one queued before it has too.
+	pages := make(chan struct{}, 64)
+	sentinel := make(chan struct{}, 1)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		pages++
-		mu.Unlock()
+		body, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(body), "sentinel-bot") {
+			sentinel <- struct{}{}
+			return
+		}
+		pages <- struct{}{}
 	}))
 	defer hook.Close()
-	paged := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return pages
+	paged := 0
+	waitPages := func(n int) {
+		t.Helper()
+		giveUp := time.After(5 * time.Second)
+		for paged < n {
+			select {
+			case <-pages:
+				paged++
+			case <-giveUp:
+				t.Fatalf("%d notifications after 5s, want %d", paged, n)
+			}
+		}
 	}
 	opts := approval.Options{Hold: 10 * time.Millisecond, MaxPendingPerAgent: 3, Webhooks: []approval.Webhook{{URL: hook.URL, Timeout: time.Second}}}
 	f := newFixture(t, opts)
@@ -752,7 +765,7 @@ func TestPendingLimit(t *testing.T) {
 	if requested != 3 {
 		t.Fatalf("%d approval.requested events, want 3", requested)
 	}
-	waitFor(t, "3 notifications", func() bool { return paged() >= 3 })
+	waitPages(3)
 
 	// Another agent has its own allowance.
 	other := call(bank, "o1")
@@ -770,20 +783,20 @@ func TestPendingLimit(t *testing.T) {
 	if res := f.result(f.await(t.Context(), f.svc, call(bank, "n2")), time.Second); res.State != gateway.ApprovalLimited {
 		t.Fatalf("over the limit again: %+v", res)
 	}
-	waitFor(t, "5 notifications", func() bool { return paged() >= 5 })
+	waitPages(5)
 	// Every notification there will be has been queued by now (create queues it before Await
-	// returns); give the senders a moment to show any extra.
-	time.Sleep(200 * time.Millisecond)
-	if n := paged(); n != 5 {
-		t.Fatalf("%d notifications, want 5: one per request made, none for a refused call", n)
+	// returns): one more request, of another agent, is the last in the queue.
+	last := call(bank, "s1")
+	last.Agent = &warden.Agent{ID: "agt_3", Name: "sentinel-bot", Owner: "ops@example.com"}
+	if res := f.result(f.await(t.Context(), f.svc, last), time.Second); res.State != gateway.ApprovalPending {
+		t.Fatalf("the sentinel: %+v", res)
 	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
+	select {
+	case <-sentinel:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the sentinel's notification did not arrive")
+	}
+	if extra := len(pages); extra != 0 {
+		t.Fatalf("%d notifications, want 5: one per request made, none for a refused call", paged+extra)
 	}
 }
