@@ -23,6 +23,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/admin"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/gateway"
 )
 
@@ -62,7 +63,8 @@ type Options struct {
 	Webhooks           []Webhook
 	// BaseURL is warden's public URL, for links in notifications.
 	BaseURL string
-	Now     func() time.Time
+	// Clock times the hold, the poll, expiry and the sweep; default the real clock.
+	Clock clock.Clock
 }
 
 func (o *Options) defaults() {
@@ -81,9 +83,7 @@ func (o *Options) defaults() {
 	if o.MaxPendingPerAgent < 1 {
 		o.MaxPendingPerAgent = DefaultMaxPending
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Clock = clock.Or(o.Clock)
 }
 
 // Service holds calls for approval and takes people's decisions. It implements gateway.Approvals.
@@ -106,12 +106,12 @@ func New(store Store, audit warden.AuditLog, log *slog.Logger, opts Options) *Se
 	opts.defaults()
 	return &Service{
 		store: store, audit: audit, log: log, opts: opts,
-		notify:  newNotifier(opts.Webhooks, log),
+		notify:  newNotifier(opts.Webhooks, log, opts.Clock),
 		waiters: map[string]map[chan struct{}]struct{}{},
 	}
 }
 
-func (s *Service) now() time.Time { return s.opts.Now().UTC() }
+func (s *Service) now() time.Time { return s.opts.Clock.Now().UTC() }
 
 // subscribe registers a call waiting on binding; the channel receives after every change to a
 // request with that binding made on this replica.
@@ -157,7 +157,7 @@ func (s *Service) Await(ctx context.Context, req *gateway.ApprovalRequest) (gate
 	// Subscribe before the first read, so that no decision falls between the read and the wait.
 	woken, unsubscribe := s.subscribe(binding)
 	defer unsubscribe()
-	hold := time.NewTimer(s.opts.Hold)
+	hold := s.opts.Clock.NewTimer(s.opts.Hold)
 	defer hold.Stop()
 
 	waitingOn := ""
@@ -194,18 +194,18 @@ func (s *Service) Await(ctx context.Context, req *gateway.ApprovalRequest) (gate
 
 		// Pending: wait for a change here, a change elsewhere (poll), the request's expiry, the
 		// end of the hold or of the call.
-		poll := time.NewTimer(s.opts.Poll)
-		expiry := time.NewTimer(max(a.ExpiresAt.Sub(s.now()), 0))
+		poll := s.opts.Clock.NewTimer(s.opts.Poll)
+		expiry := s.opts.Clock.NewTimer(max(a.ExpiresAt.Sub(s.now()), 0))
 		select {
 		case <-ctx.Done():
 			poll.Stop()
 			expiry.Stop()
 			return gateway.ApprovalResult{State: warden.ApprovalPending, RequestID: a.ID}, nil
-		case <-hold.C:
+		case <-hold.C():
 			final = true
 		case <-woken:
-		case <-poll.C:
-		case <-expiry.C:
+		case <-poll.C():
+		case <-expiry.C():
 		}
 		poll.Stop()
 		expiry.Stop()
@@ -482,13 +482,13 @@ func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.notify.run(ctx) })
 	defer wg.Wait()
-	t := time.NewTicker(time.Second)
+	t := s.opts.Clock.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-t.C():
 			s.sweep(ctx)
 		}
 	}

@@ -18,15 +18,17 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/approval"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/sqlite"
 )
 
 // recorder is the audit log: it keeps what it is given, and fails when told to.
 type recorder struct {
-	mu   sync.Mutex
-	evs  []*warden.AuditEvent
-	fail bool
+	mu      sync.Mutex
+	evs     []*warden.AuditEvent
+	fail    bool
+	changed chan struct{} // closed and replaced on every append, for tests waiting on one
 }
 
 func (r *recorder) Append(_ context.Context, ev *warden.AuditEvent) error {
@@ -36,7 +38,39 @@ func (r *recorder) Append(_ context.Context, ev *warden.AuditEvent) error {
 		return errors.New("audit log down")
 	}
 	r.evs = append(r.evs, ev)
+	if r.changed != nil {
+		close(r.changed)
+	}
+	r.changed = make(chan struct{})
 	return nil
+}
+
+// appended returns a channel closed on the next append.
+func (r *recorder) appended() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.changed == nil {
+		r.changed = make(chan struct{})
+	}
+	return r.changed
+}
+
+// waitFor waits until the events of request id include one of type typ; a request changes
+// only with an event on record, so this waits on the change itself rather than on time.
+func (r *recorder) waitFor(t *testing.T, id, typ string) {
+	t.Helper()
+	giveUp := time.After(5 * time.Second)
+	for {
+		next := r.appended()
+		if slices.Contains(types(r.of(id)), typ) {
+			return
+		}
+		select {
+		case <-next:
+		case <-giveUp:
+			t.Fatalf("no %s event for %s; events: %v", typ, id, types(r.of(id)))
+		}
+	}
 }
 
 func (r *recorder) setFail(v bool) {
@@ -71,6 +105,7 @@ type fixture struct {
 	store *sqlite.Store
 	audit *recorder
 	svc   *approval.Service
+	clock *clock.Fake // nil: the services run on the real clock
 }
 
 func openStore(t *testing.T) *sqlite.Store {
@@ -90,8 +125,28 @@ func newFixture(t *testing.T, opts approval.Options) *fixture {
 	return f
 }
 
+// newFakeFixture is newFixture on a fake clock, which only the test moves: its replicas share it.
+func newFakeFixture(t *testing.T, opts approval.Options) *fixture {
+	t.Helper()
+	f := &fixture{t: t, store: openStore(t), audit: &recorder{}, clock: clock.NewFake(time.Now())}
+	f.svc = f.service(opts)
+	return f
+}
+
+// armed waits until n timers are armed on the fake clock: a held call arms three (its hold,
+// poll and expiry), Run one (its sweep).
+func (f *fixture) armed(n int) {
+	f.t.Helper()
+	if err := f.clock.WaitForTimers(n); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
 // service is another replica on the same store.
 func (f *fixture) service(opts approval.Options) *approval.Service {
+	if opts.Clock == nil && f.clock != nil {
+		opts.Clock = f.clock
+	}
 	if opts.Hold == 0 {
 		opts.Hold = 5 * time.Second
 	}
@@ -146,11 +201,13 @@ func (f *fixture) result(ch <-chan awaited, within time.Duration) gateway.Approv
 	}
 }
 
-// pending waits until there are n pending requests and returns them.
+// pending waits until there are n pending requests and returns them. A request is made or
+// decided with an audit event, so it reads again after each event instead of after a sleep.
 func (f *fixture) pending(n int) []*warden.Approval {
 	f.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	giveUp := time.After(5 * time.Second)
 	for {
+		next := f.audit.appended()
 		list, err := f.store.Approvals(context.Background(), warden.ApprovalFilter{Statuses: []string{warden.ApprovalPending}})
 		if err != nil {
 			f.t.Fatal(err)
@@ -158,14 +215,16 @@ func (f *fixture) pending(n int) []*warden.Approval {
 		if len(list) == n {
 			return list
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-next:
+		case <-giveUp:
 			f.t.Fatalf("%d pending requests, want %d", len(list), n)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
 func TestApprovedWhileHeld(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, approval.Options{})
 	ch := f.await(t.Context(), f.svc, call(bank, "d1"))
 	req := f.pending(1)[0]
@@ -208,6 +267,7 @@ func TestApprovedWhileHeld(t *testing.T) {
 // Nobody decides within the hold: the answer is pending; once approved, the same call sent again
 // goes ahead once; sent a third time it waits for a new approval.
 func TestPendingThenResent(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, approval.Options{Hold: 100 * time.Millisecond})
 	res := f.result(f.await(t.Context(), f.svc, call(bank, "d1")), 2*time.Second)
 	if res.State != warden.ApprovalPending || !strings.HasPrefix(res.RequestID, "apr_") {
@@ -302,6 +362,7 @@ func TestRecordedActionAndResource(t *testing.T) {
 }
 
 func TestRejected(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, approval.Options{})
 	ch := f.await(t.Context(), f.svc, call(bank, "d1"))
 	req := f.pending(1)[0]
@@ -330,8 +391,13 @@ func TestRejected(t *testing.T) {
 }
 
 func TestExpiry(t *testing.T) {
-	f := newFixture(t, approval.Options{TTL: 150 * time.Millisecond, Hold: 2 * time.Second})
-	res := f.result(f.await(t.Context(), f.svc, call(bank, "d1")), time.Second)
+	t.Parallel()
+	const ttl, hold = 150 * time.Millisecond, 50 * time.Millisecond
+	f := newFakeFixture(t, approval.Options{TTL: ttl, Hold: 2 * time.Second})
+	ch := f.await(t.Context(), f.svc, call(bank, "d1"))
+	f.armed(3)
+	f.clock.Advance(ttl)
+	res := f.result(ch, 5*time.Second)
 	if res.State != warden.ApprovalExpired {
 		t.Fatalf("held past the TTL: %+v", res)
 	}
@@ -342,14 +408,20 @@ func TestExpiry(t *testing.T) {
 		t.Fatalf("events: %v", types(ev))
 	}
 	// The same call sent again is a new request.
-	g := newFixture(t, approval.Options{TTL: 150 * time.Millisecond, Hold: 50 * time.Millisecond})
-	first := g.result(g.await(t.Context(), g.svc, call(bank, "d1")), time.Second)
+	g := newFakeFixture(t, approval.Options{TTL: ttl, Hold: hold})
+	ch = g.await(t.Context(), g.svc, call(bank, "d1"))
+	g.armed(3)
+	g.clock.Advance(hold)
+	first := g.result(ch, 5*time.Second)
 	if _, err := g.svc.Approve(t.Context(), approver, first.RequestID, ""); err != nil {
 		t.Fatal(err)
 	}
 	// An approval nobody uses expires too.
-	time.Sleep(200 * time.Millisecond)
-	next := g.result(g.await(t.Context(), g.svc, call(bank, "d1")), time.Second)
+	g.clock.Advance(ttl)
+	ch = g.await(t.Context(), g.svc, call(bank, "d1"))
+	g.armed(3)
+	g.clock.Advance(hold)
+	next := g.result(ch, 5*time.Second)
 	if next.State != warden.ApprovalPending || next.RequestID == first.RequestID {
 		t.Fatalf("sent after the approval expired: %+v", next)
 	}
@@ -360,32 +432,33 @@ func TestExpiry(t *testing.T) {
 
 // Run expires requests nobody waits on.
 func TestSweep(t *testing.T) {
-	f := newFixture(t, approval.Options{TTL: 100 * time.Millisecond, Hold: 20 * time.Millisecond})
-	res := f.result(f.await(t.Context(), f.svc, call(bank, "d1")), time.Second)
+	t.Parallel()
+	const ttl, hold = 100 * time.Millisecond, 20 * time.Millisecond
+	f := newFakeFixture(t, approval.Options{TTL: ttl, Hold: hold})
+	ch := f.await(t.Context(), f.svc, call(bank, "d1"))
+	f.armed(3)
+	f.clock.Advance(hold)
+	res := f.result(ch, 5*time.Second)
+	if res.State != warden.ApprovalPending {
+		t.Fatalf("first send: %+v", res)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- f.svc.Run(ctx) }()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		a, err := f.store.Approval(t.Context(), res.RequestID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a.Status == warden.ApprovalExpired {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not expired by Run: %+v", a)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	f.armed(1)
+	f.clock.Advance(time.Second) // past the TTL, and the sweep's tick
+	f.audit.waitFor(t, res.RequestID, warden.EventApprovalExpired)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	if a, err := f.store.Approval(t.Context(), res.RequestID); err != nil || a.Status != warden.ApprovalExpired {
+		t.Fatalf("not expired by Run: %+v, %v", a, err)
+	}
 }
 
 func TestCancelEndsWait(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, approval.Options{Hold: time.Minute})
 	ctx, cancel := context.WithCancel(t.Context())
 	ch := f.await(ctx, f.svc, call(bank, "d1"))
@@ -398,6 +471,7 @@ func TestCancelEndsWait(t *testing.T) {
 }
 
 func TestRejectAgentEndsWait(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, approval.Options{Hold: time.Minute})
 	held := f.await(t.Context(), f.svc, call(bank, "d1"))
 	f.pending(1)
@@ -436,6 +510,7 @@ func TestRejectAgentEndsWait(t *testing.T) {
 }
 
 func TestSeparationOfDuties(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, approval.Options{SeparationOfDuties: true, Hold: 10 * time.Millisecond})
 	res := f.result(f.await(t.Context(), f.svc, call(bank, "d1")), time.Second)
 	tests := []struct {
@@ -465,6 +540,7 @@ func TestSeparationOfDuties(t *testing.T) {
 }
 
 func TestCriticalNeedsDistinctApprovers(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, approval.Options{CriticalApprovers: 2})
 	ch := f.await(t.Context(), f.svc, call(vault, "d1"))
 	req := f.pending(1)[0]
@@ -500,14 +576,17 @@ func TestCriticalNeedsDistinctApprovers(t *testing.T) {
 
 // Two copies of one call share one request, and the approval lets exactly one through.
 func TestSameCallTwiceAtOnce(t *testing.T) {
-	f := newFixture(t, approval.Options{Hold: 500 * time.Millisecond})
+	t.Parallel()
+	const hold = 500 * time.Millisecond
+	f := newFakeFixture(t, approval.Options{Hold: hold})
 	a, b := f.await(t.Context(), f.svc, call(bank, "d1")), f.await(t.Context(), f.svc, call(bank, "d1"))
+	f.armed(6) // both wait
 	req := f.pending(1)[0]
-	time.Sleep(50 * time.Millisecond) // both wait
 	if _, err := f.svc.Approve(t.Context(), approver, req.ID, ""); err != nil {
 		t.Fatal(err)
 	}
-	ra, rb := f.result(a, 2*time.Second), f.result(b, 2*time.Second)
+	f.clock.Advance(hold) // the call that did not get the approval ends its hold on a new request
+	ra, rb := f.result(a, 5*time.Second), f.result(b, 5*time.Second)
 	states := []string{ra.State, rb.State}
 	slices.Sort(states)
 	if !slices.Equal(states, []string{warden.ApprovalApproved, warden.ApprovalPending}) {
@@ -517,6 +596,7 @@ func TestSameCallTwiceAtOnce(t *testing.T) {
 
 // A decision made on one replica reaches a call held on another through the store.
 func TestDecisionFromAnotherReplica(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, approval.Options{})
 	other := f.service(approval.Options{})
 	ch := f.await(t.Context(), f.svc, call(bank, "d1"))
@@ -531,6 +611,7 @@ func TestDecisionFromAnotherReplica(t *testing.T) {
 
 // A request the audit log cannot record is not made, and the call is refused.
 func TestAuditFailureFailsClosed(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, approval.Options{Hold: 10 * time.Millisecond})
 	f.audit.setFail(true)
 	if _, err := f.svc.Await(t.Context(), call(bank, "d1")); err == nil {
@@ -549,6 +630,7 @@ func TestAuditFailureFailsClosed(t *testing.T) {
 }
 
 func TestListWithRecentActions(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, approval.Options{Hold: 10 * time.Millisecond})
 	var evs []*warden.AuditEvent
 	for i, session := range []string{"ses_1", "ses_2", "ses_1"} {
@@ -586,6 +668,7 @@ func TestListWithRecentActions(t *testing.T) {
 }
 
 func TestWebhooks(t *testing.T) {
+	t.Parallel()
 	type got struct {
 		ct   string
 		auth string
@@ -609,7 +692,8 @@ func TestWebhooks(t *testing.T) {
 		bodies <- got{r.Header.Get("Content-Type"), r.Header.Get("Authorization"), b}
 	}))
 	defer srv.Close()
-	f := newFixture(t, approval.Options{Hold: 10 * time.Millisecond, BaseURL: "https://warden.example.com", Webhooks: []approval.Webhook{
+	const hold = 10 * time.Millisecond
+	f := newFakeFixture(t, approval.Options{Hold: hold, BaseURL: "https://warden.example.com", Webhooks: []approval.Webhook{
 		{URL: srv.URL + "/json", Headers: map[string]string{"Authorization": "Bearer hook-secret"}, Timeout: time.Second, Retries: 2},
 		{URL: srv.URL + "/slack", Format: "slack", Timeout: time.Second},
 	}})
@@ -621,7 +705,13 @@ func TestWebhooks(t *testing.T) {
 	req := call(bank, "d1")
 	req.Resource = "<https://evil.example|click> & more"
 	req.Arguments = json.RawMessage(`{"amount":"31337","note":"ghp_` + strings.Repeat("a", 36) + `"}`)
-	res := f.result(f.await(t.Context(), f.svc, req), time.Second)
+	ch := f.await(t.Context(), f.svc, req)
+	f.armed(4) // the sweep's ticker, the call's hold, poll and expiry
+	f.clock.Advance(hold)
+	res := f.result(ch, 5*time.Second)
+	// The first POST to /json fails; its worker retries after a pause of one second.
+	f.armed(2)
+	f.clock.Advance(time.Second)
 	var jsonMsg, slackMsg []byte
 	for range 2 {
 		select {
@@ -665,18 +755,32 @@ func TestWebhooks(t *testing.T) {
 // audit event of their own or a notification. Other agents are not affected, and a decided
 // request makes room for a new one.
 func TestPendingLimit(t *testing.T) {
-	var mu sync.Mutex
-	pages := 0
+	t.Parallel()
+	// One webhook, so one worker sends the notifications in the order they were queued: once
+	// the sentinel's (queued last) has arrived, every one queued before it has too.
+	pages := make(chan struct{}, 64)
+	sentinel := make(chan struct{}, 1)
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		pages++
-		mu.Unlock()
+		body, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(body), "sentinel-bot") {
+			sentinel <- struct{}{}
+			return
+		}
+		pages <- struct{}{}
 	}))
 	defer hook.Close()
-	paged := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return pages
+	paged := 0
+	waitPages := func(n int) {
+		t.Helper()
+		giveUp := time.After(5 * time.Second)
+		for paged < n {
+			select {
+			case <-pages:
+				paged++
+			case <-giveUp:
+				t.Fatalf("%d notifications after 5s, want %d", paged, n)
+			}
+		}
 	}
 	opts := approval.Options{Hold: 10 * time.Millisecond, MaxPendingPerAgent: 3, Webhooks: []approval.Webhook{{URL: hook.URL, Timeout: time.Second}}}
 	f := newFixture(t, opts)
@@ -716,7 +820,7 @@ func TestPendingLimit(t *testing.T) {
 	if requested != 3 {
 		t.Fatalf("%d approval.requested events, want 3", requested)
 	}
-	waitFor(t, "3 notifications", func() bool { return paged() >= 3 })
+	waitPages(3)
 
 	// Another agent has its own allowance.
 	other := call(bank, "o1")
@@ -734,20 +838,20 @@ func TestPendingLimit(t *testing.T) {
 	if res := f.result(f.await(t.Context(), f.svc, call(bank, "n2")), time.Second); res.State != warden.ApprovalLimited {
 		t.Fatalf("over the limit again: %+v", res)
 	}
-	waitFor(t, "5 notifications", func() bool { return paged() >= 5 })
+	waitPages(5)
 	// Every notification there will be has been queued by now (create queues it before Await
-	// returns); give the senders a moment to show any extra.
-	time.Sleep(200 * time.Millisecond)
-	if n := paged(); n != 5 {
-		t.Fatalf("%d notifications, want 5: one per request made, none for a refused call", n)
+	// returns): one more request, of another agent, is the last in the queue.
+	last := call(bank, "s1")
+	last.Agent = &warden.Agent{ID: "agt_3", Name: "sentinel-bot", Owner: "ops@example.com"}
+	if res := f.result(f.await(t.Context(), f.svc, last), time.Second); res.State != warden.ApprovalPending {
+		t.Fatalf("the sentinel: %+v", res)
 	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
+	select {
+	case <-sentinel:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the sentinel's notification did not arrive")
+	}
+	if extra := len(pages); extra != 0 {
+		t.Fatalf("%d notifications, want 5: one per request made, none for a refused call", paged+extra)
 	}
 }

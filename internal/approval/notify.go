@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/redact"
 )
 
@@ -110,6 +111,7 @@ func slackCode(s string) string {
 // than hold up the call that made the request.
 type notifier struct {
 	log   *slog.Logger
+	clock clock.Clock // times the pause between retries
 	hooks []*hook
 }
 
@@ -121,8 +123,8 @@ type hook struct {
 
 const queueSize = 256
 
-func newNotifier(webhooks []Webhook, log *slog.Logger) *notifier {
-	n := &notifier{log: log}
+func newNotifier(webhooks []Webhook, log *slog.Logger, c clock.Clock) *notifier {
+	n := &notifier{log: log, clock: c}
 	for _, w := range webhooks {
 		if w.Timeout <= 0 {
 			w.Timeout = 5 * time.Second
@@ -190,10 +192,12 @@ func (n *notifier) deliver(ctx context.Context, h *hook, m *Message) {
 			n.log.Warn("approval webhook failed; notification dropped", "webhook", redactedURL(h.URL), "request", m.ID, "attempts", attempt+1, "err", err)
 			return
 		}
+		t := n.clock.NewTimer(pause)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
-		case <-time.After(pause):
+		case <-t.C():
 		}
 		pause *= 2
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/checkpoint"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/redact"
 )
 
@@ -56,7 +57,9 @@ type Options struct {
 	// commit (default 5ms; negative: not at all).
 	Linger time.Duration
 	Logger *slog.Logger
-	Now    func() time.Time
+	// Clock stamps events and checkpoints and times the linger, Run's checkpoints and
+	// retention; default the real clock. (CommitTimeout is a context deadline, on real time.)
+	Clock clock.Clock
 }
 
 // Log appends events to the store. It fills in what every event carries (id, schema version,
@@ -118,9 +121,7 @@ func New(store Store, opts Options) *Log {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts.Clock = clock.Or(opts.Clock)
 	l := &Log{
 		store:   store,
 		opts:    opts,
@@ -194,7 +195,7 @@ func (l *Log) append(ctx context.Context, ev *warden.AuditEvent, later bool) err
 // prepare fills in what every event carries and redacts what must never be recorded.
 func (l *Log) prepare(ev *warden.AuditEvent) error {
 	if ev.Time.IsZero() {
-		ev.Time = l.opts.Now()
+		ev.Time = l.opts.Clock.Now()
 	}
 	ev.Time = ev.Time.UTC()
 	ev.SchemaVersion = warden.AuditSchemaVersion
@@ -288,7 +289,7 @@ func (l *Log) linger(batch []*request) []*request {
 	if l.opts.Linger <= 0 {
 		return batch
 	}
-	t := time.NewTimer(l.opts.Linger)
+	t := l.opts.Clock.NewTimer(l.opts.Linger)
 	defer t.Stop()
 	for len(batch) < l.opts.MaxBatch {
 		select {
@@ -297,7 +298,7 @@ func (l *Log) linger(batch []*request) []*request {
 			if !req.later {
 				return batch
 			}
-		case <-t.C:
+		case <-t.C():
 			return batch
 		case <-l.stop:
 			return batch

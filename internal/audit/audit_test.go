@@ -12,11 +12,13 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/audit"
+	"github.com/wardenhq/warden/internal/clock"
 )
 
 // TestGroupCommit appends from many goroutines at once: every append returns with its event
 // durable and chained, the seqs are 1…n without gaps, and the commits carried several events.
 func TestGroupCommit(t *testing.T) {
+	t.Parallel()
 	l := openLog(t)
 	gs := &gateStore{Store: l.store}
 	log := audit.New(gs, audit.Options{Replica: "r1", Keys: l.keys})
@@ -67,6 +69,7 @@ func TestGroupCommit(t *testing.T) {
 // TestCommitFailureFailsEveryWaiter makes the store fail: every append that was in the failed
 // commit gets an error, which is what makes the gateway deny.
 func TestCommitFailureFailsEveryWaiter(t *testing.T) {
+	t.Parallel()
 	l := openLog(t)
 	gs := &gateStore{Store: l.store, gate: make(chan struct{}), fail: errors.New("disk full")}
 	log := audit.New(gs, audit.Options{})
@@ -76,7 +79,7 @@ func TestCommitFailureFailsEveryWaiter(t *testing.T) {
 	for i := range n {
 		go func() { errs <- log.Append(t.Context(), event(i)) }()
 	}
-	time.Sleep(100 * time.Millisecond) // the appends queue up behind the gate
+	until(t, "the appends queue up behind the gate", func() bool { return gs.held(log) == n })
 	close(gs.gate)
 	for range n {
 		err := <-errs
@@ -92,6 +95,7 @@ func TestCommitFailureFailsEveryWaiter(t *testing.T) {
 // TestBadEventDoesNotDenyOthers puts an event the store refuses into a batch with good ones:
 // only its own append fails.
 func TestBadEventDoesNotDenyOthers(t *testing.T) {
+	t.Parallel()
 	l := openLog(t)
 	gs := &gateStore{Store: l.store, gate: make(chan struct{})}
 	log := audit.New(gs, audit.Options{})
@@ -99,7 +103,7 @@ func TestBadEventDoesNotDenyOthers(t *testing.T) {
 	// The first append holds the writer at the gate while the rest queue into one batch.
 	first := make(chan error, 1)
 	go func() { first <- log.Append(t.Context(), event(0)) }()
-	time.Sleep(50 * time.Millisecond)
+	until(t, "the first append is at the gate", func() bool { return gs.held(log) == 1 && log.Queued() == 0 })
 	results := make([]chan error, 5)
 	for i := range results {
 		results[i] = make(chan error, 1)
@@ -108,7 +112,7 @@ func TestBadEventDoesNotDenyOthers(t *testing.T) {
 			ev.Time = time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC) // beyond what the store keeps
 		}
 		go func() { results[i] <- log.Append(t.Context(), ev) }()
-		time.Sleep(5 * time.Millisecond)
+		until(t, fmt.Sprintf("append %d is queued", i+1), func() bool { return log.Queued() == i+1 })
 	}
 	close(gs.gate)
 	if err := <-first; err != nil {
@@ -128,6 +132,7 @@ func TestBadEventDoesNotDenyOthers(t *testing.T) {
 // TestCanceledAppendIsNotWritten withdraws an append whose caller gave up before the writer took
 // it: it fails, and the event is not in the log.
 func TestCanceledAppendIsNotWritten(t *testing.T) {
+	t.Parallel()
 	l := openLog(t)
 	gs := &gateStore{Store: l.store, gate: make(chan struct{}), arrived: make(chan struct{}, 1)}
 	var open sync.Once
@@ -166,6 +171,7 @@ func TestCanceledAppendIsNotWritten(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
+	t.Parallel()
 	l := openLog(t)
 	gs := &gateStore{Store: l.store, gate: make(chan struct{})}
 	log := audit.New(gs, audit.Options{})
@@ -173,10 +179,10 @@ func TestClose(t *testing.T) {
 	for i := range 10 {
 		go func() { errs <- log.Append(t.Context(), event(i)) }()
 	}
-	time.Sleep(50 * time.Millisecond)
+	until(t, "the appends queue up behind the gate", func() bool { return gs.held(log) == 10 })
 	closed := make(chan struct{})
 	go func() { log.Close(); close(closed) }()
-	time.Sleep(20 * time.Millisecond)
+	until(t, "Close has begun", log.Closing)
 	close(gs.gate)
 	<-closed
 	for range 10 {
@@ -194,6 +200,7 @@ func TestClose(t *testing.T) {
 
 // TestPrepare checks what the log fills in and redacts whatever the producer did.
 func TestPrepare(t *testing.T) {
+	t.Parallel()
 	l := openLog(t)
 	l.RateTools(func(name string) (*warden.Tool, bool) {
 		return &warden.Tool{Name: name, Risk: warden.RiskCritical}, name == "payments"
@@ -231,6 +238,7 @@ func TestPrepare(t *testing.T) {
 // TestUnhashedEventsAreChained opens a log written before the hash chain — seqs with gaps, no
 // hashes — and appends: the old events are numbered and chained, and the log verifies.
 func TestUnhashedEventsAreChained(t *testing.T) {
+	t.Parallel()
 	l := openLog(t)
 	l.appendN(t, 5)
 	l.exec(t, `UPDATE audit_events SET hash = ''`)
@@ -245,6 +253,7 @@ func TestUnhashedEventsAreChained(t *testing.T) {
 }
 
 func TestCheckpointAndPrune(t *testing.T) {
+	t.Parallel()
 	l := openLog(t)
 	now := time.Now()
 	old := now.Add(-48 * time.Hour)
@@ -279,21 +288,29 @@ func TestCheckpointAndPrune(t *testing.T) {
 }
 
 func TestRunSignsCheckpoints(t *testing.T) {
+	t.Parallel()
 	l := openLog(t)
+	cs := &checkpointStore{Store: l.store, added: make(chan int64, 10)}
+	log := audit.New(cs, audit.Options{Replica: "r1", Keys: l.keys})
+	defer log.Close()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx, audit.Background{CheckpointEvery: 5, CheckpointInterval: time.Hour}) }()
-	l.appendN(t, 12)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := l.LatestCheckpoint(t.Context())
-		if err == nil && c.Size >= 10 {
-			break
+	go func() { done <- log.Run(ctx, audit.Background{CheckpointEvery: 5, CheckpointInterval: time.Hour}) }()
+	for i := range 12 {
+		if err := log.Append(t.Context(), event(i)); err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no checkpoint of 10 events after 12 appends with every=5: %v %v", c, err)
+	}
+	// Run signs the head once 5 events have come since it last signed; how far the head has
+	// moved by the time it signs depends on scheduling (waiting for a checkpoint of 10 was
+	// flaky: under load the first one covers 9, and the 3 after it do not make another).
+	select {
+	case size := <-cs.added:
+		if size < 5 {
+			t.Fatalf("a checkpoint of %d events with every=5", size)
 		}
-		time.Sleep(10 * time.Millisecond)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no checkpoint after 12 appends with every=5")
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -308,18 +325,65 @@ func TestRunSignsCheckpoints(t *testing.T) {
 	}
 }
 
+// TestRunSignsOnTheInterval: with fewer events than CheckpointEvery, Run signs when the
+// interval passes, on the log's clock.
+func TestRunSignsOnTheInterval(t *testing.T) {
+	t.Parallel()
+	l := openLog(t)
+	clk := clock.NewFake(time.Now())
+	cs := &checkpointStore{Store: l.store, added: make(chan int64, 10)}
+	log := audit.New(cs, audit.Options{Replica: "r1", Keys: l.keys, Clock: clk})
+	defer log.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- log.Run(ctx, audit.Background{CheckpointEvery: 1000, CheckpointInterval: time.Minute}) }()
+	for i := range 3 {
+		if err := log.Append(t.Context(), event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := clk.WaitForTimers(1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case size := <-cs.added:
+		t.Fatalf("a checkpoint of %d events before the interval passed", size)
+	default:
+	}
+	clk.Advance(time.Minute)
+	select {
+	case size := <-cs.added:
+		if size != 3 {
+			t.Fatalf("checkpoint of %d events, want 3", size)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no checkpoint when the interval passed")
+	}
+	if c, err := l.LatestCheckpoint(t.Context()); err != nil || !c.Time.Equal(clk.Now().UTC()) {
+		t.Fatalf("checkpoint %+v, %v; want it stamped with the log's clock, %v", c, err, clk.Now())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestAppendLaterSharesTheNextCommit: an event no action waits on waits for the next one that
 // an action does, and both go in one commit, in order; alone, it is committed once Linger has
 // passed.
 func TestAppendLaterSharesTheNextCommit(t *testing.T) {
+	t.Parallel()
 	l := openLog(t)
 	gs := &gateStore{Store: l.store}
-	log := audit.New(gs, audit.Options{Replica: "r1", Keys: l.keys, Linger: time.Minute})
+	clk := clock.NewFake(time.Now())
+	log := audit.New(gs, audit.Options{Replica: "r1", Keys: l.keys, Linger: time.Minute, Clock: clk})
 	defer log.Close()
 	later := event(1)
 	done := make(chan error, 1)
 	go func() { done <- log.AppendLater(t.Context(), later) }()
-	time.Sleep(50 * time.Millisecond)
+	if err := clk.WaitForTimers(1); err != nil { // the writer lingers with it
+		t.Fatal(err)
+	}
 	select {
 	case err := <-done:
 		t.Fatalf("AppendLater returned (%v) before any other event or the linger ran out", err)
@@ -339,10 +403,15 @@ func TestAppendLaterSharesTheNextCommit(t *testing.T) {
 		t.Fatalf("batches %v, seqs %d and %d; want one commit of both, in order", batches, later.Seq, now.Seq)
 	}
 
-	alone := audit.New(gs, audit.Options{Replica: "r1", Keys: l.keys, Linger: 20 * time.Millisecond})
+	alone := audit.New(gs, audit.Options{Replica: "r1", Keys: l.keys, Linger: 20 * time.Millisecond, Clock: clk})
 	defer alone.Close()
 	ev := event(3)
-	if err := alone.AppendLater(t.Context(), ev); err != nil || ev.Seq != 3 {
+	go func() { done <- alone.AppendLater(t.Context(), ev) }()
+	if err := clk.WaitForTimers(1); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(20 * time.Millisecond)
+	if err := <-done; err != nil || ev.Seq != 3 {
 		t.Fatalf("a lone AppendLater: %v, seq %d", err, ev.Seq)
 	}
 	if r := l.verify(t, nil); !r.OK || r.Events != 3 {

@@ -39,13 +39,13 @@ func (l *Log) Run(ctx context.Context, bg Background) error {
 			bg.PruneInterval = max(bg.Retention/10, time.Second)
 		}
 	}
-	ticker := time.NewTicker(bg.CheckpointInterval)
+	ticker := l.opts.Clock.NewTicker(bg.CheckpointInterval)
 	defer ticker.Stop()
 	var prune <-chan time.Time
 	if bg.Retention > 0 {
-		t := time.NewTicker(bg.PruneInterval)
+		t := l.opts.Clock.NewTicker(bg.PruneInterval)
 		defer t.Stop()
-		prune = t.C
+		prune = t.C()
 	}
 	signedAt := l.Committed()
 	for {
@@ -61,7 +61,7 @@ func (l *Log) Run(ctx context.Context, bg Background) error {
 			l.checkpointLogged(final)
 			return nil
 		case <-changed:
-		case <-ticker.C:
+		case <-ticker.C():
 			signedAt = l.Committed()
 			l.checkpointLogged(ctx)
 		case <-prune:
@@ -114,7 +114,7 @@ func (l *Log) Checkpoint(ctx context.Context) (*warden.AuditCheckpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	cp := &warden.AuditCheckpoint{Size: seq, Hash: hash, Time: l.opts.Now().UTC(), Note: msg}
+	cp := &warden.AuditCheckpoint{Size: seq, Hash: hash, Time: l.opts.Clock.Now().UTC(), Note: msg}
 	if err := l.store.AddAuditCheckpoint(ctx, cp); err != nil {
 		return nil, fmt.Errorf("audit: store checkpoint: %w", err)
 	}
@@ -126,7 +126,7 @@ func (l *Log) Checkpoint(ctx context.Context) (*warden.AuditCheckpoint, error) {
 // of them: that checkpoint is the anchor verification starts from. It records what it deleted
 // as an event of its own and returns how many.
 func (l *Log) Prune(ctx context.Context, retention time.Duration) (int, error) {
-	cutoff := l.opts.Now().Add(-retention)
+	cutoff := l.opts.Clock.Now().Add(-retention)
 	old, err := l.store.AuditEvents(ctx, warden.AuditFilter{Until: cutoff, Newest: true, Limit: 1})
 	if err != nil || len(old) == 0 {
 		return 0, err

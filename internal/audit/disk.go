@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 )
 
 // DiskGuard warns while the free space of the file system that keeps the audit log is under a
@@ -25,6 +26,8 @@ type DiskGuard struct {
 	Log      *slog.Logger // required
 	// Free returns the bytes available to warden on path's file system; default Statfs. For tests.
 	Free func(path string) (int64, error)
+	// Clock times Run's checks; nil means the real clock.
+	Clock clock.Clock
 
 	mu     sync.Mutex
 	low    bool
@@ -47,14 +50,14 @@ func FreeSpace(path string) (int64, error) {
 
 // Run checks now and then every interval until ctx ends.
 func (g *DiskGuard) Run(ctx context.Context, interval time.Duration) error {
-	t := time.NewTicker(interval)
+	t := clock.Or(g.Clock).NewTicker(interval)
 	defer t.Stop()
 	for {
 		g.Check(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 // system.disk.low event when it falls under and system.disk.ok when it is back, and a Status
 // for /readyz. The free space is scripted; FreeSpace itself reads the real file system.
 func TestDiskGuard(t *testing.T) {
+	t.Parallel()
 	l := openLog(t)
 	var logs bytes.Buffer
 	free := []int64{5 << 30, 512 << 20, 400 << 20, 2 << 30, -1, 2 << 30}

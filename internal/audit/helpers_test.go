@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -137,6 +138,25 @@ type gateStore struct {
 	arrived chan struct{} // if set, told (without blocking) each time a batch reaches the gate
 	fail    error
 	batches []int
+	atGate  int // events in the batch held at the gate now
+}
+
+// held is how many appends of log are queued or held at the gate.
+func (g *gateStore) held(log *audit.Log) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.atGate + log.Queued()
+}
+
+// until waits for cond, which another goroutine makes true without any event to wait on (an
+// append reaching the queue), yielding the processor rather than sleeping a guessed time.
+func until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); runtime.Gosched() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after 10s waiting until %s", what)
+		}
+	}
 }
 
 func (g *gateStore) AppendAuditEvents(ctx context.Context, evs []*warden.AuditEvent) error {
@@ -150,9 +170,13 @@ func (g *gateStore) AppendAuditEvents(ctx context.Context, evs []*warden.AuditEv
 		}
 	}
 	if gate != nil {
+		g.mu.Lock()
+		g.atGate = len(evs)
+		g.mu.Unlock()
 		<-gate
 	}
 	g.mu.Lock()
+	g.atGate = 0
 	g.batches = append(g.batches, len(evs))
 	fail := g.fail
 	g.mu.Unlock()
@@ -160,4 +184,19 @@ func (g *gateStore) AppendAuditEvents(ctx context.Context, evs []*warden.AuditEv
 		return fail
 	}
 	return g.Store.AppendAuditEvents(ctx, evs)
+}
+
+// checkpointStore tells the test the size of each checkpoint stored, so that it waits for the
+// checkpoint rather than polls for it.
+type checkpointStore struct {
+	audit.Store
+	added chan int64
+}
+
+func (c *checkpointStore) AddAuditCheckpoint(ctx context.Context, cp *warden.AuditCheckpoint) error {
+	if err := c.Store.AddAuditCheckpoint(ctx, cp); err != nil {
+		return err
+	}
+	c.added <- cp.Size
+	return nil
 }

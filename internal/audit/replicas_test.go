@@ -23,6 +23,7 @@ import (
 // once: the chain comes out whole — seqs without gaps or repeats, every link right — and every
 // replica's checkpoints verify. It needs WARDEN_TEST_POSTGRES, like the store tests.
 func TestReplicasShareOneChain(t *testing.T) {
+	t.Parallel()
 	server := os.Getenv("WARDEN_TEST_POSTGRES")
 	if server == "" {
 		t.Skip("WARDEN_TEST_POSTGRES is not set; set it to a postgres:// URL to run the PostgreSQL tests")

@@ -14,6 +14,7 @@ import (
 // TestVerifyNamesTheBreak tampers with the database directly, in each way an intruder with
 // write access to it might, and expects verify to name what was done and where.
 func TestVerifyNamesTheBreak(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		tamper func(t *testing.T, l *testLog)
@@ -128,6 +129,7 @@ func hashOf(t *testing.T, l *testLog, seq int64) string {
 // cover their tracks inside it — removing the stored checkpoints too — and expects the exported
 // one to catch them.
 func TestVerifyExportedCheckpoint(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name   string
 		tamper func(t *testing.T, l *testLog)
@@ -179,6 +181,7 @@ func TestVerifyExportedCheckpoint(t *testing.T) {
 }
 
 func TestVerifyEmptyLog(t *testing.T) {
+	t.Parallel()
 	l := openLog(t)
 	if r := l.verify(t, nil); !r.OK || r.Events != 0 {
 		t.Fatalf("empty log: %+v", r)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 )
 
 // Options tune Budgets. The zero value is ready to use.
@@ -20,9 +21,9 @@ type Options struct {
 	// FlushInterval is how often Run saves changed counters: the most consumption a crash can
 	// lose. Default 1s.
 	FlushInterval time.Duration
-	// Now is the clock for changes made by Put and Replace and for the time stamps of saved
-	// counters. Default time.Now; calls carry their own time in Usage.Now.
-	Now func() time.Time
+	// Clock times the flushes and tells the time of changes made by Put and Replace, of saved
+	// counters and of calls that carry none in Usage.Now. Default the real clock.
+	Clock clock.Clock
 }
 
 const (
@@ -74,7 +75,7 @@ type Usage struct {
 	Tool   string
 	Action string
 	Args   map[string]any // the call's decoded JSON arguments; sums read them
-	Now    time.Time      // the time of the call; zero means time.Now()
+	Now    time.Time      // the time of the call; zero means Options.Clock's now
 }
 
 // Denial says why a call was refused.
@@ -117,9 +118,7 @@ func New(ctx context.Context, store warden.BudgetStore, log *slog.Logger, opts O
 	if opts.FlushInterval == 0 {
 		opts.FlushInterval = defaultFlushInterval
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts.Clock = clock.Or(opts.Clock)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -163,7 +162,7 @@ func New(ctx context.Context, store warden.BudgetStore, log *slog.Logger, opts O
 		if l.broken != "" {
 			continue
 		}
-		if problem := l.restore(c); problem != "" {
+		if problem := l.restore(c, opts.Clock.Now()); problem != "" {
 			log.Error("stored budget counter is invalid; the budget counts as used up", "budget", bud.ID, "problem", problem)
 		}
 	}
@@ -186,7 +185,7 @@ func (b *Budgets) Consume(u Usage) (release func(), d *Denial, err error) {
 		return noRelease, nil, nil
 	}
 	if u.Now.IsZero() {
-		u.Now = time.Now()
+		u.Now = b.opts.Clock.Now()
 	}
 	now, ok := unixNano(u.Now)
 	if !ok {
@@ -218,7 +217,7 @@ func (b *Budgets) prepare(bud *warden.Budget) (*warden.Budget, error) {
 		return nil, err
 	}
 	nb.ID = ID(nb.Agent, nb.Tool, nb.Action, nb.Kind, nb.Arg)
-	nb.UpdatedAt = b.opts.Now().UTC()
+	nb.UpdatedAt = b.opts.Clock.Now().UTC()
 	return &nb, nil
 }
 
@@ -228,7 +227,7 @@ func (b *Budgets) put(ctx context.Context, nb *warden.Budget) error {
 	}
 	b.budgets[nb.ID] = nb
 	a := b.ledger(nb.Agent)
-	now := b.opts.Now().UnixNano()
+	now := b.opts.Clock.Now().UnixNano()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if l := a.byID[nb.ID]; l != nil {
@@ -355,7 +354,7 @@ func (b *Budgets) Show(agent string, now time.Time) []Status {
 	}
 	ns, ok := unixNano(now)
 	if !ok {
-		ns = time.Now().UnixNano()
+		ns = b.opts.Clock.Now().UnixNano()
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -375,7 +374,7 @@ func (b *Budgets) Show(agent string, now time.Time) []Status {
 // clean shutdown loses nothing, and returns that last save's error. A failed periodic save is
 // logged, and its counters go with the next one.
 func (b *Budgets) Run(ctx context.Context) error {
-	t := time.NewTicker(b.opts.FlushInterval)
+	t := b.opts.Clock.NewTicker(b.opts.FlushInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -383,7 +382,7 @@ func (b *Budgets) Run(ctx context.Context) error {
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalFlushTimeout)
 			defer cancel()
 			return b.Flush(fctx)
-		case <-t.C:
+		case <-t.C():
 			if err := b.Flush(ctx); err != nil && ctx.Err() == nil {
 				b.log.Warn("budget counters not saved; retrying at the next flush", "err", err)
 			}
@@ -404,7 +403,7 @@ func (b *Budgets) Flush(ctx context.Context) error {
 		cs   []*warden.BudgetCounter
 		took []taken
 	)
-	updated := b.opts.Now().UTC()
+	updated := b.opts.Clock.Now().UTC()
 	for _, a := range *b.ledgers.Load() {
 		a.mu.Lock()
 		for _, l := range a.byID {

@@ -12,23 +12,21 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 )
 
 // t0 is a Tuesday morning; tests move the clock through Usage.Now.
 var t0 = time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC)
 
-// clock is the Options.Now of a test: the time admin changes and flushes see.
-type clock struct{ ns atomic.Int64 }
+// testClock is the Options.Clock of a test: the time admin changes and flushes see.
+type testClock struct{ *clock.Fake }
 
-func newClock(t time.Time) *clock {
-	c := &clock{}
-	c.set(t)
-	return c
-}
-func (c *clock) set(t time.Time)     { c.ns.Store(t.UnixNano()) }
-func (c *clock) now() time.Time      { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) opts() Options       { return Options{Now: c.now} }
-func (c *clock) add(d time.Duration) { c.ns.Add(int64(d)) }
+func newClock(t time.Time) testClock { return testClock{clock.NewFake(t)} }
+
+func (c testClock) set(t time.Time)     { c.Set(t) }
+func (c testClock) now() time.Time      { return c.Now().UTC() }
+func (c testClock) opts() Options       { return Options{Clock: c.Fake} }
+func (c testClock) add(d time.Duration) { c.Advance(d) }
 
 func newBudgets(t testing.TB, store *fakeStore, opts Options) *Budgets {
 	t.Helper()
@@ -104,6 +102,7 @@ func status(t testing.TB, b *Budgets, bud *warden.Budget, now time.Time) Status 
 }
 
 func TestNoBudgetAllows(t *testing.T) {
+	t.Parallel()
 	b := newBudgets(t, newFakeStore(), Options{})
 	release := allow(t, b, call("nobody", "github", "issues.list", time.Time{}))
 	release()
@@ -115,6 +114,7 @@ func TestNoBudgetAllows(t *testing.T) {
 }
 
 func TestRate(t *testing.T) {
+	t.Parallel()
 	b := newBudgets(t, newFakeStore(), Options{})
 	bud := put(t, b, "triage-bot", "github", "issues.comment", "rate 20/hour")
 	comment := func(at time.Time) Usage { return call("triage-bot", "github", "issues.comment", at) }
@@ -157,6 +157,7 @@ func TestRate(t *testing.T) {
 }
 
 func TestRateRetryAfterIsExact(t *testing.T) {
+	t.Parallel()
 	b := newBudgets(t, newFakeStore(), Options{})
 	put(t, b, "fast-bot", "", "", "rate 3/second") // an emission interval of 333333333.3ns
 	u := call("fast-bot", "echo", "", t0)
@@ -183,6 +184,7 @@ func TestRateRetryAfterIsExact(t *testing.T) {
 }
 
 func TestQuotaWindows(t *testing.T) {
+	t.Parallel()
 	b := newBudgets(t, newFakeStore(), Options{})
 	daily := put(t, b, "triage-bot", "", "", "quota 3/day")
 	late := time.Date(2026, 3, 10, 23, 59, 0, 0, time.UTC)
@@ -228,6 +230,7 @@ func TestQuotaWindows(t *testing.T) {
 }
 
 func TestConcurrency(t *testing.T) {
+	t.Parallel()
 	b := newBudgets(t, newFakeStore(), Options{})
 	bud := put(t, b, "triage-bot", "github", "", "concurrency 2")
 	u := call("triage-bot", "github", "issues.list", t0)
@@ -261,6 +264,7 @@ func TestConcurrency(t *testing.T) {
 }
 
 func TestSum(t *testing.T) {
+	t.Parallel()
 	b := newBudgets(t, newFakeStore(), Options{})
 	bud := put(t, b, "pay-bot", "payments", "send", "sum amount 500/day")
 
@@ -288,6 +292,7 @@ func TestSum(t *testing.T) {
 }
 
 func TestSumArgumentMustBeANumber(t *testing.T) {
+	t.Parallel()
 	b := newBudgets(t, newFakeStore(), Options{})
 	bud := put(t, b, "pay-bot", "payments", "send", "sum amount 500/day")
 	allow(t, b, pay(10, t0))
@@ -332,6 +337,7 @@ func TestSumArgumentMustBeANumber(t *testing.T) {
 }
 
 func TestSumPaths(t *testing.T) {
+	t.Parallel()
 	b := newBudgets(t, newFakeStore(), Options{})
 	put(t, b, "pay-bot", "payments", "send", "sum payment.amount 500/day")
 	u := func(args map[string]any) Usage {
@@ -351,6 +357,7 @@ func TestSumPaths(t *testing.T) {
 }
 
 func TestArgAmount(t *testing.T) {
+	t.Parallel()
 	deep := map[string]any{"v": 1.0}
 	for range 100 {
 		deep = map[string]any{"a": deep}
@@ -379,6 +386,7 @@ func TestArgAmount(t *testing.T) {
 }
 
 func TestSumToleratesRounding(t *testing.T) {
+	t.Parallel()
 	b := newBudgets(t, newFakeStore(), Options{})
 	put(t, b, "pay-bot", "payments", "send", "sum amount 1/day")
 	for i := range 10 {
@@ -391,6 +399,7 @@ func TestSumToleratesRounding(t *testing.T) {
 
 // TestAllOrNothing: when one budget refuses, none is charged, whichever one it is.
 func TestAllOrNothing(t *testing.T) {
+	t.Parallel()
 	b := newBudgets(t, newFakeStore(), Options{})
 	rate := put(t, b, "pay-bot", "", "", "rate 10/minute")
 	quota := put(t, b, "pay-bot", "payments", "", "quota 5/day")
@@ -439,6 +448,7 @@ func TestAllOrNothing(t *testing.T) {
 // TestDenialTellsTheLongestWait: when several budgets refuse, the agent hears the one that keeps it
 // waiting longest, or one that waiting can't fix.
 func TestDenialTellsTheLongestWait(t *testing.T) {
+	t.Parallel()
 	b := newBudgets(t, newFakeStore(), Options{})
 	put(t, b, "pay-bot", "", "", "rate 1/minute")
 	quota := put(t, b, "pay-bot", "payments", "", "quota 1/day")
@@ -467,6 +477,7 @@ func TestDenialTellsTheLongestWait(t *testing.T) {
 }
 
 func TestCountersSurviveRestart(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := newFakeStore()
 	clk := newClock(t0)
@@ -532,6 +543,7 @@ func TestCountersSurviveRestart(t *testing.T) {
 // TestUnflushedUseIsLost pins down the documented crash window: what was not flushed is not known
 // to the next process.
 func TestUnflushedUseIsLost(t *testing.T) {
+	t.Parallel()
 	store := newFakeStore()
 	b := newBudgets(t, store, Options{})
 	quota := put(t, b, "triage-bot", "", "", "quota 5/day")
@@ -547,23 +559,28 @@ func TestUnflushedUseIsLost(t *testing.T) {
 }
 
 func TestRunFlushes(t *testing.T) {
+	t.Parallel()
 	store := newFakeStore()
-	b := newBudgets(t, store, Options{FlushInterval: 5 * time.Millisecond})
+	store.saved = make(chan struct{}, 1)
+	clk := clock.NewFake(t0)
+	b := newBudgets(t, store, Options{FlushInterval: 5 * time.Millisecond, Clock: clk})
 	quota := put(t, b, "triage-bot", "", "", "quota 5/day")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
 
 	allow(t, b, call("triage-bot", "github", "x", t0))
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if c, ok := store.counter(quota.ID); ok && c.Used == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the periodic flush never saved the counter")
-		}
-		time.Sleep(time.Millisecond)
+	if err := clk.WaitForTimers(1); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(5 * time.Millisecond)
+	select {
+	case <-store.saved:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the periodic flush never saved the counter")
+	}
+	if c, ok := store.counter(quota.ID); !ok || c.Used != 1 {
+		t.Fatalf("saved counter %+v, %v; want used 1", c, ok)
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -572,6 +589,7 @@ func TestRunFlushes(t *testing.T) {
 }
 
 func TestRunFlushesOnShutdown(t *testing.T) {
+	t.Parallel()
 	store := newFakeStore()
 	b := newBudgets(t, store, Options{FlushInterval: time.Hour})
 	quota := put(t, b, "triage-bot", "", "", "quota 5/day")
@@ -590,6 +608,7 @@ func TestRunFlushesOnShutdown(t *testing.T) {
 }
 
 func TestFlushFailureKeepsChanges(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := newFakeStore()
 	b := newBudgets(t, store, Options{})
@@ -613,6 +632,7 @@ func TestFlushFailureKeepsChanges(t *testing.T) {
 }
 
 func TestPutKeepsWhatWasUsed(t *testing.T) {
+	t.Parallel()
 	clk := newClock(t0)
 	b := newBudgets(t, newFakeStore(), clk.opts())
 	u := call("triage-bot", "github", "issues.comment", t0)
@@ -651,6 +671,7 @@ func TestPutKeepsWhatWasUsed(t *testing.T) {
 }
 
 func TestDelete(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := newFakeStore()
 	b := newBudgets(t, store, Options{})
@@ -682,6 +703,7 @@ func TestDelete(t *testing.T) {
 }
 
 func TestPutInvalid(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := newFakeStore()
 	b := newBudgets(t, store, Options{})
@@ -714,6 +736,7 @@ func TestPutInvalid(t *testing.T) {
 }
 
 func TestReplace(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := newFakeStore()
 	clk := newClock(t0)
@@ -794,6 +817,7 @@ func TestReplace(t *testing.T) {
 // TestBrokenStoredBudget: a stored budget this warden can't enforce (a newer one wrote it) denies
 // what it covers, through an internal error, until an admin fixes it.
 func TestBrokenStoredBudget(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := newFakeStore()
 	broken := &warden.Budget{Agent: "triage-bot", Tool: "github", Kind: "tokens", Limit: 1000, Window: time.Hour}
@@ -824,6 +848,7 @@ func TestBrokenStoredBudget(t *testing.T) {
 }
 
 func TestBadStoredCounterCountsAsUsedUp(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := newFakeStore()
 	quota, _ := ParseSpec("triage-bot", "", "", "quota 5/day")
@@ -849,6 +874,7 @@ func TestBadStoredCounterCountsAsUsedUp(t *testing.T) {
 }
 
 func TestConsumeRefusesABadClock(t *testing.T) {
+	t.Parallel()
 	b := newBudgets(t, newFakeStore(), Options{})
 	put(t, b, "triage-bot", "", "", "quota 5/day")
 	for _, at := range []time.Time{time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)} {
@@ -860,6 +886,7 @@ func TestConsumeRefusesABadClock(t *testing.T) {
 }
 
 func TestShow(t *testing.T) {
+	t.Parallel()
 	b := newBudgets(t, newFakeStore(), Options{})
 	put(t, b, "pay-bot", "payments", "send", "sum amount 500/day")
 	put(t, b, "pay-bot", "payments", "", "concurrency 2")
@@ -896,6 +923,7 @@ func TestShow(t *testing.T) {
 // TestConcurrentConsume hammers one agent from many goroutines until its quota is spent: the limits
 // hold exactly, while admin changes and flushes race the calls. Run it with -race.
 func TestConcurrentConsume(t *testing.T) {
+	t.Parallel()
 	b := newBudgets(t, newFakeStore(), Options{})
 	quota := put(t, b, "busy-bot", "", "", "quota 1000/day")
 	put(t, b, "busy-bot", "github", "", "concurrency 8")

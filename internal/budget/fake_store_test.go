@@ -16,8 +16,9 @@ type fakeStore struct {
 	mu       sync.Mutex
 	budgets  map[string]warden.Budget
 	counters map[string]warden.BudgetCounter
-	fail     error // returned by every write while set
-	saves    int   // calls of SaveBudgetCounters
+	fail     error         // returned by every write while set
+	saves    int           // calls of SaveBudgetCounters
+	saved    chan struct{} // if set, receives (without blocking) after each successful save
 }
 
 var _ warden.BudgetStore = (*fakeStore)(nil)
@@ -86,6 +87,12 @@ func (s *fakeStore) SaveBudgetCounters(_ context.Context, cs []*warden.BudgetCou
 	}
 	for _, c := range cs {
 		s.counters[c.BudgetID] = *c
+	}
+	if s.saved != nil {
+		select {
+		case s.saved <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }

@@ -276,7 +276,7 @@ func (l *limiter) counter(updated time.Time) (*warden.BudgetCounter, bool) {
 // reset here: usedAt starts a new window the moment a call falls in one. A counter that can't
 // be right (a negative use, a time outside the range warden works in) is read as exhausted,
 // because guessing low would hand out allowance nobody granted.
-func (l *limiter) restore(c *warden.BudgetCounter) (problem string) {
+func (l *limiter) restore(c *warden.BudgetCounter, now time.Time) (problem string) {
 	switch l.kind {
 	case kindRate:
 		if c.TAT.IsZero() {
@@ -284,7 +284,7 @@ func (l *limiter) restore(c *warden.BudgetCounter) (problem string) {
 		}
 		tat, ok := unixNano(c.TAT)
 		if !ok {
-			l.level, l.at = l.limit, time.Now().UnixNano()
+			l.level, l.at = l.limit, now.UnixNano()
 			return "its arrival time is out of range"
 		}
 		// GCRA's arrival time is the moment the bucket is empty: level 0 at TAT.

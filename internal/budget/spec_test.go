@@ -9,6 +9,7 @@ import (
 )
 
 func TestParseSpec(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		tool, action, spec string
 		kind               string
@@ -61,6 +62,7 @@ func TestParseSpec(t *testing.T) {
 }
 
 func TestParseSpecErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		agent, tool, action, spec string
 		want                      string // a part of the message
@@ -135,6 +137,7 @@ func TestParseSpecErrors(t *testing.T) {
 }
 
 func TestIDIsDeterministicAndDistinct(t *testing.T) {
+	t.Parallel()
 	a, _ := ParseSpec("triage-bot", "github", "issues.comment", "rate 20/hour")
 	b, _ := ParseSpec("triage-bot", "github", "issues.comment", "rate 500/day")
 	if a.ID != b.ID {
@@ -163,6 +166,7 @@ func TestIDIsDeterministicAndDistinct(t *testing.T) {
 }
 
 func TestDescribe(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ tool, action, spec, want string }{
 		{"github", "issues.comment", "rate 20/hour", "rate 20/hour on triage-bot github issues.comment"},
 		{"github", "", "concurrency 4", "concurrency 4 on triage-bot github"},
@@ -180,6 +184,7 @@ func TestDescribe(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	good, _ := ParseSpec("pay-bot", "payments", "send", "sum amount 500/day")
 	tests := []struct {
 		name   string

@@ -25,6 +25,7 @@ type fakePolicy struct {
 	allow     map[string]bool
 	asked     []Request
 	outcomes  map[string]Outcome
+	recorded  chan struct{} // closed and replaced on every outcome, for tests waiting on one
 	n         int
 	unreached bool
 }
@@ -51,7 +52,21 @@ func (f *fakePolicy) Outcome(ctx context.Context, id string, o Outcome) error {
 		f.outcomes = map[string]Outcome{}
 	}
 	f.outcomes[id] = o
+	if f.recorded != nil {
+		close(f.recorded)
+	}
+	f.recorded = make(chan struct{})
 	return nil
+}
+
+// next returns a channel closed on the next outcome.
+func (f *fakePolicy) next() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.recorded == nil {
+		f.recorded = make(chan struct{})
+	}
+	return f.recorded
 }
 
 func (f *fakePolicy) outcome(id string) (Outcome, bool) {
@@ -386,17 +401,21 @@ func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 func waitOutcome(t *testing.T, pol *fakePolicy, id string, ok func(Outcome) bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	giveUp := time.After(5 * time.Second)
+	for {
+		next := pol.next()
 		if o, found := pol.outcome(id); found {
 			if !ok(o) {
 				t.Fatalf("outcome of %s: %+v", id, o)
 			}
 			return
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-next: // the proxy reports an outcome when the connection ends
+		case <-giveUp:
+			t.Fatalf("no outcome for %s", id)
+		}
 	}
-	t.Fatalf("no outcome for %s", id)
 }
 
 func FuzzClientHello(f *testing.F) {

@@ -8,6 +8,7 @@ import (
 )
 
 func TestAgentView(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	a, ok := e.svc.Agent(e.agent.ID)
 	if !ok || a.Name != "build-bot" || a.Owner != "alice@example.com" || a.SecretHash != nil {

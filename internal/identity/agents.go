@@ -68,7 +68,7 @@ func (s *Service) AuthenticateClient(ctx context.Context, clientID, secret strin
 	if subtle.ConstantTimeCompare(hash, a.SecretHash) != 1 {
 		return nil, badClient()
 	}
-	if err := refusal(a, s.cfg.Now()); err != nil {
+	if err := refusal(a, s.cfg.Clock.Now()); err != nil {
 		return nil, err
 	}
 	return a, nil

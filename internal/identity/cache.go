@@ -150,7 +150,7 @@ func (s *Service) CacheStats() CacheStats {
 // LiveSessions counts the distinct sessions of an agent's tokens that this replica has verified
 // and that have not expired: what a kill invalidates here. Tokens never presented are not counted.
 func (s *Service) LiveSessions(agentID string) int {
-	now := s.cfg.Now()
+	now := s.cfg.Clock.Now()
 	sessions := map[string]struct{}{}
 	for i := range s.cache.shards {
 		sh := &s.cache.shards[i]

@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 )
 
 // The per-agent index of the verified-token cache follows every way an entry comes and goes
 // (put, replacement, eviction of a full shard, prune), so a kill's count of an agent's live
 // sessions is the count a scan of every entry gives.
 func TestCacheAgentIndex(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	c := newVerifiedCache(16 * 8) // 8 entries a shard
 	scan := func(agent string) int {
@@ -27,7 +29,7 @@ func TestCacheAgentIndex(t *testing.T) {
 		return len(sessions)
 	}
 	indexed := func(agent string) int {
-		s := &Service{cache: c, cfg: Config{Now: func() time.Time { return now }}}
+		s := &Service{cache: c, cfg: Config{Clock: clock.NewFake(now)}}
 		return s.LiveSessions(agent)
 	}
 	check := func(when string) {

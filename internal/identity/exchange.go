@@ -135,7 +135,7 @@ func (s *Service) VerifySubjectToken(ctx context.Context, token string) (subject
 	if si == nil {
 		return "", "", invalidGrant("subject token issuer is not trusted", nil)
 	}
-	now := s.cfg.Now()
+	now := s.cfg.Clock.Now()
 	hdr := tok.Headers[0]
 	key, err := si.key(ctx, hdr.KeyID, jose.SignatureAlgorithm(hdr.Algorithm), now)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/seal"
 )
@@ -47,7 +48,7 @@ func newFuzzService(f *testing.F, cfg identity.Config) (*identity.Service, ed255
 		f.Fatal(err)
 	}
 	cfg.Issuer = testIssuer
-	cfg.Now = func() time.Time { return t0 }
+	cfg.Clock = clock.NewFake(t0)
 	svc, err := identity.New(ctx, store, master, cfg, nil)
 	if err != nil {
 		f.Fatal(err)

@@ -6,11 +6,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/seal"
 )
@@ -23,24 +23,16 @@ const testClockSkew = 30 * time.Second
 // t0 is the test clock's start: a fixed instant keeps minted tokens byte-for-byte stable.
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// fakeClock is lock-free so that benchmarks measure the service, not the clock.
-type fakeClock struct{ ns atomic.Int64 }
-
-func newClock(t time.Time) *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(t.UnixNano())
-	return c
-}
-
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+// newClock returns the test clock (whose Now is lock-free, so that benchmarks measure the
+// service, not the clock).
+func newClock(t time.Time) *clock.Fake { return clock.NewFake(t) }
 
 // env is one warden replica over a fake store, with one active agent.
 type env struct {
 	t      testing.TB
 	store  *fakeStore
 	master []byte
-	clock  *fakeClock
+	clock  *clock.Fake
 	cfg    identity.Config
 	svc    *identity.Service
 	agent  *warden.Agent
@@ -53,7 +45,7 @@ func newEnv(t testing.TB, opts ...func(*identity.Config)) *env {
 	for i := range e.master {
 		e.master[i] = byte(i)
 	}
-	e.cfg = identity.Config{Issuer: testIssuer, ClockSkew: testClockSkew, Now: e.clock.Now}
+	e.cfg = identity.Config{Issuer: testIssuer, ClockSkew: testClockSkew, Clock: e.clock}
 	for _, o := range opts {
 		o(&e.cfg)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/killswitch"
 	"github.com/wardenhq/warden/internal/seal"
 )
@@ -45,8 +46,9 @@ type Config struct {
 	TrustedIssuers []TrustedIssuer
 	// JWKSFetchTimeout bounds one fetch of a trusted issuer's JWKS; default 5s.
 	JWKSFetchTimeout time.Duration
-	// Now is the clock; default time.Now. For tests.
-	Now func() time.Time
+	// Clock tells the time tokens are checked and issued at and times Run's refreshes; default
+	// the real clock.
+	Clock clock.Clock
 	// Kill is the kill state shared with the gateway; nil gives the service one of its own.
 	Kill *killswitch.State
 }
@@ -92,9 +94,7 @@ func (c Config) withDefaults() Config {
 	if c.JWKSFetchTimeout == 0 {
 		c.JWKSFetchTimeout = defaultJWKSFetchTimeout
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	c.Clock = clock.Or(c.Clock)
 	return c
 }
 
@@ -273,13 +273,13 @@ func (s *Service) Ready() bool { return s.keys.Load().signer != nil }
 // Run follows changes made by other replicas until ctx is done: every RefreshInterval it calls
 // Refresh. A failed refresh is logged and retried at the next tick; the last good state stays.
 func (s *Service) Run(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.RefreshInterval)
+	t := s.cfg.Clock.NewTicker(s.cfg.RefreshInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-t.C():
 			if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("identity refresh failed", "err", err)
 			}
@@ -297,7 +297,7 @@ func (s *Service) Refresh(ctx context.Context) error {
 	s.refreshMu.Lock()
 	defer s.refreshMu.Unlock()
 	var errs []error
-	now := s.cfg.Now()
+	now := s.cfg.Clock.Now()
 	if now.Sub(s.lastStorePrune) >= storePruneInterval {
 		if err := s.pruneStore(ctx, now); err != nil {
 			errs = append(errs, err)

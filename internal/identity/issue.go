@@ -62,7 +62,7 @@ func (s *Service) Issue(ctx context.Context, a *warden.Agent, r IssueRequest) (*
 	if a == nil || a.ID == "" {
 		return nil, errors.New("identity: issue: no agent")
 	}
-	now := s.cfg.Now()
+	now := s.cfg.Clock.Now()
 	if err := refusal(a, now); err != nil {
 		return nil, err
 	}

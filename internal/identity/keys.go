@@ -150,7 +150,7 @@ func (s *Service) createKey(ctx context.Context) (*warden.SigningKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity: seal signing key: %w", err)
 	}
-	k := &warden.SigningKey{ID: kid, Algorithm: algEdDSA, Public: pub, Sealed: sealed, CreatedAt: s.cfg.Now().UTC()}
+	k := &warden.SigningKey{ID: kid, Algorithm: algEdDSA, Public: pub, Sealed: sealed, CreatedAt: s.cfg.Clock.Now().UTC()}
 	if err := s.store.CreateSigningKey(ctx, k); err != nil {
 		return nil, fmt.Errorf("identity: store signing key: %w", err)
 	}
@@ -179,7 +179,7 @@ func (s *Service) RotateKeys(ctx context.Context) (*warden.SigningKey, error) {
 // JWKS returns the public JWK set (RFC 7517) of every key that still verifies, oldest first.
 func (s *Service) JWKS() []byte {
 	kr := s.keys.Load()
-	now := s.cfg.Now()
+	now := s.cfg.Clock.Now()
 	keys := make([]*verifyKey, 0, len(kr.verify))
 	for _, k := range kr.verify {
 		if k.verifiesAt(now, s.keyVerifyWindow()) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 )
 
 // RefusalLimits bound how many unauthenticated refusals are recorded one by one. Anyone can send
@@ -34,8 +35,8 @@ type RefusalLimits struct {
 	// MaxSources bounds the sources remembered (the buckets, least recently seen dropped first,
 	// and the sources named in one summary); default 10000.
 	MaxSources int
-	// Now is the clock; default time.Now.
-	Now func() time.Time
+	// Clock tells the time of refusals and times the summaries; default the real clock.
+	Clock clock.Clock
 }
 
 const (
@@ -116,9 +117,7 @@ func NewRefusalLog(audit warden.AuditLog, limits RefusalLimits, log *slog.Logger
 	if limits.MaxSources <= 0 {
 		limits.MaxSources = defaultRefusalMaxSources
 	}
-	if limits.Now == nil {
-		limits.Now = time.Now
-	}
+	limits.Clock = clock.Or(limits.Clock)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -137,7 +136,7 @@ func (l *RefusalLog) Append(ctx context.Context, ev *warden.AuditEvent) error {
 
 func (l *RefusalLog) admit(ev *warden.AuditEvent) bool {
 	source := SourceKey(ev.Actor.Source)
-	now := l.limits.Now()
+	now := l.limits.Clock.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.bucketOf(source)
@@ -192,7 +191,7 @@ func (l *RefusalLog) count(source, reason string, now time.Time) {
 // Run writes a summary every Interval while refusals are being counted, and a last one when
 // ctx ends, until ctx ends.
 func (l *RefusalLog) Run(ctx context.Context) error {
-	t := time.NewTicker(l.limits.Interval)
+	t := l.limits.Clock.NewTicker(l.limits.Interval)
 	defer t.Stop()
 	for {
 		select {
@@ -203,7 +202,7 @@ func (l *RefusalLog) Run(ctx context.Context) error {
 				l.log.Error("recording the last refusal summary failed", "err", err)
 			}
 			return nil
-		case <-t.C:
+		case <-t.C():
 			if err := l.Flush(ctx); err != nil && ctx.Err() == nil {
 				l.log.Error("recording a refusal summary failed; its counts go into the next", "err", err)
 			}
@@ -250,7 +249,7 @@ func (l *RefusalLog) Flush(ctx context.Context) error {
 	if p.count == 0 {
 		return nil
 	}
-	ev, err := p.event(l.limits.Now())
+	ev, err := p.event(l.limits.Clock.Now())
 	if err == nil {
 		err = l.audit.Append(ctx, ev)
 	}

@@ -18,6 +18,8 @@ type recorder struct {
 	mu   sync.Mutex
 	evs  []*warden.AuditEvent
 	fail bool
+	// summaries, if set, receives the type of each summary recorded, for a test waiting on Run.
+	summaries chan string
 }
 
 func (r *recorder) Append(_ context.Context, ev *warden.AuditEvent) error {
@@ -27,6 +29,9 @@ func (r *recorder) Append(_ context.Context, ev *warden.AuditEvent) error {
 		return errors.New("disk full")
 	}
 	r.evs = append(r.evs, ev)
+	if r.summaries != nil && ev.Type == warden.EventTokenRefuseSummary {
+		r.summaries <- ev.Type
+	}
 	return nil
 }
 
@@ -65,6 +70,7 @@ func refusal(source string) *warden.AuditEvent {
 // Now at most the configured number are recorded one by one, and the summaries count the rest
 // exactly: individual + summarized = sent.
 func TestRefusalLogBounds(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		limits     identity.RefusalLimits
@@ -87,7 +93,7 @@ func TestRefusalLogBounds(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := newClock(t0)
 			rec := &recorder{}
-			tt.limits.Now = clock.Now
+			tt.limits.Clock = clock
 			l := identity.NewRefusalLog(rec, tt.limits, nil)
 			for i := range sent {
 				if err := l.Append(ctx, refusal(tt.sources(i))); err != nil {
@@ -147,9 +153,10 @@ func TestRefusalLogBounds(t *testing.T) {
 // TestRefusalLogRefills: a source's allowance comes back over a minute, and the counts of a
 // summary the audit log refused are recorded in the next one rather than lost.
 func TestRefusalLogRefills(t *testing.T) {
+	t.Parallel()
 	clock := newClock(t0)
 	rec := &recorder{}
-	l := identity.NewRefusalLog(rec, identity.RefusalLimits{PerSource: 10, Total: 100, Now: clock.Now}, nil)
+	l := identity.NewRefusalLog(rec, identity.RefusalLimits{PerSource: 10, Total: 100, Clock: clock}, nil)
 	send := func(n int) {
 		for range n {
 			if err := l.Append(ctx, refusal("198.51.100.1:1")); err != nil {
@@ -174,7 +181,47 @@ func TestRefusalLogRefills(t *testing.T) {
 	}
 }
 
+// TestRefusalLogRunSummarizes: Run records the counted refusals when the interval passes on
+// its clock, and nothing before.
+func TestRefusalLogRunSummarizes(t *testing.T) {
+	t.Parallel()
+	clock := newClock(t0)
+	rec := &recorder{summaries: make(chan string, 4)}
+	l := identity.NewRefusalLog(rec, identity.RefusalLimits{PerSource: 10, Total: 100, Interval: time.Minute, Clock: clock}, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	for range 15 { // 10 in full, 5 counted
+		if err := l.Append(ctx, refusal("198.51.100.1:1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := clock.WaitForTimers(1); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute - time.Nanosecond)
+	select {
+	case <-rec.summaries:
+		t.Fatal("a summary before the interval passed")
+	default:
+	}
+	clock.Advance(time.Nanosecond)
+	select {
+	case <-rec.summaries:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no summary when the interval passed")
+	}
+	if full, summarized, sums := rec.tally(t); full != 10 || summarized != 5 || len(sums) != 1 || !sums[0].Until.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("%d in full, %d summarized in %+v; want 10, 5 until %v", full, summarized, sums, t0.Add(time.Minute))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestSourceKey(t *testing.T) {
+	t.Parallel()
 	tests := map[string]string{
 		"192.0.2.1:1234":               "192.0.2.1",
 		"[::ffff:192.0.2.1]:80":        "192.0.2.1",

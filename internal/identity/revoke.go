@@ -24,7 +24,7 @@ func (r *revocationSet) contains(jti string) bool {
 // when there is nothing to revoke: the token is invalid, already expired, or belongs to
 // another agent (RFC 7009 answers 200 in every such case, so a caller learns nothing).
 func (s *Service) Revoke(ctx context.Context, token string, by string) (*warden.Claims, error) {
-	now := s.cfg.Now()
+	now := s.cfg.Clock.Now()
 	e, err := s.verifySigned(token, s.keys.Load(), now)
 	if err != nil {
 		s.log.Debug("revocation of an invalid token ignored", "reason", warden.ErrorMessage(err))
@@ -72,7 +72,7 @@ func (s *Service) addRevocations(add map[string]time.Time) {
 // loadRevocations adds the revocations recorded by any replica. It never removes one: only
 // expiry does (pruneRevocations).
 func (s *Service) loadRevocations(ctx context.Context) error {
-	list, err := s.store.RevokedTokens(ctx, s.cfg.Now().Add(-s.cfg.ClockSkew))
+	list, err := s.store.RevokedTokens(ctx, s.cfg.Clock.Now().Add(-s.cfg.ClockSkew))
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,7 @@ func jwksKIDs(t *testing.T, svc *identity.Service) []string {
 }
 
 func TestRotateKeys(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	oldKID, _ := e.signingKey()
 	before := e.issue(identity.IssueRequest{})
@@ -95,6 +96,7 @@ func TestRotateKeys(t *testing.T) {
 }
 
 func TestRetiredKeyStopsVerifyingAfterWindow(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	oldKID, oldPriv := e.signingKey()
 	if _, err := e.svc.RotateKeys(ctx); err != nil {
@@ -127,6 +129,7 @@ func TestRetiredKeyStopsVerifyingAfterWindow(t *testing.T) {
 }
 
 func TestNewCreatesOneKeyAndReusesIt(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.replica()
 	e.replica()
@@ -140,6 +143,7 @@ func TestNewCreatesOneKeyAndReusesIt(t *testing.T) {
 }
 
 func TestNewWithWrongMasterKey(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	wrong := make([]byte, 32)
 	_, err := identity.New(ctx, e.store, wrong, e.cfg, nil)
@@ -149,6 +153,7 @@ func TestNewWithWrongMasterKey(t *testing.T) {
 }
 
 func TestAuthenticateClient(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		change func(a *warden.Agent)
@@ -200,6 +205,7 @@ func TestAuthenticateClient(t *testing.T) {
 }
 
 func TestRevoke(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name        string
 		by          func(e *env) string
@@ -261,6 +267,7 @@ func TestRevoke(t *testing.T) {
 // TestRefreshFollowsOtherReplicas: a change made through one replica reaches another at its
 // next refresh (Run calls Refresh every RefreshInterval).
 func TestRefreshFollowsOtherReplicas(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		change func(e *env, b *identity.Service, token string)
@@ -305,6 +312,7 @@ func TestRefreshFollowsOtherReplicas(t *testing.T) {
 // TestRefreshKeepsChangesMadeWhileReading: a refresh that read the store just before a suspend
 // must not publish its older view over the suspend this replica has already applied.
 func TestRefreshKeepsChangesMadeWhileReading(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		change func(e *env)
@@ -342,27 +350,39 @@ func TestRefreshKeepsChangesMadeWhileReading(t *testing.T) {
 }
 
 func TestRunRefreshesUntilCanceled(t *testing.T) {
-	e := newEnv(t, func(c *identity.Config) { c.RefreshInterval = 5 * time.Millisecond })
+	t.Parallel()
+	const interval = 5 * time.Millisecond
+	e := newEnv(t, func(c *identity.Config) { c.RefreshInterval = interval })
 	b := e.replica()
 	token := e.issue(identity.IssueRequest{}).Token
+	// Each refresh reads the agents; the second read of two ticks in a row begins only once
+	// the first refresh has published what it read.
+	read := make(chan struct{}, 1)
+	e.store.mu.Lock()
+	e.store.onAgents = func() { read <- struct{}{} }
+	e.store.mu.Unlock()
 	runCtx, cancel := contextWithCancel()
 	done := make(chan error, 1)
 	go func() { done <- e.svc.Run(runCtx) }()
+	if err := e.clock.WaitForTimers(1); err != nil {
+		t.Fatal(err)
+	}
 
 	a, _ := e.store.UpdateAgent(ctx, e.agent.Name, func(a *warden.Agent) error { a.Status = warden.AgentKilled; a.Epoch++; return nil })
 	b.ObserveAgent(a)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, err := e.svc.VerifyToken(ctx, token)
-		if err != nil {
-			wantRefused(t, err, warden.EUnauthenticated, "agent is killed")
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("Run never picked up the kill")
-		}
-		time.Sleep(time.Millisecond)
+	if _, err := e.svc.VerifyToken(ctx, token); err != nil {
+		t.Fatalf("the kill reached this replica before any refresh: %v", err)
 	}
+	for range 2 {
+		e.clock.Advance(interval)
+		select {
+		case <-read:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not refresh when its interval passed")
+		}
+	}
+	_, err := e.svc.VerifyToken(ctx, token)
+	wantRefused(t, err, warden.EUnauthenticated, "agent is killed")
 	cancel()
 	select {
 	case err := <-done:
@@ -375,6 +395,7 @@ func TestRunRefreshesUntilCanceled(t *testing.T) {
 }
 
 func TestRevocationsArePruned(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	token := e.issue(identity.IssueRequest{}).Token
 	if _, err := e.svc.Revoke(ctx, token, ""); err != nil {
@@ -392,6 +413,7 @@ func TestRevocationsArePruned(t *testing.T) {
 }
 
 func TestConfigValidation(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  func(c *identity.Config)
@@ -440,6 +462,7 @@ func TestConfigValidation(t *testing.T) {
 }
 
 func TestNewSecret(t *testing.T) {
+	t.Parallel()
 	seen := map[string]bool{}
 	for range 100 {
 		s, h := identity.NewSecret(identity.AgentSecretPrefix)
@@ -458,6 +481,7 @@ func TestNewSecret(t *testing.T) {
 }
 
 func TestNewID(t *testing.T) {
+	t.Parallel()
 	prev := ""
 	for range 100 {
 		id := warden.NewID("agt_")
@@ -472,6 +496,7 @@ func TestNewID(t *testing.T) {
 }
 
 func TestMetadata(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	b, err := json.Marshal(e.svc.Metadata("https://warden.example/"))
 	if err != nil {
@@ -511,6 +536,7 @@ func TestMetadata(t *testing.T) {
 // TestConcurrentUse runs verifications against every kind of writer at once; under -race it
 // checks that the lock-free read path shares nothing it should not.
 func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	tokens := make([]string, 8)
 	for i := range tokens {

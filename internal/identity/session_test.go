@@ -11,6 +11,7 @@ import (
 // agent with the same client-chosen session_id used to carry the same sid, so an approval bound
 // to that session covered the other person's call. The sid is now bound to agent and person.
 func TestSessionBoundToPerson(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	other, _ := e.addAgent("other-bot")
 	sid := func(agent string, person, requested string) string {

@@ -33,7 +33,7 @@ func (s *Service) VerifyToken(ctx context.Context, token string) (*warden.Claims
 		// Before hashing: the size of the work must not be the caller's choice.
 		return nil, unauthenticated("token too large", nil)
 	}
-	now := s.cfg.Now()
+	now := s.cfg.Clock.Now()
 	kr := s.keys.Load()
 	h := tokenHash(token)
 	e := s.cache.get(h)

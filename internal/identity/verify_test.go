@@ -21,6 +21,7 @@ import (
 var ctx = context.Background()
 
 func TestIssueVerifyRoundTrip(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		req     identity.IssueRequest
@@ -101,6 +102,7 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 }
 
 func TestIssueRefuses(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		change func(a *warden.Agent)
@@ -151,6 +153,7 @@ func hs256(t testing.TB, header, claims map[string]any, secret []byte) string {
 }
 
 func TestVerifyTokenRefuses(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		token func(e *env) string
@@ -305,6 +308,7 @@ func TestVerifyTokenRefuses(t *testing.T) {
 
 // TestVerifyTokenAccepts keeps the refusals above honest: the same helpers make tokens that pass.
 func TestVerifyTokenAccepts(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		token func(e *env) string
@@ -343,6 +347,7 @@ func TestVerifyTokenAccepts(t *testing.T) {
 // change is checked on the replica that made it (which has the token cached) and on a replica
 // that starts afterwards (which reads the store and checks the signature afresh).
 func TestVerifyTokenRefusesAfterChange(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		change func(e *env, token string)
@@ -408,6 +413,7 @@ func TestVerifyTokenRefusesAfterChange(t *testing.T) {
 // TestCacheHitChecksAgentState proves that the second verification is served from the cache
 // and that the cache does not skip the agent's status.
 func TestCacheHitChecksAgentState(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	token := e.issue(identity.IssueRequest{}).Token
 	if _, err := e.svc.VerifyToken(ctx, token); err != nil {
@@ -433,6 +439,7 @@ func TestCacheHitChecksAgentState(t *testing.T) {
 }
 
 func TestVerifiedClaimsAreCopies(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	token := e.issue(identity.IssueRequest{}).Token
 	c, err := e.svc.VerifyToken(ctx, token)
@@ -450,6 +457,7 @@ func TestVerifiedClaimsAreCopies(t *testing.T) {
 }
 
 func TestCacheIsBounded(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *identity.Config) { c.CacheSize = 64 })
 	for range 500 {
 		if _, err := e.svc.VerifyToken(ctx, e.issue(identity.IssueRequest{}).Token); err != nil {
@@ -469,6 +477,7 @@ func TestCacheIsBounded(t *testing.T) {
 }
 
 func TestObserveAgentIgnoresOlderState(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	token := e.issue(identity.IssueRequest{}).Token
 	stale := *e.agent
@@ -479,6 +488,7 @@ func TestObserveAgentIgnoresOlderState(t *testing.T) {
 }
 
 func TestJWKSFormat(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var set struct {
 		Keys []map[string]any `json:"keys"`
@@ -507,6 +517,7 @@ func TestJWKSFormat(t *testing.T) {
 // Warden's own tokens carry exactly the header VerifyToken recognises whole; if the signer's
 // output changed, verification would still be correct, only slower, and this test says so.
 func TestIssuedHeaderIsRecognised(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	token := e.issue(identity.IssueRequest{}).Token
 	seg, _, _ := strings.Cut(token, ".")
@@ -529,6 +540,7 @@ func TestIssuedHeaderIsRecognised(t *testing.T) {
 // token lived half a minute past its exp. Zero leeway refuses a token one second past exp,
 // whether the token is in the cache or verified afresh.
 func TestClockSkewZeroIsZero(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		skew     time.Duration

@@ -9,6 +9,7 @@ import (
 )
 
 func TestRunnerRefusal(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	st := NewState()
 	st.ObserveAgent(&warden.Agent{ID: "agt_1", Name: "bot", Status: warden.AgentActive, Epoch: 3, ExpiresAt: now.Add(time.Hour)})
@@ -37,6 +38,7 @@ func TestRunnerRefusal(t *testing.T) {
 }
 
 func TestRunnerSecret(t *testing.T) {
+	t.Parallel()
 	rs := NewRunners()
 	rs.Register(&Runner{ID: "run_1", AgentID: "agt_1", SecretHash: sha256Of("wrun_right")})
 	if _, ok := rs.ByRunnerSecret("run_1", "wrun_right"); !ok {
@@ -54,6 +56,7 @@ func sha256Of(s string) [32]byte { return sha256.Sum256([]byte(s)) }
 // A runner is found only under its own agent; Terminate tells each matching runner once, even
 // one that connects later; List shows connection state without the secret; Remove forgets.
 func TestRunnersTerminate(t *testing.T) {
+	t.Parallel()
 	rs := NewRunners()
 	r1 := rs.Register(&Runner{ID: "run_1", AgentID: "agt_1", Agent: "bot", SecretHash: sha256Of("s")})
 	rs.Register(&Runner{ID: "run_2", AgentID: "agt_2", Agent: "other"})

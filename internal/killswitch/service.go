@@ -11,6 +11,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
+	"github.com/wardenhq/warden/internal/clock"
 )
 
 // Store is the part of the store the kill switch writes.
@@ -61,15 +62,14 @@ type Service struct {
 	Registry  Registry
 	Runners   *Runners
 	Log       *slog.Logger
-	Now       func() time.Time
+	// Clock times Run's reloads and tells the time of kills, lockdowns and quarantines; nil
+	// means the real clock.
+	Clock clock.Clock
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
+func (s *Service) clock() clock.Clock { return clock.Or(s.Clock) }
+
+func (s *Service) now() time.Time { return s.clock().Now() }
 
 // Report is the wire type apitype.KillReport; see there.
 type Report = apitype.KillReport
@@ -104,13 +104,13 @@ func (s *Service) Load(ctx context.Context) error {
 // Run reloads the lockdown and quarantine every interval until ctx ends, so that another
 // replica's lockdown reaches this one; on a change it terminates what the lockdown covers here.
 func (s *Service) Run(ctx context.Context, interval time.Duration) error {
-	t := time.NewTicker(interval)
+	t := s.clock().NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-t.C():
 			before := s.State.Load().Lockdown()
 			if err := s.Load(ctx); err != nil {
 				if ctx.Err() == nil {
@@ -130,7 +130,7 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) error {
 // rejected and its sandboxes told to stop; disableTools are disabled for every agent. All of it
 // is done before Kill returns. Killing a killed agent reports the same state.
 func (s *Service) Kill(ctx context.Context, p *warden.Principal, name, reason string, disableTools []string) (*Report, error) {
-	start := time.Now()
+	start := s.now()
 	reason, err := checkReason(reason)
 	if err != nil {
 		return nil, err
@@ -173,7 +173,7 @@ func (s *Service) Kill(ctx context.Context, p *warden.Principal, name, reason st
 		r.ToolsDisabled, r.CallsCancelled = s.disableTools(ctx, disableTools)
 	}
 	s.terminateAgent(ctx, a.ID, "agent killed: "+reason, r)
-	r.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
+	r.ElapsedMS = float64(clock.Since(s.clock(), start).Microseconds()) / 1000
 	return r, s.record(ctx, p, warden.EventKillAgent, "agent:"+a.Name, reason, r)
 }
 
@@ -257,7 +257,7 @@ func (s *Service) Restore(ctx context.Context, p *warden.Principal, name, reason
 // until an admin lifts it, and ends what it covers: calls in flight, MCP streams, approvals and
 // sandboxes (for a full lockdown) on this replica. It survives restarts.
 func (s *Service) Lockdown(ctx context.Context, p *warden.Principal, reason string, minRisk warden.Risk) (*Report, error) {
-	start := time.Now()
+	start := s.now()
 	reason, err := checkReason(reason)
 	if err != nil {
 		return nil, err
@@ -273,7 +273,7 @@ func (s *Service) Lockdown(ctx context.Context, p *warden.Principal, reason stri
 	}
 	s.State.SetLockdown(l)
 	r := s.terminateLockdown(ctx, l)
-	r.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
+	r.ElapsedMS = float64(clock.Since(s.clock(), start).Microseconds()) / 1000
 	return r, s.record(ctx, p, warden.EventLockdown, "lockdown", reason, r)
 }
 

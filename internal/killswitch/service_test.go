@@ -12,15 +12,17 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/sqlite"
 )
 
 // fakeCalls stands for the gateway's calls in flight: it records what it was told to cancel.
 type fakeCalls struct {
-	mu     sync.Mutex
-	agents []string
-	tools  []string
-	all    int
+	mu        sync.Mutex
+	agents    []string
+	tools     []string
+	all       int
+	cancelled chan struct{} // if set, receives (without blocking) on every CancelAll
 }
 
 func (c *fakeCalls) CancelAgent(id string) int {
@@ -41,6 +43,12 @@ func (c *fakeCalls) CancelAll() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.all++
+	if c.cancelled != nil {
+		select {
+		case c.cancelled <- struct{}{}:
+		default:
+		}
+	}
 	return 5
 }
 
@@ -178,6 +186,7 @@ func (e *serviceEnv) check(epoch int64, tool *warden.Tool) string {
 // kill state before Kill returns, everything it has running on this replica is ended, the kill
 // is an audit event naming the person and the reason, and a second kill changes nothing.
 func TestKill(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newServiceEnv(t)
 	if e.check(1, nil) != "" {
@@ -268,6 +277,7 @@ func TestKill(t *testing.T) {
 
 // Bad input to a kill is refused with EInvalid or ENotFound and changes nothing.
 func TestKillRefusesBadInput(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newServiceEnv(t)
 	for _, c := range []struct {
@@ -298,6 +308,7 @@ func TestKillRefusesBadInput(t *testing.T) {
 // Restore brings a killed agent back in a new epoch with a new secret: tokens from before the
 // kill stay dead. Only a killed agent is restored.
 func TestRestore(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newServiceEnv(t)
 	if _, err := e.svc.Restore(ctx, admin, "bot", "r", []byte("new")); warden.ErrorCode(err) != warden.EConflict {
@@ -331,6 +342,7 @@ func TestRestore(t *testing.T) {
 
 // Terminate ends what an agent runs without touching its identity.
 func TestTerminate(t *testing.T) {
+	t.Parallel()
 	e := newServiceEnv(t)
 	r := e.svc.Terminate(context.Background(), e.agent, "suspended")
 	if r.CallsCancelled != 2 || r.StreamsClosed != 1 || r.ApprovalsRejected != 3 || r.SandboxesStopped != 1 || r.SessionsInvalidated != 6 {
@@ -344,6 +356,7 @@ func TestTerminate(t *testing.T) {
 // A full lockdown denies every agent everything and ends everything running; it survives a
 // restart; lifting it lets agents act again. Lifting twice is a conflict.
 func TestLockdownAndLift(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newServiceEnv(t)
 	if _, err := e.svc.Lift(ctx, admin, "nothing to lift"); warden.ErrorCode(err) != warden.EConflict {
@@ -402,6 +415,7 @@ func TestLockdownAndLift(t *testing.T) {
 // A lockdown from a risk up denies and cancels only the calls to tools of that risk or more,
 // and leaves agents, sandboxes and approvals alone.
 func TestLockdownFromRisk(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newServiceEnv(t)
 	r, err := e.svc.Lockdown(ctx, admin, "payments incident", warden.RiskHigh)
@@ -424,32 +438,32 @@ func TestLockdownFromRisk(t *testing.T) {
 
 // Run carries a lockdown another replica stored to this one and ends what it covers here.
 func TestRunPicksUpAnotherReplicasLockdown(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	e := newServiceEnv(t)
+	clk := clock.NewFake(time.Now())
+	e.svc.Clock = clk
+	e.calls.cancelled = make(chan struct{}, 1)
 	done := make(chan error, 1)
 	go func() { done <- e.svc.Run(ctx, 10*time.Millisecond) }()
 	other := &Service{Store: e.store, State: NewState(), Audit: &memAudit{}, Calls: &fakeCalls{}, Log: slog.New(slog.DiscardHandler)}
 	if _, err := other.Lockdown(ctx, admin, "from the other replica", ""); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for e.check(1, nil) != warden.ReasonLockdown {
-		if time.Now().After(deadline) {
-			t.Fatal("the other replica's lockdown did not arrive within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if err := clk.WaitForTimers(1); err != nil {
+		t.Fatal(err)
 	}
-	for {
-		e.calls.mu.Lock()
-		all := e.calls.all
-		e.calls.mu.Unlock()
-		if all > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the lockdown arrived but nothing was cancelled here")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if e.check(1, nil) == warden.ReasonLockdown {
+		t.Fatal("the other replica's lockdown arrived before this one reloaded")
+	}
+	clk.Advance(10 * time.Millisecond)
+	select {
+	case <-e.calls.cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lockdown did not arrive, or arrived but nothing was cancelled here")
+	}
+	if e.check(1, nil) != warden.ReasonLockdown {
+		t.Fatal("calls were cancelled here but the lockdown is not in this replica's state")
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -460,6 +474,7 @@ func TestRunPicksUpAnotherReplicasLockdown(t *testing.T) {
 // Quarantine takes a digest out of use on every replica; a malformed digest is refused and
 // changes nothing; quarantining twice is harmless.
 func TestQuarantine(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newServiceEnv(t)
 	digest := "sha256:" + strings.Repeat("ab", 32)

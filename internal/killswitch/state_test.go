@@ -16,6 +16,7 @@ import (
 // the agent's status, expiry and epoch, the lockdown (full or from a risk up) and the disabled
 // tools. Refusals come in a fixed order: the agent, its epoch, the lockdown, the tool.
 func TestSnapshotCheck(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	st := NewState()
 	for _, a := range []*warden.Agent{
@@ -89,6 +90,7 @@ func TestSnapshotCheck(t *testing.T) {
 // A published snapshot never changes: a reader holding one sees the state of its moment, and
 // the next Load sees every change.
 func TestSnapshotIsImmutable(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	st := NewState()
 	if reason, _ := st.Load().Check("a", 1, nil, now); reason != warden.ReasonAgentInactive {
@@ -128,6 +130,7 @@ func TestSnapshotIsImmutable(t *testing.T) {
 // whole: ten agents a load publishes together are all of one load, never some of the one
 // before.
 func TestStateSwapUnderConcurrentReaders(t *testing.T) {
+	t.Parallel()
 	st := NewState()
 	agents := func(epoch int64) []*warden.Agent {
 		var list []*warden.Agent
@@ -187,6 +190,7 @@ func TestStateSwapUnderConcurrentReaders(t *testing.T) {
 // A state older than the one known never replaces it: a late observation of the agent from
 // before its kill cannot bring its old epoch back.
 func TestObserveAgentIgnoresOlderStates(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	now := t0.Add(time.Minute)
 	st := NewState()
@@ -218,6 +222,7 @@ func TestObserveAgentIgnoresOlderStates(t *testing.T) {
 // a kill observed during the load is not undone by the store's older view, and an agent
 // forgotten during the load stays forgotten.
 func TestLoadAgentsKeepsChangesMadeDuringTheLoad(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	st := NewState()
 	st.ObserveAgent(&warden.Agent{ID: "gone", Status: warden.AgentActive, Epoch: 1})

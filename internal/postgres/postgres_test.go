@@ -16,6 +16,7 @@ import (
 )
 
 func TestStore(t *testing.T) {
+	t.Parallel()
 	dsn := testDatabase(t)
 	db := rawDB(t, dsn)
 	storetest.Run(t, func(t *testing.T) warden.Store {
@@ -33,22 +34,26 @@ func BenchmarkAppendAuditEvents(b *testing.B) {
 }
 
 func TestReopen(t *testing.T) {
+	t.Parallel()
 	dsn := testDatabase(t)
 	storetest.RunReopen(t, func() (warden.Store, error) { return postgres.Open(t.Context(), dsn) }, rawDB(t, dsn))
 }
 
 func TestAuditIndexTamper(t *testing.T) {
+	t.Parallel()
 	dsn := testDatabase(t)
 	s, err := postgres.Open(t.Context(), dsn)
 	storetest.RunAuditIndexTamper(t, storetest.Opened(t, s, err), rawDB(t, dsn))
 }
 
 func TestConcurrentOpen(t *testing.T) {
+	t.Parallel()
 	dsn := testDatabase(t)
 	storetest.RunConcurrentOpen(t, func() (warden.Store, error) { return postgres.Open(t.Context(), dsn) }, rawDB(t, dsn))
 }
 
 func TestOpenUnreachable(t *testing.T) {
+	t.Parallel()
 	testDatabase(t) // skips with the rest when there is no server to test against
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()

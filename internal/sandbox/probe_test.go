@@ -165,7 +165,7 @@ func probe(args []string) error {
 		}
 		return unix.EPERM
 	case "forkbomb":
-		// Bounded: at most 2000 children, each sleeping until the probe ends.
+		// Bounded: at most forkBombSize children, each sleeping until the probe ends.
 		n := 0
 		var cmds []*exec.Cmd
 		defer func() {
@@ -174,7 +174,7 @@ func probe(args []string) error {
 				_ = c.Wait()
 			}
 		}()
-		for n < 2000 {
+		for n < forkBombSize {
 			c := exec.Command("/bin/sleep", "30")
 			if err := c.Start(); err != nil {
 				fmt.Println("started", n)

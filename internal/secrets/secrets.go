@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/seal"
 )
 
@@ -20,9 +21,12 @@ const cacheTTL = 5 * time.Second
 
 // Service stores and resolves secrets.
 type Service struct {
+	// Clock dates stored secrets and times the cache; nil means the real clock. Set it before
+	// first use.
+	Clock clock.Clock
+
 	store     warden.SecretStore
 	masterKey []byte
-	now       func() time.Time
 
 	mu    sync.Mutex
 	cache map[string]cached
@@ -35,8 +39,10 @@ type cached struct {
 
 // New returns a Service sealing under masterKey.
 func New(store warden.SecretStore, masterKey []byte) *Service {
-	return &Service{store: store, masterKey: masterKey, now: time.Now, cache: map[string]cached{}}
+	return &Service{store: store, masterKey: masterKey, cache: map[string]cached{}}
 }
+
+func (s *Service) now() time.Time { return clock.Or(s.Clock).Now() }
 
 func aad(name string) []byte { return []byte("warden-secret:" + name) }
 

@@ -8,31 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/sqlite"
 )
-
-// fakeClock is a clock the test moves.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func key(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
 
@@ -48,9 +30,9 @@ func openStore(t *testing.T) (*sqlite.Store, string) {
 	return store, path
 }
 
-func newService(store warden.SecretStore, master []byte, clock *fakeClock) *Service {
+func newService(store warden.SecretStore, master []byte, clk *clock.Fake) *Service {
 	s := New(store, master)
-	s.now = clock.Now
+	s.Clock = clk
 	return s
 }
 
@@ -59,9 +41,10 @@ const plaintext = "ghp_sUp3rS3cr3tT0k3nValue0123456789"
 // A secret is sealed at rest: neither its row nor any byte of the database files holds the
 // plaintext, and the service resolves it back.
 func TestSealedAtRest(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store, path := openStore(t)
-	s := newService(store, key(1), &fakeClock{now: time.Now()})
+	s := newService(store, key(1), clock.NewFake(time.Now()))
 	sec, err := s.Put(ctx, "github", plaintext)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +82,7 @@ func TestSealedAtRest(t *testing.T) {
 		t.Errorf("SecretValue = %q, %v; want the plaintext", got, err)
 	}
 	// A service started afresh on the same key resolves it from the store.
-	if got, err := newService(store, key(1), &fakeClock{now: time.Now()}).SecretValue(ctx, "github"); err != nil || got != plaintext {
+	if got, err := newService(store, key(1), clock.NewFake(time.Now())).SecretValue(ctx, "github"); err != nil || got != plaintext {
 		t.Errorf("after a restart: %q, %v", got, err)
 	}
 	// Listing gives names and dates, and List's sealed bytes never hold the plaintext either.
@@ -112,13 +95,14 @@ func TestSealedAtRest(t *testing.T) {
 // The wrong master key fails closed: an error, no value, and no plaintext in the error. So does
 // a sealed value moved to another secret's name: each is bound to its own.
 func TestWrongKeyFailsClosed(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store, _ := openStore(t)
-	clock := &fakeClock{now: time.Now()}
-	if _, err := newService(store, key(1), clock).Put(ctx, "github", plaintext); err != nil {
+	clk := clock.NewFake(time.Now())
+	if _, err := newService(store, key(1), clk).Put(ctx, "github", plaintext); err != nil {
 		t.Fatal(err)
 	}
-	got, err := newService(store, key(2), clock).SecretValue(ctx, "github")
+	got, err := newService(store, key(2), clk).SecretValue(ctx, "github")
 	if err == nil || got != "" {
 		t.Fatalf("SecretValue with another master key = %q, %v; want an error and nothing", got, err)
 	}
@@ -131,19 +115,19 @@ func TestWrongKeyFailsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.PutSecret(ctx, &warden.Secret{Name: "other", Sealed: sec.Sealed, CreatedAt: clock.Now(), UpdatedAt: clock.Now()}); err != nil {
+	if err := store.PutSecret(ctx, &warden.Secret{Name: "other", Sealed: sec.Sealed, CreatedAt: clk.Now(), UpdatedAt: clk.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := newService(store, key(1), clock).SecretValue(ctx, "other"); err == nil || got != "" {
+	if got, err := newService(store, key(1), clk).SecretValue(ctx, "other"); err == nil || got != "" {
 		t.Errorf("a sealed value under another name opened: %q, %v", got, err)
 	}
 	// A damaged sealed value does not open either.
 	damaged := bytes.Clone(sec.Sealed)
 	damaged[len(damaged)-1] ^= 1
-	if err := store.PutSecret(ctx, &warden.Secret{Name: "github", Sealed: damaged, CreatedAt: clock.Now(), UpdatedAt: clock.Now()}); err != nil {
+	if err := store.PutSecret(ctx, &warden.Secret{Name: "github", Sealed: damaged, CreatedAt: clk.Now(), UpdatedAt: clk.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := newService(store, key(1), clock).SecretValue(ctx, "github"); err == nil || got != "" {
+	if got, err := newService(store, key(1), clk).SecretValue(ctx, "github"); err == nil || got != "" {
 		t.Errorf("a damaged sealed value opened: %q, %v", got, err)
 	}
 }
@@ -151,11 +135,12 @@ func TestWrongKeyFailsClosed(t *testing.T) {
 // A resolved value is reused for at most cacheTTL: another replica's change shows once it has
 // passed; this service's own Put and Delete show at once.
 func TestCacheExpiry(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store, _ := openStore(t)
-	clock := &fakeClock{now: time.Now()}
-	s := newService(store, key(1), clock)
-	other := newService(store, key(1), clock) // another replica on the same store
+	clk := clock.NewFake(time.Now())
+	s := newService(store, key(1), clk)
+	other := newService(store, key(1), clk) // another replica on the same store
 	if _, err := s.Put(ctx, "api", "v1"); err != nil {
 		t.Fatal(err)
 	}
@@ -165,11 +150,11 @@ func TestCacheExpiry(t *testing.T) {
 	if _, err := other.Put(ctx, "api", "v2"); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(cacheTTL - time.Millisecond)
+	clk.Advance(cacheTTL - time.Millisecond)
 	if got, _ := s.SecretValue(ctx, "api"); got != "v1" {
 		t.Errorf("within the cache time: %q; want the cached v1", got)
 	}
-	clock.Advance(time.Millisecond)
+	clk.Advance(time.Millisecond)
 	if got, _ := s.SecretValue(ctx, "api"); got != "v2" {
 		t.Errorf("once the cache time passed: %q; want v2", got)
 	}
@@ -196,7 +181,7 @@ func TestCacheExpiry(t *testing.T) {
 	if err := other.Delete(ctx, "api"); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(cacheTTL)
+	clk.Advance(cacheTTL)
 	if got, err := s.SecretValue(ctx, "api"); warden.ErrorCode(err) != warden.ENotFound || got != "" {
 		t.Errorf("after another replica's delete and the cache time: %q, %v; want not found", got, err)
 	}
@@ -204,9 +189,10 @@ func TestCacheExpiry(t *testing.T) {
 
 // Bad input is EInvalid and stores nothing.
 func TestPutRefusesBadInput(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store, _ := openStore(t)
-	s := newService(store, key(1), &fakeClock{now: time.Now()})
+	s := newService(store, key(1), clock.NewFake(time.Now()))
 	for _, c := range []struct{ name, value string }{
 		{"", "v"},
 		{"bad name", "v"},

@@ -36,6 +36,7 @@ budgets:
 `
 
 func TestApply(t *testing.T) {
+	t.Parallel()
 	rec := newRecorder(t)
 	in := start(t, t.TempDir(), nil)
 	if _, err := in.cliStdin(in.admin, "ghp_"+strings.Repeat("Q", 36), "secret", "set", "github-token"); err != nil {
@@ -133,6 +134,7 @@ func countOps(p admin.Plan, op string) int {
 }
 
 func TestPolicyCommands(t *testing.T) {
+	t.Parallel()
 	rec := newRecorder(t)
 	in := start(t, t.TempDir(), nil)
 	setupGitHub(t, in, rec) // policy version 1

@@ -17,6 +17,7 @@ import (
 // approvals.max_pending_per_agent of them become requests and page a person; the rest are
 // denied with reason approval_limit, recorded, and page nobody.
 func TestApprovalPendingLimit(t *testing.T) {
+	t.Parallel()
 	env := newApprovalEnv(t, func(a *config.Approvals) {
 		a.Hold = config.Duration(time.Second)
 		a.MaxPendingPerAgent = 3

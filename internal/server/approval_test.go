@@ -193,7 +193,7 @@ func wait(t *testing.T, ch <-chan callResult, within time.Duration) callResult {
 func (env *approvalEnv) pendingRequest(t *testing.T, token, tool string) *approval.Request {
 	t.Helper()
 	var found *approval.Request
-	waitUntil(t, 10*time.Second, "a pending request of "+tool, func() bool {
+	env.in.waitAudit(t, 10*time.Second, "a pending request of "+tool, func() bool {
 		var list []*approval.Request
 		env.in.cliJSON(token, &list, "approvals", "list")
 		for _, r := range list {
@@ -228,6 +228,7 @@ func pendingID(t *testing.T, res *mcp.CallToolResult) string {
 // approve` from another client; the approval is used once, can't be replayed, and doesn't cover
 // other arguments; the same call sent again after a pending answer proceeds once approved.
 func TestApprovalHeldCallApproved(t *testing.T) {
+	t.Parallel()
 	env := newApprovalEnv(t, func(a *config.Approvals) { a.Hold = config.Duration(3 * time.Second) })
 	in := env.in
 	carol := env.personToken(t, "carol", "approver", "carol@example.com")
@@ -351,6 +352,7 @@ func TestApprovalHeldCallApproved(t *testing.T) {
 }
 
 func TestApprovalRejectedAndExpired(t *testing.T) {
+	t.Parallel()
 	env := newApprovalEnv(t, func(a *config.Approvals) {
 		a.Hold = config.Duration(time.Second)
 		a.TTL = config.Duration(2 * time.Second)
@@ -376,7 +378,7 @@ func TestApprovalRejectedAndExpired(t *testing.T) {
 
 	// Expiry: nobody decides within the TTL.
 	id := pendingID(t, env.callNow(t, "bank.transfer", map[string]any{"amount": 5, "to": "acct-e"}))
-	waitUntil(t, 10*time.Second, "the request expired", func() bool { return env.request(t, id).Status == warden.ApprovalExpired })
+	in.waitAudit(t, 10*time.Second, "the request expired", func() bool { return env.request(t, id).Status == warden.ApprovalExpired })
 	_, err := in.cli(dave, "approve", id)
 	if cli.ExitCode(err) != cli.ExitConflict || !strings.Contains(cli.ErrorLine(err), "expired") {
 		t.Fatalf("approving an expired request: %v", err)
@@ -393,6 +395,7 @@ func TestApprovalRejectedAndExpired(t *testing.T) {
 }
 
 func TestApprovalSeparationOfDuties(t *testing.T) {
+	t.Parallel()
 	env := newApprovalEnv(t, func(a *config.Approvals) {
 		a.Hold = config.Duration(20 * time.Second)
 		a.SeparationOfDuties = true
@@ -440,6 +443,7 @@ func TestApprovalSeparationOfDuties(t *testing.T) {
 
 // TestApprovalKillWhileWaiting: a suspension or a kill ends a held call at once with a rejection.
 func TestApprovalKillWhileWaiting(t *testing.T) {
+	t.Parallel()
 	env := newApprovalEnv(t, func(a *config.Approvals) { a.Hold = config.Duration(60 * time.Second) })
 	in := env.in
 

@@ -8,13 +8,14 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/approval"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/config"
 )
 
 // newApprovals builds the approval service from the server configuration. A webhook header
 // written "env:NAME" is read from the environment, so that a receiver's credential stays out of
 // the file.
-func newApprovals(cfg config.Config, store warden.Store, audit warden.AuditLog, log *slog.Logger, getenv func(string) string) (*approval.Service, error) {
+func newApprovals(cfg config.Config, store warden.Store, audit warden.AuditLog, log *slog.Logger, getenv func(string) string, clk clock.Clock) (*approval.Service, error) {
 	c := cfg.Approvals
 	hooks := make([]approval.Webhook, 0, len(c.Webhooks))
 	for i, w := range c.Webhooks {
@@ -38,5 +39,6 @@ func newApprovals(cfg config.Config, store warden.Store, audit warden.AuditLog, 
 		MaxPendingPerAgent: c.MaxPendingPerAgent,
 		Webhooks:           hooks,
 		BaseURL:            cfg.PublicURL,
+		Clock:              clk,
 	}), nil
 }

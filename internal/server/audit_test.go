@@ -114,6 +114,27 @@ func checkAtLeastOnceInOrder(t *testing.T, seqs []int64, head int64) {
 	t.Logf("%d deliveries of %d events, %d repeats", len(seqs), head, repeats)
 }
 
+// waitAudit waits until cond holds, checking again after each commit to the server's audit log:
+// for a change in the server that is recorded (a request made, expired, decided), this waits on
+// the change rather than on a guessed time.
+func (in *instance) waitAudit(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	giveUp := time.After(timeout)
+	for {
+		changed := in.srv.Audit.Changed()
+		if cond() {
+			return
+		}
+		select {
+		case <-changed:
+		case <-giveUp:
+			t.Fatalf("after %s: %s", timeout, what)
+		}
+	}
+}
+
+// waitUntil polls cond: for what happens outside the server (a webhook receiver's deliveries,
+// which the sinks retry on the wall clock).
 func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -138,6 +159,7 @@ func (in *instance) head() int64 {
 // TestAuditWebhookOutage takes a webhook sink down while events keep coming and the server
 // restarts, then brings it back: it receives every event, in order, at least once.
 func TestAuditWebhookOutage(t *testing.T) {
+	t.Parallel()
 	hook := newHookReceiver(t)
 	edit := func(c *config.Config) {
 		c.Audit.Sinks = []config.AuditSink{{Type: "webhook", URL: hook.srv.URL, BatchSize: 7}}
@@ -254,6 +276,7 @@ func (c *sseClient) none(t *testing.T, d time.Duration) {
 
 // TestAuditStream follows the live stream with filters and resumes it with Last-Event-ID.
 func TestAuditStream(t *testing.T) {
+	t.Parallel()
 	rec := newRecorder(t)
 	in := start(t, t.TempDir(), nil)
 	token, _ := setupGitHub(t, in, rec)
@@ -307,15 +330,26 @@ func TestAuditStream(t *testing.T) {
 	}
 
 	// The CLI follows the same stream.
-	var out bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	out := &lineWriter{line: make(chan struct{}, 16)}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	tail := make(chan error, 1)
 	go func() {
-		tail <- runCLIContext(ctx, in, auditor.Token, &out, "audit", "tail", "-f", "-n", "1", "--decision", "deny", "--json")
+		tail <- runCLIContext(ctx, in, auditor.Token, out, "audit", "tail", "-f", "-n", "1", "--decision", "deny", "--json")
 	}()
-	time.Sleep(500 * time.Millisecond)
+	// The newest deny printed, the CLI follows the stream: only then is the next deny new to it.
+	select {
+	case <-out.line:
+	case <-ctx.Done():
+		t.Fatal("audit tail -f printed nothing")
+	}
 	deny()
+	select {
+	case <-out.line:
+	case <-ctx.Done():
+		t.Fatalf("audit tail -f did not print the new deny:\n%s", out.String())
+	}
+	cancel()
 	if err := <-tail; err != nil {
 		t.Fatal(err)
 	}
@@ -339,6 +373,31 @@ func TestAuditStream(t *testing.T) {
 }
 
 // runCLIContext runs a CLI command until ctx ends.
+// lineWriter keeps what is written to it and tells line about each newline written.
+type lineWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	line chan struct{}
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for range bytes.Count(p, []byte("\n")) {
+		select {
+		case w.line <- struct{}{}:
+		default:
+		}
+	}
+	return w.buf.Write(p)
+}
+
+func (w *lineWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
 func runCLIContext(ctx context.Context, in *instance, token string, stdout io.Writer, args ...string) error {
 	var stderr bytes.Buffer
 	env := cli.Env{Stdin: strings.NewReader(""), Stdout: stdout, Stderr: &stderr, Getenv: func(k string) string {
@@ -363,6 +422,7 @@ func randomCanary(prefix string) string {
 // the whole data directory (the SQLite database and its WAL), every sink's output and every
 // export for them.
 func TestAuditCanary(t *testing.T) {
+	t.Parallel()
 	canaries := map[string]string{
 		"brokered secret":        randomCanary("brokered-"),
 		"sensitive-name arg":     randomCanary("pw-"),
@@ -584,6 +644,7 @@ func TestAuditCanary(t *testing.T) {
 // TestAuditVerifyTampered verifies through the server and from the database file, then deletes
 // an event directly in the database: both ways of verifying name the break.
 func TestAuditVerifyTampered(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	in := start(t, dir, func(c *config.Config) { c.Audit.Checkpoint.Every = 3 })
 	for i := range 6 {

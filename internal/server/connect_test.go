@@ -13,6 +13,7 @@ import (
 )
 
 func TestConnectSidecar(t *testing.T) {
+	t.Parallel()
 	rec := newRecorder(t)
 	in := start(t, t.TempDir(), nil)
 	setupGitHub(t, in, rec)

@@ -112,6 +112,7 @@ func (in *instance) gw(method, path, token, body string, header map[string]strin
 }
 
 func TestHTTPGateway(t *testing.T) {
+	t.Parallel()
 	rec := newRecorder(t)
 	in := start(t, t.TempDir(), nil)
 	token, secret := setupGitHub(t, in, rec)
@@ -249,6 +250,7 @@ func TestHTTPGatewayStripsOverrideHeaders(t *testing.T) {
 }
 
 func TestDecisionAPI(t *testing.T) {
+	t.Parallel()
 	rec := newRecorder(t)
 	in := start(t, t.TempDir(), nil)
 	token, _ := setupGitHub(t, in, rec)

@@ -78,11 +78,25 @@ grants:
 // TestKillIsStrict runs many concurrent calls through a kill and proves that no call of the agent
 // is decided allowed, nor succeeds when sent, after kill returns.
 func TestKillIsStrict(t *testing.T) {
+	t.Parallel()
 	env := newKillEnv(t, t.TempDir())
 	in := env.in
 	var killReturned atomic.Int64 // unix nanos; 0 until kill returns
 	var succeededAfter, calls atomic.Int64
 	stop := make(chan struct{})
+	progress := make(chan struct{}, 1) // told (without blocking) after each call
+	// waitCalls waits until n calls have run, on the calls themselves rather than a sleep.
+	waitCalls := func(n int64) {
+		t.Helper()
+		giveUp := time.After(30 * time.Second)
+		for calls.Load() < n {
+			select {
+			case <-progress:
+			case <-giveUp:
+				t.Fatalf("only %d calls ran in 30s, want %d", calls.Load(), n)
+			}
+		}
+	}
 	var wg sync.WaitGroup
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	for w := 0; w < 8; w++ {
@@ -104,17 +118,21 @@ func TestKillIsStrict(t *testing.T) {
 				}
 				resp.Body.Close()
 				calls.Add(1)
+				select {
+				case progress <- struct{}{}:
+				default:
+				}
 				if k := killReturned.Load(); resp.StatusCode == 200 && k != 0 && sent > k {
 					succeededAfter.Add(1)
 				}
 			}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond)
+	waitCalls(100) // calls in flight before and during the kill
 	var r killswitch.Report
 	in.cliJSON(in.admin, &r, "kill", "canary", "--reason", "strictness test")
 	killReturned.Store(time.Now().UnixNano())
-	time.Sleep(300 * time.Millisecond)
+	waitCalls(calls.Load() + 100) // and after it
 	close(stop)
 	wg.Wait()
 
@@ -146,6 +164,7 @@ func TestKillIsStrict(t *testing.T) {
 // TestKillIsComplete: a long call in flight is aborted at the upstream, an open MCP session is
 // closed, the client secret stops working.
 func TestKillIsComplete(t *testing.T) {
+	t.Parallel()
 	env := newKillEnv(t, t.TempDir())
 	in := env.in
 	mup := newMCPUpstream(t)
@@ -173,7 +192,11 @@ func TestKillIsComplete(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the slow HTTP call never reached the upstream")
 	}
-	time.Sleep(200 * time.Millisecond) // let the MCP call reach its upstream too
+	select {
+	case <-mup.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow MCP call never reached the upstream")
+	}
 
 	var r killswitch.Report
 	in.cliJSON(in.admin, &r, "kill", "canary", "--reason", "completeness test")
@@ -213,6 +236,7 @@ func TestKillIsComplete(t *testing.T) {
 // TestKillIsDurable: after a restart the agent is still killed, a token minted before the kill
 // is still refused, a lockdown is still on; restore gives a new secret and old tokens stay dead.
 func TestKillIsDurable(t *testing.T) {
+	t.Parallel()
 	env := newKillEnv(t, t.TempDir())
 	in := env.in
 	if _, err := in.cli(in.admin, "kill", "canary", "--reason", "durability test"); err != nil {
@@ -258,6 +282,7 @@ func TestKillIsDurable(t *testing.T) {
 }
 
 func TestKillIsIdempotentAndClear(t *testing.T) {
+	t.Parallel()
 	env := newKillEnv(t, t.TempDir())
 	in := env.in
 	var op struct {
@@ -300,6 +325,7 @@ func TestKillIsIdempotentAndClear(t *testing.T) {
 }
 
 func TestLockdownByRisk(t *testing.T) {
+	t.Parallel()
 	env := newKillEnv(t, t.TempDir())
 	in := env.in
 	if _, err := in.cli(in.admin, "lockdown", "--reason", "medium risk and more", "--min-risk", "medium"); err != nil {

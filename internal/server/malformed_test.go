@@ -34,6 +34,7 @@ func latestPolicyVersion(t *testing.T, in *instance) int64 {
 // client's mistake, answered 400, and no new policy version is stored — in particular the
 // people's policies are not wiped by a body that forgot them.
 func TestPolicyUploadWithoutFiles(t *testing.T) {
+	t.Parallel()
 	in := start(t, t.TempDir(), nil)
 	auth := map[string]string{"Authorization": "Bearer " + in.admin, "Content-Type": "application/json"}
 	if r := in.do(http.MethodPost, "/v1/apply", auth, applyGrantJSON); r.status != http.StatusOK {
@@ -63,6 +64,7 @@ func TestPolicyUploadWithoutFiles(t *testing.T) {
 // TestAdminRoutesMalformedBodies sends malformed bodies to every admin POST and PUT route: a
 // client's mistake is a 4xx, never a 5xx (a panic the recoverer turned into 500 among them).
 func TestAdminRoutesMalformedBodies(t *testing.T) {
+	t.Parallel()
 	in := start(t, t.TempDir(), nil)
 	auth := map[string]string{"Authorization": "Bearer " + in.admin, "Content-Type": "application/json"}
 	if r := in.do(http.MethodPost, "/v1/apply", auth, applyGrantJSON); r.status != http.StatusOK {

@@ -83,6 +83,7 @@ forbid(principal, action == Action::"m:transfer", resource);
 }
 
 func TestMCPUnlistedToolNamesAreRefusedAndAudited(t *testing.T) {
+	t.Parallel()
 	bank := newBankMCP(t)
 	in := start(t, t.TempDir(), nil)
 	token := bankSetup(t, in, bank)
@@ -121,6 +122,7 @@ func TestMCPUnlistedToolNamesAreRefusedAndAudited(t *testing.T) {
 // error, audited — through the lean relay and through the SDK alike, and never reach the
 // upstream; a properly paired surrogate is text and goes through.
 func TestMCPLoneSurrogateArgumentsAreRefused(t *testing.T) {
+	t.Parallel()
 	bank := newBankMCP(t)
 	in := start(t, t.TempDir(), nil)
 	token := bankSetup(t, in, bank)

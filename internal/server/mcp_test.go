@@ -22,11 +22,12 @@ type mcpUpstream struct {
 	url      string
 	mu       sync.Mutex
 	headers  []http.Header
+	started  chan struct{} // told when a slow call begins
 	canceled chan struct{}
 }
 
 func newMCPUpstream(t *testing.T) *mcpUpstream {
-	u := &mcpUpstream{canceled: make(chan struct{}, 16)}
+	u := &mcpUpstream{started: make(chan struct{}, 16), canceled: make(chan struct{}, 16)}
 	s := mcp.NewServer(&mcp.Implementation{Name: "upstream", Version: "1"}, nil)
 	type echoArgs struct {
 		Message string `json:"message"`
@@ -38,6 +39,7 @@ func newMCPUpstream(t *testing.T) *mcpUpstream {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "deleted"}}}, nil, nil
 	})
 	mcp.AddTool(s, &mcp.Tool{Name: "slow", Description: "waits until cancelled"}, func(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		u.started <- struct{}{}
 		select {
 		case <-ctx.Done():
 			u.canceled <- struct{}{}
@@ -100,6 +102,7 @@ func resultText(res *mcp.CallToolResult) string {
 // clear reason, runs into its rate limit, and the upstream receives the brokered secret and never
 // the agent's token.
 func TestMCPGateway(t *testing.T) {
+	t.Parallel()
 	up := newMCPUpstream(t)
 	in := start(t, t.TempDir(), nil)
 	secret := "sk-upstream-" + strings.Repeat("Z", 24)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/identity"
 )
@@ -20,8 +21,13 @@ import (
 // token.refuse.summary events count the rest exactly. An authenticated agent's refusal from the
 // same address is still recorded in full.
 func TestJunkCredentialsBoundedInAudit(t *testing.T) {
+	t.Parallel()
 	const perSource, sent = 25, 2000
-	in := start(t, t.TempDir(), func(cfg *config.Config) {
+	// On a fake clock the buckets do not refill while the requests run (on the wall clock they
+	// did, by a varying amount under load, which made the count recorded in full flaky), and
+	// the summaries are written when the test moves the clock.
+	clk := clock.NewFake(time.Now())
+	in := startClock(t, "127.0.0.1:0", t.TempDir(), clk, func(cfg *config.Config) {
 		cfg.Audit.Refusals.PerSource = perSource
 		cfg.Audit.Refusals.SummaryInterval = config.Duration(time.Second)
 	})
@@ -87,9 +93,16 @@ func TestJunkCredentialsBoundedInAudit(t *testing.T) {
 		t.Fatalf("bad scope: %d %s", tok.status, tok.body)
 	}
 
+	// The server's seven background loops (identity refresh, audit checkpoints, refusal
+	// summaries, disk guard, budget flush, approval sweep, kill-state reload) wait on the clock.
+	if err := clk.WaitForTimers(7); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
 	var individual, summarized int64
-	deadline := time.Now().Add(10 * time.Second)
+	giveUp := time.After(10 * time.Second)
 	for {
+		changed := in.srv.Audit.Changed()
 		individual, summarized = 0, 0
 		authenticated := false
 		for _, ev := range in.events("type=token.refuse&limit=1000&newest=true") {
@@ -112,44 +125,44 @@ func TestJunkCredentialsBoundedInAudit(t *testing.T) {
 		if !authenticated {
 			t.Fatal("the authenticated agent's refusal was not recorded in full")
 		}
-		if individual+summarized == sent || time.Now().After(deadline) {
+		if individual+summarized == sent {
 			break
 		}
-		time.Sleep(100 * time.Millisecond) // the next summary is due within summary_interval
+		select {
+		case <-changed: // the summary is written when the refusal log's tick is taken
+		case <-giveUp:
+			t.Fatalf("after 10s: %d refusals recorded one by one + %d summarized, want %d in all", individual, summarized, sent)
+		}
 	}
-	// The bucket refills while the requests run (perSource a minute): allow for that.
-	if individual > perSource+2 || individual+summarized != sent {
-		t.Fatalf("%d refusals recorded one by one (limit %d) + %d summarized, want %d in all", individual, perSource, summarized, sent)
+	if individual != perSource {
+		t.Fatalf("%d refusals recorded one by one, want the limit, %d", individual, perSource)
 	}
 }
 
 // TestDiskGuardWarns: with less free space than audit.disk_warn_free, /readyz says so (and
 // stays ready: the log still writes), and a system.disk.low event is recorded.
 func TestDiskGuardWarns(t *testing.T) {
+	t.Parallel()
 	in := start(t, t.TempDir(), func(cfg *config.Config) { cfg.Audit.DiskWarnFree = 1 << 60 })
-	deadline := time.Now().Add(5 * time.Second)
+	// The guard's first check runs as the server starts; it sets the status, then records the
+	// event: wait for the event, on the audit log's commits rather than on a sleep.
+	giveUp := time.After(10 * time.Second)
 	for {
-		r := in.do("GET", "/readyz", nil, "")
-		m := r.json(t)
-		checks, _ := m["checks"].(map[string]any)
-		disk, _ := checks["disk"].(string)
-		if strings.HasPrefix(disk, "low: ") {
-			if r.status != 200 || m["ready"] != true {
-				t.Fatalf("readyz with low disk: %d %s", r.status, r.body)
-			}
+		changed := in.srv.Audit.Changed()
+		if hasEvent(in.events("type=system.disk.low"), warden.EventDiskLow, nil) {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("readyz never reported the low disk: %s", r.body)
-		}
-		time.Sleep(50 * time.Millisecond) // the guard's first check runs as the server starts
-	}
-	// The event is recorded right after the status is set: wait for it.
-	for !hasEvent(in.events("type=system.disk.low"), warden.EventDiskLow, nil) {
-		if time.Now().After(deadline) {
+		select {
+		case <-changed:
+		case <-giveUp:
 			t.Fatal("no system.disk.low event")
 		}
-		time.Sleep(50 * time.Millisecond)
+	}
+	r := in.do("GET", "/readyz", nil, "")
+	m := r.json(t)
+	checks, _ := m["checks"].(map[string]any)
+	if disk, _ := checks["disk"].(string); !strings.HasPrefix(disk, "low: ") || r.status != 200 || m["ready"] != true {
+		t.Fatalf("readyz with low disk: %d %s", r.status, r.body)
 	}
 	if !strings.Contains(in.log.String(), "disk space low") {
 		t.Fatal("no warning in the server's log")

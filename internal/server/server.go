@@ -23,6 +23,7 @@ import (
 	"github.com/wardenhq/warden/internal/auditsink"
 	"github.com/wardenhq/warden/internal/budget"
 	"github.com/wardenhq/warden/internal/checkpoint"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/httpapi"
@@ -65,6 +66,14 @@ type Server struct {
 // Open builds a server from a validated configuration: it creates the data directory, opens
 // the store (applying migrations), loads or creates the master key and signing keys.
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(string) string) (*Server, error) {
+	return OpenClock(ctx, cfg, log, getenv, clock.Real{})
+}
+
+// OpenClock is Open with the clock that every part of the server tells the time by and waits
+// on (token lifetimes, approvals, budgets, the kill state's reloads, audit checkpoints and
+// retention, refusal summaries): the real clock in production, a clock.Fake in tests. (The
+// gateways, MCP sessions included, still read the wall clock.)
+func OpenClock(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(string) string, clk clock.Clock) (*Server, error) {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -72,7 +81,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(
 	if err != nil {
 		return nil, err
 	}
-	s, err := assemble(ctx, cfg, store, log, getenv)
+	s, err := assemble(ctx, cfg, store, log, getenv, clk)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -100,12 +109,12 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (warden
 	return s, nil
 }
 
-func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *slog.Logger, getenv func(string) string) (*Server, error) {
+func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *slog.Logger, getenv func(string) string, clk clock.Clock) (*Server, error) {
 	masterKey, err := seal.LoadOrCreateMasterKey(cfg.Data, getenv("WARDEN_MASTER_KEY"))
 	if err != nil {
 		return nil, err
 	}
-	auditLog, sinks, err := openAudit(ctx, cfg, store, masterKey, log, getenv)
+	auditLog, sinks, err := openAudit(ctx, cfg, store, masterKey, log, getenv, clk)
 	if err != nil {
 		return nil, err
 	}
@@ -123,11 +132,13 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		ClockSkew:       time.Duration(cfg.Tokens.ClockSkew),
 		RefreshInterval: time.Duration(cfg.Tokens.RefreshInterval),
 		TrustedIssuers:  issuers,
+		Clock:           clk,
 	}, log)
 	if err != nil {
 		return nil, err
 	}
 	sec := secrets.New(store, masterKey)
+	sec.Clock = clk
 	registry := gateway.NewRegistry(store, log)
 	registry.Kill = kill
 	auditLog.RateTools(registry.Tool)
@@ -136,7 +147,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		// policies, and the admin API must be up for that.
 		log.Error("the gateway denies every call until the policies compile", "err", err)
 	}
-	budgets, err := budget.New(ctx, store, log, budget.Options{})
+	budgets, err := budget.New(ctx, store, log, budget.Options{Clock: clk})
 	if err != nil {
 		return nil, err
 	}
@@ -147,11 +158,12 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		Total:      cfg.Audit.Refusals.Total,
 		Interval:   time.Duration(cfg.Audit.Refusals.SummaryInterval),
 		MaxSources: cfg.Audit.Refusals.MaxSources,
+		Clock:      clk,
 	}, log)
 	gw := &gateway.Gateway{Registry: registry, Tokens: ids, Kill: kill, Budgets: budgetAdapter{budgets}, Secrets: sec, Audit: auditLog, Log: log, Refusals: refusals}
 	// Approvals: calls held for a person, decided through the API; a kill, suspension or
 	// lockdown rejects them (killer.Approvals).
-	approvals, err := newApprovals(cfg, store, auditLog, log, getenv)
+	approvals, err := newApprovals(cfg, store, auditLog, log, getenv, clk)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +176,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		Sandbox: mcpgw.SandboxOptions{Mode: sandboxMode, Dir: filepath.Join(cfg.Data, "mcp"), Audit: auditLog}})
 	killer := &killswitch.Service{
 		Store: store, State: kill, Audit: auditLog, Calls: gw, Sessions: mcp, Tokens: ids, Registry: registry,
-		Runners: killswitch.NewRunners(), Approvals: approvals, Log: log,
+		Runners: killswitch.NewRunners(), Approvals: approvals, Log: log, Clock: clk,
 	}
 	if err := killer.Load(ctx); err != nil {
 		return nil, err
@@ -173,7 +185,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		Store: store, Audit: auditLog, Observer: ids, Secrets: sec, Registry: registry, Calls: gw, Budgets: budgets,
 		Terminator: killer, Log: log,
 	})
-	disk := &audit.DiskGuard{Path: diskPath(cfg), WarnFree: int64(cfg.Audit.DiskWarnFree), Audit: auditLog, Log: log}
+	disk := &audit.DiskGuard{Path: diskPath(cfg), WarnFree: int64(cfg.Audit.DiskWarnFree), Audit: auditLog, Log: log, Clock: clk}
 	return &Server{
 		Config:    cfg,
 		Store:     store,
@@ -219,12 +231,12 @@ func diskPath(cfg config.Config) string {
 }
 
 // openAudit opens the audit log with its checkpoint key, and the sinks it is shipped to.
-func openAudit(ctx context.Context, cfg config.Config, store warden.Store, masterKey []byte, log *slog.Logger, getenv func(string) string) (*audit.Log, *auditsink.Set, error) {
-	keys, err := checkpoint.LoadOrCreate(ctx, store, masterKey, cfg.Audit.Origin, time.Now())
+func openAudit(ctx context.Context, cfg config.Config, store warden.Store, masterKey []byte, log *slog.Logger, getenv func(string) string, clk clock.Clock) (*audit.Log, *auditsink.Set, error) {
+	keys, err := checkpoint.LoadOrCreate(ctx, store, masterKey, cfg.Audit.Origin, clk.Now())
 	if err != nil {
 		return nil, nil, err
 	}
-	auditLog := audit.New(store, audit.Options{Replica: cfg.ReplicaID, Keys: keys, Logger: log})
+	auditLog := audit.New(store, audit.Options{Replica: cfg.ReplicaID, Keys: keys, Logger: log, Clock: clk})
 	sinks, err := auditsink.New(cfg.Audit.Sinks, auditsink.Deps{
 		Source: store, Notifier: auditLog, Log: log, Data: cfg.Data, Replica: cfg.ReplicaID, Getenv: getenv,
 	})

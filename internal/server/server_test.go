@@ -25,6 +25,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/cli"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/httpapi"
 	"github.com/wardenhq/warden/internal/server"
@@ -76,6 +77,13 @@ func (in *instance) restart(edit func(*config.Config)) *instance {
 
 func startOn(t testing.TB, addr, dir string, edit func(*config.Config)) *instance {
 	t.Helper()
+	return startClock(t, addr, dir, clock.Real{}, edit)
+}
+
+// startClock is startOn with the server on clk: a test that passes a clock.Fake moves the
+// server's time (token lifetimes, approvals, budgets, refusal summaries, checkpoints) itself.
+func startClock(t testing.TB, addr, dir string, clk clock.Clock, edit func(*config.Config)) *instance {
+	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +103,7 @@ func startOn(t testing.TB, addr, dir string, edit func(*config.Config)) *instanc
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.Open(ctx, cfg, log, func(string) string { return "" })
+	srv, err := server.OpenClock(ctx, cfg, log, func(string) string { return "" }, clk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,6 +271,7 @@ func hasEvent(evs []*warden.AuditEvent, typ string, pred func(*warden.AuditEvent
 // TestWalkthrough follows the README: create an agent, get and introspect a token, suspend the
 // agent, watch the token die, restart, and find the agent still suspended.
 func TestWalkthrough(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	in := start(t, dir, nil)
 
@@ -376,6 +385,7 @@ func createAgent(t *testing.T, in *instance, name string, extra ...string) httpa
 }
 
 func TestRoles(t *testing.T) {
+	t.Parallel()
 	in := start(t, t.TempDir(), nil)
 	createAgent(t, in, "bot")
 	tokens := map[string]string{}
@@ -442,6 +452,7 @@ func TestRoles(t *testing.T) {
 }
 
 func TestAgentLifecycle(t *testing.T) {
+	t.Parallel()
 	in := start(t, t.TempDir(), nil)
 	c := createAgent(t, in, "rotator", "--ttl", "2s")
 	old := in.mustToken(c.ClientID, c.ClientSecret)
@@ -496,6 +507,7 @@ func TestAgentLifecycle(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	in := start(t, t.TempDir(), nil)
 	c := createAgent(t, in, "bot")
 	auth := map[string]string{"Authorization": "Bearer " + in.admin, "Content-Type": "application/json"}
@@ -588,6 +600,7 @@ func TestBadInput(t *testing.T) {
 
 // TestRefusedTokens: tokens that must not pass an enforcement point each get 401 and an audit event.
 func TestRefusedTokens(t *testing.T) {
+	t.Parallel()
 	in := start(t, t.TempDir(), nil)
 	c := createAgent(t, in, "bot")
 	good := in.mustToken(c.ClientID, c.ClientSecret)
@@ -629,6 +642,7 @@ func TestRefusedTokens(t *testing.T) {
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
 func TestKeyRotation(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	in := start(t, dir, nil)
 	c := createAgent(t, in, "bot")
@@ -678,6 +692,7 @@ func kid(t *testing.T, token string) string {
 // TestTokenExchange: an agent acting for a person gets a token naming the person as subject and
 // itself as actor (RFC 8693); bad subject tokens get invalid_grant.
 func TestTokenExchange(t *testing.T) {
+	t.Parallel()
 	idpKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -742,6 +757,7 @@ func TestTokenExchange(t *testing.T) {
 }
 
 func TestHealth(t *testing.T) {
+	t.Parallel()
 	in := start(t, t.TempDir(), nil)
 	if r := in.do("GET", "/healthz", nil, ""); r.status != 200 {
 		t.Fatalf("healthz: %d", r.status)

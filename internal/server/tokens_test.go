@@ -14,6 +14,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/httpapi"
 )
@@ -22,7 +23,9 @@ import (
 // the token service (issue 12 #13): it used to become 30s there, so a token lived half a
 // minute past its exp.
 func TestClockSkewZeroRefusesExpiredToken(t *testing.T) {
-	in := start(t, t.TempDir(), func(cfg *config.Config) {
+	t.Parallel()
+	clk := clock.NewFake(time.Now())
+	in := startClock(t, "127.0.0.1:0", t.TempDir(), clk, func(cfg *config.Config) {
 		cfg.Tokens.TTL = config.Duration(time.Second)
 		cfg.Tokens.ClockSkew = 0
 	})
@@ -32,7 +35,7 @@ func TestClockSkewZeroRefusesExpiredToken(t *testing.T) {
 		t.Fatalf("fresh token refused: %d %s", r.status, r.body)
 	}
 	// exp is the issue second plus one: two seconds from now it has passed by at least one.
-	time.Sleep(2 * time.Second)
+	clk.Advance(2 * time.Second)
 	if r := in.self(tok); r.status != 401 {
 		t.Fatalf("a token past its exp with clock_skew 0 got %d %s, want 401", r.status, r.body)
 	}
@@ -42,6 +45,7 @@ func TestClockSkewZeroRefusesExpiredToken(t *testing.T) {
 // person's admin token (name, role, email) as actor, not an anonymous "human" (issue 12 #11);
 // one revoked by the agent itself names the agent.
 func TestRevokeNamesWhoRevoked(t *testing.T) {
+	t.Parallel()
 	in := start(t, t.TempDir(), nil)
 	c := createAgent(t, in, "bot")
 	var op httpapi.CreatedAdminToken
@@ -89,6 +93,7 @@ func jti(t *testing.T, in *instance, token string) string {
 // session_id gets two sessions, so an approval bound to one person's session cannot cover the
 // other's call (issue 12 #2); the same person and session_id, or the sid sent back, keep one.
 func TestExchangedSessionsBoundToPerson(t *testing.T) {
+	t.Parallel()
 	idpKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)

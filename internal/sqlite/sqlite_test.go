@@ -15,6 +15,7 @@ import (
 )
 
 func TestStore(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(t *testing.T) warden.Store {
 		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "warden.db"))
 		return storetest.Opened(t, s, err)
@@ -22,22 +23,26 @@ func TestStore(t *testing.T) {
 }
 
 func TestReopen(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "warden.db")
 	storetest.RunReopen(t, func() (warden.Store, error) { return sqlite.Open(t.Context(), path) }, rawDB(t, path))
 }
 
 func TestAuditIndexTamper(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "warden.db")
 	s, err := sqlite.Open(t.Context(), path)
 	storetest.RunAuditIndexTamper(t, storetest.Opened(t, s, err), rawDB(t, path))
 }
 
 func TestConcurrentOpen(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "warden.db")
 	storetest.RunConcurrentOpen(t, func() (warden.Store, error) { return sqlite.Open(t.Context(), path) }, rawDB(t, path))
 }
 
 func TestOpenOddPath(t *testing.T) {
+	t.Parallel()
 	// Characters that would start or escape a URI's query must stay part of the file name.
 	path := filepath.Join(t.TempDir(), "data?mode=ro&x=%41 #1", "warden.db")
 	if _, err := sqlite.Open(t.Context(), path); err == nil {
@@ -76,6 +81,7 @@ func BenchmarkAppendAuditEvents(b *testing.B) {
 // TestCheckpointer checks that the WAL is copied into the database file beside the writer:
 // these appends stay far below the 1000 pages at which a commit would checkpoint it itself.
 func TestCheckpointer(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "warden.db")
 	s, err := sqlite.Open(t.Context(), path)
 	storetest.Opened(t, s, err)
