@@ -49,7 +49,7 @@ func (u *upstreamServer) headers() []http.Header {
 	return slices.Clone(u.requests)
 }
 
-func startUpstream(t *testing.T) *upstreamServer {
+func startUpstream(t testing.TB) *upstreamServer {
 	t.Helper()
 	u := &upstreamServer{started: make(chan string, 16), cancelled: make(chan string, 16)}
 	s := mcp.NewServer(&mcp.Implementation{Name: "test-upstream", Version: "1.2.3"}, &mcp.ServerOptions{
@@ -168,7 +168,7 @@ type testGateway struct {
 	srv *httptest.Server
 }
 
-func newTestGateway(t *testing.T, tools ...*warden.Tool) *testGateway {
+func newTestGateway(t testing.TB, tools ...*warden.Tool) *testGateway {
 	t.Helper()
 	p := newFakePipeline(tools...)
 	g := New(p, testLog(), Options{Issuer: "https://issuer.example", SessionIdle: -1, Sandbox: SandboxOptions{Mode: SandboxOff}})
@@ -197,7 +197,7 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return b.base.RoundTrip(r)
 }
 
-func connect(t *testing.T, url, token string, opts *mcp.ClientOptions) *mcp.ClientSession {
+func connect(t testing.TB, url, token string, opts *mcp.ClientOptions) *mcp.ClientSession {
 	t.Helper()
 	c := mcp.NewClient(&mcp.Implementation{Name: "test-agent", Version: "1"}, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -225,7 +225,7 @@ func text(t *testing.T, res *mcp.CallToolResult) string {
 	return strings.Join(parts, "\n")
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx

@@ -19,7 +19,7 @@ import (
 )
 
 // peerTool is the test binary itself as a local MCP server (see TestMain).
-func peerTool(t *testing.T) *warden.Tool {
+func peerTool(t testing.TB) *warden.Tool {
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +31,7 @@ func peerTool(t *testing.T) *warden.Tool {
 	}
 }
 
-func newPeerGateway(t *testing.T) *testGateway {
+func newPeerGateway(t testing.TB) *testGateway {
 	tg := newTestGateway(t, peerTool(t))
 	tg.p.env["peer-switch"] = "1"
 	tg.p.env["peer-token"] = "peer-secret-value"
