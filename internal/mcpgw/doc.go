@@ -15,8 +15,9 @@
 // # Sessions
 //
 // A downstream session (Mcp-Session-Id) belongs to the agent whose token created it: a request
-// with another agent's token on that session is refused with 403, so a session ID alone cannot
-// be hijacked. Each downstream session owns one upstream client session per remote (kind mcp)
+// with another agent's token on that session is refused with 403 by warden's entry point, for
+// every HTTP method and message kind (and again by the SDK's own binding), so a session ID alone
+// cannot be hijacked. Each downstream session owns one upstream client session per remote (kind mcp)
 // upstream it uses, created lazily (at initialize for /mcp/<tool>, at first use for /mcp) and
 // closed with it, so upstream state — subscriptions, logging level, in-flight requests — maps
 // one to one. [Gateway.CloseAgentSessions] closes every session of an agent, cancelling its

@@ -116,6 +116,22 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		writeJSONRPCError(w, http.StatusServiceUnavailable, jsonrpc.CodeInternalError, "the MCP gateway is shutting down")
 		return
 	}
+	// Warden's own check that the session is the caller's, for every method — POST, the GET
+	// stream, DELETE; requests, answers to the upstream's requests, notifications — before
+	// anything of the request is read or passed on. The SDK binds a session to its creator's
+	// TokenInfo.UserID too; this does not rely on it (defence in depth).
+	var s *session
+	if id := r.Header.Get("Mcp-Session-Id"); id != "" {
+		var status int
+		if s, status = g.ownedSession(tool, id, caller); s == nil {
+			msg := "session not found"
+			if status == http.StatusForbidden {
+				msg = "this session belongs to another agent"
+			}
+			writeJSONRPCError(w, status, jsonrpc.CodeInvalidRequest, msg)
+			return
+		}
+	}
 	var msg rpcMessage
 	plain := false
 	if r.Method == http.MethodPost {
@@ -137,7 +153,7 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
-		if s := g.sessionOf(tool, r.Header.Get("Mcp-Session-Id"), caller); s != nil {
+		if s != nil {
 			// A session is idle while no POST of its agent is being served (as the SDK counts).
 			s.busy()
 			defer s.rest()
