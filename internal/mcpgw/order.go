@@ -9,6 +9,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/wardenhq/warden/internal/mcpgw/wire"
 )
 
 // The Go SDK's client hands responses to the caller as they are read but queues notifications
@@ -174,7 +176,7 @@ func (s *sseFilter) giveUp() {
 func (s *sseFilter) endEvent() {
 	raw, data, id, name := s.event, s.data, s.id, s.name
 	s.event, s.data, s.more, s.id, s.name = nil, nil, false, "", ""
-	if (name == "" || name == "message") && len(data) > 0 && mayBeNotification(data) {
+	if (name == "" || name == "message") && len(data) > 0 && wire.MayBeNotification(data) {
 		if msg, err := jsonrpc.DecodeMessage(data); err == nil && s.up.relayRaw(s.f, msg) {
 			if id != "" {
 				// Keep the event's id, so that a resumed stream starts after it.
@@ -184,20 +186,4 @@ func (s *sseFilter) endEvent() {
 		}
 	}
 	s.out = append(s.out, raw...)
-}
-
-// mayBeNotification is false for a message that is surely not a notification: a JSON object
-// without a "method" key (a response) or with a non-null "id" (a request). Most events are
-// responses, and the SDK's decoder allocates a 32 KiB buffer on every use: they pass to the SDK
-// without it. Anything this cannot read goes to the SDK's decoder as before.
-func mayBeNotification(data []byte) bool {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil || m == nil {
-		return true
-	}
-	if _, ok := m["method"]; !ok {
-		return false
-	}
-	id, ok := m["id"]
-	return !ok || string(id) == "null"
 }

@@ -3,7 +3,6 @@ package mcpgw
 import (
 	"context"
 	"fmt"
-	"mime"
 	"net/http"
 	"os/exec"
 	"slices"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/wardenhq/warden/internal/mcpgw/wire"
 
 	"github.com/wardenhq/warden"
 )
@@ -59,15 +60,6 @@ func newUpstream(g *Gateway, tool *warden.Tool) *upstream {
 	return &upstream{g: g, tool: tool, flights: make(map[*flight]struct{}), tokens: make(map[string]*flight)}
 }
 
-// legacyVersion is the protocol version warden asks an upstream for: the agent's, so that both
-// sides of the relay speak the same revision, within what a stateful session supports.
-func legacyVersion(v string) string {
-	if v >= "2026-07-28" || !slices.Contains(mcp.SupportedProtocolVersions(), v) {
-		return "2025-11-25"
-	}
-	return v
-}
-
 // dial opens a session to a remote (streamable HTTP) upstream for one downstream session. The
 // upstream sees the capabilities of the agent's client, and every HTTP request carries the
 // brokered credential and who acts — never the agent's token.
@@ -96,7 +88,7 @@ func (g *Gateway) dial(s *session, tool *warden.Tool) (*upstream, error) {
 	// stream, the final DELETE): the session's, not any one call's.
 	ctx, cancel := context.WithTimeout(s.ctx, g.opts.UpstreamTimeout)
 	defer cancel()
-	cs, err := client.Connect(ctx, transport, &mcp.ClientSessionOptions{ProtocolVersion: legacyVersion(s.version)})
+	cs, err := client.Connect(ctx, transport, &mcp.ClientSessionOptions{ProtocolVersion: wire.UpstreamVersion(s.version)})
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +140,7 @@ func (b *broker) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode == http.StatusOK && mediaType(resp.Header.Get("Content-Type")) == "text/event-stream" {
+	if resp.StatusCode == http.StatusOK && wire.MediaType(resp.Header.Get("Content-Type")) == "text/event-stream" {
 		// Relay notifications in the order they come (see order.go), related to the call
 		// whose POST this stream answers.
 		f, _ := r.Context().Value(flightKey{}).(*flight)
@@ -174,14 +166,6 @@ func (g *Gateway) broker(ctx context.Context, ci callInfo, tool *warden.Tool, h 
 		h[http.CanonicalHeaderKey(k)] = slices.Clone(vs)
 	}
 	return nil
-}
-
-func mediaType(v string) string {
-	t, _, err := mime.ParseMediaType(v)
-	if err != nil {
-		return ""
-	}
-	return t
 }
 
 // begin records a call in flight and swaps the agent's progress token for one of warden's, so
