@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -99,13 +100,14 @@ func (g *Gateway) relayable(r *http.Request, s *session) bool {
 	return true
 }
 
-// relayCall serves a tools/call (see the top of this file).
+// relayCall serves a tools/call (see the top of this file): the core decides and forwards it
+// over the raw relay transport, and the answer is written here.
 func (s *session) relayCall(w http.ResponseWriter, r *http.Request, c *gateway.Caller, msg wire.Message) bool {
 	p, ok := wire.ParseCallParams(msg.Params)
 	if !ok {
 		return false
 	}
-	server, name := s.route(p.Name)
+	server, _ := s.route(p.Name)
 	tool := s.g.tool(server)
 	if tool == nil || tool.Kind != warden.ToolMCP {
 		return false
@@ -130,85 +132,68 @@ func (s *session) relayCall(w http.ResponseWriter, r *http.Request, c *gateway.C
 	s.caller.Store(c)
 
 	out := &replier{w: w, id: msg.ID, sessionID: s.ss.ID()}
-	// A call held for a person's approval waits inside Authorize; it ends with the session.
-	actx, stop := linked(callCtx, s.ctx)
-	defer stop() // the permit's context may derive from it
-	gcall := &gateway.Call{
-		Entry: gateway.EntryMCP, Tool: server, Action: name, Arguments: p.Args,
-		Trace: gateway.ParseTraceparent(r.Header.Get("Traceparent")),
+	defer out.end() // nothing reaches w once this handler returns
+	var meta mcp.Meta
+	if bytes.Contains(p.Meta, []byte(`"progressToken"`)) {
+		if err := json.Unmarshal(p.Meta, &meta); err != nil {
+			meta = nil
+		}
 	}
-	permit := s.checkToolName(actx, c, gcall, p.Name)
-	if permit == nil {
-		permit = s.g.p.Authorize(actx, c, gcall)
-	}
-	if !permit.Allowed() {
-		if res, rpcErr := deniedCall(permit); rpcErr != nil {
-			data, _ := json.Marshal(rpcErr)
-			out.final(wire.Append(nil, msg.ID, "", nil, nil, data))
-		} else {
-			out.toolResult(res)
-		}
-		return true
-	}
-
-	outcome := gateway.Outcome{Status: warden.StatusError, BytesOut: int64(len(p.Args))}
-	defer func() { s.g.done(permit, outcome) }()
-	ci := callInfo{caller: c, trace: permit.Trace}
-	octx, cancel := s.opCtx(callCtx, ci, permit.Ctx)
-	defer cancel()
-	var call *upstreamCall
-	res, rpcErr, err := func() (json.RawMessage, json.RawMessage, error) {
-		up, err := s.remote(octx, tool)
-		if err != nil {
-			return nil, nil, err
-		}
-		var meta mcp.Meta
-		if bytes.Contains(p.Meta, []byte(`"progressToken"`)) {
-			if err := json.Unmarshal(p.Meta, &meta); err != nil {
-				meta = nil
-			}
-		}
-		f, meta := up.begin(s, callCtx, meta)
-		defer up.end(f)
-		if meta != nil {
-			p.Meta, _ = json.Marshal(meta)
-		}
-		start := time.Now()
-		call = &upstreamCall{s: s, up: up, f: f, ci: ci, ctx: octx, out: out, owner: rc}
-		res, rpcErr, err := call.run(name, p)
-		outcome.Latency = time.Since(start)
-		outcome.UpstreamStatus = int(f.status.Load())
-		outcome.BytesIn = int64(len(res) + len(rpcErr))
-		return res, rpcErr, err
-	}()
-
+	a := s.call(callCtx, c, &toolCall{
+		name: p.Name, args: p.Args, meta: meta, rawMeta: p.Meta,
+		trace: gateway.ParseTraceparent(r.Header.Get("Traceparent")),
+	}, &relayTransport{s: s, out: out, owner: rc})
 	switch {
-	case err != nil && octx.Err() != nil:
-		outcome.Status = warden.StatusCanceled
-		if call != nil {
-			call.cancelUpstream()
-		}
-		if callCtx.Err() != nil {
-			out.end() // the agent cancelled or went away; it expects no answer
-			return true
-		}
-		out.toolResult(s.failedCall(server, permit, true, err))
-	case err != nil:
-		out.toolResult(s.failedCall(server, permit, false, err))
-	case rpcErr != nil:
-		out.final(wire.Append(nil, msg.ID, "", nil, nil, rpcErr))
+	case a.refusal != nil:
+		data, _ := json.Marshal(a.refusal)
+		out.final(wire.Append(nil, msg.ID, "", nil, nil, data))
+	case a.silent:
+		out.end() // the agent cancelled or went away; it expects no answer
+	case a.result != nil:
+		out.toolResult(a.result)
+	case a.reply.rpcErr != nil:
+		out.final(wire.Append(nil, msg.ID, "", nil, nil, a.reply.rpcErr))
 	default:
-		result, isError, ok := s.callResult(server, res)
-		if !ok {
-			out.toolResult(s.failedCall(server, permit, false, errors.New("the result is not a tool result")))
-			break
-		}
-		if !isError {
-			outcome.Status = warden.StatusOK
-		}
-		out.final(wire.Append(nil, msg.ID, "", nil, result, nil))
+		out.final(wire.Append(nil, msg.ID, "", nil, a.reply.raw, nil))
 	}
 	return true
+}
+
+// relayTransport carries a tools/call the lean relay serves to its remote upstream: a POST on
+// the agent's upstream session, whose answer it reads itself, relaying what comes before the
+// response on the agent's own call stream (out).
+type relayTransport struct {
+	s     *session
+	out   *replier
+	owner *relayedCall
+}
+
+func (t *relayTransport) stream() *replier { return t.out }
+
+func (t *relayTransport) callTool(ctx context.Context, up *upstream, server, name string, tc *toolCall, meta mcp.Meta) (toolReply, error) {
+	f, _ := ctx.Value(flightKey{}).(*flight)
+	ci, _ := ctx.Value(callInfoKey{}).(callInfo)
+	rawMeta := tc.rawMeta
+	if meta != nil {
+		rawMeta, _ = json.Marshal(meta) // with warden's progress token
+	}
+	call := &upstreamCall{s: t.s, up: up, f: f, ci: ci, ctx: ctx, out: t.out, owner: t.owner}
+	res, rpcErr, err := call.run(name, wire.CallParams{Name: name, Args: tc.args, Meta: rawMeta})
+	f.bytesIn.Store(int64(len(res) + len(rpcErr)))
+	switch {
+	case err != nil:
+		if ctx.Err() != nil {
+			call.cancelUpstream()
+		}
+		return toolReply{}, err
+	case rpcErr != nil:
+		return toolReply{rpcErr: rpcErr}, nil
+	}
+	result, isError, ok := t.s.callResult(server, res)
+	if !ok {
+		return toolReply{}, errors.New("the result is not a tool result")
+	}
+	return toolReply{raw: result, isError: isError}, nil
 }
 
 // callResult checks an upstream's tool result and makes it what the agent gets: content always
@@ -310,7 +295,7 @@ func (c *upstreamCall) run(name string, p wire.CallParams) (result, rpcErr json.
 
 	var answer wire.Message
 	found := false
-	err = c.up.send(context.WithValue(c.ctx, flightKey{}, c.f), c.ci, body, c.f, func(data []byte) error {
+	err = c.up.send(c.ctx, c.ci, body, c.f, func(data []byte) error {
 		m, ok := wire.Read(data)
 		if !ok {
 			return errors.New("an upstream message is not JSON-RPC")
@@ -332,112 +317,6 @@ func (c *upstreamCall) run(name string, p wire.CallParams) (result, rpcErr json.
 		return nil, nil, errors.New("the upstream answered without a response to the call")
 	}
 	return answer.Result, answer.Error, nil
-}
-
-// handle relays a message an upstream sent on the call's stream before the response.
-func (c *upstreamCall) handle(m wire.Message) {
-	up, s := c.up, c.s
-	if m.IsNotification() {
-		switch m.Method {
-		case "notifications/progress":
-			var p mcp.ProgressNotificationParams
-			if json.Unmarshal(m.Params, &p) != nil {
-				return
-			}
-			tok, _ := p.ProgressToken.(string)
-			up.mu.Lock()
-			f := up.tokens[tok]
-			up.mu.Unlock()
-			if f != c.f {
-				if f != nil {
-					up.relayProgress(&p)
-				}
-				return
-			}
-			if f.token == nil {
-				return
-			}
-			p.ProgressToken = f.token
-			c.out.notify("notifications/progress", &p)
-		case "notifications/message":
-			var p mcp.LoggingMessageParams
-			if json.Unmarshal(m.Params, &p) != nil {
-				return
-			}
-			if s.ep.tool == "" {
-				logger := up.tool.Name
-				if p.Logger != "" {
-					logger = joinName(up.tool.Name, p.Logger)
-				}
-				p.Logger = logger
-			}
-			c.out.notify("notifications/message", &p)
-		case "notifications/cancelled":
-			// The upstream gave up a request it sent the agent on this stream.
-			var p struct {
-				RequestID json.RawMessage `json:"requestId"`
-				Reason    string          `json:"reason,omitempty"`
-			}
-			if json.Unmarshal(m.Params, &p) != nil {
-				return
-			}
-			s.mu.Lock()
-			for id, pr := range s.pending {
-				if pr.owner == c.owner && wire.SameID(pr.id, p.RequestID) {
-					delete(s.pending, id)
-					s.mu.Unlock()
-					c.out.notify("notifications/cancelled", &struct {
-						RequestID json.RawMessage `json:"requestId"`
-						Reason    string          `json:"reason,omitempty"`
-					}{json.RawMessage(id), p.Reason})
-					return
-				}
-			}
-			s.mu.Unlock()
-		default:
-			if newParams, ok := relayedNotifications[m.Method]; ok {
-				params := newParams()
-				if len(m.Params) > 0 && json.Unmarshal(m.Params, params) != nil {
-					return
-				}
-				up.deliver(c.f, m.Method, params)
-			}
-		}
-		return
-	}
-	// A request of the server to its client.
-	switch m.Method {
-	case "sampling/createMessage", "elicitation/create", "roots/list":
-		var params mcp.Params
-		if m.Method == "elicitation/create" {
-			var p mcp.ElicitParams
-			if len(m.Params) > 0 && json.Unmarshal(m.Params, &p) != nil {
-				c.answer(m.ID, nil, wire.ErrorObject(jsonrpc.CodeInvalidParams, "invalid elicitation/create params"))
-				return
-			}
-			params = &p
-		}
-		if !s.supports(m.Method, params) {
-			c.answer(m.ID, nil, wire.ErrorObject(jsonrpc.CodeMethodNotFound, "the agent's client does not support "+m.Method))
-			return
-		}
-		id := json.RawMessage(`"warden-r` + strconv.FormatUint(s.reqSeq.Add(1), 10) + `"`)
-		s.mu.Lock()
-		s.pending[string(id)] = &pendingRequest{up: up, id: m.ID, ctx: c.ctx, call: c.ci, owner: c.owner}
-		s.mu.Unlock()
-		c.out.event(wire.Append(nil, id, m.Method, m.Params, nil, nil))
-	case "ping":
-		c.answer(m.ID, json.RawMessage(`{}`), nil)
-	default:
-		c.answer(m.ID, nil, wire.ErrorObject(jsonrpc.CodeMethodNotFound, "method "+strconv.Quote(m.Method)+" is not supported"))
-	}
-}
-
-// answer sends the upstream an answer to one of its requests.
-func (c *upstreamCall) answer(id, result, rpcErr json.RawMessage) {
-	if err := c.up.post(c.ctx, c.ci, wire.Append(nil, id, "", nil, result, rpcErr), nil); err != nil {
-		c.s.g.log.Debug("answering an mcp upstream request failed", "tool", c.up.tool.Name, "err", err)
-	}
 }
 
 // cancelUpstream tells the upstream that warden gave up the call, as the SDK does.
@@ -528,14 +407,17 @@ func (up *upstream) send(ctx context.Context, ci callInfo, body []byte, f *fligh
 }
 
 // A replier writes the answer to an agent's POST: a JSON response when the answer travels
-// alone, an SSE stream once something travels before it.
+// alone, an SSE stream once something travels before it. The notification router may write on
+// it from another goroutine than the call's; nothing is written once the answer is done.
 type replier struct {
 	w         http.ResponseWriter
 	id        json.RawMessage
 	sessionID string
-	sse       bool
-	done      bool
-	err       error
+
+	mu   sync.Mutex
+	sse  bool
+	done bool
+	err  error
 }
 
 func (o *replier) header(contentType string) {
@@ -550,6 +432,12 @@ func (o *replier) header(contentType string) {
 
 // event writes one message on the SSE stream, starting it if need be.
 func (o *replier) event(msg []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.eventLocked(msg)
+}
+
+func (o *replier) eventLocked(msg []byte) {
 	if o.err != nil || o.done {
 		return
 	}
@@ -574,11 +462,13 @@ func (o *replier) notify(method string, params any) {
 
 // final writes the answer.
 func (o *replier) final(msg []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if o.done {
 		return
 	}
 	if o.sse {
-		o.event(msg)
+		o.eventLocked(msg)
 		o.done = true
 		return
 	}
@@ -599,6 +489,8 @@ func (o *replier) toolResult(res *mcp.CallToolResult) {
 
 // end closes the answer without a response (the agent cancelled the call).
 func (o *replier) end() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if o.done {
 		return
 	}
