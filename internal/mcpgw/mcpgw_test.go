@@ -99,6 +99,7 @@ func startUpstream(t testing.TB) *upstreamServer {
 				if tok := req.Params.GetProgressToken(); tok != nil {
 					_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok, Progress: float64(i)})
 				}
+				//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 				_ = req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Data: i})
 			}
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "said it all"}}}, nil, nil
@@ -112,8 +113,11 @@ func startUpstream(t testing.TB) *upstreamServer {
 				}
 			}
 			progress(1)
+			//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 			_ = req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Logger: "interact", Data: "working"})
+			//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 			msg, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{
+				//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 				Messages:  []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: "say hi"}}},
 				MaxTokens: 10,
 			})
@@ -129,6 +133,7 @@ func startUpstream(t testing.TB) *upstreamServer {
 			if err != nil {
 				return nil, nil, fmt.Errorf("elicitation: %w", err)
 			}
+			//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 			roots, err := req.Session.ListRoots(ctx, nil)
 			if err != nil {
 				return nil, nil, fmt.Errorf("roots: %w", err)
@@ -506,10 +511,12 @@ func TestSingleServerRelaysServerToClient(t *testing.T) {
 	var progress []string
 	var sampled, elicited int
 	opts := &mcp.ClientOptions{
+		//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 		CreateMessageHandler: func(_ context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
 			mu.Lock()
 			sampled++
 			mu.Unlock()
+			//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 			return &mcp.CreateMessageResult{Role: "assistant", Model: "m", Content: &mcp.TextContent{Text: "hello from the agent's model"}}, nil
 		},
 		ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
@@ -518,6 +525,7 @@ func TestSingleServerRelaysServerToClient(t *testing.T) {
 			mu.Unlock()
 			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "Ada"}}, nil
 		},
+		//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 		LoggingMessageHandler: func(_ context.Context, req *mcp.LoggingMessageRequest) {
 			mu.Lock()
 			logs = append(logs, fmt.Sprintf("%s:%v", req.Params.Logger, req.Params.Data))
@@ -530,6 +538,7 @@ func TestSingleServerRelaysServerToClient(t *testing.T) {
 		},
 	}
 	c := mcp.NewClient(&mcp.Implementation{Name: "test-agent", Version: "1"}, opts)
+	//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 	c.AddRoots(&mcp.Root{URI: "file:///work", Name: "work"})
 	ctx := ctxT(t)
 	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{
@@ -546,6 +555,7 @@ func TestSingleServerRelaysServerToClient(t *testing.T) {
 	if ir.ServerInfo.Name != "test-upstream" || ir.Instructions != "upstream instructions" || ir.Capabilities.Completions == nil {
 		t.Errorf("initialize = %+v", ir)
 	}
+	//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 	if err := cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"}); err != nil {
 		t.Fatal(err)
 	}

@@ -258,17 +258,17 @@ func (s *session) unsubscribe(ctx context.Context, req mcp.Request, c *gateway.C
 }
 
 func (s *session) setLevel(ctx context.Context, req mcp.Request, c *gateway.Caller) (mcp.Result, error) {
-	p, _ := req.GetParams().(*mcp.SetLoggingLevelParams)
-	if p == nil {
+	level, meta, ok := levelParams(req)
+	if !ok {
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "missing params"}
 	}
-	if levelRank(p.Level) < 0 {
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown logging level %q", p.Level)}
+	if levelRank(level) < 0 {
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown logging level %q", level)}
 	}
 	octx, cancel := s.opCtx(ctx, callInfo{caller: c, trace: traceOf(req).Child()})
 	defer cancel()
 	s.mu.Lock()
-	s.level = p.Level
+	s.level = level
 	var shared []*stdioServer
 	for st := range s.shared {
 		shared = append(shared, st)
@@ -285,9 +285,9 @@ func (s *session) setLevel(ctx context.Context, req mcp.Request, c *gateway.Call
 			return nil, s.answerError(tool.Name, forwarded{err: err})
 		}
 		if up.st != nil {
-			err = up.st.setLevel(octx, s, p.Level)
+			err = up.st.setLevel(octx, s, level)
 		} else {
-			err = up.cs.SetLoggingLevel(octx, &mcp.SetLoggingLevelParams{Meta: p.Meta, Level: p.Level})
+			err = setUpstreamLevel(octx, up.cs, meta, level)
 		}
 		if err != nil {
 			return nil, s.answerError(tool.Name, forwarded{err: err})
@@ -295,12 +295,12 @@ func (s *session) setLevel(ctx context.Context, req mcp.Request, c *gateway.Call
 		return &emptyResult{}, nil
 	}
 	for _, up := range s.remotes() {
-		if err := up.cs.SetLoggingLevel(octx, &mcp.SetLoggingLevelParams{Level: p.Level}); err != nil {
+		if err := setUpstreamLevel(octx, up.cs, nil, level); err != nil {
 			s.g.log.Debug("mcp upstream refused logging/setLevel", "tool", up.tool.Name, "err", err)
 		}
 	}
 	for _, st := range shared {
-		if err := st.setLevel(octx, s, p.Level); err != nil {
+		if err := st.setLevel(octx, s, level); err != nil {
 			s.g.log.Debug("mcp upstream refused logging/setLevel", "tool", st.tool.Name, "err", err)
 		}
 	}
@@ -313,15 +313,15 @@ func (s *session) rootsChanged(ctx context.Context, c *gateway.Caller) {
 	octx, cancel := s.opCtx(ctx, callInfo{caller: c, trace: s.trace.Child()})
 	defer cancel()
 	for _, up := range s.remotes() {
-		if _, err := clientSend(octx, "notifications/roots/list_changed", up.cs, &mcp.RootsListChangedParams{}); err != nil {
+		if err := rootsListChanged(octx, up.cs); err != nil {
 			s.g.log.Debug("relaying roots/list_changed failed", "tool", up.tool.Name, "err", err)
 		}
 	}
 }
 
 // levelRank orders logging levels from debug (0) to emergency (7); -1 is not a level.
-func levelRank(l mcp.LoggingLevel) int {
-	for i, x := range []mcp.LoggingLevel{"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"} {
+func levelRank(l logLevel) int {
+	for i, x := range []logLevel{"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"} {
 		if l == x {
 			return i
 		}

@@ -23,7 +23,7 @@ import (
 // relayedNotifications are the notifications warden relays itself.
 var relayedNotifications = map[string]func() mcp.Params{
 	"notifications/progress":               func() mcp.Params { return &mcp.ProgressNotificationParams{} },
-	"notifications/message":                func() mcp.Params { return &mcp.LoggingMessageParams{} },
+	"notifications/message":                newLogParams,
 	"notifications/tools/list_changed":     func() mcp.Params { return &mcp.ToolListChangedParams{} },
 	"notifications/prompts/list_changed":   func() mcp.Params { return &mcp.PromptListChangedParams{} },
 	"notifications/resources/list_changed": func() mcp.Params { return &mcp.ResourceListChangedParams{} },
@@ -98,11 +98,13 @@ func (up *upstream) receive(next mcp.MethodHandler) mcp.MethodHandler {
 // deliver relays a notification of the upstream; f is the call whose stream it came on, if
 // known.
 func (up *upstream) deliver(f *flight, method string, params mcp.Params) {
+	if method == "notifications/message" {
+		up.relayLog(f, params)
+		return
+	}
 	switch p := params.(type) {
 	case *mcp.ProgressNotificationParams:
 		up.relayProgress(p)
-	case *mcp.LoggingMessageParams:
-		up.relayLog(f, p)
 	case *mcp.ResourceUpdatedNotificationParams:
 		up.relayUpdated(p)
 	case *mcp.ElicitationCompleteParams:
@@ -149,11 +151,14 @@ func (up *upstream) relayProgress(p *mcp.ProgressNotificationParams) {
 	up.toCall(f, "notifications/progress", &q)
 }
 
-func (up *upstream) relayLog(f *flight, p *mcp.LoggingMessageParams) {
+func (up *upstream) relayLog(f *flight, params mcp.Params) {
+	level, logger, rename, ok := logMessage(params)
+	if !ok {
+		return
+	}
 	if f == nil {
 		var s *session
 		var tctx context.Context
-		var ok bool
 		if s, tctx, f, ok = up.target(); !ok {
 			return
 		}
@@ -165,18 +170,18 @@ func (up *upstream) relayLog(f *flight, p *mcp.LoggingMessageParams) {
 	if up.st != nil {
 		// A shared server's verbosity is the most verbose any of its sessions asked for.
 		lvl := s.logLevel()
-		if lvl == "" || levelRank(p.Level) < levelRank(lvl) {
+		if lvl == "" || levelRank(level) < levelRank(lvl) {
 			return
 		}
 	}
-	q := *p
 	if s.ep.tool == "" {
-		q.Logger = joinName(up.tool.Name, p.Logger)
-		if p.Logger == "" {
-			q.Logger = up.tool.Name
+		name := up.tool.Name
+		if logger != "" {
+			name = joinName(up.tool.Name, logger)
 		}
+		params = rename(name)
 	}
-	up.toCall(f, "notifications/message", &q)
+	up.toCall(f, "notifications/message", params)
 }
 
 func (up *upstream) relayUpdated(p *mcp.ResourceUpdatedNotificationParams) {

@@ -38,7 +38,7 @@ type session struct {
 	closed bool
 	links  map[string]*link      // remote upstreams, by tool name
 	shared map[*stdioServer]bool // local servers this session uses
-	level  mcp.LoggingLevel      // the agent's logging/setLevel
+	level  logLevel              // the agent's logging/setLevel
 	subs   map[resourceKey]bool  // what the agent subscribed to on remote upstreams
 
 	// The lean relay (relay.go): the agent's calls it serves, by the agent's request id, and the
@@ -157,7 +157,7 @@ func (s *session) rest() {
 	}
 }
 
-func (s *session) logLevel() mcp.LoggingLevel {
+func (s *session) logLevel() logLevel {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.level
@@ -280,9 +280,9 @@ func (s *session) supports(method string, params mcp.Params) bool {
 	c := s.caps
 	switch method {
 	case "sampling/createMessage":
-		return c.Sampling != nil
+		return declaresSampling(c)
 	case "roots/list":
-		return c.RootsV2 != nil
+		return declaresRoots(c)
 	case "elicitation/create":
 		if c.Elicitation == nil {
 			return false
@@ -331,13 +331,7 @@ func (ep *endpoint) initialize(ctx context.Context, next mcp.MethodHandler, meth
 		u := up.cs.InitializeResult()
 		ir.Capabilities, ir.ServerInfo, ir.Instructions = u.Capabilities, u.ServerInfo, u.Instructions
 	} else {
-		ir.Capabilities = &mcp.ServerCapabilities{
-			Tools:       &mcp.ToolCapabilities{ListChanged: true},
-			Resources:   &mcp.ResourceCapabilities{ListChanged: true, Subscribe: true},
-			Prompts:     &mcp.PromptCapabilities{ListChanged: true},
-			Completions: &mcp.CompletionCapabilities{},
-			Logging:     &mcp.LoggingCapabilities{},
-		}
+		ir.Capabilities = aggregateCapabilities()
 		ir.Instructions = "Tools of several servers, named <server>.<tool>; resources are <server>+<uri>. Every call is authorized and audited by warden."
 	}
 	if err := ep.g.register(s); err != nil {

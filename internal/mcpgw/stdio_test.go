@@ -83,15 +83,18 @@ func TestSharedStdioRelaysWithinOneCall(t *testing.T) {
 	var sampled int
 	var logs, progress []string
 	opts := &mcp.ClientOptions{
+		//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 		CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
 			mu.Lock()
 			sampled++
 			mu.Unlock()
+			//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 			return &mcp.CreateMessageResult{Role: "assistant", Model: "m", Content: &mcp.TextContent{Text: "hi"}}, nil
 		},
 		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
 			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "Ada"}}, nil
 		},
+		//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 		LoggingMessageHandler: func(_ context.Context, req *mcp.LoggingMessageRequest) {
 			mu.Lock()
 			logs = append(logs, req.Params.Logger+":"+req.Params.Data.(string))
@@ -105,6 +108,7 @@ func TestSharedStdioRelaysWithinOneCall(t *testing.T) {
 	}
 	cs := connect(t, tg.srv.URL+"/mcp", token, opts)
 	ctx := ctxT(t)
+	//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 	if err := cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "info"}); err != nil {
 		t.Fatal(err)
 	}
@@ -162,8 +166,10 @@ func TestSharedStdioRefusesAmbiguousRequests(t *testing.T) {
 	bobToken, _ := tg.p.addAgent("bob")
 	var asked sync.Map
 	handler := func(name string) *mcp.ClientOptions {
+		//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 		return &mcp.ClientOptions{CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
 			asked.Store(name, true)
+			//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 			return &mcp.CreateMessageResult{Role: "assistant", Model: "m", Content: &mcp.TextContent{Text: name}}, nil
 		}}
 	}
@@ -260,6 +266,7 @@ func TestNotificationsPrecedeTheResponse(t *testing.T) {
 	tg := newTestGateway(t, remoteTool("up", up.URL))
 	token, _ := tg.p.addAgent("alice")
 	cs := connect(t, tg.srv.URL+"/mcp/up", token, nil)
+	//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 	if err := cs.SetLoggingLevel(ctxT(t), &mcp.SetLoggingLevelParams{Level: "info"}); err != nil {
 		t.Fatal(err)
 	}

@@ -94,7 +94,7 @@ func (g *Gateway) dial(s *session, tool *warden.Tool) (*upstream, error) {
 		return nil, errClosed
 	}
 	if level := s.logLevel(); level != "" {
-		if err := cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: level}); err != nil {
+		if err := setUpstreamLevel(ctx, cs, nil, level); err != nil {
 			g.log.Debug("mcp upstream refused logging/setLevel", "tool", tool.Name, "err", err)
 		}
 	}
