@@ -57,18 +57,23 @@
 // upstream session. Otherwise a per-session upstream's messages go to its session's standalone
 // stream.
 //
-// # The lean relay
+// # One call path
 //
-// Through the SDK a tools/call is decoded and encoded a dozen times between warden's server and
-// client halves, which costs several times the whole pipeline. So a tools/call that is a plain
-// JSON-RPC request on a known session of the caller, to a remote upstream, is relayed by warden
-// itself (relay.go) over the agent's upstream session: the same decision and outcome, the same
-// brokered headers, warden's progress token, the upstream's related notifications and
-// server→client requests relayed on the call's own stream (answered as JSON when nothing else
-// travels with the result, else as SSE), the agent's answers to those requests and its
-// cancellation forwarded upstream. Whatever the relay cannot take with the same meaning goes
-// through the SDK; the choice is made before anything is sent. Because the SDK then never sees
-// those calls, warden keeps sessions' idle timeouts itself.
+// Every tools/call goes through one forwarding core (core.go): the listed-name check, the
+// decision, the permit, the forwarding and the outcome, whichever entry it came by and whichever
+// transport carries it. Through the SDK a tools/call is decoded and encoded a dozen times between
+// warden's server and client halves, which costs several times the whole pipeline. So a
+// tools/call that is a plain JSON-RPC request on a known session of the caller, to a remote
+// upstream, enters by the lean relay (relay.go) and travels over its raw transport on the
+// agent's upstream session: the same brokered headers, warden's progress token, the upstream's
+// related notifications and server→client requests relayed on the call's own stream (answered
+// as JSON when nothing else travels with the result, else as SSE), the agent's answers to those
+// requests and its cancellation forwarded upstream. Whatever the relay cannot take with the same
+// meaning goes through the SDK's server and client (transport.go); the choice is made before
+// anything is sent. Because the SDK then never sees the relayed calls, warden keeps sessions'
+// idle timeouts itself. What upstreams send their client is routed to the agents in one place
+// (notify.go), and the package's own reading and writing of the protocol — JSON-RPC messages,
+// SSE, the protocol-version rule — is the pure package wire.
 //
 // # Local (stdio) servers
 //

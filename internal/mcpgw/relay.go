@@ -32,11 +32,13 @@ import (
 // the SDK client session the rest of its traffic uses (connected by the relay if it is the
 // first use), so the upstream sees one session either way.
 //
-// What the relay does is what the SDK path does (session.go): the same decision, the same
-// permit and outcome, the same brokered headers on the upstream request, warden's progress
-// token in place of the agent's, and, on the call's own stream, the upstream's progress and
-// log notifications related to the call and its sampling, elicitation and roots requests, whose
-// answers the agent POSTs back and warden forwards upstream. The agent gets a JSON response
+// The relay is an entry and a transport, not a second call path: the name check, the
+// decision, the permit and the outcome are the forwarding core's (core.go), as for a call
+// through the SDK. The relay transport adds the brokered headers to its upstream request and
+// sends warden's progress token in place of the agent's; the notification router (notify.go)
+// puts the upstream's progress and log notifications related to the call on the call's own
+// stream, and the relay passes on the upstream's sampling, elicitation and roots requests there
+// too, whose answers the agent POSTs back and warden forwards upstream. The agent gets a JSON response
 // when nothing else travels with the answer, else an SSE stream. The agent's
 // notifications/cancelled for a relayed call cancels it, upstream too.
 

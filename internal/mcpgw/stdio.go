@@ -18,6 +18,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/mcpgw/wire"
 )
 
 // Restart backoff of a local MCP server that died: doubling from minBackoff to maxBackoff, back
@@ -167,7 +168,7 @@ func (st *stdioServer) start(ctx context.Context) (*upstream, error) {
 		MultiRoundTrip: &mcp.MultiRoundTripOptions{Disabled: true},
 	})
 	client.AddReceivingMiddleware(up.receive)
-	opts := &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"}
+	opts := &mcp.ClientSessionOptions{ProtocolVersion: wire.LatestStatefulVersion}
 
 	if mode != SandboxOff {
 		box, err := st.startSandboxed(ctx, path, secrets, stderr)
