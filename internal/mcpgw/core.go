@@ -150,8 +150,7 @@ type toolCall struct {
 }
 
 // A callTransport carries one allowed tools/call to its upstream and back: the raw relay
-// (relay.go) for a remote upstream when the agent's request came by the lean relay, the SDK
-// client (transport.go) otherwise. While the call runs it relays what the upstream sends about
+// (relay.go) for a remote upstream, the SDK client (transport.go) for a local one. While the call runs it relays what the upstream sends about
 // it through the notification router (notify.go), and it tells the upstream when warden gives
 // the call up. The flight is in ctx.
 type callTransport interface {
@@ -180,8 +179,10 @@ type callAnswer struct {
 }
 
 // call is the one path of every tools/call: the listed-name check, the decision, the
-// permit, the forwarding over tr and the outcome. New checks of the call path belong here.
-func (s *session) call(ctx context.Context, c *gateway.Caller, tc *toolCall, tr callTransport) callAnswer {
+// permit, the forwarding and the outcome. New checks of the call path belong here. out is the
+// agent's call stream when the lean relay serves the call (owner its record), nil when the
+// SDK's server does.
+func (s *session) call(ctx context.Context, c *gateway.Caller, tc *toolCall, out *replier, owner *relayedCall) callAnswer {
 	server, name := s.route(tc.name)
 	// A call held for a person's approval waits inside Authorize; it must end with the session,
 	// which the SDK's handler context does not: a kill closes the session and waits for this
@@ -196,6 +197,10 @@ func (s *session) call(ctx context.Context, c *gateway.Caller, tc *toolCall, tr 
 	if !permit.Allowed() {
 		res, refusal := deniedCall(permit)
 		return callAnswer{permit: permit, result: res, refusal: refusal}
+	}
+	var tr callTransport = sdkTransport{s}
+	if permit.Tool != nil && permit.Tool.Kind == warden.ToolMCP {
+		tr = &relayTransport{s: s, out: out, owner: owner}
 	}
 	var reply toolReply
 	f := s.forward(ctx, c, permit, tc.meta, len(tc.args), tr.stream(), func(ctx context.Context, up *upstream, meta mcp.Meta) (bool, error) {

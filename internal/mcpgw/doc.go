@@ -69,8 +69,9 @@
 // related notifications and server→client requests relayed on the call's own stream (answered
 // as JSON when nothing else travels with the result, else as SSE), the agent's answers to those
 // requests and its cancellation forwarded upstream. Whatever the relay cannot take with the same
-// meaning goes through the SDK's server and client (transport.go); the choice is made before
-// anything is sent. Because the SDK then never sees the relayed calls, warden keeps sessions'
+// meaning enters through the SDK's server; the choice is made before anything is sent. The core
+// chooses the transport by the upstream: the raw one for a remote server, the SDK client
+// (transport.go) for a local one. Because the SDK then never sees the relayed calls, warden keeps sessions'
 // idle timeouts itself. What upstreams send their client is routed to the agents in one place
 // (notify.go), and the package's own reading and writing of the protocol — JSON-RPC messages,
 // SSE, the protocol-version rule — is the pure package wire.

@@ -94,3 +94,19 @@ func logMessage(params mcp.Params) (level logLevel, logger string, rename func(s
 		return &q
 	}, true
 }
+
+// newRequestParams is the params of a server→client request warden relays, for decoding; nil
+// for another method.
+func newRequestParams(method string) mcp.Params {
+	switch method {
+	case "sampling/createMessage":
+		//lint:ignore SA1019 relayed for clients on protocol versions before 2026-07-28 (SEP-2577), i.e. every session warden serves (wire.Stateful)
+		return &mcp.CreateMessageParams{}
+	case "elicitation/create":
+		return &mcp.ElicitParams{}
+	case "roots/list":
+		//lint:ignore SA1019 relayed for clients on protocol versions before 2026-07-28 (SEP-2577), i.e. every session warden serves (wire.Stateful)
+		return &mcp.ListRootsParams{}
+	}
+	return nil
+}

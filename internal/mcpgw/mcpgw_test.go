@@ -1,6 +1,7 @@
 package mcpgw
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -501,7 +502,32 @@ func TestSessionBelongsToItsAgent(t *testing.T) {
 	}
 }
 
+// Progress, logging, sampling, elicitation and roots reach the agent during a call to a remote
+// upstream, whichever entry the call took: the lean relay, or the SDK's server (a call with a
+// params member the relay does not take) — both carried by the raw transport.
 func TestSingleServerRelaysServerToClient(t *testing.T) {
+	t.Run("relay", func(t *testing.T) { testSingleServerRelaysServerToClient(t, http.DefaultTransport) })
+	t.Run("sdk", func(t *testing.T) { testSingleServerRelaysServerToClient(t, sdkEntry{http.DefaultTransport}) })
+}
+
+// sdkEntry adds a params member the lean relay does not take to every tools/call, so that the
+// call enters through the SDK's server.
+type sdkEntry struct{ base http.RoundTripper }
+
+func (e sdkEntry) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Method == http.MethodPost {
+		body, _ := io.ReadAll(r.Body)
+		if bytes.Contains(body, []byte(`"method":"tools/call"`)) {
+			body = bytes.Replace(body, []byte(`"params":{`), []byte(`"params":{"x-extra":1,`), 1)
+		}
+		r = r.Clone(r.Context())
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+	}
+	return e.base.RoundTrip(r)
+}
+
+func testSingleServerRelaysServerToClient(t *testing.T, rt http.RoundTripper) {
 	up := startUpstream(t)
 	tg := newTestGateway(t, remoteTool("up", up.URL))
 	token, _ := tg.p.addAgent("alice")
@@ -543,7 +569,7 @@ func TestSingleServerRelaysServerToClient(t *testing.T) {
 	ctx := ctxT(t)
 	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{
 		Endpoint:   tg.srv.URL + "/mcp/up",
-		HTTPClient: &http.Client{Transport: bearer{token, http.DefaultTransport}},
+		HTTPClient: &http.Client{Transport: bearer{token, rt}},
 	}, nil)
 	if err != nil {
 		t.Fatal(err)

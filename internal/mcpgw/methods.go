@@ -83,7 +83,7 @@ func (s *session) callTool(ctx context.Context, req mcp.Request, c *gateway.Call
 	if p == nil {
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "missing params"}
 	}
-	a := s.call(ctx, c, &toolCall{name: p.Name, args: p.Arguments, meta: p.Meta, trace: traceOf(req)}, sdkTransport{s})
+	a := s.call(ctx, c, &toolCall{name: p.Name, args: p.Arguments, meta: p.Meta, trace: traceOf(req)}, nil, nil)
 	switch {
 	case a.refusal != nil:
 		return nil, a.refusal
@@ -97,8 +97,15 @@ func (s *session) callTool(ctx context.Context, req mcp.Request, c *gateway.Call
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "the upstream MCP server answered with a malformed error"}
 		}
 		return nil, werr
+	case a.reply.typed != nil:
+		return a.reply.typed, nil
 	}
-	return a.reply.typed, nil
+	// The raw transport's result (a remote upstream), for the SDK to send.
+	res := &mcp.CallToolResult{}
+	if err := json.Unmarshal(a.reply.raw, res); err != nil {
+		return s.failedCall(s.ep.tool, a.permit, false, fmt.Errorf("the result is not a tool result: %w", err)), nil
+	}
+	return res, nil
 }
 
 // route splits an agent-facing tool or prompt name into tool-server and upstream name.

@@ -3,6 +3,7 @@ package mcpgw
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"time"
 
@@ -252,6 +253,10 @@ func (c *upstreamCall) handle(m wire.Message) {
 			c.answer(m.ID, nil, wire.ErrorObject(jsonrpc.CodeMethodNotFound, "the agent's client does not support "+m.Method))
 			return
 		}
+		if c.out == nil {
+			c.requestViaSDK(m)
+			return
+		}
 		id := json.RawMessage(`"warden-r` + strconv.FormatUint(s.reqSeq.Add(1), 10) + `"`)
 		s.mu.Lock()
 		s.pending[string(id)] = &pendingRequest{up: up, id: m.ID, ctx: c.ctx, call: c.ci, owner: c.owner}
@@ -282,6 +287,15 @@ func (c *upstreamCall) upstreamCancelled(params json.RawMessage) {
 	if json.Unmarshal(params, &p) != nil {
 		return
 	}
+	if c.out == nil {
+		c.mu.Lock()
+		cancel := c.viaSDK[string(p.RequestID)]
+		c.mu.Unlock()
+		if cancel != nil {
+			cancel() // the SDK tells the agent
+		}
+		return
+	}
 	s := c.s
 	s.mu.Lock()
 	for id, pr := range s.pending {
@@ -296,4 +310,54 @@ func (c *upstreamCall) upstreamCancelled(params json.RawMessage) {
 		}
 	}
 	s.mu.Unlock()
+}
+
+// requestViaSDK relays a request the upstream sent on the stream of a call that came through
+// the SDK's server: through that server, related to the agent's request (its stream), and
+// answers the upstream when the agent does. It does not wait, so that the call's stream is read
+// on meanwhile; the request ends with the call or when the upstream cancels it.
+func (c *upstreamCall) requestViaSDK(m wire.Message) {
+	params := newRequestParams(m.Method)
+	if params == nil || len(m.Params) > 0 && json.Unmarshal(m.Params, params) != nil {
+		c.answer(m.ID, nil, wire.ErrorObject(jsonrpc.CodeInvalidParams, "invalid "+m.Method+" params"))
+		return
+	}
+	rctx, cancel := linked(c.f.ctx, c.ctx)
+	key := string(m.ID)
+	c.mu.Lock()
+	if c.viaSDK == nil {
+		c.viaSDK = make(map[string]context.CancelFunc)
+	}
+	c.viaSDK[key] = cancel
+	c.mu.Unlock()
+	relay := func() {
+		defer func() {
+			c.mu.Lock()
+			delete(c.viaSDK, key)
+			c.mu.Unlock()
+			cancel()
+		}()
+		res, err := serverSend(rctx, m.Method, c.s.ss, params)
+		if rctx.Err() != nil {
+			return // cancelled by the upstream, or the call is over: no answer
+		}
+		if err != nil {
+			var werr *jsonrpc.Error
+			if !errors.As(err, &werr) {
+				werr = &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "the agent did not answer " + m.Method}
+			}
+			data, _ := json.Marshal(werr)
+			c.answer(m.ID, nil, data)
+			return
+		}
+		data, err := json.Marshal(res)
+		if err != nil {
+			c.answer(m.ID, nil, wire.ErrorObject(jsonrpc.CodeInternalError, "internal error"))
+			return
+		}
+		c.answer(m.ID, data, nil)
+	}
+	if !c.s.g.goOwned(relay) {
+		cancel()
+	}
 }

@@ -144,7 +144,7 @@ func (s *session) relayCall(w http.ResponseWriter, r *http.Request, c *gateway.C
 	a := s.call(callCtx, c, &toolCall{
 		name: p.Name, args: p.Args, meta: meta, rawMeta: p.Meta,
 		trace: gateway.ParseTraceparent(r.Header.Get("Traceparent")),
-	}, &relayTransport{s: s, out: out, owner: rc})
+	}, out, rc)
 	switch {
 	case a.refusal != nil:
 		data, _ := json.Marshal(a.refusal)
@@ -161,9 +161,10 @@ func (s *session) relayCall(w http.ResponseWriter, r *http.Request, c *gateway.C
 	return true
 }
 
-// relayTransport carries a tools/call the lean relay serves to its remote upstream: a POST on
-// the agent's upstream session, whose answer it reads itself, relaying what comes before the
-// response on the agent's own call stream (out).
+// relayTransport carries a tools/call to a remote upstream: a POST on the agent's upstream
+// session, whose answer it reads itself, relaying what comes before the response to the agent:
+// on the call's own stream (out) when the lean relay serves the call, else through the SDK's
+// server on the stream of the agent's request.
 type relayTransport struct {
 	s     *session
 	out   *replier
@@ -286,6 +287,9 @@ type upstreamCall struct {
 	out   *replier
 	owner *relayedCall
 	id    json.RawMessage // warden's id of the upstream request
+
+	mu     sync.Mutex
+	viaSDK map[string]context.CancelFunc // the upstream's requests relayed through the SDK, by its id
 }
 
 // run sends the call upstream and reads the upstream's answer: its result or JSON-RPC error,

@@ -230,3 +230,31 @@ func TestRelayRefusesForeignHostOnLoopback(t *testing.T) {
 		t.Fatalf("the upstream received %q", got)
 	}
 }
+
+// A call that entered through the SDK's server travels over the raw transport too; the agent's
+// notifications/cancelled (which the SDK handles) ends it, upstream too, with a canceled
+// outcome and no answer.
+func TestCancelOfACallThroughTheSDK(t *testing.T) {
+	up := startUpstream(t)
+	tg := newTestGateway(t, remoteTool("up", up.URL))
+	token, _ := tg.p.addAgent("bot")
+	post := rawSession(t, tg, "/mcp/up", token)
+
+	first := make(chan *http.Response, 1)
+	go func() {
+		first <- post(`{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"slow","x-extra":1}}`)
+	}()
+	waitFor(t, up.started, "slow")
+	if resp := post(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9}}`); resp.StatusCode != http.StatusAccepted {
+		t.Errorf("cancel: %d", resp.StatusCode)
+	}
+	waitFor(t, up.cancelled, "slow")
+	resp := <-first
+	data, _ := io.ReadAll(resp.Body)
+	if bytes.Contains(data, []byte(`"result"`)) {
+		t.Errorf("a cancelled call got an answer: %s", data)
+	}
+	if o := onlyOutcome(t, tg.p, "up", "slow"); o.Status != warden.StatusCanceled {
+		t.Errorf("outcome %+v, want canceled", o)
+	}
+}
