@@ -165,10 +165,10 @@ func (s *session) logLevel() logLevel {
 
 // upstream returns the upstream session for a tool, connecting it if need be.
 func (s *session) upstream(ctx context.Context, tool *warden.Tool) (*upstream, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.g.opts.UpstreamTimeout)
-	defer cancel()
 	switch tool.Kind {
 	case warden.ToolMCPCommand:
+		ctx, cancel := context.WithTimeout(ctx, s.g.opts.UpstreamTimeout)
+		defer cancel()
 		st, err := s.g.stdioServer(tool)
 		if err != nil {
 			return nil, err
@@ -192,6 +192,8 @@ func (s *session) upstream(ctx context.Context, tool *warden.Tool) (*upstream, e
 		}
 		return st.get(ctx)
 	case warden.ToolMCP:
+		// Dialing is bounded by Options.UpstreamTimeout itself (dial); waiting for a link
+		// another call is dialing ends with it.
 		return s.remote(ctx, tool)
 	}
 	return nil, fmt.Errorf("tool %s is not an MCP tool", tool.Name)
