@@ -150,9 +150,9 @@ type toolCall struct {
 }
 
 // A callTransport carries one allowed tools/call to its upstream and back: the raw relay
-// (relay.go) for a remote upstream, the SDK client (transport.go) for a local one. While the call runs it relays what the upstream sends about
-// it through the notification router (notify.go), and it tells the upstream when warden gives
-// the call up. The flight is in ctx.
+// (relay.go) for a remote upstream, the SDK client (transport.go) for a local one. While the
+// call runs it relays what the upstream sends about it through the notification router
+// (notify.go), and it tells the upstream when warden gives the call up. The flight is in ctx.
 type callTransport interface {
 	// stream is the agent's call stream the transport writes on itself (nil: the SDK's).
 	stream() *replier

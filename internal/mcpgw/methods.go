@@ -103,7 +103,8 @@ func (s *session) callTool(ctx context.Context, req mcp.Request, c *gateway.Call
 	// The raw transport's result (a remote upstream), for the SDK to send.
 	res := &mcp.CallToolResult{}
 	if err := json.Unmarshal(a.reply.raw, res); err != nil {
-		return s.failedCall(s.ep.tool, a.permit, false, fmt.Errorf("the result is not a tool result: %w", err)), nil
+		server, _ := s.route(p.Name)
+		return s.failedCall(server, a.permit, false, fmt.Errorf("the result is not a tool result: %w", err)), nil
 	}
 	return res, nil
 }
