@@ -15,8 +15,9 @@
 // # Sessions
 //
 // A downstream session (Mcp-Session-Id) belongs to the agent whose token created it: a request
-// with another agent's token on that session is refused with 403, so a session ID alone cannot
-// be hijacked. Each downstream session owns one upstream client session per remote (kind mcp)
+// with another agent's token on that session is refused with 403 by warden's entry point, for
+// every HTTP method and message kind (and again by the SDK's own binding), so a session ID alone
+// cannot be hijacked. Each downstream session owns one upstream client session per remote (kind mcp)
 // upstream it uses, created lazily (at initialize for /mcp/<tool>, at first use for /mcp) and
 // closed with it, so upstream state — subscriptions, logging level, in-flight requests — maps
 // one to one. [Gateway.CloseAgentSessions] closes every session of an agent, cancelling its
@@ -56,18 +57,24 @@
 // upstream session. Otherwise a per-session upstream's messages go to its session's standalone
 // stream.
 //
-// # The lean relay
+// # One call path
 //
-// Through the SDK a tools/call is decoded and encoded a dozen times between warden's server and
-// client halves, which costs several times the whole pipeline. So a tools/call that is a plain
-// JSON-RPC request on a known session of the caller, to a remote upstream, is relayed by warden
-// itself (relay.go) over the agent's upstream session: the same decision and outcome, the same
-// brokered headers, warden's progress token, the upstream's related notifications and
-// server→client requests relayed on the call's own stream (answered as JSON when nothing else
-// travels with the result, else as SSE), the agent's answers to those requests and its
-// cancellation forwarded upstream. Whatever the relay cannot take with the same meaning goes
-// through the SDK; the choice is made before anything is sent. Because the SDK then never sees
-// those calls, warden keeps sessions' idle timeouts itself.
+// Every tools/call goes through one forwarding core (core.go): the listed-name check, the
+// decision, the permit, the forwarding and the outcome, whichever entry it came by and whichever
+// transport carries it. Through the SDK a tools/call is decoded and encoded a dozen times between
+// warden's server and client halves, which costs several times the whole pipeline. So a
+// tools/call that is a plain JSON-RPC request on a known session of the caller, to a remote
+// upstream, enters by the lean relay (relay.go) and travels over its raw transport on the
+// agent's upstream session: the same brokered headers, warden's progress token, the upstream's
+// related notifications and server→client requests relayed on the call's own stream (answered
+// as JSON when nothing else travels with the result, else as SSE), the agent's answers to those
+// requests and its cancellation forwarded upstream. Whatever the relay cannot take with the same
+// meaning enters through the SDK's server; the choice is made before anything is sent. The core
+// chooses the transport by the upstream: the raw one for a remote server, the SDK client
+// (transport.go) for a local one. Because the SDK then never sees the relayed calls, warden keeps sessions'
+// idle timeouts itself. What upstreams send their client is routed to the agents in one place
+// (notify.go), and the package's own reading and writing of the protocol — JSON-RPC messages,
+// SSE, the protocol-version rule — is the pure package wire.
 //
 // # Local (stdio) servers
 //

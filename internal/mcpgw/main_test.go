@@ -37,7 +37,9 @@ func runStdioPeer() error {
 	var mu sync.Mutex
 	var lastErr string
 	sample := func(ctx context.Context, ss *mcp.ServerSession) (string, error) {
+		//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 		res, err := ss.CreateMessage(ctx, &mcp.CreateMessageParams{
+			//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 			Messages:  []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: "say hi"}}},
 			MaxTokens: 10,
 		})
@@ -56,6 +58,7 @@ func runStdioPeer() error {
 		if tok := req.Params.GetProgressToken(); tok != nil {
 			_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok, Progress: 1, Total: 1})
 		}
+		//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 		_ = req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Data: "peer working"})
 		sampled, err := sample(ctx, req.Session)
 		if err != nil {
@@ -67,6 +70,7 @@ func runStdioPeer() error {
 		if err != nil {
 			return nil, nil, err
 		}
+		//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 		_, rootsErr := req.Session.ListRoots(ctx, nil)
 		return reply("sampled=%s elicited=%v roots-refused=%v", sampled, el.Content["name"], rootsErr != nil), nil, nil
 	})

@@ -246,18 +246,20 @@ func (g *Gateway) unregister(s *session) {
 // sessionKey names a downstream session: its endpoint's tool ("" for /mcp) and its ID.
 type sessionKey struct{ tool, id string }
 
-// sessionOf returns the session with this ID on the endpoint of tool, if it is the caller's.
-func (g *Gateway) sessionOf(tool, id string, c *gateway.Caller) *session {
-	if id == "" {
-		return nil
-	}
+// ownedSession returns the session with this ID on the endpoint of tool if it is the caller's.
+// Otherwise it returns nil and the status to refuse the request with: 404 for a session warden
+// does not know (never created, ended, or of another endpoint), 403 for another agent's.
+func (g *Gateway) ownedSession(tool, id string, c *gateway.Caller) (*session, int) {
 	g.mu.Lock()
 	s := g.byID[sessionKey{tool, id}]
 	g.mu.Unlock()
-	if s == nil || c == nil || c.Agent == nil || s.agentID != c.Agent.ID {
-		return nil
+	switch {
+	case s == nil:
+		return nil, http.StatusNotFound
+	case c == nil || c.Agent == nil || s.agentID != c.Agent.ID:
+		return nil, http.StatusForbidden
 	}
-	return s
+	return s, 0
 }
 
 func (g *Gateway) session(ss *mcp.ServerSession) *session {

@@ -1,6 +1,7 @@
 package mcpgw
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -49,7 +50,7 @@ func (u *upstreamServer) headers() []http.Header {
 	return slices.Clone(u.requests)
 }
 
-func startUpstream(t *testing.T) *upstreamServer {
+func startUpstream(t testing.TB) *upstreamServer {
 	t.Helper()
 	u := &upstreamServer{started: make(chan string, 16), cancelled: make(chan string, 16)}
 	s := mcp.NewServer(&mcp.Implementation{Name: "test-upstream", Version: "1.2.3"}, &mcp.ServerOptions{
@@ -99,6 +100,7 @@ func startUpstream(t *testing.T) *upstreamServer {
 				if tok := req.Params.GetProgressToken(); tok != nil {
 					_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok, Progress: float64(i)})
 				}
+				//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 				_ = req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Data: i})
 			}
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "said it all"}}}, nil, nil
@@ -112,8 +114,11 @@ func startUpstream(t *testing.T) *upstreamServer {
 				}
 			}
 			progress(1)
+			//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 			_ = req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Logger: "interact", Data: "working"})
+			//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 			msg, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{
+				//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 				Messages:  []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: "say hi"}}},
 				MaxTokens: 10,
 			})
@@ -129,6 +134,7 @@ func startUpstream(t *testing.T) *upstreamServer {
 			if err != nil {
 				return nil, nil, fmt.Errorf("elicitation: %w", err)
 			}
+			//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 			roots, err := req.Session.ListRoots(ctx, nil)
 			if err != nil {
 				return nil, nil, fmt.Errorf("roots: %w", err)
@@ -168,7 +174,7 @@ type testGateway struct {
 	srv *httptest.Server
 }
 
-func newTestGateway(t *testing.T, tools ...*warden.Tool) *testGateway {
+func newTestGateway(t testing.TB, tools ...*warden.Tool) *testGateway {
 	t.Helper()
 	p := newFakePipeline(tools...)
 	g := New(p, testLog(), Options{Issuer: "https://issuer.example", SessionIdle: -1, Sandbox: SandboxOptions{Mode: SandboxOff}})
@@ -197,7 +203,7 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return b.base.RoundTrip(r)
 }
 
-func connect(t *testing.T, url, token string, opts *mcp.ClientOptions) *mcp.ClientSession {
+func connect(t testing.TB, url, token string, opts *mcp.ClientOptions) *mcp.ClientSession {
 	t.Helper()
 	c := mcp.NewClient(&mcp.Implementation{Name: "test-agent", Version: "1"}, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -225,7 +231,7 @@ func text(t *testing.T, res *mcp.CallToolResult) string {
 	return strings.Join(parts, "\n")
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -496,7 +502,32 @@ func TestSessionBelongsToItsAgent(t *testing.T) {
 	}
 }
 
+// Progress, logging, sampling, elicitation and roots reach the agent during a call to a remote
+// upstream, whichever entry the call took: the lean relay, or the SDK's server (a call with a
+// params member the relay does not take) — both carried by the raw transport.
 func TestSingleServerRelaysServerToClient(t *testing.T) {
+	t.Run("relay", func(t *testing.T) { testSingleServerRelaysServerToClient(t, http.DefaultTransport) })
+	t.Run("sdk", func(t *testing.T) { testSingleServerRelaysServerToClient(t, sdkEntry{http.DefaultTransport}) })
+}
+
+// sdkEntry adds a params member the lean relay does not take to every tools/call, so that the
+// call enters through the SDK's server.
+type sdkEntry struct{ base http.RoundTripper }
+
+func (e sdkEntry) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Method == http.MethodPost {
+		body, _ := io.ReadAll(r.Body)
+		if bytes.Contains(body, []byte(`"method":"tools/call"`)) {
+			body = bytes.Replace(body, []byte(`"params":{`), []byte(`"params":{"x-extra":1,`), 1)
+		}
+		r = r.Clone(r.Context())
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+	}
+	return e.base.RoundTrip(r)
+}
+
+func testSingleServerRelaysServerToClient(t *testing.T, rt http.RoundTripper) {
 	up := startUpstream(t)
 	tg := newTestGateway(t, remoteTool("up", up.URL))
 	token, _ := tg.p.addAgent("alice")
@@ -506,10 +537,12 @@ func TestSingleServerRelaysServerToClient(t *testing.T) {
 	var progress []string
 	var sampled, elicited int
 	opts := &mcp.ClientOptions{
+		//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 		CreateMessageHandler: func(_ context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
 			mu.Lock()
 			sampled++
 			mu.Unlock()
+			//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 			return &mcp.CreateMessageResult{Role: "assistant", Model: "m", Content: &mcp.TextContent{Text: "hello from the agent's model"}}, nil
 		},
 		ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
@@ -518,6 +551,7 @@ func TestSingleServerRelaysServerToClient(t *testing.T) {
 			mu.Unlock()
 			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "Ada"}}, nil
 		},
+		//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 		LoggingMessageHandler: func(_ context.Context, req *mcp.LoggingMessageRequest) {
 			mu.Lock()
 			logs = append(logs, fmt.Sprintf("%s:%v", req.Params.Logger, req.Params.Data))
@@ -530,11 +564,12 @@ func TestSingleServerRelaysServerToClient(t *testing.T) {
 		},
 	}
 	c := mcp.NewClient(&mcp.Implementation{Name: "test-agent", Version: "1"}, opts)
+	//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 	c.AddRoots(&mcp.Root{URI: "file:///work", Name: "work"})
 	ctx := ctxT(t)
 	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{
 		Endpoint:   tg.srv.URL + "/mcp/up",
-		HTTPClient: &http.Client{Transport: bearer{token, http.DefaultTransport}},
+		HTTPClient: &http.Client{Transport: bearer{token, rt}},
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -546,6 +581,7 @@ func TestSingleServerRelaysServerToClient(t *testing.T) {
 	if ir.ServerInfo.Name != "test-upstream" || ir.Instructions != "upstream instructions" || ir.Capabilities.Completions == nil {
 		t.Errorf("initialize = %+v", ir)
 	}
+	//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 	if err := cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"}); err != nil {
 		t.Fatal(err)
 	}
@@ -786,65 +822,4 @@ func FuzzJSONRPC(f *testing.F) {
 			}
 		}
 	})
-}
-
-// The cheap reading of a message must never accept what the SDK's decoder refuses, and must
-// take the common messages.
-func TestParseMessageAgreesWithTheSDK(t *testing.T) {
-	for _, c := range []struct {
-		body  string
-		plain bool
-	}{
-		{`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"up.echo","arguments":{"text":"hi"}}}`, true},
-		{`{"jsonrpc":"2.0","id":"a-1","method":"tools/list"}`, true},
-		{`{"jsonrpc":"2.0","method":"notifications/initialized"}`, true},
-		{`{"jsonrpc":"2.0","id":null,"method":"ping"}`, true},
-		{`{"jsonrpc":"2.0","id":-7,"method":"ping","params":null}`, true},
-		{`{"jsonrpc":"1.0","id":1,"method":"ping"}`, false},
-		{`{"id":1,"method":"ping"}`, false},
-		{`{"jsonrpc":"2.0","id":1}`, false},
-		{`{"jsonrpc":"2.0","id":1,"result":{}}`, true},
-		{`{"jsonrpc":"2.0","id":"warden-r1","error":{"code":-1,"message":"no"}}`, true},
-		{`{"jsonrpc":"2.0","id":1,"result":{},"error":{"code":-1,"message":"no"}}`, false},
-		{`{"jsonrpc":"2.0","id":1,"error":5}`, false},
-		{`{"jsonrpc":"2.0","result":{}}`, false},
-		{`{"jsonrpc":"2.0","id":null,"result":{}}`, false},
-		{`{"jsonrpc":"2.0","id":1,"method":"","params":{}}`, false},
-		{`{"jsonrpc":"2.0","id":1,"method":"ping","result":{}}`, false},
-		{`{"jsonrpc":"2.0","id":1.5,"method":"ping"}`, false},
-		{`{"jsonrpc":"2.0","id":{},"method":"ping"}`, false},
-		{`{"jsonrpc":"2.0","id":1,"method":3}`, false},
-		{`{"jsonrpc":"2.0","id":1,"method":"p\u0069ng"}`, false},
-		{`{"jsonrpc":"2.0","id":1,"method":"ping","Method":"x"}`, false},
-		{`{"jsonrpc":"2.0","id":12345678901234567890,"method":"ping"}`, false},
-		{`[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, false},
-		{`null`, false},
-	} {
-		if _, got := parseMessage([]byte(c.body)); got != c.plain {
-			t.Errorf("parseMessage(%s) plain = %v, want %v", c.body, got, c.plain)
-		}
-		if c.plain {
-			if _, err := jsonrpc.DecodeMessage([]byte(c.body)); err != nil {
-				t.Errorf("parseMessage accepts %s, which the SDK refuses: %v", c.body, err)
-			}
-		}
-	}
-}
-
-// An SSE event the filter hands to the SDK undecoded must not be a notification.
-func TestMayBeNotification(t *testing.T) {
-	for _, c := range []struct {
-		data string
-		want bool
-	}{
-		{`{"jsonrpc":"2.0","id":1,"result":{"content":[]}}`, false},
-		{`{"jsonrpc":"2.0","id":2,"method":"sampling/createMessage","params":{}}`, false},
-		{`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"warden-1","progress":1}}`, true},
-		{`{"jsonrpc":"2.0","id":null,"method":"notifications/message"}`, true},
-		{`not json`, true},
-	} {
-		if got := mayBeNotification([]byte(c.data)); got != c.want {
-			t.Errorf("mayBeNotification(%s) = %v, want %v", c.data, got, c.want)
-		}
-	}
 }

@@ -4,11 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/wardenhq/warden/internal/mcpgw/wire"
 )
 
 // The Go SDK's client hands responses to the caller as they are read but queues notifications
@@ -17,38 +18,6 @@ import (
 // notifications where it reads them, in wire order: in the SSE bodies of a remote upstream and
 // in the message stream of a local one. Whatever these readers leave (requests, responses)
 // goes to the SDK as it was.
-
-// relayedNotifications are the notifications warden relays itself.
-var relayedNotifications = map[string]func() mcp.Params{
-	"notifications/progress":               func() mcp.Params { return &mcp.ProgressNotificationParams{} },
-	"notifications/message":                func() mcp.Params { return &mcp.LoggingMessageParams{} },
-	"notifications/tools/list_changed":     func() mcp.Params { return &mcp.ToolListChangedParams{} },
-	"notifications/prompts/list_changed":   func() mcp.Params { return &mcp.PromptListChangedParams{} },
-	"notifications/resources/list_changed": func() mcp.Params { return &mcp.ResourceListChangedParams{} },
-	"notifications/resources/updated":      func() mcp.Params { return &mcp.ResourceUpdatedNotificationParams{} },
-	"notifications/elicitation/complete":   func() mcp.Params { return &mcp.ElicitationCompleteParams{} },
-}
-
-// relayRaw relays a notification read off the wire; false means it was not one warden relays
-// (or did not decode), and the SDK should have it.
-func (up *upstream) relayRaw(f *flight, msg jsonrpc.Message) bool {
-	req, ok := msg.(*jsonrpc.Request)
-	if !ok || req.IsCall() {
-		return false
-	}
-	newParams, ok := relayedNotifications[req.Method]
-	if !ok {
-		return false
-	}
-	params := newParams()
-	if len(req.Params) > 0 {
-		if err := json.Unmarshal(req.Params, params); err != nil {
-			return false
-		}
-	}
-	up.deliver(f, req.Method, params)
-	return true
-}
 
 // orderedTransport relays a local server's notifications as its connection reads them.
 type orderedTransport struct {
@@ -72,10 +41,23 @@ type orderedConn struct {
 func (c *orderedConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 	for {
 		msg, err := c.Connection.Read(ctx)
+		if resp, ok := msg.(*jsonrpc.Response); ok && err == nil {
+			c.up.answered(resp)
+		}
 		if err != nil || !c.up.relayRaw(nil, msg) {
 			return msg, err
 		}
 	}
+}
+
+// Write notes the id of a call's request, so that Read can measure its answer (flight.bytesIn).
+func (c *orderedConn) Write(ctx context.Context, msg jsonrpc.Message) error {
+	if req, ok := msg.(*jsonrpc.Request); ok && req.IsCall() {
+		if f, ok := ctx.Value(flightKey{}).(*flight); ok {
+			c.up.watch(req.ID, f)
+		}
+	}
+	return c.Connection.Write(ctx, msg)
 }
 
 // maxFilteredEvent bounds the SSE event sseFilter holds to look at; a bigger one, and the rest
@@ -174,7 +156,13 @@ func (s *sseFilter) giveUp() {
 func (s *sseFilter) endEvent() {
 	raw, data, id, name := s.event, s.data, s.id, s.name
 	s.event, s.data, s.more, s.id, s.name = nil, nil, false, "", ""
-	if (name == "" || name == "message") && len(data) > 0 && mayBeNotification(data) {
+	if (name == "" || name == "message") && len(data) > 0 && s.f != nil && !wire.MayBeNotification(data) {
+		// On the stream of a call's POST, the response is the call's answer: measure it.
+		if m, ok := wire.Read(data); ok && m.IsResponse() {
+			s.f.bytesIn.Store(int64(len(m.Result) + len(m.Error)))
+		}
+	}
+	if (name == "" || name == "message") && len(data) > 0 && wire.MayBeNotification(data) {
 		if msg, err := jsonrpc.DecodeMessage(data); err == nil && s.up.relayRaw(s.f, msg) {
 			if id != "" {
 				// Keep the event's id, so that a resumed stream starts after it.
@@ -184,20 +172,4 @@ func (s *sseFilter) endEvent() {
 		}
 	}
 	s.out = append(s.out, raw...)
-}
-
-// mayBeNotification is false for a message that is surely not a notification: a JSON object
-// without a "method" key (a response) or with a non-null "id" (a request). Most events are
-// responses, and the SDK's decoder allocates a 32 KiB buffer on every use: they pass to the SDK
-// without it. Anything this cannot read goes to the SDK's decoder as before.
-func mayBeNotification(data []byte) bool {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil || m == nil {
-		return true
-	}
-	if _, ok := m["method"]; !ok {
-		return false
-	}
-	id, ok := m["id"]
-	return !ok || string(id) == "null"
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/killswitch"
+	"github.com/wardenhq/warden/internal/mcpgw/wire"
 	"github.com/wardenhq/warden/internal/sqlite"
 )
 
@@ -111,7 +112,7 @@ func TestIsErrorResultIsRecordedAsError(t *testing.T) {
 	post := func(sessionID, version, body string) string {
 		resp := rawRequest(t, http.MethodPost, url+"/mcp/up", token, sessionID, version, body)
 		data, _ := io.ReadAll(resp.Body)
-		return mediaType(resp.Header.Get("Content-Type")) + " " + string(data)
+		return wire.MediaType(resp.Header.Get("Content-Type")) + " " + string(data)
 	}
 	cs := connect(t, url+"/mcp/up", token, nil)
 	sid, version := cs.ID(), cs.InitializeResult().ProtocolVersion

@@ -108,7 +108,9 @@ func TestForeignSessionRefusedOnEveryMethod(t *testing.T) {
 			// Alice's session declares sampling and elicitation, so the relay passes the
 			// upstream's requests on to her, on her call's stream.
 			cs := connect(t, url, aliceToken, &mcp.ClientOptions{
+				//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 				CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+					//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 					return &mcp.CreateMessageResult{Content: &mcp.TextContent{Text: "from alice's client"}, Model: "m", Role: "assistant"}, nil
 				},
 				ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {

@@ -1,7 +1,6 @@
 package mcpgw
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,7 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -20,6 +19,7 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/loopback"
+	"github.com/wardenhq/warden/internal/mcpgw/wire"
 )
 
 // The lean relay. Through the SDK, one tools/call is decoded and encoded a dozen times on its
@@ -32,11 +32,13 @@ import (
 // the SDK client session the rest of its traffic uses (connected by the relay if it is the
 // first use), so the upstream sees one session either way.
 //
-// What the relay does is what the SDK path does (session.go): the same decision, the same
-// permit and outcome, the same brokered headers on the upstream request, warden's progress
-// token in place of the agent's, and, on the call's own stream, the upstream's progress and
-// log notifications related to the call and its sampling, elicitation and roots requests, whose
-// answers the agent POSTs back and warden forwards upstream. The agent gets a JSON response
+// The relay is an entry and a transport, not a second call path: the name check, the
+// decision, the permit and the outcome are the forwarding core's (core.go), as for a call
+// through the SDK. The relay transport adds the brokered headers to its upstream request and
+// sends warden's progress token in place of the agent's; the notification router (notify.go)
+// puts the upstream's progress and log notifications related to the call on the call's own
+// stream, and the relay passes on the upstream's sampling, elicitation and roots requests there
+// too, whose answers the agent POSTs back and warden forwards upstream. The agent gets a JSON response
 // when nothing else travels with the answer, else an SSE stream. The agent's
 // notifications/cancelled for a relayed call cancels it, upstream too.
 
@@ -60,16 +62,16 @@ type relayedCall struct {
 
 // relay serves a POST that the lean relay can take, and reports whether it did; false means
 // nothing was written or sent, and the SDK should have the request.
-func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, s *session, c *gateway.Caller, msg rpcMessage) bool {
+func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, s *session, c *gateway.Caller, msg wire.Message) bool {
 	if !g.relayable(r, s) {
 		return false
 	}
 	switch {
-	case msg.method == "tools/call" && msg.isRequest():
+	case msg.Method == "tools/call" && msg.IsRequest():
 		return s.relayCall(w, r, c, msg)
-	case msg.method == "notifications/cancelled" && msg.isNotification():
+	case msg.Method == "notifications/cancelled" && msg.IsNotification():
 		return s.relayCancel(w, msg)
-	case msg.isResponse():
+	case msg.IsResponse():
 		return s.relayAnswer(w, msg)
 	}
 	return false
@@ -78,16 +80,16 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, s *session, c *g
 // relayable reports whether the request has nothing the SDK's handler would refuse or treat
 // differently.
 func (g *Gateway) relayable(r *http.Request, s *session) bool {
-	if s.version == "" || s.version >= "2026-07-28" {
+	if !wire.Stateful(s.version) {
 		return false
 	}
 	if v := r.Header.Get("Mcp-Protocol-Version"); v != "" && v != s.version {
 		return false
 	}
-	if mediaType(r.Header.Get("Content-Type")) != "application/json" {
+	if wire.MediaType(r.Header.Get("Content-Type")) != "application/json" {
 		return false
 	}
-	if jsonOK, streamOK := accepts(r.Header.Values("Accept")); !jsonOK || !streamOK {
+	if jsonOK, streamOK := wire.Accepts(r.Header.Values("Accept")); !jsonOK || !streamOK {
 		return false
 	}
 	if !g.opts.DisableLocalhostProtection {
@@ -100,72 +102,19 @@ func (g *Gateway) relayable(r *http.Request, s *session) bool {
 	return true
 }
 
-// accepts reads Accept headers as the SDK does: whether JSON and SSE are both acceptable.
-func accepts(values []string) (jsonOK, streamOK bool) {
-	for _, value := range values {
-		for raw := range strings.SplitSeq(value, ",") {
-			base, _, _ := strings.Cut(strings.TrimSpace(raw), ";")
-			switch strings.ToLower(strings.TrimSpace(base)) {
-			case "application/json", "application/*":
-				jsonOK = true
-			case "text/event-stream", "text/*":
-				streamOK = true
-			case "*/*":
-				jsonOK, streamOK = true, true
-			}
-		}
-	}
-	return jsonOK, streamOK
-}
-
-// callParams are the params of a plain tools/call: name, arguments and _meta, nothing else
-// (a task-augmented call, say, goes through the SDK).
-type callParams struct {
-	name string
-	args json.RawMessage
-	meta json.RawMessage
-}
-
-func readCallParams(data json.RawMessage) (callParams, bool) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil || m == nil {
-		return callParams{}, false
-	}
-	var p callParams
-	for k, v := range m {
-		switch k {
-		case "name":
-			if err := json.Unmarshal(v, &p.name); err != nil || p.name == "" {
-				return callParams{}, false
-			}
-		case "arguments":
-			if string(v) != "null" {
-				p.args = v
-			}
-		case "_meta":
-			if len(v) == 0 || v[0] != '{' {
-				return callParams{}, false
-			}
-			p.meta = v
-		default:
-			return callParams{}, false
-		}
-	}
-	return p, p.name != ""
-}
-
-// relayCall serves a tools/call (see the top of this file).
-func (s *session) relayCall(w http.ResponseWriter, r *http.Request, c *gateway.Caller, msg rpcMessage) bool {
-	p, ok := readCallParams(msg.params)
+// relayCall serves a tools/call (see the top of this file): the core decides and forwards it
+// over the raw relay transport, and the answer is written here.
+func (s *session) relayCall(w http.ResponseWriter, r *http.Request, c *gateway.Caller, msg wire.Message) bool {
+	p, ok := wire.ParseCallParams(msg.Params)
 	if !ok {
 		return false
 	}
-	server, name := s.route(p.name)
+	server, _ := s.route(p.Name)
 	tool := s.g.tool(server)
 	if tool == nil || tool.Kind != warden.ToolMCP {
 		return false
 	}
-	key := string(msg.id)
+	key := string(msg.ID)
 	callCtx, cancelCall := context.WithCancel(r.Context())
 	defer cancelCall()
 	rc := &relayedCall{cancel: cancelCall}
@@ -176,7 +125,7 @@ func (s *session) relayCall(w http.ResponseWriter, r *http.Request, c *gateway.C
 	}
 	if _, dup := s.calls[key]; dup {
 		s.mu.Unlock()
-		writeRPCError(w, http.StatusBadRequest, msg.id, jsonrpc.CodeInvalidRequest, "duplicate in-flight request ID "+key)
+		writeRPCError(w, http.StatusBadRequest, msg.ID, jsonrpc.CodeInvalidRequest, "duplicate in-flight request ID "+key)
 		return true
 	}
 	s.calls[key] = rc
@@ -184,86 +133,70 @@ func (s *session) relayCall(w http.ResponseWriter, r *http.Request, c *gateway.C
 	defer s.endCall(key, rc)
 	s.caller.Store(c)
 
-	out := &replier{w: w, id: msg.id, sessionID: s.ss.ID()}
-	// A call held for a person's approval waits inside Authorize; it ends with the session.
-	actx, stop := linked(callCtx, s.ctx)
-	defer stop() // the permit's context may derive from it
-	gcall := &gateway.Call{
-		Entry: gateway.EntryMCP, Tool: server, Action: name, Arguments: p.args,
-		Trace: gateway.ParseTraceparent(r.Header.Get("Traceparent")),
+	out := &replier{w: w, id: msg.ID, sessionID: s.ss.ID()}
+	defer out.end() // nothing reaches w once this handler returns
+	var meta mcp.Meta
+	if bytes.Contains(p.Meta, []byte(`"progressToken"`)) {
+		if err := json.Unmarshal(p.Meta, &meta); err != nil {
+			meta = nil
+		}
 	}
-	permit := s.checkToolName(actx, c, gcall, p.name)
-	if permit == nil {
-		permit = s.g.p.Authorize(actx, c, gcall)
-	}
-	if !permit.Allowed() {
-		if res, rpcErr := deniedCall(permit); rpcErr != nil {
-			data, _ := json.Marshal(rpcErr)
-			out.final(appendMessage(nil, msg.id, "", nil, nil, data))
-		} else {
-			out.toolResult(res)
-		}
-		return true
-	}
-
-	outcome := gateway.Outcome{Status: warden.StatusError, BytesOut: int64(len(p.args))}
-	defer func() { s.g.done(permit, outcome) }()
-	ci := callInfo{caller: c, trace: permit.Trace}
-	octx, cancel := s.opCtx(callCtx, ci, permit.Ctx)
-	defer cancel()
-	var call *upstreamCall
-	res, rpcErr, err := func() (json.RawMessage, json.RawMessage, error) {
-		up, err := s.remote(octx, tool)
-		if err != nil {
-			return nil, nil, err
-		}
-		var meta mcp.Meta
-		if bytes.Contains(p.meta, []byte(`"progressToken"`)) {
-			if err := json.Unmarshal(p.meta, &meta); err != nil {
-				meta = nil
-			}
-		}
-		f, meta := up.begin(s, callCtx, meta)
-		defer up.end(f)
-		if meta != nil {
-			p.meta, _ = json.Marshal(meta)
-		}
-		start := time.Now()
-		call = &upstreamCall{s: s, up: up, f: f, ci: ci, ctx: octx, out: out, owner: rc}
-		res, rpcErr, err := call.run(name, p)
-		outcome.Latency = time.Since(start)
-		outcome.UpstreamStatus = int(f.status.Load())
-		outcome.BytesIn = int64(len(res) + len(rpcErr))
-		return res, rpcErr, err
-	}()
-
+	a := s.call(callCtx, c, &toolCall{
+		name: p.Name, args: p.Args, meta: meta, rawMeta: p.Meta,
+		trace: gateway.ParseTraceparent(r.Header.Get("Traceparent")),
+	}, out, rc)
 	switch {
-	case err != nil && octx.Err() != nil:
-		outcome.Status = warden.StatusCanceled
-		if call != nil {
-			call.cancelUpstream()
-		}
-		if callCtx.Err() != nil {
-			out.end() // the agent cancelled or went away; it expects no answer
-			return true
-		}
-		out.toolResult(s.failedCall(server, permit, true, err))
-	case err != nil:
-		out.toolResult(s.failedCall(server, permit, false, err))
-	case rpcErr != nil:
-		out.final(appendMessage(nil, msg.id, "", nil, nil, rpcErr))
+	case a.refusal != nil:
+		data, _ := json.Marshal(a.refusal)
+		out.final(wire.Append(nil, msg.ID, "", nil, nil, data))
+	case a.silent:
+		out.end() // the agent cancelled or went away; it expects no answer
+	case a.result != nil:
+		out.toolResult(a.result)
+	case a.reply.rpcErr != nil:
+		out.final(wire.Append(nil, msg.ID, "", nil, nil, a.reply.rpcErr))
 	default:
-		result, isError, ok := s.callResult(server, res)
-		if !ok {
-			out.toolResult(s.failedCall(server, permit, false, errors.New("the result is not a tool result")))
-			break
-		}
-		if !isError {
-			outcome.Status = warden.StatusOK
-		}
-		out.final(appendMessage(nil, msg.id, "", nil, result, nil))
+		out.final(wire.Append(nil, msg.ID, "", nil, a.reply.raw, nil))
 	}
 	return true
+}
+
+// relayTransport carries a tools/call to a remote upstream: a POST on the agent's upstream
+// session, whose answer it reads itself, relaying what comes before the response to the agent:
+// on the call's own stream (out) when the lean relay serves the call, else through the SDK's
+// server on the stream of the agent's request.
+type relayTransport struct {
+	s     *session
+	out   *replier
+	owner *relayedCall
+}
+
+func (t *relayTransport) stream() *replier { return t.out }
+
+func (t *relayTransport) callTool(ctx context.Context, up *upstream, server, name string, tc *toolCall, meta mcp.Meta) (toolReply, error) {
+	f, _ := ctx.Value(flightKey{}).(*flight)
+	ci, _ := ctx.Value(callInfoKey{}).(callInfo)
+	rawMeta := tc.rawMeta
+	if meta != nil {
+		rawMeta, _ = json.Marshal(meta) // with warden's progress token
+	}
+	call := &upstreamCall{s: t.s, up: up, f: f, ci: ci, ctx: ctx, out: t.out, owner: t.owner}
+	res, rpcErr, err := call.run(name, wire.CallParams{Name: name, Args: tc.args, Meta: rawMeta})
+	f.bytesIn.Store(int64(len(res) + len(rpcErr)))
+	switch {
+	case err != nil:
+		if ctx.Err() != nil {
+			call.cancelUpstream()
+		}
+		return toolReply{}, err
+	case rpcErr != nil:
+		return toolReply{rpcErr: rpcErr}, nil
+	}
+	result, isError, ok := t.s.callResult(server, res)
+	if !ok {
+		return toolReply{}, errors.New("the result is not a tool result")
+	}
+	return toolReply{raw: result, isError: isError}, nil
 }
 
 // callResult checks an upstream's tool result and makes it what the agent gets: content always
@@ -309,11 +242,11 @@ func (s *session) endCall(key string, rc *relayedCall) {
 }
 
 // relayCancel serves the agent's notifications/cancelled for a call the relay is serving.
-func (s *session) relayCancel(w http.ResponseWriter, msg rpcMessage) bool {
+func (s *session) relayCancel(w http.ResponseWriter, msg wire.Message) bool {
 	var p struct {
 		RequestID json.RawMessage `json:"requestId"`
 	}
-	if err := json.Unmarshal(msg.params, &p); err != nil || p.RequestID == nil {
+	if err := json.Unmarshal(msg.Params, &p); err != nil || p.RequestID == nil {
 		return false
 	}
 	s.mu.Lock()
@@ -328,15 +261,15 @@ func (s *session) relayCancel(w http.ResponseWriter, msg rpcMessage) bool {
 }
 
 // relayAnswer forwards the agent's answer to a server→client request the relay passed on.
-func (s *session) relayAnswer(w http.ResponseWriter, msg rpcMessage) bool {
+func (s *session) relayAnswer(w http.ResponseWriter, msg wire.Message) bool {
 	s.mu.Lock()
-	p := s.pending[string(msg.id)]
-	delete(s.pending, string(msg.id))
+	p := s.pending[string(msg.ID)]
+	delete(s.pending, string(msg.ID))
 	s.mu.Unlock()
 	if p == nil {
 		return false
 	}
-	body := appendMessage(nil, p.id, "", nil, msg.result, msg.err)
+	body := wire.Append(nil, p.id, "", nil, msg.Result, msg.Error)
 	if err := p.up.post(p.ctx, p.call, body, nil); err != nil {
 		s.g.log.Debug("relaying an answer upstream failed", "tool", p.up.tool.Name, "err", err)
 	}
@@ -354,35 +287,29 @@ type upstreamCall struct {
 	out   *replier
 	owner *relayedCall
 	id    json.RawMessage // warden's id of the upstream request
+
+	mu     sync.Mutex
+	viaSDK map[string]context.CancelFunc // the upstream's requests relayed through the SDK, by its id
 }
 
 // run sends the call upstream and reads the upstream's answer: its result or JSON-RPC error,
 // relaying what comes before it.
-func (c *upstreamCall) run(name string, p callParams) (result, rpcErr json.RawMessage, err error) {
+func (c *upstreamCall) run(name string, p wire.CallParams) (result, rpcErr json.RawMessage, err error) {
 	c.id = json.RawMessage(`"warden-` + strconv.FormatUint(c.up.callSeq.Add(1), 10) + `"`)
-	params := make([]byte, 0, 64+len(name)+len(p.args)+len(p.meta))
-	params = append(params, `{"name":`...)
-	params, _ = appendJSONString(params, name)
-	if p.args != nil {
-		params = append(append(params, `,"arguments":`...), p.args...)
-	}
-	if p.meta != nil {
-		params = append(append(params, `,"_meta":`...), p.meta...)
-	}
-	params = append(params, '}')
-	body := appendMessage(make([]byte, 0, len(params)+64), c.id, "tools/call", params, nil, nil)
+	params := wire.AppendCallParams(make([]byte, 0, 64+len(name)+len(p.Args)+len(p.Meta)), name, p.Args, p.Meta)
+	body := wire.Append(make([]byte, 0, len(params)+64), c.id, "tools/call", params, nil, nil)
 
-	var answer rpcMessage
+	var answer wire.Message
 	found := false
-	err = c.up.send(context.WithValue(c.ctx, flightKey{}, c.f), c.ci, body, c.f, func(data []byte) error {
-		m, ok := readMessage(data)
+	err = c.up.send(c.ctx, c.ci, body, c.f, func(data []byte) error {
+		m, ok := wire.Read(data)
 		if !ok {
 			return errors.New("an upstream message is not JSON-RPC")
 		}
-		if m.isResponse() {
-			if sameID(m.id, c.id) {
+		if m.IsResponse() {
+			if wire.SameID(m.ID, c.id) {
 				answer, found = m, true
-				return errStop
+				return wire.ErrStop
 			}
 			return nil
 		}
@@ -395,121 +322,7 @@ func (c *upstreamCall) run(name string, p callParams) (result, rpcErr json.RawMe
 	if !found {
 		return nil, nil, errors.New("the upstream answered without a response to the call")
 	}
-	return answer.result, answer.err, nil
-}
-
-// errStop ends the reading of a stream once the call's response is in.
-var errStop = errors.New("stop")
-
-// handle relays a message an upstream sent on the call's stream before the response.
-func (c *upstreamCall) handle(m rpcMessage) {
-	up, s := c.up, c.s
-	if m.isNotification() {
-		switch m.method {
-		case "notifications/progress":
-			var p mcp.ProgressNotificationParams
-			if json.Unmarshal(m.params, &p) != nil {
-				return
-			}
-			tok, _ := p.ProgressToken.(string)
-			up.mu.Lock()
-			f := up.tokens[tok]
-			up.mu.Unlock()
-			if f != c.f {
-				if f != nil {
-					up.relayProgress(&p)
-				}
-				return
-			}
-			if f.token == nil {
-				return
-			}
-			p.ProgressToken = f.token
-			c.out.notify("notifications/progress", &p)
-		case "notifications/message":
-			var p mcp.LoggingMessageParams
-			if json.Unmarshal(m.params, &p) != nil {
-				return
-			}
-			if s.ep.tool == "" {
-				logger := up.tool.Name
-				if p.Logger != "" {
-					logger = joinName(up.tool.Name, p.Logger)
-				}
-				p.Logger = logger
-			}
-			c.out.notify("notifications/message", &p)
-		case "notifications/cancelled":
-			// The upstream gave up a request it sent the agent on this stream.
-			var p struct {
-				RequestID json.RawMessage `json:"requestId"`
-				Reason    string          `json:"reason,omitempty"`
-			}
-			if json.Unmarshal(m.params, &p) != nil {
-				return
-			}
-			s.mu.Lock()
-			for id, pr := range s.pending {
-				if pr.owner == c.owner && sameID(pr.id, p.RequestID) {
-					delete(s.pending, id)
-					s.mu.Unlock()
-					c.out.notify("notifications/cancelled", &struct {
-						RequestID json.RawMessage `json:"requestId"`
-						Reason    string          `json:"reason,omitempty"`
-					}{json.RawMessage(id), p.Reason})
-					return
-				}
-			}
-			s.mu.Unlock()
-		default:
-			if newParams, ok := relayedNotifications[m.method]; ok {
-				params := newParams()
-				if len(m.params) > 0 && json.Unmarshal(m.params, params) != nil {
-					return
-				}
-				up.deliver(c.f, m.method, params)
-			}
-		}
-		return
-	}
-	// A request of the server to its client.
-	switch m.method {
-	case "sampling/createMessage", "elicitation/create", "roots/list":
-		var params mcp.Params
-		if m.method == "elicitation/create" {
-			var p mcp.ElicitParams
-			if len(m.params) > 0 && json.Unmarshal(m.params, &p) != nil {
-				c.answer(m.id, nil, rpcError(jsonrpc.CodeInvalidParams, "invalid elicitation/create params"))
-				return
-			}
-			params = &p
-		}
-		if !s.supports(m.method, params) {
-			c.answer(m.id, nil, rpcError(jsonrpc.CodeMethodNotFound, "the agent's client does not support "+m.method))
-			return
-		}
-		id := json.RawMessage(`"warden-r` + strconv.FormatUint(s.reqSeq.Add(1), 10) + `"`)
-		s.mu.Lock()
-		s.pending[string(id)] = &pendingRequest{up: up, id: m.id, ctx: c.ctx, call: c.ci, owner: c.owner}
-		s.mu.Unlock()
-		c.out.event(appendMessage(nil, id, m.method, m.params, nil, nil))
-	case "ping":
-		c.answer(m.id, json.RawMessage(`{}`), nil)
-	default:
-		c.answer(m.id, nil, rpcError(jsonrpc.CodeMethodNotFound, "method "+strconv.Quote(m.method)+" is not supported"))
-	}
-}
-
-func rpcError(code int64, msg string) json.RawMessage {
-	data, _ := json.Marshal(&jsonrpc.Error{Code: code, Message: msg})
-	return data
-}
-
-// answer sends the upstream an answer to one of its requests.
-func (c *upstreamCall) answer(id, result, rpcErr json.RawMessage) {
-	if err := c.up.post(c.ctx, c.ci, appendMessage(nil, id, "", nil, result, rpcErr), nil); err != nil {
-		c.s.g.log.Debug("answering an mcp upstream request failed", "tool", c.up.tool.Name, "err", err)
-	}
+	return answer.Result, answer.Error, nil
 }
 
 // cancelUpstream tells the upstream that warden gave up the call, as the SDK does.
@@ -521,7 +334,7 @@ func (c *upstreamCall) cancelUpstream() {
 		RequestID json.RawMessage `json:"requestId"`
 		Reason    string          `json:"reason"`
 	}{c.id, "cancelled"})
-	body := appendMessage(nil, nil, "notifications/cancelled", params, nil, nil)
+	body := wire.Append(nil, nil, "notifications/cancelled", params, nil, nil)
 	up, ci := c.up, c.ci
 	send := func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 5*time.Second)
@@ -538,7 +351,7 @@ func (up *upstream) post(ctx context.Context, ci callInfo, body []byte, each fun
 }
 
 // send POSTs body to the upstream session with the brokered headers and passes every message of
-// the answer (a JSON body or an SSE stream) to each until it returns an error; errStop ends it
+// the answer (a JSON body or an SSE stream) to each until it returns an error; wire.ErrStop ends it
 // without one.
 func (up *upstream) send(ctx context.Context, ci callInfo, body []byte, f *flight, each func([]byte) error) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, up.tool.URL, bytes.NewReader(body))
@@ -580,7 +393,7 @@ func (up *upstream) send(ctx context.Context, ci callInfo, body []byte, f *fligh
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, relayLimit))
 		return nil
 	}
-	switch mediaType(resp.Header.Get("Content-Type")) {
+	switch wire.MediaType(resp.Header.Get("Content-Type")) {
 	case "application/json":
 		data, err := io.ReadAll(io.LimitReader(resp.Body, relayLimit+1))
 		if err != nil {
@@ -589,79 +402,28 @@ func (up *upstream) send(ctx context.Context, ci callInfo, body []byte, f *fligh
 		if len(data) > relayLimit {
 			return errors.New("an upstream message is over the size limit")
 		}
-		if err := each(data); err != nil && err != errStop {
+		if err := each(data); err != nil && err != wire.ErrStop {
 			return err
 		}
 		return nil
 	case "text/event-stream":
-		return readSSE(resp.Body, each)
+		return wire.ReadSSE(resp.Body, relayLimit, each)
 	}
 	return fmt.Errorf("the upstream answered with content type %q", resp.Header.Get("Content-Type"))
 }
 
-// readSSE passes the data of each message event of an SSE stream to each, until it returns an
-// error (errStop: done) or the stream ends.
-func readSSE(body io.Reader, each func([]byte) error) error {
-	br := bufio.NewReaderSize(body, 8<<10)
-	var data, line []byte
-	var more bool
-	name := ""
-	for {
-		chunk, err := br.ReadSlice('\n')
-		line = append(line, chunk...)
-		if err == bufio.ErrBufferFull {
-			if len(line)+len(data) > relayLimit {
-				return errors.New("an upstream message is over the size limit")
-			}
-			continue
-		}
-		if err != nil {
-			if err == io.EOF {
-				return nil
-			}
-			return err
-		}
-		field := bytes.TrimRight(line, "\r\n")
-		if len(field) == 0 {
-			if (name == "" || name == "message") && len(data) > 0 {
-				if err := each(data); err != nil {
-					if err == errStop {
-						return nil
-					}
-					return err
-				}
-			}
-			data, more, name = data[:0], false, ""
-			line = line[:0]
-			continue
-		}
-		key, value, _ := bytes.Cut(field, []byte(":"))
-		value = bytes.TrimPrefix(value, []byte(" "))
-		switch string(key) {
-		case "data":
-			if more {
-				data = append(data, '\n')
-			}
-			data, more = append(data, value...), true
-			if len(data) > relayLimit {
-				return errors.New("an upstream message is over the size limit")
-			}
-		case "event":
-			name = string(value)
-		}
-		line = line[:0]
-	}
-}
-
 // A replier writes the answer to an agent's POST: a JSON response when the answer travels
-// alone, an SSE stream once something travels before it.
+// alone, an SSE stream once something travels before it. The notification router may write on
+// it from another goroutine than the call's; nothing is written once the answer is done.
 type replier struct {
 	w         http.ResponseWriter
 	id        json.RawMessage
 	sessionID string
-	sse       bool
-	done      bool
-	err       error
+
+	mu   sync.Mutex
+	sse  bool
+	done bool
+	err  error
 }
 
 func (o *replier) header(contentType string) {
@@ -676,6 +438,12 @@ func (o *replier) header(contentType string) {
 
 // event writes one message on the SSE stream, starting it if need be.
 func (o *replier) event(msg []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.eventLocked(msg)
+}
+
+func (o *replier) eventLocked(msg []byte) {
 	if o.err != nil || o.done {
 		return
 	}
@@ -683,16 +451,7 @@ func (o *replier) event(msg []byte) {
 		o.header("text/event-stream")
 		o.sse = true
 	}
-	if bytes.ContainsAny(msg, "\r\n") {
-		var b bytes.Buffer
-		if err := json.Compact(&b, msg); err == nil {
-			msg = b.Bytes()
-		}
-	}
-	buf := make([]byte, 0, len(msg)+24)
-	buf = append(buf, "event: message\ndata: "...)
-	buf = append(buf, msg...)
-	buf = append(buf, "\n\n"...)
+	buf := wire.AppendEvent(make([]byte, 0, len(msg)+24), msg)
 	if _, o.err = o.w.Write(buf); o.err == nil {
 		o.err = http.NewResponseController(o.w).Flush()
 	}
@@ -704,16 +463,18 @@ func (o *replier) notify(method string, params any) {
 	if err != nil {
 		return
 	}
-	o.event(appendMessage(nil, nil, method, data, nil, nil))
+	o.event(wire.Append(nil, nil, method, data, nil, nil))
 }
 
 // final writes the answer.
 func (o *replier) final(msg []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if o.done {
 		return
 	}
 	if o.sse {
-		o.event(msg)
+		o.eventLocked(msg)
 		o.done = true
 		return
 	}
@@ -726,14 +487,16 @@ func (o *replier) final(msg []byte) {
 func (o *replier) toolResult(res *mcp.CallToolResult) {
 	data, err := json.Marshal(res)
 	if err != nil {
-		o.final(appendMessage(nil, o.id, "", nil, nil, rpcError(jsonrpc.CodeInternalError, "internal error")))
+		o.final(wire.Append(nil, o.id, "", nil, nil, wire.ErrorObject(jsonrpc.CodeInternalError, "internal error")))
 		return
 	}
-	o.final(appendMessage(nil, o.id, "", nil, data, nil))
+	o.final(wire.Append(nil, o.id, "", nil, data, nil))
 }
 
 // end closes the answer without a response (the agent cancelled the call).
 func (o *replier) end() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if o.done {
 		return
 	}
@@ -747,5 +510,5 @@ func (o *replier) end() {
 func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code int64, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(appendMessage(nil, id, "", nil, nil, rpcError(code, msg)))
+	_, _ = w.Write(wire.Append(nil, id, "", nil, nil, wire.ErrorObject(code, msg)))
 }

@@ -2,8 +2,6 @@ package mcpgw
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/wardenhq/warden/internal/mcpgw/wire"
 
 	"github.com/wardenhq/warden"
 )
@@ -34,7 +33,7 @@ func (c *contentTypes) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := c.base.RoundTrip(r)
 	if err == nil && bytes.Contains(body, []byte(`"tools/call"`)) {
 		c.mu.Lock()
-		c.seen = append(c.seen, mediaType(resp.Header.Get("Content-Type")))
+		c.seen = append(c.seen, wire.MediaType(resp.Header.Get("Content-Type")))
 		c.mu.Unlock()
 	}
 	return resp, err
@@ -186,10 +185,10 @@ func TestRelayLeavesUnknownCallsToTheSDK(t *testing.T) {
 	post := rawSession(t, tg, "/mcp/up", token)
 	plain := post(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"a"}}}`)
 	other := post(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"b"},"x-extra":1}}`)
-	if got := mediaType(plain.Header.Get("Content-Type")); got != "application/json" {
+	if got := wire.MediaType(plain.Header.Get("Content-Type")); got != "application/json" {
 		t.Errorf("plain call answered as %q, want the relay's JSON", got)
 	}
-	if got := mediaType(other.Header.Get("Content-Type")); got != "text/event-stream" {
+	if got := wire.MediaType(other.Header.Get("Content-Type")); got != "text/event-stream" {
 		t.Errorf("call with an unknown member answered as %q, want the SDK's stream", got)
 	}
 	for _, resp := range []*http.Response{plain, other} {
@@ -197,69 +196,6 @@ func TestRelayLeavesUnknownCallsToTheSDK(t *testing.T) {
 		if !bytes.Contains(data, []byte("echo: ")) {
 			t.Errorf("answer %s", data)
 		}
-	}
-}
-
-// The relay's readers never panic, and what it reads as a plain message the SDK reads too.
-func FuzzRelayReaders(f *testing.F) {
-	for _, s := range []string{
-		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a.b","arguments":{"x":1},"_meta":{"progressToken":3}}}`,
-		`{"jsonrpc":"2.0","id":"warden-r1","result":{"content":[]}}`,
-		`{"jsonrpc":"2.0","id":2,"error":{"code":-32601,"message":"no"}}`,
-		"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n",
-		"data: {\"jsonrpc\":\"2.0\",\n" + "data: \"method\":\"notifications/progress\"}\n\nid: 4\n\n",
-		": comment\n\nevent: prime\ndata:\n\n",
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if m, ok := parseMessage(data); ok {
-			if _, err := jsonrpc.DecodeMessage(data); err != nil {
-				t.Fatalf("parseMessage accepts %q, which the SDK refuses: %v", data, err)
-			}
-			if m.method == "tools/call" {
-				readCallParams(m.params)
-			}
-		}
-		readMessage(data)
-		n := 0
-		err := readSSE(bytes.NewReader(data), func(ev []byte) error {
-			if len(ev) > relayLimit {
-				t.Fatalf("an event over the limit: %d bytes", len(ev))
-			}
-			if n++; n > len(data) {
-				return errors.New("more events than bytes")
-			}
-			readMessage(ev)
-			return nil
-		})
-		if err != nil && n > len(data) {
-			t.Fatal(err)
-		}
-	})
-}
-
-// The relay's SSE reader joins multi-line data, skips other events and comments, and stops
-// when told.
-func TestReadSSE(t *testing.T) {
-	stream := ": hello\n\nevent: prime\nid: 0\ndata:\n\n" +
-		"id: 1\ndata: {\"a\":\ndata: 1}\n\n" +
-		"event: message\r\ndata: {\"b\":2}\r\n\r\n" +
-		"data: {\"c\":3}\n\n"
-	var got []string
-	err := readSSE(strings.NewReader(stream), func(data []byte) error {
-		got = append(got, string(data))
-		if len(got) == 2 {
-			return errStop
-		}
-		return nil
-	})
-	if err != nil || len(got) != 2 || got[0] != "{\"a\":\n1}" || got[1] != `{"b":2}` {
-		t.Fatalf("readSSE = %q, %v", got, err)
-	}
-	var v any
-	if err := json.Unmarshal([]byte(got[0]), &v); err != nil {
-		t.Fatalf("joined data is not the JSON sent: %v", err)
 	}
 }
 
@@ -292,5 +228,33 @@ func TestRelayRefusesForeignHostOnLoopback(t *testing.T) {
 	}
 	if got := bank.received(); len(got) != 0 {
 		t.Fatalf("the upstream received %q", got)
+	}
+}
+
+// A call that entered through the SDK's server travels over the raw transport too; the agent's
+// notifications/cancelled (which the SDK handles) ends it, upstream too, with a canceled
+// outcome and no answer.
+func TestCancelOfACallThroughTheSDK(t *testing.T) {
+	up := startUpstream(t)
+	tg := newTestGateway(t, remoteTool("up", up.URL))
+	token, _ := tg.p.addAgent("bot")
+	post := rawSession(t, tg, "/mcp/up", token)
+
+	first := make(chan *http.Response, 1)
+	go func() {
+		first <- post(`{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"slow","x-extra":1}}`)
+	}()
+	waitFor(t, up.started, "slow")
+	if resp := post(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9}}`); resp.StatusCode != http.StatusAccepted {
+		t.Errorf("cancel: %d", resp.StatusCode)
+	}
+	waitFor(t, up.cancelled, "slow")
+	resp := <-first
+	data, _ := io.ReadAll(resp.Body)
+	if bytes.Contains(data, []byte(`"result"`)) {
+		t.Errorf("a cancelled call got an answer: %s", data)
+	}
+	if o := onlyOutcome(t, tg.p, "up", "slow"); o.Status != warden.StatusCanceled {
+		t.Errorf("outcome %+v, want canceled", o)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/mcpgw/wire"
 )
 
 // Restart backoff of a local MCP server that died: doubling from minBackoff to maxBackoff, back
@@ -44,9 +45,9 @@ type stdioServer struct {
 	err      error         // why the last start failed; cleared by a good start
 	sessions map[*session]bool
 	subs     map[string]map[*session]bool // upstream URI → sessions subscribed to it
-	levels   map[*session]mcp.LoggingLevel
+	levels   map[*session]logLevel
 	box      *boxedServer        // the running sandbox; nil unsandboxed or while (re)starting
-	level    mcp.LoggingLevel    // what the server was last set to
+	level    logLevel            // what the server was last set to
 	elicits  map[string]*session // URL elicitation id → the session it was relayed to
 }
 
@@ -78,7 +79,7 @@ func (g *Gateway) stdioServer(tool *warden.Tool) (*stdioServer, error) {
 		changed:  make(chan struct{}),
 		sessions: make(map[*session]bool),
 		subs:     make(map[string]map[*session]bool),
-		levels:   make(map[*session]mcp.LoggingLevel),
+		levels:   make(map[*session]logLevel),
 		elicits:  make(map[string]*session),
 	}
 	g.stdio[tool.Name] = st
@@ -163,14 +164,11 @@ func (st *stdioServer) start(ctx context.Context) (*upstream, error) {
 		Logger: st.g.sdkLog,
 		// Roots belong to no one agent here: not declared, though asked during a single call they
 		// are relayed like sampling.
-		Capabilities: &mcp.ClientCapabilities{
-			Sampling:    &mcp.SamplingCapabilities{},
-			Elicitation: &mcp.ElicitationCapabilities{Form: &mcp.FormElicitationCapabilities{}, URL: &mcp.URLElicitationCapabilities{}},
-		},
+		Capabilities:   sharedClientCapabilities(),
 		MultiRoundTrip: &mcp.MultiRoundTripOptions{Disabled: true},
 	})
 	client.AddReceivingMiddleware(up.receive)
-	opts := &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"}
+	opts := &mcp.ClientSessionOptions{ProtocolVersion: wire.LatestStatefulVersion}
 
 	if mode != SandboxOff {
 		box, err := st.startSandboxed(ctx, path, secrets, stderr)
@@ -222,7 +220,7 @@ func (st *stdioServer) restore(ctx context.Context, up *upstream) {
 		}
 	}
 	if level != "" {
-		if err := up.cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: level}); err != nil {
+		if err := setUpstreamLevel(ctx, up.cs, nil, level); err != nil {
 			st.g.log.Debug("mcp upstream refused logging/setLevel", "tool", st.tool.Name, "err", err)
 		}
 	}
@@ -358,7 +356,7 @@ func (st *stdioServer) unsubscribe(ctx context.Context, s *session, uri string) 
 
 // setLevel records a session's logging level; the server runs at the most verbose one asked for,
 // and relayLog filters per session.
-func (st *stdioServer) setLevel(ctx context.Context, s *session, level mcp.LoggingLevel) error {
+func (st *stdioServer) setLevel(ctx context.Context, s *session, level logLevel) error {
 	st.mu.Lock()
 	st.levels[s] = level
 	st.mu.Unlock()
@@ -367,7 +365,7 @@ func (st *stdioServer) setLevel(ctx context.Context, s *session, level mcp.Loggi
 
 func (st *stdioServer) applyLevel(ctx context.Context) error {
 	st.mu.Lock()
-	var want mcp.LoggingLevel
+	var want logLevel
 	for _, l := range st.levels {
 		if want == "" || levelRank(l) < levelRank(want) {
 			want = l
@@ -379,7 +377,7 @@ func (st *stdioServer) applyLevel(ctx context.Context) error {
 	if same || want == "" || up == nil {
 		return nil
 	}
-	return up.cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: want})
+	return setUpstreamLevel(ctx, up.cs, nil, want)
 }
 
 func (st *stdioServer) noteElicitation(id string, s *session) {

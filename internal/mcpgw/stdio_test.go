@@ -19,7 +19,7 @@ import (
 )
 
 // peerTool is the test binary itself as a local MCP server (see TestMain).
-func peerTool(t *testing.T) *warden.Tool {
+func peerTool(t testing.TB) *warden.Tool {
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +31,7 @@ func peerTool(t *testing.T) *warden.Tool {
 	}
 }
 
-func newPeerGateway(t *testing.T) *testGateway {
+func newPeerGateway(t testing.TB) *testGateway {
 	tg := newTestGateway(t, peerTool(t))
 	tg.p.env["peer-switch"] = "1"
 	tg.p.env["peer-token"] = "peer-secret-value"
@@ -83,15 +83,18 @@ func TestSharedStdioRelaysWithinOneCall(t *testing.T) {
 	var sampled int
 	var logs, progress []string
 	opts := &mcp.ClientOptions{
+		//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 		CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
 			mu.Lock()
 			sampled++
 			mu.Unlock()
+			//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 			return &mcp.CreateMessageResult{Role: "assistant", Model: "m", Content: &mcp.TextContent{Text: "hi"}}, nil
 		},
 		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
 			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "Ada"}}, nil
 		},
+		//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 		LoggingMessageHandler: func(_ context.Context, req *mcp.LoggingMessageRequest) {
 			mu.Lock()
 			logs = append(logs, req.Params.Logger+":"+req.Params.Data.(string))
@@ -105,6 +108,7 @@ func TestSharedStdioRelaysWithinOneCall(t *testing.T) {
 	}
 	cs := connect(t, tg.srv.URL+"/mcp", token, opts)
 	ctx := ctxT(t)
+	//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 	if err := cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "info"}); err != nil {
 		t.Fatal(err)
 	}
@@ -162,8 +166,10 @@ func TestSharedStdioRefusesAmbiguousRequests(t *testing.T) {
 	bobToken, _ := tg.p.addAgent("bob")
 	var asked sync.Map
 	handler := func(name string) *mcp.ClientOptions {
+		//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 		return &mcp.ClientOptions{CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
 			asked.Store(name, true)
+			//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 			return &mcp.CreateMessageResult{Role: "assistant", Model: "m", Content: &mcp.TextContent{Text: name}}, nil
 		}}
 	}
@@ -260,6 +266,7 @@ func TestNotificationsPrecedeTheResponse(t *testing.T) {
 	tg := newTestGateway(t, remoteTool("up", up.URL))
 	token, _ := tg.p.addAgent("alice")
 	cs := connect(t, tg.srv.URL+"/mcp/up", token, nil)
+	//lint:ignore SA1019 the test drives what warden relays for clients on protocol versions before 2026-07-28 (SEP-2577)
 	if err := cs.SetLoggingLevel(ctxT(t), &mcp.SetLoggingLevelParams{Level: "info"}); err != nil {
 		t.Fatal(err)
 	}

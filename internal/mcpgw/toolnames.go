@@ -16,10 +16,11 @@ import (
 // Only the tools an upstream listed are callable through warden, by their exact names. A name
 // policy never saw — "transfer " or "Transfer" or "transfer\u0000" where policy forbids
 // "transfer" — would otherwise go upstream, where a server that trims, folds case or stops at
-// a NUL runs the forbidden tool. So every tools/call, on either path (the SDK's, session.go,
-// and the lean relay, relay.go) and on either endpoint, is checked before policy: the name
-// must meet the MCP specification's tool-name rule and be one the upstream session listed.
-// Anything else is refused with reason unknown_tool, recorded like every decision.
+// a NUL runs the forbidden tool. So every tools/call, whichever entry it came by (the SDK's
+// server or the lean relay) and on either endpoint, is checked by the forwarding core (core.go)
+// before policy: the name must meet the MCP specification's tool-name rule and be one the
+// upstream session listed. Anything else is refused with reason unknown_tool, recorded like
+// every decision.
 
 // Decision reasons of the MCP gateway (the pipeline gives its own, see package gateway).
 const (

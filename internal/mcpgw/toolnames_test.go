@@ -16,6 +16,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/wardenhq/warden/internal/mcpgw/wire"
+
 	"github.com/wardenhq/warden"
 )
 
@@ -70,7 +72,7 @@ func rpcAnswer(t *testing.T, resp *http.Response) (result json.RawMessage, rpcEr
 	t.Helper()
 	body, _ := io.ReadAll(resp.Body)
 	msg := body
-	if mediaType(resp.Header.Get("Content-Type")) == "text/event-stream" {
+	if wire.MediaType(resp.Header.Get("Content-Type")) == "text/event-stream" {
 		msg = nil
 		sc := bufio.NewScanner(bytes.NewReader(body))
 		for sc.Scan() {

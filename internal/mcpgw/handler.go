@@ -16,6 +16,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/gateway"
+	"github.com/wardenhq/warden/internal/mcpgw/wire"
 )
 
 const metadataPath = "/.well-known/oauth-protected-resource"
@@ -116,7 +117,23 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		writeJSONRPCError(w, http.StatusServiceUnavailable, jsonrpc.CodeInternalError, "the MCP gateway is shutting down")
 		return
 	}
-	var msg rpcMessage
+	// Warden's own check that the session is the caller's, for every method — POST, the GET
+	// stream, DELETE; requests, answers to the upstream's requests, notifications — before
+	// anything of the request is read or passed on. The SDK binds a session to its creator's
+	// TokenInfo.UserID too; this does not rely on it (defence in depth).
+	var s *session
+	if id := r.Header.Get("Mcp-Session-Id"); id != "" {
+		var status int
+		if s, status = g.ownedSession(tool, id, caller); s == nil {
+			msg := "session not found"
+			if status == http.StatusForbidden {
+				msg = "this session belongs to another agent"
+			}
+			writeJSONRPCError(w, status, jsonrpc.CodeInvalidRequest, msg)
+			return
+		}
+	}
+	var msg wire.Message
 	plain := false
 	if r.Method == http.MethodPost {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.opts.MaxBody))
@@ -131,13 +148,13 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		}
 		var code int64
 		var errMsg string
-		if msg, plain, code, errMsg = checkJSONRPC(body); code != 0 {
+		if msg, plain, code, errMsg = wire.Check(body); code != 0 {
 			writeJSONRPCError(w, http.StatusBadRequest, code, errMsg)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
-		if s := g.sessionOf(tool, r.Header.Get("Mcp-Session-Id"), caller); s != nil {
+		if s != nil {
 			// A session is idle while no POST of its agent is being served (as the SDK counts).
 			s.busy()
 			defer s.rest()
@@ -177,35 +194,6 @@ func toolFromPath(p string) (string, bool) {
 		return "", false
 	}
 	return name, true
-}
-
-// checkJSONRPC answers a body that is not JSON (parse error) or not JSON-RPC messages (invalid
-// request) itself, so a malformed POST gets a JSON-RPC error and never reaches a session. A
-// single plain message (see parseMessage) comes back read, for the lean relay.
-func checkJSONRPC(body []byte) (msg rpcMessage, plain bool, code int64, errMsg string) {
-	if !json.Valid(body) {
-		return msg, false, jsonrpc.CodeParseError, "parse error: the body is not JSON"
-	}
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) > 0 && trimmed[0] == '[' {
-		var batch []json.RawMessage
-		if err := json.Unmarshal(trimmed, &batch); err != nil || len(batch) == 0 {
-			return msg, false, jsonrpc.CodeInvalidRequest, "invalid request: an empty or malformed batch"
-		}
-		for _, m := range batch {
-			if _, err := jsonrpc.DecodeMessage(m); err != nil {
-				return msg, false, jsonrpc.CodeInvalidRequest, "invalid request: not a JSON-RPC 2.0 message"
-			}
-		}
-		return msg, false, 0, ""
-	}
-	if msg, ok := parseMessage(trimmed); ok {
-		return msg, true, 0, ""
-	}
-	if _, err := jsonrpc.DecodeMessage(trimmed); err != nil {
-		return msg, false, jsonrpc.CodeInvalidRequest, "invalid request: not a JSON-RPC 2.0 message"
-	}
-	return msg, false, 0, ""
 }
 
 func writeJSONRPCError(w http.ResponseWriter, status int, code int64, msg string) {
