@@ -4,7 +4,7 @@ PG_DEFAULT := postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 
 .PHONY: test check build bench fuzz
 
-# test: formatting, vet, and the whole suite with the race detector. The PostgreSQL half of the
+# test: formatting, vet, staticcheck, govulncheck, and the whole suite with the race detector. The PostgreSQL half of the
 # store contract runs when WARDEN_TEST_POSTGRES is set (.ci/run sets it) or a server answers at
 # 127.0.0.1:5432; otherwise those tests skip and say so.
 test: check
@@ -12,10 +12,19 @@ test: check
 		export WARDEN_TEST_POSTGRES='$(PG_DEFAULT)'; fi; \
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+# check: gofmt, go vet, staticcheck (pinned), and govulncheck when its database can be reached
+# (these machines reach the Go module proxy only: without the database it says so and skips).
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.1.4
 check:
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	@out="$$($(GO) run $(GOVULNCHECK) ./... 2>&1)"; rc=$$?; \
+	if [ $$rc -ne 0 ] && echo "$$out" | grep -q 'fetching vulnerabilities'; then \
+		echo "govulncheck: skipped, the vulnerability database cannot be reached from here"; \
+	else echo "$$out"; exit $$rc; fi
 
 build:
 	$(GO) build -o bin/warden ./cmd/warden

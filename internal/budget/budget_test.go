@@ -23,8 +23,6 @@ type testClock struct{ *clock.Fake }
 
 func newClock(t time.Time) testClock { return testClock{clock.NewFake(t)} }
 
-func (c testClock) set(t time.Time)     { c.Set(t) }
-func (c testClock) now() time.Time      { return c.Now().UTC() }
 func (c testClock) opts() Options       { return Options{Clock: c.Fake} }
 func (c testClock) add(d time.Duration) { c.Advance(d) }
 
