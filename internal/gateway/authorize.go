@@ -74,7 +74,7 @@ func (pd *pendingDecisions) expire(now time.Time) []*pendingDecision {
 }
 
 // AuthorizeHandler serves POST /v1/authorize.
-func (g *Gateway) AuthorizeHandler() http.Handler {
+func (g *Pipeline) AuthorizeHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		caller, err := g.Authenticate(r)
 		if err != nil {
@@ -109,7 +109,7 @@ func (g *Gateway) AuthorizeHandler() http.Handler {
 }
 
 // OutcomeHandler serves POST /v1/decisions/{id}/outcome.
-func (g *Gateway) OutcomeHandler() http.Handler {
+func (g *Pipeline) OutcomeHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		caller, err := g.Authenticate(r)
 		if err != nil {
@@ -156,7 +156,7 @@ func (g *Gateway) OutcomeHandler() http.Handler {
 }
 
 // expireDecisions closes decisions whose outcome never came.
-func (g *Gateway) expireDecisions(now time.Time) {
+func (g *Pipeline) expireDecisions(now time.Time) {
 	for _, d := range g.pending.expire(now) {
 		d.permit.Done(Outcome{Status: warden.StatusError})
 	}
@@ -164,7 +164,7 @@ func (g *Gateway) expireDecisions(now time.Time) {
 
 // Run does the gateway's background work until ctx ends: reloading tools and policies (another
 // replica may have changed them) and closing decisions whose outcome never came.
-func (g *Gateway) Run(ctx context.Context, reload time.Duration) error {
+func (g *Pipeline) Run(ctx context.Context, reload time.Duration) error {
 	t := time.NewTicker(reload)
 	defer t.Stop()
 	for {

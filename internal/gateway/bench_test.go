@@ -69,7 +69,7 @@ func (noSecrets) SecretValue(context.Context, string) (string, error) { return "
 
 // pipelineEnv is a real pipeline: SQLite store, identity service, registry with policies, budgets.
 type pipelineEnv struct {
-	gw    *gateway.Gateway
+	gw    *gateway.Pipeline
 	token string
 }
 
@@ -119,7 +119,7 @@ func newPipelineEnv(tb testing.TB, policies int, withBudgets bool) *pipelineEnv 
 	if err := reg.Load(ctx); err != nil {
 		tb.Fatal(err)
 	}
-	gw := &gateway.Gateway{Registry: reg, Tokens: ids, Kill: kill, Secrets: noSecrets{}, Audit: &memoryAudit{}, Log: log}
+	gw := &gateway.Pipeline{Registry: reg, Tokens: ids, Kill: kill, Secrets: noSecrets{}, Audit: &memoryAudit{}, Log: log}
 	if withBudgets {
 		bs, err := budget.New(ctx, store, log, budget.Options{})
 		if err != nil {

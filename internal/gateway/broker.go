@@ -13,7 +13,7 @@ import (
 // UpstreamHeaders returns what goes upstream with a call: the brokered credential from the
 // tool's inject template, and who acted — Warden-Agent, Warden-Session, Warden-On-Behalf-Of —
 // with the W3C traceparent. The agent's own token is never among them.
-func (g *Gateway) UpstreamHeaders(ctx context.Context, c *Caller, tool *warden.Tool, trace TraceContext) (http.Header, error) {
+func (g *Pipeline) UpstreamHeaders(ctx context.Context, c *Caller, tool *warden.Tool, trace TraceContext) (http.Header, error) {
 	h := http.Header{}
 	e := g.Registry.current().tools[tool.Name]
 	if e == nil {
@@ -79,7 +79,7 @@ func StripOverrideHeaders(h http.Header) {
 
 // CommandEnv returns the secret environment of a local MCP server: NAME=value for each
 // --secret-env entry, sorted.
-func (g *Gateway) CommandEnv(ctx context.Context, tool *warden.Tool) ([]string, error) {
+func (g *Pipeline) CommandEnv(ctx context.Context, tool *warden.Tool) ([]string, error) {
 	env := make([]string, 0, len(tool.SecretEnv))
 	for name, secret := range tool.SecretEnv {
 		v, err := g.Secrets.SecretValue(ctx, secret)
@@ -93,7 +93,7 @@ func (g *Gateway) CommandEnv(ctx context.Context, tool *warden.Tool) ([]string, 
 }
 
 // MCPTools returns the registered, enabled MCP tools, ordered by name.
-func (g *Gateway) MCPTools() []*warden.Tool {
+func (g *Pipeline) MCPTools() []*warden.Tool {
 	var out []*warden.Tool
 	for _, e := range g.Registry.current().tools {
 		if !e.tool.Disabled && (e.tool.Kind == warden.ToolMCP || e.tool.Kind == warden.ToolMCPCommand) {
@@ -107,7 +107,7 @@ func (g *Gateway) MCPTools() []*warden.Tool {
 // Visible reports whether a listing (tools/list and the like) should show the caller this action
 // of a tool: the tool is enabled and some policy may permit the agent the action — conditions on
 // arguments are judged when the call is made, not here.
-func (g *Gateway) Visible(c *Caller, tool *warden.Tool, action string) bool {
+func (g *Pipeline) Visible(c *Caller, tool *warden.Tool, action string) bool {
 	snap := g.Registry.current()
 	e := snap.tools[tool.Name]
 	if e == nil || e.tool.Disabled || snap.engine == nil {

@@ -115,7 +115,7 @@ func (v hookVerifier) VerifyToken(ctx context.Context, token string) (*warden.Cl
 // front of a real upstream that counts what reaches it; the audit log, the budgets and the
 // moment between token check and pipeline are the test's to break.
 type failureEnv struct {
-	gw       *gateway.Gateway
+	gw       *gateway.Pipeline
 	srv      *httptest.Server
 	token    string
 	audit    *recordingAudit
@@ -172,7 +172,7 @@ func newFailureEnv(t *testing.T, policy string) *failureEnv {
 	reg.Kill = kill
 	_ = reg.Load(ctx) // a policy that does not compile leaves no engine: the case under test
 	env.verifier = &hookVerifier{Verifier: ids}
-	env.gw = &gateway.Gateway{Registry: reg, Tokens: env.verifier, Kill: kill, Budgets: env.budgets,
+	env.gw = &gateway.Pipeline{Registry: reg, Tokens: env.verifier, Kill: kill, Budgets: env.budgets,
 		Secrets: noSecrets{}, Audit: env.audit, Log: log}
 	env.killer = &killswitch.Service{Store: store, State: kill, Audit: env.audit, Calls: env.gw, Tokens: ids, Registry: reg, Log: log}
 	env.store, env.reg = store, reg

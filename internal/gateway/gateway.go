@@ -61,10 +61,10 @@ type Permit struct {
 	RetryAfter time.Duration
 
 	done    func(Outcome) // set by OnDone
-	allowed *allowed      // set by Gateway.Authorize
+	allowed *allowed      // set by Pipeline.Authorize
 }
 
-// OnDone sets what Done does: for pipelines other than Gateway (test doubles of an entry point's
+// OnDone sets what Done does: for pipelines other than Pipeline (test doubles of an entry point's
 // pipeline). It returns p.
 func (p *Permit) OnDone(done func(Outcome)) *Permit {
 	p.done = done

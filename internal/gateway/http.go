@@ -51,7 +51,7 @@ func (o *HTTPOptions) defaults() {
 
 // HTTPHandler serves /http/<tool>/<path>: the request is matched against the tool's routes,
 // decided by the pipeline, and forwarded with the brokered credential.
-func (g *Gateway) HTTPHandler(opts HTTPOptions) http.Handler {
+func (g *Pipeline) HTTPHandler(opts HTTPOptions) http.Handler {
 	opts.defaults()
 	proxy := &httputil.ReverseProxy{
 		Rewrite:        func(*httputil.ProxyRequest) {}, // the outbound request is built in full by ServeHTTP
@@ -86,7 +86,7 @@ type httpCall struct {
 	upstreamErr error
 }
 
-func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *httputil.ReverseProxy, opts *HTTPOptions) {
+func (g *Pipeline) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *httputil.ReverseProxy, opts *HTTPOptions) {
 	start := time.Now()
 	caller, err := g.Authenticate(r)
 	if err != nil {
@@ -176,7 +176,7 @@ func splitToolPath(escaped string) (tool, rest string) {
 
 // deniedBeforePolicy records a call refused because it could not be resolved: no route, or a
 // path warden refuses to interpret.
-func (g *Gateway) deniedBeforePolicy(r *http.Request, c *Caller, call *Call, cause error) *Permit {
+func (g *Pipeline) deniedBeforePolicy(r *http.Request, c *Caller, call *Call, cause error) *Permit {
 	reason := warden.ReasonNoRoute
 	if warden.ErrorCode(cause) == warden.EInvalid {
 		reason = warden.ReasonInvalidPath

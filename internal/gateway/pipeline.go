@@ -90,8 +90,9 @@ type Secrets interface {
 	SecretValue(ctx context.Context, name string) (string, error)
 }
 
-// Gateway runs the pipeline. Its fields are set once before use.
-type Gateway struct {
+// Pipeline runs the pipeline every call passes, whatever its entry point. Its fields are set
+// once before use.
+type Pipeline struct {
 	Registry  *Registry
 	Tokens    Verifier
 	Kill      *killswitch.State // checked first on every call
@@ -109,7 +110,7 @@ type Gateway struct {
 	pending  pendingDecisions
 }
 
-func (g *Gateway) now() time.Time {
+func (g *Pipeline) now() time.Time {
 	if g.Now != nil {
 		return g.Now()
 	}
@@ -118,7 +119,7 @@ func (g *Gateway) now() time.Time {
 
 // Authenticate checks the request's Bearer token and returns the agent. A refusal is an audit
 // event; the error is EUnauthenticated with a safe message.
-func (g *Gateway) Authenticate(r *http.Request) (*Caller, error) {
+func (g *Pipeline) Authenticate(r *http.Request) (*Caller, error) {
 	token := bearerToken(r)
 	var err error
 	var claims *warden.Claims
@@ -172,7 +173,7 @@ func bearerToken(r *http.Request) string {
 // method of the call's request and says whether the call may go on; one that refuses has set
 // the decision and recorded the refusal. Every failure on the way denies. The answer is
 // never nil.
-func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit {
+func (g *Pipeline) Authorize(ctx context.Context, c *Caller, call *Call) *Permit {
 	r := g.newRequest(ctx, c, call)
 	r.resolve()
 	if r.killState() && r.decide() && r.approve() && r.budget() {
@@ -184,7 +185,7 @@ func (g *Gateway) Authorize(ctx context.Context, c *Caller, call *Call) *Permit 
 // request is one call on its way through Authorize: what each step found, for the steps after
 // it. It lives on the stack of Authorize; what outlives the call is in the Permit.
 type request struct {
-	g    *Gateway
+	g    *Pipeline
 	ctx  context.Context
 	c    *Caller
 	call *Call
@@ -203,7 +204,7 @@ type request struct {
 }
 
 // newRequest starts a call's request: its time, decision ID and span.
-func (g *Gateway) newRequest(ctx context.Context, c *Caller, call *Call) request {
+func (g *Pipeline) newRequest(ctx context.Context, c *Caller, call *Call) request {
 	return request{
 		g: g, ctx: ctx, c: c, call: call, now: g.now(),
 		p: &Permit{Decision: warden.Decision{ID: warden.NewID("dec_")}, Ctx: ctx, Trace: call.Trace.Child()},
@@ -375,7 +376,7 @@ func (r *request) record() {
 // allowed is a call the pipeline let through, registered in flight, until its Done. It is one
 // allocation where closures over the same state would be several.
 type allowed struct {
-	g       *Gateway
+	g       *Pipeline
 	ctx     context.Context // the caller's, for the outcome's record
 	ev      *warden.AuditEvent
 	id      uint64 // in flight
@@ -411,7 +412,7 @@ type laterAppender interface {
 // the decoded arguments, or nil when they could not be decoded. r is the call's
 // eventRedactor: the agent chose the tool, action and resource it names, its session id and
 // its arguments, and may have put a brokered secret in any of them.
-func (g *Gateway) callEvent(c *Caller, call *Call, r *redact.Redactor, p *Permit, now time.Time, args map[string]any) *warden.AuditEvent {
+func (g *Pipeline) callEvent(c *Caller, call *Call, r *redact.Redactor, p *Permit, now time.Time, args map[string]any) *warden.AuditEvent {
 	ev := &warden.AuditEvent{
 		Type: warden.EventToolCall,
 		Time: now,
@@ -472,7 +473,7 @@ func encodeArgs(dst []byte, v map[string]any) ([]byte, bool) {
 // secret values and sensitive argument names. For a call that names no registered tool it knows
 // the brokered secrets of every tool, since an agent may echo any of them where a tool's name
 // goes; only a call refused for that reason pays for it.
-func (g *Gateway) eventRedactor(snap *snapshot, e *entry) *redact.Redactor {
+func (g *Pipeline) eventRedactor(snap *snapshot, e *entry) *redact.Redactor {
 	if e != nil {
 		return redact.New(g.secretValues(e), e.tool.SensitiveArgs)
 	}
@@ -488,7 +489,7 @@ func (g *Gateway) eventRedactor(snap *snapshot, e *entry) *redact.Redactor {
 
 // secretValues returns the brokered secret values of tools, so that an agent echoing one to
 // warden does not put it in the log.
-func (g *Gateway) secretValues(entries ...*entry) []string {
+func (g *Pipeline) secretValues(entries ...*entry) []string {
 	var names []string
 	for _, e := range entries {
 		if e.tool.Secret != "" {
@@ -509,7 +510,7 @@ func (g *Gateway) secretValues(entries ...*entry) []string {
 
 // fillDecision copies the decision into the event; its message may quote what the agent sent
 // (a tool's name, an argument's), so r takes the brokered secrets out of it.
-func (g *Gateway) fillDecision(ev *warden.AuditEvent, p *Permit, r *redact.Redactor) {
+func (g *Pipeline) fillDecision(ev *warden.AuditEvent, p *Permit, r *redact.Redactor) {
 	ev.Decision = warden.EventDecision{
 		Effect: p.Decision.Effect, Reason: p.Decision.Reason, Message: r.Secrets(p.Decision.Message),
 		Policies: p.Decision.Policies, PolicyVersion: p.Decision.PolicyVersion,
@@ -519,14 +520,14 @@ func (g *Gateway) fillDecision(ev *warden.AuditEvent, p *Permit, r *redact.Redac
 
 // record writes the event of a refused call. A refusal that cannot be recorded is still a
 // refusal; the failure is logged.
-func (g *Gateway) record(ctx context.Context, ev *warden.AuditEvent, p *Permit, r *redact.Redactor) {
+func (g *Pipeline) record(ctx context.Context, ev *warden.AuditEvent, p *Permit, r *redact.Redactor) {
 	g.fillDecision(ev, p, r)
 	if err := g.Audit.Append(ctx, ev); err != nil {
 		g.Log.Error("audit append failed", "type", ev.Type, "decision", p.Decision.ID, "err", err)
 	}
 }
 
-func (g *Gateway) recordOutcome(ctx context.Context, call *warden.AuditEvent, o Outcome, later bool) {
+func (g *Pipeline) recordOutcome(ctx context.Context, call *warden.AuditEvent, o Outcome, later bool) {
 	ev := &warden.AuditEvent{
 		Type:     warden.EventToolResult,
 		Actor:    call.Actor,
@@ -600,12 +601,12 @@ func (f *inflight) cancel(match func(agent, tool string) bool) int {
 }
 
 // CancelAgent cancels every call in flight of an agent (the kill switch calls it).
-func (g *Gateway) CancelAgent(agentID string) int {
+func (g *Pipeline) CancelAgent(agentID string) int {
 	return g.inflight.cancel(func(agent, _ string) bool { return agent == agentID })
 }
 
 // InFlight counts the calls of an agent in flight on this replica ("" counts all of them).
-func (g *Gateway) InFlight(agentID string) int {
+func (g *Pipeline) InFlight(agentID string) int {
 	g.inflight.mu.Lock()
 	defer g.inflight.mu.Unlock()
 	n := 0
@@ -618,11 +619,11 @@ func (g *Gateway) InFlight(agentID string) int {
 }
 
 // CancelAll cancels every call in flight (a lockdown calls it).
-func (g *Gateway) CancelAll() int {
+func (g *Pipeline) CancelAll() int {
 	return g.inflight.cancel(func(string, string) bool { return true })
 }
 
 // CancelTool cancels every call in flight to a tool (disabling a tool calls it).
-func (g *Gateway) CancelTool(tool string) int {
+func (g *Pipeline) CancelTool(tool string) int {
 	return g.inflight.cancel(func(_, t string) bool { return t == tool })
 }

@@ -11,7 +11,7 @@ import (
 // event a refusal by Authorize writes, arguments redacted and digested alike, with effect deny
 // and the given reason. It is a refusal whatever the audit log does; a failed write is logged.
 // The answer is never nil and never allowed.
-func (g *Gateway) Refuse(ctx context.Context, c *Caller, call *Call, reason, message string) *Permit {
+func (g *Pipeline) Refuse(ctx context.Context, c *Caller, call *Call, reason, message string) *Permit {
 	r := g.newRequest(ctx, c, call)
 	r.resolve()
 	r.p.Tool = r.tool()

@@ -10,7 +10,7 @@
 // protocol revisions it negotiates through the initialize handshake (2024-11-05 to 2025-11-25).
 // Every HTTP request (POST, GET, DELETE) is authenticated through [Pipeline.Authenticate];
 // without a valid token the answer is 401 with a WWW-Authenticate header that points to the
-// RFC 9728 protected resource metadata, which [Gateway.ProtectedResourceMetadata] serves.
+// RFC 9728 protected resource metadata, which [Server.ProtectedResourceMetadata] serves.
 //
 // # Sessions
 //
@@ -20,7 +20,7 @@
 // cannot be hijacked. Each downstream session owns one upstream client session per remote (kind mcp)
 // upstream it uses, created lazily (at initialize for /mcp/<tool>, at first use for /mcp) and
 // closed with it, so upstream state — subscriptions, logging level, in-flight requests — maps
-// one to one. [Gateway.CloseAgentSessions] closes every session of an agent, cancelling its
+// one to one. [Server.CloseAgentSessions] closes every session of an agent, cancelling its
 // calls and ending its streams: the kill switch calls it.
 //
 // # Names on /mcp

@@ -25,13 +25,13 @@ const metadataPath = "/.well-known/oauth-protected-resource"
 // handler, which keeps that endpoint's sessions. A session ID from one endpoint is unknown at
 // another.
 type endpoint struct {
-	g       *Gateway
+	g       *Server
 	tool    string
 	server  *mcp.Server
 	handler http.Handler
 }
 
-func (g *Gateway) endpoint(tool string) (*endpoint, error) {
+func (g *Server) endpoint(tool string) (*endpoint, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
@@ -86,9 +86,9 @@ func callerOf(req mcp.Request) *gateway.Caller {
 
 // Handler serves /mcp (every upstream the agent may use) and /mcp/<tool> (one upstream under its
 // original names). Mount it at /mcp and /mcp/.
-func (g *Gateway) Handler() http.Handler { return http.HandlerFunc(g.serveMCP) }
+func (g *Server) Handler() http.Handler { return http.HandlerFunc(g.serveMCP) }
 
-func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request) {
+func (g *Server) serveMCP(w http.ResponseWriter, r *http.Request) {
 	tool, ok := toolFromPath(r.URL.Path)
 	if !ok {
 		writeJSONRPCError(w, http.StatusNotFound, jsonrpc.CodeInvalidRequest, "no MCP endpoint at this path")
@@ -207,7 +207,7 @@ func writeJSONRPCError(w http.ResponseWriter, status int, code int64, msg string
 	_, _ = w.Write(data)
 }
 
-func (g *Gateway) baseURL(r *http.Request) string {
+func (g *Server) baseURL(r *http.Request) string {
 	if g.opts.BaseURL != "" {
 		return strings.TrimSuffix(g.opts.BaseURL, "/")
 	}
@@ -222,7 +222,7 @@ func (g *Gateway) baseURL(r *http.Request) string {
 // /.well-known/oauth-protected-resource and its path-suffixed forms
 // /.well-known/oauth-protected-resource/mcp and /.well-known/oauth-protected-resource/mcp/<tool>.
 // The bare form describes /mcp.
-func (g *Gateway) ProtectedResourceMetadata() http.Handler {
+func (g *Server) ProtectedResourceMetadata() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rest, ok := strings.CutPrefix(r.URL.Path, metadataPath)
 		if rest == "" {

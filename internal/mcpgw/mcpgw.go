@@ -39,7 +39,7 @@ type Pipeline interface {
 	CommandEnv(ctx context.Context, tool *warden.Tool) ([]string, error)
 }
 
-// Options configure a Gateway. The zero value works; BaseURL and Issuer should be set so that
+// Options configure a Server. The zero value works; BaseURL and Issuer should be set so that
 // clients can discover how to get a token.
 type Options struct {
 	// BaseURL is warden's external URL (scheme://host[:port]) as agents reach it. It is used in
@@ -88,8 +88,8 @@ func (o *Options) defaults() {
 	}
 }
 
-// Gateway serves MCP to agents and relays their sessions to the upstream MCP servers.
-type Gateway struct {
+// Server serves MCP to agents and relays their sessions to the upstream MCP servers.
+type Server struct {
 	p      Pipeline
 	log    *slog.Logger
 	sdkLog *slog.Logger // the SDK logs routine events at info; warden keeps its warnings only
@@ -103,11 +103,11 @@ type Gateway struct {
 	byID      map[sessionKey]*session
 	stdio     map[string]*stdioServer // by tool name
 
-	wg sync.WaitGroup // goroutines the Gateway owns: session watchers, stdio supervisors
+	wg sync.WaitGroup // goroutines the Server owns: session watchers, stdio supervisors
 }
 
-// New returns a Gateway over the pipeline p.
-func New(p Pipeline, log *slog.Logger, opts Options) *Gateway {
+// New returns a Server over the pipeline p.
+func New(p Pipeline, log *slog.Logger, opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -118,7 +118,7 @@ func New(p Pipeline, log *slog.Logger, opts Options) *Gateway {
 	// calls to a busy upstream would dial a new connection and close it afterwards.
 	base.MaxIdleConns = 1024
 	base.MaxIdleConnsPerHost = 256
-	return &Gateway{
+	return &Server{
 		p:      p,
 		log:    log,
 		sdkLog: slog.New(minLevel{log.Handler(), slog.LevelWarn}),
@@ -138,16 +138,16 @@ func New(p Pipeline, log *slog.Logger, opts Options) *Gateway {
 // errClosed is returned for work that arrives after Close.
 var errClosed = errors.New("mcp gateway is closed")
 
-// goOwned runs f as a goroutine the Gateway owns: Close waits for it. After Close it runs
+// goOwned runs f as a goroutine the Server owns: Close waits for it. After Close it runs
 // nothing and reports false.
-func (g *Gateway) goOwned(f func()) bool {
+func (g *Server) goOwned(f func()) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.goOwnedLocked(f)
 }
 
 // goOwnedLocked is goOwned for a caller that holds g.mu.
-func (g *Gateway) goOwnedLocked(f func()) bool {
+func (g *Server) goOwnedLocked(f func()) bool {
 	if g.closed {
 		return false
 	}
@@ -160,8 +160,8 @@ func (g *Gateway) goOwnedLocked(f func()) bool {
 }
 
 // Close ends every downstream session, every upstream session and every local MCP server, and
-// waits for the goroutines the Gateway started.
-func (g *Gateway) Close() error {
+// waits for the goroutines the Server started.
+func (g *Server) Close() error {
 	g.mu.Lock()
 	g.closed = true
 	var sessions []*session
@@ -187,7 +187,7 @@ func (g *Gateway) Close() error {
 // CloseAgentSessions closes every open downstream MCP session of the agent: its calls in flight
 // are cancelled, its upstream sessions closed, its SSE streams ended. It returns how many
 // sessions it closed.
-func (g *Gateway) CloseAgentSessions(agentID string) int {
+func (g *Server) CloseAgentSessions(agentID string) int {
 	g.mu.Lock()
 	var sessions []*session
 	for _, s := range g.sessions {
@@ -214,7 +214,7 @@ func closeSessions(sessions []*session) {
 }
 
 // register records a session and watches for its end.
-func (g *Gateway) register(s *session) error {
+func (g *Server) register(s *session) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
@@ -232,7 +232,7 @@ func (g *Gateway) register(s *session) error {
 	return nil
 }
 
-func (g *Gateway) unregister(s *session) {
+func (g *Server) unregister(s *session) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.sessions[s.ss] == s {
@@ -249,7 +249,7 @@ type sessionKey struct{ tool, id string }
 // ownedSession returns the session with this ID on the endpoint of tool if it is the caller's.
 // Otherwise it returns nil and the status to refuse the request with: 404 for a session warden
 // does not know (never created, ended, or of another endpoint), 403 for another agent's.
-func (g *Gateway) ownedSession(tool, id string, c *gateway.Caller) (*session, int) {
+func (g *Server) ownedSession(tool, id string, c *gateway.Caller) (*session, int) {
 	g.mu.Lock()
 	s := g.byID[sessionKey{tool, id}]
 	g.mu.Unlock()
@@ -262,14 +262,14 @@ func (g *Gateway) ownedSession(tool, id string, c *gateway.Caller) (*session, in
 	return s, 0
 }
 
-func (g *Gateway) session(ss *mcp.ServerSession) *session {
+func (g *Server) session(ss *mcp.ServerSession) *session {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.sessions[ss]
 }
 
 // tool returns the registered, enabled MCP tool with this name.
-func (g *Gateway) tool(name string) *warden.Tool {
+func (g *Server) tool(name string) *warden.Tool {
 	for _, t := range g.p.MCPTools() {
 		if t.Name == name {
 			return t
@@ -282,8 +282,8 @@ func (g *Gateway) tool(name string) *warden.Tool {
 // the log, which the agent's answer need not wait for: the decision was durable before the call
 // went upstream, and the outcome only records what already happened. So the call's slot and
 // cancellation are released here, and the record runs beside the answer, on a goroutine Close
-// waits for (or here, once the Gateway is closed).
-func (g *Gateway) done(p *gateway.Permit, o gateway.Outcome) {
+// waits for (or here, once the Server is closed).
+func (g *Server) done(p *gateway.Permit, o gateway.Outcome) {
 	if record := p.End(o); record != nil && !g.goOwned(record) {
 		record()
 	}

@@ -169,7 +169,7 @@ func startUpstream(t testing.TB) *upstreamServer {
 
 // testGateway is a Gateway on a real HTTP server, with the fake pipeline behind it.
 type testGateway struct {
-	g   *Gateway
+	g   *Server
 	p   *fakePipeline
 	srv *httptest.Server
 }

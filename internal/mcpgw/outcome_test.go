@@ -86,7 +86,7 @@ func realPipelineGateway(t *testing.T, tool *warden.Tool, log *eventLog) (srvURL
 	if err := reg.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	gw := &gateway.Gateway{Registry: reg, Tokens: ids, Kill: kill, Secrets: noSecrets{}, Audit: log, Log: testLog()}
+	gw := &gateway.Pipeline{Registry: reg, Tokens: ids, Kill: kill, Secrets: noSecrets{}, Audit: log, Log: testLog()}
 	g := New(gw, testLog(), Options{SessionIdle: -1, Sandbox: SandboxOptions{Mode: SandboxOff}})
 	srv := httptest.NewServer(g.Handler())
 	t.Cleanup(func() {

@@ -62,7 +62,7 @@ type relayedCall struct {
 
 // relay serves a POST that the lean relay can take, and reports whether it did; false means
 // nothing was written or sent, and the SDK should have the request.
-func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, s *session, c *gateway.Caller, msg wire.Message) bool {
+func (g *Server) relay(w http.ResponseWriter, r *http.Request, s *session, c *gateway.Caller, msg wire.Message) bool {
 	if !g.relayable(r, s) {
 		return false
 	}
@@ -79,7 +79,7 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, s *session, c *g
 
 // relayable reports whether the request has nothing the SDK's handler would refuse or treat
 // differently.
-func (g *Gateway) relayable(r *http.Request, s *session) bool {
+func (g *Server) relayable(r *http.Request, s *session) bool {
 	if !wire.Stateful(s.version) {
 		return false
 	}

@@ -89,7 +89,7 @@ func (o SandboxOptions) limits() sandbox.Limits {
 var errNoSandbox = errors.New("local MCP servers run in warden's Linux sandbox, which this system lacks; set mcp.sandbox: off to run them unsandboxed")
 
 // workspace returns the server's HOME and working directory, and whether it is temporary.
-func (g *Gateway) workspace(tool string) (string, bool, error) {
+func (g *Server) workspace(tool string) (string, bool, error) {
 	dir := g.opts.Sandbox.Dir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "warden-mcp-"+tool+"-")

@@ -345,7 +345,7 @@ func TestSandboxedNodeServer(t *testing.T) {
 
 // runningBox returns the sandbox the local server of tool runs in, failing the test if it runs
 // in none.
-func runningBox(t *testing.T, g *Gateway, tool string) *boxedServer {
+func runningBox(t *testing.T, g *Server, tool string) *boxedServer {
 	t.Helper()
 	g.mu.Lock()
 	st := g.stdio[tool]

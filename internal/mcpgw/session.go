@@ -17,7 +17,7 @@ import (
 // A session is warden's side of one downstream MCP session: the agent that owns it, what its
 // client can do, and the upstream sessions it opened.
 type session struct {
-	g       *Gateway
+	g       *Server
 	ep      *endpoint
 	ss      *mcp.ServerSession
 	agentID string

@@ -32,7 +32,7 @@ const (
 // A stdioServer supervises one local MCP server (kind mcp_command): one process, one client
 // session, shared by every downstream session that uses the tool.
 type stdioServer struct {
-	g      *Gateway
+	g      *Server
 	tool   *warden.Tool
 	home   string // private HOME and working directory of the process (and TMPDIR, unsandboxed)
 	temp   bool   // home is removed when the server stops
@@ -53,7 +53,7 @@ type stdioServer struct {
 
 // stdioServer returns the supervisor of a local tool, starting it on first use and replacing it
 // when the tool's command or secret environment changed.
-func (g *Gateway) stdioServer(tool *warden.Tool) (*stdioServer, error) {
+func (g *Server) stdioServer(tool *warden.Tool) (*stdioServer, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {

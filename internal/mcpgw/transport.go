@@ -57,7 +57,7 @@ func (t sdkTransport) callTool(ctx context.Context, up *upstream, server, name s
 // dial opens a session to a remote (streamable HTTP) upstream for one downstream session. The
 // upstream sees the capabilities of the agent's client, and every HTTP request carries the
 // brokered credential and who acts — never the agent's token.
-func (g *Gateway) dial(s *session, tool *warden.Tool) (*upstream, error) {
+func (g *Server) dial(s *session, tool *warden.Tool) (*upstream, error) {
 	if tool.URL == "" {
 		return nil, fmt.Errorf("tool %s has no URL", tool.Name)
 	}
@@ -105,7 +105,7 @@ func (g *Gateway) dial(s *session, tool *warden.Tool) (*upstream, error) {
 // broker adds Pipeline.UpstreamHeaders to every HTTP request of a remote upstream session: for
 // the call in flight when the request carries one, else for the session's agent.
 type broker struct {
-	g    *Gateway
+	g    *Server
 	s    *session
 	tool *warden.Tool
 	base http.RoundTripper
@@ -156,7 +156,7 @@ func (b *broker) RoundTrip(r *http.Request) (*http.Response, error) {
 // broker sets in h what goes upstream on a request for the call ci: the brokered credential and
 // who acts (Pipeline.UpstreamHeaders). No credential but the brokered one rides along, whatever
 // h held.
-func (g *Gateway) broker(ctx context.Context, ci callInfo, tool *warden.Tool, h http.Header) error {
+func (g *Server) broker(ctx context.Context, ci callInfo, tool *warden.Tool, h http.Header) error {
 	brokered, err := g.p.UpstreamHeaders(ctx, ci.caller, tool, ci.trace)
 	if err != nil {
 		return err

@@ -18,7 +18,7 @@ import (
 // downstream session to a remote server (owner set) or the session to a shared local server
 // (st set).
 type upstream struct {
-	g     *Gateway
+	g     *Server
 	tool  *warden.Tool
 	cs    *mcp.ClientSession
 	owner *session
@@ -54,7 +54,7 @@ type flight struct {
 	bytesIn atomic.Int64    // the size of the upstream's result or error member as it came on the wire
 }
 
-func newUpstream(g *Gateway, tool *warden.Tool) *upstream {
+func newUpstream(g *Server, tool *warden.Tool) *upstream {
 	return &upstream{g: g, tool: tool, flights: make(map[*flight]struct{}), tokens: make(map[string]*flight), answers: make(map[jsonrpc.ID]*flight)}
 }
 

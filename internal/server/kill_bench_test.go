@@ -85,7 +85,7 @@ func BenchmarkKill(b *testing.B) {
 			wg.Add(1)
 			go func() { defer wg.Done(); call(tokens[s], "/slow") }()
 		}
-		for in.srv.Gateway.InFlight(a.ID) < 20 {
+		for in.srv.Pipeline.InFlight(a.ID) < 20 {
 			time.Sleep(time.Millisecond)
 		}
 		b.StartTimer()
@@ -94,7 +94,7 @@ func BenchmarkKill(b *testing.B) {
 			b.Fatal(err)
 		}
 		returned = append(returned, time.Since(t0))
-		for in.srv.Gateway.InFlight(a.ID) > 0 {
+		for in.srv.Pipeline.InFlight(a.ID) > 0 {
 			time.Sleep(100 * time.Microsecond)
 		}
 		cancelled = append(cancelled, time.Since(t0))

@@ -49,8 +49,8 @@ type Server struct {
 	Audit    *audit.Log
 	Identity *identity.Service
 	Admin    *admin.Service
-	Gateway  *gateway.Gateway
-	MCP      *mcpgw.Gateway
+	Pipeline *gateway.Pipeline
+	MCP      *mcpgw.Server
 	Kill     *killswitch.Service
 	Budgets  *budget.Budgets
 	API      *httpapi.API
@@ -160,7 +160,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		MaxSources: cfg.Audit.Refusals.MaxSources,
 		Clock:      clk,
 	}, log)
-	gw := &gateway.Gateway{Registry: registry, Tokens: ids, Kill: kill, Budgets: budgetAdapter{budgets}, Secrets: sec, Audit: auditLog, Log: log, Refusals: refusals}
+	gw := &gateway.Pipeline{Registry: registry, Tokens: ids, Kill: kill, Budgets: budgetAdapter{budgets}, Secrets: sec, Audit: auditLog, Log: log, Refusals: refusals}
 	// Approvals: calls held for a person, decided through the API; a kill, suspension or
 	// lockdown rejects them (killer.Approvals).
 	approvals, err := newApprovals(cfg, store, auditLog, log, getenv, clk)
@@ -192,7 +192,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		Audit:     auditLog,
 		Identity:  ids,
 		Admin:     adm,
-		Gateway:   gw,
+		Pipeline:  gw,
 		MCP:       mcp,
 		Kill:      killer,
 		Budgets:   budgets,
@@ -304,7 +304,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	g.Go(func() error { return s.auditSinks.Run(gctx) })
 	g.Go(func() error { return s.refusals.Run(gctx) })
 	g.Go(func() error { return s.disk.Run(gctx, audit.DiskCheckInterval) })
-	g.Go(func() error { return s.Gateway.Run(gctx, 5*time.Second) })
+	g.Go(func() error { return s.Pipeline.Run(gctx, 5*time.Second) })
 	g.Go(func() error { return s.Budgets.Run(gctx) })
 	g.Go(func() error { return s.Approvals.Run(gctx) })
 	g.Go(func() error { return s.Kill.Run(gctx, time.Duration(s.Config.Tokens.RefreshInterval)) })
