@@ -128,8 +128,10 @@ func (a *API) registerRunner(w http.ResponseWriter, r *http.Request, c *warden.C
 	st, _ := a.Kill.State.Load().Agent(c.AgentID())
 	secret, hash := identity.NewSecret(runnerSecretPrefix)
 	run := a.Kill.Runners.Register(&killswitch.Runner{
-		ID: warden.NewID("run_"), AgentID: c.AgentID(), Agent: st.Agent.Name, Hostname: truncate(req.Hostname, 255),
-		PID: req.PID, Command: truncate(req.Command, 1024), Started: time.Now().UTC(),
+		RunnerInfo: apitype.RunnerInfo{
+			ID: warden.NewID("run_"), AgentID: c.AgentID(), Agent: st.Agent.Name, Hostname: truncate(req.Hostname, 255),
+			PID: req.PID, Command: truncate(req.Command, 1024), Started: time.Now().UTC(),
+		},
 		SecretHash: [32]byte(hash),
 	})
 	a.recordRunner(r, run, c.SessionID, c.OnBehalfOf(), "sandbox.start", "pid "+fmt.Sprint(req.PID)+": "+run.Command)

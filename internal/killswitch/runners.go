@@ -7,22 +7,17 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apitype"
 )
 
 // LeaseSeconds is how long a runner may go without hearing from the server before it kills its
 // sandbox (fail closed); the control stream sends a lease every LeaseSeconds/3.
 const LeaseSeconds = 30
 
-// Runner is a `warden run` sandbox registered with this server.
+// Runner is a `warden run` sandbox registered with this server: what GET /v1/runners lists of
+// it, and what only the server keeps.
 type Runner struct {
-	ID        string    `json:"id"`
-	AgentID   string    `json:"agent_id"`
-	Agent     string    `json:"agent"`
-	Hostname  string    `json:"hostname"`
-	PID       int       `json:"pid"`
-	Command   string    `json:"command"`
-	Started   time.Time `json:"started"`
-	Connected bool      `json:"connected"`
+	apitype.RunnerInfo
 
 	// SecretHash is the SHA-256 of the runner's own secret, given once at registration. The
 	// runner reports its sandbox's end and deregisters with it, so it can still do both after
@@ -85,12 +80,12 @@ func (rs *Runners) Remove(id string) {
 }
 
 // List returns the registered runners.
-func (rs *Runners) List() []Runner {
+func (rs *Runners) List() []apitype.RunnerInfo {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	out := make([]Runner, 0, len(rs.m))
+	out := make([]apitype.RunnerInfo, 0, len(rs.m))
 	for _, r := range rs.m {
-		out = append(out, Runner{ID: r.ID, AgentID: r.AgentID, Agent: r.Agent, Hostname: r.Hostname, PID: r.PID, Command: r.Command, Started: r.Started, Connected: r.Connected})
+		out = append(out, r.RunnerInfo)
 	}
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/sqlite"
 )
@@ -166,8 +167,8 @@ func newServiceEnv(t *testing.T) *serviceEnv {
 		t.Fatal(err)
 	}
 	runners := NewRunners()
-	e.runner = runners.Register(&Runner{ID: "run_1", AgentID: "agt_bot", Agent: "bot"})
-	runners.Register(&Runner{ID: "run_2", AgentID: "agt_other", Agent: "other"})
+	e.runner = runners.Register(&Runner{RunnerInfo: apitype.RunnerInfo{ID: "run_1", AgentID: "agt_bot", Agent: "bot"}})
+	runners.Register(&Runner{RunnerInfo: apitype.RunnerInfo{ID: "run_2", AgentID: "agt_other", Agent: "other"}})
 	e.svc = &Service{Store: store, State: state, Audit: e.audit, Calls: e.calls, Sessions: e.sessions, Approvals: e.approvals,
 		Tokens: fakeTokens{}, Registry: storeRegistry{store, state}, Runners: runners, Log: slog.New(slog.DiscardHandler)}
 	if err := e.svc.Load(ctx); err != nil {
