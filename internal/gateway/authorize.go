@@ -172,8 +172,10 @@ func (g *Pipeline) Run(ctx context.Context, reload time.Duration) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case now := <-t.C():
-			g.expireDecisions(now)
+		case <-t.C():
+			// The clock's time, not the tick's: a tick received late (a fake clock advanced
+			// past several periods keeps only the first) must not expire as of its past.
+			g.expireDecisions(g.now())
 			if err := g.Registry.Load(ctx); err != nil && ctx.Err() == nil {
 				g.Log.Warn("reloading tools and policies", "err", err)
 			}
