@@ -12,6 +12,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
+	"github.com/wardenhq/warden/internal/clock"
 )
 
 // DecisionTTL is how long an allowed decision of the decision API waits for its outcome; after
@@ -165,14 +166,16 @@ func (g *Pipeline) expireDecisions(now time.Time) {
 // Run does the gateway's background work until ctx ends: reloading tools and policies (another
 // replica may have changed them) and closing decisions whose outcome never came.
 func (g *Pipeline) Run(ctx context.Context, reload time.Duration) error {
-	t := time.NewTicker(reload)
+	t := clock.Or(g.Clock).NewTicker(reload)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case now := <-t.C:
-			g.expireDecisions(now)
+		case <-t.C():
+			// The clock's time, not the tick's: a tick received late (a fake clock advanced
+			// past several periods keeps only the first) must not expire as of its past.
+			g.expireDecisions(g.now())
 			if err := g.Registry.Load(ctx); err != nil && ctx.Err() == nil {
 				g.Log.Warn("reloading tools and policies", "err", err)
 			}

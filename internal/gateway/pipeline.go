@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/killswitch"
 	"github.com/wardenhq/warden/internal/redact"
 )
@@ -101,7 +102,9 @@ type Pipeline struct {
 	Secrets   Secrets
 	Audit     warden.AuditLog
 	Log       *slog.Logger
-	Now       func() time.Time
+	// Clock tells the time of decisions, kill checks and decision expiry (Run); nil: the real
+	// clock.
+	Clock clock.Clock
 	// Refusals records refused tokens (token.refuse) within per-source limits
 	// (identity.RefusalLog), since anyone can send junk tokens; nil records them in Audit.
 	Refusals warden.AuditLog
@@ -110,12 +113,7 @@ type Pipeline struct {
 	pending  pendingDecisions
 }
 
-func (g *Pipeline) now() time.Time {
-	if g.Now != nil {
-		return g.Now()
-	}
-	return time.Now()
-}
+func (g *Pipeline) now() time.Time { return clock.Or(g.Clock).Now() }
 
 // Authenticate checks the request's Bearer token and returns the agent. A refusal is an audit
 // event; the error is EUnauthenticated with a safe message.

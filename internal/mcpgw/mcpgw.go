@@ -12,6 +12,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/gateway"
 )
 
@@ -65,6 +66,9 @@ type Options struct {
 	// listens on a loopback address and the Host header is not a loopback name. Only set it
 	// when a reverse proxy on the same host forwards with the public Host.
 	DisableLocalhostProtection bool
+	// Clock times idle sessions, the age of upstream tool lists, restart backoff and sandbox
+	// grace; nil: the real clock. (Call latency is measured on the real monotonic clock.)
+	Clock clock.Clock
 }
 
 func (o *Options) defaults() {
@@ -80,6 +84,7 @@ func (o *Options) defaults() {
 	if o.SessionIdle < 0 {
 		o.SessionIdle = 0
 	}
+	o.Clock = clock.Or(o.Clock)
 	if o.CommandPath == "" {
 		o.CommandPath = os.Getenv("PATH")
 	}

@@ -176,8 +176,15 @@ type testGateway struct {
 
 func newTestGateway(t testing.TB, tools ...*warden.Tool) *testGateway {
 	t.Helper()
+	return newTestGatewayWith(t, Options{}, tools...)
+}
+
+// newTestGatewayWith is newTestGateway with opts (Clock, for one) on top of its defaults.
+func newTestGatewayWith(t testing.TB, opts Options, tools ...*warden.Tool) *testGateway {
+	t.Helper()
 	p := newFakePipeline(tools...)
-	g := New(p, testLog(), Options{Issuer: "https://issuer.example", SessionIdle: -1, Sandbox: SandboxOptions{Mode: SandboxOff}})
+	opts.Issuer, opts.SessionIdle, opts.Sandbox = "https://issuer.example", -1, SandboxOptions{Mode: SandboxOff}
+	g := New(p, testLog(), opts)
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", g.Handler())
 	mux.Handle("/mcp/", g.Handler())

@@ -33,6 +33,17 @@ type permitRecord struct {
 	cancel   context.CancelFunc // what a kill would do
 	mu       sync.Mutex
 	outcomes []gateway.Outcome
+	added    chan struct{} // closed at the next outcome (watch)
+}
+
+// watch returns the outcomes so far and a channel closed when the next one comes.
+func (r *permitRecord) watch() ([]gateway.Outcome, <-chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.added == nil {
+		r.added = make(chan struct{})
+	}
+	return append([]gateway.Outcome(nil), r.outcomes...), r.added
 }
 
 func (r *permitRecord) Outcomes() []gateway.Outcome {
@@ -113,6 +124,10 @@ func (p *fakePipeline) Authorize(ctx context.Context, c *gateway.Caller, call *g
 	rec.permit.OnDone(func(o gateway.Outcome) {
 		rec.mu.Lock()
 		rec.outcomes = append(rec.outcomes, o)
+		if rec.added != nil {
+			close(rec.added)
+			rec.added = nil
+		}
 		rec.mu.Unlock()
 		cancel()
 	})
@@ -192,13 +207,24 @@ func onlyOutcome(t *testing.T, p *fakePipeline, tool, action string) gateway.Out
 	return outs[0]
 }
 
-// waitOutcomes waits until a permit has n outcomes, then a little longer to catch extras.
+// waitOutcomes waits (up to 5s) until a permit has n outcomes, then up to 50ms more for an
+// extra one, which must not come.
 func waitOutcomes(t *testing.T, r *permitRecord, n int) []gateway.Outcome {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for len(r.Outcomes()) < n && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	deadline := time.After(5 * time.Second)
+	for {
+		outs, added := r.watch()
+		if len(outs) >= n {
+			select {
+			case <-added:
+			case <-time.After(50 * time.Millisecond):
+			}
+			return r.Outcomes()
+		}
+		select {
+		case <-added:
+		case <-deadline:
+			return r.Outcomes()
+		}
 	}
-	time.Sleep(50 * time.Millisecond)
-	return r.Outcomes()
 }

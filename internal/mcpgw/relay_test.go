@@ -2,6 +2,7 @@ package mcpgw
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"github.com/wardenhq/warden/internal/mcpgw/wire"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 )
 
 // contentTypes records the content type of the answer to each tools/call POST.
@@ -150,11 +152,14 @@ func TestRelayDuplicateIDAndCancel(t *testing.T) {
 	}
 }
 
-// A session that only the relay serves stays open while it is used and closes once idle.
+// A session that only the relay serves stays open while it is used and closes once idle, on
+// the server's clock: a fake one, moved by the test, so that no timer races the machine's load.
 func TestRelayKeepsSessionsAliveAndClosesIdleOnes(t *testing.T) {
 	up := startUpstream(t)
 	p := newFakePipeline(remoteTool("up", up.URL))
-	g := New(p, testLog(), Options{SessionIdle: 400 * time.Millisecond, Sandbox: SandboxOptions{Mode: SandboxOff}})
+	clk := clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	const idle = time.Minute
+	g := New(p, testLog(), Options{SessionIdle: idle, Clock: clk, Sandbox: SandboxOptions{Mode: SandboxOff}})
 	srv := httptest.NewServer(g.Handler())
 	t.Cleanup(func() {
 		_ = g.Close()
@@ -162,16 +167,39 @@ func TestRelayKeepsSessionsAliveAndClosesIdleOnes(t *testing.T) {
 	})
 	token, _ := p.addAgent("bot")
 	cs := connect(t, srv.URL+"/mcp/up", token, nil)
-	deadline := time.Now().Add(1200 * time.Millisecond)
-	for time.Now().Before(deadline) {
+	call := func() error {
 		res, err := cs.CallTool(ctxT(t), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hi"}})
-		if err != nil || res.IsError {
-			t.Fatalf("a session in use closed: %v %+v", err, res)
+		if err == nil && res.IsError {
+			err = fmt.Errorf("tool error: %+v", res.Content)
 		}
-		time.Sleep(100 * time.Millisecond)
+		return err
 	}
-	time.Sleep(time.Second)
-	if _, err := cs.CallTool(ctxT(t), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hi"}}); err == nil {
+	// waitIdle waits until the session's idle timer is armed again after a call (the call's end
+	// restarts it, which may come after the agent has its answer).
+	waitIdle := func() {
+		t.Helper()
+		if err := clk.WaitForTimers(1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Used more often than idle, for five times idle: each call starts the idle time afresh.
+	for range 5 {
+		waitIdle()
+		clk.Advance(idle - time.Second)
+		if err := call(); err != nil {
+			t.Fatalf("a session in use closed: %v", err)
+		}
+	}
+	waitIdle()
+	clk.Advance(idle - time.Second)
+	g.mu.Lock()
+	open := len(g.byID)
+	g.mu.Unlock()
+	if open != 1 {
+		t.Fatalf("%d sessions open just before SessionIdle, want the one", open)
+	}
+	clk.Advance(time.Second) // the idle timer's close runs inside Advance
+	if err := call(); err == nil {
 		t.Fatal("an idle session still answers")
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/egress"
 	"github.com/wardenhq/warden/internal/sandbox"
 )
@@ -166,6 +167,7 @@ type boxedServer struct {
 	cancel context.CancelFunc // stops the egress proxy
 	proxy  sync.WaitGroup
 	once   sync.Once
+	clk    clock.Clock // times the grace of stop
 }
 
 // startSandboxed starts the server in a sandbox over workspace, with PATH, HOME, TMPDIR, the
@@ -224,7 +226,7 @@ func (st *stdioServer) startSandboxed(ctx context.Context, path string, secrets 
 	if len(sb.Weakened) > 0 {
 		st.g.log.Warn("local mcp server runs in a weaker sandbox", "tool", st.tool.Name, "without", sb.Weakened)
 	}
-	b := &boxedServer{sb: sb, stdin: inW, stdout: outR, done: make(chan struct{})}
+	b := &boxedServer{sb: sb, stdin: inW, stdout: outR, done: make(chan struct{}), clk: st.g.opts.Clock}
 	go func() {
 		b.exit, _ = sb.Wait()
 		close(b.done)
@@ -272,12 +274,14 @@ func (b *boxedServer) stop(grace time.Duration) {
 		b.stdin.Close()
 		// Kill only a sandbox still running: once reaped, its pidfd is closed and its number
 		// may belong to another file.
+		wait := b.clk.NewTimer(grace)
 		select {
 		case <-b.done:
-		case <-time.After(grace):
+		case <-wait.C():
 			b.sb.Kill()
 			<-b.done
 		}
+		wait.Stop()
 		b.stdout.Close()
 		b.cancel()
 		b.proxy.Wait()

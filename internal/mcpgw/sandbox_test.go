@@ -21,6 +21,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/egress"
 	"github.com/wardenhq/warden/internal/sandbox"
 )
@@ -125,6 +126,12 @@ type sandboxFixture struct {
 // ranges: the test's upstream lives on loopback.
 func newSandboxGateway(t *testing.T, reachable netip.AddrPort, tools ...*warden.Tool) *sandboxFixture {
 	t.Helper()
+	return newSandboxGatewayOn(t, nil, reachable, tools...)
+}
+
+// newSandboxGatewayOn is newSandboxGateway on the clock clk (nil: the real clock).
+func newSandboxGatewayOn(t *testing.T, clk clock.Clock, reachable netip.AddrPort, tools ...*warden.Tool) *sandboxFixture {
+	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("warden's sandbox is Linux only")
 	}
@@ -133,7 +140,7 @@ func newSandboxGateway(t *testing.T, reachable netip.AddrPort, tools ...*warden.
 	p := newFakePipeline(tools...)
 	p.env["sandbox-peer"] = "1"
 	p.env["peer-token"] = "peer-secret-value"
-	g := New(p, testLog(), Options{Issuer: "https://issuer.example", SessionIdle: -1, Sandbox: SandboxOptions{
+	g := New(p, testLog(), Options{Issuer: "https://issuer.example", SessionIdle: -1, Clock: clk, Sandbox: SandboxOptions{
 		Mode: SandboxRequired, Dir: dir, Audit: rec,
 		Proxy: func() *egress.Proxy {
 			return &egress.Proxy{Reachable: []netip.AddrPort{reachable}, Resolver: fixedResolver(reachable.Addr())}
@@ -202,7 +209,8 @@ func TestSandboxedLocalServer(t *testing.T) {
 		c.Close()
 	}
 
-	f := newSandboxGateway(t, netip.AddrPort{}, sandboxPeer(t, "boxed", nil))
+	clk := clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) // times the restart below
+	f := newSandboxGatewayOn(t, clk, netip.AddrPort{}, sandboxPeer(t, "boxed", nil))
 	cs := connect(t, f.tg.srv.URL+"/mcp/boxed", f.token, nil)
 
 	var who struct {
@@ -257,17 +265,10 @@ func TestSandboxedLocalServer(t *testing.T) {
 	if n := box.sb.Kill(); n < 2 {
 		t.Errorf("Kill ended %d processes, want the init and the server", n)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		res, err := cs.CallTool(ctxT(t), &mcp.CallToolParams{Name: "read", Arguments: map[string]any{"arg": filepath.Join(ws, "cache")}})
-		if err == nil && !res.IsError {
-			if got = text(t, res); got == "read: kept" {
-				break
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if got != "read: kept" {
+	waitRestartArmed(t, f.tg.g, "boxed", clk)
+	clk.Advance(minBackoff)
+	// The call waits for the restarted server (stdioServer.get).
+	if got = call(t, cs, "read", filepath.Join(ws, "cache")); got != "read: kept" {
 		t.Fatalf("after a restart the workspace's file reads %q", got)
 	}
 	_ = f.tg.g.Close()
@@ -345,6 +346,32 @@ func TestSandboxedNodeServer(t *testing.T) {
 
 // runningBox returns the sandbox the local server of tool runs in, failing the test if it runs
 // in none.
+// waitRestartArmed waits until the local server tool has stopped and its restart waits on clk:
+// no server published, then one timer armed (the backoff; the stopped sandbox's grace timer is
+// gone before the server is unpublished).
+func waitRestartArmed(t *testing.T, g *Server, tool string, clk *clock.Fake) {
+	t.Helper()
+	g.mu.Lock()
+	st := g.stdio[tool]
+	g.mu.Unlock()
+	for {
+		st.mu.Lock()
+		up, changed := st.up, st.changed
+		st.mu.Unlock()
+		if up == nil {
+			break
+		}
+		select {
+		case <-changed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the local server %s still runs", tool)
+		}
+	}
+	if err := clk.WaitForTimers(1); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func runningBox(t *testing.T, g *Server, tool string) *boxedServer {
 	t.Helper()
 	g.mu.Lock()

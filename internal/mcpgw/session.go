@@ -11,6 +11,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/gateway"
 )
 
@@ -48,7 +49,7 @@ type session struct {
 	reqSeq  atomic.Uint64
 
 	// Idle sessions close after Options.SessionIdle without a POST being served.
-	idle     *time.Timer
+	idle     clock.Timer
 	inFlight int
 }
 
@@ -134,7 +135,7 @@ func (s *session) startIdle(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.closed && s.idle == nil {
-		s.idle = time.AfterFunc(d, s.close)
+		s.idle = s.g.opts.Clock.AfterFunc(d, s.close)
 	}
 }
 

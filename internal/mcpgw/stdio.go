@@ -18,6 +18,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/mcpgw/wire"
 )
 
@@ -91,7 +92,7 @@ func (st *stdioServer) run(ctx context.Context) {
 	defer close(st.done)
 	backoff := minBackoff
 	for {
-		started := time.Now()
+		started := st.g.opts.Clock.Now()
 		up, err := st.start(ctx)
 		if err == nil {
 			st.publish(up, nil)
@@ -104,7 +105,7 @@ func (st *stdioServer) run(ctx context.Context) {
 				killProcessGroup(up.proc)
 			}
 			st.publish(nil, nil)
-			if time.Since(started) > stableRun {
+			if clock.Since(st.g.opts.Clock, started) > stableRun {
 				backoff = minBackoff
 			}
 		} else if ctx.Err() == nil {
@@ -114,10 +115,12 @@ func (st *stdioServer) run(ctx context.Context) {
 			return
 		}
 		st.g.log.Warn("local mcp server stopped; restarting", "tool", st.tool.Name, "after", backoff, "err", err)
+		wait := st.g.opts.Clock.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
+			wait.Stop()
 			return
-		case <-time.After(backoff):
+		case <-wait.C():
 		}
 		backoff = min(2*backoff, maxBackoff)
 	}

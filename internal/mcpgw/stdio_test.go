@@ -16,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 )
 
 // peerTool is the test binary itself as a local MCP server (see TestMain).
@@ -304,4 +305,62 @@ func TestNotificationsPrecedeTheResponse(t *testing.T) {
 			t.Fatalf("events on the call's stream = %v, want %v", events, want)
 		}
 	}
+}
+
+// A local server that stops is restarted after a backoff on the server's clock: minBackoff,
+// doubling while it keeps stopping, back to minBackoff once it ran for stableRun. A fake clock
+// shows each wait armed and released exactly at its length; nothing sleeps.
+func TestStdioRestartBackoffOnTheClock(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	tg := newTestGatewayWith(t, Options{Clock: clk}, peerTool(t))
+	tg.p.env["peer-switch"] = "1"
+	tg.p.env["peer-token"] = "peer-secret-value"
+	token, _ := tg.p.addAgent("alice")
+	cs := connect(t, tg.srv.URL+"/mcp", token, nil)
+	call := func() {
+		t.Helper()
+		res, err := cs.CallTool(ctxT(t), &mcp.CallToolParams{Name: "peer.whoami"})
+		if err != nil || res.IsError {
+			t.Fatalf("whoami: %+v, %v", res, err)
+		}
+	}
+	// stopServer kills the running server and waits until its restart waits on the clock.
+	stopServer := func() {
+		t.Helper()
+		tg.g.mu.Lock()
+		st := tg.g.stdio["peer"]
+		tg.g.mu.Unlock()
+		st.mu.Lock()
+		up := st.up
+		st.mu.Unlock()
+		if up == nil || up.proc == nil {
+			t.Fatal("the local server is not running")
+		}
+		_ = up.proc.Process.Kill()
+		if err := clk.WaitForTimers(1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// waitsFor checks that the restart is released by advancing exactly d, not a moment less.
+	waitsFor := func(d time.Duration) {
+		t.Helper()
+		clk.Advance(d - time.Millisecond)
+		if n := clk.Timers(); n != 1 {
+			t.Fatalf("the restart was released %v early (%d timers armed)", time.Millisecond, n)
+		}
+		clk.Advance(time.Millisecond)
+		if n := clk.Timers(); n != 0 {
+			t.Fatalf("the restart still waits after %v (%d timers armed)", d, n)
+		}
+		call() // the restarted server answers
+	}
+
+	call()
+	stopServer()
+	waitsFor(minBackoff)
+	stopServer() // at once again: the backoff doubles
+	waitsFor(2 * minBackoff)
+	clk.Advance(stableRun + time.Second) // a run this long resets it
+	stopServer()
+	waitsFor(minBackoff)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/gateway"
 )
 
@@ -89,7 +90,7 @@ func (up *upstream) listed(ctx context.Context, name string) (bool, error) {
 	up.mu.Lock()
 	if up.toolsGen == gen {
 		// Not when the list changed while it was read: the next call reads it again.
-		up.tools = &toolList{names: names, at: time.Now()}
+		up.tools = &toolList{names: names, at: up.g.opts.Clock.Now()}
 	}
 	up.mu.Unlock()
 	return names[name], nil
@@ -103,7 +104,7 @@ func (up *upstream) cachedTool(name string) (ok, fresh bool) {
 	if up.tools == nil {
 		return false, false
 	}
-	return up.tools.names[name], time.Since(up.tools.at) < toolListTTL
+	return up.tools.names[name], clock.Since(up.g.opts.Clock, up.tools.at) < toolListTTL
 }
 
 // checkToolName resolves a tools/call's name before policy: the name of a tool the upstream

@@ -12,13 +12,16 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/wardenhq/warden/internal/mcpgw/wire"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 )
 
 // bankUpstream is a real MCP server (the Go SDK over streamable HTTP on 127.0.0.1) with the
@@ -220,6 +223,54 @@ func TestToolListFollowsListChanged(t *testing.T) {
 	}
 	if recs := tg.p.records("m", "old"); len(recs) != 2 || recs[1].permit.Decision.Reason != "unknown_tool" {
 		t.Errorf("old after its removal: %d records", len(recs))
+	}
+}
+
+// A miss in a tool list younger than toolListTTL is final; once the list is older, a miss reads
+// it again, so a tool the upstream added without notifications/tools/list_changed becomes
+// callable. The age is on the server's clock, a fake one here.
+func TestToolListAgeOnTheClock(t *testing.T) {
+	s := mcp.NewServer(&mcp.Implementation{Name: "quiet", Version: "1"}, nil)
+	var listed atomic.Bool // whether tools/list shows "new" yet: the upstream never notifies
+	s.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			res, err := next(ctx, method, req)
+			if lr, ok := res.(*mcp.ListToolsResult); ok && !listed.Load() {
+				lr.Tools = slices.DeleteFunc(slices.Clone(lr.Tools), func(t *mcp.Tool) bool { return t.Name == "new" })
+			}
+			return res, err
+		}
+	})
+	handler := func(context.Context, *mcp.CallToolRequest, any) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ran"}}}, nil, nil
+	}
+	mcp.AddTool(s, &mcp.Tool{Name: "old"}, handler)
+	mcp.AddTool(s, &mcp.Tool{Name: "new"}, handler)
+	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
+	t.Cleanup(ts.Close)
+	clk := clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	tg := newTestGatewayWith(t, Options{Clock: clk}, remoteTool("m", ts.URL))
+	token, _ := tg.p.addAgent("bot")
+	cs := connect(t, tg.srv.URL+"/mcp/m", token, nil)
+	call := func(name string) bool {
+		t.Helper()
+		res, err := cs.CallTool(ctxT(t), &mcp.CallToolParams{Name: name})
+		return err == nil && !res.IsError
+	}
+	if !call("old") || call("new") {
+		t.Fatal("before the change: want old callable, new refused")
+	}
+	listed.Store(true)
+	clk.Advance(toolListTTL - time.Millisecond)
+	if call("new") {
+		t.Fatal("a miss in a list younger than toolListTTL read the list again")
+	}
+	clk.Advance(time.Millisecond)
+	if !call("new") {
+		t.Fatal("a miss in a list toolListTTL old did not read the list again")
+	}
+	if recs := tg.p.records("m", "new"); len(recs) != 3 || recs[1].permit.Decision.Reason != "unknown_tool" {
+		t.Errorf("new: %d records, want two refusals and the call", len(recs))
 	}
 }
 

@@ -71,8 +71,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(
 
 // OpenClock is Open with the clock that every part of the server tells the time by and waits
 // on (token lifetimes, approvals, budgets, the kill state's reloads, audit checkpoints and
-// retention, refusal summaries): the real clock in production, a clock.Fake in tests. (The
-// gateways, MCP sessions included, still read the wall clock.)
+// retention, refusal summaries, the pipeline's decisions and decision expiry, MCP session idle
+// timeouts, tool-list age and local servers' restart backoff): the real clock in production, a
+// clock.Fake in tests. (Call latency is measured on the real monotonic clock.)
 func OpenClock(ctx context.Context, cfg config.Config, log *slog.Logger, getenv func(string) string, clk clock.Clock) (*Server, error) {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
@@ -160,7 +161,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		MaxSources: cfg.Audit.Refusals.MaxSources,
 		Clock:      clk,
 	}, log)
-	gw := &gateway.Pipeline{Registry: registry, Tokens: ids, Kill: kill, Budgets: budgetAdapter{budgets}, Secrets: sec, Audit: auditLog, Log: log, Refusals: refusals}
+	gw := &gateway.Pipeline{Registry: registry, Tokens: ids, Kill: kill, Budgets: budgetAdapter{budgets}, Secrets: sec, Audit: auditLog, Log: log, Refusals: refusals, Clock: clk}
 	// Approvals: calls held for a person, decided through the API; a kill, suspension or
 	// lockdown rejects them (killer.Approvals).
 	approvals, err := newApprovals(cfg, store, auditLog, log, getenv, clk)
@@ -172,7 +173,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	if err != nil {
 		return nil, err
 	}
-	mcp := mcpgw.New(gw, log, mcpgw.Options{BaseURL: cfg.PublicURL, Issuer: cfg.PublicURL, Version: Version,
+	mcp := mcpgw.New(gw, log, mcpgw.Options{BaseURL: cfg.PublicURL, Issuer: cfg.PublicURL, Version: Version, Clock: clk,
 		Sandbox: mcpgw.SandboxOptions{Mode: sandboxMode, Dir: filepath.Join(cfg.Data, "mcp"), Audit: auditLog}})
 	killer := &killswitch.Service{
 		Store: store, State: kill, Audit: auditLog, Calls: gw, Sessions: mcp, Tokens: ids, Registry: registry,
