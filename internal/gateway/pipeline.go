@@ -218,7 +218,11 @@ func (r *request) resolve() {
 	r.e = r.snap.tools[r.call.Tool]
 	r.args, r.argsErr = DecodeArguments(r.call.Arguments)
 	r.rd = r.g.eventRedactor(r.snap, r.e)
-	r.ev = r.g.callEvent(r.c, r.call, r.rd, r.p, r.now, r.args)
+	var risk warden.Risk
+	if t := r.tool(); t != nil {
+		risk = t.Risk
+	}
+	r.ev = r.g.callEvent(r.c, r.call, r.rd, r.p, r.now, r.args, risk)
 }
 
 // tool returns the registered tool the call names, or nil.
@@ -409,19 +413,17 @@ type laterAppender interface {
 // callEvent starts the audit event of a call with what is known before any decision. args are
 // the decoded arguments, or nil when they could not be decoded. r is the call's
 // eventRedactor: the agent chose the tool, action and resource it names, its session id and
-// its arguments, and may have put a brokered secret in any of them.
-func (g *Pipeline) callEvent(c *Caller, call *Call, r *redact.Redactor, p *Permit, now time.Time, args map[string]any) *warden.AuditEvent {
-	ev := &warden.AuditEvent{
-		Type: warden.EventToolCall,
-		Time: now,
-		Actor: warden.EventActor{
+// its arguments, and may have put a brokered secret in any of them. risk is the registered
+// tool's, "" for a call that names none.
+func (g *Pipeline) callEvent(c *Caller, call *Call, r *redact.Redactor, p *Permit, now time.Time, args map[string]any, risk warden.Risk) *warden.AuditEvent {
+	ev := warden.NewToolCallEvent(now,
+		warden.EventActor{
 			Kind: warden.ActorAgent, ID: c.Agent.ID, Name: c.Agent.Name, Owner: c.Agent.Owner,
 			OnBehalfOf: r.Secrets(c.Claims.OnBehalfOf()), SessionID: r.Secrets(c.Claims.SessionID), Source: c.Source,
 		},
-		Target:  warden.EventTarget{Tool: r.Secrets(call.Tool), Action: r.Secrets(call.Action), Resource: r.Secrets(call.Resource)},
-		TraceID: p.Trace.TraceID,
-		SpanID:  p.Trace.SpanID,
-	}
+		warden.EventTarget{Tool: r.Secrets(call.Tool), Action: r.Secrets(call.Action), Resource: r.Secrets(call.Resource), Risk: risk},
+		warden.EventDecision{ID: p.Decision.ID},
+		p.Trace.TraceID, p.Trace.SpanID)
 	if len(call.Arguments) == 0 {
 		return ev
 	}
@@ -510,10 +512,10 @@ func (g *Pipeline) secretValues(entries ...*entry) []string {
 // (a tool's name, an argument's), so r takes the brokered secrets out of it.
 func (g *Pipeline) fillDecision(ev *warden.AuditEvent, p *Permit, r *redact.Redactor) {
 	ev.Decision = warden.EventDecision{
+		ID:     p.Decision.ID,
 		Effect: p.Decision.Effect, Reason: p.Decision.Reason, Message: r.Secrets(p.Decision.Message),
 		Policies: p.Decision.Policies, PolicyVersion: p.Decision.PolicyVersion,
 	}
-	ev.Decision.ID = p.Decision.ID
 }
 
 // record writes the event of a refused call. A refusal that cannot be recorded is still a
@@ -526,18 +528,10 @@ func (g *Pipeline) record(ctx context.Context, ev *warden.AuditEvent, p *Permit,
 }
 
 func (g *Pipeline) recordOutcome(ctx context.Context, call *warden.AuditEvent, o Outcome, later bool) {
-	ev := &warden.AuditEvent{
-		Type:     warden.EventToolResult,
-		Actor:    call.Actor,
-		Target:   warden.EventTarget{Tool: call.Target.Tool, Action: call.Target.Action, Resource: call.Target.Resource, ArgsSHA256: call.Target.ArgsSHA256},
-		Decision: warden.EventDecision{ID: call.Decision.ID, Effect: call.Decision.Effect, PolicyVersion: call.Decision.PolicyVersion},
-		Outcome: warden.EventOutcome{
-			Status: o.Status, UpstreamStatus: o.UpstreamStatus,
-			LatencyMS: float64(o.Latency.Microseconds()) / 1000, BytesIn: o.BytesIn, BytesOut: o.BytesOut, RemoteAddr: o.RemoteAddr,
-		},
-		TraceID: call.TraceID,
-		SpanID:  call.SpanID,
-	}
+	ev := warden.NewToolResultEvent(call, warden.EventOutcome{
+		Status: o.Status, UpstreamStatus: o.UpstreamStatus,
+		LatencyMS: float64(o.Latency.Microseconds()) / 1000, BytesIn: o.BytesIn, BytesOut: o.BytesOut, RemoteAddr: o.RemoteAddr,
+	})
 	appendEvent := g.Audit.Append
 	if la, ok := g.Audit.(laterAppender); ok && later {
 		appendEvent = la.AppendLater

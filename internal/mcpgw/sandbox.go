@@ -295,6 +295,10 @@ type toolEgress struct {
 	tool  string
 	audit Auditor
 	log   *slog.Logger
+	// calls holds the tool.call event of each allowed connection until its outcome is
+	// recorded (the proxy reports one for every allowed decision): the tool.result is made
+	// from it, so that it names the same target, risk and decision.
+	calls sync.Map // decision id → *warden.AuditEvent
 }
 
 var _ egress.Decider = (*toolEgress)(nil)
@@ -311,45 +315,45 @@ func (d *toolEgress) Decide(ctx context.Context, r egress.Request) (egress.Decis
 	}
 	id := warden.NewID("dec_")
 	args, _ := json.Marshal(egress.Arguments(r))
-	ev := &warden.AuditEvent{
-		Type:  warden.EventToolCall,
-		Actor: d.actor(),
-		Target: warden.EventTarget{
-			Tool: warden.EgressTool.Name, Action: warden.EgressConnect, Resource: r.Target.Resource(),
-			Risk: warden.EgressTool.Risk, Arguments: args,
-		},
-		Decision: warden.EventDecision{ID: id, Effect: warden.EffectAllow, Reason: warden.ReasonToolAllowHost,
-			Message: "the tool's --allow-host list names " + r.Target.Resource()},
-	}
+	ev := d.callEvent(r.Target, args, warden.EventDecision{ID: id, Effect: warden.EffectAllow, Reason: warden.ReasonToolAllowHost,
+		Message: "the tool's --allow-host list names " + r.Target.Resource()})
 	if err := d.append(ctx, ev); err != nil {
 		return egress.Decision{}, err
 	}
+	d.calls.Store(id, ev)
 	return egress.Decision{ID: id, Allowed: true, Reason: warden.ReasonToolAllowHost}, nil
 }
 
+// callEvent is the tool.call event of a connection to t: the tool as a system actor, calling
+// the egress tool.
+func (d *toolEgress) callEvent(t egress.Target, args []byte, decision warden.EventDecision) *warden.AuditEvent {
+	return warden.NewToolCallEvent(time.Time{}, d.actor(),
+		warden.EventTarget{Tool: warden.EgressTool.Name, Action: warden.EgressConnect, Resource: t.Resource(), Risk: warden.EgressTool.Risk, Arguments: args},
+		decision, "", "")
+}
+
 // refused records a connection the proxy refused: not among the tool's hosts, or resolving
-// to an address it never dials.
+// to an address it never dials. The refusal has a decision id of its own, as every tool.call
+// has, though the proxy's answer does not quote it.
 func (d *toolEgress) refused(ctx context.Context, t egress.Target, reason, message string) {
-	ev := &warden.AuditEvent{
-		Type:     warden.EventToolCall,
-		Actor:    d.actor(),
-		Target:   warden.EventTarget{Tool: warden.EgressTool.Name, Action: warden.EgressConnect, Resource: t.Resource(), Risk: warden.EgressTool.Risk},
-		Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: reason, Message: message},
-	}
+	ev := d.callEvent(t, nil, warden.EventDecision{ID: warden.NewID("dec_"), Effect: warden.EffectDeny, Reason: reason, Message: message})
 	if err := d.append(ctx, ev); err != nil {
 		d.log.Error("audit append failed", "type", ev.Type, "tool", d.tool, "err", err)
 	}
 }
 
 func (d *toolEgress) Outcome(ctx context.Context, id string, o egress.Outcome) error {
-	return d.append(ctx, &warden.AuditEvent{
-		Type:     warden.EventToolResult,
-		Actor:    d.actor(),
-		Target:   warden.EventTarget{Tool: warden.EgressTool.Name, Action: warden.EgressConnect},
-		Decision: warden.EventDecision{ID: id, Effect: warden.EffectAllow},
-		Outcome: warden.EventOutcome{Status: o.Status, LatencyMS: float64(o.Duration.Microseconds()) / 1000,
-			BytesIn: o.BytesIn, BytesOut: o.BytesOut, RemoteAddr: o.Addr},
-	})
+	var call *warden.AuditEvent
+	if v, ok := d.calls.LoadAndDelete(id); ok {
+		call = v.(*warden.AuditEvent)
+	} else {
+		// Not a decision of this tool's (the proxy reports only those): record what is known.
+		call = warden.NewToolCallEvent(time.Time{}, d.actor(),
+			warden.EventTarget{Tool: warden.EgressTool.Name, Action: warden.EgressConnect, Risk: warden.EgressTool.Risk},
+			warden.EventDecision{ID: id, Effect: warden.EffectAllow}, "", "")
+	}
+	return d.append(ctx, warden.NewToolResultEvent(call, warden.EventOutcome{Status: o.Status, LatencyMS: float64(o.Duration.Microseconds()) / 1000,
+		BytesIn: o.BytesIn, BytesOut: o.BytesOut, RemoteAddr: o.Addr}))
 }
 
 func (d *toolEgress) append(ctx context.Context, ev *warden.AuditEvent) error {
