@@ -77,7 +77,7 @@ func newPipelineEnv(tb testing.TB, policies int, withBudgets bool) *pipelineEnv 
 	tb.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "w.db"))
+	store, err := sqlite.OpenLog(ctx, filepath.Join(tb.TempDir(), "w.db"), log)
 	if err != nil {
 		tb.Fatal(err)
 	}

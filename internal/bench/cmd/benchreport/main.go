@@ -144,6 +144,10 @@ type report struct {
 
 var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+(\d+)\s+(.*)$`)
 
+// logInBenchLine is a benchmark's name with a log line written into the middle of its result
+// line (the test binary's stderr shares go test's output): the figures follow on the next line.
+var logInBenchLine = regexp.MustCompile(`^(Benchmark\S+)\s+\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} `)
+
 func (r *report) runGo(ctx context.Context, g goBench) {
 	if r.results == nil {
 		r.results, r.skipped, r.failed, r.cmds, r.loads = map[string]map[string][]float64{}, map[string]string{}, map[string]string{}, map[string]string{}, map[string]string{}
@@ -168,9 +172,16 @@ func (r *report) runGo(ctx context.Context, g goBench) {
 func parseBench(out string, results map[string]map[string][]float64, skipped map[string]string) {
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	skipping := ""
+	skipping, interrupted := "", ""
 	for sc.Scan() {
 		line := sc.Text()
+		if m := logInBenchLine.FindStringSubmatch(line); m != nil {
+			interrupted = m[1]
+			continue
+		}
+		if interrupted != "" {
+			line, interrupted = interrupted+"\t"+strings.TrimSpace(line), ""
+		}
 		if name, ok := strings.CutPrefix(strings.TrimSpace(line), "--- SKIP: "); ok {
 			skipping = strings.Fields(name)[0]
 			skipped[skipping] = "skipped"

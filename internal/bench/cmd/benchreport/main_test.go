@@ -13,6 +13,8 @@ BenchmarkPipeline/policies=1000/budgets=true-2      	   50000	     24000 ns/op	 
 BenchmarkPipeline/policies=1000/budgets=true-2      	   50000	     26000 ns/op	        21.50 p50-µs	        90.00 p99-µs	    8733 B/op	     131 allocs/op
 BenchmarkPipeline/policies=1000/budgets=true-2      	   50000	     25000 ns/op	        20.50 p50-µs	        70.00 p99-µs	    8733 B/op	     131 allocs/op
 BenchmarkDurableAppend/appenders=64-2        	       1	       756.4 events/s	         1.246 p50-ms	         1.246 p99-ms
+BenchmarkDurableAppendAtRate/rate=20000-2    	2026/12/07 05:07:18 WARN the database's directory lets other users in dir=/tmp/x mode=0755
+       1	     19950 events/s	         4.100 p99-ms
 --- SKIP: BenchmarkSandboxStart
     baseline_test.go:171: sandboxes are measured as root, like their tests
 BenchmarkVerify
@@ -33,6 +35,8 @@ func TestParseBench(t *testing.T) {
 		{"BenchmarkPipeline/policies=1000/budgets=true", "p99-µs", 80},
 		{"BenchmarkPipeline/policies=1000/budgets=true", "ns/op", 25000},
 		{"BenchmarkDurableAppend/appenders=64", "p99-ms", 1.246},
+		// A log line written into a result line does not lose the figures that follow it.
+		{"BenchmarkDurableAppendAtRate/rate=20000", "p99-ms", 4.1},
 		{"BenchmarkVerify", "events/min", 4360072},
 	} {
 		if got, why := r.metric("./x", c.name, c.unit); got != c.want || why != "" {
