@@ -25,8 +25,7 @@ func (c *Client) Whoami(ctx context.Context) (*warden.Principal, error) {
 
 // Agents lists the agents.
 func (c *Client) Agents(ctx context.Context) ([]*warden.Agent, error) {
-	var out []*warden.Agent
-	return out, c.Do(ctx, http.MethodGet, "/v1/agents", nil, &out)
+	return call[[]*warden.Agent](ctx, c, http.MethodGet, "/v1/agents", nil)
 }
 
 // Agent returns one agent.
@@ -72,8 +71,7 @@ func (c *Client) LockdownState(ctx context.Context) (*warden.Lockdown, error) {
 
 // Tools lists the registered tools.
 func (c *Client) Tools(ctx context.Context) ([]*warden.Tool, error) {
-	var out []*warden.Tool
-	return out, c.Do(ctx, http.MethodGet, "/v1/tools", nil, &out)
+	return call[[]*warden.Tool](ctx, c, http.MethodGet, "/v1/tools", nil)
 }
 
 // AddTool registers a tool.
@@ -112,8 +110,7 @@ func (c *Client) DeleteBudget(ctx context.Context, id string) error {
 
 // Runners lists the sandboxes registered with the server.
 func (c *Client) Runners(ctx context.Context) ([]apitype.RunnerInfo, error) {
-	var out []apitype.RunnerInfo
-	return out, c.Do(ctx, http.MethodGet, "/v1/runners", nil, &out)
+	return call[[]apitype.RunnerInfo](ctx, c, http.MethodGet, "/v1/runners", nil)
 }
 
 // AuditEvents returns one page of the audit events the query q of GET /v1/audit/events selects,

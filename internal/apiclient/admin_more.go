@@ -63,8 +63,7 @@ func (c *Client) CreateAdminToken(ctx context.Context, spec apitype.AdminTokenSp
 
 // AdminTokens lists the admin tokens (never their values).
 func (c *Client) AdminTokens(ctx context.Context) ([]*warden.AdminToken, error) {
-	var out []*warden.AdminToken
-	return out, c.Do(ctx, http.MethodGet, "/v1/admin/tokens", nil, &out)
+	return call[[]*warden.AdminToken](ctx, c, http.MethodGet, "/v1/admin/tokens", nil)
 }
 
 // RevokeAdminToken revokes a named admin token.
@@ -80,8 +79,7 @@ func (c *Client) RotateKey(ctx context.Context) (*warden.SigningKey, error) {
 
 // Keys lists the token signing keys.
 func (c *Client) Keys(ctx context.Context) ([]*warden.SigningKey, error) {
-	var out []*warden.SigningKey
-	return out, c.Do(ctx, http.MethodGet, "/v1/keys", nil, &out)
+	return call[[]*warden.SigningKey](ctx, c, http.MethodGet, "/v1/keys", nil)
 }
 
 // Apply applies (or, with DryRun, plans) a warden.yaml document.
@@ -92,14 +90,12 @@ func (c *Client) Apply(ctx context.Context, req apitype.ApplyRequest) (*apitype.
 
 // Budgets returns an agent's budgets with their use now.
 func (c *Client) Budgets(ctx context.Context, agent string) ([]apitype.BudgetStatus, error) {
-	var out []apitype.BudgetStatus
-	return out, c.Do(ctx, http.MethodGet, agentPath(agent)+"/budgets", nil, &out)
+	return call[[]apitype.BudgetStatus](ctx, c, http.MethodGet, agentPath(agent)+"/budgets", nil)
 }
 
 // Approvals lists the approval requests of a status ("" for pending, "open", "all").
 func (c *Client) Approvals(ctx context.Context, status string) ([]*apitype.ApprovalView, error) {
-	var out []*apitype.ApprovalView
-	return out, c.Do(ctx, http.MethodGet, "/v1/approvals?status="+url.QueryEscape(status), nil, &out)
+	return call[[]*apitype.ApprovalView](ctx, c, http.MethodGet, "/v1/approvals?status="+url.QueryEscape(status), nil)
 }
 
 // Approval returns one approval request with the agent's recent actions.
@@ -122,8 +118,7 @@ func (c *Client) Reject(ctx context.Context, id string, req apitype.RejectReques
 
 // PolicyVersions lists the policy versions.
 func (c *Client) PolicyVersions(ctx context.Context) ([]*warden.PolicySet, error) {
-	var out []*warden.PolicySet
-	return out, c.Do(ctx, http.MethodGet, "/v1/policies", nil, &out)
+	return call[[]*warden.PolicySet](ctx, c, http.MethodGet, "/v1/policies", nil)
 }
 
 // PolicyVersion returns one version of the policies by its number, or "latest".
@@ -140,8 +135,7 @@ func (c *Client) RollbackPolicies(ctx context.Context, req apitype.RollbackReque
 
 // TestPolicies runs policy test cases; nothing is stored.
 func (c *Client) TestPolicies(ctx context.Context, req apitype.PolicyTest) ([]apitype.PolicyCaseResult, error) {
-	var out []apitype.PolicyCaseResult
-	return out, c.Do(ctx, http.MethodPost, "/v1/policies/test", req, &out)
+	return call[[]apitype.PolicyCaseResult](ctx, c, http.MethodPost, "/v1/policies/test", req)
 }
 
 // ExplainPolicy decides one request and says how.
@@ -176,8 +170,7 @@ func (c *Client) PutSecret(ctx context.Context, name, value string) (*warden.Sec
 
 // Secrets lists the secrets (never their values).
 func (c *Client) Secrets(ctx context.Context) ([]*warden.Secret, error) {
-	var out []*warden.Secret
-	return out, c.Do(ctx, http.MethodGet, "/v1/secrets", nil, &out)
+	return call[[]*warden.Secret](ctx, c, http.MethodGet, "/v1/secrets", nil)
 }
 
 // DeleteSecret deletes a secret.

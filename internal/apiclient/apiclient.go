@@ -83,6 +83,14 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	return err
 }
 
+// call makes a request whose answer decodes into a T and returns it. (A `return out,
+// c.Do(…, &out)` would leave to the compiler whether out is read before or after the call.)
+func call[T any](ctx context.Context, c *Client, method, path string, in any) (T, error) {
+	var out T
+	err := c.Do(ctx, method, path, in, &out)
+	return out, err
+}
+
 // DoHeader is Do that also returns the answer's header.
 func (c *Client) DoHeader(ctx context.Context, method, path string, in, out any) (http.Header, error) {
 	var body io.Reader
