@@ -220,6 +220,31 @@ func TestRefusalLogRunSummarizes(t *testing.T) {
 	}
 }
 
+// A source over its own limit does not use up everyone's: its excess is counted without taking
+// from the total, so other sources are still recorded one by one.
+func TestRefusalLogOneSourceDoesNotStarveOthers(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	rec := &recorder{}
+	l := identity.NewRefusalLog(rec, identity.RefusalLimits{PerSource: 60, Total: 600, Interval: time.Minute, Clock: newClock(t0)}, nil)
+	for range 2000 {
+		if err := l.Append(ctx, refusal("198.51.100.1:1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 10 {
+		if err := l.Append(ctx, refusal(fmt.Sprintf("203.0.113.%d:1", i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if full, summarized, _ := rec.tally(t); full != 70 || summarized != 1940 {
+		t.Fatalf("%d in full, %d summarized; want 70 (60 of the flood, every other source) and 1940", full, summarized)
+	}
+}
+
 func TestSourceKey(t *testing.T) {
 	t.Parallel()
 	tests := map[string]string{

@@ -333,6 +333,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
+	// Requests still served during the shutdown grace may have counted refusals after the
+	// refusal log's own last summary: summarise them once no request is left.
+	final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if ferr := s.refusals.Flush(final); ferr != nil {
+		s.log.Error("recording the last refusal summary failed", "err", ferr)
+	}
 	return err
 }
 
