@@ -33,7 +33,6 @@ type DiskGuard struct {
 	low    bool
 	free   int64
 	err    error
-	passed bool // a check has run
 }
 
 // DiskCheckInterval is how often the server's guard checks.
@@ -72,7 +71,7 @@ func (g *DiskGuard) Check(ctx context.Context) {
 	n, err := free(g.Path)
 	g.mu.Lock()
 	was := g.low
-	g.free, g.err, g.passed = n, err, true
+	g.free, g.err = n, err
 	if err == nil {
 		g.low = n < g.WarnFree
 	}
@@ -110,8 +109,6 @@ func (g *DiskGuard) Status() string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	switch {
-	case !g.passed:
-		return "ok"
 	case g.err != nil:
 		return "free space unknown"
 	case g.low:
