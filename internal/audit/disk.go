@@ -29,10 +29,10 @@ type DiskGuard struct {
 	// Clock times Run's checks; nil means the real clock.
 	Clock clock.Clock
 
-	mu     sync.Mutex
-	low    bool
-	free   int64
-	err    error
+	mu   sync.Mutex
+	low  bool
+	free int64
+	err  error
 }
 
 // DiskCheckInterval is how often the server's guard checks.
