@@ -82,13 +82,7 @@ func (c *Client) AddTool(ctx context.Context, spec apitype.ToolSpec) (*warden.To
 
 // RemoveTool removes a tool.
 func (c *Client) RemoveTool(ctx context.Context, name string) error {
-	return c.Do(ctx, http.MethodDelete, "/v1/tools/"+url.PathEscape(name), nil, nil)
-}
-
-// LatestPolicies returns the policy set in force.
-func (c *Client) LatestPolicies(ctx context.Context) (*warden.PolicySet, error) {
-	var ps warden.PolicySet
-	return &ps, c.Do(ctx, http.MethodGet, "/v1/policies/latest", nil, &ps)
+	return c.Do(ctx, http.MethodDelete, toolPath(name), nil, nil)
 }
 
 // ApplyPolicies replaces the people-written policy files.

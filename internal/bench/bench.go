@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/loopback"
 )
 
 // Paths bench can drive.
@@ -138,8 +138,7 @@ func checkLoopback(addr string) error {
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return warden.Errorf(warden.EInvalid, "server address %q: want http://127.0.0.1:PORT", addr)
 	}
-	host := u.Hostname()
-	if ip := net.ParseIP(host); (ip != nil && ip.IsLoopback()) || host == "localhost" {
+	if loopback.Host(u.Hostname()) {
 		return nil
 	}
 	return warden.Errorf(warden.EInvalid, "server %s is not on 127.0.0.1: bench and drill run their upstream on this machine's loopback, so run them on the warden server's machine (or use --self)", addr)

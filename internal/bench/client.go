@@ -32,7 +32,7 @@ func newClient(base, token string, tr http.RoundTripper) *client {
 // latestPolicies returns the policy set in force, or an empty one at version 0 when none was
 // ever applied.
 func (c *client) latestPolicies(ctx context.Context) (*warden.PolicySet, error) {
-	ps, err := c.LatestPolicies(ctx)
+	ps, err := c.PolicyVersion(ctx, "latest")
 	if warden.ErrorCode(err) == warden.ENotFound {
 		return &warden.PolicySet{Files: map[string]string{}}, nil
 	}
