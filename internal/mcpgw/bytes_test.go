@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/wardenhq/warden"
 )
 
 // rawResult is a tool result as an upstream may write it: spaces, and a member the SDK's types
@@ -17,6 +19,12 @@ const rawResult = `{ "content" : [ {"type":"text", "text":"odd"} ], "isError" : 
 // startRawUpstream is a minimal streamable HTTP MCP server written by hand, answering JSON, so
 // that a test knows the exact bytes of its answers.
 func startRawUpstream(t *testing.T) string {
+	t.Helper()
+	return startRawUpstreamWith(t, rawResult)
+}
+
+// startRawUpstreamWith is startRawUpstream answering every tools/call with callResult.
+func startRawUpstreamWith(t *testing.T, callResult string) string {
 	t.Helper()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -43,7 +51,7 @@ func startRawUpstream(t *testing.T) string {
 		case "tools/list":
 			result = `{"tools":[{"name":"odd","inputSchema":{"type":"object"}}]}`
 		case "tools/call":
-			result = rawResult
+			result = callResult
 		default:
 			if m.ID == nil {
 				w.WriteHeader(http.StatusAccepted)
@@ -103,5 +111,32 @@ func TestBytesInOfALocalServer(t *testing.T) {
 	want, _ := json.Marshal(res) // the peer is an SDK server: it writes what the SDK encodes
 	if o := waitOutcomes(t, recs[0], 1); len(o) != 1 || o[0].BytesIn != int64(len(want)) {
 		t.Errorf("outcomes %+v; want BytesIn %d", o, len(want))
+	}
+}
+
+// A tool result whose content the SDK's server cannot carry is an error on the call that came
+// through the SDK's server — recorded as one, since the agent gets no result — and passes as it
+// came on the lean relay.
+func TestUndecodableResultIsRecordedAsTheAgentSeesIt(t *testing.T) {
+	const bogus = `{"content":[{"type":"bogus","text":"x"}]}`
+	tg := newTestGateway(t, remoteTool("raw", startRawUpstreamWith(t, bogus)))
+	token, _ := tg.p.addAgent("bot")
+	cs := connect(t, tg.srv.URL+"/mcp/raw", token, nil)
+	sid, version := cs.ID(), cs.InitializeResult().ProtocolVersion
+	for i, c := range []struct{ path, params, status string }{
+		{"relay", `{"name":"odd","arguments":{}}`, warden.StatusOK},
+		{"sdk", `{"name":"odd","arguments":{},"x-extra":1}`, warden.StatusError},
+	} {
+		resp := rawRequest(t, http.MethodPost, tg.srv.URL+"/mcp/raw", token, sid, version,
+			`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":`+c.params+`}`)
+		res, rpcErr := rpcAnswer(t, resp)
+		recs := tg.p.records("raw", "odd")
+		if len(recs) != i+1 {
+			t.Fatalf("%s: %d permits, want %d", c.path, len(recs), i+1)
+		}
+		o := waitOutcomes(t, recs[i], 1)
+		if len(o) != 1 || o[0].Status != c.status {
+			t.Errorf("%s: outcomes %+v; want status %s (answer %s, %+v)", c.path, o, c.status, res, rpcErr)
+		}
 	}
 }

@@ -97,16 +97,13 @@ func (s *session) callTool(ctx context.Context, req mcp.Request, c *gateway.Call
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "the upstream MCP server answered with a malformed error"}
 		}
 		return nil, werr
-	case a.reply.typed != nil:
-		return a.reply.typed, nil
 	}
-	// The raw transport's result (a remote upstream), for the SDK to send.
-	res := &mcp.CallToolResult{}
-	if err := json.Unmarshal(a.reply.raw, res); err != nil {
-		server, _ := s.route(p.Name)
-		return s.failedCall(server, a.permit, false, fmt.Errorf("the result is not a tool result: %w", err)), nil
+	if a.reply.typed == nil {
+		// Both transports give the SDK entry a decoded result (relayTransport when it has no
+		// stream of its own).
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "the upstream MCP server's answer was not a tool result"}
 	}
-	return res, nil
+	return a.reply.typed, nil
 }
 
 // route splits an agent-facing tool or prompt name into tool-server and upstream name.

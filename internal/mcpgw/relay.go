@@ -192,6 +192,19 @@ func (t *relayTransport) callTool(ctx context.Context, up *upstream, server, nam
 	case rpcErr != nil:
 		return toolReply{rpcErr: rpcErr}, nil
 	}
+	if t.out == nil {
+		// The SDK's server sends the answer, and can send only what it decodes: decode here,
+		// so a result it cannot carry is this call's recorded error, not an ok the agent never got.
+		var full mcp.CallToolResult
+		if err := json.Unmarshal(res, &full); err != nil {
+			return toolReply{}, fmt.Errorf("the result is not a tool result: %w", err)
+		}
+		if full.Content == nil {
+			full.Content = []mcp.Content{}
+		}
+		t.s.namer(server).contents(full.Content)
+		return toolReply{typed: &full, isError: full.IsError}, nil
+	}
 	result, isError, ok := t.s.callResult(server, res)
 	if !ok {
 		return toolReply{}, errors.New("the result is not a tool result")
