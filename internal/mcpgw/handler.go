@@ -197,14 +197,7 @@ func toolFromPath(p string) (string, bool) {
 }
 
 func writeJSONRPCError(w http.ResponseWriter, status int, code int64, msg string) {
-	data, err := jsonrpc.EncodeMessage(&jsonrpc.Response{Error: &jsonrpc.Error{Code: code, Message: msg}})
-	if err != nil {
-		http.Error(w, msg, status)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(data)
+	writeRPCError(w, status, json.RawMessage("null"), code, msg)
 }
 
 func (g *Server) baseURL(r *http.Request) string {

@@ -413,7 +413,7 @@ func (up *upstream) send(ctx context.Context, ci callInfo, body []byte, f *fligh
 			return err
 		}
 		if len(data) > relayLimit {
-			return errors.New("an upstream message is over the size limit")
+			return wire.ErrTooLarge
 		}
 		if err := each(data); err != nil && err != wire.ErrStop {
 			return err

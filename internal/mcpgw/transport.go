@@ -20,8 +20,8 @@ import (
 )
 
 // sdkTransport carries a tools/call over the SDK client session of its upstream: every call to
-// a local (stdio) server, and a call to a remote one that came through the SDK's server rather
-// than the lean relay. The SDK relates what the upstream sends during the call to it; warden's
+// a local (stdio) server (a remote one's calls go by relayTransport, whichever way they came
+// in). The SDK relates what the upstream sends during the call to it; warden's
 // readers relay the notifications in wire order (order.go) through the router (notify.go).
 type sdkTransport struct{ s *session }
 
@@ -131,10 +131,13 @@ func (b *broker) RoundTrip(r *http.Request) (*http.Response, error) {
 	if f, ok := r.Context().Value(flightKey{}).(*flight); ok && r.Method == http.MethodPost && resp.StatusCode == http.StatusOK &&
 		wire.MediaType(resp.Header.Get("Content-Type")) == "application/json" {
 		// The call's answer as one JSON body: measure it (flight.bytesIn), then hand it on.
-		data, err := io.ReadAll(resp.Body)
+		data, err := io.ReadAll(io.LimitReader(resp.Body, relayLimit+1))
 		_ = resp.Body.Close()
 		if err != nil {
 			return nil, err
+		}
+		if len(data) > relayLimit {
+			return nil, wire.ErrTooLarge
 		}
 		if m, ok := wire.Read(data); ok && m.IsResponse() {
 			f.bytesIn.Store(int64(len(m.Result) + len(m.Error)))
