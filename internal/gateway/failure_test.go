@@ -411,6 +411,26 @@ func TestPipelineFailuresDeny(t *testing.T) {
 			action: "items.create",
 		},
 		{
+			name:   "killed after its token was checked, with a body warden cannot judge",
+			policy: permitAll,
+			setup: func(t *testing.T, e *failureEnv) {
+				e.verifier.afterVerify = func() { e.kill(t) }
+			},
+			request: postJSON("/http/api/items", `{"name": `),
+			status:  http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonAgentInactive, recorded: true,
+			action: "items.create",
+		},
+		{
+			name:   "killed after its token was checked, on no route",
+			policy: permitAll,
+			setup: func(t *testing.T, e *failureEnv) {
+				e.verifier.afterVerify = func() { e.kill(t) }
+			},
+			request: get("/http/api/nothing/here"),
+			status:  http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonAgentInactive, recorded: true,
+			action: "GET /nothing/here",
+		},
+		{
 			// Cedar would skip a policy it cannot evaluate; warden denies.
 			name:   "policy evaluation error",
 			policy: `@id("e") permit(principal, action, resource) when { principal.getTag("region") == "eu" };`,

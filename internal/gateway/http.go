@@ -109,7 +109,7 @@ func (g *Pipeline) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *http
 			call.Action = r.Method + " " + truncate(rest, 256)
 			p := g.deniedBeforePolicy(r, caller, call, err)
 			status := http.StatusForbidden
-			if warden.ErrorCode(err) == warden.EInvalid {
+			if p.Decision.Reason == warden.ReasonInvalidPath {
 				status = http.StatusBadRequest
 			}
 			writeGatewayError(w, status, p.Decision.Reason, p.Decision.Message, p.Decision.ID)
@@ -122,7 +122,11 @@ func (g *Pipeline) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *http
 		// A request warden cannot judge as sent (a body over what it inspects, JSON that does not
 		// parse, a query it cannot read) is a decision like any other: refused and recorded.
 		p := g.Refuse(r.Context(), caller, call, warden.ReasonInvalidRequest, warden.ErrorMessage(err))
-		writeGatewayError(w, warden.HTTPStatus(err), p.Decision.Reason, p.Decision.Message, p.Decision.ID)
+		status := warden.HTTPStatus(err)
+		if p.Decision.Reason != warden.ReasonInvalidRequest {
+			status = http.StatusForbidden // the agent may not act at all (the kill state's reason)
+		}
+		writeGatewayError(w, status, p.Decision.Reason, p.Decision.Message, p.Decision.ID)
 		return
 	}
 	call.Arguments, call.BodyUninspected = args, !inspected
