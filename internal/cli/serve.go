@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/checkpoint"
 	"github.com/wardenhq/warden/internal/config"
@@ -92,14 +91,8 @@ func verifyStore(ctx context.Context, location, key string, external []byte) (*a
 	}
 	// The location is checked here too, so that a mistake in it is a usage error that names the flag.
 	cfg := config.Config{Store: location}
-	kind, where, err := cfg.StoreKind()
-	if err != nil {
+	if _, _, err := cfg.StoreKind(); err != nil {
 		return nil, usagef("--store: %v", err)
-	}
-	if kind == "sqlite" {
-		if _, err := os.Stat(where); err != nil {
-			return nil, warden.Errorf(warden.ENotFound, "--store: %v", err)
-		}
 	}
 	return server.VerifyStore(ctx, location, verifier, external)
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"log/slog"
 	"os"
 
 	"golang.org/x/mod/sumdb/note"
@@ -10,8 +11,6 @@ import (
 	"github.com/wardenhq/warden/internal/audit"
 	"github.com/wardenhq/warden/internal/checkpoint"
 	"github.com/wardenhq/warden/internal/config"
-	"github.com/wardenhq/warden/internal/postgres"
-	"github.com/wardenhq/warden/internal/sqlite"
 )
 
 // VerifyStore verifies the audit log of a store read directly (sqlite:PATH or a postgres://
@@ -24,22 +23,11 @@ func VerifyStore(ctx context.Context, location string, verifier note.Verifier, e
 	if err != nil {
 		return nil, warden.WrapError(warden.EInvalid, err.Error(), err)
 	}
-	var s warden.Store
-	if kind == "sqlite" {
-		// Opening a path that does not exist would create an empty database, which verifies.
-		if _, err := os.Stat(where); err != nil {
-			return nil, warden.WrapError(warden.ENotFound, err.Error(), err)
-		}
-		var st *sqlite.Store
-		if st, err = sqlite.Open(ctx, where); err == nil {
-			s = st
-		}
-	} else {
-		var st *postgres.Store
-		if st, err = postgres.Open(ctx, where); err == nil {
-			s = st
-		}
+	// Opening a path that does not exist would create an empty database, which verifies.
+	if _, err := os.Stat(where); kind == "sqlite" && err != nil {
+		return nil, warden.WrapError(warden.ENotFound, err.Error(), err)
 	}
+	s, err := openStore(ctx, cfg, slog.Default())
 	if err != nil {
 		return nil, warden.WrapError(warden.EUnavailable, "cannot open the store", err)
 	}
