@@ -36,9 +36,6 @@ type Ticker interface {
 // Since is time.Since on c.
 func Since(c Clock, t time.Time) time.Duration { return c.Now().Sub(t) }
 
-// Until is time.Until on c.
-func Until(c Clock, t time.Time) time.Duration { return t.Sub(c.Now()) }
-
 // Or returns c, or the real clock when c is nil: the default of an optional Clock field.
 func Or(c Clock) Clock {
 	if c == nil {

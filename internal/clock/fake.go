@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Fake is a Clock that moves only when a test calls Advance or Set. Its timers and tickers fire
+// Fake is a Clock that moves only when a test calls Advance. Its timers and tickers fire
 // during Advance, in the order of their due times; a timer's or ticker's channel holds one value,
 // like package time's, so a tick nobody received is dropped, not queued.
 //
@@ -88,19 +88,6 @@ func (f *Fake) Advance(d time.Duration) {
 	end := f.Now().Add(d)
 	f.mu.Unlock()
 	f.advanceTo(end)
-}
-
-// Set moves the clock to t, firing what falls due on the way; t before now only moves the
-// clock back (nothing fires and nothing is re-armed), as a wall clock stepped back would.
-func (f *Fake) Set(t time.Time) {
-	f.mu.Lock()
-	if t.Before(f.Now()) {
-		f.setLocked(t)
-		f.mu.Unlock()
-		return
-	}
-	f.mu.Unlock()
-	f.advanceTo(t)
 }
 
 func (f *Fake) advanceTo(end time.Time) {
