@@ -71,7 +71,7 @@ func (a *API) auditEvents(w http.ResponseWriter, r *http.Request, p *warden.Prin
 		if err != nil {
 			return err
 		}
-		w.Header().Set("Warden-Audit-Head", strconv.FormatInt(head, 10))
+		w.Header().Set(apitype.AuditHeadHeader, strconv.FormatInt(head, 10))
 	}
 	evs, err := a.Store.AuditEvents(r.Context(), f)
 	if err != nil {
@@ -186,7 +186,7 @@ func writeSSE(w io.Writer, ev *warden.AuditEvent) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "id: %d\nevent: audit\ndata: %s\n\n", ev.Seq, line)
+	_, err = fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, apitype.AuditEventName, line)
 	return err
 }
 

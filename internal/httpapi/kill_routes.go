@@ -162,7 +162,7 @@ func (a *API) runnerControl(w http.ResponseWriter, r *http.Request, c *warden.Cl
 		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
 		flusher.Flush()
 	}
-	lease := map[string]int{"lease_seconds": killswitch.LeaseSeconds}
+	lease := apitype.RunnerControl{LeaseSeconds: killswitch.LeaseSeconds}
 	send("lease", lease)
 	leaseEvery := time.NewTicker(killswitch.LeaseSeconds * time.Second / 3)
 	defer leaseEvery.Stop()
@@ -173,11 +173,11 @@ func (a *API) runnerControl(w http.ResponseWriter, r *http.Request, c *warden.Cl
 		case <-r.Context().Done():
 			return nil
 		case reason := <-terminate:
-			send("terminate", map[string]string{"reason": reason})
+			send("terminate", apitype.RunnerControl{Reason: reason})
 			return nil
 		case <-check.C:
 			if msg := killswitch.RunnerRefusal(a.Kill.State.Load(), c.AgentID(), c.Epoch, time.Now()); msg != "" {
-				send("terminate", map[string]string{"reason": msg})
+				send("terminate", apitype.RunnerControl{Reason: msg})
 				return nil
 			}
 		case <-leaseEvery.C:

@@ -46,7 +46,7 @@ func writeOAuthError(w http.ResponseWriter, e *oauthError) {
 		}
 	}
 	w.Header().Set("Pragma", "no-cache")
-	writeJSON(w, e.status, map[string]string{"error": e.code, "error_description": e.description})
+	writeJSON(w, e.status, apitype.OAuthError{Error: e.code, Description: e.description})
 }
 
 func invalidRequest(format string) *oauthError {
