@@ -551,7 +551,7 @@ func TestRunRefused(t *testing.T) {
 	f := newFakeServer(t)
 	f.refuse = true
 	r := f.run(t, nil, "exit", "0")
-	if r.err == nil || !strings.Contains(r.err.Error(), "suspended") {
+	if r.err == nil || !strings.Contains(r.err.Error(), "will not let agent") || !strings.Contains(r.err.Error(), "suspended") {
 		t.Fatalf("a refused registration: %v", r.err)
 	}
 	bad := f.run(t, func(o *Options) { o.Credentials.ClientSecret = "wrong" }, "exit", "0")
