@@ -19,6 +19,9 @@ const (
 	ReasonStaleEpoch    = "stale_epoch"    // the token is from another epoch of the agent
 	ReasonLockdown      = "lockdown"       // a lockdown covers the tool
 	ReasonToolDisabled  = "tool_disabled"  // the tool is disabled for every agent
+	// ReasonStaleState: this replica cannot confirm its kill state is current (its change feed
+	// is down and its last reload is older than killswitch.max_staleness): fail closed.
+	ReasonStaleState = "stale_state"
 
 	// Resolving the call.
 	ReasonInvalidToken     = "invalid_token"     // the Bearer token is missing or could not be verified

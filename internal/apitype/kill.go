@@ -39,6 +39,43 @@ type KillReport struct {
 	SandboxesStopped    int                `json:"sandboxes_stopped"`
 	ToolsDisabled       []string           `json:"tools_disabled,omitempty"`
 	ElapsedMS           float64            `json:"elapsed_ms"`
+	// Version is the fleet's state version this change was published as.
+	Version int64 `json:"version,omitempty"`
+	// Replicas is what each live replica did with the change, this one first; a replica that
+	// did not acknowledge within the bound has Acked false.
+	Replicas []ReplicaAck `json:"replicas,omitempty"`
+}
+
+// ReplicaAck is one replica's acknowledgement of a kill-state change: it applied the version
+// and terminated what it forbids on that replica.
+type ReplicaAck struct {
+	ID               string  `json:"id"`
+	Acked            bool    `json:"acked"`
+	AckedMS          float64 `json:"acked_ms"` // from publishing to the ack's arrival
+	CallsCancelled   int     `json:"calls_cancelled"`
+	SessionsClosed   int     `json:"sessions_closed"`
+	SandboxesStopped int     `json:"sandboxes_stopped"`
+	Error            string  `json:"error,omitempty"` // why it did not answer, when it did not
+}
+
+// Replica is one `warden serve` of the fleet, as GET /v1/replicas lists it.
+type Replica struct {
+	ID             string    `json:"id"`
+	Address        string    `json:"address,omitempty"` // its public URL
+	Version        string    `json:"version,omitempty"` // warden's version it runs
+	StartedAt      time.Time `json:"started_at"`
+	HeartbeatAt    time.Time `json:"heartbeat_at"`
+	Live           bool      `json:"live"`            // heartbeat within the liveness bound
+	AppliedVersion int64     `json:"applied_version"` // the newest state version it applied
+	LagVersions    int64     `json:"lag_versions"`    // the fleet's newest version minus applied_version
+	Fresh          bool      `json:"fresh"`           // it can confirm its view is current (not stale_state)
+	Self           bool      `json:"self,omitempty"`  // the replica that answered
+}
+
+// Replicas answers GET /v1/replicas.
+type Replicas struct {
+	Version  int64     `json:"version"` // the fleet's newest state version
+	Replicas []Replica `json:"replicas"`
 }
 
 // RunnerRequest registers a sandbox.

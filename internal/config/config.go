@@ -44,6 +44,20 @@ type Config struct {
 	Audit         Audit         `yaml:"audit"`
 	Approvals     Approvals     `yaml:"approvals"`
 	MCP           MCP           `yaml:"mcp"`
+	KillSwitch    KillSwitch    `yaml:"killswitch"`
+}
+
+// KillSwitch configures how the kill state reaches every replica of a fleet on PostgreSQL.
+type KillSwitch struct {
+	// MaxStaleness is how old this replica's view of the kill state may be when its change
+	// feed (LISTEN/NOTIFY) is down before it refuses every call with stale_state. Default 2s.
+	MaxStaleness Duration `yaml:"max_staleness"`
+	// AckTimeout bounds how long a kill, lockdown, tool disable or quarantine waits for every
+	// live replica to acknowledge it; the report names those that did not. Default 1s.
+	AckTimeout Duration `yaml:"ack_timeout"`
+	// Heartbeat is how often this replica records that it is alive; a replica whose heartbeat
+	// is older than three of these is not live. Default 1s.
+	Heartbeat Duration `yaml:"heartbeat"`
 }
 
 // MCP configures the MCP gateway's local servers (tools added with --mcp-command).
@@ -212,7 +226,8 @@ func Default() Config {
 			Refusals:     AuditRefusals{PerSource: 30, Total: 300, SummaryInterval: Duration(time.Minute), MaxSources: 10_000},
 			DiskWarnFree: 1 << 30,
 		},
-		MCP: MCP{Sandbox: "required"},
+		MCP:        MCP{Sandbox: "required"},
+		KillSwitch: KillSwitch{MaxStaleness: Duration(2 * time.Second), AckTimeout: Duration(time.Second), Heartbeat: Duration(time.Second)},
 	}
 }
 
@@ -310,6 +325,15 @@ func (c *Config) Validate() error {
 		return errors.New("tokens.clock_skew must be between 0 and 5m")
 	case t.RefreshInterval < Duration(100*time.Millisecond):
 		return errors.New("tokens.refresh_interval must be at least 100ms")
+	}
+	ks := c.KillSwitch
+	switch {
+	case ks.MaxStaleness < Duration(100*time.Millisecond) || ks.MaxStaleness > Duration(time.Minute):
+		return errors.New("killswitch.max_staleness must be between 100ms and 1m")
+	case ks.AckTimeout < Duration(10*time.Millisecond) || ks.AckTimeout > Duration(30*time.Second):
+		return errors.New("killswitch.ack_timeout must be between 10ms and 30s")
+	case ks.Heartbeat < Duration(100*time.Millisecond) || ks.Heartbeat > Duration(10*time.Second):
+		return errors.New("killswitch.heartbeat must be between 100ms and 10s")
 	}
 	if c.Gateway.MaxInspectBody > c.Gateway.MaxRequestBody {
 		return errors.New("gateway.max_inspect_body cannot be over gateway.max_request_body")
