@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) warden.Store) {
 		{"Secrets", secretTests},
 		{"Policies", policyTests},
 		{"Budgets", budgetTests},
+		{"BudgetLedger", budgetLedgerTests},
 		{"Kill", killTests},
 		{"Approvals", approvalTests},
 		{"Store", storeTests},
