@@ -24,6 +24,20 @@ type Options struct {
 	// Clock times the flushes and tells the time of changes made by Put and Replace, of saved
 	// counters and of calls that carry none in Usage.Now. Default the real clock.
 	Clock clock.Clock
+	// Shared keeps the counters in the store, consumed in one store transaction per call, for
+	// replicas that share one PostgreSQL database; the store must be a SharedStore. Without it
+	// counters live in memory (one replica, SQLite).
+	Shared bool
+	// Replica names this replica in the store's count of calls in flight; required when Shared.
+	// Two replicas must never share a name: each forgets its own calls in flight on start.
+	Replica string
+	// Lease is how long a replica's calls in flight count after it last renewed its lease (Run
+	// renews it every FlushInterval): a replica that dies holding concurrency slots gives them
+	// back this long after. Shared only; default 10s.
+	Lease time.Duration
+	// StoreTimeout bounds one shared consume, release or status read; a consume that takes
+	// longer is refused. Shared only; default 5s.
+	StoreTimeout time.Duration
 }
 
 const (
@@ -63,6 +77,9 @@ type Budgets struct {
 	// store and then memory, so that memory and store agree on the order of events.
 	mu      sync.Mutex
 	budgets map[string]*warden.Budget // by ID; guarded by mu
+	// shared is the ledger in the store, when Options.Shared; nil keeps counters in memory.
+	shared *sharedLedger
+
 	// ledgers maps an agent's name to its ledger. Consume reads it without a lock; a change copies
 	// it under mu. An agent's ledger, once made, stays for the life of Budgets, so that a release
 	// always finds the mutex that guarded its take.
@@ -125,23 +142,28 @@ func New(ctx context.Context, store warden.BudgetStore, log *slog.Logger, opts O
 	b := &Budgets{store: store, log: log, opts: opts, budgets: map[string]*warden.Budget{}}
 	ledgers := map[string]*agentLedger{}
 	b.ledgers.Store(&ledgers)
+	if opts.Shared {
+		shared, err := newShared(ctx, store, opts)
+		if err != nil {
+			return nil, err
+		}
+		b.shared = shared
+	}
 
 	buds, err := store.Budgets(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load budgets: %w", err)
 	}
-	counters, err := store.BudgetCounters(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load budget counters: %w", err)
+	var counters []*warden.BudgetCounter
+	if b.shared == nil {
+		// Shared counters stay in the store: every call reads them there.
+		if counters, err = store.BudgetCounters(ctx); err != nil {
+			return nil, fmt.Errorf("load budget counters: %w", err)
+		}
 	}
 	for _, bud := range buds {
 		bud := *bud
-		l := newLimiter(&bud)
-		if err := validate(&bud); err != nil {
-			l.broken = warden.ErrorMessage(err)
-			log.Error("stored budget is invalid; calls it covers are denied until it is put again or deleted",
-				"budget", bud.ID, "agent", bud.Agent, "err", err)
-		}
+		l := b.loaded(&bud)
 		if _, taken := b.budgets[bud.ID]; taken {
 			return nil, fmt.Errorf("load budgets: budget %s is stored twice", bud.ID)
 		}
@@ -172,14 +194,54 @@ func New(ctx context.Context, store warden.BudgetStore, log *slog.Logger, opts O
 	return b, nil
 }
 
+// newShared checks the options of a shared ledger and starts this replica's lease.
+func newShared(ctx context.Context, store warden.BudgetStore, opts Options) (*sharedLedger, error) {
+	ss, ok := store.(SharedStore)
+	if !ok {
+		return nil, warden.Errorf(warden.EInvalid, "budgets shared by replicas need a store that shares them (PostgreSQL)")
+	}
+	if opts.Replica == "" {
+		return nil, warden.Errorf(warden.EInvalid, "budgets shared by replicas need this replica's name")
+	}
+	if opts.Lease < 0 || opts.StoreTimeout < 0 {
+		return nil, warden.Errorf(warden.EInvalid, "budget lease %s and store timeout %s must not be negative", opts.Lease, opts.StoreTimeout)
+	}
+	s := &sharedLedger{store: ss, replica: opts.Replica, lease: cmp.Or(opts.Lease, defaultLease),
+		timeout: cmp.Or(opts.StoreTimeout, defaultStoreTimeout), owed: map[string]int{}}
+	if err := ss.StartBudgetLease(ctx, s.replica, opts.Clock.Now()); err != nil {
+		return nil, fmt.Errorf("start budget lease: %w", err)
+	}
+	return s, nil
+}
+
+// loaded makes the limiter of a budget read from the store. One that fails validation (written
+// by a newer warden, say) is kept and refuses every call it covers with an internal error, since
+// skipping it would lift a limit nobody lifted; Put or Delete fixes it.
+func (b *Budgets) loaded(bud *warden.Budget) *limiter {
+	l := newLimiter(bud)
+	if err := validate(bud); err != nil {
+		l.broken = warden.ErrorMessage(err)
+		b.log.Error("stored budget is invalid; calls it covers are denied until it is put again or deleted",
+			"budget", bud.ID, "agent", bud.Agent, "err", err)
+	}
+	return l
+}
+
 // Consume checks the call against every budget that covers it (the agent's, its tool's and its
 // action's) and charges all of them, or, if any refuses, none and returns a Denial. A call with no
 // budget is allowed: budgets limit what policy allows, they grant nothing.
 //
 // When the call is allowed, release is non-nil and must be called when the call ends, to return
 // its concurrency slots; calling it again does nothing. err reports an internal failure (a bad
-// clock, a stored budget that can't be enforced); the caller denies then too.
+// clock, a stored budget that can't be enforced, a shared store that can't be reached); the
+// caller denies then too.
 func (b *Budgets) Consume(u Usage) (release func(), d *Denial, err error) {
+	return b.ConsumeContext(context.Background(), u)
+}
+
+// ConsumeContext is Consume with a context, which bounds the store transaction of shared budgets
+// (along with Options.StoreTimeout); budgets kept in memory never wait.
+func (b *Budgets) ConsumeContext(ctx context.Context, u Usage) (release func(), d *Denial, err error) {
 	a := (*b.ledgers.Load())[u.Agent]
 	if a == nil {
 		return noRelease, nil, nil
@@ -191,6 +253,9 @@ func (b *Budgets) Consume(u Usage) (release func(), d *Denial, err error) {
 	if !ok {
 		return nil, nil, warden.WrapError(warden.EInternal, "budgets can't be checked",
 			fmt.Errorf("call time %s is outside the range budgets work in", u.Now))
+	}
+	if b.shared != nil {
+		return b.shared.consume(ctx, a, &u, now)
 	}
 	return a.consume(&u, now)
 }
@@ -346,7 +411,9 @@ func sameBudget(x, y *warden.Budget) bool {
 		x.Limit == y.Limit && x.Window == y.Window && x.Arg == y.Arg
 }
 
-// Show reports the state of each of the agent's budgets at now, broadest scope first.
+// Show reports the state of each of the agent's budgets at now, broadest scope first. Shared
+// budgets are read from the store; when it can't be reached, each budget's status has its limit
+// and no use, and the failure is logged.
 func (b *Budgets) Show(agent string, now time.Time) []Status {
 	a := (*b.ledgers.Load())[agent]
 	if a == nil {
@@ -355,6 +422,14 @@ func (b *Budgets) Show(agent string, now time.Time) []Status {
 	ns, ok := unixNano(now)
 	if !ok {
 		ns = b.opts.Clock.Now().UnixNano()
+	}
+	if b.shared != nil {
+		out, err := b.shared.show(context.Background(), a, ns)
+		if err == nil {
+			return out
+		}
+		b.log.Warn("budget use not read from the store", "agent", agent, "err", err)
+		return a.limits()
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -370,10 +445,91 @@ func (b *Budgets) Show(agent string, now time.Time) []Status {
 	return out
 }
 
+// limits reports the agent's budgets with their limits alone, for when their use can't be read.
+func (a *agentLedger) limits() []Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ls := make([]*limiter, 0, len(a.byID))
+	for _, l := range a.byID {
+		ls = append(ls, l)
+	}
+	sortLimiters(ls)
+	out := make([]Status, len(ls))
+	for i, l := range ls {
+		out[i] = Status{Budget: l.bud, Limit: l.limit, Remaining: l.limit}
+	}
+	return out
+}
+
+// Reload reads the budgets from the store again and applies what another replica changed: a new
+// budget is enforced, a changed one takes its new limit keeping what was used (as Put does), a
+// deleted one goes. A budget this replica already has as it is stored is left alone, counters
+// included.
+func (b *Budgets) Reload(ctx context.Context) error {
+	buds, err := b.store.Budgets(ctx)
+	if err != nil {
+		return fmt.Errorf("reload budgets: %w", err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.opts.Clock.Now().UnixNano()
+	stored := make(map[string]bool, len(buds))
+	changed := map[*agentLedger]bool{}
+	for _, bud := range buds {
+		nb := *bud
+		stored[nb.ID] = true
+		old := b.budgets[nb.ID]
+		if old != nil && sameBudget(old, &nb) && b.enforced(old) == (validate(&nb) == nil) {
+			continue
+		}
+		if old != nil && old.Agent != nb.Agent {
+			b.forget(old, changed)
+			old = nil
+		}
+		b.budgets[nb.ID] = &nb
+		a := b.ledger(nb.Agent)
+		a.mu.Lock()
+		if l := a.byID[nb.ID]; l != nil && validate(&nb) == nil {
+			l.reconfigure(&nb, now)
+		} else {
+			a.byID[nb.ID] = b.loaded(&nb)
+		}
+		a.mu.Unlock()
+		changed[a] = true
+	}
+	for id, old := range b.budgets {
+		if !stored[id] {
+			b.forget(old, changed)
+		}
+	}
+	for a := range changed {
+		a.mu.Lock()
+		a.rebuild()
+		a.mu.Unlock()
+	}
+	return nil
+}
+
+// forget drops a budget from memory and notes its ledger for rebuilding. Called with b.mu held.
+func (b *Budgets) forget(bud *warden.Budget, changed map[*agentLedger]bool) {
+	delete(b.budgets, bud.ID)
+	a := b.ledger(bud.Agent)
+	a.mu.Lock()
+	delete(a.byID, bud.ID)
+	a.mu.Unlock()
+	changed[a] = true
+}
+
 // Run saves changed counters every FlushInterval until ctx ends, then saves once more, so that a
 // clean shutdown loses nothing, and returns that last save's error. A failed periodic save is
 // logged, and its counters go with the next one.
+//
+// With shared budgets there is nothing to save: Run renews this replica's lease instead, every
+// FlushInterval, and gives back the slots whose release failed to reach the store.
 func (b *Budgets) Run(ctx context.Context) error {
+	if b.shared != nil {
+		return b.runShared(ctx)
+	}
 	t := b.opts.Clock.NewTicker(b.opts.FlushInterval)
 	defer t.Stop()
 	for {
@@ -390,9 +546,29 @@ func (b *Budgets) Run(ctx context.Context) error {
 	}
 }
 
+func (b *Budgets) runShared(ctx context.Context) error {
+	t := b.opts.Clock.NewTicker(b.opts.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalFlushTimeout)
+			defer cancel()
+			return b.shared.renew(fctx, b.opts.Clock.Now())
+		case <-t.C():
+			if err := b.shared.renew(ctx, b.opts.Clock.Now()); err != nil && ctx.Err() == nil {
+				b.log.Warn("budget lease not renewed; retrying at the next interval", "err", err)
+			}
+		}
+	}
+}
+
 // Flush saves every counter changed since the last flush, in one store transaction. If the save
-// fails they stay marked as changed, to go with the next one.
+// fails they stay marked as changed, to go with the next one. Shared budgets have nothing to save.
 func (b *Budgets) Flush(ctx context.Context) error {
+	if b.shared != nil {
+		return nil
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	type taken struct {

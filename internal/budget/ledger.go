@@ -17,9 +17,9 @@ import (
 // This file is the seam between what budgets mean and where their counters live. Budgets (in
 // budget.go) owns the declarations, the store and the messages; an agentLedger owns one agent's
 // counters and applies a call's charges to all of them, or to none, under one mutex. Replicas that
-// share budgets through PostgreSQL will need a ledger whose consume reads and writes the same
-// counters in one store transaction instead; the arithmetic of a single counter (check, take, the
-// conversion to and from warden.BudgetCounter) carries over unchanged.
+// share budgets through PostgreSQL use the shared ledger (shared.go) instead, whose consume reads
+// and writes the same counters in one store transaction; both run the arithmetic of charge and of
+// a single counter (check, take, the conversion to and from warden.BudgetCounter).
 
 const (
 	// slack absorbs binary rounding in sums: amounts such as 0.1 have no exact float64, and a total
@@ -388,13 +388,28 @@ func noRelease() {}
 func (a *agentLedger) consume(u *Usage, now int64) (func(), *Denial, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	sets := a.scopes.applicable(u.Tool, u.Action)
+	held, d, err := charge(a.scopes.applicable(u.Tool, u.Action), u, now)
+	if d != nil || err != nil {
+		return nil, d, err
+	}
+	if held[0] == nil {
+		return noRelease, nil, nil
+	}
+	rel := &release{a: a, ls: held}
+	return rel.release, nil, nil
+}
 
+// charge checks the call against every budget in sets and, only if all of them allow it, takes it
+// from each: the arithmetic of one call, whichever ledger holds the counters and makes the two
+// passes one atomic step. held lists the concurrency budgets the call now holds a slot of, first
+// ones first; a call holds at most three, one per scope, since a budget's ID derives from its
+// scope and kind.
+func charge(sets [3][]*limiter, u *Usage, now int64) (held [3]*limiter, d *Denial, err error) {
 	var worst refusal
 	for _, set := range sets {
 		for _, l := range set {
 			if l.broken != "" {
-				return nil, nil, warden.WrapError(warden.EInternal, "a budget can't be enforced",
+				return held, nil, warden.WrapError(warden.EInternal, "a budget can't be enforced",
 					errors.New("budget "+l.bud.ID+" in the store is invalid: "+l.broken))
 			}
 			amount := 1.0
@@ -411,10 +426,9 @@ func (a *agentLedger) consume(u *Usage, now int64) (func(), *Denial, error) {
 		}
 	}
 	if worst.l != nil {
-		return nil, worst.denial(now), nil
+		return held, worst.denial(now), nil
 	}
 
-	var rel *release
 	n := 0
 	for _, set := range sets {
 		for _, l := range set {
@@ -424,18 +438,12 @@ func (a *agentLedger) consume(u *Usage, now int64) (func(), *Denial, error) {
 			}
 			l.take(now, amount)
 			if l.kind == kindConcurrency {
-				if rel == nil {
-					rel = &release{a: a}
-				}
-				rel.ls[n] = l // at most one concurrency budget per scope: see release
+				held[n] = l
 				n++
 			}
 		}
 	}
-	if rel == nil {
-		return noRelease, nil, nil
-	}
-	return rel.release, nil, nil
+	return held, nil, nil
 }
 
 // refusal is one budget that refuses a call.
