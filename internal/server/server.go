@@ -148,7 +148,9 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		// policies, and the admin API must be up for that.
 		log.Error("the gateway denies every call until the policies compile", "err", err)
 	}
-	budgets, err := budget.New(ctx, store, log, budget.Options{Clock: clk})
+	// Replicas on one PostgreSQL share their budgets' counters in it; SQLite keeps them in memory.
+	_, shared := store.(*postgres.Store)
+	budgets, err := budget.New(ctx, store, log, budget.Options{Clock: clk, Shared: shared, Replica: cfg.ReplicaID})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,90 @@
+package server_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"log/slog"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/wardenhq/warden/internal/budget"
+	"github.com/wardenhq/warden/internal/config"
+	"github.com/wardenhq/warden/internal/server"
+)
+
+// TestReplicasShareBudgets opens two replicas on one PostgreSQL database: a quota spent on one is
+// spent on the other, because the server makes budgets shared on PostgreSQL.
+func TestReplicasShareBudgets(t *testing.T) {
+	t.Parallel()
+	dsn := postgresDatabase(t)
+	dir := t.TempDir() // one data directory: the replicas share the master key, as a fleet must
+	open := func(replica string) *server.Server {
+		cfg := config.Default()
+		cfg.Data, cfg.Store, cfg.ReplicaID = dir, dsn, replica
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		srv, err := server.Open(t.Context(), cfg, slog.New(slog.DiscardHandler), func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		return srv
+	}
+	a, b := open("replica-a"), open("replica-b")
+	bud, err := budget.ParseSpec("triage-bot", "github", "", "quota 1/day")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Budgets.Put(t.Context(), bud); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Budgets.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	u := budget.Usage{Agent: "triage-bot", Tool: "github", Action: "issues.list", Now: time.Now()}
+	if _, d, err := a.Budgets.Consume(u); d != nil || err != nil {
+		t.Fatalf("first call on replica a: %v %v", d, err)
+	}
+	if _, d, err := b.Budgets.Consume(u); d == nil || err != nil {
+		t.Fatalf("second call on replica b = (%v, %v), want the quota's denial", d, err)
+	}
+}
+
+// postgresDatabase creates a database of its own for t on the server WARDEN_TEST_POSTGRES names,
+// drops it when t ends and returns its URL; without the variable the test skips.
+func postgresDatabase(t *testing.T) string {
+	t.Helper()
+	srv := os.Getenv("WARDEN_TEST_POSTGRES")
+	if srv == "" {
+		t.Skip("WARDEN_TEST_POSTGRES is not set; set it to a postgres:// URL to run the PostgreSQL tests")
+	}
+	u, err := url.Parse(srv)
+	if err != nil {
+		t.Fatalf("WARDEN_TEST_POSTGRES: %v", err)
+	}
+	admin, err := sql.Open("pgx", srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	var b [8]byte
+	rand.Read(b[:])
+	name := "warden_server_test_" + hex.EncodeToString(b[:])
+	if _, err := admin.ExecContext(t.Context(), `CREATE DATABASE `+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u.Path = "/" + name
+	return u.String()
+}
