@@ -255,7 +255,9 @@ func (b *Budgets) ConsumeContext(ctx context.Context, u Usage) (release func(), 
 			fmt.Errorf("call time %s is outside the range budgets work in", u.Now))
 	}
 	if b.shared != nil {
-		return b.shared.consume(ctx, a, &u, now)
+		// A copy of its own, so that only a shared consume puts the call on the heap.
+		su := u
+		return b.shared.consume(ctx, a, &su, now)
 	}
 	return a.consume(&u, now)
 }
