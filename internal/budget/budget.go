@@ -292,9 +292,15 @@ func (b *Budgets) put(ctx context.Context, nb *warden.Budget) error {
 	if err := b.store.PutBudget(ctx, nb); err != nil {
 		return fmt.Errorf("put budget %s: %w", nb.ID, err)
 	}
+	old := b.budgets[nb.ID]
 	b.budgets[nb.ID] = nb
 	a := b.ledger(nb.Agent)
 	now := b.opts.Clock.Now().UnixNano()
+	if b.shared != nil && old != nil && !sameBudget(old, nb) {
+		if err := b.shared.carryOver(ctx, old, nb, now); err != nil {
+			return fmt.Errorf("budget %s is stored, but its use so far was not carried over to the new limit; put it again: %w", nb.ID, err)
+		}
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if l := a.byID[nb.ID]; l != nil {

@@ -204,6 +204,29 @@ func (s *sharedLedger) renew(ctx context.Context, now time.Time) error {
 	return err
 }
 
+// carryOver rewrites a budget's stored counter for its new limit or window, as reconfigure does
+// a counter in memory, so that a shared budget declared again keeps what it has used in the same
+// terms: a rate the calls in its bucket (the store keeps an arrival time, which depends on the
+// rate), a quota or sum its use unless the window's length changed.
+func (s *sharedLedger) carryOver(ctx context.Context, old, nb *warden.Budget, now int64) error {
+	if old.Kind == warden.BudgetConcurrency || validate(old) != nil {
+		return nil // nothing stored to carry over, or nothing to read it by
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	at := time.Unix(0, now)
+	return s.store.ConsumeBudgets(ctx, s.replica, []string{nb.ID}, at, func(cs []*warden.BudgetCounter, _ []int) ([]*warden.BudgetCounter, []string, bool) {
+		if cs[0] == nil {
+			return nil, nil, false
+		}
+		l := newLimiter(old)
+		l.restore(cs[0], at)
+		l.reconfigure(nb, now)
+		c, ok := l.counter(at.UTC())
+		return []*warden.BudgetCounter{c}, nil, ok
+	})
+}
+
 // show reports the state of the agent's budgets from the store's counters.
 func (s *sharedLedger) show(ctx context.Context, a *agentLedger, now int64) ([]Status, error) {
 	a.mu.Lock()

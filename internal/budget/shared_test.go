@@ -479,3 +479,49 @@ func BenchmarkConsumeShared(b *testing.B) {
 		release()
 	}
 }
+
+// TestSharedPutCarriesUseOver declares budgets again with other limits and windows, in memory and
+// shared: what was used carries over alike.
+func TestSharedPutCarriesUseOver(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(t0)
+	fleet := sharedFleet(t, 2, clk)
+	memory := newBudgets(t, newFakeStore(), Options{Clock: clk})
+	both := []*Budgets{memory, fleet[0].Budgets}
+	declare := func(tool, spec string) {
+		for _, b := range both {
+			put(t, b, "triage-bot", tool, "", spec)
+		}
+	}
+	same := func(step string, u Usage) {
+		t.Helper()
+		_, md, merr := memory.Consume(u)
+		_, sd, serr := fleet[1].Consume(u)
+		if merr != nil || serr != nil || (md == nil) != (sd == nil) {
+			t.Fatalf("%s: memory (%v, %v), shared (%v, %v)", step, md, merr, sd, serr)
+		}
+		if md != nil && (md.Message != sd.Message || md.RetryAfter != sd.RetryAfter) {
+			t.Fatalf("%s: memory denied %q (%s), shared %q (%s)", step, md.Message, md.RetryAfter, sd.Message, sd.RetryAfter)
+		}
+	}
+	declare("github", "rate 20/minute")
+	declare("slack", "quota 5/hour")
+	reload(t, fleet[1])
+	for range 20 {
+		same("the rate's burst", call("triage-bot", "github", "issues.list", t0))
+	}
+	for range 4 {
+		same("the quota", call("triage-bot", "slack", "post", t0))
+	}
+	clk.Advance(10 * time.Second)
+	declare("github", "rate 10/minute") // the bucket's calls stay, draining at the new rate
+	declare("slack", "quota 5/day")     // another window: the use starts over
+	reload(t, fleet[1])
+	for i := range 8 {
+		at := t0.Add(10*time.Second + time.Duration(i)*5*time.Second)
+		same(fmt.Sprintf("the lowered rate, call %d", i), call("triage-bot", "github", "issues.list", at))
+	}
+	for i := range 6 {
+		same(fmt.Sprintf("the quota of a day, call %d", i), call("triage-bot", "slack", "post", t0.Add(time.Minute)))
+	}
+}
