@@ -1,5 +1,6 @@
 // Package budget enforces per-agent budgets (rates, quotas, concurrency and argument sums) that
-// every tool call consumes atomically before it proceeds, with counters that survive a restart.
+// every tool call consumes atomically before it proceeds, with counters that survive a restart: in
+// memory for one replica, in the shared PostgreSQL store for a fleet of replicas.
 package budget
 
 import (
@@ -68,6 +69,15 @@ const (
 // in progress); a clean shutdown, which ends Run, saves everything. New reads the counters back; a
 // window that has passed in between starts over. Calls in flight are not persisted: after a
 // restart none is.
+//
+// With Options.Shared (replicas on one PostgreSQL) the counters live in the store instead and
+// each call that a budget covers is one store transaction, which locks the call's budgets in ID
+// order, checks and charges them all or none, and commits: replicas share every budget exactly,
+// and nothing is lost to a crash. The declarations stay in each replica's memory: Reload picks
+// up what another replica changed. Concurrency counts every replica's calls in flight while the
+// replica's lease is live (Options.Lease, 10s by default, renewed by Run every FlushInterval): a
+// replica that dies holding slots gives them back that long after its last renewal, and one cut
+// off from the store that long has its calls in flight uncounted by the others until it is back.
 type Budgets struct {
 	store warden.BudgetStore
 	log   *slog.Logger
