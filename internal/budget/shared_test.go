@@ -172,20 +172,38 @@ func TestSharedConcurrencyAcrossReplicas(t *testing.T) {
 	reload(t, fleet[1:]...)
 	run := func(i int) Usage { return call("triage-bot", "shell", "exec", t0) }
 
-	var inflight, most atomic.Int64
-	during := func(int) {
-		n := inflight.Add(1)
-		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
-		}
-		inflight.Add(-1)
+	// 30 callers at once over 3 replicas; every allowed call holds its slot until all 30 have
+	// been decided, so the slots are contended for the whole time: exactly 3 get one.
+	const callers = 30
+	var (
+		inflight, most, allowed atomic.Int64
+		decided, wg             sync.WaitGroup
+		errs                    = make([]error, callers)
+	)
+	decided.Add(callers)
+	for i := range callers {
+		wg.Go(func() {
+			release, d, err := fleet[i%3].Consume(run(i))
+			decided.Done()
+			if err != nil || d != nil {
+				errs[i] = err
+				return
+			}
+			allowed.Add(1)
+			n := inflight.Add(1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			decided.Wait()
+			inflight.Add(-1)
+			release()
+		})
 	}
-	for range 5 {
-		if n := contend(t, fleet, 30, run, during); n == 0 {
-			t.Fatal("concurrency 3 allowed no call at all")
-		}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
 	}
-	if m := most.Load(); m > 3 {
-		t.Fatalf("%d calls in flight at once under concurrency 3", m)
+	if n, m := allowed.Load(), most.Load(); n != 3 || m != 3 {
+		t.Fatalf("concurrency 3 allowed %d of %d callers holding their slots, %d at once; want 3 and 3", n, callers, m)
 	}
 	// Every slot was released: three calls fit again, on three replicas, and a fourth does not.
 	var releases []func()
