@@ -75,7 +75,7 @@ func (s *sharedLedger) consume(ctx context.Context, a *agentLedger, u *Usage, no
 	)
 	live := time.Unix(0, now).Add(-s.lease)
 	serr := s.store.ConsumeBudgets(ctx, s.replica, ids, live, func(cs []*warden.BudgetCounter, inflight []int) ([]*warden.BudgetCounter, []string, bool) {
-		stored := load(sets, ids, cs, inflight, now)
+		stored := load(sets, cs, inflight, now)
 		held, denial, err = charge(stored, u, now)
 		if denial != nil || err != nil {
 			return nil, nil, false
@@ -119,7 +119,7 @@ func (a *agentLedger) declarations(tool, action string) (sets [3][]*limiter, ids
 
 // load sets the counters of sets from the store's, and leaves out the budgets the store no longer
 // has: another replica deleted them, and this one has yet to hear of it.
-func load(sets [3][]*limiter, ids []string, cs []*warden.BudgetCounter, inflight []int, now int64) [3][]*limiter {
+func load(sets [3][]*limiter, cs []*warden.BudgetCounter, inflight []int, now int64) [3][]*limiter {
 	var out [3][]*limiter
 	i := 0
 	for k, set := range sets {
@@ -248,7 +248,7 @@ func (s *sharedLedger) show(ctx context.Context, a *agentLedger, now int64) ([]S
 	if err != nil {
 		return nil, err
 	}
-	stored := load([3][]*limiter{ls}, ids, cs, inflight, now)[0]
+	stored := load([3][]*limiter{ls}, cs, inflight, now)[0]
 	out := make([]Status, len(stored))
 	for i, l := range stored {
 		out[i] = l.status(now)
