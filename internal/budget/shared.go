@@ -117,8 +117,9 @@ func (a *agentLedger) declarations(tool, action string) (sets [3][]*limiter, ids
 	return sets, ids
 }
 
-// load sets the counters of sets from the store's, and leaves out the budgets the store no longer
-// has: another replica deleted them, and this one has yet to hear of it.
+// load sets the counters of sets from the store's (cs and inflight, in the order of sets'
+// limiters), and leaves out the budgets the store no longer has: another replica deleted them,
+// and this one has yet to hear of it.
 func load(sets [3][]*limiter, cs []*warden.BudgetCounter, inflight []int, now int64) [3][]*limiter {
 	var out [3][]*limiter
 	i := 0
