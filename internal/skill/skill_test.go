@@ -170,10 +170,19 @@ func TestDigestSeesEveryChange(t *testing.T) {
 	base, _ := ReadDir(writeDir(t, fixture), Limits{})
 	for name, change := range map[string]func(m map[string]string){
 		"content": func(m map[string]string) { m["references/format.md"] += " " },
-		"exec":    func(m map[string]string) { m["scripts/extract.sh"] = m["scripts/extract.sh*"]; delete(m, "scripts/extract.sh*") },
-		"rename":  func(m map[string]string) { m["references/format2.md"] = m["references/format.md"]; delete(m, "references/format.md") },
-		"added":   func(m map[string]string) { m["empty"] = "" },
-		"moved":   func(m map[string]string) { m["references/x/format.md"] = m["references/format.md"]; delete(m, "references/format.md") },
+		"exec": func(m map[string]string) {
+			m["scripts/extract.sh"] = m["scripts/extract.sh*"]
+			delete(m, "scripts/extract.sh*")
+		},
+		"rename": func(m map[string]string) {
+			m["references/format2.md"] = m["references/format.md"]
+			delete(m, "references/format.md")
+		},
+		"added": func(m map[string]string) { m["empty"] = "" },
+		"moved": func(m map[string]string) {
+			m["references/x/format.md"] = m["references/format.md"]
+			delete(m, "references/format.md")
+		},
 	} {
 		m := map[string]string{}
 		for k, v := range fixture {
@@ -239,7 +248,9 @@ func TestLimits(t *testing.T) {
 }
 
 func TestReadArchiveRefuses(t *testing.T) {
-	reg := func(name string) entry { return entry{name: name, typeflag: tar.TypeReg, mode: 0o644, body: "x", size: -1} }
+	reg := func(name string) entry {
+		return entry{name: name, typeflag: tar.TypeReg, mode: 0o644, body: "x", size: -1}
+	}
 	cases := map[string][]entry{
 		"dot-dot":             {reg("../evil")},
 		"dot-dot inside":      {reg("a/../../evil")},
