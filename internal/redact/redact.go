@@ -110,6 +110,15 @@ func (r *Redactor) String(s string) string {
 	return credentialPatterns.ReplaceAllString(s, Marker)
 }
 
+// FindCredentials returns the byte ranges of s that look like credentials (the patterns String
+// redacts), for scanners that report rather than replace them.
+func FindCredentials(s string) [][]int {
+	if !mayHoldCredential(s) {
+		return nil
+	}
+	return credentialPatterns.FindAllStringIndex(s, -1)
+}
+
 // minCredentialRun is the shortest run of token characters any credential
 // pattern matches (a Slack token's 15).
 const minCredentialRun = 15

@@ -1,0 +1,272 @@
+package scan
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Hidden Unicode.
+
+func isTag(r rune) bool { return r >= 0xE0000 && r <= 0xE007F }
+
+func isBidi(r rune) bool { return r >= 0x202A && r <= 0x202E || r >= 0x2066 && r <= 0x2069 }
+
+func isZeroWidth(r rune) bool {
+	switch r {
+	case 0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x180E, 0x00AD:
+		return true
+	}
+	return false
+}
+
+func isVariationSelector(r rune) bool {
+	return r >= 0xFE00 && r <= 0xFE0F || r >= 0xE0100 && r <= 0xE01EF
+}
+
+// invisible reports whether r draws nothing a reviewer would see.
+func invisible(r rune) bool {
+	return isTag(r) || isBidi(r) || isZeroWidth(r) || isVariationSelector(r) || r == 0x200E || r == 0x200F
+}
+
+// reveal is what a model may read in s: tag characters as the ASCII they stand for, the other
+// invisible characters removed (so that an instruction split by them still reads as one).
+func reveal(s string) string {
+	if strings.IndexFunc(s, invisible) < 0 {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 0xE0020 && r <= 0xE007E:
+			return r - 0xE0000
+		case invisible(r):
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// hiddenUnicode reports tag characters (with the text they spell), bidirectional controls,
+// runs of variation selectors, and zero-width characters inside words. A zero-width joiner
+// between two symbols (an emoji sequence), a non-joiner in a script that uses it, and a byte
+// order mark that opens the text are ordinary, and not reported.
+func hiddenUnicode(add func(rule string, sev Severity, col int, msg, excerpt string), line string, first bool) {
+	for i := 0; i < len(line); {
+		r, size := utf8.DecodeRuneInString(line[i:])
+		switch {
+		case isTag(r):
+			j, hidden := i, []byte{}
+			for j < len(line) {
+				t, n := utf8.DecodeRuneInString(line[j:])
+				if !isTag(t) {
+					break
+				}
+				if t >= 0xE0020 && t <= 0xE007E {
+					hidden = append(hidden, byte(t-0xE0000))
+				}
+				j += n
+			}
+			add("hidden-tag-characters", SeverityHigh, i, fmt.Sprintf("%d invisible tag characters spelling %s", utf8.RuneCountInString(line[i:j]), quote(string(hidden))), line[i:j])
+			i = j
+			continue
+		case isBidi(r):
+			add("bidi-control", SeverityHigh, i, fmt.Sprintf("a bidirectional control character U+%04X", r), line[i:i+size])
+		case isVariationSelector(r):
+			j, n := i, 0
+			for j < len(line) {
+				t, sz := utf8.DecodeRuneInString(line[j:])
+				if !isVariationSelector(t) {
+					break
+				}
+				j += sz
+				n++
+			}
+			if n >= 2 {
+				add("variation-selector-run", SeverityHigh, i, fmt.Sprintf("%d variation selectors in a row, which can encode hidden bytes", n), line[i:j])
+			}
+			i = j
+			continue
+		case isZeroWidth(r):
+			if !(r == 0xFEFF && first && i == 0) && insideWord(line, i, size, r) {
+				add("zero-width", SeverityMedium, i, fmt.Sprintf("a zero-width character U+%04X inside a word", r), around(line, i, size))
+			}
+		}
+		i += size
+	}
+}
+
+// insideWord reports whether the zero-width character at line[i:i+size] stands beside a
+// letter or digit in the way hiding does: next to an ASCII letter or digit (where no script
+// needs a joiner), or any zero-width space, word joiner or soft hyphen beside a letter.
+func insideWord(line string, i, size int, r rune) bool {
+	prev, _ := utf8.DecodeLastRuneInString(line[:i])
+	next, _ := utf8.DecodeRuneInString(line[i+size:])
+	asciiAlnum := func(c rune) bool { return c < utf8.RuneSelf && (unicode.IsLetter(c) || unicode.IsDigit(c)) }
+	if asciiAlnum(prev) || asciiAlnum(next) {
+		return true
+	}
+	if r == 0x200C || r == 0x200D { // joiners: used by scripts and emoji sequences
+		return false
+	}
+	return unicode.IsLetter(prev) || unicode.IsLetter(next)
+}
+
+func around(line string, i, size int) string {
+	start, end := max(0, i-12), min(len(line), i+size+12)
+	for start > 0 && !utf8.RuneStart(line[start]) {
+		start--
+	}
+	for end < len(line) && !utf8.RuneStart(line[end]) {
+		end++
+	}
+	return line[start:end]
+}
+
+// Instructions aimed at the model. The patterns run on lowercased text with invisible
+// characters removed and compatibility forms folded. Each has a gate: groups of words of
+// which the line must hold one from every group before the pattern runs, so that ordinary
+// lines cost a few substring searches and no regular expression.
+
+type gatedPattern struct {
+	gate [][]string
+	re   *regexp.Regexp
+}
+
+func (p gatedPattern) open(lower string) bool {
+	for _, group := range p.gate {
+		found := false
+		for _, w := range group {
+			if strings.Contains(lower, w) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// notUsers ends "the user" where it is not "the user's" or "the users".
+const notUsers = `(?:$|[^\w'’])`
+
+var instructionPatterns = []gatedPattern{
+	{[][]string{{"ignor", "disregard", "forget", "overrid", "bypass"}, {"instruction", "prompt", "message", "rule", "direction", "guideline", "context"}},
+		regexp.MustCompile(`\b(?:ignore|disregard|forget|override|bypass)\s+(?:(?:all|any|the|your|of)\s+)*(?:(?:previous|prior|above|earlier|preceding|other|system|original|existing)\s+)?(?:instructions?|prompts?|messages|rules|directions|guidelines|context)\b`)},
+	{[][]string{{"not", "n't", "never"}, {"tell", "inform", "mention", "reveal", "disclose", "notify", "alert", "show"}, {"user"}},
+		regexp.MustCompile(`\b(?:do\s+not|don't|never)\s+(?:tell|inform|mention\s+(?:this\s+|it\s+)?to|mention|reveal\s+(?:this\s+|it\s+)?to|reveal|disclose|notify|alert|show)\s+(?:this\s+|it\s+|anything\s+)?(?:to\s+)?the\s+user` + notUsers)},
+	{[][]string{{"not", "n't", "never"}, {"that"}, {"you"}},
+		regexp.MustCompile(`\b(?:do\s+not|don't|never)\s+(?:mention|say|reveal|disclose|admit)\s+(?:to\s+anyone\s+)?that\s+you\b`)},
+	{[][]string{{"without"}, {"user"}},
+		regexp.MustCompile(`\bwithout\s+(?:telling|informing|notifying|asking|alerting)\s+the\s+user` + notUsers)},
+	{[][]string{{"hide", "conceal", "keep"}, {"user"}},
+		regexp.MustCompile(`\b(?:hide|conceal|keep)\s+(?:this|it|these\s+\w+)\s+(?:secret\s+)?from\s+the\s+user` + notUsers)},
+	{[][]string{{"user"}, {"must", "should"}},
+		regexp.MustCompile(`\bthe\s+user\s+(?:must|should)\s+(?:not|never)\s+(?:know|see|be\s+told|find\s+out)`)},
+	{[][]string{{"before"}, {"tool"}},
+		regexp.MustCompile(`\bbefore\s+(?:using|calling|invoking|running)\s+(?:any|every|all)\s+(?:other\s+)?tools?`)},
+	{[][]string{{"instead", "rather"}, {"tool"}},
+		regexp.MustCompile(`\b(?:instead\s+of|rather\s+than)\s+(?:using|calling)\s+(?:the\s+)?(?:other|any)\s+tools?`)},
+	{[][]string{{"<"}, {"important", "system", "instruction", "secret"}},
+		regexp.MustCompile(`<\s*/?\s*(?:important|system|instructions?|secret)\s*>`)},
+	{[][]string{{"you"}, {"now"}},
+		regexp.MustCompile(`\byou\s+(?:are|must|will)\s+now\s+(?:act|behave|ignore|obey|follow|in\s+developer\s+mode)`)},
+	{[][]string{{"instructions"}, {"new"}},
+		regexp.MustCompile(`\bnew\s+(?:system\s+)?instructions\s*:`)},
+	{[][]string{{"important"}, {":"}},
+		regexp.MustCompile(`\bimportant\s*:\s*(?:you\s+must|always|never|do\s+not)\b`)},
+}
+
+// commandRE: words telling the model what to do, which make a tool's mention shadowing.
+var commandRE = regexp.MustCompile(`\b(?:always|must|instead|never|before|first|do\s+not|don't|only\s+use|whenever|redirect|replace)\b`)
+
+var sensitivePathRE = regexp.MustCompile(strings.Join([]string{
+	`~?/?\.ssh(?:/[\w.-]*)?`,
+	`\bid_(?:rsa|dsa|ecdsa|ed25519)\b`,
+	`\.aws/(?:credentials|config)`,
+	`/etc/(?:shadow|passwd|sudoers)\b`,
+	`(?:^|[\s/"'=(])\.env(?:\.[\w-]+)?\b`,
+	`\.(?:netrc|npmrc|pypirc|git-credentials|docker/config\.json|kube/config)`,
+	`\bclaude_desktop_config\.json\b`,
+	`\.cursor/mcp\.json`,
+	`\bwarden-data/(?:admin\.token|master\.key)`,
+}, "|"))
+
+var sensitivePathGate = gatedPattern{gate: [][]string{{".ssh", "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", ".aws/", "/etc/", ".env",
+	".netrc", ".npmrc", ".pypirc", ".git-credentials", ".docker/config", ".kube/config", "claude_desktop_config", "mcp.json", "warden-data/"}}}
+
+// urlRE finds URLs and captures their host.
+var urlRE = regexp.MustCompile(`\b(?:https?|wss?|ftp)://(?:[^\s/@"'<>]*@)?(\[[0-9a-f:.]+\]|[a-z0-9.-]+)`)
+
+var downloadExecRE = regexp.MustCompile(strings.Join([]string{
+	`\b(?:curl|wget|fetch)\b[^|\n;]*\|\s*(?:sudo\s+)?(?:ba|z|da|k|c)?sh\b`,
+	`\b(?:curl|wget)\b[^|\n;]*\|\s*(?:sudo\s+)?(?:python3?|perl|ruby|node|php)\b`,
+	`\b(?:ba|z)?sh\s+<\(\s*(?:curl|wget)\b`,
+	`\b(?:ba|z)?sh\s+-c\s+["']?\$\(\s*(?:curl|wget)\b`,
+	`\beval\s+["']?\$\(\s*(?:curl|wget)\b`,
+	`\b(?:iwr|irm|invoke-webrequest|invoke-restmethod)\b[^|\n;]*\|\s*(?:iex|invoke-expression)\b`,
+	`\bbase64\s+(?:-d|--decode)\b[^|\n;]*\|\s*(?:ba|z)?sh\b`,
+}, "|"))
+
+var downloadExecGate = gatedPattern{gate: [][]string{{"curl", "wget", "fetch", "iwr", "irm", "invoke-", "base64"}, {"|", "<(", "$("}}}
+
+// minBlob is the shortest run of base64 or hex characters reported as a blob: longer than any
+// key, hash or identifier a description has reason to hold (a SHA-512 in hex is 128).
+const minBlob = 200
+
+// encoded reports whether a run of base64 characters looks like encoded data rather than a
+// rule of dashes or a long identifier: it mixes digits and letters and uses many symbols.
+func encoded(run string) bool {
+	var seen [256]bool
+	distinct, digits, letters := 0, 0, 0
+	for i := 0; i < len(run); i++ {
+		c := run[i]
+		if !seen[c] {
+			seen[c] = true
+			distinct++
+		}
+		switch {
+		case '0' <= c && c <= '9':
+			digits++
+		case 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z':
+			letters++
+		}
+	}
+	return distinct >= 12 && digits*50 >= len(run) && letters*4 >= len(run)
+}
+
+// longestBlob finds the longest run of base64 characters (the hex digits are among them) that
+// looks encoded, and says which alphabet it keeps to.
+func longestBlob(line string) (start, n int, kind string) {
+	if len(line) < minBlob {
+		return 0, 0, ""
+	}
+	bestStart, best, bestHex := 0, 0, false
+	runStart, hex := -1, true
+	for i := 0; i <= len(line); i++ {
+		c := byte(0)
+		if i < len(line) {
+			c = line[i]
+		}
+		b64 := 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '=' || c == '-' || c == '_'
+		if b64 {
+			if runStart < 0 {
+				runStart, hex = i, true
+			}
+			hex = hex && ('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F')
+			continue
+		}
+		if runStart >= 0 && i-runStart > best && i-runStart >= minBlob && encoded(line[runStart:i]) {
+			bestStart, best, bestHex = runStart, i-runStart, hex
+		}
+		runStart = -1
+	}
+	kind = "base64"
+	if bestHex {
+		kind = "hex"
+	}
+	return bestStart, best, kind
+}
