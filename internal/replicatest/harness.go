@@ -213,7 +213,9 @@ func (f *Fleet) start(bin string, r *Replica) error {
 	}
 	cmd := exec.Command(bin, "serve", "--config", r.config)
 	cmd.Env = append(os.Environ(), "WARDEN_MASTER_KEY="+f.masterKey, "WARDEN_TOKEN=", "WARDEN_ADDR=")
-	cmd.Stdout = logFile
+	// Its stdout shows the first admin token, read from the data directory instead: a secret
+	// kept out of the test's output.
+	cmd.Stdout = nil
 	cmd.Stderr = logFile
 	// Its own process group, so that SIGKILL reaches whatever it started too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
