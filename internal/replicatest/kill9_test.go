@@ -165,10 +165,10 @@ func TestKill9DuringLoad(t *testing.T) {
 			lost[f.Replicas[i].ID]++
 		}
 	}
+	t.Logf("%d calls succeeded (r1 %d, r2 %d, r3 %d before it was killed)", len(ld.ok), ld.okAll[0].Load(), ld.okAll[1].Load(), ld.okAll[2].Load())
 	if len(lost) > 0 {
 		t.Errorf("calls the client saw allowed have no tool.call event (by replica): %v", lost)
 	}
-	t.Logf("%d calls succeeded (r1 %d, r2 %d, r3 %d before it was killed); all recorded", len(ld.ok), ld.okAll[0].Load(), ld.okAll[1].Load(), ld.okAll[2].Load())
 }
 
 // allowedTraces returns the trace ids of every allowed tool.call event of agent, read through
