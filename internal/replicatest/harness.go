@@ -429,3 +429,53 @@ func randomHex(n int) string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Sandbox is a `warden run` process started by RunSandbox.
+type Sandbox struct {
+	Cmd  *exec.Cmd
+	Done <-chan struct{} // closed when it has exited
+	Log  string          // its output
+}
+
+// RunSandbox starts `warden run --agent NAME -- command…` as agent a through replica i, with
+// the agent's credentials and nothing of the admin's in its environment, and kills it (and its
+// sandbox) when the test ends. It needs root, like the sandbox.
+func (f *Fleet) RunSandbox(i int, a *Agent, command ...string) *Sandbox {
+	f.t.Helper()
+	ws := f.t.TempDir()
+	cmd := exec.Command(Binary(f.t), append([]string{"run", "--agent", a.Name, "--workspace", ws, "--"}, command...)...)
+	cmd.Dir = ws
+	cmd.Env = []string{"WARDEN_ADDR=" + f.Replicas[i].URL, "WARDEN_CLIENT_ID=" + a.ClientID, "WARDEN_CLIENT_SECRET=" + a.Secret}
+	for _, k := range []string{"PATH", "HOME", "TMPDIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
+	s := &Sandbox{Cmd: cmd, Log: filepath.Join(ws, "..", "sandbox-"+a.Name+".log")}
+	logFile, err := os.Create(s.Log)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		f.t.Fatalf("warden run: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		logFile.Close()
+		close(done)
+	}()
+	s.Done = done
+	f.t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		select {
+		case <-done:
+		case <-time.After(stopTimeout):
+			f.t.Errorf("warden run for %s did not end within %s of SIGKILL", a.Name, stopTimeout)
+		}
+	})
+	return s
+}

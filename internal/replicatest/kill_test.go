@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ type scene struct {
 
 	session *mcp.ClientSession // on r2
 	mcpDone chan error         // the MCP call's end
+	sandbox *Sandbox           // `warden run -- sleep 600` through r2; nil when not root
 	calls   sync.WaitGroup
 	stop    context.CancelFunc
 }
@@ -73,6 +75,14 @@ func newScene(t *testing.T) *scene {
 		_, err := s.session.CallTool(callCtx, &mcp.CallToolParams{Name: MCPTool + ".block", Arguments: map[string]any{"id": "mcp-r2"}})
 		s.mcpDone <- err
 	}()
+	if os.Geteuid() == 0 {
+		s.sandbox = f.RunSandbox(1, s.agent, "sleep", "600")
+		if err := waitRunner(ctx, f, 1, s.agent.Name, s.sandbox); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		t.Log("not root: no sandbox (warden run needs root here)")
+	}
 	waitCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	for _, id := range []string{blockID(f, 1), blockID(f, 2), "mcp-r2"} {
@@ -84,6 +94,46 @@ func newScene(t *testing.T) *scene {
 }
 
 func blockID(f *Fleet, i int) string { return "http-" + f.Replicas[i].ID }
+
+// waitRunner waits up to 20 s until replica i lists the agent's sandbox as connected.
+func waitRunner(ctx context.Context, f *Fleet, i int, agent string, sb *Sandbox) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		runners, err := f.Client(i).Runners(ctx)
+		if err != nil {
+			return err
+		}
+		if slices.ContainsFunc(runners, func(r apitype.RunnerInfo) bool { return r.Agent == agent && r.Connected }) {
+			return nil
+		}
+		select {
+		case <-sb.Done:
+			log, _ := os.ReadFile(sb.Log)
+			return fmt.Errorf("warden run for %s through %s exited before it registered:\n%s", agent, f.Replicas[i].ID, log)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("warden run for %s did not register with %s within 20 s", agent, f.Replicas[i].ID)
+		}
+	}
+}
+
+// checkSandboxStopped checks that r2 reports it told the sandbox through it to stop before it
+// acknowledged, and that the sandbox ended.
+func (s *scene) checkSandboxStopped(what string, acks []apitype.ReplicaAck) {
+	s.t.Helper()
+	if s.sandbox == nil {
+		return
+	}
+	if i := slices.IndexFunc(acks, func(a apitype.ReplicaAck) bool { return a.ID == s.f.Replicas[1].ID }); i < 0 || acks[i].SandboxesStopped < 1 {
+		s.t.Errorf("%s: the report does not say r2 stopped the sandbox through it: %+v", what, acks)
+	}
+	select {
+	case <-s.sandbox.Done:
+	case <-time.After(5 * time.Second):
+		s.t.Errorf("%s: the sandbox through r2 still runs 5 s after the command returned", what)
+	}
+}
 
 // checkAcks checks that the report names every other replica as having acknowledged the
 // change, and this one if it names itself.
@@ -175,8 +225,9 @@ func (s *scene) checkNoNewSession(what, token string) {
 }
 
 // TestKillHoldsOnEveryReplica: the kill is sent to r1; the agent's calls in flight on r2 and r3
-// are aborted at the upstream, its MCP session on r2 is closed, every replica has acknowledged
-// when the command returns, and no replica allows the agent anything after. Restore gives it
+// are aborted at the upstream, its MCP session and its sandbox (as root) on r2 are closed and
+// stopped, every replica has acknowledged when the command returns, and no replica allows the
+// agent anything after. Restore gives it
 // back, with a new credential, on every replica.
 func TestKillHoldsOnEveryReplica(t *testing.T) {
 	s := newScene(t)
@@ -191,6 +242,7 @@ func TestKillHoldsOnEveryReplica(t *testing.T) {
 	s.checkAcks("kill", rep.Replicas)
 	s.checkAborted("kill", sent, true)
 	s.checkSessionClosed("kill")
+	s.checkSandboxStopped("kill", rep.Replicas)
 	s.checkNoNewSession("kill", s.token)
 
 	restored, err := s.f.Client(0).RestoreAgent(ctx, s.agent.Name, "replicatest: restore")
@@ -208,7 +260,8 @@ func TestKillHoldsOnEveryReplica(t *testing.T) {
 }
 
 // TestLockdownHoldsOnEveryReplica: a lockdown sent to r1 holds on every replica when it returns,
-// aborts the calls in flight on r2 and r3 and closes r2's MCP session; its lift lets calls
+// aborts the calls in flight on r2 and r3, closes r2's MCP session and stops its sandbox; its
+// lift lets calls
 // through again everywhere.
 func TestLockdownHoldsOnEveryReplica(t *testing.T) {
 	s := newScene(t)
@@ -222,6 +275,7 @@ func TestLockdownHoldsOnEveryReplica(t *testing.T) {
 	s.checkAcks("lockdown", rep.Replicas)
 	s.checkAborted("lockdown", sent, true)
 	s.checkSessionClosed("lockdown")
+	s.checkSandboxStopped("lockdown", rep.Replicas)
 
 	if _, err := s.f.Client(0).LiftLockdown(ctx, "replicatest: lift"); err != nil {
 		t.Fatalf("lift through r1: %v", err)
