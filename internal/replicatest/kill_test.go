@@ -371,7 +371,9 @@ func waitStatus(ctx context.Context, f *Fleet, i int, token string, ok func(int,
 		if err == nil && ok(status, body) {
 			return nil
 		}
-		last = fmt.Sprintf("%d %s %v", status, body, err)
+		if ctx.Err() == nil { // not the attempt the overall bound cut short
+			last = fmt.Sprintf("%d %s %v", status, body, err)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("no answer as expected within 10 s; last: %s", last)
