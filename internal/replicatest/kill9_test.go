@@ -116,8 +116,8 @@ func (ld *fleetLoad) halt() {
 }
 
 // TestKill9DuringLoad: three replicas under load, one killed with SIGKILL. The others keep
-// serving, the audit chain verifies, and every call a client saw allowed — on the killed
-// replica too — has its tool.call event in the shared log.
+// serving, the audit chain verifies, every call a client saw allowed — on the killed replica
+// too — has its tool.call event in the shared log, and the killed replica restarts and serves.
 func TestKill9DuringLoad(t *testing.T) {
 	f := Start(t, Options{})
 	ctx := t.Context()
@@ -156,6 +156,15 @@ func TestKill9DuringLoad(t *testing.T) {
 	}
 	if !rep.OK {
 		t.Errorf("the audit chain does not verify after a replica was killed: %+v", rep)
+	}
+
+	// The killed replica comes back on its data directory and serves again.
+	f.Restart(2)
+	if err := f.WaitEcho(ctx, 2, token, http.StatusOK); err != nil {
+		t.Errorf("r3 after its restart: %v", err)
+	}
+	if rep, err := f.Client(2).VerifyAudit(ctx, apitype.VerifyRequest{}); err != nil || !rep.OK {
+		t.Errorf("audit verify through r3 after its restart: %+v %v", rep, err)
 	}
 
 	recorded := allowedTraces(t, f, 0, a.Name)

@@ -2,6 +2,7 @@ package replicatest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -232,12 +233,17 @@ func (s *scene) checkNoNewSession(what, token string) {
 func TestKillHoldsOnEveryReplica(t *testing.T) {
 	s := newScene(t)
 	ctx := t.Context()
+	// Through the CLI, as a person would: `warden kill` sent to r1.
 	sent := time.Now()
-	rep, err := s.f.Client(0).Kill(ctx, s.agent.Name, apitype.KillRequest{Reason: "replicatest: kill across replicas"})
+	out, err := s.f.CLI(0, "kill", "--reason", "replicatest: kill across replicas", "--json", s.agent.Name)
 	if err != nil {
-		t.Fatalf("kill through r1: %v", err)
+		t.Fatalf("warden kill through r1: %v", err)
 	}
-	t.Logf("kill returned in %.1f ms", float64(time.Since(sent).Microseconds())/1000)
+	t.Logf("warden kill returned in %.1f ms (a process start included)", float64(time.Since(sent).Microseconds())/1000)
+	var rep apitype.KillReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("warden kill --json: %v\n%s", err, out)
+	}
 	s.checkRefusedEverywhere("kill", s.token)
 	s.checkAcks("kill", rep.Replicas)
 	s.checkAborted("kill", sent, true)
