@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -65,6 +67,10 @@ type DrillOptions struct {
 	Sandbox     SandboxStarter // nil: no sandbox, for the reason SandboxNote gives
 	SandboxNote string
 	Progress    io.Writer // a line per step; nil: none
+	// Replicas are the URLs of every replica of a fleet on one PostgreSQL, the first of them
+	// Server.Addr: the canaries' sessions, calls in flight and load are spread over all of them,
+	// the kill is sent through the first, and every guarantee is checked on each.
+	Replicas []string
 }
 
 func (o *DrillOptions) validate() error {
@@ -85,6 +91,20 @@ func (o *DrillOptions) validate() error {
 		return warden.Errorf(warden.EInvalid, "--restart needs --self: the drill can restart only a server it runs itself")
 	case o.Kind == DrillLockdown && o.Server.Self == nil && !o.Confirm:
 		return warden.Errorf(warden.EInvalid, "a lockdown drill against a running server denies every agent of the fleet until it lifts the lockdown; add --yes to do it, or use --self")
+	case len(o.Replicas) > 0 && o.Server.Self != nil:
+		return warden.Errorf(warden.EInvalid, "--replicas names running servers; it excludes --self")
+	case len(o.Replicas) > 16:
+		return warden.Errorf(warden.EInvalid, "--replicas: at most 16")
+	case len(o.Replicas) > 0 && strings.TrimSuffix(o.Replicas[0], "/") != strings.TrimSuffix(o.Server.Addr, "/"):
+		return warden.Errorf(warden.EInvalid, "--replicas: the first replica is the one the kill is sent through, and must be the server address")
+	}
+	for i, r := range o.Replicas {
+		if err := checkLoopback(r); err != nil {
+			return err
+		}
+		if slices.Contains(o.Replicas[:i], r) {
+			return warden.Errorf(warden.EInvalid, "--replicas names %s twice", r)
+		}
 	}
 	return nil
 }
@@ -113,6 +133,24 @@ type RestartResult struct {
 	Status  int  `json:"status"` // the gateway's answer to the canary's old token
 	Self    int  `json:"agent_self_status"`
 	Refused bool `json:"refused"`
+}
+
+// ReplicaResult is what a drill over several replicas saw on one of them.
+type ReplicaResult struct {
+	URL string `json:"url"`
+	ID  string `json:"id"` // its replica id, as its audit events name it
+	// Acked says the kill report names the replica as having acknowledged the kill; AckedMS is
+	// how long after publishing the acknowledgement arrived.
+	Acked          bool    `json:"acked"`
+	AckedMS        float64 `json:"acked_ms"`
+	InFlight       int     `json:"in_flight_calls"`
+	Cancelled      int     `json:"in_flight_cancelled"`
+	LastCancelMS   float64 `json:"last_cancel_ms"` // from sending the kill to the upstream seeing the last call through it cancelled
+	Streams        int     `json:"streams"`
+	StreamsClosed  int     `json:"streams_closed"`
+	CallsAfter     int64   `json:"calls_sent_after"`
+	SucceededAfter int64   `json:"succeeded_after_kill"` // load calls and a new MCP session's call
+	AllowedAfter   int     `json:"allowed_after_kill"`
 }
 
 // DrillResult is what a drill measured and checked.
@@ -144,6 +182,9 @@ type DrillResult struct {
 	SucceededAfter    int64 `json:"succeeded_after_kill"` // client calls sent after it that succeeded
 	StreamsClosed     int   `json:"streams_closed"`       // the canaries' open MCP sessions found closed
 	Streams           int   `json:"streams"`
+
+	// Replicas has a row per replica when the drill ran over several (--replicas).
+	Replicas []ReplicaResult `json:"replicas,omitempty"`
 
 	Sandbox SandboxResult       `json:"sandbox"`
 	Restart *RestartResult      `json:"restart,omitempty"`
@@ -177,8 +218,8 @@ func (r *DrillResult) Failed() []string {
 type canary struct {
 	*fixtureAgent
 	tokens    []*tokenSource
-	session   *mcp.ClientSession
-	mcpDone   chan error // the long MCP call's end
+	sessions  []*mcp.ClientSession // one per replica
+	mcpDone   []chan error         // the long MCP call's end, per session
 	sandbox   *exec.Cmd
 	sbDone    chan error
 	pids      []int
@@ -247,7 +288,7 @@ func Drill(ctx context.Context, o DrillOptions) (res *DrillResult, err error) {
 	}
 	say("getting %d tokens (live sessions) per canary", o.Sessions)
 	for _, a := range fx.Agents {
-		c := &canary{fixtureAgent: a, mcpDone: make(chan error, 1)}
+		c := &canary{fixtureAgent: a}
 		canaries = append(canaries, c)
 		if c.tokens, err = tokens(ctx, cn.c, a, o.Sessions); err != nil {
 			return res, err
@@ -258,7 +299,17 @@ func Drill(ctx context.Context, o DrillOptions) (res *DrillResult, err error) {
 	}
 
 	gw := &http.Client{Transport: cn.tr.new(256), Timeout: 30 * time.Second}
-	say("opening an MCP session per canary and starting calls that block until cancelled")
+	fleet := []*client{cn.c}
+	for _, r := range o.Replicas[min(1, len(o.Replicas)):] {
+		fleet = append(fleet, newClient(r, o.Server.Token, cn.tr.new(4)))
+	}
+	if len(o.Replicas) > 0 {
+		say("waiting for every replica to know the canaries, and learning their replica ids")
+		if res.Replicas, err = identifyReplicas(ctx, fleet, gw, fx, canaries[0]); err != nil {
+			return res, err
+		}
+	}
+	say("opening an MCP session per canary and replica and starting calls that block until cancelled")
 	// The calls that block are the kill's to cancel; if it does not, the drill ends them itself.
 	callCtx, stopCalls := context.WithCancel(context.WithoutCancel(ctx))
 	var calls sync.WaitGroup
@@ -266,27 +317,31 @@ func Drill(ctx context.Context, o DrillOptions) (res *DrillResult, err error) {
 		stopCalls()
 		calls.Wait()
 	}()
+	var ids []string              // the calls that block, by the id the upstream records them under
+	idReplica := map[string]int{} // and the replica each went through
 	for i, c := range canaries {
-		cs, err := mcpConnect(ctx, cn.c.base+"/mcp", c.tokens[0], cn.tr.new(4))
-		if err != nil {
-			return res, fmt.Errorf("canary %s: MCP session: %w", c.Name, err)
+		for k, rc := range fleet {
+			cs, err := mcpConnect(ctx, rc.base+"/mcp", c.tokens[0], cn.tr.new(4))
+			if err != nil {
+				return res, fmt.Errorf("canary %s: MCP session at %s: %w", c.Name, rc.base, err)
+			}
+			done := make(chan error, 1)
+			c.sessions, c.mcpDone = append(c.sessions, cs), append(c.mcpDone, done)
+			res.Streams++
+			mcpID, httpID := fmt.Sprintf("mcp-%d-%d", i, k), fmt.Sprintf("http-%d-%d", i, k)
+			ids = append(ids, mcpID, httpID)
+			idReplica[mcpID], idReplica[httpID] = k, k
+			calls.Add(2)
+			go func() {
+				defer calls.Done()
+				_, err := cs.CallTool(callCtx, &mcp.CallToolParams{Name: fx.MCPTool + ".block", Arguments: map[string]any{"id": mcpID}})
+				done <- err
+			}()
+			go func() {
+				defer calls.Done()
+				_, _, _ = httpCall(callCtx, gw, http.MethodGet, fmt.Sprintf("%s/http/%s/block?id=%s", rc.base, fx.HTTPTool, httpID), nil, c.tokens[len(c.tokens)-1])
+			}()
 		}
-		c.session = cs
-		res.Streams++
-		calls.Add(2)
-		go func() {
-			defer calls.Done()
-			_, err := cs.CallTool(callCtx, &mcp.CallToolParams{Name: fx.MCPTool + ".block", Arguments: map[string]any{"id": fmt.Sprintf("mcp-%d", i)}})
-			c.mcpDone <- err
-		}()
-		go func() {
-			defer calls.Done()
-			_, _, _ = httpCall(callCtx, gw, http.MethodGet, fmt.Sprintf("%s/http/%s/block?id=http-%d", cn.c.base, fx.HTTPTool, i), nil, c.tokens[len(c.tokens)-1])
-		}()
-	}
-	var ids []string // the calls that block, by the id the upstream records them under
-	for i := range canaries {
-		ids = append(ids, fmt.Sprintf("mcp-%d", i), fmt.Sprintf("http-%d", i))
 	}
 	res.InFlight = len(ids)
 	waitCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -304,7 +359,11 @@ func Drill(ctx context.Context, o DrillOptions) (res *DrillResult, err error) {
 	}
 
 	say("driving %.0f calls/s through the HTTP gateway for %s", o.Rate, o.Before)
-	ld := startDrillLoad(ctx, gw, cn.c.base+"/http/"+fx.HTTPTool+"/echo", canaries, o.Rate)
+	var urls []string
+	for _, rc := range fleet {
+		urls = append(urls, rc.base+"/http/"+fx.HTTPTool+"/echo")
+	}
+	ld := startDrillLoad(ctx, gw, urls, canaries, o.Rate)
 	time.Sleep(o.Before)
 
 	reason := fmt.Sprintf("drill: warden drill %s %s (a fire drill of the kill switch; its canaries are deleted after)", o.Kind, fx.prefix)
@@ -361,10 +420,19 @@ func Drill(ctx context.Context, o DrillOptions) (res *DrillResult, err error) {
 	})
 	cancel()
 	var last time.Duration
+	lastOn := make([]time.Duration, len(fleet))
 	for _, id := range ids {
+		k := idReplica[id]
+		if res.Replicas != nil {
+			res.Replicas[k].InFlight++
+		}
 		if _, c := up.blocks.times(id); !c.IsZero() {
 			res.Cancelled++
 			last = max(last, c.Sub(t0))
+			lastOn[k] = max(lastOn[k], c.Sub(t0))
+			if res.Replicas != nil {
+				res.Replicas[k].Cancelled++
+			}
 		}
 	}
 	res.LastCancelMS = ms(last)
@@ -372,22 +440,42 @@ func Drill(ctx context.Context, o DrillOptions) (res *DrillResult, err error) {
 		"%d of %d calls in flight were cancelled at the upstream, the last %.1f ms after the %s was sent", res.Cancelled, res.InFlight, res.LastCancelMS, o.Kind)
 
 	for _, c := range canaries {
-		if c.streamClosed(ctx) {
-			res.StreamsClosed++
-		}
-		if c.newSessionWorks(ctx, cn.tr.new(2), cn.c.base+"/mcp", fx.MCPTool+".echo") {
-			res.SucceededAfter++
+		for k, rc := range fleet {
+			closed := c.streamClosed(ctx, k)
+			worked := c.newSessionWorks(ctx, cn.tr.new(2), rc.base+"/mcp", fx.MCPTool+".echo")
+			if closed {
+				res.StreamsClosed++
+			}
+			if worked {
+				res.SucceededAfter++
+			}
+			if res.Replicas != nil {
+				res.Replicas[k].Streams++
+				if closed {
+					res.Replicas[k].StreamsClosed++
+				}
+				if worked {
+					res.Replicas[k].SucceededAfter++
+				}
+			}
 		}
 	}
 	res.check("MCP streams closed", res.StreamsClosed == res.Streams, "%d of %d open MCP sessions closed", res.StreamsClosed, res.Streams)
 	res.check("no call succeeded after it returned", res.SucceededAfter == 0,
 		"%d of %d calls sent after the %s returned succeeded (and a new MCP session was tried for each canary)", res.SucceededAfter, res.CallsAfter, o.Kind)
 
-	allowed, err := allowedAfter(ctx, cn.c, names, t1)
+	allowedBy, err := allowedAfter(ctx, cn.c, names, t1)
 	if err != nil {
 		return res, err
 	}
+	allowed := 0
+	for _, n := range allowedBy {
+		allowed += n
+	}
 	res.AllowedAfter = allowed
+	if res.Replicas != nil {
+		checkReplicas(res, report, ld, allowedBy, lastOn)
+	}
 	res.check("no call allowed after it returned", allowed == 0, "%d allow decisions in the audit log are timed after the %s returned", allowed, o.Kind)
 	recorded, err := recordedWithReason(ctx, cn.c, o.Kind, names[0], reason)
 	if err != nil {
@@ -430,7 +518,90 @@ func Drill(ctx context.Context, o DrillOptions) (res *DrillResult, err error) {
 		{Name: o.Kind + " returns", Passed: res.KillReturnMS <= ms(TargetKillReturn), Detail: fmt.Sprintf("%.1f ms (target ≤ %d ms)", res.KillReturnMS, TargetKillReturn.Milliseconds())},
 		{Name: "in-flight calls cancelled", Passed: res.Cancelled == res.InFlight && res.LastCancelMS <= ms(TargetCancel), Detail: fmt.Sprintf("%.1f ms (target ≤ %d ms)", res.LastCancelMS, TargetCancel.Milliseconds())},
 	}
+	if res.Replicas != nil {
+		res.Targets[0] = Check{Name: o.Kind + " returns, every replica acknowledged", Passed: res.KillReturnMS <= ms(TargetFleetKillReturn),
+			Detail: fmt.Sprintf("%.1f ms (target ≤ %d ms with %d replicas)", res.KillReturnMS, TargetFleetKillReturn.Milliseconds(), len(res.Replicas))}
+	}
 	return res, nil
+}
+
+// TargetFleetKillReturn is the target of a kill over several replicas (issue 14): it returns
+// when every live replica has acknowledged it.
+const TargetFleetKillReturn = 100 * time.Millisecond
+
+// identifyReplicas waits until an echo call of the first canary passes each replica (they learn
+// of the canaries, tools and policy from the store), and reads each replica's id from the audit
+// event of that call, found by its trace id.
+func identifyReplicas(ctx context.Context, fleet []*client, gw *http.Client, fx *fixture, c *canary) ([]ReplicaResult, error) {
+	out := make([]ReplicaResult, len(fleet))
+	for k, rc := range fleet {
+		out[k].URL = rc.base
+		trace := traceID()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, rc.base+"/http/"+fx.HTTPTool+"/echo", nil)
+			if err != nil {
+				return nil, err
+			}
+			req.Header.Set("Authorization", "Bearer "+c.tokens[0].current())
+			req.Header.Set("Traceparent", "00-"+trace+"-00f067aa0ba902b7-01")
+			resp, err := gw.Do(req)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("replica %s did not let the canary call within 15 s of its creation (does it share the store and public_url of %s?)", rc.base, fleet[0].base)
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		evs, err := fleet[0].events(ctx, url.Values{"type": {warden.EventToolCall}, "agent": {c.Name}, "since": {"1h"}})
+		if err != nil {
+			return nil, err
+		}
+		for _, ev := range evs {
+			if ev.TraceID == trace {
+				out[k].ID = ev.Actor.Replica
+			}
+		}
+		if out[k].ID == "" {
+			return nil, fmt.Errorf("the audit log has no event of the canary's call through %s", rc.base)
+		}
+		if slices.ContainsFunc(out[:k], func(r ReplicaResult) bool { return r.ID == out[k].ID }) {
+			return nil, fmt.Errorf("%s and another of --replicas are the same replica (%s): name each replica once, not a load balancer", rc.base, out[k].ID)
+		}
+	}
+	return out, nil
+}
+
+// checkReplicas fills in each replica's row and checks the guarantees on each: it acknowledged
+// the kill (the replica that heard it answers for itself), allowed nothing after it returned,
+// cancelled its calls in flight and closed its MCP sessions.
+func checkReplicas(res *DrillResult, report *apitype.KillReport, ld *drillLoad, allowedBy map[string]int, lastOn []time.Duration) {
+	for k := range res.Replicas {
+		r := &res.Replicas[k]
+		r.CallsAfter = ld.afterOn[k].Load()
+		r.SucceededAfter += ld.succeededAfterOn[k].Load()
+		r.AllowedAfter = allowedBy[r.ID]
+		r.LastCancelMS = ms(lastOn[k])
+		i := slices.IndexFunc(report.Replicas, func(a apitype.ReplicaAck) bool { return a.ID == r.ID })
+		if i >= 0 {
+			r.Acked, r.AckedMS = report.Replicas[i].Acked, report.Replicas[i].AckedMS
+		}
+		if k > 0 || i >= 0 {
+			res.check(r.ID+": acknowledged", r.Acked, "the report %s", map[bool]string{true: fmt.Sprintf("has its acknowledgement, %.1f ms after publishing", r.AckedMS), false: "does not name it as having acknowledged"}[r.Acked])
+		}
+		res.check(r.ID+": nothing allowed after", r.AllowedAfter == 0 && r.SucceededAfter == 0,
+			"%d allow decisions recorded by it after the %s returned; %d of %d calls sent to it after succeeded", r.AllowedAfter, res.Drill, r.SucceededAfter, r.CallsAfter)
+		res.check(r.ID+": calls in flight cancelled", r.Cancelled == r.InFlight, "%d of %d, the last %.1f ms after the %s was sent", r.Cancelled, r.InFlight, r.LastCancelMS, res.Drill)
+		res.check(r.ID+": MCP sessions closed", r.StreamsClosed == r.Streams, "%d of %d", r.StreamsClosed, r.Streams)
+	}
 }
 
 // tokens gets n tokens for an agent, eight requests at a time.
@@ -466,18 +637,18 @@ func roundTrip(ctx context.Context, c *client) float64 {
 	return percentiles(lat).P50
 }
 
-// allowedAfter counts the canaries' allow decisions timed after t.
-func allowedAfter(ctx context.Context, c *client, names []string, t time.Time) (int, error) {
-	n := 0
+// allowedAfter counts the canaries' allow decisions timed after t, by the replica that made them.
+func allowedAfter(ctx context.Context, c *client, names []string, t time.Time) (map[string]int, error) {
+	n := map[string]int{}
 	for _, name := range names {
 		evs, err := c.events(ctx, url.Values{"type": {warden.EventToolCall}, "agent": {name}, "decision": {warden.EffectAllow},
 			"since": {t.Add(-time.Second).UTC().Format(time.RFC3339Nano)}})
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		for _, ev := range evs {
 			if ev.Time.After(t) {
-				n++
+				n[ev.Actor.Replica]++
 			}
 		}
 	}
@@ -500,17 +671,17 @@ func recordedWithReason(ctx context.Context, c *client, kind, agent, reason stri
 	}), nil
 }
 
-// streamClosed says whether the canary's MCP session ended: its call in flight returned and the
-// session no longer answers.
-func (c *canary) streamClosed(ctx context.Context) bool {
+// streamClosed says whether the canary's k-th MCP session ended: its call in flight returned and
+// the session no longer answers.
+func (c *canary) streamClosed(ctx context.Context, k int) bool {
 	select {
-	case <-c.mcpDone:
+	case <-c.mcpDone[k]:
 	case <-time.After(5 * time.Second):
 		return false
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	_, err := c.session.ListTools(ctx, nil)
+	_, err := c.sessions[k].ListTools(ctx, nil)
 	return err != nil
 }
 
@@ -528,8 +699,8 @@ func (c *canary) newSessionWorks(ctx context.Context, tr *http.Transport, endpoi
 }
 
 func (c *canary) release() {
-	if c.session != nil {
-		_ = c.session.Close()
+	for _, cs := range c.sessions {
+		_ = cs.Close()
 	}
 	if c.sandbox != nil {
 		killTree(c.sandbox.Process.Pid)
@@ -549,13 +720,15 @@ type drillLoad struct {
 	killStarted, killReturned     atomic.Int64 // unix nanos, 0 until the kill was sent, and returned
 	okBefore, failedBefore, after atomic.Int64
 	succeededAfter                atomic.Int64
+	afterOn, succeededAfterOn     []atomic.Int64 // by replica
 	errBefore                     atomic.Pointer[string]
 	done                          chan struct{}
 	wg                            sync.WaitGroup
 }
 
-func startDrillLoad(ctx context.Context, hc *http.Client, url string, canaries []*canary, rate float64) *drillLoad {
-	ld := &drillLoad{done: make(chan struct{})}
+// startDrillLoad spreads the calls over urls, one echo URL per replica.
+func startDrillLoad(ctx context.Context, hc *http.Client, urls []string, canaries []*canary, rate float64) *drillLoad {
+	ld := &drillLoad{done: make(chan struct{}), afterOn: make([]atomic.Int64, len(urls)), succeededAfterOn: make([]atomic.Int64, len(urls))}
 	var tokens []*tokenSource
 	for _, c := range canaries {
 		tokens = append(tokens, c.tokens...)
@@ -582,14 +755,17 @@ func startDrillLoad(ctx context.Context, hc *http.Client, url string, canaries [
 				defer ld.wg.Done()
 				defer func() { <-sem }()
 				sent := time.Now().UnixNano()
-				_, _, err := httpCall(context.WithoutCancel(ctx), hc, http.MethodGet, url, nil, tokens[i%len(tokens)])
+				k := i % len(urls)
+				_, _, err := httpCall(context.WithoutCancel(ctx), hc, http.MethodGet, urls[k], nil, tokens[i%len(tokens)])
 				ended := time.Now().UnixNano()
 				started, returned := ld.killStarted.Load(), ld.killReturned.Load()
 				switch {
 				case returned != 0 && sent > returned:
 					ld.after.Add(1)
+					ld.afterOn[k].Add(1)
 					if err == nil {
 						ld.succeededAfter.Add(1)
+						ld.succeededAfterOn[k].Add(1)
 					}
 				case (started == 0 || ended < started) && err == nil:
 					ld.okBefore.Add(1)
@@ -729,4 +905,11 @@ func finishSandboxes(canaries []*canary, report *apitype.KillReport, r *SandboxR
 		default:
 		}
 	}
+}
+
+// traceID returns a new W3C trace id: 32 hex digits.
+func traceID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

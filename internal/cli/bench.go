@@ -6,8 +6,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
+	"text/tabwriter"
 	"time"
 
 	"github.com/wardenhq/warden/internal/bench"
@@ -16,7 +18,7 @@ import (
 var benchCommands = []command{
 	{"bench", "[--self [--store URL] [--audit-sink on|off]] [--path mcp|http|authorize] [--rate N] [--duration D] [--concurrency N] [--policies N] [--budgets on|off]",
 		"measure the latency warden adds and its throughput, against a direct call and a plain reverse proxy", benchCmd},
-	{"drill kill", "[--self [--store URL] [--restart]] [--rate N] [--sessions N]",
+	{"drill kill", "[--self [--store URL] [--restart] | --replicas URL1,URL2,…] [--rate N] [--sessions N]",
 		"fire drill: kill a canary agent under load and check every guarantee of the kill switch", drillKill},
 	{"drill lockdown", "[--agents N] [--self [--store URL] [--restart] | --yes] [--rate N] [--sessions N]",
 		"fire drill: lock the fleet down with N canaries under load, check every guarantee, lift it", drillLockdown},
@@ -221,6 +223,8 @@ func drill(ctx context.Context, inv *invocation, kind string) error {
 	inv.fs.DurationVar(&o.After, "after", time.Second, "load after the "+what+" returned, to catch a call let through late")
 	inv.fs.BoolVar(&o.Restart, "restart", false, "with --self: restart the server after the kill and check the canary's token is still refused")
 	inv.fs.BoolVar(&sandbox, "sandbox", true, "run a sandbox ('warden run -- sleep 600') per canary where this machine can")
+	var replicas string
+	inv.fs.StringVar(&replicas, "replicas", "", "the URLs of every replica of a fleet, comma-separated: the canaries' sessions and load are spread over them, the "+what+" is sent through the first, every guarantee is checked on each")
 	if kind == bench.DrillLockdown {
 		o.Agents = 3
 		inv.fs.IntVar(&o.Agents, "agents", 3, "canary agents")
@@ -232,6 +236,21 @@ func drill(ctx context.Context, inv *invocation, kind string) error {
 	var err error
 	if o.Server, err = inv.serverOptions(sf); err != nil {
 		return err
+	}
+	if replicas != "" {
+		if o.Server.Self != nil {
+			return usagef("--replicas names running servers; it excludes --self")
+		}
+		for _, r := range strings.Split(replicas, ",") {
+			o.Replicas = append(o.Replicas, strings.TrimSuffix(strings.TrimSpace(r), "/"))
+		}
+		if len(o.Replicas) < 2 || slices.Contains(o.Replicas, "") {
+			return usagef("--replicas: want two or more URLs separated by commas, e.g. http://127.0.0.1:8801,http://127.0.0.1:8802")
+		}
+		if inv.addr != "" && strings.TrimSuffix(inv.addr, "/") != o.Replicas[0] {
+			return usagef("--replicas: the %s is sent through the first replica; leave --addr out or make it the first", what)
+		}
+		o.Server.Addr = o.Replicas[0]
 	}
 	switch {
 	case !sandbox:
@@ -288,6 +307,19 @@ func printDrill(w io.Writer, r *bench.DrillResult) {
 		"refused after restart", restart,
 		"machine", fmt.Sprintf("%d CPUs, load %s", r.Machine.CPUs, r.Machine.LoadAvg),
 	)
+	if len(r.Replicas) > 0 {
+		fmt.Fprintln(w, "\nReplicas:")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  ID\tURL\tACKED\tCANCELLED\tLAST CANCEL\tSESSIONS CLOSED\tSUCCEEDED AFTER\tALLOWED AFTER")
+		for _, p := range r.Replicas {
+			acked := "no"
+			if p.Acked {
+				acked = fmt.Sprintf("%.1f ms", p.AckedMS)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d of %d\t%.1f ms\t%d of %d\t%d of %d\t%d\n", p.ID, p.URL, acked, p.Cancelled, p.InFlight, p.LastCancelMS, p.StreamsClosed, p.Streams, p.SucceededAfter, p.CallsAfter, p.AllowedAfter)
+		}
+		tw.Flush()
+	}
 	fmt.Fprintln(w, "\nGuarantees:")
 	for _, c := range r.Checks {
 		mark := "pass"

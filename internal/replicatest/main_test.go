@@ -1,0 +1,5 @@
+package replicatest
+
+import "testing"
+
+func TestMain(m *testing.M) { Main(m) }
