@@ -288,9 +288,11 @@ func (p *Postgres) wait(ctx context.Context, d time.Duration) bool {
 // for a quarter of MaxStaleness it asks the connection a trivial question, so that a half-open
 // connection is found out before the replica goes stale rather than never.
 func (p *Postgres) listen(ctx context.Context, q *queue, connected func()) error {
-	cctx, cancel := context.WithTimeout(ctx, max(p.maxStaleness, 5*time.Second))
-	conn, err := pgx.ConnectConfig(cctx, p.listenConfig)
-	cancel()
+	// Setting up is bounded too: a connection that stops answering halfway must not keep the
+	// feed from reconnecting.
+	setup, cancel := context.WithTimeout(ctx, max(p.maxStaleness, 5*time.Second))
+	defer cancel()
+	conn, err := pgx.ConnectConfig(setup, p.listenConfig)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
@@ -299,15 +301,16 @@ func (p *Postgres) listen(ctx context.Context, q *queue, connected func()) error
 		defer cancel()
 		conn.Close(ctx)
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
+	if _, err := conn.Exec(setup, "LISTEN "+channel); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	// Every change committed before LISTEN has a version at most this one and is in the store
 	// the reload reads; every later one will be notified.
 	var version int64
-	if err := conn.QueryRow(ctx, `SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM fleet_version`).Scan(&version); err != nil {
+	if err := conn.QueryRow(setup, `SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM fleet_version`).Scan(&version); err != nil {
 		return fmt.Errorf("read the fleet version: %w", err)
 	}
+	cancel()
 	gen := p.nextGen.Add(1)
 	p.listenPID.Store(conn.PgConn().PID())
 	p.confirmed.Store(p.clock.Now().UnixNano())
@@ -451,7 +454,11 @@ func (p *Postgres) beat(ctx context.Context) {
 	t := p.clock.NewTicker(p.heartbeat)
 	defer t.Stop()
 	for {
-		if err := p.beatOnce(ctx); err != nil && ctx.Err() == nil {
+		switch err := p.beatOnce(ctx); {
+		case err == nil || ctx.Err() != nil:
+		case errors.Is(err, ErrReplicaIDInUse):
+			p.log.Error("fleet: this replica's ID is another's now", "replica", p.id, "err", err)
+		default:
 			p.log.Warn("fleet: could not record the heartbeat", "replica", p.id, "err", err)
 		}
 		select {
