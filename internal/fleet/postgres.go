@@ -76,6 +76,9 @@ type Postgres struct {
 	pendingSince atomic.Int64 // when the oldest change not yet applied arrived
 	reloaded     atomic.Int64 // the newest full reload (Reloaded)
 	applied      atomic.Int64 // the newest version applied
+	// idLost is set when another live process took this replica's ID: acknowledgements under
+	// the ID no longer say which process applied a change, so this one stays stale.
+	idLost atomic.Bool
 	listenPID    atomic.Uint32
 
 	mu        sync.Mutex
@@ -217,8 +220,12 @@ func (p *Postgres) markApplied(version int64) {
 
 // Stale reports whether the replica cannot confirm its view is current at now: neither has its
 // feed been confirmed (connected, caught up, seen working and no change waiting) within
-// MaxStaleness, nor has a full reload happened within it. It reads atomics only.
+// MaxStaleness, nor has a full reload happened within it; or another process has taken its ID.
+// It reads atomics only.
 func (p *Postgres) Stale(now time.Time) bool {
+	if p.idLost.Load() {
+		return true
+	}
 	n, limit := now.UnixNano(), p.maxStaleness.Nanoseconds()
 	if n-p.reloaded.Load() <= limit {
 		return false
@@ -457,7 +464,8 @@ func (p *Postgres) beat(ctx context.Context) {
 		switch err := p.beatOnce(ctx); {
 		case err == nil || ctx.Err() != nil:
 		case errors.Is(err, ErrReplicaIDInUse):
-			p.log.Error("fleet: this replica's ID is another's now", "replica", p.id, "err", err)
+			p.idLost.Store(true)
+			p.log.Error("fleet: this replica's ID is another's now; refusing calls until restarted with its own", "replica", p.id, "err", err)
 		default:
 			p.log.Warn("fleet: could not record the heartbeat", "replica", p.id, "err", err)
 		}

@@ -337,6 +337,20 @@ func TestALiveReplicaIDIsRefused(t *testing.T) {
 	open(t, dsn, "r1")
 }
 
+func TestAReplicaWhoseIDIsTakenGoesStale(t *testing.T) {
+	dsn := testDatabase(t)
+	a := start(t, dsn, "a")
+	// Another process takes a's ID, as one may when a's heartbeat lapsed.
+	if _, err := rawDB(t, dsn).Exec(`UPDATE fleet_replicas SET instance = 'another', heartbeat_at = now() + interval '1 hour'`); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a stale", func() bool { return a.Stale(time.Now()) })
+	a.Reloaded(time.Now())
+	if !a.Stale(time.Now()) {
+		t.Error("a fresh after a reload though its ID is another's")
+	}
+}
+
 func TestReplicasListsTheFleetAndOnlyLiveOnesAreWaitedFor(t *testing.T) {
 	dsn := testDatabase(t)
 	a, b := start(t, dsn, "a"), start(t, dsn, "b")
