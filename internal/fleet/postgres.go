@@ -78,8 +78,8 @@ type Postgres struct {
 	applied      atomic.Int64 // the newest version applied
 	// idLost is set when another live process took this replica's ID: acknowledgements under
 	// the ID no longer say which process applied a change, so this one stays stale.
-	idLost atomic.Bool
-	listenPID    atomic.Uint32
+	idLost    atomic.Bool
+	listenPID atomic.Uint32
 
 	mu        sync.Mutex
 	published [publishedKept]publication // a ring, by version modulo its size
