@@ -31,7 +31,7 @@ type Options struct {
 	// Heartbeat is how often the replica records that it is alive; a replica whose heartbeat
 	// is older than three of these is not live and nobody waits for it. Default 1s.
 	Heartbeat time.Duration
-	Clock     clock.Clock  // nil is the real clock
+	Clock     clock.Clock  // times feed confirmations, acknowledgements and backoff; Stale's now must come from it; nil is the real clock
 	Log       *slog.Logger // nil discards
 }
 
@@ -508,7 +508,10 @@ func (p *Postgres) WaitAcks(ctx context.Context, version int64, timeout time.Dur
 	lctx, cancel := context.WithTimeout(ctx, timeout)
 	ids, err := p.liveOthers(lctx)
 	cancel()
-	if err != nil {
+	switch {
+	case ctx.Err() != nil:
+		return []apitype.ReplicaAck{{Error: "stopped waiting: " + ctx.Err().Error()}}
+	case err != nil:
 		p.log.Warn("fleet: could not list the live replicas to wait for", "replica", p.id, "err", err)
 		return []apitype.ReplicaAck{{Error: "could not list the live replicas: the database did not answer"}}
 	}

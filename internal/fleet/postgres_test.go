@@ -223,6 +223,12 @@ func TestWaitAcksNamesTheReplicaThatDoesNotAnswer(t *testing.T) {
 	if len(acks) != 1 || acks[0].ID != "b" || acks[0].Acked || acks[0].Error != "no acknowledgement within 300ms" {
 		t.Fatalf("acks = %+v, want b not acknowledged within 300ms", acks)
 	}
+	// A caller that gives up first hears why.
+	gaveUp, cancel := context.WithCancel(t.Context())
+	cancel()
+	if acks := a.WaitAcks(gaveUp, v, time.Minute); len(acks) != 1 || acks[0].Acked || !strings.HasPrefix(acks[0].Error, "stopped waiting") {
+		t.Errorf("acks after the caller gave up = %+v, want none acknowledged, stopped waiting", acks)
+	}
 	// A replica that cannot apply a change goes stale: it may not serve on an old view.
 	eventually(t, "b stale while its handler is stuck", func() bool { return b.Stale(time.Now()) })
 
