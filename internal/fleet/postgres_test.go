@@ -248,6 +248,12 @@ func TestFeedFailsClosedWhileDownAndCatchesUp(t *testing.T) {
 	admin := rawDB(t, os.Getenv("WARDEN_TEST_POSTGRES"))
 	name := strings.TrimPrefix(mustParse(t, dsn).Path, "/")
 	reloads := len(b.received(fleet.TopicAll))
+	// A connection opened now, to publish on while the database refuses new ones.
+	publisher, err := rawDB(t, dsn).Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer publisher.Close()
 
 	// Keep b's feed from reconnecting, then cut it.
 	if _, err := admin.Exec(`ALTER DATABASE ` + name + ` ALLOW_CONNECTIONS false`); err != nil {
@@ -269,8 +275,11 @@ func TestFeedFailsClosedWhileDownAndCatchesUp(t *testing.T) {
 	eventually(t, "b stale again once its reload aged", func() bool { return b.Stale(time.Now()) })
 
 	// A change published while b was deaf reaches it only through the reload on reconnection.
-	v, err := a.Publish(t.Context(), fleet.TopicAgent, "agent-1")
-	if err != nil {
+	// (Published as Publish does, on the connection kept open: a's pool may need a new one.)
+	var v int64
+	if err := publisher.QueryRowContext(t.Context(), `
+		SELECT s.v FROM (SELECT nextval('fleet_version') AS v) s
+		CROSS JOIN LATERAL pg_notify('warden_changes', json_build_object('t', 'agent', 'n', 'agent-1', 'v', s.v, 'r', 'c')::text)`).Scan(&v); err != nil {
 		t.Fatal(err)
 	}
 	// Reconnected, b is not fresh before its reload has finished: the reload is what covers the
