@@ -34,7 +34,7 @@ type Config struct {
 	Data      string `yaml:"data"`
 	Store     string `yaml:"store"`      // sqlite:PATH or a postgres:// URL; default sqlite:DATA/warden.db
 	PublicURL string `yaml:"public_url"` // how agents reach this server; the token issuer; default http://LISTEN
-	ReplicaID string `yaml:"replica_id"` // names this server in audit events; default the host name
+	ReplicaID string `yaml:"replica_id"` // names this server in audit events and the fleet; default host name:listen port
 	Log       Log    `yaml:"log"`
 	Tokens    Tokens `yaml:"tokens"`
 	// TokenExchange lists the identity providers whose tokens an agent may present as the
@@ -301,7 +301,10 @@ func (c *Config) Validate() error {
 	}
 	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
 	if c.ReplicaID == "" {
-		c.ReplicaID, _ = os.Hostname()
+		// The port too: several replicas on one host share its name, and the fleet refuses two
+		// live replicas with one ID.
+		hostname, _ := os.Hostname()
+		c.ReplicaID = hostname + ":" + port
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

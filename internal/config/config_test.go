@@ -83,6 +83,31 @@ func TestDefaultsAndPrecedence(t *testing.T) {
 	}
 }
 
+// TestReplicaIDDefaultIsPerListener: replicas on one host get distinct default IDs, since the
+// fleet refuses two live replicas with one ID; a configured ID stays as written.
+func TestReplicaIDDefaultIsPerListener(t *testing.T) {
+	ids := map[string]bool{}
+	for _, listen := range []string{"127.0.0.1:8787", "127.0.0.1:8788"} {
+		c := Default()
+		c.Listen = listen
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if _, port, _ := strings.Cut(listen, ":"); !strings.HasSuffix(c.ReplicaID, ":"+port) {
+			t.Errorf("listen %s: replica id %q, want the host name and :%s", listen, c.ReplicaID, port)
+		}
+		ids[c.ReplicaID] = true
+	}
+	if len(ids) != 2 {
+		t.Errorf("two listeners on one host share a replica id: %v", ids)
+	}
+	c := Default()
+	c.ReplicaID = "eu-1"
+	if err := c.Validate(); err != nil || c.ReplicaID != "eu-1" {
+		t.Errorf("configured replica id became %q (%v)", c.ReplicaID, err)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add("listen: 127.0.0.1:8787\ntokens:\n  ttl: 5m\n")
 	f.Add("token_exchange:\n  issuers:\n    - issuer: x\n      jwks_url: y\n")
