@@ -260,13 +260,14 @@ func (c *Config) Load(path string) error {
 }
 
 // ApplyEnv sets what the environment sets: WARDEN_LISTEN, WARDEN_DATA, WARDEN_STORE,
-// WARDEN_PUBLIC_URL.
+// WARDEN_PUBLIC_URL, WARDEN_REPLICA_ID.
 func (c *Config) ApplyEnv(getenv func(string) string) {
 	for env, field := range map[string]*string{
 		"WARDEN_LISTEN":     &c.Listen,
 		"WARDEN_DATA":       &c.Data,
 		"WARDEN_STORE":      &c.Store,
 		"WARDEN_PUBLIC_URL": &c.PublicURL,
+		"WARDEN_REPLICA_ID": &c.ReplicaID,
 	} {
 		if v := getenv(env); v != "" {
 			*field = v

@@ -81,6 +81,11 @@ func TestDefaultsAndPrecedence(t *testing.T) {
 	if err := c.Validate(); err != nil || c.PublicURL != "http://127.0.0.1:8787" {
 		t.Fatalf("public url for a wildcard listen: %v %s", err, c.PublicURL)
 	}
+	c = Default()
+	c.ApplyEnv(func(k string) string { return map[string]string{"WARDEN_REPLICA_ID": "r2"}[k] })
+	if err := c.Validate(); err != nil || c.ReplicaID != "r2" {
+		t.Fatalf("WARDEN_REPLICA_ID: %v %q", err, c.ReplicaID)
+	}
 }
 
 // TestReplicaIDDefaultIsPerListener: replicas on one host get distinct default IDs, since the
