@@ -33,7 +33,10 @@ build:
 # ask for and the `warden bench --self` and `warden drill kill --self` scenarios, takes medians of
 # 5 runs and writes the table (internal/bench/cmd/benchreport; BENCHFLAGS=-quick for a smoke run).
 # It exits non-zero when a figure is missing. About ten minutes on two cores.
+# The fleet's figures need PostgreSQL (WARDEN_TEST_POSTGRES, or a server at 127.0.0.1:5432).
 bench:
+	@if [ -z "$$WARDEN_TEST_POSTGRES" ] && command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; then \
+		export WARDEN_TEST_POSTGRES='$(PG_DEFAULT)'; fi; \
 	$(GO) run ./internal/bench/cmd/benchreport -o docs/PERFORMANCE.md $(BENCHFLAGS)
 
 # fuzz: a short run of every fuzz target (each for FUZZTIME).

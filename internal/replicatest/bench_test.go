@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/wardenhq/warden/internal/apitype"
@@ -202,48 +201,4 @@ func steadyLoad(ctx context.Context, f *Fleet, token string, rate int) func() {
 		close(done)
 		wg.Wait()
 	}
-}
-
-// BenchmarkNotifyRoundTrip is the baseline beside the fleet's figures: one NOTIFY on one
-// PostgreSQL connection received by another that LISTENs, on the same server.
-func BenchmarkNotifyRoundTrip(b *testing.B) {
-	server := Postgres(b)
-	ctx := b.Context()
-	listener, err := pgx.Connect(ctx, server)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer listener.Close(context.Background())
-	sender, err := pgx.Connect(ctx, server)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sender.Close(context.Background())
-	channel := "replicatest_" + randomHex(4)
-	if _, err := listener.Exec(ctx, "LISTEN "+channel); err != nil {
-		b.Fatal(err)
-	}
-	var lat []time.Duration
-	b.ResetTimer()
-	for n := range b.N {
-		payload := strconv.Itoa(n)
-		t0 := time.Now()
-		if _, err := sender.Exec(ctx, "SELECT pg_notify($1, $2)", channel, payload); err != nil {
-			b.Fatal(err)
-		}
-		waitCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		got, err := listener.WaitForNotification(waitCtx)
-		cancel()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if got.Payload != payload {
-			b.Fatalf("received %q, want %q", got.Payload, payload)
-		}
-		lat = append(lat, time.Since(t0))
-	}
-	b.StopTimer()
-	slices.Sort(lat)
-	b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
-	b.ReportMetric(ms(lat[min(len(lat)-1, len(lat)*99/100)]), "p99-ms")
 }

@@ -99,6 +99,11 @@ func goBenches(o options) []goBench {
 	if o.quick {
 		audit = []string{"-audit.verify-events", "20000"}
 	}
+	// The fleet's kill: each iteration kills a fresh agent under load on three real replicas.
+	fleetKill := []string{"-benchtime", "20x"}
+	if o.quick {
+		fleetKill = []string{"-benchtime", "3x"}
+	}
 	return []goBench{
 		{pkg: "./internal/identity", pattern: "^BenchmarkVerifyToken(Cached|First)$", extra: benchtime},
 		{pkg: "./internal/gateway", pattern: "^BenchmarkPipeline$/^policies=(1|1000)$/", extra: benchtime},
@@ -107,6 +112,10 @@ func goBenches(o options) []goBench {
 		{pkg: "./internal/server", pattern: "^BenchmarkKill$", extra: benchtime},
 		{pkg: "./internal/bench", pattern: "^Benchmark(Baseline|RunEndToEnd)", extra: benchtime},
 		{pkg: "./cmd/warden", pattern: "^BenchmarkSandboxStart$", extra: benchtime},
+		{pkg: "./internal/fleet", pattern: "^Benchmark(NotifyRoundTrip|PublishAck)$", extra: benchtime},
+		{pkg: "./internal/replicatest", pattern: "^BenchmarkFleetKill$", extra: fleetKill},
+		{pkg: "./internal/scan", pattern: "^BenchmarkScanText$", extra: benchtime},
+		{pkg: "./internal/skill", pattern: "^BenchmarkReadDir10MB$", extra: benchtime},
 	}
 }
 
@@ -431,6 +440,38 @@ func (r *report) rows() []row {
 		b, bwhy := r.metric("./internal/bench", "BenchmarkBaselineCancel", "p99-ms")
 		return v, fmt.Sprintf("%.1f ms", v), baseline(fmt.Sprintf("p99 of a plain Go client's cancel reaching its upstream: %.2f ms", b), bwhy), why
 	}, 100, true)
+	goRow("Supply-chain scan throughput, ordinary skill text (Markdown, code, Unicode)", "≥ 20 MB/s", "./internal/scan", goCmd("./internal/scan", "^BenchmarkScanText$"), func() (float64, string, string, string) {
+		v, why := r.metric("./internal/scan", "BenchmarkScanText", "MB/s")
+		return v, fmt.Sprintf("%.1f MB/s", v), "—", why
+	}, 20, false)
+	goRow("Skill read and digest, 10 MB in 200 files (the part of `skill add` before the scan)", "≤ 1 s for the whole add", "./internal/skill", goCmd("./internal/skill", "^BenchmarkReadDir10MB$"), func() (float64, string, string, string) {
+		v, why := r.metric("./internal/skill", "BenchmarkReadDir10MB", "ns/op")
+		return v / 1e6, fmt.Sprintf("%.0f ms", v/1e6), "—", why
+	}, 1000, true)
+	notify := func() string {
+		p50, why := r.metric("./internal/fleet", "BenchmarkNotifyRoundTrip", "p50-ms")
+		p99, why99 := r.metric("./internal/fleet", "BenchmarkNotifyRoundTrip", "p99-ms")
+		if why == "" {
+			why = why99
+		}
+		return baseline(fmt.Sprintf("one NOTIFY round trip between two connections: p50 %.2f ms, p99 %.2f ms", p50, p99), why)
+	}
+	goRow("Fleet: kill returns with every replica acknowledged, p99 (3 replicas, 1,000 sessions, 500 calls/s)", "≤ 100 ms", "./internal/replicatest", goCmd("./internal/replicatest", "^BenchmarkFleetKill$"), func() (float64, string, string, string) {
+		v, why := r.metric("./internal/replicatest", "BenchmarkFleetKill", "kill-return-p99-ms")
+		p50, _ := r.metric("./internal/replicatest", "BenchmarkFleetKill", "kill-return-p50-ms")
+		return v, fmt.Sprintf("%.1f ms (p50 %.1f ms)", v, p50), notify(), why
+	}, 100, true)
+	goRow("Fleet: last call in flight on another replica cancelled, p99 after the command", "≤ 100 ms", "./internal/replicatest", goCmd("./internal/replicatest", "^BenchmarkFleetKill$"), func() (float64, string, string, string) {
+		v, why := r.metric("./internal/replicatest", "BenchmarkFleetKill", "remote-cancel-p99-ms")
+		p50, _ := r.metric("./internal/replicatest", "BenchmarkFleetKill", "remote-cancel-p50-ms")
+		missed, _ := r.metric("./internal/replicatest", "BenchmarkFleetKill", "not-cancelled")
+		return v, fmt.Sprintf("%.1f ms (p50 %.1f ms; %.0f not cancelled within 3 s)", v, p50, missed), notify(), why
+	}, 100, true)
+	goRow("Fleet: publish a kill-state change and every other replica acknowledges it, p99 (3 replicas, idle)", "—", "./internal/fleet", goCmd("./internal/fleet", "^BenchmarkPublishAck$"), func() (float64, string, string, string) {
+		v, why := r.metric("./internal/fleet", "BenchmarkPublishAck/replicas=3", "p99-ms")
+		p50, _ := r.metric("./internal/fleet", "BenchmarkPublishAck/replicas=3", "p50-ms")
+		return v, fmt.Sprintf("%.2f ms (p50 %.2f ms)", v, p50), notify(), why
+	}, 0, true)
 	{
 		rw := row{figure: "Kill return through the API (drill: 1,000 sessions, 500 calls/s)", target: "≤ 50 ms", load: r.drillLoad, cmd: r.drillCmd + fmt.Sprintf(" (%d runs)", r.opts.count)}
 		if len(r.drills) < r.opts.count {
