@@ -341,19 +341,6 @@ func TestRestore(t *testing.T) {
 	}
 }
 
-// Terminate ends what an agent runs without touching its identity.
-func TestTerminate(t *testing.T) {
-	t.Parallel()
-	e := newServiceEnv(t)
-	r := e.svc.Terminate(context.Background(), e.agent, "suspended")
-	if r.CallsCancelled != 2 || r.StreamsClosed != 1 || r.ApprovalsRejected != 3 || r.SandboxesStopped != 1 || r.SessionsInvalidated != 6 {
-		t.Errorf("report %+v", r)
-	}
-	if e.check(1, nil) != "" {
-		t.Error("Terminate changed the agent's state")
-	}
-}
-
 // A full lockdown denies every agent everything and ends everything running; it survives a
 // restart; lifting it lets agents act again. Lifting twice is a conflict.
 func TestLockdownAndLift(t *testing.T) {
