@@ -81,8 +81,8 @@ func emptySnapshot() *Snapshot {
 }
 
 // newlyRefused says why what an agent has running must end, or "" if nothing must: it is now
-// refused (killed, suspended) and was not, or was in another state; or its epoch changed (a
-// rotation, a restore), which kills the tokens its running work was authorised with.
+// refused (killed, suspended) and was not, or was in another state; or the epoch of an active
+// agent changed (a rotated secret), which kills the tokens its running work was authorised with.
 func newlyRefused(before AgentState, known bool, now AgentState) string {
 	if now.Status != warden.AgentActive {
 		if known && before.Status == now.Status && before.Epoch == now.Epoch {
@@ -90,7 +90,8 @@ func newlyRefused(before AgentState, known bool, now AgentState) string {
 		}
 		return "agent " + string(now.Status) + statusReason(now)
 	}
-	if known && before.Epoch != now.Epoch {
+	// A restore also raises the epoch, but nothing of a killed agent ran under the old one.
+	if known && before.Epoch != now.Epoch && before.Status == warden.AgentActive {
 		return "agent's credentials changed (new epoch)"
 	}
 	return ""
