@@ -101,14 +101,14 @@ type Secrets interface {
 // Pipeline runs the pipeline every call passes, whatever its entry point. Its fields are set
 // once before use.
 type Pipeline struct {
-	Registry  *Registry
-	Tokens    Verifier
-	Kill      *killswitch.State // checked first on every call
+	Registry *Registry
+	Tokens   Verifier
+	Kill     *killswitch.State // checked first on every call
 	// Fresh says whether this replica's kill state is known to be current (fleet.Bus); while it
 	// is stale every call is refused with stale_state. nil: always current (one replica).
-	Fresh Freshness
-	Budgets   Budgets           // nil: no budgets
-	Approvals Approvals         // nil: a call that needs approval is denied
+	Fresh     Freshness
+	Budgets   Budgets   // nil: no budgets
+	Approvals Approvals // nil: a call that needs approval is denied
 	Secrets   Secrets
 	Audit     warden.AuditLog
 	Log       *slog.Logger

@@ -125,14 +125,18 @@ func TestReconcileTransitions(t *testing.T) {
 			applied: fleet.Applied{CallsCancelled: 5, SessionsClosed: 2, SandboxesStopped: 2},
 		},
 		{
-			name:    "lockdown from high risk",
-			change:  func(e *serviceEnv) { e.svc.State.SetLockdown(warden.Lockdown{Active: true, MinRisk: warden.RiskHigh, Reason: "x"}) },
+			name: "lockdown from high risk",
+			change: func(e *serviceEnv) {
+				e.svc.State.SetLockdown(warden.Lockdown{Active: true, MinRisk: warden.RiskHigh, Reason: "x"})
+			},
 			want:    terminatedHere{tools: []string{"payments"}},
 			applied: fleet.Applied{CallsCancelled: 1},
 		},
 		{
-			name:   "lockdown widened from high risk to everything",
-			before: func(e *serviceEnv) { e.svc.State.SetLockdown(warden.Lockdown{Active: true, MinRisk: warden.RiskHigh, Reason: "x"}) },
+			name: "lockdown widened from high risk to everything",
+			before: func(e *serviceEnv) {
+				e.svc.State.SetLockdown(warden.Lockdown{Active: true, MinRisk: warden.RiskHigh, Reason: "x"})
+			},
 			change: func(e *serviceEnv) { e.svc.State.SetLockdown(warden.Lockdown{Active: true, Reason: "y"}) },
 			want: terminatedHere{all: 1, sessions: []string{"agt_bot", "agt_other"}, rejectAll: []string{"lockdown: y"},
 				runners: []string{"run_1: lockdown: y", "run_2: lockdown: y"}},

@@ -57,7 +57,7 @@ type Server struct {
 	API      *httpapi.API
 	// Fleet carries this replica's changes to the others and theirs to this one.
 	Fleet fleet.Bus
-	log      *slog.Logger
+	log   *slog.Logger
 
 	Approvals *approval.Service
 
