@@ -3,9 +3,12 @@ package killswitch
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/fleet"
 )
 
@@ -115,5 +118,80 @@ func TestHandlerReturnsReloadErrors(t *testing.T) {
 	h := e.svc.Handler(nil, nil)
 	if _, err := h(context.Background(), fleet.Change{Topic: fleet.TopicAgent, Name: "agt_bot"}); err == nil {
 		t.Fatal("a failed reload was acknowledged")
+	}
+}
+
+// signallingAgents reloads agents from the store, failing while fail is set, and tells each
+// reload on done.
+type signallingAgents struct {
+	storeAgents
+	fail atomic.Bool
+	done chan struct{}
+}
+
+func (a *signallingAgents) ReloadAgents(ctx context.Context) error {
+	defer func() { a.done <- struct{}{} }()
+	if a.fail.Load() {
+		return errors.New("connection refused")
+	}
+	return a.storeAgents.ReloadAgents(ctx)
+}
+
+// The safety-net poll reloads the whole kill state and reconciles; only a complete reload tells
+// the fleet this replica is current (Reloaded): a partial one must not keep a replica whose
+// feed is down looking fresh.
+func TestRunReloadsAndConfirmsFreshness(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	e := newServiceEnv(t)
+	clk := clock.NewFake(time.Now())
+	f := &fakeFleet{}
+	agents := &signallingAgents{storeAgents: storeAgents{e: e}, done: make(chan struct{})}
+	e.svc.Clock, e.svc.Fleet, e.svc.Agents = clk, f, agents
+	e.svc.Baseline()
+	done := make(chan error, 1)
+	go func() { done <- e.svc.Run(ctx, time.Second) }()
+	tick := func() {
+		t.Helper()
+		if err := clk.WaitForTimers(1); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Second)
+		select {
+		case <-agents.done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the poll did not reload the agents")
+		}
+	}
+
+	// Another replica suspends the agent; its announcement was lost. The agents fail to load.
+	if _, err := e.store.UpdateAgent(ctx, "bot", func(a *warden.Agent) error {
+		a.Status, a.Epoch = warden.AgentSuspended, a.Epoch+1
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	agents.fail.Store(true)
+	tick()
+	agents.fail.Store(false)
+	tick()
+	// A third pass, failing again, has begun only once the second is over; it tells nobody.
+	agents.fail.Store(true)
+	tick()
+	f.mu.Lock()
+	reloaded := f.reloaded
+	f.mu.Unlock()
+	if reloaded != 1 {
+		t.Errorf("Reloaded told %d times over a failed and a complete reload; want 1", reloaded)
+	}
+	if e.check(2, nil) != warden.ReasonAgentInactive {
+		t.Error("the poll did not load the suspension")
+	}
+	if got := e.terminated(t); len(got.agents) != 1 || got.agents[0] != "agt_bot" {
+		t.Errorf("the poll's reconcile cancelled %v; want the suspended agent's calls", got.agents)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }
