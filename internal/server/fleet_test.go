@@ -255,6 +255,17 @@ func TestReplicasCommand(t *testing.T) {
 	if len(rs.Replicas) != 1 || rs.Replicas[0].ID != "replica-one" || !rs.Replicas[0].Self || !rs.Replicas[0].Live || !rs.Replicas[0].Fresh {
 		t.Errorf("replicas %+v", rs)
 	}
+	// A kill prints what each replica did, this one first; --json carries them.
+	createAgent(t, in, "bot")
+	out, err = in.cli(in.admin, "kill", "bot", "--reason", "test")
+	if err != nil || !strings.Contains(out, "REPLICA") || !strings.Contains(out, "replica-one") || !strings.Contains(out, "acknowledged") {
+		t.Errorf("kill output lacks the replicas: %v\n%s", err, out)
+	}
+	var r apitype.KillReport
+	in.cliJSON(in.admin, &r, "lockdown", "--reason", "test")
+	if r.Version == 0 || len(r.Replicas) != 1 || r.Replicas[0].ID != "replica-one" || !r.Replicas[0].Acked {
+		t.Errorf("lockdown report: version %d, replicas %+v", r.Version, r.Replicas)
+	}
 	var created struct{ Token string }
 	in.cliJSON(in.admin, &created, "admin", "token", "create", "audrey", "--role", "auditor")
 	if out, err := in.cli(created.Token, "replicas"); err != nil {
