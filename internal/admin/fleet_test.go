@@ -137,7 +137,10 @@ func TestEveryChangeIsAnnounced(t *testing.T) {
 			return err
 		}, []string{"policy 1"}},
 		{"set budget", func() error { _, err := s.SetBudget(ctx, p, BudgetSpec{Agent: "bot", Spec: "quota 5/day"}); return err }, nil},
-		{"admin token", func() error { _, _, err := s.CreateAdminToken(ctx, p, AdminTokenSpec{Name: "carol", Role: "operator"}); return err }, []string{"admin_token carol"}},
+		{"admin token", func() error {
+			_, _, err := s.CreateAdminToken(ctx, p, AdminTokenSpec{Name: "carol", Role: "operator"})
+			return err
+		}, []string{"admin_token carol"}},
 		{"revoke admin token", func() error { return s.RevokeAdminToken(ctx, p, "carol") }, []string{"admin_token carol"}},
 		{"remove tool", func() error { return s.RemoveTool(ctx, p, "wiki") }, nil},
 		{"delete agent", func() error { return s.DeleteAgent(ctx, p, "bot") }, []string{agent}},
