@@ -137,7 +137,8 @@ func (a *signallingAgents) ReloadAgents(ctx context.Context) error {
 	return a.storeAgents.ReloadAgents(ctx)
 }
 
-// The safety-net poll reloads the whole kill state and reconciles; only a complete reload tells
+// The safety-net poll reloads the whole kill state (agents, tools, lockdown, quarantine) and
+// reconciles, so a change whose announcement was lost still ends what it forbids; only a complete reload tells
 // the fleet this replica is current (Reloaded): a partial one must not keep a replica whose
 // feed is down looking fresh.
 func TestRunReloadsAndConfirmsFreshness(t *testing.T) {
@@ -171,6 +172,10 @@ func TestRunReloadsAndConfirmsFreshness(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// And disables a tool; that announcement was lost too.
+	if _, err := e.store.UpdateTool(ctx, "wiki", func(tool *warden.Tool) error { tool.Disabled = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
 	agents.fail.Store(true)
 	tick()
 	agents.fail.Store(false)
@@ -187,8 +192,8 @@ func TestRunReloadsAndConfirmsFreshness(t *testing.T) {
 	if e.check(2, nil) != warden.ReasonAgentInactive {
 		t.Error("the poll did not load the suspension")
 	}
-	if got := e.terminated(t); len(got.agents) != 1 || got.agents[0] != "agt_bot" {
-		t.Errorf("the poll's reconcile cancelled %v; want the suspended agent's calls", got.agents)
+	if got := e.terminated(t); len(got.agents) != 1 || got.agents[0] != "agt_bot" || len(got.tools) != 1 || got.tools[0] != "wiki" {
+		t.Errorf("the poll's reconcile cancelled the calls of %v and of tools %v; want the suspended agent's and the disabled tool's", got.agents, got.tools)
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -171,10 +171,12 @@ func (s *Service) ReloadAll(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("loading agents: %w", err))
 		}
 	}
-	if s.Registry != nil {
-		if err := s.Registry.Load(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("loading tools and policies: %w", err))
-		}
+	// The tools' disabled flags only: the gateway's registry (policies compiled against the
+	// tools) reloads on its own, less often, and on every announcement of a tool or policy.
+	if tools, err := s.Store.Tools(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("loading tools: %w", err))
+	} else {
+		s.State.SetTools(tools)
 	}
 	if err := s.Load(ctx); err != nil {
 		errs = append(errs, err)
