@@ -313,14 +313,15 @@ func (s *Service) Tool(ctx context.Context, name string) (*warden.Tool, error) {
 }
 
 // SetToolEnabled enables or disables a tool for every agent. Disabling cancels the calls to it in
-// flight and reports how many.
-func (s *Service) SetToolEnabled(ctx context.Context, p *warden.Principal, name string, enabled bool, reason string) (*warden.Tool, int, error) {
+// flight on every replica, waits for the fleet's acknowledgements, and reports what each
+// replica ended.
+func (s *Service) SetToolEnabled(ctx context.Context, p *warden.Principal, name string, enabled bool, reason string) (*warden.Tool, *killswitch.Report, error) {
 	if err := warden.ValidateName("tool", name); err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	reason, err := validateReason(reason, false)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	// Disabling waits for the fleet, as a kill does: every replica has cancelled the calls to
 	// the tool before the command returns.
@@ -340,14 +341,14 @@ func (s *Service) SetToolEnabled(ctx context.Context, p *warden.Principal, name 
 		return nil
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	event, msg := warden.EventToolEnable, reason
 	if !enabled {
 		event = warden.EventToolDisable
 		msg = strings.TrimSpace(fmt.Sprintf("%s (%d calls in flight cancelled%s)", reason, r.CallsCancelled, killswitch.FleetNote(r)))
 	}
-	return t, r.CallsCancelled, s.event(ctx, p, event, "tool:"+name, msg)
+	return t, r, s.event(ctx, p, event, "tool:"+name, msg)
 }
 
 // RemoveTool unregisters a tool. Policies that name it must go first.

@@ -266,6 +266,14 @@ func TestReplicasCommand(t *testing.T) {
 	if r.Version == 0 || len(r.Replicas) != 1 || r.Replicas[0].ID != "replica-one" || !r.Replicas[0].Acked {
 		t.Errorf("lockdown report: version %d, replicas %+v", r.Version, r.Replicas)
 	}
+	if _, err := in.cli(in.admin, "tool", "add", "notes", "--mcp", "http://127.0.0.1:1/mcp", "--risk", "low"); err != nil {
+		t.Fatal(err)
+	}
+	var disabled apitype.ToolDisabled
+	in.cliJSON(in.admin, &disabled, "tool", "disable", "notes")
+	if len(disabled.Replicas) != 1 || disabled.Replicas[0].ID != "replica-one" || !disabled.Replicas[0].Acked {
+		t.Errorf("tool disable: replicas %+v", disabled.Replicas)
+	}
 	var created struct{ Token string }
 	in.cliJSON(in.admin, &created, "admin", "token", "create", "audrey", "--role", "auditor")
 	if out, err := in.cli(created.Token, "replicas"); err != nil {
