@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/fleet"
@@ -48,17 +49,11 @@ func (s *Service) reconcileLocked(ctx context.Context) terminated {
 	}
 	s.reconciled = cur
 	var t terminated
-	for _, id := range slices.Sorted(maps.Keys(prev.agents)) {
-		if _, ok := cur.agents[id]; !ok {
-			s.terminateAgent(ctx, id, "agent deleted", &t)
-		}
+	if prev == cur {
+		return t // nothing was published since the last pass
 	}
-	for _, id := range slices.Sorted(maps.Keys(cur.agents)) {
-		now := cur.agents[id]
-		before, known := prev.agents[id]
-		if reason := newlyRefused(before, known, now); reason != "" {
-			s.terminateAgent(ctx, id, reason, &t)
-		}
+	for _, e := range agentsToEnd(prev, cur) {
+		s.terminateAgent(ctx, e.id, e.reason, &t)
 	}
 	if l := cur.lockdown; l.Active && l != prev.lockdown {
 		s.terminateLockdown(ctx, cur, l, &t)
@@ -74,6 +69,26 @@ func (s *Service) reconcileLocked(ctx context.Context) terminated {
 		}
 	}
 	return t
+}
+
+type agentEnd struct{ id, reason string }
+
+// agentsToEnd lists the agents whose running work prev allowed and cur forbids, by ID.
+func agentsToEnd(prev, cur *Snapshot) []agentEnd {
+	var out []agentEnd
+	for id := range prev.agents {
+		if _, ok := cur.agents[id]; !ok {
+			out = append(out, agentEnd{id, "agent deleted"})
+		}
+	}
+	for id, now := range cur.agents {
+		before, known := prev.agents[id]
+		if reason := newlyRefused(before, known, now); reason != "" {
+			out = append(out, agentEnd{id, reason})
+		}
+	}
+	slices.SortFunc(out, func(a, b agentEnd) int { return strings.Compare(a.id, b.id) })
+	return out
 }
 
 func emptySnapshot() *Snapshot {
