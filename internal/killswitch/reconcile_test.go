@@ -213,11 +213,14 @@ type fakeFleet struct {
 
 func (f *fakeFleet) Self() string { return "replica-a" }
 
-func (f *fakeFleet) Publish(_ context.Context, topic fleet.Topic, name string) (int64, error) {
+func (f *fakeFleet) Publish(ctx context.Context, topic fleet.Topic, name string) (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.publishErr != nil {
 		return 0, f.publishErr
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
 	}
 	c := fleet.Change{Topic: topic, Name: name, Version: int64(len(f.published) + 1), Replica: f.Self()}
 	f.published = append(f.published, c)
@@ -377,5 +380,57 @@ func TestKillCountsExactlyUnderBackgroundReconciles(t *testing.T) {
 	}
 	if background != (fleet.Applied{}) {
 		t.Errorf("background reconciles ended %+v of the kill's work", background)
+	}
+}
+
+// A caller that goes away once its change is in the store (the CLI interrupted) does not stop
+// the announcement or the ending of what the change forbids here.
+func TestChangeOutlivesItsCaller(t *testing.T) {
+	t.Parallel()
+	e := newServiceEnv(t)
+	f := &fakeFleet{}
+	e.svc.Fleet = f
+	e.svc.Baseline()
+	ctx, cancel := context.WithCancel(context.Background())
+	r, err := e.svc.Change(ctx, false, func(ctx context.Context, announce Announce) error {
+		a, err := e.store.UpdateAgent(ctx, "bot", func(a *warden.Agent) error {
+			a.Status, a.Epoch = warden.AgentKilled, a.Epoch+1
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		e.svc.State.ObserveAgent(a)
+		announce(fleet.TopicAgent, a.ID)
+		cancel() // the caller is gone, the change committed
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.published) != 1 || r.CallsCancelled != 2 || r.ApprovalsRejected != 3 {
+		t.Errorf("announced %+v, report %+v; want the kill announced and ended here", f.published, r)
+	}
+}
+
+// A kill whose caller goes away once the agent is killed in the store is still announced, ended
+// here and recorded.
+func TestKillOutlivesItsCaller(t *testing.T) {
+	t.Parallel()
+	e := newServiceEnv(t)
+	f := &fakeFleet{}
+	e.svc.Fleet = f
+	e.svc.Baseline()
+	ctx, cancel := context.WithCancel(context.Background())
+	e.svc.Store = &lockCheckingStore{Store: e.svc.Store, svc: e.svc, after: func(*warden.Agent) { cancel() }}
+	r, err := e.svc.Kill(ctx, admin, "bot", "exfiltration", nil)
+	if err != nil {
+		t.Fatalf("the kill failed when its caller went away: %v", err)
+	}
+	if len(f.published) != 1 || r.CallsCancelled != 2 {
+		t.Errorf("announced %+v, report %+v", f.published, r)
+	}
+	if ev := e.audit.last(); ev.Type != warden.EventKillAgent {
+		t.Errorf("the kill was not recorded: last event %+v", ev)
 	}
 }

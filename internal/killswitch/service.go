@@ -208,11 +208,14 @@ func (s *Service) Change(ctx context.Context, wait bool, write func(ctx context.
 		s.reconcileMu.Unlock()
 		return nil, err
 	}
+	// The change is in the store: the fleet must hear of it and what it forbids must end here
+	// even if the person who asked has gone away.
+	committed := context.WithoutCancel(ctx)
 	var version int64
 	var publishErr error
 	if s.Fleet != nil {
 		for _, c := range changes {
-			v, err := s.Fleet.Publish(ctx, c.topic, c.name)
+			v, err := s.Fleet.Publish(committed, c.topic, c.name)
 			if err != nil {
 				publishErr = err
 				s.Log.Error("announcing a kill-state change to the fleet; the other replicas learn of it at their next poll", "topic", c.topic, "name", c.name, "err", err)
@@ -221,7 +224,7 @@ func (s *Service) Change(ctx context.Context, wait bool, write func(ctx context.
 			version = max(version, v)
 		}
 	}
-	done := s.reconcileLocked(ctx)
+	done := s.reconcileLocked(committed)
 	s.reconcileMu.Unlock()
 
 	r := &Report{CallsCancelled: done.calls, StreamsClosed: done.streams, ApprovalsRejected: done.approvals, SandboxesStopped: done.sandboxes, Version: version}
@@ -496,7 +499,8 @@ func (s *Service) record(ctx context.Context, p *warden.Principal, event, resour
 		msg = fmt.Sprintf("%s (sessions %d, calls cancelled %d, streams closed %d, approvals rejected %d, sandboxes stopped %d, %.1f ms%s)",
 			reason, r.SessionsInvalidated, r.CallsCancelled, r.StreamsClosed, r.ApprovalsRejected, r.SandboxesStopped, r.ElapsedMS, FleetNote(r))
 	}
-	return s.Audit.Append(ctx, &warden.AuditEvent{
+	// The change is made: its record must be written even if the person who asked has gone.
+	return s.Audit.Append(context.WithoutCancel(ctx), &warden.AuditEvent{
 		Type:     event,
 		Actor:    warden.EventActor{Kind: warden.ActorHuman, Name: p.Name, Role: string(p.Role)},
 		Target:   warden.EventTarget{Resource: resource},

@@ -96,7 +96,10 @@ type memAudit struct {
 	evs []warden.AuditEvent
 }
 
-func (a *memAudit) Append(_ context.Context, ev *warden.AuditEvent) error {
+func (a *memAudit) Append(ctx context.Context, ev *warden.AuditEvent) error {
+	if err := ctx.Err(); err != nil {
+		return err // as the real log does for a caller gone before the write
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.evs = append(a.evs, *ev)
