@@ -17,7 +17,9 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/budget"
+	"github.com/wardenhq/warden/internal/fleet"
 	"github.com/wardenhq/warden/internal/identity"
+	"github.com/wardenhq/warden/internal/killswitch"
 	"github.com/wardenhq/warden/internal/secrets"
 )
 
@@ -71,9 +73,13 @@ type Deps struct {
 	Registry Registry
 	Calls    Canceller
 	Budgets  *budget.Budgets
-	// Terminator, when set, ends a suspended agent's calls, streams, approvals and sandboxes.
-	Terminator Terminator
-	Log        *slog.Logger
+	// Kill commits changes of agents and tools: it announces them to the fleet and ends what
+	// they forbid (a suspended agent's calls, streams, approvals, sandboxes; calls to a disabled
+	// tool). nil: changes are only written (no gateway to enforce on).
+	Kill KillSwitch
+	// Fleet announces the other changes (policies, budgets, admin tokens); nil: alone.
+	Fleet Publisher
+	Log   *slog.Logger
 }
 
 // Service carries out admin actions.
@@ -85,7 +91,8 @@ type Service struct {
 	registry Registry
 	calls    Canceller
 	budgets  *budget.Budgets
-	term     Terminator
+	kill     KillSwitch
+	fleet    Publisher
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -97,7 +104,7 @@ type Service struct {
 func New(d Deps) *Service {
 	return &Service{
 		store: d.Store, audit: d.Audit, observer: d.Observer, secrets: d.Secrets,
-		registry: d.Registry, calls: d.Calls, budgets: d.Budgets, term: d.Terminator, log: d.Log, now: time.Now,
+		registry: d.Registry, calls: d.Calls, budgets: d.Budgets, kill: d.Kill, fleet: d.Fleet, log: d.Log, now: time.Now,
 	}
 }
 
@@ -196,10 +203,17 @@ func (s *Service) CreateAgent(ctx context.Context, p *warden.Principal, spec Age
 		UpdatedAt:  now,
 		ExpiresAt:  now.Add(ttl),
 	}
-	if err := s.store.CreateAgent(ctx, a); err != nil {
+	_, err = s.commit(ctx, false, func(ctx context.Context, announce killswitch.Announce) error {
+		if err := s.store.CreateAgent(ctx, a); err != nil {
+			return err
+		}
+		s.observer.ObserveAgent(a)
+		announce(fleet.TopicAgent, a.ID)
+		return nil
+	})
+	if err != nil {
 		return nil, "", err
 	}
-	s.observer.ObserveAgent(a)
 	if err := s.event(ctx, p, warden.EventAgentCreate, "agent:"+a.Name, ""); err != nil {
 		return nil, "", err
 	}
@@ -220,25 +234,41 @@ func (s *Service) Agents(ctx context.Context) ([]*warden.Agent, error) { return 
 // errUnchanged tells update that fn found nothing to do; the call succeeds without a write.
 var errUnchanged = errors.New("unchanged")
 
-// update applies fn to the named agent, tells the observer, and records the event.
-func (s *Service) update(ctx context.Context, p *warden.Principal, name, event, reason string, fn func(a *warden.Agent) error) (*warden.Agent, error) {
+// update applies fn to the named agent through the kill switch (which announces the change and
+// ends what it forbids; with wait, once every replica has), and records the event.
+func (s *Service) update(ctx context.Context, p *warden.Principal, name, event, reason string, wait bool, fn func(a *warden.Agent) error) (*warden.Agent, error) {
 	if err := warden.ValidateName("agent", name); err != nil {
 		return nil, err
 	}
-	a, err := s.store.UpdateAgent(ctx, name, func(a *warden.Agent) error {
-		if err := fn(a); err != nil {
+	var a *warden.Agent
+	changed := true
+	_, err := s.commit(ctx, wait, func(ctx context.Context, announce killswitch.Announce) error {
+		var err error
+		a, err = s.store.UpdateAgent(ctx, name, func(a *warden.Agent) error {
+			if err := fn(a); err != nil {
+				return err
+			}
+			a.UpdatedAt = s.now().UTC()
+			return nil
+		})
+		if errors.Is(err, errUnchanged) {
+			changed = false
+			a, err = s.store.Agent(ctx, name)
 			return err
 		}
-		a.UpdatedAt = s.now().UTC()
+		if err != nil {
+			return err
+		}
+		s.observer.ObserveAgent(a)
+		announce(fleet.TopicAgent, a.ID)
 		return nil
 	})
-	if errors.Is(err, errUnchanged) {
-		return s.store.Agent(ctx, name)
-	}
 	if err != nil {
 		return nil, err
 	}
-	s.observer.ObserveAgent(a)
+	if !changed {
+		return a, nil
+	}
 	if err := s.event(ctx, p, event, "agent:"+a.Name, reason); err != nil {
 		return nil, err
 	}
@@ -252,7 +282,9 @@ func (s *Service) Suspend(ctx context.Context, p *warden.Principal, name, reason
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.update(ctx, p, name, warden.EventAgentSuspend, reason, func(a *warden.Agent) error {
+	// The new epoch refuses every token at once; the kill switch ends what is running, on every
+	// replica before Suspend returns.
+	return s.update(ctx, p, name, warden.EventAgentSuspend, reason, true, func(a *warden.Agent) error {
 		switch a.Status {
 		case warden.AgentSuspended:
 			return errUnchanged
@@ -264,11 +296,6 @@ func (s *Service) Suspend(ctx context.Context, p *warden.Principal, name, reason
 		a.Epoch++
 		return nil
 	})
-	if err == nil && s.term != nil {
-		// The new epoch already refuses every token; this ends what is running now.
-		s.term.Terminate(ctx, a, "agent suspended: "+reason)
-	}
-	return a, err
 }
 
 // Resume makes a suspended agent active again. Tokens issued before the suspension stay dead.
@@ -277,7 +304,7 @@ func (s *Service) Resume(ctx context.Context, p *warden.Principal, name, reason 
 	if err != nil {
 		return nil, err
 	}
-	return s.update(ctx, p, name, warden.EventAgentResume, reason, func(a *warden.Agent) error {
+	return s.update(ctx, p, name, warden.EventAgentResume, reason, false, func(a *warden.Agent) error {
 		switch a.Status {
 		case warden.AgentActive:
 			return errUnchanged
@@ -296,7 +323,7 @@ func (s *Service) Renew(ctx context.Context, p *warden.Principal, name, ttl stri
 	if err != nil {
 		return nil, err
 	}
-	return s.update(ctx, p, name, warden.EventAgentRenew, "", func(a *warden.Agent) error {
+	return s.update(ctx, p, name, warden.EventAgentRenew, "", false, func(a *warden.Agent) error {
 		a.ExpiresAt = s.now().UTC().Add(d)
 		return nil
 	})
@@ -306,7 +333,7 @@ func (s *Service) Renew(ctx context.Context, p *warden.Principal, name, ttl stri
 // token issued before (the epoch rises).
 func (s *Service) RotateSecret(ctx context.Context, p *warden.Principal, name string) (*warden.Agent, string, error) {
 	secret, hash := identity.NewSecret(AgentSecretPrefix)
-	a, err := s.update(ctx, p, name, warden.EventAgentRotate, "", func(a *warden.Agent) error {
+	a, err := s.update(ctx, p, name, warden.EventAgentRotate, "", false, func(a *warden.Agent) error {
 		if a.Status == warden.AgentKilled {
 			return warden.Errorf(warden.EConflict, "agent %q is killed; only an admin restore issues a new secret", name)
 		}
@@ -326,10 +353,17 @@ func (s *Service) DeleteAgent(ctx context.Context, p *warden.Principal, name str
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteAgent(ctx, name); err != nil {
+	_, err = s.commit(ctx, false, func(ctx context.Context, announce killswitch.Announce) error {
+		if err := s.store.DeleteAgent(ctx, name); err != nil {
+			return err
+		}
+		s.observer.ForgetAgent(a.ID)
+		announce(fleet.TopicAgent, a.ID)
+		return nil
+	})
+	if err != nil {
 		return err
 	}
-	s.observer.ForgetAgent(a.ID)
 	return s.event(ctx, p, warden.EventAgentDelete, "agent:"+a.Name, "")
 }
 
@@ -354,6 +388,7 @@ func (s *Service) CreateAdminToken(ctx context.Context, p *warden.Principal, spe
 	if err := s.store.CreateAdminToken(ctx, t); err != nil {
 		return nil, "", err
 	}
+	s.publish(ctx, fleet.TopicAdminToken, t.Name)
 	msg := "role " + string(role)
 	if t.Email != "" {
 		msg += ", email " + t.Email
@@ -404,6 +439,7 @@ func (s *Service) RevokeAdminToken(ctx context.Context, p *warden.Principal, nam
 	if err := s.store.RevokeAdminToken(ctx, name, s.now().UTC()); err != nil {
 		return err
 	}
+	s.publish(ctx, fleet.TopicAdminToken, name)
 	return s.event(ctx, p, warden.EventAdminTokenRevoke, "admin-token:"+name, "")
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/budget"
 	"github.com/wardenhq/warden/internal/cedar"
+	"github.com/wardenhq/warden/internal/fleet"
 	"github.com/wardenhq/warden/internal/gateway"
 )
 
@@ -377,7 +378,7 @@ func (s *Service) carryOut(ctx context.Context, p *warden.Principal, plan *Plan,
 			}
 			plan.Credentials[a.Name] = AgentCredentials{ClientID: a.ID, ClientSecret: secret}
 		case "update":
-			if _, err := s.update(ctx, p, c.Name, warden.EventAgentUpdate, "warden apply", func(a *warden.Agent) error {
+			if _, err := s.update(ctx, p, c.Name, warden.EventAgentUpdate, "warden apply", false, func(a *warden.Agent) error {
 				a.Owner, a.Purpose, a.Labels = want.Owner, strings.TrimSpace(want.Purpose), want.Labels
 				return nil
 			}); err != nil {
@@ -395,6 +396,10 @@ func (s *Service) carryOut(ctx context.Context, p *warden.Principal, plan *Plan,
 	if err := s.registry.Load(ctx); err != nil {
 		s.log.Error("reloading the gateway after apply", "err", err)
 	}
+	// Tools and budgets are announced once the apply is over, whether or not it all went
+	// through: what it did change, the other replicas must load.
+	defer s.publish(ctx, fleet.TopicBudget, "")
+	defer s.publish(ctx, fleet.TopicTool, "")
 	// Replace is idempotent: an agent whose budgets are as declared keeps them, counters included.
 	for name := range budgetAgents {
 		if err := s.budgets.Replace(ctx, name, d.budgets[name]); err != nil {
@@ -423,6 +428,10 @@ func (s *Service) carryOut(ctx context.Context, p *warden.Principal, plan *Plan,
 	if err := s.registry.Load(ctx); err != nil {
 		s.log.Error("reloading the gateway after apply", "err", err)
 	}
+	// Tools and budgets are announced once the apply is over, whether or not it all went
+	// through: what it did change, the other replicas must load.
+	defer s.publish(ctx, fleet.TopicBudget, "")
+	defer s.publish(ctx, fleet.TopicTool, "")
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/budget"
+	"github.com/wardenhq/warden/internal/fleet"
 )
 
 // BudgetSpec is the wire type apitype.BudgetSpec; see there.
@@ -20,6 +21,7 @@ func (s *Service) SetBudget(ctx context.Context, p *warden.Principal, spec Budge
 	if err := s.budgets.Put(ctx, b); err != nil {
 		return nil, err
 	}
+	s.publish(ctx, fleet.TopicBudget, b.ID)
 	return b, s.event(ctx, p, warden.EventBudgetSet, "budget:"+b.ID, budget.Describe(b))
 }
 
@@ -28,6 +30,7 @@ func (s *Service) DeleteBudget(ctx context.Context, p *warden.Principal, id stri
 	if err := s.budgets.Delete(ctx, id); err != nil {
 		return err
 	}
+	s.publish(ctx, fleet.TopicBudget, id)
 	return s.event(ctx, p, warden.EventBudgetDelete, "budget:"+id, "")
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/cedar"
+	"github.com/wardenhq/warden/internal/fleet"
 	"github.com/wardenhq/warden/internal/gateway"
 )
 
@@ -108,6 +109,7 @@ func (s *Service) storePolicies(ctx context.Context, p *warden.Principal, files 
 	if err := s.registry.Load(ctx); err != nil {
 		s.log.Error("reloading the gateway after a policy change", "version", ps.Version, "err", err)
 	}
+	s.publish(ctx, fleet.TopicPolicy, fmt.Sprint(ps.Version))
 	msg := fmt.Sprintf("version %d", ps.Version)
 	if comment != "" {
 		msg += ": " + comment

@@ -12,7 +12,9 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/egress"
+	"github.com/wardenhq/warden/internal/fleet"
 	"github.com/wardenhq/warden/internal/gateway"
+	"github.com/wardenhq/warden/internal/killswitch"
 	"github.com/wardenhq/warden/internal/route"
 )
 
@@ -222,10 +224,18 @@ func (s *Service) AddTool(ctx context.Context, p *warden.Principal, spec ToolSpe
 	if err := s.checkWith(ctx, func(tools []*warden.Tool) []*warden.Tool { return append(tools, t) }); err != nil {
 		return nil, err
 	}
-	if err := s.store.CreateTool(ctx, t); err != nil {
+	_, err = s.commit(ctx, false, func(ctx context.Context, announce killswitch.Announce) error {
+		if err := s.store.CreateTool(ctx, t); err != nil {
+			return err
+		}
+		s.reloadRegistry(ctx, t.Name)
+		announce(fleet.TopicTool, t.Name)
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	return t, s.afterToolChange(ctx, p, warden.EventToolAdd, t.Name, string(t.Kind)+" "+toolTarget(t))
+	return t, s.event(ctx, p, warden.EventToolAdd, "tool:"+t.Name, string(t.Kind)+" "+toolTarget(t))
 }
 
 func toolTarget(t *warden.Tool) string {
@@ -283,11 +293,12 @@ func (s *Service) currentPolicies(ctx context.Context) (map[string]string, int64
 	return ps.Files, ps.Version, nil
 }
 
-func (s *Service) afterToolChange(ctx context.Context, p *warden.Principal, event, name, message string) error {
+// reloadRegistry reloads the gateway after a tool change, which also tells the kill state which
+// tools are disabled.
+func (s *Service) reloadRegistry(ctx context.Context, name string) {
 	if err := s.registry.Load(ctx); err != nil {
 		s.log.Error("reloading the gateway after a tool change", "tool", name, "err", err)
 	}
-	return s.event(ctx, p, event, "tool:"+name, message)
 }
 
 // Tools lists the registered tools.
@@ -302,37 +313,42 @@ func (s *Service) Tool(ctx context.Context, name string) (*warden.Tool, error) {
 }
 
 // SetToolEnabled enables or disables a tool for every agent. Disabling cancels the calls to it in
-// flight and reports how many.
-func (s *Service) SetToolEnabled(ctx context.Context, p *warden.Principal, name string, enabled bool, reason string) (*warden.Tool, int, error) {
+// flight on every replica, waits for the fleet's acknowledgements, and reports what each
+// replica ended.
+func (s *Service) SetToolEnabled(ctx context.Context, p *warden.Principal, name string, enabled bool, reason string) (*warden.Tool, *killswitch.Report, error) {
 	if err := warden.ValidateName("tool", name); err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	reason, err := validateReason(reason, false)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
-	t, err := s.store.UpdateTool(ctx, name, func(t *warden.Tool) error {
-		t.Disabled = !enabled
-		t.UpdatedAt = s.now().UTC()
+	// Disabling waits for the fleet, as a kill does: every replica has cancelled the calls to
+	// the tool before the command returns.
+	var t *warden.Tool
+	r, err := s.commit(ctx, !enabled, func(ctx context.Context, announce killswitch.Announce) error {
+		var err error
+		t, err = s.store.UpdateTool(ctx, name, func(t *warden.Tool) error {
+			t.Disabled = !enabled
+			t.UpdatedAt = s.now().UTC()
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		s.reloadRegistry(ctx, name)
+		announce(fleet.TopicTool, name)
 		return nil
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
-	event := warden.EventToolEnable
-	cancelled := 0
+	event, msg := warden.EventToolEnable, reason
 	if !enabled {
 		event = warden.EventToolDisable
-		if err := s.registry.Load(ctx); err != nil {
-			s.log.Error("reloading the gateway after disabling a tool", "tool", name, "err", err)
-		}
-		cancelled = s.calls.CancelTool(name)
+		msg = strings.TrimSpace(fmt.Sprintf("%s (%d calls in flight cancelled%s)", reason, r.CallsCancelled, killswitch.FleetNote(r)))
 	}
-	msg := reason
-	if !enabled {
-		msg = strings.TrimSpace(fmt.Sprintf("%s (%d calls in flight cancelled)", reason, cancelled))
-	}
-	return t, cancelled, s.afterToolChange(ctx, p, event, name, msg)
+	return t, r, s.event(ctx, p, event, "tool:"+name, msg)
 }
 
 // RemoveTool unregisters a tool. Policies that name it must go first.
@@ -350,8 +366,13 @@ func (s *Service) RemoveTool(ctx context.Context, p *warden.Principal, name stri
 	if err := s.store.DeleteTool(ctx, name); err != nil {
 		return err
 	}
+	// The kill state knows disabled tools, not removed ones: the calls in flight are cancelled
+	// here; the other replicas refuse new calls once they reload their registry on the
+	// announcement (disable a tool first to stop its calls everywhere).
 	s.calls.CancelTool(name)
-	return s.afterToolChange(ctx, p, warden.EventToolRemove, name, "")
+	s.reloadRegistry(ctx, name)
+	s.publish(ctx, fleet.TopicTool, name)
+	return s.event(ctx, p, warden.EventToolRemove, "tool:"+name, "")
 }
 
 // SetSecret stores a secret's value; the value never comes back out of any API.

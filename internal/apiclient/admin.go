@@ -102,6 +102,15 @@ func (c *Client) DeleteBudget(ctx context.Context, id string) error {
 	return c.Do(ctx, http.MethodDelete, "/v1/budgets/"+url.PathEscape(id), nil, nil)
 }
 
+// Replicas lists the replicas of the fleet as the answering replica sees them.
+func (c *Client) Replicas(ctx context.Context) (*apitype.Replicas, error) {
+	r, err := call[apitype.Replicas](ctx, c, http.MethodGet, "/v1/replicas", nil)
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
 // Runners lists the sandboxes registered with the server.
 func (c *Client) Runners(ctx context.Context) ([]apitype.RunnerInfo, error) {
 	return call[[]apitype.RunnerInfo](ctx, c, http.MethodGet, "/v1/runners", nil)

@@ -98,6 +98,8 @@ type ToolStateRequest struct {
 type ToolDisabled struct {
 	*warden.Tool
 	CallsCancelled int `json:"calls_cancelled"`
+	// Replicas is what each live replica did with the change, this one first (KillReport's).
+	Replicas []ReplicaAck `json:"replicas,omitempty"`
 }
 
 // SecretRequest carries a secret's value, on its one way in.

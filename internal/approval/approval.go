@@ -95,7 +95,7 @@ type Service struct {
 	notify *notifier
 
 	mu      sync.Mutex
-	waiters map[string]map[chan struct{}]struct{} // binding → the calls waiting on it here
+	waiters map[string]map[chan struct{}]string // binding → the calls waiting on it here → their agent ID
 }
 
 var _ gateway.Approvals = (*Service)(nil)
@@ -107,22 +107,22 @@ func New(store Store, audit warden.AuditLog, log *slog.Logger, opts Options) *Se
 	return &Service{
 		store: store, audit: audit, log: log, opts: opts,
 		notify:  newNotifier(opts.Webhooks, log, opts.Clock),
-		waiters: map[string]map[chan struct{}]struct{}{},
+		waiters: map[string]map[chan struct{}]string{},
 	}
 }
 
 func (s *Service) now() time.Time { return s.opts.Clock.Now().UTC() }
 
-// subscribe registers a call waiting on binding; the channel receives after every change to a
-// request with that binding made on this replica.
-func (s *Service) subscribe(binding string) (<-chan struct{}, func()) {
+// subscribe registers a call of agentID waiting on binding; the channel receives after every
+// change to a request with that binding made on this replica, and when the agent is stopped.
+func (s *Service) subscribe(binding, agentID string) (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.waiters[binding] == nil {
-		s.waiters[binding] = map[chan struct{}]struct{}{}
+		s.waiters[binding] = map[chan struct{}]string{}
 	}
-	s.waiters[binding][ch] = struct{}{}
+	s.waiters[binding][ch] = agentID
 	return ch, func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -138,10 +138,30 @@ func (s *Service) changed(binding string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ch := range s.waiters[binding] {
-		select {
-		case ch <- struct{}{}:
-		default: // already woken; it reads the latest state anyway
+		wake(ch)
+	}
+}
+
+// wakeAgent wakes every call of agentID ("": of every agent) waiting here, to read its request
+// again. A kill rejects the requests in the store once, on the replica that heard it; the
+// other replicas' reconcilers call RejectAgent too, find nothing left to reject, and must
+// still end their own waiting calls at once rather than at their next poll.
+func (s *Service) wakeAgent(agentID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, chans := range s.waiters {
+		for ch, agent := range chans {
+			if agentID == "" || agent == agentID {
+				wake(ch)
+			}
 		}
+	}
+}
+
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default: // already woken; it reads the latest state anyway
 	}
 }
 
@@ -155,7 +175,7 @@ func (s *Service) changed(binding string) {
 func (s *Service) Await(ctx context.Context, req *gateway.ApprovalRequest) (gateway.ApprovalResult, error) {
 	binding := warden.ApprovalBinding(req.Agent.ID, req.SessionID, req.OnBehalfOf, req.Tool.Name, req.Action, req.Resource, req.ArgsSHA256, req.PolicyVersion)
 	// Subscribe before the first read, so that no decision falls between the read and the wait.
-	woken, unsubscribe := s.subscribe(binding)
+	woken, unsubscribe := s.subscribe(binding, req.Agent.ID)
 	defer unsubscribe()
 	hold := s.opts.Clock.NewTimer(s.opts.Hold)
 	defer hold.Stop()
@@ -432,6 +452,7 @@ func (s *Service) RejectAll(ctx context.Context, reason string) (int, error) {
 }
 
 func (s *Service) rejectOpen(ctx context.Context, agentID, reason string) (int, error) {
+	defer s.wakeAgent(agentID)
 	reason = strings.TrimSpace(reason)
 	if reason == "" {
 		reason = "the agent was stopped"

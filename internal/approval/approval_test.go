@@ -855,3 +855,39 @@ func TestPendingLimit(t *testing.T) {
 		t.Fatalf("%d notifications, want 5: one per request made, none for a refused call", paged+extra)
 	}
 }
+
+// A kill heard on another replica rejects the agent's requests in the store there; this
+// replica's reconciler then calls RejectAgent, finds nothing left to reject, and must still end
+// the calls held here at once, not at their next poll of the store. The fake clock never moves,
+// so the poll never fires: only the wake ends the wait.
+func TestRejectAgentWakesCallsRejectedElsewhere(t *testing.T) {
+	t.Parallel()
+	f := newFakeFixture(t, approval.Options{Hold: time.Minute, Poll: time.Hour})
+	held := f.await(t.Context(), f.svc, call(bank, "d1"))
+	otherAgent := call(bank, "d2")
+	otherAgent.Agent = &warden.Agent{ID: "agt_2", Name: "other-bot", Owner: "x@example.com"}
+	otherHeld := f.await(t.Context(), f.svc, otherAgent)
+	f.armed(6) // both calls hold: hold, poll and expiry timers each
+	var first *warden.Approval
+	for _, a := range f.pending(2) {
+		if a.AgentID == agent.ID {
+			first = a
+		}
+	}
+	other := f.service(approval.Options{}) // the replica that heard the kill
+	if n, err := other.RejectAgent(t.Context(), agent.ID, "agent killed: compromised"); err != nil || n != 1 {
+		t.Fatalf("RejectAgent on the other replica = %d, %v; want 1", n, err)
+	}
+	if n, err := f.svc.RejectAgent(t.Context(), agent.ID, "agent killed: compromised"); err != nil || n != 0 {
+		t.Fatalf("RejectAgent here = %d, %v; want 0 (already rejected)", n, err)
+	}
+	res := f.result(held, 5*time.Second)
+	if res.State != warden.ApprovalRejected || res.RequestID != first.ID {
+		t.Fatalf("held call: %+v; want rejected", res)
+	}
+	select {
+	case a := <-otherHeld:
+		t.Fatalf("the other agent's call ended too: %+v", a)
+	default:
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
@@ -18,6 +19,7 @@ var killCommands = []command{
 	{"lockdown status", "", "show whether a lockdown is in force", lockdownStatus},
 	{"lockdown", "--reason TEXT [--min-risk high]", "fleet-wide break glass: deny every agent (or every call to tools of a risk or more)", lockdownCmd},
 	{"quarantine", "DIGEST --reason TEXT", "take a skill out of use by its digest (sha256:…)", quarantineCmd},
+	{"replicas", "", "list the replicas of the fleet: heartbeat, applied state version, lag, freshness", replicasCmd},
 }
 
 func killCmd(ctx context.Context, inv *invocation) error {
@@ -72,6 +74,73 @@ func printKillReport(w io.Writer, r *apitype.KillReport) {
 		"elapsed", fmt.Sprintf("%.1f ms", r.ElapsedMS),
 	)
 	kv(w, pairs...)
+	printReplicaAcks(w, r.Replicas)
+}
+
+// printReplicaAcks prints what each replica did with a change, this one first.
+func printReplicaAcks(w io.Writer, acks []apitype.ReplicaAck) {
+	if len(acks) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	rows := make([][]string, 0, len(acks))
+	for _, a := range acks {
+		state := "acknowledged"
+		if !a.Acked {
+			state = "NOT ACKNOWLEDGED"
+		}
+		if a.Error != "" {
+			state += ": " + a.Error
+		}
+		rows = append(rows, []string{a.ID, state, fmt.Sprintf("%.1f ms", a.AckedMS), fmt.Sprint(a.CallsCancelled), fmt.Sprint(a.SessionsClosed), fmt.Sprint(a.SandboxesStopped)})
+	}
+	table(w, []string{"REPLICA", "STATE", "ACKED", "CALLS CANCELLED", "SESSIONS CLOSED", "SANDBOXES STOPPED"}, rows)
+}
+
+func replicasCmd(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	if _, err := inv.parse(); err != nil {
+		return err
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	rs, err := c.Replicas(ctx)
+	if err != nil {
+		return err
+	}
+	return inv.print(rs, func(w io.Writer) { printReplicas(w, rs, time.Now()) })
+}
+
+// printReplicas prints the fleet as a table, the answering replica marked with *.
+func printReplicas(w io.Writer, rs *apitype.Replicas, now time.Time) {
+	rows := make([][]string, 0, len(rs.Replicas))
+	for _, r := range rs.Replicas {
+		id := r.ID
+		if r.Self {
+			id += " *"
+		}
+		rows = append(rows, []string{id, orDash(r.Address), yesNo(r.Live), fmtAge(now.Sub(r.HeartbeatAt)),
+			fmt.Sprint(r.AppliedVersion), fmt.Sprint(r.LagVersions), yesNo(r.Fresh)})
+	}
+	table(w, []string{"ID", "ADDRESS", "LIVE", "HEARTBEAT", "APPLIED", "LAG", "FRESH"}, rows)
+	fmt.Fprintf(w, "\nfleet state version %d; * is the replica that answered\n", rs.Version)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// fmtAge says how long ago something was, to the millisecond under a minute.
+func fmtAge(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%.1fs ago", max(d, 0).Seconds())
+	}
+	return fmtDuration(d) + " ago"
 }
 
 func restoreCmd(ctx context.Context, inv *invocation) error {

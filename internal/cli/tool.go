@@ -174,7 +174,8 @@ func toolDisable(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	return inv.print(out, func(w io.Writer) {
-		fmt.Fprintf(w, "Tool %q disabled for every agent; %d calls in flight cancelled.\n", out.Name, out.CallsCancelled)
+		fmt.Fprintf(w, "Tool %q disabled for every agent; %d calls in flight cancelled here.\n", out.Name, out.CallsCancelled)
+		printReplicaAcks(w, out.Replicas)
 	})
 }
 

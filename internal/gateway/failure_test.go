@@ -232,6 +232,11 @@ func postJSON(path, body string) func(e *failureEnv) *http.Request {
 // with its reason, recorded, and never reaches the upstream; the concurrency slot it took is
 // given back and nothing of it is left in flight. A request warden cannot judge as sent (a body
 // it cannot read) is answered 4xx, and recorded as a refusal like any other.
+// staleState is a fleet whose feed is down and whose last reload is too old.
+type staleState struct{}
+
+func (staleState) Stale(time.Time) bool { return true }
+
 func TestPipelineFailuresDeny(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -338,6 +343,24 @@ func TestPipelineFailuresDeny(t *testing.T) {
 			},
 			status: http.StatusForbidden, effect: warden.EffectDeny, reason: warden.ReasonLockdown, recorded: true,
 			message: "lockdown in force: incident 9",
+		},
+		{
+			// Another replica may have killed the agent: a replica that cannot confirm its kill
+			// state is current allows nothing, on the HTTP gateway and the decision API alike.
+			name:   "kill state stale",
+			policy: permitAll,
+			setup: func(t *testing.T, e *failureEnv) {
+				e.gw.Fresh = staleState{}
+			},
+			status: http.StatusServiceUnavailable, effect: warden.EffectError, reason: warden.ReasonStaleState, recorded: true,
+			message: "this replica cannot confirm its kill state is current",
+		},
+		{
+			name:        "kill state stale, through the decision API",
+			policy:      permitAll,
+			setup:       func(t *testing.T, e *failureEnv) { e.gw.Fresh = staleState{} },
+			decisionAPI: `{"tool":"api","action":"items.get"}`,
+			status:      http.StatusOK, effect: warden.EffectError, reason: warden.ReasonStaleState, recorded: true,
 		},
 		{
 			name:   "tool disabled",

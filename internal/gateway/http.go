@@ -109,7 +109,10 @@ func (g *Pipeline) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *http
 			call.Action = r.Method + " " + truncate(rest, 256)
 			p := g.deniedBeforePolicy(r, caller, call, err)
 			status := http.StatusForbidden
-			if p.Decision.Reason == warden.ReasonInvalidPath {
+			switch {
+			case p.Decision.Effect == warden.EffectError:
+				status = http.StatusServiceUnavailable
+			case p.Decision.Reason == warden.ReasonInvalidPath:
 				status = http.StatusBadRequest
 			}
 			writeGatewayError(w, status, p.Decision.Reason, p.Decision.Message, p.Decision.ID)
@@ -123,7 +126,10 @@ func (g *Pipeline) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *http
 		// parse, a query it cannot read) is a decision like any other: refused and recorded.
 		p := g.Refuse(r.Context(), caller, call, warden.ReasonInvalidRequest, warden.ErrorMessage(err))
 		status := warden.HTTPStatus(err)
-		if p.Decision.Reason != warden.ReasonInvalidRequest {
+		switch {
+		case p.Decision.Effect == warden.EffectError:
+			status = http.StatusServiceUnavailable // the kill state could not be confirmed (stale_state)
+		case p.Decision.Reason != warden.ReasonInvalidRequest:
 			status = http.StatusForbidden // the agent may not act at all (the kill state's reason)
 		}
 		writeGatewayError(w, status, p.Decision.Reason, p.Decision.Message, p.Decision.ID)

@@ -86,6 +86,13 @@ type ApprovalResult struct {
 	Approvers []string // who approved
 }
 
+// Freshness reports whether this replica cannot confirm that its kill state is current: its
+// feed of the other replicas' changes is down and its last full reload is too old. It is
+// asked on every call, so it must be cheap.
+type Freshness interface {
+	Stale(now time.Time) bool
+}
+
 // Secrets resolves brokered secret values.
 type Secrets interface {
 	SecretValue(ctx context.Context, name string) (string, error)
@@ -94,11 +101,14 @@ type Secrets interface {
 // Pipeline runs the pipeline every call passes, whatever its entry point. Its fields are set
 // once before use.
 type Pipeline struct {
-	Registry  *Registry
-	Tokens    Verifier
-	Kill      *killswitch.State // checked first on every call
-	Budgets   Budgets           // nil: no budgets
-	Approvals Approvals         // nil: a call that needs approval is denied
+	Registry *Registry
+	Tokens   Verifier
+	Kill     *killswitch.State // checked first on every call
+	// Fresh says whether this replica's kill state is known to be current (fleet.Bus); while it
+	// is stale every call is refused with stale_state. nil: always current (one replica).
+	Fresh     Freshness
+	Budgets   Budgets   // nil: no budgets
+	Approvals Approvals // nil: a call that needs approval is denied
 	Secrets   Secrets
 	Audit     warden.AuditLog
 	Log       *slog.Logger
@@ -241,9 +251,17 @@ func (r *request) refuse(effect, reason, message string) bool {
 	return false
 }
 
+// StaleStateMessage is the answer to every call while this replica's kill state is stale.
+const StaleStateMessage = "this replica cannot confirm its kill state is current (its link to the other replicas is down); retry later or on another replica"
+
 // killState checks the kill state first: the agent may have been stopped since its token was
-// checked, the tool disabled, or a lockdown begun.
+// checked, the tool disabled, or a lockdown begun. A kill state this replica cannot confirm is
+// current may miss a kill made on another replica: then nothing is allowed (fail closed, with
+// no option to fail open).
 func (r *request) killState() bool {
+	if r.g.Fresh != nil && r.g.Fresh.Stale(r.now) {
+		return r.refuse(warden.EffectError, warden.ReasonStaleState, StaleStateMessage)
+	}
 	if reason, msg := r.g.Kill.Load().Check(r.c.Agent.ID, r.c.Claims.Epoch, r.tool(), r.now); reason != "" {
 		return r.refuse(warden.EffectDeny, reason, msg)
 	}

@@ -74,6 +74,15 @@ type API struct {
 	Refusals warden.AuditLog
 	// Disk reports the free space where the audit log is kept, for /readyz; nil: not watched.
 	Disk DiskStatus
+	// Fleet is this replica's view of the others (fleet.Bus): GET /v1/replicas lists them, and
+	// /readyz is not ready while this replica's kill state is stale. nil: no such route or check.
+	Fleet Fleet
+}
+
+// Fleet is the part of fleet.Bus the API shows.
+type Fleet interface {
+	Stale(now time.Time) bool
+	Replicas(ctx context.Context) (apitype.Replicas, error)
 }
 
 // DiskStatus is the part of audit.DiskGuard that /readyz shows.
@@ -99,6 +108,9 @@ func (a *API) Handler() http.Handler {
 	read := warden.RoleSet{warden.RoleOperator, warden.RoleAuditor}
 	adminOnly := warden.RoleSet{}
 	mux.Handle("GET /v1/whoami", a.adminRoute(warden.RoleSet(warden.Roles), a.whoami))
+	if a.Fleet != nil {
+		mux.Handle("GET /v1/replicas", a.adminRoute(read, a.replicas))
+	}
 	mux.Handle("GET /v1/agents", a.adminRoute(read, a.listAgents))
 	mux.Handle("POST /v1/agents", a.adminRoute(adminOnly, a.createAgent))
 	mux.Handle("GET /v1/agents/{name}", a.adminRoute(read, a.getAgent))
@@ -169,6 +181,11 @@ func (a *API) recoverer(next http.Handler) http.Handler {
 	})
 }
 
+// replicas lists the fleet as this replica sees it.
+func (a *API) replicas(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+	return answer(w, http.StatusOK)(a.Fleet.Replicas(r.Context()))
+}
+
 func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
@@ -186,6 +203,14 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 	if !a.Tokens.Ready() {
 		checks["keys"] = "not loaded"
 		ready = false
+	}
+	if a.Fleet != nil {
+		checks["kill_state"] = "ok"
+		if a.Fleet.Stale(time.Now()) {
+			// The gateway refuses every call with stale_state: send the traffic elsewhere.
+			checks["kill_state"] = "stale: the link to the other replicas is down and the last reload is too old"
+			ready = false
+		}
 	}
 	if a.Disk != nil {
 		// A warning, not unreadiness: the log still writes; the operator has time to act.

@@ -140,9 +140,9 @@ func (a *API) registerRunner(w http.ResponseWriter, r *http.Request, c *warden.C
 }
 
 // runnerControl is the control channel: Server-Sent Events with a lease every LeaseSeconds/3,
-// and terminate when the agent is killed, suspended or locked down. The kill state is also
-// checked every second, so a kill made on another replica reaches the runner within the state's
-// refresh interval.
+// and terminate when the agent is killed, suspended or locked down. The reconciler sends the
+// terminate (Runners.Terminate) whichever replica heard the kill; the kill state is also
+// checked every second, as a safety net.
 func (a *API) runnerControl(w http.ResponseWriter, r *http.Request, c *warden.Claims) error {
 	run, ok := a.Kill.Runners.Get(r.PathValue("id"), c.AgentID())
 	if !ok {

@@ -54,8 +54,11 @@ func (a *API) toolRoutes(mux *http.ServeMux) {
 		if err := decodeJSON(w, r, &req); err != nil {
 			return err
 		}
-		t, n, err := a.Admin.SetToolEnabled(r.Context(), p, r.PathValue("name"), false, req.Reason)
-		return answer(w, http.StatusOK)(ToolDisabled{Tool: t, CallsCancelled: n}, err)
+		t, rep, err := a.Admin.SetToolEnabled(r.Context(), p, r.PathValue("name"), false, req.Reason)
+		if err != nil {
+			return err
+		}
+		return answer(w, http.StatusOK)(ToolDisabled{Tool: t, CallsCancelled: rep.CallsCancelled, Replicas: rep.Replicas}, nil)
 	}))
 
 	mux.Handle("GET /v1/secrets", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {

@@ -73,3 +73,27 @@ func (s *Service) AuthenticateClient(ctx context.Context, clientID, secret strin
 	}
 	return a, nil
 }
+
+// ReloadAgents replaces the kill state's agents with the store's view: the safety-net poll
+// and a replica whose fleet feed reconnected call it.
+func (s *Service) ReloadAgents(ctx context.Context) error {
+	if err := s.loadAgents(ctx); err != nil {
+		return fmt.Errorf("identity: load agents: %w", err)
+	}
+	return nil
+}
+
+// ReloadAgent reads one agent, named by ID, from the store into the kill state: another
+// replica announced a change to it. An agent no longer in the store is forgotten.
+func (s *Service) ReloadAgent(ctx context.Context, id string) error {
+	a, err := s.store.AgentByID(ctx, id)
+	if warden.ErrorCode(err) == warden.ENotFound {
+		s.kill.ForgetAgent(id)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("identity: load agent %s: %w", id, err)
+	}
+	s.kill.ObserveAgent(a)
+	return nil
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/clock"
+	"github.com/wardenhq/warden/internal/fleet"
 	"github.com/wardenhq/warden/internal/killswitch"
 	"github.com/wardenhq/warden/internal/seal"
 )
@@ -37,7 +38,8 @@ type Config struct {
 	// default (30s) is the configuration's to set (config.Default), where unset and 0 differ.
 	ClockSkew time.Duration
 	// RefreshInterval is how often Run reloads agent states, revocations and keys written by
-	// other replicas; default 2s. It bounds how long another replica's kill takes to reach this one.
+	// other replicas; default 2s. Other replicas announce their changes through the fleet
+	// (Fleet), so this is the safety net for an announcement that was lost.
 	RefreshInterval time.Duration
 	// CacheSize bounds the number of verified tokens kept; default 100000.
 	CacheSize int
@@ -51,6 +53,14 @@ type Config struct {
 	Clock clock.Clock
 	// Kill is the kill state shared with the gateway; nil gives the service one of its own.
 	Kill *killswitch.State
+	// Fleet announces revocations and key rotations to the other replicas, which reload them
+	// at once instead of at their next refresh; nil: this replica is alone.
+	Fleet Publisher
+}
+
+// Publisher announces a change this replica committed to the store (fleet.Bus).
+type Publisher interface {
+	Publish(ctx context.Context, topic fleet.Topic, name string) (int64, error)
 }
 
 // TrustedIssuer is an identity provider whose JWTs are accepted as RFC 8693 subject tokens.
@@ -284,6 +294,29 @@ func (s *Service) Run(ctx context.Context) error {
 				s.log.Warn("identity refresh failed", "err", err)
 			}
 		}
+	}
+}
+
+// ReloadKeys reloads the signing keys and revocations from the store: another replica
+// announced a key rotation or a revocation.
+func (s *Service) ReloadKeys(ctx context.Context) error {
+	if err := s.loadKeys(ctx, false); err != nil {
+		return err
+	}
+	if err := s.loadRevocations(ctx); err != nil {
+		return fmt.Errorf("identity: load revocations: %w", err)
+	}
+	return nil
+}
+
+// announce tells the fleet of a change committed to the store. A failure is logged: the
+// change stands here, and the other replicas' refresh carries it.
+func (s *Service) announce(ctx context.Context, topic fleet.Topic, name string) {
+	if s.cfg.Fleet == nil {
+		return
+	}
+	if _, err := s.cfg.Fleet.Publish(ctx, topic, name); err != nil {
+		s.log.Error("announcing a change to the fleet; other replicas learn of it at their next refresh", "topic", topic, "err", err)
 	}
 }
 

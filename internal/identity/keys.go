@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/fleet"
 	"github.com/wardenhq/warden/internal/seal"
 )
 
@@ -160,7 +161,7 @@ func (s *Service) createKey(ctx context.Context) (*warden.SigningKey, error) {
 
 // RotateKeys makes a new key sign from now on. The previous keys keep verifying until the last
 // token they signed has expired (MaxTokenTTL+ClockSkew after retirement); other replicas start
-// to accept the new key at their next refresh.
+// to accept the new key when they hear the fleet's announcement (or at their next refresh).
 func (s *Service) RotateKeys(ctx context.Context) (*warden.SigningKey, error) {
 	s.keysMu.Lock()
 	k, err := s.createKey(ctx)
@@ -171,6 +172,7 @@ func (s *Service) RotateKeys(ctx context.Context) (*warden.SigningKey, error) {
 	if err := s.loadKeys(ctx, false); err != nil {
 		return nil, err
 	}
+	s.announce(ctx, fleet.TopicKey, k.ID)
 	pub := *k
 	pub.Sealed = nil
 	return &pub, nil

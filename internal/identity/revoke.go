@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/fleet"
 )
 
 // revocationSet maps a revoked token's jti to the token's expiry. Like the agent snapshot it is
@@ -18,8 +19,8 @@ func (r *revocationSet) contains(jti string) bool {
 	return ok
 }
 
-// Revoke revokes an access token (RFC 7009) on this replica at once and, through the store, on
-// the others at their next refresh. by is the agent that asks, or "" for an admin, who may
+// Revoke revokes an access token (RFC 7009) on this replica at once and, through the store and
+// the fleet's announcement, on the others. by is the agent that asks, or "" for an admin, who may
 // revoke any token. It returns the claims of the revoked token, or nil claims and a nil error
 // when there is nothing to revoke: the token is invalid, already expired, or belongs to
 // another agent (RFC 7009 answers 200 in every such case, so a caller learns nothing).
@@ -44,6 +45,7 @@ func (s *Service) Revoke(ctx context.Context, token string, by string) (*warden.
 	if err != nil {
 		return nil, fmt.Errorf("identity: record revocation: %w", err)
 	}
+	s.announce(ctx, fleet.TopicRevocation, c.ID)
 	return c, nil
 }
 

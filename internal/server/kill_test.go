@@ -15,7 +15,10 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/admin"
 	"github.com/wardenhq/warden/internal/cli"
+	"github.com/wardenhq/warden/internal/clock"
+	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/killswitch"
+	"github.com/wardenhq/warden/internal/server"
 )
 
 // killEnv is a server with an HTTP tool "api" in front of an upstream whose /slow route holds a
@@ -29,6 +32,13 @@ type killEnv struct {
 }
 
 func newKillEnv(t *testing.T, dir string) *killEnv {
+	t.Helper()
+	return newKillEnvWith(t, dir, nil, nil)
+}
+
+// newKillEnvWith is newKillEnv on a server whose configuration edit changes and whose parts
+// prepare replaces before it serves.
+func newKillEnvWith(t *testing.T, dir string, edit func(*config.Config), prepare func(*server.Server)) *killEnv {
 	t.Helper()
 	env := &killEnv{canceled: make(chan struct{}, 64), received: make(chan struct{}, 64)}
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -44,7 +54,7 @@ func newKillEnv(t *testing.T, dir string) *killEnv {
 		w.Write([]byte(`{"ok":true}`))
 	}))
 	t.Cleanup(up.Close)
-	env.in = start(t, dir, nil)
+	env.in = startPrepared(t, "127.0.0.1:0", dir, clock.Real{}, edit, prepare)
 	doc := `
 agents:
   - name: canary

@@ -25,6 +25,7 @@ import (
 	"github.com/wardenhq/warden/internal/checkpoint"
 	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/config"
+	"github.com/wardenhq/warden/internal/fleet"
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/httpapi"
 	"github.com/wardenhq/warden/internal/identity"
@@ -54,7 +55,9 @@ type Server struct {
 	Kill     *killswitch.Service
 	Budgets  *budget.Budgets
 	API      *httpapi.API
-	log      *slog.Logger
+	// Fleet carries this replica's changes to the others and theirs to this one.
+	Fleet fleet.Bus
+	log   *slog.Logger
 
 	Approvals *approval.Service
 
@@ -124,6 +127,10 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		issuers = append(issuers, identity.TrustedIssuer{Issuer: ti.Issuer, JWKSFile: ti.JWKSFile, JWKSURL: ti.JWKSURL, Audience: ti.Audience})
 	}
 	kill := killswitch.NewState()
+	bus, err := openFleet(ctx, cfg, clk)
+	if err != nil {
+		return nil, err
+	}
 	ids, err := identity.New(ctx, store, masterKey, identity.Config{
 		Kill:            kill,
 		Issuer:          cfg.PublicURL,
@@ -134,6 +141,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		RefreshInterval: time.Duration(cfg.Tokens.RefreshInterval),
 		TrustedIssuers:  issuers,
 		Clock:           clk,
+		Fleet:           bus,
 	}, log)
 	if err != nil {
 		return nil, err
@@ -163,7 +171,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		MaxSources: cfg.Audit.Refusals.MaxSources,
 		Clock:      clk,
 	}, log)
-	gw := &gateway.Pipeline{Registry: registry, Tokens: ids, Kill: kill, Budgets: budgetAdapter{budgets}, Secrets: sec, Audit: auditLog, Log: log, Refusals: refusals, Clock: clk}
+	gw := &gateway.Pipeline{Registry: registry, Tokens: ids, Kill: kill, Budgets: budgetAdapter{budgets}, Secrets: sec, Audit: auditLog, Log: log, Refusals: refusals, Clock: clk, Fresh: bus}
 	// Approvals: calls held for a person, decided through the API; a kill, suspension or
 	// lockdown rejects them (killer.Approvals).
 	approvals, err := newApprovals(cfg, store, auditLog, log, getenv, clk)
@@ -180,13 +188,17 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	killer := &killswitch.Service{
 		Store: store, State: kill, Audit: auditLog, Calls: gw, Sessions: mcp, Tokens: ids, Registry: registry,
 		Runners: killswitch.NewRunners(), Approvals: approvals, Log: log, Clock: clk,
+		Agents: ids, Fleet: bus, AckTimeout: time.Duration(cfg.KillSwitch.AckTimeout),
 	}
 	if err := killer.Load(ctx); err != nil {
 		return nil, err
 	}
+	// Agents, tools, lockdown and quarantine are loaded: what they forbid was ended before this
+	// process started, and the reconciler ends what changes from here.
+	killer.Baseline()
 	adm := admin.New(admin.Deps{
 		Store: store, Audit: auditLog, Observer: ids, Secrets: sec, Registry: registry, Calls: gw, Budgets: budgets,
-		Terminator: killer, Log: log,
+		Kill: killer, Fleet: bus, Log: log,
 	})
 	disk := &audit.DiskGuard{Path: diskPath(cfg), WarnFree: int64(cfg.Audit.DiskWarnFree), Audit: auditLog, Log: log, Clock: clk}
 	return &Server{
@@ -200,6 +212,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		Kill:      killer,
 		Budgets:   budgets,
 		Approvals: approvals,
+		Fleet:     bus,
 		API: &httpapi.API{
 			Tokens: ids, Admin: adm, Store: store, Audit: auditLog, Log: log, BaseURL: cfg.PublicURL,
 			HTTPGateway: gw.HTTPHandler(gateway.HTTPOptions{
@@ -215,12 +228,40 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 			Approvals:         approvals,
 			Refusals:          refusals,
 			Disk:              disk,
+			Fleet:             bus,
 		},
 		log:        log,
 		auditSinks: sinks,
 		refusals:   refusals,
 		disk:       disk,
 	}, nil
+}
+
+// openFleet returns this replica's view of the fleet.
+//
+// FLEET-PG: with PostgreSQL (cfg.StoreKind() is "postgres") this is where the PostgreSQL fleet
+// (LISTEN/NOTIFY, acknowledgements, heartbeats, strict freshness: fleet.OpenPostgres) is built
+// from the store's location, cfg.ReplicaID, cfg.PublicURL, Version, cfg.KillSwitch and clk. Until
+// it is, every replica gets the fleet of one replica: it announces to nobody, and the others
+// learn of its changes at their safety-net poll, as before.
+func openFleet(_ context.Context, cfg config.Config, clk clock.Clock) (fleet.Bus, error) {
+	return fleet.NewLocal(cfg.ReplicaID, cfg.PublicURL, Version, clk.Now()), nil
+}
+
+// safetyNetInterval is how often the kill switch reloads the whole kill state under the fleet's
+// announcements: the token refresh interval, or half the maximum staleness if that is shorter,
+// so that a replica whose feed is down stays fresh on its polls alone while the store answers.
+func safetyNetInterval(cfg config.Config) time.Duration {
+	return min(time.Duration(cfg.Tokens.RefreshInterval), time.Duration(cfg.KillSwitch.MaxStaleness)/2)
+}
+
+// budgetReloader returns the budgets' reload for the fleet's budget announcements, or nil
+// while budget.Budgets has none (the shared budgets of issue 14 add it).
+func budgetReloader(b *budget.Budgets) killswitch.Budgets {
+	if r, ok := any(b).(killswitch.Budgets); ok {
+		return r
+	}
+	return nil
 }
 
 // diskPath is the directory the disk guard watches: the SQLite database's, where the audit log
@@ -310,7 +351,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	g.Go(func() error { return s.Pipeline.Run(gctx, 5*time.Second) })
 	g.Go(func() error { return s.Budgets.Run(gctx) })
 	g.Go(func() error { return s.Approvals.Run(gctx) })
-	g.Go(func() error { return s.Kill.Run(gctx, time.Duration(s.Config.Tokens.RefreshInterval)) })
+	g.Go(func() error { return s.Kill.Run(gctx, safetyNetInterval(s.Config)) })
+	g.Go(func() error { return s.Fleet.Run(gctx, s.Kill.Handler(s.Identity, budgetReloader(s.Budgets))) })
 	g.Go(func() error {
 		err := srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {

@@ -84,6 +84,13 @@ func startOn(t testing.TB, addr, dir string, edit func(*config.Config)) *instanc
 // server's time (token lifetimes, approvals, budgets, refusal summaries, checkpoints) itself.
 func startClock(t testing.TB, addr, dir string, clk clock.Clock, edit func(*config.Config)) *instance {
 	t.Helper()
+	return startPrepared(t, addr, dir, clk, edit, nil)
+}
+
+// startPrepared is startClock with prepare called on the server before it serves, to replace
+// a part (the fleet) with a test double.
+func startPrepared(t testing.TB, addr, dir string, clk clock.Clock, edit func(*config.Config), prepare func(*server.Server)) *instance {
+	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -110,6 +117,9 @@ func startClock(t testing.TB, addr, dir string, clk clock.Clock, edit func(*conf
 	var out bytes.Buffer
 	if err := srv.Bootstrap(ctx, &out); err != nil {
 		t.Fatal(err)
+	}
+	if prepare != nil {
+		prepare(srv)
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln, 5*time.Second) }()
