@@ -148,6 +148,25 @@ func (p *Postgres) liveMicros() int64 { return (3 * p.heartbeat).Microseconds() 
 
 // register writes this replica's first heartbeat, unless another live process holds the ID.
 func (p *Postgres) register(ctx context.Context) error {
+	// A replica restarted at once after a crash finds its own last heartbeat still live: it
+	// waits for that heartbeat to lapse (it stops when the old process is gone) rather than
+	// refusing to start. A heartbeat that goes on beating is another live process: refused.
+	deadline := time.Now().Add(3*p.heartbeat + p.heartbeat)
+	for {
+		err := p.registerOnce(ctx)
+		if !errors.Is(err, ErrReplicaIDInUse) || time.Now().After(deadline) {
+			return err
+		}
+		p.log.Info("fleet: replica id has a live heartbeat, waiting for it to lapse (a restart after a crash)", "replica", p.id)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(p.heartbeat / 2):
+		}
+	}
+}
+
+func (p *Postgres) registerOnce(ctx context.Context) error {
 	err := p.pool.QueryRow(ctx, `
 		INSERT INTO fleet_replicas (id, instance, address, version, started_at, heartbeat_at)
 		VALUES ($1, $2, $3, $4, clock_timestamp(), clock_timestamp())

@@ -80,6 +80,7 @@ type replica struct {
 	// change of that topic.
 	applied fleet.Applied
 	block   map[fleet.Topic]chan struct{}
+	stop    func() // ends run; set by run
 }
 
 func (r *replica) handle(ctx context.Context, c fleet.Change) (fleet.Applied, error) {
@@ -126,18 +127,22 @@ func open(t testing.TB, dsn, id string) *replica {
 	return &replica{Postgres: p, block: map[fleet.Topic]chan struct{}{}}
 }
 
-// run runs r's feed until t ends, and waits for it to stop then.
+// run runs r's feed until t ends (or r.stop), and waits for it to stop then.
 func run(t testing.TB, r *replica) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx, r.handle) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run %s: %v", r.Self(), err)
-		}
-	})
+	var once sync.Once
+	r.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("run %s: %v", r.Self(), err)
+			}
+		})
+	}
+	t.Cleanup(r.stop)
 }
 
 // start opens and runs a replica and waits until its feed is caught up.
@@ -334,12 +339,13 @@ func TestHalfOpenFeedIsFoundOutAndReplaced(t *testing.T) {
 
 func TestALiveReplicaIDIsRefused(t *testing.T) {
 	dsn := testDatabase(t)
-	first := open(t, dsn, "r1")
-	_, err := fleet.OpenPostgres(t.Context(), dsn, fleet.Options{ID: "r1", Heartbeat: time.Second})
+	first := start(t, dsn, "r1") // beating every 100 ms
+	_, err := fleet.OpenPostgres(t.Context(), dsn, fleet.Options{ID: "r1", Heartbeat: 200 * time.Millisecond})
 	if !errors.Is(err, fleet.ErrReplicaIDInUse) || !strings.Contains(err.Error(), `"r1"`) || !strings.Contains(err.Error(), "replica_id") {
 		t.Fatalf("second r1: err = %v, want ErrReplicaIDInUse naming r1 and replica_id", err)
 	}
 	// Once the first leaves, the ID is free.
+	first.stop()
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -349,6 +355,22 @@ func TestALiveReplicaIDIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	open(t, dsn, "r1")
+}
+
+// A replica restarted at once after a crash finds its own heartbeat still live: it waits for the
+// heartbeat to lapse and starts, rather than refusing.
+func TestAReplicaRestartedAfterACrashWaitsForItsHeartbeatToLapse(t *testing.T) {
+	dsn := testDatabase(t)
+	open(t, dsn, "r1") // registered, then "crashed": its heartbeat is fresh but nobody beats it
+	start := time.Now()
+	second, err := fleet.OpenPostgres(t.Context(), dsn, fleet.Options{ID: "r1", Heartbeat: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("restart refused: %v", err)
+	}
+	defer second.Close()
+	if waited := time.Since(start); waited < 200*time.Millisecond {
+		t.Fatalf("took the ID after %v, before the old heartbeat lapsed (300 ms)", waited)
+	}
 }
 
 func TestAReplicaWhoseIDIsTakenGoesStale(t *testing.T) {

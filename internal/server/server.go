@@ -113,7 +113,8 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (warden
 	return s, nil
 }
 
-func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *slog.Logger, getenv func(string) string, clk clock.Clock) (*Server, error) {
+func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *slog.Logger, getenv func(string) string, clk clock.Clock) (_ *Server, err error) {
+	assembled := false // the fleet is closed unless the server is built and will close it
 	masterKey, err := seal.LoadOrCreateMasterKey(cfg.Data, getenv("WARDEN_MASTER_KEY"))
 	if err != nil {
 		return nil, err
@@ -127,10 +128,15 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		issuers = append(issuers, identity.TrustedIssuer{Issuer: ti.Issuer, JWKSFile: ti.JWKSFile, JWKSURL: ti.JWKSURL, Audience: ti.Audience})
 	}
 	kill := killswitch.NewState()
-	bus, err := openFleet(ctx, cfg, clk)
+	bus, err := openFleet(ctx, cfg, clk, log)
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if !assembled {
+			closeFleet(bus)
+		}
+	}()
 	ids, err := identity.New(ctx, store, masterKey, identity.Config{
 		Kill:            kill,
 		Issuer:          cfg.PublicURL,
@@ -196,11 +202,15 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	// Agents, tools, lockdown and quarantine are loaded: what they forbid was ended before this
 	// process started, and the reconciler ends what changes from here.
 	killer.Baseline()
+	// Everything the kill state holds was just read from the store: this replica's view is
+	// current now, and stays so while its feed connects (fleet.Bus.Stale).
+	bus.Reloaded(clk.Now())
 	adm := admin.New(admin.Deps{
 		Store: store, Audit: auditLog, Observer: ids, Secrets: sec, Registry: registry, Calls: gw, Budgets: budgets,
 		Kill: killer, Fleet: bus, Log: log,
 	})
 	disk := &audit.DiskGuard{Path: diskPath(cfg), WarnFree: int64(cfg.Audit.DiskWarnFree), Audit: auditLog, Log: log, Clock: clk}
+	assembled = true
 	return &Server{
 		Config:    cfg,
 		Store:     store,
@@ -237,15 +247,31 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	}, nil
 }
 
-// openFleet returns this replica's view of the fleet.
-//
-// FLEET-PG: with PostgreSQL (cfg.StoreKind() is "postgres") this is where the PostgreSQL fleet
-// (LISTEN/NOTIFY, acknowledgements, heartbeats, strict freshness: fleet.OpenPostgres) is built
-// from the store's location, cfg.ReplicaID, cfg.PublicURL, Version, cfg.KillSwitch and clk. Until
-// it is, every replica gets the fleet of one replica: it announces to nobody, and the others
-// learn of its changes at their safety-net poll, as before.
-func openFleet(_ context.Context, cfg config.Config, clk clock.Clock) (fleet.Bus, error) {
-	return fleet.NewLocal(cfg.ReplicaID, cfg.PublicURL, Version, clk.Now()), nil
+// openFleet returns this replica's view of the fleet: with PostgreSQL the fleet of replicas
+// sharing the database (LISTEN/NOTIFY on one channel, acknowledgements, heartbeats, strict
+// freshness), with SQLite the fleet of this one replica.
+func openFleet(ctx context.Context, cfg config.Config, clk clock.Clock, log *slog.Logger) (fleet.Bus, error) {
+	kind, location, err := cfg.StoreKind()
+	if err != nil {
+		return nil, err
+	}
+	if kind != "postgres" {
+		return fleet.NewLocal(cfg.ReplicaID, cfg.PublicURL, Version, clk.Now()), nil
+	}
+	return fleet.OpenPostgres(ctx, location, fleet.Options{
+		ID: cfg.ReplicaID, Address: cfg.PublicURL, Version: Version,
+		MaxStaleness: time.Duration(cfg.KillSwitch.MaxStaleness), Heartbeat: time.Duration(cfg.KillSwitch.Heartbeat),
+		Clock: clk, Log: log,
+	})
+}
+
+// closeFleet ends this replica's membership of the fleet (its heartbeat row goes, so nobody
+// waits for its acknowledgements) once its Run has returned.
+func closeFleet(bus fleet.Bus) error {
+	if c, ok := bus.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
 }
 
 // safetyNetInterval is how often the kill switch reloads the whole kill state under the fleet's
@@ -253,15 +279,6 @@ func openFleet(_ context.Context, cfg config.Config, clk clock.Clock) (fleet.Bus
 // so that a replica whose feed is down stays fresh on its polls alone while the store answers.
 func safetyNetInterval(cfg config.Config) time.Duration {
 	return min(time.Duration(cfg.Tokens.RefreshInterval), time.Duration(cfg.KillSwitch.MaxStaleness)/2)
-}
-
-// budgetReloader returns the budgets' reload for the fleet's budget announcements, or nil
-// while budget.Budgets has none (the shared budgets of issue 14 add it).
-func budgetReloader(b *budget.Budgets) killswitch.Budgets {
-	if r, ok := any(b).(killswitch.Budgets); ok {
-		return r
-	}
-	return nil
 }
 
 // diskPath is the directory the disk guard watches: the SQLite database's, where the audit log
@@ -352,7 +369,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	g.Go(func() error { return s.Budgets.Run(gctx) })
 	g.Go(func() error { return s.Approvals.Run(gctx) })
 	g.Go(func() error { return s.Kill.Run(gctx, safetyNetInterval(s.Config)) })
-	g.Go(func() error { return s.Fleet.Run(gctx, s.Kill.Handler(s.Identity, budgetReloader(s.Budgets))) })
+	g.Go(func() error { return s.Fleet.Run(gctx, s.Kill.Handler(s.Identity, s.Budgets)) })
 	g.Go(func() error {
 		err := srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -389,7 +406,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 
 // Close releases the store.
 func (s *Server) Close() error {
-	return errors.Join(s.Audit.Close(), s.auditSinks.Close(), s.Store.Close())
+	return errors.Join(s.Audit.Close(), s.auditSinks.Close(), closeFleet(s.Fleet), s.Store.Close())
 }
 
 // budgetAdapter lets the gateway consume budgets in its own terms.
