@@ -117,8 +117,8 @@ type Tokens struct {
 	MaxTTL    Duration `yaml:"max_ttl"`
 	ClockSkew Duration `yaml:"clock_skew"`
 	Audience  string   `yaml:"audience"`
-	// RefreshInterval is how often the agent-state snapshot is reloaded from the store, which is
-	// how one replica learns of another's changes.
+	// RefreshInterval is how often the agent-state snapshot is reloaded from the store: with
+	// killswitch.max_staleness/2, it sets the safety-net poll under the fleet's announcements.
 	RefreshInterval Duration `yaml:"refresh_interval"`
 }
 
