@@ -65,7 +65,8 @@ const (
 	EventSkillGrant     = "admin.skill.grant"
 	EventSkillRevoke    = "admin.skill.revoke"
 	EventSkillRefuse    = "admin.skill.refuse" // an add refused: signature, findings or quarantine
-	EventSkillLoaded    = "skill.loaded"       // an agent listed or downloaded a skill it may load
+	EventSkillList      = "skill.list"         // an agent listed the skills it may load
+	EventSkillLoaded    = "skill.loaded"       // an agent downloaded a skill it may load
 	EventSkillDenied    = "skill.denied"       // an agent was refused a skill
 	EventQuarantineLift = "kill.quarantine.lift"
 )

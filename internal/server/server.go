@@ -188,6 +188,10 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		Store: store, Audit: auditLog, Observer: ids, Secrets: sec, Registry: registry, Calls: gw, Budgets: budgets,
 		Terminator: killer, Log: log,
 	})
+	skillService, err := newSkills(cfg, store, auditLog, kill, clk)
+	if err != nil {
+		return nil, err
+	}
 	disk := &audit.DiskGuard{Path: diskPath(cfg), WarnFree: int64(cfg.Audit.DiskWarnFree), Audit: auditLog, Log: log, Clock: clk}
 	return &Server{
 		Config:    cfg,
@@ -213,6 +217,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 			ProtectedResource: mcp.ProtectedResourceMetadata(),
 			Kill:              killer,
 			Approvals:         approvals,
+			Skills:            skillService,
 			Refusals:          refusals,
 			Disk:              disk,
 		},
