@@ -26,7 +26,7 @@ var skillCommands = []command{
 	{"skill grant", "NAME --agent A", "let an agent load a skill (Cedar skill.load) (admin)", skillGrant},
 	{"skill revoke", "NAME --agent A", "take a skill grant back (admin)", skillRevoke},
 	{"skill scan", "PATH|ARCHIVE [--format text|json|sarif]", "scan a skill here, without a server; exit 1 on high findings", skillScan},
-	{"skill digest", "PATH|ARCHIVE", "print a skill's canonical digest: the message a publisher signs", skillDigest},
+	{"skill digest", "PATH|ARCHIVE", "print a skill's canonical digest, without a newline: exactly the message a publisher signs", skillDigest},
 	{"quarantine list", "", "list quarantined digests", quarantineList},
 	{"quarantine lift", "DIGEST --reason TEXT", "put a quarantined digest back into use (admin)", quarantineLift},
 }
@@ -314,7 +314,9 @@ func skillDigest(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintln(inv.env.Stdout, t.Digest())
+	// Exactly the signed message, no newline: 'warden skill digest DIR > digest.txt' then
+	// 'minisign -Sm digest.txt' signs what warden verifies.
+	_, err = io.WriteString(inv.env.Stdout, string(supply.SignedMessage(t.Digest())))
 	return err
 }
 
