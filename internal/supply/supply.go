@@ -7,7 +7,6 @@ package supply
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"strings"
 
 	"aead.dev/minisign"
@@ -88,19 +87,6 @@ func KeyID(id uint64) string { return fmt.Sprintf("%016X", id) }
 // signing it signs the tree, whatever archive format carries it.
 func SignedMessage(digest string) []byte { return []byte(digest) }
 
-// verify checks both of minisign's forms: the minisign tool signs a BLAKE2b-512 hash of the
-// file by default (HashEdDSA, "ED"); the legacy form signs the message itself (EdDSA, "Ed").
-func verify(key minisign.PublicKey, algorithm uint16, message, signature []byte) bool {
-	if algorithm == minisign.HashEdDSA {
-		r := minisign.NewReader(bytes.NewReader(message))
-		if _, err := io.Copy(io.Discard, r); err != nil {
-			return false
-		}
-		return r.Verify(key, signature)
-	}
-	return minisign.Verify(key, message, signature)
-}
-
 // Verify checks a minisign signature (the text of a .minisig file) over digest against the
 // trusted publishers, and returns the signer as "NAME (minisign KEYID)". A signature by a key
 // that is not trusted, over other bytes, or that does not parse is refused.
@@ -113,7 +99,9 @@ func Verify(publishers []Publisher, digest string, signature []byte) (string, er
 		if p.Key.ID() != sig.KeyID {
 			continue
 		}
-		if !verify(p.Key, sig.Algorithm, SignedMessage(digest), signature) {
+		// minisign.Verify takes both forms: the minisign tool's default, over a BLAKE2b-512
+		// hash of the message (ED), and the legacy one over the message itself (Ed).
+		if !minisign.Verify(p.Key, SignedMessage(digest), signature) {
 			return "", warden.Errorf(warden.EForbidden,
 				"the signature by %s (key %s) does not verify over %s: the files are not what was signed", p.Name, KeyID(sig.KeyID), digest)
 		}
