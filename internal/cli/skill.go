@@ -316,7 +316,7 @@ func skillDigest(ctx context.Context, inv *invocation) error {
 	}
 	// Exactly the signed message, no newline: 'warden skill digest DIR > digest.txt' then
 	// 'minisign -Sm digest.txt' signs what warden verifies.
-	_, err = io.WriteString(inv.env.Stdout, string(supply.SignedMessage(t.Digest())))
+	_, err = inv.env.Stdout.Write(supply.SignedMessage(t.Digest()))
 	return err
 }
 
