@@ -313,3 +313,54 @@ func TestSkillServeAndQuarantine(t *testing.T) {
 		t.Fatalf("archive after revoke: %d", r.status)
 	}
 }
+
+// TestSkillApply holds `skills:` on agents in warden apply: given, exactly those grants; absent,
+// the grants stay; an empty list removes them; `agent create` refuses skills.
+func TestSkillApply(t *testing.T) {
+	t.Parallel()
+	e := newSkillEnv(t)
+	in := e.in
+	dir, digest := writeSkill(t, "pdf-tools", "Fill PDF forms.", map[string]string{})
+	if _, err := e.add(t, dir, "--signature", e.sign(t, digest)); err != nil {
+		t.Fatal(err)
+	}
+	apply := func(skills string) {
+		t.Helper()
+		doc := "agents:\n  - name: bot\n    owner: sec@example.com\n    purpose: Skill tests\n" + skills
+		if _, err := in.cli(in.admin, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", doc)); err != nil {
+			t.Fatalf("apply %q: %v", skills, err)
+		}
+	}
+	grantedTo := func() []string {
+		t.Helper()
+		var info apitype.SkillInfo
+		in.cliJSON(in.admin, &info, "skill", "show", "pdf-tools")
+		return info.GrantedTo
+	}
+	apply("    skills: [pdf-tools]\n")
+	if g := grantedTo(); len(g) != 1 || g[0] != "bot" {
+		t.Fatalf("after apply with skills: granted to %v", g)
+	}
+	var cred apitype.CreatedAgent
+	in.cliJSON(in.admin, &cred, "agent", "rotate-secret", "bot")
+	token := in.mustToken(cred.ClientID, cred.ClientSecret)
+	if r := in.agentGet(token, "/v1/skills/pdf-tools/archive"); r.status != 200 {
+		t.Fatalf("archive after apply: %d %s", r.status, r.body)
+	}
+	apply("")
+	if g := grantedTo(); len(g) != 1 {
+		t.Fatalf("apply without skills changed the grants: %v", g)
+	}
+	apply("    skills: []\n")
+	if g := grantedTo(); len(g) != 0 {
+		t.Fatalf("apply with skills: [] left %v", g)
+	}
+	if !hasEvent(in.events("type=admin.skill.revoke"), warden.EventSkillRevoke, nil) {
+		t.Error("no admin.skill.revoke event")
+	}
+	r := in.do("POST", "/v1/agents", map[string]string{"Authorization": "Bearer " + in.admin, "Content-Type": "application/json"},
+		`{"name":"x","owner":"a@example.com","purpose":"p","skills":["pdf-tools"]}`)
+	if r.status != 400 {
+		t.Fatalf("agent create with skills: %d %s", r.status, r.body)
+	}
+}
