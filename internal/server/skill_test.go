@@ -242,6 +242,17 @@ func TestSkillServeAndQuarantine(t *testing.T) {
 		t.Error("no skill.loaded event naming the permit")
 	}
 
+	// A lockdown refuses skills like everything else.
+	if _, err := in.cli(in.admin, "lockdown", "--reason", "drill"); err != nil {
+		t.Fatal(err)
+	}
+	if r := in.agentGet(botToken, "/v1/skills"); r.status != 403 || !strings.Contains(string(r.body), "lockdown") {
+		t.Fatalf("skills under a lockdown: %d %s; want 403", r.status, r.body)
+	}
+	if _, err := in.cli(in.admin, "lockdown", "lift", "--reason", "drill over"); err != nil {
+		t.Fatal(err)
+	}
+
 	// Quarantine: not listed, not served, not added again.
 	if _, err := in.cli(in.admin, "quarantine", digest, "--reason", "exfiltrates files, INC-12"); err != nil {
 		t.Fatal(err)
