@@ -44,4 +44,6 @@ type KillStore interface {
 	Quarantine(ctx context.Context, q *Quarantine) error
 	// Quarantined lists every quarantined digest.
 	Quarantined(ctx context.Context) ([]*Quarantine, error)
+	// LiftQuarantine removes a quarantined digest; ENotFound when it was not quarantined.
+	LiftQuarantine(ctx context.Context, digest string) (*Quarantine, error)
 }

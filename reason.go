@@ -57,6 +57,9 @@ const (
 	ReasonNotInAllowHost = "not_in_allow_host" // the host is not in the run's --allow-host list (or the tool's allowed hosts)
 	ReasonToolAllowHost  = "tool_allow_host"   // allowed: the host is one of the MCP server's allowed hosts
 
+	// Supply chain.
+	ReasonQuarantined = "quarantined" // the artifact's digest is quarantined
+
 	// Other events.
 	ReasonRoleRequired       = "role_required"       // admin.denied: the admin token's role may not do this
 	ReasonRefusalsSummarized = "refusals_summarized" // token.refuse.summary: refusals over the limits were counted, not recorded

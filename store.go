@@ -18,6 +18,7 @@ type Store interface {
 	BudgetStore
 	KillStore
 	ApprovalStore
+	SkillStore
 	// Ping checks that the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

@@ -184,6 +184,9 @@ func validateReason(reason string, required bool) (string, error) {
 
 // CreateAgent creates an agent and returns it with its client secret, which is never shown again.
 func (s *Service) CreateAgent(ctx context.Context, p *warden.Principal, spec AgentSpec) (*warden.Agent, string, error) {
+	if spec.Skills != nil {
+		return nil, "", warden.Errorf(warden.EInvalid, "skills are granted with 'warden skill grant' or by 'skills:' in warden apply")
+	}
 	ttl, err := validateAgentSpec(spec)
 	if err != nil {
 		return nil, "", err

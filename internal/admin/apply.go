@@ -247,6 +247,9 @@ func (s *Service) Apply(ctx context.Context, p *warden.Principal, doc Document, 
 			planAdd(plan, "agent", a.Name, "remove", "")
 		}
 	}
+	if err := s.planSkillGrants(ctx, plan, d, agents); err != nil {
+		return nil, err
+	}
 
 	// Budgets, for every agent the document declares and every managed agent it drops.
 	budgetAgents := map[string]bool{}
@@ -264,6 +267,9 @@ func (s *Service) Apply(ctx context.Context, p *warden.Principal, doc Document, 
 		return plan, nil
 	}
 	if err := s.carryOut(ctx, p, plan, d, budgetAgents, nextFiles, version, files[grantsFile] != nextFiles[grantsFile]); err != nil {
+		return plan, err
+	}
+	if err := s.carryOutSkillGrants(ctx, p, plan); err != nil {
 		return plan, err
 	}
 	return plan, s.event(ctx, p, warden.EventApply, "warden.yaml", planSummary(plan))

@@ -64,6 +64,10 @@ type AgentSpec struct {
 	Purpose string            `json:"purpose"`
 	TTL     string            `json:"ttl,omitempty"` // "90d", "720h"; default 90 days
 	Labels  map[string]string `json:"labels,omitempty"`
+	// Skills, in `warden apply` only, are the skills the agent may load (Cedar skill.load):
+	// when given (even as []), exactly these; when absent (null), the agent's skill grants are
+	// left as they are. Elsewhere it must be absent.
+	Skills []string `json:"skills"`
 }
 
 // ToolSpec is what a person declares when registering a tool: exactly one of MCP, MCPCommand

@@ -45,6 +45,7 @@ type Config struct {
 	Approvals     Approvals     `yaml:"approvals"`
 	MCP           MCP           `yaml:"mcp"`
 	KillSwitch    KillSwitch    `yaml:"killswitch"`
+	SupplyChain   SupplyChain   `yaml:"supply_chain"`
 }
 
 // KillSwitch configures how the kill state reaches every replica of a fleet on PostgreSQL.
@@ -359,6 +360,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Audit.Origin == "" {
 		c.Audit.Origin = u.Host + "/audit"
+	}
+	if err := c.SupplyChain.validate(); err != nil {
+		return err
 	}
 	if err := c.Approvals.validate(); err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"github.com/wardenhq/warden/internal/approval"
 	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/killswitch"
+	"github.com/wardenhq/warden/internal/skills"
 )
 
 // Body limits: OAuth requests are small forms; admin requests are small JSON documents.
@@ -68,6 +69,8 @@ type API struct {
 	Kill *killswitch.Service
 	// Approvals takes people's decisions on held calls; its routes are mounted when set.
 	Approvals *approval.Service
+	// Skills registers and serves Agent Skills; its routes are mounted when set.
+	Skills *skills.Service
 
 	// Refusals records unauthenticated refusals (token.refuse of a caller that proved no
 	// identity) within per-source limits (identity.RefusalLog); nil records them in Audit.
@@ -132,6 +135,7 @@ func (a *API) Handler() http.Handler {
 	a.applyRoutes(mux)
 	a.killRoutes(mux)
 	a.approvalRoutes(mux)
+	a.skillRoutes(mux)
 
 	mount := func(pattern string, h http.Handler) {
 		if h != nil {

@@ -209,6 +209,10 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		Store: store, Audit: auditLog, Observer: ids, Secrets: sec, Registry: registry, Calls: gw, Budgets: budgets,
 		Kill: killer, Fleet: bus, Log: log,
 	})
+	skillService, err := newSkills(cfg, store, auditLog, kill, clk)
+	if err != nil {
+		return nil, err
+	}
 	disk := &audit.DiskGuard{Path: diskPath(cfg), WarnFree: int64(cfg.Audit.DiskWarnFree), Audit: auditLog, Log: log, Clock: clk}
 	assembled = true
 	return &Server{
@@ -236,6 +240,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 			ProtectedResource: mcp.ProtectedResourceMetadata(),
 			Kill:              killer,
 			Approvals:         approvals,
+			Skills:            skillService,
 			Refusals:          refusals,
 			Disk:              disk,
 			Fleet:             bus,

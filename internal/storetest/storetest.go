@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) warden.Store) {
 		{"BudgetLedger", budgetLedgerTests},
 		{"Kill", killTests},
 		{"Approvals", approvalTests},
+		{"Skills", skillTests},
 		{"Store", storeTests},
 	}
 	for _, g := range groups {
