@@ -16,9 +16,9 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/config"
-	"github.com/wardenhq/warden/internal/fleet"
 	"github.com/wardenhq/warden/internal/seal"
 	"github.com/wardenhq/warden/internal/server"
 )
@@ -51,12 +51,11 @@ func freshPostgres(t *testing.T) string {
 	return u.String()
 }
 
-// TestKillStateChangesReachAnotherReplica runs two replicas on one PostgreSQL database. Kills,
-// lockdowns, lifts and tool disables are made on replica a; replica b applies each through its
-// Handler, as the fleet delivers it on the announcement (the announcements themselves travel
-// by LISTEN/NOTIFY, fleet.Postgres's part): b aborts the agent's long call at the upstream and
-// refuses or allows the agent's next call as a now says. The polls are slowed so that only the
-// Handler can have done it.
+// TestKillStateChangesReachAnotherReplica runs two replicas on one PostgreSQL database, each
+// with its fleet.Postgres. Kills, lockdowns, lifts and tool disables are made on replica a; the
+// command returns once b acknowledged, and b's acknowledgement (in a's report) says it aborted
+// the agent's long call — which the upstream saw — and b refuses or allows the agent's next call
+// as a now says. The polls are slowed so that only the announcement can have done it.
 func TestKillStateChangesReachAnotherReplica(t *testing.T) {
 	t.Parallel()
 	store := freshPostgres(t)
@@ -64,6 +63,7 @@ func TestKillStateChangesReachAnotherReplica(t *testing.T) {
 		c.Store = store
 		c.Tokens.RefreshInterval = config.Duration(time.Hour)
 		c.KillSwitch.MaxStaleness = config.Duration(time.Minute)
+		c.KillSwitch.AckTimeout = config.Duration(10 * time.Second) // a loaded machine; b answers in ms
 	}
 	env := newKillEnvWith(t, t.TempDir(), func(c *config.Config) { edit(c); c.ReplicaID = "replica-a" }, nil)
 	a := env.in
@@ -78,16 +78,21 @@ func TestKillStateChangesReachAnotherReplica(t *testing.T) {
 		}
 	}
 	b := startPrepared(t, "127.0.0.1:0", dirB, clock.Real{}, func(c *config.Config) { edit(c); c.ReplicaID = "replica-b" }, nil)
+	waitLive(t, a, "replica-b")
 	tokenB := b.mustToken(env.cred.ClientID, env.cred.ClientSecret)
-	handleB := b.srv.Kill.Handler(b.srv.Identity, nil)
-	ctx := context.Background()
-	apply := func(topic fleet.Topic, name string) fleet.Applied {
+	// ackOfB is b's entry in a report: acknowledged, with what b ended.
+	ackOfB := func(what string, acks []apitype.ReplicaAck) apitype.ReplicaAck {
 		t.Helper()
-		applied, err := handleB(ctx, fleet.Change{Topic: topic, Name: name, Version: 1, Replica: "replica-a"})
-		if err != nil {
-			t.Fatalf("replica b applying %s %s: %v", topic, name, err)
+		for _, ack := range acks {
+			if ack.ID == "replica-b" {
+				if !ack.Acked {
+					t.Fatalf("%s: replica b did not acknowledge: %+v", what, ack)
+				}
+				return ack
+			}
 		}
-		return applied
+		t.Fatalf("%s: replica b is not in the report: %+v", what, acks)
+		return apitype.ReplicaAck{}
 	}
 	fastOnB := func(token string) response {
 		t.Helper()
@@ -99,9 +104,10 @@ func TestKillStateChangesReachAnotherReplica(t *testing.T) {
 
 	// A full lockdown on a: b's long call is aborted, b refuses; the lift lets b's calls through.
 	slow := slowCallOn(t, b, env, tokenB)
-	a.cliJSON(a.admin, &struct{}{}, "lockdown", "--reason", "incident on a")
-	if applied := apply(fleet.TopicLockdown, ""); applied.CallsCancelled != 1 {
-		t.Errorf("lockdown: b cancelled %d calls, want 1", applied.CallsCancelled)
+	var rep apitype.KillReport
+	a.cliJSON(a.admin, &rep, "lockdown", "--reason", "incident on a")
+	if ack := ackOfB("lockdown", rep.Replicas); ack.CallsCancelled != 1 {
+		t.Errorf("lockdown: b cancelled %d calls, want 1", ack.CallsCancelled)
 	}
 	slow.aborted(t)
 	if r := fastOnB(tokenB); r.status != http.StatusForbidden || !strings.Contains(string(r.body), warden.ReasonLockdown) {
@@ -110,18 +116,16 @@ func TestKillStateChangesReachAnotherReplica(t *testing.T) {
 	if _, err := a.cli(a.admin, "lockdown", "lift", "--reason", "over"); err != nil {
 		t.Fatal(err)
 	}
-	apply(fleet.TopicLockdown, "")
 	if r := fastOnB(tokenB); r.status != 200 {
 		t.Errorf("replica b after a's lift: %d %s", r.status, r.body)
 	}
 
 	// A tool disabled on a: b aborts the call to it and refuses the next one.
 	slow = slowCallOn(t, b, env, tokenB)
-	if _, err := a.cli(a.admin, "tool", "disable", "api", "--reason", "broken"); err != nil {
-		t.Fatal(err)
-	}
-	if applied := apply(fleet.TopicTool, "api"); applied.CallsCancelled != 1 {
-		t.Errorf("tool disable: b cancelled %d calls, want 1", applied.CallsCancelled)
+	var disabled apitype.ToolDisabled
+	a.cliJSON(a.admin, &disabled, "tool", "disable", "api", "--reason", "broken")
+	if ack := ackOfB("tool disable", disabled.Replicas); ack.CallsCancelled != 1 {
+		t.Errorf("tool disable: b cancelled %d calls, want 1", ack.CallsCancelled)
 	}
 	slow.aborted(t)
 	if r := fastOnB(tokenB); r.status != http.StatusForbidden || !strings.Contains(string(r.body), warden.ReasonToolDisabled) {
@@ -130,14 +134,16 @@ func TestKillStateChangesReachAnotherReplica(t *testing.T) {
 	if _, err := a.cli(a.admin, "tool", "enable", "api"); err != nil {
 		t.Fatal(err)
 	}
-	apply(fleet.TopicTool, "api")
+	// Enabling does not wait for the fleet: b takes it on the announcement, within moments.
+	eventuallyTrue(t, "replica b allows the tool again", func() bool { return fastOnB(tokenB).status == 200 })
 
 	// The agent killed on a: b aborts its call and refuses its token; a restore on a gives a
 	// secret whose tokens b accepts, while the old token stays dead.
 	slow = slowCallOn(t, b, env, tokenB)
-	a.cliJSON(a.admin, &struct{}{}, "kill", "canary", "--reason", "exfiltration")
-	if applied := apply(fleet.TopicAgent, env.cred.ClientID); applied.CallsCancelled != 1 {
-		t.Errorf("kill: b cancelled %d calls, want 1", applied.CallsCancelled)
+	rep = apitype.KillReport{}
+	a.cliJSON(a.admin, &rep, "kill", "canary", "--reason", "exfiltration")
+	if ack := ackOfB("kill", rep.Replicas); ack.CallsCancelled != 1 {
+		t.Errorf("kill: b cancelled %d calls, want 1", ack.CallsCancelled)
 	}
 	slow.aborted(t)
 	if r := fastOnB(tokenB); r.status == 200 || !strings.Contains(string(r.body), "killed") {
@@ -148,12 +154,40 @@ func TestKillStateChangesReachAnotherReplica(t *testing.T) {
 		ClientSecret string `json:"client_secret"`
 	}
 	a.cliJSON(a.admin, &restored, "agent", "restore", "canary", "--reason", "cleaned up")
-	apply(fleet.TopicAgent, env.cred.ClientID)
 	if r := fastOnB(b.mustToken(restored.ClientID, restored.ClientSecret)); r.status != 200 {
 		t.Errorf("replica b after a's restore: %d %s", r.status, r.body)
 	}
 	if r := fastOnB(tokenB); r.status == 200 {
 		t.Error("the token from before the kill works on replica b after the restore")
+	}
+}
+
+// waitLive waits until in's fleet lists replica id as live, so that in's commands wait for it.
+func waitLive(t *testing.T, in *instance, id string) {
+	t.Helper()
+	eventuallyTrue(t, id+" live in the fleet", func() bool {
+		rs, err := in.srv.Fleet.Replicas(context.Background())
+		if err != nil {
+			return false
+		}
+		for _, r := range rs.Replicas {
+			if r.ID == id && r.Live && r.Fresh {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// eventuallyTrue polls cond until it holds, failing t after ten seconds.
+func eventuallyTrue(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
