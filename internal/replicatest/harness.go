@@ -161,7 +161,43 @@ func Start(t testing.TB, o Options) *Fleet {
 			f.Token = strings.TrimSpace(string(tok))
 		}
 	}
+	f.WaitCaughtUp()
 	return f
+}
+
+// WaitCaughtUp waits until the first replica lists every running replica as live, fresh and
+// caught up (its change feed connected and its first reload applied). Before that a change can
+// reach a replica by that first reload rather than by its announcement, and a test reading
+// what the replica did with the change would read it from the wrong acknowledgement.
+func (f *Fleet) WaitCaughtUp() {
+	f.t.Helper()
+	want := map[string]bool{}
+	for _, r := range f.Replicas {
+		if r.Running() {
+			want[r.ID] = true
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		rs, err := f.Client(0).Replicas(ctx)
+		cancel()
+		caught := 0
+		if err == nil {
+			for _, r := range rs.Replicas {
+				if want[r.ID] && r.Live && r.Fresh && r.AppliedVersion > 0 && r.LagVersions == 0 {
+					caught++
+				}
+			}
+		}
+		if caught == len(want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("the fleet did not catch up within 30s (%d of %d replicas; %v)", caught, len(want), err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // createDatabase creates the fleet's database and drops it at cleanup, ending its connections

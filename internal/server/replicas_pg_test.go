@@ -107,7 +107,7 @@ func TestKillStateChangesReachAnotherReplica(t *testing.T) {
 	var rep apitype.KillReport
 	a.cliJSON(a.admin, &rep, "lockdown", "--reason", "incident on a")
 	if ack := ackOfB("lockdown", rep.Replicas); ack.CallsCancelled != 1 {
-		t.Errorf("lockdown: b cancelled %d calls, want 1", ack.CallsCancelled)
+		t.Errorf("lockdown: b cancelled %d calls, want 1: %+v", ack.CallsCancelled, rep.Replicas)
 	}
 	slow.aborted(t)
 	if r := fastOnB(tokenB); r.status != http.StatusForbidden || !strings.Contains(string(r.body), warden.ReasonLockdown) {
@@ -162,16 +162,18 @@ func TestKillStateChangesReachAnotherReplica(t *testing.T) {
 	}
 }
 
-// waitLive waits until in's fleet lists replica id as live, so that in's commands wait for it.
+// waitLive waits until in's fleet lists replica id as live and caught up (its feed connected and
+// its first reload applied), so that in's commands wait for it and it hears them. Until then a
+// change can reach it by that first reload instead, whose acknowledgement carries what it ended.
 func waitLive(t *testing.T, in *instance, id string) {
 	t.Helper()
-	eventuallyTrue(t, id+" live in the fleet", func() bool {
+	eventuallyTrue(t, id+" live and caught up in the fleet", func() bool {
 		rs, err := in.srv.Fleet.Replicas(context.Background())
 		if err != nil {
 			return false
 		}
 		for _, r := range rs.Replicas {
-			if r.ID == id && r.Live && r.Fresh {
+			if r.ID == id && r.Live && r.Fresh && r.AppliedVersion > 0 && r.LagVersions == 0 {
 				return true
 			}
 		}
