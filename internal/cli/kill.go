@@ -260,5 +260,11 @@ func quarantineCmd(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	return inv.print(q, func(w io.Writer) { fmt.Fprintf(w, "Skill %s quarantined.\n", q.Digest) })
+	return inv.print(q, func(w io.Writer) {
+		fmt.Fprintf(w, "%s quarantined: skills and tool manifests of this digest are refused on every replica.\n", q.Digest)
+		if len(q.Manifests) > 0 {
+			fmt.Fprintf(w, "MCP tool manifests denied: %s; %d calls in flight cancelled here.\n", strings.Join(q.Manifests, ", "), q.CallsCancelled)
+		}
+		printReplicaAcks(w, q.Replicas)
+	})
 }

@@ -44,8 +44,9 @@ func cursorOf(p mcp.Params) string {
 type page[T any] func(ctx context.Context, up *upstream, cursor string) ([]T, string, error)
 
 // listing answers a list method: keep filters and renames an item for the agent (nil: hide it).
+// seen, when not nil, gets every upstream's full list on /mcp before it is filtered.
 func listing[T any](s *session, ctx context.Context, req mcp.Request, c *gateway.Caller, has func(*mcp.ServerCapabilities) bool,
-	fetch page[T], keep func(tool *warden.Tool, item T) T) ([]T, string, error) {
+	fetch page[T], keep func(tool *warden.Tool, item T) T, seen func(ctx context.Context, tool *warden.Tool, all []T) error) ([]T, string, error) {
 	trace := traceOf(req).Child()
 	if s.ep.tool != "" {
 		tool := s.g.tool(s.ep.tool)
@@ -94,6 +95,12 @@ func listing[T any](s *session, ctx context.Context, req mcp.Request, c *gateway
 				}
 				cursor = next
 			}
+			if seen != nil {
+				if err := seen(octx, tool, all); err != nil {
+					s.g.log.Warn("mcp upstream listing not compared with its pins; not shown", "tool", tool.Name, "err", err)
+					return
+				}
+			}
 			results[i] = filter(tool, all, keep)
 		})
 	}
@@ -135,6 +142,10 @@ func (s *session) listTools(ctx context.Context, req mcp.Request, c *gateway.Cal
 			t2 := *t
 			t2.Name = s.namer(tool.Name).name(t.Name)
 			return &t2
+		},
+		func(ctx context.Context, tool *warden.Tool, all []*mcp.Tool) error {
+			valid := slices.DeleteFunc(slices.Clone(all), func(t *mcp.Tool) bool { return t == nil || warden.ValidateMCPToolName(t.Name) != nil })
+			return s.g.observe(ctx, tool.Name, valid)
 		})
 	if err != nil {
 		return nil, err
@@ -159,7 +170,7 @@ func (s *session) listResources(ctx context.Context, req mcp.Request, c *gateway
 			r2 := *r
 			r2.URI = s.namer(tool.Name).uri(r.URI)
 			return &r2
-		})
+		}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +194,7 @@ func (s *session) listTemplates(ctx context.Context, req mcp.Request, c *gateway
 			t2 := *t
 			t2.URITemplate = s.namer(tool.Name).uri(t.URITemplate)
 			return &t2
-		})
+		}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +218,7 @@ func (s *session) listPrompts(ctx context.Context, req mcp.Request, c *gateway.C
 			p2 := *p
 			p2.Name = s.namer(tool.Name).name(p.Name)
 			return &p2
-		})
+		}, nil)
 	if err != nil {
 		return nil, err
 	}
