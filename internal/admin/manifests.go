@@ -85,11 +85,18 @@ func (s *Service) ObserveManifests(ctx context.Context, tool string, entries []j
 		puts = append(puts, r)
 		events = append(events, manifestEvent(warden.EventManifestChanged, tool, c.Tool, changeMessage(c, diff, findings)))
 	}
-	// A held tool whose server lists its pinned manifest again (the change was undone) is pinned.
 	for _, r := range rows {
-		if m := current[r.Name]; r.State == warden.ManifestHeld && m != nil && m.Digest == r.Digest {
+		m := current[r.Name]
+		switch {
+		case r.State == warden.ManifestHeld && m != nil && m.Digest == r.Digest:
+			// The change was undone: the server lists the pinned manifest again.
 			r.State, r.HeldDigest, r.HeldManifest, r.Diff = warden.ManifestPinned, "", nil, nil
 			puts = append(puts, r)
+		case r.State == warden.ManifestHeld && r.Digest == "" && m == nil:
+			// An added tool, never accepted, gone again (Compare knows only pinned ones).
+			r.State = warden.ManifestRemoved
+			puts = append(puts, r)
+			events = append(events, manifestEvent(warden.EventManifestRemoved, tool, r.Name, "no longer listed by the server; it was held, never pinned"))
 		}
 	}
 	if first {
