@@ -201,8 +201,28 @@ func jsonOf[T any](v []T) json.RawMessage {
 }
 
 // ToolManifests lists the pinned manifests of an MCP server, held ones with their diff and
-// findings.
+// findings, for people: what looks like a credential in a manifest is redacted (the store keeps
+// the manifests as listed, which their digests are of).
 func (s *Service) ToolManifests(ctx context.Context, tool string) ([]*warden.ToolManifest, error) {
+	ms, err := s.toolManifests(ctx, tool)
+	if err != nil {
+		return nil, err
+	}
+	rd := redact.New(nil, nil)
+	for _, m := range ms {
+		m.Manifest, m.HeldManifest = redactRaw(rd, m.Manifest), redactRaw(rd, m.HeldManifest)
+	}
+	return ms, nil
+}
+
+func redactRaw(rd *redact.Redactor, raw json.RawMessage) json.RawMessage {
+	if raw == nil {
+		return nil
+	}
+	return json.RawMessage(rd.String(string(raw)))
+}
+
+func (s *Service) toolManifests(ctx context.Context, tool string) ([]*warden.ToolManifest, error) {
 	if _, err := s.store.Tool(ctx, tool); err != nil {
 		return nil, err
 	}
@@ -218,7 +238,7 @@ func (s *Service) AcceptManifests(ctx context.Context, p *warden.Principal, tool
 	}
 	s.pinMu.Lock()
 	defer s.pinMu.Unlock()
-	rows, err := s.ToolManifests(ctx, tool)
+	rows, err := s.toolManifests(ctx, tool)
 	if err != nil {
 		return nil, err
 	}

@@ -193,6 +193,14 @@ grants:
 	if r := authorizeReason(t, in, token, "notes", "extra"); r != warden.ReasonManifestChanged {
 		t.Fatalf("/v1/authorize of the added tool: %q, want manifest_changed", r)
 	}
+	// Held comes before policy: a tool no grant names is refused as held, not as ungranted.
+	mcp.AddTool(up.s, &mcp.Tool{Name: "ungranted", Description: "Not for this agent."}, func(_ context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{}, nil, nil
+	})
+	listedNames(t, agg)
+	if r := authorizeReason(t, in, token, "notes", "ungranted"); r != warden.ReasonManifestChanged {
+		t.Fatalf("/v1/authorize of an added, ungranted tool: %q, want manifest_changed", r)
+	}
 
 	// Review shows both held, with the diff and the findings; accepting echo pins it.
 	in.cliJSON(in.admin, &pins, "tool", "review", "notes")
