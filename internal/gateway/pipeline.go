@@ -689,7 +689,7 @@ func manifestRefusal(ks *killswitch.Snapshot, e *entry, action string) (reason, 
 	m := e.pins[action]
 	if m == nil {
 		// Methods other than tools/call (resources/read, prompts/get) are no tool names.
-		if e.pins != nil && warden.ValidateMCPToolName(action) == nil {
+		if e.pins != nil && (e.tool.Kind == warden.ToolMCP || e.tool.Kind == warden.ToolMCPCommand) && warden.ValidateMCPToolName(action) == nil {
 			return warden.ReasonManifestChanged, "the MCP tool " + quote(action) + " of " + e.tool.Name + " has no pinned manifest; it is held until an operator accepts it (warden tool review " + e.tool.Name + ")"
 		}
 		return "", ""
