@@ -667,6 +667,20 @@ func (g *Pipeline) StopDigest(_ context.Context, digest, _ string) int {
 	return g.inflight.cancel(func(c inflightCall) bool { return hit[key{c.tool, c.action}] })
 }
 
+// PinnedDigest returns the digest of the manifest pinned for an MCP server's tool, "" when it
+// has none in force (held, removed, never pinned); ok is false when nothing of the server is
+// pinned yet. A listing shows a tool only when the manifest it lists has this digest.
+func (g *Pipeline) PinnedDigest(tool, name string) (digest string, ok bool) {
+	e := g.Registry.current().tools[tool]
+	if e == nil || e.pins == nil {
+		return "", false
+	}
+	if m := e.pins[name]; m != nil && m.State == warden.ManifestPinned {
+		return m.Digest, true
+	}
+	return "", true
+}
+
 // ManifestsOf names the pinned MCP tool manifests with the digest, pinned or held, as
 // "SERVER/TOOL", sorted.
 func (g *Pipeline) ManifestsOf(digest string) []string {

@@ -2,6 +2,7 @@ package mcpgw
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"sync"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/gateway"
+	"github.com/wardenhq/warden/internal/mcpgw/pin"
 )
 
 // Listings show only what Pipeline.Visible allows. On /mcp/<tool> they pass the upstream's pages
@@ -59,9 +61,16 @@ func listing[T any](s *session, ctx context.Context, req mcp.Request, c *gateway
 		if err != nil {
 			return nil, "", s.answerError(tool.Name, forwarded{err: err})
 		}
-		items, next, err := fetch(octx, up, cursorOf(req.GetParams()))
+		cursor := cursorOf(req.GetParams())
+		items, next, err := fetch(octx, up, cursor)
 		if err != nil {
 			return nil, "", s.answerError(tool.Name, forwarded{err: err})
+		}
+		if seen != nil && cursor == "" && next == "" {
+			// One page is the whole list: compare it with the pins as /mcp does.
+			if err := seen(octx, tool, items); err != nil {
+				return nil, "", s.answerError(tool.Name, forwarded{err: err})
+			}
 		}
 		return filter(tool, items, keep), next, nil
 	}
@@ -112,6 +121,32 @@ func listing[T any](s *session, ctx context.Context, req mcp.Request, c *gateway
 	return all, "", nil
 }
 
+// pinnedDigests is what a pipeline that pins tool manifests tells a listing (gateway.Pipeline).
+type pinnedDigests interface {
+	PinnedDigest(tool, name string) (digest string, ok bool)
+}
+
+// pinned reports whether a listing may show the tool as the upstream lists it: its manifest
+// is the one pinned, or nothing of the server is pinned yet. A manifest that changed upstream
+// is not shown even before the change is recorded (a page of a paged /mcp/<tool> listing, a
+// list_changed not yet seen).
+func (g *Server) pinned(tool *warden.Tool, t *mcp.Tool) bool {
+	pd, ok := g.p.(pinnedDigests)
+	if !ok {
+		return true
+	}
+	want, ok := pd.PinnedDigest(tool.Name, t.Name)
+	if !ok {
+		return true
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return false
+	}
+	m, err := pin.Parse(b)
+	return err == nil && m.Digest == want
+}
+
 func filter[T any](tool *warden.Tool, items []T, keep func(*warden.Tool, T) T) []T {
 	out := make([]T, 0, len(items))
 	for _, it := range items {
@@ -136,7 +171,7 @@ func (s *session) listTools(ctx context.Context, req mcp.Request, c *gateway.Cal
 		func(tool *warden.Tool, t *mcp.Tool) *mcp.Tool {
 			// A name outside the MCP tool-name rule is not callable through warden
 			// (toolnames.go), so it is not shown either.
-			if t == nil || warden.ValidateMCPToolName(t.Name) != nil || !s.g.p.Visible(c, tool, t.Name) {
+			if t == nil || warden.ValidateMCPToolName(t.Name) != nil || !s.g.p.Visible(c, tool, t.Name) || !s.g.pinned(tool, t) {
 				return nil
 			}
 			t2 := *t
