@@ -103,6 +103,13 @@ func TestManifestChangesAreRedactedAndAnnounced(t *testing.T) {
 	if changed == nil || strings.Contains(changed.Decision.Message, key) || !strings.Contains(changed.Decision.Message, "/description") {
 		t.Fatalf("tool.manifest_changed event %+v", changed)
 	}
+	// A tool removed forgets its pins: one added again under the name is pinned afresh.
+	if err := s.RemoveTool(ctx, p, "notes"); err != nil {
+		t.Fatal(err)
+	}
+	if ms, err := store.ToolManifests(ctx, "notes"); err != nil || len(ms) != 0 {
+		t.Fatalf("pins after the tool was removed: %v %v", ms, err)
+	}
 }
 
 // FuzzObserveManifests: whatever two listings a server gives, after the second every tool it
