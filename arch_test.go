@@ -179,6 +179,9 @@ var forbiddenImports = []struct {
 	{"internal/gateway", "internal/mcpgw",
 		"mcpgw is an entry point built on the pipeline; the pipeline knowing an entry point would " +
 			"make one path per entry point of what must be one path for all"},
+	{"cmd/warden", "internal/pgtest", "test helpers are for tests: the binary must not link them"},
+	{"cmd/warden", "internal/storetest", "test helpers are for tests: the binary must not link them"},
+	{"cmd/warden", "internal/replicatest", "test helpers are for tests: the binary must not link them"},
 }
 
 // TestForbiddenImports holds the rules of forbiddenImports, on the packages' whole dependency

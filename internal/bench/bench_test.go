@@ -3,16 +3,11 @@ package bench_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
@@ -20,6 +15,7 @@ import (
 	"github.com/wardenhq/warden/internal/admin"
 	"github.com/wardenhq/warden/internal/bench"
 	"github.com/wardenhq/warden/internal/cli"
+	"github.com/wardenhq/warden/internal/pgtest"
 	"github.com/wardenhq/warden/internal/sandbox"
 )
 
@@ -337,47 +333,11 @@ func TestDrillVerdict(t *testing.T) {
 
 // TestBenchPostgres runs bench on a PostgreSQL store when WARDEN_TEST_POSTGRES names a server.
 func TestBenchPostgres(t *testing.T) {
-	dsn := postgresDatabase(t)
+	dsn := pgtest.Database(t)
 	var r bench.Result
 	runJSON(t, nil, &r, "bench", "--self", "--store", dsn, "--path", "authorize", "--rate", "50", "--duration", "600ms", "--concurrency", "2")
 	checkBench(t, &r, bench.PathAuthorize)
 	if r.Scenario.Store != "postgres" {
 		t.Fatalf("scenario %+v", r.Scenario)
 	}
-}
-
-// postgresDatabase creates a database of the test's own on the server WARDEN_TEST_POSTGRES names
-// and drops it when the test ends; without the variable the test skips.
-func postgresDatabase(t *testing.T) string {
-	t.Helper()
-	server := os.Getenv("WARDEN_TEST_POSTGRES")
-	if server == "" {
-		t.Skip("WARDEN_TEST_POSTGRES is not set: no PostgreSQL to run on")
-	}
-	db, err := sql.Open("pgx", server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "warden_bench_" + hex.EncodeToString(b)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := db.ExecContext(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-			t.Error(err)
-		}
-	})
-	u, err := url.Parse(server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }

@@ -2,14 +2,9 @@ package budget
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
-	"net/url"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +12,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/clock"
+	"github.com/wardenhq/warden/internal/pgtest"
 	"github.com/wardenhq/warden/internal/postgres"
 )
 
@@ -61,40 +57,6 @@ func reload(t testing.TB, fleet ...*replica) {
 			t.Fatalf("%s: Reload: %v", r.id, err)
 		}
 	}
-}
-
-// testDatabase creates a database of its own for t on the server that WARDEN_TEST_POSTGRES
-// names, drops it when t ends, and returns its URL (the pattern of internal/postgres's tests).
-func testDatabase(t testing.TB) string {
-	t.Helper()
-	server := os.Getenv("WARDEN_TEST_POSTGRES")
-	if server == "" {
-		t.Skip("WARDEN_TEST_POSTGRES is not set; set it to a postgres:// URL to run the shared budget tests")
-	}
-	u, err := url.Parse(server)
-	if err != nil {
-		t.Fatalf("WARDEN_TEST_POSTGRES: %v", err)
-	}
-	var b [8]byte
-	rand.Read(b[:])
-	name := "warden_test_" + hex.EncodeToString(b[:])
-	admin, err := sql.Open("pgx", server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	if _, err := admin.ExecContext(context.Background(), `CREATE DATABASE `+name); err != nil {
-		t.Fatalf("PostgreSQL at WARDEN_TEST_POSTGRES: create database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u.Path = "/" + name
-	return u.String()
 }
 
 // contend runs calls consumers at once, spread over the fleet, each consuming u once and, if
@@ -543,3 +505,5 @@ func TestSharedPutCarriesUseOver(t *testing.T) {
 		same(fmt.Sprintf("the quota of a day, call %d", i), call("triage-bot", "slack", "post", t0.Add(time.Minute)))
 	}
 }
+
+func testDatabase(t testing.TB) string { return pgtest.Database(t) }

@@ -2,9 +2,7 @@ package fleet_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"io"
 	"net"
@@ -20,55 +18,21 @@ import (
 
 	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/fleet"
+	"github.com/wardenhq/warden/internal/pgtest"
 	"github.com/wardenhq/warden/internal/postgres"
 )
 
-// testDatabase creates a database of its own for t on the server that WARDEN_TEST_POSTGRES
-// names, brings its schema up to date as the store does, drops it when t ends and returns its
-// URL. Without the variable the test skips; with it, a server that cannot be reached fails the
-// test, so that CI never passes by skipping.
+// testDatabase creates a database of its own for t (pgtest.Database), brings its schema up to
+// date as the store does, and returns its URL.
 func testDatabase(t testing.TB) string {
 	t.Helper()
-	server := os.Getenv("WARDEN_TEST_POSTGRES")
-	if server == "" {
-		t.Skip("WARDEN_TEST_POSTGRES is not set; set it to a postgres:// URL to run the fleet's PostgreSQL tests")
-	}
-	u, err := url.Parse(server)
-	if err != nil {
-		t.Fatalf("WARDEN_TEST_POSTGRES: %v", err)
-	}
-	var b [8]byte
-	rand.Read(b[:])
-	name := "warden_test_" + hex.EncodeToString(b[:])
-	admin := rawDB(t, server)
-	if _, err := admin.ExecContext(context.Background(), `CREATE DATABASE `+name); err != nil {
-		t.Fatalf("PostgreSQL at WARDEN_TEST_POSTGRES: create database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u.Path = "/" + name
-	store, err := postgres.Open(context.Background(), u.String())
+	dsn := pgtest.Database(t)
+	store, err := postgres.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatalf("migrate the test database: %v", err)
 	}
 	store.Close()
-	return u.String()
-}
-
-// rawDB connects to the database at dsn directly, closing the connection when t ends.
-func rawDB(t testing.TB, dsn string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return dsn
 }
 
 // replica is one fleet.Postgres under test with the changes its handler received.
@@ -555,3 +519,5 @@ func pipe(dst io.WriteCloser, src io.Reader, swallow *atomic.Bool) {
 		}
 	}
 }
+
+func rawDB(t testing.TB, dsn string) *sql.DB { return pgtest.DB(t, dsn) }

@@ -6,11 +6,11 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"net/url"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/pgtest"
 	"github.com/wardenhq/warden/internal/postgres"
 	"github.com/wardenhq/warden/internal/storetest"
 )
@@ -62,36 +62,6 @@ func TestOpenUnreachable(t *testing.T) {
 	}
 }
 
-// testDatabase creates a database of its own for t on the server that WARDEN_TEST_POSTGRES
-// names, drops it when t ends, and returns its URL. Without the variable the test skips; with
-// it, a server that cannot be reached fails the test, so that CI never passes by skipping.
-func testDatabase(t testing.TB) string {
-	t.Helper()
-	server := os.Getenv("WARDEN_TEST_POSTGRES")
-	if server == "" {
-		t.Skip("WARDEN_TEST_POSTGRES is not set; set it to a postgres:// URL to run the PostgreSQL store tests")
-	}
-	u, err := url.Parse(server)
-	if err != nil {
-		t.Fatalf("WARDEN_TEST_POSTGRES: %v", err)
-	}
-	name := "warden_test_" + randomHex()
-	admin := rawDB(t, server)
-	if _, err := admin.ExecContext(t.Context(), `CREATE DATABASE `+name); err != nil {
-		t.Fatalf("PostgreSQL at WARDEN_TEST_POSTGRES: create database: %v", err)
-	}
-	t.Cleanup(func() {
-		// t's context has ended by now.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u.Path = "/" + name
-	return u.String()
-}
-
 // testSchema creates a schema in the database at dsn and returns a URL whose connections work in
 // it. The parallel subtests of the contract each get an empty store this way at the cost of one
 // CREATE DATABASE in all, which takes seconds on a busy server.
@@ -117,13 +87,6 @@ func randomHex() string {
 	return hex.EncodeToString(b[:])
 }
 
-// rawDB connects to the database at dsn directly, closing the connection when t ends.
-func rawDB(t testing.TB, dsn string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
+func testDatabase(t testing.TB) string { return pgtest.Database(t) }
+
+func rawDB(t testing.TB, dsn string) *sql.DB { return pgtest.DB(t, dsn) }

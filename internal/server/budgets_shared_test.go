@@ -1,18 +1,13 @@
 package server_test
 
 import (
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"log/slog"
-	"net/url"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/wardenhq/warden/internal/budget"
 	"github.com/wardenhq/warden/internal/config"
+	"github.com/wardenhq/warden/internal/pgtest"
 	"github.com/wardenhq/warden/internal/server"
 )
 
@@ -20,7 +15,7 @@ import (
 // spent on the other, because the server makes budgets shared on PostgreSQL.
 func TestReplicasShareBudgets(t *testing.T) {
 	t.Parallel()
-	dsn := postgresDatabase(t)
+	dsn := pgtest.Database(t)
 	dir := t.TempDir() // one data directory: the replicas share the master key, as a fleet must
 	open := func(replica string) *server.Server {
 		cfg := config.Default()
@@ -53,38 +48,4 @@ func TestReplicasShareBudgets(t *testing.T) {
 	if _, d, err := b.Budgets.Consume(u); d == nil || err != nil {
 		t.Fatalf("second call on replica b = (%v, %v), want the quota's denial", d, err)
 	}
-}
-
-// postgresDatabase creates a database of its own for t on the server WARDEN_TEST_POSTGRES names,
-// drops it when t ends and returns its URL; without the variable the test skips.
-func postgresDatabase(t *testing.T) string {
-	t.Helper()
-	srv := os.Getenv("WARDEN_TEST_POSTGRES")
-	if srv == "" {
-		t.Skip("WARDEN_TEST_POSTGRES is not set; set it to a postgres:// URL to run the PostgreSQL tests")
-	}
-	u, err := url.Parse(srv)
-	if err != nil {
-		t.Fatalf("WARDEN_TEST_POSTGRES: %v", err)
-	}
-	admin, err := sql.Open("pgx", srv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	var b [8]byte
-	rand.Read(b[:])
-	name := "warden_server_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(t.Context(), `CREATE DATABASE `+name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u.Path = "/" + name
-	return u.String()
 }

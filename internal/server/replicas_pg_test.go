@@ -2,11 +2,7 @@ package server_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,37 +15,10 @@ import (
 	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/config"
+	"github.com/wardenhq/warden/internal/pgtest"
 	"github.com/wardenhq/warden/internal/seal"
 	"github.com/wardenhq/warden/internal/server"
 )
-
-// freshPostgres creates a database of its own on WARDEN_TEST_POSTGRES, dropped when the test
-// ends, and returns its URL; it skips the test when the variable is not set.
-func freshPostgres(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("WARDEN_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("WARDEN_TEST_POSTGRES is not set; set it to a postgres:// URL to run the PostgreSQL tests")
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	b := make([]byte, 8)
-	rand.Read(b)
-	name := "warden_fleet_test_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(`CREATE DATABASE ` + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`) })
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
 
 // TestKillStateChangesReachAnotherReplica runs two replicas on one PostgreSQL database, each
 // with its fleet.Postgres. Kills, lockdowns, lifts and tool disables are made on replica a; the
@@ -58,7 +27,7 @@ func freshPostgres(t *testing.T) string {
 // as a now says. The polls are slowed so that only the announcement can have done it.
 func TestKillStateChangesReachAnotherReplica(t *testing.T) {
 	t.Parallel()
-	store := freshPostgres(t)
+	store := pgtest.Database(t)
 	edit := func(c *config.Config) {
 		c.Store = store
 		c.Tokens.RefreshInterval = config.Duration(time.Hour)
