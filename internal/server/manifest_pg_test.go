@@ -12,6 +12,7 @@ import (
 	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/config"
+	"github.com/wardenhq/warden/internal/pgtest"
 	"github.com/wardenhq/warden/internal/seal"
 	"github.com/wardenhq/warden/internal/server"
 )
@@ -23,7 +24,7 @@ import (
 // tool with quarantined. The polls are slowed so that only the announcements can have done it.
 func TestManifestHoldsReachAnotherReplica(t *testing.T) {
 	t.Parallel()
-	store := freshPostgres(t)
+	store := pgtest.Database(t)
 	edit := func(c *config.Config) {
 		c.Store = store
 		c.Tokens.RefreshInterval = config.Duration(time.Hour)
