@@ -58,7 +58,8 @@ const (
 	ReasonToolAllowHost  = "tool_allow_host"   // allowed: the host is one of the MCP server's allowed hosts
 
 	// Supply chain.
-	ReasonQuarantined = "quarantined" // the artifact's digest is quarantined
+	ReasonQuarantined     = "quarantined"      // the artifact's digest is quarantined
+	ReasonManifestChanged = "manifest_changed" // the MCP tool's manifest is not the pinned one: held for review
 
 	// Other events.
 	ReasonRoleRequired       = "role_required"       // admin.denied: the admin token's role may not do this

@@ -19,6 +19,7 @@ type Store interface {
 	KillStore
 	ApprovalStore
 	SkillStore
+	ToolManifestStore
 	// Ping checks that the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

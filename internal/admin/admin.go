@@ -45,6 +45,7 @@ type Store interface {
 	warden.AdminTokenStore
 	warden.ToolStore
 	warden.PolicyStore
+	warden.ToolManifestStore
 }
 
 // AgentObserver learns about every change to an agent, so that enforcement points on this
@@ -98,6 +99,7 @@ type Service struct {
 
 	policyMu sync.Mutex // serialises changes that rewrite the policy set on this replica
 	tokenMu  sync.Mutex // serialises admin token revocations, so two cannot remove the last two admins
+	pinMu    sync.Mutex // serialises comparisons of tool manifests with their pins on this replica
 }
 
 // New returns a Service.

@@ -425,6 +425,7 @@ func (s *Service) carryOut(ctx context.Context, p *warden.Principal, plan *Plan,
 		case "tool":
 			if err = s.store.DeleteTool(ctx, c.Name); err == nil {
 				s.calls.CancelTool(c.Name)
+				err = s.store.DeleteToolManifests(ctx, c.Name) // a tool added again under the name is pinned afresh
 			}
 		}
 		if err != nil {

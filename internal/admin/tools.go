@@ -366,6 +366,9 @@ func (s *Service) RemoveTool(ctx context.Context, p *warden.Principal, name stri
 	if err := s.store.DeleteTool(ctx, name); err != nil {
 		return err
 	}
+	if err := s.store.DeleteToolManifests(ctx, name); err != nil {
+		return err
+	}
 	// The kill state knows disabled tools, not removed ones: the calls in flight are cancelled
 	// here; the other replicas refuse new calls once they reload their registry on the
 	// announcement (disable a tool first to stop its calls everywhere).

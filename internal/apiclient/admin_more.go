@@ -50,8 +50,8 @@ func (c *Client) RestoreAgent(ctx context.Context, name, reason string) (*apityp
 }
 
 // Quarantine stops every artifact of a digest.
-func (c *Client) Quarantine(ctx context.Context, req apitype.QuarantineRequest) (*warden.Quarantine, error) {
-	var q warden.Quarantine
+func (c *Client) Quarantine(ctx context.Context, req apitype.QuarantineRequest) (*apitype.QuarantineReport, error) {
+	var q apitype.QuarantineReport
 	return &q, c.Do(ctx, http.MethodPost, "/v1/quarantine", req, &q)
 }
 
@@ -204,4 +204,16 @@ func (c *Client) ExportAudit(ctx context.Context, q url.Values) (io.ReadCloser, 
 		return nil, err
 	}
 	return resp.Body, nil
+}
+
+// ToolManifests lists the pinned manifests of an MCP tool, held ones with their diffs and
+// findings.
+func (c *Client) ToolManifests(ctx context.Context, tool string) ([]*warden.ToolManifest, error) {
+	return call[[]*warden.ToolManifest](ctx, c, http.MethodGet, toolPath(tool)+"/manifests", nil)
+}
+
+// AcceptManifests pins the held manifests of an MCP tool (of one MCP tool name when name is
+// not "").
+func (c *Client) AcceptManifests(ctx context.Context, tool, name, reason string) ([]*warden.ToolManifest, error) {
+	return call[[]*warden.ToolManifest](ctx, c, http.MethodPost, toolPath(tool)+"/manifests/accept", apitype.ManifestAcceptRequest{Tool: name, Reason: reason})
 }

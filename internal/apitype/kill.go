@@ -24,6 +24,26 @@ type QuarantineRequest struct {
 	Reason string `json:"reason"`
 }
 
+// QuarantineReport is the answer of POST /v1/quarantine: the quarantine and what it stopped.
+type QuarantineReport struct {
+	*warden.Quarantine
+	// Manifests names the pinned MCP tool manifests of the digest ("SERVER/TOOL"), now denied
+	// with reason quarantined on every path.
+	Manifests []string `json:"manifests,omitempty"`
+	// CallsCancelled counts the calls in flight to them this replica cancelled; Replicas what
+	// every replica did (fleet).
+	CallsCancelled int          `json:"calls_cancelled"`
+	ElapsedMS      float64      `json:"elapsed_ms"`
+	Replicas       []ReplicaAck `json:"replicas,omitempty"`
+}
+
+// ManifestAcceptRequest is the body of POST /v1/tools/{name}/manifests/accept: Tool names one
+// MCP tool of the server ("" accepts every held one).
+type ManifestAcceptRequest struct {
+	Tool   string `json:"tool,omitempty"`
+	Reason string `json:"reason"`
+}
+
 // KillReport says what a kill, a suspension or a lockdown did.
 type KillReport struct {
 	Agent               string             `json:"agent,omitempty"`

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -17,6 +18,8 @@ var toolCommands = []command{
 	{"tool disable", "NAME [--reason TEXT]", "disable a tool for every agent; calls in flight are cancelled", toolDisable},
 	{"tool enable", "NAME", "enable a tool again", toolEnable},
 	{"tool remove", "NAME", "unregister a tool", toolRemove},
+	{"tool review", "NAME", "show an MCP tool's pinned manifests; held ones with their diff and the scanner's findings", toolReview},
+	{"tool accept", "NAME [--tool T] --reason TEXT", "pin the held manifests of an MCP tool (of one MCP tool with --tool)", toolAccept},
 	{"secret set", "NAME (value on stdin)", "store a secret warden injects upstream; no API returns it", secretSet},
 	{"secret list", "", "list secrets (names and dates only)", secretList},
 	{"secret delete", "NAME", "delete a secret", secretDelete},
@@ -279,4 +282,82 @@ func secretDelete(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	return inv.print(map[string]string{"deleted": pos[0]}, func(w io.Writer) { fmt.Fprintf(w, "Secret %q deleted.\n", pos[0]) })
+}
+
+func toolReview(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	pos, err := inv.parse("NAME")
+	if err != nil {
+		return err
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	ms, err := c.ToolManifests(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	return inv.print(ms, func(w io.Writer) {
+		held := 0
+		for _, m := range ms {
+			if m.State == warden.ManifestHeld {
+				held++
+			}
+		}
+		fmt.Fprintf(w, "%s: %d tools pinned, %d held for review.\n", pos[0], len(ms)-held, held)
+		for _, m := range ms {
+			switch m.State {
+			case warden.ManifestHeld:
+				pinned := m.Digest
+				if pinned == "" {
+					pinned = "(none: added upstream)"
+				}
+				fmt.Fprintf(w, "\nHELD %s\n  pinned:  %s\n  listed:  %s\n", m.Name, pinned, m.HeldDigest)
+				var diff []struct{ Path, Before, After string }
+				_ = json.Unmarshal(m.Diff, &diff)
+				for _, d := range diff {
+					fmt.Fprintf(w, "  %s\n    - %s\n    + %s\n", d.Path, d.Before, d.After)
+				}
+				printFindings(w, m.Findings)
+			case warden.ManifestRemoved:
+				fmt.Fprintf(w, "removed %s (pinned %s)\n", m.Name, m.Digest)
+			default:
+				fmt.Fprintf(w, "pinned  %s %s\n", m.Name, m.Digest)
+			}
+		}
+	})
+}
+
+// printFindings prints scanner findings stored as JSON.
+func printFindings(w io.Writer, raw json.RawMessage) {
+	var fs []struct{ Rule, Severity, Source, Message string }
+	_ = json.Unmarshal(raw, &fs)
+	for _, f := range fs {
+		fmt.Fprintf(w, "  finding %s (%s) in %s: %s\n", f.Rule, f.Severity, f.Source, f.Message)
+	}
+}
+
+func toolAccept(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	var req apitype.ManifestAcceptRequest
+	inv.fs.StringVar(&req.Tool, "tool", "", "accept only this MCP tool of the server")
+	inv.fs.StringVar(&req.Reason, "reason", "", "why (required; recorded in the audit log)")
+	pos, err := inv.parse("NAME")
+	if err != nil {
+		return err
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	ms, err := c.AcceptManifests(ctx, pos[0], req.Tool, req.Reason)
+	if err != nil {
+		return err
+	}
+	return inv.print(ms, func(w io.Writer) {
+		for _, m := range ms {
+			fmt.Fprintf(w, "Pinned %s/%s at %s.\n", pos[0], m.Name, m.Digest)
+		}
+	})
 }

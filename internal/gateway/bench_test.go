@@ -94,6 +94,19 @@ func newPipelineEnv(tb testing.TB, policies int, withBudgets bool) *pipelineEnv 
 	if err := store.CreateTool(ctx, tool); err != nil {
 		tb.Fatal(err)
 	}
+	// Pinned manifests, as an MCP server's tools have (issue 15): every call looks its pin up
+	// among 100 (the lookup is the same whatever the tool's kind).
+	for i := range 100 {
+		name := fmt.Sprintf("tool-%d", i)
+		if i == 0 {
+			name = "payments.send"
+		}
+		m := &warden.ToolManifest{Tool: "api", Name: name, State: warden.ManifestPinned, Digest: fmt.Sprintf("sha256:%064x", i),
+			Manifest: []byte(`{"name":"` + name + `"}`), FirstSeen: now}
+		if err := store.PutToolManifest(ctx, m); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	// Policies for many agents, as a large installation has; one of them grants the bench agent.
 	var b strings.Builder
 	for i := 0; i < policies-1; i++ {

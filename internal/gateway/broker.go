@@ -113,8 +113,12 @@ func (g *Pipeline) Visible(c *Caller, tool *warden.Tool, action string) bool {
 	if e == nil || e.tool.Disabled || snap.engine == nil {
 		return false
 	}
-	if reason, _ := g.Kill.Load().Check(c.Agent.ID, c.Claims.Epoch, tool, g.now()); reason != "" {
+	ks := g.Kill.Load()
+	if reason, _ := ks.Check(c.Agent.ID, c.Claims.Epoch, tool, g.now()); reason != "" {
 		return false
+	}
+	if reason, _ := manifestRefusal(ks, e, action); reason != "" {
+		return false // held or quarantined: not shown
 	}
 	return snap.engine.MayPermit(c.Agent, tool, action)
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -278,6 +279,9 @@ func (r *request) decide() bool {
 	if r.e.tool.Disabled {
 		return r.refuse(warden.EffectDeny, warden.ReasonToolDisabled, "tool "+r.e.tool.Name+" is disabled")
 	}
+	if reason, msg := manifestRefusal(r.g.Kill.Load(), r.e, r.call.Action); reason != "" {
+		return r.refuse(warden.EffectDeny, reason, msg)
+	}
 	if r.argsErr != nil {
 		return r.refuse(warden.EffectDeny, warden.ReasonInvalidArguments, r.argsErr.Error())
 	}
@@ -371,9 +375,15 @@ func (r *request) record() {
 	g, p := r.g, r.p
 	callCtx, cancel := context.WithCancel(r.ctx)
 	a := &allowed{g: g, ctx: r.ctx, ev: r.ev, cancel: cancel, release: r.release}
-	a.id = g.inflight.add(r.c.Agent.ID, r.e.tool.Name, cancel)
+	a.id = g.inflight.add(r.c.Agent.ID, r.e.tool.Name, r.call.Action, cancel)
 	decided := g.now()
-	if reason, msg := g.Kill.Load().Check(r.c.Agent.ID, r.c.Claims.Epoch, r.e.tool, decided); reason != "" {
+	ks := g.Kill.Load()
+	reason, msg := ks.Check(r.c.Agent.ID, r.c.Claims.Epoch, r.e.tool, decided)
+	if reason == "" {
+		// A quarantine of the tool's manifest that the reconciler did not find in flight.
+		reason, msg = manifestRefusal(ks, r.e, r.call.Action)
+	}
+	if reason != "" {
 		a.unregister()
 		r.refuse(warden.EffectDeny, reason, msg)
 		return
@@ -575,18 +585,18 @@ type inflight struct {
 }
 
 type inflightCall struct {
-	agent, tool string
-	cancel      context.CancelFunc
+	agent, tool, action string
+	cancel              context.CancelFunc
 }
 
-func (f *inflight) add(agent, tool string, cancel context.CancelFunc) uint64 {
+func (f *inflight) add(agent, tool, action string, cancel context.CancelFunc) uint64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.calls == nil {
 		f.calls = map[uint64]inflightCall{}
 	}
 	f.next++
-	f.calls[f.next] = inflightCall{agent: agent, tool: tool, cancel: cancel}
+	f.calls[f.next] = inflightCall{agent: agent, tool: tool, action: action, cancel: cancel}
 	return f.next
 }
 
@@ -597,12 +607,12 @@ func (f *inflight) remove(id uint64) {
 }
 
 // Cancel cancels every call in flight that match selects and returns how many.
-func (f *inflight) cancel(match func(agent, tool string) bool) int {
+func (f *inflight) cancel(match func(c inflightCall) bool) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := 0
 	for _, c := range f.calls {
-		if match(c.agent, c.tool) {
+		if match(c) {
 			c.cancel()
 			n++
 		}
@@ -612,7 +622,7 @@ func (f *inflight) cancel(match func(agent, tool string) bool) int {
 
 // CancelAgent cancels every call in flight of an agent (the kill switch calls it).
 func (g *Pipeline) CancelAgent(agentID string) int {
-	return g.inflight.cancel(func(agent, _ string) bool { return agent == agentID })
+	return g.inflight.cancel(func(c inflightCall) bool { return c.agent == agentID })
 }
 
 // InFlight counts the calls of an agent in flight on this replica ("" counts all of them).
@@ -630,10 +640,79 @@ func (g *Pipeline) InFlight(agentID string) int {
 
 // CancelAll cancels every call in flight (a lockdown calls it).
 func (g *Pipeline) CancelAll() int {
-	return g.inflight.cancel(func(string, string) bool { return true })
+	return g.inflight.cancel(func(inflightCall) bool { return true })
 }
 
 // CancelTool cancels every call in flight to a tool (disabling a tool calls it).
 func (g *Pipeline) CancelTool(tool string) int {
-	return g.inflight.cancel(func(_, t string) bool { return t == tool })
+	return g.inflight.cancel(func(c inflightCall) bool { return c.tool == tool })
+}
+
+// StopDigest cancels every call in flight to an MCP tool whose pinned manifest has the digest
+// (the kill switch's reconciler calls it for a digest newly quarantined) and returns how many.
+// New calls to it are refused with quarantined by the pipeline (manifestRefusal).
+func (g *Pipeline) StopDigest(_ context.Context, digest, _ string) int {
+	type key struct{ tool, action string }
+	hit := map[key]bool{}
+	for _, e := range g.Registry.current().tools {
+		for name, m := range e.pins {
+			if m.Digest == digest || m.HeldDigest == digest {
+				hit[key{e.tool.Name, name}] = true
+			}
+		}
+	}
+	if len(hit) == 0 {
+		return 0
+	}
+	return g.inflight.cancel(func(c inflightCall) bool { return hit[key{c.tool, c.action}] })
+}
+
+// PinnedDigest returns the digest of the manifest pinned for an MCP server's tool, "" when it
+// has none in force (held, removed, never pinned); ok is false when nothing of the server is
+// pinned yet. A listing shows a tool only when the manifest it lists has this digest.
+func (g *Pipeline) PinnedDigest(tool, name string) (digest string, ok bool) {
+	e := g.Registry.current().tools[tool]
+	if e == nil || e.pins == nil {
+		return "", false
+	}
+	if m := e.pins[name]; m != nil && m.State == warden.ManifestPinned {
+		return m.Digest, true
+	}
+	return "", true
+}
+
+// ManifestsOf names the pinned MCP tool manifests with the digest, pinned or held, as
+// "SERVER/TOOL", sorted.
+func (g *Pipeline) ManifestsOf(digest string) []string {
+	var out []string
+	for _, e := range g.Registry.current().tools {
+		for name, m := range e.pins {
+			if m.Digest == digest || m.HeldDigest == digest {
+				out = append(out, e.tool.Name+"/"+name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// manifestRefusal says why a call to an MCP tool may not go on because of its pinned manifest:
+// upstream changed, added or removed it (held for review), or its digest is quarantined. A
+// server none of whose tools is pinned yet is not refused here: its first listing pins them.
+func manifestRefusal(ks *killswitch.Snapshot, e *entry, action string) (reason, message string) {
+	m := e.pins[action]
+	if m == nil {
+		// Methods other than tools/call (resources/read, prompts/get) are no tool names.
+		if e.pins != nil && (e.tool.Kind == warden.ToolMCP || e.tool.Kind == warden.ToolMCPCommand) && warden.ValidateMCPToolName(action) == nil {
+			return warden.ReasonManifestChanged, "the MCP tool " + quote(action) + " of " + e.tool.Name + " has no pinned manifest; it is held until an operator accepts it (warden tool review " + e.tool.Name + ")"
+		}
+		return "", ""
+	}
+	if ks.Quarantined(m.Digest) || m.HeldDigest != "" && ks.Quarantined(m.HeldDigest) {
+		return warden.ReasonQuarantined, "the manifest of the MCP tool " + quote(action) + " of " + e.tool.Name + " is quarantined"
+	}
+	if m.State != warden.ManifestPinned {
+		return warden.ReasonManifestChanged, "the MCP tool " + quote(action) + " of " + e.tool.Name + " changed since it was pinned; it is held until an operator accepts it (warden tool review " + e.tool.Name + ")"
+	}
+	return "", ""
 }

@@ -28,6 +28,9 @@ type entry struct {
 	routes *route.Table // http tools
 	header string       // the canonical name of the injected header, if any
 	value  string       // its template, with {{secret}} where the secret goes
+	// pins are an MCP server's pinned tool manifests by MCP tool name (nil: none pinned yet):
+	// a call checks its tool's with one map lookup (manifestRefusal).
+	pins map[string]*warden.ToolManifest
 }
 
 // snapshot is the tools and the policy engine in force. It is never changed once published.
@@ -35,6 +38,12 @@ type snapshot struct {
 	tools  map[string]*entry
 	engine *cedar.Engine // nil when no policy set compiles: every call is denied
 	err    error         // why engine is nil
+}
+
+// ManifestStore is where the registry finds the pinned MCP tool manifests; a RegistryStore
+// that is not one has none.
+type ManifestStore interface {
+	ToolManifests(ctx context.Context, tool string) ([]*warden.ToolManifest, error)
 }
 
 // Registry holds the registered tools and the compiled policy set, swapped atomically as one
@@ -74,10 +83,24 @@ func (r *Registry) Load(ctx context.Context) error {
 	case warden.ErrorCode(err) != warden.ENotFound:
 		return fmt.Errorf("loading policies: %w", err)
 	}
+	var pins []*warden.ToolManifest
+	if ms, ok := r.store.(ManifestStore); ok {
+		if pins, err = ms.ToolManifests(ctx, ""); err != nil {
+			return fmt.Errorf("loading tool manifests: %w", err)
+		}
+	}
 	if r.Kill != nil {
 		r.Kill.SetTools(tools)
 	}
 	snap, err := build(WithBuiltins(tools), files, version)
+	for _, m := range pins {
+		if e := snap.tools[m.Tool]; e != nil {
+			if e.pins == nil {
+				e.pins = map[string]*warden.ToolManifest{}
+			}
+			e.pins[m.Name] = m
+		}
+	}
 	if err != nil {
 		r.log.Error("policies do not compile against the registered tools; denying every call", "policy_version", version, "err", err)
 	}
@@ -186,6 +209,15 @@ func (r *Registry) Tool(name string) (*warden.Tool, bool) {
 		return nil, false
 	}
 	return e.tool, true
+}
+
+// Manifests returns the pinned manifests of an MCP server by MCP tool name, as the registry
+// has them now (nil: none). The map is shared: never change it.
+func (r *Registry) Manifests(tool string) map[string]*warden.ToolManifest {
+	if e := r.current().tools[tool]; e != nil {
+		return e.pins
+	}
+	return nil
 }
 
 // Engine returns the policy engine in force, or an error saying why there is none.

@@ -60,6 +60,16 @@ func (a *API) toolRoutes(mux *http.ServeMux) {
 		}
 		return answer(w, http.StatusOK)(ToolDisabled{Tool: t, CallsCancelled: rep.CallsCancelled, Replicas: rep.Replicas}, nil)
 	}))
+	mux.Handle("GET /v1/tools/{name}/manifests", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		return answer(w, http.StatusOK)(a.Admin.ToolManifests(r.Context(), r.PathValue("name")))
+	}))
+	mux.Handle("POST /v1/tools/{name}/manifests/accept", a.adminRoute(warden.RoleSet{warden.RoleOperator}, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		var req apitype.ManifestAcceptRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		return answer(w, http.StatusOK)(a.Admin.AcceptManifests(r.Context(), p, r.PathValue("name"), req.Tool, req.Reason))
+	}))
 
 	mux.Handle("GET /v1/secrets", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
 		return answer(w, http.StatusOK)(a.Admin.Secrets(r.Context()))

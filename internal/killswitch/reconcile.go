@@ -23,7 +23,7 @@ type terminated struct {
 }
 
 func (t terminated) applied() fleet.Applied {
-	return fleet.Applied{CallsCancelled: t.calls, SessionsClosed: t.streams, SandboxesStopped: t.sandboxes}
+	return fleet.Applied{CallsCancelled: t.calls + t.artifacts, SessionsClosed: t.streams, SandboxesStopped: t.sandboxes}
 }
 
 // Reconcile ends on this replica what the current kill state forbids and the state reconciled

@@ -227,9 +227,9 @@ func (s *Service) Change(ctx context.Context, wait bool, write func(ctx context.
 	done := s.reconcileLocked(committed)
 	s.reconcileMu.Unlock()
 
-	r := &Report{CallsCancelled: done.calls, StreamsClosed: done.streams, ApprovalsRejected: done.approvals, SandboxesStopped: done.sandboxes, Version: version}
+	r := &Report{CallsCancelled: done.calls + done.artifacts, StreamsClosed: done.streams, ApprovalsRejected: done.approvals, SandboxesStopped: done.sandboxes, Version: version}
 	if s.Fleet != nil {
-		r.Replicas = []apitype.ReplicaAck{{ID: s.Fleet.Self(), Acked: true, CallsCancelled: done.calls, SessionsClosed: done.streams, SandboxesStopped: done.sandboxes}}
+		r.Replicas = []apitype.ReplicaAck{{ID: s.Fleet.Self(), Acked: true, CallsCancelled: done.calls + done.artifacts, SessionsClosed: done.streams, SandboxesStopped: done.sandboxes}}
 		switch {
 		case publishErr != nil:
 			r.Replicas = append(r.Replicas, apitype.ReplicaAck{ID: OtherReplicas, Error: FleetNotTold})
@@ -453,9 +453,12 @@ func (s *Service) Lift(ctx context.Context, p *warden.Principal, reason string) 
 	return l, s.record(ctx, p, warden.EventLockdownLift, "lockdown", reason+FleetNote(r), nil)
 }
 
-// Quarantine takes a skill out of use by digest. The skills capability checks it; the kill
-// state carries it to every enforcement point of every replica.
-func (s *Service) Quarantine(ctx context.Context, p *warden.Principal, digest, reason string) (*warden.Quarantine, error) {
+// Quarantine takes an artifact out of use by digest: a skill version (the skills capability
+// checks it) or an MCP tool manifest (the gateway's pipeline checks the pinned manifest's
+// digest on every path, and the reconciler cancels the calls in flight to it, through
+// Artifacts). The kill state carries it to every enforcement point of every replica; the report
+// says what it stopped.
+func (s *Service) Quarantine(ctx context.Context, p *warden.Principal, digest, reason string) (*apitype.QuarantineReport, error) {
 	reason, err := checkReason(reason)
 	if err != nil {
 		return nil, err
@@ -477,7 +480,21 @@ func (s *Service) Quarantine(ctx context.Context, p *warden.Principal, digest, r
 	if err != nil {
 		return nil, err
 	}
-	return q, s.record(ctx, p, warden.EventQuarantine, "skill:"+digest, reason+FleetNote(r), nil)
+	rep := &apitype.QuarantineReport{Quarantine: q, CallsCancelled: r.CallsCancelled, ElapsedMS: r.ElapsedMS, Replicas: r.Replicas}
+	if m, ok := s.Artifacts.(ManifestFinder); ok {
+		rep.Manifests = m.ManifestsOf(digest)
+	}
+	msg := fmt.Sprintf("%s (calls cancelled %d", reason, r.CallsCancelled)
+	if len(rep.Manifests) > 0 {
+		msg += "; tool manifests " + strings.Join(rep.Manifests, ", ")
+	}
+	return rep, s.record(ctx, p, warden.EventQuarantine, "skill:"+digest, msg+")"+FleetNote(r), nil)
+}
+
+// ManifestFinder names the pinned MCP tool manifests of a digest ("SERVER/TOOL"), for a
+// quarantine's report; the gateway's pipeline is one.
+type ManifestFinder interface {
+	ManifestsOf(digest string) []string
 }
 
 func validDigest(d string) bool {

@@ -2,6 +2,7 @@ package mcpgw
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"sync"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/gateway"
+	"github.com/wardenhq/warden/internal/mcpgw/pin"
 )
 
 // Listings show only what Pipeline.Visible allows. On /mcp/<tool> they pass the upstream's pages
@@ -44,8 +46,9 @@ func cursorOf(p mcp.Params) string {
 type page[T any] func(ctx context.Context, up *upstream, cursor string) ([]T, string, error)
 
 // listing answers a list method: keep filters and renames an item for the agent (nil: hide it).
+// seen, when not nil, gets every upstream's full list on /mcp before it is filtered.
 func listing[T any](s *session, ctx context.Context, req mcp.Request, c *gateway.Caller, has func(*mcp.ServerCapabilities) bool,
-	fetch page[T], keep func(tool *warden.Tool, item T) T) ([]T, string, error) {
+	fetch page[T], keep func(tool *warden.Tool, item T) T, seen func(ctx context.Context, tool *warden.Tool, all []T) error) ([]T, string, error) {
 	trace := traceOf(req).Child()
 	if s.ep.tool != "" {
 		tool := s.g.tool(s.ep.tool)
@@ -58,9 +61,16 @@ func listing[T any](s *session, ctx context.Context, req mcp.Request, c *gateway
 		if err != nil {
 			return nil, "", s.answerError(tool.Name, forwarded{err: err})
 		}
-		items, next, err := fetch(octx, up, cursorOf(req.GetParams()))
+		cursor := cursorOf(req.GetParams())
+		items, next, err := fetch(octx, up, cursor)
 		if err != nil {
 			return nil, "", s.answerError(tool.Name, forwarded{err: err})
+		}
+		if seen != nil && cursor == "" && next == "" {
+			// One page is the whole list: compare it with the pins as /mcp does.
+			if err := seen(octx, tool, items); err != nil {
+				return nil, "", s.answerError(tool.Name, forwarded{err: err})
+			}
 		}
 		return filter(tool, items, keep), next, nil
 	}
@@ -94,6 +104,12 @@ func listing[T any](s *session, ctx context.Context, req mcp.Request, c *gateway
 				}
 				cursor = next
 			}
+			if seen != nil {
+				if err := seen(octx, tool, all); err != nil {
+					s.g.log.Warn("mcp upstream listing not compared with its pins; not shown", "tool", tool.Name, "err", err)
+					return
+				}
+			}
 			results[i] = filter(tool, all, keep)
 		})
 	}
@@ -103,6 +119,32 @@ func listing[T any](s *session, ctx context.Context, req mcp.Request, c *gateway
 		all = []T{} // an empty list, never null: MCP requires the array
 	}
 	return all, "", nil
+}
+
+// pinnedDigests is what a pipeline that pins tool manifests tells a listing (gateway.Pipeline).
+type pinnedDigests interface {
+	PinnedDigest(tool, name string) (digest string, ok bool)
+}
+
+// pinned reports whether a listing may show the tool as the upstream lists it: its manifest
+// is the one pinned, or nothing of the server is pinned yet. A manifest that changed upstream
+// is not shown even before the change is recorded (a page of a paged /mcp/<tool> listing, a
+// list_changed not yet seen).
+func (g *Server) pinned(tool *warden.Tool, t *mcp.Tool) bool {
+	pd, ok := g.p.(pinnedDigests)
+	if !ok {
+		return true
+	}
+	want, ok := pd.PinnedDigest(tool.Name, t.Name)
+	if !ok {
+		return true
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return false
+	}
+	m, err := pin.Parse(b)
+	return err == nil && m.Digest == want
 }
 
 func filter[T any](tool *warden.Tool, items []T, keep func(*warden.Tool, T) T) []T {
@@ -129,12 +171,16 @@ func (s *session) listTools(ctx context.Context, req mcp.Request, c *gateway.Cal
 		func(tool *warden.Tool, t *mcp.Tool) *mcp.Tool {
 			// A name outside the MCP tool-name rule is not callable through warden
 			// (toolnames.go), so it is not shown either.
-			if t == nil || warden.ValidateMCPToolName(t.Name) != nil || !s.g.p.Visible(c, tool, t.Name) {
+			if t == nil || warden.ValidateMCPToolName(t.Name) != nil || !s.g.p.Visible(c, tool, t.Name) || !s.g.pinned(tool, t) {
 				return nil
 			}
 			t2 := *t
 			t2.Name = s.namer(tool.Name).name(t.Name)
 			return &t2
+		},
+		func(ctx context.Context, tool *warden.Tool, all []*mcp.Tool) error {
+			valid := slices.DeleteFunc(slices.Clone(all), func(t *mcp.Tool) bool { return t == nil || warden.ValidateMCPToolName(t.Name) != nil })
+			return s.g.observe(ctx, tool.Name, valid)
 		})
 	if err != nil {
 		return nil, err
@@ -159,7 +205,7 @@ func (s *session) listResources(ctx context.Context, req mcp.Request, c *gateway
 			r2 := *r
 			r2.URI = s.namer(tool.Name).uri(r.URI)
 			return &r2
-		})
+		}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +229,7 @@ func (s *session) listTemplates(ctx context.Context, req mcp.Request, c *gateway
 			t2 := *t
 			t2.URITemplate = s.namer(tool.Name).uri(t.URITemplate)
 			return &t2
-		})
+		}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +253,7 @@ func (s *session) listPrompts(ctx context.Context, req mcp.Request, c *gateway.C
 			p2 := *p
 			p2.Name = s.namer(tool.Name).name(p.Name)
 			return &p2
-		})
+		}, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package mcpgw
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -66,9 +67,19 @@ type Options struct {
 	// listens on a loopback address and the Host header is not a loopback name. Only set it
 	// when a reverse proxy on the same host forwards with the public Host.
 	DisableLocalhostProtection bool
+	// Manifests compares every full tools/list warden reads from an upstream with the pinned
+	// manifests of its tools (admin.Service.ObserveManifests); nil: nothing is pinned.
+	Manifests Manifests
 	// Clock times idle sessions, the age of upstream tool lists, restart backoff and sandbox
 	// grace; nil: the real clock. (Call latency is measured on the real monotonic clock.)
 	Clock clock.Clock
+}
+
+// Manifests learns each full tools/list an upstream answers, as its raw entries: the first pins
+// its tools, a later one that differs holds the changed and added ones (the registry's pins then
+// hide them and refuse their calls).
+type Manifests interface {
+	ObserveManifests(ctx context.Context, tool string, entries []json.RawMessage) error
 }
 
 func (o *Options) defaults() {

@@ -71,6 +71,7 @@ func (up *upstream) listed(ctx context.Context, name string) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, up.g.opts.UpstreamTimeout)
 	defer cancel()
 	names := make(map[string]bool)
+	var all []*mcp.Tool
 	cursor := ""
 	for range maxPages {
 		res, err := up.cs.ListTools(ctx, &mcp.ListToolsParams{Cursor: cursor})
@@ -80,12 +81,16 @@ func (up *upstream) listed(ctx context.Context, name string) (bool, error) {
 		for _, t := range res.Tools {
 			if t != nil && warden.ValidateMCPToolName(t.Name) == nil {
 				names[t.Name] = true
+				all = append(all, t)
 			}
 		}
 		if res.NextCursor == "" || res.NextCursor == cursor {
 			break
 		}
 		cursor = res.NextCursor
+	}
+	if err := up.g.observe(ctx, up.tool.Name, all); err != nil {
+		return false, err
 	}
 	up.mu.Lock()
 	if up.toolsGen == gen {
@@ -94,6 +99,26 @@ func (up *upstream) listed(ctx context.Context, name string) (bool, error) {
 	}
 	up.mu.Unlock()
 	return names[name], nil
+}
+
+// observe hands a full tool list of an upstream to Options.Manifests. An error fails the call
+// or listing closed: a list warden could not compare with the pins is not trusted.
+func (g *Server) observe(ctx context.Context, tool string, tools []*mcp.Tool) error {
+	if g.opts.Manifests == nil {
+		return nil
+	}
+	entries := make([]json.RawMessage, 0, len(tools))
+	for _, t := range tools {
+		b, err := json.Marshal(t)
+		if err != nil {
+			return fmt.Errorf("encoding a tool of %s: %w", tool, err)
+		}
+		entries = append(entries, b)
+	}
+	if err := g.opts.Manifests.ObserveManifests(ctx, tool, entries); err != nil {
+		return fmt.Errorf("comparing the tools of %s with their pins: %w", tool, err)
+	}
+	return nil
 }
 
 // cachedTool reports whether the tool list in hand has the name, and whether a miss there is

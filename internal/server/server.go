@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -189,11 +190,12 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	if err != nil {
 		return nil, err
 	}
-	mcp := mcpgw.New(gw, log, mcpgw.Options{BaseURL: cfg.PublicURL, Issuer: cfg.PublicURL, Version: Version, Clock: clk,
+	pins := &manifestObserver{} // the admin service, once built below
+	mcp := mcpgw.New(gw, log, mcpgw.Options{BaseURL: cfg.PublicURL, Issuer: cfg.PublicURL, Version: Version, Clock: clk, Manifests: pins,
 		Sandbox: mcpgw.SandboxOptions{Mode: sandboxMode, Dir: filepath.Join(cfg.Data, "mcp"), Audit: auditLog}})
 	killer := &killswitch.Service{
 		Store: store, State: kill, Audit: auditLog, Calls: gw, Sessions: mcp, Tokens: ids, Registry: registry,
-		Runners: killswitch.NewRunners(), Approvals: approvals, Log: log, Clock: clk,
+		Runners: killswitch.NewRunners(), Approvals: approvals, Log: log, Clock: clk, Artifacts: gw,
 		Agents: ids, Fleet: bus, AckTimeout: time.Duration(cfg.KillSwitch.AckTimeout),
 	}
 	if err := killer.Load(ctx); err != nil {
@@ -209,6 +211,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		Store: store, Audit: auditLog, Observer: ids, Secrets: sec, Registry: registry, Calls: gw, Budgets: budgets,
 		Kill: killer, Fleet: bus, Log: log,
 	})
+	pins.adm = adm
 	skillService, err := newSkills(cfg, store, auditLog, kill, clk)
 	if err != nil {
 		return nil, err
@@ -423,4 +426,12 @@ func (a budgetAdapter) Consume(agent, tool, action string, args map[string]any, 
 		return release, nil, err
 	}
 	return release, &gateway.BudgetDenial{Reason: d.Reason, Message: d.Message, RetryAfter: d.RetryAfter}, nil
+}
+
+// manifestObserver passes the MCP gateway's tool lists to the admin service, which is built
+// after the gateway (it needs the kill switch, which needs the gateway's sessions).
+type manifestObserver struct{ adm *admin.Service }
+
+func (o *manifestObserver) ObserveManifests(ctx context.Context, tool string, entries []json.RawMessage) error {
+	return o.adm.ObserveManifests(ctx, tool, entries)
 }

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) warden.Store) {
 		{"Kill", killTests},
 		{"Approvals", approvalTests},
 		{"Skills", skillTests},
+		{"ToolManifests", manifestTests},
 		{"Store", storeTests},
 	}
 	for _, g := range groups {

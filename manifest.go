@@ -1,0 +1,58 @@
+package warden
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// ToolManifest is one MCP tool of a registered MCP server as warden pinned it: the digest of
+// its canonical manifest (name, title, description, input and output schemas, annotations),
+// which is what the model reads as instructions. A tool whose manifest upstream changed, or a
+// tool upstream added, is held until a person accepts it: hidden from listings, its calls
+// denied with ReasonManifestChanged.
+type ToolManifest struct {
+	Tool     string          `json:"tool"`               // the registered MCP server
+	Name     string          `json:"name"`               // the MCP tool's name
+	State    string          `json:"state"`              // ManifestPinned, ManifestHeld or ManifestRemoved
+	Digest   string          `json:"digest,omitempty"`   // the pinned manifest's digest; "" for an added tool never accepted
+	Manifest json.RawMessage `json:"manifest,omitempty"` // the pinned canonical manifest
+	// HeldDigest and HeldManifest are the manifest upstream now lists, waiting for review.
+	HeldDigest   string          `json:"held_digest,omitempty"`
+	HeldManifest json.RawMessage `json:"held_manifest,omitempty"`
+	// Diff is the readable difference between the pinned and the held manifest (JSON array of
+	// {path, before, after}), secrets redacted.
+	Diff json.RawMessage `json:"diff,omitempty"`
+	// Findings are the scanner's findings on the held manifest (or, once accepted, the pinned
+	// one), as JSON (scan.Finding).
+	Findings       json.RawMessage `json:"findings,omitempty"`
+	FirstSeen      time.Time       `json:"first_seen"`
+	AcceptedBy     string          `json:"accepted_by,omitempty"`
+	AcceptedReason string          `json:"accepted_reason,omitempty"`
+}
+
+// States of a ToolManifest.
+const (
+	ManifestPinned  = "pinned"  // upstream lists the pinned manifest; calls go on to policy
+	ManifestHeld    = "held"    // upstream changed or added it; hidden and denied until accepted
+	ManifestRemoved = "removed" // upstream no longer lists it
+)
+
+// Tool manifest events.
+const (
+	EventManifestPinned   = "tool.manifest_pinned"   // the first listing of a server pinned its tools
+	EventManifestChanged  = "tool.manifest_changed"  // a tool's manifest changed or a tool was added: held
+	EventManifestRemoved  = "tool.manifest_removed"  // upstream no longer lists a pinned tool
+	EventManifestAccepted = "tool.manifest_accepted" // a person pinned the held manifest
+)
+
+// ToolManifestStore keeps the pinned manifests of MCP servers' tools.
+type ToolManifestStore interface {
+	// ToolManifests lists the manifests of one server, or ("") of every server, by server then
+	// name.
+	ToolManifests(ctx context.Context, tool string) ([]*ToolManifest, error)
+	// PutToolManifest stores a manifest, replacing the one of the same server and name.
+	PutToolManifest(ctx context.Context, m *ToolManifest) error
+	// DeleteToolManifests forgets every manifest of a server (the tool was removed).
+	DeleteToolManifests(ctx context.Context, tool string) error
+}
