@@ -82,11 +82,45 @@ type Tool struct {
 	// "*" means every action of the tool.
 	Approval []string `json:"approval,omitempty"`
 	// Sandbox loosens the sandbox of a local MCP server (mcp_command); nil: the defaults.
-	Sandbox   *ToolSandbox      `json:"sandbox,omitempty"`
+	Sandbox *ToolSandbox `json:"sandbox,omitempty"`
+	// Package is what a local MCP server runs, pinned when the tool was added; nil for remote
+	// tools. Its Digest is what a quarantine of the server's package names.
+	Package   *ToolPackage      `json:"package,omitempty"`
 	Labels    map[string]string `json:"labels,omitempty"`
 	Disabled  bool              `json:"disabled"`
 	CreatedAt time.Time         `json:"created_at"`
 	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+// Package sources of a local MCP server.
+const (
+	PackageNPM     = "npm"     // installed from the npm registry by warden (tool add --npm)
+	PackageCommand = "command" // the files of an --mcp-command, as they were when it was added
+)
+
+// ToolPackage pins what a local MCP server runs.
+type ToolPackage struct {
+	// Source is PackageNPM or PackageCommand.
+	Source string `json:"source"`
+	// Digest ("sha256:…") is the package's identity: over the npm tarball's bytes, or over the
+	// command's resolved files (PackageFile digests, in order). A quarantine names it.
+	Digest string `json:"digest"`
+	// NPM: the package's exact name and version, the registry's dist.integrity the tarball
+	// matched, the bin the server runs, and what its provenance attestation proved ("" when the
+	// package has none).
+	Name       string `json:"name,omitempty"`
+	Version    string `json:"version,omitempty"`
+	Integrity  string `json:"integrity,omitempty"`
+	Bin        string `json:"bin,omitempty"`
+	Provenance string `json:"provenance,omitempty"`
+	// Files are the command's resolved files (PackageCommand), or the installed entry point (NPM).
+	Files []PackageFile `json:"files,omitempty"`
+}
+
+// PackageFile is one file of a package and its digest ("sha256:…").
+type PackageFile struct {
+	Path   string `json:"path"`
+	Digest string `json:"digest"`
 }
 
 // ToolSandbox is what a local MCP server may reach beyond its sandbox's defaults (no network,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,10 +77,13 @@ func testCreateAndGetTool(t *testing.T, s warden.Store) {
 		SensitiveArgs: []string{"content", "path"},
 		Approval:      []string{"write_file", "delete_file"},
 		Sandbox:       &warden.ToolSandbox{ReadOnly: []string{"/srv/data"}, AllowHosts: []string{"registry.npmjs.org", "*.example.com:443"}},
-		Labels:        map[string]string{"env": "prod", "owner": "alice"},
-		Disabled:      true,
-		CreatedAt:     base.Add(time.Minute),
-		UpdatedAt:     base.Add(time.Hour),
+		Package: &warden.ToolPackage{Source: warden.PackageNPM, Digest: "sha256:" + strings.Repeat("ab", 32),
+			Name: "@modelcontextprotocol/server-filesystem", Version: "1.2.3", Integrity: "sha512-AAAA", Bin: "mcp-server-filesystem",
+			Files: []warden.PackageFile{{Path: "node_modules/x/dist/index.js", Digest: "sha256:" + strings.Repeat("cd", 32)}}},
+		Labels:    map[string]string{"env": "prod", "owner": "alice"},
+		Disabled:  true,
+		CreatedAt: base.Add(time.Minute),
+		UpdatedAt: base.Add(time.Hour),
 	}
 	createTool(t, s, remote)
 	createTool(t, s, local)
