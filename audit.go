@@ -55,6 +55,16 @@ const (
 	EventAuditPrune   = "system.audit.prune" // retention deleted events up to a checkpoint
 )
 
+// Events of local MCP servers pinned from npm (tool add --npm).
+const (
+	// EventToolRefuse: an add refused, its npm package failing a check (integrity, provenance,
+	// unsigned).
+	EventToolRefuse = "admin.tool.refuse"
+	// EventToolPackageRefused: a local MCP server did not start, its installed entry point not
+	// the one pinned.
+	EventToolPackageRefused = "tool.package_refused"
+)
+
 // Events that keep the audit log itself within bounds.
 const (
 	// EventTokenRefuseSummary counts the unauthenticated refusals over the recording limits

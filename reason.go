@@ -60,6 +60,11 @@ const (
 	// Supply chain.
 	ReasonQuarantined     = "quarantined"      // the artifact's digest is quarantined
 	ReasonManifestChanged = "manifest_changed" // the MCP tool's manifest is not the pinned one: held for review
+	// ReasonPackageUnverified: admin.tool.refuse, an npm package failed its integrity or provenance
+	// check, or is unsigned and was not allowed.
+	ReasonPackageUnverified = "package_unverified"
+	// ReasonPackageTampered: tool.package_refused, the installed entry point's digest is not the pinned one.
+	ReasonPackageTampered = "package_tampered"
 
 	// Other events.
 	ReasonRoleRequired       = "role_required"       // admin.denied: the admin token's role may not do this

@@ -1,0 +1,350 @@
+package npmpkg
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wardenhq/warden"
+)
+
+// Auditor appends an event to the audit log; *audit.Log is one.
+type Auditor interface {
+	Append(ctx context.Context, ev *warden.AuditEvent) error
+}
+
+// Installer keeps verified tarballs and installs them into tools' workspaces: the tarball
+// unpacked by `npm install --ignore-scripts`, so that no lifecycle script of the package or of
+// its dependencies ever runs, and the dependencies come from the registry under npm's own
+// integrity checks.
+//
+// Each replica installs into its own workspaces. A replica that lacks a tool's install takes
+// the tarball from its cache or downloads it again, and installs it only when its bytes match
+// the integrity and the digest pinned when the tool was added.
+type Installer struct {
+	// Cache holds verified tarballs, by digest (DATA/npm); "" keeps none.
+	Cache string
+	// Registry is where dependencies and missing tarballs come from.
+	Registry *Registry
+	// NPM is the npm command; "" is npm, looked up in Path.
+	NPM string
+	// Path is the PATH npm runs with; "" is warden's.
+	Path string
+	// Timeout bounds one install; 0 is ten minutes.
+	Timeout time.Duration
+	// Audit records a start refused because the installed entry point changed; nil logs it.
+	Audit Auditor
+	Log   *slog.Logger
+
+	mu      sync.Mutex
+	refused map[string]string // tool → the entry digest last refused, so that restarts record it once
+}
+
+// ErrTampered is the error of a start refused because the installed entry point is not the one
+// pinned.
+var ErrTampered = errors.New("the installed entry point is not the one pinned")
+
+var hexDigestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// Keep stores a verified tarball in the cache, so that installs need not download it again.
+func (in *Installer) Keep(p *Pinned) error {
+	if in.Cache == "" {
+		return nil
+	}
+	if Digest(p.Tarball) != p.Package.Digest || !hexDigestRE.MatchString(p.Package.Digest) {
+		return fmt.Errorf("keeping %s: the tarball is not the pinned one", p.Package.Digest)
+	}
+	if err := os.MkdirAll(in.Cache, 0o700); err != nil {
+		return err
+	}
+	return writeAtomic(in.cachePath(p.Package.Digest), p.Tarball)
+}
+
+func (in *Installer) cachePath(digest string) string {
+	return filepath.Join(in.Cache, strings.TrimPrefix(digest, "sha256:")+".tgz")
+}
+
+// Prepare makes a local server's pinned package ready to start in its workspace: installed
+// when the workspace lacks it, and its entry point's digest the pinned one. On any doubt the
+// server does not start.
+func (in *Installer) Prepare(ctx context.Context, tool *warden.Tool, workspace string) error {
+	pkg := tool.Package
+	if pkg == nil || pkg.Source != warden.PackageNPM || len(pkg.Files) != 1 || !hexDigestRE.MatchString(pkg.Digest) {
+		return fmt.Errorf("tool %s: no pinned npm package to run", tool.Name)
+	}
+	entry := pkg.Files[0]
+	dir := filepath.Join(workspace, InstallDir, strings.TrimPrefix(pkg.Digest, "sha256:"))
+	if rel, err := filepath.Rel(dir, filepath.Join(workspace, entry.Path)); err != nil || !filepath.IsLocal(rel) {
+		return fmt.Errorf("tool %s: its entry point %q is not inside its package", tool.Name, entry.Path)
+	}
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := in.install(ctx, pkg, workspace, dir); err != nil {
+			return fmt.Errorf("installing %s@%s: %w", pkg.Name, pkg.Version, err)
+		}
+	} else if err != nil {
+		return err
+	}
+	got, err := fileDigest(filepath.Join(workspace, entry.Path))
+	if err != nil {
+		got = "unreadable (" + err.Error() + ")"
+	}
+	if got == entry.Digest {
+		in.mu.Lock()
+		delete(in.refused, tool.Name)
+		in.mu.Unlock()
+		return nil
+	}
+	in.recordTampered(ctx, tool, got, dir)
+	return fmt.Errorf("%w: %s of %s@%s is %s, pinned %s; remove %s to install the pinned package again",
+		ErrTampered, entry.Path, pkg.Name, pkg.Version, got, entry.Digest, dir)
+}
+
+// recordTampered records a refused start once per tool and observed digest: the supervisor
+// retries with backoff, and each retry would otherwise add the same event.
+func (in *Installer) recordTampered(ctx context.Context, tool *warden.Tool, got, dir string) {
+	in.mu.Lock()
+	if in.refused == nil {
+		in.refused = map[string]string{}
+	}
+	seen := in.refused[tool.Name] == got
+	in.refused[tool.Name] = got
+	in.mu.Unlock()
+	if seen {
+		return
+	}
+	pkg := tool.Package
+	ev := &warden.AuditEvent{
+		Type:   warden.EventToolPackageRefused,
+		Actor:  warden.EventActor{Kind: warden.ActorSystem, Name: "warden"},
+		Target: warden.EventTarget{Tool: tool.Name, Resource: "package:" + pkg.Name + "@" + pkg.Version + "@" + pkg.Digest},
+		Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: warden.ReasonPackageTampered,
+			Message: fmt.Sprintf("the local MCP server did not start: its entry point %s is %s, pinned %s; remove %s to install the pinned package again", pkg.Files[0].Path, got, pkg.Files[0].Digest, dir)},
+	}
+	if in.Audit == nil {
+		in.log().Error("local mcp server refused: entry point changed", "tool", tool.Name, "entry", pkg.Files[0].Path, "digest", got, "pinned", pkg.Files[0].Digest)
+		return
+	}
+	if err := in.Audit.Append(ctx, ev); err != nil {
+		in.log().Error("audit append failed", "type", ev.Type, "tool", tool.Name, "err", err)
+	}
+}
+
+func (in *Installer) log() *slog.Logger {
+	if in.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return in.Log
+}
+
+// install unpacks the pinned tarball into dir (WORKSPACE/.warden-npm/<digest>) with npm,
+// lifecycle scripts disabled, in a temporary directory renamed into place when done.
+func (in *Installer) install(ctx context.Context, pkg *warden.ToolPackage, workspace, dir string) error {
+	tarball, err := in.tarball(ctx, pkg)
+	if err != nil {
+		return err
+	}
+	root := filepath.Join(workspace, InstallDir)
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(root, ".install-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.WriteFile(filepath.Join(tmp, "package.json"), []byte(`{"private":true}`+"\n"), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "package.tgz"), tarball, 0o644); err != nil {
+		return err
+	}
+	if err := in.npmInstall(ctx, tmp, filepath.Join(root, ".cache")); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dir)
+}
+
+// NPMArgs are the arguments of the install: no lifecycle script runs (--ignore-scripts), no
+// audit or funding request leaves, no dev dependency is installed, and no user or global npm
+// configuration is read (they point to files that do not exist in dir).
+func NPMArgs(registry, cache, dir string) []string {
+	return []string{"install", "--ignore-scripts", "--no-audit", "--no-fund", "--omit=dev", "--no-update-notifier",
+		"--userconfig", filepath.Join(dir, ".no-user-npmrc"), "--globalconfig", filepath.Join(dir, ".no-global-npmrc"),
+		"--registry", registry + "/", "--cache", cache, "./package.tgz"}
+}
+
+func (in *Installer) npmInstall(ctx context.Context, dir, cache string) error {
+	timeout := in.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	path := in.Path
+	if path == "" {
+		path = os.Getenv("PATH")
+	}
+	npm := in.NPM
+	if npm == "" {
+		npm = "npm"
+	}
+	if !strings.Contains(npm, "/") {
+		p, err := lookPath(npm, path)
+		if err != nil {
+			return fmt.Errorf("npm is not installed where warden looks (PATH %s): %w", path, err)
+		}
+		npm = p
+	}
+	base, err := in.Registry.base()
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, npm, NPMArgs(base.String(), cache, dir)...)
+	cmd.Dir = dir
+	// npm gets no secret of warden's: PATH, its own HOME, and the proxy settings only.
+	cmd.Env = []string{"PATH=" + path, "HOME=" + dir}
+	for _, k := range []string{"HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy"} {
+		if v, ok := os.LookupEnv(k); ok {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
+	var out bytes.Buffer
+	lw := &limitedWriter{w: &out, n: 16 << 10} // one writer: exec then writes from one goroutine at a time
+	cmd.Stdout, cmd.Stderr = lw, lw
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("npm install failed: %v: %s", err, strings.TrimSpace(lastLines(out.String(), 5)))
+	}
+	return nil
+}
+
+// tarball returns the pinned tarball: from the cache, or downloaded again. Either way its
+// bytes must give the pinned digest, and a downloaded one match the pinned integrity too.
+func (in *Installer) tarball(ctx context.Context, pkg *warden.ToolPackage) ([]byte, error) {
+	if in.Cache != "" {
+		b, err := os.ReadFile(in.cachePath(pkg.Digest))
+		if err == nil && Digest(b) == pkg.Digest {
+			return b, nil
+		}
+	}
+	if in.Registry == nil {
+		return nil, errors.New("no registry to download the package from")
+	}
+	doc, err := in.Registry.metadata(ctx, pkg.Name, pkg.Version)
+	if err != nil {
+		return nil, err
+	}
+	b, err := in.Registry.fetch(ctx, doc.Dist.Tarball, in.Registry.limits().Tarball, "the tarball of "+pkg.Name+"@"+pkg.Version)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha512.Sum512(b)
+	if err := CheckIntegrity(pkg.Integrity, sum[:]); err != nil {
+		return nil, fmt.Errorf("the registry's tarball of %s@%s is not the one pinned: %s", pkg.Name, pkg.Version, warden.ErrorMessage(err))
+	}
+	if got := Digest(b); got != pkg.Digest {
+		return nil, fmt.Errorf("the registry's tarball of %s@%s is %s, pinned %s", pkg.Name, pkg.Version, got, pkg.Digest)
+	}
+	if err := in.Keep(&Pinned{Package: pkg, Tarball: b}); err != nil {
+		in.log().Warn("keeping a verified npm tarball", "package", pkg.Name, "err", err)
+	}
+	return b, nil
+}
+
+// fileDigest hashes a regular file, refusing a symlink in its place.
+func fileDigest(p string) (string, error) {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return "", err
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", p)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func writeAtomic(p string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), p)
+}
+
+// lookPath finds a command in path, not in warden's PATH.
+func lookPath(name, path string) (string, error) {
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", exec.ErrNotFound
+}
+
+type limitedWriter struct {
+	w io.Writer
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if l.n > 0 {
+		k := min(len(p), l.n)
+		l.w.Write(p[:k])
+		l.n -= k
+	}
+	return len(p), nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+// mkdirPrivate makes a workspace as mcpgw does: mode 0700.
+func mkdirPrivate(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o700)
+}
