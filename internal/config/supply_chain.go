@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"net/url"
+	"strings"
 
 	"github.com/wardenhq/warden/internal/supply"
 )
@@ -11,6 +13,31 @@ type SupplyChain struct {
 	// Publishers sign skills: a skill signed by one of their keys is accepted without
 	// --allow-unsigned.
 	Publishers []Publisher `yaml:"publishers"`
+	// NPMRegistry is where `tool add --npm` resolves packages (and their installs their
+	// dependencies); "" is https://registry.npmjs.org.
+	NPMRegistry string `yaml:"npm_registry"`
+}
+
+// DefaultNPMRegistry is the registry of a config that names none.
+const DefaultNPMRegistry = "https://registry.npmjs.org"
+
+// Registry is the npm registry in force, without a trailing slash.
+func (s SupplyChain) Registry() string {
+	if s.NPMRegistry == "" {
+		return DefaultNPMRegistry
+	}
+	return strings.TrimSuffix(s.NPMRegistry, "/")
+}
+
+func (s SupplyChain) validateRegistry() error {
+	if s.NPMRegistry == "" {
+		return nil
+	}
+	u, err := url.Parse(s.NPMRegistry)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("supply_chain.npm_registry: give an http(s) URL without credentials, query or fragment")
+	}
+	return nil
 }
 
 // Publisher is a trusted publisher and its Ed25519 key in minisign's format.
@@ -22,6 +49,9 @@ type Publisher struct {
 }
 
 func (s SupplyChain) validate() error {
+	if err := s.validateRegistry(); err != nil {
+		return err
+	}
 	_, err := s.Trusted()
 	return err
 }
