@@ -218,9 +218,10 @@ func (in *Installer) npmInstall(ctx context.Context, dir, cache string) error {
 	}
 	cmd := exec.CommandContext(ctx, npm, NPMArgs(base.String(), cache, dir)...)
 	cmd.Dir = dir
-	// npm gets no secret of warden's: PATH, its own HOME, and the proxy settings only.
+	// npm gets no secret of warden's: PATH, its own HOME, and how to reach the registry (the
+	// proxy settings and the extra CA certificates of a network that inspects TLS).
 	cmd.Env = []string{"PATH=" + path, "HOME=" + dir}
-	for _, k := range []string{"HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy"} {
+	for _, k := range []string{"HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR"} {
 		if v, ok := os.LookupEnv(k); ok {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
