@@ -70,6 +70,9 @@ type Options struct {
 	// Manifests compares every full tools/list warden reads from an upstream with the pinned
 	// manifests of its tools (admin.Service.ObserveManifests); nil: nothing is pinned.
 	Manifests Manifests
+	// Packages installs and checks the pinned npm package of a local server (tool add --npm)
+	// in its workspace before every start; nil: such a server does not start.
+	Packages Packages
 	// Clock times idle sessions, the age of upstream tool lists, restart backoff and sandbox
 	// grace; nil: the real clock. (Call latency is measured on the real monotonic clock.)
 	Clock clock.Clock
@@ -80,6 +83,12 @@ type Options struct {
 // hide them and refuse their calls).
 type Manifests interface {
 	ObserveManifests(ctx context.Context, tool string, entries []json.RawMessage) error
+}
+
+// Packages makes a local server's pinned package ready in its workspace, or refuses: installed
+// when missing, its entry point the pinned one (npmpkg.Installer).
+type Packages interface {
+	Prepare(ctx context.Context, tool *warden.Tool, workspace string) error
 }
 
 func (o *Options) defaults() {

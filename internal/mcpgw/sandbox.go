@@ -20,6 +20,7 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/egress"
+	"github.com/wardenhq/warden/internal/npmpkg"
 	"github.com/wardenhq/warden/internal/sandbox"
 )
 
@@ -197,6 +198,11 @@ func (st *stdioServer) startSandboxed(ctx context.Context, path string, secrets 
 		AllowWeaker: o.AllowWeaker,
 		Hostname:    "warden-mcp",
 		Stderr:      stderr,
+	}
+	if npmPackage(st.tool) {
+		// The installed package is read-only to the server: it cannot rewrite the code that
+		// runs on its next start (which checks the entry point's digest again).
+		spec.Protected = append(slices.Clone(sandbox.DefaultProtected), npmpkg.InstallDir+"/")
 	}
 	if len(allow) > 0 {
 		spec.Listeners = []sandbox.Listener{{Name: "proxy", Port: egress.SandboxPort}}

@@ -144,6 +144,10 @@ func (st *stdioServer) publish(up *upstream, err error) {
 // environment: PATH, a private HOME and TMPDIR, and the tool's secrets, never warden's own;
 // and connects to it over stdio.
 func (st *stdioServer) start(ctx context.Context) (*upstream, error) {
+	// Before the start's timeout: a first install may take longer (the installer bounds it).
+	if err := st.preparePackage(ctx); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, st.g.opts.UpstreamTimeout)
 	defer cancel()
 	mode := st.g.opts.Sandbox.Mode
@@ -207,6 +211,22 @@ func (st *stdioServer) start(ctx context.Context) (*upstream, error) {
 	up.cs, up.proc = cs, cmd
 	st.g.log.Info("local mcp server started", "tool", st.tool.Name, "pid", cmd.Process.Pid)
 	return up, nil
+}
+
+// preparePackage installs a pinned npm package that the workspace lacks and checks its entry
+// point; a server whose package is not the pinned one does not start.
+func (st *stdioServer) preparePackage(ctx context.Context) error {
+	if !npmPackage(st.tool) {
+		return nil
+	}
+	if st.g.opts.Packages == nil {
+		return fmt.Errorf("tool %s runs an npm package and this server has no installer for it", st.tool.Name)
+	}
+	return st.g.opts.Packages.Prepare(ctx, st.tool, st.home)
+}
+
+func npmPackage(t *warden.Tool) bool {
+	return t.Package != nil && t.Package.Source == warden.PackageNPM
 }
 
 // restore brings a restarted server back to the state its sessions had set up.
