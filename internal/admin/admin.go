@@ -80,7 +80,10 @@ type Deps struct {
 	Kill KillSwitch
 	// Fleet announces the other changes (policies, budgets, admin tokens); nil: alone.
 	Fleet Publisher
-	Log   *slog.Logger
+	// NPM verifies and installs the packages of tools added with --npm; nil: such adds are
+	// refused.
+	NPM NPMPinner
+	Log *slog.Logger
 }
 
 // Service carries out admin actions.
@@ -94,6 +97,7 @@ type Service struct {
 	budgets  *budget.Budgets
 	kill     KillSwitch
 	fleet    Publisher
+	npm      NPMPinner
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -106,7 +110,7 @@ type Service struct {
 func New(d Deps) *Service {
 	return &Service{
 		store: d.Store, audit: d.Audit, observer: d.Observer, secrets: d.Secrets,
-		registry: d.Registry, calls: d.Calls, budgets: d.Budgets, kill: d.Kill, fleet: d.Fleet, log: d.Log, now: time.Now,
+		registry: d.Registry, calls: d.Calls, budgets: d.Budgets, kill: d.Kill, fleet: d.Fleet, npm: d.NPM, log: d.Log, now: time.Now,
 	}
 }
 

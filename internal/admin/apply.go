@@ -73,12 +73,14 @@ type desired struct {
 	grants  map[string]string // policy id → Cedar text
 	budgets map[string][]*warden.Budget
 	order   []string // grant ids in document order
+	// npm are the specs of the --npm tools, pinned before they are stored.
+	npm map[string]ToolSpec
 }
 
 var grantIDRE = regexp.MustCompile(`@id\("([^"]+)"\)`)
 
 func validateDocument(doc Document) (*desired, error) {
-	d := &desired{agents: map[string]AgentSpec{}, tools: map[string]*warden.Tool{}, grants: map[string]string{}, budgets: map[string][]*warden.Budget{}}
+	d := &desired{agents: map[string]AgentSpec{}, tools: map[string]*warden.Tool{}, npm: map[string]ToolSpec{}, grants: map[string]string{}, budgets: map[string][]*warden.Budget{}}
 	for _, a := range doc.Agents {
 		if _, err := validateAgentSpec(a); err != nil {
 			return nil, err
@@ -97,6 +99,9 @@ func validateDocument(doc Document) (*desired, error) {
 			return nil, warden.Errorf(warden.EInvalid, "tool %s is declared twice", t.Name)
 		}
 		d.tools[t.Name] = t
+		if ts.NPM != "" {
+			d.npm[t.Name] = ts
+		}
 	}
 	index := map[string]int{}
 	for _, g := range doc.Grants {
@@ -191,6 +196,9 @@ func (s *Service) Apply(ctx context.Context, p *warden.Principal, doc Document, 
 		want := d.tools[name]
 		want.Labels = withManaged(want.Labels)
 		cur, ok := finalTools[name]
+		if ok && samePackageRequest(cur, want) {
+			want.Package, want.Command = cur.Package, cur.Command
+		}
 		switch {
 		case !ok:
 			planAdd(plan, "tool", name, "create", string(want.Kind)+" "+toolTarget(want))
@@ -265,6 +273,9 @@ func (s *Service) Apply(ctx context.Context, p *warden.Principal, doc Document, 
 
 	if dryRun || !planChanges(plan) {
 		return plan, nil
+	}
+	if err := s.pinApplied(ctx, p, plan, d); err != nil {
+		return nil, err
 	}
 	if err := s.carryOut(ctx, p, plan, d, budgetAgents, nextFiles, version, files[grantsFile] != nextFiles[grantsFile]); err != nil {
 		return plan, err

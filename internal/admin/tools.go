@@ -33,13 +33,13 @@ func ToolOf(spec ToolSpec) (*warden.Tool, error) {
 	}
 	t := &warden.Tool{Name: spec.Name, Secret: spec.Secret, Inject: spec.Inject, Labels: spec.Labels, SensitiveArgs: spec.SensitiveArgs}
 	kinds := 0
-	for _, s := range []string{spec.MCP, spec.MCPCommand, spec.HTTP} {
+	for _, s := range []string{spec.MCP, spec.MCPCommand, spec.HTTP, spec.NPM} {
 		if s != "" {
 			kinds++
 		}
 	}
 	if kinds != 1 {
-		return nil, warden.Errorf(warden.EInvalid, "tool %s: give exactly one of --mcp URL, --mcp-command CMD and --http URL", spec.Name)
+		return nil, warden.Errorf(warden.EInvalid, "tool %s: give exactly one of --mcp URL, --mcp-command CMD, --http URL and --npm NAME@VERSION", spec.Name)
 	}
 	var err error
 	switch {
@@ -49,12 +49,17 @@ func ToolOf(spec ToolSpec) (*warden.Tool, error) {
 	case spec.HTTP != "":
 		t.Kind, t.URL = warden.ToolHTTP, spec.HTTP
 		err = validateUpstreamURL(spec.HTTP)
+	case spec.NPM != "":
+		err = npmTool(t, spec)
 	default:
 		t.Kind = warden.ToolMCPCommand
 		t.Command, err = SplitCommand(spec.MCPCommand)
 	}
 	if err != nil {
 		return nil, warden.Errorf(warden.EInvalid, "tool %s: %s", spec.Name, warden.ErrorMessage(err))
+	}
+	if spec.NPM == "" && (spec.Bin != "" || spec.AllowUnsigned || spec.UnsignedReason != "") {
+		return nil, warden.Errorf(warden.EInvalid, "tool %s: --bin and --allow-unsigned are for --npm packages", spec.Name)
 	}
 	if t.Risk, err = warden.ParseRisk(spec.Risk); err != nil {
 		return nil, err
@@ -217,6 +222,18 @@ func (s *Service) AddTool(ctx context.Context, p *warden.Principal, spec ToolSpe
 	if err := s.checkSecrets(ctx, t); err != nil {
 		return nil, err
 	}
+	if spec.NPM != "" {
+		// The name must be free before anything is installed into its workspace.
+		if _, err := s.store.Tool(ctx, t.Name); warden.ErrorCode(err) != warden.ENotFound {
+			if err == nil {
+				err = warden.Errorf(warden.EConflict, "tool %q already exists", t.Name)
+			}
+			return nil, err
+		}
+		if err := s.pinNPM(ctx, p, t, spec); err != nil {
+			return nil, err
+		}
+	}
 	now := s.now().UTC()
 	t.CreatedAt, t.UpdatedAt = now, now
 	s.policyMu.Lock()
@@ -239,6 +256,9 @@ func (s *Service) AddTool(ctx context.Context, p *warden.Principal, spec ToolSpe
 }
 
 func toolTarget(t *warden.Tool) string {
+	if t.Package != nil && t.Package.Source == warden.PackageNPM {
+		return npmTarget(t.Package)
+	}
 	if t.Kind == warden.ToolMCPCommand {
 		return strings.Join(t.Command, " ")
 	}

@@ -70,8 +70,8 @@ type AgentSpec struct {
 	Skills []string `json:"skills"`
 }
 
-// ToolSpec is what a person declares when registering a tool: exactly one of MCP, MCPCommand
-// and HTTP says how warden reaches it.
+// ToolSpec is what a person declares when registering a tool: exactly one of MCP, MCPCommand,
+// HTTP and NPM says how warden reaches it.
 type ToolSpec struct {
 	Name          string            `json:"name" yaml:"name"`
 	MCP           string            `json:"mcp,omitempty" yaml:"mcp"`
@@ -91,6 +91,14 @@ type ToolSpec struct {
 	// and the HOST[:PORT] patterns it may reach through warden's egress proxy.
 	ReadOnly   []string `json:"read_only,omitempty" yaml:"read_only"`
 	AllowHosts []string `json:"allow_hosts,omitempty" yaml:"allow_hosts"`
+	// NPM is a local MCP server from the npm registry, "NAME@VERSION" with an exact version
+	// (the fourth way to reach a tool): warden verifies and installs it, and runs Bin, or its
+	// only or default bin. AllowUnsigned (admins) accepts a package no trusted publisher's
+	// provenance vouches for; UnsignedReason is required with it.
+	NPM            string `json:"npm,omitempty" yaml:"npm"`
+	Bin            string `json:"bin,omitempty" yaml:"bin"`
+	AllowUnsigned  bool   `json:"allow_unsigned,omitempty" yaml:"allow_unsigned"`
+	UnsignedReason string `json:"unsigned_reason,omitempty" yaml:"unsigned_reason"`
 }
 
 // ToolStateRequest enables or disables a tool.

@@ -12,7 +12,7 @@ import (
 )
 
 var toolCommands = []command{
-	{"tool add", "NAME (--mcp URL | --mcp-command CMD | --http URL [--route R ...]) [--risk R] [--secret S --inject TEMPLATE | --secret-env VAR=S] [--sensitive-arg A ...] [--approval ACTION] [--ro PATH ...] [--allow-host HOST[:PORT] ...] [--label k=v]", "register an upstream tool", toolAdd},
+	{"tool add", "NAME (--mcp URL | --mcp-command CMD | --npm NAME@VERSION [--bin BIN] [--allow-unsigned --reason TEXT] | --http URL [--route R ...]) [--risk R] [--secret S --inject TEMPLATE | --secret-env VAR=S] [--sensitive-arg A ...] [--approval ACTION] [--ro PATH ...] [--allow-host HOST[:PORT] ...] [--label k=v]", "register an upstream tool", toolAdd},
 	{"tool list", "", "list tools", toolList},
 	{"tool show", "NAME", "show a tool", toolShow},
 	{"tool disable", "NAME [--reason TEXT]", "disable a tool for every agent; calls in flight are cancelled", toolDisable},
@@ -38,6 +38,10 @@ func toolAdd(ctx context.Context, inv *invocation) error {
 	labels, secretEnv := labelFlag{}, labelFlag{}
 	inv.fs.StringVar(&spec.MCP, "mcp", "", "URL of a remote MCP server (streamable HTTP)")
 	inv.fs.StringVar(&spec.MCPCommand, "mcp-command", "", "a local MCP server warden starts and speaks to over stdio, e.g. \"npx -y @modelcontextprotocol/server-everything\"")
+	inv.fs.StringVar(&spec.NPM, "npm", "", "a local MCP server from the npm registry at an exact version, e.g. @modelcontextprotocol/server-everything@2025.11.25: verified, installed once, run in the sandbox")
+	inv.fs.StringVar(&spec.Bin, "bin", "", "with --npm: the package's bin to run, when it has several")
+	inv.fs.BoolVar(&spec.AllowUnsigned, "allow-unsigned", false, "with --npm, admins: accept a package no trusted publisher's provenance vouches for (needs --reason)")
+	inv.fs.StringVar(&spec.UnsignedReason, "reason", "", "why an unsigned package is accepted (recorded in the audit log and shown by tool show)")
 	inv.fs.StringVar(&spec.HTTP, "http", "", "base URL of a plain HTTP API")
 	inv.fs.Var(&routes, "route", "an HTTP route 'METHOD /path/{var} -> action [resource]' (repeatable)")
 	inv.fs.StringVar(&spec.Risk, "risk", "", "low, medium (default), high or critical")
@@ -88,7 +92,7 @@ func printTool(w io.Writer, t *warden.Tool) {
 	if t.Sandbox != nil {
 		readOnly, allowHosts = t.Sandbox.ReadOnly, t.Sandbox.AllowHosts
 	}
-	kv(w,
+	pairs := []string{
 		"name", t.Name,
 		"kind", string(t.Kind),
 		"url", t.URL,
@@ -103,8 +107,22 @@ func printTool(w io.Writer, t *warden.Tool) {
 		"approval", strings.Join(t.Approval, ", "),
 		"read_only", strings.Join(readOnly, ", "),
 		"allow_hosts", strings.Join(allowHosts, ", "),
-		"created", fmtTime(t.CreatedAt),
-	)
+	}
+	if p := t.Package; p != nil && p.Source == warden.PackageNPM {
+		entry := ""
+		if len(p.Files) > 0 {
+			entry = p.Files[0].Path + " " + p.Files[0].Digest
+		}
+		pairs = append(pairs,
+			"package", "npm "+p.Name+"@"+p.Version,
+			"digest", p.Digest,
+			"integrity", p.Integrity,
+			"bin", p.Bin,
+			"entry", entry,
+			"provenance", p.Provenance,
+		)
+	}
+	kv(w, append(pairs, "created", fmtTime(t.CreatedAt))...)
 	if len(t.Routes) > 0 {
 		fmt.Fprintln(w, "routes:")
 		for _, r := range t.Routes {

@@ -191,8 +191,9 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		return nil, err
 	}
 	pins := &manifestObserver{} // the admin service, once built below
+	npm := newNPM(cfg, auditLog, log)
 	mcp := mcpgw.New(gw, log, mcpgw.Options{BaseURL: cfg.PublicURL, Issuer: cfg.PublicURL, Version: Version, Clock: clk, Manifests: pins,
-		Sandbox: mcpgw.SandboxOptions{Mode: sandboxMode, Dir: filepath.Join(cfg.Data, "mcp"), Audit: auditLog}})
+		Packages: npm.Installer, Sandbox: mcpgw.SandboxOptions{Mode: sandboxMode, Dir: npm.Workspaces, Audit: auditLog}})
 	killer := &killswitch.Service{
 		Store: store, State: kill, Audit: auditLog, Calls: gw, Sessions: mcp, Tokens: ids, Registry: registry,
 		Runners: killswitch.NewRunners(), Approvals: approvals, Log: log, Clock: clk, Artifacts: gw,
@@ -209,7 +210,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	bus.Reloaded(clk.Now())
 	adm := admin.New(admin.Deps{
 		Store: store, Audit: auditLog, Observer: ids, Secrets: sec, Registry: registry, Calls: gw, Budgets: budgets,
-		Kill: killer, Fleet: bus, Log: log,
+		Kill: killer, Fleet: bus, NPM: npm, Log: log,
 	})
 	pins.adm = adm
 	skillService, err := newSkills(cfg, store, auditLog, kill, clk)

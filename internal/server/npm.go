@@ -1,0 +1,21 @@
+package server
+
+import (
+	"log/slog"
+	"path/filepath"
+
+	"github.com/wardenhq/warden/internal/config"
+	"github.com/wardenhq/warden/internal/npmpkg"
+)
+
+// newNPM builds what pins, keeps and installs the npm packages of local MCP servers (tool add
+// --npm): the registry of supply_chain.npm_registry, verified tarballs kept in DATA/npm, and
+// installs into the servers' workspaces in DATA/mcp.
+func newNPM(cfg config.Config, auditLog npmpkg.Auditor, log *slog.Logger) *npmpkg.Pinner {
+	reg := &npmpkg.Registry{URL: cfg.SupplyChain.Registry()}
+	return &npmpkg.Pinner{
+		Registry:   reg,
+		Installer:  &npmpkg.Installer{Cache: filepath.Join(cfg.Data, "npm"), Registry: reg, Audit: auditLog, Log: log},
+		Workspaces: filepath.Join(cfg.Data, "mcp"),
+	}
+}
