@@ -152,7 +152,10 @@ func toolList(ctx context.Context, inv *invocation) error {
 				state = "disabled"
 			}
 			target := t.URL
-			if t.Kind == warden.ToolMCPCommand {
+			switch {
+			case t.Package != nil && t.Package.Source == warden.PackageNPM:
+				target = "npm " + t.Package.Name + "@" + t.Package.Version
+			case t.Kind == warden.ToolMCPCommand:
 				target = strings.Join(t.Command, " ")
 			}
 			rows = append(rows, []string{t.Name, string(t.Kind), string(t.Risk), state, t.Secret, truncate(target, 56)})

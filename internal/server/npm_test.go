@@ -91,6 +91,9 @@ func TestNPMServer(t *testing.T) {
 			t.Errorf("tool add output lacks %q:\n%s", want, out)
 		}
 	}
+	if out, err := in.cli(in.admin, "tool", "list"); err != nil || !strings.Contains(out, "npm @acme/echo@1.0.0") {
+		t.Fatalf("tool list: %v\n%s", err, out)
+	}
 	var tool warden.Tool
 	in.cliJSON(in.admin, &tool, "tool", "show", "echo")
 	if tool.Package == nil || tool.Package.Digest != digest || tool.Kind != warden.ToolMCPCommand || tool.Command[0] != "node" {
