@@ -118,8 +118,10 @@ func TestReconcileTransitions(t *testing.T) {
 			},
 		},
 		{
-			name:   "full lockdown",
-			change: func(e *serviceEnv) { e.svc.State.SetLockdown(warden.Lockdown{Active: true, Reason: "incident 7"}) },
+			name: "full lockdown",
+			change: func(e *serviceEnv) {
+				e.svc.State.SetLockdown(e.svc.State.Ticket(), warden.Lockdown{Active: true, Reason: "incident 7"})
+			},
 			want: terminatedHere{all: 1, sessions: []string{"agt_bot", "agt_other"}, rejectAll: []string{"lockdown: incident 7"},
 				runners: []string{"run_1: lockdown: incident 7", "run_2: lockdown: incident 7"}},
 			applied: fleet.Applied{CallsCancelled: 5, SessionsClosed: 2, SandboxesStopped: 2},
@@ -127,7 +129,7 @@ func TestReconcileTransitions(t *testing.T) {
 		{
 			name: "lockdown from high risk",
 			change: func(e *serviceEnv) {
-				e.svc.State.SetLockdown(warden.Lockdown{Active: true, MinRisk: warden.RiskHigh, Reason: "x"})
+				e.svc.State.SetLockdown(e.svc.State.Ticket(), warden.Lockdown{Active: true, MinRisk: warden.RiskHigh, Reason: "x"})
 			},
 			want:    terminatedHere{tools: []string{"payments"}},
 			applied: fleet.Applied{CallsCancelled: 1},
@@ -135,30 +137,36 @@ func TestReconcileTransitions(t *testing.T) {
 		{
 			name: "lockdown widened from high risk to everything",
 			before: func(e *serviceEnv) {
-				e.svc.State.SetLockdown(warden.Lockdown{Active: true, MinRisk: warden.RiskHigh, Reason: "x"})
+				e.svc.State.SetLockdown(e.svc.State.Ticket(), warden.Lockdown{Active: true, MinRisk: warden.RiskHigh, Reason: "x"})
 			},
-			change: func(e *serviceEnv) { e.svc.State.SetLockdown(warden.Lockdown{Active: true, Reason: "y"}) },
+			change: func(e *serviceEnv) {
+				e.svc.State.SetLockdown(e.svc.State.Ticket(), warden.Lockdown{Active: true, Reason: "y"})
+			},
 			want: terminatedHere{all: 1, sessions: []string{"agt_bot", "agt_other"}, rejectAll: []string{"lockdown: y"},
 				runners: []string{"run_1: lockdown: y", "run_2: lockdown: y"}},
 			applied: fleet.Applied{CallsCancelled: 5, SessionsClosed: 2, SandboxesStopped: 2},
 		},
 		{
-			name:   "lockdown lifted: nothing ends",
-			before: func(e *serviceEnv) { e.svc.State.SetLockdown(warden.Lockdown{Active: true, Reason: "x"}) },
-			change: func(e *serviceEnv) { e.svc.State.SetLockdown(warden.Lockdown{Reason: "over"}) },
+			name: "lockdown lifted: nothing ends",
+			before: func(e *serviceEnv) {
+				e.svc.State.SetLockdown(e.svc.State.Ticket(), warden.Lockdown{Active: true, Reason: "x"})
+			},
+			change: func(e *serviceEnv) { e.svc.State.SetLockdown(e.svc.State.Ticket(), warden.Lockdown{Reason: "over"}) },
 		},
 		{
 			name: "tool disabled",
 			change: func(e *serviceEnv) {
-				e.svc.State.SetTools([]*warden.Tool{{Name: "wiki", Disabled: true}, {Name: "payments"}})
+				e.svc.State.SetTools(e.svc.State.Ticket(), []*warden.Tool{{Name: "wiki", Disabled: true}, {Name: "payments"}})
 			},
 			want:    terminatedHere{tools: []string{"wiki"}},
 			applied: fleet.Applied{CallsCancelled: 1},
 		},
 		{
-			name:   "tool enabled: nothing ends",
-			before: func(e *serviceEnv) { e.svc.State.SetTools([]*warden.Tool{{Name: "wiki", Disabled: true}}) },
-			change: func(e *serviceEnv) { e.svc.State.SetTools([]*warden.Tool{{Name: "wiki"}}) },
+			name: "tool enabled: nothing ends",
+			before: func(e *serviceEnv) {
+				e.svc.State.SetTools(e.svc.State.Ticket(), []*warden.Tool{{Name: "wiki", Disabled: true}})
+			},
+			change: func(e *serviceEnv) { e.svc.State.SetTools(e.svc.State.Ticket(), []*warden.Tool{{Name: "wiki"}}) },
 		},
 	}
 	for _, tc := range tests {

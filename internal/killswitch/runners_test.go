@@ -14,7 +14,7 @@ func TestRunnerRefusal(t *testing.T) {
 	now := time.Now()
 	st := NewState()
 	st.ObserveAgent(&warden.Agent{ID: "agt_1", Name: "bot", Status: warden.AgentActive, Epoch: 3, ExpiresAt: now.Add(time.Hour)})
-	st.SetTools([]*warden.Tool{{Name: "github", Risk: warden.RiskLow, Disabled: true}})
+	st.SetTools(st.Ticket(), []*warden.Tool{{Name: "github", Risk: warden.RiskLow, Disabled: true}})
 	cases := []struct {
 		name    string
 		epoch   int64
@@ -28,7 +28,7 @@ func TestRunnerRefusal(t *testing.T) {
 		{"lockdown from high risk leaves sandboxes running", 3, warden.Lockdown{Active: true, MinRisk: warden.RiskHigh, Reason: "r"}, false},
 	}
 	for _, c := range cases {
-		st.SetLockdown(c.lock)
+		st.SetLockdown(st.Ticket(), c.lock)
 		if msg := RunnerRefusal(st.Load(), "agt_1", c.epoch, now); (msg != "") != c.refused {
 			t.Errorf("%s: refusal %q", c.name, msg)
 		}

@@ -124,6 +124,7 @@ func (s *Service) Baseline() {
 // Load reads the lockdown and the quarantined digests into the state; the agents and tools are
 // loaded by the token service and the gateway registry.
 func (s *Service) Load(ctx context.Context) error {
+	t := s.State.Ticket()
 	l, err := s.Store.Lockdown(ctx)
 	if err != nil {
 		return fmt.Errorf("loading the lockdown: %w", err)
@@ -132,8 +133,8 @@ func (s *Service) Load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading quarantined digests: %w", err)
 	}
-	s.State.SetLockdown(l)
-	s.State.SetQuarantined(qs)
+	s.State.SetLockdown(t, l)
+	s.State.SetQuarantined(t, qs)
 	return nil
 }
 
@@ -173,10 +174,11 @@ func (s *Service) ReloadAll(ctx context.Context) error {
 	}
 	// The tools' disabled flags only: the gateway's registry (policies compiled against the
 	// tools) reloads on its own, less often, and on every announcement of a tool or policy.
+	t := s.State.Ticket()
 	if tools, err := s.Store.Tools(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("loading tools: %w", err))
 	} else {
-		s.State.SetTools(tools)
+		s.State.SetTools(t, tools)
 	}
 	if err := s.Load(ctx); err != nil {
 		errs = append(errs, err)
@@ -414,7 +416,7 @@ func (s *Service) Lockdown(ctx context.Context, p *warden.Principal, reason stri
 		if err := s.Store.SetLockdown(ctx, l); err != nil {
 			return err
 		}
-		s.State.SetLockdown(l)
+		s.State.SetLockdown(s.State.Ticket(), l) // taken after the write: nothing read before it wins
 		announce(fleet.TopicLockdown, "")
 		return nil
 	})
@@ -443,7 +445,7 @@ func (s *Service) Lift(ctx context.Context, p *warden.Principal, reason string) 
 		if err := s.Store.SetLockdown(ctx, l); err != nil {
 			return err
 		}
-		s.State.SetLockdown(l)
+		s.State.SetLockdown(s.State.Ticket(), l) // taken after the write: nothing read before it wins
 		announce(fleet.TopicLockdown, "")
 		return nil
 	})

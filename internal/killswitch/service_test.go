@@ -87,7 +87,7 @@ func (r storeRegistry) Load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.state.SetTools(tools)
+	r.state.SetTools(r.state.Ticket(), tools)
 	return nil
 }
 
