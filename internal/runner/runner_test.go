@@ -121,6 +121,7 @@ type fakeServer struct {
 	skills     map[string][]byte // the archive served for each skill the agent is granted
 	served     map[string]string // Warden-Skill-Digest of a skill, when not its archive's digest
 	asked      []string          // the skill archives asked for, NAME or NAME@DIGEST
+	forget     bool              // the server forgets the runner, as a restart does: the stream ends, and 404 once
 }
 
 func newFakeServer(t *testing.T) *fakeServer {
@@ -168,6 +169,15 @@ func newFakeServer(t *testing.T) *fakeServer {
 		fmt.Fprintf(w, `{"id":"run_1","lease_seconds":%d,"secret":"wrun_test"}`, f.lease)
 	}))
 	mux.HandleFunc("GET /v1/runners/{id}/control", authed(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		forgot := f.forget
+		f.forget = false
+		f.mu.Unlock()
+		if forgot {
+			w.WriteHeader(404)
+			fmt.Fprint(w, `{"error":{"code":"not_found","message":"no runner \"run_1\" of this agent"}}`)
+			return
+		}
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(200)
 		w.(http.Flusher).Flush()
@@ -183,8 +193,11 @@ func newFakeServer(t *testing.T) *fakeServer {
 				return
 			case <-tick.C:
 				f.mu.Lock()
-				silent, lease := f.silent, f.lease
+				silent, lease, forget := f.silent, f.lease, f.forget
 				f.mu.Unlock()
+				if forget {
+					return
+				}
 				if !silent {
 					fmt.Fprintf(w, "event: lease\ndata: {\"lease_seconds\":%d}\n\n", lease)
 					w.(http.Flusher).Flush()

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/sandbox"
@@ -229,6 +230,52 @@ func TestRunSkillRefused(t *testing.T) {
 				t.Errorf("skill directories left: %v (before %v)", after, before)
 			}
 		})
+	}
+}
+
+// TestRunSkillsReRegistered: when the server forgets the runner (it restarted), the runner
+// registers again with the same skills, so that a quarantine still finds the sandbox.
+func TestRunSkillsReRegistered(t *testing.T) {
+	f := newFakeServer(t)
+	notes, notesDigest := skillArchive(t, "notes", "Take notes.")
+	f.skills["notes"] = notes
+	go func() {
+		time.Sleep(700 * time.Millisecond)
+		f.mu.Lock()
+		f.forget = true
+		f.mu.Unlock()
+	}()
+	r := f.run(t, func(o *Options) { o.Skills = []Skill{{Name: "notes"}} }, "sleep", "3s")
+	if r.err != nil || r.res.Exit.Code != 0 {
+		t.Fatalf("run: %v %+v\n%s", r.err, r.res, r.out)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	want := []apitype.RunnerSkill{{Name: "notes", Digest: notesDigest}}
+	if len(f.registered) != 2 || !slices.Equal(f.registered[1].Skills, want) || f.registered[1].Command != f.registered[0].Command {
+		t.Fatalf("registrations %+v; want the second to name %+v again", f.registered, want)
+	}
+}
+
+// TestRunSkillsReRegistrationRefused: a re-registration the server refuses because a skill is
+// quarantined ends the sandbox at once.
+func TestRunSkillsReRegistrationRefused(t *testing.T) {
+	f := newFakeServer(t)
+	notes, _ := skillArchive(t, "notes", "Take notes.")
+	f.skills["notes"] = notes
+	go func() {
+		time.Sleep(700 * time.Millisecond)
+		f.mu.Lock()
+		f.forget, f.conflict = true, true
+		f.mu.Unlock()
+	}()
+	start := time.Now()
+	r := f.run(t, func(o *Options) { o.Skills = []Skill{{Name: "notes"}} }, "sleep", "30s")
+	if r.err != nil || r.res.Exit.Kind != sandbox.ExitedKilled || !strings.Contains(r.res.Ended, "quarantined") {
+		t.Fatalf("run: %v %+v", r.err, r.res)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("the sandbox ran %s after its re-registration was refused", d)
 	}
 }
 
