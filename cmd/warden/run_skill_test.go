@@ -82,17 +82,18 @@ if echo x > "$HOME/.claude/skills/notes/SKILL.md" || touch "$HOME/.claude/skills
 	for name, c := range map[string]struct {
 		env   []string
 		skill string
+		exit  int
 	}{
-		"not granted":  {other, "notes"},
-		"wrong digest": {bot, "notes@sha256:" + strings.Repeat("0", 64)},
-		"no such":      {bot, "minutes"},
+		"not granted":  {other, "notes", 3},
+		"wrong digest": {bot, "notes@sha256:" + strings.Repeat("0", 64), 4},
+		"no such":      {bot, "minutes", 3},
 	} {
 		agent := "bot"
 		if name == "not granted" {
 			agent = "other"
 		}
 		out, errOut, code := run(t, dir, c.env, "run", "--agent", agent, "--workspace", ws, "--skill", c.skill, "--", "/bin/sh", "-c", "echo RAN")
-		if code == 0 || strings.Contains(out, "RAN") || !strings.Contains(errOut, "skill") {
+		if code != c.exit || strings.Contains(out, "RAN") || !strings.Contains(errOut, "skill") {
 			t.Errorf("%s: exit %d, stdout %q, stderr %q; want a refusal before the sandbox", name, code, out, errOut)
 		} else {
 			t.Logf("%s: exit %d: %s", name, code, strings.TrimSpace(errOut))
@@ -156,10 +157,12 @@ if echo x > "$HOME/.claude/skills/notes/SKILL.md" || touch "$HOME/.claude/skills
 		t.Fatalf("the sandbox outlived the quarantine of its skill; stderr %q", stderr.String())
 	}
 
-	// Quarantined: not mounted again.
-	out, errOut, code = run(t, dir, bot, "run", "--agent", "bot", "--workspace", ws, "--skill", "notes", "--", "/bin/sh", "-c", "echo RAN")
-	if code == 0 || strings.Contains(out, "RAN") || !strings.Contains(errOut, "quarantined") {
-		t.Errorf("a quarantined skill: exit %d, stdout %q, stderr %q", code, out, errOut)
+	// Quarantined: not mounted again, by digest (409) or by name (no version left, 404).
+	for skill, exit := range map[string]int{"notes@" + digest: 5, "notes": 4} {
+		out, errOut, code = run(t, dir, bot, "run", "--agent", "bot", "--workspace", ws, "--skill", skill, "--", "/bin/sh", "-c", "echo RAN")
+		if code != exit || strings.Contains(out, "RAN") || !strings.Contains(errOut, "quarantined") {
+			t.Errorf("a quarantined skill as %s: exit %d, stdout %q, stderr %q; want exit %d", skill, code, out, errOut, exit)
+		}
 	}
 }
 

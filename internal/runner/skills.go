@@ -76,7 +76,8 @@ func (m *mountedSkills) remove() {
 // the one the server named and, when given, the one asked for. Each verified tree is written to
 // a directory of its own in a directory private to the runner, owned by the sandbox's command
 // user, read back and checked once more, and bound read-only at SkillsDir/NAME. Any failure
-// refuses the run; nothing is left on disk.
+// refuses the run; nothing is left on disk. Bytes that do not verify are the server's failure
+// (or an attacker's between it and the runner), not the caller's: EInternal.
 func fetchSkills(ctx context.Context, api *apiclient.Client, want []Skill, workspace string) (_ *mountedSkills, err error) {
 	m := &mountedSkills{}
 	if len(want) == 0 {
@@ -111,17 +112,17 @@ func fetchSkills(ctx context.Context, api *apiclient.Client, want []Skill, works
 		}
 		tree, err := skill.ReadArchive(archive, skill.DefaultLimits)
 		if err != nil {
-			return nil, warden.Errorf(warden.EInvalid, "skill %s: the archive warden served is refused: %s", s.Name, warden.ErrorMessage(err))
+			return nil, warden.Errorf(warden.EInternal, "skill %s: the archive warden served is refused: %s", s.Name, warden.ErrorMessage(err))
 		}
 		got := tree.Digest()
 		switch {
 		case got != served:
-			return nil, warden.Errorf(warden.EInvalid, "skill %s: digest mismatch: the archive served is %s, not the %q warden named", s.Name, got, served)
+			return nil, warden.Errorf(warden.EInternal, "skill %s: digest mismatch: the archive served is %s, not the %q warden named", s.Name, got, served)
 		case s.Digest != "" && got != s.Digest:
-			return nil, warden.Errorf(warden.EInvalid, "skill %s: digest mismatch: the archive served is %s, not the %s asked for", s.Name, got, s.Digest)
+			return nil, warden.Errorf(warden.EInternal, "skill %s: digest mismatch: the archive served is %s, not the %s asked for", s.Name, got, s.Digest)
 		}
 		if _, err := tree.Manifest(); err != nil {
-			return nil, warden.Errorf(warden.EInvalid, "skill %s: %s", s.Name, warden.ErrorMessage(err))
+			return nil, warden.Errorf(warden.EInternal, "skill %s: the archive warden served has no valid %s: %s", s.Name, skill.ManifestFile, warden.ErrorMessage(err))
 		}
 		dir := filepath.Join(m.dir, s.Name)
 		if err := tree.WriteDir(dir, uid, gid); err != nil {
