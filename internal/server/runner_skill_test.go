@@ -4,13 +4,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/config"
+	"github.com/wardenhq/warden/internal/pgtest"
+	"github.com/wardenhq/warden/internal/seal"
+	"github.com/wardenhq/warden/internal/server"
 )
 
 // runnerBody is a registration of a sandbox that mounted skills.
@@ -145,5 +151,64 @@ func TestRunnerSkillsSafetyNet(t *testing.T) {
 	reason, ok := waitTerminate(t, ch, 5*time.Second)
 	if !ok || !strings.Contains(reason, fmt.Sprintf("notes@%s is quarantined", digest)) {
 		t.Fatalf("the control stream's check: told %q (%v); want a terminate naming the skill", reason, ok)
+	}
+}
+
+// TestRunnerSkillsQuarantineOtherReplica runs two replicas on one PostgreSQL database: a sandbox
+// registered on replica b that mounted a skill is stopped by b's reconciler when the skill's
+// digest is quarantined on replica a, and b's acknowledgement in a's report counts it. The polls
+// are slowed so that only the announcement can have done it.
+func TestRunnerSkillsQuarantineOtherReplica(t *testing.T) {
+	t.Parallel()
+	store := pgtest.Database(t)
+	edit := func(c *config.Config) {
+		c.Store = store
+		c.Tokens.RefreshInterval = config.Duration(time.Hour)
+		c.KillSwitch.MaxStaleness = config.Duration(time.Minute)
+		c.KillSwitch.AckTimeout = config.Duration(10 * time.Second)
+	}
+	a := start(t, t.TempDir(), func(c *config.Config) { edit(c); c.ReplicaID = "replica-a" })
+	dirB := t.TempDir()
+	for _, f := range []string{seal.MasterKeyFile, server.AdminTokenFile} {
+		data, err := os.ReadFile(filepath.Join(a.dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dirB, f), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := startPrepared(t, "127.0.0.1:0", dirB, clock.Real{}, func(c *config.Config) { edit(c); c.ReplicaID = "replica-b" }, nil)
+	waitLive(t, a, "replica-b")
+
+	bot := createAgent(t, a, "bot")
+	var token string
+	eventuallyTrue(t, "replica b knows the agent", func() bool {
+		r := b.tokenFor(bot.ClientID, bot.ClientSecret)
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		if r.status != http.StatusOK || json.Unmarshal(r.body, &tok) != nil {
+			return false
+		}
+		token = tok.AccessToken
+		return true
+	})
+	digest := "sha256:" + strings.Repeat("7e", 32)
+	onB := connectRunnerBody(t, b, token, runnerBody(t, apitype.RunnerSkill{Name: "notes", Digest: digest}))
+
+	var q apitype.QuarantineReport
+	a.cliJSON(a.admin, &q, "quarantine", digest, "--reason", "exfiltrates notes, INC-31")
+	var ackB *apitype.ReplicaAck
+	for i := range q.Replicas {
+		if q.Replicas[i].ID == "replica-b" {
+			ackB = &q.Replicas[i]
+		}
+	}
+	if q.SandboxesStopped != 0 || ackB == nil || !ackB.Acked || ackB.SandboxesStopped != 1 {
+		t.Errorf("report: here %d sandboxes, replicas %+v; want b to have stopped 1", q.SandboxesStopped, q.Replicas)
+	}
+	if reason, ok := waitTerminate(t, onB, 5*time.Second); !ok || !strings.Contains(reason, digest) {
+		t.Errorf("the sandbox on b: told %q (%v)", reason, ok)
 	}
 }
