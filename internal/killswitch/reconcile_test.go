@@ -162,10 +162,24 @@ func TestReconcileTransitions(t *testing.T) {
 			applied: fleet.Applied{CallsCancelled: 1},
 		},
 		{
-			name: "tool enabled: nothing ends",
-			before: func(e *serviceEnv) {
-				e.svc.State.SetTools(e.svc.State.Ticket(), []*warden.Tool{{Name: "wiki", Disabled: true}})
+			name: "skill quarantined: the sandbox that mounted it",
+			change: func(e *serviceEnv) {
+				e.runner.Skills = []apitype.RunnerSkill{{Name: "notes", Digest: skillDigest}}
+				e.svc.State.SetQuarantined(e.svc.State.Ticket(), []*warden.Quarantine{{Digest: "sha256:" + strings.Repeat("0", 64)}, {Digest: skillDigest}})
 			},
+			want:    terminatedHere{runners: []string{"run_1: a skill it mounted is quarantined: " + skillDigest}},
+			applied: fleet.Applied{SandboxesStopped: 1},
+		},
+		{
+			name: "skill quarantined that no sandbox mounted: nothing ends",
+			change: func(e *serviceEnv) {
+				e.runner.Skills = []apitype.RunnerSkill{{Name: "notes", Digest: "sha256:" + strings.Repeat("1", 64)}}
+				e.svc.State.SetQuarantined(e.svc.State.Ticket(), []*warden.Quarantine{{Digest: skillDigest}})
+			},
+		},
+		{
+			name:   "tool enabled: nothing ends",
+			before: func(e *serviceEnv) { e.svc.State.SetTools(e.svc.State.Ticket(), []*warden.Tool{{Name: "wiki", Disabled: true}}) },
 			change: func(e *serviceEnv) { e.svc.State.SetTools(e.svc.State.Ticket(), []*warden.Tool{{Name: "wiki"}}) },
 		},
 	}
@@ -200,6 +214,9 @@ func TestReconcileTransitions(t *testing.T) {
 		})
 	}
 }
+
+// skillDigest names a skill version a sandbox mounted.
+var skillDigest = "sha256:" + strings.Repeat("5a", 32)
 
 func equalTerminated(a, b terminatedHere) bool {
 	return slices.Equal(a.agents, b.agents) && slices.Equal(a.tools, b.tools) && slices.Equal(a.sessions, b.sessions) &&

@@ -456,7 +456,7 @@ func (s *Service) Lift(ctx context.Context, p *warden.Principal, reason string) 
 }
 
 // Quarantine takes an artifact out of use by digest: a skill version (the skills capability
-// checks it) or an MCP tool manifest (the gateway's pipeline checks the pinned manifest's
+// checks it, and the reconciler stops the sandboxes that mounted it) or an MCP tool manifest (the gateway's pipeline checks the pinned manifest's
 // digest on every path, and the reconciler cancels the calls in flight to it, through
 // Artifacts). The kill state carries it to every enforcement point of every replica; the report
 // says what it stopped.
@@ -482,11 +482,12 @@ func (s *Service) Quarantine(ctx context.Context, p *warden.Principal, digest, r
 	if err != nil {
 		return nil, err
 	}
-	rep := &apitype.QuarantineReport{Quarantine: q, CallsCancelled: r.CallsCancelled, ElapsedMS: r.ElapsedMS, Replicas: r.Replicas}
+	rep := &apitype.QuarantineReport{Quarantine: q, CallsCancelled: r.CallsCancelled, SandboxesStopped: r.SandboxesStopped,
+		ElapsedMS: r.ElapsedMS, Replicas: r.Replicas}
 	if m, ok := s.Artifacts.(ManifestFinder); ok {
 		rep.Manifests = m.ManifestsOf(digest)
 	}
-	msg := fmt.Sprintf("%s (calls cancelled %d", reason, r.CallsCancelled)
+	msg := fmt.Sprintf("%s (calls cancelled %d, sandboxes stopped %d", reason, r.CallsCancelled, r.SandboxesStopped)
 	if len(rep.Manifests) > 0 {
 		msg += "; tool manifests " + strings.Join(rep.Manifests, ", ")
 	}
