@@ -178,8 +178,10 @@ func TestReconcileTransitions(t *testing.T) {
 			},
 		},
 		{
-			name:   "tool enabled: nothing ends",
-			before: func(e *serviceEnv) { e.svc.State.SetTools(e.svc.State.Ticket(), []*warden.Tool{{Name: "wiki", Disabled: true}}) },
+			name: "tool enabled: nothing ends",
+			before: func(e *serviceEnv) {
+				e.svc.State.SetTools(e.svc.State.Ticket(), []*warden.Tool{{Name: "wiki", Disabled: true}})
+			},
 			change: func(e *serviceEnv) { e.svc.State.SetTools(e.svc.State.Ticket(), []*warden.Tool{{Name: "wiki"}}) },
 		},
 	}
