@@ -261,9 +261,12 @@ func quarantineCmd(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	return inv.print(q, func(w io.Writer) {
-		fmt.Fprintf(w, "%s quarantined: skills and tool manifests of this digest are refused on every replica.\n", q.Digest)
+		fmt.Fprintf(w, "%s quarantined: skills, server packages and tool manifests of this digest are refused on every replica.\n", q.Digest)
 		if len(q.Manifests) > 0 {
 			fmt.Fprintf(w, "MCP tool manifests denied: %s; %d calls in flight cancelled here.\n", strings.Join(q.Manifests, ", "), q.CallsCancelled)
+		}
+		if len(q.Servers) > 0 {
+			fmt.Fprintf(w, "Local MCP servers stopped and refused a start: %s; %d calls in flight cancelled here.\n", strings.Join(q.Servers, ", "), q.CallsCancelled)
 		}
 		printReplicaAcks(w, q.Replicas)
 	})

@@ -58,7 +58,8 @@ type SandboxOptions struct {
 	Limits sandbox.Limits
 	// AllowWeaker names the mechanisms a server's sandbox may run without.
 	AllowWeaker []sandbox.Mechanism
-	// Audit records the egress decisions of servers given allowed hosts; nil logs them instead.
+	// Audit records the egress decisions of servers given allowed hosts, and the starts refused
+	// because a server's files changed (tool.package_changed); nil logs them instead.
 	Audit Auditor
 	// Proxy overrides parts of the egress proxy (tests: Reachable, Resolver).
 	Proxy func() *egress.Proxy
@@ -274,14 +275,20 @@ func (b *boxedServer) stop(grace time.Duration) {
 		b.stdin.Close()
 		// Kill only a sandbox still running: once reaped, its pidfd is closed and its number
 		// may belong to another file.
-		wait := b.clk.NewTimer(grace)
+		if grace > 0 {
+			wait := b.clk.NewTimer(grace)
+			select {
+			case <-b.done:
+			case <-wait.C():
+			}
+			wait.Stop()
+		}
 		select {
 		case <-b.done:
-		case <-wait.C():
+		default:
 			b.sb.Kill()
 			<-b.done
 		}
-		wait.Stop()
 		b.stdout.Close()
 		b.cancel()
 		b.proxy.Wait()
