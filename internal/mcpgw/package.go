@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/toolpkg"
@@ -25,24 +23,18 @@ func (e errQuarantined) Error() string {
 }
 
 // PinCommand digests the files a local server's command runs, resolved as its start resolves
-// them: the program in the servers' PATH, script arguments absolute or in the tool's
-// workspace. The admin service pins an --mcp-command tool with it when the tool is added.
+// them: the program in the servers' PATH, script arguments absolute or in the tool's workspace
+// (none when workspaces are temporary: no relative argument is then a file). The admin service
+// pins an --mcp-command tool with it when the tool is added.
 func (g *Server) PinCommand(tool string, argv []string) (*warden.ToolPackage, error) {
-	return toolpkg.Pin(argv, g.opts.CommandPath, g.workspacePath(tool))
-}
-
-// workspacePath is the persistent workspace a server of the tool starts in, whether or not it
-// exists yet; "" when workspaces are temporary (no relative argument is then a file).
-func (g *Server) workspacePath(tool string) string {
-	dir := g.opts.Sandbox.Dir
-	if dir == "" || !filepath.IsLocal(tool) || strings.ContainsRune(tool, filepath.Separator) {
-		return ""
+	workspace := ""
+	if g.opts.Sandbox.Dir != "" {
+		var err error
+		if workspace, err = g.workspacePath(tool); err != nil {
+			return nil, err
+		}
 	}
-	abs, err := filepath.Abs(filepath.Join(dir, tool))
-	if err != nil {
-		return ""
-	}
-	return abs
+	return toolpkg.Pin(argv, g.opts.CommandPath, workspace)
 }
 
 // quarantined reports whether the package a tool runs is quarantined in the kill state.

@@ -97,10 +97,7 @@ func (g *Server) workspace(tool string) (string, bool, error) {
 		d, err := os.MkdirTemp("", "warden-mcp-"+tool+"-")
 		return d, true, err
 	}
-	if !filepath.IsLocal(tool) || strings.ContainsRune(tool, filepath.Separator) {
-		return "", false, fmt.Errorf("tool name %q cannot name a directory", tool)
-	}
-	abs, err := filepath.Abs(filepath.Join(dir, tool))
+	abs, err := g.workspacePath(tool)
 	if err != nil {
 		return "", false, err
 	}
@@ -108,6 +105,15 @@ func (g *Server) workspace(tool string) (string, bool, error) {
 		return "", false, err
 	}
 	return abs, false, os.Chmod(abs, 0o700)
+}
+
+// workspacePath is the persistent workspace of a tool's server under SandboxOptions.Dir, which
+// must be set, whether or not it exists yet.
+func (g *Server) workspacePath(tool string) (string, error) {
+	if !filepath.IsLocal(tool) || strings.ContainsRune(tool, filepath.Separator) {
+		return "", fmt.Errorf("tool name %q cannot name a directory", tool)
+	}
+	return filepath.Abs(filepath.Join(g.opts.Sandbox.Dir, tool))
 }
 
 // readOnlyPaths are the host paths a server needs to read: the directory of its command, the

@@ -187,3 +187,30 @@ func FuzzFiles(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkVerify is what every start of a local server pays: resolving its command again and
+// digesting its files, here the test binary (tens of MB, as a node or python binary is) and a
+// script.
+func BenchmarkVerify(b *testing.B) {
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := newLayout(b)
+	argv := []string{exe, "server.js"}
+	pkg, err := Pin(argv, l.bin, l.ws)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fi, err := os.Stat(exe)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tool := &warden.Tool{Name: "bench", Command: argv, Package: pkg}
+	b.SetBytes(fi.Size())
+	for b.Loop() {
+		if err := Verify(tool, l.bin, l.ws); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
