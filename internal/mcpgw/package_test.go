@@ -210,3 +210,33 @@ func TestChangedPackageIsNotStarted(t *testing.T) {
 		t.Errorf("with the pinned files back: %v", err)
 	}
 }
+
+// TestPinCommandResolvesInTheWorkspace: a relative script argument is pinned where the server's
+// start finds it, in the tool's workspace; with temporary workspaces nothing relative is a file.
+func TestPinCommandResolvesInTheWorkspace(t *testing.T) {
+	dir := t.TempDir()
+	ws := filepath.Join(dir, "notes")
+	if err := os.MkdirAll(ws, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ws, "server.js"), []byte("serve()"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := New(newFakePipeline(), testLog(), Options{CommandPath: "/bin:/usr/bin", Sandbox: SandboxOptions{Mode: SandboxOff, Dir: dir}})
+	defer g.Close()
+	pkg, err := g.PinCommand("notes", []string{"sh", "server.js"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkg.Files) != 2 || pkg.Files[1].Path != filepath.Join(ws, "server.js") {
+		t.Errorf("pinned %+v: want sh and the workspace's server.js", pkg.Files)
+	}
+	if _, err := g.PinCommand("../escape", []string{"sh"}); err == nil {
+		t.Error("a tool name outside the workspaces was pinned")
+	}
+	temp := New(newFakePipeline(), testLog(), Options{CommandPath: "/bin:/usr/bin", Sandbox: SandboxOptions{Mode: SandboxOff}})
+	defer temp.Close()
+	if pkg, err := temp.PinCommand("notes", []string{"sh", "server.js"}); err != nil || len(pkg.Files) != 1 {
+		t.Errorf("with temporary workspaces: %+v, %v", pkg, err)
+	}
+}
