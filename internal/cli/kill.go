@@ -18,7 +18,7 @@ var killCommands = []command{
 	{"lockdown lift", "--reason TEXT", "end the lockdown (admin)", lockdownLift},
 	{"lockdown status", "", "show whether a lockdown is in force", lockdownStatus},
 	{"lockdown", "--reason TEXT [--min-risk high]", "fleet-wide break glass: deny every agent (or every call to tools of a risk or more)", lockdownCmd},
-	{"quarantine", "DIGEST --reason TEXT", "take a skill version or an MCP tool manifest out of use by its digest (sha256:…) on every replica; calls in flight to it are cancelled", quarantineCmd},
+	{"quarantine", "DIGEST --reason TEXT", "take a skill version, a local MCP server package or an MCP tool manifest out of use by its digest (sha256:…) on every replica; calls in flight to it are cancelled, servers running it stopped", quarantineCmd},
 	{"replicas", "", "list the replicas of the fleet: heartbeat, applied state version, lag, freshness", replicasCmd},
 }
 
