@@ -30,6 +30,10 @@ type QuarantineReport struct {
 	// Manifests names the pinned MCP tool manifests of the digest ("SERVER/TOOL"), now denied
 	// with reason quarantined on every path.
 	Manifests []string `json:"manifests,omitempty"`
+	// Servers names the local MCP servers (tools) whose pinned package has the digest: their
+	// running instances stopped on every replica, their calls in flight cancelled, a start
+	// refused and their tools denied with reason quarantined until the quarantine is lifted.
+	Servers []string `json:"servers,omitempty"`
 	// CallsCancelled counts the calls in flight to them this replica cancelled; Replicas what
 	// every replica did (fleet).
 	CallsCancelled int `json:"calls_cancelled"`

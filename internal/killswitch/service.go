@@ -456,9 +456,11 @@ func (s *Service) Lift(ctx context.Context, p *warden.Principal, reason string) 
 }
 
 // Quarantine takes an artifact out of use by digest: a skill version (the skills capability
-// checks it, and the reconciler stops the sandboxes that mounted it) or an MCP tool manifest (the gateway's pipeline checks the pinned manifest's
+// checks it, and the reconciler stops the sandboxes that mounted it), an MCP tool manifest (the gateway's pipeline checks the pinned manifest's
 // digest on every path, and the reconciler cancels the calls in flight to it, through
-// Artifacts). The kill state carries it to every enforcement point of every replica; the report
+// Artifacts) or a local MCP server's package (the kill state's Check refuses its tools, the
+// reconciler cancels their calls and stops the servers through Artifacts, and no start of it
+// is allowed). The kill state carries it to every enforcement point of every replica; the report
 // says what it stopped.
 func (s *Service) Quarantine(ctx context.Context, p *warden.Principal, digest, reason string) (*apitype.QuarantineReport, error) {
 	reason, err := checkReason(reason)
@@ -487,9 +489,15 @@ func (s *Service) Quarantine(ctx context.Context, p *warden.Principal, digest, r
 	if m, ok := s.Artifacts.(ManifestFinder); ok {
 		rep.Manifests = m.ManifestsOf(digest)
 	}
+	if p, ok := s.Artifacts.(PackageFinder); ok {
+		rep.Servers = p.PackagesOf(digest)
+	}
 	msg := fmt.Sprintf("%s (calls cancelled %d, sandboxes stopped %d", reason, r.CallsCancelled, r.SandboxesStopped)
 	if len(rep.Manifests) > 0 {
 		msg += "; tool manifests " + strings.Join(rep.Manifests, ", ")
+	}
+	if len(rep.Servers) > 0 {
+		msg += "; local MCP servers stopped " + strings.Join(rep.Servers, ", ")
 	}
 	return rep, s.record(ctx, p, warden.EventQuarantine, "skill:"+digest, msg+")"+FleetNote(r), nil)
 }
@@ -498,6 +506,12 @@ func (s *Service) Quarantine(ctx context.Context, p *warden.Principal, digest, r
 // quarantine's report; the gateway's pipeline is one.
 type ManifestFinder interface {
 	ManifestsOf(digest string) []string
+}
+
+// PackageFinder names the local MCP servers whose pinned package has a digest, for a
+// quarantine's report; the gateway's pipeline is one.
+type PackageFinder interface {
+	PackagesOf(digest string) []string
 }
 
 func validDigest(d string) bool {

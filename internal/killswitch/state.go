@@ -62,7 +62,8 @@ func (s *Snapshot) Agent(id string) (AgentState, bool) {
 // ToolDisabled reports whether a tool is disabled for every agent.
 func (s *Snapshot) ToolDisabled(name string) bool { return s.disabled[name] }
 
-// Quarantined reports whether a skill digest is quarantined.
+// Quarantined reports whether a digest (a skill version, a server package, a tool manifest) is
+// quarantined.
 func (s *Snapshot) Quarantined(digest string) bool { return s.quarantined[digest] }
 
 // Lockdown returns the lockdown in force.
@@ -70,7 +71,8 @@ func (s *Snapshot) Lockdown() warden.Lockdown { return s.lockdown }
 
 // Check is the first step of every call: may the agent, holding a token of epoch, call tool at
 // now? It returns a reason code and a message, or "" when the call may go on. A nil tool checks
-// the agent alone.
+// the agent alone. A tool whose server package is quarantined is refused here, so on every path
+// and in every listing that checks the kill state.
 func (s *Snapshot) Check(agentID string, epoch int64, tool *warden.Tool, now time.Time) (reason, message string) {
 	st, ok := s.agents[agentID]
 	if !ok {
@@ -87,6 +89,9 @@ func (s *Snapshot) Check(agentID string, epoch int64, tool *warden.Tool, now tim
 	}
 	if tool != nil && s.disabled[tool.Name] {
 		return warden.ReasonToolDisabled, "tool " + tool.Name + " is disabled"
+	}
+	if tool != nil && tool.Package != nil && s.quarantined[tool.Package.Digest] {
+		return warden.ReasonQuarantined, "the package " + tool.Package.Digest + " of tool " + tool.Name + " is quarantined"
 	}
 	return "", ""
 }
