@@ -408,3 +408,23 @@ func FuzzNewSigstore(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkVerifyBundle(b *testing.B) {
+	s := newSigstore(b, "skill-trusted-root.json", SigstoreIdentity{Name: "acme", Issuer: fixtureIssuer, Subject: `publisher@example\.com`})
+	bundle, digest := fixture(b, "skill-bundle.json"), fixtureDigest(b)
+	for b.Loop() {
+		if _, err := s.VerifyBundle(bundle, digest); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyNPMProvenance(b *testing.B) {
+	s := newSigstore(b, "trusted-root-public-good.json")
+	att, sum := fixture(b, "npm-attestations-sigstore-1.3.0.json"), npmSHA512(b)
+	for b.Loop() {
+		if _, err := s.VerifyNPMProvenance(att, "sigstore", "1.3.0", sum); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -3,10 +3,18 @@
 // Command generate writes the offline Sigstore fixtures of internal/supply's tests: a trusted
 // root of a throwaway Sigstore (sigstore-go's VirtualSigstore acting as Fulcio, Rekor and a
 // timestamp authority) and bundles it issued over the digest string of the skill in ./skill.
-// Run it from this folder with `go run generate.go`; every run makes new keys, so commit its
-// outputs together. The bundles stay verifiable after the run: a verifier judges the
-// certificate and the log by the times the log and the timestamp authority recorded, which
-// lie inside the validity periods the trusted root names.
+// The bundles stay verifiable after the run: a verifier judges the certificate and the log by
+// the times the log and the timestamp authority recorded, which lie inside the validity
+// periods the trusted root names. Every run makes new keys, so commit its outputs together.
+// sigstore-go's pkg/testing/ca needs modules warden's go.mod does not (Rekor's, the timestamp
+// authority's), so run it from this folder against a scratch copy of go.mod, leaving the
+// module's own untouched:
+//
+//	cp ../../../../go.mod /tmp/gen.mod && cp ../../../../go.sum /tmp/gen.sum
+//	go get -modfile=/tmp/gen.mod github.com/sigstore/sigstore-go/pkg/testing/ca@v1.3.0
+//	go run -modfile=/tmp/gen.mod generate.go
+//
+// It writes:
 //
 //	skill-trusted-root.json   the trusted root (Fulcio CA, Rekor key, TSA chain; no CT log)
 //	skill-trusted-root-ctlog.json the same with a CT log, whose SCT the bundles' certificates
