@@ -110,6 +110,8 @@ func TestVerifyBundle(t *testing.T) {
 		says   string
 	}{
 		{"trusted identity", []SigstoreIdentity{acme}, bundle, digest, "", ""},
+		{"DSSE statement over the digest", []SigstoreIdentity{acme}, fixture(t, "skill-bundle-dsse.json"), digest, "", ""},
+		{"DSSE statement, digest differs", []SigstoreIdentity{acme}, fixture(t, "skill-bundle-dsse.json"), "sha256:" + strings.Repeat("0", 64), warden.EForbidden, "does not verify"},
 		{"second of two identities", []SigstoreIdentity{{Name: "other", Issuer: fixtureIssuer, Subject: `someone@example\.com`}, acme}, bundle, digest, "", ""},
 		{"identity not trusted", []SigstoreIdentity{{Name: "acme", Issuer: fixtureIssuer, Subject: `someone@example\.com`}}, bundle, digest, warden.EForbidden, "not a trusted publisher's identity"},
 		{"pattern matches only part of the SAN", []SigstoreIdentity{{Name: "acme", Issuer: fixtureIssuer, Subject: `publisher@example`}}, bundle, digest, warden.EForbidden, "not a trusted publisher's identity"},

@@ -21,6 +21,8 @@
 //	                          lack
 //	skill-bundle.json         a message signature by SAN publisher@example.com, issuer
 //	                          https://issuer.example.com, over the skill's digest string
+//	skill-bundle-dsse.json    the same identity's DSSE in-toto statement whose subject has the
+//	                          SHA-256 of the digest string
 //	npm-attestations-virtual.json an npm attestations body for @acme/tool@1.0.0 (tarball: the
 //	                          bytes "the tarball of @acme/tool@1.0.0"): a SLSA provenance by
 //	                          the build identity npmBuilder, and a "publish attestation"
@@ -30,6 +32,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
@@ -94,6 +97,13 @@ func main() {
 	}
 	write("skill-trusted-root-ctlog.json", indent(trJSON))
 	write("skill-bundle.json", sign(vs, digest))
+	sum := sha256.Sum256(supply.SignedMessage(digest))
+	write("skill-bundle-dsse.json", dsseBundle(vs, identity, issuer, map[string]any{
+		"_type":         "https://in-toto.io/Statement/v1",
+		"subject":       []any{map[string]any{"name": "skill", "digest": map[string]string{"sha256": hex.EncodeToString(sum[:])}}},
+		"predicateType": "https://example.com/skill-release/v1",
+		"predicate":     map[string]any{},
+	}))
 
 	npm, err := json.Marshal(map[string]any{"attestations": []any{
 		map[string]any{"predicateType": supply.PredicateNPMPublish, "bundle": json.RawMessage(attest(vs, npmForger, supply.PredicateNPMPublish))},
@@ -126,17 +136,21 @@ func sign(vs *ca.VirtualSigstore, digest string) []byte {
 // DSSE envelope, as a build (or, for the forged publish attestation, anyone with a Fulcio
 // certificate) would.
 func attest(vs *ca.VirtualSigstore, san, predicateType string) []byte {
-	st := map[string]any{
+	return dsseBundle(vs, san, npmIssuer, map[string]any{
 		"_type":         "https://in-toto.io/Statement/v1",
 		"subject":       []any{map[string]any{"name": supply.PackageURL(npmName, npmVersion), "digest": map[string]string{"sha512": hex.EncodeToString(npmTarballSHA512())}}},
 		"predicateType": predicateType,
 		"predicate":     map[string]any{"buildDefinition": map[string]any{"buildType": "https://slsa-framework.github.io/github-actions-buildtypes/workflow/v1"}},
-	}
+	})
+}
+
+// dsseBundle has vs sign an in-toto statement in a DSSE envelope for san of oidcIssuer.
+func dsseBundle(vs *ca.VirtualSigstore, san, oidcIssuer string, st map[string]any) []byte {
 	body, err := json.Marshal(st)
 	if err != nil {
 		log.Fatal(err)
 	}
-	e, err := vs.AttestAtTime(san, npmIssuer, body, time.Now().Add(5*time.Minute), true)
+	e, err := vs.AttestAtTime(san, oidcIssuer, body, time.Now().Add(5*time.Minute), true)
 	if err != nil {
 		log.Fatal(err)
 	}
