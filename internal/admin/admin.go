@@ -21,6 +21,7 @@ import (
 	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/killswitch"
 	"github.com/wardenhq/warden/internal/secrets"
+	"github.com/wardenhq/warden/internal/supply"
 )
 
 // Secret prefixes make warden credentials recognisable to secret scanners and to redaction.
@@ -84,6 +85,9 @@ type Deps struct {
 	// resolves them as a start does). nil: no local server runs here; nothing is pinned.
 	Packages PackagePinner
 	Log      *slog.Logger
+	// Sigstore verifies npm provenance and Sigstore bundles against the configured trusted
+	// root; nil when supply_chain.sigstore_trusted_root is not set (callers check).
+	Sigstore *supply.Sigstore
 }
 
 // PackagePinner digests what a local MCP server's command runs.
@@ -105,6 +109,7 @@ type Service struct {
 	packages PackagePinner
 	log      *slog.Logger
 	now      func() time.Time
+	sigstore *supply.Sigstore
 
 	policyMu sync.Mutex // serialises changes that rewrite the policy set on this replica
 	tokenMu  sync.Mutex // serialises admin token revocations, so two cannot remove the last two admins
@@ -116,8 +121,13 @@ func New(d Deps) *Service {
 	return &Service{
 		store: d.Store, audit: d.Audit, observer: d.Observer, secrets: d.Secrets,
 		registry: d.Registry, calls: d.Calls, budgets: d.Budgets, kill: d.Kill, fleet: d.Fleet, packages: d.Packages, log: d.Log, now: time.Now,
+		sigstore: d.Sigstore,
 	}
 }
+
+// Sigstore is the verifier of the configured Sigstore trusted root and publishers (npm
+// provenance, Sigstore bundles); nil when none is configured.
+func (s *Service) Sigstore() *supply.Sigstore { return s.sigstore }
 
 // AgentSpec is the wire type apitype.AgentSpec; see there.
 type AgentSpec = apitype.AgentSpec

@@ -207,12 +207,17 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	// Everything the kill state holds was just read from the store: this replica's view is
 	// current now, and stays so while its feed connects (fleet.Bus.Stale).
 	bus.Reloaded(clk.Now())
+	// The Sigstore trusted root is read once: skills verify bundles with it, admin npm provenance.
+	sigstore, err := cfg.SupplyChain.Sigstore()
+	if err != nil {
+		return nil, err
+	}
 	adm := admin.New(admin.Deps{
 		Store: store, Audit: auditLog, Observer: ids, Secrets: sec, Registry: registry, Calls: gw, Budgets: budgets,
-		Kill: killer, Fleet: bus, Packages: mcp, Log: log,
+		Kill: killer, Fleet: bus, Packages: mcp, Log: log, Sigstore: sigstore,
 	})
 	pins.adm = adm
-	skillService, err := newSkills(cfg, store, auditLog, kill, clk)
+	skillService, err := newSkills(cfg, store, auditLog, kill, clk, sigstore)
 	if err != nil {
 		return nil, err
 	}

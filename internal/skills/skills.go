@@ -45,6 +45,9 @@ type Service struct {
 	Store      Store
 	Audit      warden.AuditLog
 	Publishers []supply.Publisher
+	// Sigstore verifies Sigstore bundles against the configured trusted root; nil: none is
+	// configured and bundles are refused.
+	Sigstore *supply.Sigstore
 	// Kill returns this replica's kill state, read on every agent request.
 	Kill   func() KillState
 	Clock  clock.Clock
@@ -154,7 +157,7 @@ func (s *Service) check(ctx context.Context, req apitype.SkillAddRequest) (*ward
 	}
 	switch {
 	case req.Signature != "":
-		signer, err := supply.Verify(s.Publishers, digest, []byte(req.Signature))
+		signer, err := s.verifySignature(digest, []byte(req.Signature))
 		if err != nil {
 			return sk, nil, err
 		}
@@ -162,7 +165,7 @@ func (s *Service) check(ctx context.Context, req apitype.SkillAddRequest) (*ward
 	case req.AllowUnsigned:
 		sk.Signer, sk.UnsignedReason = warden.SignerUnsigned, req.UnsignedReason
 	default:
-		return sk, nil, warden.Errorf(warden.EForbidden, "skill %s@%s is not signed: give --signature FILE (minisign, over the digest string), or, as an admin, --allow-unsigned --reason TEXT", name, digest)
+		return sk, nil, warden.Errorf(warden.EForbidden, "skill %s@%s is not signed: give --signature FILE (a minisign signature or a Sigstore bundle over the digest string), or, as an admin, --allow-unsigned --reason TEXT", name, digest)
 	}
 	findings := supply.ScanTree(t, name, scan.Options{})
 	if len(findings) > 0 {
@@ -181,6 +184,18 @@ func (s *Service) check(ctx context.Context, req apitype.SkillAddRequest) (*ward
 		return sk, nil, fmt.Errorf("writing the canonical archive: %w", err)
 	}
 	return sk, buf.Bytes(), nil
+}
+
+// verifySignature verifies a signature over digest: a Sigstore bundle (told by its content)
+// against the Sigstore trusted root and identities, anything else as a minisign signature.
+func (s *Service) verifySignature(digest string, sig []byte) (string, error) {
+	if supply.IsBundle(sig) {
+		if s.Sigstore == nil {
+			return "", warden.Errorf(warden.EForbidden, "the signature is a Sigstore bundle, and this server has no Sigstore trusted root to verify it against (supply_chain.sigstore_trusted_root)")
+		}
+		return s.Sigstore.VerifyBundle(sig, digest)
+	}
+	return supply.Verify(s.Publishers, digest, sig)
 }
 
 // checkNotQuarantined reads the store, not only this replica's snapshot, so that a digest
