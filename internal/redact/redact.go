@@ -150,14 +150,13 @@ func mayHoldCredential(s string) bool {
 			return true
 		}
 	}
-	// The authorization schemes match case-insensitively, and Unicode case folding lets non-ASCII
-	// letters stand for ASCII ones (ſ for s, K for k): such a string is matched in full.
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return true
-		}
-	}
+	// The authorization schemes match case-insensitively, and Unicode case folding lets two
+	// non-ASCII letters stand for ASCII ones: ſ (U+017F) for s and the Kelvin sign for k, which
+	// ToLower already makes k. With ſ made s too, a scheme the patterns match is in lower.
 	lower := strings.ToLower(s)
+	if strings.Contains(lower, "ſ") {
+		lower = strings.ReplaceAll(lower, "ſ", "s")
+	}
 	return strings.Contains(lower, "bearer") || strings.Contains(lower, "basic")
 }
 
