@@ -135,7 +135,7 @@ func mayHoldCredential(s string) bool {
 	long := false
 	for i := 0; i < len(s) && !long; i++ {
 		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("_-+/=.~", c) >= 0 {
+		if tokenByte[c] {
 			run++
 			long = run >= minCredentialRun
 		} else {
@@ -159,6 +159,14 @@ func mayHoldCredential(s string) bool {
 	}
 	return strings.Contains(lower, "bearer") || strings.Contains(lower, "basic")
 }
+
+// tokenByte marks the bytes of the runs credentials are made of: letters, digits and _-+/=.~.
+var tokenByte = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("_-+/=.~", byte(c)) >= 0
+	}
+	return t
+}()
 
 // credentialMarkers are the literals of credentialPatterns (but the case-insensitive
 // authorization schemes): a string without any of them matches no pattern.
