@@ -111,3 +111,20 @@ func TestKeywordsTooLarge(t *testing.T) {
 		t.Fatal("a bit past the set compiled")
 	}
 }
+
+// FuzzLowerString: lowerString is strings.ToLower on the valid UTF-8 the scanner lowers.
+func FuzzLowerString(f *testing.F) {
+	for _, c := range corpus {
+		f.Add(c.text)
+	}
+	f.Add("İSTANBUL ſ K Σ ΑΣ")
+	f.Fuzz(func(t *testing.T, s string) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+		if got, want := lowerString(s), strings.ToLower(s); got != want {
+			t.Fatalf("lowerString(%q) = %q, want %q", s, got, want)
+		}
+		if got, want := hasInvisible(s), strings.ContainsFunc(s, invisible); got != want {
+			t.Fatalf("hasInvisible(%q) = %v", s, got)
+		}
+	})
+}

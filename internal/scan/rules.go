@@ -35,7 +35,7 @@ func invisible(r rune) bool {
 // reveal is what a model may read in s: tag characters as the ASCII they stand for, the other
 // invisible characters removed (so that an instruction split by them still reads as one).
 func reveal(s string) string {
-	if strings.IndexFunc(s, invisible) < 0 {
+	if !hasInvisible(s) {
 		return s
 	}
 	return strings.Map(func(r rune) rune {
@@ -49,12 +49,54 @@ func reveal(s string) string {
 	}, s)
 }
 
+// hasInvisible is strings.ContainsFunc(s, invisible), skipping ASCII bytes (no invisible
+// character is ASCII) without decoding them.
+func hasInvisible(s string) bool {
+	for i := 0; i < len(s); {
+		if s[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if invisible(r) {
+			return true
+		}
+		i += size
+	}
+	return false
+}
+
+// lowerString is strings.ToLower(s) for valid UTF-8, with the ASCII bytes of a mostly ASCII line
+// lowered in place rather than rune by rune.
+func lowerString(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			b = append(b, c)
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		b = utf8.AppendRune(b, unicode.ToLower(r)) // an invalid byte is RuneError, as strings.Map makes it
+		i += size
+	}
+	return string(b)
+}
+
 // hiddenUnicode reports tag characters (with the text they spell), bidirectional controls,
 // runs of variation selectors, and zero-width characters inside words. A zero-width joiner
 // between two symbols (an emoji sequence), a non-joiner in a script that uses it, and a byte
 // order mark that opens the text are ordinary, and not reported.
 func hiddenUnicode(add func(rule string, sev Severity, col int, msg, excerpt string), line string, first bool) {
 	for i := 0; i < len(line); {
+		if line[i] < utf8.RuneSelf { // no hidden character is ASCII
+			i++
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(line[i:])
 		switch {
 		case isTag(r):

@@ -225,7 +225,7 @@ func (s *Scanner) line(fs []Finding, source string, lineNo int, line string, fir
 	if !ascii {
 		hiddenUnicode(add, line, first)
 		plain = reveal(norm.NFKC.String(line))
-		lower = strings.ToLower(plain)
+		lower = lowerString(plain)
 		if len(lower) != len(plain) {
 			plain = lower // lowercasing changed byte lengths: excerpts come from the lowercased text
 		}
