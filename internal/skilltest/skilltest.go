@@ -96,9 +96,80 @@ var prose = []string{
 	"Mention the authors by name, not by e-mail address.",
 }
 
+// vocabulary is ordinary words for sentences that vary as real text does (so that the text
+// compresses as real text does, to about a third). It has "the", "user", "not", "tool", "must"
+// and "that", which open the scanner's gates, and none of the words that would complete an
+// instruction to a model.
+var vocabulary = strings.Fields(`the the the a a an of of to to in in and and is is for on with as by at from
+	that this it its be are was were has have can will may should must not no each every other more most
+	some any all one two three first last next previous new old same own only also then than when where
+	which what who how why if or but so because while after until since within between across about over
+	note notes project projects report reports digest summary summaries author authors team teams week weeks
+	day days date dates time zone page pages cursor limit field fields value values title titles body text
+	tag tags draft drafts link links file files folder folders script scripts reference references schema
+	schemas example examples request requests response responses error errors result results record records
+	list lists item items entry entries group groups order count total number id ids name names user users
+	tool tools call calls step steps check checks run runs output input format formats template templates
+	read reads write writes group groups sort sorts merge merges split splits quote quotes skip skips
+	include includes return returns keep open close start end add remove change update fetch load store
+	send receive parse render export import convert compare match filter select count sum join wait retry
+	short long small large empty full recent older newer daily weekly monthly yearly plain rich clear exact
+	missing broken valid invalid optional required default custom public private shared local remote
+	English French German Japanese Greek language languages translation translations character characters
+	café naïve Zürich São Paulo résumé façade über Größe données 東京 日本語 Ελληνικά русский — “notes” ‘drafts’ …
+	JSON YAML CSV Markdown HTML API HTTP UTC RFC UUID v2 v3 10 20 50 100 200 300 500 1000`)
+
+// sentence is a handwritten sentence or, twice as often, one of random words.
+func sentence(rng *rand.Rand, b *strings.Builder) {
+	if rng.IntN(3) == 0 {
+		b.WriteString(pick(rng, prose))
+		return
+	}
+	n := 6 + rng.IntN(14)
+	for i := range n {
+		w := pick(rng, vocabulary)
+		if i == 0 && 'a' <= w[0] && w[0] <= 'z' {
+			w = string(w[0]-'a'+'A') + w[1:]
+		} else if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(w)
+		if i > 2 && i < n-2 && rng.IntN(10) == 0 {
+			b.WriteByte(',')
+		}
+	}
+	b.WriteByte('.')
+}
+
+// said is a sentence as a string.
+func said(rng *rand.Rand) string {
+	var b strings.Builder
+	sentence(rng, &b)
+	return b.String()
+}
+
+// ident is an identifier of two ASCII words.
+func ident(rng *rand.Rand) string {
+	for {
+		a, b := pick(rng, vocabulary), pick(rng, vocabulary)
+		if isIdent(a) && isIdent(b) {
+			return strings.ToLower(a + "_" + b)
+		}
+	}
+}
+
+func isIdent(w string) bool {
+	for i := 0; i < len(w); i++ {
+		if c := w[i] | 0x20; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
 func paragraph(rng *rand.Rand, b *strings.Builder) {
 	for range 2 + rng.IntN(4) {
-		b.WriteString(pick(rng, prose))
+		sentence(rng, b)
 		b.WriteByte(' ')
 	}
 	b.WriteString("\n\n")
@@ -110,14 +181,18 @@ func markdownChunk(rng *rand.Rand, b *strings.Builder) {
 		fmt.Fprintf(b, "## %s\n\n", pick(rng, []string{"Grouping notes", "Dates and time zones", "Paging through a project", "Authors", "What to leave out", "Formatting the digest"}))
 	case 1:
 		for range 3 + rng.IntN(4) {
-			fmt.Fprintf(b, "- %s\n", pick(rng, prose))
+			b.WriteString("- ")
+			sentence(rng, b)
+			b.WriteByte('\n')
 		}
 		b.WriteByte('\n')
 	case 2:
 		b.WriteString("| field | type | meaning |\n|---|---|---|\n")
 		for range 4 + rng.IntN(6) {
-			fmt.Fprintf(b, "| %s | %s | %s |\n", pick(rng, []string{"id", "title", "author", "created_at", "project", "tags", "body"}),
-				pick(rng, []string{"string", "integer", "RFC 3339 time", "array of strings"}), pick(rng, prose))
+			fmt.Fprintf(b, "| %s_%s | %s | ", pick(rng, vocabulary), pick(rng, []string{"id", "title", "author", "created_at", "project", "tags", "body"}),
+				pick(rng, []string{"string", "integer", "RFC 3339 time", "array of strings"}))
+			sentence(rng, b)
+			b.WriteString(" |\n")
 		}
 		b.WriteByte('\n')
 	case 3:
@@ -135,36 +210,36 @@ func markdownChunk(rng *rand.Rand, b *strings.Builder) {
 }
 
 func pythonChunk(rng *rand.Rand, b *strings.Builder) {
-	fn := pick(rng, []string{"load_notes", "group_by_week", "summarise", "format_digest", "skip_drafts"})
-	fmt.Fprintf(b, `def %s_%d(notes, limit=%d):
+	fn, field, other := ident(rng), ident(rng), ident(rng)
+	fmt.Fprintf(b, `def %s(notes, limit=%d):
     """%s"""
     out = []
     for note in notes:
-        if note.get("draft") and not INCLUDE_DRAFTS:
+        if note.get("%s") and not INCLUDE_DRAFTS:
             continue
-        title = note["title"].strip()
-        out.append({"id": note["id"], "title": title, "week": note["created_at"][:10]})
+        %s = note["%s"].strip()
+        out.append({"id": note["id"], "%s": %s, "week": note["created_at"][:10]})
         if len(out) >= limit:
             break
-    return sorted(out, key=lambda n: n["week"], reverse=True)
+    return sorted(out, key=lambda n: n["%s"], reverse=%s)
 
 
-`, fn, rng.IntN(1000), 10+rng.IntN(90), pick(rng, prose))
+`, fn, 10+rng.IntN(90), said(rng), field, other, field, field, other, field, pick(rng, []string{"True", "False"}))
 }
 
 func shellChunk(rng *rand.Rand, b *strings.Builder) {
 	fmt.Fprintf(b, `# %s
 project="${1:?usage: $0 PROJECT}"
 out="$(mktemp -d)"
-curl -fsS --retry 3 -H "Accept: application/json" "https://api.notes.example.com/v2/projects/${project}/notes?page=%d" -o "$out/page.json"
+curl -fsS --retry 3 -H "Accept: application/json" "https://api.notes.example.com/v2/projects/${project}/%s?page=%d" -o "$out/page.json"
 jq -r '.notes[] | select(.draft | not) | [.id, .title] | @tsv' "$out/page.json" | sort -k2 | head -n %d > "$out/notes.tsv"
 python3 scripts/lib_000.py "$out/notes.tsv" || { echo "digest failed" >&2; exit 1; }
 rm -rf "$out"
 
-`, pick(rng, prose), rng.IntN(50), 10+rng.IntN(90))
+`, said(rng), ident(rng), rng.IntN(50), 10+rng.IntN(90))
 }
 
 func jsonChunk(rng *rand.Rand, b *strings.Builder) {
 	fmt.Fprintf(b, `{"name": "notes_%d", "description": %q, "inputSchema": {"type": "object", "properties": {"project": {"type": "string", "description": %q}, "limit": {"type": "integer", "minimum": 1, "maximum": %d}}, "required": ["project"]}}
-`, rng.IntN(1000), pick(rng, prose), pick(rng, prose), 100+rng.IntN(900))
+`, rng.IntN(1000), said(rng), said(rng), 100+rng.IntN(900))
 }
