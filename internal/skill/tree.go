@@ -360,9 +360,15 @@ func stripTopFolder(b *builder) (*Tree, error) {
 }
 
 // Archive writes the tree as a canonical .tar.gz: files in path order, modes 0644 or 0755,
-// owner 0, a fixed time, no directories. Reading it back gives the same digest.
+// owner 0, a fixed time, no directories. Reading it back gives the same digest. It is
+// compressed at gzip's best speed: `warden skill add` packs a skill on the client and again on
+// the server, and the default level took about 0.35 s of CPU for 10 MB of text, five times
+// best speed's, for an archive about a fifth smaller.
 func (t *Tree) Archive(w io.Writer) error {
-	zw := gzip.NewWriter(w)
+	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	if err != nil {
+		return err
+	}
 	tw := tar.NewWriter(zw)
 	epoch := time.Unix(0, 0).UTC()
 	for _, f := range t.Files {
