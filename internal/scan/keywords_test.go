@@ -2,6 +2,7 @@ package scan
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -125,6 +126,22 @@ func FuzzLowerString(f *testing.F) {
 		}
 		if got, want := hasInvisible(s), strings.ContainsFunc(s, invisible); got != want {
 			t.Fatalf("hasInvisible(%q) = %v", s, got)
+		}
+	})
+}
+
+// FuzzFindURLs: findURLs finds what urlRE finds, where urlRE finds it.
+func FuzzFindURLs(f *testing.F) {
+	for _, c := range corpus {
+		f.Add(c.text)
+	}
+	f.Add("xhttp://a http://b.example/x https://u:p@h.example:8080 ws://[::1]:80 ftp://@/ http://a@ http://x.http://y wss://a://b")
+	f.Add("http://a.b.https://c.d//e_https://f ahttps://g 9ftp://h -ws://i http:// https://\"@x")
+	f.Fuzz(func(t *testing.T, text string) {
+		lower := strings.ToLower(text)
+		got, want := findURLs(lower), urlRE.FindAllStringSubmatchIndex(lower, -1)
+		if !slices.EqualFunc(got, want, slices.Equal[[]int]) {
+			t.Fatalf("findURLs(%q) = %v, want %v", lower, got, want)
 		}
 	})
 }

@@ -250,6 +250,53 @@ var sensitivePathGate = gatedPattern{gate: [][]string{{".ssh", "id_rsa", "id_dsa
 // urlRE finds URLs and captures their host.
 var urlRE = regexp.MustCompile(`\b(?:https?|wss?|ftp)://(?:[^\s/@"'<>]*@)?(\[[0-9a-f:.]+\]|[a-z0-9.-]+)`)
 
+// urlTailRE is what follows "://" in urlRE.
+var urlTailRE = regexp.MustCompile(`^(?:[^\s/@"'<>]*@)?(\[[0-9a-f:.]+\]|[a-z0-9.-]+)`)
+
+// urlSchemes are urlRE's schemes; no two end alike, so at most one ends where "://" begins.
+var urlSchemes = []string{"https", "http", "wss", "ws", "ftp"}
+
+// findURLs is urlRE.FindAllStringSubmatchIndex(lower, -1), without running the expression from
+// every byte of the line: each "://" is where a URL may be, the scheme before it is compared
+// as text, and only the rest is matched (by urlTailRE, anchored). A match never holds a "://"
+// of another (neither user information nor host has a '/'), and the next one must begin where
+// the last ended, as FindAll's do.
+func findURLs(lower string) [][]int {
+	var out [][]int
+	end := 0
+	for from := 0; ; {
+		k := strings.Index(lower[from:], schemeSep)
+		if k < 0 {
+			return out
+		}
+		k += from
+		from = k + 1
+		start := -1
+		for _, sc := range urlSchemes {
+			if strings.HasSuffix(lower[:k], sc) {
+				start = k - len(sc)
+				break
+			}
+		}
+		if start < end || start > 0 && isWordByte(lower[start-1]) {
+			continue
+		}
+		tail := k + len(schemeSep)
+		m := urlTailRE.FindStringSubmatchIndex(lower[tail:])
+		if m == nil {
+			continue
+		}
+		end = tail + m[1]
+		out = append(out, []int{start, end, tail + m[2], tail + m[3]})
+		from = end
+	}
+}
+
+// isWordByte is \w, by which \b tells a word's edge.
+func isWordByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_'
+}
+
 var downloadExecRE = regexp.MustCompile(strings.Join([]string{
 	`\b(?:curl|wget|fetch)\b[^|\n;]*\|\s*(?:sudo\s+)?(?:ba|z|da|k|c)?sh\b`,
 	`\b(?:curl|wget)\b[^|\n;]*\|\s*(?:sudo\s+)?(?:python3?|perl|ruby|node|php)\b`,

@@ -273,7 +273,7 @@ func (s *Scanner) line(fs []Finding, source string, lineNo int, line string, fir
 		}
 	}
 	if urls {
-		for _, m := range urlRE.FindAllStringSubmatchIndex(lower, -1) {
+		for _, m := range findURLs(lower) {
 			host := lower[m[2]:m[3]]
 			if !s.hostAllowed(host) {
 				add("url-not-allowed", SeverityMedium, col(m[0]), "a URL to "+quote(host)+", which is not one of the allowed hosts", plain[m[0]:m[1]])
