@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/iotest"
 
 	"github.com/wardenhq/warden"
 )
@@ -320,5 +321,19 @@ func TestManifest(t *testing.T) {
 		if _, err := ParseManifest([]byte(text)); warden.ErrorCode(err) != warden.EInvalid {
 			t.Errorf("%s: err %v, want EInvalid", name, err)
 		}
+	}
+}
+
+// readAll gives every byte, whatever the size it was told: none, short, exact or long.
+func TestReadAll(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789"), 300)
+	for _, size := range []int64{-1, 0, 1, 511, 2999, 3000, 3001, 1 << 20} {
+		got, err := readAll(iotest.HalfReader(bytes.NewReader(data)), size)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("size %d: %d bytes, %v", size, len(got), err)
+		}
+	}
+	if _, err := readAll(iotest.TimeoutReader(bytes.NewReader(data)), 10); err == nil {
+		t.Fatal("a read error was lost")
 	}
 }
