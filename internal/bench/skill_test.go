@@ -36,7 +36,7 @@ func BenchmarkSkillAdd10MB(b *testing.B) {
 	defer s.Stop()
 	dir := filepath.Join(b.TempDir(), "skill")
 	t := skilltest.Realistic("weekly-digest", 10<<20, 1)
-	if err := t.WriteDir(dir); err != nil {
+	if err := t.WriteDir(dir, -1, -1); err != nil {
 		b.Fatal(err)
 	}
 	env := cli.Env{Stdin: strings.NewReader(""), Getenv: func(k string) string {
