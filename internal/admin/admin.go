@@ -80,7 +80,10 @@ type Deps struct {
 	Kill KillSwitch
 	// Fleet announces the other changes (policies, budgets, admin tokens); nil: alone.
 	Fleet Publisher
-	Log   *slog.Logger
+	// Lister lists an MCP server's tools when it is registered, to pin them
+	// (PinAtRegistration); nil: the first listing by an agent's session pins.
+	Lister ManifestLister
+	Log    *slog.Logger
 }
 
 // Service carries out admin actions.
@@ -94,19 +97,22 @@ type Service struct {
 	budgets  *budget.Budgets
 	kill     KillSwitch
 	fleet    Publisher
+	lister   ManifestLister
 	log      *slog.Logger
 	now      func() time.Time
 
 	policyMu sync.Mutex // serialises changes that rewrite the policy set on this replica
 	tokenMu  sync.Mutex // serialises admin token revocations, so two cannot remove the last two admins
 	pinMu    sync.Mutex // serialises comparisons of tool manifests with their pins on this replica
+
+	registering registrations // MCP servers whose registration is pinning them (manifests_add.go)
 }
 
 // New returns a Service.
 func New(d Deps) *Service {
 	return &Service{
 		store: d.Store, audit: d.Audit, observer: d.Observer, secrets: d.Secrets,
-		registry: d.Registry, calls: d.Calls, budgets: d.Budgets, kill: d.Kill, fleet: d.Fleet, log: d.Log, now: time.Now,
+		registry: d.Registry, calls: d.Calls, budgets: d.Budgets, kill: d.Kill, fleet: d.Fleet, lister: d.Lister, log: d.Log, now: time.Now,
 	}
 }
 

@@ -25,7 +25,18 @@ import (
 
 // ObserveManifests compares the tools an MCP server lists now (the entries of its tools/list
 // result, every page) with their pins and records what changed.
+// A listing of a server being registered right now waits for that registration's own listing
+// to pin first (PinAtRegistration).
 func (s *Service) ObserveManifests(ctx context.Context, tool string, entries []json.RawMessage) error {
+	if err := s.registering.wait(ctx, tool); err != nil {
+		return err
+	}
+	return s.observe(ctx, tool, entries, nil)
+}
+
+// observe compares a listing with the pins and records what changed. by is the person whose
+// registration of the server listed it (PinAtRegistration), nil for an agent session's listing.
+func (s *Service) observe(ctx context.Context, tool string, entries []json.RawMessage, by *warden.Principal) error {
 	current, err := pin.ParseList(entries)
 	if err != nil {
 		return fmt.Errorf("reading the tools/list of %s: %w", tool, err)
@@ -49,6 +60,7 @@ func (s *Service) ObserveManifests(ctx context.Context, tool string, entries []j
 		}
 	}
 	first := len(rows) == 0
+	var pinnedNow []string
 	var puts []*warden.ToolManifest
 	var events []*warden.AuditEvent
 	names := slices.Sorted(maps.Keys(current))
@@ -78,6 +90,7 @@ func (s *Service) ObserveManifests(ctx context.Context, tool string, entries []j
 		if first && !scan.Blocking(findings) {
 			r.State, r.Digest, r.Manifest, r.Findings = warden.ManifestPinned, m.Digest, m.Canonical, jsonOf(findings)
 			puts = append(puts, r)
+			pinnedNow = append(pinnedNow, c.Tool)
 			continue
 		}
 		diff := redactDiff(c.Fields)
@@ -100,7 +113,14 @@ func (s *Service) ObserveManifests(ctx context.Context, tool string, entries []j
 		}
 	}
 	if first {
-		events = append(events, manifestEvent(warden.EventManifestPinned, tool, "", fmt.Sprintf("pinned %d tools: %s", len(names), strings.Join(names, ", "))))
+		slices.Sort(pinnedNow)
+		ev := manifestEvent(warden.EventManifestPinned, tool, "", fmt.Sprintf("pinned %d tools: %s", len(pinnedNow), strings.Join(pinnedNow, ", ")))
+		if by != nil {
+			ev.Actor = humanActor(ctx, by)
+			ev.Decision.Message = fmt.Sprintf("pinned when registered: %d tools: %s", len(pinnedNow), strings.Join(pinnedNow, ", "))
+		}
+		ev.Decision.Effect, ev.Decision.Reason = warden.EffectAllow, ""
+		events = append(events, ev)
 	}
 	if len(puts) == 0 {
 		return nil

@@ -209,7 +209,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	bus.Reloaded(clk.Now())
 	adm := admin.New(admin.Deps{
 		Store: store, Audit: auditLog, Observer: ids, Secrets: sec, Registry: registry, Calls: gw, Budgets: budgets,
-		Kill: killer, Fleet: bus, Log: log,
+		Kill: killer, Fleet: bus, Lister: mcp, Log: log,
 	})
 	pins.adm = adm
 	skillService, err := newSkills(cfg, store, auditLog, kill, clk)
