@@ -43,11 +43,14 @@ func (s *Service) AddToolPinned(ctx context.Context, p *warden.Principal, spec T
 }
 
 // ApplyPinned applies a document (Apply) and pins the MCP servers it created or changed
-// (PinAtRegistration), reporting each in the plan.
+// (PinAtRegistration), reporting each in the plan. Sessions' listings wait for the servers it
+// creates; one it changes is compared with its pins whichever listing comes first.
 func (s *Service) ApplyPinned(ctx context.Context, p *warden.Principal, doc Document, dryRun bool) (*Plan, error) {
 	if !dryRun {
 		for _, t := range doc.Tools {
-			defer s.registering.begin(t.Name)()
+			if _, err := s.store.Tool(ctx, t.Name); warden.ErrorCode(err) == warden.ENotFound {
+				defer s.registering.begin(t.Name)()
+			}
 		}
 	}
 	plan, err := s.Apply(ctx, p, doc, dryRun)
