@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -126,5 +127,25 @@ func TestLimitedBodyFailsPastItsLimit(t *testing.T) {
 	big := bytes.Repeat([]byte("x"), 10000)
 	if _, err := read(string(big), 9999); !errors.Is(err, errListingTooLarge) {
 		t.Fatalf("over the limit in one read: %v", err)
+	}
+}
+
+// TestListToolsOfSandboxedServer: listing a local server for its registration starts it in its
+// sandbox, as an agent's session would; agents then use that same sandboxed server.
+func TestListToolsOfSandboxedServer(t *testing.T) {
+	tool := sandboxPeer(t, "boxed", nil)
+	f := newSandboxGateway(t, netip.MustParseAddrPort("127.0.0.1:9"), tool)
+	entries, err := f.tg.g.ListTools(ctxT(t), tool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := entryNames(t, entries); !slices.Contains(got, "whoami") || !slices.Contains(got, "read") {
+		t.Fatalf("listed %v", got)
+	}
+	box := runningBox(t, f.tg.g, "boxed")
+	cs := connect(t, f.tg.srv.URL+"/mcp", f.token, nil)
+	call(t, cs, "boxed.whoami", "")
+	if runningBox(t, f.tg.g, "boxed") != box {
+		t.Fatal("the agent's call started another server than the one listed at registration")
 	}
 }
