@@ -94,11 +94,15 @@ func (s *Service) PinAtRegistration(ctx context.Context, p *warden.Principal, t 
 	return pinReport(t.Name, rows)
 }
 
-// pinDeferred records that nothing could be pinned at registration and says so.
+// pinDeferred records that the registration could not pin the server and says so: nothing is
+// pinned yet, or (a server an apply changed) the pins it had stand.
 func (s *Service) pinDeferred(ctx context.Context, p *warden.Principal, tool string, cause error) *apitype.ManifestPins {
 	why := safeCause(cause)
 	msg := "nothing is pinned yet: warden could not list the server's tools (" + why + "); the first complete listing an agent's session reads will pin them"
-	s.log.Warn("pinning an mcp server at registration failed", "tool", tool, "err", cause)
+	if rows, err := s.store.ToolManifests(ctx, tool); err == nil && len(rows) > 0 {
+		msg = "warden could not list the server's tools (" + why + "); the pins it has stand, and the next complete listing is compared with them"
+	}
+	s.log.Warn("pinning an mcp server at registration failed", "tool", tool, "err", why)
 	ev := manifestEvent(warden.EventManifestPinDeferred, tool, "", msg)
 	ev.Actor = humanActor(ctx, p)
 	ev.Decision.Effect, ev.Decision.Reason = warden.EffectAllow, ""

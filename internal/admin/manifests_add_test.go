@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,10 +25,11 @@ type gatedLister struct {
 	release chan struct{}
 	entries []json.RawMessage
 	err     error
+	once    sync.Once
 }
 
 func (l *gatedLister) ListTools(ctx context.Context, _ *warden.Tool) ([]json.RawMessage, error) {
-	close(l.asked)
+	l.once.Do(func() { close(l.asked) })
 	select {
 	case <-l.release:
 	case <-ctx.Done():
@@ -172,6 +174,15 @@ func TestRegistrationThatCannotList(t *testing.T) {
 	}
 	if rows, _ := s.ToolManifests(ctx, "notes"); len(rows) != 1 || rows[0].State != warden.ManifestPinned {
 		t.Fatalf("the first listing after a deferred pin: %+v", rows)
+	}
+	// A server with pins (an apply changed it) that cannot be listed keeps them, and is told so.
+	tool, err := s.Tool(ctx, "notes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := s.PinAtRegistration(ctx, &warden.Principal{Name: "ops", Role: warden.RoleAdmin}, tool); m == nil || m.Listed ||
+		!strings.Contains(m.Message, "the pins it has stand") || strings.Contains(m.Message, "nothing is pinned") {
+		t.Fatalf("a failed listing of a pinned server: %+v", m)
 	}
 }
 
