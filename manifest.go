@@ -56,6 +56,12 @@ type ToolManifestStore interface {
 	ToolManifests(ctx context.Context, tool string) ([]*ToolManifest, error)
 	// PutToolManifest stores a manifest, replacing the one of the same server and name.
 	PutToolManifest(ctx context.Context, m *ToolManifest) error
+	// UpdateToolManifests reads a server's manifests and stores what fn returns to replace, in
+	// one transaction that excludes every other update of the same server's manifests, from
+	// this process or another replica: two replicas that see a server's first listing at once
+	// pin it once, and neither takes the other's half-written pins for a change. The server
+	// must exist (ENotFound otherwise). fn's error aborts the transaction and comes back as it is.
+	UpdateToolManifests(ctx context.Context, tool string, fn func(current []*ToolManifest) ([]*ToolManifest, error)) error
 	// DeleteToolManifests forgets every manifest of a server (the tool was removed).
 	DeleteToolManifests(ctx context.Context, tool string) error
 }

@@ -60,6 +60,7 @@ const (
 	// Supply chain.
 	ReasonQuarantined     = "quarantined"      // the artifact's digest is quarantined
 	ReasonManifestChanged = "manifest_changed" // the MCP tool's manifest is not the pinned one: held for review
+	ReasonPackageChanged  = "package_changed"  // a local MCP server's files are not the ones pinned when it was added: not started
 
 	// Other events.
 	ReasonRoleRequired       = "role_required"       // admin.denied: the admin token's role may not do this

@@ -80,10 +80,18 @@ type Deps struct {
 	Kill KillSwitch
 	// Fleet announces the other changes (policies, budgets, admin tokens); nil: alone.
 	Fleet Publisher
+	// Packages pins the files of an --mcp-command tool when it is added (the MCP gateway, which
+	// resolves them as a start does). nil: no local server runs here; nothing is pinned.
+	Packages PackagePinner
 	// Lister lists an MCP server's tools when it is registered, to pin them
 	// (PinAtRegistration); nil: the first listing by an agent's session pins.
 	Lister ManifestLister
 	Log    *slog.Logger
+}
+
+// PackagePinner digests what a local MCP server's command runs.
+type PackagePinner interface {
+	PinCommand(tool string, argv []string) (*warden.ToolPackage, error)
 }
 
 // Service carries out admin actions.
@@ -97,6 +105,7 @@ type Service struct {
 	budgets  *budget.Budgets
 	kill     KillSwitch
 	fleet    Publisher
+	packages PackagePinner
 	lister   ManifestLister
 	log      *slog.Logger
 	now      func() time.Time
@@ -112,7 +121,7 @@ type Service struct {
 func New(d Deps) *Service {
 	return &Service{
 		store: d.Store, audit: d.Audit, observer: d.Observer, secrets: d.Secrets,
-		registry: d.Registry, calls: d.Calls, budgets: d.Budgets, kill: d.Kill, fleet: d.Fleet, lister: d.Lister, log: d.Log, now: time.Now,
+		registry: d.Registry, calls: d.Calls, budgets: d.Budgets, kill: d.Kill, fleet: d.Fleet, packages: d.Packages, lister: d.Lister, log: d.Log, now: time.Now,
 	}
 }
 

@@ -191,6 +191,13 @@ func (s *Service) Apply(ctx context.Context, p *warden.Principal, doc Document, 
 		want := d.tools[name]
 		want.Labels = withManaged(want.Labels)
 		cur, ok := finalTools[name]
+		// A declared command keeps the package pinned when it was added; a new or changed one
+		// is pinned now, as tool add pins it.
+		if ok && want.Kind == warden.ToolMCPCommand && want.Package == nil && cur.Kind == want.Kind && slices.Equal(cur.Command, want.Command) {
+			want.Package = cur.Package
+		} else if err := s.pinPackage(want); err != nil {
+			return nil, err
+		}
 		switch {
 		case !ok:
 			planAdd(plan, "tool", name, "create", string(want.Kind)+" "+toolTarget(want))

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/fleet"
@@ -51,6 +52,45 @@ func (s *Service) observe(ctx context.Context, tool string, entries []json.RawMe
 		return nil // the usual case: nothing written, nothing announced
 	}
 	now := s.now().UTC()
+	var events []*warden.AuditEvent
+	_, err = s.commit(ctx, false, func(ctx context.Context, announce killswitch.Announce) error {
+		var puts []*warden.ToolManifest
+		// Compared again inside the update: another replica may have pinned or held since.
+		err := s.store.UpdateToolManifests(ctx, tool, func(rows []*warden.ToolManifest) ([]*warden.ToolManifest, error) {
+			puts, events = compareManifests(tool, rows, current, now)
+			return puts, nil
+		})
+		if err != nil || len(puts) == 0 {
+			events = nil
+			return err
+		}
+		if by != nil {
+			for _, ev := range events {
+				if ev.Type == warden.EventManifestPinned { // the person's registration pinned them
+					ev.Actor = humanActor(ctx, by)
+					ev.Decision.Message = "pinned when registered: " + strings.TrimPrefix(ev.Decision.Message, "pinned ")
+				}
+			}
+		}
+		s.reloadRegistry(ctx, tool)
+		announce(fleet.TopicTool, tool)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, ev := range events {
+		if err := s.audit.Append(ctx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// compareManifests compares what a server lists now with its stored manifests and returns the
+// rows to store and the events to record: the first listing pins (unless the scanner blocks a
+// tool), a changed or added tool is held, a removed one recorded, a change undone pinned again.
+func compareManifests(tool string, rows []*warden.ToolManifest, current map[string]*pin.Manifest, now time.Time) ([]*warden.ToolManifest, []*warden.AuditEvent) {
 	byName := map[string]*warden.ToolManifest{}
 	pinned := map[string]*pin.Manifest{}
 	for _, r := range rows {
@@ -115,35 +155,13 @@ func (s *Service) observe(ctx context.Context, tool string, entries []json.RawMe
 	if first {
 		slices.Sort(pinnedNow)
 		ev := manifestEvent(warden.EventManifestPinned, tool, "", fmt.Sprintf("pinned %d tools: %s", len(pinnedNow), strings.Join(pinnedNow, ", ")))
-		if by != nil {
-			ev.Actor = humanActor(ctx, by)
-			ev.Decision.Message = fmt.Sprintf("pinned when registered: %d tools: %s", len(pinnedNow), strings.Join(pinnedNow, ", "))
-		}
 		ev.Decision.Effect, ev.Decision.Reason = warden.EffectAllow, ""
 		events = append(events, ev)
 	}
 	if len(puts) == 0 {
-		return nil
+		return nil, nil
 	}
-	_, err = s.commit(ctx, false, func(ctx context.Context, announce killswitch.Announce) error {
-		for _, r := range puts {
-			if err := s.store.PutToolManifest(ctx, r); err != nil {
-				return err
-			}
-		}
-		s.reloadRegistry(ctx, tool)
-		announce(fleet.TopicTool, tool)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, ev := range events {
-		if err := s.audit.Append(ctx, ev); err != nil {
-			return err
-		}
-	}
-	return nil
+	return puts, events
 }
 
 // unchanged reports whether every tool listed has its pin and is pinned, and every pin is listed.
@@ -258,31 +276,32 @@ func (s *Service) AcceptManifests(ctx context.Context, p *warden.Principal, tool
 	}
 	s.pinMu.Lock()
 	defer s.pinMu.Unlock()
-	rows, err := s.toolManifests(ctx, tool)
-	if err != nil {
+	if _, err := s.store.Tool(ctx, tool); err != nil {
 		return nil, err
 	}
 	var accepted []*warden.ToolManifest
-	for _, r := range rows {
-		if r.State == warden.ManifestHeld && (name == "" || r.Name == name) {
-			r.State, r.Digest, r.Manifest = warden.ManifestPinned, r.HeldDigest, r.HeldManifest
-			r.HeldDigest, r.HeldManifest, r.Diff = "", nil, nil
-			r.AcceptedBy, r.AcceptedReason = p.Name, reason
-			accepted = append(accepted, r)
-		}
-	}
-	if len(accepted) == 0 {
-		what := "no tool of " + tool
-		if name != "" {
-			what = "the tool " + name + " of " + tool + " is not"
-		}
-		return nil, warden.Errorf(warden.ENotFound, "%s held for review", what)
-	}
 	_, err = s.commit(ctx, false, func(ctx context.Context, announce killswitch.Announce) error {
-		for _, r := range accepted {
-			if err := s.store.PutToolManifest(ctx, r); err != nil {
-				return err
+		err := s.store.UpdateToolManifests(ctx, tool, func(rows []*warden.ToolManifest) ([]*warden.ToolManifest, error) {
+			accepted = nil
+			for _, r := range rows {
+				if r.State == warden.ManifestHeld && (name == "" || r.Name == name) {
+					r.State, r.Digest, r.Manifest = warden.ManifestPinned, r.HeldDigest, r.HeldManifest
+					r.HeldDigest, r.HeldManifest, r.Diff = "", nil, nil
+					r.AcceptedBy, r.AcceptedReason = p.Name, reason
+					accepted = append(accepted, r)
+				}
 			}
+			if len(accepted) == 0 {
+				what := "no tool of " + tool
+				if name != "" {
+					what = "the tool " + name + " of " + tool + " is not"
+				}
+				return nil, warden.Errorf(warden.ENotFound, "%s held for review", what)
+			}
+			return accepted, nil
+		})
+		if err != nil {
+			return err
 		}
 		s.reloadRegistry(ctx, tool)
 		announce(fleet.TopicTool, tool)

@@ -247,9 +247,10 @@ func typeRisk(typ string) warden.Risk {
 var highRiskTypes = []string{
 	"kill.", "lockdown.", "policy.", "admin.keys.", "admin.token.", "admin.secret.", warden.EventApply,
 	warden.EventAgentDelete, warden.EventAgentRotate, warden.EventAuditPrune,
-	// What a model reads changed under warden (held until a person accepts it), or a person
-	// let it through: the supply chain's alerts.
+	// What a model reads or a local server runs changed under warden (held or refused until a
+	// person acts), or a person let a change through: the supply chain's alerts.
 	warden.EventManifestChanged, warden.EventManifestRemoved, warden.EventManifestAccepted,
+	warden.EventToolPackageChanged,
 }
 
 // redactEvent removes credential-looking values from the free text of an event whatever its

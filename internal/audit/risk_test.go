@@ -26,6 +26,7 @@ func TestRiskOfKindAndTool(t *testing.T) {
 		{warden.EventManifestRemoved, "notes", warden.RiskHigh},
 		{warden.EventManifestAccepted, "notes", warden.RiskHigh},
 		{warden.EventManifestChanged, "payments", warden.RiskCritical},
+		{warden.EventToolPackageChanged, "notes", warden.RiskHigh},
 		{warden.EventManifestPinned, "notes", warden.RiskLow},
 		{warden.EventToolCall, "notes", warden.RiskLow},
 		{warden.EventToolCall, "payments", warden.RiskCritical},

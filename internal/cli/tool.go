@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 
 	"github.com/wardenhq/warden"
@@ -107,12 +108,46 @@ func printTool(w io.Writer, t *warden.Tool) {
 		"allow_hosts", strings.Join(allowHosts, ", "),
 		"created", fmtTime(t.CreatedAt),
 	)
+	printPackage(w, t)
 	if len(t.Routes) > 0 {
 		fmt.Fprintln(w, "routes:")
 		for _, r := range t.Routes {
 			fmt.Fprintln(w, "  "+r)
 		}
 	}
+}
+
+// printPackage shows what a local MCP server runs, pinned when it was added: the digest a
+// quarantine names and each file with its own.
+func printPackage(w io.Writer, t *warden.Tool) {
+	if t.Kind != warden.ToolMCPCommand {
+		return
+	}
+	p := t.Package
+	if p == nil {
+		kv(w, "package", "not pinned: added before warden pinned a local server's files; its files are not verified at start (add the tool again to pin them)")
+		return
+	}
+	kv(w, "package", p.Source+" "+p.Digest)
+	if len(p.Files) > 0 {
+		fmt.Fprintln(w, "files:")
+		for _, f := range p.Files {
+			fmt.Fprintf(w, "  %s  %s\n", f.Digest, f.Path)
+		}
+	}
+	if p.Source == warden.PackageCommand && len(t.Command) > 0 && fetchesAtStart(t.Command[0]) {
+		fmt.Fprintf(w, "note: %s fetches what it runs when the server starts: the digest pins %s, not that package; use 'warden tool add --npm' to pin an npm package\n",
+			t.Command[0], t.Command[0])
+	}
+}
+
+// fetchesAtStart reports whether a program downloads the package it runs (npx -y pkg).
+func fetchesAtStart(prog string) bool {
+	switch path.Base(prog) {
+	case "npx", "pnpx", "bunx", "uvx", "pipx":
+		return true
+	}
+	return false
 }
 
 func toolList(ctx context.Context, inv *invocation) error {

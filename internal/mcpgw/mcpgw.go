@@ -40,6 +40,9 @@ type Pipeline interface {
 	UpstreamHeaders(ctx context.Context, c *gateway.Caller, tool *warden.Tool, trace gateway.TraceContext) (http.Header, error)
 	// CommandEnv returns the secret environment variables of a local (stdio) MCP server.
 	CommandEnv(ctx context.Context, tool *warden.Tool) ([]string, error)
+	// PackageQuarantined reports whether a server package's digest is quarantined in the kill
+	// state: such a local server is not started.
+	PackageQuarantined(digest string) bool
 }
 
 // Options configure a Server. The zero value works; BaseURL and Issuer should be set so that

@@ -384,10 +384,12 @@ func (t *Tree) Archive(w io.Writer) error {
 	return zw.Close()
 }
 
-// WriteDir writes the tree into dir, which must not exist yet (it is created 0755, files 0644
-// or 0755), for mounting read-only into a sandbox.
-func (t *Tree) WriteDir(dir string) error {
-	if err := os.Mkdir(dir, 0o755); err != nil {
+// WriteDir writes the tree into dir, which must not exist yet, for mounting read-only into a
+// sandbox: directories 0700, files 0400, or 0500 when executable (the one mode bit the digest
+// covers), all given to uid and gid unless uid is negative. Reading dir back gives the tree's
+// digest.
+func (t *Tree) WriteDir(dir string, uid, gid int) error {
+	if err := os.Mkdir(dir, 0o700); err != nil {
 		return err
 	}
 	root, err := os.OpenRoot(dir)
@@ -395,20 +397,41 @@ func (t *Tree) WriteDir(dir string) error {
 		return err
 	}
 	defer root.Close()
+	own := func(p string, mode fs.FileMode) error {
+		if err := root.Chmod(p, mode); err != nil { // the umask may have taken bits away
+			return err
+		}
+		if uid < 0 {
+			return nil
+		}
+		return root.Lchown(p, uid, gid)
+	}
+	if err := own(".", 0o700); err != nil {
+		return err
+	}
+	made := map[string]bool{}
 	for _, f := range t.Files {
-		if d := path.Dir(f.Path); d != "." {
-			if err := root.MkdirAll(d, 0o755); err != nil {
+		var parents []string
+		for d := path.Dir(f.Path); d != "." && !made[d]; d = path.Dir(d) {
+			parents = append(parents, d)
+		}
+		for _, d := range slices.Backward(parents) {
+			if err := root.Mkdir(d, 0o700); err != nil {
 				return err
 			}
+			if err := own(d, 0o700); err != nil {
+				return err
+			}
+			made[d] = true
 		}
-		mode := fs.FileMode(0o644)
+		mode := fs.FileMode(0o400)
 		if f.Exec {
-			mode = 0o755
+			mode = 0o500
 		}
 		if err := root.WriteFile(f.Path, f.Data, mode); err != nil {
 			return err
 		}
-		if err := root.Chmod(f.Path, mode); err != nil { // the umask may have taken bits away
+		if err := own(f.Path, mode); err != nil {
 			return err
 		}
 	}
