@@ -44,6 +44,9 @@ const (
 	EventManifestChanged  = "tool.manifest_changed"  // a tool's manifest changed or a tool was added: held
 	EventManifestRemoved  = "tool.manifest_removed"  // upstream no longer lists a pinned tool
 	EventManifestAccepted = "tool.manifest_accepted" // a person pinned the held manifest
+	// EventManifestPinDeferred: a server could not be listed when it was registered, so nothing
+	// is pinned yet; the first complete listing will pin.
+	EventManifestPinDeferred = "tool.manifest_pin_deferred"
 )
 
 // ToolManifestStore keeps the pinned manifests of MCP servers' tools.

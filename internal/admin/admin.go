@@ -84,7 +84,10 @@ type Deps struct {
 	// Packages pins the files of an --mcp-command tool when it is added (the MCP gateway, which
 	// resolves them as a start does). nil: no local server runs here; nothing is pinned.
 	Packages PackagePinner
-	Log      *slog.Logger
+	// Lister lists an MCP server's tools when it is registered, to pin them
+	// (PinAtRegistration); nil: the first listing by an agent's session pins.
+	Lister ManifestLister
+	Log    *slog.Logger
 	// Sigstore verifies npm provenance and Sigstore bundles against the configured trusted
 	// root; nil when supply_chain.sigstore_trusted_root is not set (callers check).
 	Sigstore *supply.Sigstore
@@ -107,6 +110,7 @@ type Service struct {
 	kill     KillSwitch
 	fleet    Publisher
 	packages PackagePinner
+	lister   ManifestLister
 	log      *slog.Logger
 	now      func() time.Time
 	sigstore *supply.Sigstore
@@ -114,13 +118,15 @@ type Service struct {
 	policyMu sync.Mutex // serialises changes that rewrite the policy set on this replica
 	tokenMu  sync.Mutex // serialises admin token revocations, so two cannot remove the last two admins
 	pinMu    sync.Mutex // serialises comparisons of tool manifests with their pins on this replica
+
+	registering registrations // MCP servers whose registration is pinning them (manifests_add.go)
 }
 
 // New returns a Service.
 func New(d Deps) *Service {
 	return &Service{
 		store: d.Store, audit: d.Audit, observer: d.Observer, secrets: d.Secrets,
-		registry: d.Registry, calls: d.Calls, budgets: d.Budgets, kill: d.Kill, fleet: d.Fleet, packages: d.Packages, log: d.Log, now: time.Now,
+		registry: d.Registry, calls: d.Calls, budgets: d.Budgets, kill: d.Kill, fleet: d.Fleet, packages: d.Packages, lister: d.Lister, log: d.Log, now: time.Now,
 		sigstore: d.Sigstore,
 	}
 }

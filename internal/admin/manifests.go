@@ -26,7 +26,18 @@ import (
 
 // ObserveManifests compares the tools an MCP server lists now (the entries of its tools/list
 // result, every page) with their pins and records what changed.
+// A listing of a server being registered right now waits for that registration's own listing
+// to pin first (PinAtRegistration).
 func (s *Service) ObserveManifests(ctx context.Context, tool string, entries []json.RawMessage) error {
+	if err := s.registering.wait(ctx, tool); err != nil {
+		return err
+	}
+	return s.observe(ctx, tool, entries, nil)
+}
+
+// observe compares a listing with the pins and records what changed. by is the person whose
+// registration of the server listed it (PinAtRegistration), nil for an agent session's listing.
+func (s *Service) observe(ctx context.Context, tool string, entries []json.RawMessage, by *warden.Principal) error {
 	current, err := pin.ParseList(entries)
 	if err != nil {
 		return fmt.Errorf("reading the tools/list of %s: %w", tool, err)
@@ -52,6 +63,14 @@ func (s *Service) ObserveManifests(ctx context.Context, tool string, entries []j
 		if err != nil || len(puts) == 0 {
 			events = nil
 			return err
+		}
+		if by != nil {
+			for _, ev := range events {
+				if ev.Type == warden.EventManifestPinned { // the person's registration pinned them
+					ev.Actor = humanActor(ctx, by)
+					ev.Decision.Message = "pinned when registered: " + strings.TrimPrefix(ev.Decision.Message, "pinned ")
+				}
+			}
 		}
 		s.reloadRegistry(ctx, tool)
 		announce(fleet.TopicTool, tool)
@@ -81,6 +100,7 @@ func compareManifests(tool string, rows []*warden.ToolManifest, current map[stri
 		}
 	}
 	first := len(rows) == 0
+	var pinnedNow []string
 	var puts []*warden.ToolManifest
 	var events []*warden.AuditEvent
 	names := slices.Sorted(maps.Keys(current))
@@ -110,6 +130,7 @@ func compareManifests(tool string, rows []*warden.ToolManifest, current map[stri
 		if first && !scan.Blocking(findings) {
 			r.State, r.Digest, r.Manifest, r.Findings = warden.ManifestPinned, m.Digest, m.Canonical, jsonOf(findings)
 			puts = append(puts, r)
+			pinnedNow = append(pinnedNow, c.Tool)
 			continue
 		}
 		diff := redactDiff(c.Fields)
@@ -132,7 +153,10 @@ func compareManifests(tool string, rows []*warden.ToolManifest, current map[stri
 		}
 	}
 	if first {
-		events = append(events, manifestEvent(warden.EventManifestPinned, tool, "", fmt.Sprintf("pinned %d tools: %s", len(names), strings.Join(names, ", "))))
+		slices.Sort(pinnedNow)
+		ev := manifestEvent(warden.EventManifestPinned, tool, "", fmt.Sprintf("pinned %d tools: %s", len(pinnedNow), strings.Join(pinnedNow, ", ")))
+		ev.Decision.Effect, ev.Decision.Reason = warden.EffectAllow, ""
+		events = append(events, ev)
 	}
 	if len(puts) == 0 {
 		return nil, nil

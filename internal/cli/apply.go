@@ -87,6 +87,9 @@ func printPlan(w io.Writer, plan *apitype.Plan) {
 	if plan.PolicyVersion > 0 {
 		fmt.Fprintf(w, "Policy version %d in force.\n", plan.PolicyVersion)
 	}
+	for _, m := range plan.Manifests {
+		printPins(w, m)
+	}
 	for _, n := range sortedKeys(plan.Credentials) {
 		cr := plan.Credentials[n]
 		fmt.Fprintf(w, "\nAgent %q created. Its client secret is shown only this once:\n", n)

@@ -21,6 +21,7 @@ var toolCommands = []command{
 	{"tool remove", "NAME", "unregister a tool", toolRemove},
 	{"tool review", "NAME", "show an MCP tool's pinned manifests; held ones with their diff and the scanner's findings", toolReview},
 	{"tool accept", "NAME [--tool T] --reason TEXT", "pin the held manifests of an MCP tool (of one MCP tool with --tool)", toolAccept},
+	{"tool scan", "NAME [--format text|json|sarif] [--fail-on low|medium|high]", "scan an MCP tool's pinned and held manifests; exit 1 on findings at or above --fail-on (high)", toolScan},
 	{"secret set", "NAME (value on stdin)", "store a secret warden injects upstream; no API returns it", secretSet},
 	{"secret list", "", "list secrets (names and dates only)", secretList},
 	{"secret delete", "NAME", "delete a secret", secretDelete},
@@ -72,7 +73,8 @@ func toolAdd(ctx context.Context, inv *invocation) error {
 	}
 	return inv.print(t, func(w io.Writer) {
 		fmt.Fprintf(w, "Tool %q registered.\n\n", t.Name)
-		printTool(w, t)
+		printTool(w, t.Tool)
+		printPins(w, t.Manifests)
 	})
 }
 

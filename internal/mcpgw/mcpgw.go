@@ -34,7 +34,8 @@ type Pipeline interface {
 	Visible(c *gateway.Caller, tool *warden.Tool, action string) bool
 	// MCPTools returns the registered, enabled tools of kind mcp and mcp_command.
 	MCPTools() []*warden.Tool
-	// UpstreamHeaders returns what goes upstream on every HTTP request made for this caller: the
+	// UpstreamHeaders returns what goes upstream on every HTTP request made for this caller (nil:
+	// warden itself, listing a server at registration — the credential only): the
 	// brokered credential, Warden-Agent, Warden-Session and traceparent. Never the agent's token.
 	UpstreamHeaders(ctx context.Context, c *gateway.Caller, tool *warden.Tool, trace gateway.TraceContext) (http.Header, error)
 	// CommandEnv returns the secret environment variables of a local (stdio) MCP server.

@@ -169,9 +169,12 @@ func (p *fakePipeline) MCPTools() []*warden.Tool {
 func (p *fakePipeline) UpstreamHeaders(ctx context.Context, c *gateway.Caller, tool *warden.Tool, trace gateway.TraceContext) (http.Header, error) {
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+p.secret)
+	h.Set("Traceparent", trace.Traceparent())
+	if c == nil { // warden itself (ListTools), as the real pipeline
+		return h, nil
+	}
 	h.Set("Warden-Agent", c.Agent.Name)
 	h.Set("Warden-Session", c.Claims.SessionID)
-	h.Set("Traceparent", trace.Traceparent())
 	return h, nil
 }
 

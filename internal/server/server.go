@@ -214,7 +214,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	}
 	adm := admin.New(admin.Deps{
 		Store: store, Audit: auditLog, Observer: ids, Secrets: sec, Registry: registry, Calls: gw, Budgets: budgets,
-		Kill: killer, Fleet: bus, Packages: mcp, Log: log, Sigstore: sigstore,
+		Kill: killer, Fleet: bus, Packages: mcp, Lister: mcp, Log: log, Sigstore: sigstore,
 	})
 	pins.adm = adm
 	skillService, err := newSkills(cfg, store, auditLog, kill, clk, sigstore)

@@ -169,11 +169,16 @@ func TestSkillAdd(t *testing.T) {
 	}
 	evs = e.in.events("type=admin.skill.add")
 	if !hasEvent(evs, warden.EventSkillAdd, func(ev *warden.AuditEvent) bool {
-		return ev.Target.Resource == "skill:notes@"+notesDigest && strings.Contains(ev.Decision.Message, "unsigned: internal notes skill")
+		return ev.Target.Resource == "skill:notes@"+notesDigest && strings.Contains(ev.Decision.Message, "unsigned: internal notes skill") && ev.Target.Risk == warden.RiskHigh
 	}) || !hasEvent(evs, warden.EventSkillAdd, func(ev *warden.AuditEvent) bool {
-		return strings.Contains(ev.Decision.Message, "high findings overridden: test fixture, INC-9")
+		return strings.Contains(ev.Decision.Message, "high findings overridden: test fixture, INC-9") && ev.Target.Risk == warden.RiskHigh
 	}) {
-		t.Errorf("the reasons are not in the audit log: %+v", evs)
+		t.Errorf("the reasons are not in the audit log, or not as high-risk events (trust rules waived): %+v", evs)
+	}
+	if !hasEvent(evs, warden.EventSkillAdd, func(ev *warden.AuditEvent) bool {
+		return ev.Target.Resource == "skill:pdf-tools@"+digest && ev.Target.Risk == ""
+	}) {
+		t.Errorf("a signed, clean skill's add is not an ordinary event: %+v", evs)
 	}
 }
 

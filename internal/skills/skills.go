@@ -110,8 +110,12 @@ func (s *Service) Add(ctx context.Context, p *warden.Principal, req apitype.Skil
 	if sk.OverrideReason != "" {
 		msg += "; high findings overridden: " + sk.OverrideReason
 	}
+	var risk warden.Risk
+	if sk.Signer == warden.SignerUnsigned || sk.OverrideReason != "" {
+		risk = warden.RiskHigh // a trust rule was waived: an alert on the high-risk stream
+	}
 	return &apitype.SkillAdded{Skill: sk, Added: true},
-		s.record(ctx, p, warden.EventSkillAdd, "skill:"+sk.Name+"@"+sk.Digest, warden.EffectAllow, warden.EventSkillAdd, msg)
+		s.recordRisk(ctx, p, risk, warden.EventSkillAdd, "skill:"+sk.Name+"@"+sk.Digest, warden.EffectAllow, warden.EventSkillAdd, msg)
 }
 
 // check verifies a skill for Add and returns it with its canonical archive. The skill is
@@ -292,10 +296,15 @@ func (s *Service) Revoke(ctx context.Context, p *warden.Principal, agent, name s
 }
 
 func (s *Service) record(ctx context.Context, p *warden.Principal, event, resource, effect, reason, msg string) error {
+	return s.recordRisk(ctx, p, "", event, resource, effect, reason, msg)
+}
+
+// recordRisk is record with the event's risk set by its producer ("": by its kind).
+func (s *Service) recordRisk(ctx context.Context, p *warden.Principal, risk warden.Risk, event, resource, effect, reason, msg string) error {
 	ev := &warden.AuditEvent{
 		Type:     event,
 		Actor:    warden.EventActor{Kind: warden.ActorHuman, Name: p.Name, Role: string(p.Role), Source: admin.Source(ctx)},
-		Target:   warden.EventTarget{Resource: resource},
+		Target:   warden.EventTarget{Resource: resource, Risk: risk},
 		Decision: warden.EventDecision{Effect: effect, Reason: reason, Message: msg},
 	}
 	if effect == warden.EffectAllow {
