@@ -3,6 +3,7 @@ package warden
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -64,4 +65,19 @@ type ToolManifestStore interface {
 	UpdateToolManifests(ctx context.Context, tool string, fn func(current []*ToolManifest) ([]*ToolManifest, error)) error
 	// DeleteToolManifests forgets every manifest of a server (the tool was removed).
 	DeleteToolManifests(ctx context.Context, tool string) error
+}
+
+// ValidDigest reports whether d is a digest as warden writes them: "sha256:" and 64 lowercase
+// hex digits. Skills, tool manifests and server packages are named by such digests.
+func ValidDigest(d string) bool {
+	hex, ok := strings.CutPrefix(d, "sha256:")
+	if !ok || len(hex) != 64 {
+		return false
+	}
+	for _, c := range hex {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -269,7 +269,10 @@ func (s *Service) toolManifests(ctx context.Context, tool string) ([]*warden.Too
 
 // AcceptManifests pins the held manifests of an MCP server (only of MCP tool name when it is
 // not ""), after which calls to them go on to policy again.
-func (s *Service) AcceptManifests(ctx context.Context, p *warden.Principal, tool, name, reason string) ([]*warden.ToolManifest, error) {
+func (s *Service) AcceptManifests(ctx context.Context, p *warden.Principal, tool, name, digest, reason string) ([]*warden.ToolManifest, error) {
+	if digest != "" && !warden.ValidDigest(digest) {
+		return nil, warden.Errorf(warden.EInvalid, "digest %q: want sha256:<64 hex digits>", digest)
+	}
 	reason, err := validateReason(reason, true)
 	if err != nil {
 		return nil, err
@@ -283,13 +286,21 @@ func (s *Service) AcceptManifests(ctx context.Context, p *warden.Principal, tool
 	_, err = s.commit(ctx, false, func(ctx context.Context, announce killswitch.Announce) error {
 		err := s.store.UpdateToolManifests(ctx, tool, func(rows []*warden.ToolManifest) ([]*warden.ToolManifest, error) {
 			accepted = nil
+			var other []string
 			for _, r := range rows {
+				if r.State == warden.ManifestHeld && (name == "" || r.Name == name) && digest != "" && r.HeldDigest != digest {
+					other = append(other, r.Name+" is held as "+r.HeldDigest)
+					continue
+				}
 				if r.State == warden.ManifestHeld && (name == "" || r.Name == name) {
 					r.State, r.Digest, r.Manifest = warden.ManifestPinned, r.HeldDigest, r.HeldManifest
 					r.HeldDigest, r.HeldManifest, r.Diff = "", nil, nil
 					r.AcceptedBy, r.AcceptedReason = p.Name, reason
 					accepted = append(accepted, r)
 				}
+			}
+			if len(accepted) == 0 && len(other) > 0 {
+				return nil, warden.Errorf(warden.EConflict, "no tool of %s is held as %s (%s): the server changed it since it was reviewed; review it again", tool, digest, strings.Join(other, "; "))
 			}
 			if len(accepted) == 0 {
 				what := "no tool of " + tool

@@ -219,6 +219,6 @@ func (c *Client) ScanToolManifests(ctx context.Context, tool string) (*apitype.T
 
 // AcceptManifests pins the held manifests of an MCP tool (of one MCP tool name when name is
 // not "").
-func (c *Client) AcceptManifests(ctx context.Context, tool, name, reason string) ([]*warden.ToolManifest, error) {
-	return call[[]*warden.ToolManifest](ctx, c, http.MethodPost, toolPath(tool)+"/manifests/accept", apitype.ManifestAcceptRequest{Tool: name, Reason: reason})
+func (c *Client) AcceptManifests(ctx context.Context, tool string, req apitype.ManifestAcceptRequest) ([]*warden.ToolManifest, error) {
+	return call[[]*warden.ToolManifest](ctx, c, http.MethodPost, toolPath(tool)+"/manifests/accept", req)
 }

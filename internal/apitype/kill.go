@@ -45,9 +45,12 @@ type QuarantineReport struct {
 }
 
 // ManifestAcceptRequest is the body of POST /v1/tools/{name}/manifests/accept: Tool names one
-// MCP tool of the server ("" accepts every held one).
+// MCP tool of the server ("" accepts every held one); Digest, when given, is the held manifest
+// the person reviewed — a tool held with any other digest (the server changed it again since) is
+// not accepted.
 type ManifestAcceptRequest struct {
 	Tool   string `json:"tool,omitempty"`
+	Digest string `json:"digest,omitempty"`
 	Reason string `json:"reason"`
 }
 

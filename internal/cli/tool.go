@@ -357,6 +357,7 @@ func toolReview(ctx context.Context, inv *invocation) error {
 					fmt.Fprintf(w, "  %s\n    - %s\n    + %s\n", d.Path, d.Before, d.After)
 				}
 				printFindings(w, m.Findings)
+				fmt.Fprintf(w, "  accept: warden tool accept %s --tool %s --digest %s --reason TEXT\n", pos[0], m.Name, m.HeldDigest)
 			case warden.ManifestRemoved:
 				fmt.Fprintf(w, "removed %s (pinned %s)\n", m.Name, m.Digest)
 			default:
@@ -379,6 +380,7 @@ func toolAccept(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
 	var req apitype.ManifestAcceptRequest
 	inv.fs.StringVar(&req.Tool, "tool", "", "accept only this MCP tool of the server")
+	inv.fs.StringVar(&req.Digest, "digest", "", "accept only the held manifest with this digest, the one reviewed (tool review prints it)")
 	inv.fs.StringVar(&req.Reason, "reason", "", "why (required; recorded in the audit log)")
 	pos, err := inv.parse("NAME")
 	if err != nil {
@@ -388,7 +390,7 @@ func toolAccept(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	ms, err := c.AcceptManifests(ctx, pos[0], req.Tool, req.Reason)
+	ms, err := c.AcceptManifests(ctx, pos[0], req)
 	if err != nil {
 		return err
 	}

@@ -71,7 +71,7 @@ func (a *API) toolRoutes(mux *http.ServeMux) {
 		if err := decodeJSON(w, r, &req); err != nil {
 			return err
 		}
-		return answer(w, http.StatusOK)(a.Admin.AcceptManifests(r.Context(), p, r.PathValue("name"), req.Tool, req.Reason))
+		return answer(w, http.StatusOK)(a.Admin.AcceptManifests(r.Context(), p, r.PathValue("name"), req.Tool, req.Digest, req.Reason))
 	}))
 
 	mux.Handle("GET /v1/secrets", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {

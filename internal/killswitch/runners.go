@@ -157,7 +157,7 @@ func CheckRunnerSkills(skills []apitype.RunnerSkill) error {
 		if err := skill.ValidateName(s.Name); err != nil {
 			return warden.Errorf(warden.EInvalid, "skills: %v", err)
 		}
-		if !validDigest(s.Digest) {
+		if !warden.ValidDigest(s.Digest) {
 			return warden.Errorf(warden.EInvalid, "skills: %s: digest %q: want sha256:<64 hex digits>", s.Name, s.Digest)
 		}
 		if seen[s.Name] {

@@ -467,7 +467,7 @@ func (s *Service) Quarantine(ctx context.Context, p *warden.Principal, digest, r
 	if err != nil {
 		return nil, err
 	}
-	if !validDigest(digest) {
+	if !warden.ValidDigest(digest) {
 		return nil, warden.Errorf(warden.EInvalid, "digest %q: want sha256:<64 hex digits>", digest)
 	}
 	q := &warden.Quarantine{Digest: digest, Reason: reason, By: p.Name, At: s.now().UTC()}
@@ -512,19 +512,6 @@ type ManifestFinder interface {
 // quarantine's report; the gateway's pipeline is one.
 type PackageFinder interface {
 	PackagesOf(digest string) []string
-}
-
-func validDigest(d string) bool {
-	hex, ok := strings.CutPrefix(d, "sha256:")
-	if !ok || len(hex) != 64 {
-		return false
-	}
-	for _, c := range hex {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 func (s *Service) record(ctx context.Context, p *warden.Principal, event, resource, reason string, r *Report) error {

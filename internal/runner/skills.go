@@ -29,23 +29,10 @@ func ParseSkill(s string) (Skill, error) {
 	if err := skill.ValidateName(name); err != nil {
 		return Skill{}, warden.Errorf(warden.EInvalid, "skill %v", err)
 	}
-	if pinned && !validDigest(digest) {
+	if pinned && !warden.ValidDigest(digest) {
 		return Skill{}, warden.Errorf(warden.EInvalid, "skill %s: digest %q: want sha256:<64 lowercase hex digits>", name, digest)
 	}
 	return Skill{Name: name, Digest: digest}, nil
-}
-
-func validDigest(d string) bool {
-	hex, ok := strings.CutPrefix(d, "sha256:")
-	if !ok || len(hex) != 64 {
-		return false
-	}
-	for _, c := range hex {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // mountedSkills are the skills of a run, verified and written out for the sandbox.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/sandbox"
 	"github.com/wardenhq/warden/internal/skill"
@@ -296,7 +297,7 @@ func FuzzParseSkill(f *testing.F) {
 		}
 		back := sk.Name
 		if sk.Digest != "" {
-			if !validDigest(sk.Digest) {
+			if !warden.ValidDigest(sk.Digest) {
 				t.Fatalf("%q: digest %q accepted", s, sk.Digest)
 			}
 			back += "@" + sk.Digest

@@ -183,6 +183,8 @@ func TestRunnerSkillsQuarantineOtherReplica(t *testing.T) {
 
 	bot := createAgent(t, a, "bot")
 	var token string
+	// b issues a token once the agent is in the store, and accepts it once the agent's
+	// announcement reached its kill state: wait for both.
 	eventuallyTrue(t, "replica b knows the agent", func() bool {
 		r := b.tokenFor(bot.ClientID, bot.ClientSecret)
 		var tok struct {
@@ -192,7 +194,7 @@ func TestRunnerSkillsQuarantineOtherReplica(t *testing.T) {
 			return false
 		}
 		token = tok.AccessToken
-		return true
+		return b.self(token).status == http.StatusOK
 	})
 	digest := "sha256:" + strings.Repeat("7e", 32)
 	onB := connectRunnerBody(t, b, token, runnerBody(t, apitype.RunnerSkill{Name: "notes", Digest: digest}))
