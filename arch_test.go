@@ -183,6 +183,7 @@ var forbiddenImports = []struct {
 	{"cmd/warden", "internal/storetest", "test helpers are for tests: the binary must not link them"},
 	{"cmd/warden", "internal/replicatest", "test helpers are for tests: the binary must not link them"},
 	{"cmd/warden", "internal/npmpkg/npmtest", "test helpers are for tests: the binary must not link them"},
+	{"cmd/warden", "internal/skilltest", "test helpers are for tests: the binary must not link them"},
 }
 
 // TestForbiddenImports holds the rules of forbiddenImports, on the packages' whole dependency

@@ -3,6 +3,7 @@ package warden
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -44,6 +45,9 @@ const (
 	EventManifestChanged  = "tool.manifest_changed"  // a tool's manifest changed or a tool was added: held
 	EventManifestRemoved  = "tool.manifest_removed"  // upstream no longer lists a pinned tool
 	EventManifestAccepted = "tool.manifest_accepted" // a person pinned the held manifest
+	// EventManifestPinDeferred: a server could not be listed when it was registered, so nothing
+	// is pinned yet; the first complete listing will pin.
+	EventManifestPinDeferred = "tool.manifest_pin_deferred"
 )
 
 // ToolManifestStore keeps the pinned manifests of MCP servers' tools.
@@ -53,6 +57,27 @@ type ToolManifestStore interface {
 	ToolManifests(ctx context.Context, tool string) ([]*ToolManifest, error)
 	// PutToolManifest stores a manifest, replacing the one of the same server and name.
 	PutToolManifest(ctx context.Context, m *ToolManifest) error
+	// UpdateToolManifests reads a server's manifests and stores what fn returns to replace, in
+	// one transaction that excludes every other update of the same server's manifests, from
+	// this process or another replica: two replicas that see a server's first listing at once
+	// pin it once, and neither takes the other's half-written pins for a change. The server
+	// must exist (ENotFound otherwise). fn's error aborts the transaction and comes back as it is.
+	UpdateToolManifests(ctx context.Context, tool string, fn func(current []*ToolManifest) ([]*ToolManifest, error)) error
 	// DeleteToolManifests forgets every manifest of a server (the tool was removed).
 	DeleteToolManifests(ctx context.Context, tool string) error
+}
+
+// ValidDigest reports whether d is a digest as warden writes them: "sha256:" and 64 lowercase
+// hex digits. Skills, tool manifests and server packages are named by such digests.
+func ValidDigest(d string) bool {
+	hex, ok := strings.CutPrefix(d, "sha256:")
+	if !ok || len(hex) != 64 {
+		return false
+	}
+	for _, c := range hex {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

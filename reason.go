@@ -65,6 +65,7 @@ const (
 	ReasonPackageUnverified = "package_unverified"
 	// ReasonPackageTampered: tool.package_refused, the installed entry point's digest is not the pinned one.
 	ReasonPackageTampered = "package_tampered"
+	ReasonPackageChanged  = "package_changed" // a local MCP server's files are not the ones pinned when it was added: not started
 
 	// Other events.
 	ReasonRoleRequired       = "role_required"       // admin.denied: the admin token's role may not do this

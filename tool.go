@@ -117,6 +117,10 @@ type ToolPackage struct {
 	Files []PackageFile `json:"files,omitempty"`
 }
 
+// EventToolPackageChanged records that a local MCP server was not started because the files
+// its command runs are not the ones pinned when the tool was added.
+const EventToolPackageChanged = "tool.package_changed"
+
 // PackageFile is one file of a package and its digest ("sha256:…").
 type PackageFile struct {
 	Path   string `json:"path"`

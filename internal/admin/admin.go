@@ -21,6 +21,7 @@ import (
 	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/killswitch"
 	"github.com/wardenhq/warden/internal/secrets"
+	"github.com/wardenhq/warden/internal/supply"
 )
 
 // Secret prefixes make warden credentials recognisable to secret scanners and to redaction.
@@ -80,10 +81,24 @@ type Deps struct {
 	Kill KillSwitch
 	// Fleet announces the other changes (policies, budgets, admin tokens); nil: alone.
 	Fleet Publisher
+	// Packages pins the files of an --mcp-command tool when it is added (the MCP gateway, which
+	// resolves them as a start does). nil: no local server runs here; nothing is pinned.
+	Packages PackagePinner
+	// Lister lists an MCP server's tools when it is registered, to pin them
+	// (PinAtRegistration); nil: the first listing by an agent's session pins.
+	Lister ManifestLister
 	// NPM verifies and installs the packages of tools added with --npm; nil: such adds are
 	// refused.
 	NPM NPMPinner
 	Log *slog.Logger
+	// Sigstore verifies npm provenance and Sigstore bundles against the configured trusted
+	// root; nil when supply_chain.sigstore_trusted_root is not set (callers check).
+	Sigstore *supply.Sigstore
+}
+
+// PackagePinner digests what a local MCP server's command runs.
+type PackagePinner interface {
+	PinCommand(tool string, argv []string) (*warden.ToolPackage, error)
 }
 
 // Service carries out admin actions.
@@ -98,21 +113,31 @@ type Service struct {
 	kill     KillSwitch
 	fleet    Publisher
 	npm      NPMPinner
+	packages PackagePinner
+	lister   ManifestLister
 	log      *slog.Logger
 	now      func() time.Time
+	sigstore *supply.Sigstore
 
 	policyMu sync.Mutex // serialises changes that rewrite the policy set on this replica
 	tokenMu  sync.Mutex // serialises admin token revocations, so two cannot remove the last two admins
 	pinMu    sync.Mutex // serialises comparisons of tool manifests with their pins on this replica
+
+	registering registrations // MCP servers whose registration is pinning them (manifests_add.go)
 }
 
 // New returns a Service.
 func New(d Deps) *Service {
 	return &Service{
 		store: d.Store, audit: d.Audit, observer: d.Observer, secrets: d.Secrets,
-		registry: d.Registry, calls: d.Calls, budgets: d.Budgets, kill: d.Kill, fleet: d.Fleet, npm: d.NPM, log: d.Log, now: time.Now,
+		registry: d.Registry, calls: d.Calls, budgets: d.Budgets, kill: d.Kill, fleet: d.Fleet, npm: d.NPM, packages: d.Packages, lister: d.Lister, log: d.Log, now: time.Now,
+		sigstore: d.Sigstore,
 	}
 }
+
+// Sigstore is the verifier of the configured Sigstore trusted root and publishers (npm
+// provenance, Sigstore bundles); nil when none is configured.
+func (s *Service) Sigstore() *supply.Sigstore { return s.sigstore }
 
 // AgentSpec is the wire type apitype.AgentSpec; see there.
 type AgentSpec = apitype.AgentSpec

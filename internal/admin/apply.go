@@ -196,8 +196,15 @@ func (s *Service) Apply(ctx context.Context, p *warden.Principal, doc Document, 
 		want := d.tools[name]
 		want.Labels = withManaged(want.Labels)
 		cur, ok := finalTools[name]
+		// A declared command keeps the package pinned when it was added; a new or changed one
+		// is pinned now, as tool add pins it. An npm package asked for again carries over; a new
+		// one is pinned (pinApplied) once the plan is checked.
 		if ok && samePackageRequest(cur, want) {
 			want.Package, want.Command = cur.Package, cur.Command
+		} else if ok && want.Kind == warden.ToolMCPCommand && want.Package == nil && cur.Kind == want.Kind && slices.Equal(cur.Command, want.Command) {
+			want.Package = cur.Package
+		} else if err := s.pinPackage(want); err != nil {
+			return nil, err
 		}
 		switch {
 		case !ok:

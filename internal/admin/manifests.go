@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/fleet"
@@ -25,7 +26,18 @@ import (
 
 // ObserveManifests compares the tools an MCP server lists now (the entries of its tools/list
 // result, every page) with their pins and records what changed.
+// A listing of a server being registered right now waits for that registration's own listing
+// to pin first (PinAtRegistration).
 func (s *Service) ObserveManifests(ctx context.Context, tool string, entries []json.RawMessage) error {
+	if err := s.registering.wait(ctx, tool); err != nil {
+		return err
+	}
+	return s.observe(ctx, tool, entries, nil)
+}
+
+// observe compares a listing with the pins and records what changed. by is the person whose
+// registration of the server listed it (PinAtRegistration), nil for an agent session's listing.
+func (s *Service) observe(ctx context.Context, tool string, entries []json.RawMessage, by *warden.Principal) error {
 	current, err := pin.ParseList(entries)
 	if err != nil {
 		return fmt.Errorf("reading the tools/list of %s: %w", tool, err)
@@ -40,6 +52,45 @@ func (s *Service) ObserveManifests(ctx context.Context, tool string, entries []j
 		return nil // the usual case: nothing written, nothing announced
 	}
 	now := s.now().UTC()
+	var events []*warden.AuditEvent
+	_, err = s.commit(ctx, false, func(ctx context.Context, announce killswitch.Announce) error {
+		var puts []*warden.ToolManifest
+		// Compared again inside the update: another replica may have pinned or held since.
+		err := s.store.UpdateToolManifests(ctx, tool, func(rows []*warden.ToolManifest) ([]*warden.ToolManifest, error) {
+			puts, events = compareManifests(tool, rows, current, now)
+			return puts, nil
+		})
+		if err != nil || len(puts) == 0 {
+			events = nil
+			return err
+		}
+		if by != nil {
+			for _, ev := range events {
+				if ev.Type == warden.EventManifestPinned { // the person's registration pinned them
+					ev.Actor = humanActor(ctx, by)
+					ev.Decision.Message = "pinned when registered: " + strings.TrimPrefix(ev.Decision.Message, "pinned ")
+				}
+			}
+		}
+		s.reloadRegistry(ctx, tool)
+		announce(fleet.TopicTool, tool)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, ev := range events {
+		if err := s.audit.Append(ctx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// compareManifests compares what a server lists now with its stored manifests and returns the
+// rows to store and the events to record: the first listing pins (unless the scanner blocks a
+// tool), a changed or added tool is held, a removed one recorded, a change undone pinned again.
+func compareManifests(tool string, rows []*warden.ToolManifest, current map[string]*pin.Manifest, now time.Time) ([]*warden.ToolManifest, []*warden.AuditEvent) {
 	byName := map[string]*warden.ToolManifest{}
 	pinned := map[string]*pin.Manifest{}
 	for _, r := range rows {
@@ -49,6 +100,7 @@ func (s *Service) ObserveManifests(ctx context.Context, tool string, entries []j
 		}
 	}
 	first := len(rows) == 0
+	var pinnedNow []string
 	var puts []*warden.ToolManifest
 	var events []*warden.AuditEvent
 	names := slices.Sorted(maps.Keys(current))
@@ -78,6 +130,7 @@ func (s *Service) ObserveManifests(ctx context.Context, tool string, entries []j
 		if first && !scan.Blocking(findings) {
 			r.State, r.Digest, r.Manifest, r.Findings = warden.ManifestPinned, m.Digest, m.Canonical, jsonOf(findings)
 			puts = append(puts, r)
+			pinnedNow = append(pinnedNow, c.Tool)
 			continue
 		}
 		diff := redactDiff(c.Fields)
@@ -100,30 +153,15 @@ func (s *Service) ObserveManifests(ctx context.Context, tool string, entries []j
 		}
 	}
 	if first {
-		events = append(events, manifestEvent(warden.EventManifestPinned, tool, "", fmt.Sprintf("pinned %d tools: %s", len(names), strings.Join(names, ", "))))
+		slices.Sort(pinnedNow)
+		ev := manifestEvent(warden.EventManifestPinned, tool, "", fmt.Sprintf("pinned %d tools: %s", len(pinnedNow), strings.Join(pinnedNow, ", ")))
+		ev.Decision.Effect, ev.Decision.Reason = warden.EffectAllow, ""
+		events = append(events, ev)
 	}
 	if len(puts) == 0 {
-		return nil
+		return nil, nil
 	}
-	_, err = s.commit(ctx, false, func(ctx context.Context, announce killswitch.Announce) error {
-		for _, r := range puts {
-			if err := s.store.PutToolManifest(ctx, r); err != nil {
-				return err
-			}
-		}
-		s.reloadRegistry(ctx, tool)
-		announce(fleet.TopicTool, tool)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, ev := range events {
-		if err := s.audit.Append(ctx, ev); err != nil {
-			return err
-		}
-	}
-	return nil
+	return puts, events
 }
 
 // unchanged reports whether every tool listed has its pin and is pinned, and every pin is listed.
@@ -231,38 +269,50 @@ func (s *Service) toolManifests(ctx context.Context, tool string) ([]*warden.Too
 
 // AcceptManifests pins the held manifests of an MCP server (only of MCP tool name when it is
 // not ""), after which calls to them go on to policy again.
-func (s *Service) AcceptManifests(ctx context.Context, p *warden.Principal, tool, name, reason string) ([]*warden.ToolManifest, error) {
+func (s *Service) AcceptManifests(ctx context.Context, p *warden.Principal, tool, name, digest, reason string) ([]*warden.ToolManifest, error) {
+	if digest != "" && !warden.ValidDigest(digest) {
+		return nil, warden.Errorf(warden.EInvalid, "digest %q: want sha256:<64 hex digits>", digest)
+	}
 	reason, err := validateReason(reason, true)
 	if err != nil {
 		return nil, err
 	}
 	s.pinMu.Lock()
 	defer s.pinMu.Unlock()
-	rows, err := s.toolManifests(ctx, tool)
-	if err != nil {
+	if _, err := s.store.Tool(ctx, tool); err != nil {
 		return nil, err
 	}
 	var accepted []*warden.ToolManifest
-	for _, r := range rows {
-		if r.State == warden.ManifestHeld && (name == "" || r.Name == name) {
-			r.State, r.Digest, r.Manifest = warden.ManifestPinned, r.HeldDigest, r.HeldManifest
-			r.HeldDigest, r.HeldManifest, r.Diff = "", nil, nil
-			r.AcceptedBy, r.AcceptedReason = p.Name, reason
-			accepted = append(accepted, r)
-		}
-	}
-	if len(accepted) == 0 {
-		what := "no tool of " + tool
-		if name != "" {
-			what = "the tool " + name + " of " + tool + " is not"
-		}
-		return nil, warden.Errorf(warden.ENotFound, "%s held for review", what)
-	}
 	_, err = s.commit(ctx, false, func(ctx context.Context, announce killswitch.Announce) error {
-		for _, r := range accepted {
-			if err := s.store.PutToolManifest(ctx, r); err != nil {
-				return err
+		err := s.store.UpdateToolManifests(ctx, tool, func(rows []*warden.ToolManifest) ([]*warden.ToolManifest, error) {
+			accepted = nil
+			var other []string
+			for _, r := range rows {
+				if r.State == warden.ManifestHeld && (name == "" || r.Name == name) && digest != "" && r.HeldDigest != digest {
+					other = append(other, r.Name+" is held as "+r.HeldDigest)
+					continue
+				}
+				if r.State == warden.ManifestHeld && (name == "" || r.Name == name) {
+					r.State, r.Digest, r.Manifest = warden.ManifestPinned, r.HeldDigest, r.HeldManifest
+					r.HeldDigest, r.HeldManifest, r.Diff = "", nil, nil
+					r.AcceptedBy, r.AcceptedReason = p.Name, reason
+					accepted = append(accepted, r)
+				}
 			}
+			if len(accepted) == 0 && len(other) > 0 {
+				return nil, warden.Errorf(warden.EConflict, "no tool of %s is held as %s (%s): the server changed it since it was reviewed; review it again", tool, digest, strings.Join(other, "; "))
+			}
+			if len(accepted) == 0 {
+				what := "no tool of " + tool
+				if name != "" {
+					what = "the tool " + name + " of " + tool + " is not"
+				}
+				return nil, warden.Errorf(warden.ENotFound, "%s held for review", what)
+			}
+			return accepted, nil
+		})
+		if err != nil {
+			return err
 		}
 		s.reloadRegistry(ctx, tool)
 		announce(fleet.TopicTool, tool)

@@ -234,6 +234,9 @@ func (s *Service) AddTool(ctx context.Context, p *warden.Principal, spec ToolSpe
 			return nil, err
 		}
 	}
+	if err := s.pinPackage(t); err != nil {
+		return nil, err
+	}
 	now := s.now().UTC()
 	t.CreatedAt, t.UpdatedAt = now, now
 	s.policyMu.Lock()
@@ -260,9 +263,27 @@ func toolTarget(t *warden.Tool) string {
 		return npmTarget(t.Package)
 	}
 	if t.Kind == warden.ToolMCPCommand {
+		if t.Package != nil {
+			return strings.Join(t.Command, " ") + " (package " + t.Package.Digest + ")"
+		}
 		return strings.Join(t.Command, " ")
 	}
 	return t.URL
+}
+
+// pinPackage records what a local command runs, as its start will resolve it: every start is
+// refused once the files differ (mcpgw), and a quarantine of the digest stops it. A command
+// that cannot be resolved now would not start either: refused.
+func (s *Service) pinPackage(t *warden.Tool) error {
+	if t.Kind != warden.ToolMCPCommand || t.Package != nil || s.packages == nil {
+		return nil
+	}
+	pkg, err := s.packages.PinCommand(t.Name, t.Command)
+	if err != nil {
+		return warden.Errorf(warden.EInvalid, "tool %s: the command's files cannot be pinned: %v; give a program that exists in the servers' PATH, or its absolute path", t.Name, err)
+	}
+	t.Package = pkg
+	return nil
 }
 
 func (s *Service) checkSecrets(ctx context.Context, t *warden.Tool) error {

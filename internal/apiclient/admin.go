@@ -74,10 +74,9 @@ func (c *Client) Tools(ctx context.Context) ([]*warden.Tool, error) {
 	return call[[]*warden.Tool](ctx, c, http.MethodGet, "/v1/tools", nil)
 }
 
-// AddTool registers a tool.
-func (c *Client) AddTool(ctx context.Context, spec apitype.ToolSpec) (*warden.Tool, error) {
-	var t warden.Tool
-	return &t, c.Do(ctx, http.MethodPost, "/v1/tools", spec, &t)
+// AddTool registers a tool; an MCP server's tools are pinned then (ToolAdded.Manifests).
+func (c *Client) AddTool(ctx context.Context, spec apitype.ToolSpec) (*apitype.ToolAdded, error) {
+	return call[*apitype.ToolAdded](ctx, c, http.MethodPost, "/v1/tools", spec)
 }
 
 // RemoveTool removes a tool.

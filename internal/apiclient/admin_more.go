@@ -212,8 +212,13 @@ func (c *Client) ToolManifests(ctx context.Context, tool string) ([]*warden.Tool
 	return call[[]*warden.ToolManifest](ctx, c, http.MethodGet, toolPath(tool)+"/manifests", nil)
 }
 
+// ScanToolManifests scans an MCP tool's pinned and held manifests.
+func (c *Client) ScanToolManifests(ctx context.Context, tool string) (*apitype.ToolScan, error) {
+	return call[*apitype.ToolScan](ctx, c, http.MethodGet, toolPath(tool)+"/scan", nil)
+}
+
 // AcceptManifests pins the held manifests of an MCP tool (of one MCP tool name when name is
 // not "").
-func (c *Client) AcceptManifests(ctx context.Context, tool, name, reason string) ([]*warden.ToolManifest, error) {
-	return call[[]*warden.ToolManifest](ctx, c, http.MethodPost, toolPath(tool)+"/manifests/accept", apitype.ManifestAcceptRequest{Tool: name, Reason: reason})
+func (c *Client) AcceptManifests(ctx context.Context, tool string, req apitype.ManifestAcceptRequest) ([]*warden.ToolManifest, error) {
+	return call[[]*warden.ToolManifest](ctx, c, http.MethodPost, toolPath(tool)+"/manifests/accept", req)
 }

@@ -181,6 +181,11 @@ func (c *Client) readAll(r io.Reader, method, path string) ([]byte, error) {
 	if limit <= 0 {
 		limit = MaxAnswer
 	}
+	return readAtMost(r, limit, method, path)
+}
+
+// readAtMost reads an answer of at most limit bytes, refusing a longer one.
+func readAtMost(r io.Reader, limit int64, method, path string) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, warden.WrapError(warden.EUnavailable, "reading the server's answer to "+method+" "+path, err)

@@ -67,13 +67,23 @@ func (c *Client) AgentSkills(ctx context.Context) ([]apitype.AgentSkill, error) 
 	return call[[]apitype.AgentSkill](ctx, c, http.MethodGet, "/v1/skills", nil)
 }
 
+// MaxSkillArchive bounds a skill archive read from the server: the skill limits' 64 MiB of
+// files, compressed, with room for the archive's own overhead.
+const MaxSkillArchive = 96 << 20
+
 // SkillArchive downloads a skill's canonical archive as the calling agent; digest "" is the
-// newest usable version. The caller verifies it (skill.ReadArchive, Digest).
-func (c *Client) SkillArchive(ctx context.Context, name, digest string) ([]byte, error) {
-	resp, err := c.Send(ctx, http.MethodGet, withDigest("/v1/skills/"+url.PathEscape(name)+"/archive", digest), nil, nil)
+// newest usable version. It returns the archive and the digest the server says it is
+// (Warden-Skill-Digest); the caller verifies both (skill.ReadArchive, Digest).
+func (c *Client) SkillArchive(ctx context.Context, name, digest string) (archive []byte, served string, err error) {
+	path := "/v1/skills/" + url.PathEscape(name) + "/archive"
+	resp, err := c.Send(ctx, http.MethodGet, withDigest(path, digest), nil, nil)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer resp.Body.Close()
-	return c.readAll(resp.Body, http.MethodGet, "/v1/skills/"+name+"/archive")
+	archive, err = readAtMost(resp.Body, MaxSkillArchive, http.MethodGet, path)
+	if err != nil {
+		return nil, "", err
+	}
+	return archive, resp.Header.Get("Warden-Skill-Digest"), nil
 }

@@ -106,6 +106,8 @@ type Plan struct {
 	// Credentials are the client credentials of the agents an apply created, shown once.
 	Credentials   map[string]AgentCredentials `json:"credentials,omitempty"`
 	PolicyVersion int64                       `json:"policy_version,omitempty"`
+	// Manifests are the pins of the MCP servers the apply created or changed, listed then.
+	Manifests []*ManifestPins `json:"manifests,omitempty"`
 }
 
 // AgentCredentials are an agent's client credentials.

@@ -30,17 +30,27 @@ type QuarantineReport struct {
 	// Manifests names the pinned MCP tool manifests of the digest ("SERVER/TOOL"), now denied
 	// with reason quarantined on every path.
 	Manifests []string `json:"manifests,omitempty"`
+	// Servers names the local MCP servers (tools) whose pinned package has the digest: their
+	// running instances stopped on every replica, their calls in flight cancelled, a start
+	// refused and their tools denied with reason quarantined until the quarantine is lifted.
+	Servers []string `json:"servers,omitempty"`
 	// CallsCancelled counts the calls in flight to them this replica cancelled; Replicas what
 	// every replica did (fleet).
-	CallsCancelled int          `json:"calls_cancelled"`
-	ElapsedMS      float64      `json:"elapsed_ms"`
-	Replicas       []ReplicaAck `json:"replicas,omitempty"`
+	CallsCancelled int `json:"calls_cancelled"`
+	// SandboxesStopped counts the `warden run` sandboxes registered here that mounted a skill of
+	// the digest and were told to stop; each replica's count is in Replicas.
+	SandboxesStopped int          `json:"sandboxes_stopped"`
+	ElapsedMS        float64      `json:"elapsed_ms"`
+	Replicas         []ReplicaAck `json:"replicas,omitempty"`
 }
 
 // ManifestAcceptRequest is the body of POST /v1/tools/{name}/manifests/accept: Tool names one
-// MCP tool of the server ("" accepts every held one).
+// MCP tool of the server ("" accepts every held one); Digest, when given, is the held manifest
+// the person reviewed — a tool held with any other digest (the server changed it again since) is
+// not accepted.
 type ManifestAcceptRequest struct {
 	Tool   string `json:"tool,omitempty"`
+	Digest string `json:"digest,omitempty"`
 	Reason string `json:"reason"`
 }
 
@@ -103,6 +113,20 @@ type RunnerRequest struct {
 	Hostname string `json:"hostname"`
 	PID      int    `json:"pid"`
 	Command  string `json:"command"`
+	// Skills are the skill versions the sandbox mounts (at most MaxRunnerSkills, each name
+	// once): a quarantine of one of their digests stops the sandbox, and a registration naming a
+	// quarantined digest is refused.
+	Skills []RunnerSkill `json:"skills,omitempty"`
+}
+
+// MaxRunnerSkills bounds the skills one sandbox may mount.
+const MaxRunnerSkills = 64
+
+// RunnerSkill is one skill version a sandbox mounted: the skill's name and the canonical digest
+// the runner verified its files against.
+type RunnerSkill struct {
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
 }
 
 // RunnerRegistered answers a registration.
@@ -132,6 +156,8 @@ type RunnerInfo struct {
 	Command   string    `json:"command"`
 	Started   time.Time `json:"started"`
 	Connected bool      `json:"connected"`
+	// Skills are the skill versions the sandbox mounted.
+	Skills []RunnerSkill `json:"skills,omitempty"`
 }
 
 // Events of the runner control stream, GET /v1/runners/{id}/control (Server-Sent Events).

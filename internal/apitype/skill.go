@@ -12,7 +12,8 @@ type SkillAddRequest struct {
 	// Digest is the digest the client computed; the server refuses the archive when its files
 	// give another ("" skips the comparison).
 	Digest string `json:"digest,omitempty"`
-	// Signature is the text of a minisign signature over the digest string.
+	// Signature is the text of a minisign signature, or the JSON of a Sigstore bundle, over the
+	// digest string; the server tells them apart by content.
 	Signature string `json:"signature,omitempty"`
 	// AllowUnsigned accepts a skill without a signature; UnsignedReason is required with it.
 	AllowUnsigned  bool   `json:"allow_unsigned,omitempty"`

@@ -216,14 +216,17 @@ func (l *Log) prepare(ev *warden.AuditEvent) error {
 	return nil
 }
 
-// risk rates an event its producer did not rate: by its tool, else by its kind (docs/audit.md).
+// risk rates an event its producer did not rate: the higher of its tool's risk and its kind's
+// (docs/audit.md), so that a kind that is high — a rug pull held, say — stays high whatever the
+// tool's own rating.
 func (l *Log) risk(ev *warden.AuditEvent) warden.Risk {
+	r := typeRisk(ev.Type)
 	if lookup := l.tools.Load(); ev.Target.Tool != "" && lookup != nil {
-		if t, ok := (*lookup)(ev.Target.Tool); ok && t.Risk != "" {
+		if t, ok := (*lookup)(ev.Target.Tool); ok && t.Risk.Level() > r.Level() {
 			return t.Risk
 		}
 	}
-	return typeRisk(ev.Type)
+	return r
 }
 
 // typeRisk is the risk of an event that names no tool: what changes who may do what, or stops
@@ -244,6 +247,10 @@ func typeRisk(typ string) warden.Risk {
 var highRiskTypes = []string{
 	"kill.", "lockdown.", "policy.", "admin.keys.", "admin.token.", "admin.secret.", warden.EventApply,
 	warden.EventAgentDelete, warden.EventAgentRotate, warden.EventAuditPrune,
+	// What a model reads or a local server runs changed under warden (held or refused until a
+	// person acts), or a person let a change through: the supply chain's alerts.
+	warden.EventManifestChanged, warden.EventManifestRemoved, warden.EventManifestAccepted,
+	warden.EventToolPackageChanged,
 }
 
 // redactEvent removes credential-looking values from the free text of an event whatever its

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strconv"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/wardenhq/warden/internal/apitype"
 )
 
@@ -32,6 +34,9 @@ func applyCmd(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseSupplyChain(file, b); err != nil {
+		return err
+	}
 	if err := decodeYAML(file, b, &req.Document); err != nil {
 		return err
 	}
@@ -44,6 +49,20 @@ func applyCmd(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	return inv.print(plan, func(w io.Writer) { printPlan(w, plan) })
+}
+
+// refuseSupplyChain names why a document with supply_chain: is refused, where the strict
+// decoder would only say the key is unknown: publishers and the Sigstore trusted root are trust
+// roots, kept in each replica's server configuration, and never set through the admin API.
+func refuseSupplyChain(name string, b []byte) error {
+	var top map[string]any
+	if yaml.Unmarshal(b, &top) != nil {
+		return nil // the strict decoder names the problem
+	}
+	if _, ok := top["supply_chain"]; ok {
+		return usagef("%s: supply_chain (trusted publishers, the Sigstore trusted root) is server configuration, not something warden apply sets: put it in the configuration file of every 'warden serve' replica and restart them (see docs/supply-chain.md)", name)
+	}
+	return nil
 }
 
 func printPlan(w io.Writer, plan *apitype.Plan) {
@@ -67,6 +86,9 @@ func printPlan(w io.Writer, plan *apitype.Plan) {
 	}
 	if plan.PolicyVersion > 0 {
 		fmt.Fprintf(w, "Policy version %d in force.\n", plan.PolicyVersion)
+	}
+	for _, m := range plan.Manifests {
+		printPins(w, m)
 	}
 	for _, n := range sortedKeys(plan.Credentials) {
 		cr := plan.Credentials[n]

@@ -18,7 +18,7 @@ var killCommands = []command{
 	{"lockdown lift", "--reason TEXT", "end the lockdown (admin)", lockdownLift},
 	{"lockdown status", "", "show whether a lockdown is in force", lockdownStatus},
 	{"lockdown", "--reason TEXT [--min-risk high]", "fleet-wide break glass: deny every agent (or every call to tools of a risk or more)", lockdownCmd},
-	{"quarantine", "DIGEST --reason TEXT", "take a skill version or an MCP tool manifest out of use by its digest (sha256:…) on every replica; calls in flight to it are cancelled", quarantineCmd},
+	{"quarantine", "DIGEST --reason TEXT", "take a skill version, a local MCP server package or an MCP tool manifest out of use by its digest (sha256:…) on every replica; calls in flight to it are cancelled, servers running it and sandboxes that mounted it stopped", quarantineCmd},
 	{"replicas", "", "list the replicas of the fleet: heartbeat, applied state version, lag, freshness", replicasCmd},
 }
 
@@ -261,9 +261,15 @@ func quarantineCmd(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	return inv.print(q, func(w io.Writer) {
-		fmt.Fprintf(w, "%s quarantined: skills and tool manifests of this digest are refused on every replica.\n", q.Digest)
+		fmt.Fprintf(w, "%s quarantined: skills, server packages and tool manifests of this digest are refused on every replica.\n", q.Digest)
 		if len(q.Manifests) > 0 {
 			fmt.Fprintf(w, "MCP tool manifests denied: %s; %d calls in flight cancelled here.\n", strings.Join(q.Manifests, ", "), q.CallsCancelled)
+		}
+		if len(q.Servers) > 0 {
+			fmt.Fprintf(w, "Local MCP servers stopped and refused a start: %s; %d calls in flight cancelled here.\n", strings.Join(q.Servers, ", "), q.CallsCancelled)
+		}
+		if q.SandboxesStopped > 0 {
+			fmt.Fprintf(w, "Sandboxes that mounted it told to stop here: %d.\n", q.SandboxesStopped)
 		}
 		printReplicaAcks(w, q.Replicas)
 	})

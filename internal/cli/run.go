@@ -18,7 +18,7 @@ import (
 )
 
 var runCommands = []command{
-	{"run", "--agent NAME [--workspace DIR] [--ro PATH …] [--rw PATH …] [--allow-host HOST[:PORT] …] [--memory 2G] [--pids 512] [--cpu 1.0] [--timeout 1h] [--env NAME …] [--allow-weaker NAME …] [--on-lease-loss kill|freeze] [--credentials FILE] [--addr URL] -- CMD ARGS…",
+	{"run", "--agent NAME [--workspace DIR] [--ro PATH …] [--rw PATH …] [--allow-host HOST[:PORT] …] [--memory 2G] [--pids 512] [--cpu 1.0] [--timeout 1h] [--env NAME …] [--skill NAME[@sha256:…] …] [--allow-weaker NAME …] [--on-lease-loss kill|freeze] [--credentials FILE] [--addr URL] -- CMD ARGS…",
 		"run a command as the agent in a sandbox whose only way out is through warden", runCmd},
 }
 
@@ -42,7 +42,7 @@ func runCmd(ctx context.Context, inv *invocation) error {
 	inv.fs.StringVar(&inv.addr, "addr", "", "server address (env WARDEN_ADDR, default http://127.0.0.1:8787)")
 	var (
 		agent, credFile, workspace, memory, onLeaseLoss string
-		ro, rw, allowHosts, envNames, weaker            listFlag
+		ro, rw, allowHosts, envNames, weaker, skills    listFlag
 		pids                                            int
 		cpu                                             float64
 		timeout                                         time.Duration
@@ -58,6 +58,7 @@ func runCmd(ctx context.Context, inv *invocation) error {
 	inv.fs.Float64Var(&cpu, "cpu", 0, "CPU limit in CPUs, such as 1.5 (0 for none)")
 	inv.fs.DurationVar(&timeout, "timeout", 0, "kill the sandbox after this long (0 for never)")
 	inv.fs.Var(&envNames, "env", "environment variable to pass into the sandbox (repeatable); nothing else passes")
+	inv.fs.Var(&skills, "skill", "NAME or NAME@sha256:… of a skill the agent is granted, verified and mounted read-only at $HOME/.claude/skills/NAME (repeatable); its allowed-tools grant nothing")
 	inv.fs.Var(&weaker, "allow-weaker", "a mechanism the sandbox may run without if this machine lacks it: "+mechanismNames()+" (repeatable)")
 	inv.fs.StringVar(&onLeaseLoss, "on-lease-loss", runner.OnLeaseLossKill, "when warden stays silent for a lease: kill, or freeze until it answers")
 	if err := inv.fs.Parse(inv.args); err != nil {
@@ -120,9 +121,25 @@ func runCmd(ctx context.Context, inv *invocation) error {
 		if secretEnv[name] {
 			return usagef("--env %s: the runner's secrets never enter the sandbox", name)
 		}
+		if name == "WARDEN_SKILLS" {
+			return usagef("--env WARDEN_SKILLS: warden sets it to the skills --skill mounted")
+		}
 		if v, ok := os.LookupEnv(name); ok {
 			spec.Env = append(spec.Env, name+"="+v)
 		}
+	}
+	var mount []runner.Skill
+	for _, s := range skills {
+		sk, err := runner.ParseSkill(s)
+		if err != nil {
+			return usagef("--skill: %s", warden.ErrorMessage(err))
+		}
+		for _, other := range mount {
+			if other.Name == sk.Name {
+				return usagef("--skill %s is given twice", sk.Name)
+			}
+		}
+		mount = append(mount, sk)
 	}
 	var hosts []egress.HostPattern
 	for _, h := range allowHosts {
@@ -139,7 +156,7 @@ func runCmd(ctx context.Context, inv *invocation) error {
 
 	log := newLogger(inv.env.Stderr, logConfigAuto())
 	res, err := runner.Run(ctx, runner.Options{
-		Server: inv.serverAddr(), Agent: agent, Credentials: creds, Spec: spec, AllowHosts: hosts,
+		Server: inv.serverAddr(), Agent: agent, Credentials: creds, Spec: spec, AllowHosts: hosts, Skills: mount,
 		Timeout: timeout, OnLeaseLoss: onLeaseLoss, Log: log, HTTP: inv.env.HTTPClient,
 	})
 	if err != nil {

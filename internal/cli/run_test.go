@@ -39,6 +39,10 @@ func TestRunRefusesBeforeStarting(t *testing.T) {
 		{[]string{"run", "--agent", "a", "--allow-weaker", "namespaces", "--", "true"}, "unknown mechanism"},
 		{[]string{"run", "--agent", "a", "--allow-host", "a.*.com", "--", "true"}, "--allow-host"},
 		{[]string{"run", "--agent", "a", "--on-lease-loss", "shrug", "--", "true"}, "kill or freeze"},
+		{[]string{"run", "--agent", "a", "--skill", "Notes", "--", "true"}, "--skill: skill name"},
+		{[]string{"run", "--agent", "a", "--skill", "notes@sha256:abc", "--", "true"}, "want sha256:"},
+		{[]string{"run", "--agent", "a", "--skill", "notes", "--skill", "notes@sha256:" + strings.Repeat("ab", 32), "--", "true"}, "given twice"},
+		{[]string{"run", "--agent", "a", "--env", "WARDEN_SKILLS", "--", "true"}, "warden sets it"},
 		{[]string{"run", "--agent", "a", "--", "true"}, "credentials are needed"},
 	} {
 		err := Run(context.Background(), tc.args, env)

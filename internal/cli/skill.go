@@ -58,7 +58,7 @@ func skillAdd(ctx context.Context, inv *invocation) error {
 	var req apitype.SkillAddRequest
 	var sigFile, reason string
 	inv.fs.StringVar(&req.Name, "name", "", "register under this name instead of SKILL.md's")
-	inv.fs.StringVar(&sigFile, "signature", "", "a minisign signature (.minisig) over the skill's digest string by a trusted publisher")
+	inv.fs.StringVar(&sigFile, "signature", "", "a minisign signature (.minisig) or a Sigstore bundle (JSON) over the skill's digest string by a trusted publisher")
 	inv.fs.BoolVar(&req.AllowUnsigned, "allow-unsigned", false, "accept the skill without a signature (admin; needs --reason)")
 	inv.fs.BoolVar(&req.OverrideFindings, "override-findings", false, "accept the skill despite high scanner findings (admin; needs --reason)")
 	inv.fs.StringVar(&reason, "reason", "", "why an unsigned skill or its findings are accepted (recorded in the audit log and shown by 'skill show')")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 
 	"github.com/wardenhq/warden"
@@ -20,6 +21,7 @@ var toolCommands = []command{
 	{"tool remove", "NAME", "unregister a tool", toolRemove},
 	{"tool review", "NAME", "show an MCP tool's pinned manifests; held ones with their diff and the scanner's findings", toolReview},
 	{"tool accept", "NAME [--tool T] --reason TEXT", "pin the held manifests of an MCP tool (of one MCP tool with --tool)", toolAccept},
+	{"tool scan", "NAME [--format text|json|sarif] [--fail-on low|medium|high]", "scan an MCP tool's pinned and held manifests; exit 1 on findings at or above --fail-on (high)", toolScan},
 	{"secret set", "NAME (value on stdin)", "store a secret warden injects upstream; no API returns it", secretSet},
 	{"secret list", "", "list secrets (names and dates only)", secretList},
 	{"secret delete", "NAME", "delete a secret", secretDelete},
@@ -75,7 +77,8 @@ func toolAdd(ctx context.Context, inv *invocation) error {
 	}
 	return inv.print(t, func(w io.Writer) {
 		fmt.Fprintf(w, "Tool %q registered.\n\n", t.Name)
-		printTool(w, t)
+		printTool(w, t.Tool)
+		printPins(w, t.Manifests)
 	})
 }
 
@@ -92,7 +95,7 @@ func printTool(w io.Writer, t *warden.Tool) {
 	if t.Sandbox != nil {
 		readOnly, allowHosts = t.Sandbox.ReadOnly, t.Sandbox.AllowHosts
 	}
-	pairs := []string{
+	kv(w,
 		"name", t.Name,
 		"kind", string(t.Kind),
 		"url", t.URL,
@@ -107,13 +110,34 @@ func printTool(w io.Writer, t *warden.Tool) {
 		"approval", strings.Join(t.Approval, ", "),
 		"read_only", strings.Join(readOnly, ", "),
 		"allow_hosts", strings.Join(allowHosts, ", "),
+		"created", fmtTime(t.CreatedAt),
+	)
+	printPackage(w, t)
+	if len(t.Routes) > 0 {
+		fmt.Fprintln(w, "routes:")
+		for _, r := range t.Routes {
+			fmt.Fprintln(w, "  "+r)
+		}
 	}
-	if p := t.Package; p != nil && p.Source == warden.PackageNPM {
+}
+
+// printPackage shows what a local MCP server runs, pinned when it was added: the digest a
+// quarantine names and each file with its own.
+func printPackage(w io.Writer, t *warden.Tool) {
+	if t.Kind != warden.ToolMCPCommand {
+		return
+	}
+	p := t.Package
+	if p == nil {
+		kv(w, "package", "not pinned: added before warden pinned a local server's files; its files are not verified at start (add the tool again to pin them)")
+		return
+	}
+	if p.Source == warden.PackageNPM {
 		entry := ""
 		if len(p.Files) > 0 {
 			entry = p.Files[0].Path + " " + p.Files[0].Digest
 		}
-		pairs = append(pairs,
+		kv(w,
 			"package", "npm "+p.Name+"@"+p.Version,
 			"digest", p.Digest,
 			"integrity", p.Integrity,
@@ -121,14 +145,28 @@ func printTool(w io.Writer, t *warden.Tool) {
 			"entry", entry,
 			"provenance", p.Provenance,
 		)
+		return
 	}
-	kv(w, append(pairs, "created", fmtTime(t.CreatedAt))...)
-	if len(t.Routes) > 0 {
-		fmt.Fprintln(w, "routes:")
-		for _, r := range t.Routes {
-			fmt.Fprintln(w, "  "+r)
+	kv(w, "package", p.Source+" "+p.Digest)
+	if len(p.Files) > 0 {
+		fmt.Fprintln(w, "files:")
+		for _, f := range p.Files {
+			fmt.Fprintf(w, "  %s  %s\n", f.Digest, f.Path)
 		}
 	}
+	if p.Source == warden.PackageCommand && len(t.Command) > 0 && fetchesAtStart(t.Command[0]) {
+		fmt.Fprintf(w, "note: %s fetches what it runs when the server starts: the digest pins %s, not that package; use 'warden tool add --npm' to pin an npm package\n",
+			t.Command[0], t.Command[0])
+	}
+}
+
+// fetchesAtStart reports whether a program downloads the package it runs (npx -y pkg).
+func fetchesAtStart(prog string) bool {
+	switch path.Base(prog) {
+	case "npx", "pnpx", "bunx", "uvx", "pipx":
+		return true
+	}
+	return false
 }
 
 func toolList(ctx context.Context, inv *invocation) error {
@@ -341,6 +379,7 @@ func toolReview(ctx context.Context, inv *invocation) error {
 					fmt.Fprintf(w, "  %s\n    - %s\n    + %s\n", d.Path, d.Before, d.After)
 				}
 				printFindings(w, m.Findings)
+				fmt.Fprintf(w, "  accept: warden tool accept %s --tool %s --digest %s --reason TEXT\n", pos[0], m.Name, m.HeldDigest)
 			case warden.ManifestRemoved:
 				fmt.Fprintf(w, "removed %s (pinned %s)\n", m.Name, m.Digest)
 			default:
@@ -363,6 +402,7 @@ func toolAccept(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
 	var req apitype.ManifestAcceptRequest
 	inv.fs.StringVar(&req.Tool, "tool", "", "accept only this MCP tool of the server")
+	inv.fs.StringVar(&req.Digest, "digest", "", "accept only the held manifest with this digest, the one reviewed (tool review prints it)")
 	inv.fs.StringVar(&req.Reason, "reason", "", "why (required; recorded in the audit log)")
 	pos, err := inv.parse("NAME")
 	if err != nil {
@@ -372,7 +412,7 @@ func toolAccept(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	ms, err := c.AcceptManifests(ctx, pos[0], req.Tool, req.Reason)
+	ms, err := c.AcceptManifests(ctx, pos[0], req)
 	if err != nil {
 		return err
 	}

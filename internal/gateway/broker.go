@@ -12,7 +12,9 @@ import (
 
 // UpstreamHeaders returns what goes upstream with a call: the brokered credential from the
 // tool's inject template, and who acted — Warden-Agent, Warden-Session, Warden-On-Behalf-Of —
-// with the W3C traceparent. The agent's own token is never among them.
+// with the W3C traceparent. The agent's own token is never among them. With no caller (c nil:
+// warden itself lists a server's tools when it is registered, mcpgw.Server.ListTools) only the
+// credential and traceparent go.
 func (g *Pipeline) UpstreamHeaders(ctx context.Context, c *Caller, tool *warden.Tool, trace TraceContext) (http.Header, error) {
 	h := http.Header{}
 	e := g.Registry.current().tools[tool.Name]
@@ -26,12 +28,15 @@ func (g *Pipeline) UpstreamHeaders(ctx context.Context, c *Caller, tool *warden.
 		}
 		h.Set(e.header, strings.Replace(e.value, "{{secret}}", secret, 1))
 	}
+	h.Set("Traceparent", trace.Traceparent())
+	if c == nil {
+		return h, nil
+	}
 	h.Set("Warden-Agent", c.Agent.Name)
 	h.Set("Warden-Session", c.Claims.SessionID)
 	if obo := c.Claims.OnBehalfOf(); obo != "" {
 		h.Set("Warden-On-Behalf-Of", obo)
 	}
-	h.Set("Traceparent", trace.Traceparent())
 	return h, nil
 }
 

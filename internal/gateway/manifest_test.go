@@ -20,7 +20,7 @@ type quarantiningBudgets struct {
 }
 
 func (q quarantiningBudgets) Consume(string, string, string, map[string]any, time.Time) (func(), *gateway.BudgetDenial, error) {
-	q.kill.SetQuarantined([]*warden.Quarantine{{Digest: q.digest}})
+	q.kill.SetQuarantined(q.kill.Ticket(), []*warden.Quarantine{{Digest: q.digest}})
 	return func() {}, nil, nil
 }
 

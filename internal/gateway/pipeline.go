@@ -648,24 +648,45 @@ func (g *Pipeline) CancelTool(tool string) int {
 	return g.inflight.cancel(func(c inflightCall) bool { return c.tool == tool })
 }
 
-// StopDigest cancels every call in flight to an MCP tool whose pinned manifest has the digest
-// (the kill switch's reconciler calls it for a digest newly quarantined) and returns how many.
-// New calls to it are refused with quarantined by the pipeline (manifestRefusal).
+// StopDigest cancels every call in flight to an MCP tool whose pinned manifest has the digest,
+// and every call to a local MCP server whose package has it (the kill switch's reconciler calls
+// it for a digest newly quarantined), and returns how many. New calls to them are refused with
+// quarantined by the pipeline (manifestRefusal; the kill state's Check for a package).
 func (g *Pipeline) StopDigest(_ context.Context, digest, _ string) int {
 	type key struct{ tool, action string }
 	hit := map[key]bool{}
+	servers := map[string]bool{}
 	for _, e := range g.Registry.current().tools {
+		if p := e.tool.Package; p != nil && p.Digest == digest {
+			servers[e.tool.Name] = true
+		}
 		for name, m := range e.pins {
 			if m.Digest == digest || m.HeldDigest == digest {
 				hit[key{e.tool.Name, name}] = true
 			}
 		}
 	}
-	if len(hit) == 0 {
+	if len(hit) == 0 && len(servers) == 0 {
 		return 0
 	}
-	return g.inflight.cancel(func(c inflightCall) bool { return hit[key{c.tool, c.action}] })
+	return g.inflight.cancel(func(c inflightCall) bool { return servers[c.tool] || hit[key{c.tool, c.action}] })
 }
+
+// PackagesOf names the local MCP servers (tools) whose pinned package has the digest, sorted.
+func (g *Pipeline) PackagesOf(digest string) []string {
+	var out []string
+	for _, e := range g.Registry.current().tools {
+		if p := e.tool.Package; p != nil && p.Digest == digest {
+			out = append(out, e.tool.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// PackageQuarantined reports whether a server package's digest is quarantined in the kill
+// state this replica enforces.
+func (g *Pipeline) PackageQuarantined(digest string) bool { return g.Kill.Load().Quarantined(digest) }
 
 // PinnedDigest returns the digest of the manifest pinned for an MCP server's tool, "" when it
 // has none in force (held, removed, never pinned); ok is false when nothing of the server is

@@ -70,6 +70,10 @@ func NewRegistry(store RegistryStore, log *slog.Logger) *Registry {
 func (r *Registry) Load(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var ticket uint64
+	if r.Kill != nil {
+		ticket = r.Kill.Ticket()
+	}
 	tools, err := r.store.Tools(ctx)
 	if err != nil {
 		return fmt.Errorf("loading tools: %w", err)
@@ -90,7 +94,7 @@ func (r *Registry) Load(ctx context.Context) error {
 		}
 	}
 	if r.Kill != nil {
-		r.Kill.SetTools(tools)
+		r.Kill.SetTools(ticket, tools)
 	}
 	snap, err := build(WithBuiltins(tools), files, version)
 	for _, m := range pins {

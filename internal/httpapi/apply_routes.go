@@ -19,7 +19,7 @@ func (a *API) applyRoutes(mux *http.ServeMux) {
 		if err := decodeJSON(w, r, &req); err != nil {
 			return err
 		}
-		return answer(w, http.StatusOK)(a.Admin.Apply(r.Context(), p, req.Document, req.DryRun))
+		return answer(w, http.StatusOK)(a.Admin.ApplyPinned(r.Context(), p, req.Document, req.DryRun))
 	}))
 	mux.Handle("GET /v1/agents/{name}/budgets", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
 		return answer(w, http.StatusOK)(a.Admin.ShowBudgets(r.Context(), r.PathValue("name")))

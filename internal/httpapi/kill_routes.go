@@ -122,6 +122,9 @@ func (a *API) registerRunner(w http.ResponseWriter, r *http.Request, c *warden.C
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
+	if err := killswitch.CheckRunnerSkills(req.Skills); err != nil {
+		return err
+	}
 	if msg := killswitch.RunnerRefusal(a.Kill.State.Load(), c.AgentID(), c.Epoch, time.Now()); msg != "" {
 		return warden.Errorf(warden.EForbidden, "this agent may not start a sandbox: %s", msg)
 	}
@@ -130,19 +133,28 @@ func (a *API) registerRunner(w http.ResponseWriter, r *http.Request, c *warden.C
 	run := a.Kill.Runners.Register(&killswitch.Runner{
 		RunnerInfo: apitype.RunnerInfo{
 			ID: warden.NewID("run_"), AgentID: c.AgentID(), Agent: st.Agent.Name, Hostname: truncate(req.Hostname, 255),
-			PID: req.PID, Command: truncate(req.Command, 1024), Started: time.Now().UTC(),
+			PID: req.PID, Command: truncate(req.Command, 1024), Started: time.Now().UTC(), Skills: req.Skills,
 		},
 		SecretHash: [32]byte(hash),
 	})
-	a.recordRunner(r, run, c.SessionID, c.OnBehalfOf(), "sandbox.start", "pid "+fmt.Sprint(req.PID)+": "+run.Command)
+	// The quarantine is checked once the runner is in the registry: a quarantine whose reconcile
+	// went through the registry before it was there published its snapshot first, so it is seen
+	// here; one that comes later finds the runner there.
+	if msg := killswitch.SkillRefusal(a.Kill.State.Load(), req.Skills); msg != "" {
+		a.Kill.Runners.Remove(run.ID)
+		a.appendRunnerEvent(r, run, c.SessionID, c.OnBehalfOf(), "sandbox.refused", msg, warden.EventDecision{Effect: warden.EffectDeny, Reason: warden.ReasonQuarantined}, warden.EventOutcome{})
+		return warden.Errorf(warden.EConflict, "this sandbox may not start: %s", msg)
+	}
+	a.recordRunner(r, run, c.SessionID, c.OnBehalfOf(), "sandbox.start", "pid "+fmt.Sprint(req.PID)+": "+run.Command+skillsNote(req.Skills))
 	writeJSON(w, http.StatusCreated, RunnerRegistered{ID: run.ID, LeaseSeconds: killswitch.LeaseSeconds, Secret: secret})
 	return nil
 }
 
 // runnerControl is the control channel: Server-Sent Events with a lease every LeaseSeconds/3,
-// and terminate when the agent is killed, suspended or locked down. The reconciler sends the
-// terminate (Runners.Terminate) whichever replica heard the kill; the kill state is also
-// checked every second, as a safety net.
+// and terminate when the agent is killed, suspended or locked down, or a skill the sandbox
+// mounted is quarantined. The reconciler sends the terminate (Runners.Terminate,
+// TerminateDigest) whichever replica heard the change; the kill state is also checked every
+// second, as a safety net.
 func (a *API) runnerControl(w http.ResponseWriter, r *http.Request, c *warden.Claims) error {
 	run, ok := a.Kill.Runners.Get(r.PathValue("id"), c.AgentID())
 	if !ok {
@@ -176,7 +188,12 @@ func (a *API) runnerControl(w http.ResponseWriter, r *http.Request, c *warden.Cl
 			send("terminate", apitype.RunnerControl{Reason: reason})
 			return nil
 		case <-check.C:
-			if msg := killswitch.RunnerRefusal(a.Kill.State.Load(), c.AgentID(), c.Epoch, time.Now()); msg != "" {
+			snap := a.Kill.State.Load()
+			msg := killswitch.RunnerRefusal(snap, c.AgentID(), c.Epoch, time.Now())
+			if msg == "" {
+				msg = killswitch.SkillRefusal(snap, run.Skills)
+			}
+			if msg != "" {
 				send("terminate", apitype.RunnerControl{Reason: msg})
 				return nil
 			}
@@ -200,16 +217,33 @@ func (a *API) runnerReport(w http.ResponseWriter, r *http.Request, run *killswit
 }
 
 func (a *API) recordRunner(r *http.Request, run *killswitch.Runner, session, onBehalfOf, event, msg string) {
+	a.appendRunnerEvent(r, run, session, onBehalfOf, event, msg, warden.EventDecision{Effect: warden.EffectAllow}, warden.EventOutcome{Status: warden.StatusOK})
+}
+
+func (a *API) appendRunnerEvent(r *http.Request, run *killswitch.Runner, session, onBehalfOf, event, msg string, d warden.EventDecision, o warden.EventOutcome) {
+	d.Message = msg
 	ev := &warden.AuditEvent{
 		Type:     event,
 		Actor:    warden.EventActor{Kind: warden.ActorAgent, ID: run.AgentID, Name: run.Agent, SessionID: session, OnBehalfOf: onBehalfOf, Source: r.RemoteAddr},
 		Target:   warden.EventTarget{Resource: "sandbox:" + run.ID},
-		Decision: warden.EventDecision{Effect: warden.EffectAllow, Message: msg},
-		Outcome:  warden.EventOutcome{Status: warden.StatusOK},
+		Decision: d,
+		Outcome:  o,
 	}
 	if err := a.Audit.Append(r.Context(), ev); err != nil {
 		a.Log.Error("audit append failed", "type", ev.Type, "err", err)
 	}
+}
+
+// skillsNote names a sandbox's skills in its sandbox.start event.
+func skillsNote(skills []apitype.RunnerSkill) string {
+	if len(skills) == 0 {
+		return ""
+	}
+	names := make([]string, len(skills))
+	for i, s := range skills {
+		names[i] = s.Name + "@" + s.Digest
+	}
+	return " (skills " + strings.Join(names, ", ") + ")"
 }
 
 func truncate(s string, n int) string {

@@ -36,7 +36,7 @@ func (a *API) toolRoutes(mux *http.ServeMux) {
 		if err := decodeJSON(w, r, &spec); err != nil {
 			return err
 		}
-		return answer(w, http.StatusCreated)(a.Admin.AddTool(r.Context(), p, spec))
+		return answer(w, http.StatusCreated)(a.Admin.AddToolPinned(r.Context(), p, spec))
 	}))
 	mux.Handle("DELETE /v1/tools/{name}", a.adminRoute(adminOnly, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
 		return noContent(w, a.Admin.RemoveTool(r.Context(), p, r.PathValue("name")))
@@ -63,12 +63,15 @@ func (a *API) toolRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/tools/{name}/manifests", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
 		return answer(w, http.StatusOK)(a.Admin.ToolManifests(r.Context(), r.PathValue("name")))
 	}))
+	mux.Handle("GET /v1/tools/{name}/scan", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		return answer(w, http.StatusOK)(a.Admin.ScanToolManifests(r.Context(), r.PathValue("name")))
+	}))
 	mux.Handle("POST /v1/tools/{name}/manifests/accept", a.adminRoute(warden.RoleSet{warden.RoleOperator}, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
 		var req apitype.ManifestAcceptRequest
 		if err := decodeJSON(w, r, &req); err != nil {
 			return err
 		}
-		return answer(w, http.StatusOK)(a.Admin.AcceptManifests(r.Context(), p, r.PathValue("name"), req.Tool, req.Reason))
+		return answer(w, http.StatusOK)(a.Admin.AcceptManifests(r.Context(), p, r.PathValue("name"), req.Tool, req.Digest, req.Reason))
 	}))
 
 	mux.Handle("GET /v1/secrets", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {

@@ -20,7 +20,7 @@ func (s *Service) LiftQuarantine(ctx context.Context, p *warden.Principal, diges
 	if err != nil {
 		return nil, err
 	}
-	if !validDigest(digest) {
+	if !warden.ValidDigest(digest) {
 		return nil, warden.Errorf(warden.EInvalid, "digest %q: want sha256:<64 hex digits>", digest)
 	}
 	var q *warden.Quarantine

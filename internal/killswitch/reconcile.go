@@ -29,7 +29,8 @@ func (t terminated) applied() fleet.Applied {
 // Reconcile ends on this replica what the current kill state forbids and the state reconciled
 // last allowed: the calls, MCP sessions, approvals and sandboxes of agents newly killed,
 // suspended, deleted or given a new epoch; everything a new or wider lockdown covers; the calls
-// to tools newly disabled; what runs from digests newly quarantined. Whoever changed the state —
+// to tools newly disabled; what runs from digests newly quarantined, the sandboxes that mounted a
+// skill of such a digest among it. Whoever changed the state —
 // a command here, another replica's change applied by the Handler, the safety-net poll — this is
 // the one way termination happens, and each change is terminated once.
 func (s *Service) Reconcile(ctx context.Context) fleet.Applied {
@@ -64,8 +65,14 @@ func (s *Service) reconcileLocked(ctx context.Context) terminated {
 		}
 	}
 	for _, digest := range slices.Sorted(maps.Keys(cur.quarantined)) {
-		if !prev.quarantined[digest] && s.Artifacts != nil {
+		if prev.quarantined[digest] {
+			continue
+		}
+		if s.Artifacts != nil {
 			t.artifacts += s.Artifacts.StopDigest(ctx, digest, "quarantined")
+		}
+		if s.Runners != nil {
+			t.sandboxes += s.Runners.TerminateDigest(digest, "a skill it mounted is quarantined: "+digest)
 		}
 	}
 	return t

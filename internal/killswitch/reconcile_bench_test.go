@@ -28,7 +28,7 @@ func BenchmarkReconcile(b *testing.B) {
 		if err := state.LoadAgents(context.Background(), func(context.Context) ([]*warden.Agent, error) { return agents, nil }); err != nil {
 			b.Fatal(err)
 		}
-		state.SetTools(tools)
+		state.SetTools(state.Ticket(), tools)
 		s := &Service{State: state, Calls: &fakeCalls{}, Sessions: &fakeSessions{}, Runners: NewRunners(), Log: slog.New(slog.DiscardHandler)}
 		s.Baseline()
 		return s

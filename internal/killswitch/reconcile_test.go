@@ -118,8 +118,10 @@ func TestReconcileTransitions(t *testing.T) {
 			},
 		},
 		{
-			name:   "full lockdown",
-			change: func(e *serviceEnv) { e.svc.State.SetLockdown(warden.Lockdown{Active: true, Reason: "incident 7"}) },
+			name: "full lockdown",
+			change: func(e *serviceEnv) {
+				e.svc.State.SetLockdown(e.svc.State.Ticket(), warden.Lockdown{Active: true, Reason: "incident 7"})
+			},
 			want: terminatedHere{all: 1, sessions: []string{"agt_bot", "agt_other"}, rejectAll: []string{"lockdown: incident 7"},
 				runners: []string{"run_1: lockdown: incident 7", "run_2: lockdown: incident 7"}},
 			applied: fleet.Applied{CallsCancelled: 5, SessionsClosed: 2, SandboxesStopped: 2},
@@ -127,7 +129,7 @@ func TestReconcileTransitions(t *testing.T) {
 		{
 			name: "lockdown from high risk",
 			change: func(e *serviceEnv) {
-				e.svc.State.SetLockdown(warden.Lockdown{Active: true, MinRisk: warden.RiskHigh, Reason: "x"})
+				e.svc.State.SetLockdown(e.svc.State.Ticket(), warden.Lockdown{Active: true, MinRisk: warden.RiskHigh, Reason: "x"})
 			},
 			want:    terminatedHere{tools: []string{"payments"}},
 			applied: fleet.Applied{CallsCancelled: 1},
@@ -135,30 +137,52 @@ func TestReconcileTransitions(t *testing.T) {
 		{
 			name: "lockdown widened from high risk to everything",
 			before: func(e *serviceEnv) {
-				e.svc.State.SetLockdown(warden.Lockdown{Active: true, MinRisk: warden.RiskHigh, Reason: "x"})
+				e.svc.State.SetLockdown(e.svc.State.Ticket(), warden.Lockdown{Active: true, MinRisk: warden.RiskHigh, Reason: "x"})
 			},
-			change: func(e *serviceEnv) { e.svc.State.SetLockdown(warden.Lockdown{Active: true, Reason: "y"}) },
+			change: func(e *serviceEnv) {
+				e.svc.State.SetLockdown(e.svc.State.Ticket(), warden.Lockdown{Active: true, Reason: "y"})
+			},
 			want: terminatedHere{all: 1, sessions: []string{"agt_bot", "agt_other"}, rejectAll: []string{"lockdown: y"},
 				runners: []string{"run_1: lockdown: y", "run_2: lockdown: y"}},
 			applied: fleet.Applied{CallsCancelled: 5, SessionsClosed: 2, SandboxesStopped: 2},
 		},
 		{
-			name:   "lockdown lifted: nothing ends",
-			before: func(e *serviceEnv) { e.svc.State.SetLockdown(warden.Lockdown{Active: true, Reason: "x"}) },
-			change: func(e *serviceEnv) { e.svc.State.SetLockdown(warden.Lockdown{Reason: "over"}) },
+			name: "lockdown lifted: nothing ends",
+			before: func(e *serviceEnv) {
+				e.svc.State.SetLockdown(e.svc.State.Ticket(), warden.Lockdown{Active: true, Reason: "x"})
+			},
+			change: func(e *serviceEnv) { e.svc.State.SetLockdown(e.svc.State.Ticket(), warden.Lockdown{Reason: "over"}) },
 		},
 		{
 			name: "tool disabled",
 			change: func(e *serviceEnv) {
-				e.svc.State.SetTools([]*warden.Tool{{Name: "wiki", Disabled: true}, {Name: "payments"}})
+				e.svc.State.SetTools(e.svc.State.Ticket(), []*warden.Tool{{Name: "wiki", Disabled: true}, {Name: "payments"}})
 			},
 			want:    terminatedHere{tools: []string{"wiki"}},
 			applied: fleet.Applied{CallsCancelled: 1},
 		},
 		{
-			name:   "tool enabled: nothing ends",
-			before: func(e *serviceEnv) { e.svc.State.SetTools([]*warden.Tool{{Name: "wiki", Disabled: true}}) },
-			change: func(e *serviceEnv) { e.svc.State.SetTools([]*warden.Tool{{Name: "wiki"}}) },
+			name: "skill quarantined: the sandbox that mounted it",
+			change: func(e *serviceEnv) {
+				e.runner.Skills = []apitype.RunnerSkill{{Name: "notes", Digest: skillDigest}}
+				e.svc.State.SetQuarantined(e.svc.State.Ticket(), []*warden.Quarantine{{Digest: "sha256:" + strings.Repeat("0", 64)}, {Digest: skillDigest}})
+			},
+			want:    terminatedHere{runners: []string{"run_1: a skill it mounted is quarantined: " + skillDigest}},
+			applied: fleet.Applied{SandboxesStopped: 1},
+		},
+		{
+			name: "skill quarantined that no sandbox mounted: nothing ends",
+			change: func(e *serviceEnv) {
+				e.runner.Skills = []apitype.RunnerSkill{{Name: "notes", Digest: "sha256:" + strings.Repeat("1", 64)}}
+				e.svc.State.SetQuarantined(e.svc.State.Ticket(), []*warden.Quarantine{{Digest: skillDigest}})
+			},
+		},
+		{
+			name: "tool enabled: nothing ends",
+			before: func(e *serviceEnv) {
+				e.svc.State.SetTools(e.svc.State.Ticket(), []*warden.Tool{{Name: "wiki", Disabled: true}})
+			},
+			change: func(e *serviceEnv) { e.svc.State.SetTools(e.svc.State.Ticket(), []*warden.Tool{{Name: "wiki"}}) },
 		},
 	}
 	for _, tc := range tests {
@@ -192,6 +216,9 @@ func TestReconcileTransitions(t *testing.T) {
 		})
 	}
 }
+
+// skillDigest names a skill version a sandbox mounted.
+var skillDigest = "sha256:" + strings.Repeat("5a", 32)
 
 func equalTerminated(a, b terminatedHere) bool {
 	return slices.Equal(a.agents, b.agents) && slices.Equal(a.tools, b.tools) && slices.Equal(a.sessions, b.sessions) &&

@@ -3,11 +3,14 @@ package killswitch
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
+	"github.com/wardenhq/warden/internal/skill"
 )
 
 // LeaseSeconds is how long a runner may go without hearing from the server before it kills its
@@ -106,6 +109,21 @@ func (rs *Runners) Terminate(match func(agentID string) bool, reason string) int
 	return n
 }
 
+// TerminateDigest tells every runner whose sandbox mounted a skill of the digest to kill its
+// sandbox, and returns how many were told; as Terminate, a runner told once is not told again.
+func (rs *Runners) TerminateDigest(digest, reason string) int {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	n := 0
+	for _, r := range rs.m {
+		if slices.ContainsFunc(r.Skills, func(s apitype.RunnerSkill) bool { return s.Digest == digest }) {
+			r.once.Do(func() { r.terminate <- reason })
+			n++
+		}
+	}
+	return n
+}
+
 // Connect marks the runner connected and returns its terminate channel; the caller marks it
 // disconnected when the stream ends.
 func (rs *Runners) Connect(r *Runner) (<-chan string, func()) {
@@ -126,6 +144,44 @@ func (rs *Runners) Connect(r *Runner) (<-chan string, func()) {
 func RunnerRefusal(snap *Snapshot, agentID string, epoch int64, now time.Time) string {
 	_, msg := snap.Check(agentID, epoch, sandboxScope, now)
 	return msg
+}
+
+// CheckRunnerSkills validates the skills a registration says its sandbox mounted: at most
+// apitype.MaxRunnerSkills, each a valid skill name given once with a sha256 digest.
+func CheckRunnerSkills(skills []apitype.RunnerSkill) error {
+	if len(skills) > apitype.MaxRunnerSkills {
+		return warden.Errorf(warden.EInvalid, "a sandbox mounts at most %d skills, not %d", apitype.MaxRunnerSkills, len(skills))
+	}
+	seen := make(map[string]bool, len(skills))
+	for _, s := range skills {
+		if err := skill.ValidateName(s.Name); err != nil {
+			return warden.Errorf(warden.EInvalid, "skills: %v", err)
+		}
+		if !warden.ValidDigest(s.Digest) {
+			return warden.Errorf(warden.EInvalid, "skills: %s: digest %q: want sha256:<64 hex digits>", s.Name, s.Digest)
+		}
+		if seen[s.Name] {
+			return warden.Errorf(warden.EInvalid, "skills: %s is named twice", s.Name)
+		}
+		seen[s.Name] = true
+	}
+	return nil
+}
+
+// SkillRefusal says why a sandbox that mounted skills may not start or keep running, or "":
+// none of their digests may be quarantined. The reconciler stops such a sandbox when the
+// quarantine comes; this is for a registration and for the control stream's periodic check.
+func SkillRefusal(snap *Snapshot, skills []apitype.RunnerSkill) string {
+	for _, s := range skills {
+		if snap.Quarantined(s.Digest) {
+			return quarantinedSkill(s)
+		}
+	}
+	return ""
+}
+
+func quarantinedSkill(s apitype.RunnerSkill) string {
+	return fmt.Sprintf("skill %s@%s is quarantined", s.Name, s.Digest)
 }
 
 // sandboxScope stands for a sandbox in the kill state's check: covered by a lockdown of every

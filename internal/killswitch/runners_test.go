@@ -2,6 +2,8 @@ package killswitch
 
 import (
 	"crypto/sha256"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +16,7 @@ func TestRunnerRefusal(t *testing.T) {
 	now := time.Now()
 	st := NewState()
 	st.ObserveAgent(&warden.Agent{ID: "agt_1", Name: "bot", Status: warden.AgentActive, Epoch: 3, ExpiresAt: now.Add(time.Hour)})
-	st.SetTools([]*warden.Tool{{Name: "github", Risk: warden.RiskLow, Disabled: true}})
+	st.SetTools(st.Ticket(), []*warden.Tool{{Name: "github", Risk: warden.RiskLow, Disabled: true}})
 	cases := []struct {
 		name    string
 		epoch   int64
@@ -28,7 +30,7 @@ func TestRunnerRefusal(t *testing.T) {
 		{"lockdown from high risk leaves sandboxes running", 3, warden.Lockdown{Active: true, MinRisk: warden.RiskHigh, Reason: "r"}, false},
 	}
 	for _, c := range cases {
-		st.SetLockdown(c.lock)
+		st.SetLockdown(st.Ticket(), c.lock)
 		if msg := RunnerRefusal(st.Load(), "agt_1", c.epoch, now); (msg != "") != c.refused {
 			t.Errorf("%s: refusal %q", c.name, msg)
 		}
@@ -98,5 +100,51 @@ func TestRunnersTerminate(t *testing.T) {
 	rs.Remove("run_1")
 	if _, ok := rs.Get("run_1", "agt_1"); ok || len(rs.List()) != 1 {
 		t.Errorf("after Remove: %+v", rs.List())
+	}
+}
+
+// A registration's skills: each a valid name given once with a sha256 digest, at most
+// apitype.MaxRunnerSkills of them.
+func TestCheckRunnerSkills(t *testing.T) {
+	t.Parallel()
+	d := "sha256:" + strings.Repeat("ab", 32)
+	var many []apitype.RunnerSkill
+	for i := range apitype.MaxRunnerSkills + 1 {
+		many = append(many, apitype.RunnerSkill{Name: fmt.Sprintf("s%d", i), Digest: d})
+	}
+	for _, ok := range [][]apitype.RunnerSkill{nil, {{Name: "notes", Digest: d}}, many[:apitype.MaxRunnerSkills]} {
+		if err := CheckRunnerSkills(ok); err != nil {
+			t.Errorf("%d skills refused: %v", len(ok), err)
+		}
+	}
+	for name, bad := range map[string][]apitype.RunnerSkill{
+		"too many":         many,
+		"named twice":      {{Name: "notes", Digest: d}, {Name: "notes", Digest: "sha256:" + strings.Repeat("cd", 32)}},
+		"bad name":         {{Name: "../notes", Digest: d}},
+		"no name":          {{Digest: d}},
+		"no digest":        {{Name: "notes"}},
+		"uppercase digest": {{Name: "notes", Digest: strings.ToUpper(d)}},
+		"short digest":     {{Name: "notes", Digest: d[:70]}},
+	} {
+		if err := CheckRunnerSkills(bad); warden.ErrorCode(err) != warden.EInvalid {
+			t.Errorf("%s: %v; want invalid", name, err)
+		}
+	}
+}
+
+// SkillRefusal refuses a sandbox exactly when a digest it mounted is quarantined.
+func TestSkillRefusal(t *testing.T) {
+	t.Parallel()
+	d, other := "sha256:"+strings.Repeat("ab", 32), "sha256:"+strings.Repeat("cd", 32)
+	st := NewState()
+	st.SetQuarantined(st.Ticket(), []*warden.Quarantine{{Digest: d}})
+	if msg := SkillRefusal(st.Load(), []apitype.RunnerSkill{{Name: "a", Digest: other}, {Name: "b", Digest: d}}); !strings.Contains(msg, "b@"+d+" is quarantined") {
+		t.Errorf("a quarantined skill: refusal %q", msg)
+	}
+	if msg := SkillRefusal(st.Load(), []apitype.RunnerSkill{{Name: "a", Digest: other}}); msg != "" {
+		t.Errorf("no quarantined skill: refusal %q", msg)
+	}
+	if msg := SkillRefusal(st.Load(), nil); msg != "" {
+		t.Errorf("no skills: refusal %q", msg)
 	}
 }

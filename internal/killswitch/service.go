@@ -124,6 +124,7 @@ func (s *Service) Baseline() {
 // Load reads the lockdown and the quarantined digests into the state; the agents and tools are
 // loaded by the token service and the gateway registry.
 func (s *Service) Load(ctx context.Context) error {
+	t := s.State.Ticket()
 	l, err := s.Store.Lockdown(ctx)
 	if err != nil {
 		return fmt.Errorf("loading the lockdown: %w", err)
@@ -132,8 +133,8 @@ func (s *Service) Load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading quarantined digests: %w", err)
 	}
-	s.State.SetLockdown(l)
-	s.State.SetQuarantined(qs)
+	s.State.SetLockdown(t, l)
+	s.State.SetQuarantined(t, qs)
 	return nil
 }
 
@@ -173,10 +174,11 @@ func (s *Service) ReloadAll(ctx context.Context) error {
 	}
 	// The tools' disabled flags only: the gateway's registry (policies compiled against the
 	// tools) reloads on its own, less often, and on every announcement of a tool or policy.
+	t := s.State.Ticket()
 	if tools, err := s.Store.Tools(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("loading tools: %w", err))
 	} else {
-		s.State.SetTools(tools)
+		s.State.SetTools(t, tools)
 	}
 	if err := s.Load(ctx); err != nil {
 		errs = append(errs, err)
@@ -414,7 +416,7 @@ func (s *Service) Lockdown(ctx context.Context, p *warden.Principal, reason stri
 		if err := s.Store.SetLockdown(ctx, l); err != nil {
 			return err
 		}
-		s.State.SetLockdown(l)
+		s.State.SetLockdown(s.State.Ticket(), l) // taken after the write: nothing read before it wins
 		announce(fleet.TopicLockdown, "")
 		return nil
 	})
@@ -443,7 +445,7 @@ func (s *Service) Lift(ctx context.Context, p *warden.Principal, reason string) 
 		if err := s.Store.SetLockdown(ctx, l); err != nil {
 			return err
 		}
-		s.State.SetLockdown(l)
+		s.State.SetLockdown(s.State.Ticket(), l) // taken after the write: nothing read before it wins
 		announce(fleet.TopicLockdown, "")
 		return nil
 	})
@@ -454,16 +456,18 @@ func (s *Service) Lift(ctx context.Context, p *warden.Principal, reason string) 
 }
 
 // Quarantine takes an artifact out of use by digest: a skill version (the skills capability
-// checks it) or an MCP tool manifest (the gateway's pipeline checks the pinned manifest's
+// checks it, and the reconciler stops the sandboxes that mounted it), an MCP tool manifest (the gateway's pipeline checks the pinned manifest's
 // digest on every path, and the reconciler cancels the calls in flight to it, through
-// Artifacts). The kill state carries it to every enforcement point of every replica; the report
+// Artifacts) or a local MCP server's package (the kill state's Check refuses its tools, the
+// reconciler cancels their calls and stops the servers through Artifacts, and no start of it
+// is allowed). The kill state carries it to every enforcement point of every replica; the report
 // says what it stopped.
 func (s *Service) Quarantine(ctx context.Context, p *warden.Principal, digest, reason string) (*apitype.QuarantineReport, error) {
 	reason, err := checkReason(reason)
 	if err != nil {
 		return nil, err
 	}
-	if !validDigest(digest) {
+	if !warden.ValidDigest(digest) {
 		return nil, warden.Errorf(warden.EInvalid, "digest %q: want sha256:<64 hex digits>", digest)
 	}
 	q := &warden.Quarantine{Digest: digest, Reason: reason, By: p.Name, At: s.now().UTC()}
@@ -480,13 +484,20 @@ func (s *Service) Quarantine(ctx context.Context, p *warden.Principal, digest, r
 	if err != nil {
 		return nil, err
 	}
-	rep := &apitype.QuarantineReport{Quarantine: q, CallsCancelled: r.CallsCancelled, ElapsedMS: r.ElapsedMS, Replicas: r.Replicas}
+	rep := &apitype.QuarantineReport{Quarantine: q, CallsCancelled: r.CallsCancelled, SandboxesStopped: r.SandboxesStopped,
+		ElapsedMS: r.ElapsedMS, Replicas: r.Replicas}
 	if m, ok := s.Artifacts.(ManifestFinder); ok {
 		rep.Manifests = m.ManifestsOf(digest)
 	}
-	msg := fmt.Sprintf("%s (calls cancelled %d", reason, r.CallsCancelled)
+	if p, ok := s.Artifacts.(PackageFinder); ok {
+		rep.Servers = p.PackagesOf(digest)
+	}
+	msg := fmt.Sprintf("%s (calls cancelled %d, sandboxes stopped %d", reason, r.CallsCancelled, r.SandboxesStopped)
 	if len(rep.Manifests) > 0 {
 		msg += "; tool manifests " + strings.Join(rep.Manifests, ", ")
+	}
+	if len(rep.Servers) > 0 {
+		msg += "; local MCP servers stopped " + strings.Join(rep.Servers, ", ")
 	}
 	return rep, s.record(ctx, p, warden.EventQuarantine, "skill:"+digest, msg+")"+FleetNote(r), nil)
 }
@@ -497,17 +508,10 @@ type ManifestFinder interface {
 	ManifestsOf(digest string) []string
 }
 
-func validDigest(d string) bool {
-	hex, ok := strings.CutPrefix(d, "sha256:")
-	if !ok || len(hex) != 64 {
-		return false
-	}
-	for _, c := range hex {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
+// PackageFinder names the local MCP servers whose pinned package has a digest, for a
+// quarantine's report; the gateway's pipeline is one.
+type PackageFinder interface {
+	PackagesOf(digest string) []string
 }
 
 func (s *Service) record(ctx context.Context, p *warden.Principal, event, resource, reason string, r *Report) error {

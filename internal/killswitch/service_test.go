@@ -87,7 +87,7 @@ func (r storeRegistry) Load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.state.SetTools(tools)
+	r.state.SetTools(r.state.Ticket(), tools)
 	return nil
 }
 
@@ -499,5 +499,47 @@ func TestQuarantine(t *testing.T) {
 	}
 	if !other.State.Load().Quarantined(digest) || other.State.Load().Quarantined("sha256:"+strings.Repeat("cd", 32)) {
 		t.Error("another replica does not see exactly the quarantined digest")
+	}
+}
+
+// A quarantine stops, before it returns, the sandboxes that mounted a skill of the digest and
+// no other, counts them in its report and its audit event; a second quarantine stops nothing.
+func TestQuarantineStopsSandboxes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newServiceEnv(t)
+	digest, other := "sha256:"+strings.Repeat("ab", 32), "sha256:"+strings.Repeat("cd", 32)
+	mounted := e.svc.Runners.Register(&Runner{RunnerInfo: apitype.RunnerInfo{ID: "run_3", AgentID: "agt_other", Agent: "other",
+		Skills: []apitype.RunnerSkill{{Name: "pdf", Digest: other}, {Name: "notes", Digest: digest}}}})
+	unmounted := e.svc.Runners.Register(&Runner{RunnerInfo: apitype.RunnerInfo{ID: "run_4", AgentID: "agt_bot", Agent: "bot",
+		Skills: []apitype.RunnerSkill{{Name: "pdf", Digest: other}}}})
+	e.svc.Baseline()
+	q, err := e.svc.Quarantine(ctx, admin, digest, "exfiltrates files")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.SandboxesStopped != 1 {
+		t.Errorf("report says %d sandboxes stopped; want 1", q.SandboxesStopped)
+	}
+	select {
+	case reason := <-mounted.terminate:
+		if !strings.Contains(reason, "quarantined: "+digest) {
+			t.Errorf("the sandbox was told %q", reason)
+		}
+	default:
+		t.Error("the sandbox that mounted the skill was not told to stop")
+	}
+	for _, r := range []*Runner{unmounted, e.runner} {
+		select {
+		case reason := <-r.terminate:
+			t.Errorf("runner %s, which did not mount the skill, was told %q", r.ID, reason)
+		default:
+		}
+	}
+	if ev := e.audit.last(); !strings.Contains(ev.Decision.Message, "sandboxes stopped 1") {
+		t.Errorf("audit message %q", ev.Decision.Message)
+	}
+	if q, err := e.svc.Quarantine(ctx, admin, digest, "again"); err != nil || q.SandboxesStopped != 0 {
+		t.Errorf("quarantining again: %+v, %v; want nothing stopped", q, err)
 	}
 }

@@ -62,7 +62,8 @@ func (s *Snapshot) Agent(id string) (AgentState, bool) {
 // ToolDisabled reports whether a tool is disabled for every agent.
 func (s *Snapshot) ToolDisabled(name string) bool { return s.disabled[name] }
 
-// Quarantined reports whether a skill digest is quarantined.
+// Quarantined reports whether a digest (a skill version, a server package, a tool manifest) is
+// quarantined.
 func (s *Snapshot) Quarantined(digest string) bool { return s.quarantined[digest] }
 
 // Lockdown returns the lockdown in force.
@@ -70,7 +71,8 @@ func (s *Snapshot) Lockdown() warden.Lockdown { return s.lockdown }
 
 // Check is the first step of every call: may the agent, holding a token of epoch, call tool at
 // now? It returns a reason code and a message, or "" when the call may go on. A nil tool checks
-// the agent alone.
+// the agent alone. A tool whose server package is quarantined is refused here, so on every path
+// and in every listing that checks the kill state.
 func (s *Snapshot) Check(agentID string, epoch int64, tool *warden.Tool, now time.Time) (reason, message string) {
 	st, ok := s.agents[agentID]
 	if !ok {
@@ -88,6 +90,9 @@ func (s *Snapshot) Check(agentID string, epoch int64, tool *warden.Tool, now tim
 	if tool != nil && s.disabled[tool.Name] {
 		return warden.ReasonToolDisabled, "tool " + tool.Name + " is disabled"
 	}
+	if tool != nil && tool.Package != nil && s.quarantined[tool.Package.Digest] {
+		return warden.ReasonQuarantined, "the package " + tool.Package.Digest + " of tool " + tool.Name + " is quarantined"
+	}
 	return "", ""
 }
 
@@ -98,6 +103,13 @@ type State struct {
 	// touched records agents changed while LoadAgents was reading the store, so the load does
 	// not overwrite a change it could not have seen. Guarded by mu; nil when no load is reading.
 	touched map[string]struct{}
+	// Tickets order the installs of what is read from the store whole (tools, lockdown,
+	// quarantine): a reader takes a ticket before it reads, and its install is dropped when an
+	// install of a read that began later came first. Without them a slow reload that read the
+	// store before a change could put the old state back after the change was installed — a
+	// lifted lockdown back in force, a disabled tool enabled — until the next reload.
+	tickets                            atomic.Uint64
+	toolsAt, lockdownAt, quarantinedAt uint64 // the ticket of each part's install; guarded by mu
 }
 
 // NewState returns an empty kill state: no agent may act until agents are loaded.
@@ -189,8 +201,22 @@ func (st *State) LoadAgents(ctx context.Context, list func(context.Context) ([]*
 	return nil
 }
 
-// SetTools records which tools are disabled.
-func (st *State) SetTools(tools []*warden.Tool) {
+// Ticket is taken before reading the tools, the lockdown or the quarantined digests from the
+// store, and handed to the install that follows (SetTools, SetLockdown, SetQuarantined).
+func (st *State) Ticket() uint64 { return st.tickets.Add(1) }
+
+// fresh reports whether an install of a read with ticket t may replace the one made at *at,
+// and records it. The caller holds mu.
+func fresh(at *uint64, t uint64) bool {
+	if t < *at {
+		return false
+	}
+	*at = t
+	return true
+}
+
+// SetTools records which tools are disabled, as read from the store with ticket t.
+func (st *State) SetTools(t uint64, tools []*warden.Tool) {
 	disabled := map[string]bool{}
 	for _, t := range tools {
 		if t.Disabled {
@@ -199,29 +225,32 @@ func (st *State) SetTools(tools []*warden.Tool) {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if maps.Equal(disabled, st.snap.Load().disabled) {
+	if !fresh(&st.toolsAt, t) || maps.Equal(disabled, st.snap.Load().disabled) {
 		return
 	}
 	st.update(func(next *Snapshot) { next.disabled = disabled })
 }
 
-// SetLockdown records the lockdown in force.
-func (st *State) SetLockdown(l warden.Lockdown) {
+// SetLockdown records the lockdown in force, as read (or written) with ticket t.
+func (st *State) SetLockdown(t uint64, l warden.Lockdown) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.snap.Load().lockdown == l {
+	if !fresh(&st.lockdownAt, t) || st.snap.Load().lockdown == l {
 		return
 	}
 	st.update(func(next *Snapshot) { next.lockdown = l })
 }
 
-// SetQuarantined records the quarantined digests.
-func (st *State) SetQuarantined(qs []*warden.Quarantine) {
+// SetQuarantined records the quarantined digests, as read from the store with ticket t.
+func (st *State) SetQuarantined(t uint64, qs []*warden.Quarantine) {
 	set := make(map[string]bool, len(qs))
 	for _, q := range qs {
 		set[q.Digest] = true
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if !fresh(&st.quarantinedAt, t) {
+		return
+	}
 	st.update(func(next *Snapshot) { next.quarantined = set })
 }

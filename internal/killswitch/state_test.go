@@ -33,7 +33,7 @@ func TestSnapshotCheck(t *testing.T) {
 	high := &warden.Tool{Name: "payments", Risk: warden.RiskHigh}
 	critical := &warden.Tool{Name: "shell", Risk: warden.RiskCritical}
 	off := &warden.Tool{Name: "github", Risk: warden.RiskLow, Disabled: true}
-	st.SetTools([]*warden.Tool{low, high, critical, off})
+	st.SetTools(st.Ticket(), []*warden.Tool{low, high, critical, off})
 	none := warden.Lockdown{}
 	full := warden.Lockdown{Active: true, Reason: "incident 7"}
 	fromHigh := warden.Lockdown{Active: true, MinRisk: warden.RiskHigh, Reason: "incident 8"}
@@ -78,7 +78,7 @@ func TestSnapshotCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st.SetLockdown(tt.lock)
+			st.SetLockdown(st.Ticket(), tt.lock)
 			reason, msg := st.Load().Check(tt.agent, tt.epoch, tt.tool, now)
 			if reason != tt.reason || !strings.HasPrefix(msg, tt.message) || (reason == "") != (msg == "") {
 				t.Errorf("Check = %q, %q; want %q, %q…", reason, msg, tt.reason, tt.message)
@@ -100,9 +100,9 @@ func TestSnapshotIsImmutable(t *testing.T) {
 	before := st.Load()
 
 	st.ObserveAgent(&warden.Agent{ID: "a", Status: warden.AgentKilled, Epoch: 2, UpdatedAt: now})
-	st.SetLockdown(warden.Lockdown{Active: true, Reason: "r"})
-	st.SetTools([]*warden.Tool{{Name: "t", Disabled: true}})
-	st.SetQuarantined([]*warden.Quarantine{{Digest: "sha256:x"}})
+	st.SetLockdown(st.Ticket(), warden.Lockdown{Active: true, Reason: "r"})
+	st.SetTools(st.Ticket(), []*warden.Tool{{Name: "t", Disabled: true}})
+	st.SetQuarantined(st.Ticket(), []*warden.Quarantine{{Digest: "sha256:x"}})
 	st.ObserveAgent(&warden.Agent{ID: "b", Status: warden.AgentActive, Epoch: 1})
 
 	if reason, _ := before.Check("a", 1, &warden.Tool{Name: "t"}, now); reason != "" {
@@ -171,8 +171,8 @@ func TestStateSwapUnderConcurrentReaders(t *testing.T) {
 	}
 	for i := range 200 {
 		load(int64(i + 2))
-		st.SetLockdown(warden.Lockdown{Active: i%2 == 0, Reason: "flip"})
-		st.SetTools([]*warden.Tool{{Name: "t", Disabled: i%3 == 0}})
+		st.SetLockdown(st.Ticket(), warden.Lockdown{Active: i%2 == 0, Reason: "flip"})
+		st.SetTools(st.Ticket(), []*warden.Tool{{Name: "t", Disabled: i%3 == 0}})
 		st.ObserveAgent(&warden.Agent{ID: "b", Status: warden.AgentActive, Epoch: int64(i)})
 	}
 	close(stop)
@@ -259,5 +259,36 @@ func TestLoadAgentsKeepsChangesMadeDuringTheLoad(t *testing.T) {
 	}
 	if st.Load() != snap {
 		t.Error("a failed load published a snapshot")
+	}
+}
+
+// TestStaleReadIsNotInstalled: a reload that read the store before a change, and installs
+// after the change was installed, does not put the old state back — not the lockdown a lift
+// ended, not a tool's enabled flag a disable changed, not a quarantine's absence.
+func TestStaleReadIsNotInstalled(t *testing.T) {
+	st := NewState()
+	stale := st.Ticket() // a slow reload begins reading: lockdown on, tool enabled, nothing quarantined
+	// A change is written and installed meanwhile: lockdown lifted, tool disabled, digest quarantined.
+	st.SetLockdown(st.Ticket(), warden.Lockdown{Reason: "lifted"})
+	st.SetTools(st.Ticket(), []*warden.Tool{{Name: "payments", Disabled: true}})
+	st.SetQuarantined(st.Ticket(), []*warden.Quarantine{{Digest: "sha256:bad"}})
+	// The slow reload installs what it read before.
+	st.SetLockdown(stale, warden.Lockdown{Active: true, Reason: "incident"})
+	st.SetTools(stale, []*warden.Tool{{Name: "payments"}})
+	st.SetQuarantined(stale, nil)
+	snap := st.Load()
+	if snap.Lockdown().Active {
+		t.Error("a stale read put a lifted lockdown back in force")
+	}
+	if !snap.ToolDisabled("payments") {
+		t.Error("a stale read enabled a disabled tool")
+	}
+	if !snap.Quarantined("sha256:bad") {
+		t.Error("a stale read lifted a quarantine")
+	}
+	// A read that began later still installs.
+	st.SetLockdown(st.Ticket(), warden.Lockdown{Active: true, Reason: "again"})
+	if !st.Load().Lockdown().Active {
+		t.Error("a fresh read was not installed")
 	}
 }

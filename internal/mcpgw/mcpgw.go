@@ -34,11 +34,15 @@ type Pipeline interface {
 	Visible(c *gateway.Caller, tool *warden.Tool, action string) bool
 	// MCPTools returns the registered, enabled tools of kind mcp and mcp_command.
 	MCPTools() []*warden.Tool
-	// UpstreamHeaders returns what goes upstream on every HTTP request made for this caller: the
+	// UpstreamHeaders returns what goes upstream on every HTTP request made for this caller (nil:
+	// warden itself, listing a server at registration — the credential only): the
 	// brokered credential, Warden-Agent, Warden-Session and traceparent. Never the agent's token.
 	UpstreamHeaders(ctx context.Context, c *gateway.Caller, tool *warden.Tool, trace gateway.TraceContext) (http.Header, error)
 	// CommandEnv returns the secret environment variables of a local (stdio) MCP server.
 	CommandEnv(ctx context.Context, tool *warden.Tool) ([]string, error)
+	// PackageQuarantined reports whether a server package's digest is quarantined in the kill
+	// state: such a local server is not started.
+	PackageQuarantined(digest string) bool
 }
 
 // Options configure a Server. The zero value works; BaseURL and Issuer should be set so that

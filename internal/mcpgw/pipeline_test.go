@@ -25,6 +25,8 @@ type fakePipeline struct {
 	env     map[string]string // secret env var values by secret name
 	seq     int
 	permits []*permitRecord
+	// quarantined are the digests the kill state quarantines.
+	quarantined map[string]bool
 }
 
 type permitRecord struct {
@@ -60,6 +62,8 @@ func newFakePipeline(tools ...*warden.Tool) *fakePipeline {
 		hidden: map[string]bool{},
 		secret: "upstream-secret-value",
 		env:    map[string]string{},
+
+		quarantined: map[string]bool{},
 	}
 }
 
@@ -165,9 +169,12 @@ func (p *fakePipeline) MCPTools() []*warden.Tool {
 func (p *fakePipeline) UpstreamHeaders(ctx context.Context, c *gateway.Caller, tool *warden.Tool, trace gateway.TraceContext) (http.Header, error) {
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+p.secret)
+	h.Set("Traceparent", trace.Traceparent())
+	if c == nil { // warden itself (ListTools), as the real pipeline
+		return h, nil
+	}
 	h.Set("Warden-Agent", c.Agent.Name)
 	h.Set("Warden-Session", c.Claims.SessionID)
-	h.Set("Traceparent", trace.Traceparent())
 	return h, nil
 }
 
@@ -177,6 +184,12 @@ func (p *fakePipeline) CommandEnv(ctx context.Context, tool *warden.Tool) ([]str
 		env = append(env, k+"="+p.env[name])
 	}
 	return env, nil
+}
+
+func (p *fakePipeline) PackageQuarantined(digest string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.quarantined[digest]
 }
 
 // records returns the permits of calls for a tool and action.

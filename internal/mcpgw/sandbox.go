@@ -59,7 +59,8 @@ type SandboxOptions struct {
 	Limits sandbox.Limits
 	// AllowWeaker names the mechanisms a server's sandbox may run without.
 	AllowWeaker []sandbox.Mechanism
-	// Audit records the egress decisions of servers given allowed hosts; nil logs them instead.
+	// Audit records the egress decisions of servers given allowed hosts, and the starts refused
+	// because a server's files changed (tool.package_changed); nil logs them instead.
 	Audit Auditor
 	// Proxy overrides parts of the egress proxy (tests: Reachable, Resolver).
 	Proxy func() *egress.Proxy
@@ -97,10 +98,7 @@ func (g *Server) workspace(tool string) (string, bool, error) {
 		d, err := os.MkdirTemp("", "warden-mcp-"+tool+"-")
 		return d, true, err
 	}
-	if !filepath.IsLocal(tool) || strings.ContainsRune(tool, filepath.Separator) {
-		return "", false, fmt.Errorf("tool name %q cannot name a directory", tool)
-	}
-	abs, err := filepath.Abs(filepath.Join(dir, tool))
+	abs, err := g.workspacePath(tool)
 	if err != nil {
 		return "", false, err
 	}
@@ -108,6 +106,15 @@ func (g *Server) workspace(tool string) (string, bool, error) {
 		return "", false, err
 	}
 	return abs, false, os.Chmod(abs, 0o700)
+}
+
+// workspacePath is the persistent workspace of a tool's server under SandboxOptions.Dir, which
+// must be set, whether or not it exists yet.
+func (g *Server) workspacePath(tool string) (string, error) {
+	if !filepath.IsLocal(tool) || strings.ContainsRune(tool, filepath.Separator) {
+		return "", fmt.Errorf("tool name %q cannot name a directory", tool)
+	}
+	return filepath.Abs(filepath.Join(g.opts.Sandbox.Dir, tool))
 }
 
 // readOnlyPaths are the host paths a server needs to read: the directory of its command, the
@@ -280,14 +287,20 @@ func (b *boxedServer) stop(grace time.Duration) {
 		b.stdin.Close()
 		// Kill only a sandbox still running: once reaped, its pidfd is closed and its number
 		// may belong to another file.
-		wait := b.clk.NewTimer(grace)
+		if grace > 0 {
+			wait := b.clk.NewTimer(grace)
+			select {
+			case <-b.done:
+			case <-wait.C():
+			}
+			wait.Stop()
+		}
 		select {
 		case <-b.done:
-		case <-wait.C():
+		default:
 			b.sb.Kill()
 			<-b.done
 		}
-		wait.Stop()
 		b.stdout.Close()
 		b.cancel()
 		b.proxy.Wait()

@@ -85,6 +85,14 @@ func runSandboxPeer() error {
 		b, _ := io.ReadAll(resp.Body)
 		return reply("%d %s", resp.StatusCode, strings.TrimSpace(string(b))), nil, nil
 	})
+	// hang marks its start with the file it is given, then never answers.
+	mcp.AddTool(s, &mcp.Tool{Name: "hang"}, func(ctx context.Context, _ *mcp.CallToolRequest, a in) (*mcp.CallToolResult, any, error) {
+		if err := os.WriteFile(a.Arg, []byte("started"), 0o600); err != nil {
+			return reply("error: %v", err), nil, nil
+		}
+		<-ctx.Done()
+		return nil, nil, ctx.Err()
+	})
 	return s.Run(context.Background(), &mcp.StdioTransport{})
 }
 

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/mcpgw/wire"
+	"github.com/wardenhq/warden/internal/toolpkg"
 )
 
 // Restart backoff of a local MCP server that died: doubling from minBackoff to maxBackoff, back
@@ -50,11 +50,16 @@ type stdioServer struct {
 	box      *boxedServer        // the running sandbox; nil unsandboxed or while (re)starting
 	level    logLevel            // what the server was last set to
 	elicits  map[string]*session // URL elicitation id → the session it was relayed to
+	refused  string              // the changed files last recorded (checkPackage), so each change is recorded once
 }
 
 // stdioServer returns the supervisor of a local tool, starting it on first use and replacing it
-// when the tool's command or secret environment changed.
+// when the tool's command, package or secret environment changed. A tool whose package is
+// quarantined gets none: its server is not started.
 func (g *Server) stdioServer(tool *warden.Tool) (*stdioServer, error) {
+	if err := g.quarantined(tool); err != nil {
+		return nil, err
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
@@ -62,7 +67,7 @@ func (g *Server) stdioServer(tool *warden.Tool) (*stdioServer, error) {
 	}
 	if st := g.stdio[tool.Name]; st != nil {
 		if slices.Equal(st.tool.Command, tool.Command) && maps.Equal(st.tool.SecretEnv, tool.SecretEnv) &&
-			sameSandbox(st.tool.Sandbox, tool.Sandbox) {
+			sameSandbox(st.tool.Sandbox, tool.Sandbox) && samePackage(st.tool.Package, tool.Package) {
 			return st, nil
 		}
 		g.goOwnedLocked(st.stop)
@@ -154,12 +159,15 @@ func (st *stdioServer) start(ctx context.Context) (*upstream, error) {
 	if mode != SandboxOff && runtime.GOOS != "linux" {
 		return nil, errNoSandbox
 	}
+	if err := st.checkPackage(ctx); err != nil {
+		return nil, err
+	}
 	secrets, err := st.g.p.CommandEnv(ctx, st.tool)
 	if err != nil {
 		return nil, err
 	}
 	argv := st.tool.Command
-	path, err := lookPath(argv[0], st.g.opts.CommandPath)
+	path, err := toolpkg.LookPath(argv[0], st.g.opts.CommandPath)
 	if err != nil {
 		return nil, err
 	}
@@ -219,6 +227,10 @@ func (st *stdioServer) preparePackage(ctx context.Context) error {
 	if !npmPackage(st.tool) {
 		return nil
 	}
+	// A quarantined package is not even installed.
+	if err := st.g.quarantined(st.tool); err != nil {
+		return err
+	}
 	if st.g.opts.Packages == nil {
 		return fmt.Errorf("tool %s runs an npm package and this server has no installer for it", st.tool.Name)
 	}
@@ -275,6 +287,27 @@ func (st *stdioServer) get(ctx context.Context) (*upstream, error) {
 func (st *stdioServer) stop() {
 	st.cancel()
 	<-st.done
+	st.removeHome()
+}
+
+// kill stops the server at once, with no grace for its process to exit: what a quarantine of
+// its package does.
+func (st *stdioServer) kill() {
+	st.cancel()
+	st.mu.Lock()
+	box, up := st.box, st.up
+	st.mu.Unlock()
+	if box != nil {
+		box.stop(0)
+	}
+	if up != nil && up.proc != nil {
+		killProcessGroup(up.proc)
+	}
+	<-st.done
+	st.removeHome()
+}
+
+func (st *stdioServer) removeHome() {
 	if !st.temp {
 		return
 	}
@@ -417,28 +450,18 @@ func (st *stdioServer) takeElicitation(id string) *session {
 	return s
 }
 
+func samePackage(a, b *warden.ToolPackage) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Digest == b.Digest && slices.Equal(a.Files, b.Files)
+}
+
 func sameSandbox(a, b *warden.ToolSandbox) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
 	return slices.Equal(a.ReadOnly, b.ReadOnly) && slices.Equal(a.AllowHosts, b.AllowHosts)
-}
-
-// lookPath finds a command in the PATH the server gets, not in warden's.
-func lookPath(name, path string) (string, error) {
-	if strings.Contains(name, "/") {
-		return name, nil
-	}
-	for _, dir := range filepath.SplitList(path) {
-		if dir == "" {
-			continue
-		}
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s: %w", name, exec.ErrNotFound)
 }
 
 func secretValues(env []string) []string {

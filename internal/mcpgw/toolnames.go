@@ -70,24 +70,13 @@ func (up *upstream) listed(ctx context.Context, name string) (bool, error) {
 	up.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, up.g.opts.UpstreamTimeout)
 	defer cancel()
-	names := make(map[string]bool)
-	var all []*mcp.Tool
-	cursor := ""
-	for range maxPages {
-		res, err := up.cs.ListTools(ctx, &mcp.ListToolsParams{Cursor: cursor})
-		if err != nil {
-			return false, fmt.Errorf("listing the tools of %s: %w", up.tool.Name, err)
-		}
-		for _, t := range res.Tools {
-			if t != nil && warden.ValidateMCPToolName(t.Name) == nil {
-				names[t.Name] = true
-				all = append(all, t)
-			}
-		}
-		if res.NextCursor == "" || res.NextCursor == cursor {
-			break
-		}
-		cursor = res.NextCursor
+	all, err := listAll(ctx, up.cs, up.tool.Name)
+	if err != nil {
+		return false, err
+	}
+	names := make(map[string]bool, len(all))
+	for _, t := range all {
+		names[t.Name] = true
 	}
 	if err := up.g.observe(ctx, up.tool.Name, all); err != nil {
 		return false, err
@@ -107,18 +96,50 @@ func (g *Server) observe(ctx context.Context, tool string, tools []*mcp.Tool) er
 	if g.opts.Manifests == nil {
 		return nil
 	}
-	entries := make([]json.RawMessage, 0, len(tools))
-	for _, t := range tools {
-		b, err := json.Marshal(t)
-		if err != nil {
-			return fmt.Errorf("encoding a tool of %s: %w", tool, err)
-		}
-		entries = append(entries, b)
+	entries, err := entriesOf(tool, tools)
+	if err != nil {
+		return err
 	}
 	if err := g.opts.Manifests.ObserveManifests(ctx, tool, entries); err != nil {
 		return fmt.Errorf("comparing the tools of %s with their pins: %w", tool, err)
 	}
 	return nil
+}
+
+// listAll reads an upstream's whole tool list, every page up to maxPages; a tool whose name
+// breaks the MCP tool-name rule is left out (it could never be called through warden).
+func listAll(ctx context.Context, cs *mcp.ClientSession, tool string) ([]*mcp.Tool, error) {
+	var all []*mcp.Tool
+	cursor := ""
+	for range maxPages {
+		res, err := cs.ListTools(ctx, &mcp.ListToolsParams{Cursor: cursor})
+		if err != nil {
+			return nil, fmt.Errorf("listing the tools of %s: %w", tool, err)
+		}
+		for _, t := range res.Tools {
+			if t != nil && warden.ValidateMCPToolName(t.Name) == nil {
+				all = append(all, t)
+			}
+		}
+		if res.NextCursor == "" || res.NextCursor == cursor {
+			break
+		}
+		cursor = res.NextCursor
+	}
+	return all, nil
+}
+
+// entriesOf encodes listed tools as the raw entries Options.Manifests compares.
+func entriesOf(tool string, tools []*mcp.Tool) ([]json.RawMessage, error) {
+	entries := make([]json.RawMessage, 0, len(tools))
+	for _, t := range tools {
+		b, err := json.Marshal(t)
+		if err != nil {
+			return nil, fmt.Errorf("encoding a tool of %s: %w", tool, err)
+		}
+		entries = append(entries, b)
+	}
+	return entries, nil
 }
 
 // cachedTool reports whether the tool list in hand has the name, and whether a miss there is

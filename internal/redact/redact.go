@@ -135,7 +135,7 @@ func mayHoldCredential(s string) bool {
 	long := false
 	for i := 0; i < len(s) && !long; i++ {
 		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("_-+/=.~", c) >= 0 {
+		if tokenByte[c] {
 			run++
 			long = run >= minCredentialRun
 		} else {
@@ -145,21 +145,26 @@ func mayHoldCredential(s string) bool {
 	if !long {
 		return false
 	}
-	for _, m := range credentialMarkers {
-		if strings.Contains(s, m) {
-			return true
-		}
+	if holdsMarker(s) {
+		return true
 	}
-	// The authorization schemes match case-insensitively, and Unicode case folding lets non-ASCII
-	// letters stand for ASCII ones (ſ for s, K for k): such a string is matched in full.
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return true
-		}
-	}
+	// The authorization schemes match case-insensitively, and Unicode case folding lets two
+	// non-ASCII letters stand for ASCII ones: ſ (U+017F) for s and the Kelvin sign for k, which
+	// ToLower already makes k. With ſ made s too, a scheme the patterns match is in lower.
 	lower := strings.ToLower(s)
+	if strings.Contains(lower, "ſ") {
+		lower = strings.ReplaceAll(lower, "ſ", "s")
+	}
 	return strings.Contains(lower, "bearer") || strings.Contains(lower, "basic")
 }
+
+// tokenByte marks the bytes of the runs credentials are made of: letters, digits and _-+/=.~.
+var tokenByte = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("_-+/=.~", byte(c)) >= 0
+	}
+	return t
+}()
 
 // credentialMarkers are the literals of credentialPatterns (but the case-insensitive
 // authorization schemes): a string without any of them matches no pattern.
@@ -167,6 +172,27 @@ var credentialMarkers = []string{
 	"eyJ", "AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "sk-", "sk_",
 	"rk_live_", "AIza", "glpat-", "npm_", "wsec_", "wadm_", "wrun_", "hf_", "pypi-", "SG.", "_v1_",
 	"shp", "AKCp",
+}
+
+// markersAt lists the credential markers by their first byte.
+var markersAt = func() (t [256][]string) {
+	for _, m := range credentialMarkers {
+		t[m[0]] = append(t[m[0]], m)
+	}
+	return t
+}()
+
+// holdsMarker reports whether s holds any of credentialMarkers, in one pass over s rather than
+// one search per marker.
+func holdsMarker(s string) bool {
+	for i := 0; i < len(s); i++ {
+		for _, m := range markersAt[s[i]] {
+			if strings.HasPrefix(s[i:], m) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // MaySecrets reports whether a JSON document could hold anything r.JSON would redact: a value

@@ -148,6 +148,11 @@ func TestMayHoldCredential(t *testing.T) {
 	if mayHoldCredential("repo:acme/web issues.create") {
 		t.Error("a plain value needs no matching")
 	}
+	// Non-ASCII text is no reason to match either (only ſ may stand for an ASCII letter of the
+	// schemes): prose with typographic quotes is most of what the scanner reads.
+	if mayHoldCredential("See “references/schemas/tool-001.jsonl” — the fields, café, 東京.") {
+		t.Error("non-ASCII text without a scheme needs no matching")
+	}
 }
 
 func FuzzMayHoldCredential(f *testing.F) {

@@ -267,7 +267,13 @@ func call(ctx context.Context, cs *mcp.ClientSession, text string) error {
 		return fmt.Errorf("call %s: %w", text, err)
 	}
 	if res.IsError {
-		return fmt.Errorf("call %s: the tool answered an error", text)
+		var msg []string
+		for _, c := range res.Content {
+			if tc, ok := c.(*mcp.TextContent); ok {
+				msg = append(msg, tc.Text)
+			}
+		}
+		return fmt.Errorf("call %s: the tool answered an error: %s", text, strings.Join(msg, "; "))
 	}
 	return nil
 }

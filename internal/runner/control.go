@@ -13,7 +13,8 @@ import (
 
 // Control is the runner's side of the server's runner API, through apiclient:
 //
-//	POST   /v1/runners               register  → 201 {"id", "lease_seconds", "secret"}; 401/403 when the agent may not act
+//	POST   /v1/runners               register {"hostname", "pid", "command", "skills"} → 201 {"id", "lease_seconds", "secret"};
+//	                                 401/403 when the agent may not act, 409 when a skill's digest is quarantined
 //	GET    /v1/runners/{id}/control  server-sent events: "lease" (data {"lease_seconds"}), "terminate" (data {"reason"})
 //	POST   /v1/runners/{id}/report   {"event": "terminated"|"exited", "reason", "processes_killed", "exit_code"} → 204
 //	DELETE /v1/runners/{id}          on normal exit → 204
@@ -40,19 +41,20 @@ func leaseOf(r Registration) time.Duration {
 	return time.Duration(r.LeaseSeconds) * time.Second
 }
 
-// refusal says whether err is an answer that says the agent may not run (401, 403), or that
-// the server no longer knows the runner (404), and returns the server's message and status.
+// refusal says whether err is an answer that says the agent may not run (401, 403), that the
+// sandbox may not (409: a skill it mounts is quarantined), or that the server no longer knows
+// the runner (404), and returns the server's message and status.
 func refusal(err error) (msg string, status int, refused bool) {
 	switch status = apiclient.Status(err); status {
-	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusConflict, http.StatusNotFound:
 		return warden.ErrorMessage(err), status, true
 	}
 	return "", status, false
 }
 
-// Register registers a sandbox about to start.
-func (c *Control) Register(ctx context.Context, hostname string, pid int, command string) (Registration, error) {
-	reg, err := c.API.RegisterRunner(ctx, apitype.RunnerRequest{Hostname: hostname, PID: pid, Command: command})
+// Register registers a sandbox about to start, with the skills it mounts.
+func (c *Control) Register(ctx context.Context, req apitype.RunnerRequest) (Registration, error) {
+	reg, err := c.API.RegisterRunner(ctx, req)
 	if err != nil {
 		return Registration{}, err
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apiclient"
+	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/connect"
 	"github.com/wardenhq/warden/internal/egress"
 	"github.com/wardenhq/warden/internal/sandbox"
@@ -43,8 +44,11 @@ type Options struct {
 	Agent       string
 	Credentials connect.Credentials
 	// Spec is the sandbox; the runner adds the forwarders' listeners and environment.
-	Spec        sandbox.Spec
-	AllowHosts  []egress.HostPattern
+	Spec       sandbox.Spec
+	AllowHosts []egress.HostPattern
+	// Skills are mounted read-only at SkillsDir/NAME once fetched and verified; the command's
+	// WARDEN_SKILLS lists them.
+	Skills      []Skill
 	Timeout     time.Duration // 0: none
 	OnLeaseLoss string        // kill (default) or freeze
 	Log         *slog.Logger
@@ -92,8 +96,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	// no timeout, since the stream lasts as long as the run.
 	api := &apiclient.Client{Base: server.String(), Token: sc.Token, UserAgent: "warden-runner"}
 	ctl := &Control{API: api}
+	// The skills first: the registration names the digests the sandbox will mount.
+	skills, err := fetchSkills(ctx, api, o.Skills, o.Spec.Workspace)
+	if err != nil {
+		return nil, err
+	}
+	defer skills.remove()
 	hostname, _ := os.Hostname()
-	reg, err := ctl.Register(ctx, hostname, os.Getpid(), strings.Join(o.Spec.Command, " "))
+	req := apitype.RunnerRequest{Hostname: hostname, PID: os.Getpid(), Command: strings.Join(o.Spec.Command, " "), Skills: skills.skills}
+	reg, err := ctl.Register(ctx, req)
 	if err != nil {
 		if msg, _, refused := refusal(err); refused {
 			return nil, warden.Errorf(warden.EForbidden, "warden will not let agent %q run a sandbox: %s", o.Agent, msg)
@@ -102,7 +113,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)
-	w := &watch{reg: reg, ctl: ctl, log: log, terminate: make(chan string, 1), alive: make(chan struct{}, 1), opened: make(chan error, 1)}
+	w := &watch{req: req, reg: reg, ctl: ctl, log: log, terminate: make(chan string, 1), alive: make(chan struct{}, 1), opened: make(chan error, 1)}
 	w.touch(leaseOf(reg))
 	var bg sync.WaitGroup
 	defer bg.Wait()
@@ -127,6 +138,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	spec := o.Spec
 	spec.Listeners = append(spec.Listeners, sandbox.Listener{Name: "gateway", Port: GatewayPort}, sandbox.Listener{Name: "proxy", Port: ProxyPort})
 	spec.Env = append(spec.Env, ForwarderEnv()...)
+	if len(skills.skills) > 0 {
+		spec.Binds = append(spec.Binds, skills.binds...)
+		spec.Env = append(spec.Env, skills.env())
+	}
 	sb, err := sandbox.Start(ctx, &spec)
 	if err != nil {
 		_ = ctl.SendReport(context.WithoutCancel(ctx), w.registration(), Report{Event: "exited", Reason: "the sandbox did not start", ExitCode: -1})
@@ -273,6 +288,7 @@ func GatewayHandler(next http.Handler) http.Handler {
 // watch keeps the control channel: it reconnects when the stream drops, re-registers when the
 // server forgot the runner, and tracks when the server was last heard from.
 type watch struct {
+	req       apitype.RunnerRequest // what a re-registration says again
 	ctl       *Control
 	log       *slog.Logger
 	terminate chan string
@@ -362,7 +378,7 @@ func (w *watch) run(ctx context.Context) {
 		msg, status, refused := refusal(err)
 		if refused && status == http.StatusNotFound && opened {
 			// The server forgot the runner (it restarted): register again.
-			reg, rerr := w.ctl.Register(ctx, hostnameOr(), os.Getpid(), "")
+			reg, rerr := w.ctl.Register(ctx, w.req)
 			if rerr == nil {
 				w.mu.Lock()
 				w.reg = reg
@@ -394,9 +410,4 @@ func (w *watch) run(ctx context.Context) {
 		}
 		backoff = min(backoff*2, 2*time.Second)
 	}
-}
-
-func hostnameOr() string {
-	h, _ := os.Hostname()
-	return h
 }

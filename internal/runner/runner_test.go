@@ -19,9 +19,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/connect"
 	"github.com/wardenhq/warden/internal/egress"
 	"github.com/wardenhq/warden/internal/sandbox"
+	"github.com/wardenhq/warden/internal/skill"
 )
 
 func TestMain(m *testing.M) {
@@ -85,6 +87,8 @@ func probe(args []string) int {
 		var code int
 		fmt.Sscan(args[1], &code)
 		return code
+	case "skills":
+		return probeSkill(args[1])
 	}
 	return 2
 }
@@ -112,10 +116,17 @@ type fakeServer struct {
 	reports    []Report
 	deregister int
 	gateway    []string // Authorization headers seen on /http/
+	registered []apitype.RunnerRequest
+	conflict   bool              // registration answers 409, as for a quarantined skill
+	skills     map[string][]byte // the archive served for each skill the agent is granted
+	served     map[string]string // Warden-Skill-Digest of a skill, when not its archive's digest
+	asked      []string          // the skill archives asked for, NAME or NAME@DIGEST
+	forget     bool              // the server forgets the runner, as a restart does: the stream ends, and 404 once
 }
 
 func newFakeServer(t *testing.T) *fakeServer {
-	f := &fakeServer{t: t, lease: 30, terminate: make(chan string, 1), outcomes: map[string]map[string]any{}}
+	f := &fakeServer{t: t, lease: 30, terminate: make(chan string, 1), outcomes: map[string]map[string]any{},
+		skills: map[string][]byte{}, served: map[string]string{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth2/token", func(w http.ResponseWriter, r *http.Request) {
 		id, secret, _ := r.BasicAuth()
@@ -139,8 +150,16 @@ func newFakeServer(t *testing.T) *fakeServer {
 		fmt.Fprint(w, `{"agent":{"name":"bot"}}`)
 	}))
 	mux.HandleFunc("POST /v1/runners", authed(func(w http.ResponseWriter, r *http.Request) {
+		var req apitype.RunnerRequest
+		_ = json.NewDecoder(r.Body).Decode(&req)
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		f.registered = append(f.registered, req)
+		if f.conflict {
+			w.WriteHeader(409)
+			fmt.Fprint(w, `{"error":{"code":"conflict","message":"this sandbox may not start: skill notes@sha256:… is quarantined"}}`)
+			return
+		}
 		if f.refuse {
 			w.WriteHeader(403)
 			fmt.Fprint(w, `{"error":{"code":"forbidden","message":"agent bot is suspended"}}`)
@@ -150,6 +169,15 @@ func newFakeServer(t *testing.T) *fakeServer {
 		fmt.Fprintf(w, `{"id":"run_1","lease_seconds":%d,"secret":"wrun_test"}`, f.lease)
 	}))
 	mux.HandleFunc("GET /v1/runners/{id}/control", authed(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		forgot := f.forget
+		f.forget = false
+		f.mu.Unlock()
+		if forgot {
+			w.WriteHeader(404)
+			fmt.Fprint(w, `{"error":{"code":"not_found","message":"no runner \"run_1\" of this agent"}}`)
+			return
+		}
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(200)
 		w.(http.Flusher).Flush()
@@ -165,8 +193,11 @@ func newFakeServer(t *testing.T) *fakeServer {
 				return
 			case <-tick.C:
 				f.mu.Lock()
-				silent, lease := f.silent, f.lease
+				silent, lease, forget := f.silent, f.lease, f.forget
 				f.mu.Unlock()
+				if forget {
+					return
+				}
 				if !silent {
 					fmt.Fprintf(w, "event: lease\ndata: {\"lease_seconds\":%d}\n\n", lease)
 					w.(http.Flusher).Flush()
@@ -197,6 +228,32 @@ func newFakeServer(t *testing.T) *fakeServer {
 		f.deregister++
 		f.mu.Unlock()
 		w.WriteHeader(204)
+	}))
+	// The archive of a granted skill, whatever digest is asked for: the runner must notice.
+	mux.HandleFunc("GET /v1/skills/{name}/archive", authed(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		name := r.PathValue("name")
+		asked := name
+		if d := r.URL.Query().Get("digest"); d != "" {
+			asked += "@" + d
+		}
+		f.asked = append(f.asked, asked)
+		archive, ok := f.skills[name]
+		if !ok {
+			w.WriteHeader(403)
+			fmt.Fprint(w, `{"error":{"code":"forbidden","message":"no policy lets agent bot load skill `+name+` (no_matching_policy)"}}`)
+			return
+		}
+		digest := f.served[name]
+		if digest == "" {
+			tree, err := skill.ReadArchive(archive, skill.DefaultLimits)
+			if err == nil {
+				digest = tree.Digest()
+			}
+		}
+		w.Header().Set("Warden-Skill-Digest", digest)
+		_, _ = w.Write(archive)
 	}))
 	mux.HandleFunc("POST /v1/authorize", authed(func(w http.ResponseWriter, r *http.Request) {
 		var body struct {

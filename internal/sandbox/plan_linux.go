@@ -48,8 +48,13 @@ func plan(s *Spec) ([]mount, error) {
 	ms = append(ms,
 		mount{Kind: "tmpfs", Dst: "/tmp", Mode: 0o1777, Scratch: true},
 		mount{Kind: "dir", Dst: HomeDir, Mode: 0o700, Own: true},
-		mount{Kind: "proc", Dst: "/proc"},
 	)
+	home, err := homeBinds(s.Binds)
+	if err != nil {
+		return nil, err
+	}
+	ms = append(ms, home...)
+	ms = append(ms, mount{Kind: "proc", Dst: "/proc"})
 	for _, p := range procMasks {
 		ms = append(ms, mount{Kind: "mask", Dst: p})
 	}
@@ -105,6 +110,33 @@ func plan(s *Spec) ([]mount, error) {
 		return nil, err
 	}
 	return append(ms, prot...), nil
+}
+
+// homeBinds shows each bind's source read-only at its target inside HomeDir. The directories
+// between HomeDir and the target are made first and given to the command's user, so that
+// $HOME/.claude stays the command's to write in; the target itself, a mount point, can be
+// neither written, renamed nor removed.
+func homeBinds(binds []Bind) ([]mount, error) {
+	var ms []mount
+	made := map[string]bool{}
+	for _, b := range binds {
+		fi, err := os.Stat(b.Src)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", b.Src, err)
+		}
+		rel := strings.TrimPrefix(b.Dst, HomeDir+"/")
+		parts := strings.Split(rel, "/")
+		cur := HomeDir
+		for _, part := range parts[:len(parts)-1] {
+			cur += "/" + part
+			if !made[cur] {
+				made[cur] = true
+				ms = append(ms, mount{Kind: "dir", Dst: cur, Mode: 0o700, Own: true})
+			}
+		}
+		ms = append(ms, mount{Kind: "bind", Src: b.Src, Dst: b.Dst, File: !fi.IsDir()})
+	}
+	return ms, nil
 }
 
 // etcMasks hides the sensitive files of /etc: the fixed list, anything others may not read at

@@ -76,6 +76,10 @@ type Spec struct {
 	Protected []string
 	ReadOnly  []string // more host paths, read-only at the same path
 	ReadWrite []string // more host paths, read-write at the same path
+	// Binds are host directories shown read-only at another path, which must be inside HomeDir
+	// (skills, at $HOME/.claude/skills/NAME). The directories between HomeDir and each path are
+	// made for the command's user.
+	Binds     []Bind
 	Listeners []Listener
 	Limits    Limits
 	// AllowWeaker names the mechanisms the sandbox may run without when the machine lacks them.
@@ -86,6 +90,12 @@ type Spec struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+}
+
+// Bind shows the host directory Src read-only at Dst inside the sandbox.
+type Bind struct {
+	Src string
+	Dst string
 }
 
 // ExitKind says how the sandbox ended.
@@ -148,6 +158,19 @@ func (s *Spec) validate() error {
 		}
 		if p == "/" {
 			return errors.New("the whole filesystem cannot be shared with the sandbox")
+		}
+	}
+	for i, b := range s.Binds {
+		if !filepath.IsAbs(b.Src) || filepath.Clean(b.Src) != b.Src || b.Src == "/" {
+			return fmt.Errorf("bind source %q must be an absolute, clean path below /", b.Src)
+		}
+		if filepath.Clean(b.Dst) != b.Dst || !strings.HasPrefix(b.Dst, HomeDir+"/") {
+			return fmt.Errorf("bind target %q must be a clean path inside %s", b.Dst, HomeDir)
+		}
+		for _, o := range s.Binds[:i] {
+			if o.Dst == b.Dst || strings.HasPrefix(b.Dst, o.Dst+"/") || strings.HasPrefix(o.Dst, b.Dst+"/") {
+				return fmt.Errorf("bind targets %q and %q overlap", o.Dst, b.Dst)
+			}
 		}
 	}
 	for _, p := range s.protected() {

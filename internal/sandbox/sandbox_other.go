@@ -23,6 +23,9 @@ func MaybeInit() {}
 // Start fails off Linux.
 func Start(ctx context.Context, spec *Spec) (*Sandbox, error) { return nil, errUnsupported }
 
+// CommandUser fails off Linux.
+func CommandUser(workspace string) (uid, gid int, err error) { return 0, 0, errUnsupported }
+
 func (sb *Sandbox) Wait() (Exit, error)             { return Exit{}, errUnsupported }
 func (sb *Sandbox) Signal(sig syscall.Signal) error { return errUnsupported }
 func (sb *Sandbox) Kill() int                       { return 0 }

@@ -390,16 +390,15 @@ func countNamespace(pid int) int {
 // same id, so that what it writes belongs to that owner; a runner that is not root can map
 // only itself, and the command then runs as the namespace's root, without capabilities.
 func idMaps(workspace string, cfg *initConfig, sys *syscall.SysProcAttr) error {
-	if os.Getuid() != 0 {
-		sys.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}}
-		sys.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}}
-		return nil
-	}
-	var st unix.Stat_t
-	if err := unix.Stat(workspace, &st); err != nil {
+	uid, gid, err := CommandUser(workspace)
+	if err != nil {
 		return err
 	}
-	uid, gid := int(st.Uid), int(st.Gid)
+	if os.Getuid() != 0 {
+		sys.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: uid, Size: 1}}
+		sys.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: gid, Size: 1}}
+		return nil
+	}
 	sys.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}
 	sys.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}
 	if uid != 0 {
@@ -411,6 +410,20 @@ func idMaps(workspace string, cfg *initConfig, sys *syscall.SysProcAttr) error {
 	sys.GidMappingsEnableSetgroups = true
 	cfg.UID, cfg.GID, cfg.SetID = uid, gid, true
 	return nil
+}
+
+// CommandUser is the host user and group the command of a sandbox on workspace runs as: the
+// workspace's owner when the runner is root, the runner itself otherwise (see idMaps). What the
+// runner shows the command read-only must be readable by them.
+func CommandUser(workspace string) (uid, gid int, err error) {
+	if os.Getuid() != 0 {
+		return os.Getuid(), os.Getgid(), nil
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(workspace, &st); err != nil {
+		return 0, 0, err
+	}
+	return int(st.Uid), int(st.Gid), nil
 }
 
 // rlimits are always set: no core dumps (they would write the command's memory to disk), a

@@ -3,6 +3,7 @@ package scan
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -34,7 +35,7 @@ func invisible(r rune) bool {
 // reveal is what a model may read in s: tag characters as the ASCII they stand for, the other
 // invisible characters removed (so that an instruction split by them still reads as one).
 func reveal(s string) string {
-	if strings.IndexFunc(s, invisible) < 0 {
+	if !hasInvisible(s) {
 		return s
 	}
 	return strings.Map(func(r rune) rune {
@@ -48,12 +49,54 @@ func reveal(s string) string {
 	}, s)
 }
 
+// hasInvisible is strings.ContainsFunc(s, invisible), skipping ASCII bytes (no invisible
+// character is ASCII) without decoding them.
+func hasInvisible(s string) bool {
+	for i := 0; i < len(s); {
+		if s[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if invisible(r) {
+			return true
+		}
+		i += size
+	}
+	return false
+}
+
+// lowerString is strings.ToLower(s) for valid UTF-8, with the ASCII bytes of a mostly ASCII line
+// lowered in place rather than rune by rune.
+func lowerString(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			b = append(b, c)
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		b = utf8.AppendRune(b, unicode.ToLower(r)) // an invalid byte is RuneError, as strings.Map makes it
+		i += size
+	}
+	return string(b)
+}
+
 // hiddenUnicode reports tag characters (with the text they spell), bidirectional controls,
 // runs of variation selectors, and zero-width characters inside words. A zero-width joiner
 // between two symbols (an emoji sequence), a non-joiner in a script that uses it, and a byte
 // order mark that opens the text are ordinary, and not reported.
 func hiddenUnicode(add func(rule string, sev Severity, col int, msg, excerpt string), line string, first bool) {
 	for i := 0; i < len(line); {
+		if line[i] < utf8.RuneSelf { // no hidden character is ASCII
+			i++
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(line[i:])
 		switch {
 		case isTag(r):
@@ -126,58 +169,64 @@ func around(line string, i, size int) string {
 
 // Instructions aimed at the model. The patterns run on lowercased text with invisible
 // characters removed and compatibility forms folded. Each has a gate: groups of words of
-// which the line must hold one from every group before the pattern runs, so that ordinary
-// lines cost a few substring searches and no regular expression.
+// which the line must hold one from every group before the pattern runs. One pass of
+// ruleWords over a line finds every gate's words at once, so that an ordinary line costs that
+// pass and no regular expression.
 
 type gatedPattern struct {
 	gate [][]string
 	re   *regexp.Regexp
+	// groups holds each group of the gate as the bits of its words in ruleWords.
+	groups []keySet
 }
 
-func (p gatedPattern) open(lower string) bool {
-	for _, group := range p.gate {
-		found := false
-		for _, w := range group {
-			if strings.Contains(lower, w) {
-				found = true
-				break
-			}
-		}
-		if !found {
+// open reports whether a line holding the words found opens the gate.
+func (p *gatedPattern) open(found keySet) bool {
+	for _, g := range p.groups {
+		if !found.meets(g) {
 			return false
 		}
 	}
 	return true
 }
 
+// spaced is word followed by each character \s matches, for a gate: "not" followed by a space
+// is in "do not tell" and not in "notes".
+func spaced(word string) []string {
+	return []string{word + " ", word + "\t", word + "\n", word + "\f", word + "\r"}
+}
+
+// doNot is in every "do not", "don't" and "never" the patterns begin with.
+var doNot = append(spaced("not"), "n't", "never")
+
 // notUsers ends "the user" where it is not "the user's" or "the users".
 const notUsers = `(?:$|[^\w'’])`
 
-var instructionPatterns = []gatedPattern{
-	{[][]string{{"ignor", "disregard", "forget", "overrid", "bypass"}, {"instruction", "prompt", "message", "rule", "direction", "guideline", "context"}},
-		regexp.MustCompile(`\b(?:ignore|disregard|forget|override|bypass)\s+(?:(?:all|any|the|your|of)\s+)*(?:(?:previous|prior|above|earlier|preceding|other|system|original|existing)\s+)?(?:instructions?|prompts?|messages|rules|directions|guidelines|context)\b`)},
-	{[][]string{{"not", "n't", "never"}, {"tell", "inform", "mention", "reveal", "disclose", "notify", "alert", "show"}, {"user"}},
-		regexp.MustCompile(`\b(?:do\s+not|don't|never)\s+(?:tell|inform|mention\s+(?:this\s+|it\s+)?to|mention|reveal\s+(?:this\s+|it\s+)?to|reveal|disclose|notify|alert|show)\s+(?:this\s+|it\s+|anything\s+)?(?:to\s+)?the\s+user` + notUsers)},
-	{[][]string{{"not", "n't", "never"}, {"that"}, {"you"}},
-		regexp.MustCompile(`\b(?:do\s+not|don't|never)\s+(?:mention|say|reveal|disclose|admit)\s+(?:to\s+anyone\s+)?that\s+you\b`)},
-	{[][]string{{"without"}, {"user"}},
-		regexp.MustCompile(`\bwithout\s+(?:telling|informing|notifying|asking|alerting)\s+the\s+user` + notUsers)},
-	{[][]string{{"hide", "conceal", "keep"}, {"user"}},
-		regexp.MustCompile(`\b(?:hide|conceal|keep)\s+(?:this|it|these\s+\w+)\s+(?:secret\s+)?from\s+the\s+user` + notUsers)},
-	{[][]string{{"user"}, {"must", "should"}},
-		regexp.MustCompile(`\bthe\s+user\s+(?:must|should)\s+(?:not|never)\s+(?:know|see|be\s+told|find\s+out)`)},
-	{[][]string{{"before"}, {"tool"}},
-		regexp.MustCompile(`\bbefore\s+(?:using|calling|invoking|running)\s+(?:any|every|all)\s+(?:other\s+)?tools?`)},
-	{[][]string{{"instead", "rather"}, {"tool"}},
-		regexp.MustCompile(`\b(?:instead\s+of|rather\s+than)\s+(?:using|calling)\s+(?:the\s+)?(?:other|any)\s+tools?`)},
-	{[][]string{{"<"}, {"important", "system", "instruction", "secret"}},
-		regexp.MustCompile(`<\s*/?\s*(?:important|system|instructions?|secret)\s*>`)},
-	{[][]string{{"you"}, {"now"}},
-		regexp.MustCompile(`\byou\s+(?:are|must|will)\s+now\s+(?:act|behave|ignore|obey|follow|in\s+developer\s+mode)`)},
-	{[][]string{{"instructions"}, {"new"}},
-		regexp.MustCompile(`\bnew\s+(?:system\s+)?instructions\s*:`)},
-	{[][]string{{"important"}, {":"}},
-		regexp.MustCompile(`\bimportant\s*:\s*(?:you\s+must|always|never|do\s+not)\b`)},
+var instructionPatterns = []*gatedPattern{
+	{gate: [][]string{{"ignor", "disregard", "forget", "overrid", "bypass"}, {"instruction", "prompt", "message", "rule", "direction", "guideline", "context"}},
+		re: regexp.MustCompile(`\b(?:ignore|disregard|forget|override|bypass)\s+(?:(?:all|any|the|your|of)\s+)*(?:(?:previous|prior|above|earlier|preceding|other|system|original|existing)\s+)?(?:instructions?|prompts?|messages|rules|directions|guidelines|context)\b`)},
+	{gate: [][]string{doNot, {"tell", "inform", "mention", "reveal", "disclose", "notify", "alert", "show"}, {"user"}},
+		re: regexp.MustCompile(`\b(?:do\s+not|don't|never)\s+(?:tell|inform|mention\s+(?:this\s+|it\s+)?to|mention|reveal\s+(?:this\s+|it\s+)?to|reveal|disclose|notify|alert|show)\s+(?:this\s+|it\s+|anything\s+)?(?:to\s+)?the\s+user` + notUsers)},
+	{gate: [][]string{doNot, {"mention", "say", "reveal", "disclose", "admit"}, {"that"}, {"you"}},
+		re: regexp.MustCompile(`\b(?:do\s+not|don't|never)\s+(?:mention|say|reveal|disclose|admit)\s+(?:to\s+anyone\s+)?that\s+you\b`)},
+	{gate: [][]string{{"without"}, {"telling", "informing", "notifying", "asking", "alerting"}, {"user"}},
+		re: regexp.MustCompile(`\bwithout\s+(?:telling|informing|notifying|asking|alerting)\s+the\s+user` + notUsers)},
+	{gate: [][]string{{"hide", "conceal", "keep"}, {"from"}, {"user"}},
+		re: regexp.MustCompile(`\b(?:hide|conceal|keep)\s+(?:this|it|these\s+\w+)\s+(?:secret\s+)?from\s+the\s+user` + notUsers)},
+	{gate: [][]string{{"user"}, {"must", "should"}, append(spaced("not"), "never"), {"know", "see", "told", "find"}},
+		re: regexp.MustCompile(`\bthe\s+user\s+(?:must|should)\s+(?:not|never)\s+(?:know|see|be\s+told|find\s+out)`)},
+	{gate: [][]string{{"before"}, {"using", "calling", "invoking", "running"}, {"any", "every", "all"}, {"tool"}},
+		re: regexp.MustCompile(`\bbefore\s+(?:using|calling|invoking|running)\s+(?:any|every|all)\s+(?:other\s+)?tools?`)},
+	{gate: [][]string{{"instead", "rather"}, {"using", "calling"}, {"other", "any"}, {"tool"}},
+		re: regexp.MustCompile(`\b(?:instead\s+of|rather\s+than)\s+(?:using|calling)\s+(?:the\s+)?(?:other|any)\s+tools?`)},
+	{gate: [][]string{{"<"}, {"important", "system", "instruction", "secret"}},
+		re: regexp.MustCompile(`<\s*/?\s*(?:important|system|instructions?|secret)\s*>`)},
+	{gate: [][]string{{"you"}, {"now"}},
+		re: regexp.MustCompile(`\byou\s+(?:are|must|will)\s+now\s+(?:act|behave|ignore|obey|follow|in\s+developer\s+mode)`)},
+	{gate: [][]string{{"instructions"}, {"new"}},
+		re: regexp.MustCompile(`\bnew\s+(?:system\s+)?instructions\s*:`)},
+	{gate: [][]string{{"important"}, {":"}, {"must", "always", "never", "not"}},
+		re: regexp.MustCompile(`\bimportant\s*:\s*(?:you\s+must|always|never|do\s+not)\b`)},
 }
 
 // commandRE: words telling the model what to do, which make a tool's mention shadowing.
@@ -201,6 +250,53 @@ var sensitivePathGate = gatedPattern{gate: [][]string{{".ssh", "id_rsa", "id_dsa
 // urlRE finds URLs and captures their host.
 var urlRE = regexp.MustCompile(`\b(?:https?|wss?|ftp)://(?:[^\s/@"'<>]*@)?(\[[0-9a-f:.]+\]|[a-z0-9.-]+)`)
 
+// urlTailRE is what follows "://" in urlRE.
+var urlTailRE = regexp.MustCompile(`^(?:[^\s/@"'<>]*@)?(\[[0-9a-f:.]+\]|[a-z0-9.-]+)`)
+
+// urlSchemes are urlRE's schemes; no two end alike, so at most one ends where "://" begins.
+var urlSchemes = []string{"https", "http", "wss", "ws", "ftp"}
+
+// findURLs is urlRE.FindAllStringSubmatchIndex(lower, -1), without running the expression from
+// every byte of the line: each "://" is where a URL may be, the scheme before it is compared
+// as text, and only the rest is matched (by urlTailRE, anchored). A match never holds a "://"
+// of another (neither user information nor host has a '/'), and the next one must begin where
+// the last ended, as FindAll's do.
+func findURLs(lower string) [][]int {
+	var out [][]int
+	end := 0
+	for from := 0; ; {
+		k := strings.Index(lower[from:], schemeSep)
+		if k < 0 {
+			return out
+		}
+		k += from
+		from = k + 1
+		start := -1
+		for _, sc := range urlSchemes {
+			if strings.HasSuffix(lower[:k], sc) {
+				start = k - len(sc)
+				break
+			}
+		}
+		if start < end || start > 0 && isWordByte(lower[start-1]) {
+			continue
+		}
+		tail := k + len(schemeSep)
+		m := urlTailRE.FindStringSubmatchIndex(lower[tail:])
+		if m == nil {
+			continue
+		}
+		end = tail + m[1]
+		out = append(out, []int{start, end, tail + m[2], tail + m[3]})
+		from = end
+	}
+}
+
+// isWordByte is \w, by which \b tells a word's edge.
+func isWordByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_'
+}
+
 var downloadExecRE = regexp.MustCompile(strings.Join([]string{
 	`\b(?:curl|wget|fetch)\b[^|\n;]*\|\s*(?:sudo\s+)?(?:ba|z|da|k|c)?sh\b`,
 	`\b(?:curl|wget)\b[^|\n;]*\|\s*(?:sudo\s+)?(?:python3?|perl|ruby|node|php)\b`,
@@ -212,6 +308,52 @@ var downloadExecRE = regexp.MustCompile(strings.Join([]string{
 }, "|"))
 
 var downloadExecGate = gatedPattern{gate: [][]string{{"curl", "wget", "fetch", "iwr", "irm", "invoke-", "base64"}, {"|", "<(", "$("}}}
+
+// schemeSep is in every URL urlRE finds: a line without it has none.
+const schemeSep = "://"
+
+// ruleWords finds the words of every gate (ruleWordList, in the order of their bits), and
+// schemeSep, in one pass; urlBit is schemeSep's.
+var ruleWords, ruleWordList, urlBit = compileGates(slices.Concat(instructionPatterns, []*gatedPattern{&sensitivePathGate, &downloadExecGate}))
+
+// compileGates gives each distinct word of the gates a bit, sets each gate's groups, and
+// compiles the words with schemeSep into one automaton.
+func compileGates(patterns []*gatedPattern) (*keywords, []string, int) {
+	bit := map[string]int{}
+	var words []string
+	bitOf := func(w string) int {
+		b, ok := bit[w]
+		if !ok {
+			b = len(words)
+			bit[w] = b
+			words = append(words, w)
+		}
+		return b
+	}
+	for _, p := range patterns {
+		p.groups = nil
+		for _, g := range p.gate {
+			var m keySet
+			for _, w := range g {
+				m.add(bitOf(w))
+			}
+			p.groups = append(p.groups, m)
+		}
+	}
+	url := bitOf(schemeSep)
+	bits := make([]int, len(words))
+	for i := range bits {
+		bits[i] = i
+	}
+	if len(words) > 128 {
+		panic(fmt.Sprintf("scan: %d gate words, more than a keySet holds", len(words)))
+	}
+	k, err := newKeywords(words, bits)
+	if err != nil {
+		panic(err) // a fixed table: every test fails here first
+	}
+	return k, words, url
+}
 
 // minBlob is the shortest run of base64 or hex characters reported as a blob: longer than any
 // key, hash or identifier a description has reason to hold (a SHA-512 in hex is 128).

@@ -12,6 +12,8 @@ package scan
 import (
 	"fmt"
 	"iter"
+	"maps"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -111,8 +113,11 @@ type Scanner struct {
 	self    string
 	tools   map[string]bool // the other tools' names, lowercased
 	longest int             // the longest of them, in bytes
-	hosts   []string
-	hostsOn bool
+	// toolWords finds the tools' names in a line, which must hold one before its words are
+	// looked up; nil when there are too many names to compile, and every line is looked at.
+	toolWords *keywords
+	hosts     []string
+	hostsOn   bool
 }
 
 // New prepares a scanner.
@@ -123,6 +128,10 @@ func New(opts Options) *Scanner {
 			s.tools[strings.ToLower(t)] = true
 			s.longest = max(s.longest, len(t))
 		}
+	}
+	if len(s.tools) > 0 {
+		names := slices.Collect(maps.Keys(s.tools))
+		s.toolWords, _ = newKeywords(names, make([]int, len(names))) // every name sets bit 0
 	}
 	return s
 }
@@ -192,57 +201,45 @@ func (s *Scanner) Text(source, text string) []Finding {
 			Message: "the text is not valid UTF-8: it cannot be reviewed as text"})
 		text = strings.ToValidUTF8(text, "\uFFFD")
 	}
-	// The gates are tried on the whole text first: a pattern whose words the text does not
-	// hold anywhere is not tried on any line.
-	whole := text
-	if !isASCII(text) {
-		whole = reveal(norm.NFKC.String(text))
-	}
-	whole = strings.ToLower(whole)
-	g := gates{
-		urls:         s.hostsOn && strings.Contains(whole, "://"),
-		sensitive:    sensitivePathGate.open(whole),
-		downloadExec: downloadExecGate.open(whole),
-	}
-	for _, p := range instructionPatterns {
-		if p.open(whole) {
-			g.instructions = append(g.instructions, p)
-		}
-	}
 	lineNo := 0
 	for line := range strings.Lines(text) {
 		lineNo++
-		fs = s.line(fs, &g, source, lineNo, strings.TrimRight(line, "\r\n"), lineNo == 1)
+		fs = s.line(fs, source, lineNo, strings.TrimRight(line, "\r\n"), lineNo == 1)
 	}
 	return fs
 }
 
-// gates says which rules a text may raise at all.
-type gates struct {
-	instructions                  []gatedPattern
-	urls, sensitive, downloadExec bool
-}
-
 // line applies every rule to one line.
-func (s *Scanner) line(fs []Finding, g *gates, source string, lineNo int, line string, first bool) []Finding {
+func (s *Scanner) line(fs []Finding, source string, lineNo int, line string, first bool) []Finding {
 	add := func(rule string, sev Severity, byteCol int, msg, excerpt string) {
 		fs = append(fs, Finding{Rule: rule, Severity: sev, Source: source, Line: lineNo,
 			Column: utf8.RuneCountInString(line[:byteCol]) + 1, Message: msg, Excerpt: safeExcerpt(excerpt)})
 	}
-	ascii := isASCII(line)
-	if !ascii {
-		hiddenUnicode(add, line, first)
-	}
 	// What the model reads: compatibility forms folded (fullwidth letters are letters), tag
 	// characters as the text they spell, other invisible characters removed, lowercased. Offsets into it are approximate, so
 	// findings on it point at the line's first column unless the line was plain ASCII.
-	plain := line
+	// A plain ASCII line is lowercased only when a rule's words are in it: ruleWords and
+	// toolWords match its letters whatever their case.
+	ascii := isASCII(line)
+	plain, lower := line, line
 	if !ascii {
+		hiddenUnicode(add, line, first)
 		plain = reveal(norm.NFKC.String(line))
+		lower = lowerString(plain)
+		if len(lower) != len(plain) {
+			plain = lower // lowercasing changed byte lengths: excerpts come from the lowercased text
+		}
 	}
-	lower := strings.ToLower(plain)
-	if len(lower) != len(plain) {
-		plain = lower // lowercasing changed byte lengths: excerpts come from the lowercased text
+	found := ruleWords.find(lower)
+	tools := len(s.tools) > 0 && (s.toolWords == nil || s.toolWords.find(lower) != keySet{})
+	urls := s.hostsOn && found.has(urlBit)
+	sensitive, downloadExec := sensitivePathGate.open(found), downloadExecGate.open(found)
+	instructions := false
+	for _, p := range instructionPatterns {
+		instructions = instructions || p.open(found)
+	}
+	if ascii && (tools || urls || sensitive || downloadExec || instructions) {
+		lower = strings.ToLower(line)
 	}
 	col := func(i int) int {
 		if ascii {
@@ -250,15 +247,17 @@ func (s *Scanner) line(fs []Finding, g *gates, source string, lineNo int, line s
 		}
 		return 0
 	}
-	for _, p := range g.instructions {
-		if !p.open(lower) {
-			continue
-		}
-		for _, loc := range p.re.FindAllStringIndex(lower, -1) {
-			add("model-instruction", SeverityHigh, col(loc[0]), "an instruction aimed at the model: "+quote(plain[loc[0]:loc[1]]), plain[loc[0]:loc[1]])
+	if instructions {
+		for _, p := range instructionPatterns {
+			if !p.open(found) {
+				continue
+			}
+			for _, loc := range p.re.FindAllStringIndex(lower, -1) {
+				add("model-instruction", SeverityHigh, col(loc[0]), "an instruction aimed at the model: "+quote(plain[loc[0]:loc[1]]), plain[loc[0]:loc[1]])
+			}
 		}
 	}
-	if len(s.tools) > 0 {
+	if tools {
 		for start, end := range s.toolMentions(lower) {
 			name := lower[start:end]
 			sev, why := SeverityMedium, ""
@@ -268,13 +267,13 @@ func (s *Scanner) line(fs []Finding, g *gates, source string, lineNo int, line s
 			add("tool-shadowing", sev, col(start), "names another tool, "+quote(name)+why, plain[start:end])
 		}
 	}
-	if g.sensitive && sensitivePathGate.open(lower) {
+	if sensitive {
 		for _, loc := range sensitivePathRE.FindAllStringIndex(lower, -1) {
 			add("sensitive-path", SeverityMedium, col(loc[0]), "names a file that holds credentials or agent configuration: "+quote(plain[loc[0]:loc[1]]), plain[loc[0]:loc[1]])
 		}
 	}
-	if g.urls && strings.Contains(lower, "://") {
-		for _, m := range urlRE.FindAllStringSubmatchIndex(lower, -1) {
+	if urls {
+		for _, m := range findURLs(lower) {
 			host := lower[m[2]:m[3]]
 			if !s.hostAllowed(host) {
 				add("url-not-allowed", SeverityMedium, col(m[0]), "a URL to "+quote(host)+", which is not one of the allowed hosts", plain[m[0]:m[1]])
@@ -284,7 +283,7 @@ func (s *Scanner) line(fs []Finding, g *gates, source string, lineNo int, line s
 	for _, loc := range redact.FindCredentials(line) {
 		add("credential", SeverityHigh, loc[0], "a credential; remove it and rotate it", redact.Marker)
 	}
-	if g.downloadExec && downloadExecGate.open(lower) {
+	if downloadExec {
 		for _, loc := range downloadExecRE.FindAllStringIndex(lower, -1) {
 			add("download-execute", SeverityHigh, col(loc[0]), "a download piped into a shell or interpreter: "+quote(plain[loc[0]:loc[1]]), plain[loc[0]:loc[1]])
 		}

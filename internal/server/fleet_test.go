@@ -193,7 +193,13 @@ func TestRemoteKillEndsWorkHere(t *testing.T) {
 // returned receives the reason of the terminate event.
 func connectRunner(t *testing.T, in *instance, token string) <-chan string {
 	t.Helper()
-	r := in.gw("POST", "/v1/runners", token, `{"hostname":"h","pid":1,"command":"sh"}`, map[string]string{"Content-Type": "application/json"})
+	return connectRunnerBody(t, in, token, `{"hostname":"h","pid":1,"command":"sh"}`)
+}
+
+// connectRunnerBody is connectRunner with the registration's body.
+func connectRunnerBody(t *testing.T, in *instance, token, body string) <-chan string {
+	t.Helper()
+	r := in.gw("POST", "/v1/runners", token, body, map[string]string{"Content-Type": "application/json"})
 	if r.status != http.StatusCreated {
 		t.Fatalf("registering a runner: %d %s", r.status, r.body)
 	}

@@ -196,7 +196,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		Packages: npm.Installer, Sandbox: mcpgw.SandboxOptions{Mode: sandboxMode, Dir: npm.Workspaces, Audit: auditLog}})
 	killer := &killswitch.Service{
 		Store: store, State: kill, Audit: auditLog, Calls: gw, Sessions: mcp, Tokens: ids, Registry: registry,
-		Runners: killswitch.NewRunners(), Approvals: approvals, Log: log, Clock: clk, Artifacts: gw,
+		Runners: killswitch.NewRunners(), Approvals: approvals, Log: log, Clock: clk, Artifacts: artifacts{gw, mcp, log},
 		Agents: ids, Fleet: bus, AckTimeout: time.Duration(cfg.KillSwitch.AckTimeout),
 	}
 	if err := killer.Load(ctx); err != nil {
@@ -208,12 +208,20 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	// Everything the kill state holds was just read from the store: this replica's view is
 	// current now, and stays so while its feed connects (fleet.Bus.Stale).
 	bus.Reloaded(clk.Now())
+	// The Sigstore trusted root is read once: skills verify bundles with it, admin npm provenance.
+	sigstore, err := cfg.SupplyChain.Sigstore()
+	if err != nil {
+		return nil, err
+	}
+	if sigstore != nil { // never a typed nil in the interface: no root means attestations are refused
+		npm.Registry.Provenance = sigstore
+	}
 	adm := admin.New(admin.Deps{
 		Store: store, Audit: auditLog, Observer: ids, Secrets: sec, Registry: registry, Calls: gw, Budgets: budgets,
-		Kill: killer, Fleet: bus, NPM: npm, Log: log,
+		Kill: killer, Fleet: bus, Packages: mcp, Lister: mcp, NPM: npm, Log: log, Sigstore: sigstore,
 	})
 	pins.adm = adm
-	skillService, err := newSkills(cfg, store, auditLog, kill, clk)
+	skillService, err := newSkills(cfg, store, auditLog, kill, clk, sigstore)
 	if err != nil {
 		return nil, err
 	}
@@ -436,3 +444,31 @@ type manifestObserver struct{ adm *admin.Service }
 func (o *manifestObserver) ObserveManifests(ctx context.Context, tool string, entries []json.RawMessage) error {
 	return o.adm.ObserveManifests(ctx, tool, entries)
 }
+
+// artifacts is the kill switch's Artifacts on this replica: a digest newly quarantined
+// cancels the calls in flight to the tool manifests and server packages that have it (the
+// pipeline), then stops the local MCP servers that run the package (the MCP gateway).
+type artifacts struct {
+	calls   *gateway.Pipeline
+	servers *mcpgw.Server
+	log     *slog.Logger
+}
+
+var (
+	_ killswitch.Artifacts      = artifacts{}
+	_ killswitch.ManifestFinder = artifacts{}
+	_ killswitch.PackageFinder  = artifacts{}
+)
+
+// StopDigest returns the calls it cancelled; the servers it stopped are named in the log here
+// and in the quarantine's report (PackagesOf).
+func (a artifacts) StopDigest(ctx context.Context, digest, reason string) int {
+	n := a.calls.StopDigest(ctx, digest, reason)
+	if stopped := a.servers.StopPackage(digest); len(stopped) > 0 {
+		a.log.Info("local mcp servers stopped: their package is "+reason, "digest", digest, "tools", stopped)
+	}
+	return n
+}
+
+func (a artifacts) ManifestsOf(digest string) []string { return a.calls.ManifestsOf(digest) }
+func (a artifacts) PackagesOf(digest string) []string  { return a.calls.PackagesOf(digest) }

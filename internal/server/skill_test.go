@@ -169,12 +169,74 @@ func TestSkillAdd(t *testing.T) {
 	}
 	evs = e.in.events("type=admin.skill.add")
 	if !hasEvent(evs, warden.EventSkillAdd, func(ev *warden.AuditEvent) bool {
-		return ev.Target.Resource == "skill:notes@"+notesDigest && strings.Contains(ev.Decision.Message, "unsigned: internal notes skill")
+		return ev.Target.Resource == "skill:notes@"+notesDigest && strings.Contains(ev.Decision.Message, "unsigned: internal notes skill") && ev.Target.Risk == warden.RiskHigh
 	}) || !hasEvent(evs, warden.EventSkillAdd, func(ev *warden.AuditEvent) bool {
-		return strings.Contains(ev.Decision.Message, "high findings overridden: test fixture, INC-9")
+		return strings.Contains(ev.Decision.Message, "high findings overridden: test fixture, INC-9") && ev.Target.Risk == warden.RiskHigh
 	}) {
-		t.Errorf("the reasons are not in the audit log: %+v", evs)
+		t.Errorf("the reasons are not in the audit log, or not as high-risk events (trust rules waived): %+v", evs)
 	}
+	if !hasEvent(evs, warden.EventSkillAdd, func(ev *warden.AuditEvent) bool {
+		return ev.Target.Resource == "skill:pdf-tools@"+digest && ev.Target.Risk == ""
+	}) {
+		t.Errorf("a signed, clean skill's add is not an ordinary event: %+v", evs)
+	}
+}
+
+// TestSkillAddSigstore adds the fixture skill with the Sigstore bundle generated over its digest
+// (internal/supply/testdata/sigstore): accepted from the trusted identity, refused when the
+// identity is not trusted, the bundle is another Sigstore's or over other files, and when the
+// server has no trusted root. Each refusal is an audit event.
+func TestSkillAddSigstore(t *testing.T) {
+	t.Parallel()
+	fixtures, err := filepath.Abs("../supply/testdata/sigstore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(fixtures, "skill-bundle.json")
+	trusting := func(subject string) func(*config.Config) {
+		return func(c *config.Config) {
+			c.SupplyChain.SigstoreTrustedRoot = filepath.Join(fixtures, "skill-trusted-root.json")
+			c.SupplyChain.Publishers = []config.Publisher{{Name: "acme", Sigstore: &config.SigstorePublisher{Issuer: "https://issuer.example.com", Subject: subject}}}
+		}
+	}
+	add := func(in *instance, args ...string) (*apitype.SkillAdded, error) {
+		e := &skillEnv{in: in}
+		return e.add(t, args...)
+	}
+
+	in := start(t, t.TempDir(), trusting(`publisher@example\.com`))
+	skillDir := filepath.Join(t.TempDir(), "skill")
+	if err := os.CopyFS(skillDir, os.DirFS(filepath.Join(fixtures, "skill"))); err != nil {
+		t.Fatal(err)
+	}
+	_, err = add(in, skillDir, "--signature", filepath.Join(fixtures, "skill-bundle-other-ca.json"))
+	wantRefused(t, err, cli.ExitUnauthorized, "does not verify")
+	r, err := add(in, skillDir, "--signature", bundle)
+	if err != nil || !r.Added || r.Skill.Signer != "acme (sigstore publisher@example.com)" {
+		t.Fatalf("add with the bundle = %+v, %v; want signed by acme", r, err)
+	}
+	if show, err := in.cli(in.admin, "skill", "show", r.Skill.Name+"@"+r.Skill.Digest); err != nil || !strings.Contains(show, "acme (sigstore publisher@example.com)") {
+		t.Fatalf("skill show = %q, %v", show, err)
+	}
+	// The same bundle over files changed after signing.
+	if err := os.WriteFile(filepath.Join(skillDir, "notes.md"), []byte("added after signing\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = add(in, skillDir, "--signature", bundle)
+	wantRefused(t, err, cli.ExitUnauthorized, "does not verify")
+	if !hasEvent(in.events("type=admin.skill.refuse"), warden.EventSkillRefuse, func(ev *warden.AuditEvent) bool {
+		return ev.Decision.Effect == warden.EffectDeny && strings.Contains(ev.Decision.Message, "Sigstore bundle does not verify")
+	}) {
+		t.Error("no admin.skill.refuse event for the bundle over other files")
+	}
+
+	other := start(t, t.TempDir(), trusting(`someone@example\.com`))
+	_, err = add(other, filepath.Join(fixtures, "skill"), "--signature", bundle)
+	wantRefused(t, err, cli.ExitUnauthorized, "not a trusted publisher's identity")
+
+	none := start(t, t.TempDir(), nil)
+	_, err = add(none, filepath.Join(fixtures, "skill"), "--signature", bundle)
+	wantRefused(t, err, cli.ExitUnauthorized, "no Sigstore trusted root")
 }
 
 // agentGet calls the agents' skills API with token.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/iotest"
 
 	"github.com/wardenhq/warden"
 )
@@ -153,15 +154,18 @@ func TestDigestIsTheFiles(t *testing.T) {
 		t.Fatalf("canonical archive reads back as %v, %v", back, err)
 	}
 	out := filepath.Join(t.TempDir(), "mounted")
-	if err := fromDir.WriteDir(out); err != nil {
+	if err := fromDir.WriteDir(out, -1, -1); err != nil {
 		t.Fatal(err)
 	}
 	again, err := ReadDir(out, Limits{})
 	if err != nil || again.Digest() != want {
 		t.Fatalf("written folder reads back as %v, %v", again, err)
 	}
-	if st, _ := os.Stat(filepath.Join(out, "scripts/extract.sh")); st.Mode().Perm() != 0o755 {
-		t.Fatalf("executable written as %v", st.Mode())
+	// Private to the runner, and read-only: the executable bit, which the digest covers, is kept.
+	for p, mode := range map[string]os.FileMode{".": 0o700, "scripts": 0o700, "scripts/extract.sh": 0o500, "SKILL.md": 0o400} {
+		if st, err := os.Stat(filepath.Join(out, p)); err != nil || st.Mode().Perm() != mode {
+			t.Errorf("%s written as %v, %v; want %v", p, st.Mode().Perm(), err, mode)
+		}
 	}
 }
 
@@ -317,5 +321,19 @@ func TestManifest(t *testing.T) {
 		if _, err := ParseManifest([]byte(text)); warden.ErrorCode(err) != warden.EInvalid {
 			t.Errorf("%s: err %v, want EInvalid", name, err)
 		}
+	}
+}
+
+// readAll gives every byte, whatever the size it was told: none, short, exact or long.
+func TestReadAll(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789"), 300)
+	for _, size := range []int64{-1, 0, 1, 511, 2999, 3000, 3001, 1 << 20} {
+		got, err := readAll(iotest.HalfReader(bytes.NewReader(data)), size)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("size %d: %d bytes, %v", size, len(got), err)
+		}
+	}
+	if _, err := readAll(iotest.TimeoutReader(bytes.NewReader(data)), 10); err == nil {
+		t.Fatal("a read error was lost")
 	}
 }

@@ -138,7 +138,7 @@ func (b *builder) add(p string, exec bool, declared int64, r io.Reader) error {
 		return fmt.Errorf("%s: %d bytes, over the limit of %d per file", clean, declared, b.lim.MaxFileBytes)
 	}
 	room := min(b.lim.MaxFileBytes, b.lim.MaxBytes-b.size)
-	data, err := io.ReadAll(io.LimitReader(r, room+1))
+	data, err := readAll(io.LimitReader(r, room+1), min(declared, room))
 	if err != nil {
 		return fmt.Errorf("%s: %w", clean, err)
 	}
@@ -151,6 +151,26 @@ func (b *builder) add(p string, exec bool, declared int64, r io.Reader) error {
 	b.size += int64(len(data))
 	b.files[clean] = File{Path: clean, Exec: exec, Data: data}
 	return nil
+}
+
+// readAll is io.ReadAll with room made for size bytes (when size ≥ 0) and one more, to see the
+// end: a file read whole in one buffer rather than grown from 512 bytes by copies. size is
+// bounded by the limits, so a header that lies costs at most what a true one could.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	b := make([]byte, 0, max(size, 511)+1)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 func (b *builder) tree() (*Tree, error) {
@@ -360,9 +380,15 @@ func stripTopFolder(b *builder) (*Tree, error) {
 }
 
 // Archive writes the tree as a canonical .tar.gz: files in path order, modes 0644 or 0755,
-// owner 0, a fixed time, no directories. Reading it back gives the same digest.
+// owner 0, a fixed time, no directories. Reading it back gives the same digest. It is
+// compressed at gzip's best speed: `warden skill add` packs a skill on the client and again on
+// the server, and the default level took about 0.35 s of CPU for 10 MB of text, five times
+// best speed's, for an archive about a fifth smaller.
 func (t *Tree) Archive(w io.Writer) error {
-	zw := gzip.NewWriter(w)
+	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	if err != nil {
+		return err
+	}
 	tw := tar.NewWriter(zw)
 	epoch := time.Unix(0, 0).UTC()
 	for _, f := range t.Files {
@@ -384,10 +410,12 @@ func (t *Tree) Archive(w io.Writer) error {
 	return zw.Close()
 }
 
-// WriteDir writes the tree into dir, which must not exist yet (it is created 0755, files 0644
-// or 0755), for mounting read-only into a sandbox.
-func (t *Tree) WriteDir(dir string) error {
-	if err := os.Mkdir(dir, 0o755); err != nil {
+// WriteDir writes the tree into dir, which must not exist yet, for mounting read-only into a
+// sandbox: directories 0700, files 0400, or 0500 when executable (the one mode bit the digest
+// covers), all given to uid and gid unless uid is negative. Reading dir back gives the tree's
+// digest.
+func (t *Tree) WriteDir(dir string, uid, gid int) error {
+	if err := os.Mkdir(dir, 0o700); err != nil {
 		return err
 	}
 	root, err := os.OpenRoot(dir)
@@ -395,20 +423,41 @@ func (t *Tree) WriteDir(dir string) error {
 		return err
 	}
 	defer root.Close()
+	own := func(p string, mode fs.FileMode) error {
+		if err := root.Chmod(p, mode); err != nil { // the umask may have taken bits away
+			return err
+		}
+		if uid < 0 {
+			return nil
+		}
+		return root.Lchown(p, uid, gid)
+	}
+	if err := own(".", 0o700); err != nil {
+		return err
+	}
+	made := map[string]bool{}
 	for _, f := range t.Files {
-		if d := path.Dir(f.Path); d != "." {
-			if err := root.MkdirAll(d, 0o755); err != nil {
+		var parents []string
+		for d := path.Dir(f.Path); d != "." && !made[d]; d = path.Dir(d) {
+			parents = append(parents, d)
+		}
+		for _, d := range slices.Backward(parents) {
+			if err := root.Mkdir(d, 0o700); err != nil {
 				return err
 			}
+			if err := own(d, 0o700); err != nil {
+				return err
+			}
+			made[d] = true
 		}
-		mode := fs.FileMode(0o644)
+		mode := fs.FileMode(0o400)
 		if f.Exec {
-			mode = 0o755
+			mode = 0o500
 		}
 		if err := root.WriteFile(f.Path, f.Data, mode); err != nil {
 			return err
 		}
-		if err := root.Chmod(f.Path, mode); err != nil { // the umask may have taken bits away
+		if err := own(f.Path, mode); err != nil {
 			return err
 		}
 	}

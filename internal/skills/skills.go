@@ -45,6 +45,9 @@ type Service struct {
 	Store      Store
 	Audit      warden.AuditLog
 	Publishers []supply.Publisher
+	// Sigstore verifies Sigstore bundles against the configured trusted root; nil: none is
+	// configured and bundles are refused.
+	Sigstore *supply.Sigstore
 	// Kill returns this replica's kill state, read on every agent request.
 	Kill   func() KillState
 	Clock  clock.Clock
@@ -107,8 +110,12 @@ func (s *Service) Add(ctx context.Context, p *warden.Principal, req apitype.Skil
 	if sk.OverrideReason != "" {
 		msg += "; high findings overridden: " + sk.OverrideReason
 	}
+	var risk warden.Risk
+	if sk.Signer == warden.SignerUnsigned || sk.OverrideReason != "" {
+		risk = warden.RiskHigh // a trust rule was waived: an alert on the high-risk stream
+	}
 	return &apitype.SkillAdded{Skill: sk, Added: true},
-		s.record(ctx, p, warden.EventSkillAdd, "skill:"+sk.Name+"@"+sk.Digest, warden.EffectAllow, warden.EventSkillAdd, msg)
+		s.recordRisk(ctx, p, risk, warden.EventSkillAdd, "skill:"+sk.Name+"@"+sk.Digest, warden.EffectAllow, warden.EventSkillAdd, msg)
 }
 
 // check verifies a skill for Add and returns it with its canonical archive. The skill is
@@ -154,7 +161,7 @@ func (s *Service) check(ctx context.Context, req apitype.SkillAddRequest) (*ward
 	}
 	switch {
 	case req.Signature != "":
-		signer, err := supply.Verify(s.Publishers, digest, []byte(req.Signature))
+		signer, err := s.verifySignature(digest, []byte(req.Signature))
 		if err != nil {
 			return sk, nil, err
 		}
@@ -162,7 +169,7 @@ func (s *Service) check(ctx context.Context, req apitype.SkillAddRequest) (*ward
 	case req.AllowUnsigned:
 		sk.Signer, sk.UnsignedReason = warden.SignerUnsigned, req.UnsignedReason
 	default:
-		return sk, nil, warden.Errorf(warden.EForbidden, "skill %s@%s is not signed: give --signature FILE (minisign, over the digest string), or, as an admin, --allow-unsigned --reason TEXT", name, digest)
+		return sk, nil, warden.Errorf(warden.EForbidden, "skill %s@%s is not signed: give --signature FILE (a minisign signature or a Sigstore bundle over the digest string), or, as an admin, --allow-unsigned --reason TEXT", name, digest)
 	}
 	findings := supply.ScanTree(t, name, scan.Options{})
 	if len(findings) > 0 {
@@ -181,6 +188,18 @@ func (s *Service) check(ctx context.Context, req apitype.SkillAddRequest) (*ward
 		return sk, nil, fmt.Errorf("writing the canonical archive: %w", err)
 	}
 	return sk, buf.Bytes(), nil
+}
+
+// verifySignature verifies a signature over digest: a Sigstore bundle (told by its content)
+// against the Sigstore trusted root and identities, anything else as a minisign signature.
+func (s *Service) verifySignature(digest string, sig []byte) (string, error) {
+	if supply.IsBundle(sig) {
+		if s.Sigstore == nil {
+			return "", warden.Errorf(warden.EForbidden, "the signature is a Sigstore bundle, and this server has no Sigstore trusted root to verify it against (supply_chain.sigstore_trusted_root)")
+		}
+		return s.Sigstore.VerifyBundle(sig, digest)
+	}
+	return supply.Verify(s.Publishers, digest, sig)
 }
 
 // checkNotQuarantined reads the store, not only this replica's snapshot, so that a digest
@@ -277,10 +296,15 @@ func (s *Service) Revoke(ctx context.Context, p *warden.Principal, agent, name s
 }
 
 func (s *Service) record(ctx context.Context, p *warden.Principal, event, resource, effect, reason, msg string) error {
+	return s.recordRisk(ctx, p, "", event, resource, effect, reason, msg)
+}
+
+// recordRisk is record with the event's risk set by its producer ("": by its kind).
+func (s *Service) recordRisk(ctx context.Context, p *warden.Principal, risk warden.Risk, event, resource, effect, reason, msg string) error {
 	ev := &warden.AuditEvent{
 		Type:     event,
 		Actor:    warden.EventActor{Kind: warden.ActorHuman, Name: p.Name, Role: string(p.Role), Source: admin.Source(ctx)},
-		Target:   warden.EventTarget{Resource: resource},
+		Target:   warden.EventTarget{Resource: resource, Risk: risk},
 		Decision: warden.EventDecision{Effect: effect, Reason: reason, Message: msg},
 	}
 	if effect == warden.EffectAllow {

@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 
 	"github.com/wardenhq/warden"
 )
@@ -47,6 +49,47 @@ func (s *Store) ToolManifests(ctx context.Context, tool string) ([]*warden.ToolM
 
 // PutToolManifest stores a manifest, replacing the one of the same server and name.
 func (s *Store) PutToolManifest(ctx context.Context, m *warden.ToolManifest) error {
+	return s.putToolManifest(ctx, s.write, m)
+}
+
+// UpdateToolManifests reads a server's manifests and stores what fn returns, in one
+// transaction that holds the server's tools row for update (PostgreSQL) or the one writer
+// (SQLite), so updates of one server's manifests take turns across replicas.
+func (s *Store) UpdateToolManifests(ctx context.Context, tool string, fn func([]*warden.ToolManifest) ([]*warden.ToolManifest, error)) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		var name string
+		err := tx.QueryRowContext(ctx, s.dialect.rebind(`SELECT name FROM tools WHERE name = ?`+s.dialect.ForUpdate), tool).Scan(&name)
+		if errors.Is(err, sql.ErrNoRows) {
+			return warden.Errorf(warden.ENotFound, "tool %q not found", tool)
+		}
+		if err != nil {
+			return storeError(err)
+		}
+		rows, err := tx.QueryContext(ctx, s.dialect.rebind(`SELECT `+manifestColumns+` FROM tool_manifests WHERE tool = ? ORDER BY name`), tool)
+		if err != nil {
+			return storeError(err)
+		}
+		current, err := collect(rows, scanManifest)
+		if err != nil {
+			return err
+		}
+		puts, err := fn(current)
+		if err != nil {
+			return err
+		}
+		for _, m := range puts {
+			if m.Tool != tool {
+				return warden.Errorf(warden.EInvalid, "tool manifest of %q in an update of %q", m.Tool, tool)
+			}
+			if err := s.putToolManifest(ctx, tx, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) putToolManifest(ctx context.Context, q querier, m *warden.ToolManifest) error {
 	if m.Tool == "" || m.Name == "" {
 		return warden.Errorf(warden.EInvalid, "a tool manifest needs a tool and a name")
 	}
@@ -55,7 +98,7 @@ func (s *Store) PutToolManifest(ctx context.Context, m *warden.ToolManifest) err
 	default:
 		return warden.Errorf(warden.EInvalid, "tool manifest state %q: want pinned, held or removed", m.State)
 	}
-	_, err := s.exec(ctx, s.write, `INSERT INTO tool_manifests (`+manifestColumns+`)
+	_, err := s.exec(ctx, q, `INSERT INTO tool_manifests (`+manifestColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tool, name) DO UPDATE SET state = excluded.state, digest = excluded.digest,
 			manifest = excluded.manifest, held_digest = excluded.held_digest, held_manifest = excluded.held_manifest,
