@@ -227,10 +227,6 @@ func (st *stdioServer) preparePackage(ctx context.Context) error {
 	if !npmPackage(st.tool) {
 		return nil
 	}
-	// A quarantined package is not even installed.
-	if err := st.g.quarantined(st.tool); err != nil {
-		return err
-	}
 	if st.g.opts.Packages == nil {
 		return fmt.Errorf("tool %s runs an npm package and this server has no installer for it", st.tool.Name)
 	}

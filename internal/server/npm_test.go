@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -226,5 +227,43 @@ grants:
 	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "hello from npm"}})
 	if err != nil || res.IsError || !strings.Contains(resultText(res), "hello from npm") {
 		t.Fatalf("echo through /mcp/everything: %v %+v", err, res)
+	}
+}
+
+// TestNPMServerQuarantinedNotInstalled: a replica whose workspace lacks the install of a
+// quarantined npm package refuses its start before installing anything.
+func TestNPMServerQuarantinedNotInstalled(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	reg := npmtest.NewRegistry(t)
+	tarball := npmtest.Tarball(t, npmtest.EchoPackage("@acme/echo", "1.0.0"))
+	reg.Publish(t, "@acme/echo", "1.0.0", tarball, nil)
+	dir := t.TempDir()
+	in := start(t, dir, func(c *config.Config) { c.SupplyChain.NPMRegistry = reg.URL })
+	if _, err := in.cli(in.admin, "tool", "add", "echo", "--npm", "@acme/echo@1.0.0", "--allow-unsigned", "--reason", "test"); err != nil {
+		t.Fatal(err)
+	}
+	var q any
+	in.cliJSON(in.admin, &q, "quarantine", npmpkg.Digest(tarball), "--reason", "malicious, INC-8")
+	installs := filepath.Join(dir, "mcp", "echo", npmpkg.InstallDir)
+	if err := os.RemoveAll(installs); err != nil {
+		t.Fatal(err)
+	}
+	doc := "agents:\n  - {name: echo-bot, owner: bob@example.com, purpose: Echo}\ngrants:\n  - {agent: echo-bot, tool: echo, actions: [echo]}\n"
+	var plan admin.Plan
+	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", doc))
+	token := in.mustToken(plan.Credentials["echo-bot"].ClientID, plan.Credentials["echo-bot"].ClientSecret)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "1"}, nil)
+	if cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: in.url + "/mcp/echo", HTTPClient: &http.Client{Transport: bearerRT{token}}, MaxRetries: -1}, nil); err == nil {
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "hi"}})
+		_ = cs.Close()
+		if err == nil && !res.IsError {
+			t.Fatalf("the quarantined package answered: %+v", res)
+		}
+	}
+	if _, err := os.Stat(installs); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the quarantined package was installed again: %v", err)
 	}
 }
