@@ -325,3 +325,29 @@ func FuzzCheckLock(f *testing.F) {
 		}
 	})
 }
+
+// TestInstallRefusesLockFromOtherRegistry: a replica configured with another registry than the
+// one the lock's dependencies come from refuses the install before npm runs, though the lock's
+// bytes are the pinned ones.
+func TestInstallRefusesLockFromOtherRegistry(t *testing.T) {
+	ctx := context.Background()
+	w := newLockWorld(t)
+	tool, err := w.pin(t, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := w.replica(t)
+	tarball := npmtest.Tarball(t, npmtest.WithDependency(t, npmtest.EchoPackage("@acme/echo", "1.0.0"), "left-dep", "^1.0.0"))
+	if err := in.Keep(&npmpkg.Pinned{Package: tool.Package, Tarball: tarball}); err != nil {
+		t.Fatal(err)
+	}
+	in.Registry = &npmpkg.Registry{URL: "http://127.0.0.2:9"}
+	ws := t.TempDir()
+	err = in.Prepare(ctx, tool, ws)
+	if err == nil || !strings.Contains(err.Error(), "outside the registry http://127.0.0.2:9") {
+		t.Fatalf("a lock from another registry: %v", err)
+	}
+	if entries, _ := filepath.Glob(filepath.Join(ws, npmpkg.InstallDir, "[0-9a-f]*")); len(entries) != 0 {
+		t.Fatalf("installed: %v", entries)
+	}
+}
