@@ -122,9 +122,6 @@ func (in *Installer) Prepare(ctx context.Context, tool *warden.Tool, workspace s
 		return nil
 	}
 	in.recordRefused(ctx, tool, "entry "+got, fmt.Sprintf("the local MCP server did not start: its entry point %s is %s, pinned %s; remove %s to install the pinned package again", pkg.Files[0].Path, got, pkg.Files[0].Digest, dir))
-	if in.Audit == nil {
-		in.log().Error("local mcp server refused: entry point changed", "tool", tool.Name, "entry", pkg.Files[0].Path, "digest", got, "pinned", pkg.Files[0].Digest)
-	}
 	return fmt.Errorf("%w: %s of %s@%s is %s, pinned %s; remove %s to install the pinned package again",
 		ErrTampered, entry.Path, pkg.Name, pkg.Version, got, entry.Digest, dir)
 }
