@@ -20,6 +20,7 @@ type Store interface {
 	ApprovalStore
 	SkillStore
 	ToolManifestStore
+	PackageLockStore
 	// Ping checks that the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

@@ -115,6 +115,23 @@ type ToolPackage struct {
 	Provenance string `json:"provenance,omitempty"`
 	// Files are the command's resolved files (PackageCommand), or the installed entry point (NPM).
 	Files []PackageFile `json:"files,omitempty"`
+	// LockDigest ("sha256:…") names the package-lock.json npm wrote when the package was
+	// installed at add (NPM): every dependency's version, resolved URL and integrity. The lock's
+	// bytes are kept in the store (PackageLockStore), and every later install uses them. ""
+	// for a package added before locks were kept: its dependencies are resolved at each install.
+	LockDigest string `json:"lock_digest,omitempty"`
+	// LockPackages is how many packages the lock installs, the package itself included.
+	LockPackages int `json:"lock_packages,omitempty"`
+}
+
+// PackageLockStore keeps the dependency locks of npm packages (ToolPackage.LockDigest), by
+// the sha256 digest of their bytes.
+type PackageLockStore interface {
+	// PutPackageLock stores a lock under its digest, which must be the sha256 of its bytes
+	// (EInvalid otherwise); storing one already there changes nothing.
+	PutPackageLock(ctx context.Context, digest string, lock []byte) error
+	// PackageLock returns the lock stored under digest (ENotFound when none is).
+	PackageLock(ctx context.Context, digest string) ([]byte, error)
 }
 
 // EventToolPackageChanged records that a local MCP server was not started because the files

@@ -137,12 +137,20 @@ func printPackage(w io.Writer, t *warden.Tool) {
 		if len(p.Files) > 0 {
 			entry = p.Files[0].Path + " " + p.Files[0].Digest
 		}
+		lock := "none: added before warden kept dependency locks; its dependencies are resolved again at each install (add the tool again to lock them)"
+		if p.LockDigest != "" {
+			lock = fmt.Sprintf("%s (%d packages)", p.LockDigest, p.LockPackages)
+			if p.LockPackages == 1 {
+				lock = p.LockDigest + " (1 package)"
+			}
+		}
 		kv(w,
 			"package", "npm "+p.Name+"@"+p.Version,
 			"digest", p.Digest,
 			"integrity", p.Integrity,
 			"bin", p.Bin,
 			"entry", entry,
+			"lock", lock,
 			"provenance", p.Provenance,
 		)
 		return

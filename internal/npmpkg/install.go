@@ -27,19 +27,26 @@ type Auditor interface {
 	Append(ctx context.Context, ev *warden.AuditEvent) error
 }
 
-// Installer keeps verified tarballs and installs them into tools' workspaces: the tarball
-// unpacked by `npm install --ignore-scripts`, so that no lifecycle script of the package or of
-// its dependencies ever runs, and the dependencies come from the registry under npm's own
-// integrity checks.
+// Installer keeps verified tarballs and installs them into tools' workspaces, with lifecycle
+// scripts disabled (--ignore-scripts), so that no script of the package or of its dependencies
+// ever runs. At add the tarball is installed by `npm install`, which resolves the dependencies
+// and writes package-lock.json: the lock is checked (CheckLock) and kept in Locks, named by
+// the package's LockDigest. Every later install runs `npm ci` on that lock, so it installs the
+// same dependency versions, each checked against its integrity in the lock.
 //
 // Each replica installs into its own workspaces. A replica that lacks a tool's install takes
 // the tarball from its cache or downloads it again, and installs it only when its bytes match
-// the integrity and the digest pinned when the tool was added.
+// the integrity and the digest pinned when the tool was added, and the lock only when its
+// bytes match the LockDigest. A package pinned before locks were kept (no LockDigest) is
+// installed by `npm install`, its dependencies resolved again.
 type Installer struct {
 	// Cache holds verified tarballs, by digest (DATA/npm); "" keeps none.
 	Cache string
 	// Registry is where dependencies and missing tarballs come from.
 	Registry *Registry
+	// Locks keeps the dependency locks written at add; without it no package can be pinned,
+	// and a package with a LockDigest cannot be installed.
+	Locks warden.PackageLockStore
 	// NPM is the npm command; "" is npm, looked up in Path.
 	NPM string
 	// Path is the PATH npm runs with; "" is warden's.
@@ -92,7 +99,13 @@ func (in *Installer) Prepare(ctx context.Context, tool *warden.Tool, workspace s
 		return fmt.Errorf("tool %s: its entry point %q is not inside its package", tool.Name, entry.Path)
 	}
 	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := in.install(ctx, pkg, workspace, dir); err != nil {
+		var lock []byte
+		if pkg.LockDigest != "" {
+			if lock, err = in.lock(ctx, tool); err != nil {
+				return err
+			}
+		}
+		if _, err := in.install(ctx, pkg, workspace, dir, lock, false); err != nil {
 			return fmt.Errorf("installing %s@%s: %w", pkg.Name, pkg.Version, err)
 		}
 	} else if err != nil {
@@ -108,34 +121,57 @@ func (in *Installer) Prepare(ctx context.Context, tool *warden.Tool, workspace s
 		in.mu.Unlock()
 		return nil
 	}
-	in.recordTampered(ctx, tool, got, dir)
+	in.recordRefused(ctx, tool, "entry "+got, fmt.Sprintf("the local MCP server did not start: its entry point %s is %s, pinned %s; remove %s to install the pinned package again", pkg.Files[0].Path, got, pkg.Files[0].Digest, dir))
 	return fmt.Errorf("%w: %s of %s@%s is %s, pinned %s; remove %s to install the pinned package again",
 		ErrTampered, entry.Path, pkg.Name, pkg.Version, got, entry.Digest, dir)
 }
 
-// recordTampered records a refused start once per tool and observed digest: the supervisor
-// retries with backoff, and each retry would otherwise add the same event.
-func (in *Installer) recordTampered(ctx context.Context, tool *warden.Tool, got, dir string) {
+// lock returns the dependency lock of a tool's package, from the store: its bytes must give
+// the pinned LockDigest, and still pass CheckLock. A lock that does not is recorded as a
+// refused start (package_tampered).
+func (in *Installer) lock(ctx context.Context, tool *warden.Tool) ([]byte, error) {
+	pkg := tool.Package
+	if in.Locks == nil {
+		return nil, fmt.Errorf("tool %s: no store holds the dependency lock %s of %s@%s", tool.Name, pkg.LockDigest, pkg.Name, pkg.Version)
+	}
+	lock, err := in.Locks.PackageLock(ctx, pkg.LockDigest)
+	if err != nil {
+		return nil, fmt.Errorf("tool %s: reading the dependency lock of %s@%s: %w", tool.Name, pkg.Name, pkg.Version, err)
+	}
+	if got := Digest(lock); got != pkg.LockDigest {
+		msg := fmt.Sprintf("the local MCP server did not start: the stored dependency lock of %s@%s is %s, pinned %s", pkg.Name, pkg.Version, got, pkg.LockDigest)
+		in.recordRefused(ctx, tool, "lock "+got, msg)
+		return nil, fmt.Errorf("%w: %s", ErrLockTampered, msg)
+	}
+	return lock, nil
+}
+
+// ErrLockTampered is the error of an install refused because the stored dependency lock is not
+// the one pinned.
+var ErrLockTampered = errors.New("the dependency lock is not the one pinned")
+
+// recordRefused records a refused start once per tool and observed digest (key): the
+// supervisor retries with backoff, and each retry would otherwise add the same event.
+func (in *Installer) recordRefused(ctx context.Context, tool *warden.Tool, key, msg string) {
 	in.mu.Lock()
 	if in.refused == nil {
 		in.refused = map[string]string{}
 	}
-	seen := in.refused[tool.Name] == got
-	in.refused[tool.Name] = got
+	seen := in.refused[tool.Name] == key
+	in.refused[tool.Name] = key
 	in.mu.Unlock()
 	if seen {
 		return
 	}
 	pkg := tool.Package
 	ev := &warden.AuditEvent{
-		Type:   warden.EventToolPackageRefused,
-		Actor:  warden.EventActor{Kind: warden.ActorSystem, Name: "warden"},
-		Target: warden.EventTarget{Tool: tool.Name, Resource: "package:" + pkg.Name + "@" + pkg.Version + "@" + pkg.Digest},
-		Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: warden.ReasonPackageTampered,
-			Message: fmt.Sprintf("the local MCP server did not start: its entry point %s is %s, pinned %s; remove %s to install the pinned package again", pkg.Files[0].Path, got, pkg.Files[0].Digest, dir)},
+		Type:     warden.EventToolPackageRefused,
+		Actor:    warden.EventActor{Kind: warden.ActorSystem, Name: "warden"},
+		Target:   warden.EventTarget{Tool: tool.Name, Resource: "package:" + pkg.Name + "@" + pkg.Version + "@" + pkg.Digest},
+		Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: warden.ReasonPackageTampered, Message: msg},
 	}
 	if in.Audit == nil {
-		in.log().Error("local mcp server refused: entry point changed", "tool", tool.Name, "entry", pkg.Files[0].Path, "digest", got, "pinned", pkg.Files[0].Digest)
+		in.log().Error("local mcp server refused", "tool", tool.Name, "reason", msg)
 		return
 	}
 	if err := in.Audit.Append(ctx, ev); err != nil {
@@ -151,34 +187,96 @@ func (in *Installer) log() *slog.Logger {
 }
 
 // install unpacks the pinned tarball into dir (WORKSPACE/.warden-npm/<digest>) with npm,
-// lifecycle scripts disabled, in a temporary directory renamed into place when done.
-func (in *Installer) install(ctx context.Context, pkg *warden.ToolPackage, workspace, dir string) error {
+// lifecycle scripts disabled, in a temporary directory renamed into place when done: `npm ci`
+// on lock when one is given (its dependencies exactly those of the lock), `npm install`
+// otherwise. It returns the package-lock.json of the install. replace replaces an install
+// already in dir (an add installs afresh); otherwise one there is an error.
+func (in *Installer) install(ctx context.Context, pkg *warden.ToolPackage, workspace, dir string, lock []byte, replace bool) ([]byte, error) {
+	if in.Registry == nil {
+		return nil, errors.New("no registry to install from")
+	}
+	base, err := in.Registry.base()
+	if err != nil {
+		return nil, err
+	}
 	tarball, err := in.tarball(ctx, pkg)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	sum := sha512.Sum512(tarball)
+	if lock != nil {
+		// Checked again here: the registry configured now must still be the lock's.
+		if n, err := CheckLock(lock, pkg, sum[:], base); err != nil {
+			return nil, fmt.Errorf("the stored dependency lock: %s", warden.ErrorMessage(err))
+		} else if n != pkg.LockPackages {
+			return nil, fmt.Errorf("the stored dependency lock installs %d packages, pinned %d", n, pkg.LockPackages)
+		}
 	}
 	root := filepath.Join(workspace, InstallDir)
 	if err := os.MkdirAll(root, 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	tmp, err := os.MkdirTemp(root, ".install-")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	if err := os.WriteFile(filepath.Join(tmp, "package.json"), []byte(`{"private":true}`+"\n"), 0o644); err != nil {
-		return err
+	if err := os.WriteFile(filepath.Join(tmp, "package.json"), packageJSON(pkg), 0o644); err != nil {
+		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "package.tgz"), tarball, 0o644); err != nil {
-		return err
+		return nil, err
 	}
-	if err := in.npmInstall(ctx, tmp, filepath.Join(root, ".cache")); err != nil {
-		return err
+	args := NPMArgs(base.String(), filepath.Join(root, ".cache"), tmp)
+	if lock != nil {
+		if err := os.WriteFile(filepath.Join(tmp, LockFile), lock, 0o644); err != nil {
+			return nil, err
+		}
+		args = NPMCIArgs(base.String(), filepath.Join(root, ".cache"), tmp)
+	}
+	if err := in.npmRun(ctx, tmp, args); err != nil {
+		return nil, err
+	}
+	written, err := readLimited(filepath.Join(tmp, LockFile), MaxLock)
+	if err != nil {
+		return nil, fmt.Errorf("reading the dependency lock npm wrote: %w", err)
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
+		return nil, err
 	}
-	return os.Rename(tmp, dir)
+	if replace {
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return nil, err
+	}
+	return written, nil
+}
+
+// readLimited reads a regular file of at most limit bytes.
+func readLimited(p string, limit int64) ([]byte, error) {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > limit {
+		return nil, fmt.Errorf("%s is not a regular file of at most %d bytes", filepath.Base(p), limit)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", filepath.Base(p), limit)
+	}
+	return b, nil
 }
 
 // NPMArgs are the arguments of the install: no lifecycle script runs (--ignore-scripts), no
@@ -190,7 +288,16 @@ func NPMArgs(registry, cache, dir string) []string {
 		"--registry", registry + "/", "--cache", cache, "./package.tgz"}
 }
 
-func (in *Installer) npmInstall(ctx context.Context, dir, cache string) error {
+// NPMCIArgs are the arguments of an install from a kept lock: `npm ci`, which installs exactly
+// the lock's packages, checks each against its integrity, and fails when package.json and the
+// lock disagree; otherwise as NPMArgs.
+func NPMCIArgs(registry, cache, dir string) []string {
+	return []string{"ci", "--ignore-scripts", "--no-audit", "--no-fund", "--omit=dev", "--no-update-notifier",
+		"--userconfig", filepath.Join(dir, ".no-user-npmrc"), "--globalconfig", filepath.Join(dir, ".no-global-npmrc"),
+		"--registry", registry + "/", "--cache", cache}
+}
+
+func (in *Installer) npmRun(ctx context.Context, dir string, args []string) error {
 	timeout := in.Timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Minute
@@ -212,11 +319,7 @@ func (in *Installer) npmInstall(ctx context.Context, dir, cache string) error {
 		}
 		npm = p
 	}
-	base, err := in.Registry.base()
-	if err != nil {
-		return err
-	}
-	cmd := exec.CommandContext(ctx, npm, NPMArgs(base.String(), cache, dir)...)
+	cmd := exec.CommandContext(ctx, npm, args...)
 	cmd.Dir = dir
 	// npm gets no secret of warden's: PATH, its own HOME, and how to reach the registry (the
 	// proxy settings and the extra CA certificates of a network that inspects TLS).
@@ -231,7 +334,7 @@ func (in *Installer) npmInstall(ctx context.Context, dir, cache string) error {
 	cmd.Stdout, cmd.Stderr = lw, lw
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("npm install failed: %v: %s", err, strings.TrimSpace(lastLines(out.String(), 5)))
+		return fmt.Errorf("npm %s failed: %v: %s", args[0], err, strings.TrimSpace(lastLines(out.String(), 5)))
 	}
 	return nil
 }

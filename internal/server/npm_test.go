@@ -100,6 +100,15 @@ func TestNPMServer(t *testing.T) {
 	if tool.Package == nil || tool.Package.Digest != digest || tool.Kind != warden.ToolMCPCommand || tool.Command[0] != "node" {
 		t.Fatalf("stored tool %+v", tool)
 	}
+	// The dependency lock of the install at add: its digest and size shown, its bytes kept in
+	// the store, not in the tool's answer.
+	if !warden.ValidDigest(tool.Package.LockDigest) || tool.Package.LockPackages != 1 || !strings.Contains(out, "lock:") ||
+		!strings.Contains(out, tool.Package.LockDigest+" (1 package)") {
+		t.Fatalf("the add's lock: %+v\n%s", tool.Package, out)
+	}
+	if js, err := in.cli(in.admin, "tool", "show", "echo", "--json"); err != nil || strings.Contains(js, "lockfileVersion") {
+		t.Fatalf("tool show --json carries the lock itself: %v\n%s", err, js)
+	}
 	if !hasEvent(in.events("type="+warden.EventToolAdd), warden.EventToolAdd, func(ev *warden.AuditEvent) bool {
 		m := ev.Decision.Message
 		return strings.Contains(m, "@acme/echo@1.0.0") && strings.Contains(m, digest) && strings.Contains(m, npmtest.Integrity(tarball)) && strings.Contains(m, "unsigned") && strings.Contains(m, "INC-7")

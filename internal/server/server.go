@@ -191,7 +191,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		return nil, err
 	}
 	pins := &manifestObserver{} // the admin service, once built below
-	npm := newNPM(cfg, auditLog, log)
+	npm := newNPM(cfg, store, auditLog, log)
 	mcp := mcpgw.New(gw, log, mcpgw.Options{BaseURL: cfg.PublicURL, Issuer: cfg.PublicURL, Version: Version, Clock: clk, Manifests: pins,
 		Packages: npm.Installer, Sandbox: mcpgw.SandboxOptions{Mode: sandboxMode, Dir: npm.Workspaces, Audit: auditLog}})
 	killer := &killswitch.Service{

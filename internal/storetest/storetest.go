@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) warden.Store) {
 		{"Approvals", approvalTests},
 		{"Skills", skillTests},
 		{"ToolManifests", manifestTests},
+		{"PackageLocks", packageLockTests},
 		{"Store", storeTests},
 	}
 	for _, g := range groups {

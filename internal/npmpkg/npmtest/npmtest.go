@@ -10,9 +10,11 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,14 +28,15 @@ type Registry struct {
 	// Chunked sends bodies without a Content-Length, as a registry streaming them would.
 	Chunked bool
 
-	mu    sync.Mutex
-	files map[string][]byte
-	hits  map[string]int
+	mu       sync.Mutex
+	files    map[string][]byte
+	hits     map[string]int
+	versions map[string]map[string]any // name → version → metadata, for the packument at /NAME
 }
 
 // NewRegistry starts a registry that stops when the test ends.
 func NewRegistry(t testing.TB) *Registry {
-	r := &Registry{files: map[string][]byte{}, hits: map[string]int{}}
+	r := &Registry{files: map[string][]byte{}, hits: map[string]int{}, versions: map[string]map[string]any{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
 		body, ok := r.files[req.URL.Path]
@@ -85,8 +88,9 @@ func Integrity(tarball []byte) string {
 	return "sha512-" + base64.StdEncoding.EncodeToString(sum[:])
 }
 
-// Publish serves a version: its tarball and metadata naming it with its integrity; edit, when
-// given, changes the metadata before it is served.
+// Publish serves a version: its tarball and metadata naming it with its integrity, also in the
+// package's document at /NAME (what npm reads to resolve a dependency's range), whose latest
+// becomes this version; edit, when given, changes the metadata before it is served.
 func (r *Registry) Publish(t testing.TB, name, version string, tarball []byte, edit func(meta map[string]any)) {
 	t.Helper()
 	dist := map[string]any{"tarball": r.URL + TarballPath(name, version), "integrity": Integrity(tarball), "shasum": "0"}
@@ -100,6 +104,47 @@ func (r *Registry) Publish(t testing.TB, name, version string, tarball []byte, e
 	}
 	r.Set("/"+name+"/"+version, b)
 	r.Set(TarballPath(name, version), tarball)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.versions[name] == nil {
+		r.versions[name] = map[string]any{}
+	}
+	r.versions[name][version] = meta
+	doc, err := json.Marshal(map[string]any{"name": name, "dist-tags": map[string]string{"latest": version}, "versions": r.versions[name]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.files["/"+name] = doc
+}
+
+// LibPackage is the files of a library package with no bin or script: index.js exports its
+// version.
+func LibPackage(name, version string) map[string]string {
+	b, _ := json.Marshal(map[string]any{"name": name, "version": version, "main": "index.js"})
+	return map[string]string{"package.json": string(b), "index.js": "module.exports = " + strconv.Quote(version) + ";\n"}
+}
+
+// WithDependency adds a dependency on name at range rng to a package's files (as EchoPackage
+// makes them).
+func WithDependency(t testing.TB, files map[string]string, name, rng string) map[string]string {
+	t.Helper()
+	var pkg map[string]any
+	if err := json.Unmarshal([]byte(files["package.json"]), &pkg); err != nil {
+		t.Fatal(err)
+	}
+	deps, _ := pkg["dependencies"].(map[string]any)
+	if deps == nil {
+		deps = map[string]any{}
+	}
+	deps[name] = rng
+	pkg["dependencies"] = deps
+	b, err := json.Marshal(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := maps.Clone(files)
+	out["package.json"] = string(b)
+	return out
 }
 
 // Tarball packs files (paths relative to the package) as npm pack does: a gzip tar with each
