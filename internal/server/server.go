@@ -397,13 +397,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	g.Go(func() error {
 		<-gctx.Done()
 		s.log.Info("warden stopping", "grace", grace)
-		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(gctx), grace)
-		defer cancel()
 		// Open MCP streams keep their requests alive until their sessions end; end them first,
-		// and stop the local MCP servers warden started.
+		// and stop the local MCP servers warden started (each within its own stop grace). The
+		// requests left then have the whole grace to finish.
 		if err := s.MCP.Close(); err != nil {
 			s.log.Warn("closing MCP sessions", "err", err)
 		}
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(gctx), grace)
+		defer cancel()
 		return srv.Shutdown(shutdownCtx)
 	})
 	s.log.Info("warden serving", "listen", ln.Addr().String(), "public_url", s.Config.PublicURL, "data", s.Config.Data, "replica", s.Config.ReplicaID)
