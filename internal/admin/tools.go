@@ -404,18 +404,26 @@ func (s *Service) RemoveTool(ctx context.Context, p *warden.Principal, name stri
 	}); err != nil {
 		return err
 	}
-	if err := s.store.DeleteTool(ctx, name); err != nil {
+	// Through the kill switch's one change: the registry reload tells the kill state the tool
+	// is gone, and the reconciler — here at once, on every other replica when the announcement
+	// reaches it — cancels the calls to it in flight.
+	_, err := s.commit(ctx, false, func(ctx context.Context, announce killswitch.Announce) error {
+		if err := s.store.DeleteTool(ctx, name); err != nil {
+			return err
+		}
+		if err := s.store.DeleteToolManifests(ctx, name); err != nil {
+			return err
+		}
+		s.reloadRegistry(ctx, name)
+		announce(fleet.TopicTool, name)
+		return nil
+	})
+	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteToolManifests(ctx, name); err != nil {
-		return err
+	if s.kill == nil {
+		s.calls.CancelTool(name) // no kill switch, no reconciler: end them here
 	}
-	// The kill state knows disabled tools, not removed ones: the calls in flight are cancelled
-	// here; the other replicas refuse new calls once they reload their registry on the
-	// announcement (disable a tool first to stop its calls everywhere).
-	s.calls.CancelTool(name)
-	s.reloadRegistry(ctx, name)
-	s.publish(ctx, fleet.TopicTool, name)
 	return s.event(ctx, p, warden.EventToolRemove, "tool:"+name, "")
 }
 

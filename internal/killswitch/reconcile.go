@@ -64,6 +64,15 @@ func (s *Service) reconcileLocked(ctx context.Context) terminated {
 			t.calls += s.Calls.CancelTool(name)
 		}
 	}
+	// A tool removed (on this replica or another): its calls in flight end like a disabled
+	// tool's. Before the tools were first loaded nothing is known to be removed.
+	if prev.tools != nil && cur.tools != nil {
+		for _, name := range slices.Sorted(maps.Keys(prev.tools)) {
+			if !cur.tools[name] {
+				t.calls += s.Calls.CancelTool(name)
+			}
+		}
+	}
 	for _, digest := range slices.Sorted(maps.Keys(cur.quarantined)) {
 		if prev.quarantined[digest] {
 			continue

@@ -178,6 +178,17 @@ func TestReconcileTransitions(t *testing.T) {
 			},
 		},
 		{
+			name: "tool removed: its calls",
+			before: func(e *serviceEnv) {
+				e.svc.State.SetTools(e.svc.State.Ticket(), []*warden.Tool{{Name: "wiki"}, {Name: "payments"}})
+			},
+			change: func(e *serviceEnv) {
+				e.svc.State.SetTools(e.svc.State.Ticket(), []*warden.Tool{{Name: "payments"}})
+			},
+			want:    terminatedHere{tools: []string{"wiki"}},
+			applied: fleet.Applied{CallsCancelled: 1},
+		},
+		{
 			name: "tool enabled: nothing ends",
 			before: func(e *serviceEnv) {
 				e.svc.State.SetTools(e.svc.State.Ticket(), []*warden.Tool{{Name: "wiki", Disabled: true}})

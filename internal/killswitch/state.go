@@ -49,6 +49,7 @@ func (st AgentState) Refusal(now time.Time) string {
 type Snapshot struct {
 	agents      map[string]AgentState
 	disabled    map[string]bool
+	tools       map[string]bool // every registered tool; nil until the tools are first loaded
 	quarantined map[string]bool
 	lockdown    warden.Lockdown
 }
@@ -215,20 +216,24 @@ func fresh(at *uint64, t uint64) bool {
 	return true
 }
 
-// SetTools records which tools are disabled, as read from the store with ticket t.
+// SetTools records which tools are registered and which of them disabled, as read from the
+// store with ticket t.
 func (st *State) SetTools(t uint64, tools []*warden.Tool) {
 	disabled := map[string]bool{}
-	for _, t := range tools {
-		if t.Disabled {
-			disabled[t.Name] = true
+	known := make(map[string]bool, len(tools))
+	for _, tool := range tools {
+		known[tool.Name] = true
+		if tool.Disabled {
+			disabled[tool.Name] = true
 		}
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if !fresh(&st.toolsAt, t) || maps.Equal(disabled, st.snap.Load().disabled) {
+	cur := st.snap.Load()
+	if !fresh(&st.toolsAt, t) || maps.Equal(disabled, cur.disabled) && cur.tools != nil && maps.Equal(known, cur.tools) {
 		return
 	}
-	st.update(func(next *Snapshot) { next.disabled = disabled })
+	st.update(func(next *Snapshot) { next.disabled, next.tools = disabled, known })
 }
 
 // SetLockdown records the lockdown in force, as read (or written) with ticket t.
