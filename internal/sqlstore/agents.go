@@ -129,14 +129,21 @@ func (s *Store) UpdateAgent(ctx context.Context, name string, fn func(a *warden.
 
 // DeleteAgent removes the named agent.
 func (s *Store) DeleteAgent(ctx context.Context, name string) error {
-	n, err := s.exec(ctx, s.write, `DELETE FROM agents WHERE name = ?`, name)
-	if err != nil {
-		return storeError(err)
-	}
-	if n == 0 {
-		return warden.Errorf(warden.ENotFound, "agent %q not found", name)
-	}
-	return nil
+	// Grants made to the name go with the agent: an agent created later under the name starts
+	// with none.
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		n, err := s.exec(ctx, tx, `DELETE FROM agents WHERE name = ?`, name)
+		if err != nil {
+			return storeError(err)
+		}
+		if n == 0 {
+			return warden.Errorf(warden.ENotFound, "agent %q not found", name)
+		}
+		if _, err := s.exec(ctx, tx, `DELETE FROM skill_grants WHERE agent = ?`, name); err != nil {
+			return storeError(err)
+		}
+		return nil
+	})
 }
 
 // collect scans every row with scan and closes rows.

@@ -12,6 +12,31 @@ var skillTests = []storeTest{
 	{"Versions", testSkillVersions},
 	{"Grants", testSkillGrants},
 	{"LiftQuarantine", testLiftQuarantine},
+	{"GrantsGoWithTheAgent", testSkillGrantsGoWithTheAgent},
+}
+
+// testSkillGrantsGoWithTheAgent: deleting an agent deletes the skill grants made to its name,
+// so an agent created later under the name does not inherit them; other agents keep theirs.
+func testSkillGrantsGoWithTheAgent(t *testing.T, s warden.Store) {
+	ctx := t.Context()
+	bot := newAgent("bot")
+	createAgent(t, s, bot)
+	for _, g := range [][2]string{{"bot", "pdf"}, {"alice", "pdf"}} {
+		if err := s.GrantSkill(ctx, g[0], g[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteAgent(ctx, "bot"); err != nil {
+		t.Fatal(err)
+	}
+	createAgent(t, s, newAgent("bot"))
+	got, err := s.SkillGrants(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got["bot"]) != 0 || len(got["alice"]) != 1 {
+		t.Fatalf("grants after bot was deleted and created again: %v; want alice's only", got)
+	}
 }
 
 func skillVersion(digest string) *warden.Skill {
