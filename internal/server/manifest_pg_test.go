@@ -1,8 +1,6 @@
 package server_test
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -10,11 +8,8 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/admin"
 	"github.com/wardenhq/warden/internal/apitype"
-	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/pgtest"
-	"github.com/wardenhq/warden/internal/seal"
-	"github.com/wardenhq/warden/internal/server"
 )
 
 // TestManifestHoldsReachAnotherReplica runs two replicas on one PostgreSQL database. A rug pull
@@ -25,25 +20,9 @@ import (
 func TestManifestHoldsReachAnotherReplica(t *testing.T) {
 	t.Parallel()
 	store := pgtest.Database(t)
-	edit := func(c *config.Config) {
-		c.Store = store
-		c.Tokens.RefreshInterval = config.Duration(time.Hour)
-		c.KillSwitch.MaxStaleness = config.Duration(time.Minute)
-		c.KillSwitch.AckTimeout = config.Duration(10 * time.Second)
-	}
+	edit := onlyAnnouncements(store)
 	a := start(t, t.TempDir(), func(c *config.Config) { edit(c); c.ReplicaID = "replica-a" })
-	dirB := t.TempDir()
-	for _, f := range []string{seal.MasterKeyFile, server.AdminTokenFile} {
-		data, err := os.ReadFile(filepath.Join(a.dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dirB, f), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b := startPrepared(t, "127.0.0.1:0", dirB, clock.Real{}, func(c *config.Config) { edit(c); c.ReplicaID = "replica-b" }, nil)
-	waitLive(t, a, "replica-b")
+	b := startReplicaB(t, a, edit)
 
 	up := newPinUpstream(t)
 	doc := `

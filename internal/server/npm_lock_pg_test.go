@@ -12,13 +12,10 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/admin"
-	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/npmpkg"
 	"github.com/wardenhq/warden/internal/npmpkg/npmtest"
 	"github.com/wardenhq/warden/internal/pgtest"
-	"github.com/wardenhq/warden/internal/seal"
-	"github.com/wardenhq/warden/internal/server"
 )
 
 // TestNPMLockOnAnotherReplica runs two replicas on one PostgreSQL database. Replica a adds an
@@ -39,18 +36,7 @@ func TestNPMLockOnAnotherReplica(t *testing.T) {
 		c.SupplyChain.NPMRegistry = reg.URL
 	}
 	a := start(t, t.TempDir(), func(c *config.Config) { edit(c); c.ReplicaID = "replica-a" })
-	dirB := t.TempDir()
-	for _, f := range []string{seal.MasterKeyFile, server.AdminTokenFile} {
-		data, err := os.ReadFile(filepath.Join(a.dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dirB, f), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b := startPrepared(t, "127.0.0.1:0", dirB, clock.Real{}, func(c *config.Config) { edit(c); c.ReplicaID = "replica-b" }, nil)
-	waitLive(t, a, "replica-b")
+	b := startReplicaB(t, a, edit)
 
 	if _, err := a.cli(a.admin, "tool", "add", "echo", "--npm", "@acme/echo@1.0.0", "--allow-unsigned", "--reason", "test", "--risk", "low"); err != nil {
 		t.Fatal(err)
@@ -85,7 +71,7 @@ func TestNPMLockOnAnotherReplica(t *testing.T) {
 	if err != nil || res.IsError || resultText(res) != "echo: hi" {
 		t.Fatalf("call through replica b: %v %+v", err, res)
 	}
-	if got := dep(dirB); got != locked {
+	if got := dep(b.dir); got != locked {
 		t.Fatalf("replica b installed left-dep %q, want the locked 1.0.0", got)
 	}
 }

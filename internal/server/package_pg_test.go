@@ -9,13 +9,9 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/admin"
 	"github.com/wardenhq/warden/internal/apitype"
-	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/pgtest"
-	"github.com/wardenhq/warden/internal/seal"
-	"github.com/wardenhq/warden/internal/server"
 )
 
 // TestQuarantinedPackageStopsOnAnotherReplica runs two replicas on one PostgreSQL database. The
@@ -29,47 +25,11 @@ func TestQuarantinedPackageStopsOnAnotherReplica(t *testing.T) {
 	}
 	t.Parallel()
 	store := pgtest.Database(t)
-	edit := func(c *config.Config) {
-		c.Store = store
-		c.Tokens.RefreshInterval = config.Duration(time.Hour)
-		c.KillSwitch.MaxStaleness = config.Duration(time.Minute)
-		c.KillSwitch.AckTimeout = config.Duration(10 * time.Second)
-	}
+	edit := onlyAnnouncements(store)
 	a := start(t, t.TempDir(), func(c *config.Config) { edit(c); c.ReplicaID = "replica-a" })
-	dirB := t.TempDir()
-	for _, f := range []string{seal.MasterKeyFile, server.AdminTokenFile} {
-		data, err := os.ReadFile(filepath.Join(a.dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dirB, f), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b := startPrepared(t, "127.0.0.1:0", dirB, clock.Real{}, func(c *config.Config) { edit(c); c.ReplicaID = "replica-b" }, nil)
-	waitLive(t, a, "replica-b")
+	b := startReplicaB(t, a, edit)
 
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	script := writeFile(t, t.TempDir(), "server.sh", "export WARDEN_TEST_LOCAL_PEER=1\nexec "+exe+"\n")
-	if _, err := a.cli(a.admin, "tool", "add", "notes", "--mcp-command", "/bin/sh "+script, "--ro", filepath.Dir(exe), "--risk", "low"); err != nil {
-		t.Fatal(err)
-	}
-	doc := `
-agents:
-  - name: notes-bot
-    owner: bob@example.com
-    purpose: Take notes
-grants:
-  - agent: notes-bot
-    tool: notes
-    actions: [echo, slow]
-`
-	var plan admin.Plan
-	a.cliJSON(a.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", doc))
-	cred := plan.Credentials["notes-bot"]
+	_, _, cred := addLocalNotes(t, a, "echo, slow")
 	tokenB := b.mustToken(cred.ClientID, cred.ClientSecret)
 	var tool warden.Tool
 	a.cliJSON(a.admin, &tool, "tool", "show", "notes")

@@ -111,27 +111,7 @@ func TestQuarantinedServerPackage(t *testing.T) {
 	}
 	t.Parallel()
 	in := start(t, t.TempDir(), nil)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	script := writeFile(t, t.TempDir(), "server.sh", "export WARDEN_TEST_LOCAL_PEER=1\nexec "+exe+"\n")
-	if _, err := in.cli(in.admin, "tool", "add", "notes", "--mcp-command", "/bin/sh "+script, "--ro", filepath.Dir(exe), "--risk", "low"); err != nil {
-		t.Fatal(err)
-	}
-	doc := `
-agents:
-  - name: notes-bot
-    owner: bob@example.com
-    purpose: Take notes
-grants:
-  - agent: notes-bot
-    tool: notes
-    actions: [echo, slow, exit]
-`
-	var plan admin.Plan
-	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", doc))
-	cred := plan.Credentials["notes-bot"]
+	exe, script, cred := addLocalNotes(t, in, "echo, slow, exit")
 	token := in.mustToken(cred.ClientID, cred.ClientSecret)
 
 	// The package pinned at add, and shown.
@@ -243,4 +223,32 @@ grants:
 	}) {
 		t.Errorf("tool.package_changed: %+v", in.events("type="+warden.EventToolPackageChanged))
 	}
+}
+
+// addLocalNotes registers the tool notes on in: this test binary as a local MCP server, run by a
+// shell script (the files its package pins), and an agent notes-bot granted actions on it. It
+// returns the binary, the script and the agent's credentials.
+func addLocalNotes(t *testing.T, in *instance, actions string) (exe, script string, cred admin.AgentCredentials) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	script = writeFile(t, t.TempDir(), "server.sh", "export WARDEN_TEST_LOCAL_PEER=1\nexec "+exe+"\n")
+	if _, err := in.cli(in.admin, "tool", "add", "notes", "--mcp-command", "/bin/sh "+script, "--ro", filepath.Dir(exe), "--risk", "low"); err != nil {
+		t.Fatal(err)
+	}
+	doc := `
+agents:
+  - name: notes-bot
+    owner: bob@example.com
+    purpose: Take notes
+grants:
+  - agent: notes-bot
+    tool: notes
+    actions: [` + actions + `]
+`
+	var plan admin.Plan
+	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", doc))
+	return exe, script, plan.Credentials["notes-bot"]
 }

@@ -3,8 +3,6 @@ package server_test
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,11 +11,8 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
-	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/pgtest"
-	"github.com/wardenhq/warden/internal/seal"
-	"github.com/wardenhq/warden/internal/server"
 )
 
 // TestKillStateChangesReachAnotherReplica runs two replicas on one PostgreSQL database, each
@@ -28,26 +23,10 @@ import (
 func TestKillStateChangesReachAnotherReplica(t *testing.T) {
 	t.Parallel()
 	store := pgtest.Database(t)
-	edit := func(c *config.Config) {
-		c.Store = store
-		c.Tokens.RefreshInterval = config.Duration(time.Hour)
-		c.KillSwitch.MaxStaleness = config.Duration(time.Minute)
-		c.KillSwitch.AckTimeout = config.Duration(10 * time.Second) // a loaded machine; b answers in ms
-	}
+	edit := onlyAnnouncements(store)
 	env := newKillEnvWith(t, t.TempDir(), func(c *config.Config) { edit(c); c.ReplicaID = "replica-a" }, nil)
 	a := env.in
-	dirB := t.TempDir()
-	for _, f := range []string{seal.MasterKeyFile, server.AdminTokenFile} {
-		data, err := os.ReadFile(filepath.Join(a.dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dirB, f), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b := startPrepared(t, "127.0.0.1:0", dirB, clock.Real{}, func(c *config.Config) { edit(c); c.ReplicaID = "replica-b" }, nil)
-	waitLive(t, a, "replica-b")
+	b := startReplicaB(t, a, edit)
 	tokenB := b.mustToken(env.cred.ClientID, env.cred.ClientSecret)
 	// ackOfB is b's entry in a report: acknowledged, with what b ended.
 	ackOfB := func(what string, acks []apitype.ReplicaAck) apitype.ReplicaAck {

@@ -4,19 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
-	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/pgtest"
-	"github.com/wardenhq/warden/internal/seal"
-	"github.com/wardenhq/warden/internal/server"
 )
 
 // runnerBody is a registration of a sandbox that mounted skills.
@@ -161,25 +156,9 @@ func TestRunnerSkillsSafetyNet(t *testing.T) {
 func TestRunnerSkillsQuarantineOtherReplica(t *testing.T) {
 	t.Parallel()
 	store := pgtest.Database(t)
-	edit := func(c *config.Config) {
-		c.Store = store
-		c.Tokens.RefreshInterval = config.Duration(time.Hour)
-		c.KillSwitch.MaxStaleness = config.Duration(time.Minute)
-		c.KillSwitch.AckTimeout = config.Duration(10 * time.Second)
-	}
+	edit := onlyAnnouncements(store)
 	a := start(t, t.TempDir(), func(c *config.Config) { edit(c); c.ReplicaID = "replica-a" })
-	dirB := t.TempDir()
-	for _, f := range []string{seal.MasterKeyFile, server.AdminTokenFile} {
-		data, err := os.ReadFile(filepath.Join(a.dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dirB, f), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b := startPrepared(t, "127.0.0.1:0", dirB, clock.Real{}, func(c *config.Config) { edit(c); c.ReplicaID = "replica-b" }, nil)
-	waitLive(t, a, "replica-b")
+	b := startReplicaB(t, a, edit)
 
 	bot := createAgent(t, a, "bot")
 	var token string
