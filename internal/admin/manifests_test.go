@@ -57,10 +57,7 @@ func TestManifestChangesAreRedactedAndAnnounced(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.take()
-	list := func(desc string) []json.RawMessage {
-		b, _ := json.Marshal(map[string]any{"name": "echo", "description": desc, "inputSchema": map[string]any{"type": "object"}})
-		return []json.RawMessage{b}
-	}
+	list := echoList
 	if err := s.ObserveManifests(ctx, "notes", list("Echo.")); err != nil {
 		t.Fatal(err)
 	}
@@ -197,27 +194,13 @@ func boolInt(b bool) int {
 func TestAcceptTakesOnlyTheReviewedManifest(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "w.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	log := slog.New(slog.DiscardHandler)
-	state := killswitch.NewState()
-	registry := gateway.NewRegistry(store, log)
-	registry.Kill = state
-	f := &recordingFleet{}
-	kill := &killswitch.Service{Store: store, State: state, Audit: nopAudit{}, Calls: &countingCalls{}, Tokens: noTokens{}, Registry: registry, Fleet: f, Log: log}
-	s := New(Deps{Store: store, Audit: &keptAudit{}, Observer: state, Secrets: secrets.New(store, make([]byte, 32)), Registry: registry,
-		Calls: &countingCalls{}, Kill: kill, Fleet: f, Log: log})
+	s, _ := newPinService(t, nil)
+	store := s.store
 	p := &warden.Principal{Name: "ops", Role: warden.RoleAdmin}
 	if _, err := s.AddTool(ctx, p, ToolSpec{Name: "notes", MCP: "http://127.0.0.1:1", Risk: "low"}); err != nil {
 		t.Fatal(err)
 	}
-	list := func(desc string) []json.RawMessage {
-		b, _ := json.Marshal(map[string]any{"name": "echo", "description": desc, "inputSchema": map[string]any{"type": "object"}})
-		return []json.RawMessage{b}
-	}
+	list := echoList
 	held := func() *warden.ToolManifest {
 		ms, err := store.ToolManifests(ctx, "notes")
 		if err != nil || len(ms) != 1 {
