@@ -208,7 +208,7 @@ func auditVerify(ctx context.Context, inv *invocation) error {
 	}
 	var external []byte
 	if file != "" {
-		b, err := readFileLimited(file, checkpoint.MaxNoteSize)
+		b, err := warden.ReadFileLimited(file, checkpoint.MaxNoteSize)
 		if err != nil {
 			return warden.Errorf(warden.EInvalid, "--checkpoint: %v", err)
 		}
@@ -261,22 +261,6 @@ func printReport(w io.Writer, r *apitype.VerifyReport) {
 	if b := r.Break; b != nil {
 		kv(w, "break", b.Kind, "at seq", strconv.FormatInt(b.Seq, 10), "what", b.Message)
 	}
-}
-
-func readFileLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s is over %d bytes", path, limit)
-	}
-	return b, nil
 }
 
 func auditCheckpoint(ctx context.Context, inv *invocation) error {

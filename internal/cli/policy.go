@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
 )
 
@@ -71,17 +72,9 @@ func readPolicyFiles(path string) (map[string]string, error) {
 }
 
 func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	b, err := warden.ReadFileLimited(path, maxPolicyFile)
 	if err != nil {
 		return nil, usagef("%v", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxPolicyFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxPolicyFile {
-		return nil, usagef("%s is larger than %d bytes", path, maxPolicyFile)
 	}
 	return b, nil
 }

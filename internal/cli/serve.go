@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/checkpoint"
 	"github.com/wardenhq/warden/internal/config"
@@ -80,7 +81,7 @@ func verifyStore(ctx context.Context, location, key string, external []byte) (*a
 	var verifier note.Verifier
 	if key != "" {
 		vkey := key
-		if b, err := readFileLimited(key, 4096); err == nil {
+		if b, err := warden.ReadFileLimited(key, 4096); err == nil {
 			vkey = string(b)
 		}
 		v, err := checkpoint.ParseVerifierKey(vkey)

@@ -2,11 +2,10 @@ package config
 
 import (
 	"fmt"
-	"io"
 	"net/url"
-	"os"
 	"strings"
 
+	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/supply"
 )
 
@@ -120,24 +119,13 @@ func (s SupplyChain) Sigstore() (*supply.Sigstore, error) {
 		}
 		return nil, nil
 	}
-	data, err := readLimited(s.SigstoreTrustedRoot, supply.MaxTrustedRoot)
+	data, err := warden.ReadFileLimited(s.SigstoreTrustedRoot, supply.MaxTrustedRoot)
 	if err != nil {
 		return nil, fmt.Errorf("supply_chain.sigstore_trusted_root: %w", err)
 	}
-	v, err := supply.NewSigstore(data, ids) // refuses more than MaxTrustedRoot bytes
+	v, err := supply.NewSigstore(data, ids)
 	if err != nil {
 		return nil, fmt.Errorf("supply_chain.sigstore_trusted_root %s: %w", s.SigstoreTrustedRoot, err)
 	}
 	return v, nil
-}
-
-// readLimited reads a file, at most limit+1 bytes of it: a reader that gets limit+1 bytes
-// knows the file is too large without holding all of it.
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, limit+1))
 }

@@ -264,19 +264,7 @@ func readLimited(p string, limit int64) ([]byte, error) {
 	if !fi.Mode().IsRegular() || fi.Size() > limit {
 		return nil, fmt.Errorf("%s is not a regular file of at most %d bytes", filepath.Base(p), limit)
 	}
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", filepath.Base(p), limit)
-	}
-	return b, nil
+	return warden.ReadFileLimited(p, limit)
 }
 
 // NPMArgs are the arguments of the install: no lifecycle script runs (--ignore-scripts), no
