@@ -121,7 +121,6 @@ type Service struct {
 
 	policyMu sync.Mutex // serialises changes that rewrite the policy set on this replica
 	tokenMu  sync.Mutex // serialises admin token revocations, so two cannot remove the last two admins
-	pinMu    sync.Mutex // serialises comparisons of tool manifests with their pins on this replica
 
 	registering registrations // MCP servers whose registration is pinning them (manifests_add.go)
 }

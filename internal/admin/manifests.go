@@ -42,8 +42,6 @@ func (s *Service) observe(ctx context.Context, tool string, entries []json.RawMe
 	if err != nil {
 		return fmt.Errorf("reading the tools/list of %s: %w", tool, err)
 	}
-	s.pinMu.Lock()
-	defer s.pinMu.Unlock()
 	rows, err := s.store.ToolManifests(ctx, tool)
 	if err != nil {
 		return err
@@ -277,27 +275,23 @@ func (s *Service) AcceptManifests(ctx context.Context, p *warden.Principal, tool
 	if err != nil {
 		return nil, err
 	}
-	s.pinMu.Lock()
-	defer s.pinMu.Unlock()
-	if _, err := s.store.Tool(ctx, tool); err != nil {
-		return nil, err
-	}
 	var accepted []*warden.ToolManifest
 	_, err = s.commit(ctx, false, func(ctx context.Context, announce killswitch.Announce) error {
 		err := s.store.UpdateToolManifests(ctx, tool, func(rows []*warden.ToolManifest) ([]*warden.ToolManifest, error) {
 			accepted = nil
 			var other []string
 			for _, r := range rows {
-				if r.State == warden.ManifestHeld && (name == "" || r.Name == name) && digest != "" && r.HeldDigest != digest {
+				if r.State != warden.ManifestHeld || name != "" && r.Name != name {
+					continue
+				}
+				if digest != "" && r.HeldDigest != digest {
 					other = append(other, r.Name+" is held as "+r.HeldDigest)
 					continue
 				}
-				if r.State == warden.ManifestHeld && (name == "" || r.Name == name) {
-					r.State, r.Digest, r.Manifest = warden.ManifestPinned, r.HeldDigest, r.HeldManifest
-					r.HeldDigest, r.HeldManifest, r.Diff = "", nil, nil
-					r.AcceptedBy, r.AcceptedReason = p.Name, reason
-					accepted = append(accepted, r)
-				}
+				r.State, r.Digest, r.Manifest = warden.ManifestPinned, r.HeldDigest, r.HeldManifest
+				r.HeldDigest, r.HeldManifest, r.Diff = "", nil, nil
+				r.AcceptedBy, r.AcceptedReason = p.Name, reason
+				accepted = append(accepted, r)
 			}
 			if len(accepted) == 0 && len(other) > 0 {
 				return nil, warden.Errorf(warden.EConflict, "no tool of %s is held as %s (%s): the server changed it since it was reviewed; review it again", tool, digest, strings.Join(other, "; "))

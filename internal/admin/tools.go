@@ -421,9 +421,6 @@ func (s *Service) RemoveTool(ctx context.Context, p *warden.Principal, name stri
 	if err != nil {
 		return err
 	}
-	if s.kill == nil {
-		s.calls.CancelTool(name) // no kill switch, no reconciler: end them here
-	}
 	return s.event(ctx, p, warden.EventToolRemove, "tool:"+name, "")
 }
 
