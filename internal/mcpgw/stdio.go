@@ -149,6 +149,10 @@ func (st *stdioServer) publish(up *upstream, err error) {
 // environment: PATH, a private HOME and TMPDIR, and the tool's secrets, never warden's own;
 // and connects to it over stdio.
 func (st *stdioServer) start(ctx context.Context) (*upstream, error) {
+	// A quarantined package is neither installed nor started.
+	if err := st.g.quarantined(st.tool); err != nil {
+		return nil, err
+	}
 	// Before the start's timeout: a first install may take longer (the installer bounds it).
 	if err := st.preparePackage(ctx); err != nil {
 		return nil, err

@@ -160,7 +160,7 @@ func (e *ChangedError) Error() string {
 
 // Verify checks, before a start, that a tool's command still runs the files pinned when it was
 // added. A command package is resolved again as the start resolves it, so a program now found
-// elsewhere in the PATH is a change too; an npm package's recorded files are digested in place.
+// elsewhere in the PATH is a change too. An npm package is npmpkg.Installer.Prepare's to check.
 // A tool without a package was added before packages were pinned: nothing to verify.
 func Verify(t *warden.Tool, path, workspace string) error {
 	pkg := t.Package
@@ -178,18 +178,8 @@ func Verify(t *warden.Tool, path, workspace string) error {
 		}
 		return &ChangedError{Tool: t.Name, Path: firstDifference(pkg.Files, now.Files), Want: pkg.Digest, Got: now.Digest}
 	case warden.PackageNPM:
-		if len(pkg.Files) == 0 {
-			return &ChangedError{Tool: t.Name, Path: "no installed file was pinned", Want: pkg.Digest}
-		}
-		for _, f := range pkg.Files {
-			p := f.Path
-			if !filepath.IsAbs(p) { // tool add --npm pins the entry point relative to the workspace
-				p = filepath.Join(workspace, p)
-			}
-			if d, err := FileDigest(p); err != nil || d != f.Digest {
-				return &ChangedError{Tool: t.Name, Path: f.Path, Want: f.Digest, Got: d}
-			}
-		}
+		// npmpkg.Installer.Prepare, which installs the package, checks its entry point against
+		// the pin just before every start (and records a refusal once): checked there, once.
 		return nil
 	}
 	return &ChangedError{Tool: t.Name, Path: "unknown package source " + fmt.Sprintf("%q", pkg.Source), Want: pkg.Digest}
