@@ -3,9 +3,7 @@ package npmpkg
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/sha512"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,12 +12,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/toolpkg"
 )
 
 // Auditor appends an event to the audit log; *audit.Log is one.
@@ -65,14 +63,12 @@ type Installer struct {
 // pinned.
 var ErrTampered = errors.New("the installed entry point is not the one pinned")
 
-var hexDigestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
-
 // Keep stores a verified tarball in the cache, so that installs need not download it again.
 func (in *Installer) Keep(p *Pinned) error {
 	if in.Cache == "" {
 		return nil
 	}
-	if Digest(p.Tarball) != p.Package.Digest || !hexDigestRE.MatchString(p.Package.Digest) {
+	if Digest(p.Tarball) != p.Package.Digest || !warden.ValidDigest(p.Package.Digest) {
 		return fmt.Errorf("keeping %s: the tarball is not the pinned one", p.Package.Digest)
 	}
 	if err := os.MkdirAll(in.Cache, 0o700); err != nil {
@@ -90,7 +86,7 @@ func (in *Installer) cachePath(digest string) string {
 // server does not start.
 func (in *Installer) Prepare(ctx context.Context, tool *warden.Tool, workspace string) error {
 	pkg := tool.Package
-	if pkg == nil || pkg.Source != warden.PackageNPM || len(pkg.Files) != 1 || !hexDigestRE.MatchString(pkg.Digest) {
+	if pkg == nil || pkg.Source != warden.PackageNPM || len(pkg.Files) != 1 || !warden.ValidDigest(pkg.Digest) {
 		return fmt.Errorf("tool %s: no pinned npm package to run", tool.Name)
 	}
 	entry := pkg.Files[0]
@@ -301,7 +297,7 @@ func (in *Installer) npmRun(ctx context.Context, dir string, args []string) erro
 		npm = "npm"
 	}
 	if !strings.Contains(npm, "/") {
-		p, err := lookPath(npm, path)
+		p, err := toolpkg.LookPath(npm, path)
 		if err != nil {
 			return fmt.Errorf("npm is not installed where warden looks (PATH %s): %w", path, err)
 		}
@@ -369,16 +365,7 @@ func fileDigest(p string) (string, error) {
 	if !fi.Mode().IsRegular() {
 		return "", fmt.Errorf("%s is not a regular file", p)
 	}
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+	return toolpkg.FileDigest(p)
 }
 
 func writeAtomic(p string, b []byte) error {
@@ -395,20 +382,6 @@ func writeAtomic(p string, b []byte) error {
 		return err
 	}
 	return os.Rename(f.Name(), p)
-}
-
-// lookPath finds a command in path, not in warden's PATH.
-func lookPath(name, path string) (string, error) {
-	for _, dir := range filepath.SplitList(path) {
-		if dir == "" {
-			continue
-		}
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", exec.ErrNotFound
 }
 
 type limitedWriter struct {

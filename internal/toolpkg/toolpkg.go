@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/wardenhq/warden"
@@ -60,7 +61,7 @@ func Files(argv []string, path, workspace string) ([]string, error) {
 			continue // an option, never a file the server is started with
 		}
 		f, ok := resolve(a, workspace)
-		if !ok || contains(out, f) {
+		if !ok || slices.Contains(out, f) {
 			continue
 		}
 		if len(out) == MaxFiles {
@@ -88,15 +89,6 @@ func resolve(p, workspace string) (string, bool) {
 		return "", false
 	}
 	return real, true
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Pin digests the files of a command (Files) into the package a quarantine names.
