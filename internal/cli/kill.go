@@ -266,7 +266,7 @@ func quarantineCmd(ctx context.Context, inv *invocation) error {
 			fmt.Fprintf(w, "MCP tool manifests denied: %s; %d calls in flight cancelled here.\n", strings.Join(q.Manifests, ", "), q.CallsCancelled)
 		}
 		if len(q.Servers) > 0 {
-			fmt.Fprintf(w, "Local MCP servers stopped and refused a start: %s; %d calls in flight cancelled here.\n", strings.Join(q.Servers, ", "), q.CallsCancelled)
+			fmt.Fprintf(w, "Local MCP servers refused, any running instance stopped: %s; %d calls in flight cancelled here.\n", strings.Join(q.Servers, ", "), q.CallsCancelled)
 		}
 		if q.SandboxesStopped > 0 {
 			fmt.Fprintf(w, "Sandboxes that mounted it told to stop here: %d.\n", q.SandboxesStopped)

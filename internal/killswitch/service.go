@@ -497,7 +497,7 @@ func (s *Service) Quarantine(ctx context.Context, p *warden.Principal, digest, r
 		msg += "; tool manifests " + strings.Join(rep.Manifests, ", ")
 	}
 	if len(rep.Servers) > 0 {
-		msg += "; local MCP servers stopped " + strings.Join(rep.Servers, ", ")
+		msg += "; local MCP servers refused (running instances stopped) " + strings.Join(rep.Servers, ", ")
 	}
 	return rep, s.record(ctx, p, warden.EventQuarantine, "skill:"+digest, msg+")"+FleetNote(r), nil)
 }

@@ -170,7 +170,7 @@ func TestQuarantinedServerPackage(t *testing.T) {
 		t.Fatal("the call in flight to the quarantined server was not cancelled")
 	}
 	if !hasEvent(in.events("type="+warden.EventQuarantine), warden.EventQuarantine, func(ev *warden.AuditEvent) bool {
-		return strings.Contains(ev.Decision.Message, "local MCP servers stopped notes")
+		return strings.Contains(ev.Decision.Message, "local MCP servers refused (running instances stopped) notes")
 	}) {
 		t.Error("the quarantine event does not name the server stopped")
 	}
