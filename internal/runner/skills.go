@@ -62,7 +62,8 @@ func (m *mountedSkills) remove() {
 // with the skill package's archive checks and limits, and requires its canonical digest to be
 // the one the server named and, when given, the one asked for. Each verified tree is written to
 // a directory of its own in a directory private to the runner, owned by the sandbox's command
-// user, read back and checked once more, and bound read-only at SkillsDir/NAME. Any failure
+// user (skill.Tree.WriteDir, which writes exactly the verified tree), and bound read-only at
+// SkillsDir/NAME. Any failure
 // refuses the run; nothing is left on disk. Bytes that do not verify are the server's failure
 // (or an attacker's between it and the runner), not the caller's: EInternal.
 func fetchSkills(ctx context.Context, api *apiclient.Client, want []Skill, workspace string) (_ *mountedSkills, err error) {
@@ -114,10 +115,6 @@ func fetchSkills(ctx context.Context, api *apiclient.Client, want []Skill, works
 		dir := filepath.Join(m.dir, s.Name)
 		if err := tree.WriteDir(dir, uid, gid); err != nil {
 			return nil, warden.WrapError(warden.EInternal, "skill "+s.Name+": writing its files", err)
-		}
-		back, err := skill.ReadDir(dir, skill.DefaultLimits)
-		if err != nil || back.Digest() != got {
-			return nil, warden.Errorf(warden.EInternal, "skill %s: the files written do not read back as %s", s.Name, got)
 		}
 		m.skills = append(m.skills, apitype.RunnerSkill{Name: s.Name, Digest: got})
 		m.binds = append(m.binds, sandbox.Bind{Src: dir, Dst: SkillsDir + "/" + s.Name})
