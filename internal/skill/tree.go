@@ -157,20 +157,10 @@ func (b *builder) add(p string, exec bool, declared int64, r io.Reader) error {
 // end: a file read whole in one buffer rather than grown from 512 bytes by copies. size is
 // bounded by the limits, so a header that lies costs at most what a true one could.
 func readAll(r io.Reader, size int64) ([]byte, error) {
-	b := make([]byte, 0, max(size, 511)+1)
-	for {
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err != nil {
-			if err == io.EOF {
-				err = nil
-			}
-			return b, err
-		}
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-	}
+	var b bytes.Buffer
+	b.Grow(int(max(size, 0)) + bytes.MinRead) // one allocation when size is right
+	_, err := b.ReadFrom(r)
+	return b.Bytes(), err
 }
 
 func (b *builder) tree() (*Tree, error) {
