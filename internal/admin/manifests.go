@@ -121,7 +121,7 @@ func compareManifests(tool string, rows []*warden.ToolManifest, current map[stri
 			continue // held already, for this very manifest
 		}
 		m := current[c.Tool]
-		findings := scanManifest(tool, c.Tool, names, m)
+		findings := scanManifest(tool, c.Tool, names, m.Canonical, "")
 		if r == nil {
 			r = &warden.ToolManifest{Tool: tool, Name: c.Tool, FirstSeen: now}
 		}
@@ -176,11 +176,15 @@ func unchanged(rows []*warden.ToolManifest, current map[string]*pin.Manifest) bo
 	return true
 }
 
-func scanManifest(tool, name string, names []string, m *pin.Manifest) []scan.Finding {
+// scanManifest scans one MCP tool's canonical manifest, with the server's other tool names
+// for shadowing; its findings are placed at "tool:SERVER/NAME" + suffix (suffix "@held" for a
+// held manifest beside its pin). A manifest that does not read is a high finding, never clean.
+func scanManifest(tool, name string, names []string, canonical json.RawMessage, suffix string) []scan.Finding {
 	others := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == name })
-	fs, err := scan.New(scan.Options{Self: name, Tools: others}).JSON("tool "+tool+"/"+name, m.Canonical)
+	source := "tool:" + tool + "/" + name + suffix
+	fs, err := scan.New(scan.Options{Self: name, Tools: others}).JSON(source, canonical)
 	if err != nil {
-		return []scan.Finding{{Rule: "unreadable", Severity: scan.SeverityHigh, Source: "tool " + tool + "/" + name, Message: err.Error()}}
+		return []scan.Finding{{Rule: "unreadable", Severity: scan.SeverityHigh, Source: source, Line: 1, Column: 1, Message: "the manifest could not be read as JSON: " + err.Error()}}
 	}
 	return fs
 }

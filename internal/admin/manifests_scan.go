@@ -2,12 +2,9 @@ package admin
 
 import (
 	"context"
-	"encoding/json"
-	"slices"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
-	"github.com/wardenhq/warden/internal/scan"
 )
 
 // ScanToolManifests runs the scanner, with its rules of today, over an MCP server's pinned
@@ -39,25 +36,14 @@ func (s *Service) ScanToolManifests(ctx context.Context, tool string) (*apitype.
 		if r.State == warden.ManifestRemoved {
 			continue
 		}
-		others := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == r.Name })
-		sc := scan.New(scan.Options{Self: r.Name, Tools: others})
 		if r.Digest != "" {
-			out.Manifests = append(out.Manifests, scanned(sc, tool, r.Name, warden.ManifestPinned, r.Digest, r.Manifest, ""))
+			fs := scanManifest(tool, r.Name, names, r.Manifest, "")
+			out.Manifests = append(out.Manifests, apitype.ScannedManifest{Name: r.Name, State: warden.ManifestPinned, Digest: r.Digest, Findings: jsonOf(fs)})
 		}
 		if r.State == warden.ManifestHeld {
-			out.Manifests = append(out.Manifests, scanned(sc, tool, r.Name, warden.ManifestHeld, r.HeldDigest, r.HeldManifest, "@held"))
+			fs := scanManifest(tool, r.Name, names, r.HeldManifest, "@held")
+			out.Manifests = append(out.Manifests, apitype.ScannedManifest{Name: r.Name, State: warden.ManifestHeld, Digest: r.HeldDigest, Findings: jsonOf(fs)})
 		}
 	}
 	return out, nil
-}
-
-func scanned(sc *scan.Scanner, tool, name, state, digest string, manifest json.RawMessage, suffix string) apitype.ScannedManifest {
-	source := "tool:" + tool + "/" + name + suffix
-	fs, err := sc.JSON(source, manifest)
-	if err != nil {
-		// A stored manifest is canonical JSON warden wrote; one that does not read is reported,
-		// never passed as clean.
-		fs = []scan.Finding{{Rule: "unreadable", Severity: scan.SeverityHigh, Source: source, Line: 1, Column: 1, Message: "the stored manifest could not be read as JSON"}}
-	}
-	return apitype.ScannedManifest{Name: name, State: state, Digest: digest, Findings: jsonOf(fs)}
 }
