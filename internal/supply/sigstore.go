@@ -83,6 +83,7 @@ func NewSigstore(trustedRootJSON []byte, ids []SigstoreIdentity) (*Sigstore, err
 	}
 	s := &Sigstore{}
 	names := map[string]bool{}
+	same := map[[2]string]string{} // issuer and subject pattern → publisher
 	for _, id := range ids {
 		if err := warden.ValidateName("publisher", id.Name); err != nil {
 			return nil, err
@@ -91,6 +92,12 @@ func NewSigstore(trustedRootJSON []byte, ids []SigstoreIdentity) (*Sigstore, err
 			return nil, warden.Errorf(warden.EInvalid, "publisher %s is listed twice", id.Name)
 		}
 		names[id.Name] = true
+		// A bundle names one publisher, as a minisign key id does: two with one identity would
+		// leave the signer recorded to the order of the list.
+		if other, ok := same[[2]string{id.Issuer, id.Subject}]; ok {
+			return nil, warden.Errorf(warden.EInvalid, "publishers %s and %s are one Sigstore identity (issuer %s, subject %s)", other, id.Name, id.Issuer, id.Subject)
+		}
+		same[[2]string{id.Issuer, id.Subject}] = id.Name
 		ci, err := newIdentity(id)
 		if err != nil {
 			return nil, err

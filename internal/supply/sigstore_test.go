@@ -174,6 +174,7 @@ func TestNewSigstore(t *testing.T) {
 		{"too large", append(root, bytes.Repeat([]byte(" "), MaxTrustedRoot)...), nil, "larger than"},
 		{"bad name", root, []SigstoreIdentity{{Name: "Acme Corp", Issuer: fixtureIssuer, Subject: ".*"}}, "publisher"},
 		{"twice", root, []SigstoreIdentity{ok, ok}, "listed twice"},
+		{"one identity under two names", root, []SigstoreIdentity{ok, {Name: "acme-too", Issuer: fixtureIssuer, Subject: `.*`}}, "one Sigstore identity"},
 		{"no issuer", root, []SigstoreIdentity{{Name: "acme", Subject: ".*"}}, "sigstore.issuer"},
 		{"issuer with space", root, []SigstoreIdentity{{Name: "acme", Issuer: fixtureIssuer + " ", Subject: ".*"}}, "sigstore.issuer"},
 		{"no subject", root, []SigstoreIdentity{{Name: "acme", Issuer: fixtureIssuer}}, "sigstore.subject"},
