@@ -130,10 +130,13 @@ type AuditEvent struct {
 	Target        EventTarget   `json:"target,omitzero"`
 	Decision      EventDecision `json:"decision,omitzero"`
 	Outcome       EventOutcome  `json:"outcome,omitzero"`
-	TraceID       string        `json:"trace_id,omitempty"`
-	SpanID        string        `json:"span_id,omitempty"`
-	PrevHash      string        `json:"prev_hash,omitempty"` // Hash of the event at Seq-1; empty for the first
-	Hash          string        `json:"hash,omitempty"`      // hex SHA-256 of the canonical encoding
+	// Flow is what the session of a tool call had read and which arguments were tainted, as
+	// policy saw it (tool.call events of the gateway).
+	Flow     *FlowFacts `json:"flow,omitempty"`
+	TraceID  string     `json:"trace_id,omitempty"`
+	SpanID   string     `json:"span_id,omitempty"`
+	PrevHash string     `json:"prev_hash,omitempty"` // Hash of the event at Seq-1; empty for the first
+	Hash     string     `json:"hash,omitempty"`      // hex SHA-256 of the canonical encoding
 }
 
 // EventActor says who acted.

@@ -85,11 +85,15 @@ type Tool struct {
 	Sandbox *ToolSandbox `json:"sandbox,omitempty"`
 	// Package is what a local MCP server runs, pinned when the tool was added; nil for remote
 	// tools. Its Digest is what a quarantine of the server's package names.
-	Package   *ToolPackage      `json:"package,omitempty"`
-	Labels    map[string]string `json:"labels,omitempty"`
-	Disabled  bool              `json:"disabled"`
-	CreatedAt time.Time         `json:"created_at"`
-	UpdatedAt time.Time         `json:"updated_at"`
+	Package *ToolPackage `json:"package,omitempty"`
+	// Labels are free-form labels; the keys output, data and effect are the flow labels of the
+	// whole tool (flow.go).
+	Labels map[string]string `json:"labels,omitempty"`
+	// ActionLabels are flow labels of single actions, by action: they override Labels.
+	ActionLabels map[string]map[string]string `json:"action_labels,omitempty"`
+	Disabled     bool                         `json:"disabled"`
+	CreatedAt    time.Time                    `json:"created_at"`
+	UpdatedAt    time.Time                    `json:"updated_at"`
 }
 
 // Package sources of a local MCP server.
@@ -169,6 +173,10 @@ type Request struct {
 	// that is not JSON): policy sees context.body_inspected false. The zero value is a call whose
 	// arguments are all there is to it (MCP, the decision API).
 	BodyUninspected bool
+	// Flow is what the call's session had read and which arguments came from untrusted output
+	// (context.labels, context.session, context.taint); nil: nothing known, a fresh session with
+	// the default labels.
+	Flow *FlowFacts
 }
 
 // Decision is what warden decided about a Request.
