@@ -75,3 +75,16 @@ func compileProblems(t *testing.T, files map[string]string) Problems {
 	}
 	return ps
 }
+
+func withFlow(r *warden.Request, f *warden.FlowFacts) *warden.Request {
+	r.Flow = f
+	return r
+}
+
+func flowLabels(output, data, effect string) warden.FlowLabels {
+	return warden.FlowLabels{
+		Output: warden.FlowLabel{Value: output, Source: warden.LabelFromTool},
+		Data:   warden.FlowLabel{Value: data, Source: warden.LabelFromTool},
+		Effect: warden.FlowLabel{Value: effect, Source: warden.LabelFromTool},
+	}
+}

@@ -177,11 +177,94 @@ func (e *Engine) translate(r *warden.Request) (cedar.Request, *requestEntities, 
 		ctxRisk:          rv[0],
 		ctxRiskLevel:     rv[1],
 		ctxTool:          te.toolName,
-		ctxSession:       types.String(r.SessionID),
+		ctxLabels:        labelsRecord(r.Flow),
+		ctxSession:       sessionRecord(r.SessionID, r.Flow),
+		ctxTaint:         taintRecord(r.Flow, r.Arguments),
 		ctxOnBehalfOf:    types.String(r.OnBehalfOf),
 		ctxNow:           types.Long(now.Unix()),
 		ctxDatetime:      types.NewDatetime(now),
 		ctxBodyInspected: types.Boolean(!r.BodyUninspected),
 	})
 	return cedar.Request{Principal: re.principal, Action: re.action, Resource: re.resource, Context: ctx}, re, nil
+}
+
+// labelRecords are the context.labels records of every combination of label values, built once:
+// a decision looks its labels up rather than building a record.
+var labelRecords = func() map[[3]string]types.Value {
+	m := map[[3]string]types.Value{}
+	for _, o := range []string{"", warden.OutputUntrusted, warden.OutputTrusted} {
+		for _, d := range []string{"", warden.DataPrivate, warden.DataPublic} {
+			for _, e := range []string{"", warden.EffectNone, warden.EffectInternal, warden.EffectExternal} {
+				m[[3]string{o, d, e}] = newLabelsRecord(o, d, e)
+			}
+		}
+	}
+	return m
+}()
+
+func newLabelsRecord(output, data, effect string) types.Value {
+	return types.NewRecord(types.RecordMap{
+		warden.LabelOutput: types.String(output),
+		warden.LabelData:   types.String(data),
+		warden.LabelEffect: types.String(effect),
+	})
+}
+
+// labelsRecord is context.labels: the called action's flow labels, "" each when the request
+// carries no flow facts.
+func labelsRecord(f *warden.FlowFacts) types.Value {
+	if f == nil {
+		return labelRecords[[3]string{}]
+	}
+	l := f.Labels
+	if v, ok := labelRecords[[3]string{l.Output.Value, l.Data.Value, l.Effect.Value}]; ok {
+		return v
+	}
+	return newLabelsRecord(l.Output.Value, l.Data.Value, l.Effect.Value)
+}
+
+var emptySet = types.NewSet()
+
+// sessionRecord is context.session: the session's id and what it had read.
+func sessionRecord(id string, f *warden.FlowFacts) types.Value {
+	m := types.RecordMap{
+		attrID:               types.String(id),
+		attrUntrustedRead:    types.False,
+		attrPrivateRead:      types.False,
+		attrUntrustedSources: emptySet,
+	}
+	if f != nil {
+		m[attrUntrustedRead] = types.Boolean(f.UntrustedRead || f.Evicted)
+		m[attrPrivateRead] = types.Boolean(f.PrivateRead)
+		if len(f.UntrustedSources) > 0 {
+			srcs := make([]types.Value, len(f.UntrustedSources))
+			for i, s := range f.UntrustedSources {
+				srcs[i] = types.String(s)
+			}
+			m[attrUntrustedSources] = types.NewSet(srcs...)
+		}
+	}
+	return types.NewRecord(m)
+}
+
+var noTaint = types.NewRecord(types.RecordMap{attrArgs: emptySet, attrAny: types.False})
+
+// taintRecord is context.taint: the arguments that carry values from untrusted output. A
+// session whose state was evicted cannot say which do: every argument counts (fail closed).
+func taintRecord(f *warden.FlowFacts, args map[string]any) types.Value {
+	if f == nil || len(f.Tainted) == 0 && !f.Evicted {
+		return noTaint
+	}
+	names := f.TaintedArgs()
+	if f.Evicted {
+		names = names[:0:0]
+		for k := range args {
+			names = append(names, k)
+		}
+	}
+	vals := make([]types.Value, len(names))
+	for i, n := range names {
+		vals[i] = types.String(n)
+	}
+	return types.NewRecord(types.RecordMap{attrArgs: types.NewSet(vals...), attrAny: types.True})
 }

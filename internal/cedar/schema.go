@@ -30,9 +30,31 @@ const (
 	// ctxBodyInspected is false when part of the call went upstream unparsed (an HTTP body that
 	// is not JSON), so that a policy can refuse what warden did not see.
 	ctxBodyInspected = "body_inspected"
+	// ctxLabels, ctxSession and ctxTaint carry the call's flow facts (warden.FlowFacts): the
+	// called action's labels, what its session had read, and which arguments came from
+	// untrusted output.
+	ctxLabels = "labels"
+	ctxTaint  = "taint"
 )
 
-var contextAttrs = []string{ctxArgs, ctxBodyInspected, ctxDatetime, ctxNow, ctxOnBehalfOf, ctxRisk, ctxRiskLevel, ctxSession, ctxTool}
+var contextAttrs = []string{ctxArgs, ctxBodyInspected, ctxDatetime, ctxLabels, ctxNow, ctxOnBehalfOf, ctxRisk, ctxRiskLevel, ctxSession, ctxTaint, ctxTool}
+
+// Attributes of the records context.labels, context.session and context.taint.
+const (
+	attrID               = "id"
+	attrUntrustedRead    = "untrusted_read"
+	attrUntrustedSources = "untrusted_sources"
+	attrPrivateRead      = "private_read"
+	attrArgs             = "args"
+	attrAny              = "any"
+)
+
+// contextRecords are the attributes of each record of the context that is not the arguments.
+var contextRecords = map[string][]string{
+	ctxLabels:  {warden.LabelData, warden.LabelEffect, warden.LabelOutput},
+	ctxSession: {attrID, attrPrivateRead, attrUntrustedRead, attrUntrustedSources},
+	ctxTaint:   {attrAny, attrArgs},
+}
 
 // Agent attribute names; labels are tags, not attributes.
 const (
@@ -191,11 +213,19 @@ entity Resource in [Tool];
 type Context = {
   body_inspected: Bool,
   datetime: __cedar::datetime,
+  // The called action's flow labels: output "untrusted" or "trusted", data "private" or
+  // "public", effect "none", "internal" or "external".
+  labels: {data: String, effect: String, output: String},
   now: Long,
   on_behalf_of: String,
   risk: String,
   risk_level: Long,
-  session: String,
+  // What the call's session had read before it: untrusted output (and from which tools, each as
+  // "TOOL" and "TOOL:ACTION"), private data.
+  session: {id: String, private_read: Bool, untrusted_read: Bool, untrusted_sources: Set<String>},
+  // The names of the arguments whose value, or a significant part of it, appeared in untrusted
+  // output of the session; any: at least one.
+  taint: {any: Bool, args: Set<String>},
   tool: String,
 };
 `)

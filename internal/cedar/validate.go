@@ -252,6 +252,7 @@ func (c *checker) value(v types.Value) {
 func (c *checker) attribute(of xast.IsNode, name types.String) {
 	v, ok := of.(xast.NodeTypeVariable)
 	if !ok {
+		c.recordAttribute(of, name)
 		return
 	}
 	switch v.Name {
@@ -267,6 +268,23 @@ func (c *checker) attribute(of xast.IsNode, name types.String) {
 		c.addf("resource (a Tool or Resource) has no attributes; %q cannot be read from it", name)
 	case "action":
 		c.addf("actions have no attributes; %q cannot be read from action", name)
+	}
+}
+
+// recordAttribute checks `context.R.name` and `context.R has name` for the records of the
+// context whose attributes warden fixes (labels, session, taint): a misspelt fact would
+// otherwise be an evaluation error, which denies, or a `has` that is always false.
+func (c *checker) recordAttribute(of xast.IsNode, name types.String) {
+	acc, ok := of.(xast.NodeTypeAccess)
+	if !ok {
+		return
+	}
+	if v, ok := acc.Arg.(xast.NodeTypeVariable); !ok || v.Name != "context" {
+		return
+	}
+	attrs, ok := contextRecords[string(acc.Value)]
+	if ok && !slices.Contains(attrs, string(name)) {
+		c.addf("context.%s has no attribute %q; it has %s", acc.Value, name, strings.Join(attrs, ", "))
 	}
 }
 
