@@ -162,7 +162,10 @@ func ResolveFlowLabels(t *Tool, action, method string, ann *ToolAnnotations) Flo
 // arguments carry values that came from untrusted output: what policy sees as context.labels,
 // context.session and context.taint, and what the call's audit event records (AuditEvent.Flow).
 type FlowFacts struct {
-	Labels FlowLabels `json:"labels"`
+	// Session is the session the facts are of: the MCP session, the Warden-Session header, the
+	// decision API's session or the token's sid.
+	Session string     `json:"session,omitempty"`
+	Labels  FlowLabels `json:"labels"`
 	// UntrustedRead: an earlier call of the session returned untrusted output; UntrustedSources
 	// names those calls' tools, each as "TOOL" and as "TOOL:ACTION", sorted.
 	UntrustedRead    bool     `json:"untrusted_read"`

@@ -14,6 +14,9 @@ type AuthorizeRequest struct {
 	Resource    string          `json:"resource,omitempty"`
 	Arguments   json.RawMessage `json:"arguments,omitempty"`
 	Traceparent string          `json:"traceparent,omitempty"`
+	// Session names the agent's session for flow facts (context.session, context.taint): up to
+	// 128 printable ASCII characters; "" is the token's sid.
+	Session string `json:"session,omitempty"`
 }
 
 // AuthorizeResponse is the answer: the decision, which the caller must obey, and for an allow
@@ -32,4 +35,8 @@ type OutcomeRequest struct {
 	BytesIn        int64   `json:"bytes_in,omitempty"`
 	BytesOut       int64   `json:"bytes_out,omitempty"`
 	RemoteAddr     string  `json:"remote_addr,omitempty"` // IP:port actually dialed, for egress decisions
+	// Content is the result the tool returned, when the framework ran it itself: a JSON string
+	// (text) or any JSON value. Warden observes it by the action's flow labels, as it observes
+	// what it relays on /mcp and /http, so that later calls of the session see what it read.
+	Content json.RawMessage `json:"content,omitempty"`
 }

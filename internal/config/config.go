@@ -46,6 +46,24 @@ type Config struct {
 	MCP           MCP           `yaml:"mcp"`
 	KillSwitch    KillSwitch    `yaml:"killswitch"`
 	SupplyChain   SupplyChain   `yaml:"supply_chain"`
+	Flow          Flow          `yaml:"flow"`
+}
+
+// Flow bounds what each replica keeps of its sessions for flow facts (docs/flow.md): what each
+// session read and the values of its untrusted output.
+type Flow struct {
+	// SessionMemory bounds the untrusted output indexed per session; the oldest is evicted
+	// beyond it. Default 1MiB.
+	SessionMemory Size `yaml:"session_memory"`
+	// TotalMemory bounds every session together; beyond it the least recently used sessions are
+	// dropped, and a dropped session counts every argument as tainted. Default 256MiB.
+	TotalMemory Size `yaml:"total_memory"`
+	// SessionIdle ends a session unused for so long (an MCP session ends when it closes).
+	// Default 24h.
+	SessionIdle Duration `yaml:"session_idle"`
+	// MaxObserveBody is how much of an HTTP gateway response is read, before the agent gets any
+	// of it, to be observed when its action's output is untrusted or private. Default 4MiB.
+	MaxObserveBody Size `yaml:"max_observe_body"`
 }
 
 // KillSwitch configures how the kill state reaches every replica of a fleet on PostgreSQL.
@@ -229,6 +247,7 @@ func Default() Config {
 		},
 		MCP:        MCP{Sandbox: "required"},
 		KillSwitch: KillSwitch{MaxStaleness: Duration(2 * time.Second), AckTimeout: Duration(time.Second), Heartbeat: Duration(time.Second)},
+		Flow:       Flow{SessionMemory: 1 << 20, TotalMemory: 256 << 20, SessionIdle: Duration(24 * time.Hour), MaxObserveBody: 4 << 20},
 	}
 }
 
@@ -339,6 +358,17 @@ func (c *Config) Validate() error {
 		return errors.New("killswitch.ack_timeout must be between 10ms and 30s")
 	case ks.Heartbeat < Duration(100*time.Millisecond) || ks.Heartbeat > Duration(10*time.Second):
 		return errors.New("killswitch.heartbeat must be between 100ms and 10s")
+	}
+	fl := c.Flow
+	switch {
+	case fl.SessionMemory < 4<<10 || fl.SessionMemory > 64<<20:
+		return errors.New("flow.session_memory must be between 4KiB and 64MiB")
+	case fl.TotalMemory < fl.SessionMemory || fl.TotalMemory > 64<<30:
+		return errors.New("flow.total_memory must be at least flow.session_memory and at most 64GiB")
+	case fl.SessionIdle < Duration(time.Minute) || fl.SessionIdle > Duration(30*24*time.Hour):
+		return errors.New("flow.session_idle must be between 1m and 720h")
+	case fl.MaxObserveBody < 4<<10 || fl.MaxObserveBody > c.Gateway.MaxResponseBody:
+		return errors.New("flow.max_observe_body must be at least 4KiB and at most gateway.max_response_body")
 	}
 	if c.Gateway.MaxInspectBody > c.Gateway.MaxRequestBody {
 		return errors.New("gateway.max_inspect_body cannot be over gateway.max_request_body")

@@ -4,7 +4,7 @@ import (
 	"github.com/wardenhq/warden"
 )
 
-// approvalReason says why a call that policy allowed still needs a person's approval, or "" if it
+// ApprovalReason says why a call that policy allowed still needs a person's approval, or "" if it
 // does not:
 //
 //   - the tool declares the action as needing approval (warden.Tool.Approval): always, whatever
@@ -12,7 +12,7 @@ import (
 //   - the tool's risk is high or critical and no matching permit is @approval("waived").
 //
 // A call that policy sends to approval (@approval("required")) needs no second reason.
-func approvalReason(t *warden.Tool, action string, d warden.Decision) string {
+func ApprovalReason(t *warden.Tool, action string, d warden.Decision) string {
 	switch {
 	case t.NeedsApproval(action):
 		return warden.ApprovalByTool

@@ -33,8 +33,8 @@ func TestApprovalReason(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := approvalReason(tt.tool, tt.action, tt.d); got != tt.want {
-				t.Errorf("approvalReason = %q; want %q", got, tt.want)
+			if got := ApprovalReason(tt.tool, tt.action, tt.d); got != tt.want {
+				t.Errorf("ApprovalReason = %q; want %q", got, tt.want)
 			}
 		})
 	}

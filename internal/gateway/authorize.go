@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -92,7 +93,12 @@ func (g *Pipeline) AuthorizeHandler() http.Handler {
 			writeGatewayError(w, http.StatusBadRequest, "invalid_request", "tool and action are required", "")
 			return
 		}
-		call := &Call{Entry: EntryAuthorize, Tool: req.Tool, Action: req.Action, Resource: req.Resource, Arguments: req.Arguments, Trace: ParseTraceparent(req.Traceparent)}
+		if req.Session != "" && !ValidSessionID(req.Session) {
+			writeGatewayError(w, http.StatusBadRequest, "invalid_request", "session must be 1 to 128 printable ASCII characters without spaces", "")
+			return
+		}
+		call := &Call{Entry: EntryAuthorize, Tool: req.Tool, Action: req.Action, Resource: req.Resource, Arguments: req.Arguments,
+			Trace: ParseTraceparent(req.Traceparent), Session: req.Session}
 		if req.Traceparent == "" {
 			call.Trace = ParseTraceparent(r.Header.Get("Traceparent"))
 		}
@@ -141,11 +147,24 @@ func (g *Pipeline) OutcomeHandler() http.Handler {
 			}
 			req.RemoteAddr = ap.String()
 		}
+		var content any
+		if len(req.Content) > 0 {
+			dec := json.NewDecoder(bytes.NewReader(req.Content))
+			dec.UseNumber()
+			if err := dec.Decode(&content); err != nil {
+				writeGatewayError(w, http.StatusBadRequest, "invalid_request", "content must be a JSON string or value", "")
+				return
+			}
+		}
 		id := r.PathValue("id")
 		d := g.pending.take(id, caller.Agent.ID)
 		if d == nil {
 			writeGatewayError(w, http.StatusNotFound, "not_found", "no open decision "+quote(id)+" of this agent (outcomes are accepted once, within 10 minutes)", "")
 			return
+		}
+		// Observed before the answer: the framework's next call may carry what this result said.
+		if content != nil {
+			d.permit.Observe(content)
 		}
 		d.permit.Done(Outcome{
 			Status: req.Status, UpstreamStatus: req.UpstreamStatus,
@@ -176,6 +195,9 @@ func (g *Pipeline) Run(ctx context.Context, reload time.Duration) error {
 			// The clock's time, not the tick's: a tick received late (a fake clock advanced
 			// past several periods keeps only the first) must not expire as of its past.
 			g.expireDecisions(g.now())
+			if g.Flow != nil {
+				g.Flow.Expire()
+			}
 			if err := g.Registry.Load(ctx); err != nil && ctx.Err() == nil {
 				g.Log.Warn("reloading tools and policies", "err", err)
 			}

@@ -37,6 +37,10 @@ type Call struct {
 	// that is not JSON): policy sees context.body_inspected false, and only the body's digest,
 	// an argument, binds it.
 	BodyUninspected bool
+	// Session is the session the entry point knows the call by, for its flow facts: the MCP
+	// session, the HTTP gateway's Warden-Session header, the decision API's session. "" means
+	// the token's sid.
+	Session string
 }
 
 // Outcome is what came of an allowed call.
@@ -62,6 +66,7 @@ type Permit struct {
 
 	done    func(Outcome) // set by OnDone
 	allowed *allowed      // set by Pipeline.Authorize
+	flow    *flowRef      // set by Pipeline.Authorize: where the call's output is observed
 }
 
 // OnDone sets what Done does: for pipelines other than Pipeline (test doubles of an entry point's

@@ -29,6 +29,10 @@ type HTTPOptions struct {
 	// MaxInspectBody is the largest JSON request body decoded for policy as args.body; a larger
 	// JSON body is refused (see requestArguments).
 	MaxInspectBody int64 // default 1 MiB
+	// MaxObserveBody is how much of a response whose action's output is untrusted or private is
+	// read before the agent gets any of it, to be observed for the session's flow facts
+	// (Permit.Observe); the rest of a larger response streams unobserved. Default 4 MiB.
+	MaxObserveBody int64
 	Transport      http.RoundTripper
 }
 
@@ -41,6 +45,9 @@ func (o *HTTPOptions) defaults() {
 	}
 	if o.MaxInspectBody <= 0 {
 		o.MaxInspectBody = 1 << 20
+	}
+	if o.MaxObserveBody <= 0 {
+		o.MaxObserveBody = 4 << 20
 	}
 	if o.Transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
@@ -58,7 +65,13 @@ func (g *Pipeline) HTTPHandler(opts HTTPOptions) http.Handler {
 		Transport:      opts.Transport,
 		FlushInterval:  -1, // stream: an upstream's server-sent events must not wait in a buffer
 		ErrorLog:       nil,
-		ModifyResponse: func(resp *http.Response) error { return limitResponse(resp, opts.MaxResponseBody) },
+		ModifyResponse: func(resp *http.Response) error {
+			if err := limitResponse(resp, opts.MaxResponseBody); err != nil {
+				return err
+			}
+			h := resp.Request.Context().Value(httpCallKey{}).(*httpCall)
+			return observeResponse(resp, h.permit, opts.MaxObserveBody)
+		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			h := r.Context().Value(httpCallKey{}).(*httpCall)
 			h.upstreamErr = err
@@ -96,7 +109,11 @@ func (g *Pipeline) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *http
 	}
 	toolName, rest := splitToolPath(r.URL.EscapedPath())
 	e := g.Registry.current().tools[toolName]
-	call := &Call{Entry: EntryHTTP, Tool: toolName, Trace: ParseTraceparent(r.Header.Get("Traceparent"))}
+	call := &Call{Entry: EntryHTTP, Tool: toolName, Trace: ParseTraceparent(r.Header.Get("Traceparent")), Session: r.Header.Get("Warden-Session")}
+	if _, named := r.Header["Warden-Session"]; named && !ValidSessionID(call.Session) {
+		writeGatewayError(w, http.StatusBadRequest, "invalid_request", "the Warden-Session header must be 1 to 128 printable ASCII characters without spaces", "")
+		return
+	}
 	if e != nil && e.tool.Kind != warden.ToolHTTP {
 		writeGatewayError(w, http.StatusNotFound, "not_an_http_tool", "tool "+toolName+" is not an HTTP tool; use /mcp", "")
 		return
@@ -162,6 +179,11 @@ func (g *Pipeline) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *http
 		p.Done(Outcome{Status: warden.StatusError, Latency: time.Since(start)})
 		writeGatewayError(w, http.StatusBadGateway, "upstream_error", "the tool's upstream URL is invalid", p.Decision.ID)
 		return
+	}
+	if p.ObservesOutput() {
+		// The response is read before the agent gets it: it must come as the text it is, which
+		// the transport's own compression (decoded as it reads) guarantees.
+		out.Header.Del("Accept-Encoding")
 	}
 	hc := &httpCall{permit: p}
 	out = out.WithContext(contextWith(p.Ctx, hc))
@@ -403,6 +425,65 @@ func limitResponse(resp *http.Response, limit int64) error {
 	}
 	resp.Body = &limitedBody{ReadCloser: resp.Body, left: limit}
 	return nil
+}
+
+// observeResponse observes the response of a call whose output is untrusted or private for its
+// session's flow facts before the proxy relays any of it. An event stream is observed as it is
+// read, each piece before it is relayed; any other response is read first (up to max bytes: a
+// larger one is observed in its first max bytes), JSON decoded and anything else as text.
+func observeResponse(resp *http.Response, p *Permit, max int64) error {
+	if !p.ObservesOutput() || resp.Body == nil || resp.Body == http.NoBody {
+		return nil
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
+		resp.Body = &observingBody{ReadCloser: resp.Body, p: p}
+		return nil
+	}
+	head, err := io.ReadAll(io.LimitReader(resp.Body, max))
+	if err != nil {
+		return err
+	}
+	p.Observe(decodeOutput(head))
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
+	return nil
+}
+
+// decodeOutput is a response body as observation takes it: decoded JSON, or text.
+func decodeOutput(b []byte) any {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil || dec.More() {
+		return string(b)
+	}
+	return v
+}
+
+// observingBody observes a streamed response piece by piece before each is relayed. A value
+// split between two reads is whole in the next observation, which repeats the end of the one
+// before.
+type observingBody struct {
+	io.ReadCloser
+	p    *Permit
+	tail []byte
+}
+
+const observeOverlap = 512
+
+func (b *observingBody) Read(buf []byte) (int, error) {
+	n, err := b.ReadCloser.Read(buf)
+	if n > 0 {
+		piece := append(b.tail, buf[:n]...)
+		b.p.Observe(string(piece))
+		if len(piece) > observeOverlap {
+			piece = piece[len(piece)-observeOverlap:]
+		}
+		b.tail = append(b.tail[:0:0], piece...)
+	}
+	return n, err
 }
 
 type limitedBody struct {

@@ -17,6 +17,7 @@ import (
 	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/killswitch"
 	"github.com/wardenhq/warden/internal/redact"
+	"github.com/wardenhq/warden/internal/taint"
 )
 
 // Verifier authenticates agents' tokens and knows the agents.
@@ -119,6 +120,9 @@ type Pipeline struct {
 	// Refusals records refused tokens (token.refuse) within per-source limits
 	// (identity.RefusalLog), since anyone can send junk tokens; nil records them in Audit.
 	Refusals warden.AuditLog
+	// Flow keeps what each session read and the values of its untrusted output (context.session,
+	// context.taint); nil: every call is decided as the first of a fresh session.
+	Flow *taint.Sessions
 
 	inflight inflight
 	pending  pendingDecisions
@@ -288,9 +292,14 @@ func (r *request) decide() bool {
 	if r.snap.engine == nil {
 		return r.refuse(warden.EffectDeny, warden.ReasonPolicyError, "no valid policy set is in force")
 	}
+	flow := r.flowFacts()
+	if recorded(flow) {
+		r.ev.Flow = redactedFlow(flow, r.rd)
+	}
 	d := r.snap.engine.Decide(&warden.Request{
 		Agent: r.c.Agent, Tool: r.e.tool, Action: r.call.Action, Resource: r.call.Resource, Arguments: r.args,
-		SessionID: r.c.Claims.SessionID, OnBehalfOf: r.c.Claims.OnBehalfOf(), Time: r.now, BodyUninspected: r.call.BodyUninspected,
+		SessionID: flow.Session, OnBehalfOf: r.c.Claims.OnBehalfOf(), Time: r.now, BodyUninspected: r.call.BodyUninspected,
+		Flow: flow,
 	})
 	d.ID = r.p.Decision.ID
 	r.p.Decision = d
@@ -302,11 +311,11 @@ func (r *request) decide() bool {
 }
 
 // approve holds a call that policy, its tool or its risk sends to a person until someone
-// decides (approvalReason says when); any answer but an approval refuses it.
+// decides (ApprovalReason says when); any answer but an approval refuses it.
 func (r *request) approve() bool {
 	why := warden.ApprovalByPolicy
 	if r.p.Decision.Effect == warden.EffectAllow {
-		if why = approvalReason(r.e.tool, r.call.Action, r.p.Decision); why == "" {
+		if why = ApprovalReason(r.e.tool, r.call.Action, r.p.Decision); why == "" {
 			return true
 		}
 	}

@@ -31,6 +31,8 @@ type entry struct {
 	// pins are an MCP server's pinned tool manifests by MCP tool name (nil: none pinned yet):
 	// a call checks its tool's with one map lookup (manifestRefusal).
 	pins map[string]*warden.ToolManifest
+	// labels are the flow labels of the actions known at load (flowLabels).
+	labels map[string]warden.FlowLabels
 }
 
 // snapshot is the tools and the policy engine in force. It is never changed once published.
@@ -104,6 +106,9 @@ func (r *Registry) Load(ctx context.Context) error {
 			}
 			e.pins[m.Name] = m
 		}
+	}
+	for _, e := range snap.tools {
+		e.resolveLabels()
 	}
 	if err != nil {
 		r.log.Error("policies do not compile against the registered tools; denying every call", "policy_version", version, "err", err)

@@ -1,10 +1,12 @@
 package mcpgw
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -189,7 +191,7 @@ func (s *session) call(ctx context.Context, c *gateway.Caller, tc *toolCall, out
 	// handler to return.
 	actx, stop := linked(ctx, s.ctx)
 	defer stop() // the permit's context may derive from it
-	gcall := &gateway.Call{Entry: gateway.EntryMCP, Tool: server, Action: name, Arguments: tc.args, Trace: tc.trace}
+	gcall := &gateway.Call{Entry: gateway.EntryMCP, Tool: server, Action: name, Arguments: tc.args, Trace: tc.trace, Session: s.ss.ID()}
 	permit := s.checkToolName(actx, c, gcall, tc.name)
 	if permit == nil {
 		permit = s.g.p.Authorize(actx, c, gcall)
@@ -210,6 +212,7 @@ func (s *session) call(ctx context.Context, c *gateway.Caller, tc *toolCall, out
 	})
 	switch {
 	case f.err == nil:
+		observe(permit, reply.typed, reply.raw, reply.rpcErr)
 		return callAnswer{permit: permit, reply: reply}
 	case ctx.Err() != nil:
 		return callAnswer{permit: permit, silent: true}
@@ -247,7 +250,7 @@ func (s *session) authorized(ctx context.Context, req mcp.Request, c *gateway.Ca
 	actx, stop := linked(ctx, s.ctx) // as in callTool: a held call ends with the session
 	defer stop()
 	permit := s.g.p.Authorize(actx, c, &gateway.Call{
-		Entry: gateway.EntryMCP, Tool: server, Action: action, Resource: resource, Arguments: args, Trace: traceOf(req),
+		Entry: gateway.EntryMCP, Tool: server, Action: action, Resource: resource, Arguments: args, Trace: traceOf(req), Session: s.ss.ID(),
 	})
 	if !permit.Allowed() {
 		return nil, deniedError(permit)
@@ -264,5 +267,37 @@ func (s *session) authorized(ctx context.Context, req mcp.Request, c *gateway.Ca
 		}
 		return nil, s.answerError(server, f)
 	}
+	observe(permit, res)
 	return res, nil
+}
+
+// observe hands what an upstream answered to the call's flow state (gateway.Permit.Observe)
+// before the agent gets it: the raw result and JSON-RPC error as they came, or the typed result
+// (nil when there is none). Only output whose labels make it count (untrusted or private) is
+// decoded.
+func observe(p *gateway.Permit, typed mcp.Result, raws ...json.RawMessage) {
+	if !p.ObservesOutput() {
+		return
+	}
+	for _, m := range raws {
+		if len(m) > 0 {
+			p.Observe(decodeOutput(m))
+		}
+	}
+	if typed != nil && !reflect.ValueOf(typed).IsNil() {
+		if b, err := json.Marshal(typed); err == nil {
+			p.Observe(decodeOutput(b))
+		}
+	}
+}
+
+// decodeOutput decodes an upstream's output for observation; output that is not JSON is text.
+func decodeOutput(b []byte) any {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return string(b)
+	}
+	return v
 }

@@ -125,6 +125,15 @@ func (s *session) release() {
 		st.detach(s)
 	}
 	s.g.unregister(s)
+	// What the session read ends with it.
+	if e, ok := s.g.p.(sessionEnder); ok && s.ss != nil {
+		e.EndSession(s.agentID, s.ss.ID())
+	}
+}
+
+// sessionEnder forgets the flow state of a session that ended (gateway.Pipeline.EndSession).
+type sessionEnder interface {
+	EndSession(agentID, session string)
 }
 
 // startIdle starts the idle timer of a registered session.

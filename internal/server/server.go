@@ -36,6 +36,7 @@ import (
 	"github.com/wardenhq/warden/internal/seal"
 	"github.com/wardenhq/warden/internal/secrets"
 	"github.com/wardenhq/warden/internal/sqlite"
+	"github.com/wardenhq/warden/internal/taint"
 )
 
 // Version is the server's version, reported to MCP clients; set at build time.
@@ -178,7 +179,8 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		MaxSources: cfg.Audit.Refusals.MaxSources,
 		Clock:      clk,
 	}, log)
-	gw := &gateway.Pipeline{Registry: registry, Tokens: ids, Kill: kill, Budgets: budgetAdapter{budgets}, Secrets: sec, Audit: auditLog, Log: log, Refusals: refusals, Clock: clk, Fresh: bus}
+	gw := &gateway.Pipeline{Registry: registry, Tokens: ids, Kill: kill, Budgets: budgetAdapter{budgets}, Secrets: sec, Audit: auditLog, Log: log, Refusals: refusals, Clock: clk, Fresh: bus,
+		Flow: taint.New(taint.Config{SessionBytes: int(cfg.Flow.SessionMemory), TotalBytes: int64(cfg.Flow.TotalMemory), Idle: time.Duration(cfg.Flow.SessionIdle)}, clk.Now)}
 	// Approvals: calls held for a person, decided through the API; a kill, suspension or
 	// lockdown rejects them (killer.Approvals).
 	approvals, err := newApprovals(cfg, store, auditLog, log, getenv, clk)
@@ -245,6 +247,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 				MaxRequestBody:  int64(cfg.Gateway.MaxRequestBody),
 				MaxResponseBody: int64(cfg.Gateway.MaxResponseBody),
 				MaxInspectBody:  int64(cfg.Gateway.MaxInspectBody),
+				MaxObserveBody:  int64(cfg.Flow.MaxObserveBody),
 			}),
 			Authorize:         gw.AuthorizeHandler(),
 			Outcome:           gw.OutcomeHandler(),
