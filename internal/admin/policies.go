@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -258,5 +259,61 @@ func (s *Service) policyRequest(ctx context.Context, c PolicyCase) (*warden.Requ
 	if err != nil {
 		return nil, warden.Errorf(warden.EInvalid, "%v", err)
 	}
-	return &warden.Request{Agent: agent, Tool: tool, Action: c.Action, Resource: c.Resource, Arguments: exact, OnBehalfOf: c.OnBehalfOf, Time: time.Now()}, nil
+	flow, err := s.caseFlow(ctx, tool, c, exact)
+	if err != nil {
+		return nil, err
+	}
+	return &warden.Request{Agent: agent, Tool: tool, Action: c.Action, Resource: c.Resource, Arguments: exact, OnBehalfOf: c.OnBehalfOf,
+		Time: time.Now(), SessionID: flow.Session, Flow: flow}, nil
+}
+
+// caseFlow is the flow facts of a policy case: the action's labels as the gateway resolves them
+// (the MCP tool's pinned manifest gives its annotations) and the session the case describes.
+func (s *Service) caseFlow(ctx context.Context, tool *warden.Tool, c PolicyCase, args map[string]any) (*warden.FlowFacts, error) {
+	var manifest json.RawMessage
+	if tool.Kind == warden.ToolMCP || tool.Kind == warden.ToolMCPCommand {
+		ms, err := s.store.ToolManifests(ctx, tool.Name)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range ms {
+			if m.Name == c.Action && m.State == warden.ManifestPinned {
+				manifest = m.Manifest
+			}
+		}
+	}
+	f := &warden.FlowFacts{Labels: gateway.FlowLabels(tool, c.Action, manifest)}
+	cs := c.Session
+	if cs == nil {
+		return f, nil
+	}
+	if cs.ID != "" && !gateway.ValidSessionID(cs.ID) {
+		return nil, warden.Errorf(warden.EInvalid, "session id: use 1 to 128 printable ASCII characters without spaces")
+	}
+	f.Session, f.PrivateRead = cs.ID, cs.PrivateRead
+	if len(cs.Tainted) > 0 && len(cs.UntrustedFrom) == 0 {
+		return nil, warden.Errorf(warden.EInvalid, "session: tainted arguments need the untrusted output they came from (untrusted_from)")
+	}
+	src := map[string]bool{}
+	for _, u := range cs.UntrustedFrom {
+		t, a, hasAction := strings.Cut(u, ":")
+		if warden.ValidateName("tool", t) != nil || hasAction && a == "" {
+			return nil, warden.Errorf(warden.EInvalid, "session: untrusted_from %q: use TOOL or TOOL:ACTION", u)
+		}
+		src[t] = true
+		if hasAction {
+			src[u] = true
+		}
+	}
+	f.UntrustedRead = len(src) > 0
+	f.UntrustedSources = slices.Sorted(maps.Keys(src))
+	for _, arg := range slices.Compact(slices.Sorted(slices.Values(cs.Tainted))) {
+		// A case names no call, so each tainted argument is credited to the first source.
+		first, firstAction, _ := strings.Cut(cs.UntrustedFrom[0], ":")
+		if _, ok := args[arg]; !ok {
+			return nil, warden.Errorf(warden.EInvalid, "session: tainted argument %q is not an argument of the case", arg)
+		}
+		f.Tainted = append(f.Tainted, warden.TaintedArg{Arg: arg, Kind: "case", SourceTool: first, SourceAction: firstAction})
+	}
+	return f, nil
 }

@@ -31,7 +31,23 @@ type PolicyCase struct {
 	Resource   string            `json:"resource,omitempty" yaml:"resource"`
 	Arguments  map[string]any    `json:"arguments,omitempty" yaml:"arguments"`
 	OnBehalfOf string            `json:"on_behalf_of,omitempty" yaml:"on_behalf_of"`
-	Expect     string            `json:"expect" yaml:"expect"` // allow, deny or approval_required
+	// Session is what the case's session had read before the call (context.session,
+	// context.taint); nil: a fresh session. The action's flow labels (context.labels) are the
+	// tool's, as the gateway resolves them.
+	Session *CaseSession `json:"session,omitempty" yaml:"session"`
+	Expect  string       `json:"expect" yaml:"expect"` // allow, deny or approval_required
+}
+
+// CaseSession is the flow facts of a policy case's session.
+type CaseSession struct {
+	ID string `json:"id,omitempty" yaml:"id"`
+	// UntrustedFrom names the calls whose untrusted output the session read, as "TOOL" or
+	// "TOOL:ACTION"; any makes untrusted_read true.
+	UntrustedFrom []string `json:"untrusted_from,omitempty" yaml:"untrusted_from"`
+	PrivateRead   bool     `json:"private_read,omitempty" yaml:"private_read"`
+	// Tainted names the arguments whose values came from that output (context.taint.args); they
+	// need a source in UntrustedFrom.
+	Tainted []string `json:"tainted,omitempty" yaml:"tainted"`
 }
 
 // PolicyTest runs cases against Files (or, when Files is empty, the policies in force).
@@ -79,6 +95,9 @@ type Explanation struct {
 	// Skipped counts the policies the index ruled out: their principal or action scope cannot
 	// match this request, so evaluating them would not change the decision.
 	Skipped int `json:"skipped"`
+	// Flow is the flow facts the decision used: the action's labels and where each came from,
+	// what the session had read, which arguments were tainted and by which call's output.
+	Flow *warden.FlowFacts `json:"flow,omitempty"`
 }
 
 // PolicyResult is what one policy made of a request.

@@ -342,6 +342,9 @@ func (e *Engine) Explain(r *warden.Request) (x Explanation) {
 	}()
 	ev := e.evaluate(r, e.candidatesFor)
 	x.Decision = ev.decision
+	if r != nil {
+		x.Flow = r.Flow
+	}
 	if ev.entities == nil {
 		return x
 	}

@@ -22,7 +22,7 @@ var policyCommands = []command{
 	{"policy show", "[VERSION]", "print a version's policies (default: the latest)", policyShow},
 	{"policy rollback", "VERSION [--reason TEXT]", "make an earlier version current again (as a new version)", policyRollback},
 	{"policy test", "FILE [--policies FILE|DIR]", "check a YAML list of requests against expected decisions; non-zero exit on a mismatch", policyTest},
-	{"policy explain", "--agent A --tool T --action X [--resource R] [--args JSON] [--on-behalf-of P]", "explain the decision the policies in force make", policyExplain},
+	{"policy explain", "--agent A --tool T --action X [--resource R] [--args JSON] [--on-behalf-of P] [--untrusted-from TOOL[:ACTION]]... [--tainted ARG]... [--private-read] [--session ID]", "explain the decision the policies in force make", policyExplain},
 }
 
 // maxPolicyFile bounds one policy or test file read by the CLI.
@@ -247,6 +247,44 @@ func explain(w io.Writer, indent string, x apitype.Explanation) {
 		fmt.Fprintf(w, "%s%s\n", indent, x.Decision.Message)
 	}
 	fmt.Fprintf(w, "%srequest: principal %s, action %s, resource %s\n", indent, x.Principal, x.Action, x.Resource)
+	if f := x.Flow; f != nil {
+		label := func(name string, l warden.FlowLabel) string {
+			s := name + "=" + l.Value + " (" + l.Source
+			if l.Detail != "" {
+				s += " " + l.Detail
+			}
+			return s + ")"
+		}
+		fmt.Fprintf(w, "%slabels: %s, %s, %s\n", indent, label("output", f.Labels.Output), label("data", f.Labels.Data), label("effect", f.Labels.Effect))
+		session := "fresh: nothing read"
+		switch {
+		case f.Evicted:
+			session = "evicted: every argument counts as tainted"
+		case f.UntrustedRead || f.PrivateRead:
+			var read []string
+			if f.UntrustedRead {
+				read = append(read, "untrusted output from "+strings.Join(f.UntrustedSources, ", "))
+			}
+			if f.PrivateRead {
+				read = append(read, "private data")
+			}
+			session = "read " + strings.Join(read, "; ")
+		}
+		if f.Session != "" {
+			session = f.Session + ": " + session
+		}
+		fmt.Fprintf(w, "%ssession: %s\n", indent, session)
+		for _, t := range f.Tainted {
+			src := t.SourceTool
+			if t.SourceAction != "" {
+				src += ":" + t.SourceAction
+			}
+			if t.SourceDecision != "" {
+				src += " (decision " + t.SourceDecision + ")"
+			}
+			fmt.Fprintf(w, "%stainted: %s (%s from %s)\n", indent, t.Arg, t.Kind, src)
+		}
+	}
 	if len(x.Decision.Policies) > 0 {
 		fmt.Fprintf(w, "%sdetermined by: %s\n", indent, strings.Join(x.Decision.Policies, ", "))
 	}
@@ -273,11 +311,21 @@ func policyExplain(ctx context.Context, inv *invocation) error {
 	inv.fs.StringVar(&req.Resource, "resource", "", "resource")
 	inv.fs.StringVar(&args, "args", "", "arguments as a JSON object")
 	inv.fs.StringVar(&req.OnBehalfOf, "on-behalf-of", "", "the person the agent acts for")
+	var session apitype.CaseSession
+	var untrusted, tainted listFlag
+	inv.fs.Var(&untrusted, "untrusted-from", "the session read untrusted output of TOOL[:ACTION] (repeatable)")
+	inv.fs.Var(&tainted, "tainted", "argument whose value came from that output (repeatable)")
+	inv.fs.BoolVar(&session.PrivateRead, "private-read", false, "the session read private data")
+	inv.fs.StringVar(&session.ID, "session", "", "the session's id")
 	if _, err := inv.parse(); err != nil {
 		return err
 	}
 	if req.Agent == "" || req.Tool == "" || req.Action == "" {
 		return usagef("--agent, --tool and --action are required")
+	}
+	session.UntrustedFrom, session.Tainted = untrusted, tainted
+	if session.ID != "" || session.PrivateRead || len(untrusted) > 0 || len(tainted) > 0 {
+		req.Session = &session
 	}
 	if args != "" {
 		if err := yaml.Unmarshal([]byte(args), &req.Arguments); err != nil {

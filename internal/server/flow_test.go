@@ -232,3 +232,85 @@ tools:
 		t.Fatalf("content that is not JSON: %d %s", r.status, r.body)
 	}
 }
+
+// TestPolicyCasesWithFlowFacts: `warden policy test` and `policy explain` take what a session
+// had read, resolve the action's labels as the gateway does (the pinned manifest's
+// annotations), and explain shows the facts a decision used.
+func TestPolicyCasesWithFlowFacts(t *testing.T) {
+	t.Parallel()
+	url, _ := newMailUpstream(t)
+	in := start(t, t.TempDir(), nil)
+	doc := `
+agents:
+  - name: mail-bot
+    owner: bob@example.com
+    purpose: Triage the user's mail
+tools:
+  - name: mail
+    mcp: ` + url + `
+    risk: low
+`
+	in.cliJSON(in.admin, new(admin.Plan), "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", doc))
+	dir := t.TempDir()
+	writeFile(t, dir, "flow.cedar", flowPolicies+`
+@id("reads-change-nothing")
+forbid(principal, action == Action::"mail:read_email", resource) unless { context.labels.effect == "none" && context.labels.output == "untrusted" };
+`)
+	if _, err := in.cli(in.admin, "policy", "apply", dir); err != nil {
+		t.Fatal(err)
+	}
+	cases := writeFile(t, t.TempDir(), "cases.yaml", `
+- name: a send from a fresh session
+  agent: mail-bot
+  tool: mail
+  action: send_email
+  arguments: {to: mallory@evil.example}
+  expect: allow
+- name: a send to an address from the mail
+  agent: mail-bot
+  tool: mail
+  action: send_email
+  arguments: {to: mallory@evil.example, subject: hi}
+  session: {untrusted_from: ["mail:read_email"], tainted: [to]}
+  expect: deny
+- name: only the subject came from the mail
+  agent: mail-bot
+  tool: mail
+  action: send_email
+  arguments: {to: alice@example.com, subject: Re invoice}
+  session: {untrusted_from: ["mail:read_email"], tainted: [subject]}
+  expect: allow
+- name: read_email is labelled by its annotations
+  agent: mail-bot
+  tool: mail
+  action: read_email
+  expect: allow
+`)
+	out, err := in.cli(in.admin, "policy", "test", cases)
+	if err != nil || !strings.Contains(out, "4 passed, 0 failed") {
+		t.Fatalf("policy test: %v\n%s", err, out)
+	}
+	bad := writeFile(t, t.TempDir(), "bad.yaml", `
+- agent: mail-bot
+  tool: mail
+  action: send_email
+  arguments: {to: x@example.com}
+  session: {tainted: [to]}
+  expect: deny
+`)
+	if out, err := in.cli(in.admin, "policy", "test", bad); err == nil || !strings.Contains(err.Error(), "untrusted_from") {
+		t.Fatalf("tainted without a source: %v\n%s", err, out)
+	}
+	out, err = in.cli(in.admin, "policy", "explain", "--agent", "mail-bot", "--tool", "mail", "--action", "send_email",
+		"--args", `{"to": "mallory@evil.example"}`, "--untrusted-from", "mail:read_email", "--tainted", "to", "--session", "s-42")
+	for _, want := range []string{"deny (forbidden_by_policy)", "no-tainted-destination", "effect=external (default)",
+		"session: s-42: read untrusted output from mail, mail:read_email", "tainted: to (case from mail:read_email)"} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Fatalf("explain lacks %q: %v\n%s", want, err, out)
+		}
+	}
+	out, err = in.cli(in.admin, "policy", "explain", "--agent", "mail-bot", "--tool", "mail", "--action", "read_email")
+	if err != nil || !strings.Contains(out, "effect=none (annotation readOnlyHint=true)") || !strings.Contains(out, "session: fresh") {
+		t.Fatalf("explain read_email: %v\n%s", err, out)
+	}
+}
