@@ -23,6 +23,7 @@ import (
 	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/killswitch"
 	"github.com/wardenhq/warden/internal/sqlite"
+	"github.com/wardenhq/warden/internal/taint"
 )
 
 // memoryAudit keeps events in memory: it isolates the pipeline's own cost from the durable write,
@@ -71,6 +72,7 @@ func (noSecrets) SecretValue(context.Context, string) (string, error) { return "
 type pipelineEnv struct {
 	gw    *gateway.Pipeline
 	token string
+	agent string // the agent's id
 }
 
 func newPipelineEnv(tb testing.TB, policies int, withBudgets bool) *pipelineEnv {
@@ -153,7 +155,7 @@ func newPipelineEnv(tb testing.TB, policies int, withBudgets bool) *pipelineEnv 
 		}
 		gw.Budgets = budgetAdapter{bs}
 	}
-	return &pipelineEnv{gw: gw, token: issued.Token}
+	return &pipelineEnv{gw: gw, token: issued.Token, agent: agent.ID}
 }
 
 // decide runs the pipeline for one call as an entry point does: authenticate, authorize, done.
@@ -195,6 +197,62 @@ func BenchmarkPipeline(b *testing.B) {
 				b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1000, "p99-µs")
 			})
 		}
+	}
+}
+
+// untrustedMail is the n-th of a deterministic stream of realistic untrusted mails: senders,
+// recipients, IBANs, account numbers, amounts, links and quoted phrases among ordinary prose.
+func untrustedMail(n int) string {
+	return fmt.Sprintf(`From: "Supplier %[1]d" <billing%[1]d@supplier%[2]d.example>
+To: accounts@acme.example
+Subject: Invoice INV-%[1]06d overdue
+
+Dear customer, our records show invoice INV-%[1]06d of EUR %[3]d,%[4]02d.50 is still open. Please transfer
+the amount to IBAN DE%[5]02d 5001 0517 %[6]04d %[7]04d %[8]02d or call +49 30 %[9]08d. Details are at
+https://portal.supplier%[2]d.example/invoices/%[1]d?ref=mail and the remittance note must read "order %[1]d for acme".
+Regards, the billing team at supplier%[2]d (account %[10]010d).
+`, n, n%97, 1+n%9, n%1000, 10+n%89, n%10000, (n*7)%10000, n%100, 10000000+n, 1000000000+n*13)
+}
+
+// BenchmarkPipelineFlow measures what flow facts add to a decision: the same call with no flow
+// state at all, in a fresh session, and in a session that read 1 MiB of untrusted output (its
+// value index full); the arguments carry a recipient, an IBAN, an amount, a subject and a body.
+// It reports p50 and p99 per call.
+func BenchmarkPipelineFlow(b *testing.B) {
+	args := []byte(`{"amount": 42, "to": "alice@acme.example", "iban": "GB33BUKB20201555555555", "subject": "Quarterly report",
+		"body": "Hello Alice, please find the quarterly report attached. The numbers look good and the team did a great job this quarter. Let me know if you have questions about the forecast or the budget lines.", "url": "https://intranet.acme.example/reports/q3"}`)
+	for _, state := range []string{"none", "fresh", "1MiB"} {
+		b.Run("session="+state, func(b *testing.B) {
+			e := newPipelineEnv(b, 1, false)
+			call := &gateway.Call{Entry: gateway.EntryAuthorize, Tool: "api", Action: "payments.send", Arguments: args, Session: "bench-session"}
+			if state != "none" {
+				e.gw.Flow = taint.New(taint.Config{}, nil)
+			}
+			if state == "1MiB" {
+				untrusted := warden.FlowLabels{Output: warden.FlowLabel{Value: warden.OutputUntrusted}}
+				key := taint.Key{Agent: e.agent, Session: "bench-session"}
+				for n, size := 0, 0; size < 1<<20; n++ {
+					m := untrustedMail(n)
+					e.gw.Flow.Observe(key, taint.Source{Tool: "mail", Action: "read", Decision: fmt.Sprint("dec_", n)}, untrusted, m)
+					size += len(m)
+				}
+			}
+			req := httptest.NewRequest("POST", "/v1/authorize", nil)
+			req.Header.Set("Authorization", "Bearer "+e.token)
+			e.decide(b, req, call)
+			lat := make([]time.Duration, 0, b.N)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				t0 := time.Now()
+				e.decide(b, req, call)
+				lat = append(lat, time.Since(t0))
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1000, "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1000, "p99-µs")
+		})
 	}
 }
 
