@@ -368,5 +368,8 @@ func unmapped(ev *warden.AuditEvent) map[string]any {
 	if len(ev.Target.Arguments) > 0 && json.Valid(ev.Target.Arguments) {
 		m["warden.arguments"] = ev.Target.Arguments
 	}
+	if ev.Flow != nil {
+		m["warden.flow"] = ev.Flow
+	}
 	return m
 }

@@ -26,6 +26,19 @@ var golden = map[string]*warden.AuditEvent{
 		Decision: warden.EventDecision{ID: "dec_1", Effect: warden.EffectAllow, Reason: "policy_allow", Policies: []string{"triage"}, PolicyVersion: 3},
 		TraceID:  "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7", PrevHash: "aa", Hash: "bb",
 	},
+	"tool_call_tainted": {
+		SchemaVersion: 2, ID: "01JQ8Z6Y4T3V2W1X0Y9Z8A7B6F", Seq: 45, Time: at, Type: warden.EventToolCall,
+		Actor:  warden.EventActor{Kind: warden.ActorAgent, ID: "ag_1", Name: "mail-bot", SessionID: "sess-1"},
+		Target: warden.EventTarget{Tool: "mail", Action: "send_email", Risk: warden.RiskLow, Arguments: json.RawMessage(`{"to":"mallory@evil.example"}`)},
+		Decision: warden.EventDecision{ID: "dec_4", Effect: warden.EffectDeny, Reason: "forbidden_by_policy", Policies: []string{"no-tainted-destination"}},
+		Flow: &warden.FlowFacts{Session: "mcp-session-1",
+			Labels: warden.FlowLabels{
+				Output: warden.FlowLabel{Value: warden.OutputUntrusted, Source: warden.LabelFromDefault},
+				Data:   warden.FlowLabel{Value: warden.DataPublic, Source: warden.LabelFromDefault},
+				Effect: warden.FlowLabel{Value: warden.EffectExternal, Source: warden.LabelFromAction}},
+			UntrustedRead: true, UntrustedSources: []string{"mail", "mail:read_email"},
+			Tainted: []warden.TaintedArg{{Arg: "to", Kind: "email", SourceTool: "mail", SourceAction: "read_email", SourceDecision: "dec_3"}}},
+	},
 	"tool_result_error": {
 		SchemaVersion: 2, ID: "01JQ8Z6Y4T3V2W1X0Y9Z8A7B6D", Seq: 43, Time: at, Type: warden.EventToolResult,
 		Actor:    warden.EventActor{Kind: warden.ActorAgent, ID: "ag_1", Name: "triage-bot"},
