@@ -1,10 +1,12 @@
 package warden
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Flow labels say what a tool action's output and effect are, so that policy can follow
@@ -203,4 +205,41 @@ func (f *FlowFacts) TaintedArgs() []string {
 		}
 	}
 	return out
+}
+
+// FlowObservation is one output a session observed, kept in the store so that every replica of a
+// fleet decides the session's calls with it: a replica that decides a call of a session first
+// reads the observations it has not seen. Values are the untrusted output's values as
+// internal/taint encodes them — keyed digests, never the text.
+type FlowObservation struct {
+	ID        int64  `json:"id"` // assigned by the store, increasing
+	AgentID   string `json:"agent_id"`
+	Session   string `json:"session"`
+	Tool      string `json:"tool"`
+	Action    string `json:"action"`
+	Decision  string `json:"decision"`
+	Untrusted bool   `json:"untrusted"`
+	Private   bool   `json:"private"`
+	Values    []byte `json:"values,omitempty"`
+	// Bytes is how much untrusted output the values were taken from (the session's memory bound
+	// counts it).
+	Bytes     int       `json:"bytes"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// MaxFlowValues bounds the encoded values of one observation.
+const MaxFlowValues = 8 << 20
+
+// FlowStore keeps sessions' observations for a fleet of replicas.
+type FlowStore interface {
+	// AppendFlowObservation stores an observation and sets its ID.
+	AppendFlowObservation(ctx context.Context, o *FlowObservation) error
+	// FlowObservations returns a session's observations with an ID over after, oldest first, at
+	// most limit of them.
+	FlowObservations(ctx context.Context, agentID, session string, after int64, limit int) ([]*FlowObservation, error)
+	// DeleteFlowSession forgets a session's observations (it ended).
+	DeleteFlowSession(ctx context.Context, agentID, session string) error
+	// PruneFlowObservations deletes the observations of every session not observed since
+	// before, and returns how many.
+	PruneFlowObservations(ctx context.Context, before time.Time) (int64, error)
 }

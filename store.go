@@ -21,6 +21,7 @@ type Store interface {
 	SkillStore
 	ToolManifestStore
 	PackageLockStore
+	FlowStore
 	// Ping checks that the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

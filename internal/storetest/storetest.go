@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) warden.Store) {
 		{"Skills", skillTests},
 		{"ToolManifests", manifestTests},
 		{"PackageLocks", packageLockTests},
+		{"Flow", flowTests},
 		{"Store", storeTests},
 	}
 	for _, g := range groups {

@@ -1,0 +1,20 @@
+-- What sessions observed (issue 16): one row per untrusted or private output a session read,
+-- with the values of untrusted output as keyed digests (never the text), so that every replica
+-- decides a session's calls with what any replica observed. Pruned when a session is idle.
+
+CREATE TABLE flow_observations (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	agent_id   TEXT NOT NULL,
+	session    TEXT NOT NULL,
+	tool       TEXT NOT NULL,
+	action     TEXT NOT NULL,
+	decision   TEXT NOT NULL,
+	untrusted  INTEGER NOT NULL,
+	private    INTEGER NOT NULL,
+	vals       BLOB NOT NULL,
+	bytes      INTEGER NOT NULL,
+	created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX flow_observations_session ON flow_observations (agent_id, session, id);
+CREATE INDEX flow_observations_created ON flow_observations (created_at);
