@@ -54,6 +54,10 @@ type Approval struct {
 	Reason        string          `json:"reason"`              // policy, tool or risk
 	Policies      []string        `json:"policies,omitempty"`  // the policies that asked (policy) or allowed (tool, risk)
 	PolicyVersion int64           `json:"policy_version"`
+	// Flow is what the session had read when the call was decided, and which arguments came from
+	// untrusted output and from which call's: what an approver needs to see when a policy asks
+	// for approval because the session read untrusted text. nil when the session read nothing.
+	Flow *FlowFacts `json:"flow,omitempty"`
 	// Decisions.
 	Required  int            `json:"required_approvals"` // distinct people who must approve
 	Approvals []ApprovalVote `json:"approvals,omitempty"`

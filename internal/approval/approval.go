@@ -291,7 +291,7 @@ func (s *Service) create(ctx context.Context, req *gateway.ApprovalRequest, bind
 		ID: warden.NewID("apr_"), Status: warden.ApprovalPending, Binding: binding, DecisionID: req.DecisionID,
 		AgentID: req.Agent.ID, AgentName: req.Agent.Name, Owner: req.Agent.Owner, OnBehalfOf: req.OnBehalfOf, SessionID: req.SessionID,
 		Tool: req.Tool.Name, Action: action, Resource: resource, Risk: req.Tool.Risk,
-		ArgsSHA256: req.ArgsSHA256, Arguments: req.Arguments, Reason: req.Reason,
+		ArgsSHA256: req.ArgsSHA256, Arguments: req.Arguments, Reason: req.Reason, Flow: req.Flow,
 		Policies: req.Policies, PolicyVersion: req.PolicyVersion, Required: required,
 		CreatedAt: now, ExpiresAt: now.Add(s.opts.TTL),
 	}

@@ -46,12 +46,14 @@ type Message struct {
 	Policies   []string        `json:"policies,omitempty"`
 	Arguments  json.RawMessage `json:"arguments,omitempty"`
 	ArgsSHA256 string          `json:"args_sha256,omitempty"`
-	Required   int             `json:"required_approvals"`
-	CreatedAt  time.Time       `json:"created_at"`
-	ExpiresAt  time.Time       `json:"expires_at"`
-	URL        string          `json:"url,omitempty"` // the request in the HTTP API
-	Approve    string          `json:"approve"`       // the command that approves it
-	Reject     string          `json:"reject"`        // the command that rejects it
+	// Flow is what the session had read and which arguments came from untrusted output.
+	Flow      *warden.FlowFacts `json:"flow,omitempty"`
+	Required  int               `json:"required_approvals"`
+	CreatedAt time.Time         `json:"created_at"`
+	ExpiresAt time.Time         `json:"expires_at"`
+	URL       string            `json:"url,omitempty"` // the request in the HTTP API
+	Approve   string            `json:"approve"`       // the command that approves it
+	Reject    string            `json:"reject"`        // the command that rejects it
 }
 
 func (s *Service) message(a *warden.Approval) *Message {
@@ -59,7 +61,7 @@ func (s *Service) message(a *warden.Approval) *Message {
 	m := &Message{
 		Type: warden.EventApprovalRequested, ID: a.ID, Agent: a.AgentName, Owner: a.Owner, OnBehalfOf: r.String(a.OnBehalfOf),
 		Tool: a.Tool, Action: r.String(a.Action), Resource: r.String(a.Resource), Risk: a.Risk, Reason: a.Reason,
-		Policies: a.Policies, ArgsSHA256: a.ArgsSHA256, Required: a.Required, CreatedAt: a.CreatedAt, ExpiresAt: a.ExpiresAt,
+		Policies: a.Policies, ArgsSHA256: a.ArgsSHA256, Flow: a.Flow, Required: a.Required, CreatedAt: a.CreatedAt, ExpiresAt: a.ExpiresAt,
 		Approve: "warden approve " + a.ID + " [--note TEXT]",
 		Reject:  "warden reject " + a.ID + " --reason TEXT",
 	}

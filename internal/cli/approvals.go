@@ -170,6 +170,8 @@ func printApproval(w io.Writer, r *apitype.ApprovalView, now time.Time) {
 		"session", a.SessionID,
 		"call", call,
 		"arguments", args.String(),
+		"read", flowRead(a.Flow),
+		"tainted", flowTainted(a.Flow),
 		"body", body,
 		"risk", string(a.Risk),
 		"asked by", asked,
@@ -202,4 +204,34 @@ func uninspectedBody(arguments json.RawMessage) string {
 		return ""
 	}
 	return "NOT INSPECTED by warden (not JSON); approving approves only the body with sha256 " + args.BodySHA256
+}
+
+// flowRead says what the session of a call had read before it, "" when nothing.
+func flowRead(f *warden.FlowFacts) string {
+	if f == nil {
+		return ""
+	}
+	var read []string
+	if f.Evicted {
+		read = append(read, "unknown: the session's state was evicted, every argument counts as tainted")
+	}
+	if f.UntrustedRead {
+		read = append(read, "untrusted output from "+strings.Join(f.UntrustedSources, ", "))
+	}
+	if f.PrivateRead {
+		read = append(read, "private data")
+	}
+	return strings.Join(read, "; ")
+}
+
+// flowTainted lists the arguments that came from untrusted output, and from which call's.
+func flowTainted(f *warden.FlowFacts) string {
+	if f == nil {
+		return ""
+	}
+	var out []string
+	for _, t := range f.Tainted {
+		out = append(out, fmt.Sprintf("%s (%s from %s:%s, decision %s)", t.Arg, t.Kind, t.SourceTool, t.SourceAction, t.SourceDecision))
+	}
+	return strings.Join(out, "; ")
 }

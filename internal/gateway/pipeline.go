@@ -60,6 +60,9 @@ type ApprovalRequest struct {
 	Policies      []string        // the policies that asked for approval
 	PolicyVersion int64
 	Reason        string // why approval is needed: warden.ApprovalByPolicy, ApprovalByTool or ApprovalByRisk
+	// Flow is the call's flow facts as its audit event records them (nil: the session read
+	// nothing), for the person who decides.
+	Flow *warden.FlowFacts
 
 	// RecordedAction and RecordedResource are Action and Resource as the audit log records them,
 	// brokered secrets redacted: what the request stores and shows people. The binding covers
@@ -328,6 +331,7 @@ func (r *request) approve() bool {
 		Tool: r.e.tool, Action: r.call.Action, Resource: r.call.Resource, ArgsSHA256: r.ev.Target.ArgsSHA256,
 		RecordedAction: r.ev.Target.Action, RecordedResource: r.ev.Target.Resource,
 		Arguments: r.ev.Target.Arguments, Policies: p.Decision.Policies, PolicyVersion: p.Decision.PolicyVersion, Reason: why,
+		Flow: r.ev.Flow,
 	})
 	if err != nil {
 		g.Log.Error("approval failed; denying", "decision", p.Decision.ID, "err", err)
