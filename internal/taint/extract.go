@@ -43,9 +43,9 @@ func (k kind) String() string { return kindNames[k] }
 
 // Bounds of the extractor (docs/flow.md, "The value index").
 const (
-	minWhole      = 6   // a whole string shorter than this is not a value by itself
-	minPhrase     = 8   // a phrase is 8 to 200 bytes of 2 to 12 words
-	maxPhrase     = 200 //
+	minWhole      = 6 // a whole string shorter than this is not a value by itself
+	minPhrase     = 8 // a phrase is 8 to 200 bytes of 2 to 12 words
+	maxPhrase     = 200
 	maxPhraseWord = 12
 	minIdentifier = 8 // identifiers mix letters and digits
 	minHandle     = 4 // characters after @ or #
@@ -60,8 +60,8 @@ const (
 type extractor struct {
 	buf  []byte
 	emit func(k kind, v []byte)
-	// budget is the text content still reads (negative: no bound); arg: content is a call's
-	// argument (see numberValue).
+	// budget is how many more bytes of text content may read (negative: no bound); arg:
+	// content is a call's argument (see numberValue).
 	budget int
 	arg    bool
 }
