@@ -1,81 +1,199 @@
 package taint
 
 import (
-	"fmt"
-	"regexp"
+	"hash/maphash"
 	"slices"
-	"strings"
+	"sync"
 
 	"github.com/wardenhq/warden"
 )
 
-// Index is the values that appeared in one session's untrusted output, by normalised value.
-// Not safe for concurrent use: Sessions holds it under its lock.
+// seed keys the hashes of values; one per process, so a value's hash cannot be chosen from
+// outside to collide with another.
+var seed = maphash.MakeSeed()
+
+// hashValue is the 64-bit hash by which the index knows a normalised value. The value itself is
+// not kept. Two different values share a hash with probability 2⁻⁶⁴ per pair — with a session's
+// at most ~10⁵ values and a call's ~10² arguments' values, about 10⁻¹² per call — and a
+// collision can only taint an argument, never clear one. The kind is not hashed: the same
+// string found as two kinds (12345678 as an account and as a number) is one value.
+func hashValue(v []byte) uint64 { return maphash.Bytes(seed, v) }
+
+// batch is the values extracted from one output, ready to be inserted into an index.
+type batch struct {
+	hashes []uint64
+	kinds  []kind
+	bytes  int // the text length read
+}
+
+// extractOutput extracts the values of one output, reading at most budget bytes of its text.
+func extractOutput(content any, budget int) *batch {
+	b := &batch{}
+	e := &extractor{budget: budget, emit: func(k kind, v []byte) {
+		b.hashes = append(b.hashes, hashValue(v))
+		b.kinds = append(b.kinds, k)
+	}}
+	e.content(content)
+	b.bytes = budget - e.budget
+	return b
+}
+
+// argValues are the hashes of the values of one argument.
+type argValues struct {
+	name   string
+	hashes []uint64
+}
+
+// argExtractor extracts the values of a call's arguments into hashes; pooled, so that Facts
+// allocates little.
+type argExtractor struct {
+	extractor
+	hashes []uint64
+}
+
+var argExtractors = sync.Pool{New: func() any {
+	x := &argExtractor{}
+	x.budget, x.arg = -1, true
+	x.emit = func(_ kind, v []byte) { x.hashes = append(x.hashes, hashValue(v)) }
+	return x
+}}
+
+// extractArgs extracts the values of each top-level argument, sorted by name. A number
+// argument is looked up whatever its size (extractor.numberValue).
+func extractArgs(args map[string]any) []argValues {
+	names := make([]string, 0, len(args))
+	for name := range args {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	out := make([]argValues, len(names))
+	for i, name := range names {
+		out[i].name = name
+	}
+	x := argExtractors.Get().(*argExtractor)
+	ends := make([]int, len(out))
+	for i := range out {
+		x.content(args[out[i].name])
+		ends[i] = len(x.hashes)
+	}
+	all := slices.Clone(x.hashes)
+	for i, from := range ends {
+		start := 0
+		if i > 0 {
+			start = ends[i-1]
+		}
+		out[i].hashes = all[start:from:from]
+	}
+	x.hashes = x.hashes[:0]
+	if cap(x.buf) <= 1<<16 && cap(x.hashes) <= 1<<14 {
+		argExtractors.Put(x)
+	}
+	return out
+}
+
+// Index is the values that appeared in one session's untrusted output, by hash, each with the
+// newest observation it appeared in. It keeps at most max bytes of observed text: beyond, the
+// oldest observations are evicted with their values. Not safe for concurrent use: Sessions
+// holds it under its lock.
 type Index struct {
 	max    int
-	size   int
-	values map[string]Source
-	kinds  map[string]string
+	bytes  int
+	obs    []observation // oldest first from head; seq increases by one along it
+	head   int
+	next   uint64
+	values map[uint64]entry
 }
 
-// NewIndex returns an empty index that keeps at most maxBytes of values.
+type entry struct {
+	seq  uint64 // the newest observation the value appeared in
+	kind kind
+}
+
+type observation struct {
+	seq    uint64
+	src    Source
+	bytes  int
+	hashes []uint64
+}
+
+// NewIndex returns an empty index that keeps at most maxBytes of observed text.
 func NewIndex(maxBytes int) *Index {
-	return &Index{max: maxBytes, values: map[string]Source{}, kinds: map[string]string{}}
+	return &Index{max: maxBytes, values: map[uint64]entry{}}
 }
 
-var emailRE = regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}`)
+// Bytes is the text length of the observations the index holds.
+func (x *Index) Bytes() int { return x.bytes }
 
-// Add indexes the values of content as coming from src.
-func (x *Index) Add(src Source, content any) {
-	walk(content, func(s string) {
-		for _, m := range emailRE.FindAllString(s, -1) {
-			v := strings.ToLower(m)
-			if _, ok := x.values[v]; !ok && x.size+len(v) <= x.max {
-				x.values[v], x.kinds[v] = src, "email"
-				x.size += len(v)
-			}
+// Add indexes the values of content (decoded JSON or text) as coming from src.
+func (x *Index) Add(src Source, content any) { x.insert(src, extractOutput(content, x.max)) }
+
+// insert adds one observation's values, then evicts the oldest observations until the index is
+// within its bound. A value already present moves to the new observation.
+func (x *Index) insert(src Source, b *batch) {
+	if b.bytes == 0 && len(b.hashes) == 0 {
+		return
+	}
+	o := observation{seq: x.next, src: src, bytes: b.bytes, hashes: b.hashes}
+	x.next++
+	for i, h := range b.hashes {
+		if e, ok := x.values[h]; ok && e.seq == o.seq {
+			continue // a value twice in one output keeps its first (most specific) kind
 		}
-	})
+		x.values[h] = entry{seq: o.seq, kind: b.kinds[i]}
+	}
+	x.obs = append(x.obs, o)
+	x.bytes += o.bytes
+	for x.bytes > x.max && x.head < len(x.obs) {
+		x.evict()
+	}
+}
+
+// evict drops the oldest observation and the values whose newest appearance it was.
+func (x *Index) evict() {
+	o := &x.obs[x.head]
+	for _, h := range o.hashes {
+		if e, ok := x.values[h]; ok && e.seq == o.seq {
+			delete(x.values, h)
+		}
+	}
+	x.bytes -= o.bytes
+	*o = observation{}
+	x.head++
+	if x.head > len(x.obs)/2 {
+		x.obs = slices.Delete(x.obs, 0, x.head)
+		x.head = 0
+	}
+}
+
+// source returns the source of a live observation.
+func (x *Index) source(seq uint64) Source {
+	return x.obs[x.head+int(seq-x.obs[x.head].seq)].src
 }
 
 // Match returns the arguments whose values appeared in the index, sorted by argument.
 func (x *Index) Match(args map[string]any) []warden.TaintedArg {
-	var out []warden.TaintedArg
-	for name, v := range args {
-		done := false
-		walk(v, func(s string) {
-			if done {
-				return
-			}
-			for _, m := range emailRE.FindAllString(s, -1) {
-				if src, ok := x.values[strings.ToLower(m)]; ok {
-					out = append(out, warden.TaintedArg{Arg: name, Kind: x.kinds[strings.ToLower(m)], SourceTool: src.Tool, SourceAction: src.Action, SourceDecision: src.Decision})
-					done = true
-					return
-				}
-			}
-		})
+	return x.match(extractArgs(args), nil)
+}
+
+// match appends to out each argument with a value in the index, once, with the newest
+// observation any of its values appeared in.
+func (x *Index) match(args []argValues, out []warden.TaintedArg) []warden.TaintedArg {
+	if len(x.values) == 0 {
+		return out
 	}
-	slices.SortFunc(out, func(a, b warden.TaintedArg) int { return strings.Compare(a.Arg, b.Arg) })
+	for _, a := range args {
+		var best entry
+		found := false
+		for _, h := range a.hashes {
+			if e, ok := x.values[h]; ok && (!found || e.seq > best.seq) {
+				best, found = e, true
+			}
+		}
+		if found {
+			src := x.source(best.seq)
+			out = append(out, warden.TaintedArg{Arg: a.name, Kind: best.kind.String(),
+				SourceTool: src.Tool, SourceAction: src.Action, SourceDecision: src.Decision})
+		}
+	}
 	return out
 }
-
-func walk(v any, f func(string)) {
-	switch v := v.(type) {
-	case string:
-		f(v)
-	case []any:
-		for _, e := range v {
-			walk(e, f)
-		}
-	case map[string]any:
-		for _, e := range v {
-			walk(e, f)
-		}
-	case nil, bool:
-	default:
-		f(fmt.Sprint(v))
-	}
-}
-
-func sortStrings(s []string) { slices.Sort(s) }

@@ -5,6 +5,8 @@
 package taint
 
 import (
+	"container/list"
+	"slices"
 	"sync"
 	"time"
 
@@ -46,8 +48,19 @@ func (c Config) withDefaults() Config {
 	if c.Idle <= 0 {
 		c.Idle = 24 * time.Hour
 	}
+	if int64(c.SessionBytes) > c.TotalBytes {
+		c.SessionBytes = int(c.TotalBytes)
+	}
 	return c
 }
+
+// sessionOverhead is what a session counts against Config.TotalBytes beside its indexed text,
+// so that many small sessions are bounded too.
+const sessionOverhead = 1024
+
+// maxTombstones bounds the keys of dropped sessions remembered; beyond it the oldest are
+// forgotten, and such a session looks new again.
+const maxTombstones = 100_000
 
 // Sessions is the flow state of every session on this replica. It is safe for concurrent use.
 type Sessions struct {
@@ -55,7 +68,11 @@ type Sessions struct {
 	now func() time.Time
 
 	mu       sync.Mutex
-	sessions map[Key]*session
+	sessions map[Key]*list.Element // of *session, in lru
+	lru      list.List             // most recently used first
+	bytes    int64
+	tombs    map[Key]*list.Element // of *tombstone, in tombList
+	tombList list.List             // most recently used first
 }
 
 // New returns an empty Sessions; now is the clock (nil: time.Now).
@@ -63,77 +80,215 @@ func New(cfg Config, now func() time.Time) *Sessions {
 	if now == nil {
 		now = time.Now
 	}
-	return &Sessions{cfg: cfg.withDefaults(), now: now, sessions: map[Key]*session{}}
+	return &Sessions{cfg: cfg.withDefaults(), now: now, sessions: map[Key]*list.Element{}, tombs: map[Key]*list.Element{}}
 }
 
 type session struct {
+	key                Key
 	untrusted, private bool
-	sources            map[string]bool
-	index              *Index
-	used               time.Time
+	// evicted: the session was dropped to stay within TotalBytes and began again; what it
+	// had read before is unknown.
+	evicted bool
+	sources map[string]bool
+	sorted  []string // the keys of sources, sorted
+	index   *Index
+	used    time.Time
+	bytes   int64 // what it counts against TotalBytes
+}
+
+// tombstone is what is left of a session dropped to stay within TotalBytes.
+type tombstone struct {
+	key     Key
+	private bool
+	used    time.Time
 }
 
 // Observe records one call's output in its session: labels say whether it is untrusted or
 // private; content is the output as decoded JSON (string, float64 or json.Number, bool, nil,
-// []any, map[string]any) or text. Only untrusted output is indexed.
+// []any, map[string]any) or text. Only untrusted output is indexed, up to Config.SessionBytes
+// of its text; the values are extracted before the lock is taken, so a large output delays no
+// other session.
 func (s *Sessions) Observe(k Key, src Source, labels warden.FlowLabels, content any) {
 	if !labels.Untrusted() && !labels.Private() {
 		return
 	}
+	var b *batch
+	if labels.Untrusted() {
+		b = extractOutput(content, s.cfg.SessionBytes)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ss := s.sessions[k]
-	if ss == nil {
-		ss = &session{sources: map[string]bool{}, index: NewIndex(s.cfg.SessionBytes)}
-		s.sessions[k] = ss
-	}
-	ss.used = s.now()
+	ss := s.session(k)
 	if labels.Private() {
 		ss.private = true
 	}
-	if labels.Untrusted() {
+	if b != nil {
 		ss.untrusted = true
-		ss.sources[src.Tool] = true
-		ss.sources[src.Tool+":"+src.Action] = true
-		ss.index.Add(src, content)
+		for _, name := range [...]string{src.Tool, src.Tool + ":" + src.Action} {
+			if !ss.sources[name] {
+				ss.sources[name] = true
+				ss.sorted = nil
+			}
+		}
+		ss.index.insert(src, b)
 	}
+	s.account(ss)
+	s.drop(ss)
+}
+
+// session returns k's session, made most recently used, creating it if need be; a session
+// made again after a drop is marked evicted. Called with s.mu held.
+func (s *Sessions) session(k Key) *session {
+	now := s.now()
+	if el := s.sessions[k]; el != nil {
+		ss := el.Value.(*session)
+		ss.used = now
+		s.lru.MoveToFront(el)
+		return ss
+	}
+	ss := &session{key: k, sources: map[string]bool{}, index: NewIndex(s.cfg.SessionBytes), used: now}
+	if el := s.tombs[k]; el != nil {
+		ss.evicted, ss.private = true, el.Value.(*tombstone).private
+		s.tombList.Remove(el)
+		delete(s.tombs, k)
+	}
+	s.sessions[k] = s.lru.PushFront(ss)
+	return ss
+}
+
+// account updates what ss counts against TotalBytes. Called with s.mu held.
+func (s *Sessions) account(ss *session) {
+	n := int64(sessionOverhead + ss.index.Bytes())
+	for name := range ss.sources {
+		n += int64(len(name))
+	}
+	s.bytes += n - ss.bytes
+	ss.bytes = n
+}
+
+// drop drops the least recently used sessions other than keep, leaving a tombstone of each,
+// until the total is within TotalBytes. Called with s.mu held.
+func (s *Sessions) drop(keep *session) {
+	for s.bytes > s.cfg.TotalBytes {
+		el := s.lru.Back()
+		ss := el.Value.(*session)
+		if ss == keep {
+			return
+		}
+		s.remove(el)
+		if len(s.tombs) >= maxTombstones {
+			old := s.tombList.Back()
+			delete(s.tombs, old.Value.(*tombstone).key)
+			s.tombList.Remove(old)
+		}
+		s.tombs[ss.key] = s.tombList.PushFront(&tombstone{key: ss.key, private: ss.private, used: ss.used})
+	}
+}
+
+// remove forgets a session without a tombstone. Called with s.mu held.
+func (s *Sessions) remove(el *list.Element) {
+	ss := el.Value.(*session)
+	s.lru.Remove(el)
+	delete(s.sessions, ss.key)
+	s.bytes -= ss.bytes
 }
 
 // Facts returns what the session had read and which of args carry values from its untrusted
-// output. labels are the called action's, copied into the facts.
+// output. labels are the called action's, copied into the facts. A session dropped to stay
+// within TotalBytes has read untrusted output as far as anyone knows: its facts say Evicted,
+// UntrustedRead, and every top-level argument not otherwise tainted is tainted with kind
+// "evicted" (fail closed).
 func (s *Sessions) Facts(k Key, labels warden.FlowLabels, args map[string]any) *warden.FlowFacts {
 	f := &warden.FlowFacts{Labels: labels}
+	var vals []argValues
+	if len(args) > 0 {
+		vals = extractArgs(args)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ss := s.sessions[k]
-	if ss == nil {
-		return f
+	evicted := false
+	if el := s.sessions[k]; el != nil {
+		ss := el.Value.(*session)
+		ss.used = s.now()
+		s.lru.MoveToFront(el)
+		f.UntrustedRead, f.PrivateRead, evicted = ss.untrusted || ss.evicted, ss.private, ss.evicted
+		if len(ss.sources) > 0 {
+			if ss.sorted == nil {
+				for name := range ss.sources {
+					ss.sorted = append(ss.sorted, name)
+				}
+				slices.Sort(ss.sorted)
+			}
+			f.UntrustedSources = slices.Clone(ss.sorted)
+		}
+		f.Tainted = ss.index.match(vals, nil)
+	} else if el := s.tombs[k]; el != nil {
+		t := el.Value.(*tombstone)
+		t.used = s.now()
+		s.tombList.MoveToFront(el)
+		f.UntrustedRead, f.PrivateRead, evicted = true, t.private, true
 	}
-	ss.used = s.now()
-	f.UntrustedRead, f.PrivateRead = ss.untrusted, ss.private
-	for src := range ss.sources {
-		f.UntrustedSources = append(f.UntrustedSources, src)
+	if evicted {
+		f.Evicted = true
+		f.Tainted = taintRest(f.Tainted, vals)
 	}
-	sortStrings(f.UntrustedSources)
-	f.Tainted = ss.index.Match(args)
 	return f
 }
 
-// End forgets a session (the MCP session ended).
+// taintRest adds every argument not in tainted (both sorted by name) with kind "evicted".
+func taintRest(tainted []warden.TaintedArg, args []argValues) []warden.TaintedArg {
+	out := make([]warden.TaintedArg, 0, len(args))
+	i := 0
+	for _, a := range args {
+		if i < len(tainted) && tainted[i].Arg == a.name {
+			out = append(out, tainted[i])
+			i++
+			continue
+		}
+		out = append(out, warden.TaintedArg{Arg: a.name, Kind: kindEvicted})
+	}
+	return out
+}
+
+// End forgets a session (the MCP session ended), leaving no tombstone: a later session of the
+// same key really is new.
 func (s *Sessions) End(k Key) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.sessions, k)
+	if el := s.sessions[k]; el != nil {
+		s.remove(el)
+	}
+	if el := s.tombs[k]; el != nil {
+		s.tombList.Remove(el)
+		delete(s.tombs, k)
+	}
 }
 
-// Expire forgets sessions idle longer than Config.Idle.
+// Expire forgets sessions and tombstones idle longer than Config.Idle.
 func (s *Sessions) Expire() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cut := s.now().Add(-s.cfg.Idle)
-	for k, ss := range s.sessions {
-		if ss.used.Before(cut) {
-			delete(s.sessions, k)
-		}
+	for el := s.lru.Back(); el != nil && el.Value.(*session).used.Before(cut); el = s.lru.Back() {
+		s.remove(el)
 	}
+	for el := s.tombList.Back(); el != nil && el.Value.(*tombstone).used.Before(cut); el = s.tombList.Back() {
+		delete(s.tombs, el.Value.(*tombstone).key)
+		s.tombList.Remove(el)
+	}
+}
+
+// Len is the number of sessions held (not counting tombstones).
+func (s *Sessions) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// Bytes is what the sessions held count against Config.TotalBytes: their indexed text and a
+// fixed overhead each.
+func (s *Sessions) Bytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bytes
 }
