@@ -19,6 +19,44 @@ var seed = maphash.MakeSeed()
 // string found as two kinds (12345678 as an account and as a number) is one value.
 func hashValue(v []byte) uint64 { return maphash.Bytes(seed, v) }
 
+// hasher hashes values for one Sessions: by the process's seed (hashValue), or — when the
+// session state is shared through a store — by a key the fleet shares, so that every replica
+// knows a value by the same hash: FNV-1a over the key, then the value. Keyed, a hash cannot be
+// chosen from outside to collide either, and a collision still can only taint.
+type hasher struct {
+	keyed bool
+	h0    uint64 // FNV-1a's state after the key
+}
+
+func newHasher(key []byte) hasher {
+	if len(key) == 0 {
+		return hasher{}
+	}
+	h := uint64(fnvOffset)
+	for _, c := range key {
+		h ^= uint64(c)
+		h *= fnvPrime
+	}
+	return hasher{keyed: true, h0: h}
+}
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func (h hasher) sum(v []byte) uint64 {
+	if !h.keyed {
+		return hashValue(v)
+	}
+	s := h.h0
+	for _, c := range v {
+		s ^= uint64(c)
+		s *= fnvPrime
+	}
+	return s
+}
+
 // batch is the values extracted from one output, ready to be inserted into an index.
 type batch struct {
 	hashes []uint64
@@ -27,10 +65,10 @@ type batch struct {
 }
 
 // extractOutput extracts the values of one output, reading at most budget bytes of its text.
-func extractOutput(content any, budget int) *batch {
+func extractOutput(content any, budget int, h hasher) *batch {
 	b := &batch{}
 	e := &extractor{budget: budget, emit: func(k kind, v []byte) {
-		b.hashes = append(b.hashes, hashValue(v))
+		b.hashes = append(b.hashes, h.sum(v))
 		b.kinds = append(b.kinds, k)
 	}}
 	e.content(content)
@@ -49,18 +87,19 @@ type argValues struct {
 type argExtractor struct {
 	extractor
 	hashes []uint64
+	h      hasher
 }
 
 var argExtractors = sync.Pool{New: func() any {
 	x := &argExtractor{}
 	x.budget, x.arg = -1, true
-	x.emit = func(_ kind, v []byte) { x.hashes = append(x.hashes, hashValue(v)) }
+	x.emit = func(_ kind, v []byte) { x.hashes = append(x.hashes, x.h.sum(v)) }
 	return x
 }}
 
 // extractArgs extracts the values of each top-level argument, sorted by name. A number
 // argument is looked up whatever its size (extractor.numberValue).
-func extractArgs(args map[string]any) []argValues {
+func extractArgs(args map[string]any, h hasher) []argValues {
 	names := make([]string, 0, len(args))
 	for name := range args {
 		names = append(names, name)
@@ -71,6 +110,7 @@ func extractArgs(args map[string]any) []argValues {
 		out[i].name = name
 	}
 	x := argExtractors.Get().(*argExtractor)
+	x.h = h
 	ends := make([]int, len(out))
 	for i := range out {
 		x.content(args[out[i].name])
@@ -125,7 +165,7 @@ func NewIndex(maxBytes int) *Index {
 func (x *Index) Bytes() int { return x.bytes }
 
 // Add indexes the values of content (decoded JSON or text) as coming from src.
-func (x *Index) Add(src Source, content any) { x.insert(src, extractOutput(content, x.max)) }
+func (x *Index) Add(src Source, content any) { x.insert(src, extractOutput(content, x.max, hasher{})) }
 
 // insert adds one observation's values, then evicts the oldest observations until the index is
 // within its bound. A value already present moves to the new observation.
@@ -172,7 +212,7 @@ func (x *Index) source(seq uint64) Source {
 
 // Match returns the arguments whose values appeared in the index, sorted by argument.
 func (x *Index) Match(args map[string]any) []warden.TaintedArg {
-	return x.match(extractArgs(args), nil)
+	return x.match(extractArgs(args, hasher{}), nil)
 }
 
 // match appends to out each argument with a value in the index, once, with the newest

@@ -36,6 +36,15 @@ type Config struct {
 	TotalBytes int64
 	// Idle ends a session nobody used for so long. Default 24 h.
 	Idle time.Duration
+	// Store keeps what sessions observed (Record) so that a restarted replica, and every replica
+	// of a fleet, decides a session's calls with it (Load); nil: memory only.
+	Store warden.FlowStore
+	// Shared says other replicas record in the same Store: Load reads what they observed before
+	// every decision. Without it, Load reads a session from the store once per process.
+	Shared bool
+	// Key keys the hashes of values, so that replicas sharing a Store know a value by the same
+	// hash; needed with a Store (16 bytes or more).
+	Key []byte
 }
 
 func (c Config) withDefaults() Config {
@@ -64,8 +73,9 @@ const maxTombstones = 100_000
 
 // Sessions is the flow state of every session on this replica. It is safe for concurrent use.
 type Sessions struct {
-	cfg Config
-	now func() time.Time
+	cfg  Config
+	now  func() time.Time
+	hash hasher
 
 	mu       sync.Mutex
 	sessions map[Key]*list.Element // of *session, in lru
@@ -73,6 +83,7 @@ type Sessions struct {
 	bytes    int64
 	tombs    map[Key]*list.Element // of *tombstone, in tombList
 	tombList list.List             // most recently used first
+	synced   map[Key]*syncState    // how far each session was read from the store (store.go)
 }
 
 // New returns an empty Sessions; now is the clock (nil: time.Now).
@@ -80,7 +91,8 @@ func New(cfg Config, now func() time.Time) *Sessions {
 	if now == nil {
 		now = time.Now
 	}
-	return &Sessions{cfg: cfg.withDefaults(), now: now, sessions: map[Key]*list.Element{}, tombs: map[Key]*list.Element{}}
+	return &Sessions{cfg: cfg.withDefaults(), now: now, hash: newHasher(cfg.Key), sessions: map[Key]*list.Element{}, tombs: map[Key]*list.Element{},
+		synced: map[Key]*syncState{}}
 }
 
 type session struct {
@@ -114,12 +126,18 @@ func (s *Sessions) Observe(k Key, src Source, labels warden.FlowLabels, content 
 	}
 	var b *batch
 	if labels.Untrusted() {
-		b = extractOutput(content, s.cfg.SessionBytes)
+		b = extractOutput(content, s.cfg.SessionBytes, s.hash)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.apply(k, src, labels.Private(), b)
+}
+
+// apply adds one observation to k's session: private data read, untrusted output's values (b,
+// nil when the output was not untrusted). Called with s.mu held.
+func (s *Sessions) apply(k Key, src Source, private bool, b *batch) {
 	ss := s.session(k)
-	if labels.Private() {
+	if private {
 		ss.private = true
 	}
 	if b != nil {
@@ -202,7 +220,7 @@ func (s *Sessions) Facts(k Key, labels warden.FlowLabels, args map[string]any) *
 	f := &warden.FlowFacts{Labels: labels}
 	var vals []argValues
 	if len(args) > 0 {
-		vals = extractArgs(args)
+		vals = extractArgs(args, s.hash)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -255,6 +273,7 @@ func taintRest(tainted []warden.TaintedArg, args []argValues) []warden.TaintedAr
 func (s *Sessions) End(k Key) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delete(s.synced, k)
 	if el := s.sessions[k]; el != nil {
 		s.remove(el)
 	}
@@ -271,6 +290,11 @@ func (s *Sessions) Expire() {
 	cut := s.now().Add(-s.cfg.Idle)
 	for el := s.lru.Back(); el != nil && el.Value.(*session).used.Before(cut); el = s.lru.Back() {
 		s.remove(el)
+	}
+	for k, st := range s.synced {
+		if st.used.Before(cut) {
+			delete(s.synced, k)
+		}
 	}
 	for el := s.tombList.Back(); el != nil && el.Value.(*tombstone).used.Before(cut); el = s.tombList.Back() {
 		delete(s.tombs, el.Value.(*tombstone).key)

@@ -1,0 +1,201 @@
+package taint
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/wardenhq/warden"
+)
+
+// settle is how long after an observation was recorded another replica's observation with a
+// lower ID may still commit: Load reads again what is younger, so that an ID assigned before
+// but committed after one it has read is not skipped.
+const settle = 5 * time.Second
+
+// maxLoad bounds the observations one Load reads.
+const maxLoad = 10000
+
+// syncState is how far a session was read from the store.
+type syncState struct {
+	loaded bool               // Load read the session from the store at least once
+	cursor int64              // every observation up to this ID is applied
+	seen   map[int64]struct{} // observations above the cursor already applied
+	used   time.Time
+}
+
+// ErrNoKey is returned by Record and Load when a Store is configured without a Key.
+var ErrNoKey = errors.New("taint: a store needs a key for the values' hashes")
+
+// Record is Observe, made durable first when a Store is configured: the observation (the
+// values' keyed hashes, never the text) is stored before it is applied, so that what an agent is
+// handed next is known to every replica and survives a restart. An error means the output was
+// not recorded: the caller must not hand it to the agent.
+func (s *Sessions) Record(ctx context.Context, k Key, src Source, labels warden.FlowLabels, content any) error {
+	if s.cfg.Store == nil {
+		s.Observe(k, src, labels, content)
+		return nil
+	}
+	if !labels.Untrusted() && !labels.Private() {
+		return nil
+	}
+	if !s.hash.keyed {
+		return ErrNoKey
+	}
+	var b *batch
+	if labels.Untrusted() {
+		b = extractOutput(content, s.cfg.SessionBytes, s.hash)
+	}
+	o := &warden.FlowObservation{AgentID: k.Agent, Session: k.Session, Tool: src.Tool, Action: src.Action, Decision: src.Decision,
+		Untrusted: b != nil, Private: labels.Private(), CreatedAt: s.now()}
+	if b != nil {
+		o.Values, o.Bytes = encodeBatch(b), b.bytes
+	}
+	if err := s.cfg.Store.AppendFlowObservation(ctx, o); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.syncOf(k)
+	if o.ID > st.cursor {
+		st.seen[o.ID] = struct{}{}
+	}
+	s.apply(k, src, o.Private, b)
+	return nil
+}
+
+// syncOf returns k's sync state, creating it. Called with s.mu held.
+func (s *Sessions) syncOf(k Key) *syncState {
+	st := s.synced[k]
+	if st == nil {
+		st = &syncState{seen: map[int64]struct{}{}}
+		s.synced[k] = st
+	}
+	st.used = s.now()
+	return st
+}
+
+// Load brings k's session up to date with the store before one of its calls is decided: what
+// other replicas observed (Shared), or, once per process, what was observed before a restart.
+// Without a Store it does nothing. An error means the session's facts are unknown: the caller
+// must refuse the call.
+func (s *Sessions) Load(ctx context.Context, k Key) error {
+	if s.cfg.Store == nil {
+		return nil
+	}
+	if !s.hash.keyed {
+		return ErrNoKey
+	}
+	s.mu.Lock()
+	st := s.synced[k]
+	if st != nil && st.loaded && !s.cfg.Shared {
+		st.used = s.now()
+		s.mu.Unlock()
+		return nil
+	}
+	var after int64
+	if st != nil {
+		after = st.cursor
+	}
+	s.mu.Unlock()
+	// Page through what the store holds; the index keeps the newest within its bound.
+	for page := 0; ; page++ {
+		rows, err := s.cfg.Store.FlowObservations(ctx, k.Agent, k.Session, after, maxLoad)
+		if err != nil {
+			return err
+		}
+		if err := s.applyRows(k, rows); err != nil {
+			return err
+		}
+		if len(rows) < maxLoad || page == maxPages {
+			return nil
+		}
+		after = rows[len(rows)-1].ID
+	}
+}
+
+// maxPages bounds the pages one Load reads.
+const maxPages = 100
+
+// applyRows applies what the store returned for k and moves its cursor.
+func (s *Sessions) applyRows(k Key, rows []*warden.FlowObservation) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.syncOf(k)
+	settled := s.now().Add(-settle)
+	for _, o := range rows {
+		if _, done := st.seen[o.ID]; done || o.ID <= st.cursor {
+			continue
+		}
+		b, ok := decodeBatch(o.Values, o.Bytes)
+		if !ok {
+			return errors.New("taint: a stored observation's values cannot be read")
+		}
+		if !o.Untrusted {
+			b = nil
+		}
+		s.apply(k, Source{Tool: o.Tool, Action: o.Action, Decision: o.Decision}, o.Private, b)
+		st.seen[o.ID] = struct{}{}
+	}
+	// The cursor moves past the observations old enough that none with a lower ID can still
+	// commit (IDs are assigned at insert, and a commit can come after a later insert's);
+	// younger ones are read again next time and skipped as seen.
+	for _, o := range rows {
+		if o.ID > st.cursor && o.CreatedAt.Before(settled) {
+			st.cursor = o.ID
+		}
+	}
+	st.loaded = true
+	for id := range st.seen {
+		if id <= st.cursor {
+			delete(st.seen, id)
+		}
+	}
+	return nil
+}
+
+// Forget ends a session and deletes what the store keeps of it.
+func (s *Sessions) Forget(ctx context.Context, k Key) error {
+	s.End(k)
+	if s.cfg.Store == nil {
+		return nil
+	}
+	return s.cfg.Store.DeleteFlowSession(ctx, k.Agent, k.Session)
+}
+
+// Prune deletes from the store the sessions idle longer than Config.Idle.
+func (s *Sessions) Prune(ctx context.Context) (int64, error) {
+	if s.cfg.Store == nil {
+		return 0, nil
+	}
+	return s.cfg.Store.PruneFlowObservations(ctx, s.now().Add(-s.cfg.Idle))
+}
+
+// encodeBatch writes a batch's values as the store keeps them: per value, its kind (1 byte)
+// and its keyed hash (8 bytes, little-endian).
+func encodeBatch(b *batch) []byte {
+	out := make([]byte, 0, 9*len(b.hashes))
+	for i, h := range b.hashes {
+		out = append(out, byte(b.kinds[i]))
+		out = binary.LittleEndian.AppendUint64(out, h)
+	}
+	return out
+}
+
+// decodeBatch reads what encodeBatch wrote; bytes is the text length it was taken from.
+func decodeBatch(v []byte, bytes int) (*batch, bool) {
+	if len(v)%9 != 0 || bytes < 0 {
+		return nil, false
+	}
+	b := &batch{bytes: bytes, hashes: make([]uint64, 0, len(v)/9), kinds: make([]kind, 0, len(v)/9)}
+	for i := 0; i < len(v); i += 9 {
+		k := kind(v[i])
+		if int(k) >= len(kindNames) {
+			return nil, false
+		}
+		b.kinds = append(b.kinds, k)
+		b.hashes = append(b.hashes, binary.LittleEndian.Uint64(v[i+1:]))
+	}
+	return b, true
+}
