@@ -11,6 +11,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/admin"
 	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/cli"
 	"github.com/wardenhq/warden/internal/httpapi"
@@ -180,5 +181,59 @@ func TestToolLabels(t *testing.T) {
 	}
 	if n := len(in.events("type=" + warden.EventToolLabels)); n != 4 {
 		t.Fatalf("%d admin.tool.labels events after the refusals; want 4 (none for a refusal)", n)
+	}
+}
+
+// TestApplyToolLabels: warden.yaml's tools[].labels and tools[].action_labels reach the store
+// through warden apply, a change of either is an update, and a bad label refuses the document.
+func TestApplyToolLabels(t *testing.T) {
+	t.Parallel()
+	in := start(t, t.TempDir(), nil)
+	doc := func(effect string) string {
+		return `
+tools:
+  - name: bank
+    http: http://127.0.0.1:9/bank
+    routes:
+      - "GET /balance -> balance"
+      - "POST /transfers -> transfer"
+    labels:
+      data: private
+      team: payments
+    action_labels:
+      balance: {output: trusted}
+      transfer: {effect: ` + effect + `}
+`
+	}
+	var plan admin.Plan
+	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", doc("external")))
+	if len(plan.Changes) != 1 || plan.Changes[0].Op != "create" {
+		t.Fatalf("first apply: %+v", plan)
+	}
+	var view apitype.ToolView
+	in.cliJSON(in.admin, &view, "tool", "show", "bank")
+	if view.Labels["data"] != "private" || view.ActionLabels["transfer"]["effect"] != "external" || len(view.Flow) != 2 ||
+		view.Flow[0].Labels.Output.Source != warden.LabelFromAction || view.Flow[1].Labels.Data.Source != warden.LabelFromTool {
+		t.Fatalf("tool show after apply: %+v %+v", view.Tool, view.Flow)
+	}
+	for _, step := range []struct{ effect, op string }{{"external", "unchanged"}, {"internal", "update"}} {
+		plan = admin.Plan{}
+		in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", doc(step.effect)))
+		if len(plan.Changes) != 1 || plan.Changes[0].Op != step.op {
+			t.Fatalf("apply with effect %s: %+v; want %s", step.effect, plan, step.op)
+		}
+	}
+	in.cliJSON(in.admin, &view, "tool", "show", "bank")
+	if view.ActionLabels["transfer"]["effect"] != "internal" {
+		t.Fatalf("the update was not stored: %+v", view.ActionLabels)
+	}
+	for _, bad := range []struct{ effect, msg string }{
+		{"huge", `tool bank, action transfer: label effect="huge"`},
+		{"external, colour: red", `unknown flow label "colour"`},
+	} {
+		_, err := in.cli(in.admin, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", doc(bad.effect)))
+		if cli.ExitCode(err) != cli.ExitUsage || !strings.Contains(cli.ErrorLine(err), bad.msg) {
+			t.Errorf("effect %s: exit %d, %v; want a usage error with %q", bad.effect, cli.ExitCode(err), err, bad.msg)
+		}
 	}
 }
