@@ -317,3 +317,36 @@ func TestApplyFlowLabels(t *testing.T) {
 		t.Fatalf("a label on an action no route has: %v", err)
 	}
 }
+
+// FuzzFlowLabels: whatever action, key and value a document or a request names, ToolOf either
+// refuses it as invalid input or returns a tool whose every flow label would resolve to a valid
+// value, and never panics.
+func FuzzFlowLabels(f *testing.F) {
+	f.Add(true, "transfer", "effect", "external")
+	f.Add(false, "send_email", "output", "trusted")
+	f.Add(false, "resources/read", "data", "private")
+	f.Add(true, "a b", "effect", "none")
+	f.Add(false, "x\x00", "colour", "red")
+	f.Fuzz(func(t *testing.T, http bool, action, key, value string) {
+		spec := ToolSpec{Name: "t", MCP: "https://mcp.example.com/mcp"}
+		if http {
+			spec = ToolSpec{Name: "t", HTTP: "https://api.example.com", Routes: []string{"POST /transfers -> transfer"}}
+		}
+		spec.Labels = map[string]string{key: value}
+		spec.ActionLabels = map[string]map[string]string{action: {key: value}}
+		tool, err := ToolOf(spec)
+		if err != nil {
+			if warden.ErrorCode(err) != warden.EInvalid {
+				t.Fatalf("ToolOf: %v is not invalid input", err)
+			}
+			return
+		}
+		for _, flow := range ResolveToolFlow(tool, nil) {
+			for k, l := range map[string]warden.FlowLabel{"output": flow.Labels.Output, "data": flow.Labels.Data, "effect": flow.Labels.Effect} {
+				if warden.ValidateFlowLabel(k, l.Value) != nil {
+					t.Fatalf("action %q resolves %s=%q", flow.Action, k, l.Value)
+				}
+			}
+		}
+	})
+}
