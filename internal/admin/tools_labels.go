@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -266,23 +267,29 @@ func (s *Service) ToolView(ctx context.Context, name string) (*apitype.ToolView,
 	return &apitype.ToolView{Tool: t, Flow: ResolveToolFlow(t, manifests)}, nil
 }
 
-// ResolveToolFlow resolves the flow labels of each action of a tool warden knows of: an HTTP
-// tool's routes (by action and method, each method its own default effect); an MCP server's
-// tools from their pinned manifests' annotations, the actions an admin labelled, and a last row
-// for any other action, which the tool's labels or the defaults decide.
+// ResolveToolFlow resolves the flow labels of each action of a tool warden knows of, as the
+// gateway labels its calls: an HTTP tool's route actions, each with one method — a reading one
+// only when every route of the action reads, since the gateway labels an action, not a route;
+// an MCP server's tools from their pinned manifests' annotations, the actions an admin labelled,
+// and a last row for any other action, which the tool's labels or the defaults decide.
 func ResolveToolFlow(t *warden.Tool, manifests []*warden.ToolManifest) []apitype.ActionFlow {
 	out := []apitype.ActionFlow{}
 	switch t.Kind {
 	case warden.ToolHTTP:
-		type key struct{ action, method string }
-		seen := map[key]bool{}
+		var routes []*route.Route
 		for _, text := range t.Routes {
-			r, err := route.Parse(text)
-			if err != nil || seen[key{r.Action, r.Method}] {
+			if r, err := route.Parse(text); err == nil {
+				routes = append(routes, r)
+			}
+		}
+		seen := map[string]bool{}
+		for _, r := range routes {
+			if seen[r.Action] {
 				continue
 			}
-			seen[key{r.Action, r.Method}] = true
-			out = append(out, apitype.ActionFlow{Action: r.Action, Method: r.Method, Labels: warden.ResolveFlowLabels(t, r.Action, r.Method, nil)})
+			seen[r.Action] = true
+			method := actionMethod(routes, r.Action)
+			out = append(out, apitype.ActionFlow{Action: r.Action, Method: method, Labels: warden.ResolveFlowLabels(t, r.Action, method, nil)})
 		}
 	case warden.ToolMCP, warden.ToolMCPCommand:
 		byName := map[string]*warden.ToolManifest{}
@@ -308,4 +315,24 @@ func ResolveToolFlow(t *warden.Tool, manifests []*warden.ToolManifest) []apitype
 		out = append(out, apitype.ActionFlow{Other: true, Labels: warden.ResolveFlowLabels(t, "", "", nil)})
 	}
 	return out
+}
+
+// actionMethod is the method that gives an HTTP action its default effect: a reading method
+// only when every route of the action reads, else the first that writes ("*" for any method).
+func actionMethod(routes []*route.Route, action string) string {
+	var method string
+	for _, r := range routes {
+		if r.Action != action {
+			continue
+		}
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			if method == "" {
+				method = r.Method
+			}
+		default:
+			return r.Method
+		}
+	}
+	return method
 }

@@ -191,7 +191,7 @@ func flowRows(flow []apitype.ActionFlow) []string {
 
 // TestToolViewResolvesFlowLabels: the view of an MCP server has a row for each pinned tool,
 // decided by its annotations unless an admin labelled it, one for each labelled action not
-// listed, and one for any other action; an HTTP tool has one per route and method.
+// listed, and one for any other action; an HTTP tool has one per route action.
 func TestToolViewResolvesFlowLabels(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -235,7 +235,8 @@ func TestToolViewResolvesFlowLabels(t *testing.T) {
 	}
 
 	if _, err := s.AddTool(ctx, p, ToolSpec{Name: "wiki", HTTP: "http://127.0.0.1:1",
-		Routes: []string{"GET /pages/{p} -> read", "HEAD /pages/{p} -> read", "GET /pages/{p}/raw -> read", "PUT /pages/{p} -> write", "* /admin -> admin"}}); err != nil {
+		Routes: []string{"GET /pages/{p} -> read", "HEAD /pages/{p} -> read", "GET /pages/{p}/raw -> read", "PUT /pages/{p} -> write", "* /admin -> admin",
+			"GET /sync -> sync", "POST /sync -> sync"}}); err != nil {
 		t.Fatal(err)
 	}
 	view, err = s.ToolView(ctx, "wiki")
@@ -244,9 +245,10 @@ func TestToolViewResolvesFlowLabels(t *testing.T) {
 	}
 	want = []string{
 		"read output=untrusted/default data=public/default effect=none/default (GET)",
-		"read output=untrusted/default data=public/default effect=none/default (HEAD)",
 		"write output=untrusted/default data=public/default effect=external/default",
 		"admin output=untrusted/default data=public/default effect=external/default",
+		// The gateway labels an action, not a route: one that also writes is taken as writing.
+		"sync output=untrusted/default data=public/default effect=external/default",
 	}
 	if got := flowRows(view.Flow); !slices.Equal(got, want) {
 		t.Fatalf("wiki:\n got %q\nwant %q", got, want)

@@ -119,7 +119,7 @@ type ToolLabelsRequest struct {
 // actions, resolved by the server as the gateway resolves them, so every client shows the same.
 type ToolView struct {
 	*warden.Tool
-	// Flow has a row for each action warden knows of: an HTTP tool's routes; an MCP tool's
+	// Flow has a row for each action warden knows of: an HTTP tool's route actions; an MCP tool's
 	// pinned tools and the actions an admin labelled, then one row with Other set for every
 	// other action. The built-in egress tool has none.
 	Flow []ActionFlow `json:"flow"`
@@ -128,7 +128,8 @@ type ToolView struct {
 // ActionFlow is the resolved flow labels of one action of a tool.
 type ActionFlow struct {
 	Action string `json:"action,omitempty"`
-	// Method is an HTTP route's method, which gives the default effect (GET: none).
+	// Method gives an HTTP action its default effect (GET: none): a reading method only when
+	// every route of the action reads.
 	Method string `json:"method,omitempty"`
 	// Other: the row of every action without a row of its own (Action is "").
 	Other bool `json:"other,omitempty"`
