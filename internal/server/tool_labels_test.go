@@ -17,8 +17,8 @@ import (
 	"github.com/wardenhq/warden/internal/httpapi"
 )
 
-// newMailUpstream is an MCP server whose tools carry annotations, as a mail server's would.
-func newMailUpstream(t *testing.T) string {
+// newAnnotatedUpstream is an MCP server whose tools carry annotations, as a mail server's would.
+func newAnnotatedUpstream(t *testing.T) string {
 	s := mcp.NewServer(&mcp.Implementation{Name: "mail", Version: "1"}, nil)
 	yes, no := true, false
 	tools := []*mcp.Tool{
@@ -66,7 +66,7 @@ func TestToolLabels(t *testing.T) {
 		in.cliJSON(in.admin, &c, "admin", "token", "create", role+"-1", "--role", role)
 		tokens[role] = c.Token
 	}
-	if _, err := in.cli(in.admin, "tool", "add", "mail", "--mcp", newMailUpstream(t), "--label", "data=private"); err != nil {
+	if _, err := in.cli(in.admin, "tool", "add", "mail", "--mcp", newAnnotatedUpstream(t), "--label", "data=private"); err != nil {
 		t.Fatal(err)
 	}
 	show := func(name string) []string {
