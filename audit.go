@@ -37,6 +37,7 @@ const (
 	EventToolEnable       = "admin.tool.enable"
 	EventToolDisable      = "admin.tool.disable"
 	EventToolRemove       = "admin.tool.remove"
+	EventToolLabels       = "admin.tool.labels" // flow labels of a tool or an action set or unset
 	EventSecretSet        = "admin.secret.set"
 	EventSecretDelete     = "admin.secret.delete"
 	EventPolicyApply      = "policy.apply"

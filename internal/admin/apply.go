@@ -483,6 +483,10 @@ func sameTool(a, b *warden.Tool) bool {
 		if len(c.Labels) == 0 {
 			c.Labels = nil
 		}
+		// A tool whose last action label was unset (tool label --unset) keeps an empty map.
+		if len(c.ActionLabels) == 0 {
+			c.ActionLabels = nil
+		}
 		return c
 	}
 	return reflect.DeepEqual(norm(a), norm(b))

@@ -84,6 +84,10 @@ func ToolOf(spec ToolSpec) (*warden.Tool, error) {
 			return nil, warden.Errorf(warden.EInvalid, "tool %s: invalid label %q", spec.Name, k)
 		}
 	}
+	t.ActionLabels = spec.ActionLabels
+	if err := validateFlowLabels(t); err != nil {
+		return nil, err
+	}
 	for _, a := range spec.SensitiveArgs {
 		if a == "" || len(a) > 128 {
 			return nil, warden.Errorf(warden.EInvalid, "tool %s: invalid sensitive argument name %q", spec.Name, a)

@@ -144,10 +144,14 @@ func (c *Client) ExplainPolicy(ctx context.Context, req apitype.PolicyCase) (*ap
 	return &x, c.Do(ctx, http.MethodPost, "/v1/policies/explain", req, &x)
 }
 
-// Tool returns one registered tool.
-func (c *Client) Tool(ctx context.Context, name string) (*warden.Tool, error) {
-	var t warden.Tool
-	return &t, c.Do(ctx, http.MethodGet, toolPath(name), nil, &t)
+// Tool returns one registered tool, with the flow labels of its actions resolved.
+func (c *Client) Tool(ctx context.Context, name string) (*apitype.ToolView, error) {
+	return call[*apitype.ToolView](ctx, c, http.MethodGet, toolPath(name), nil)
+}
+
+// LabelTool sets or unsets flow labels of a tool or of one of its actions.
+func (c *Client) LabelTool(ctx context.Context, name string, req apitype.ToolLabelsRequest) (*apitype.ToolView, error) {
+	return call[*apitype.ToolView](ctx, c, http.MethodPatch, toolPath(name)+"/labels", req)
 }
 
 // DisableTool disables a tool for every agent and cancels its calls in flight.

@@ -83,7 +83,12 @@ type ToolSpec struct {
 	SecretEnv     map[string]string `json:"secret_env,omitempty" yaml:"secret_env"`
 	Routes        []string          `json:"routes,omitempty" yaml:"routes"`
 	SensitiveArgs []string          `json:"sensitive_args,omitempty" yaml:"sensitive_args"`
-	Labels        map[string]string `json:"labels,omitempty" yaml:"labels"`
+	// Labels are free-form, but for the keys output, data and effect: the flow labels of the
+	// whole tool (warden.ValidateFlowLabel).
+	Labels map[string]string `json:"labels,omitempty" yaml:"labels"`
+	// ActionLabels are flow labels of single actions, by action: {send_email: {effect: external}}.
+	// They override Labels; an action must be one of an HTTP tool's routes, or an MCP tool name.
+	ActionLabels map[string]map[string]string `json:"action_labels,omitempty" yaml:"action_labels"`
 	// Approval lists the actions that always wait for a person's approval, whatever policy
 	// says; "*" means every action.
 	Approval []string `json:"approval,omitempty" yaml:"approval"`
@@ -99,6 +104,39 @@ type ToolSpec struct {
 	Bin            string `json:"bin,omitempty" yaml:"bin"`
 	AllowUnsigned  bool   `json:"allow_unsigned,omitempty" yaml:"allow_unsigned"`
 	UnsignedReason string `json:"unsigned_reason,omitempty" yaml:"unsigned_reason"`
+}
+
+// ToolLabelsRequest changes the flow labels of a tool (PATCH /v1/tools/{name}/labels): of the
+// whole tool, or of one action. Set and Unset name only the flow labels output, data and effect;
+// an unset label falls back to the tool's, the MCP annotations' or the default.
+type ToolLabelsRequest struct {
+	Action string            `json:"action,omitempty"`
+	Set    map[string]string `json:"set,omitempty"`
+	Unset  []string          `json:"unset,omitempty"`
+}
+
+// ToolView is a tool as GET /v1/tools/{name} shows it: the tool and the flow labels of its
+// actions, resolved by the server as the gateway resolves them, so every client shows the same.
+type ToolView struct {
+	*warden.Tool
+	// Flow has a row for each action warden knows of: an HTTP tool's route actions; an MCP tool's
+	// pinned tools and the actions an admin labelled, then one row with Other set for every
+	// other action. The built-in egress tool has none.
+	Flow []ActionFlow `json:"flow"`
+}
+
+// ActionFlow is the resolved flow labels of one action of a tool.
+type ActionFlow struct {
+	Action string `json:"action,omitempty"`
+	// Method gives an HTTP action its default effect (GET: none): a reading method only when
+	// every route of the action reads.
+	Method string `json:"method,omitempty"`
+	// Other: the row of every action without a row of its own (Action is "").
+	Other bool `json:"other,omitempty"`
+	// Manifest is the state of an MCP tool's pinned manifest, whose annotations are read
+	// (warden.ManifestPinned, ManifestHeld or ManifestRemoved); "" when none is stored.
+	Manifest string            `json:"manifest,omitempty"`
+	Labels   warden.FlowLabels `json:"labels"`
 }
 
 // ToolStateRequest enables or disables a tool.

@@ -251,6 +251,9 @@ var highRiskTypes = []string{
 	// person acts), or a person let a change through: the supply chain's alerts.
 	warden.EventManifestChanged, warden.EventManifestRemoved, warden.EventManifestAccepted,
 	warden.EventToolPackageChanged,
+	// Flow labels decide what injection containment follows: marking a tool's output trusted
+	// loosens it as a policy change would.
+	warden.EventToolLabels,
 }
 
 // redactEvent removes credential-looking values from the free text of an event whatever its

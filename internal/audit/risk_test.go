@@ -28,6 +28,7 @@ func TestRiskOfKindAndTool(t *testing.T) {
 		{warden.EventManifestChanged, "payments", warden.RiskCritical},
 		{warden.EventToolPackageChanged, "notes", warden.RiskHigh},
 		{warden.EventManifestPinned, "notes", warden.RiskLow},
+		{warden.EventToolLabels, "notes", warden.RiskHigh},
 		{warden.EventToolCall, "notes", warden.RiskLow},
 		{warden.EventToolCall, "payments", warden.RiskCritical},
 		{warden.EventQuarantine, "", warden.RiskHigh},

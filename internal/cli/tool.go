@@ -7,6 +7,7 @@ import (
 	"io"
 	"path"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
@@ -15,7 +16,8 @@ import (
 var toolCommands = []command{
 	{"tool add", "NAME (--mcp URL | --mcp-command CMD | --npm NAME@VERSION [--bin BIN] [--allow-unsigned --reason TEXT] | --http URL [--route R ...]) [--risk R] [--secret S --inject TEMPLATE | --secret-env VAR=S] [--sensitive-arg A ...] [--approval ACTION] [--ro PATH ...] [--allow-host HOST[:PORT] ...] [--label k=v]", "register an upstream tool", toolAdd},
 	{"tool list", "", "list tools", toolList},
-	{"tool show", "NAME", "show a tool", toolShow},
+	{"tool show", "NAME", "show a tool, with the flow labels of its actions and where each comes from", toolShow},
+	{"tool label", "NAME [--action A] [KEY=VALUE ...] [--unset KEY ...]", "set or unset flow labels (output, data, effect) of a tool or one action", toolLabel},
 	{"tool disable", "NAME [--reason TEXT]", "disable a tool for every agent; calls in flight are cancelled", toolDisable},
 	{"tool enable", "NAME", "enable a tool again", toolEnable},
 	{"tool remove", "NAME", "unregister a tool", toolRemove},
@@ -224,7 +226,84 @@ func toolShow(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	return inv.print(t, func(w io.Writer) { printTool(w, t) })
+	return inv.print(t, func(w io.Writer) {
+		printTool(w, t.Tool)
+		printFlow(w, t.Flow)
+	})
+}
+
+func toolLabel(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	var req apitype.ToolLabelsRequest
+	var unset listFlag
+	inv.fs.StringVar(&req.Action, "action", "", "label this action only (an HTTP route's action or an MCP tool name); default the whole tool")
+	inv.fs.Var(&unset, "unset", "a flow label to remove: output, data or effect (repeatable)")
+	// Three flow labels: a fourth KEY=VALUE would repeat one.
+	pos, err := inv.parseOptional(1, "NAME", "KEY=VALUE", "KEY=VALUE", "KEY=VALUE")
+	if err != nil {
+		return err
+	}
+	for _, arg := range pos[1:] {
+		k, v, ok := strings.Cut(arg, "=")
+		if !ok || k == "" {
+			return usagef("%q: give KEY=VALUE, e.g. output=untrusted, data=private or effect=external", arg)
+		}
+		if _, dup := req.Set[k]; dup {
+			return usagef("label %s is given twice", k)
+		}
+		if req.Set == nil {
+			req.Set = map[string]string{}
+		}
+		req.Set[k] = v
+	}
+	req.Unset = unset
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	t, err := c.LabelTool(ctx, pos[0], req)
+	if err != nil {
+		return err
+	}
+	return inv.print(t, func(w io.Writer) {
+		fmt.Fprintf(w, "Flow labels of tool %q:\n", t.Name)
+		printFlow(w, t.Flow)
+	})
+}
+
+// printFlow shows the resolved flow labels of a tool's actions, each with where it came from:
+// "send_email  output=trusted (action)  data=public (default)  effect=external (annotation destructiveHint=true)".
+func printFlow(w io.Writer, flow []apitype.ActionFlow) {
+	if len(flow) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "flow labels:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, r := range flow {
+		name := r.Action
+		switch {
+		case r.Other:
+			name = "(other actions)"
+		case r.Method == "*":
+			name += " (any method)"
+		case r.Method != "":
+			name += " (" + r.Method + ")"
+		}
+		if r.Manifest != "" && r.Manifest != warden.ManifestPinned {
+			name += " [" + r.Manifest + "]"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", name, fmtFlowLabel(warden.LabelOutput, r.Labels.Output),
+			fmtFlowLabel(warden.LabelData, r.Labels.Data), fmtFlowLabel(warden.LabelEffect, r.Labels.Effect))
+	}
+	_ = tw.Flush()
+}
+
+func fmtFlowLabel(key string, l warden.FlowLabel) string {
+	src := l.Source
+	if l.Detail != "" {
+		src += " " + l.Detail
+	}
+	return key + "=" + l.Value + " (" + src + ")"
 }
 
 func toolDisable(ctx context.Context, inv *invocation) error {

@@ -29,7 +29,7 @@ func (a *API) toolRoutes(mux *http.ServeMux) {
 		return answer(w, http.StatusOK)(a.Admin.Tools(r.Context()))
 	}))
 	mux.Handle("GET /v1/tools/{name}", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
-		return answer(w, http.StatusOK)(a.Admin.Tool(r.Context(), r.PathValue("name")))
+		return answer(w, http.StatusOK)(a.Admin.ToolView(r.Context(), r.PathValue("name")))
 	}))
 	mux.Handle("POST /v1/tools", a.adminRoute(adminOnly, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
 		var spec admin.ToolSpec
@@ -59,6 +59,14 @@ func (a *API) toolRoutes(mux *http.ServeMux) {
 			return err
 		}
 		return answer(w, http.StatusOK)(ToolDisabled{Tool: t, CallsCancelled: rep.CallsCancelled, Replicas: rep.Replicas}, nil)
+	}))
+	// Operators label tools as they disable them: containment is their daily work.
+	mux.Handle("PATCH /v1/tools/{name}/labels", a.adminRoute(warden.RoleSet{warden.RoleOperator}, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		var req apitype.ToolLabelsRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		return answer(w, http.StatusOK)(a.Admin.SetToolLabels(r.Context(), p, r.PathValue("name"), req))
 	}))
 	mux.Handle("GET /v1/tools/{name}/manifests", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
 		return answer(w, http.StatusOK)(a.Admin.ToolManifests(r.Context(), r.PathValue("name")))

@@ -9,12 +9,12 @@ import (
 )
 
 const toolColumns = `name, kind, url, command, risk, secret, inject, secret_env, routes, sensitive_args, labels,
-	disabled, created_at, updated_at, approval, sandbox, package`
+	disabled, created_at, updated_at, approval, sandbox, package, action_labels`
 
 // toolArgs lists t's fields in the order of toolColumns.
 func toolArgs(t *warden.Tool) ([]any, error) {
-	var texts [8]string
-	for i, v := range []any{t.Command, t.SecretEnv, t.Routes, t.SensitiveArgs, t.Labels, t.Approval, t.Sandbox, t.Package} {
+	var texts [9]string
+	for i, v := range []any{t.Command, t.SecretEnv, t.Routes, t.SensitiveArgs, t.Labels, t.Approval, t.Sandbox, t.Package, t.ActionLabels} {
 		text, err := jsonText(v)
 		if err != nil {
 			return nil, err
@@ -22,14 +22,15 @@ func toolArgs(t *warden.Tool) ([]any, error) {
 		texts[i] = text
 	}
 	return []any{t.Name, string(t.Kind), t.URL, texts[0], string(t.Risk), t.Secret, t.Inject, texts[1], texts[2],
-		texts[3], texts[4], t.Disabled, unixNanos(t.CreatedAt), unixNanos(t.UpdatedAt), texts[5], texts[6], texts[7]}, nil
+		texts[3], texts[4], t.Disabled, unixNanos(t.CreatedAt), unixNanos(t.UpdatedAt), texts[5], texts[6], texts[7], texts[8]}, nil
 }
 
 func scanTool(row scanner) (*warden.Tool, error) {
 	var t warden.Tool
 	err := row.Scan(&t.Name, &t.Kind, &t.URL, jsonColumn{&t.Command}, &t.Risk, &t.Secret, &t.Inject,
 		jsonColumn{&t.SecretEnv}, jsonColumn{&t.Routes}, jsonColumn{&t.SensitiveArgs}, jsonColumn{&t.Labels},
-		&t.Disabled, timeColumn{&t.CreatedAt}, timeColumn{&t.UpdatedAt}, jsonColumn{&t.Approval}, jsonColumn{&t.Sandbox}, jsonColumn{&t.Package})
+		&t.Disabled, timeColumn{&t.CreatedAt}, timeColumn{&t.UpdatedAt}, jsonColumn{&t.Approval}, jsonColumn{&t.Sandbox}, jsonColumn{&t.Package},
+		jsonColumn{&t.ActionLabels})
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +43,7 @@ func (s *Store) CreateTool(ctx context.Context, t *warden.Tool) error {
 	if err != nil {
 		return storeError(err)
 	}
-	_, err = s.exec(ctx, s.write, `INSERT INTO tools (`+toolColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = s.exec(ctx, s.write, `INSERT INTO tools (`+toolColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		args...)
 	if err != nil && s.dialect.IsUniqueViolation(err) {
 		return warden.Errorf(warden.EConflict, "tool %q already exists", t.Name)
@@ -105,7 +106,7 @@ func (s *Store) UpdateTool(ctx context.Context, name string, fn func(t *warden.T
 		if err != nil {
 			return storeError(err)
 		}
-		if _, err := s.exec(ctx, tx, `UPDATE tools SET (`+toolColumns+`) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		if _, err := s.exec(ctx, tx, `UPDATE tools SET (`+toolColumns+`) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			WHERE name = ?`, append(args, name)...); err != nil {
 			return storeError(err)
 		}

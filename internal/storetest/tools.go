@@ -80,7 +80,11 @@ func testCreateAndGetTool(t *testing.T, s warden.Store) {
 		Package: &warden.ToolPackage{Source: warden.PackageNPM, Digest: "sha256:" + strings.Repeat("ab", 32),
 			Name: "@modelcontextprotocol/server-filesystem", Version: "1.2.3", Integrity: "sha512-AAAA", Bin: "mcp-server-filesystem",
 			Files: []warden.PackageFile{{Path: "node_modules/x/dist/index.js", Digest: "sha256:" + strings.Repeat("cd", 32)}}},
-		Labels:    map[string]string{"env": "prod", "owner": "alice"},
+		Labels: map[string]string{"env": "prod", "owner": "alice", warden.LabelData: warden.DataPrivate},
+		ActionLabels: map[string]map[string]string{
+			"read_file":  {warden.LabelOutput: warden.OutputUntrusted},
+			"write_file": {warden.LabelEffect: warden.EffectInternal, warden.LabelData: warden.DataPublic},
+		},
 		Disabled:  true,
 		CreatedAt: base.Add(time.Minute),
 		UpdatedAt: base.Add(time.Hour),
@@ -100,7 +104,8 @@ func testToolFields(t *testing.T, s warden.Store) {
 	}{
 		{"none", &warden.Tool{Kind: warden.ToolMCP, Risk: warden.RiskLow}},
 		{"empty", &warden.Tool{Kind: warden.ToolMCPCommand, Risk: warden.RiskMedium, Command: []string{},
-			SecretEnv: map[string]string{}, Routes: []string{}, SensitiveArgs: []string{}, Labels: map[string]string{}}},
+			SecretEnv: map[string]string{}, Routes: []string{}, SensitiveArgs: []string{}, Labels: map[string]string{},
+			ActionLabels: map[string]map[string]string{}}},
 		{"awkward", &warden.Tool{
 			Kind:          warden.ToolHTTP,
 			URL:           "https://example.com/a?b=c&d=<e>#f",
@@ -113,6 +118,7 @@ func testToolFields(t *testing.T, s warden.Store) {
 			SensitiveArgs: []string{"<html>", "&amp;"},
 			Approval:      []string{"*"},
 			Labels:        map[string]string{"ünï": "✓", "tab\t": "new\nline"},
+			ActionLabels:  map[string]map[string]string{"ünï<&>": {"tab\t": "new\nline"}, "empty": {}},
 			Disabled:      true,
 			CreatedAt:     time.Date(1969, 7, 20, 20, 17, 40, 123456789, time.UTC),
 			UpdatedAt:     time.Date(2262, 1, 1, 0, 0, 0, 1, time.UTC),
@@ -198,6 +204,7 @@ func testUpdateTool(t *testing.T, s warden.Store) {
 		tool.Routes = append(tool.Routes, "DELETE /repos/{owner}/{repo} -> repos.delete repo:{owner}/{repo}")
 		tool.SensitiveArgs = nil
 		tool.Labels["changed-by"] = "bob"
+		tool.ActionLabels = map[string]map[string]string{"user.read": {warden.LabelOutput: warden.OutputTrusted}}
 		tool.Disabled = true
 		tool.UpdatedAt = later
 	}
