@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/fleet"
+	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/killswitch"
 	"github.com/wardenhq/warden/internal/route"
 )
@@ -288,8 +288,7 @@ func ResolveToolFlow(t *warden.Tool, manifests []*warden.ToolManifest) []apitype
 				continue
 			}
 			seen[r.Action] = true
-			method := actionMethod(routes, r.Action)
-			out = append(out, apitype.ActionFlow{Action: r.Action, Method: method, Labels: warden.ResolveFlowLabels(t, r.Action, method, nil)})
+			out = append(out, apitype.ActionFlow{Action: r.Action, Method: gateway.RouteMethod(t.Routes, r.Action), Labels: gateway.FlowLabels(t, r.Action, nil)})
 		}
 	case warden.ToolMCP, warden.ToolMCPCommand:
 		byName := map[string]*warden.ToolManifest{}
@@ -305,34 +304,14 @@ func ResolveToolFlow(t *warden.Tool, manifests []*warden.ToolManifest) []apitype
 		slices.Sort(names)
 		for _, n := range names {
 			row := apitype.ActionFlow{Action: n}
-			var ann *warden.ToolAnnotations
+			var manifest []byte
 			if m := byName[n]; m != nil {
-				row.Manifest, ann = m.State, warden.AnnotationsOf(m.Manifest)
+				row.Manifest, manifest = m.State, m.Manifest
 			}
-			row.Labels = warden.ResolveFlowLabels(t, n, "", ann)
+			row.Labels = gateway.FlowLabels(t, n, manifest)
 			out = append(out, row)
 		}
-		out = append(out, apitype.ActionFlow{Other: true, Labels: warden.ResolveFlowLabels(t, "", "", nil)})
+		out = append(out, apitype.ActionFlow{Other: true, Labels: gateway.FlowLabels(t, "", nil)})
 	}
 	return out
-}
-
-// actionMethod is the method that gives an HTTP action its default effect: a reading method
-// only when every route of the action reads, else the first that writes ("*" for any method).
-func actionMethod(routes []*route.Route, action string) string {
-	var method string
-	for _, r := range routes {
-		if r.Action != action {
-			continue
-		}
-		switch r.Method {
-		case http.MethodGet, http.MethodHead, http.MethodOptions:
-			if method == "" {
-				method = r.Method
-			}
-		default:
-			return r.Method
-		}
-	}
-	return method
 }

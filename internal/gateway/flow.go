@@ -18,14 +18,15 @@ import (
 func FlowLabels(t *warden.Tool, action string, manifest json.RawMessage) warden.FlowLabels {
 	var method string
 	if t != nil && t.Kind == warden.ToolHTTP {
-		method = routeMethod(t.Routes, action)
+		method = RouteMethod(t.Routes, action)
 	}
 	return warden.ResolveFlowLabels(t, action, method, warden.AnnotationsOf(manifest))
 }
 
-// routeMethod returns the method of the routes mapping to action: a reading method only when
-// every such route reads, else one that writes.
-func routeMethod(routes []string, action string) string {
+// RouteMethod returns the method of an HTTP tool's routes that map to action, by which its
+// effect label defaults: a reading method only when every such route reads, else one that
+// writes ("*" for a route of any method).
+func RouteMethod(routes []string, action string) string {
 	var method string
 	for _, r := range routes {
 		lhs, rhs, ok := strings.Cut(r, "->")

@@ -60,8 +60,9 @@ func (a *API) toolRoutes(mux *http.ServeMux) {
 		}
 		return answer(w, http.StatusOK)(ToolDisabled{Tool: t, CallsCancelled: rep.CallsCancelled, Replicas: rep.Replicas}, nil)
 	}))
-	// Operators label tools as they disable them: containment is their daily work.
-	mux.Handle("PATCH /v1/tools/{name}/labels", a.adminRoute(warden.RoleSet{warden.RoleOperator}, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+	// Only admins label tools: a label decides what policy sees (an output marked trusted is
+	// never followed), so it is a policy change, not containment.
+	mux.Handle("PATCH /v1/tools/{name}/labels", a.adminRoute(adminOnly, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
 		var req apitype.ToolLabelsRequest
 		if err := decodeJSON(w, r, &req); err != nil {
 			return err

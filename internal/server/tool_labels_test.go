@@ -55,13 +55,14 @@ func flowLines(out string) []string {
 
 // TestToolLabels labels an MCP server's and an HTTP API's actions through the CLI against a
 // real server: tool show resolves every action's labels from the admin's labels, the pinned
-// annotations and the defaults, the same in text and JSON; an operator may label, an auditor
+// annotations and the defaults, the same in text and JSON; only an admin may label (a label
+// loosens or tightens what policy sees, as a policy change does): an operator and an auditor
 // may not; every change is audited; bad labels and bad bodies are refused.
 func TestToolLabels(t *testing.T) {
 	t.Parallel()
 	in := start(t, t.TempDir(), nil)
 	tokens := map[string]string{}
-	for _, role := range []string{"operator", "auditor"} {
+	for _, role := range []string{"operator", "auditor", "admin"} {
 		var c httpapi.CreatedAdminToken
 		in.cliJSON(in.admin, &c, "admin", "token", "create", role+"-1", "--role", role)
 		tokens[role] = c.Token
@@ -88,7 +89,7 @@ func TestToolLabels(t *testing.T) {
 	}
 
 	var view apitype.ToolView
-	in.cliJSON(tokens["operator"], &view, "tool", "label", "mail", "--action", "send_email", "output=trusted", "effect=internal")
+	in.cliJSON(tokens["admin"], &view, "tool", "label", "mail", "--action", "send_email", "output=trusted", "effect=internal")
 	if view.ActionLabels["send_email"]["output"] != "trusted" || len(view.Flow) != 4 || view.Flow[2].Action != "send_email" ||
 		view.Flow[2].Labels.Output != (warden.FlowLabel{Value: "trusted", Source: warden.LabelFromAction}) {
 		t.Fatalf("tool label: %+v", view)
@@ -104,16 +105,16 @@ func TestToolLabels(t *testing.T) {
 		t.Fatalf("tool show --json: %+v", view.Flow)
 	}
 	evs := in.events("type=" + warden.EventToolLabels)
-	if len(evs) != 1 || evs[0].Actor.Name != "operator-1" || evs[0].Target.Tool != "mail" || evs[0].Target.Action != "send_email" ||
+	if len(evs) != 1 || evs[0].Actor.Name != "admin-1" || evs[0].Target.Tool != "mail" || evs[0].Target.Action != "send_email" ||
 		evs[0].Decision.Message != "action send_email: (none) -> output=trusted effect=internal" {
 		t.Fatalf("events: %+v", evs)
 	}
 
 	// The whole tool, then unset: back to the annotations.
-	if _, err := in.cli(tokens["operator"], "tool", "label", "mail", "output=untrusted"); err != nil {
+	if _, err := in.cli(tokens["admin"], "tool", "label", "mail", "output=untrusted"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := in.cli(tokens["operator"], "tool", "label", "mail", "--action", "send_email", "--unset", "output", "--unset", "effect"); err != nil {
+	if _, err := in.cli(tokens["admin"], "tool", "label", "mail", "--action", "send_email", "--unset", "output", "--unset", "effect"); err != nil {
 		t.Fatal(err)
 	}
 	want[2] = "send_email output=untrusted (tool) data=private (tool) effect=external (annotation destructiveHint=true)"
@@ -128,7 +129,7 @@ func TestToolLabels(t *testing.T) {
 	if _, err := in.cli(in.admin, "tool", "add", "api", "--http", "http://127.0.0.1:9/api", "--route", "GET /items -> list", "--route", "POST /items -> create"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := in.cli(tokens["operator"], "tool", "label", "api", "--action", "create", "effect=internal"); err != nil {
+	if _, err := in.cli(tokens["admin"], "tool", "label", "api", "--action", "create", "effect=internal"); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := show("api"), []string{
@@ -146,15 +147,16 @@ func TestToolLabels(t *testing.T) {
 		msg   string
 	}{
 		{"auditor", tokens["auditor"], []string{"tool", "label", "mail", "data=public"}, cli.ExitUnauthorized, "needs role"},
-		{"not a flow label", tokens["operator"], []string{"tool", "label", "mail", "colour=red"}, cli.ExitUsage, `unknown flow label "colour"`},
-		{"bad value", tokens["operator"], []string{"tool", "label", "mail", "effect=everything"}, cli.ExitUsage, "use none or internal or external"},
-		{"no value", tokens["operator"], []string{"tool", "label", "mail", "effect"}, cli.ExitUsage, "give KEY=VALUE"},
-		{"twice", tokens["operator"], []string{"tool", "label", "mail", "effect=none", "effect=internal"}, cli.ExitUsage, "given twice"},
-		{"nothing", tokens["operator"], []string{"tool", "label", "mail"}, cli.ExitUsage, "give the labels to set"},
-		{"not an MCP tool name", tokens["operator"], []string{"tool", "label", "mail", "--action", "send email", "effect=none"}, cli.ExitUsage, "invalid MCP tool name"},
-		{"no such route", tokens["operator"], []string{"tool", "label", "api", "--action", "delete", "effect=none"}, cli.ExitUsage, "which no route of the tool has (list, create)"},
-		{"egress", tokens["operator"], []string{"tool", "label", "egress", "effect=none"}, cli.ExitUsage, "built-in egress tool"},
-		{"no such tool", tokens["operator"], []string{"tool", "label", "nosuch", "effect=none"}, cli.ExitNotFound, "not found"},
+		{"operator", tokens["operator"], []string{"tool", "label", "mail", "output=trusted"}, cli.ExitUnauthorized, "needs role"},
+		{"not a flow label", tokens["admin"], []string{"tool", "label", "mail", "colour=red"}, cli.ExitUsage, `unknown flow label "colour"`},
+		{"bad value", tokens["admin"], []string{"tool", "label", "mail", "effect=everything"}, cli.ExitUsage, "use none or internal or external"},
+		{"no value", tokens["admin"], []string{"tool", "label", "mail", "effect"}, cli.ExitUsage, "give KEY=VALUE"},
+		{"twice", tokens["admin"], []string{"tool", "label", "mail", "effect=none", "effect=internal"}, cli.ExitUsage, "given twice"},
+		{"nothing", tokens["admin"], []string{"tool", "label", "mail"}, cli.ExitUsage, "give the labels to set"},
+		{"not an MCP tool name", tokens["admin"], []string{"tool", "label", "mail", "--action", "send email", "effect=none"}, cli.ExitUsage, "invalid MCP tool name"},
+		{"no such route", tokens["admin"], []string{"tool", "label", "api", "--action", "delete", "effect=none"}, cli.ExitUsage, "which no route of the tool has (list, create)"},
+		{"egress", tokens["admin"], []string{"tool", "label", "egress", "effect=none"}, cli.ExitUsage, "built-in egress tool"},
+		{"no such tool", tokens["admin"], []string{"tool", "label", "nosuch", "effect=none"}, cli.ExitNotFound, "not found"},
 	}
 	for _, r := range refusals {
 		_, err := in.cli(r.token, r.args...)
