@@ -51,6 +51,7 @@ const (
 
 	// Recording and brokering.
 	ReasonAuditUnavailable  = "audit_unavailable"      // the allow could not be recorded, so it did not happen
+	ReasonFlowUnavailable   = "flow_unavailable"       // what the call's session read could not be read from the store
 	ReasonCredentialMissing = "credential_unavailable" // the tool's brokered credential could not be read
 
 	// The egress proxy of a sandbox.

@@ -164,7 +164,13 @@ func (g *Pipeline) OutcomeHandler() http.Handler {
 		}
 		// Observed before the answer: the framework's next call may carry what this result said.
 		if content != nil {
-			d.permit.Observe(content)
+			if err := d.permit.Observe(content); err != nil {
+				g.Log.Error("recording an outcome's content failed", "decision", id, "err", err)
+				d.permit.Done(Outcome{Status: warden.StatusError})
+				writeGatewayError(w, http.StatusServiceUnavailable, warden.ReasonFlowUnavailable,
+					"the content could not be recorded in this session's flow state: do not hand this result to the model", id)
+				return
+			}
 		}
 		d.permit.Done(Outcome{
 			Status: req.Status, UpstreamStatus: req.UpstreamStatus,
@@ -187,6 +193,7 @@ func (g *Pipeline) expireDecisions(now time.Time) {
 func (g *Pipeline) Run(ctx context.Context, reload time.Duration) error {
 	t := clock.Or(g.Clock).NewTicker(reload)
 	defer t.Stop()
+	var lastPrune time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -197,6 +204,12 @@ func (g *Pipeline) Run(ctx context.Context, reload time.Duration) error {
 			g.expireDecisions(g.now())
 			if g.Flow != nil {
 				g.Flow.Expire()
+				if now := g.now(); now.Sub(lastPrune) >= flowPruneEvery {
+					lastPrune = now
+					if _, err := g.Flow.Prune(ctx); err != nil && ctx.Err() == nil {
+						g.Log.Warn("pruning idle sessions' flow state", "err", err)
+					}
+				}
 			}
 			if err := g.Registry.Load(ctx); err != nil && ctx.Err() == nil {
 				g.Log.Warn("reloading tools and policies", "err", err)
@@ -206,6 +219,9 @@ func (g *Pipeline) Run(ctx context.Context, reload time.Duration) error {
 }
 
 const maxDecisionBody = 2 << 20
+
+// flowPruneEvery is how often idle sessions' flow state is pruned from the store.
+const flowPruneEvery = time.Minute
 
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxDecisionBody))

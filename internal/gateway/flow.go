@@ -1,9 +1,13 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/redact"
@@ -99,13 +103,19 @@ func flowSession(c *Caller, call *Call) string {
 	return c.Claims.SessionID
 }
 
-// flowFacts returns what the call's session had read, for policy and the audit log.
+// flowFacts returns what the call's session had read, for policy and the audit log; nil when it
+// cannot be known (the store failed), and the call must be refused.
 func (r *request) flowFacts() *warden.FlowFacts {
 	labels := r.e.flowLabels(r.call.Action)
 	session := flowSession(r.c, r.call)
 	var f *warden.FlowFacts
 	if r.g.Flow != nil {
-		f = r.g.Flow.Facts(taint.Key{Agent: r.c.Agent.ID, Session: session}, labels, r.args)
+		key := taint.Key{Agent: r.c.Agent.ID, Session: session}
+		if err := r.g.Flow.Load(r.ctx, key); err != nil {
+			r.g.Log.Error("reading the session's flow state failed; denying", "decision", r.p.Decision.ID, "err", err)
+			return nil
+		}
+		f = r.g.Flow.Facts(key, labels, r.args)
 	} else {
 		f = &warden.FlowFacts{Labels: labels}
 	}
@@ -133,16 +143,33 @@ type flowRef struct {
 
 // Observe records the output of an allowed call in its session's flow state, before the entry
 // point hands it to the agent: content is the result as decoded JSON or text. Output that is
-// neither untrusted nor private changes nothing. It does nothing for a denied call.
-func (p *Permit) Observe(content any) {
+// neither untrusted nor private changes nothing. It does nothing for a denied call. An error
+// (ErrFlowUnrecorded) means the output could not be recorded: the entry point must withhold
+// it, since the session's next calls would be decided as if it had never been read.
+func (p *Permit) Observe(content any) error {
 	if p == nil || p.flow == nil || p.flow.sessions == nil || !p.Allowed() {
-		return
+		return nil
 	}
 	if !p.flow.labels.Untrusted() && !p.flow.labels.Private() {
-		return
+		return nil
 	}
-	p.flow.sessions.Observe(p.flow.key, p.flow.src, p.flow.labels, content)
+	// The call may be done (its context cancelled) by the time its output is recorded.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.Ctx), flowRecordTimeout)
+	defer cancel()
+	if err := p.flow.sessions.Record(ctx, p.flow.key, p.flow.src, p.flow.labels, content); err != nil {
+		return fmt.Errorf("%w: %w", ErrFlowUnrecorded, err)
+	}
+	return nil
 }
+
+// flowRecordTimeout bounds how long an output waits to be recorded in the store.
+const flowRecordTimeout = 5 * time.Second
+
+// ErrFlowUnrecorded is Observe's error: the output was not recorded and must be withheld.
+var ErrFlowUnrecorded = errors.New("the output could not be recorded in its session's flow state")
+
+// FlowUnrecordedMessage is what an agent is told of output withheld for ErrFlowUnrecorded.
+const FlowUnrecordedMessage = "the result was withheld: warden could not record what it said in this session's flow state (flow_unavailable)"
 
 // ObservesOutput reports whether the call's output must be observed (Observe): its action's
 // output is untrusted or private. An entry point that would otherwise stream the output reads it
@@ -151,10 +178,16 @@ func (p *Permit) ObservesOutput() bool {
 	return p != nil && p.flow != nil && p.flow.sessions != nil && (p.flow.labels.Untrusted() || p.flow.labels.Private())
 }
 
-// EndSession forgets the flow state of a session that ended (an MCP session closed).
+// EndSession forgets the flow state of a session that ended (an MCP session closed), here and
+// in the store.
 func (g *Pipeline) EndSession(agentID, session string) {
-	if g.Flow != nil {
-		g.Flow.End(taint.Key{Agent: agentID, Session: session})
+	if g.Flow == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.Flow.Forget(ctx, taint.Key{Agent: agentID, Session: session}); err != nil {
+		g.Log.Warn("forgetting an ended session's flow state", "agent", agentID, "err", err)
 	}
 }
 

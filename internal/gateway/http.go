@@ -75,6 +75,10 @@ func (g *Pipeline) HTTPHandler(opts HTTPOptions) http.Handler {
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			h := r.Context().Value(httpCallKey{}).(*httpCall)
 			h.upstreamErr = err
+			if errors.Is(err, ErrFlowUnrecorded) {
+				writeGatewayError(w, http.StatusBadGateway, warden.ReasonFlowUnavailable, FlowUnrecordedMessage, h.permit.Decision.ID)
+				return
+			}
 			if errors.Is(err, errResponseTooLarge) {
 				writeGatewayError(w, http.StatusBadGateway, "upstream_response_too_large", "the upstream's response is over the limit", h.permit.Decision.ID)
 				return
@@ -443,7 +447,10 @@ func observeResponse(resp *http.Response, p *Permit, max int64) error {
 	if err != nil {
 		return err
 	}
-	p.Observe(decodeOutput(head))
+	if err := p.Observe(decodeOutput(head)); err != nil {
+		resp.Body.Close()
+		return err
+	}
 	resp.Body = struct {
 		io.Reader
 		io.Closer
@@ -477,7 +484,9 @@ func (b *observingBody) Read(buf []byte) (int, error) {
 	n, err := b.ReadCloser.Read(buf)
 	if n > 0 {
 		piece := append(b.tail, buf[:n]...)
-		b.p.Observe(string(piece))
+		if oerr := b.p.Observe(string(piece)); oerr != nil {
+			return 0, oerr // nothing of what was not recorded is relayed
+		}
 		if len(piece) > observeOverlap {
 			piece = piece[len(piece)-observeOverlap:]
 		}

@@ -296,6 +296,9 @@ func (r *request) decide() bool {
 		return r.refuse(warden.EffectDeny, warden.ReasonPolicyError, "no valid policy set is in force")
 	}
 	flow := r.flowFacts()
+	if flow == nil {
+		return r.refuse(warden.EffectError, warden.ReasonFlowUnavailable, "what this session read could not be read; retry later")
+	}
 	if recorded(flow) {
 		r.ev.Flow = redactedFlow(flow, r.rd)
 	}

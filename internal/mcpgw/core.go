@@ -212,7 +212,10 @@ func (s *session) call(ctx context.Context, c *gateway.Caller, tc *toolCall, out
 	})
 	switch {
 	case f.err == nil:
-		observe(permit, reply.typed, reply.raw, reply.rpcErr)
+		if err := observe(permit, reply.typed, reply.raw, reply.rpcErr); err != nil {
+			s.g.log.Error("recording an MCP result in its session's flow state failed; withheld", "tool", server, "err", err)
+			return callAnswer{permit: permit, result: toolError(gateway.FlowUnrecordedMessage+" (decision "+permit.Decision.ID+")", permit)}
+		}
 		return callAnswer{permit: permit, reply: reply}
 	case ctx.Err() != nil:
 		return callAnswer{permit: permit, silent: true}
@@ -267,7 +270,10 @@ func (s *session) authorized(ctx context.Context, req mcp.Request, c *gateway.Ca
 		}
 		return nil, s.answerError(server, f)
 	}
-	observe(permit, res)
+	if err := observe(permit, res); err != nil {
+		s.g.log.Error("recording an MCP result in its session's flow state failed; withheld", "tool", server, "err", err)
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: gateway.FlowUnrecordedMessage}
+	}
 	return res, nil
 }
 
@@ -275,20 +281,25 @@ func (s *session) authorized(ctx context.Context, req mcp.Request, c *gateway.Ca
 // before the agent gets it: the raw result and JSON-RPC error as they came, or the typed result
 // (nil when there is none). Only output whose labels make it count (untrusted or private) is
 // decoded.
-func observe(p *gateway.Permit, typed mcp.Result, raws ...json.RawMessage) {
+func observe(p *gateway.Permit, typed mcp.Result, raws ...json.RawMessage) error {
 	if !p.ObservesOutput() {
-		return
+		return nil
 	}
 	for _, m := range raws {
 		if len(m) > 0 {
-			p.Observe(decodeOutput(m))
+			if err := p.Observe(decodeOutput(m)); err != nil {
+				return err
+			}
 		}
 	}
 	if typed != nil && !reflect.ValueOf(typed).IsNil() {
-		if b, err := json.Marshal(typed); err == nil {
-			p.Observe(decodeOutput(b))
+		b, err := json.Marshal(typed)
+		if err != nil {
+			return err
 		}
+		return p.Observe(decodeOutput(b))
 	}
+	return nil
 }
 
 // decodeOutput decodes an upstream's output for observation; output that is not JSON is text.

@@ -4,6 +4,8 @@ package server
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -180,7 +182,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		Clock:      clk,
 	}, log)
 	gw := &gateway.Pipeline{Registry: registry, Tokens: ids, Kill: kill, Budgets: budgetAdapter{budgets}, Secrets: sec, Audit: auditLog, Log: log, Refusals: refusals, Clock: clk, Fresh: bus,
-		Flow: taint.New(taint.Config{SessionBytes: int(cfg.Flow.SessionMemory), TotalBytes: int64(cfg.Flow.TotalMemory), Idle: time.Duration(cfg.Flow.SessionIdle)}, clk.Now)}
+		Flow: newFlow(cfg, store, masterKey, clk)}
 	// Approvals: calls held for a person, decided through the API; a kill, suspension or
 	// lockdown rejects them (killer.Approvals).
 	approvals, err := newApprovals(cfg, store, auditLog, log, getenv, clk)
@@ -265,6 +267,21 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		refusals:   refusals,
 		disk:       disk,
 	}, nil
+}
+
+// newFlow is this replica's flow state of sessions (docs/flow.md): on PostgreSQL shared with the
+// fleet through the store, every observation recorded and read back by the other replicas; on
+// SQLite in memory, with a marker per session in the store so that a restart decides the
+// sessions it lost as dropped. Values are hashed under a key the replicas derive from the
+// master key they share.
+func newFlow(cfg config.Config, store warden.Store, masterKey []byte, clk clock.Clock) *taint.Sessions {
+	kind, _, _ := cfg.StoreKind()
+	mac := hmac.New(sha256.New, masterKey)
+	mac.Write([]byte("warden flow values v1"))
+	return taint.New(taint.Config{
+		SessionBytes: int(cfg.Flow.SessionMemory), TotalBytes: int64(cfg.Flow.TotalMemory), Idle: time.Duration(cfg.Flow.SessionIdle),
+		Store: store, Shared: kind == "postgres", Key: mac.Sum(nil)[:16],
+	}, clk.Now)
 }
 
 // openFleet returns this replica's view of the fleet: with PostgreSQL the fleet of replicas

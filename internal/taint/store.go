@@ -19,7 +19,8 @@ const maxLoad = 10000
 
 // syncState is how far a session was read from the store.
 type syncState struct {
-	loaded bool               // Load read the session from the store at least once
+	loaded   bool      // Load read the session from the store at least once
+	markedAt time.Time // when this process last recorded the session's marker (not Shared)
 	cursor int64              // every observation up to this ID is applied
 	seen   map[int64]struct{} // observations above the cursor already applied
 	used   time.Time
@@ -39,6 +40,9 @@ func (s *Sessions) Record(ctx context.Context, k Key, src Source, labels warden.
 	}
 	if !labels.Untrusted() && !labels.Private() {
 		return nil
+	}
+	if !s.cfg.Shared {
+		return s.recordMarker(ctx, k, src, labels, content)
 	}
 	if !s.hash.keyed {
 		return ErrNoKey
@@ -65,6 +69,28 @@ func (s *Sessions) Record(ctx context.Context, k Key, src Source, labels warden.
 	return nil
 }
 
+// recordMarker observes in memory and records, once per half Config.Idle, that the session
+// read something, so that a restarted process knows it lost the session's history.
+func (s *Sessions) recordMarker(ctx context.Context, k Key, src Source, labels warden.FlowLabels, content any) error {
+	now := s.now()
+	s.mu.Lock()
+	st := s.syncOf(k)
+	need := st.markedAt.IsZero() || now.Sub(st.markedAt) > s.cfg.Idle/2
+	s.mu.Unlock()
+	if need {
+		o := &warden.FlowObservation{AgentID: k.Agent, Session: k.Session, Tool: src.Tool, Action: src.Action, Decision: src.Decision,
+			Untrusted: labels.Untrusted(), Private: labels.Private(), CreatedAt: now}
+		if err := s.cfg.Store.AppendFlowObservation(ctx, o); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.syncOf(k).markedAt = now
+		s.mu.Unlock()
+	}
+	s.Observe(k, src, labels, content)
+	return nil
+}
+
 // syncOf returns k's sync state, creating it. Called with s.mu held.
 func (s *Sessions) syncOf(k Key) *syncState {
 	st := s.synced[k]
@@ -84,7 +110,7 @@ func (s *Sessions) Load(ctx context.Context, k Key) error {
 	if s.cfg.Store == nil {
 		return nil
 	}
-	if !s.hash.keyed {
+	if s.cfg.Shared && !s.hash.keyed {
 		return ErrNoKey
 	}
 	s.mu.Lock()
@@ -93,6 +119,10 @@ func (s *Sessions) Load(ctx context.Context, k Key) error {
 		st.used = s.now()
 		s.mu.Unlock()
 		return nil
+	}
+	if !s.cfg.Shared {
+		s.mu.Unlock()
+		return s.loadMarker(ctx, k)
 	}
 	var after int64
 	if st != nil {
@@ -113,6 +143,24 @@ func (s *Sessions) Load(ctx context.Context, k Key) error {
 		}
 		after = rows[len(rows)-1].ID
 	}
+}
+
+// loadMarker reads once per process whether the session read something before: a marker of a
+// session this process neither holds nor marked means its history was lost with a restart, and
+// the session is decided as dropped (tombstone: every argument tainted).
+func (s *Sessions) loadMarker(ctx context.Context, k Key) error {
+	rows, err := s.cfg.Store.FlowObservations(ctx, k.Agent, k.Session, 0, 1)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.syncOf(k)
+	if len(rows) > 0 && st.markedAt.IsZero() && s.sessions[k] == nil && s.tombs[k] == nil {
+		s.tomb(k, rows[0].Private)
+	}
+	st.loaded = true
+	return nil
 }
 
 // maxPages bounds the pages one Load reads.

@@ -3,6 +3,7 @@ package taint_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -91,8 +92,8 @@ func TestSharedSessions(t *testing.T) {
 	if f := b.Facts(other, sendLabels, args); f.UntrustedRead || len(f.Tainted) != 0 {
 		t.Fatalf("another session: %+v", f)
 	}
-	// A replica that starts afresh (a restart), not shared, reads the session once.
-	c := taint.New(taint.Config{Store: store, Key: fleetKey}, clk.now)
+	// A replica that starts afresh (a restart) reads the session's values.
+	c := taint.New(cfg, clk.now)
 	if err := c.Load(ctx, k); err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +171,7 @@ func TestStoreFailsClosed(t *testing.T) {
 	if err := s.Load(ctx, k); err == nil {
 		t.Fatal("Load succeeded without the store")
 	}
-	if err := taint.New(taint.Config{Store: openStore(t)}, nil).Load(ctx, k); !errors.Is(err, taint.ErrNoKey) {
+	if err := taint.New(taint.Config{Store: openStore(t), Shared: true}, nil).Load(ctx, k); !errors.Is(err, taint.ErrNoKey) {
 		t.Fatalf("a store without a key: %v", err)
 	}
 }
@@ -183,4 +184,66 @@ func (brokenStore) AppendFlowObservation(context.Context, *warden.FlowObservatio
 
 func (brokenStore) FlowObservations(context.Context, string, string, int64, int) ([]*warden.FlowObservation, error) {
 	return nil, errors.New("connection refused")
+}
+
+// TestRestartLosesHistoryClosed: one replica records only that a session read something (once,
+// not per call); after a restart, a session it read in is decided as dropped — every argument
+// tainted — while a session that never read anything, and one begun after the restart, are not.
+func TestRestartLosesHistoryClosed(t *testing.T) {
+	ctx := context.Background()
+	store := &countingStore{Store: openStore(t)}
+	clk := &clockAt{t: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)}
+	cfg := taint.Config{Store: store}
+	before := taint.New(cfg, clk.now)
+	read, clean := taint.Key{Agent: "agt_1", Session: "read"}, taint.Key{Agent: "agt_1", Session: "clean"}
+	args := map[string]any{"to": "alice@example.com"}
+	for i := range 3 {
+		if err := before.Load(ctx, read); err != nil {
+			t.Fatal(err)
+		}
+		if err := before.Record(ctx, read, taint.Source{Tool: "mail", Action: "read"}, untrustedOut, fmt.Sprintf("mail %d from bob@example.com", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if store.appends != 1 {
+		t.Fatalf("%d markers recorded for one session; want 1", store.appends)
+	}
+	// The same process: its own session is what it observed, not a lost one.
+	if err := before.Load(ctx, read); err != nil {
+		t.Fatal(err)
+	}
+	if f := before.Facts(read, sendLabels, args); f.Evicted || !f.UntrustedRead {
+		t.Fatalf("before the restart: %+v", f)
+	}
+
+	after := taint.New(cfg, clk.now)
+	for _, k := range []taint.Key{read, clean} {
+		if err := after.Load(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f := after.Facts(read, sendLabels, args); !f.Evicted || !f.UntrustedRead || !slices.Equal(f.TaintedArgs(), []string{"to"}) {
+		t.Fatalf("a session whose history the restart lost: %+v", f)
+	}
+	if f := after.Facts(clean, sendLabels, args); f.Evicted || f.UntrustedRead {
+		t.Fatalf("a session that never read anything: %+v", f)
+	}
+	// A marker is written again after half the idle time, so an active session is not pruned.
+	clk.add(13 * time.Hour)
+	if err := before.Record(ctx, read, taint.Source{Tool: "mail", Action: "read"}, untrustedOut, "again"); err != nil {
+		t.Fatal(err)
+	}
+	if store.appends != 2 {
+		t.Fatalf("%d markers after half the idle time; want 2", store.appends)
+	}
+}
+
+type countingStore struct {
+	warden.Store
+	appends int
+}
+
+func (c *countingStore) AppendFlowObservation(ctx context.Context, o *warden.FlowObservation) error {
+	c.appends++
+	return c.Store.AppendFlowObservation(ctx, o)
 }

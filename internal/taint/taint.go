@@ -36,14 +36,19 @@ type Config struct {
 	TotalBytes int64
 	// Idle ends a session nobody used for so long. Default 24 h.
 	Idle time.Duration
-	// Store keeps what sessions observed (Record) so that a restarted replica, and every replica
-	// of a fleet, decides a session's calls with it (Load); nil: memory only.
-	Store warden.FlowStore
-	// Shared says other replicas record in the same Store: Load reads what they observed before
-	// every decision. Without it, Load reads a session from the store once per process.
+	// Store keeps what sessions observed; nil: memory only, and a session that outlives the
+	// process starts afresh.
+	//
+	// Shared (a fleet): every observation with its values is recorded (Record) before the
+	// output is handed on, and Load reads what other replicas recorded before every decision.
+	// Not shared (one replica): only that a session read something is recorded, once (a marker:
+	// no values, no write per call); after a restart, Load finds the marker of a session this
+	// process does not know and decides it as dropped — every argument tainted — since what it
+	// read is lost (fail closed).
+	Store  warden.FlowStore
 	Shared bool
 	// Key keys the hashes of values, so that replicas sharing a Store know a value by the same
-	// hash; needed with a Store (16 bytes or more).
+	// hash; needed when Shared (16 bytes or more).
 	Key []byte
 }
 
@@ -194,13 +199,20 @@ func (s *Sessions) drop(keep *session) {
 			return
 		}
 		s.remove(el)
-		if len(s.tombs) >= maxTombstones {
-			old := s.tombList.Back()
-			delete(s.tombs, old.Value.(*tombstone).key)
-			s.tombList.Remove(old)
-		}
-		s.tombs[ss.key] = s.tombList.PushFront(&tombstone{key: ss.key, private: ss.private, used: ss.used})
+		s.tomb(ss.key, ss.private)
+		s.tombList.Front().Value.(*tombstone).used = ss.used
 	}
+}
+
+// tomb leaves a tombstone of a session whose history is lost, forgetting the oldest beyond
+// maxTombstones. Called with s.mu held.
+func (s *Sessions) tomb(k Key, private bool) {
+	if len(s.tombs) >= maxTombstones {
+		old := s.tombList.Back()
+		delete(s.tombs, old.Value.(*tombstone).key)
+		s.tombList.Remove(old)
+	}
+	s.tombs[k] = s.tombList.PushFront(&tombstone{key: k, private: private, used: s.now()})
 }
 
 // remove forgets a session without a tombstone. Called with s.mu held.
