@@ -27,12 +27,12 @@ func recordedAllowed(effect string) bool { return effect == warden.EffectAllow }
 // audit replays the tool.call events since a time, oldest first, each with the flow facts it
 // recorded, at most apitype.MaxReplayAuditEvents of them.
 func (r *replayer) audit(rep *apitype.ReplayReport, fa apitype.ReplayFromAudit) error {
-	if r.s.events == nil {
-		return warden.Errorf(warden.EUnavailable, "this server cannot read its audit log")
-	}
 	since, err := parseSince(fa.Since, r.s.now())
 	if err != nil {
 		return err
+	}
+	if r.s.events == nil {
+		return warden.Errorf(warden.EUnavailable, "this server cannot read its audit log")
 	}
 	ar := &apitype.ReplayAuditReport{Since: since, Decisions: []apitype.ReplayAuditDecision{}}
 	f := warden.AuditFilter{Type: warden.EventToolCall, Since: since, Limit: replayPage}
@@ -67,7 +67,7 @@ func (r *replayer) audit(rep *apitype.ReplayReport, fa apitype.ReplayFromAudit) 
 					ar.WouldAllow++
 					d.Changed = true
 				}
-				countStep(&rep.Summary, "", apitype.ReplayStepReport{Effect: d.Replayed, Labels: flowLabelsOf(ev.Flow)})
+				countStep(&rep.Summary, "", apitype.ReplayStepReport{Effect: d.Replayed, Labels: factsLabels(ev.Flow)})
 			}
 			ar.Decisions = append(ar.Decisions, d)
 		}
@@ -83,8 +83,8 @@ func (r *replayer) audit(rep *apitype.ReplayReport, fa apitype.ReplayFromAudit) 
 	return nil
 }
 
-// flowLabelsOf returns the labels an event's flow facts recorded; none for an event without.
-func flowLabelsOf(f *warden.FlowFacts) warden.FlowLabels {
+// factsLabels returns the labels an event's flow facts recorded; none for an event without.
+func factsLabels(f *warden.FlowFacts) warden.FlowLabels {
 	if f == nil {
 		return warden.FlowLabels{}
 	}
