@@ -302,10 +302,10 @@ func expected(expect string, v verdict) bool {
 // why says, for a person reading a miss, what decided a step.
 func why(st apitype.ReplayStepReport) string {
 	parts := []string{st.Reason}
-	if len(st.Policies) > 0 {
+	switch {
+	case len(st.Policies) > 0:
 		parts = append(parts, "by "+strings.Join(st.Policies, ", "))
-	}
-	if st.Message != "" && st.Reason != warden.ReasonPolicyAllow {
+	case st.Message != "":
 		parts = append(parts, st.Message)
 	}
 	var tainted []string

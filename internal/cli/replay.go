@@ -13,7 +13,7 @@ import (
 )
 
 var replayCommands = []command{
-	{"replay", "FILE.jsonl | --from-audit --since DURATION [--policies FILE|DIR]", "decide recorded sessions or the audit log's tool calls again, with candidate policies; non-zero exit on an unmet expectation", replay},
+	{"replay", "FILE.jsonl | --from-audit --since DURATION [--policies FILE|DIR]...", "decide recorded sessions or the audit log's tool calls again, with candidate policies; non-zero exit on an unmet expectation", replay},
 }
 
 // maxReplayFile bounds a replay file read by the CLI; the server takes at most as much.
@@ -28,9 +28,10 @@ func (e *ReplayMismatchError) Error() string {
 
 func replay(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	var policies, since string
+	var since string
+	var policies listFlag
 	var fromAudit bool
-	inv.fs.StringVar(&policies, "policies", "", "replay with these policy files instead of the ones in force")
+	inv.fs.Var(&policies, "policies", "replay with these policy files (a file or a directory, repeatable) instead of the ones in force")
 	inv.fs.BoolVar(&fromAudit, "from-audit", false, "replay the audit log's tool calls instead of a file")
 	inv.fs.StringVar(&since, "since", "", "with --from-audit: the calls since this time (RFC 3339) or for this long (7d, 12h)")
 	pos, err := inv.parseOptional(0, "FILE.jsonl")
@@ -54,9 +55,19 @@ func replay(ctx context.Context, inv *invocation) error {
 			return usagef("%s: %s", pos[0], warden.ErrorMessage(err))
 		}
 	}
-	if policies != "" {
-		if req.Files, err = readPolicyFiles(policies); err != nil {
+	for _, p := range policies {
+		files, err := readPolicyFiles(p)
+		if err != nil {
 			return err
+		}
+		if req.Files == nil {
+			req.Files = map[string]string{}
+		}
+		for name, text := range files {
+			if _, dup := req.Files[name]; dup {
+				return usagef("two --policies give a file named %s", name)
+			}
+			req.Files[name] = text
 		}
 	}
 	c, err := inv.client()

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -143,6 +144,20 @@ func TestReplayInjectionCorpus(t *testing.T) {
 		t.Error("observe mode flagged no call")
 	}
 
+	// The library's own policy test cases pass.
+	lib := filepath.Join("..", "..", "examples", "policies")
+	if out, err := in.cli(in.admin, "policy", "test", filepath.Join(lib, "cases.yaml"), "--policies", lib); err != nil {
+		t.Errorf("warden policy test examples/policies/cases.yaml: %v\n%s", err, out)
+	}
+
+	// Observe mode from the command line: base and observe.cedar, each named with --policies.
+	var cliObserve apitype.ReplayReport
+	in.cliJSON(in.admin, &cliObserve, "replay", filepath.Join("..", "..", "examples", "injection", "sessions.jsonl"),
+		"--policies", filepath.Join(lib, "base.cedar"), "--policies", filepath.Join(lib, "observe.cedar"))
+	if cliObserve.Summary.AttackBlocked != 0 || cliObserve.Summary.Calls != sum.Calls {
+		t.Errorf("observe mode through the CLI: %+v", cliObserve.Summary)
+	}
+
 	// The CLI prints the table and the summary, and exits 0 when no expectation is set.
 	out, err := in.cli(in.admin, "replay", filepath.Join("..", "..", "examples", "injection", "sessions.jsonl"))
 	if err != nil || !strings.Contains(out, "Attack calls blocked:") || !strings.Contains(out, "Benign calls allowed:") {
@@ -153,22 +168,107 @@ func TestReplayInjectionCorpus(t *testing.T) {
 // TestReplayExpectations: a step or session whose expectation fails is reported, and the CLI
 // exits 1; a file that is not JSON Lines of sessions is refused naming the line.
 func TestReplayExpectations(t *testing.T) {
-	in, _ := corpusServer(t)
-	if _, err := in.cli(in.admin, "policy", "apply", filepath.Join("..", "..", "examples", "policies")); err != nil {
+	t.Parallel()
+	in := start(t, t.TempDir(), nil)
+	dir := t.TempDir()
+	if _, err := in.cli(in.admin, "tool", "add", "mail", "--mcp", "http://127.0.0.1:9/mail", "--risk", "low"); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	ok := writeFile(t, dir, "ok.jsonl", `{"agent":"mail-assistant","session":"s1","steps":[{"tool":"mail","action":"list_messages","args":{"folder":"inbox"},"expect":"allow"},{"tool":"nosuch","action":"x","expect":"deny"}],"expect":{"blocked":true}}`+"\n")
-	if out, err := in.cli(in.admin, "replay", ok); err != nil {
+	writeFile(t, dir, "p.cedar", `@id("bot") permit (principal == Agent::"bot", action in Action::"mail", resource);`)
+	if _, err := in.cli(in.admin, "policy", "apply", dir); err != nil {
+		t.Fatal(err)
+	}
+	ok := writeFile(t, dir, "ok.jsonl", `{"agent":"bot","session":"s1","steps":[{"tool":"mail","action":"read","args":{"folder":"inbox"},"expect":"allow"},{"tool":"nosuch","action":"x","expect":"deny"}],"expect":{"blocked":true}}`+"\n")
+	if out, err := in.cli(in.admin, "replay", ok); err != nil || !strings.Contains(out, "mail:read") {
 		t.Fatalf("met expectations: %v\n%s", err, out)
 	}
-	bad := writeFile(t, dir, "bad.jsonl", `{"agent":"mail-assistant","session":"s1","steps":[{"tool":"mail","action":"send_email","args":{"to":"x@elsewhere.example"},"expect":"deny"}],"expect":{"blocked":true}}`+"\n")
+	bad := writeFile(t, dir, "bad.jsonl", `{"agent":"bot","session":"s1","steps":[{"tool":"mail","action":"send","args":{"to":"x@elsewhere.example"},"expect":"deny"}],"expect":{"blocked":true}}`+"\n")
 	out, err := in.cli(in.admin, "replay", bad)
 	if cli.ExitCode(err) != cli.ExitError || !strings.Contains(fmt.Sprint(err), "2 expectations") || !strings.Contains(out, "MISMATCH") {
 		t.Fatalf("unmet expectations: exit %d, %v\n%s", cli.ExitCode(err), err, out)
 	}
-	broken := writeFile(t, dir, "broken.jsonl", `{"agent":"mail-assistant","session":"s1","steps":[{"tool":"mail","action":"x"}]}`+"\n"+`{"agent":"mail-assistant","session":"s2","steps":[],"colour":"red"}`+"\n")
+	var rep apitype.ReplayReport
+	if s, err := in.cli(in.admin, "replay", bad, "--json"); cli.ExitCode(err) != cli.ExitError || json.Unmarshal([]byte(s), &rep) != nil || rep.Summary.Mismatches != 2 {
+		t.Fatalf("--json: exit %d, %+v", cli.ExitCode(err), rep.Summary)
+	}
+	broken := writeFile(t, dir, "broken.jsonl", `{"agent":"bot","session":"s1","steps":[{"tool":"mail","action":"x"}]}`+"\n"+`{"agent":"bot","session":"s2","steps":[],"colour":"red"}`+"\n")
 	if _, err := in.cli(in.admin, "replay", broken); cli.ExitCode(err) != cli.ExitUsage || !strings.Contains(err.Error(), "line 2") || !strings.Contains(err.Error(), "colour") {
 		t.Fatalf("broken file: exit %d, %v", cli.ExitCode(err), err)
+	}
+	for _, args := range [][]string{{"replay"}, {"replay", ok, "--from-audit", "--since", "1h"}, {"replay", "--from-audit"}, {"replay", ok, "--since", "1h"}} {
+		if _, err := in.cli(in.admin, args...); cli.ExitCode(err) != cli.ExitUsage {
+			t.Errorf("warden %s: exit %d, %v", strings.Join(args, " "), cli.ExitCode(err), err)
+		}
+	}
+	// A replay only reads: an auditor may run one.
+	var auditor apitype.CreatedAdminToken
+	in.cliJSON(in.admin, &auditor, "admin", "token", "create", "reader", "--role", "auditor")
+	if _, err := in.cli(auditor.Token, "replay", ok); err != nil {
+		t.Fatalf("an auditor's replay: %v", err)
+	}
+}
+
+// TestReplayFromAudit decides the tool calls a real server recorded from /v1/authorize again
+// with candidate policies, and reports each change both ways; a call refused before policy
+// (an unknown tool) is listed, not compared. Nothing the replay does is recorded.
+func TestReplayFromAudit(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder(t)
+	in := start(t, t.TempDir(), nil)
+	token, _ := setupGitHub(t, in, rec)
+	for _, body := range []string{
+		`{"tool":"github","action":"issues.list","resource":"repo:acme/web"}`,            // allowed, stays allowed
+		`{"tool":"github","action":"issues.list","resource":"repo:acme/other"}`,          // denied, would be allowed
+		`{"tool":"github","action":"payments.send","arguments":{"body":{"amount":50}}}`,  // allowed, would be denied
+		`{"tool":"github","action":"payments.send","arguments":{"body":{"amount":500}}}`, // denied, stays denied
+		`{"tool":"nosuch","action":"x"}`,                                                 // refused before policy
+	} {
+		if r := in.gw("POST", "/v1/authorize", token, body, map[string]string{"Content-Type": "application/json"}); r.status != 200 {
+			t.Fatalf("authorize %s: %d %s", body, r.status, r.body)
+		}
+	}
+	candidate := writeFile(t, t.TempDir(), "candidate.cedar", `
+@id("triage-read-any")
+permit(principal == Agent::"triage-bot", action == Action::"github:issues.list", resource);
+`)
+	before := len(in.events("limit=1000"))
+	var rep apitype.ReplayReport
+	in.cliJSON(in.admin, &rep, "replay", "--from-audit", "--since", "1h", "--policies", candidate)
+	a := rep.Audit
+	if a == nil || a.Events != 5 || a.Replayed != 4 || a.WouldBlock != 1 || a.WouldAllow != 1 || len(a.Decisions) != 5 {
+		t.Fatalf("from audit: %+v", a)
+	}
+	for _, d := range a.Decisions {
+		switch {
+		case d.Tool == "nosuch":
+			if d.Skipped == "" || d.RecordedReason != "unknown_tool" || d.Replayed != "" {
+				t.Errorf("the unknown tool's call: %+v", d)
+			}
+		case d.Resource == "repo:acme/other":
+			if d.Recorded != "deny" || d.Replayed != "allow" || !d.Changed || d.Agent != "triage-bot" || d.DecisionID == "" {
+				t.Errorf("would allow: %+v", d)
+			}
+		case d.Action == "payments.send" && d.Recorded == "allow":
+			if d.Replayed != "deny" || d.Reason != "no_matching_policy" || !d.Changed {
+				t.Errorf("would block: %+v", d)
+			}
+		case d.Changed:
+			t.Errorf("changed: %+v", d)
+		}
+	}
+	if rep.Summary.Calls != 4 || rep.Summary.Allowed != 2 || rep.Summary.Denied != 2 {
+		t.Errorf("summary %+v", rep.Summary)
+	}
+	if after := len(in.events("limit=1000")); after != before {
+		t.Errorf("the replay recorded %d audit events", after-before)
+	}
+	out, err := in.cli(in.admin, "replay", "--from-audit", "--since", "1h", "--policies", candidate)
+	if err != nil || !strings.Contains(out, "Would have blocked 1 calls that were allowed; would have allowed 1 that were denied or held.") {
+		t.Fatalf("warden replay --from-audit: %v\n%s", err, out)
+	}
+	// The policies in force decide every call as they were decided.
+	in.cliJSON(in.admin, &rep, "replay", "--from-audit", "--since", "1h")
+	if rep.Audit.WouldBlock != 0 || rep.Audit.WouldAllow != 0 || rep.PolicyVersion == 0 {
+		t.Errorf("the policies in force: %+v", rep.Audit)
 	}
 }
