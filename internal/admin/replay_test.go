@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
@@ -187,5 +188,62 @@ func TestReplayRefuses(t *testing.T) {
 		if code != warden.EInvalid && !(name == "no audit to read" && code == warden.EUnavailable) {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// pagedAudit is an audit log of n tool.call events that answers at most page events a search,
+// after f.AfterSeq, as a store that caps its pages does.
+type pagedAudit struct {
+	n, page  int
+	searches int
+	since    []time.Time
+}
+
+func (a *pagedAudit) AuditEvents(_ context.Context, f warden.AuditFilter) ([]*warden.AuditEvent, error) {
+	a.searches++
+	a.since = append(a.since, f.Since)
+	var out []*warden.AuditEvent
+	for seq := f.AfterSeq + 1; seq <= int64(a.n) && len(out) < min(a.page, f.Limit); seq++ {
+		ev := &warden.AuditEvent{Seq: seq, Type: f.Type, Actor: warden.EventActor{Kind: warden.ActorAgent, Name: "bot"},
+			Target:   warden.EventTarget{Tool: "mail", Action: "read", Arguments: json.RawMessage(`{"folder":"inbox"}`)},
+			Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: warden.ReasonNoMatchingPolicy}}
+		if seq%2 == 0 {
+			ev.Decision = warden.EventDecision{Effect: warden.EffectDeny, Reason: warden.ReasonAgentInactive}
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// TestReplayFromAuditPages: every event is read however small the store's pages, oldest first
+// and since the time asked; a replay stops at MaxReplayAuditEvents and says so.
+func TestReplayFromAuditPages(t *testing.T) {
+	s := replayService(t)
+	audit := &pagedAudit{n: 7, page: 2}
+	s.events = audit
+	rep, err := s.Replay(context.Background(), apitype.ReplayRequest{Files: replayPolicies, FromAudit: &apitype.ReplayFromAudit{Since: "2h"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := rep.Audit
+	if a.Events != 7 || a.Replayed != 4 || a.WouldAllow != 4 || a.WithoutFlow != 4 || a.Truncated || len(rep.Notes) < 2 {
+		t.Fatalf("report %+v, notes %q", a, rep.Notes)
+	}
+	for i, d := range a.Decisions {
+		if d.Seq != int64(i+1) || (d.Skipped == "") != (i%2 == 0) {
+			t.Errorf("decision %d: %+v", i, d)
+		}
+	}
+	if want := s.now().Add(-2 * time.Hour); audit.since[0].After(want) || want.Sub(audit.since[0]) > time.Minute {
+		t.Errorf("searched since %v, want about %v", audit.since[0], want)
+	}
+
+	s.events = &pagedAudit{n: apitype.MaxReplayAuditEvents + 5, page: replayPage}
+	rep, err = s.Replay(context.Background(), apitype.ReplayRequest{Files: replayPolicies, FromAudit: &apitype.ReplayFromAudit{Since: "2026-01-02T15:04:05Z"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Audit.Events != apitype.MaxReplayAuditEvents || !rep.Audit.Truncated {
+		t.Fatalf("bounded: %d events, truncated %t", rep.Audit.Events, rep.Audit.Truncated)
 	}
 }

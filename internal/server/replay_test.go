@@ -200,6 +200,14 @@ func TestReplayExpectations(t *testing.T) {
 			t.Errorf("warden %s: exit %d, %v", strings.Join(args, " "), cli.ExitCode(err), err)
 		}
 	}
+	// Recorded results are larger than admin documents: a replay takes more than 1 MiB.
+	big := json.RawMessage(`"` + strings.Repeat("mail text ", 90<<10) + `"`)
+	c := &apiclient.Client{Base: in.url, Token: apiclient.StaticToken(in.admin)}
+	if _, err := c.Replay(context.Background(), apitype.ReplayRequest{Sessions: []apitype.ReplaySession{{Agent: "bot", Session: "big",
+		Steps: []apitype.ReplayStep{{Tool: "mail", Action: "read", Result: big}, {Tool: "mail", Action: "read", Result: big}}}}}); err != nil {
+		t.Fatalf("a replay of 1.8 MB: %v", err)
+	}
+
 	// A replay only reads: an auditor may run one.
 	var auditor apitype.CreatedAdminToken
 	in.cliJSON(in.admin, &auditor, "admin", "token", "create", "reader", "--role", "auditor")
