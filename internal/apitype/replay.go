@@ -88,8 +88,8 @@ func (s *ReplaySession) Validate() error {
 	if err := warden.ValidateName("agent", s.Agent); err != nil {
 		return err
 	}
-	if s.Session == "" || len(s.Session) > 256 {
-		return warden.Errorf(warden.EInvalid, "give a session id of 1 to 256 bytes")
+	if !validSessionID(s.Session) {
+		return warden.Errorf(warden.EInvalid, "session id: use 1 to 128 printable ASCII characters without spaces")
 	}
 	if len(s.Steps) == 0 || len(s.Steps) > MaxReplaySteps {
 		return warden.Errorf(warden.EInvalid, "give 1 to %d steps", MaxReplaySteps)
@@ -100,6 +100,20 @@ func (s *ReplaySession) Validate() error {
 		}
 	}
 	return nil
+}
+
+// validSessionID is the gateway's rule for a session id (the Warden-Session header, the
+// decision API's session): 1 to 128 printable ASCII characters, no spaces.
+func validSessionID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 func (st *ReplayStep) validate() error {

@@ -26,6 +26,7 @@ func TestParseReplayLine(t *testing.T) {
 		{"wrong type", `{"agent":1,"session":"s","steps":[]}`, "field agent must be string"},
 		{"bad agent", `{"agent":"Mail Bot","session":"s","steps":[{"tool":"t","action":"x"}]}`, "invalid agent name"},
 		{"no session", `{"agent":"a","steps":[{"tool":"t","action":"x"}]}`, "session id"},
+		{"session with a space", `{"agent":"a","session":"s 1","steps":[{"tool":"t","action":"x"}]}`, "session id"},
 		{"no tool", `{"agent":"a","session":"s","steps":[{"action":"x"}]}`, "step 1: name the tool"},
 		{"no action", `{"agent":"a","session":"s","steps":[{"tool":"t"}]}`, "step 1: name the action"},
 		{"bad label", `{"agent":"a","session":"s","steps":[{"tool":"t","action":"x","label":"evil"}]}`, "label must be benign or attack"},
