@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -245,5 +246,44 @@ func TestReplayFromAuditPages(t *testing.T) {
 	}
 	if rep.Audit.Events != apitype.MaxReplayAuditEvents || !rep.Audit.Truncated {
 		t.Fatalf("bounded: %d events, truncated %t", rep.Audit.Events, rep.Audit.Truncated)
+	}
+}
+
+// TestReplayLabels: a step's labels are resolved as the gateway resolves them: an HTTP route's
+// method, a pinned MCP manifest's annotations, the admin's labels over both.
+func TestReplayLabels(t *testing.T) {
+	s := replayService(t)
+	ctx := context.Background()
+	if err := s.store.CreateTool(ctx, &warden.Tool{Name: "api", Kind: warden.ToolHTTP, URL: "http://127.0.0.1:9/api", Risk: warden.RiskLow,
+		Routes: []string{"GET /items -> items.list", "POST /items -> items.create", "GET /x -> both", "DELETE /x -> both"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store.PutToolManifest(ctx, &warden.ToolManifest{Tool: "vault", Name: "peek", State: warden.ManifestPinned,
+		Digest: "sha256:" + strings.Repeat("0", 64), Manifest: json.RawMessage(`{"name":"peek","annotations":{"readOnlyHint":true,"openWorldHint":false}}`)}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Replay(ctx, apitype.ReplayRequest{Files: map[string]string{"p.cedar": `permit (principal, action, resource);`},
+		Sessions: []apitype.ReplaySession{{Agent: "bot", Session: "s", Steps: []apitype.ReplayStep{
+			step("api", "items.list", "", "", "", ""),
+			step("api", "items.create", "", "", "", ""),
+			step("api", "both", "", "", "", ""),
+			step("vault", "peek", "", "", "", ""),
+			step("vault", "poke", "", "", "", ""),
+			step("smtp", "send", "", "", "", ""),
+		}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct{ output, effect string }{
+		{warden.OutputUntrusted, warden.EffectNone},
+		{warden.OutputUntrusted, warden.EffectExternal},
+		{warden.OutputUntrusted, warden.EffectExternal},
+		{warden.OutputTrusted, warden.EffectNone},
+		{warden.OutputUntrusted, warden.EffectExternal},
+		{warden.OutputTrusted, warden.EffectExternal},
+	} {
+		if l := rep.Sessions[0].Steps[i].Labels; l.Output.Value != want.output || l.Effect.Value != want.effect {
+			t.Errorf("step %d: labels %+v, want output %s effect %s", i+1, l, want.output, want.effect)
+		}
 	}
 }
