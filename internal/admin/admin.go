@@ -94,6 +94,8 @@ type Deps struct {
 	// Sigstore verifies npm provenance and Sigstore bundles against the configured trusted
 	// root; nil when supply_chain.sigstore_trusted_root is not set (callers check).
 	Sigstore *supply.Sigstore
+	// Events reads the audit log for a replay of its tool calls; nil: such replays are refused.
+	Events AuditSearch
 }
 
 // PackagePinner digests what a local MCP server's command runs.
@@ -118,6 +120,7 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 	sigstore *supply.Sigstore
+	events   AuditSearch
 
 	policyMu sync.Mutex // serialises changes that rewrite the policy set on this replica
 	tokenMu  sync.Mutex // serialises admin token revocations, so two cannot remove the last two admins
@@ -130,7 +133,7 @@ func New(d Deps) *Service {
 	return &Service{
 		store: d.Store, audit: d.Audit, observer: d.Observer, secrets: d.Secrets,
 		registry: d.Registry, calls: d.Calls, budgets: d.Budgets, kill: d.Kill, fleet: d.Fleet, npm: d.NPM, packages: d.Packages, lister: d.Lister, log: d.Log, now: time.Now,
-		sigstore: d.Sigstore,
+		sigstore: d.Sigstore, events: d.Events,
 	}
 }
 

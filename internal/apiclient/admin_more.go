@@ -138,6 +138,13 @@ func (c *Client) TestPolicies(ctx context.Context, req apitype.PolicyTest) ([]ap
 	return call[[]apitype.PolicyCaseResult](ctx, c, http.MethodPost, "/v1/policies/test", req)
 }
 
+// Replay decides recorded sessions, or the audit log's tool calls, again with candidate
+// policies or the ones in force; nothing is stored.
+func (c *Client) Replay(ctx context.Context, req apitype.ReplayRequest) (*apitype.ReplayReport, error) {
+	var rep apitype.ReplayReport
+	return &rep, c.Do(ctx, http.MethodPost, "/v1/replay", req, &rep)
+}
+
 // ExplainPolicy decides one request and says how.
 func (c *Client) ExplainPolicy(ctx context.Context, req apitype.PolicyCase) (*apitype.Explanation, error) {
 	var x apitype.Explanation

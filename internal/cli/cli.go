@@ -89,7 +89,7 @@ type command struct {
 var commands []command
 
 func init() {
-	commands = slices.Concat(serveCommands, connectCommands, runCommands, applyCommands, skillCommands, killCommands, approvalCommands, agentCommands, toolCommands, policyCommands, adminCommands, keyCommands, auditCommands, benchCommands, []command{
+	commands = slices.Concat(serveCommands, connectCommands, runCommands, applyCommands, skillCommands, killCommands, approvalCommands, agentCommands, toolCommands, policyCommands, replayCommands, adminCommands, keyCommands, auditCommands, benchCommands, []command{
 		{"whoami", "", "show the admin token in use and its role", whoami},
 		{"version", "", "print the version", version},
 	})

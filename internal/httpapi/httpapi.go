@@ -26,6 +26,9 @@ import (
 const (
 	maxOAuthBody = 64 << 10
 	maxAdminBody = 1 << 20
+	// maxReplayBody bounds a replay's sessions: recorded tool results are larger than admin
+	// documents (apitype.MaxReplayResultBytes each).
+	maxReplayBody = 64 << 20
 )
 
 // Tokens is the token service the API fronts.
@@ -256,14 +259,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // decodeJSON decodes exactly one JSON object into v, rejecting unknown fields, trailing data and
 // bodies over the limit.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	return decodeJSONLimit(w, r, v, maxAdminBody)
+}
+
+// decodeJSONLimit is decodeJSON with another limit on the body, for the few routes that take
+// more than a small document.
+func decodeJSONLimit(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return warden.Errorf(warden.EInvalid, "content type must be application/json")
 	}
-	body := http.MaxBytesReader(w, r.Body, maxAdminBody)
+	body := http.MaxBytesReader(w, r.Body, limit)
 	if err := DecodeStrict(body, v); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return warden.Errorf(warden.ETooLarge, "request body is over %d bytes", maxAdminBody)
+			return warden.Errorf(warden.ETooLarge, "request body is over %d bytes", limit)
 		}
 		return err
 	}

@@ -131,6 +131,13 @@ func (a *API) toolRoutes(mux *http.ServeMux) {
 		}
 		return answer(w, http.StatusOK)(a.Admin.TestPolicies(r.Context(), req))
 	}))
+	mux.Handle("POST /v1/replay", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		var req apitype.ReplayRequest
+		if err := decodeJSONLimit(w, r, &req, maxReplayBody); err != nil {
+			return err
+		}
+		return answer(w, http.StatusOK)(a.Admin.Replay(r.Context(), req))
+	}))
 	mux.Handle("POST /v1/policies/explain", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
 		var req admin.PolicyCase
 		if err := decodeJSON(w, r, &req); err != nil {

@@ -222,7 +222,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	}
 	adm := admin.New(admin.Deps{
 		Store: store, Audit: auditLog, Observer: ids, Secrets: sec, Registry: registry, Calls: gw, Budgets: budgets,
-		Kill: killer, Fleet: bus, Packages: mcp, Lister: mcp, NPM: npm, Log: log, Sigstore: sigstore,
+		Kill: killer, Fleet: bus, Packages: mcp, Lister: mcp, NPM: npm, Log: log, Sigstore: sigstore, Events: store,
 	})
 	pins.adm = adm
 	skillService, err := newSkills(cfg, store, auditLog, kill, clk, sigstore)
