@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/cedar"
 	"github.com/wardenhq/warden/internal/gateway"
-	"github.com/wardenhq/warden/internal/route"
 	"github.com/wardenhq/warden/internal/taint"
 )
 
@@ -29,7 +27,7 @@ const replayPage = 1000
 const (
 	noteHeldApproved = "a held step (approval_required) is taken as approved for what follows: its result is fed to the session"
 	noteNoSideEffect = "nothing was forwarded, recorded, counted against a budget or held; kill state and lockdowns are not replayed"
-	noteWithoutFlow  = "%d replayed events were recorded before flow facts were: they are decided as a fresh session with no flow labels"
+	noteWithoutFlow  = "%d replayed events carry no flow facts: their session had read nothing (or they were recorded before flow facts were); they are decided as a fresh session with the tools' labels as they are now"
 )
 
 // Replay decides recorded calls again, with candidate policy files or the ones in force: the
@@ -54,7 +52,7 @@ func (s *Service) Replay(ctx context.Context, req apitype.ReplayRequest) (*apity
 		return nil, err
 	}
 	r := &replayer{s: s, ctx: ctx, engine: engine, tools: map[string]*warden.Tool{}, agents: map[string]*warden.Agent{},
-		annotations: map[string]map[string]*warden.ToolAnnotations{}, methods: map[string]map[string]string{}}
+		manifests: map[string]map[string][]byte{}}
 	rep := &apitype.ReplayReport{PolicyVersion: engine.Version(), Summary: apitype.ReplaySummary{ByEffect: map[string]apitype.ReplayCounts{}}}
 	if req.FromAudit != nil {
 		err = r.audit(rep, *req.FromAudit)
@@ -76,8 +74,7 @@ type replayer struct {
 
 	tools       map[string]*warden.Tool                       // nil: no such tool
 	agents      map[string]*warden.Agent                      // by name
-	annotations map[string]map[string]*warden.ToolAnnotations // MCP tool → pinned tool name → annotations
-	methods     map[string]map[string]string                  // HTTP tool → action → its route's method
+	manifests map[string]map[string][]byte // MCP tool → tool name → its pinned manifest
 }
 
 // verdict is a replayed decision: allow, deny or approval_required, as the gateway would end.
@@ -105,7 +102,7 @@ func (r *replayer) decide(agent *warden.Agent, t *warden.Tool, action, resource 
 	v := verdict{effect: d.Effect, reason: d.Reason, message: d.Message, policies: d.Policies}
 	switch d.Effect {
 	case warden.EffectAllow:
-		if why := approvalReason(t, action, d); why != "" {
+		if why := gateway.ApprovalReason(t, action, d); why != "" {
 			v.effect, v.reason, v.message = warden.EffectApprovalRequired, warden.ReasonApprovalRequired, "a person must approve: "+why
 		}
 	case warden.EffectApprovalRequired:
@@ -113,18 +110,6 @@ func (r *replayer) decide(agent *warden.Agent, t *warden.Tool, action, resource 
 		v.effect = warden.EffectDeny
 	}
 	return v
-}
-
-// approvalReason is the gateway's rule (gateway/approval.go) for an allowed call that still
-// needs a person: the tool lists the action, or its risk is high and no permit waived it.
-func approvalReason(t *warden.Tool, action string, d warden.Decision) string {
-	switch {
-	case t.NeedsApproval(action):
-		return warden.ApprovalByTool
-	case t.Risk.Level() >= warden.RiskHigh.Level() && d.Reason != warden.ReasonApprovalWaived:
-		return warden.ApprovalByRisk
-	}
-	return ""
 }
 
 // tool returns the registered tool of that name (the built-in egress tool too), or nil.
@@ -163,55 +148,26 @@ func (r *replayer) agent(name, owner string) (*warden.Agent, error) {
 	return a, nil
 }
 
-// labels resolves an action's flow labels as the gateway does: the admin's labels, else the
-// pinned MCP manifest's annotations, else (an HTTP route) its method, else the defaults.
+// labels resolves an action's flow labels as the gateway does (gateway.FlowLabels): the
+// admin's labels, else the pinned MCP manifest's annotations, else (an HTTP route) its method,
+// else the defaults.
 func (r *replayer) labels(t *warden.Tool, action string) (warden.FlowLabels, error) {
-	if t == nil {
-		return warden.ResolveFlowLabels(nil, action, "", nil), nil
+	if t == nil || t.Kind != warden.ToolMCP && t.Kind != warden.ToolMCPCommand {
+		return gateway.FlowLabels(t, action, nil), nil
 	}
-	var ann *warden.ToolAnnotations
-	var method string
-	switch t.Kind {
-	case warden.ToolMCP, warden.ToolMCPCommand:
-		byName, ok := r.annotations[t.Name]
-		if !ok {
-			rows, err := r.s.store.ToolManifests(r.ctx, t.Name)
-			if err != nil {
-				return warden.FlowLabels{}, err
-			}
-			byName = map[string]*warden.ToolAnnotations{}
-			for _, m := range rows {
-				if m.State == warden.ManifestPinned {
-					byName[m.Name] = warden.AnnotationsOf(m.Manifest)
-				}
-			}
-			r.annotations[t.Name] = byName
+	byName, ok := r.manifests[t.Name]
+	if !ok {
+		rows, err := r.s.store.ToolManifests(r.ctx, t.Name)
+		if err != nil {
+			return warden.FlowLabels{}, err
 		}
-		ann = byName[action]
-	case warden.ToolHTTP:
-		byAction, ok := r.methods[t.Name]
-		if !ok {
-			byAction = map[string]string{}
-			for _, spec := range t.Routes {
-				rt, err := route.Parse(spec)
-				if err != nil || rt.Method == "*" {
-					continue
-				}
-				if prev, seen := byAction[rt.Action]; seen && prev != rt.Method {
-					// Two methods map to the action: no one method says what it does.
-					byAction[rt.Action] = ""
-					continue
-				}
-				byAction[rt.Action] = rt.Method
-			}
-			r.methods[t.Name] = byAction
+		byName = map[string][]byte{}
+		for _, m := range rows {
+			byName[m.Name] = m.Manifest
 		}
-		method = byAction[action]
-		if method == "" {
-			method = http.MethodPost // unknown: judged as a change, the stricter default
-		}
+		r.manifests[t.Name] = byName
 	}
-	return warden.ResolveFlowLabels(t, action, method, ann), nil
+	return gateway.FlowLabels(t, action, byName[action]), nil
 }
 
 // sessions replays each session from a fresh flow state: every step is decided with the facts

@@ -114,7 +114,18 @@ func (r *replayer) event(ev *warden.AuditEvent) (apitype.ReplayAuditDecision, er
 		return d, err
 	}
 	args, argsErr := gateway.DecodeArguments(ev.Target.Arguments)
-	v := r.decide(agent, t, ev.Target.Action, ev.Target.Resource, args, argsErr, ev.Actor.SessionID, ev.Actor.OnBehalfOf, ev.Time, ev.Flow)
+	// The facts policy saw; a call whose session had read nothing records none, and is decided
+	// as a fresh session with the action's labels as they are now.
+	facts := ev.Flow
+	if facts == nil {
+		labels, err := r.labels(t, ev.Target.Action)
+		if err != nil {
+			return d, err
+		}
+		facts = &warden.FlowFacts{Session: ev.Actor.SessionID, Labels: labels}
+	}
+	d.Session = facts.Session
+	v := r.decide(agent, t, ev.Target.Action, ev.Target.Resource, args, argsErr, facts.Session, ev.Actor.OnBehalfOf, ev.Time, facts)
 	d.Replayed, d.Reason, d.Policies = v.effect, v.reason, v.policies
 	return d, nil
 }
