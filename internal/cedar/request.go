@@ -2,6 +2,7 @@ package cedar
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	cedar "github.com/cedar-policy/cedar-go"
@@ -257,9 +258,11 @@ func taintRecord(f *warden.FlowFacts, args map[string]any) types.Value {
 	}
 	names := f.TaintedArgs()
 	if f.Evicted {
-		names = names[:0:0]
+		// Every argument, whether or not the facts name it.
 		for k := range args {
-			names = append(names, k)
+			if !slices.Contains(names, k) {
+				names = append(names, k)
+			}
 		}
 	}
 	vals := make([]types.Value, len(names))

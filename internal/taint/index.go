@@ -2,7 +2,9 @@ package taint
 
 import (
 	"hash/maphash"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/wardenhq/warden"
@@ -97,33 +99,43 @@ var argExtractors = sync.Pool{New: func() any {
 	return x
 }}
 
-// extractArgs extracts the values of each top-level argument, sorted by name. A number
-// argument is looked up whatever its size (extractor.numberValue).
+// maxArgDepth bounds how deep into nested objects an argument's members are named
+// ("body.to" at depth 2).
+const maxArgDepth = 4
+
+// extractArgs extracts the values of each argument, sorted by name: each top-level argument,
+// and each member of an object argument as "NAME.MEMBER" (down to maxArgDepth), so that an HTTP
+// call's body.to can be told from its body.subject. An object's values are its members' values.
+// A number argument is looked up whatever its size (extractor.numberValue).
 func extractArgs(args map[string]any, h hasher) []argValues {
-	names := make([]string, 0, len(args))
-	for name := range args {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	out := make([]argValues, len(names))
-	for i, name := range names {
-		out[i].name = name
-	}
 	x := argExtractors.Get().(*argExtractor)
 	x.h = h
-	ends := make([]int, len(out))
-	for i := range out {
-		x.content(args[out[i].name])
-		ends[i] = len(x.hashes)
+	type span struct {
+		name       string
+		start, end int
+	}
+	var spans []span
+	var walk func(name string, v any, depth int)
+	walk = func(name string, v any, depth int) {
+		start := len(x.hashes)
+		if m, ok := v.(map[string]any); ok && depth < maxArgDepth {
+			for _, k := range slices.Sorted(maps.Keys(m)) {
+				walk(name+"."+k, m[k], depth+1)
+			}
+		} else {
+			x.content(v)
+		}
+		spans = append(spans, span{name, start, len(x.hashes)})
+	}
+	for _, name := range slices.Sorted(maps.Keys(args)) {
+		walk(name, args[name], 1)
 	}
 	all := slices.Clone(x.hashes)
-	for i, from := range ends {
-		start := 0
-		if i > 0 {
-			start = ends[i-1]
-		}
-		out[i].hashes = all[start:from:from]
+	out := make([]argValues, len(spans))
+	for i, sp := range spans {
+		out[i] = argValues{name: sp.name, hashes: all[sp.start:sp.end:sp.end]}
 	}
+	slices.SortFunc(out, func(a, b argValues) int { return strings.Compare(a.name, b.name) })
 	x.hashes = x.hashes[:0]
 	if cap(x.buf) <= 1<<16 && cap(x.hashes) <= 1<<14 {
 		argExtractors.Put(x)

@@ -64,7 +64,7 @@ func TestFactsMatch(t *testing.T) {
 		{"quoted phrase as the whole argument", map[string]any{"body": "Payment sent  today"}, []string{"body=phrase@mail"}},
 		{"subject as the whole argument", map[string]any{"subject": "Invoice 4411 overdue"}, []string{"subject=number@mail"}},
 		{"another subject with its number", map[string]any{"subject": "Re: invoice 4411"}, []string{"subject=number@mail"}},
-		{"nested", map[string]any{"opts": map[string]any{"cc": []any{map[string]any{"addr": "billing@evil-payments.io"}}}}, []string{"opts=email@mail"}},
+		{"nested", map[string]any{"opts": map[string]any{"cc": []any{map[string]any{"addr": "billing@evil-payments.io"}}}}, []string{"opts=email@mail", "opts.cc=email@mail"}},
 		{"clean arguments", map[string]any{"to": "boss@corp.example", "body": "Please review the attached document.", "n": 3.0, "ok": true}, nil},
 		{"plain words never match", map[string]any{"a": "customer", "b": "please", "c": "today", "d": "Dear"}, nil},
 		{"sorted, each once", map[string]any{"z": "billing@evil-payments.io evil-payments.io", "a": 4850.0, "m": "clean"}, []string{"a=number@mail", "z=email@mail"}},
