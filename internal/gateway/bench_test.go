@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,8 @@ import (
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/killswitch"
+	"github.com/wardenhq/warden/internal/pgtest"
+	"github.com/wardenhq/warden/internal/postgres"
 	"github.com/wardenhq/warden/internal/sqlite"
 	"github.com/wardenhq/warden/internal/taint"
 )
@@ -221,21 +224,39 @@ Regards, the billing team at supplier%[2]d (account %[10]010d).
 func BenchmarkPipelineFlow(b *testing.B) {
 	args := []byte(`{"amount": 42, "to": "alice@acme.example", "iban": "GB33BUKB20201555555555", "subject": "Quarterly report",
 		"body": "Hello Alice, please find the quarterly report attached. The numbers look good and the team did a great job this quarter. Let me know if you have questions about the forecast or the budget lines.", "url": "https://intranet.acme.example/reports/q3"}`)
-	for _, state := range []string{"none", "fresh", "1MiB"} {
+	for _, state := range []string{"none", "fresh", "1MiB", "1MiB-postgres"} {
 		b.Run("session="+state, func(b *testing.B) {
 			e := newPipelineEnv(b, 1, false)
 			call := &gateway.Call{Entry: gateway.EntryAuthorize, Tool: "api", Action: "payments.send", Arguments: args, Session: "bench-session"}
-			if state != "none" {
+			var skew atomic.Int64 // how far the flow state's clock runs ahead
+			switch state {
+			case "none":
+			case "1MiB-postgres":
+				// A fleet's replica: the session's observations are read back from PostgreSQL
+				// before every decision (taint.Sessions.Load).
+				store, err := postgres.Open(context.Background(), pgtest.Database(b))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { store.Close() })
+				// Measured once the observations have settled (taint's settle window): an
+				// observation younger than that is read again by each decision.
+				e.gw.Flow = taint.New(taint.Config{Store: store, Shared: true, Key: []byte("bench-key-0123456789")},
+					func() time.Time { return time.Now().Add(time.Duration(skew.Load())) })
+			default:
 				e.gw.Flow = taint.New(taint.Config{}, nil)
 			}
-			if state == "1MiB" {
+			if strings.HasPrefix(state, "1MiB") {
 				untrusted := warden.FlowLabels{Output: warden.FlowLabel{Value: warden.OutputUntrusted}}
 				key := taint.Key{Agent: e.agent, Session: "bench-session"}
 				for n, size := 0, 0; size < 1<<20; n++ {
 					m := untrustedMail(n)
-					e.gw.Flow.Observe(key, taint.Source{Tool: "mail", Action: "read", Decision: fmt.Sprint("dec_", n)}, untrusted, m)
+					if err := e.gw.Flow.Record(context.Background(), key, taint.Source{Tool: "mail", Action: "read", Decision: fmt.Sprint("dec_", n)}, untrusted, m); err != nil {
+						b.Fatal(err)
+					}
 					size += len(m)
 				}
+				skew.Store(int64(time.Minute))
 			}
 			req := httptest.NewRequest("POST", "/v1/authorize", nil)
 			req.Header.Set("Authorization", "Bearer "+e.token)

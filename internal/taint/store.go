@@ -12,7 +12,7 @@ import (
 // settle is how long after an observation was recorded another replica's observation with a
 // lower ID may still commit: Load reads again what is younger, so that an ID assigned before
 // but committed after one it has read is not skipped.
-const settle = 5 * time.Second
+const settle = time.Second
 
 // maxLoad bounds the observations one Load reads.
 const maxLoad = 10000
