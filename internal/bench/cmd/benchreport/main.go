@@ -116,6 +116,8 @@ func goBenches(o options) []goBench {
 		{pkg: "./internal/replicatest", pattern: "^BenchmarkFleetKill$", extra: fleetKill},
 		{pkg: "./internal/scan", pattern: "^BenchmarkScan(Text|Skill|BaselineIndex|BaselineRegexp)$", extra: benchtime},
 		{pkg: "./internal/skill", pattern: "^BenchmarkReadDir10MB$", extra: benchtime},
+		{pkg: "./internal/gateway", pattern: "^BenchmarkPipelineFlow$", extra: benchtime},
+		{pkg: "./internal/taint", pattern: "^Benchmark(Facts|Observe100KB|ExtractBody)$", extra: benchtime},
 	}
 }
 
@@ -353,6 +355,27 @@ func (r *report) rows() []row {
 			return v, fmt.Sprintf("%.1f µs", v), baseline(fmt.Sprintf("1 policy, no budgets: %.1f µs", b), bwhy), why
 		}, limit, true)
 	}
+
+	goRow("Flow facts added to a decision, session holding 1 MiB of untrusted output (p50)", "≤ 5 µs", "./internal/gateway", goCmd("./internal/gateway", "^BenchmarkPipelineFlow$"), func() (float64, string, string, string) {
+		v, why := r.metric("./internal/gateway", "BenchmarkPipelineFlow/session=1MiB", "p50-µs")
+		b, bwhy := r.metric("./internal/gateway", "BenchmarkPipelineFlow/session=none", "p50-µs")
+		return v - b, fmt.Sprintf("%+.1f µs (%.1f µs)", v-b, v), baseline(fmt.Sprintf("the same decision with no flow state: %.1f µs", b), bwhy), why
+	}, 5, true)
+	goRow("Flow facts added to a decision on a fleet (PostgreSQL read-back, settled), p50", "— (reported)", "./internal/gateway", goCmd("./internal/gateway", "^BenchmarkPipelineFlow$"), func() (float64, string, string, string) {
+		v, why := r.metric("./internal/gateway", "BenchmarkPipelineFlow/session=1MiB-postgres", "p50-µs")
+		b, bwhy := r.metric("./internal/gateway", "BenchmarkPipelineFlow/session=none", "p50-µs")
+		return v - b, fmt.Sprintf("%+.1f µs (%.1f µs)", v-b, v), baseline(fmt.Sprintf("the same decision with no flow state: %.1f µs", b), bwhy), why
+	}, 0, false)
+	goRow("Taint facts of a call, session holding 1 MiB (taint.Facts)", "≤ 5 µs", "./internal/taint", goCmd("./internal/taint", "^Benchmark(Facts|Observe100KB|ExtractBody)$"), func() (float64, string, string, string) {
+		v, why := r.metric("./internal/taint", "BenchmarkFacts", "ns/op")
+		b, bwhy := r.metric("./internal/taint", "BenchmarkExtractBody", "ns/op")
+		return us(v), fmt.Sprintf("%.2f µs", us(v)), baseline(fmt.Sprintf("reading a 500-byte argument alone: %.2f µs", us(b)), bwhy), why
+	}, 5, true)
+	goRow("Indexing a 100 KB untrusted result", "≤ 1 ms", "./internal/taint", goCmd("./internal/taint", "^Benchmark(Facts|Observe100KB|ExtractBody)$"), func() (float64, string, string, string) {
+		v, why := r.metric("./internal/taint", "BenchmarkObserve100KB", "ns/op")
+		b, bwhy := r.metric("./internal/taint", "BenchmarkExtractBody", "ns/op")
+		return v / 1e6, fmt.Sprintf("%.2f ms", v/1e6), baseline(fmt.Sprintf("reading a 500-byte argument: %.2f µs", us(b)), bwhy), why
+	}, 1, true)
 
 	gw := func(figure, target string, limit float64, results []*bench.Result, cmd, load, unit string, pick func(*bench.Result) (float64, float64)) {
 		rw := row{figure: figure, target: target, load: load, cmd: cmd + fmt.Sprintf(" (%d runs)", r.opts.count)}
