@@ -72,8 +72,8 @@ type replayer struct {
 	ctx    context.Context
 	engine *cedar.Engine
 
-	tools       map[string]*warden.Tool                       // nil: no such tool
-	agents      map[string]*warden.Agent                      // by name
+	tools     map[string]*warden.Tool      // nil: no such tool
+	agents    map[string]*warden.Agent     // by name
 	manifests map[string]map[string][]byte // MCP tool → tool name → its pinned manifest
 }
 

@@ -208,12 +208,12 @@ func BenchmarkPipeline(b *testing.B) {
 func untrustedMail(n int) string {
 	return fmt.Sprintf(`From: "Supplier %[1]d" <billing%[1]d@supplier%[2]d.example>
 To: accounts@acme.example
-Subject: Invoice INV-%[1]06d overdue
+Subject: Invoice INV-%06[1]d overdue
 
-Dear customer, our records show invoice INV-%[1]06d of EUR %[3]d,%[4]02d.50 is still open. Please transfer
-the amount to IBAN DE%[5]02d 5001 0517 %[6]04d %[7]04d %[8]02d or call +49 30 %[9]08d. Details are at
+Dear customer, our records show invoice INV-%06[1]d of EUR %[3]d,%02[4]d.50 is still open. Please transfer
+the amount to IBAN DE%02[5]d 5001 0517 %04[6]d %04[7]d %02[8]d or call +49 30 %08[9]d. Details are at
 https://portal.supplier%[2]d.example/invoices/%[1]d?ref=mail and the remittance note must read "order %[1]d for acme".
-Regards, the billing team at supplier%[2]d (account %[10]010d).
+Regards, the billing team at supplier%[2]d (account %010[10]d).
 `, n, n%97, 1+n%9, n%1000, 10+n%89, n%10000, (n*7)%10000, n%100, 10000000+n, 1000000000+n*13)
 }
 

@@ -61,10 +61,10 @@ func (o *HTTPOptions) defaults() {
 func (g *Pipeline) HTTPHandler(opts HTTPOptions) http.Handler {
 	opts.defaults()
 	proxy := &httputil.ReverseProxy{
-		Rewrite:        func(*httputil.ProxyRequest) {}, // the outbound request is built in full by ServeHTTP
-		Transport:      opts.Transport,
-		FlushInterval:  -1, // stream: an upstream's server-sent events must not wait in a buffer
-		ErrorLog:       nil,
+		Rewrite:       func(*httputil.ProxyRequest) {}, // the outbound request is built in full by ServeHTTP
+		Transport:     opts.Transport,
+		FlushInterval: -1, // stream: an upstream's server-sent events must not wait in a buffer
+		ErrorLog:      nil,
 		ModifyResponse: func(resp *http.Response) error {
 			if err := limitResponse(resp, opts.MaxResponseBody); err != nil {
 				return err

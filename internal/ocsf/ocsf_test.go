@@ -28,8 +28,8 @@ var golden = map[string]*warden.AuditEvent{
 	},
 	"tool_call_tainted": {
 		SchemaVersion: 2, ID: "01JQ8Z6Y4T3V2W1X0Y9Z8A7B6F", Seq: 45, Time: at, Type: warden.EventToolCall,
-		Actor:  warden.EventActor{Kind: warden.ActorAgent, ID: "ag_1", Name: "mail-bot", SessionID: "sess-1"},
-		Target: warden.EventTarget{Tool: "mail", Action: "send_email", Risk: warden.RiskLow, Arguments: json.RawMessage(`{"to":"mallory@evil.example"}`)},
+		Actor:    warden.EventActor{Kind: warden.ActorAgent, ID: "ag_1", Name: "mail-bot", SessionID: "sess-1"},
+		Target:   warden.EventTarget{Tool: "mail", Action: "send_email", Risk: warden.RiskLow, Arguments: json.RawMessage(`{"to":"mallory@evil.example"}`)},
 		Decision: warden.EventDecision{ID: "dec_4", Effect: warden.EffectDeny, Reason: "forbidden_by_policy", Policies: []string{"no-tainted-destination"}},
 		Flow: &warden.FlowFacts{Session: "mcp-session-1",
 			Labels: warden.FlowLabels{

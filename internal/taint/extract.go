@@ -853,12 +853,32 @@ func canonicalDecimal(b []byte, s string) ([]byte, bool) {
 // phrases emits the text between quotes — "…", “…”, ‘…’, and '…' where the apostrophes are
 // clearly quotes (after a space, before a non-letter) — of 2 to 12 words in 8 to 200 bytes,
 // lower-cased with whitespace collapsed.
+// nextQuote returns the index at or after i of the next byte that may open a quote: '"', '\''
+// or 0xE2 (the first byte of “ and ‘); -1 when there is none.
+func nextQuote(s string, i int) int {
+	best := -1
+	for _, c := range [...]byte{'"', '\'', 0xE2} {
+		end := len(s)
+		if best >= 0 {
+			end = best
+		}
+		if j := strings.IndexByte(s[i:end], c); j >= 0 {
+			best = i + j
+		}
+	}
+	return best
+}
+
 func (e *extractor) phrases(s string) {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '"' && c != '\'' && c != 0xE2 {
-			continue
+		// Jump to the next byte that may open a quote (IndexByte is vectorised; most text has
+		// none).
+		next := nextQuote(s, i)
+		if next < 0 {
+			return
 		}
+		i = next
+		c := s[i]
 		open, close := "", ""
 		switch {
 		case c == '"':

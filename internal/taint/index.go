@@ -2,7 +2,6 @@ package taint
 
 import (
 	"hash/maphash"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -90,6 +89,9 @@ type argExtractor struct {
 	extractor
 	hashes []uint64
 	h      hasher
+	names  []string  // the top-level names, sorted
+	spans  []argSpan // each argument's hashes, in order of extraction
+	nested bool      // an object argument's members were named
 }
 
 var argExtractors = sync.Pool{New: func() any {
@@ -110,37 +112,58 @@ const maxArgDepth = 4
 func extractArgs(args map[string]any, h hasher) []argValues {
 	x := argExtractors.Get().(*argExtractor)
 	x.h = h
-	type span struct {
-		name       string
-		start, end int
-	}
-	var spans []span
-	var walk func(name string, v any, depth int)
-	walk = func(name string, v any, depth int) {
-		start := len(x.hashes)
-		if m, ok := v.(map[string]any); ok && depth < maxArgDepth {
-			for _, k := range slices.Sorted(maps.Keys(m)) {
-				walk(name+"."+k, m[k], depth+1)
-			}
-		} else {
-			x.content(v)
-		}
-		spans = append(spans, span{name, start, len(x.hashes)})
-	}
-	for _, name := range slices.Sorted(maps.Keys(args)) {
-		walk(name, args[name], 1)
+	x.spans = x.spans[:0]
+	x.nested = false
+	for _, name := range sortedKeys(&x.names, args) {
+		x.walk(name, args[name], 1)
 	}
 	all := slices.Clone(x.hashes)
-	out := make([]argValues, len(spans))
-	for i, sp := range spans {
+	out := make([]argValues, len(x.spans))
+	for i, sp := range x.spans {
 		out[i] = argValues{name: sp.name, hashes: all[sp.start:sp.end:sp.end]}
 	}
-	slices.SortFunc(out, func(a, b argValues) int { return strings.Compare(a.name, b.name) })
+	if x.nested {
+		// "body.to" and "body-x" interleave differently by name than by position.
+		slices.SortFunc(out, func(a, b argValues) int { return strings.Compare(a.name, b.name) })
+	}
 	x.hashes = x.hashes[:0]
-	if cap(x.buf) <= 1<<16 && cap(x.hashes) <= 1<<14 {
+	if cap(x.buf) <= 1<<16 && cap(x.hashes) <= 1<<14 && cap(x.spans) <= 1<<10 {
 		argExtractors.Put(x)
 	}
 	return out
+}
+
+// sortedKeys returns m's keys sorted, in *buf's storage.
+func sortedKeys(buf *[]string, m map[string]any) []string {
+	names := (*buf)[:0]
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	*buf = names
+	return names
+}
+
+// argSpan is where one argument's hashes are in argExtractor.hashes.
+type argSpan struct {
+	name       string
+	start, end int
+}
+
+// walk extracts one argument: an object member by member (each named), anything else whole.
+func (x *argExtractor) walk(name string, v any, depth int) {
+	i := len(x.spans)
+	x.spans = append(x.spans, argSpan{name: name, start: len(x.hashes)})
+	if m, ok := v.(map[string]any); ok && depth < maxArgDepth && len(m) > 0 {
+		x.nested = true
+		var keys []string
+		for _, k := range sortedKeys(&keys, m) {
+			x.walk(name+"."+k, m[k], depth+1)
+		}
+	} else {
+		x.content(v)
+	}
+	x.spans[i].end = len(x.hashes)
 }
 
 // Index is the values that appeared in one session's untrusted output, by hash, each with the

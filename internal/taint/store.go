@@ -19,11 +19,11 @@ const maxLoad = 10000
 
 // syncState is how far a session was read from the store.
 type syncState struct {
-	loaded   bool      // Load read the session from the store at least once
-	markedAt time.Time // when this process last recorded the session's marker (not Shared)
-	cursor int64              // every observation up to this ID is applied
-	seen   map[int64]struct{} // observations above the cursor already applied
-	used   time.Time
+	loaded   bool               // Load read the session from the store at least once
+	markedAt time.Time          // when this process last recorded the session's marker (not Shared)
+	cursor   int64              // every observation up to this ID is applied
+	seen     map[int64]struct{} // observations above the cursor already applied
+	used     time.Time
 }
 
 // ErrNoKey is returned by Record and Load when a Store is configured without a Key.
