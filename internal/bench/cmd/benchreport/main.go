@@ -64,6 +64,7 @@ func run(ctx context.Context, args []string, log io.Writer) error {
 	}
 	r.runGateway(ctx)
 	r.runDrill(ctx)
+	r.runCorpus(ctx)
 	r.ended = time.Now().UTC()
 	r.endLoad = bench.LoadAverage()
 	rows := r.rows()
@@ -148,6 +149,9 @@ type report struct {
 	flatCmd     string
 	drillCmd    string
 	gatewayLoad string
+	corpus      []string // what the corpus replay logged: the figures and each miss
+	corpusCmd   string
+	corpusErr   error
 	slowLoad    string
 	flatLoad    string
 	drillLoad   string
@@ -158,6 +162,26 @@ var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+(\d+)\s+(.*)$`)
 // logInBenchLine is a benchmark's name with a log line written into the middle of its result
 // line (the test binary's stderr shares go test's output): the figures follow on the next line.
 var logInBenchLine = regexp.MustCompile(`^(Benchmark\S+)\s+\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} `)
+
+// runCorpus replays the injection corpus (examples/injection) through the policy library
+// (examples/policies) on a real server — TestReplayInjectionCorpus, which also holds the goal —
+// and keeps what it logs: the ratios and every miss.
+func (r *report) runCorpus(ctx context.Context) {
+	args := []string{"test", "-count=1", "-run", "^TestReplayInjectionCorpus$", "-v", "./internal/server"}
+	r.corpusCmd = "go " + shellJoin(args)
+	fmt.Fprintf(r.log, "benchreport: %s\n", r.corpusCmd)
+	cmd := exec.CommandContext(ctx, r.opts.goBin, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(&out, prefixed(r.log)), prefixed(r.log)
+	r.corpusErr = cmd.Run()
+	for _, line := range strings.Split(out.String(), "\n") {
+		if _, msg, ok := strings.Cut(line, "replay_test.go:"); ok {
+			if _, text, ok := strings.Cut(msg, ": "); ok {
+				r.corpus = append(r.corpus, text)
+			}
+		}
+	}
+}
 
 func (r *report) runGo(ctx context.Context, g goBench) {
 	if r.results == nil {
@@ -626,6 +650,19 @@ func (r *report) markdown(rows []row) string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | `%s` |\n", rw.figure, rw.target, measured, base, v, rw.load, rw.cmd)
 	}
+	b.WriteString("\n## Injection containment: the shipped policies on the corpus\n\n")
+	fmt.Fprintf(&b, "`%s`: the 79 sessions of examples/injection (mail assistant, banking, chat workspace, travel booking, code hosting; every call labelled benign or attack) through examples/policies on a real server, by `warden replay`'s path. Goal: at least 95%% of attack calls blocked (denied or held for a person) and at least 90%% of benign calls allowed. Each miss and why it is one: examples/injection/README.md.\n\n", r.corpusCmd)
+	switch {
+	case r.corpusErr != nil && len(r.corpus) == 0:
+		fmt.Fprintf(&b, "**missing**: %s\n", cell(r.corpusErr.Error()))
+	default:
+		if r.corpusErr != nil {
+			fmt.Fprintf(&b, "**The goal was not met** (%s).\n\n", cell(r.corpusErr.Error()))
+		}
+		for _, line := range r.corpus {
+			fmt.Fprintf(&b, "- %s\n", line)
+		}
+	}
 	b.WriteString(methods)
 	b.WriteString("\n## Every benchmark of the run (medians)\n\n")
 	b.WriteString("| Benchmark | Metrics |\n|---|---|\n")
@@ -684,6 +721,14 @@ const methods = `
   waits for: ` + "`warden run --agent A -- true`" + ` end to end — the runner's own start, its token,
   registration with the server, the sandbox built and torn down — against plain exec of true. Both run
   as root, like the sandbox's tests; elsewhere they are not measured.
+- **Flow facts** (BenchmarkPipelineFlow in internal/gateway): the decision of BenchmarkPipeline (1 policy,
+  no budgets) with six arguments (recipient, IBAN, amount, subject, a 500-byte body, URL) in a session
+  whose value index holds 1 MiB of realistic untrusted mail (senders, IBANs, account numbers, amounts,
+  links, quoted phrases), minus the same decision with no flow state: labels, the session's facts, the
+  arguments read and looked up, the Cedar records, the audit event's flow. The fleet row reads the
+  session back from PostgreSQL before the decision (one indexed query; observations settled).
+  taint.Facts (BenchmarkFacts in internal/taint) is the lookup alone; BenchmarkObserve100KB indexes
+  100 KB of such mail into a full session. Baseline: extracting the 500-byte body alone.
 - **Supply-chain scan** (BenchmarkScanSkill, BenchmarkScanText in internal/scan): every rule over a
   realistic 10 MB skill (internal/skilltest: Markdown references with typographic punctuation and
   non-Latin text, Python and shell scripts, JSON Lines schemas), file by file as ` + "`warden skill add`" + `
