@@ -850,11 +850,8 @@ func canonicalDecimal(b []byte, s string) ([]byte, bool) {
 	return b, true
 }
 
-// phrases emits the text between quotes — "…", “…”, ‘…’, and '…' where the apostrophes are
-// clearly quotes (after a space, before a non-letter) — of 2 to 12 words in 8 to 200 bytes,
-// lower-cased with whitespace collapsed.
-// nextQuote returns the index at or after i of the next byte that may open a quote: '"', '\''
-// or 0xE2 (the first byte of “ and ‘); -1 when there is none.
+// nextQuote returns the index at or after i of the next byte that may open a quote (a double
+// quote, an apostrophe, or 0xE2, the first byte of “ and ‘); -1 when there is none.
 func nextQuote(s string, i int) int {
 	best := -1
 	for _, c := range [...]byte{'"', '\'', 0xE2} {
@@ -869,6 +866,9 @@ func nextQuote(s string, i int) int {
 	return best
 }
 
+// phrases emits the text between quotes — "…", “…”, ‘…’, and '…' where the apostrophes are
+// clearly quotes (after a space, before a non-letter) — of 2 to 12 words in 8 to 200 bytes,
+// lower-cased with whitespace collapsed.
 func (e *extractor) phrases(s string) {
 	for i := 0; i < len(s); i++ {
 		// Jump to the next byte that may open a quote (IndexByte is vectorised; most text has
