@@ -200,6 +200,20 @@ func (s *Service) TestPolicies(ctx context.Context, t PolicyTest) ([]PolicyCaseR
 	return out, nil
 }
 
+// PolicySchema returns the Cedar schema of the policies that may be written over the registered
+// tools (the built-in egress tool among them).
+func (s *Service) PolicySchema(ctx context.Context) (*apitype.PolicySchema, error) {
+	tools, err := s.store.Tools(ctx)
+	if err != nil {
+		return nil, err
+	}
+	text, err := cedar.Schema(gateway.WithBuiltins(tools))
+	if err != nil {
+		return nil, err
+	}
+	return &apitype.PolicySchema{Schema: text}, nil
+}
+
 // ExplainPolicy explains the decision the policies in force make for one request.
 func (s *Service) ExplainPolicy(ctx context.Context, c PolicyCase) (cedar.Explanation, error) {
 	engine, err := s.engineFor(ctx, nil)

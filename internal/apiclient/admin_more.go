@@ -145,6 +145,11 @@ func (c *Client) Replay(ctx context.Context, req apitype.ReplayRequest) (*apityp
 	return &rep, c.Do(ctx, http.MethodPost, "/v1/replay", req, &rep)
 }
 
+// PolicySchema returns the Cedar schema policies are validated against.
+func (c *Client) PolicySchema(ctx context.Context) (*apitype.PolicySchema, error) {
+	return call[*apitype.PolicySchema](ctx, c, http.MethodGet, "/v1/policies/schema", nil)
+}
+
 // ExplainPolicy decides one request and says how.
 func (c *Client) ExplainPolicy(ctx context.Context, req apitype.PolicyCase) (*apitype.Explanation, error) {
 	var x apitype.Explanation

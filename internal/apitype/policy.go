@@ -56,6 +56,12 @@ type PolicyTest struct {
 	Cases []PolicyCase      `json:"cases"`
 }
 
+// PolicySchema is the Cedar schema, in Cedar's human-readable schema syntax, of the policies that
+// may be written over the registered tools: what `policy apply` validates against.
+type PolicySchema struct {
+	Schema string `json:"schema"`
+}
+
 // PolicyCaseResult is the outcome of one case.
 type PolicyCaseResult struct {
 	Name        string      `json:"name"`

@@ -19,6 +19,7 @@ import (
 var policyCommands = []command{
 	{"policy apply", "FILE|DIR [--comment TEXT]", "validate Cedar policies and store them as a new version", policyApply},
 	{"policy history", "", "list policy versions", policyHistory},
+	{"policy schema", "", "print the Cedar schema policies are validated against (context, flow facts, tools' actions)", policySchema},
 	{"policy show", "[VERSION]", "print a version's policies (default: the latest)", policyShow},
 	{"policy rollback", "VERSION [--reason TEXT]", "make an earlier version current again (as a new version)", policyRollback},
 	{"policy test", "FILE [--policies FILE|DIR]", "check a YAML list of requests against expected decisions; non-zero exit on a mismatch", policyTest},
@@ -101,6 +102,22 @@ func policyApply(ctx context.Context, inv *invocation) error {
 	return inv.print(ps, func(w io.Writer) {
 		fmt.Fprintf(w, "Policy version %d in force (%d files).\n", ps.Version, len(ps.Files))
 	})
+}
+
+func policySchema(ctx context.Context, inv *invocation) error {
+	inv.clientFlags()
+	if _, err := inv.parse(); err != nil {
+		return err
+	}
+	c, err := inv.client()
+	if err != nil {
+		return err
+	}
+	sch, err := c.PolicySchema(ctx)
+	if err != nil {
+		return err
+	}
+	return inv.print(sch, func(w io.Writer) { io.WriteString(w, sch.Schema) })
 }
 
 func policyHistory(ctx context.Context, inv *invocation) error {

@@ -138,6 +138,9 @@ func (a *API) toolRoutes(mux *http.ServeMux) {
 		}
 		return answer(w, http.StatusOK)(a.Admin.Replay(r.Context(), req))
 	}))
+	mux.Handle("GET /v1/policies/schema", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
+		return answer(w, http.StatusOK)(a.Admin.PolicySchema(r.Context()))
+	}))
 	mux.Handle("POST /v1/policies/explain", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, p *warden.Principal) error {
 		var req admin.PolicyCase
 		if err := decodeJSON(w, r, &req); err != nil {

@@ -486,3 +486,25 @@ when { context.labels.effect == "external" && context.taint.args.containsAny(["b
 		}
 	}
 }
+
+// TestPolicySchemaDeclaresFlowFacts: `warden policy schema` prints the schema policies are
+// validated against, with the flow facts and the registered tools' actions.
+func TestPolicySchemaDeclaresFlowFacts(t *testing.T) {
+	t.Parallel()
+	in := start(t, t.TempDir(), nil)
+	if _, err := in.cli(in.admin, "tool", "add", "crm", "--http", "http://127.0.0.1:9", "--route", "POST /messages -> messages.send"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := in.cli(in.admin, "policy", "schema")
+	for _, want := range []string{
+		"labels: {data: String, effect: String, output: String}",
+		"session: {id: String, private_read: Bool, untrusted_read: Bool, untrusted_sources: Set<String>}",
+		"taint: {any: Bool, args: Set<String>}",
+		`action "crm:messages.send" in ["crm"]`,
+		`action "egress:net.connect"`,
+	} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Fatalf("policy schema lacks %q: %v\n%s", want, err, out)
+		}
+	}
+}
