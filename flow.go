@@ -112,8 +112,8 @@ func AnnotationsOf(manifest json.RawMessage) *ToolAnnotations {
 // labelled is taken at its most dangerous: output untrusted (openWorldHint defaults to true),
 // effect external (readOnlyHint defaults to false and destructiveHint to true), data public
 // (no annotation says whether a tool reads confidential data: label it). An HTTP route that
-// only reads (GET, HEAD, OPTIONS) has effect none by default; the egress tool's connections
-// are external.
+// only reads (GET, HEAD, OPTIONS) and an MCP server's resources/read, prompts/get and the like
+// have effect none by default; the egress tool's connections are external.
 func ResolveFlowLabels(t *Tool, action, method string, ann *ToolAnnotations) FlowLabels {
 	var l FlowLabels
 	set := func(dst *FlowLabel, key string, def FlowLabel) {
@@ -148,6 +148,9 @@ func ResolveFlowLabels(t *Tool, action, method string, ann *ToolAnnotations) Flo
 		case ann.DestructiveHint != nil:
 			effDef = FlowLabel{Value: EffectExternal, Source: LabelFromAnnotation, Detail: "destructiveHint=true"}
 		}
+	case isMCP && mcpReadMethods[action]:
+		// Not a tool: the MCP methods that read a server's resources and prompts change nothing.
+		effDef = FlowLabel{Value: EffectNone, Source: LabelFromDefault, Detail: action}
 	case t != nil && t.Kind == ToolHTTP:
 		switch method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
@@ -159,6 +162,10 @@ func ResolveFlowLabels(t *Tool, action, method string, ann *ToolAnnotations) Flo
 	set(&l.Effect, LabelEffect, effDef)
 	return l
 }
+
+// mcpReadMethods are the MCP methods other than tools/call that warden relays as actions of an
+// MCP tool; they read, and their output (a resource's text, a prompt) is untrusted by default.
+var mcpReadMethods = map[string]bool{"resources/read": true, "resources/subscribe": true, "prompts/get": true, "completion/complete": true}
 
 // FlowFacts are what the session of a call had read when it was decided, and which of its
 // arguments carry values that came from untrusted output: what policy sees as context.labels,
