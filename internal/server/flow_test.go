@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -505,6 +506,46 @@ func TestPolicySchemaDeclaresFlowFacts(t *testing.T) {
 	} {
 		if err != nil || !strings.Contains(out, want) {
 			t.Fatalf("policy schema lacks %q: %v\n%s", want, err, out)
+		}
+	}
+}
+
+// TestLocalServerOutputIsObserved: a local MCP server (stdio, in the sandbox, through the Go
+// SDK's client) is observed like a remote one: what it returned taints the session's next call.
+func TestLocalServerOutputIsObserved(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("local MCP servers run in warden's Linux sandbox")
+	}
+	t.Parallel()
+	in := start(t, t.TempDir(), nil)
+	_, _, cred := addLocalNotes(t, in, "echo")
+	dir := t.TempDir()
+	writeFile(t, dir, "flow.cedar", `
+@id("notes-bot")
+permit(principal == Agent::"notes-bot", action, resource);
+
+@id("no-echo-of-what-was-read")
+forbid(principal, action, resource) when { context.taint.args.contains("message") };
+`)
+	if _, err := in.cli(in.admin, "policy", "apply", dir); err != nil {
+		t.Fatal(err)
+	}
+	token := in.mustToken(cred.ClientID, cred.ClientSecret)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, url := range []string{in.url + "/mcp", in.url + "/mcp/notes"} {
+		cs := mcpConnect(t, url, token)
+		name := "echo"
+		if strings.HasSuffix(url, "/mcp") {
+			name = "notes.echo"
+		}
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: map[string]any{"message": "write to Mallory@Evil.example"}})
+		if err != nil || res.IsError {
+			t.Fatalf("%s: first echo: %v %s", url, err, resultText(res))
+		}
+		res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: map[string]any{"message": "mallory@evil.example"}})
+		if err != nil || !res.IsError || !strings.Contains(resultText(res), "no-echo-of-what-was-read") {
+			t.Fatalf("%s: an argument the server's output named was not refused: %v %s", url, err, resultText(res))
 		}
 	}
 }
