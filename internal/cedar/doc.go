@@ -13,9 +13,11 @@
 //   - resource: Tool::"<tool>" when the request names no resource, otherwise
 //     Resource::"<resource>" whose parent is Tool::"<tool>"; `resource in Tool::"github"` matches both.
 //   - context: args (the call's arguments), risk (String), risk_level (Long 1-4), tool (String),
-//     session (String), on_behalf_of (String, "" when the agent acts as itself), body_inspected
-//     (Bool, false when an HTTP request body goes upstream unparsed), now (Long, Unix seconds)
-//     and datetime (the same instant as a Cedar datetime).
+//     on_behalf_of (String, "" when the agent acts as itself), body_inspected (Bool, false when
+//     an HTTP request body goes upstream unparsed), now (Long, Unix seconds), datetime (the same
+//     instant as a Cedar datetime), and the flow facts: labels {output, data, effect},
+//     session {id, untrusted_read, untrusted_sources, private_read} and taint {args, any}
+//     (docs/flow.md; a record used whole is a compile problem).
 //
 // Arguments convert from JSON: objects are records, arrays sets, strings String, booleans Boolean;
 // an integer within 64 bits is a Long, a fraction with at most 4 decimal places within decimal's

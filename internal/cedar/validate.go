@@ -2,6 +2,7 @@ package cedar
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -69,6 +70,9 @@ const (
 type checker struct {
 	vocab    *vocabulary
 	problems []string
+	// records counts, per record of the context whose attributes warden fixes (labels, session,
+	// taint), the times a condition names it and the times it reads one of its attributes.
+	records map[string]*[2]int
 }
 
 func (c *checker) addf(format string, args ...any) {
@@ -84,6 +88,7 @@ func (c *checker) policy(p *xast.Policy) []string {
 	for _, cond := range p.Conditions {
 		xast.Inspect(xast.NewNode(cond.Body), c.node)
 	}
+	c.wholeRecords()
 	return c.problems
 }
 
@@ -221,8 +226,10 @@ func (c *checker) node(n xast.IsNode) bool {
 		c.entityType(n.EntityType)
 	case xast.NodeTypeAccess:
 		c.attribute(n.Arg, n.Value)
+		c.countRecord(n, n.Arg)
 	case xast.NodeTypeHas:
 		c.attribute(n.Arg, n.Value)
+		c.countRecord(nil, n.Arg)
 	case xast.NodeTypeGetTag:
 		c.tags(n.Left)
 	case xast.NodeTypeHasTag:
@@ -269,6 +276,61 @@ func (c *checker) attribute(of xast.IsNode, name types.String) {
 	case "action":
 		c.addf("actions have no attributes; %q cannot be read from action", name)
 	}
+}
+
+// contextRecord returns the name of the record of the context n is, such as "session" for
+// context.session; "" when n is none of them.
+func contextRecord(n xast.IsNode) string {
+	acc, ok := n.(xast.NodeTypeAccess)
+	if !ok {
+		return ""
+	}
+	if v, ok := acc.Arg.(xast.NodeTypeVariable); !ok || v.Name != "context" {
+		return ""
+	}
+	if _, ok := contextRecords[string(acc.Value)]; !ok {
+		return ""
+	}
+	return string(acc.Value)
+}
+
+// countRecord counts a condition's naming of a context record (node) and its reading of one of
+// a record's attributes (arg, the record read from).
+func (c *checker) countRecord(node, arg xast.IsNode) {
+	if c.records == nil {
+		c.records = map[string]*[2]int{}
+	}
+	count := func(name string, i int) {
+		if c.records[name] == nil {
+			c.records[name] = &[2]int{}
+		}
+		c.records[name][i]++
+	}
+	if node != nil {
+		if name := contextRecord(node); name != "" {
+			count(name, 0)
+		}
+	}
+	if name := contextRecord(arg); name != "" {
+		count(name, 1)
+	}
+}
+
+// wholeRecords notes a context record used whole rather than through its attributes. Comparing
+// one is legal Cedar but never what was meant — and context.session was a String (the session
+// id) before flow facts made it a record: a policy written then, context.session == "s-1",
+// would now be silently false.
+func (c *checker) wholeRecords() {
+	for _, name := range slices.Sorted(maps.Keys(c.records)) {
+		if n := c.records[name]; n[0] > n[1] {
+			hint := ""
+			if name == ctxSession {
+				hint = " (context.session was the session id before flow facts: it is context.session.id now)"
+			}
+			c.addf("context.%s is a record: use its attributes (%s)%s", name, strings.Join(contextRecords[name], ", "), hint)
+		}
+	}
+	c.records = nil
 }
 
 // recordAttribute checks `context.R.name` and `context.R has name` for the records of the
