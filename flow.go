@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -59,6 +60,20 @@ func ValidateFlowLabel(key, value string) error {
 		return Errorf(EInvalid, "label %s=%q: use %s", key, value, strings.Join(values, " or "))
 	}
 	return nil
+}
+
+// mostDangerous is each flow label's value that contains the least: what a label that cannot be
+// read is taken as.
+var mostDangerous = map[string]string{LabelOutput: OutputUntrusted, LabelData: DataPrivate, LabelEffect: EffectExternal}
+
+// checkedLabel is an admin's label as resolution takes it. A value that is not one of the label's
+// — a free-form label named output, data or effect set before they were flow labels — is taken at
+// its most dangerous, never as what it might have meant.
+func checkedLabel(key, value, source string) FlowLabel {
+	if ValidateFlowLabel(key, value) != nil {
+		return FlowLabel{Value: mostDangerous[key], Source: source, Detail: "invalid value " + strconv.Quote(value) + " taken at its most dangerous"}
+	}
+	return FlowLabel{Value: value, Source: source}
 }
 
 // FlowLabel is one resolved flow label of an action and where it came from.
@@ -119,11 +134,11 @@ func ResolveFlowLabels(t *Tool, action, method string, ann *ToolAnnotations) Flo
 	set := func(dst *FlowLabel, key string, def FlowLabel) {
 		if t != nil {
 			if v, ok := t.ActionLabels[action][key]; ok {
-				*dst = FlowLabel{Value: v, Source: LabelFromAction}
+				*dst = checkedLabel(key, v, LabelFromAction)
 				return
 			}
-			if v, ok := t.Labels[key]; ok && IsFlowLabel(key) {
-				*dst = FlowLabel{Value: v, Source: LabelFromTool}
+			if v, ok := t.Labels[key]; ok {
+				*dst = checkedLabel(key, v, LabelFromTool)
 				return
 			}
 		}

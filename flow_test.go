@@ -40,6 +40,9 @@ func TestResolveFlowLabels(t *testing.T) {
 			want{OutputUntrusted, LabelFromDefault, DataPublic, LabelFromDefault, EffectExternal, LabelFromDefault, ""}},
 		{"annotations do not apply to HTTP", api, "items.create", "POST", &ToolAnnotations{ReadOnlyHint: &yes},
 			want{OutputUntrusted, LabelFromDefault, DataPublic, LabelFromDefault, EffectExternal, LabelFromDefault, ""}},
+		{"labels stored before they were flow labels, with other values", &Tool{Name: "old", Kind: ToolMCP,
+			Labels: map[string]string{LabelOutput: "json", LabelData: "pii", LabelEffect: "writes"}}, "x", "", &ToolAnnotations{ReadOnlyHint: &yes, OpenWorldHint: &no},
+			want{OutputUntrusted, LabelFromTool, DataPrivate, LabelFromTool, EffectExternal, LabelFromTool, `invalid value "writes" taken at its most dangerous`}},
 		{"egress", EgressTool, EgressConnect, "", nil,
 			want{OutputUntrusted, LabelFromDefault, DataPublic, LabelFromDefault, EffectExternal, LabelFromDefault, ""}},
 	}
