@@ -139,6 +139,7 @@ type flowRef struct {
 	key      taint.Key
 	labels   warden.FlowLabels
 	src      taint.Source
+	observed bool // the output was recorded (Observe)
 }
 
 // Observe records the output of an allowed call in its session's flow state, before the entry
@@ -159,7 +160,21 @@ func (p *Permit) Observe(content any) error {
 	if err := p.flow.sessions.Record(ctx, p.flow.key, p.flow.src, p.flow.labels, content); err != nil {
 		return fmt.Errorf("%w: %w", ErrFlowUnrecorded, err)
 	}
+	p.flow.observed = true
 	return nil
+}
+
+// observeUnseen records, for an allowed call that ended well without its output being observed
+// (the decision API's outcome without content, an egress connection, an empty response), that
+// the session read its action's kind of output: what it said is unknown, but that it was read
+// is not. Called by Done.
+func (p *Permit) observeUnseen(log interface{ Warn(string, ...any) }, o Outcome) {
+	if p.flow == nil || p.flow.observed || o.Status != warden.StatusOK {
+		return
+	}
+	if err := p.Observe(nil); err != nil {
+		log.Warn("recording that a session read an output failed", "decision", p.Decision.ID, "err", err)
+	}
 }
 
 // flowRecordTimeout bounds how long an output waits to be recorded in the store.

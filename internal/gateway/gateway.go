@@ -89,6 +89,7 @@ func (p *Permit) Done(o Outcome) {
 		p.done(o)
 		p.done = nil
 	case p.allowed != nil:
+		p.observeUnseen(p.allowed.g.Log, o)
 		a := p.allowed
 		p.allowed = nil
 		a.unregister()
@@ -110,6 +111,7 @@ func (p *Permit) End(o Outcome) (record func()) {
 		p.done = nil
 		return func() { done(o) }
 	case p.allowed != nil:
+		p.observeUnseen(p.allowed.g.Log, o)
 		a := p.allowed
 		p.allowed = nil
 		a.unregister()

@@ -192,6 +192,14 @@ func (g *Pipeline) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *http
 	hc := &httpCall{permit: p}
 	out = out.WithContext(contextWith(p.Ctx, hc))
 	cw := &countingWriter{ResponseWriter: w}
+	defer func() {
+		// The proxy aborts a response whose body failed half-way (the upstream's, or one
+		// withheld unrecorded) by panicking with http.ErrAbortHandler: the call is still done.
+		if v := recover(); v != nil {
+			p.Done(Outcome{Status: warden.StatusError, UpstreamStatus: cw.status, Latency: time.Since(start), BytesIn: body.n.Load(), BytesOut: cw.n})
+			panic(v)
+		}
+	}()
 	proxy.ServeHTTP(cw, out)
 	o := Outcome{Status: warden.StatusOK, UpstreamStatus: cw.status, Latency: time.Since(start), BytesIn: body.n.Load(), BytesOut: cw.n}
 	switch {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -205,17 +206,24 @@ func (s *session) call(ctx context.Context, c *gateway.Caller, tc *toolCall, out
 		tr = &relayTransport{s: s, out: out, owner: owner}
 	}
 	var reply toolReply
+	var unrecorded error // the answer could not be recorded in the session's flow state
 	f := s.forward(ctx, c, permit, tc.meta, len(tc.args), tr.stream(), func(ctx context.Context, up *upstream, meta mcp.Meta) (bool, error) {
 		var err error
 		reply, err = tr.callTool(ctx, up, server, name, tc, meta)
+		if err == nil {
+			// Observed before the outcome (and so before the agent gets it); an answer that
+			// cannot be recorded is withheld, and the call's outcome is an error.
+			if unrecorded = observe(permit, reply.typed, reply.raw, reply.rpcErr); unrecorded != nil {
+				return true, nil
+			}
+		}
 		return reply.rpcErr != nil || reply.isError, err
 	})
 	switch {
+	case f.err == nil && unrecorded != nil:
+		s.g.log.Error("recording an MCP result in its session's flow state failed; withheld", "tool", server, "err", unrecorded)
+		return callAnswer{permit: permit, result: toolError(gateway.FlowUnrecordedMessage+" (decision "+permit.Decision.ID+")", permit)}
 	case f.err == nil:
-		if err := observe(permit, reply.typed, reply.raw, reply.rpcErr); err != nil {
-			s.g.log.Error("recording an MCP result in its session's flow state failed; withheld", "tool", server, "err", err)
-			return callAnswer{permit: permit, result: toolError(gateway.FlowUnrecordedMessage+" (decision "+permit.Decision.ID+")", permit)}
-		}
 		return callAnswer{permit: permit, reply: reply}
 	case ctx.Err() != nil:
 		return callAnswer{permit: permit, silent: true}
@@ -259,20 +267,32 @@ func (s *session) authorized(ctx context.Context, req mcp.Request, c *gateway.Ca
 		return nil, deniedError(permit)
 	}
 	var res mcp.Result
+	var unrecorded error
 	f := s.forward(ctx, c, permit, meta, len(args), nil, func(ctx context.Context, up *upstream, meta mcp.Meta) (bool, error) {
 		var err error
 		res, err = do(ctx, up, meta)
+		var werr *jsonrpc.Error
+		switch {
+		case err == nil:
+			unrecorded = observe(permit, res)
+		case errors.As(err, &werr):
+			// The upstream's own error goes to the agent as it is: its message is its output.
+			unrecorded = observe(permit, nil, json.RawMessage(strconv.Quote(werr.Message)))
+		}
+		if unrecorded != nil {
+			return true, nil
+		}
 		return false, err
 	})
+	if unrecorded != nil {
+		s.g.log.Error("recording an MCP result in its session's flow state failed; withheld", "tool", server, "err", unrecorded)
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: gateway.FlowUnrecordedMessage}
+	}
 	if f.err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, s.answerError(server, f)
-	}
-	if err := observe(permit, res); err != nil {
-		s.g.log.Error("recording an MCP result in its session's flow state failed; withheld", "tool", server, "err", err)
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: gateway.FlowUnrecordedMessage}
 	}
 	return res, nil
 }

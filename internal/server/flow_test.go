@@ -227,6 +227,16 @@ tools:
 	if d := decide(strings.Replace(pay, "%s", "run-8", 1)); d["effect"] != "allow" {
 		t.Fatalf("send in another session: %v", d)
 	}
+	// An outcome without content still says the session read the action's untrusted output.
+	d = decide(`{"tool":"mail","action":"read_email","session":"run-10"}`)
+	if r := in.do("POST", "/v1/decisions/"+d["decision_id"].(string)+"/outcome", auth, `{"status":"ok"}`); r.status != http.StatusNoContent {
+		t.Fatalf("outcome without content: %d %s", r.status, r.body)
+	}
+	decide(`{"tool":"mail","action":"send_email","session":"run-10","arguments":{"to":"alice@example.com"}}`)
+	evs := in.events("type=tool.call&agent=mail-bot&action=send_email")
+	if f := evs[len(evs)-1].Flow; f == nil || !f.UntrustedRead || f.Session != "run-10" || len(f.Tainted) != 0 {
+		t.Fatalf("after an outcome without content: %+v", f)
+	}
 	// Bad input changes nothing: a session id with a space, content that is not JSON.
 	if r := in.do("POST", "/v1/authorize", auth, `{"tool":"mail","action":"send_email","session":"a b"}`); r.status != 400 {
 		t.Fatalf("session with a space: %d %s", r.status, r.body)
@@ -548,4 +558,70 @@ forbid(principal, action, resource) when { context.taint.args.contains("message"
 			t.Fatalf("%s: an argument the server's output named was not refused: %v %s", url, err, resultText(res))
 		}
 	}
+}
+
+// TestHTTPResponseCutShortIsDone: an upstream that dies half-way through a response body makes
+// the proxy abort the answer; the call is still done — its outcome recorded, its slot released.
+func TestHTTPResponseCutShortIsDone(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		w.WriteHeader(200)
+		io.WriteString(w, "partial")
+		w.(http.Flusher).Flush()
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	t.Cleanup(up.Close)
+	in := start(t, t.TempDir(), nil)
+	doc := `
+agents:
+  - name: reader
+    owner: bob@example.com
+    purpose: Read pages
+tools:
+  - name: pages
+    http: ` + up.URL + `
+    risk: low
+    routes: ["GET /page -> page.get"]
+    labels: {output: trusted}   # streamed, not read first: the proxy meets the cut itself
+budgets:
+  - agent: reader
+    tool: pages
+    concurrency: 1
+`
+	var plan admin.Plan
+	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", doc))
+	dir := t.TempDir()
+	writeFile(t, dir, "p.cedar", `permit(principal == Agent::"reader", action, resource);`)
+	if _, err := in.cli(in.admin, "policy", "apply", dir); err != nil {
+		t.Fatal(err)
+	}
+	cred := plan.Credentials["reader"]
+	h := map[string]string{"Authorization": "Bearer " + in.mustToken(cred.ClientID, cred.ClientSecret)}
+	for i := range 2 {
+		req, _ := http.NewRequest("GET", in.url+"/http/pages/page", nil)
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if i == 1 && resp.StatusCode == http.StatusTooManyRequests {
+				t.Fatalf("the cut call still holds its concurrency slot")
+			}
+		}
+	}
+	eventuallyTrue(t, "both cut calls' outcomes recorded", func() bool {
+		n := 0
+		for _, ev := range in.events("type=tool.result&agent=reader") {
+			if ev.Outcome.Status == warden.StatusError {
+				n++
+			}
+		}
+		return n == 2
+	})
 }
