@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"html"
 	"io"
 	"mime"
 	"net/http"
@@ -447,7 +449,26 @@ func observeResponse(resp *http.Response, p *Permit, max int64) error {
 	if !p.ObservesOutput() || resp.Body == nil || resp.Body == http.NoBody {
 		return nil
 	}
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		// Warden asked for none (the transport decodes what it asks for itself): an upstream that
+		// encodes anyway sends what warden cannot read, and so cannot hand on.
+		resp.Body.Close()
+		return fmt.Errorf("%w: the response is encoded (%s)", ErrFlowUnrecorded, ce)
+	}
+	// Headers that carry text the agent may follow: where to go next.
+	var headers []any
+	for _, h := range [...]string{"Location", "Content-Location", "Link", "Refresh"} {
+		for _, v := range resp.Header.Values(h) {
+			headers = append(headers, v)
+		}
+	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
+		if len(headers) > 0 {
+			if err := p.Observe(headers); err != nil {
+				resp.Body.Close()
+				return err
+			}
+		}
 		resp.Body = &observingBody{ReadCloser: resp.Body, p: p}
 		return nil
 	}
@@ -455,7 +476,11 @@ func observeResponse(resp *http.Response, p *Permit, max int64) error {
 	if err != nil {
 		return err
 	}
-	if err := p.Observe(decodeOutput(head)); err != nil {
+	content := decodeOutput(head)
+	if len(headers) > 0 {
+		content = append(headers, content)
+	}
+	if err := p.Observe(content); err != nil {
 		resp.Body.Close()
 		return err
 	}
@@ -466,15 +491,73 @@ func observeResponse(resp *http.Response, p *Permit, max int64) error {
 	return nil
 }
 
-// decodeOutput is a response body as observation takes it: decoded JSON, or text.
+// decodeOutput is a response body as observation takes it: decoded JSON, or text (with its
+// escapes decoded: observedText).
 func decodeOutput(b []byte) any {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v any
 	if dec.Decode(&v) != nil || dec.More() {
-		return string(b)
+		return observedText(string(b))
 	}
 	return v
+}
+
+// observedText is text as observation takes it: as it is and, when it holds escapes that a
+// reader decodes — JSON's (\u0040, \", \/), HTML's (&#64;, &amp;, &nbsp;) — decoded too, so that
+// a value written escaped (an event stream's JSON, newline-delimited JSON, an HTML page) is
+// known by what the model reads.
+func observedText(s string) any {
+	if !strings.ContainsAny(s, `\&`) {
+		return s
+	}
+	out := []any{s}
+	if u := jsonUnescape(s); u != s {
+		out = append(out, u)
+	}
+	if h := html.UnescapeString(jsonUnescape(s)); h != s && h != out[len(out)-1] {
+		out = append(out, h)
+	}
+	return out
+}
+
+// jsonUnescape decodes JSON string escapes wherever they are in s; an escape it cannot read is
+// left as it is.
+func jsonUnescape(s string) string {
+	i := strings.IndexByte(s, '\\')
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	b.WriteString(s[:i])
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 == len(s) {
+			b.WriteByte(c)
+			continue
+		}
+		switch e := s[i+1]; e {
+		case '"', '\\', '/':
+			b.WriteByte(e)
+			i++
+		case 'n', 't', 'r', 'b', 'f':
+			b.WriteByte(' ')
+			i++
+		case 'u':
+			if i+6 <= len(s) {
+				if r, err := strconv.ParseUint(s[i+2:i+6], 16, 32); err == nil {
+					b.WriteRune(rune(r))
+					i += 5
+					continue
+				}
+			}
+			b.WriteByte(c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // observingBody observes a streamed response piece by piece before each is relayed. A value
@@ -492,7 +575,7 @@ func (b *observingBody) Read(buf []byte) (int, error) {
 	n, err := b.ReadCloser.Read(buf)
 	if n > 0 {
 		piece := append(b.tail, buf[:n]...)
-		if oerr := b.p.Observe(string(piece)); oerr != nil {
+		if oerr := b.p.Observe(observedText(string(piece))); oerr != nil {
 			return 0, oerr // nothing of what was not recorded is relayed
 		}
 		if len(piece) > observeOverlap {
