@@ -193,6 +193,25 @@ func (p *Permit) ObservesOutput() bool {
 	return p != nil && p.flow != nil && p.flow.sessions != nil && (p.flow.labels.Untrusted() || p.flow.labels.Private())
 }
 
+// ObserveSession records output an upstream sent a session outside any call (an MCP server's
+// request or log message while none of the session's calls is in flight) as output of the
+// tool, by the tool's own labels.
+func (g *Pipeline) ObserveSession(ctx context.Context, agentID, session string, tool *warden.Tool, content any) error {
+	if g.Flow == nil || tool == nil {
+		return nil
+	}
+	labels := FlowLabels(tool, "", nil)
+	if !labels.Untrusted() && !labels.Private() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flowRecordTimeout)
+	defer cancel()
+	if err := g.Flow.Record(ctx, taint.Key{Agent: agentID, Session: session}, taint.Source{Tool: tool.Name}, labels, content); err != nil {
+		return fmt.Errorf("%w: %w", ErrFlowUnrecorded, err)
+	}
+	return nil
+}
+
 // EndSession forgets the flow state of a session that ended (an MCP session closed), here and
 // in the store.
 func (g *Pipeline) EndSession(agentID, session string) {

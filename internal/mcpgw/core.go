@@ -127,6 +127,7 @@ func (s *session) forward(ctx context.Context, c *gateway.Caller, p *gateway.Per
 		return forwarded{err: err, canceled: octx.Err() != nil}
 	}
 	f, meta := up.begin(s, ctx, meta, out)
+	f.permit = p
 	defer up.end(f)
 	start := time.Now()
 	failed, err := do(context.WithValue(octx, flightKey{}, f), up, meta)

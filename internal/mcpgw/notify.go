@@ -10,6 +10,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/mcpgw/wire"
 )
 
@@ -121,7 +123,7 @@ func (up *upstream) deliver(f *flight, method string, params mcp.Params) {
 }
 
 func (up *upstream) relayRequest(ctx context.Context, method string, params mcp.Params) (mcp.Result, error) {
-	s, tctx, _, ok := up.target()
+	s, tctx, f, ok := up.target()
 	if !ok {
 		up.g.log.Info("refused a request from a shared mcp server: no single agent call to relay it to", "tool", up.tool.Name, "method", method)
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest,
@@ -129,6 +131,9 @@ func (up *upstream) relayRequest(ctx context.Context, method string, params mcp.
 	}
 	if !s.supports(method, params) {
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "the agent's client does not support " + method}
+	}
+	if method != "roots/list" && !up.observed(f, s, params) {
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: gateway.FlowUnrecordedMessage}
 	}
 	if p, ok := params.(*mcp.ElicitParams); ok && p.ElicitationID != "" && up.st != nil {
 		up.st.noteElicitation(p.ElicitationID, s)
@@ -145,6 +150,9 @@ func (up *upstream) relayProgress(p *mcp.ProgressNotificationParams) {
 	f := up.tokens[tok]
 	up.mu.Unlock()
 	if f == nil || f.token == nil {
+		return
+	}
+	if p.Message != "" && !up.observed(f, f.s, p.Message) {
 		return
 	}
 	q := *p
@@ -174,6 +182,9 @@ func (up *upstream) relayLog(f *flight, params mcp.Params) {
 		if lvl == "" || levelRank(level) < levelRank(lvl) {
 			return
 		}
+	}
+	if !up.observed(f, s, params) {
+		return
 	}
 	if s.ep.tool == "" {
 		name := up.tool.Name
@@ -209,6 +220,42 @@ func (up *upstream) relayElicitationComplete(p *mcp.ElicitationCompleteParams) {
 	if s != nil {
 		up.notify(s, s.ctx, "notifications/elicitation/complete", p)
 	}
+}
+
+// observed records what the upstream sends an agent outside a call's result — a sampling or
+// elicitation request, a log message, a progress message — in the session's flow state, under
+// the call it came with (f) or, with none, as output of the upstream's tool for the session. It
+// reports false when that could not be recorded: the message must not reach the agent.
+func (up *upstream) observed(f *flight, s *session, content any) bool {
+	if raw, ok := content.(json.RawMessage); ok {
+		content = decodeOutput(raw)
+	} else if _, ok := content.(string); !ok && content != nil {
+		b, err := json.Marshal(content)
+		if err != nil {
+			return false
+		}
+		content = decodeOutput(b)
+	}
+	var err error
+	switch {
+	case f != nil && f.permit != nil:
+		err = f.permit.Observe(content)
+	case s != nil:
+		if o, ok := up.g.p.(sessionObserver); ok {
+			err = o.ObserveSession(s.ctx, s.agentID, s.ss.ID(), up.tool, content)
+		}
+	}
+	if err != nil {
+		up.g.log.Error("recording an mcp upstream's message in the session's flow state failed; withheld", "tool", up.tool.Name, "err", err)
+		return false
+	}
+	return true
+}
+
+// sessionObserver records output an upstream sends a session outside any call
+// (gateway.Pipeline.ObserveSession).
+type sessionObserver interface {
+	ObserveSession(ctx context.Context, agentID, session string, tool *warden.Tool, content any) error
 }
 
 // notify sends a notification to the agent of a session; ctx decides which stream it joins.
@@ -251,6 +298,10 @@ func (c *upstreamCall) handle(m wire.Message) {
 		}
 		if !s.supports(m.Method, params) {
 			c.answer(m.ID, nil, wire.ErrorObject(jsonrpc.CodeMethodNotFound, "the agent's client does not support "+m.Method))
+			return
+		}
+		if m.Method != "roots/list" && !up.observed(c.f, s, m.Params) {
+			c.answer(m.ID, nil, wire.ErrorObject(jsonrpc.CodeInternalError, gateway.FlowUnrecordedMessage))
 			return
 		}
 		if c.out == nil {

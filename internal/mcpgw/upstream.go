@@ -12,6 +12,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/gateway"
 )
 
 // An upstream is one client session to an upstream MCP server: either the session of one
@@ -52,6 +53,7 @@ type flight struct {
 	token   any             // the agent's progress token; nil if it gave none
 	status  atomic.Int32    // the HTTP status of the call's POST to a remote upstream
 	bytesIn atomic.Int64    // the size of the upstream's result or error member as it came on the wire
+	permit  *gateway.Permit // the call's: what the upstream sends about it is observed under it
 }
 
 func newUpstream(g *Server, tool *warden.Tool) *upstream {
