@@ -245,7 +245,10 @@ type FlowObservation struct {
 	Values    []byte `json:"values,omitempty"`
 	// Bytes is how much untrusted output the values were taken from (the session's memory bound
 	// counts it).
-	Bytes     int       `json:"bytes"`
+	Bytes int `json:"bytes"`
+	// Partial: the values are of only part of the output (it was cut), so what the session
+	// read is not all known: a replica applying it decides the session as evicted.
+	Partial   bool      `json:"partial,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
 

@@ -9,11 +9,11 @@ import (
 
 var _ warden.FlowStore = (*Store)(nil)
 
-const flowColumns = `id, agent_id, session, tool, action, decision, untrusted, private, vals, bytes, created_at`
+const flowColumns = `id, agent_id, session, tool, action, decision, untrusted, private, vals, bytes, partial, created_at`
 
 func scanFlowObservation(row scanner) (*warden.FlowObservation, error) {
 	var o warden.FlowObservation
-	err := row.Scan(&o.ID, &o.AgentID, &o.Session, &o.Tool, &o.Action, &o.Decision, &o.Untrusted, &o.Private, &o.Values, &o.Bytes,
+	err := row.Scan(&o.ID, &o.AgentID, &o.Session, &o.Tool, &o.Action, &o.Decision, &o.Untrusted, &o.Private, &o.Values, &o.Bytes, &o.Partial,
 		timeColumn{&o.CreatedAt})
 	if err != nil {
 		return nil, err
@@ -34,9 +34,9 @@ func (s *Store) AppendFlowObservation(ctx context.Context, o *warden.FlowObserva
 		vals = []byte{}
 	}
 	err := s.write.QueryRowContext(ctx, s.dialect.rebind(`INSERT INTO flow_observations
-		(agent_id, session, tool, action, decision, untrusted, private, vals, bytes, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		o.AgentID, o.Session, o.Tool, o.Action, o.Decision, o.Untrusted, o.Private, vals, o.Bytes, unixNanos(o.CreatedAt)).Scan(&o.ID)
+		(agent_id, session, tool, action, decision, untrusted, private, vals, bytes, partial, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		o.AgentID, o.Session, o.Tool, o.Action, o.Decision, o.Untrusted, o.Private, vals, o.Bytes, o.Partial, unixNanos(o.CreatedAt)).Scan(&o.ID)
 	if err != nil {
 		return storeError(err)
 	}

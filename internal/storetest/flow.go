@@ -14,7 +14,7 @@ var flowTests = []storeTest{
 		var ids []int64
 		for i, sess := range []string{"s1", "s2", "s1", "s1"} {
 			o := &warden.FlowObservation{AgentID: "agt_1", Session: sess, Tool: "mail", Action: "read", Decision: "dec_" + sess,
-				Untrusted: i%2 == 0, Private: i == 3, Values: []byte{byte(i), 0, 255}, Bytes: 100 * i, CreatedAt: base.Add(time.Duration(i) * time.Second)}
+				Untrusted: i%2 == 0, Private: i == 3, Partial: i == 3, Values: []byte{byte(i), 0, 255}, Bytes: 100 * i, CreatedAt: base.Add(time.Duration(i) * time.Second)}
 			if err := s.AppendFlowObservation(ctx, o); err != nil {
 				t.Fatal(err)
 			}
@@ -31,7 +31,7 @@ var flowTests = []storeTest{
 			t.Fatalf("s1 observations: %+v", got)
 		}
 		want := &warden.FlowObservation{ID: ids[3], AgentID: "agt_1", Session: "s1", Tool: "mail", Action: "read", Decision: "dec_s1",
-			Private: true, Values: []byte{3, 0, 255}, Bytes: 300, CreatedAt: base.Add(3 * time.Second).UTC()}
+			Private: true, Partial: true, Values: []byte{3, 0, 255}, Bytes: 300, CreatedAt: base.Add(3 * time.Second).UTC()}
 		wantEqual(t, "observation", got[2], want)
 		after, err := s.FlowObservations(ctx, "agt_1", "s1", ids[2], 0)
 		if err != nil || len(after) != 1 || after[0].ID != ids[3] {

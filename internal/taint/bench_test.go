@@ -29,27 +29,36 @@ func realisticMails(n int) []any {
 	return mails
 }
 
+// BenchmarkFacts: a session holding 1 MiB of mail, a call of 6 arguments; the values hashed by
+// the process's seed (one replica) or by the fleet's key (AES-CBC-MAC, a shared store).
 func BenchmarkFacts(b *testing.B) {
-	s := New(Config{}, nil)
-	k := Key{Agent: "a", Session: "s"}
-	for _, m := range realisticMails(1 << 20) {
-		s.Observe(k, Source{Tool: "mail", Action: "read"}, untrusted, m)
-	}
-	body := strings.Repeat("Hello Anna, the quarterly report is attached; the numbers look fine. ", 8)[:500]
-	args := map[string]any{
-		"recipient": "anna.kowalski@corp.example",
-		"iban":      "PL61 1090 1014 0000 0712 1981 2874",
-		"amount":    1234.5,
-		"subject":   "Quarterly report",
-		"body":      body,
-		"url":       "https://intranet.corp.example/reports/q3?view=summary",
-	}
-	if f := s.Facts(k, send, args); len(f.Tainted) != 0 || s.Bytes() < 1<<20-1<<14 {
-		b.Fatalf("facts %+v, bytes %d", f, s.Bytes())
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		s.Facts(k, send, args)
+	for _, bc := range []struct {
+		name string
+		key  []byte
+	}{{"unkeyed", nil}, {"keyed", []byte("0123456789abcdef")}} {
+		b.Run(bc.name, func(b *testing.B) {
+			s := New(Config{Key: bc.key}, nil)
+			k := Key{Agent: "a", Session: "s"}
+			for _, m := range realisticMails(1 << 20) {
+				s.Observe(k, Source{Tool: "mail", Action: "read"}, untrusted, m)
+			}
+			body := strings.Repeat("Hello Anna, the quarterly report is attached; the numbers look fine. ", 8)[:500]
+			args := map[string]any{
+				"recipient": "anna.kowalski@corp.example",
+				"iban":      "PL61 1090 1014 0000 0712 1981 2874",
+				"amount":    1234.5,
+				"subject":   "Quarterly report",
+				"body":      body,
+				"url":       "https://intranet.corp.example/reports/q3?view=summary",
+			}
+			if f := s.Facts(k, send, args); len(f.Tainted) != 0 || f.Evicted || s.Bytes() < 1<<17 {
+				b.Fatalf("facts %+v, bytes %d", f, s.Bytes())
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				s.Facts(k, send, args)
+			}
+		})
 	}
 }
 

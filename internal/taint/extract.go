@@ -61,29 +61,22 @@ type extractor struct {
 	buf  []byte
 	emit func(k kind, v []byte)
 	// budget is how many more bytes of text content may read (negative: no bound); arg:
-	// content is a call's argument (see numberValue).
+	// content is a call's argument (see numberValue); cut: content left something unread for
+	// want of budget.
 	budget int
 	arg    bool
+	cut    bool
 }
 
 // numberBytes is what a number in decoded JSON counts against the budget.
 const numberBytes = 8
 
-// content walks decoded JSON: every string is a leaf (leaf), every number a number. What is
-// beyond the budget is not read.
+// content walks decoded JSON: every string is a leaf (leaf), and so is every key of an object;
+// every number a number. What is beyond the budget is not read, and the extractor is cut.
 func (e *extractor) content(v any) {
 	switch v := v.(type) {
 	case string:
-		if e.budget >= 0 && len(v) > e.budget {
-			v = v[:e.budget]
-			if i := strings.LastIndexAny(v, " \n\t\r"); i >= 0 {
-				v = v[:i] // not a value cut in two
-			}
-			e.budget = 0
-		} else if e.budget >= 0 {
-			e.budget -= len(v)
-		}
-		e.leaf(v)
+		e.str(v)
 	case json.Number:
 		if e.spend() {
 			e.jsonNumber(string(v))
@@ -105,10 +98,25 @@ func (e *extractor) content(v any) {
 			e.content(x)
 		}
 	case map[string]any:
-		for _, x := range v {
+		for k, x := range v {
+			e.str(k) // a key is text like any string: {"DE89…": "pay"}
 			e.content(x)
 		}
 	}
+}
+
+// str extracts from one string of content, within the budget.
+func (e *extractor) str(v string) {
+	if e.budget >= 0 && len(v) > e.budget {
+		v = v[:e.budget]
+		if i := strings.LastIndexAny(v, " \n\t\r"); i >= 0 {
+			v = v[:i] // not a value cut in two
+		}
+		e.budget, e.cut = 0, true
+	} else if e.budget >= 0 {
+		e.budget -= len(v)
+	}
+	e.leaf(v)
 }
 
 // spend takes a number's bytes from the budget, if there are enough.
@@ -117,7 +125,7 @@ func (e *extractor) spend() bool {
 		return true
 	}
 	if e.budget < numberBytes {
-		e.budget = 0
+		e.budget, e.cut = 0, true
 		return false
 	}
 	e.budget -= numberBytes

@@ -1,6 +1,11 @@
 package taint
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/binary"
 	"hash/maphash"
 	"slices"
 	"strings"
@@ -22,40 +27,55 @@ func hashValue(v []byte) uint64 { return maphash.Bytes(seed, v) }
 
 // hasher hashes values for one Sessions: by the process's seed (hashValue), or — when the
 // session state is shared through a store — by a key the fleet shares, so that every replica
-// knows a value by the same hash: FNV-1a over the key, then the value. Keyed, a hash cannot be
-// chosen from outside to collide either, and a collision still can only taint.
+// knows a value by the same hash. Keyed, the hash is a PRF: AES-CBC-MAC over a prefix-free
+// encoding (a first block holding the value's length, then the value zero-padded to whole
+// blocks), the first 8 bytes of the last block. Without the key, a hash in a database dump
+// reveals nothing of its value (a dictionary of addresses cannot be tried against it), and a
+// hash cannot be chosen from outside to collide; a collision still can only taint.
 type hasher struct {
-	keyed bool
-	h0    uint64 // FNV-1a's state after the key
+	block cipher.Block // nil: unkeyed
 }
 
+// newHasher keys a hasher with key: used as the AES-128 key when it is 16 bytes, else its
+// SHA-256 digest's first 16 bytes; no key, unkeyed.
 func newHasher(key []byte) hasher {
 	if len(key) == 0 {
 		return hasher{}
 	}
-	h := uint64(fnvOffset)
-	for _, c := range key {
-		h ^= uint64(c)
-		h *= fnvPrime
+	k := key
+	if len(k) != aes.BlockSize {
+		d := sha256.Sum256(key)
+		k = d[:aes.BlockSize]
 	}
-	return hasher{keyed: true, h0: h}
+	b, err := aes.NewCipher(k)
+	if err != nil {
+		panic(err) // unreachable: a 16-byte key is valid
+	}
+	return hasher{block: b}
 }
 
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-)
+func (h hasher) keyed() bool { return h.block != nil }
 
-func (h hasher) sum(v []byte) uint64 {
-	if !h.keyed {
+// macBuf is the scratch of one keyed hash, owned by the caller, so that a hash allocates
+// nothing.
+type macBuf [2 * aes.BlockSize]byte
+
+func (h hasher) sum(v []byte, buf *macBuf) uint64 {
+	if h.block == nil {
 		return hashValue(v)
 	}
-	s := h.h0
-	for _, c := range v {
-		s ^= uint64(c)
-		s *= fnvPrime
+	state, in := buf[:aes.BlockSize], buf[aes.BlockSize:]
+	clear(state)
+	binary.BigEndian.PutUint64(state[8:], uint64(len(v)))
+	h.block.Encrypt(state, state)
+	for len(v) > 0 {
+		n := copy(in, v)
+		clear(in[n:])
+		v = v[n:]
+		subtle.XORBytes(state, state, in)
+		h.block.Encrypt(state, state)
 	}
-	return s
+	return binary.LittleEndian.Uint64(state)
 }
 
 // batch is the values extracted from one output, ready to be inserted into an index.
@@ -63,17 +83,37 @@ type batch struct {
 	hashes []uint64
 	kinds  []kind
 	bytes  int // the text length read
+	// cut: the batch holds only part of the output's values — its text was longer than the
+	// budget, it had more values than a session keeps, or it was a Partial — so what the rest
+	// held is unknown and the session becomes evicted.
+	cut bool
 }
 
-// extractOutput extracts the values of one output, reading at most budget bytes of its text.
-func extractOutput(content any, budget int, h hasher) *batch {
+// Partial wraps output of which only the first part was read (the gateway read a bounded prefix
+// of a larger body, or a stream was cut): its values are indexed, and the session becomes
+// evicted, since what the rest held is unknown.
+type Partial struct{ Content any }
+
+// extractOutput extracts the values of one output, reading at most budget bytes of its text and
+// keeping at most maxValues values; the batch is cut when either bound left something unread.
+func extractOutput(content any, budget, maxValues int, h hasher) *batch {
 	b := &batch{}
-	e := &extractor{budget: budget, emit: func(k kind, v []byte) {
-		b.hashes = append(b.hashes, h.sum(v))
+	if p, ok := content.(Partial); ok {
+		content, b.cut = p.Content, true
+	}
+	var buf macBuf
+	e := &extractor{budget: budget}
+	e.emit = func(k kind, v []byte) {
+		if len(b.hashes) >= maxValues {
+			e.cut, e.budget = true, 0
+			return
+		}
+		b.hashes = append(b.hashes, h.sum(v, &buf))
 		b.kinds = append(b.kinds, k)
-	}}
+	}
 	e.content(content)
 	b.bytes = budget - e.budget
+	b.cut = b.cut || e.cut
 	return b
 }
 
@@ -89,6 +129,7 @@ type argExtractor struct {
 	extractor
 	hashes []uint64
 	h      hasher
+	mac    macBuf
 	names  []string  // the top-level names, sorted
 	spans  []argSpan // each argument's hashes, in order of extraction
 	nested bool      // an object argument's members were named
@@ -97,7 +138,7 @@ type argExtractor struct {
 var argExtractors = sync.Pool{New: func() any {
 	x := &argExtractor{}
 	x.budget, x.arg = -1, true
-	x.emit = func(_ kind, v []byte) { x.hashes = append(x.hashes, x.h.sum(v)) }
+	x.emit = func(_ kind, v []byte) { x.hashes = append(x.hashes, x.h.sum(v, &x.mac)) }
 	return x
 }}
 
@@ -107,7 +148,8 @@ const maxArgDepth = 4
 
 // extractArgs extracts the values of each argument, sorted by name: each top-level argument,
 // and each member of an object argument as "NAME.MEMBER" (down to maxArgDepth), so that an HTTP
-// call's body.to can be told from its body.subject. An object's values are its members' values.
+// call's body.to can be told from its body.subject. An object's values are its keys' and its
+// members' values.
 // A number argument is looked up whatever its size (extractor.numberValue).
 func extractArgs(args map[string]any, h hasher) []argValues {
 	x := argExtractors.Get().(*argExtractor)
@@ -158,6 +200,7 @@ func (x *argExtractor) walk(name string, v any, depth int) {
 		x.nested = true
 		var keys []string
 		for _, k := range sortedKeys(&keys, m) {
+			x.str(k) // a key is a value of the object, not of its member
 			x.walk(name+"."+k, m[k], depth+1)
 		}
 	} else {
@@ -166,10 +209,15 @@ func (x *argExtractor) walk(name string, v any, depth int) {
 	x.spans[i].end = len(x.hashes)
 }
 
+// valueBytes is what one value of an observation counts against an index's bound: its hash in
+// the observation's list (8 bytes) and its share of the map entry by which it is found. Text
+// without values costs nothing, so filler cannot push values out.
+const valueBytes = 16
+
 // Index is the values that appeared in one session's untrusted output, by hash, each with the
-// newest observation it appeared in. It keeps at most max bytes of observed text: beyond, the
-// oldest observations are evicted with their values. Not safe for concurrent use: Sessions
-// holds it under its lock.
+// newest observation it appeared in. It keeps at most max bytes of values (valueBytes each):
+// beyond, the oldest observations are evicted with their values. Not safe for concurrent use:
+// Sessions holds it under its lock.
 type Index struct {
 	max    int
 	bytes  int
@@ -187,40 +235,50 @@ type entry struct {
 type observation struct {
 	seq    uint64
 	src    Source
-	bytes  int
-	hashes []uint64
+	hashes []uint64 // the values whose newest observation this was when it was inserted
 }
 
-// NewIndex returns an empty index that keeps at most maxBytes of observed text.
+// NewIndex returns an empty index that keeps at most maxBytes of values (valueBytes each).
 func NewIndex(maxBytes int) *Index {
 	return &Index{max: maxBytes, values: map[uint64]entry{}}
 }
 
-// Bytes is the text length of the observations the index holds.
+// Bytes is what the values of the observations the index holds count against its bound.
 func (x *Index) Bytes() int { return x.bytes }
 
-// Add indexes the values of content (decoded JSON or text) as coming from src.
-func (x *Index) Add(src Source, content any) { x.insert(src, extractOutput(content, x.max, hasher{})) }
+// maxValues is how many values the index keeps.
+func (x *Index) maxValues() int { return x.max / valueBytes }
+
+// Add indexes the values of content (decoded JSON or text) as coming from src, reading at most
+// DefaultMaxOutputBytes of its text.
+func (x *Index) Add(src Source, content any) {
+	x.insert(src, extractOutput(content, DefaultMaxOutputBytes, x.maxValues(), hasher{}))
+}
 
 // insert adds one observation's values, then evicts the oldest observations until the index is
-// within its bound. A value already present moves to the new observation.
-func (x *Index) insert(src Source, b *batch) {
-	if b.bytes == 0 && len(b.hashes) == 0 {
-		return
+// within its bound; it reports whether it evicted any. A value already present moves to the new
+// observation; a value twice in one output counts once.
+func (x *Index) insert(src Source, b *batch) bool {
+	if len(b.hashes) == 0 {
+		return false
 	}
-	o := observation{seq: x.next, src: src, bytes: b.bytes, hashes: b.hashes}
+	o := observation{seq: x.next, src: src, hashes: b.hashes[:0]} // compacted in place
 	x.next++
 	for i, h := range b.hashes {
 		if e, ok := x.values[h]; ok && e.seq == o.seq {
 			continue // a value twice in one output keeps its first (most specific) kind
 		}
 		x.values[h] = entry{seq: o.seq, kind: b.kinds[i]}
+		o.hashes = append(o.hashes, h)
 	}
 	x.obs = append(x.obs, o)
-	x.bytes += o.bytes
+	x.bytes += valueBytes * len(o.hashes)
+	evicted := false
 	for x.bytes > x.max && x.head < len(x.obs) {
 		x.evict()
+		evicted = true
 	}
+	return evicted
 }
 
 // evict drops the oldest observation and the values whose newest appearance it was.
@@ -231,7 +289,7 @@ func (x *Index) evict() {
 			delete(x.values, h)
 		}
 	}
-	x.bytes -= o.bytes
+	x.bytes -= valueBytes * len(o.hashes)
 	*o = observation{}
 	x.head++
 	if x.head > len(x.obs)/2 {

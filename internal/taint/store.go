@@ -1,6 +1,7 @@
 package taint
 
 import (
+	"container/list"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -11,11 +12,23 @@ import (
 
 // settle is how long after an observation was recorded another replica's observation with a
 // lower ID may still commit: Load reads again what is younger, so that an ID assigned before
-// but committed after one it has read is not skipped.
-const settle = time.Second
+// but committed after one it has read is not skipped. An observation's time is its recording
+// replica's clock, read by another replica's: the replicas' clocks must agree within settle
+// (NTP), or an observation committed late may be skipped.
+const settle = 5 * time.Second
 
-// maxLoad bounds the observations one Load reads.
+// maxLoad bounds the observations one page of Load reads, and maxPages the pages: a session with
+// more unread observations than that fails to load (its calls are refused) rather than being
+// decided with part of them. maxPages is a variable, so that tests can lower it.
 const maxLoad = 10000
+
+var maxPages = 100
+
+// maxSynced bounds the sessions whose sync state is kept; beyond, the least recently used
+// without a marker are forgotten (one costs a reload from the store). A marker's state is kept
+// until Config.Idle: forgotten, it would read as history lost with a restart. A variable, so
+// that tests can lower it.
+var maxSynced = 1_000_000
 
 // syncState is how far a session was read from the store.
 type syncState struct {
@@ -24,6 +37,7 @@ type syncState struct {
 	cursor   int64              // every observation up to this ID is applied
 	seen     map[int64]struct{} // observations above the cursor already applied
 	used     time.Time
+	el       *list.Element // in Sessions.syncLRU, while markedAt is zero
 }
 
 // ErrNoKey is returned by Record and Load when a Store is configured without a Key.
@@ -44,17 +58,19 @@ func (s *Sessions) Record(ctx context.Context, k Key, src Source, labels warden.
 	if !s.cfg.Shared {
 		return s.recordMarker(ctx, k, src, labels, content)
 	}
-	if !s.hash.keyed {
+	if !s.hash.keyed() {
 		return ErrNoKey
 	}
 	var b *batch
 	if labels.Untrusted() {
-		b = extractOutput(content, s.cfg.SessionBytes, s.hash)
+		b = s.extract(content)
 	}
 	o := &warden.FlowObservation{AgentID: k.Agent, Session: k.Session, Tool: src.Tool, Action: src.Action, Decision: src.Decision,
 		Untrusted: b != nil, Private: labels.Private(), CreatedAt: s.now()}
 	if b != nil {
-		o.Values, o.Bytes = encodeBatch(b), b.bytes
+		// A cut output makes the session evicted on every replica; an eviction to stay within
+		// SessionBytes needs no flag: every replica applying the same rows evicts alike.
+		o.Values, o.Bytes, o.Partial = encodeBatch(b), b.bytes, b.cut
 	}
 	if err := s.cfg.Store.AppendFlowObservation(ctx, o); err != nil {
 		return err
@@ -84,22 +100,49 @@ func (s *Sessions) recordMarker(ctx context.Context, k Key, src Source, labels w
 			return err
 		}
 		s.mu.Lock()
-		s.syncOf(k).markedAt = now
+		s.mark(s.syncOf(k), now)
 		s.mu.Unlock()
 	}
 	s.Observe(k, src, labels, content)
 	return nil
 }
 
-// syncOf returns k's sync state, creating it. Called with s.mu held.
+// syncOf returns k's sync state, made most recently used, creating it; beyond maxSynced it
+// forgets the least recently used without a marker. Called with s.mu held.
 func (s *Sessions) syncOf(k Key) *syncState {
 	st := s.synced[k]
 	if st == nil {
 		st = &syncState{seen: map[int64]struct{}{}}
+		st.el = s.syncLRU.PushFront(k)
 		s.synced[k] = st
+		for len(s.synced) > maxSynced && s.syncLRU.Len() > 1 {
+			s.unsync(s.syncLRU.Back().Value.(Key))
+		}
+	} else if st.el != nil {
+		s.syncLRU.MoveToFront(st.el)
 	}
 	st.used = s.now()
 	return st
+}
+
+// mark records that this process recorded st's marker at t: from then on st is kept until
+// Config.Idle. Called with s.mu held.
+func (s *Sessions) mark(st *syncState, t time.Time) {
+	st.markedAt = t
+	if st.el != nil {
+		s.syncLRU.Remove(st.el)
+		st.el = nil
+	}
+}
+
+// unsync forgets k's sync state. Called with s.mu held.
+func (s *Sessions) unsync(k Key) {
+	if st := s.synced[k]; st != nil {
+		if st.el != nil {
+			s.syncLRU.Remove(st.el)
+		}
+		delete(s.synced, k)
+	}
 }
 
 // Load brings k's session up to date with the store before one of its calls is decided: what
@@ -110,13 +153,13 @@ func (s *Sessions) Load(ctx context.Context, k Key) error {
 	if s.cfg.Store == nil {
 		return nil
 	}
-	if s.cfg.Shared && !s.hash.keyed {
+	if s.cfg.Shared && !s.hash.keyed() {
 		return ErrNoKey
 	}
 	s.mu.Lock()
 	st := s.synced[k]
 	if st != nil && st.loaded && !s.cfg.Shared {
-		st.used = s.now()
+		s.syncOf(k)
 		s.mu.Unlock()
 		return nil
 	}
@@ -138,8 +181,11 @@ func (s *Sessions) Load(ctx context.Context, k Key) error {
 		if err := s.applyRows(k, rows); err != nil {
 			return err
 		}
-		if len(rows) < maxLoad || page == maxPages {
+		if len(rows) < maxLoad {
 			return nil
+		}
+		if page == maxPages {
+			return errors.New("taint: a session has more observations than one load reads")
 		}
 		after = rows[len(rows)-1].ID
 	}
@@ -163,9 +209,6 @@ func (s *Sessions) loadMarker(ctx context.Context, k Key) error {
 	return nil
 }
 
-// maxPages bounds the pages one Load reads.
-const maxPages = 100
-
 // applyRows applies what the store returned for k and moves its cursor.
 func (s *Sessions) applyRows(k Key, rows []*warden.FlowObservation) error {
 	s.mu.Lock()
@@ -180,6 +223,7 @@ func (s *Sessions) applyRows(k Key, rows []*warden.FlowObservation) error {
 		if !ok {
 			return errors.New("taint: a stored observation's values cannot be read")
 		}
+		b.cut = o.Partial
 		if !o.Untrusted {
 			b = nil
 		}

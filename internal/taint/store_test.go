@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -246,4 +247,42 @@ type countingStore struct {
 func (c *countingStore) AppendFlowObservation(ctx context.Context, o *warden.FlowObservation) error {
 	c.appends++
 	return c.Store.AppendFlowObservation(ctx, o)
+}
+
+// TestPartialReachesReplicas: an output recorded cut — a Partial, or longer than
+// MaxOutputBytes — makes its session evicted on the replica that reads it from the store, while
+// its values still taint with their kind; an output within the bounds does not.
+func TestPartialReachesReplicas(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	cfg := taint.Config{Store: store, Shared: true, Key: fleetKey, MaxOutputBytes: 1 << 12}
+	a, b := taint.New(cfg, nil), taint.New(cfg, nil)
+	args := map[string]any{"to": "mallory@evil.example", "body": "hello"}
+	tests := []struct {
+		session string
+		content any
+		want    []string
+		evicted bool
+	}{
+		{"whole", "write to mallory@evil.example", []string{"to"}, false},
+		{"partial", taint.Partial{Content: "write to mallory@evil.example"}, []string{"body", "to"}, true},
+		{"too long", "write to mallory@evil.example " + strings.Repeat("x ", 1<<12), []string{"body", "to"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.session, func(t *testing.T) {
+			k := taint.Key{Agent: "agt_1", Session: tt.session}
+			if err := a.Record(ctx, k, taint.Source{Tool: "web", Action: "get"}, untrustedOut, tt.content); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Load(ctx, k); err != nil {
+				t.Fatal(err)
+			}
+			for name, s := range map[string]*taint.Sessions{"recording replica": a, "other replica": b} {
+				f := s.Facts(k, sendLabels, args)
+				if f.Evicted != tt.evicted || !slices.Equal(f.TaintedArgs(), tt.want) || f.Tainted[len(f.Tainted)-1].Kind != "email" {
+					t.Errorf("%s: %+v, want evicted %v, tainted %q", name, f, tt.evicted, tt.want)
+				}
+			}
+		})
+	}
 }

@@ -1,6 +1,10 @@
 package taint
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -121,19 +125,29 @@ func TestNewestSource(t *testing.T) {
 	}
 }
 
-// TestIndexEviction: beyond its bound the index evicts the oldest observations with their
-// values, a value seen again survives with its newer observation, and the bytes stay bounded.
+// values returns text of n values (identifiers) numbered from i, in filler that holds none.
+func values(i, n int) string {
+	var b strings.Builder
+	for j := range n {
+		fmt.Fprintf(&b, "ref%03dx%03d and some padding words ", i, j)
+	}
+	return b.String()
+}
+
+// TestIndexEviction: beyond its bound (valueBytes a value) the index evicts the oldest
+// observations with their values, a value seen again survives with its newer observation, and
+// the bytes stay bounded.
 func TestIndexEviction(t *testing.T) {
-	x := NewIndex(1000)
+	x := NewIndex(1400)
 	chunk := func(i int) string {
-		return fmt.Sprintf("user%03d@example.com %s", i, strings.Repeat("padding ", 30)) // ~260 bytes
+		return fmt.Sprintf("user%03d@example.com %s", i, values(i, 20)) // 21 values: 336 bytes
 	}
 	x.Add(Source{Tool: "t0"}, chunk(0))
 	x.Add(Source{Tool: "t1"}, chunk(1))
 	x.Add(Source{Tool: "t2"}, chunk(2))
 	x.Add(Source{Tool: "t3"}, chunk(0)+" "+chunk(3)) // refreshes user000
 	x.Add(Source{Tool: "t4"}, chunk(4))
-	if x.Bytes() > 1000 {
+	if x.Bytes() > 1400 {
 		t.Fatalf("bytes = %d, over the bound", x.Bytes())
 	}
 	match := func(i int) string {
@@ -143,7 +157,7 @@ func TestIndexEviction(t *testing.T) {
 		}
 		return m[0].SourceTool
 	}
-	want := []string{"t3", "", "", "t3", "t4"}
+	want := []string{"t3", "", "t2", "t3", "t4"}
 	for i, w := range want {
 		if got := match(i); got != w {
 			t.Errorf("user%03d: source %q, want %q", i, got, w)
@@ -151,7 +165,7 @@ func TestIndexEviction(t *testing.T) {
 	}
 }
 
-// TestIndexLargeObservation: one output larger than the bound is read up to the bound.
+// TestIndexLargeObservation: of one output with more values than the bound, the first are kept.
 func TestIndexLargeObservation(t *testing.T) {
 	x := NewIndex(1000)
 	var b strings.Builder
@@ -159,8 +173,8 @@ func TestIndexLargeObservation(t *testing.T) {
 		fmt.Fprintf(&b, "user%03d@example.com ", i)
 	}
 	x.Add(Source{Tool: "big"}, b.String())
-	if x.Bytes() > 1000 || x.Bytes() < 900 {
-		t.Fatalf("bytes = %d, want just under 1000", x.Bytes())
+	if x.Bytes() != 1000/valueBytes*valueBytes {
+		t.Fatalf("bytes = %d, want %d", x.Bytes(), 1000/valueBytes*valueBytes)
 	}
 	if m := x.Match(map[string]any{"to": "user000@example.com"}); len(m) != 1 {
 		t.Errorf("the first value is not indexed")
@@ -179,7 +193,7 @@ func (c *clock) now() time.Time { return c.t }
 func TestSessionsTotalBound(t *testing.T) {
 	c := &clock{t: time.Unix(1e9, 0)}
 	s := New(Config{SessionBytes: 4000, TotalBytes: 3 * (4000 + sessionOverhead), Idle: time.Hour}, c.now)
-	out := strings.Repeat("x@evil.io filler words here ", 140) // ~3900 bytes
+	out := "x@evil.io " + values(0, 230) // 231 values: 3696 bytes
 	key := func(i int) Key { return Key{Agent: "a", Session: fmt.Sprint(i)} }
 	for i := range 3 {
 		s.Observe(key(i), Source{Tool: "mail"}, untrusted, out)
@@ -221,10 +235,10 @@ func TestSessionsTotalBound(t *testing.T) {
 // TestExpire: idle sessions and tombstones go without a tombstone.
 func TestExpire(t *testing.T) {
 	c := &clock{t: time.Unix(1e9, 0)}
-	s := New(Config{SessionBytes: 100, TotalBytes: 100 + 2*sessionOverhead, Idle: time.Hour}, c.now)
+	s := New(Config{SessionBytes: 160, TotalBytes: 160 + 2*sessionOverhead, Idle: time.Hour}, c.now)
 	a, b, d := Key{Session: "a"}, Key{Session: "b"}, Key{Session: "d"}
-	s.Observe(a, Source{Tool: "t"}, untrusted, strings.Repeat("x", 100))
-	s.Observe(b, Source{Tool: "t"}, untrusted, strings.Repeat("x", 100)) // drops a
+	s.Observe(a, Source{Tool: "t"}, untrusted, values(0, 6))
+	s.Observe(b, Source{Tool: "t"}, untrusted, values(0, 6)) // drops a
 	if f := s.Facts(a, send, nil); !f.Evicted {
 		t.Fatalf("a not dropped: %+v", f)
 	}
@@ -275,5 +289,156 @@ func TestConcurrent(t *testing.T) {
 	wg.Wait()
 	if s.Bytes() > 200_000 {
 		t.Errorf("bytes = %d, over the total", s.Bytes())
+	}
+}
+
+// TestCutOutputFailsClosed: an output whose values were not all indexed — cut at
+// MaxOutputBytes, more values than the session keeps, a Partial, or older observations evicted
+// to stay within SessionBytes — makes its session evicted for the rest of its life; filler
+// without values costs nothing and cuts nothing.
+func TestCutOutputFailsClosed(t *testing.T) {
+	const iban = "pay DE89 3704 0044 0532 0130 00 today"
+	args := map[string]any{"iban": "DE89370400440532013000", "body": "hello"}
+	tests := []struct {
+		name    string
+		cfg     Config
+		outputs []any
+		want    []string
+		evicted bool
+	}{
+		{"filler within the output bound", Config{SessionBytes: 64, MaxOutputBytes: 1 << 21},
+			[]any{strings.Repeat("lorem ipsum dolor ", 1<<16) + iban}, []string{"iban=iban@web"}, false},
+		{"filler beyond the output bound", Config{MaxOutputBytes: 1 << 16},
+			[]any{strings.Repeat(" ", 1<<16) + iban}, []string{"body=evicted@", "iban=evicted@"}, true},
+		{"number beyond the output bound", Config{MaxOutputBytes: 12},
+			[]any{[]any{"0123456789", 4850.0}}, []string{"body=evicted@", "iban=evicted@"}, true},
+		{"more values than the session keeps", Config{SessionBytes: 4 * valueBytes},
+			[]any{values(0, 4) + iban}, []string{"body=evicted@", "iban=evicted@"}, true},
+		{"partial", Config{}, []any{Partial{Content: map[string]any{"body": iban}}}, []string{"body=evicted@", "iban=iban@web"}, true},
+		{"older observations evicted", Config{SessionBytes: 8 * valueBytes},
+			[]any{iban, values(0, 4), values(1, 4)}, []string{"body=evicted@", "iban=evicted@"}, true},
+		{"within every bound", Config{SessionBytes: 8 * valueBytes},
+			[]any{iban, values(0, 2)}, []string{"iban=iban@web"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(tt.cfg, nil)
+			k := Key{Agent: "a", Session: "s"}
+			for _, out := range tt.outputs {
+				s.Observe(k, Source{Tool: "web"}, untrusted, out)
+			}
+			// Clean output read later does not clear it.
+			s.Observe(k, Source{Tool: "web"}, untrusted, "ok")
+			f := s.Facts(k, send, args)
+			if f.Evicted != tt.evicted || !f.UntrustedRead || !slices.Equal(tainted(f), tt.want) {
+				t.Errorf("facts = %+v, tainted %q; want evicted %v, tainted %q", f, tainted(f), tt.evicted, tt.want)
+			}
+		})
+	}
+}
+
+// TestMapKeys: a key of an object is a value: in output, like any string; in an argument, of
+// the object argument and its parents.
+func TestMapKeys(t *testing.T) {
+	s := New(Config{}, nil)
+	k := Key{Agent: "a", Session: "s"}
+	s.Observe(k, Source{Tool: "web"}, untrusted, map[string]any{"DE89370400440532013000": "pay", "list": []any{map[string]any{"evil@x.io": true}}})
+	tests := []struct {
+		name string
+		args map[string]any
+		want []string
+	}{
+		{"output key", map[string]any{"iban": "DE89 3704 0044 0532 0130 00"}, []string{"iban=iban@web"}},
+		{"argument key", map[string]any{"recipients": map[string]any{"evil@x.io": map[string]any{}}}, []string{"recipients=email@web"}},
+		{"nested argument key", map[string]any{"body": map[string]any{"to": map[string]any{"evil@x.io": 1.0}, "subject": "hi"}},
+			[]string{"body=email@web", "body.to=email@web"}},
+		{"key below the named depth", map[string]any{"a": map[string]any{"b": map[string]any{"c": map[string]any{"d": map[string]any{"evil@x.io": 1.0}}}}},
+			[]string{"a=email@web", "a.b=email@web", "a.b.c=email@web", "a.b.c.d=email@web"}},
+		{"clean keys", map[string]any{"recipients": map[string]any{"boss@corp.example": map[string]any{}}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tainted(s.Facts(k, send, tt.args)); !slices.Equal(got, tt.want) {
+				t.Errorf("tainted = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestKeyedHash: the keyed hash is AES-CBC-MAC over the length block and the zero-padded
+// value (checked against crypto/cipher's CBC mode), the same for the same key, and differs with
+// the key and with trailing zero bytes.
+func TestKeyedHash(t *testing.T) {
+	key16 := []byte("0123456789abcdef")
+	long := []byte("a fleet key longer than sixteen bytes")
+	d := sha256.Sum256(long)
+	for _, tc := range []struct {
+		key, aesKey []byte
+	}{{key16, key16}, {long, d[:16]}} {
+		h := newHasher(tc.key)
+		var buf macBuf
+		for _, v := range []string{"", "a", "billing@evil-payments.io", strings.Repeat("x", 16), strings.Repeat("y", 33)} {
+			in := make([]byte, 16, 16+len(v)+16)
+			binary.BigEndian.PutUint64(in[8:], uint64(len(v)))
+			in = append(in, v...)
+			in = append(in, make([]byte, (16-len(v)%16)%16)...)
+			block, err := aes.NewCipher(tc.aesKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := make([]byte, len(in))
+			cipher.NewCBCEncrypter(block, make([]byte, 16)).CryptBlocks(out, in)
+			want := binary.LittleEndian.Uint64(out[len(out)-16:])
+			if got := h.sum([]byte(v), &buf); got != want {
+				t.Errorf("key %d bytes, %q: %x, want %x", len(tc.key), v, got, want)
+			}
+		}
+	}
+	var buf macBuf
+	a, b := newHasher(key16), newHasher(long)
+	if a.sum([]byte("a"), &buf) == a.sum([]byte("a\x00"), &buf) || a.sum([]byte("a"), &buf) == b.sum([]byte("a"), &buf) ||
+		a.sum([]byte("a"), &buf) != newHasher(key16).sum([]byte("a"), &buf) {
+		t.Error("the keyed hash is not prefix-free, keyed or deterministic")
+	}
+}
+
+// TestFairEviction: an agent churning sessions is the one whose sessions are dropped while it
+// holds the most bytes, and whose tombstones are forgotten: another agent's lone session and
+// its dropped session's tombstone stay.
+func TestFairEviction(t *testing.T) {
+	defer func(total, agent int) { maxTombstones, maxAgentTombstones = total, agent }(maxTombstones, maxAgentTombstones)
+	maxTombstones, maxAgentTombstones = 8, 5
+	per := int64(sessionOverhead + 10*valueBytes + len("mail") + len("mail:"))
+	s := New(Config{SessionBytes: 10 * valueBytes, TotalBytes: 4 * per}, nil)
+	out := values(0, 10)
+	b1, b2 := Key{Agent: "B", Session: "1"}, Key{Agent: "B", Session: "2"}
+	for _, k := range []Key{b1, b2, {Agent: "B", Session: "3"}, {Agent: "B", Session: "4"}, {Agent: "B", Session: "5"}} {
+		s.Observe(k, Source{Tool: "mail"}, untrusted, out) // B drops its own b1
+	}
+	s.End(Key{Agent: "B", Session: "3"})
+	s.End(Key{Agent: "B", Session: "4"})
+	s.End(Key{Agent: "B", Session: "5"})
+	for i := range 100 {
+		s.Observe(Key{Agent: "A", Session: fmt.Sprint(i)}, Source{Tool: "mail"}, untrusted, out)
+	}
+	args := map[string]any{"ref": "ref000x001"}
+	if f := s.Facts(b1, send, args); !f.Evicted {
+		t.Errorf("B's tombstone forgotten: %+v", f)
+	}
+	if f := s.Facts(b2, send, args); f.Evicted || !slices.Equal(tainted(f), []string{"ref=identifier@mail"}) {
+		t.Errorf("B's lone session dropped: %+v", f)
+	}
+	if n := s.agents["A"].tombs.Len(); n > maxAgentTombstones || len(s.tombs) > maxTombstones {
+		t.Errorf("A holds %d tombstones, %d in all", n, len(s.tombs))
+	}
+	if s.Bytes() > 4*per {
+		t.Errorf("bytes %d over the total", s.Bytes())
+	}
+	// Another agent's churn fills the tombstones: the agents with the most lose their oldest.
+	for i := range 20 {
+		s.Observe(Key{Agent: "D", Session: fmt.Sprint(i)}, Source{Tool: "mail"}, untrusted, out)
+	}
+	if f := s.Facts(b1, send, args); !f.Evicted || len(s.tombs) != maxTombstones {
+		t.Errorf("B's tombstone forgotten, or %d tombstones: %+v", len(s.tombs), f)
 	}
 }

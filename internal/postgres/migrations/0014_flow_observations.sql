@@ -1,6 +1,8 @@
 -- What sessions observed (issue 16): one row per untrusted or private output a session read,
 -- with the values of untrusted output as keyed digests (never the text), so that every replica
--- decides a session's calls with what any replica observed. Pruned when a session is idle.
+-- decides a session's calls with what any replica observed. partial: the values are of only part
+-- of the output (it was cut), so every replica decides the session as evicted. Pruned when a
+-- session is idle.
 
 CREATE TABLE flow_observations (
 	id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -13,6 +15,7 @@ CREATE TABLE flow_observations (
 	private    BOOLEAN NOT NULL,
 	vals       BYTEA NOT NULL,
 	bytes      INTEGER NOT NULL,
+	partial    BOOLEAN NOT NULL DEFAULT false,
 	created_at BIGINT NOT NULL
 );
 
