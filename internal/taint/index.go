@@ -201,12 +201,34 @@ func (x *argExtractor) walk(name string, v any, depth int) {
 		var keys []string
 		for _, k := range sortedKeys(&keys, m) {
 			x.str(k) // a key is a value of the object, not of its member
+			if !memberName(k) {
+				// A key that is data (an address used as a key) is not named: a name
+				// goes into policy and the audit log, a value must not.
+				x.content(m[k])
+				continue
+			}
 			x.walk(name+"."+k, m[k], depth+1)
 		}
 	} else {
 		x.content(v)
 	}
 	x.spans[i].end = len(x.hashes)
+}
+
+// memberName reports whether an object argument's key names a member ("to", "account_id"), so
+// that the member is named "PARENT.KEY": 1 to 64 ASCII letters, digits, '_' or '-', starting
+// with a letter or '_'. Any other key is data, and the member's values count for its parent
+// only.
+func memberName(k string) bool {
+	if k == "" || len(k) > 64 || !(isLetter(k[0]) || k[0] == '_') {
+		return false
+	}
+	for i := 1; i < len(k); i++ {
+		if c := k[i]; !isAlnum(c) && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // valueBytes is what one value of an observation counts against an index's bound: its hash in

@@ -355,6 +355,8 @@ func TestMapKeys(t *testing.T) {
 		{"key below the named depth", map[string]any{"a": map[string]any{"b": map[string]any{"c": map[string]any{"d": map[string]any{"evil@x.io": 1.0}}}}},
 			[]string{"a=email@web", "a.b=email@web", "a.b.c=email@web", "a.b.c.d=email@web"}},
 		{"clean keys", map[string]any{"recipients": map[string]any{"boss@corp.example": map[string]any{}}}, nil},
+		{"a key that is data names no member", map[string]any{"recipients": map[string]any{"evil@x.io": map[string]any{"cc": "evil@x.io"}}},
+			[]string{"recipients=email@web"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
