@@ -52,8 +52,9 @@ type Config struct {
 // Flow bounds what each replica keeps of its sessions for flow facts (docs/flow.md): what each
 // session read and the values of its untrusted output.
 type Flow struct {
-	// SessionMemory bounds the untrusted output indexed per session; the oldest is evicted
-	// beyond it. Default 1MiB.
+	// SessionMemory bounds the values of untrusted output a session keeps (16 bytes each); a
+	// session that must evict some is decided from then on as if every argument were tainted.
+	// Default 1MiB.
 	SessionMemory Size `yaml:"session_memory"`
 	// TotalMemory bounds every session together; beyond it the least recently used sessions are
 	// dropped, and a dropped session counts every argument as tainted. Default 256MiB.

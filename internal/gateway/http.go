@@ -22,6 +22,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/route"
+	"github.com/wardenhq/warden/internal/taint"
 )
 
 // HTTPOptions limits the HTTP gateway.
@@ -472,13 +473,24 @@ func observeResponse(resp *http.Response, p *Permit, max int64) error {
 		resp.Body = &observingBody{ReadCloser: resp.Body, p: p}
 		return nil
 	}
-	head, err := io.ReadAll(io.LimitReader(resp.Body, max))
+	head, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
 	if err != nil {
 		return err
 	}
-	content := decodeOutput(head)
+	var content any
+	partial := int64(len(head)) > max
+	if partial {
+		content = observedText(string(head[:max]))
+	} else {
+		content = decodeOutput(head)
+	}
 	if len(headers) > 0 {
 		content = append(headers, content)
+	}
+	if partial {
+		// More than warden reads first: what it read is observed, and the session is decided
+		// as one whose reading is not all known (taint.Partial: every argument tainted).
+		content = taint.Partial{Content: content}
 	}
 	if err := p.Observe(content); err != nil {
 		resp.Body.Close()
@@ -565,17 +577,28 @@ func jsonUnescape(s string) string {
 // before.
 type observingBody struct {
 	io.ReadCloser
-	p    *Permit
-	tail []byte
+	p      *Permit
+	tail   []byte
+	pieces int  // observed so far
+	given  bool // over maxObservedPieces: the stream is marked partial and no longer observed
 }
 
 const observeOverlap = 512
 
+// maxObservedPieces bounds how many pieces of one event stream are observed (one record each,
+// in the store on a fleet); beyond, the session is decided as one whose reading is not all
+// known, and the rest of the stream relays unobserved.
+const maxObservedPieces = 256
+
 func (b *observingBody) Read(buf []byte) (int, error) {
 	n, err := b.ReadCloser.Read(buf)
-	if n > 0 {
+	if n > 0 && !b.given {
 		piece := append(b.tail, buf[:n]...)
-		if oerr := b.p.Observe(observedText(string(piece))); oerr != nil {
+		var content any = observedText(string(piece))
+		if b.pieces++; b.pieces > maxObservedPieces {
+			content, b.given = taint.Partial{Content: content}, true
+		}
+		if oerr := b.p.Observe(content); oerr != nil {
 			return 0, oerr // nothing of what was not recorded is relayed
 		}
 		if len(piece) > observeOverlap {
