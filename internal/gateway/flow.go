@@ -218,7 +218,7 @@ func (g *Pipeline) EndSession(agentID, session string) {
 	if g.Flow == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := g.Flow.Forget(ctx, taint.Key{Agent: agentID, Session: session}); err != nil {
 		g.Log.Warn("forgetting an ended session's flow state", "agent", agentID, "err", err)

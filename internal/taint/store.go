@@ -249,8 +249,13 @@ func (s *Sessions) applyRows(k Key, rows []*warden.FlowObservation) error {
 
 // Forget ends a session and deletes what the store keeps of it.
 func (s *Sessions) Forget(ctx context.Context, k Key) error {
+	s.mu.Lock()
+	st := s.synced[k]
+	marked := st != nil && !st.markedAt.IsZero()
+	s.mu.Unlock()
 	s.End(k)
-	if s.cfg.Store == nil {
+	if s.cfg.Store == nil || !s.cfg.Shared && !marked {
+		// One replica writes a session's marker itself: one it never marked has nothing stored.
 		return nil
 	}
 	return s.cfg.Store.DeleteFlowSession(ctx, k.Agent, k.Session)
