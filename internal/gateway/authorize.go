@@ -204,6 +204,9 @@ func (g *Pipeline) Run(ctx context.Context, reload time.Duration) error {
 			g.expireDecisions(g.now())
 			if g.Flow != nil {
 				g.Flow.Expire()
+				if err := g.Flow.ForgetStored(ctx); err != nil && ctx.Err() == nil {
+					g.Log.Warn("deleting ended sessions' flow state", "err", err)
+				}
 				if now := g.now(); now.Sub(lastPrune) >= flowPruneEvery {
 					lastPrune = now
 					if _, err := g.Flow.Prune(ctx); err != nil && ctx.Err() == nil {

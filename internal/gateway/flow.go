@@ -212,16 +212,11 @@ func (g *Pipeline) ObserveSession(ctx context.Context, agentID, session string, 
 	return nil
 }
 
-// EndSession forgets the flow state of a session that ended (an MCP session closed), here and
-// in the store.
+// EndSession forgets the flow state of a session that ended (an MCP session closed): in memory
+// at once, in the store by Run, so that closing many sessions (a kill) waits on nothing.
 func (g *Pipeline) EndSession(agentID, session string) {
-	if g.Flow == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := g.Flow.Forget(ctx, taint.Key{Agent: agentID, Session: session}); err != nil {
-		g.Log.Warn("forgetting an ended session's flow state", "agent", agentID, "err", err)
+	if g.Flow != nil {
+		g.Flow.ForgetLater(taint.Key{Agent: agentID, Session: session})
 	}
 }
 

@@ -249,16 +249,55 @@ func (s *Sessions) applyRows(k Key, rows []*warden.FlowObservation) error {
 
 // Forget ends a session and deletes what the store keeps of it.
 func (s *Sessions) Forget(ctx context.Context, k Key) error {
+	if !s.forgetLocal(k) {
+		return nil
+	}
+	return s.cfg.Store.DeleteFlowSession(ctx, k.Agent, k.Session)
+}
+
+// forgetLocal ends a session in memory and reports whether the store may hold some of it.
+func (s *Sessions) forgetLocal(k Key) bool {
 	s.mu.Lock()
 	st := s.synced[k]
 	marked := st != nil && !st.markedAt.IsZero()
 	s.mu.Unlock()
 	s.End(k)
-	if s.cfg.Store == nil || !s.cfg.Shared && !marked {
-		// One replica writes a session's marker itself: one it never marked has nothing stored.
-		return nil
+	// One replica writes a session's marker itself: one it never marked has nothing stored.
+	return s.cfg.Store != nil && (s.cfg.Shared || marked)
+}
+
+// maxForgotten bounds the sessions waiting for ForgetStored; beyond, the store keeps them until
+// Prune finds them idle.
+const maxForgotten = 100_000
+
+// ForgetLater ends a session at once in memory and queues its deletion from the store for
+// ForgetStored, so that closing many sessions at once (a kill) does not wait on the store.
+func (s *Sessions) ForgetLater(k Key) {
+	if !s.forgetLocal(k) {
+		return
 	}
-	return s.cfg.Store.DeleteFlowSession(ctx, k.Agent, k.Session)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.forgotten) < maxForgotten {
+		s.forgotten = append(s.forgotten, k)
+	}
+}
+
+// ForgetStored deletes from the store the sessions ForgetLater queued.
+func (s *Sessions) ForgetStored(ctx context.Context) error {
+	s.mu.Lock()
+	keys := s.forgotten
+	s.forgotten = nil
+	s.mu.Unlock()
+	for i, k := range keys {
+		if err := s.cfg.Store.DeleteFlowSession(ctx, k.Agent, k.Session); err != nil {
+			s.mu.Lock()
+			s.forgotten = append(keys[i:], s.forgotten...) // tried again next time
+			s.mu.Unlock()
+			return err
+		}
+	}
+	return nil
 }
 
 // Prune deletes from the store the sessions idle longer than Config.Idle.

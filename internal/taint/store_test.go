@@ -286,3 +286,37 @@ func TestPartialReachesReplicas(t *testing.T) {
 		})
 	}
 }
+
+// TestForgetLater: an ended session is forgotten in memory at once and in the store by
+// ForgetStored; on one replica only a session it marked is deleted from the store.
+func TestForgetLater(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	s := taint.New(taint.Config{Store: store}, nil)
+	read, clean := taint.Key{Agent: "agt_1", Session: "read"}, taint.Key{Agent: "agt_1", Session: "clean"}
+	if err := s.Record(ctx, read, taint.Source{Tool: "mail", Action: "read"}, untrustedOut, "x@evil.example"); err != nil {
+		t.Fatal(err)
+	}
+	s.ForgetLater(read)
+	s.ForgetLater(clean)
+	if f := s.Facts(read, sendLabels, map[string]any{"to": "x@evil.example"}); f.UntrustedRead {
+		t.Fatalf("in memory after ForgetLater: %+v", f)
+	}
+	if rows, _ := store.FlowObservations(ctx, read.Agent, read.Session, 0, 0); len(rows) != 1 {
+		t.Fatalf("the store before ForgetStored: %d rows", len(rows))
+	}
+	if err := s.ForgetStored(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rows, _ := store.FlowObservations(ctx, read.Agent, read.Session, 0, 0); len(rows) != 0 {
+		t.Fatalf("the store after ForgetStored: %d rows", len(rows))
+	}
+	// A restart finds nothing of the ended session: it is not decided as lost.
+	after := taint.New(taint.Config{Store: store}, nil)
+	if err := after.Load(ctx, read); err != nil {
+		t.Fatal(err)
+	}
+	if f := after.Facts(read, sendLabels, map[string]any{"to": "a@example.com"}); f.Evicted {
+		t.Fatalf("an ended session after a restart: %+v", f)
+	}
+}

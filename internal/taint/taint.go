@@ -101,15 +101,16 @@ type Sessions struct {
 	now  func() time.Time
 	hash hasher
 
-	mu       sync.Mutex
-	sessions map[Key]*list.Element // of *session, in its agent's lru
-	bytes    int64
-	tombs    map[Key]*list.Element // of *tombstone, in its agent's tombs
-	agents   map[string]*agent     // of the sessions and tombstones held
-	byBytes  agentHeap             // the agents holding sessions, the most bytes first
-	byTombs  agentHeap             // the agents holding tombstones, the most first
-	synced   map[Key]*syncState    // how far each session was read from the store (store.go)
-	syncLRU  list.List             // of *syncState without a marker, most recently used first
+	mu        sync.Mutex
+	sessions  map[Key]*list.Element // of *session, in its agent's lru
+	bytes     int64
+	tombs     map[Key]*list.Element // of *tombstone, in its agent's tombs
+	agents    map[string]*agent     // of the sessions and tombstones held
+	byBytes   agentHeap             // the agents holding sessions, the most bytes first
+	byTombs   agentHeap             // the agents holding tombstones, the most first
+	synced    map[Key]*syncState    // how far each session was read from the store (store.go)
+	forgotten []Key                 // ended sessions whose store state ForgetStored deletes
+	syncLRU   list.List             // of *syncState without a marker, most recently used first
 }
 
 // agent is what one agent holds: eviction is fair between agents, taking from the one holding
