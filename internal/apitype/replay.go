@@ -148,7 +148,7 @@ func ParseReplayLine(line []byte) (ReplaySession, error) {
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
-		return ReplaySession{}, warden.Errorf(warden.EInvalid, "not a session object: %s", decodeError(err))
+		return ReplaySession{}, warden.Errorf(warden.EInvalid, "not a session object: %s", JSONErrorMessage(err))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return ReplaySession{}, warden.Errorf(warden.EInvalid, "unexpected data after the session object")
@@ -159,8 +159,9 @@ func ParseReplayLine(line []byte) (ReplaySession, error) {
 	return s, nil
 }
 
-// decodeError describes a decoding error without echoing the line, which may hold a secret.
-func decodeError(err error) string {
+// JSONErrorMessage describes a JSON decoding error without echoing the input, which may hold a
+// secret: the server's strict body decoding and the replay file's reader say it the same way.
+func JSONErrorMessage(err error) string {
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
@@ -169,11 +170,11 @@ func decodeError(err error) string {
 	case errors.As(err, &typ):
 		return "field " + typ.Field + " must be " + typ.Type.String()
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+		return strings.TrimPrefix(err.Error(), "json: ")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "the JSON ends early"
+		return "unexpected end of input"
 	}
-	return "invalid JSON"
+	return "malformed JSON"
 }
 
 // ReadReplaySessions reads a replay file: one session per line (JSON Lines); blank lines are

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -292,7 +291,7 @@ func DecodeStrict(rd io.Reader, v any) error {
 		if errors.Is(err, io.EOF) {
 			return warden.Errorf(warden.EInvalid, "request body is empty; expected a JSON object")
 		}
-		return warden.Errorf(warden.EInvalid, "invalid JSON body: %s", jsonErrorMessage(err))
+		return warden.Errorf(warden.EInvalid, "invalid JSON body: %s", apitype.JSONErrorMessage(err))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return warden.Errorf(warden.EInvalid, "invalid JSON body: unexpected data after the object")
@@ -300,19 +299,3 @@ func DecodeStrict(rd io.Reader, v any) error {
 	return nil
 }
 
-// jsonErrorMessage describes a decoding error without echoing the body, which may hold a secret.
-func jsonErrorMessage(err error) string {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syntax):
-		return "syntax error at byte " + strconv.FormatInt(syntax.Offset, 10)
-	case errors.As(err, &typ):
-		return "field " + typ.Field + " must be " + typ.Type.String()
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return strings.TrimPrefix(err.Error(), "json: ")
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "unexpected end of input"
-	}
-	return "malformed JSON"
-}

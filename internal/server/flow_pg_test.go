@@ -28,14 +28,7 @@ tools:
 // agent's credentials.
 func flowAPISetup(t *testing.T, in *instance) admin.AgentCredentials {
 	t.Helper()
-	var plan admin.Plan
-	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", flowAPIDoc))
-	dir := t.TempDir()
-	writeFile(t, dir, "flow.cedar", flowPolicies)
-	if _, err := in.cli(in.admin, "policy", "apply", dir); err != nil {
-		t.Fatal(err)
-	}
-	return plan.Credentials["mail-bot"]
+	return applyFlow(t, in, flowAPIDoc, flowPolicies).Credentials["mail-bot"]
 }
 
 // flowRead reads a mail through the decision API in session and reports its content.

@@ -81,23 +81,8 @@ func TestInjectedMailCannotChooseTheRecipient(t *testing.T) {
 	t.Parallel()
 	url, sent := newMailUpstream(t)
 	in := start(t, t.TempDir(), nil)
-	doc := `
-agents:
-  - name: mail-bot
-    owner: bob@example.com
-    purpose: Triage the user's mail
-tools:
-  - name: mail
-    mcp: ` + url + `
-    risk: low
-`
-	var plan admin.Plan
-	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", doc))
-	dir := t.TempDir()
-	writeFile(t, dir, "flow.cedar", flowPolicies)
-	if _, err := in.cli(in.admin, "policy", "apply", dir); err != nil {
-		t.Fatal(err)
-	}
+	doc := mailDoc(url)
+	plan := applyFlow(t, in, doc, flowPolicies)
 	cred := plan.Credentials["mail-bot"]
 	token := in.mustToken(cred.ClientID, cred.ClientSecret)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -184,23 +169,8 @@ func TestDecisionAPIOutcomeContent(t *testing.T) {
 	t.Parallel()
 	url, _ := newMailUpstream(t)
 	in := start(t, t.TempDir(), nil)
-	doc := `
-agents:
-  - name: mail-bot
-    owner: bob@example.com
-    purpose: Triage the user's mail
-tools:
-  - name: mail
-    mcp: ` + url + `
-    risk: low
-`
-	var plan admin.Plan
-	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", doc))
-	dir := t.TempDir()
-	writeFile(t, dir, "flow.cedar", flowPolicies)
-	if _, err := in.cli(in.admin, "policy", "apply", dir); err != nil {
-		t.Fatal(err)
-	}
+	doc := mailDoc(url)
+	plan := applyFlow(t, in, doc, flowPolicies)
 	cred := plan.Credentials["mail-bot"]
 	auth := map[string]string{"Authorization": "Bearer " + in.mustToken(cred.ClientID, cred.ClientSecret), "Content-Type": "application/json"}
 	decide := func(body string) map[string]any {
@@ -254,16 +224,7 @@ func TestPolicyCasesWithFlowFacts(t *testing.T) {
 	t.Parallel()
 	url, _ := newMailUpstream(t)
 	in := start(t, t.TempDir(), nil)
-	doc := `
-agents:
-  - name: mail-bot
-    owner: bob@example.com
-    purpose: Triage the user's mail
-tools:
-  - name: mail
-    mcp: ` + url + `
-    risk: low
-`
+	doc := mailDoc(url)
 	in.cliJSON(in.admin, new(admin.Plan), "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", doc))
 	dir := t.TempDir()
 	writeFile(t, dir, "flow.cedar", flowPolicies+`
@@ -336,20 +297,8 @@ func TestApprovalShowsTaintedArguments(t *testing.T) {
 	t.Parallel()
 	url, _ := newMailUpstream(t)
 	in := start(t, t.TempDir(), func(c *config.Config) { c.Approvals.Hold = config.Duration(time.Second) })
-	doc := `
-agents:
-  - name: mail-bot
-    owner: bob@example.com
-    purpose: Triage the user's mail
-tools:
-  - name: mail
-    mcp: ` + url + `
-    risk: low
-`
-	var plan admin.Plan
-	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", doc))
-	dir := t.TempDir()
-	writeFile(t, dir, "flow.cedar", `
+	doc := mailDoc(url)
+	plan := applyFlow(t, in, doc, `
 @id("clean")
 permit(principal == Agent::"mail-bot", action, resource) unless { context.taint.any };
 
@@ -357,9 +306,6 @@ permit(principal == Agent::"mail-bot", action, resource) unless { context.taint.
 @approval("required")
 permit(principal == Agent::"mail-bot", action, resource) when { context.taint.any };
 `)
-	if _, err := in.cli(in.admin, "policy", "apply", dir); err != nil {
-		t.Fatal(err)
-	}
 	cred := plan.Credentials["mail-bot"]
 	auth := map[string]string{"Authorization": "Bearer " + in.mustToken(cred.ClientID, cred.ClientSecret), "Content-Type": "application/json"}
 	r := in.do("POST", "/v1/authorize", auth, `{"tool":"mail","action":"read_email","session":"run-1"}`)
@@ -453,10 +399,7 @@ tools:
       - "GET /archive -> archive.get"
       - "POST /messages -> messages.send"
 `
-	var plan admin.Plan
-	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", doc))
-	dir := t.TempDir()
-	writeFile(t, dir, "flow.cedar", `
+	plan := applyFlow(t, in, doc, `
 @id("support-bot")
 permit(principal == Agent::"support-bot", action, resource);
 
@@ -464,9 +407,6 @@ permit(principal == Agent::"support-bot", action, resource);
 forbid(principal, action, resource)
 when { context.labels.effect == "external" && context.taint.args.containsAny(["body.to", "body.iban"]) };
 `)
-	if _, err := in.cli(in.admin, "policy", "apply", dir); err != nil {
-		t.Fatal(err)
-	}
 	cred := plan.Credentials["support-bot"]
 	token := in.mustToken(cred.ClientID, cred.ClientSecret)
 	call := func(method, path, session, body string) response {
@@ -622,13 +562,7 @@ budgets:
     tool: pages
     concurrency: 1
 `
-	var plan admin.Plan
-	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", doc))
-	dir := t.TempDir()
-	writeFile(t, dir, "p.cedar", `permit(principal == Agent::"reader", action, resource);`)
-	if _, err := in.cli(in.admin, "policy", "apply", dir); err != nil {
-		t.Fatal(err)
-	}
+	plan := applyFlow(t, in, doc, `permit(principal == Agent::"reader", action, resource);`)
 	cred := plan.Credentials["reader"]
 	h := map[string]string{"Authorization": "Bearer " + in.mustToken(cred.ClientID, cred.ClientSecret)}
 	for i := range 2 {
@@ -681,23 +615,8 @@ func TestSamplingRequestIsObserved(t *testing.T) {
 	up := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
 	t.Cleanup(up.Close)
 	in := start(t, t.TempDir(), nil)
-	doc := `
-agents:
-  - name: mail-bot
-    owner: bob@example.com
-    purpose: Triage the user's mail
-tools:
-  - name: mail
-    mcp: ` + up.URL + `
-    risk: low
-`
-	var plan admin.Plan
-	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", doc))
-	dir := t.TempDir()
-	writeFile(t, dir, "flow.cedar", flowPolicies)
-	if _, err := in.cli(in.admin, "policy", "apply", dir); err != nil {
-		t.Fatal(err)
-	}
+	doc := mailDoc(up.URL)
+	plan := applyFlow(t, in, doc, flowPolicies)
 	cred := plan.Credentials["mail-bot"]
 	token := in.mustToken(cred.ClientID, cred.ClientSecret)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -722,4 +641,32 @@ tools:
 	if err != nil || !res.IsError || !strings.Contains(resultText(res), "no-tainted-destination") {
 		t.Fatalf("a send to the address the sampling request named: %v %s", err, resultText(res))
 	}
+}
+
+// applyFlow applies doc (warden.yaml) and the Cedar policies on in, and returns the plan (its
+// agents' credentials).
+func applyFlow(t *testing.T, in *instance, doc, policies string) admin.Plan {
+	t.Helper()
+	var plan admin.Plan
+	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", doc))
+	dir := t.TempDir()
+	writeFile(t, dir, "flow.cedar", policies)
+	if _, err := in.cli(in.admin, "policy", "apply", dir); err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}
+
+// mailDoc declares the agent mail-bot and the MCP server at url as the tool mail.
+func mailDoc(url string) string {
+	return `
+agents:
+  - name: mail-bot
+    owner: bob@example.com
+    purpose: Triage the user's mail
+tools:
+  - name: mail
+    mcp: ` + url + `
+    risk: low
+`
 }
