@@ -298,4 +298,3 @@ func DecodeStrict(rd io.Reader, v any) error {
 	}
 	return nil
 }
-
