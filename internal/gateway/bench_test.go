@@ -94,8 +94,13 @@ func newPipelineEnv(tb testing.TB, policies int, withBudgets bool) *pipelineEnv 
 	if err := store.CreateAgent(ctx, agent); err != nil {
 		tb.Fatal(err)
 	}
+	// A payment's answer is a confirmation, not text from outside: its output is labelled
+	// trusted, so deciding it adds nothing to the session (BenchmarkPipelineFlow measures the
+	// decision, not the observation of an output).
 	tool := &warden.Tool{Name: "api", Kind: warden.ToolHTTP, URL: "http://127.0.0.1:1", Risk: warden.RiskMedium,
-		Routes: []string{"POST /pay -> payments.send", "GET /items/{id} -> items.get item:{id}"}, CreatedAt: now, UpdatedAt: now}
+		Routes:       []string{"POST /pay -> payments.send", "GET /items/{id} -> items.get item:{id}"},
+		ActionLabels: map[string]map[string]string{"payments.send": {warden.LabelOutput: warden.OutputTrusted}},
+		CreatedAt:    now, UpdatedAt: now}
 	if err := store.CreateTool(ctx, tool); err != nil {
 		tb.Fatal(err)
 	}

@@ -61,6 +61,9 @@ func (s *Sessions) Record(ctx context.Context, k Key, src Source, labels warden.
 	if !s.hash.keyed() {
 		return ErrNoKey
 	}
+	if content == nil && s.known(k, src, labels) {
+		return nil // nothing new: the session read this kind of output from this source before
+	}
 	var b *batch
 	if labels.Untrusted() {
 		b = s.extract(content)
@@ -105,6 +108,20 @@ func (s *Sessions) recordMarker(ctx context.Context, k Key, src Source, labels w
 	}
 	s.Observe(k, src, labels, content)
 	return nil
+}
+
+// known reports whether k's session already read untrusted output from src (when labels say
+// the output is untrusted) and private data (when they say private): an output with no content
+// (its reading, not its values, is known) would add nothing.
+func (s *Sessions) known(k Key, src Source, labels warden.FlowLabels) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	el := s.sessions[k]
+	if el == nil {
+		return false
+	}
+	ss := el.Value.(*session)
+	return (!labels.Untrusted() || ss.sources[src.Tool+":"+src.Action]) && (!labels.Private() || ss.private)
 }
 
 // syncOf returns k's sync state, made most recently used, creating it; beyond maxSynced it

@@ -320,3 +320,26 @@ func TestForgetLater(t *testing.T) {
 		t.Fatalf("an ended session after a restart: %+v", f)
 	}
 }
+
+// TestRecordWithoutContentOnce: on a fleet, an output whose content warden did not see (an
+// outcome without content) is recorded once per source, not once per call.
+func TestRecordWithoutContentOnce(t *testing.T) {
+	ctx := context.Background()
+	store := &countingStore{Store: openStore(t)}
+	s := taint.New(taint.Config{Store: store, Shared: true, Key: fleetKey}, nil)
+	k := taint.Key{Agent: "agt_1", Session: "s-1"}
+	for range 3 {
+		if err := s.Record(ctx, k, taint.Source{Tool: "web", Action: "get"}, untrustedOut, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Record(ctx, k, taint.Source{Tool: "mail", Action: "read"}, untrustedOut, nil); err != nil {
+		t.Fatal(err)
+	}
+	if store.appends != 2 {
+		t.Fatalf("%d records for two sources; want 2", store.appends)
+	}
+	if f := s.Facts(k, sendLabels, nil); !f.UntrustedRead || !slices.Equal(f.UntrustedSources, []string{"mail", "mail:read", "web", "web:get"}) {
+		t.Fatalf("facts: %+v", f)
+	}
+}
