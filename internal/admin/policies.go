@@ -190,7 +190,7 @@ func (s *Service) TestPolicies(ctx context.Context, t PolicyTest) ([]PolicyCaseR
 		if err != nil {
 			return nil, warden.Errorf(warden.EInvalid, "case %d (%s): %s", i+1, c.Name, warden.ErrorMessage(err))
 		}
-		x := engine.Explain(req)
+		x := explainAsGateway(engine, req)
 		name := c.Name
 		if name == "" {
 			name = fmt.Sprintf("case %d: %s %s:%s", i+1, c.Agent, c.Tool, c.Action)
@@ -224,7 +224,34 @@ func (s *Service) ExplainPolicy(ctx context.Context, c PolicyCase) (cedar.Explan
 	if err != nil {
 		return cedar.Explanation{}, err
 	}
-	return engine.Explain(req), nil
+	return explainAsGateway(engine, req), nil
+}
+
+// explainAsGateway explains a request as the gateway decides it: policy, then the approval rules
+// that hold an allowed call for a person whatever policy says — the tool lists the action, or
+// its risk is high or critical and no permit waived it (gateway.ApprovalReason) — so that
+// `policy test` and `policy explain` say approval_required where the gateway would hold the call.
+func explainAsGateway(engine *cedar.Engine, req *warden.Request) cedar.Explanation {
+	x := engine.Explain(req)
+	if x.Decision.Effect != warden.EffectAllow {
+		return x
+	}
+	if why := gateway.ApprovalReason(req.Tool, req.Action, x.Decision); why != "" {
+		x.Decision.Effect, x.Decision.Reason = warden.EffectApprovalRequired, warden.ReasonApprovalRequired
+		x.Decision.Message = "a person must approve: " + approvalWhy(why)
+	}
+	return x
+}
+
+// approvalWhy says in words why a call policy allowed still waits for a person.
+func approvalWhy(why string) string {
+	switch why {
+	case warden.ApprovalByTool:
+		return "the tool lists this action as needing approval"
+	case warden.ApprovalByRisk:
+		return "the tool's risk is high or critical and no matching permit is @approval(\"waived\")"
+	}
+	return why
 }
 
 func (s *Service) engineFor(ctx context.Context, files map[string]string) (*cedar.Engine, error) {
