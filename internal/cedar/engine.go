@@ -125,11 +125,17 @@ func newCompiledPolicy(file string, i int, p *cedar.Policy) *compiledPolicy {
 		},
 		cedar: p,
 	}
-	if effect == "permit" {
-		a := astOf(p)
+	a := astOf(p)
+	_, anyResource := a.Resource.(xast.ScopeTypeAll)
+	switch {
+	case effect == "permit":
 		cp.scope = cedar.NewPolicyFromAST((*ast.Policy)(&xast.Policy{
 			Effect: a.Effect, Principal: a.Principal, Action: a.Action, Resource: xast.ScopeTypeAll{},
 		}))
+	case len(a.Conditions) == 0 && anyResource:
+		// A forbid with no condition and on any resource refuses every call its scope
+		// admits: listings hide what it covers (MayPermit), since calling it can only fail.
+		cp.scope = p
 	}
 	return cp
 }

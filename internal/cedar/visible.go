@@ -7,10 +7,11 @@ import (
 )
 
 // MayPermit reports whether some permit's principal and action scope admit the agent to the
-// tool's action, whatever the resource and the conditions. Listings (an MCP tools/list) use it
-// to show an agent what it may call or ask approval for: conditions on arguments are judged when
-// the call is made, so a tool is not hidden because a condition needs arguments a listing has
-// not got.
+// tool's action, whatever the resource and the conditions, and no forbid without conditions on
+// any resource refuses it outright. Listings (an MCP tools/list) use it to show an agent what it
+// may call or ask approval for: conditions on arguments are judged when the call is made, so a
+// tool is not hidden because a condition needs arguments a listing has not got — but one that
+// every call of the agent is forbidden is not listed to be denied.
 func (e *Engine) MayPermit(agent *warden.Agent, tool *warden.Tool, action string) (ok bool) {
 	defer func() {
 		if recover() != nil {

@@ -28,6 +28,24 @@ forbid(principal == Agent::"bot", action == Action::"everything:add", resource);
 			t.Errorf("MayPermit(%s, %s) = %v, want %v", c.agent, c.toolAction, got, c.want)
 		}
 	}
+	// A forbid with no condition hides what it covers; one with a condition, or on one
+	// resource, does not.
+	f := mustCompile(t, map[string]string{"p.cedar": `
+permit(principal == Agent::"bot", action, resource);
+forbid(principal == Agent::"bot", action == Action::"everything:add", resource);
+forbid(principal, action in Action::"shell", resource);
+forbid(principal == Agent::"bot", action == Action::"everything:echo", resource) when { context.taint.any };
+forbid(principal == Agent::"bot", action == Action::"github:issues.list", resource == Resource::"repo:acme/secret");
+`})
+	for _, c := range []struct {
+		toolAction string
+		want       bool
+	}{{"everything:add", false}, {"shell:run", false}, {"everything:echo", true}, {"github:issues.list", true}, {"github:user.get", true}} {
+		r := req("bot", c.toolAction)
+		if got := f.MayPermit(r.Agent, r.Tool, r.Action); got != c.want {
+			t.Errorf("with forbids: MayPermit(bot, %s) = %v, want %v", c.toolAction, got, c.want)
+		}
+	}
 	if e.MayPermit(nil, testTool("github"), "x") || (*Engine)(nil).MayPermit(testAgent("bot"), testTool("github"), "issues.list") {
 		t.Error("nil inputs must not be visible")
 	}
