@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 
@@ -100,6 +102,19 @@ var Version = "dev"
 
 // Run runs the warden command with args (without the program name).
 func Run(ctx context.Context, args []string, env Env) error {
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
+		args = []string{"version"}
+	}
+	// `warden help agent`, `warden help agent create`: the group's commands, or the command's
+	// flags, as `warden agent --help` and `warden agent create --help` print them.
+	if len(args) > 1 && args[0] == "help" {
+		name := strings.Join(args[1:], " ")
+		if !slices.ContainsFunc(commands, func(c command) bool { return c.name == name || strings.HasPrefix(c.name, name+" ") }) {
+			printUsage(env.Stderr, "")
+			return usagef("unknown command %q", name)
+		}
+		return Run(ctx, append(slices.Clone(args[1:]), "--help"), env)
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		printUsage(env.Stdout, "")
 		if len(args) == 0 {
@@ -273,8 +288,32 @@ func version(ctx context.Context, inv *invocation) error {
 	if _, err := inv.parse(); err != nil {
 		return err
 	}
-	fmt.Fprintln(inv.env.Stdout, "warden", Version)
+	fmt.Fprintln(inv.env.Stdout, versionLine())
 	return nil
+}
+
+// versionLine is what `warden version` prints: the version, the commit it was built from (as
+// the go command stamps it, "+modified" for a tree with uncommitted changes) and the Go version.
+func versionLine() string {
+	commit := "unknown commit"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		var rev, modified string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value
+			}
+		}
+		if rev != "" {
+			commit = "commit " + rev[:min(12, len(rev))]
+			if modified == "true" {
+				commit += "+modified"
+			}
+		}
+	}
+	return fmt.Sprintf("warden %s (%s, %s)", Version, commit, runtime.Version())
 }
 
 // ErrorLine renders err as the single line the command prints on stderr.

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -32,5 +33,32 @@ func TestHelp(t *testing.T) {
 	err := Run(context.Background(), []string{"agent", "create", "--no-such-flag"}, Env{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }})
 	if ExitCode(err) != ExitUsage || !strings.Contains(errOut.String(), "Usage: warden agent create") || out.Len() != 0 {
 		t.Errorf("a wrong flag: exit %d, stdout %q, stderr %q", ExitCode(err), out.String(), errOut.String())
+	}
+}
+
+// TestHelpAndVersion: `warden help GROUP` and `warden help COMMAND` print what `--help` does;
+// `--version` and `version` print the version, the commit and the Go version.
+func TestHelpAndVersion(t *testing.T) {
+	run := func(args ...string) (string, string, error) {
+		var out, errOut bytes.Buffer
+		err := Run(context.Background(), args, Env{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }})
+		return out.String(), errOut.String(), err
+	}
+	out, _, err := run("help", "agent")
+	if err != nil || !strings.Contains(out, "warden agent create") || strings.Contains(out, "warden serve") {
+		t.Fatalf("help agent: %v\n%s", err, out)
+	}
+	out, _, err = run("help", "agent", "create")
+	if ExitCode(err) != ExitOK || !strings.HasPrefix(out, "Usage: warden agent create") || !strings.Contains(out, "-owner") {
+		t.Fatalf("help agent create: %v\n%s", err, out)
+	}
+	if _, errOut, err := run("help", "nosuch"); err == nil || !strings.Contains(err.Error(), `unknown command "nosuch"`) || errOut == "" {
+		t.Fatalf("help nosuch: %v %q", err, errOut)
+	}
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		out, _, err := run(args...)
+		if err != nil || !strings.HasPrefix(out, "warden "+Version+" (") || !strings.Contains(out, runtime.Version()) {
+			t.Fatalf("%v: %v %q", args, err, out)
+		}
 	}
 }
