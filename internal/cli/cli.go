@@ -181,9 +181,26 @@ func newInvocation(c command, args []string, env Env) *invocation {
 	inv.fs.SetOutput(out)
 	inv.fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: warden %s %s\n\n%s\n\nFlags:\n", c.name, c.args, c.summary)
-		inv.fs.PrintDefaults()
+		printFlags(out, inv.fs)
 	}
 	return inv
+}
+
+// printFlags lists a command's flags as they are written on the command line, with two dashes
+// ("--owner EMAIL"), which flag.PrintDefaults would show with one.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		usage = strings.ReplaceAll(usage, "\n", "\n    \t")
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "[]" {
+			usage += fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(w, "%s\n    \t%s\n", line, usage)
+	})
 }
 
 // clientFlags adds the flags every client command has.

@@ -49,7 +49,8 @@ func TestHelpAndVersion(t *testing.T) {
 		t.Fatalf("help agent: %v\n%s", err, out)
 	}
 	out, _, err = run("help", "agent", "create")
-	if ExitCode(err) != ExitOK || !strings.HasPrefix(out, "Usage: warden agent create") || !strings.Contains(out, "-owner") {
+	if ExitCode(err) != ExitOK || !strings.HasPrefix(out, "Usage: warden agent create") || !strings.Contains(out, "\n  --owner string\n") ||
+		strings.Contains(out, "\n  -owner") {
 		t.Fatalf("help agent create: %v\n%s", err, out)
 	}
 	if _, errOut, err := run("help", "nosuch"); err == nil || !strings.Contains(err.Error(), `unknown command "nosuch"`) || errOut == "" {
