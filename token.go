@@ -87,3 +87,22 @@ type RevocationStore interface {
 	// PruneRevokedTokens forgets revocations of tokens that expired before t.
 	PruneRevokedTokens(ctx context.Context, before time.Time) (int, error)
 }
+
+// MaxSessionID bounds a session id: a token's sid, the Warden-Session header, the decision
+// API's session.
+const MaxSessionID = 128
+
+// ValidSessionID reports whether s may name a session: 1 to MaxSessionID printable ASCII
+// characters without spaces. The same rule holds for a token's requested sid and for the
+// sessions an agent names at the gateway, so that one id means one session everywhere.
+func ValidSessionID(s string) bool {
+	if s == "" || len(s) > MaxSessionID {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}

@@ -328,7 +328,7 @@ func (s *Service) caseFlow(ctx context.Context, tool *warden.Tool, c PolicyCase,
 	if cs == nil {
 		return f, nil
 	}
-	if cs.ID != "" && !gateway.ValidSessionID(cs.ID) {
+	if cs.ID != "" && !warden.ValidSessionID(cs.ID) {
 		return nil, warden.Errorf(warden.EInvalid, "session id: use 1 to 128 printable ASCII characters without spaces")
 	}
 	f.Session, f.PrivateRead = cs.ID, cs.PrivateRead

@@ -93,7 +93,7 @@ func (g *Pipeline) AuthorizeHandler() http.Handler {
 			writeGatewayError(w, http.StatusBadRequest, "invalid_request", "tool and action are required", "")
 			return
 		}
-		if req.Session != "" && !ValidSessionID(req.Session) {
+		if req.Session != "" && !warden.ValidSessionID(req.Session) {
 			writeGatewayError(w, http.StatusBadRequest, "invalid_request", "session must be 1 to 128 printable ASCII characters without spaces", "")
 			return
 		}

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/redact"
+	"github.com/wardenhq/warden/internal/route"
 	"github.com/wardenhq/warden/internal/taint"
 )
 
@@ -32,19 +32,18 @@ func FlowLabels(t *warden.Tool, action string, manifest json.RawMessage) warden.
 // writes ("*" for a route of any method).
 func RouteMethod(routes []string, action string) string {
 	var method string
-	for _, r := range routes {
-		lhs, rhs, ok := strings.Cut(r, "->")
-		lf, rf := strings.Fields(lhs), strings.Fields(rhs)
-		if !ok || len(lf) != 2 || len(rf) == 0 || rf[0] != action {
+	for _, text := range routes {
+		r, err := route.Parse(text)
+		if err != nil || r.Action != action {
 			continue
 		}
-		switch m := strings.ToUpper(lf[0]); m {
+		switch r.Method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
 			if method == "" {
-				method = m
+				method = r.Method
 			}
 		default:
-			return m
+			return r.Method
 		}
 	}
 	return method
@@ -66,32 +65,12 @@ func (e *entry) resolveLabels() {
 		e.labels[name] = FlowLabels(e.tool, name, m.Manifest)
 	}
 	if e.tool.Kind == warden.ToolHTTP {
-		for _, r := range e.tool.Routes {
-			if _, rhs, ok := strings.Cut(r, "->"); ok {
-				if f := strings.Fields(rhs); len(f) > 0 {
-					e.labels[f[0]] = FlowLabels(e.tool, f[0], nil)
-				}
+		for _, text := range e.tool.Routes {
+			if r, err := route.Parse(text); err == nil {
+				e.labels[r.Action] = FlowLabels(e.tool, r.Action, nil)
 			}
 		}
 	}
-}
-
-// MaxSessionID bounds a session id an agent names (the Warden-Session header, the decision
-// API's session).
-const MaxSessionID = 128
-
-// ValidSessionID reports whether s may name a session: 1 to 128 printable ASCII characters
-// without spaces, as a token's sid.
-func ValidSessionID(s string) bool {
-	if s == "" || len(s) > MaxSessionID {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] > '~' {
-			return false
-		}
-	}
-	return true
 }
 
 // flowSession is the session of a call as flow facts key it: the one its entry point named, else

@@ -117,7 +117,7 @@ func (g *Pipeline) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *http
 	toolName, rest := splitToolPath(r.URL.EscapedPath())
 	e := g.Registry.current().tools[toolName]
 	call := &Call{Entry: EntryHTTP, Tool: toolName, Trace: ParseTraceparent(r.Header.Get("Traceparent")), Session: r.Header.Get("Warden-Session")}
-	if _, named := r.Header["Warden-Session"]; named && !ValidSessionID(call.Session) {
+	if _, named := r.Header["Warden-Session"]; named && !warden.ValidSessionID(call.Session) {
 		writeGatewayError(w, http.StatusBadRequest, "invalid_request", "the Warden-Session header must be 1 to 128 printable ASCII characters without spaces", "")
 		return
 	}
@@ -482,7 +482,7 @@ func observeResponse(resp *http.Response, p *Permit, max int64) error {
 	if partial {
 		content = observedText(string(head[:max]))
 	} else {
-		content = decodeOutput(head)
+		content = DecodeOutput(head)
 	}
 	if len(headers) > 0 {
 		content = append(headers, content)
@@ -503,9 +503,10 @@ func observeResponse(resp *http.Response, p *Permit, max int64) error {
 	return nil
 }
 
-// decodeOutput is a response body as observation takes it: decoded JSON, or text (with its
-// escapes decoded: observedText).
-func decodeOutput(b []byte) any {
+// DecodeOutput is an output as observation takes it (Permit.Observe): decoded JSON, numbers
+// exact, or — what is not one JSON value — text, with its escapes decoded (observedText). The
+// HTTP gateway's response bodies and mcpgw's results, errors and messages go through it.
+func DecodeOutput(b []byte) any {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v any

@@ -115,7 +115,6 @@ func (s *Service) Issue(ctx context.Context, a *warden.Agent, r IssueRequest) (*
 }
 
 const (
-	maxSessionIDLen  = 128
 	maxSubjectLen    = 255
 	maxScopeLen      = 1024
 	maxPrintableRune = 0x7e
@@ -128,8 +127,8 @@ func (r IssueRequest) validate() error {
 	if len(r.Scope) > maxScopeLen || !validScope(r.Scope) {
 		return warden.Errorf(warden.EInvalid, "invalid scope: use space-separated printable ASCII tokens without quotes or backslashes")
 	}
-	if len(r.SessionID) > maxSessionIDLen || !visibleASCII(r.SessionID) {
-		return warden.Errorf(warden.EInvalid, "invalid session id: use up to %d printable ASCII characters without spaces", maxSessionIDLen)
+	if r.SessionID != "" && !warden.ValidSessionID(r.SessionID) {
+		return warden.Errorf(warden.EInvalid, "invalid session id: use up to %d printable ASCII characters without spaces", warden.MaxSessionID)
 	}
 	if len(r.OnBehalfOf) > maxSubjectLen || !visibleASCIIOrUTF8(r.OnBehalfOf) {
 		return warden.Errorf(warden.EInvalid, "invalid subject to act for")
@@ -150,15 +149,6 @@ func validScope(scope string) bool {
 			if c := tok[i]; c < 0x21 || c > maxPrintableRune || c == '"' || c == '\\' {
 				return false
 			}
-		}
-	}
-	return true
-}
-
-func visibleASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c > maxPrintableRune {
-			return false
 		}
 	}
 	return true

@@ -1,7 +1,6 @@
 package mcpgw
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -308,7 +307,7 @@ func observe(p *gateway.Permit, typed mcp.Result, raws ...json.RawMessage) error
 	}
 	for _, m := range raws {
 		if len(m) > 0 {
-			if err := p.Observe(decodeOutput(m)); err != nil {
+			if err := p.Observe(gateway.DecodeOutput(m)); err != nil {
 				return err
 			}
 		}
@@ -318,18 +317,7 @@ func observe(p *gateway.Permit, typed mcp.Result, raws ...json.RawMessage) error
 		if err != nil {
 			return err
 		}
-		return p.Observe(decodeOutput(b))
+		return p.Observe(gateway.DecodeOutput(b))
 	}
 	return nil
-}
-
-// decodeOutput decodes an upstream's output for observation; output that is not JSON is text.
-func decodeOutput(b []byte) any {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if dec.Decode(&v) != nil {
-		return string(b)
-	}
-	return v
 }

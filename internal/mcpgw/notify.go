@@ -228,13 +228,13 @@ func (up *upstream) relayElicitationComplete(p *mcp.ElicitationCompleteParams) {
 // reports false when that could not be recorded: the message must not reach the agent.
 func (up *upstream) observed(f *flight, s *session, content any) bool {
 	if raw, ok := content.(json.RawMessage); ok {
-		content = decodeOutput(raw)
+		content = gateway.DecodeOutput(raw)
 	} else if _, ok := content.(string); !ok && content != nil {
 		b, err := json.Marshal(content)
 		if err != nil {
 			return false
 		}
-		content = decodeOutput(b)
+		content = gateway.DecodeOutput(b)
 	}
 	var err error
 	switch {

@@ -461,9 +461,11 @@ when { context.labels.effect == "external" && context.taint.args.containsAny(["b
 	if !slices.Equal(sent, []string{"ops@acme.example", "refunds@evil.example"}) {
 		t.Fatalf("upstream sent to %q", sent)
 	}
+	// The upstream gets the token's sid as Warden-Session (the broker's), never the name the
+	// agent gave its session.
 	for _, s := range forwardedSession {
-		if s != "" && strings.Contains(s, "s-") {
-			t.Fatalf("the agent's Warden-Session reached the upstream: %q", forwardedSession)
+		if !strings.HasPrefix(s, "ses_") {
+			t.Fatalf("the upstream got Warden-Session %q, not the token's sid: %q", s, forwardedSession)
 		}
 	}
 }

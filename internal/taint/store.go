@@ -264,14 +264,6 @@ func (s *Sessions) applyRows(k Key, rows []*warden.FlowObservation) error {
 	return nil
 }
 
-// Forget ends a session and deletes what the store keeps of it.
-func (s *Sessions) Forget(ctx context.Context, k Key) error {
-	if !s.forgetLocal(k) {
-		return nil
-	}
-	return s.cfg.Store.DeleteFlowSession(ctx, k.Agent, k.Session)
-}
-
 // forgetLocal ends a session in memory and reports whether the store may hold some of it.
 func (s *Sessions) forgetLocal(k Key) bool {
 	s.mu.Lock()

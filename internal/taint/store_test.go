@@ -47,7 +47,7 @@ func openStore(t *testing.T) warden.Store {
 
 // TestSharedSessions: two replicas on one store. What one observed taints the other's next
 // decision of the same session, and only that session; a replica started afresh on the store
-// finds it too (a restart); Forget deletes it everywhere.
+// finds it too (a restart); a session forgotten (ForgetLater, ForgetStored) is gone everywhere.
 func TestSharedSessions(t *testing.T) {
 	ctx := context.Background()
 	store := openStore(t)
@@ -101,7 +101,8 @@ func TestSharedSessions(t *testing.T) {
 	if f := c.Facts(k, sendLabels, args); !slices.Equal(f.TaintedArgs(), []string{"to"}) {
 		t.Fatalf("after a restart: %+v", f)
 	}
-	if err := a.Forget(ctx, k); err != nil {
+	a.ForgetLater(k)
+	if err := a.ForgetStored(ctx); err != nil {
 		t.Fatal(err)
 	}
 	d := taint.New(cfg, clk.now)
