@@ -357,6 +357,25 @@ func (s *Service) Tool(ctx context.Context, name string) (*warden.Tool, error) {
 	return s.store.Tool(ctx, name)
 }
 
+// updateTool changes a stored tool by fn (stamping UpdatedAt), reloads this replica's
+// registry and announces the change to the fleet: the one path of a change to one tool inside
+// commit.
+func (s *Service) updateTool(ctx context.Context, announce killswitch.Announce, name string, fn func(t *warden.Tool) error) (*warden.Tool, error) {
+	t, err := s.store.UpdateTool(ctx, name, func(t *warden.Tool) error {
+		if err := fn(t); err != nil {
+			return err
+		}
+		t.UpdatedAt = s.now().UTC()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.reloadRegistry(ctx, name)
+	announce(fleet.TopicTool, name)
+	return t, nil
+}
+
 // SetToolEnabled enables or disables a tool for every agent. Disabling cancels the calls to it in
 // flight on every replica, waits for the fleet's acknowledgements, and reports what each
 // replica ended.
@@ -373,17 +392,11 @@ func (s *Service) SetToolEnabled(ctx context.Context, p *warden.Principal, name 
 	var t *warden.Tool
 	r, err := s.commit(ctx, !enabled, func(ctx context.Context, announce killswitch.Announce) error {
 		var err error
-		t, err = s.store.UpdateTool(ctx, name, func(t *warden.Tool) error {
+		t, err = s.updateTool(ctx, announce, name, func(t *warden.Tool) error {
 			t.Disabled = !enabled
-			t.UpdatedAt = s.now().UTC()
 			return nil
 		})
-		if err != nil {
-			return err
-		}
-		s.reloadRegistry(ctx, name)
-		announce(fleet.TopicTool, name)
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, nil, err

@@ -9,7 +9,6 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
-	"github.com/wardenhq/warden/internal/fleet"
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/killswitch"
 	"github.com/wardenhq/warden/internal/route"
@@ -142,7 +141,7 @@ func (s *Service) SetToolLabels(ctx context.Context, p *warden.Principal, name s
 	}
 	var before, after map[string]string
 	_, err := s.commit(ctx, false, func(ctx context.Context, announce killswitch.Announce) error {
-		_, err := s.store.UpdateTool(ctx, name, func(t *warden.Tool) error {
+		_, err := s.updateTool(ctx, announce, name, func(t *warden.Tool) error {
 			if req.Action != "" {
 				routeActions, err := routeActionsOf(t)
 				if err != nil {
@@ -163,18 +162,9 @@ func (s *Service) SetToolLabels(ctx context.Context, p *warden.Principal, name s
 				return errLabelsUnchanged
 			}
 			setFlowLabels(t, req.Action, after)
-			if err := validateFlowLabels(t); err != nil {
-				return err
-			}
-			t.UpdatedAt = s.now().UTC()
-			return nil
+			return validateFlowLabels(t)
 		})
-		if err != nil {
-			return err
-		}
-		s.reloadRegistry(ctx, name)
-		announce(fleet.TopicTool, name)
-		return nil
+		return err
 	})
 	switch {
 	case errors.Is(err, errLabelsUnchanged):
