@@ -381,6 +381,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
+	silent := trackSilentConns(srv)
 	start := &warden.AuditEvent{
 		Type:     warden.EventServerStart,
 		Actor:    warden.EventActor{Kind: warden.ActorSystem, Name: "warden"},
@@ -425,6 +426,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		}
 		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(gctx), grace)
 		defer cancel()
+		// Shutdown waits for a connection that never sent a request as if it were busy, for
+		// its first 5 s; such a connection has nothing to finish, so close it at once.
+		stopSilent := silent.closeWhile(shutdownCtx)
+		defer stopSilent()
 		return srv.Shutdown(shutdownCtx)
 	})
 	s.log.Info("warden serving", "listen", ln.Addr().String(), "public_url", s.Config.PublicURL, "data", s.Config.Data, "replica", s.Config.ReplicaID)
