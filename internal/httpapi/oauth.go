@@ -208,7 +208,11 @@ func (a *API) tokenRequest(ctx context.Context, form url.Values) (identity.Issue
 	case "":
 		return req, "", invalidRequest("grant_type is required")
 	default:
-		return req, "", &oauthError{status: http.StatusBadRequest, code: "unsupported_grant_type", description: "supported grant types: client_credentials, " + grantTokenExchange + ", authorization_code, refresh_token"}
+		supported := "client_credentials, " + grantTokenExchange
+		if a.OAuth.Enabled() {
+			supported += ", authorization_code, refresh_token"
+		}
+		return req, "", &oauthError{status: http.StatusBadRequest, code: "unsupported_grant_type", description: "supported grant types: " + supported}
 	}
 }
 

@@ -200,3 +200,22 @@ func (s *Server) refusals() warden.AuditLog {
 	}
 	return s.Audit
 }
+
+// Run deletes expired codes and refresh tokens every interval until ctx ends, so that grants
+// nobody uses do not pile up in the store.
+func (s *Server) Run(ctx context.Context, every time.Duration) error {
+	tick := clock.Or(s.Clock).NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C():
+			if n, err := s.Store.PruneOAuth(ctx, s.now()); err != nil {
+				s.Log.Warn("pruning expired OAuth grants failed", "err", err)
+			} else if n > 0 {
+				s.Log.Info("pruned expired OAuth grants", "count", n)
+			}
+		}
+	}
+}

@@ -423,6 +423,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	g.Go(func() error { return s.disk.Run(gctx, audit.DiskCheckInterval) })
 	g.Go(func() error { return s.Pipeline.Run(gctx, 5*time.Second) })
 	g.Go(func() error { return s.Budgets.Run(gctx) })
+	g.Go(func() error { return s.API.OAuth.Run(gctx, 10*time.Minute) })
 	g.Go(func() error { return s.Approvals.Run(gctx) })
 	g.Go(func() error { return s.Kill.Run(gctx, safetyNetInterval(s.Config)) })
 	g.Go(func() error { return s.Fleet.Run(gctx, s.Kill.Handler(s.Identity, s.Budgets)) })
