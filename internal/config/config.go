@@ -59,6 +59,9 @@ type OAuth struct {
 	RefreshIdle Duration `yaml:"refresh_idle"`
 	// MaxClients bounds how many clients may register themselves. Default 1000.
 	MaxClients int `yaml:"max_clients"`
+	// MetadataPrivateHosts lists hosts whose client ID metadata documents may be fetched
+	// although they resolve to a loopback, private or link-local address (SSRF guard).
+	MetadataPrivateHosts []string `yaml:"metadata_private_hosts"`
 }
 
 // Flow bounds what each replica keeps of its sessions for flow facts (docs/flow.md): what each

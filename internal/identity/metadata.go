@@ -37,6 +37,7 @@ type ServerMetadata struct {
 	// Set by internal/oauthas when it serves the authorization code flow.
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported,omitempty"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
+	ClientIDMetadataDocumentSupported          bool     `json:"client_id_metadata_document_supported,omitempty"`
 }
 
 // Metadata returns the authorization server metadata (a *ServerMetadata) with endpoints under

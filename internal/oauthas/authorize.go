@@ -213,6 +213,14 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, req *authReque
 
 func (s *Server) lookupClient(ctx context.Context) func(string) *warden.OAuthClient {
 	return func(id string) *warden.OAuthClient {
+		if isMetadataURL(id) {
+			c, err := s.metadataClient(ctx, id)
+			if err != nil {
+				s.Log.Info("client metadata document refused", "client_id", safe(id), "err", err)
+				return nil
+			}
+			return c
+		}
 		c, err := s.Store.OAuthClient(ctx, id)
 		if err != nil {
 			if warden.ErrorCode(err) != warden.ENotFound {

@@ -101,3 +101,32 @@ func FuzzParseRegistration(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseMetadataDoc: a fetched client ID metadata document is accepted only when it names
+// its own URL and lists valid redirect URIs.
+func FuzzParseMetadataDoc(f *testing.F) {
+	const id = "https://app.example/client.json"
+	for _, seed := range []string{
+		`{"client_id":"https://app.example/client.json","client_name":"App","redirect_uris":["http://127.0.0.1/cb"]}`,
+		`{"client_id":"https://evil.example/client.json","redirect_uris":["http://127.0.0.1/cb"]}`,
+		`{"client_id":"https://app.example/client.json","redirect_uris":["http://evil.example/cb"]}`,
+		`{"client_id":"https://app.example/client.json","redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"private_key_jwt"}`,
+		`[]`, `null`, ``,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		c, err := parseMetadataDoc(id, body)
+		if err != nil {
+			return
+		}
+		if c.ID != id || len(c.RedirectURIs) == 0 || c.Name == "" {
+			t.Fatalf("accepted %q as %+v", body, c)
+		}
+		for _, u := range c.RedirectURIs {
+			if validRedirect(u) != nil {
+				t.Fatalf("accepted redirect URI %q", u)
+			}
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"log/slog"
@@ -79,6 +80,10 @@ type Config struct {
 	MaxClients int
 	// ConsentTTL is how long a consent page may be answered; default 10 minutes.
 	ConsentTTL time.Duration
+	// MetadataPrivateHosts lists the hosts (as written in a client_id URL) whose client ID
+	// metadata documents may be fetched although they resolve to a loopback, private or
+	// link-local address. Empty: only public addresses.
+	MetadataPrivateHosts []string
 }
 
 func (c *Config) defaults() {
@@ -116,6 +121,10 @@ type Server struct {
 	KnownTool func(name string) bool
 	Log       *slog.Logger
 	Clock     clock.Clock
+	// MetadataTLS verifies the servers of client ID metadata documents; nil: the system roots.
+	MetadataTLS *tls.Config
+
+	metadata metadataFetcher
 }
 
 // New returns a server with cfg's defaults applied.
@@ -143,6 +152,7 @@ func (s *Server) Extend(m *identity.ServerMetadata, base string) {
 	m.CodeChallengeMethodsSupported = []string{"S256"}
 	m.TokenEndpointAuthMethodsSupported = append(m.TokenEndpointAuthMethodsSupported, "none")
 	m.AuthorizationResponseIssParameterSupported = true
+	m.ClientIDMetadataDocumentSupported = true
 }
 
 // resource is the default resource: the aggregate MCP endpoint.

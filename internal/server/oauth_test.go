@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/admin"
 	"github.com/wardenhq/warden/internal/clock"
+	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/server"
 )
 
@@ -430,5 +432,63 @@ func TestOAuthRegister(t *testing.T) {
 	}
 	if n != 2 {
 		t.Fatalf("%d registrations audited, want 2", n)
+	}
+}
+
+// TestOAuthClientMetadataDocument: a client whose client_id is the https URL of its metadata
+// document (the Go SDK's ClientIDMetadataDocumentConfig) needs no registration: warden
+// fetches the document (its loopback host allowed by oauth.metadata_private_hosts), and the
+// flow goes on as for a registered client.
+func TestOAuthClientMetadataDocument(t *testing.T) {
+	t.Parallel()
+	var doc *httptest.Server
+	doc = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"client_id":%q,"client_name":"cimd client","redirect_uris":["http://127.0.0.1:1/callback"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"]}`, doc.URL+"/client.json")
+	}))
+	defer doc.Close()
+	up := newMCPUpstream(t)
+	people := &testPeople{signIn: "http://signin.invalid/", people: map[string]*warden.Principal{
+		"ann": {Name: "ann", Role: warden.RoleOperator, Email: "ann@example.com"},
+	}}
+	in := startPrepared(t, "127.0.0.1:0", t.TempDir(), clock.Real{}, func(c *config.Config) { c.OAuth.MetadataPrivateHosts = []string{"127.0.0.1"} },
+		func(s *server.Server) {
+			s.API.OAuth.People = people
+			s.API.OAuth.MetadataTLS = doc.Client().Transport.(*http.Transport).TLSClientConfig
+		})
+	var plan admin.Plan
+	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", fmt.Sprintf(oauthDoc, up.url)))
+	agentID := plan.Credentials["desk-bot"].ClientID
+
+	if meta := in.do("GET", "/.well-known/oauth-authorization-server", nil, "").json(t); meta["client_id_metadata_document_supported"] != true {
+		t.Fatalf("metadata: %v", meta)
+	}
+	b := newBrowser(t, in, people, "ann")
+	handler, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
+		ClientIDMetadataDocumentConfig: &auth.ClientIDMetadataDocumentConfig{URL: doc.URL + "/client.json"},
+		RedirectURL:                    "http://127.0.0.1:1/callback",
+		AuthorizationCodeFetcher: func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
+			p := b.open(args.URL)
+			if !strings.Contains(p.body, "cimd client") || !strings.Contains(p.body, doc.URL+"/client.json") {
+				return nil, fmt.Errorf("consent page does not show the client: %d %s", p.status, p.body)
+			}
+			_, loc := b.answer(p, "approve", agentID)
+			q := loc.Query()
+			return &auth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "cimd", Version: "1"}, nil).Connect(ctx,
+		&mcp.StreamableClientTransport{Endpoint: in.url + "/mcp", OAuthHandler: handler, MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer cs.Close()
+	if res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "notes.echo", Arguments: map[string]any{"message": "doc"}}); err != nil || res.IsError {
+		t.Fatalf("call: %v %+v", err, res)
 	}
 }

@@ -231,11 +231,12 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		return nil, err
 	}
 	oauth := oauthas.New(oauthas.Config{
-		Issuer:      cfg.PublicURL,
-		Key:         oauthKey(masterKey),
-		RefreshTTL:  time.Duration(cfg.OAuth.RefreshTTL),
-		RefreshIdle: time.Duration(cfg.OAuth.RefreshIdle),
-		MaxClients:  cfg.OAuth.MaxClients,
+		Issuer:               cfg.PublicURL,
+		Key:                  oauthKey(masterKey),
+		RefreshTTL:           time.Duration(cfg.OAuth.RefreshTTL),
+		RefreshIdle:          time.Duration(cfg.OAuth.RefreshIdle),
+		MaxClients:           cfg.OAuth.MaxClients,
+		MetadataPrivateHosts: cfg.OAuth.MetadataPrivateHosts,
 	})
 	oauth.Store, oauth.Tokens, oauth.Audit, oauth.Refusals, oauth.Log, oauth.Clock = store, ids, auditLog, refusals, log, clk
 	oauth.KnownTool = func(name string) bool { _, ok := registry.Tool(name); return ok }
