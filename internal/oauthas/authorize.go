@@ -75,6 +75,11 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, s.People.SignInURL(back), http.StatusFound)
 		return
 	}
+	if person.Email == "" {
+		// The token names the person by email: without one the agent would act for nobody.
+		s.deny(w, r, req, person, "access_denied", "the signed-in person has no verified email")
+		return
+	}
 	agents, err := s.agentsFor(r.Context(), person)
 	if err != nil {
 		s.Log.Error("listing agents failed", "err", err)

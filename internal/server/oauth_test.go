@@ -166,6 +166,7 @@ func startOAuth(t *testing.T) (*instance, *testPeople, map[string]admin.AgentCre
 	people := &testPeople{signIn: "http://signin.invalid/", people: map[string]*warden.Principal{
 		"ann": {Name: "ann", Role: warden.RoleOperator, Email: "ann@example.com"},
 		"bob": {Name: "bob", Role: warden.RoleApprover, Email: "bob@example.com"},
+		"root": {Name: "root", Role: warden.RoleAdmin},
 	}}
 	in := startPrepared(t, "127.0.0.1:0", t.TempDir(), clock.Real{}, nil, func(s *server.Server) { s.API.OAuth.People = people })
 	var plan admin.Plan
@@ -389,6 +390,11 @@ func TestOAuthAuthorizeRefusals(t *testing.T) {
 	bob := newBrowser(t, in, people, "bob")
 	if p := bob.open(conf.AuthCodeURL("s3", challenge)); !strings.Contains(p.header.Get("Location"), "error=access_denied") {
 		t.Fatalf("bob: %d %v", p.status, p.header)
+	}
+	// An admin without an email could pick any agent, but a token must name whom it acts for.
+	root := newBrowser(t, in, people, "root")
+	if p := root.open(conf.AuthCodeURL("s4", challenge)); !strings.Contains(p.header.Get("Location"), "error=access_denied") {
+		t.Fatalf("a person without an email: %d %v", p.status, p.header)
 	}
 }
 
