@@ -164,8 +164,8 @@ func startOAuth(t *testing.T) (*instance, *testPeople, map[string]admin.AgentCre
 	t.Helper()
 	up := newMCPUpstream(t)
 	people := &testPeople{signIn: "http://signin.invalid/", people: map[string]*warden.Principal{
-		"ann": {Name: "ann", Role: warden.RoleOperator, Email: "ann@example.com"},
-		"bob": {Name: "bob", Role: warden.RoleApprover, Email: "bob@example.com"},
+		"ann":  {Name: "ann", Role: warden.RoleOperator, Email: "ann@example.com"},
+		"bob":  {Name: "bob", Role: warden.RoleApprover, Email: "bob@example.com"},
 		"root": {Name: "root", Role: warden.RoleAdmin},
 	}}
 	in := startPrepared(t, "127.0.0.1:0", t.TempDir(), clock.Real{}, nil, func(s *server.Server) { s.API.OAuth.People = people })
