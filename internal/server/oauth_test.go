@@ -295,6 +295,9 @@ func TestOAuthCodeAndRefresh(t *testing.T) {
 	if r.status != http.StatusUnauthorized || !strings.Contains(string(r.body), "another resource") {
 		t.Fatalf("token at another resource: %d %s", r.status, r.body)
 	}
+	if r := in.self(tok.AccessToken); r.status != http.StatusUnauthorized {
+		t.Fatalf("an MCP token at an agent route: %d %s", r.status, r.body)
+	}
 
 	r1 := tok.RefreshToken
 	r = refreshWith(in, conf.ClientID, r1)
