@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/admin"
+	"github.com/wardenhq/warden/internal/identity"
 )
 
 // bearer returns the token of an "Authorization: Bearer" header, or "".
