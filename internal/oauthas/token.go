@@ -39,10 +39,22 @@ func (s *Server) Grant(r *http.Request, form url.Values) (*apitype.TokenResponse
 	if !s.Enabled() {
 		return nil, &GrantError{Status: http.StatusBadRequest, Code: "unsupported_grant_type", Description: "the authorization code flow is not configured"}
 	}
-	if form.Get("client_secret") != "" || r.Header.Get("Authorization") != "" {
-		return nil, &GrantError{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "registered clients are public: send client_id only"}
-	}
+	publicOnly := &GrantError{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "registered clients are public: send client_id only"}
 	clientID := form.Get("client_id")
+	if form.Get("client_secret") != "" {
+		return nil, publicOnly
+	}
+	// A client may name itself by HTTP Basic with an empty secret (golang.org/x/oauth2 tries
+	// that first when it does not know the method); any secret is refused.
+	if id, sec, ok := r.BasicAuth(); ok {
+		uid, err := url.QueryUnescape(id)
+		if sec != "" || err != nil || clientID != "" && clientID != uid {
+			return nil, publicOnly
+		}
+		clientID = uid
+	} else if r.Header.Get("Authorization") != "" {
+		return nil, publicOnly
+	}
 	if clientID == "" {
 		return nil, &GrantError{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "client_id is required"}
 	}

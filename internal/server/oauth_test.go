@@ -300,6 +300,11 @@ func TestOAuthCodeAndRefresh(t *testing.T) {
 	}
 
 	r1 := tok.RefreshToken
+	// Public clients: a secret, in the form or by HTTP Basic, is refused (and spends nothing).
+	if r := in.do("POST", "/oauth2/token", withHeader(formCT, "Authorization", "Basic "+basic(conf.ClientID, "guess")),
+		form("grant_type", "refresh_token", "refresh_token", r1)); r.status != http.StatusUnauthorized {
+		t.Fatalf("a public client with a secret: %d %s", r.status, r.body)
+	}
 	r = refreshWith(in, conf.ClientID, r1)
 	if r.status != 200 {
 		t.Fatalf("refresh: %d %s", r.status, r.body)
