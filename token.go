@@ -8,7 +8,9 @@ import (
 // Claims are the claims of a warden access token (a JWT signed with EdDSA, RFC 9068 profile).
 //
 // For an agent acting as itself, Subject is the agent's ID. For an agent acting for a person
-// (RFC 8693 token exchange), Subject is the person and Actor names the agent; the agent stays the
+// (RFC 8693 token exchange), Subject is the person and Actor names the agent. A token from the
+// authorization code flow (an interactive MCP client, internal/oauthas) names the agent as
+// Subject and the person who consented in Person ("obo"). Either way the agent stays the
 // principal that policy judges and OnBehalfOf returns the person.
 type Claims struct {
 	Issuer    string    `json:"iss"`
@@ -23,6 +25,7 @@ type Claims struct {
 	Epoch     int64     `json:"epoch"`
 	Scope     string    `json:"scope,omitempty"`
 	Actor     *Actor    `json:"act,omitempty"`
+	Person    string    `json:"obo,omitempty"` // the person an agent acts for, when Subject is the agent
 }
 
 // Actor is the RFC 8693 "act" claim: the party acting for the subject.
@@ -38,7 +41,7 @@ func (c *Claims) OnBehalfOf() string {
 	if c.Actor != nil {
 		return c.Subject
 	}
-	return ""
+	return c.Person
 }
 
 // TokenVerifier checks an access token at an enforcement point: signature, expiry, audience,

@@ -9,6 +9,7 @@ type TokenResponse struct {
 	ExpiresIn       int64  `json:"expires_in"`
 	Scope           string `json:"scope,omitempty"`
 	IssuedTokenType string `json:"issued_token_type,omitempty"`
+	RefreshToken    string `json:"refresh_token,omitempty"` // the authorization code flow (internal/oauthas)
 }
 
 // Introspection is the RFC 7662 response.

@@ -247,6 +247,8 @@ func typeRisk(typ string) warden.Risk {
 var highRiskTypes = []string{
 	"kill.", "lockdown.", "policy.", "admin.keys.", "admin.token.", "admin.secret.", warden.EventApply,
 	warden.EventAgentDelete, warden.EventAgentRotate, warden.EventAuditPrune,
+	// A refresh token came back after its use: someone holds a stolen copy.
+	warden.EventOAuthRefreshReused,
 	// What a model reads or a local server runs changed under warden (held or refused until a
 	// person acts), or a person let a change through: the supply chain's alerts.
 	warden.EventManifestChanged, warden.EventManifestRemoved, warden.EventManifestAccepted,

@@ -47,6 +47,21 @@ type Config struct {
 	KillSwitch    KillSwitch    `yaml:"killswitch"`
 	SupplyChain   SupplyChain   `yaml:"supply_chain"`
 	Flow          Flow          `yaml:"flow"`
+	OAuth         OAuth         `yaml:"oauth"`
+}
+
+// OAuth configures warden as the authorization server of interactive MCP clients
+// (docs/oauth.md). Zero values take the defaults.
+type OAuth struct {
+	// RefreshTTL is the absolute lifetime of a grant, counted from the person's consent. Default 720h.
+	RefreshTTL Duration `yaml:"refresh_ttl"`
+	// RefreshIdle ends a grant whose refresh token went unused that long. Default 168h.
+	RefreshIdle Duration `yaml:"refresh_idle"`
+	// MaxClients bounds how many clients may register themselves. Default 1000.
+	MaxClients int `yaml:"max_clients"`
+	// MetadataPrivateHosts lists hosts whose client ID metadata documents may be fetched
+	// although they resolve to a loopback, private or link-local address (SSRF guard).
+	MetadataPrivateHosts []string `yaml:"metadata_private_hosts"`
 }
 
 // Flow bounds what each replica keeps of its sessions for flow facts (docs/flow.md): what each

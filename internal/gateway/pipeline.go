@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -144,6 +145,9 @@ func (g *Pipeline) Authenticate(r *http.Request) (*Caller, error) {
 	} else {
 		claims, err = g.Tokens.VerifyToken(r.Context(), token)
 	}
+	if err == nil && !resourceAllows(claims.Audience, r.URL.Path) {
+		err = warden.Errorf(warden.EUnauthenticated, "the token is for another resource")
+	}
 	var agent *warden.Agent
 	if err == nil {
 		var ok bool
@@ -174,6 +178,25 @@ func (g *Pipeline) Authenticate(r *http.Request) (*Caller, error) {
 		return nil, err
 	}
 	return &Caller{Claims: claims, Agent: agent, Source: r.RemoteAddr}, nil
+}
+
+// resourceAllows reports whether a token with audience aud may be used at path. A token issued
+// for one MCP endpoint (an RFC 8707 resource, its audience warden's URL of /mcp or /mcp/<tool>)
+// is good at that endpoint only, never at another one or at /http or /v1/authorize; a token
+// with warden's own audience is good everywhere.
+func resourceAllows(aud []string, path string) bool {
+	bound := false
+	for _, a := range aud {
+		u, err := url.Parse(a)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || (u.Path != "/mcp" && !strings.HasPrefix(u.Path, "/mcp/")) {
+			continue
+		}
+		bound = true
+		if strings.TrimSuffix(u.Path, "/") == strings.TrimSuffix(path, "/") {
+			return true
+		}
+	}
+	return !bound
 }
 
 func bearerToken(r *http.Request) string {

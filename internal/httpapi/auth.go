@@ -7,6 +7,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/admin"
+	"github.com/wardenhq/warden/internal/identity"
 )
 
 // bearer returns the token of an "Authorization: Bearer" header, or "".
@@ -74,6 +75,11 @@ type agentHandler func(w http.ResponseWriter, r *http.Request, c *warden.Claims)
 func (a *API) agentRoute(h agentHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := a.Tokens.VerifyToken(r.Context(), bearer(r))
+		if err == nil && len(c.Audience) == 1 && identity.MCPResource(c.Issuer, c.Audience[0]) {
+			// A token issued for one MCP endpoint (RFC 8707) is good there only: not for
+			// registering sandboxes, fetching skills or anything else an agent route does.
+			err = warden.Errorf(warden.EUnauthenticated, "the token is for another resource")
+		}
 		if err != nil {
 			a.recordRefusedToken(r, err)
 			writeError(w, err)

@@ -18,6 +18,7 @@ import (
 	"github.com/wardenhq/warden/internal/approval"
 	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/killswitch"
+	"github.com/wardenhq/warden/internal/oauthas"
 	"github.com/wardenhq/warden/internal/skills"
 )
 
@@ -66,6 +67,10 @@ type API struct {
 	Outcome           http.Handler // POST /v1/decisions/{id}/outcome
 	MCP               http.Handler // /mcp and /mcp/<tool>
 	ProtectedResource http.Handler // /.well-known/oauth-protected-resource[/...]
+
+	// OAuth is the authorization code flow of interactive MCP clients; its routes are mounted
+	// when set, and it advertises itself in the metadata once it is enabled.
+	OAuth *oauthas.Server
 
 	// Kill is the kill switch; its routes are mounted when set.
 	Kill *killswitch.Service
@@ -138,6 +143,7 @@ func (a *API) Handler() http.Handler {
 	a.killRoutes(mux)
 	a.approvalRoutes(mux)
 	a.skillRoutes(mux)
+	a.oauthASRoutes(mux)
 
 	mount := func(pattern string, h http.Handler) {
 		if h != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/identity"
+	"github.com/wardenhq/warden/internal/oauthas"
 )
 
 // OAuth 2.0 grant and token type identifiers.
@@ -111,6 +112,10 @@ func (a *API) token(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, oe)
 		return
 	}
+	if gt := form.Get("grant_type"); gt == oauthas.GrantAuthorizationCode || gt == oauthas.GrantRefreshToken {
+		a.oauthGrant(w, r, form)
+		return
+	}
 	clientID, secret, basic, oe := clientCredentials(r, form)
 	if oe != nil {
 		a.recordTokenRefusal(r, clientID, nil, oe)
@@ -203,7 +208,11 @@ func (a *API) tokenRequest(ctx context.Context, form url.Values) (identity.Issue
 	case "":
 		return req, "", invalidRequest("grant_type is required")
 	default:
-		return req, "", &oauthError{status: http.StatusBadRequest, code: "unsupported_grant_type", description: "supported grant types: client_credentials, " + grantTokenExchange}
+		supported := "client_credentials, " + grantTokenExchange
+		if a.OAuth.Enabled() {
+			supported += ", authorization_code, refresh_token"
+		}
+		return req, "", &oauthError{status: http.StatusBadRequest, code: "unsupported_grant_type", description: "supported grant types: " + supported}
 	}
 }
 
@@ -363,7 +372,16 @@ func (a *API) jwks(w http.ResponseWriter, r *http.Request) {
 func (a *API) metadata(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	_ = json.NewEncoder(w).Encode(a.Tokens.Metadata(a.BaseURL))
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	m := a.Tokens.Metadata(a.BaseURL)
+	if sm, ok := m.(*identity.ServerMetadata); ok && a.OAuth != nil {
+		base := a.BaseURL
+		if base == "" {
+			base = sm.Issuer
+		}
+		a.OAuth.Extend(sm, base)
+	}
+	_ = json.NewEncoder(w).Encode(m)
 }
 
 func (a *API) agentSelf(w http.ResponseWriter, r *http.Request, c *warden.Claims) error {

@@ -30,6 +30,13 @@ type IssueRequest struct {
 	// OnBehalfOf is the person the agent acts for, the subject of a token exchange (as returned by
 	// VerifySubjectToken). The token's sub is then the person and act.sub the agent.
 	OnBehalfOf string
+	// Person is the person the agent acts for in the authorization code flow of an interactive
+	// MCP client (internal/oauthas): sub stays the agent and the person is the "obo" claim.
+	// Exclusive with OnBehalfOf.
+	Person string
+	// Resource (RFC 8707) replaces Config.Audience as the token's audience: warden's /mcp or
+	// /mcp/<tool> under the issuer, the one endpoint the token is for (MCPResource).
+	Resource string
 }
 
 // Issued is a newly issued access token.
@@ -54,6 +61,7 @@ type tokenClaims struct {
 	Epoch     int64            `json:"epoch"`
 	Scope     string           `json:"scope,omitempty"`
 	Actor     *warden.Actor    `json:"act,omitempty"`
+	Person    string           `json:"obo,omitempty"`
 }
 
 // Issue signs an access token for agent a, which the caller has just authenticated. The token
@@ -90,18 +98,30 @@ func (s *Service) Issue(ctx context.Context, a *warden.Agent, r IssueRequest) (*
 		return nil, unauthenticated("agent identity expired; renew it", nil)
 	}
 
+	aud := s.cfg.Audience
+	if r.Resource != "" {
+		if !MCPResource(s.cfg.Issuer, r.Resource) {
+			return nil, warden.Errorf(warden.EInvalid, "resource must be this server's /mcp or /mcp/<tool>")
+		}
+		aud = r.Resource
+	}
+	person := r.OnBehalfOf
+	if r.Person != "" {
+		person = r.Person
+	}
 	c := &warden.Claims{
 		Issuer:    s.cfg.Issuer,
 		Subject:   a.ID,
-		Audience:  []string{s.cfg.Audience},
+		Audience:  []string{aud},
 		ExpiresAt: exp,
 		IssuedAt:  iat,
 		NotBefore: iat,
 		ID:        warden.NewID("tok_"),
 		ClientID:  a.ID,
-		SessionID: sessionFor(a.ID, r.OnBehalfOf, r.SessionID),
+		SessionID: sessionFor(a.ID, person, r.SessionID),
 		Epoch:     a.Epoch,
 		Scope:     r.Scope,
+		Person:    r.Person,
 	}
 	if r.OnBehalfOf != "" {
 		c.Subject = r.OnBehalfOf
@@ -132,6 +152,9 @@ func (r IssueRequest) validate() error {
 	}
 	if len(r.OnBehalfOf) > maxSubjectLen || !visibleASCIIOrUTF8(r.OnBehalfOf) {
 		return warden.Errorf(warden.EInvalid, "invalid subject to act for")
+	}
+	if len(r.Person) > maxSubjectLen || !visibleASCIIOrUTF8(r.Person) || r.Person != "" && r.OnBehalfOf != "" {
+		return warden.Errorf(warden.EInvalid, "invalid person to act for")
 	}
 	return nil
 }
@@ -182,6 +205,7 @@ func wireClaims(c *warden.Claims) *tokenClaims {
 		Epoch:     c.Epoch,
 		Scope:     c.Scope,
 		Actor:     c.Actor,
+		Person:    c.Person,
 	}
 }
 
@@ -204,4 +228,19 @@ func cloneClaims(c *warden.Claims) *warden.Claims {
 		box.claims.Actor = &box.actor
 	}
 	return &box.claims
+}
+
+// MCPResource reports whether resource names one of warden's MCP endpoints under issuer:
+// issuer/mcp or issuer/mcp/<tool>. Such a token is good at that endpoint only
+// (gateway.Pipeline.Authenticate holds it).
+func MCPResource(issuer, resource string) bool {
+	rest, ok := strings.CutPrefix(resource, strings.TrimRight(issuer, "/")+"/mcp")
+	if !ok {
+		return false
+	}
+	if rest == "" {
+		return true
+	}
+	name, ok := strings.CutPrefix(rest, "/")
+	return ok && warden.ValidateName("tool", name) == nil
 }

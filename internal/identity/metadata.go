@@ -23,7 +23,9 @@ const (
 // ServerMetadata is the OAuth 2.0 authorization server metadata of RFC 8414.
 type ServerMetadata struct {
 	Issuer                                    string   `json:"issuer"`
+	AuthorizationEndpoint                     string   `json:"authorization_endpoint,omitempty"`
 	TokenEndpoint                             string   `json:"token_endpoint"`
+	RegistrationEndpoint                      string   `json:"registration_endpoint,omitempty"`
 	JWKSURI                                   string   `json:"jwks_uri"`
 	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
 	RevocationEndpoint                        string   `json:"revocation_endpoint"`
@@ -32,6 +34,10 @@ type ServerMetadata struct {
 	TokenEndpointAuthMethodsSupported         []string `json:"token_endpoint_auth_methods_supported"`
 	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
+	// Set by internal/oauthas when it serves the authorization code flow.
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported,omitempty"`
+	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
+	ClientIDMetadataDocumentSupported          bool     `json:"client_id_metadata_document_supported,omitempty"`
 }
 
 // Metadata returns the authorization server metadata (a *ServerMetadata) with endpoints under
@@ -50,7 +56,7 @@ func (s *Service) Metadata(baseURL string) any {
 		IntrospectionEndpoint:             base + IntrospectionPath,
 		RevocationEndpoint:                base + RevocationPath,
 		GrantTypesSupported:               []string{GrantClientCredentials, GrantTokenExchange},
-		ResponseTypesSupported:            []string{}, // required by RFC 8414; no authorization endpoint, so none
+		ResponseTypesSupported:            []string{}, // required by RFC 8414; none unless internal/oauthas extends this
 		TokenEndpointAuthMethodsSupported: clientAuth,
 		IntrospectionEndpointAuthMethodsSupported: clientAuth,
 		RevocationEndpointAuthMethodsSupported:    clientAuth,

@@ -227,7 +227,7 @@ func (s *Service) checkStatic(wc *tokenClaims, aud []string, c *warden.Claims) e
 	switch {
 	case wc.Issuer != s.cfg.Issuer:
 		return unauthenticated("wrong issuer", nil)
-	case !slices.Contains(aud, s.cfg.Audience):
+	case !slices.Contains(aud, s.cfg.Audience) && !(len(aud) == 1 && MCPResource(s.cfg.Issuer, aud[0])):
 		return unauthenticated("wrong audience", nil)
 	case wc.ExpiresAt == nil || wc.IssuedAt == nil || wc.NotBefore == nil:
 		return unauthenticated("token lacks exp, iat or nbf", nil)
@@ -237,6 +237,9 @@ func (s *Service) checkStatic(wc *tokenClaims, aud []string, c *warden.Claims) e
 	// The agent is the principal; sub may differ from it only when act names it.
 	if wc.Actor == nil && wc.Subject != wc.ClientID || wc.Actor != nil && wc.Actor.Subject != wc.ClientID {
 		return unauthenticated("token subject does not match its client", nil)
+	}
+	if wc.Actor != nil && wc.Person != "" {
+		return unauthenticated("token names two people to act for", nil)
 	}
 	*c = warden.Claims{
 		Issuer:    wc.Issuer,
@@ -251,6 +254,7 @@ func (s *Service) checkStatic(wc *tokenClaims, aud []string, c *warden.Claims) e
 		Epoch:     wc.Epoch,
 		Scope:     wc.Scope,
 		Actor:     wc.Actor,
+		Person:    wc.Person,
 	}
 	if c.ExpiresAt.Sub(c.IssuedAt) > s.cfg.MaxTokenTTL {
 		return unauthenticated("token lifetime exceeds the maximum", nil)

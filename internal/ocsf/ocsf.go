@@ -185,13 +185,13 @@ func Map(ev *warden.AuditEvent) *Event {
 // classify picks the class and activity of an event.
 func classify(ev *warden.AuditEvent) (class, activity int, name string) {
 	switch ev.Type {
-	case warden.EventTokenIssue, warden.EventTokenRefuse:
+	case warden.EventTokenIssue, warden.EventTokenRefuse, warden.EventOAuthCodeRedeem, warden.EventOAuthRefresh, warden.EventOAuthRefreshReused:
 		return ClassAuthentication, 1, "Logon"
 	case warden.EventTokenRevoke:
 		return ClassAuthentication, 2, "Logoff"
 	case warden.EventTokenIntrospect:
 		return ClassAuthentication, 99, "Other"
-	case warden.EventAgentCreate, warden.EventAdminTokenCreate:
+	case warden.EventAgentCreate, warden.EventAdminTokenCreate, warden.EventOAuthRegister:
 		return ClassAccountChange, 1, "Create"
 	case warden.EventAgentResume:
 		return ClassAccountChange, 2, "Enable"

@@ -34,6 +34,7 @@ import (
 	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/killswitch"
 	"github.com/wardenhq/warden/internal/mcpgw"
+	"github.com/wardenhq/warden/internal/oauthas"
 	"github.com/wardenhq/warden/internal/postgres"
 	"github.com/wardenhq/warden/internal/seal"
 	"github.com/wardenhq/warden/internal/secrets"
@@ -229,6 +230,16 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	if err != nil {
 		return nil, err
 	}
+	oauth := oauthas.New(oauthas.Config{
+		Issuer:               cfg.PublicURL,
+		Key:                  oauthKey(masterKey),
+		RefreshTTL:           time.Duration(cfg.OAuth.RefreshTTL),
+		RefreshIdle:          time.Duration(cfg.OAuth.RefreshIdle),
+		MaxClients:           cfg.OAuth.MaxClients,
+		MetadataPrivateHosts: cfg.OAuth.MetadataPrivateHosts,
+	})
+	oauth.Store, oauth.Tokens, oauth.Audit, oauth.Refusals, oauth.Log, oauth.Clock = store, ids, auditLog, refusals, log, clk
+	oauth.KnownTool = func(name string) bool { _, ok := registry.Tool(name); return ok }
 	disk := &audit.DiskGuard{Path: diskPath(cfg), WarnFree: int64(cfg.Audit.DiskWarnFree), Audit: auditLog, Log: log, Clock: clk}
 	assembled = true
 	return &Server{
@@ -261,12 +272,21 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 			Refusals:          refusals,
 			Disk:              disk,
 			Fleet:             bus,
+			OAuth:             oauth,
 		},
 		log:        log,
 		auditSinks: sinks,
 		refusals:   refusals,
 		disk:       disk,
 	}, nil
+}
+
+// oauthKey authenticates the consent forms of internal/oauthas: derived from the master key, so
+// that every replica accepts the forms of every other.
+func oauthKey(masterKey []byte) []byte {
+	m := hmac.New(sha256.New, masterKey)
+	m.Write([]byte("warden oauthas consent key v1"))
+	return m.Sum(nil)
 }
 
 // newFlow is this replica's flow state of sessions (docs/flow.md): on PostgreSQL shared with the
@@ -405,6 +425,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	g.Go(func() error { return s.disk.Run(gctx, audit.DiskCheckInterval) })
 	g.Go(func() error { return s.Pipeline.Run(gctx, 5*time.Second) })
 	g.Go(func() error { return s.Budgets.Run(gctx) })
+	g.Go(func() error { return s.API.OAuth.Run(gctx, 10*time.Minute) })
 	g.Go(func() error { return s.Approvals.Run(gctx) })
 	g.Go(func() error { return s.Kill.Run(gctx, safetyNetInterval(s.Config)) })
 	g.Go(func() error { return s.Fleet.Run(gctx, s.Kill.Handler(s.Identity, s.Budgets)) })

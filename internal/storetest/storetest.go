@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) warden.Store) {
 		{"ToolManifests", manifestTests},
 		{"PackageLocks", packageLockTests},
 		{"Flow", flowTests},
+		{"OAuth", oauthTests},
 		{"Store", storeTests},
 	}
 	for _, g := range groups {
