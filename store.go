@@ -22,6 +22,7 @@ type Store interface {
 	ToolManifestStore
 	PackageLockStore
 	FlowStore
+	PersonStore
 	// Ping checks that the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

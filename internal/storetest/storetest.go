@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) warden.Store) {
 		{"ToolManifests", manifestTests},
 		{"PackageLocks", packageLockTests},
 		{"Flow", flowTests},
+		{"People", personTests},
 		{"Store", storeTests},
 	}
 	for _, g := range groups {
