@@ -47,6 +47,7 @@ type Config struct {
 	KillSwitch    KillSwitch    `yaml:"killswitch"`
 	SupplyChain   SupplyChain   `yaml:"supply_chain"`
 	Flow          Flow          `yaml:"flow"`
+	People        People        `yaml:"people"`
 }
 
 // Flow bounds what each replica keeps of its sessions for flow facts (docs/flow.md): what each
@@ -396,6 +397,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Approvals.validate(); err != nil {
+		return err
+	}
+	if err := c.People.validate(); err != nil {
 		return err
 	}
 	return c.Audit.validate()
