@@ -18,6 +18,7 @@ import (
 	"github.com/wardenhq/warden/internal/approval"
 	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/killswitch"
+	"github.com/wardenhq/warden/internal/people"
 	"github.com/wardenhq/warden/internal/skills"
 )
 
@@ -73,6 +74,9 @@ type API struct {
 	Approvals *approval.Service
 	// Skills registers and serves Agent Skills; its routes are mounted when set.
 	Skills *skills.Service
+	// People signs people in (/login, /logout, `warden login`); its routes are mounted, and
+	// its CLI sessions (wps_…) accepted beside admin tokens, when set.
+	People *people.Service
 
 	// Refusals records unauthenticated refusals (token.refuse of a caller that proved no
 	// identity) within per-source limits (identity.RefusalLog); nil records them in Audit.
@@ -138,6 +142,7 @@ func (a *API) Handler() http.Handler {
 	a.killRoutes(mux)
 	a.approvalRoutes(mux)
 	a.skillRoutes(mux)
+	a.peopleRoutes(mux)
 
 	mount := func(pattern string, h http.Handler) {
 		if h != nil {

@@ -229,6 +229,10 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	if err != nil {
 		return nil, err
 	}
+	signIn, err := newPeople(cfg, store, auditLog, adm, log, getenv, clk)
+	if err != nil {
+		return nil, err
+	}
 	disk := &audit.DiskGuard{Path: diskPath(cfg), WarnFree: int64(cfg.Audit.DiskWarnFree), Audit: auditLog, Log: log, Clock: clk}
 	assembled = true
 	return &Server{
@@ -258,6 +262,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 			Kill:              killer,
 			Approvals:         approvals,
 			Skills:            skillService,
+			People:            signIn,
 			Refusals:          refusals,
 			Disk:              disk,
 			Fleet:             bus,
