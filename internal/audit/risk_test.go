@@ -34,6 +34,8 @@ func TestRiskOfKindAndTool(t *testing.T) {
 		{warden.EventQuarantine, "", warden.RiskHigh},
 		{warden.EventQuarantineLift, "", warden.RiskHigh},
 		{warden.EventSkillAdd, "", ""},
+		{warden.EventPersonSignInRefused, "", warden.RiskMedium},
+		{warden.EventPersonSignIn, "", ""},
 	} {
 		ev := &warden.AuditEvent{Type: c.typ, Actor: warden.EventActor{Kind: warden.ActorSystem}, Target: warden.EventTarget{Tool: c.tool}}
 		if err := l.Append(t.Context(), ev); err != nil {

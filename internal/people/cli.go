@@ -68,9 +68,14 @@ func (s *Service) cliSession(ctx context.Context, r *http.Request, p *warden.Pri
 // user code a person confirms at /login/device.
 func (s *Service) StartDevice(ctx context.Context) (*apitype.DeviceCode, error) {
 	device := randomString(32)
-	b := make([]byte, 8)
-	for i, r := range randomBytes(8) {
-		b[i] = userCodeAlphabet[int(r)%len(userCodeAlphabet)]
+	b := make([]byte, 0, 8)
+	for len(b) < 8 {
+		for _, r := range randomBytes(16) {
+			// 240 is the largest multiple of 20 under 256: no letter more likely than another.
+			if r < 240 && len(b) < 8 {
+				b = append(b, userCodeAlphabet[int(r)%len(userCodeAlphabet)])
+			}
+		}
 	}
 	user := string(b[:4]) + "-" + string(b[4:])
 	if err := s.createFlow(ctx, flowDevice, device, deviceTTL, deviceFlow{UserCodeHash: hashSecret(normalUserCode(user)), Status: "pending"}); err != nil {

@@ -482,3 +482,40 @@ func TestPeopleCLICodeNeedsVerifier(t *testing.T) {
 		t.Fatalf("the code twice: %d %s", r.status, r.body)
 	}
 }
+
+// TestTokenCommand: `warden token` prints an access token for the agent's client credentials
+// (the agent's own, which /v1/agent/self accepts), or the whole response with --json; wrong
+// credentials are refused.
+func TestTokenCommand(t *testing.T) {
+	t.Parallel()
+	in := start(t, t.TempDir(), nil)
+	created := createAgent(t, in, "tok-bot")
+	run := func(env map[string]string, args ...string) (string, error) {
+		var out bytes.Buffer
+		err := cli.Run(t.Context(), args, cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: io.Discard,
+			Getenv: func(k string) string {
+				if k == "WARDEN_ADDR" {
+					return in.url
+				}
+				return env[k]
+			}})
+		return out.String(), err
+	}
+	out, err := run(map[string]string{"WARDEN_CLIENT_SECRET": created.ClientSecret}, "token", "--agent-id", created.ClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := in.do("GET", "/v1/agent/self", map[string]string{"Authorization": "Bearer " + strings.TrimSpace(out)}, "")
+	if r.status != 200 || !strings.Contains(string(r.body), "tok-bot") {
+		t.Fatalf("the printed token: %d %s", r.status, r.body)
+	}
+	creds := writeFile(t, t.TempDir(), "creds.json", `{"client_id":"`+created.ClientID+`","client_secret":"`+created.ClientSecret+`"}`)
+	out, err = run(nil, "token", "--credentials", creds, "--json")
+	if err != nil || !strings.Contains(out, `"access_token"`) || !strings.Contains(out, `"expires_in"`) {
+		t.Fatalf("token --json: %v %s", err, out)
+	}
+	_, err = run(map[string]string{"WARDEN_CLIENT_ID": created.ClientID, "WARDEN_CLIENT_SECRET": "wrong"}, "token")
+	if cli.ExitCode(err) != cli.ExitUnauthorized {
+		t.Fatalf("wrong secret: %v", err)
+	}
+}
