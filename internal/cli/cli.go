@@ -153,7 +153,8 @@ func printUsage(w io.Writer, prefix string) {
 		fmt.Fprintf(w, "  warden %-22s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'warden COMMAND --help' for a command's flags. Client commands take --addr (WARDEN_ADDR),")
-	fmt.Fprintln(w, "--data (WARDEN_DATA) and --json; the credential is WARDEN_TOKEN, else DATA/admin.token.")
+	fmt.Fprintln(w, "--data (WARDEN_DATA), --profile (WARDEN_PROFILE) and --json; the credential is WARDEN_TOKEN, else the")
+	fmt.Fprintln(w, "profile's (warden login), else DATA/admin.token.")
 }
 
 // invocation is one run of a command: its flags, positional arguments and environment.
