@@ -65,6 +65,7 @@ func login(ctx context.Context, inv *invocation) error {
 	pr := &Profile{Server: server}
 	c := inv.newClient(server, "")
 	c.Token = nil
+	c.CredentialHint = "run warden login again"
 	switch {
 	case tokenFile != "":
 		abs, err := filepath.Abs(tokenFile)

@@ -204,6 +204,10 @@ func (s *Service) ConfirmDevice(w http.ResponseWriter, r *http.Request) {
 	msg := "The CLI is signed in as " + person.Name + ". You can close this page."
 	if d.Status == "denied" {
 		msg = "The CLI's sign-in was refused."
+		if err := s.record(ctx, r, warden.EventPersonSignInRefused, person, viaDevice, warden.SessionCLI, "the person refused the device code in the browser"); err != nil {
+			s.renderError(w, err)
+			return
+		}
 	}
 	s.render(w, http.StatusOK, pageData{Title: "warden CLI", Message: msg})
 }

@@ -519,3 +519,96 @@ func TestTokenCommand(t *testing.T) {
 		t.Fatalf("wrong secret: %v", err)
 	}
 }
+
+// TestPeopleCLIBreakGlass: without single sign-on, `warden login` signs the CLI in through the
+// break-glass form of /login with an admin token; the session has the token's role.
+func TestPeopleCLIBreakGlass(t *testing.T) {
+	t.Parallel()
+	in := start(t, t.TempDir(), nil)
+	cfgPath := filepath.Join(t.TempDir(), "config.yaml")
+	b := oidctest.Browser(t)
+	env := cli.Env{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard,
+		Getenv: func(k string) string {
+			if k == "WARDEN_CONFIG" {
+				return cfgPath
+			}
+			return ""
+		},
+		OpenURL: func(ctx context.Context, u string) error {
+			resp, err := b.Get(u)
+			if err != nil {
+				return err
+			}
+			page, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			query := regexp.MustCompile(`name="query" value="([^"]*)"`).FindStringSubmatch(string(page))
+			if query == nil || strings.Contains(string(page), "Sign in with") {
+				t.Errorf("the sign-in page without single sign-on: %s", page)
+				return errors.New("no break-glass form")
+			}
+			resp, err = b.PostForm(in.url+"/login/admin-token", url.Values{"token": {in.admin}, "query": {html.UnescapeString(query[1])}})
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			return nil
+		}}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := cli.Run(ctx, []string{"login", "--server", in.url, "--profile", "glass"}, env); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	env.Stdout = &out
+	if err := cli.Run(ctx, []string{"whoami"}, env); err != nil || !strings.Contains(out.String(), "profile:  glass") || !strings.Contains(out.String(), "role:     admin") {
+		t.Fatalf("whoami: %v\n%s", err, out.String())
+	}
+	if !hasEvent(in.events("type=person.sign_in"), warden.EventPersonSignIn, func(ev *warden.AuditEvent) bool {
+		return ev.Actor.Name == "admin" && ev.Target.Action == "admin_token" && ev.Target.Resource == "cli"
+	}) {
+		t.Error("the break-glass CLI sign-in is not on record")
+	}
+}
+
+// TestPeopleDeviceRefused: a device code refused in the browser gives the CLI no session, the
+// refusal is on record, and a user code is used once.
+func TestPeopleDeviceRefused(t *testing.T) {
+	t.Parallel()
+	env := newPeopleEnv(t, nil)
+	in := env.in
+	r := in.do("POST", "/login/device/code", map[string]string{"Content-Type": "application/json"}, `{}`)
+	dc := r.json(t)
+	deviceCode, userCode := dc["device_code"].(string), dc["user_code"].(string)
+	poll := func() response {
+		return in.do("POST", "/login/device/token", map[string]string{"Content-Type": "application/json"}, `{"device_code":"`+deviceCode+`"}`)
+	}
+	if r := poll(); r.status != 200 || r.json(t)["status"] != "pending" {
+		t.Fatalf("poll before the person acted: %d %s", r.status, r.body)
+	}
+	browser, _, _ := env.browserSignIn(t, "dave")
+	confirm := func(decision string) int {
+		resp, err := browser.PostForm(in.url+"/login/device", url.Values{"user_code": {strings.ToLower(userCode)}, "decision": {decision}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if status := confirm("deny"); status != 200 {
+		t.Fatalf("refusing: %d", status)
+	}
+	if status := confirm("approve"); status != http.StatusNotFound {
+		t.Fatalf("the user code a second time: %d", status)
+	}
+	if r := poll(); r.status != http.StatusForbidden {
+		t.Fatalf("poll after the refusal: %d %s", r.status, r.body)
+	}
+	if r := poll(); r.status != http.StatusNotFound {
+		t.Fatalf("poll after the refusal was told: %d %s", r.status, r.body)
+	}
+	if !hasEvent(in.events("type=person.sign_in_refused"), warden.EventPersonSignInRefused, func(ev *warden.AuditEvent) bool {
+		return ev.Actor.Name == "dave@example.com" && ev.Target.Action == "device"
+	}) {
+		t.Error("the refused device code is not on record")
+	}
+}
