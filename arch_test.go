@@ -77,7 +77,7 @@ func TestEveryPackageHasDocComment(t *testing.T) {
 var serverPackages = []string{
 	"internal/admin", "internal/approval", "internal/audit", "internal/auditsink", "internal/budget",
 	"internal/cedar", "internal/gateway", "internal/httpapi", "internal/identity", "internal/killswitch",
-	"internal/mcpgw", "internal/postgres", "internal/server", "internal/skills", "internal/sqlite", "internal/sqlstore",
+	"internal/mcpgw", "internal/people", "internal/postgres", "internal/server", "internal/skills", "internal/sqlite", "internal/sqlstore",
 }
 
 // importRules write down what must not import what, each with its reason (tailscale

@@ -86,6 +86,13 @@ const (
 	EventApprovalUsed      = "approval.used"      // the approved call went ahead; the approval is spent
 )
 
+// People's sign-in events (internal/people); the actor is the person, named by verified email.
+const (
+	EventPersonSignIn        = "person.sign_in"         // a person signed in (browser or CLI); a session began
+	EventPersonSignInRefused = "person.sign_in_refused" // a sign-in was refused: unverified email, no role, a bad state or nonce
+	EventPersonSignOut       = "person.sign_out"        // a person signed out; the session ended
+)
+
 // Actor kinds.
 const (
 	ActorAgent  = "agent"

@@ -23,6 +23,7 @@ type Store interface {
 	PackageLockStore
 	FlowStore
 	OAuthStore
+	PersonStore
 	// Ping checks that the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

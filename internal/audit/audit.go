@@ -238,7 +238,7 @@ func typeRisk(typ string) warden.Risk {
 		}
 	}
 	switch typ {
-	case warden.EventAdminDenied, warden.EventTokenRefuse:
+	case warden.EventAdminDenied, warden.EventTokenRefuse, warden.EventPersonSignInRefused:
 		return warden.RiskMedium
 	}
 	return ""

@@ -36,6 +36,8 @@ func TestRiskOfKindAndTool(t *testing.T) {
 		{warden.EventSkillAdd, "", ""},
 		{warden.EventOAuthRefreshReused, "", warden.RiskHigh},
 		{warden.EventOAuthRefresh, "", ""},
+		{warden.EventPersonSignInRefused, "", warden.RiskMedium},
+		{warden.EventPersonSignIn, "", ""},
 	} {
 		ev := &warden.AuditEvent{Type: c.typ, Actor: warden.EventActor{Kind: warden.ActorSystem}, Target: warden.EventTarget{Tool: c.tool}}
 		if err := l.Append(t.Context(), ev); err != nil {

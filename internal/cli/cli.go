@@ -37,6 +37,8 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
 	HTTPClient     *http.Client // nil means a default client
+	// OpenURL opens a URL in the person's browser (`warden login`); nil: the system's opener.
+	OpenURL func(ctx context.Context, url string) error
 }
 
 // OSEnv returns the process's own streams and environment.
@@ -91,8 +93,8 @@ type command struct {
 var commands []command
 
 func init() {
-	commands = slices.Concat(serveCommands, connectCommands, runCommands, applyCommands, skillCommands, killCommands, approvalCommands, agentCommands, toolCommands, policyCommands, replayCommands, adminCommands, keyCommands, auditCommands, benchCommands, []command{
-		{"whoami", "", "show the admin token in use and its role", whoami},
+	commands = slices.Concat(serveCommands, loginCommands, connectCommands, runCommands, applyCommands, skillCommands, killCommands, approvalCommands, agentCommands, toolCommands, policyCommands, replayCommands, adminCommands, keyCommands, auditCommands, benchCommands, []command{
+		{"whoami", "", "show the profile, server, person and role in use", whoami},
 		{"version", "", "print the version", version},
 	})
 }
@@ -151,7 +153,8 @@ func printUsage(w io.Writer, prefix string) {
 		fmt.Fprintf(w, "  warden %-22s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'warden COMMAND --help' for a command's flags. Client commands take --addr (WARDEN_ADDR),")
-	fmt.Fprintln(w, "--data (WARDEN_DATA) and --json; the credential is WARDEN_TOKEN, else DATA/admin.token.")
+	fmt.Fprintln(w, "--data (WARDEN_DATA), --profile (WARDEN_PROFILE) and --json; the credential is WARDEN_TOKEN, else the")
+	fmt.Fprintln(w, "profile's (warden login), else DATA/admin.token.")
 }
 
 // invocation is one run of a command: its flags, positional arguments and environment.
@@ -161,8 +164,9 @@ type invocation struct {
 	args []string
 	fs   *flag.FlagSet
 
-	addr, data string
-	json       bool
+	addr, data  string
+	profileName string
+	json        bool
 }
 
 func newInvocation(c command, args []string, env Env) *invocation {
@@ -207,6 +211,7 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 func (inv *invocation) clientFlags() {
 	inv.fs.StringVar(&inv.addr, "addr", "", "server address (env WARDEN_ADDR, default http://127.0.0.1:8787)")
 	inv.fs.StringVar(&inv.data, "data", "", "data directory holding admin.token (env WARDEN_DATA, default ./warden-data)")
+	inv.fs.StringVar(&inv.profileName, "profile", "", "the CLI profile to use (env WARDEN_PROFILE, default the current one; see warden config profiles)")
 	inv.fs.BoolVar(&inv.json, "json", false, "print JSON for programs")
 }
 
@@ -270,15 +275,27 @@ func (inv *invocation) client() (*apiclient.Client, error) {
 	return inv.newClient(inv.serverAddr(), token), nil
 }
 
-// adminToken is WARDEN_TOKEN, else the admin.token of the data directory.
+// adminToken is the credential: WARDEN_TOKEN; else with --data the admin.token there; else
+// the profile's (when the server is the profile's); else DATA/admin.token.
 func (inv *invocation) adminToken() (string, error) {
 	if token := inv.getenv("WARDEN_TOKEN"); token != "" {
 		return token, nil
 	}
+	if inv.data == "" {
+		_, pr, err := inv.profile()
+		if err != nil {
+			return "", err
+		}
+		// A profile's credential goes only to the profile's server, never to an --addr or
+		// WARDEN_ADDR elsewhere.
+		if pr != nil && sameServer(inv.serverAddr(), pr.Server) {
+			return pr.credential()
+		}
+	}
 	path := filepath.Join(inv.dataDir(), "admin.token")
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", warden.Errorf(warden.EUnauthenticated, "no credential: set WARDEN_TOKEN, or run where %s exists (--data or WARDEN_DATA)", path)
+		return "", warden.Errorf(warden.EUnauthenticated, "no credential: run warden login --server URL, set WARDEN_TOKEN, or run where %s exists (--data or WARDEN_DATA)", path)
 	}
 	return strings.TrimSpace(string(b)), nil
 }
@@ -296,8 +313,14 @@ func whoami(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	return inv.print(p, func(w io.Writer) {
-		kv(w, "name", p.Name, "role", string(p.Role), "server", strings.TrimSuffix(c.Base, "/"))
+	profile, _, _ := inv.profile()
+	out := struct {
+		*warden.Principal
+		Profile string `json:"profile,omitempty"`
+		Server  string `json:"server"`
+	}{p, profile, strings.TrimSuffix(c.Base, "/")}
+	return inv.print(out, func(w io.Writer) {
+		kv(w, "profile", profile, "server", out.Server, "name", p.Name, "email", p.Email, "role", string(p.Role))
 	})
 }
 

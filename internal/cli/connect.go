@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/wardenhq/warden/internal/connect"
 )
@@ -41,7 +42,15 @@ func (inv *invocation) serverAddr() string {
 	case inv.getenv("WARDEN_ADDR") != "":
 		return inv.getenv("WARDEN_ADDR")
 	}
+	if _, pr, err := inv.profile(); err == nil && pr != nil {
+		return pr.Server
+	}
 	return "http://127.0.0.1:8787"
+}
+
+// sameServer reports whether two server addresses name one server (a trailing slash aside).
+func sameServer(a, b string) bool {
+	return strings.TrimSuffix(a, "/") == strings.TrimSuffix(b, "/")
 }
 
 func connectCmd(ctx context.Context, inv *invocation) error {

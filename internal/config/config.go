@@ -48,6 +48,7 @@ type Config struct {
 	SupplyChain   SupplyChain   `yaml:"supply_chain"`
 	Flow          Flow          `yaml:"flow"`
 	OAuth         OAuth         `yaml:"oauth"`
+	People        People        `yaml:"people"`
 }
 
 // OAuth configures warden as the authorization server of interactive MCP clients
@@ -411,6 +412,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Approvals.validate(); err != nil {
+		return err
+	}
+	if err := c.People.validate(); err != nil {
 		return err
 	}
 	return c.Audit.validate()

@@ -8,6 +8,7 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/admin"
 	"github.com/wardenhq/warden/internal/identity"
+	"github.com/wardenhq/warden/internal/people"
 )
 
 // bearer returns the token of an "Authorization: Bearer" header, or "".
@@ -32,7 +33,7 @@ func (a *API) adminRoute(roles warden.RoleSet, h adminHandler) http.Handler {
 			writeError(w, warden.Errorf(warden.EUnauthenticated, "an admin token is required: send Authorization: Bearer <token>"))
 			return
 		}
-		p, err := a.Admin.Authenticate(ctx, token)
+		p, err := a.authenticatePerson(ctx, token)
 		if err != nil {
 			writeError(w, err)
 			return
@@ -48,6 +49,15 @@ func (a *API) adminRoute(roles warden.RoleSet, h adminHandler) http.Handler {
 			writeError(w, err)
 		}
 	})
+}
+
+// authenticatePerson checks an admin token (wat_…) or, with people's sign-in on, a CLI session
+// of a signed-in person (wps_…).
+func (a *API) authenticatePerson(ctx context.Context, token string) (*warden.Principal, error) {
+	if a.People != nil && strings.HasPrefix(token, people.SessionPrefix) {
+		return a.People.Authenticate(ctx, token)
+	}
+	return a.Admin.Authenticate(ctx, token)
 }
 
 func (a *API) recordDenied(ctx context.Context, r *http.Request, p *warden.Principal, err error) {

@@ -19,6 +19,7 @@ import (
 	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/killswitch"
 	"github.com/wardenhq/warden/internal/oauthas"
+	"github.com/wardenhq/warden/internal/people"
 	"github.com/wardenhq/warden/internal/skills"
 )
 
@@ -78,6 +79,9 @@ type API struct {
 	Approvals *approval.Service
 	// Skills registers and serves Agent Skills; its routes are mounted when set.
 	Skills *skills.Service
+	// People signs people in (/login, /logout, `warden login`); its routes are mounted, and
+	// its CLI sessions (wps_…) accepted beside admin tokens, when set.
+	People *people.Service
 
 	// Refusals records unauthenticated refusals (token.refuse of a caller that proved no
 	// identity) within per-source limits (identity.RefusalLog); nil records them in Audit.
@@ -144,6 +148,7 @@ func (a *API) Handler() http.Handler {
 	a.approvalRoutes(mux)
 	a.skillRoutes(mux)
 	a.oauthASRoutes(mux)
+	a.peopleRoutes(mux)
 
 	mount := func(pattern string, h http.Handler) {
 		if h != nil {

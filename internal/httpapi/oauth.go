@@ -259,7 +259,7 @@ type Introspection = apitype.Introspection
 // or the agent's ID for an agent caller.
 func (a *API) introspectCaller(r *http.Request, form url.Values, roles warden.RoleSet) (p *warden.Principal, agentID string, oe *oauthError) {
 	if token := bearer(r); token != "" {
-		p, err := a.Admin.Authenticate(r.Context(), token)
+		p, err := a.authenticatePerson(r.Context(), token)
 		if err != nil {
 			return nil, "", &oauthError{status: http.StatusUnauthorized, code: "invalid_client", description: warden.ErrorMessage(err)}
 		}

@@ -240,6 +240,13 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	})
 	oauth.Store, oauth.Tokens, oauth.Audit, oauth.Refusals, oauth.Log, oauth.Clock = store, ids, auditLog, refusals, log, clk
 	oauth.KnownTool = func(name string) bool { _, ok := registry.Tool(name); return ok }
+	signIn, err := newPeople(cfg, store, auditLog, adm, log, getenv, clk)
+	if err != nil {
+		return nil, err
+	}
+	// A person authorizes an interactive client by signing in to warden: through OIDC, or with
+	// an admin token (break-glass) when people.oidc is not set.
+	oauth.People, oauth.Roles = signIn, signIn
 	disk := &audit.DiskGuard{Path: diskPath(cfg), WarnFree: int64(cfg.Audit.DiskWarnFree), Audit: auditLog, Log: log, Clock: clk}
 	assembled = true
 	return &Server{
@@ -269,6 +276,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 			Kill:              killer,
 			Approvals:         approvals,
 			Skills:            skillService,
+			People:            signIn,
 			Refusals:          refusals,
 			Disk:              disk,
 			Fleet:             bus,

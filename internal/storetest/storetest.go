@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) warden.Store) {
 		{"PackageLocks", packageLockTests},
 		{"Flow", flowTests},
 		{"OAuth", oauthTests},
+		{"People", personTests},
 		{"Store", storeTests},
 	}
 	for _, g := range groups {
