@@ -62,7 +62,7 @@ func ToolOf(spec ToolSpec) (*warden.Tool, error) {
 		return nil, warden.Errorf(warden.EInvalid, "tool %s: --bin and --allow-unsigned are for --npm packages", spec.Name)
 	}
 	if t.Risk, err = warden.ParseRisk(spec.Risk); err != nil {
-		return nil, err
+		return nil, warden.Errorf(warden.EInvalid, "tool %s: %s", spec.Name, warden.ErrorMessage(err))
 	}
 	if err := validateToolCredentials(t, spec); err != nil {
 		return nil, err
