@@ -97,8 +97,13 @@ func init() {
 	})
 }
 
-// Version is set at build time with -ldflags "-X github.com/wardenhq/warden/internal/cli.Version=…".
-var Version = "dev"
+// Version and Commit are stamped at build time (make release, the Dockerfile) with
+// -ldflags "-X github.com/wardenhq/warden/internal/cli.Version=… -X …cli.Commit=…". A stamped
+// value wins over what the go command records, which these builds may not have (-buildvcs=false).
+var (
+	Version = "dev"
+	Commit  = ""
+)
 
 // Run runs the warden command with args (without the program name).
 func Run(ctx context.Context, args []string, env Env) error {
@@ -309,11 +314,16 @@ func version(ctx context.Context, inv *invocation) error {
 	return nil
 }
 
-// versionLine is what `warden version` prints: the version, the commit it was built from (as
-// the go command stamps it, "+modified" for a tree with uncommitted changes) and the Go version.
+// versionLine is what `warden version` prints: the version, the commit it was built from and the
+// Go version. Stamped values come first; otherwise what the go command recorded: the module's
+// version for `go install …@v1.2.3`, the VCS revision ("+modified" for a tree with uncommitted
+// changes) for a build in a checkout.
 func versionLine() string {
-	commit := "unknown commit"
+	version, commit := Version, Commit
 	if bi, ok := debug.ReadBuildInfo(); ok {
+		if version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			version = bi.Main.Version
+		}
 		var rev, modified string
 		for _, s := range bi.Settings {
 			switch s.Key {
@@ -323,14 +333,19 @@ func versionLine() string {
 				modified = s.Value
 			}
 		}
-		if rev != "" {
-			commit = "commit " + rev[:min(12, len(rev))]
+		if commit == "" && rev != "" {
+			commit = rev[:min(12, len(rev))]
 			if modified == "true" {
 				commit += "+modified"
 			}
 		}
 	}
-	return fmt.Sprintf("warden %s (%s, %s)", Version, commit, runtime.Version())
+	if commit == "" {
+		commit = "unknown commit"
+	} else {
+		commit = "commit " + commit
+	}
+	return fmt.Sprintf("warden %s (%s, %s)", version, commit, runtime.Version())
 }
 
 // ErrorLine renders err as the single line the command prints on stderr.
