@@ -383,7 +383,7 @@ func (s *Service) SetToolEnabled(ctx context.Context, p *warden.Principal, name 
 	if err := warden.ValidateName("tool", name); err != nil {
 		return nil, nil, err
 	}
-	reason, err := validateReason(reason, false)
+	reason, err := validateReason(reason, true)
 	if err != nil {
 		return nil, nil, err
 	}

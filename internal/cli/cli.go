@@ -157,6 +157,9 @@ func printUsage(w io.Writer, prefix string) {
 	}
 	fmt.Fprintln(w, "\nRun 'warden COMMAND --help' for a command's flags. Client commands take --addr (WARDEN_ADDR),")
 	fmt.Fprintln(w, "--data (WARDEN_DATA) and --json; the credential is WARDEN_TOKEN, else DATA/admin.token.")
+	fmt.Fprintln(w, "--reason TEXT is required by every command that stops or lets go an agent or a tool (kill,")
+	fmt.Fprintln(w, "agent suspend|resume|restore, lockdown [lift], quarantine [lift], tool disable|enable|accept)")
+	fmt.Fprintln(w, "and optional elsewhere; it is recorded in the audit log.")
 }
 
 // invocation is one run of a command: its flags, positional arguments and environment.
@@ -168,6 +171,20 @@ type invocation struct {
 
 	addr, data string
 	json       bool
+
+	reason      *string // --reason, when the command takes one (reasonFlag)
+	containment bool    // the reason is required: the command stops or lets go an agent or a tool
+}
+
+// reasonFlag adds --reason. A command that imposes or lifts a containment requires it, by the
+// one rule of warden.CheckReason, which parse applies and the server applies again.
+func (inv *invocation) reasonFlag(p *string, containment bool) {
+	help := "why (optional; recorded in the audit log)"
+	if containment {
+		help = "why (required: this stops or lets go an agent or a tool; recorded in the audit log)"
+	}
+	inv.fs.StringVar(p, "reason", "", help)
+	inv.reason, inv.containment = p, containment
 }
 
 func newInvocation(c command, args []string, env Env) *invocation {
@@ -244,6 +261,13 @@ func (inv *invocation) parseOptional(required int, names ...string) ([]string, e
 			return nil, usagef("missing %s (usage: warden %s %s)", names[len(pos)], inv.cmd.name, inv.cmd.args)
 		}
 		return nil, usagef("unexpected argument %q (usage: warden %s %s)", pos[len(names)], inv.cmd.name, inv.cmd.args)
+	}
+	if inv.reason != nil {
+		r, err := warden.CheckReason(*inv.reason, inv.containment)
+		if err != nil {
+			return nil, usagef("%s", warden.ErrorMessage(err))
+		}
+		*inv.reason = r
 	}
 	return pos, nil
 }

@@ -176,7 +176,7 @@ func policyShow(ctx context.Context, inv *invocation) error {
 func policyRollback(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
 	var req apitype.RollbackRequest
-	inv.fs.StringVar(&req.Reason, "reason", "", "why (kept with the version and in the audit log)")
+	inv.reasonFlag(&req.Reason, false)
 	pos, err := inv.parse("VERSION")
 	if err != nil {
 		return err
