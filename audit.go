@@ -312,7 +312,7 @@ type AuditFilter struct {
 	AfterSeq   int64
 	BeforeSeq  int64 // events before this seq (a page cursor going back in time); 0: no bound
 	Limit      int   // 0 means a default; the store caps it
-	Newest     bool // the last Limit matching events rather than the first, still in log order
+	Newest     bool  // the last Limit matching events rather than the first, still in log order
 }
 
 // AuditLog is where every decision and change of state is recorded. Append returns only once

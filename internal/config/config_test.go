@@ -168,3 +168,16 @@ func TestClockSkewUnsetAndZero(t *testing.T) {
 		})
 	}
 }
+
+func TestChanged(t *testing.T) {
+	a, b := Default(), Default()
+	if got := a.Changed(&b); len(got) != 0 {
+		t.Fatalf("no change: %v", got)
+	}
+	b.Log.Level = "debug"
+	b.Approvals.Webhooks = []ApprovalWebhook{{URL: "https://hooks.example/x"}}
+	b.Flow.SessionIdle = Duration(time.Hour)
+	if got := strings.Join(a.Changed(&b), " "); got != "log.level approvals flow" {
+		t.Fatalf("changed %q", got)
+	}
+}
