@@ -317,8 +317,9 @@ type AuditFilter struct {
 	Since      time.Time
 	Until      time.Time
 	AfterSeq   int64
-	Limit      int  // 0 means a default; the store caps it
-	Newest     bool // the last Limit matching events rather than the first, still in log order
+	BeforeSeq  int64 // events before this seq (a page cursor going back in time); 0: no bound
+	Limit      int   // 0 means a default; the store caps it
+	Newest     bool  // the last Limit matching events rather than the first, still in log order
 }
 
 // AuditLog is where every decision and change of state is recorded. Append returns only once
@@ -336,6 +337,9 @@ type AuditStore interface {
 	AppendAuditEvents(ctx context.Context, evs []*AuditEvent) error
 	// AuditEvents returns events matching f, in log order.
 	AuditEvents(ctx context.Context, f AuditFilter) ([]*AuditEvent, error)
+	// CountAuditEvents counts the events matching f, ignoring its Limit, AfterSeq and BeforeSeq
+	// (the whole search a page is of), up to upTo: a count of upTo means "upTo or more".
+	CountAuditEvents(ctx context.Context, f AuditFilter, upTo int64) (int64, error)
 	// AuditHead returns the seq and hash of the newest event: 0 and "" for an empty log.
 	AuditHead(ctx context.Context) (seq int64, hash string, err error)
 	// ScanAuditRecords calls fn with every record after seq after, in seq order, until fn

@@ -2,7 +2,9 @@ package warden
 
 import (
 	"context"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Lockdown is fleet-wide break glass: while it is on, every agent is denied, or with MinRisk
@@ -46,4 +48,23 @@ type KillStore interface {
 	Quarantined(ctx context.Context) ([]*Quarantine, error)
 	// LiftQuarantine removes a quarantined digest; ENotFound when it was not quarantined.
 	LiftQuarantine(ctx context.Context, digest string) (*Quarantine, error)
+}
+
+// MaxReason is the longest reason an admin may give, in bytes.
+const MaxReason = 1024
+
+// CheckReason is the one rule for the reason an admin gives a change: it is required for every
+// change that imposes or lifts a containment (containment true: kill, restore, suspend, resume,
+// lockdown and its lift, quarantine and its lift, tool disable and enable, a manifest accepted
+// after a change), so that the audit log says why an agent or a tool was stopped or let go; it is
+// optional elsewhere (a policy rollback). It returns the reason trimmed.
+func CheckReason(reason string, containment bool) (string, error) {
+	reason = strings.TrimSpace(reason)
+	if containment && reason == "" {
+		return "", Errorf(EInvalid, "a reason is required: this stops or lets go an agent or a tool, and the audit log says why (--reason 'leaked credentials, INC-123')")
+	}
+	if len(reason) > MaxReason || !utf8.ValidString(reason) {
+		return "", Errorf(EInvalid, "reason must be valid text of at most %d bytes", MaxReason)
+	}
+	return reason, nil
 }

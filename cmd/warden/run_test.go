@@ -44,10 +44,19 @@ func TestRun(t *testing.T) {
 		t.Errorf("warden run said something of its own for a command that exited 7: %q", errOut)
 	}
 
-	// A command that does not exist: 127, as a shell would say.
-	_, errOut, code = run(t, dir, agentEnv, "run", "--agent", "bot", "--workspace", ws, "--", "no-such-command")
-	if code != 127 || !strings.Contains(errOut, "no-such-command") {
-		t.Fatalf("missing command: exit %d, stderr %q", code, errOut)
+	// A command that does not exist: 127, as a shell would say, and said once.
+	for cmd, want := range map[string]string{
+		"no-such-command": "warden: command not found in the sandbox: no-such-command\n",
+		"/no/such/path":   "warden: command not found in the sandbox: /no/such/path: no such file or directory\n",
+	} {
+		_, errOut, code = run(t, dir, agentEnv, "run", "--agent", "bot", "--workspace", ws, "--", cmd)
+		if code != 127 || errOut != want {
+			t.Fatalf("missing command: exit %d, stderr %q, want %q", code, errOut, want)
+		}
+	}
+	_, errOut, code = run(t, dir, agentEnv, "run", "--agent", "bot", "--workspace", "/no/such/dir", "--", "true")
+	if want := "warden: /no/such/dir: no such file or directory\n"; code != 2 || errOut != want {
+		t.Fatalf("missing workspace: exit %d, stderr %q, want %q", code, errOut, want)
 	}
 
 	// Suspending the agent kills its sandbox.

@@ -35,7 +35,6 @@ const (
 	DefaultAgentTTL = 90 * 24 * time.Hour
 	MaxAgentTTL     = 5 * 365 * 24 * time.Hour
 	maxPurpose      = 1024
-	maxReason       = 1024
 	maxLabels       = 64
 	maxLabelValue   = 256
 )
@@ -204,15 +203,9 @@ func parseTTL(s string) (time.Duration, error) {
 	return d, nil
 }
 
-func validateReason(reason string, required bool) (string, error) {
-	reason = strings.TrimSpace(reason)
-	if required && reason == "" {
-		return "", warden.Errorf(warden.EInvalid, "a reason is required: say why, e.g. --reason 'leaked credentials, INC-123'")
-	}
-	if len(reason) > maxReason || !utf8.ValidString(reason) {
-		return "", warden.Errorf(warden.EInvalid, "reason must be valid text of at most %d bytes", maxReason)
-	}
-	return reason, nil
+// validateReason is warden.CheckReason: required for a change to a containment.
+func validateReason(reason string, containment bool) (string, error) {
+	return warden.CheckReason(reason, containment)
 }
 
 // CreateAgent creates an agent and returns it with its client secret, which is never shown again.
@@ -336,7 +329,7 @@ func (s *Service) Suspend(ctx context.Context, p *warden.Principal, name, reason
 
 // Resume makes a suspended agent active again. Tokens issued before the suspension stay dead.
 func (s *Service) Resume(ctx context.Context, p *warden.Principal, name, reason string) (*warden.Agent, error) {
-	reason, err := validateReason(reason, false)
+	reason, err := validateReason(reason, true)
 	if err != nil {
 		return nil, err
 	}

@@ -125,13 +125,13 @@ func TestEveryChangeIsAnnounced(t *testing.T) {
 		{"rotate", func() error { _, _, err := s.RotateSecret(ctx, p, "bot"); return err }, []string{agent}},
 		{"suspend", func() error { _, err := s.Suspend(ctx, p, "bot", "review"); return err }, []string{agent, "wait"}},
 		{"suspend again: nothing changes", func() error { _, err := s.Suspend(ctx, p, "bot", "review"); return err }, nil},
-		{"resume", func() error { _, err := s.Resume(ctx, p, "bot", ""); return err }, []string{agent}},
+		{"resume", func() error { _, err := s.Resume(ctx, p, "bot", "back"); return err }, []string{agent}},
 		{"add tool", func() error {
 			_, err := s.AddTool(ctx, p, ToolSpec{Name: "wiki", HTTP: "http://127.0.0.1:1", Risk: "low", Routes: []string{"GET / -> read"}})
 			return err
 		}, []string{"tool wiki"}},
 		{"disable tool", func() error { _, _, err := s.SetToolEnabled(ctx, p, "wiki", false, "broken"); return err }, []string{"tool wiki", "wait"}},
-		{"enable tool", func() error { _, _, err := s.SetToolEnabled(ctx, p, "wiki", true, ""); return err }, []string{"tool wiki"}},
+		{"enable tool", func() error { _, _, err := s.SetToolEnabled(ctx, p, "wiki", true, "fixed"); return err }, []string{"tool wiki"}},
 		{"policies", func() error {
 			_, err := s.ApplyPolicies(ctx, p, PolicyApply{Files: map[string]string{"a.cedar": `permit(principal == Agent::"bot", action in Action::"wiki", resource);`}})
 			return err

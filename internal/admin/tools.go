@@ -62,7 +62,7 @@ func ToolOf(spec ToolSpec) (*warden.Tool, error) {
 		return nil, warden.Errorf(warden.EInvalid, "tool %s: --bin and --allow-unsigned are for --npm packages", spec.Name)
 	}
 	if t.Risk, err = warden.ParseRisk(spec.Risk); err != nil {
-		return nil, err
+		return nil, warden.Errorf(warden.EInvalid, "tool %s: %s", spec.Name, warden.ErrorMessage(err))
 	}
 	if err := validateToolCredentials(t, spec); err != nil {
 		return nil, err
@@ -383,7 +383,7 @@ func (s *Service) SetToolEnabled(ctx context.Context, p *warden.Principal, name 
 	if err := warden.ValidateName("tool", name); err != nil {
 		return nil, nil, err
 	}
-	reason, err := validateReason(reason, false)
+	reason, err := validateReason(reason, true)
 	if err != nil {
 		return nil, nil, err
 	}

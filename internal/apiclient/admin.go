@@ -119,16 +119,34 @@ func (c *Client) Runners(ctx context.Context) ([]apitype.RunnerInfo, error) {
 // and the seq of the newest event of the log when the server answered, or -1 when it did not
 // say.
 func (c *Client) AuditEvents(ctx context.Context, q url.Values) ([]*warden.AuditEvent, int64, error) {
-	var evs []*warden.AuditEvent
-	h, err := c.DoHeader(ctx, http.MethodGet, "/v1/audit/events?"+q.Encode(), nil, &evs)
+	p, err := c.AuditSearch(ctx, q)
 	if err != nil {
 		return nil, 0, err
 	}
-	head, err := strconv.ParseInt(h.Get(apitype.AuditHeadHeader), 10, 64)
-	if err != nil || head < 0 {
-		head = -1
+	return p.Events, p.Head, nil
+}
+
+// AuditPage is one page of an audit search.
+type AuditPage struct {
+	Events []*warden.AuditEvent
+	Head   int64  // the newest seq of the log when the server answered; -1: not said
+	Total  string // how many events the whole search matches ("100000+": at least); "": not said
+}
+
+// AuditSearch returns one page of the audit events the query q of GET /v1/audit/events selects,
+// with the log's head and the search's total.
+func (c *Client) AuditSearch(ctx context.Context, q url.Values) (*AuditPage, error) {
+	p := &AuditPage{}
+	h, err := c.DoHeader(ctx, http.MethodGet, "/v1/audit/events?"+q.Encode(), nil, &p.Events)
+	if err != nil {
+		return nil, err
 	}
-	return evs, head, nil
+	p.Head, err = strconv.ParseInt(h.Get(apitype.AuditHeadHeader), 10, 64)
+	if err != nil || p.Head < 0 {
+		p.Head = -1
+	}
+	p.Total = h.Get(apitype.AuditTotalHeader)
+	return p, nil
 }
 
 // FollowAudit follows GET /v1/audit/stream with the query q, calling fn for each event, and

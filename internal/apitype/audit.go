@@ -13,6 +13,17 @@ const AuditEventName = "audit"
 // AuditHeadHeader is the header of GET /v1/audit/events that says the seq of the newest event.
 const AuditHeadHeader = "Warden-Audit-Head"
 
+// AuditTotalHeader is the header of GET /v1/audit/events that says how many events the search
+// matches in all (after and before aside): a number, or AuditTotalCap followed by "+" when there
+// are at least that many.
+const AuditTotalHeader = "Warden-Audit-Total"
+
+// AuditDefaultLimit is the page of GET /v1/audit/events without a limit.
+const AuditDefaultLimit = 100
+
+// AuditTotalCap is where the server stops counting a search's events.
+const AuditTotalCap = 100_000
+
 // CheckpointResponse is a checkpoint with the key that verifies it.
 type CheckpointResponse struct {
 	*warden.AuditCheckpoint

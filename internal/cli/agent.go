@@ -16,7 +16,7 @@ var agentCommands = []command{
 	{"agent list", "", "list agents", agentList},
 	{"agent show", "NAME", "show an agent", agentShow},
 	{"agent suspend", "NAME --reason TEXT", "suspend an agent: its tokens die at once", agentSuspend},
-	{"agent resume", "NAME [--reason TEXT]", "make a suspended agent active again", agentResume},
+	{"agent resume", "NAME --reason TEXT", "make a suspended agent active again", agentResume},
 	{"agent renew", "NAME [--ttl 90d]", "extend an agent identity's lifetime", agentRenew},
 	{"agent rotate-secret", "NAME", "issue a new client secret; the old one and all tokens stop working", agentRotate},
 	{"agent delete", "NAME", "delete an agent identity", agentDelete},
@@ -135,7 +135,7 @@ func agentShow(ctx context.Context, inv *invocation) error {
 func agentSuspend(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
 	var reason string
-	inv.fs.StringVar(&reason, "reason", "", "why (required; recorded in the audit log)")
+	inv.reasonFlag(&reason, true)
 	return agentAction(ctx, inv, func(c *apiclient.Client, name string) (*warden.Agent, error) {
 		return c.SuspendAgent(ctx, name, reason)
 	})
@@ -144,7 +144,7 @@ func agentSuspend(ctx context.Context, inv *invocation) error {
 func agentResume(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
 	var reason string
-	inv.fs.StringVar(&reason, "reason", "", "why (recorded in the audit log)")
+	inv.reasonFlag(&reason, true)
 	return agentAction(ctx, inv, func(c *apiclient.Client, name string) (*warden.Agent, error) { return c.ResumeAgent(ctx, name, reason) })
 }
 

@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
+	"github.com/wardenhq/warden/internal/yamldoc"
 )
 
 var applyCommands = []command{
@@ -46,9 +49,29 @@ func applyCmd(ctx context.Context, inv *invocation) error {
 	}
 	plan, err := c.Apply(ctx, req)
 	if err != nil {
-		return err
+		return withPlace(file, b, err)
 	}
 	return inv.print(plan, func(w io.Writer) { printPlan(w, plan) })
+}
+
+var entryRE = regexp.MustCompile(`^(agent|tool) (\S+): (.*)$`)
+
+// withPlace quotes where in the document the server's refusal of an agent or a tool points:
+// `warden.yaml: tools[2].risk: unknown risk "hgh": use low, medium, high or critical (line 14)`.
+func withPlace(file string, doc []byte, err error) error {
+	if warden.ErrorCode(err) != warden.EInvalid {
+		return err
+	}
+	msg := warden.ErrorMessage(err)
+	m := entryRE.FindStringSubmatch(msg)
+	if m == nil {
+		return err
+	}
+	path, line, ok := yamldoc.Locate(doc, m[1]+"s", m[2], m[3])
+	if !ok {
+		return err
+	}
+	return warden.Errorf(warden.EInvalid, "%s: %s: %s (line %d)", file, path, msg, line)
 }
 
 // refuseSupplyChain names why a document with supply_chain: is refused, where the strict

@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apiclient"
@@ -17,7 +19,7 @@ import (
 )
 
 var auditCommands = []command{
-	{"audit search", "[--agent NAME] [--tool T] [--action A] [--type T] [--decision D] [--session S] [--on-behalf-of P] [--min-risk R] [--since 1h] [--until T] [--limit N]", "search the audit log", auditSearch},
+	{"audit search", "[--agent NAME] [--tool T] [--action A] [--type T] [--decision D] [--session S] [--on-behalf-of P] [--min-risk R] [--since 1h] [--until T] [--limit N] [--cursor SEQ | --all]", "search the audit log, newest first", auditSearch},
 	{"audit tail", "[-f] [-n N] [filters as for search] [--min-risk high]", "show the newest events, and with -f follow the log as it grows", auditTail},
 	{"audit verify", "[--checkpoint FILE] [--store URL [--key VKEY]]", "verify the hash chain and every checkpoint; report the first break", auditVerify},
 	{"audit checkpoint", "--export FILE", "sign a checkpoint of the log as it is now and write it (--export FILE) for keeping elsewhere", auditCheckpoint},
@@ -40,37 +42,86 @@ func (inv *invocation) filterFlags(q url.Values, withLimit bool) {
 		{"until", "until", "RFC 3339 time or a duration ago"},
 	}
 	if withLimit {
-		flags = append(flags, struct{ flag, param, help string }{"limit", "limit", "at most this many events (default 100, max 1000)"})
+		flags = append(flags, struct{ flag, param, help string }{"limit", "limit", "events a page (default 100, max 1000)"})
 	}
 	for _, f := range flags {
 		inv.fs.Func(f.flag, f.help, func(v string) error { q.Set(f.param, v); return nil })
 	}
 }
 
+// auditSearch prints the events a search matches, newest first, a page at a time: --cursor SEQ
+// shows the page before SEQ, --all every page. A page that is not all of the search says so, and
+// how to see the rest, on stderr, so that --json output stays one event a line.
 func auditSearch(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
 	q := url.Values{}
 	inv.filterFlags(q, true)
+	var cursor int64
+	var all bool
+	inv.fs.Int64Var(&cursor, "cursor", 0, "show the events before this seq (the next page, as the previous one said)")
+	inv.fs.BoolVar(&all, "all", false, "every event the search matches, page after page")
 	if _, err := inv.parse(); err != nil {
 		return err
+	}
+	if cursor < 0 {
+		return usagef("--cursor must be an event's seq")
+	}
+	if all && !q.Has("limit") {
+		q.Set("limit", "1000")
 	}
 	c, err := inv.client()
 	if err != nil {
 		return err
 	}
-	evs, _, err := c.AuditEvents(ctx, q)
-	if err != nil {
-		return err
+	q.Set("newest", "true")
+	var table *tabwriter.Writer
+	if !inv.json {
+		table = tabwriter.NewWriter(inv.env.Stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(table, strings.Join(eventHeader, "\t"))
 	}
-	if inv.json {
-		return writeEventLines(inv.env.Stdout, evs)
+	shown := 0
+	for {
+		if cursor > 0 {
+			q.Set("before", strconv.FormatInt(cursor, 10))
+		}
+		page, err := c.AuditSearch(ctx, q)
+		if err != nil {
+			return err
+		}
+		slices.Reverse(page.Events) // the server answers in log order
+		if inv.json {
+			if err := writeEventLines(inv.env.Stdout, page.Events); err != nil {
+				return err
+			}
+		} else {
+			for _, ev := range page.Events {
+				fmt.Fprintln(table, strings.Join(eventRow(ev), "\t"))
+			}
+			if err := table.Flush(); err != nil {
+				return err
+			}
+		}
+		shown += len(page.Events)
+		if len(page.Events) == 0 {
+			return nil
+		}
+		limit := apitype.AuditDefaultLimit
+		if q.Has("limit") {
+			limit, _ = strconv.Atoi(q.Get("limit"))
+		}
+		if len(page.Events) < limit {
+			return nil // the last page
+		}
+		next := page.Events[len(page.Events)-1].Seq
+		if !all {
+			total, err := strconv.ParseInt(strings.TrimSuffix(page.Total, "+"), 10, 64)
+			if err == nil && (total > int64(shown) || strings.HasSuffix(page.Total, "+")) {
+				fmt.Fprintf(inv.env.Stderr, "showing %d of %s, newest first — use --cursor %d for the next page, or --all\n", shown, page.Total, next)
+			}
+			return nil
+		}
+		cursor = next
 	}
-	rows := make([][]string, 0, len(evs))
-	for _, ev := range evs {
-		rows = append(rows, eventRow(ev))
-	}
-	table(inv.env.Stdout, eventHeader, rows)
-	return nil
 }
 
 var eventHeader = []string{"SEQ", "TIME", "TYPE", "ACTOR", "TARGET", "RISK", "EFFECT", "DETAIL"}

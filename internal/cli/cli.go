@@ -99,8 +99,13 @@ func init() {
 	})
 }
 
-// Version is set at build time with -ldflags "-X github.com/wardenhq/warden/internal/cli.Version=…".
-var Version = "dev"
+// Version and Commit are stamped at build time (make release, the Dockerfile) with
+// -ldflags "-X github.com/wardenhq/warden/internal/cli.Version=… -X …cli.Commit=…". A stamped
+// value wins over what the go command records, which these builds may not have (-buildvcs=false).
+var (
+	Version = "dev"
+	Commit  = ""
+)
 
 // Run runs the warden command with args (without the program name).
 func Run(ctx context.Context, args []string, env Env) error {
@@ -155,6 +160,9 @@ func printUsage(w io.Writer, prefix string) {
 	fmt.Fprintln(w, "\nRun 'warden COMMAND --help' for a command's flags. Client commands take --addr (WARDEN_ADDR),")
 	fmt.Fprintln(w, "--data (WARDEN_DATA), --profile (WARDEN_PROFILE) and --json; the credential is WARDEN_TOKEN, else the")
 	fmt.Fprintln(w, "profile's (warden login), else DATA/admin.token.")
+	fmt.Fprintln(w, "--reason TEXT is required by every command that stops or lets go an agent or a tool (kill,")
+	fmt.Fprintln(w, "agent suspend|resume|restore, lockdown [lift], quarantine [lift], tool disable|enable|accept)")
+	fmt.Fprintln(w, "and optional elsewhere; it is recorded in the audit log.")
 }
 
 // invocation is one run of a command: its flags, positional arguments and environment.
@@ -167,6 +175,20 @@ type invocation struct {
 	addr, data  string
 	profileName string
 	json        bool
+
+	reason      *string // --reason, when the command takes one (reasonFlag)
+	containment bool    // the reason is required: the command stops or lets go an agent or a tool
+}
+
+// reasonFlag adds --reason. A command that imposes or lifts a containment requires it, by the
+// one rule of warden.CheckReason, which parse applies and the server applies again.
+func (inv *invocation) reasonFlag(p *string, containment bool) {
+	help := "why (optional; recorded in the audit log)"
+	if containment {
+		help = "why (required: this stops or lets go an agent or a tool; recorded in the audit log)"
+	}
+	inv.fs.StringVar(p, "reason", "", help)
+	inv.reason, inv.containment = p, containment
 }
 
 func newInvocation(c command, args []string, env Env) *invocation {
@@ -244,6 +266,13 @@ func (inv *invocation) parseOptional(required int, names ...string) ([]string, e
 			return nil, usagef("missing %s (usage: warden %s %s)", names[len(pos)], inv.cmd.name, inv.cmd.args)
 		}
 		return nil, usagef("unexpected argument %q (usage: warden %s %s)", pos[len(names)], inv.cmd.name, inv.cmd.args)
+	}
+	if inv.reason != nil {
+		r, err := warden.CheckReason(*inv.reason, inv.containment)
+		if err != nil {
+			return nil, usagef("%s", warden.ErrorMessage(err))
+		}
+		*inv.reason = r
 	}
 	return pos, nil
 }
@@ -332,11 +361,16 @@ func version(ctx context.Context, inv *invocation) error {
 	return nil
 }
 
-// versionLine is what `warden version` prints: the version, the commit it was built from (as
-// the go command stamps it, "+modified" for a tree with uncommitted changes) and the Go version.
+// versionLine is what `warden version` prints: the version, the commit it was built from and the
+// Go version. Stamped values come first; otherwise what the go command recorded: the module's
+// version for `go install …@v1.2.3`, the VCS revision ("+modified" for a tree with uncommitted
+// changes) for a build in a checkout.
 func versionLine() string {
-	commit := "unknown commit"
+	version, commit := Version, Commit
 	if bi, ok := debug.ReadBuildInfo(); ok {
+		if version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			version = bi.Main.Version
+		}
 		var rev, modified string
 		for _, s := range bi.Settings {
 			switch s.Key {
@@ -346,14 +380,19 @@ func versionLine() string {
 				modified = s.Value
 			}
 		}
-		if rev != "" {
-			commit = "commit " + rev[:min(12, len(rev))]
+		if commit == "" && rev != "" {
+			commit = rev[:min(12, len(rev))]
 			if modified == "true" {
 				commit += "+modified"
 			}
 		}
 	}
-	return fmt.Sprintf("warden %s (%s, %s)", Version, commit, runtime.Version())
+	if commit == "" {
+		commit = "unknown commit"
+	} else {
+		commit = "commit " + commit
+	}
+	return fmt.Sprintf("warden %s (%s, %s)", version, commit, runtime.Version())
 }
 
 // ErrorLine renders err as the single line the command prints on stderr.

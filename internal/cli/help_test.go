@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
@@ -61,5 +63,50 @@ func TestHelpAndVersion(t *testing.T) {
 		if err != nil || !strings.HasPrefix(out, "warden "+Version+" (") || !strings.Contains(out, runtime.Version()) {
 			t.Fatalf("%v: %v %q", args, err, out)
 		}
+	}
+}
+
+// TestReasonRule: every command that stops or lets go an agent or a tool requires --reason,
+// refused before the server is asked and said in its help; a policy rollback takes one
+// optionally.
+func TestReasonRule(t *testing.T) {
+	asked := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = true
+		http.Error(w, "{}", http.StatusTeapot)
+	}))
+	defer srv.Close()
+	env := func(out, errOut *bytes.Buffer) Env {
+		return Env{Stdin: strings.NewReader(""), Stdout: out, Stderr: errOut, Getenv: func(k string) string {
+			return map[string]string{"WARDEN_ADDR": srv.URL, "WARDEN_TOKEN": "wadm_x"}[k]
+		}}
+	}
+	digest := "sha256:" + strings.Repeat("a", 64)
+	for _, args := range [][]string{
+		{"kill", "bot"}, {"agent", "suspend", "bot"}, {"agent", "resume", "bot"}, {"agent", "restore", "bot"},
+		{"lockdown"}, {"lockdown", "lift"}, {"quarantine", digest}, {"quarantine", "lift", digest},
+		{"tool", "disable", "api"}, {"tool", "enable", "api"}, {"tool", "accept", "api"},
+		{"agent", "resume", "bot", "--reason", "  "},
+	} {
+		var out, errOut bytes.Buffer
+		err := Run(context.Background(), args, env(&out, &errOut))
+		if ExitCode(err) != ExitUsage || !strings.Contains(ErrorLine(err), "a reason is required") {
+			t.Errorf("%v: %v (exit %d), want a usage error asking for a reason", args, err, ExitCode(err))
+		}
+		out.Reset()
+		if err := Run(context.Background(), append(args[:len(args):len(args)], "--help"), env(&out, &errOut)); ExitCode(err) != ExitOK ||
+			!strings.Contains(out.String(), "--reason string\n    \twhy (required") {
+			t.Errorf("%v --help does not say --reason is required:\n%s", args, out.String())
+		}
+	}
+	if asked {
+		t.Error("the server was asked without a reason")
+	}
+	var out, errOut bytes.Buffer
+	if err := Run(context.Background(), []string{"policy", "rollback", "1", "--help"}, env(&out, &errOut)); ExitCode(err) != ExitOK || !strings.Contains(out.String(), "why (optional") {
+		t.Errorf("policy rollback --help: %v\n%s", err, out.String())
+	}
+	if err := Run(context.Background(), []string{"policy", "rollback", "1"}, env(&out, &errOut)); ExitCode(err) == ExitUsage || !asked {
+		t.Errorf("policy rollback without a reason: %v (exit %d), asked %v; want it sent", err, ExitCode(err), asked)
 	}
 }

@@ -26,14 +26,11 @@ func killCmd(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
 	var req apitype.KillRequest
 	var tools string
-	inv.fs.StringVar(&req.Reason, "reason", "", "why (required; recorded in the audit log)")
+	inv.reasonFlag(&req.Reason, true)
 	inv.fs.StringVar(&tools, "disable-tools", "", "comma-separated tools to disable for every agent")
 	pos, err := inv.parse("AGENT")
 	if err != nil {
 		return err
-	}
-	if strings.TrimSpace(req.Reason) == "" {
-		return usagef("--reason is required: a kill must say why")
 	}
 	for _, t := range strings.Split(tools, ",") {
 		if t = strings.TrimSpace(t); t != "" {
@@ -146,13 +143,10 @@ func fmtAge(d time.Duration) string {
 func restoreCmd(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
 	var req apitype.ReasonRequest
-	inv.fs.StringVar(&req.Reason, "reason", "", "why (required; recorded in the audit log)")
+	inv.reasonFlag(&req.Reason, true)
 	pos, err := inv.parse("AGENT")
 	if err != nil {
 		return err
-	}
-	if strings.TrimSpace(req.Reason) == "" {
-		return usagef("--reason is required")
 	}
 	c, err := inv.client()
 	if err != nil {
@@ -169,13 +163,10 @@ func lockdownCmd(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
 	var req apitype.LockdownRequest
 	var minRisk string
-	inv.fs.StringVar(&req.Reason, "reason", "", "why (required; recorded in the audit log)")
+	inv.reasonFlag(&req.Reason, true)
 	inv.fs.StringVar(&minRisk, "min-risk", "", "deny only calls to tools of this risk or more: low, medium, high, critical")
 	if _, err := inv.parse(); err != nil {
 		return err
-	}
-	if strings.TrimSpace(req.Reason) == "" {
-		return usagef("--reason is required: a lockdown must say why")
 	}
 	req.MinRisk = warden.Risk(minRisk)
 	c, err := inv.client()
@@ -199,12 +190,9 @@ func lockdownCmd(ctx context.Context, inv *invocation) error {
 func lockdownLift(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
 	var req apitype.ReasonRequest
-	inv.fs.StringVar(&req.Reason, "reason", "", "why (required; recorded in the audit log)")
+	inv.reasonFlag(&req.Reason, true)
 	if _, err := inv.parse(); err != nil {
 		return err
-	}
-	if strings.TrimSpace(req.Reason) == "" {
-		return usagef("--reason is required")
 	}
 	c, err := inv.client()
 	if err != nil {
@@ -246,7 +234,7 @@ func lockdownStatus(ctx context.Context, inv *invocation) error {
 func quarantineCmd(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
 	var req apitype.QuarantineRequest
-	inv.fs.StringVar(&req.Reason, "reason", "", "why (required)")
+	inv.reasonFlag(&req.Reason, true)
 	pos, err := inv.parse("DIGEST")
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
+	"github.com/wardenhq/warden/internal/yamldoc"
 )
 
 var policyCommands = []command{
@@ -175,7 +176,7 @@ func policyShow(ctx context.Context, inv *invocation) error {
 func policyRollback(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
 	var req apitype.RollbackRequest
-	inv.fs.StringVar(&req.Reason, "reason", "", "why (kept with the version and in the audit log)")
+	inv.reasonFlag(&req.Reason, false)
 	pos, err := inv.parse("VERSION")
 	if err != nil {
 		return err
@@ -365,10 +366,9 @@ func policyExplain(ctx context.Context, inv *invocation) error {
 
 // decodeYAML decodes a YAML document strictly: an unknown key is an error naming it.
 func decodeYAML(name string, b []byte, v any) error {
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
-		return usagef("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	if err := yamldoc.Decode(b, v); err != nil {
+		// One problem a line, each naming the file: "warden.yaml: tools[2].risk: … (line 14)".
+		return usagef("%s: %s", name, strings.ReplaceAll(err.Error(), "\n", "\n"+name+": "))
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -160,17 +161,19 @@ func runCmd(ctx context.Context, inv *invocation) error {
 		Timeout: timeout, OnLeaseLoss: onLeaseLoss, Log: log, HTTP: inv.env.HTTPClient,
 	})
 	if err != nil {
-		if errors.Is(err, sandbox.ErrNotFound) {
-			fmt.Fprintf(inv.env.Stderr, "warden: %s\n", strings.TrimPrefix(err.Error(), "sandbox: "))
+		var se *sandbox.StartError
+		if errors.Is(err, sandbox.ErrNotFound) && errors.As(err, &se) {
+			fmt.Fprintf(inv.env.Stderr, "warden: %s\n", se.Err) // "command not found in the sandbox: NAME…", once
 			return &ExitStatus{ExitRunNotFound}
 		}
 		var we *sandbox.WeakerError
 		if errors.As(err, &we) {
 			return warden.Errorf(warden.EConflict, "%s", we.Error())
 		}
-		var se *sandbox.StartError
 		if errors.As(err, &se) {
-			return warden.WrapError(warden.EInternal, "the sandbox could not be built: "+se.Error(), err)
+			// One line, said once: the message holds the step and the cause (WrapError would
+			// append the cause a second time).
+			return warden.Errorf(warden.EInternal, "the sandbox could not be built: %s: %s", se.Step, se.Err)
 		}
 		return err
 	}
@@ -206,6 +209,9 @@ func hostPath(p string) (string, error) {
 		return "", usagef("%s: %v", p, err)
 	}
 	real, err := filepath.EvalSymlinks(abs)
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		return "", usagef("%s: %v", p, pe.Err) // not "/x: lstat /x: …"
+	}
 	if err != nil {
 		return "", usagef("%s: %v", p, err)
 	}

@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
+	"slices"
+	"syscall"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -40,25 +43,30 @@ func serve(ctx context.Context, inv *invocation) error {
 	if _, err := inv.parse(); err != nil {
 		return err
 	}
-	cfg := config.Default()
-	if file != "" {
-		if err := cfg.Load(file); err != nil {
-			return usagef("%v", err)
+	// defaults → file → environment → flags, at start and again on SIGHUP.
+	load := func() (config.Config, error) {
+		cfg := config.Default()
+		if file != "" {
+			if err := cfg.Load(file); err != nil {
+				return cfg, err
+			}
 		}
-	}
-	cfg.ApplyEnv(inv.getenv)
-	for flagVal, field := range map[string]*string{listen: &cfg.Listen, data: &cfg.Data, store: &cfg.Store} {
-		if flagVal != "" {
-			*field = flagVal
+		cfg.ApplyEnv(inv.getenv)
+		for flagVal, field := range map[string]*string{listen: &cfg.Listen, data: &cfg.Data, store: &cfg.Store} {
+			if flagVal != "" {
+				*field = flagVal
+			}
 		}
+		if retention != 0 {
+			cfg.Audit.Retention = config.Duration(retention)
+		}
+		return cfg, cfg.Validate()
 	}
-	if retention != 0 {
-		cfg.Audit.Retention = config.Duration(retention)
-	}
-	if err := cfg.Validate(); err != nil {
+	cfg, err := load()
+	if err != nil {
 		return usagef("%v", err)
 	}
-	log := newLogger(inv.env.Stderr, cfg.Log)
+	log, level := newLevelLogger(inv.env.Stderr, cfg.Log)
 	srv, err := server.Open(ctx, cfg, log, inv.getenv)
 	if err != nil {
 		return err
@@ -71,7 +79,64 @@ func serve(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	return srv.Serve(ctx, ln, 10*time.Second)
+	// Caught from before the server answers, so that a SIGHUP never ends it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	hupCtx, stopHUP := context.WithCancel(ctx)
+	hupDone := make(chan struct{})
+	go func() {
+		defer close(hupDone)
+		reloadOnHUP(hupCtx, hup, file, cfg, load, log, level)
+	}()
+	err = srv.Serve(ctx, ln, 10*time.Second)
+	stopHUP()
+	<-hupDone
+	return err
+}
+
+// reloadOnHUP reads the configuration again on every SIGHUP until ctx ends. It applies what
+// config.Reloadable lists, logs what it changed and every other change as needing a restart,
+// and keeps the running configuration whole when the file is broken. It never stops the server.
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, file string, running config.Config, load func() (config.Config, error), log *slog.Logger, level *slog.LevelVar) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		if file == "" {
+			log.Warn("SIGHUP: nothing to reload: warden serve was started without --config")
+			continue
+		}
+		next, err := load()
+		if err != nil {
+			log.Error("configuration not reloaded: the file is invalid; the running configuration stays", "config", file, "err", err)
+			continue
+		}
+		var applied, restart []string
+		for _, key := range running.Changed(&next) {
+			if slices.Contains(config.Reloadable, key) {
+				applied = append(applied, key)
+			} else {
+				restart = append(restart, key)
+			}
+		}
+		if slices.Contains(applied, "log.level") {
+			var to slog.Level
+			_ = to.UnmarshalText([]byte(next.Log.Level)) // validated by load
+			// Said at the more verbose of the two levels, so that the change is seen either way.
+			level.Set(min(level.Level(), to))
+			log.Info("configuration reloaded", "config", file, "changed", applied, "log.level", next.Log.Level)
+			level.Set(to)
+			running.Log.Level = next.Log.Level
+		} else {
+			log.Info("configuration reloaded: nothing to apply", "config", file)
+		}
+		if len(restart) > 0 {
+			log.Warn("configuration changes that need a restart are ignored until then", "config", file, "keys", restart)
+		}
+	}
 }
 
 // verifyStore is `warden audit verify --store`: it reads the store itself, with no server in
@@ -100,8 +165,16 @@ func verifyStore(ctx context.Context, location, key string, external []byte) (*a
 
 // newLogger logs JSON unless stderr is a terminal (or the configuration says otherwise).
 func newLogger(w io.Writer, c config.Log) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level)) // validated by config
+	log, _ := newLevelLogger(w, c)
+	return log
+}
+
+// newLevelLogger is newLogger with its level, which can be changed while it logs.
+func newLevelLogger(w io.Writer, c config.Log) (*slog.Logger, *slog.LevelVar) {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(c.Level)) // validated by config
+	level := new(slog.LevelVar)
+	level.Set(l)
 	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 		if a.Value.Kind() == slog.KindDuration {
 			a.Value = slog.StringValue(a.Value.Duration().String()) // "500ms", not 500000000
@@ -118,9 +191,9 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 		}
 	}
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(slog.NewTextHandler(w, opts)), level
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(slog.NewJSONHandler(w, opts)), level
 }
 
 // logConfigAuto is the log configuration of client-side long-running commands.

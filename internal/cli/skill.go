@@ -349,13 +349,10 @@ func quarantineList(ctx context.Context, inv *invocation) error {
 func quarantineLift(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
 	var reason string
-	inv.fs.StringVar(&reason, "reason", "", "why (required; recorded in the audit log)")
+	inv.reasonFlag(&reason, true)
 	pos, err := inv.parse("DIGEST")
 	if err != nil {
 		return err
-	}
-	if strings.TrimSpace(reason) == "" {
-		return usagef("--reason is required: a lift must say why")
 	}
 	c, err := inv.client()
 	if err != nil {

@@ -18,8 +18,8 @@ var toolCommands = []command{
 	{"tool list", "", "list tools", toolList},
 	{"tool show", "NAME", "show a tool, with the flow labels of its actions and where each comes from", toolShow},
 	{"tool label", "NAME [--action A] [KEY=VALUE ...] [--unset KEY ...]", "set or unset flow labels (output, data, effect) of a tool or one action", toolLabel},
-	{"tool disable", "NAME [--reason TEXT]", "disable a tool for every agent; calls in flight are cancelled", toolDisable},
-	{"tool enable", "NAME", "enable a tool again", toolEnable},
+	{"tool disable", "NAME --reason TEXT", "disable a tool for every agent; calls in flight are cancelled", toolDisable},
+	{"tool enable", "NAME --reason TEXT", "enable a tool again", toolEnable},
 	{"tool remove", "NAME", "unregister a tool", toolRemove},
 	{"tool review", "NAME", "show an MCP tool's pinned manifests; held ones with their diff and the scanner's findings", toolReview},
 	{"tool accept", "NAME [--tool T] --reason TEXT", "pin the held manifests of an MCP tool (of one MCP tool with --tool)", toolAccept},
@@ -309,7 +309,7 @@ func fmtFlowLabel(key string, l warden.FlowLabel) string {
 func toolDisable(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
 	var req apitype.ToolStateRequest
-	inv.fs.StringVar(&req.Reason, "reason", "", "why (recorded in the audit log)")
+	inv.reasonFlag(&req.Reason, true)
 	pos, err := inv.parse("NAME")
 	if err != nil {
 		return err
@@ -331,7 +331,7 @@ func toolDisable(ctx context.Context, inv *invocation) error {
 func toolEnable(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
 	var req apitype.ToolStateRequest
-	inv.fs.StringVar(&req.Reason, "reason", "", "why (recorded in the audit log)")
+	inv.reasonFlag(&req.Reason, true)
 	pos, err := inv.parse("NAME")
 	if err != nil {
 		return err
@@ -490,7 +490,7 @@ func toolAccept(ctx context.Context, inv *invocation) error {
 	var req apitype.ManifestAcceptRequest
 	inv.fs.StringVar(&req.Tool, "tool", "", "accept only this MCP tool of the server")
 	inv.fs.StringVar(&req.Digest, "digest", "", "accept only the held manifest with this digest, the one reviewed (tool review prints it)")
-	inv.fs.StringVar(&req.Reason, "reason", "", "why (required; recorded in the audit log)")
+	inv.reasonFlag(&req.Reason, true)
 	pos, err := inv.parse("NAME")
 	if err != nil {
 		return err

@@ -3,15 +3,12 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/yamldoc"
 )
 
 // Defaults.
@@ -268,23 +266,18 @@ func Default() Config {
 	}
 }
 
-var unknownFieldRE = regexp.MustCompile(`line (\d+): field (\S+) not found in type`)
-
-// Parse reads a YAML configuration over c. Unknown keys are errors naming the key and line.
+// Parse reads a YAML configuration over c. Unknown keys are errors naming the key and line; a
+// value of the wrong kind names its field and line.
 func (c *Config) Parse(name string, data []byte) error {
 	if len(data) > maxFileSize {
 		return fmt.Errorf("config %s: file is larger than %d bytes", name, maxFileSize)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	err := dec.Decode(c)
-	if err == nil || errors.Is(err, io.EOF) { // an empty file is an empty configuration
+	err := yamldoc.Decode(data, c)
+	if err == nil || errors.Is(err, yamldoc.ErrEmpty) { // an empty file is an empty configuration
 		return nil
 	}
-	if m := unknownFieldRE.FindStringSubmatch(err.Error()); m != nil {
-		return fmt.Errorf("config %s line %s: unknown key %q", name, m[1], m[2])
-	}
-	return fmt.Errorf("config %s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	prefix := "config " + name + ": "
+	return errors.New(prefix + strings.ReplaceAll(err.Error(), "\n", "\n"+prefix))
 }
 
 // Load reads the YAML file at path over c.

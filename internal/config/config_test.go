@@ -33,9 +33,15 @@ func TestParseAndValidate(t *testing.T) {
 	}{
 		{"empty file", "", ""},
 		{"full", "listen: 0.0.0.0:9000\ndata: /tmp/w\nstore: postgres://u@h/db\ntokens:\n  ttl: 5m\n  max_ttl: 30m\ntoken_exchange:\n  issuers:\n    - issuer: https://idp\n      jwks_file: /x\n", ""},
-		{"unknown top-level key", "listen: 127.0.0.1:1\nlisten_addr: x\n", `line 2: unknown key "listen_addr"`},
-		{"unknown nested key", "tokens:\n  tll: 5m\n", `line 2: unknown key "tll"`},
-		{"bad duration", "tokens:\n  ttl: ten minutes\n", "not a duration"},
+		{"unknown top-level key", "listen: 127.0.0.1:1\nlisten_addr: x\n", `: unknown key "listen_addr" (line 2)`},
+		{"unknown nested key", "tokens:\n  tll: 5m\n", `: tokens: unknown key "tll" (did you mean "ttl"?) (line 2)`},
+		{"bad duration", "tokens:\n  ttl: ten minutes\n", `tokens.ttl: "ten minutes" is not a duration (use e.g. 10m, 1h, 30s) (line 2)`},
+		// A value of the wrong kind names its field and line, not a Go type.
+		{"number for a mapping", "listen: 127.0.0.1:1\ntokens: 5\n", `: tokens: 5 is not a mapping (key: value lines) (line 2)`},
+		{"list for a string", "token_exchange:\n  issuers:\n    - issuer: [a, b]\n", `: token_exchange.issuers[0].issuer: a list is not a string (line 3)`},
+		{"word for a number", "audit:\n  refusals:\n    per_source: many\n", `: audit.refusals.per_source: "many" is not a whole number (line 3)`},
+		{"several mistakes", "tokens: {ttl: 5m, tl: 1}\naudit: []\n", "tokens: unknown key \"tl\" (did you mean \"ttl\"?) (line 1)\nconfig warden.yaml: audit: a list is not a mapping (key: value lines) (line 2)"},
+		{"not YAML", "tokens:\n  ttl: [5m\n", "not valid YAML: "},
 		{"ttl over max", "tokens:\n  ttl: 2h\n  max_ttl: 1h\n", "over tokens.max_ttl"},
 		{"max over a day", "tokens:\n  ttl: 1h\n  max_ttl: 48h\n", "at most 24h"},
 		{"bad listen", "listen: nowhere\n", "want HOST:PORT"},
@@ -46,7 +52,7 @@ func TestParseAndValidate(t *testing.T) {
 		{"bad log level", "log:\n  level: loud\n", "log.level"},
 		{"not a mapping", "- a\n- b\n", "config"},
 		{"sizes", "gateway:\n  max_request_body: 2MiB\n  max_inspect_body: 64KiB\n", ""},
-		{"bad size", "gateway:\n  max_request_body: lots\n", "not a size"},
+		{"bad size", "gateway:\n  max_request_body: lots\n", `gateway.max_request_body: "lots" is not a size (use e.g. 65536, 64KiB, 10MiB) (line 2)`},
 		{"inspect over request", "gateway:\n  max_request_body: 1KiB\n", "max_inspect_body"},
 	}
 	for _, tc := range cases {
@@ -160,5 +166,18 @@ func TestClockSkewUnsetAndZero(t *testing.T) {
 				t.Fatalf("clock_skew = %s, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestChanged(t *testing.T) {
+	a, b := Default(), Default()
+	if got := a.Changed(&b); len(got) != 0 {
+		t.Fatalf("no change: %v", got)
+	}
+	b.Log.Level = "debug"
+	b.Approvals.Webhooks = []ApprovalWebhook{{URL: "https://hooks.example/x"}}
+	b.Flow.SessionIdle = Duration(time.Hour)
+	if got := strings.Join(a.Changed(&b), " "); got != "log.level approvals flow" {
+		t.Fatalf("changed %q", got)
 	}
 }

@@ -11,8 +11,8 @@ import (
 
 // ParseAuditFilter reads an audit search from query parameters: agent, type, decision, tool,
 // action, session, on_behalf_of, min_risk (low, medium, high or critical), since, until (RFC
-// 3339, or a duration such as 1h meaning that long ago), after (a seq), limit and newest (true:
-// the last limit events rather than the first). Unknown parameters are errors.
+// 3339, or a duration such as 1h meaning that long ago), after and before (seqs, exclusive), limit
+// and newest (true: the last limit events rather than the first). Unknown parameters are errors.
 func ParseAuditFilter(q url.Values, now time.Time) (warden.AuditFilter, error) {
 	var f warden.AuditFilter
 	for k, v := range q {
@@ -51,6 +51,11 @@ func ParseAuditFilter(q url.Values, now time.Time) (warden.AuditFilter, error) {
 			f.Since, err = ParseTime(val, now)
 		case "until":
 			f.Until, err = ParseTime(val, now)
+		case "before":
+			f.BeforeSeq, err = strconv.ParseInt(val, 10, 64)
+			if err != nil || f.BeforeSeq < 1 {
+				err = warden.Errorf(warden.EInvalid, "before must be a positive event seq")
+			}
 		case "after":
 			f.AfterSeq, err = strconv.ParseInt(val, 10, 64)
 			if err != nil || f.AfterSeq < 0 {

@@ -66,6 +66,9 @@ func (a *API) auditEvents(w http.ResponseWriter, r *http.Request, p *warden.Prin
 	if err != nil {
 		return err
 	}
+	if f.Limit == 0 {
+		f.Limit = apitype.AuditDefaultLimit
+	}
 	if svc, err := a.auditService(); err == nil {
 		head, err := svc.Head(r.Context())
 		if err != nil {
@@ -80,6 +83,19 @@ func (a *API) auditEvents(w http.ResponseWriter, r *http.Request, p *warden.Prin
 	if evs == nil {
 		evs = []*warden.AuditEvent{}
 	}
+	// The total, counted only when the page may not be all of it.
+	total := strconv.Itoa(len(evs))
+	if f.AfterSeq > 0 || f.BeforeSeq > 0 || len(evs) >= f.Limit {
+		n, err := a.Store.CountAuditEvents(r.Context(), f, apitype.AuditTotalCap)
+		if err != nil {
+			return err
+		}
+		total = strconv.FormatInt(n, 10)
+		if n >= apitype.AuditTotalCap {
+			total += "+"
+		}
+	}
+	w.Header().Set(apitype.AuditTotalHeader, total)
 	writeJSON(w, http.StatusOK, evs)
 	return nil
 }
@@ -89,8 +105,8 @@ func (a *API) auditEvents(w http.ResponseWriter, r *http.Request, p *warden.Prin
 // client got) taking the place of after. Without either the stream starts at head, the newest
 // event when it opened.
 func ParseStreamFilter(q url.Values, lastEventID string, head int64, now time.Time) (warden.AuditFilter, error) {
-	if q.Has("limit") || q.Has("newest") {
-		return warden.AuditFilter{}, warden.Errorf(warden.EInvalid, "a stream takes no limit or newest")
+	if q.Has("limit") || q.Has("newest") || q.Has("before") {
+		return warden.AuditFilter{}, warden.Errorf(warden.EInvalid, "a stream takes no limit, newest or before")
 	}
 	f, err := ParseAuditFilter(q, now)
 	if err != nil {

@@ -50,6 +50,7 @@ type Store interface {
 	AgentByID(ctx context.Context, id string) (*warden.Agent, error)
 	SigningKeys(ctx context.Context) ([]*warden.SigningKey, error)
 	AuditEvents(ctx context.Context, f warden.AuditFilter) ([]*warden.AuditEvent, error)
+	CountAuditEvents(ctx context.Context, f warden.AuditFilter, upTo int64) (int64, error)
 	Ping(ctx context.Context) error
 }
 

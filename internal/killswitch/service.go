@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
@@ -102,16 +101,8 @@ func (s *Service) now() time.Time { return s.clock().Now() }
 // Report is the wire type apitype.KillReport; see there.
 type Report = apitype.KillReport
 
-func checkReason(reason string) (string, error) {
-	reason = strings.TrimSpace(reason)
-	if reason == "" {
-		return "", warden.Errorf(warden.EInvalid, "a reason is required: say why, e.g. --reason 'exfiltrating data, INC-123'")
-	}
-	if len(reason) > 1024 || !utf8.ValidString(reason) {
-		return "", warden.Errorf(warden.EInvalid, "reason must be valid text of at most 1024 bytes")
-	}
-	return reason, nil
-}
+// checkReason: everything this package changes is a containment, so a reason is required.
+func checkReason(reason string) (string, error) { return warden.CheckReason(reason, true) }
 
 // Baseline takes the current kill state as enforced: what it forbids was ended before this
 // process started (nothing of it runs here), so the first reconcile ends only what changed.

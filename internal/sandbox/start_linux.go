@@ -253,12 +253,18 @@ func (sb *Sandbox) handshake(spec *Spec) error {
 }
 
 func initError(m message) error {
-	err := errors.New(m.Error)
+	var err error = errors.New(m.Error)
 	if m.NotFound {
-		err = fmt.Errorf("%w: %s", ErrNotFound, m.Error)
+		err = notFound(m.Error) // the init's message begins with ErrNotFound's text already
 	}
 	return &StartError{m.Step, err}
 }
+
+// notFound is ErrNotFound as the init words it, with the command's name.
+type notFound string
+
+func (e notFound) Error() string        { return string(e) }
+func (e notFound) Is(target error) bool { return target == ErrNotFound }
 
 // watch reads the init's last message.
 func (sb *Sandbox) watch() {

@@ -185,3 +185,35 @@ func TestPolicyCommands(t *testing.T) {
 		t.Fatalf("after rollback: %s", files)
 	}
 }
+
+// TestApplyErrorsNameTheField: a mistake in warden.yaml is reported by its field's path and line,
+// whether the YAML decoder finds it (an unknown key, a value of the wrong kind) or the server's
+// checks do (a risk that is not one of the four), never by a Go type.
+func TestApplyErrorsNameTheField(t *testing.T) {
+	t.Parallel()
+	in := start(t, t.TempDir(), nil)
+	tools := "tools:\n  - name: a\n    http: http://127.0.0.1:1\n  - name: b\n    http: http://127.0.0.1:1\n    routes: ['GET / -> read']\n"
+	for _, tc := range []struct{ name, doc, want string }{
+		{"unknown key", tools + "  - name: c\n    http: http://127.0.0.1:1\n    rsik: high\n",
+			`warden.yaml: tools[2]: unknown key "rsik" (did you mean "risk"?) (line 9)`},
+		{"a list for a string", tools + "  - name: c\n    http: [a]\n",
+			`warden.yaml: tools[2].http: a list is not a string (line 8)`},
+		{"a word for a number", "budgets:\n  - agent: x\n    concurrency: four\n",
+			`warden.yaml: budgets[0].concurrency: "four" is not a whole number (line 3)`},
+		{"a mapping for a list", "grants:\n  - agent: x\n    tool: a\n    actions: {read: yes}\n",
+			`warden.yaml: grants[0].actions: a mapping is not a list (line 4)`},
+		{"two mistakes", "agents:\n  - name: x\n    owner: [a]\ntools: 3\n",
+			"warden.yaml: agents[0].owner: a list is not a string (line 3)\nwarden.yaml: tools: 3 is not a list (line 4)"},
+		{"a risk the server refuses", strings.Replace(tools, "name: a\n", "name: a\n    routes: ['GET / -> read']\n", 1) + "  - name: c\n    http: http://127.0.0.1:1\n    routes: ['GET / -> read']\n    risk: hgh\n",
+			`warden.yaml: tools[2].risk: tool c: unknown risk "hgh": use low, medium, high or critical (line 11)`},
+	} {
+		file := writeFile(t, t.TempDir(), "warden.yaml", tc.doc)
+		_, err := in.cli(in.admin, "apply", "-f", file)
+		if cli.ExitCode(err) != cli.ExitUsage || !strings.Contains(strings.ReplaceAll(err.Error(), file, "warden.yaml"), tc.want) {
+			t.Errorf("%s: apply = %v (exit %d), want %q", tc.name, err, cli.ExitCode(err), tc.want)
+		}
+		if strings.Contains(err.Error(), "apitype") || strings.Contains(err.Error(), "unmarshal") {
+			t.Errorf("%s: the error names a Go type: %v", tc.name, err)
+		}
+	}
+}

@@ -694,3 +694,73 @@ func TestAuditVerifyTampered(t *testing.T) {
 		t.Fatalf("verify through the restarted server: %v", err)
 	}
 }
+
+// TestAuditSearchNewestFirst: warden audit search shows the newest events first, says on stderr
+// when a page is not the whole search and how to see the rest, pages back with --cursor and
+// through everything with --all; --json stays one event a line.
+func TestAuditSearchNewestFirst(t *testing.T) {
+	t.Parallel()
+	in := start(t, t.TempDir(), nil)
+	for i := range 7 {
+		if _, err := in.cli(in.admin, "agent", "create", fmt.Sprintf("bot-%d", i), "--owner", "a@example.com", "--purpose", "p"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	search := func(args ...string) (seqs []int64, stderr string) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		env := cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut, Getenv: func(k string) string {
+			return map[string]string{"WARDEN_ADDR": in.url, "WARDEN_TOKEN": in.admin}[k]
+		}}
+		if err := cli.Run(context.Background(), append([]string{"audit", "search", "--json"}, args...), env); err != nil {
+			t.Fatalf("audit search %v: %v", args, err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			var ev warden.AuditEvent
+			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+				t.Fatalf("audit search %v: a line that is not an event: %q", args, line)
+			}
+			seqs = append(seqs, ev.Seq)
+		}
+		return seqs, errOut.String()
+	}
+	descending := func(what string, seqs []int64) {
+		t.Helper()
+		for i := 1; i < len(seqs); i++ {
+			if seqs[i] >= seqs[i-1] {
+				t.Fatalf("%s: not newest first: %v", what, seqs)
+			}
+		}
+	}
+
+	head := in.head()
+	first, notice := search("--limit", "3")
+	descending("first page", first)
+	if len(first) != 3 || first[0] != head {
+		t.Fatalf("first page %v, want the 3 newest ending at head %d", first, head)
+	}
+	want := fmt.Sprintf("showing 3 of %d, newest first — use --cursor %d for the next page, or --all\n", head, first[2])
+	if notice != want {
+		t.Fatalf("notice %q, want %q", notice, want)
+	}
+	second, _ := search("--limit", "3", "--cursor", strconv.FormatInt(first[2], 10))
+	descending("second page", second)
+	if len(second) != 3 || second[0] != first[2]-1 {
+		t.Fatalf("second page %v after %v", second, first)
+	}
+
+	all, notice := search("--all", "--limit", "3")
+	descending("--all", all)
+	if int64(len(all)) != head || all[0] != head || all[len(all)-1] != 1 || notice != "" {
+		t.Fatalf("--all: %d events %v (head %d), stderr %q", len(all), all, head, notice)
+	}
+
+	// A filter's total is of the filter; a search shown whole says nothing more.
+	creates, notice := search("--type", "agent.create", "--limit", "5")
+	if len(creates) != 5 || !strings.HasPrefix(notice, "showing 5 of 7, newest first") {
+		t.Fatalf("agent.create: %v, stderr %q", creates, notice)
+	}
+	if creates, notice = search("--type", "agent.create"); len(creates) != 7 || notice != "" {
+		t.Fatalf("agent.create, one page: %v, stderr %q", creates, notice)
+	}
+}

@@ -57,7 +57,7 @@ func TestCLIThroughAPIClient(t *testing.T) {
 	if len(tools) == 0 || disabled.Tool == nil || disabled.Name != "api" || !tool.Disabled {
 		t.Fatalf("tool: listed %d, disabled %+v, shown %+v", len(tools), disabled, tool)
 	}
-	in.cliJSON(in.admin, &tool, "tool", "enable", "api")
+	in.cliJSON(in.admin, &tool, "tool", "enable", "api", "--reason", "fixed")
 	if tool.Disabled {
 		t.Fatalf("tool enable: %+v", tool)
 	}

@@ -276,7 +276,7 @@ func TestReplicasCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var disabled apitype.ToolDisabled
-	in.cliJSON(in.admin, &disabled, "tool", "disable", "notes")
+	in.cliJSON(in.admin, &disabled, "tool", "disable", "notes", "--reason", "broken")
 	if len(disabled.Replicas) != 1 || disabled.Replicas[0].ID != "replica-one" || !disabled.Replicas[0].Acked {
 		t.Errorf("tool disable: replicas %+v", disabled.Replicas)
 	}

@@ -357,3 +357,30 @@ func TestLockdownByRisk(t *testing.T) {
 		t.Fatalf("after lift: %d %s", r.status, r.body)
 	}
 }
+
+// TestReasonRuleAtTheAPI: the server holds the --reason rule too, for clients other than the CLI:
+// lifting a suspension or enabling a tool without a reason is refused and changes nothing.
+func TestReasonRuleAtTheAPI(t *testing.T) {
+	t.Parallel()
+	in := start(t, t.TempDir(), nil)
+	if _, err := in.cli(in.admin, "agent", "create", "bot", "--owner", "a@example.com", "--purpose", "p"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.cli(in.admin, "agent", "suspend", "bot", "--reason", "drill"); err != nil {
+		t.Fatal(err)
+	}
+	auth := map[string]string{"Authorization": "Bearer " + in.admin, "Content-Type": "application/json"}
+	for _, body := range []string{`{}`, `{"reason":"   "}`} {
+		if r := in.do("POST", "/v1/agents/bot/resume", auth, body); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "a reason is required") {
+			t.Fatalf("resume with %s: %d %s", body, r.status, r.body)
+		}
+	}
+	var agent struct{ Status string }
+	in.cliJSON(in.admin, &agent, "agent", "show", "bot")
+	if agent.Status != "suspended" {
+		t.Fatalf("a refused resume changed the agent: %s", agent.Status)
+	}
+	if r := in.do("POST", "/v1/agents/bot/resume", auth, `{"reason":"drill over"}`); r.status != http.StatusOK {
+		t.Fatalf("resume with a reason: %d %s", r.status, r.body)
+	}
+}

@@ -79,7 +79,7 @@ func TestKillStateChangesReachAnotherReplica(t *testing.T) {
 	if r := fastOnB(tokenB); r.status != http.StatusForbidden || !strings.Contains(string(r.body), warden.ReasonToolDisabled) {
 		t.Errorf("replica b after a disabled the tool: %d %s", r.status, r.body)
 	}
-	if _, err := a.cli(a.admin, "tool", "enable", "api"); err != nil {
+	if _, err := a.cli(a.admin, "tool", "enable", "api", "--reason", "fixed"); err != nil {
 		t.Fatal(err)
 	}
 	// Enabling does not wait for the fleet: b takes it on the announcement, within moments.

@@ -369,7 +369,7 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatalf("token of a suspended agent after restart: %d %s", r.status, r.body)
 	}
 	// Resume: new tokens work; the one from before the suspension stays dead.
-	if _, err := in2.cli(in2.admin, "agent", "resume", "triage-bot"); err != nil {
+	if _, err := in2.cli(in2.admin, "agent", "resume", "triage-bot", "--reason", "back"); err != nil {
 		t.Fatal(err)
 	}
 	if r := in2.self(token); r.status != 401 || !strings.Contains(string(r.body), "epoch") {
@@ -417,7 +417,7 @@ func TestRoles(t *testing.T) {
 		{"approver", []string{"admin", "token", "list"}, false},
 		{"operator", []string{"admin", "token", "create", "y", "--role", "admin"}, false},
 		{"operator", []string{"agent", "suspend", "bot", "--reason", "incident"}, true},
-		{"operator", []string{"agent", "resume", "bot"}, false},
+		{"operator", []string{"agent", "resume", "bot", "--reason", "r"}, false},
 		{"operator", []string{"keys", "rotate"}, false},
 		{"auditor", []string{"keys", "list"}, true},
 	}

@@ -358,9 +358,8 @@ func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
 	return s.headTx(ctx, s.read)
 }
 
-// AuditEvents returns events matching f, in log order. Since is inclusive and Until exclusive,
-// so that consecutive windows neither overlap nor leave a gap.
-func (s *Store) AuditEvents(ctx context.Context, f warden.AuditFilter) ([]*warden.AuditEvent, error) {
+// auditWhere is the condition of a search's filter, without its cursors.
+func auditWhere(f warden.AuditFilter) ([]string, []any) {
 	var where []string
 	var args []any
 	match := func(cond string, vals ...any) {
@@ -405,8 +404,33 @@ func (s *Store) AuditEvents(ctx context.Context, f warden.AuditFilter) ([]*warde
 	if !f.Until.IsZero() {
 		match(`time < ?`, boundNanos(f.Until))
 	}
+	return where, args
+}
+
+// CountAuditEvents counts the events f's filter matches, up to upTo (the scan stops there).
+func (s *Store) CountAuditEvents(ctx context.Context, f warden.AuditFilter, upTo int64) (int64, error) {
+	where, args := auditWhere(f)
+	q := `SELECT 1 FROM audit_events`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	var n int64
+	err := s.read.QueryRowContext(ctx, s.dialect.rebind(`SELECT COUNT(*) FROM (`+q+` LIMIT ?) AS matching`), append(args, upTo)...).Scan(&n)
+	if err != nil {
+		return 0, storeError(err)
+	}
+	return n, nil
+}
+
+// AuditEvents returns events matching f, in log order. Since is inclusive and Until exclusive,
+// so that consecutive windows neither overlap nor leave a gap.
+func (s *Store) AuditEvents(ctx context.Context, f warden.AuditFilter) ([]*warden.AuditEvent, error) {
+	where, args := auditWhere(f)
 	if f.AfterSeq > 0 {
-		match(`seq > ?`, f.AfterSeq)
+		where, args = append(where, `seq > ?`), append(args, f.AfterSeq)
+	}
+	if f.BeforeSeq > 0 {
+		where, args = append(where, `seq < ?`), append(args, f.BeforeSeq)
 	}
 	q := `SELECT seq, hash, body FROM audit_events`
 	if len(where) > 0 {

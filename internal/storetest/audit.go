@@ -240,12 +240,36 @@ func testAuditFilter(t *testing.T, s warden.Store) {
 		{"newest", warden.AuditFilter{Newest: true, Limit: 3}, []string{"e5", "e6", "e7"}},
 		{"newest of a type", warden.AuditFilter{Newest: true, Limit: 1, Type: "tool.call"}, []string{"e4"}},
 		{"newest after seq", warden.AuditFilter{Newest: true, Limit: 10, AfterSeq: e5.Seq}, []string{"e6", "e7"}},
+		{"before seq", warden.AuditFilter{BeforeSeq: e3.Seq}, []string{"e1", "e2"}},
+		{"newest before seq", warden.AuditFilter{Newest: true, Limit: 2, BeforeSeq: e6.Seq}, []string{"e4", "e5"}},
+		{"newest before seq of a tool", warden.AuditFilter{Newest: true, Limit: 1, BeforeSeq: e4.Seq, Tool: "github"}, []string{"e3"}},
+		{"between seqs", warden.AuditFilter{AfterSeq: e2.Seq, BeforeSeq: e5.Seq}, []string{"e3", "e4"}},
 		{"nothing matches", warden.AuditFilter{Agent: "nobody"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			wantEqual(t, "event IDs", eventIDs(auditEvents(t, s, tt.filter)), tt.want)
 		})
+	}
+
+	// A count is of the whole search, cursors and limit aside, and stops at upTo.
+	for _, tc := range []struct {
+		name   string
+		filter warden.AuditFilter
+		upTo   int64
+		want   int64
+	}{
+		{"all", warden.AuditFilter{}, 100, 7},
+		{"a tool", warden.AuditFilter{Tool: "github"}, 100, 2},
+		{"cursors and limit aside", warden.AuditFilter{Tool: "github", Limit: 1, AfterSeq: e3.Seq, BeforeSeq: e4.Seq, Newest: true}, 100, 2},
+		{"min risk", warden.AuditFilter{MinRisk: warden.RiskLow}, 100, 3},
+		{"up to", warden.AuditFilter{}, 5, 5},
+		{"nothing", warden.AuditFilter{Agent: "nobody"}, 100, 0},
+	} {
+		n, err := s.CountAuditEvents(context.Background(), tc.filter, tc.upTo)
+		if err != nil || n != tc.want {
+			t.Errorf("count %s = %d, %v; want %d", tc.name, n, err, tc.want)
+		}
 	}
 }
 

@@ -55,9 +55,13 @@ func calls(s warden.Store) map[string]func(ctx context.Context) error {
 			return s.AppendAuditEvents(ctx, []*warden.AuditEvent{newEvent("new", base, "x")})
 		},
 		"AuditEvents": func(ctx context.Context) error { _, err := s.AuditEvents(ctx, warden.AuditFilter{}); return err },
-		"CreateTool":  func(ctx context.Context) error { return s.CreateTool(ctx, newTool("new")) },
-		"Tool":        func(ctx context.Context) error { _, err := s.Tool(ctx, "present"); return err },
-		"Tools":       func(ctx context.Context) error { _, err := s.Tools(ctx); return err },
+		"CountAuditEvents": func(ctx context.Context) error {
+			_, err := s.CountAuditEvents(ctx, warden.AuditFilter{}, 10)
+			return err
+		},
+		"CreateTool": func(ctx context.Context) error { return s.CreateTool(ctx, newTool("new")) },
+		"Tool":       func(ctx context.Context) error { _, err := s.Tool(ctx, "present"); return err },
+		"Tools":      func(ctx context.Context) error { _, err := s.Tools(ctx); return err },
 		"UpdateTool": func(ctx context.Context) error {
 			_, err := s.UpdateTool(ctx, "present", func(t *warden.Tool) error { t.Disabled = true; return nil })
 			return err

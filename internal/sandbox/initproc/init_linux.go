@@ -560,6 +560,9 @@ func (e *notFound) Is(target error) bool { return target == ErrNotFound }
 
 func executable(p string) error {
 	fi, err := os.Stat(p)
+	if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+		return pe.Err // the message names the path already: not "/x: stat /x: …"
+	}
 	if err != nil {
 		return err
 	}
