@@ -71,7 +71,8 @@ func (s *Server) Authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if person == nil {
-		back := s.cfg.Issuer + AuthorizePath + "?" + q.Encode()
+		// A path on warden, not a URL: sign-in comes back only to warden's own paths.
+		back := AuthorizePath + "?" + q.Encode()
 		http.Redirect(w, r, s.People.SignInURL(back), http.StatusFound)
 		return
 	}

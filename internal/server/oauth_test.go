@@ -86,7 +86,11 @@ func (b *browser) open(authURL string) consentPage {
 		if rest, ok := strings.CutPrefix(next, b.people.signIn+"?return="); ok {
 			u, _ := url.Parse(b.in.url)
 			b.client.Jar.SetCookies(u, []*http.Cookie{{Name: "test_person", Value: b.person}})
-			next, _ = url.QueryUnescape(rest)
+			back, _ := url.QueryUnescape(rest)
+			if !strings.HasPrefix(back, "/") {
+				b.t.Fatalf("sign-in would come back to %q, not a path on warden", back)
+			}
+			next = b.in.url + back
 			continue
 		}
 		resp, err := b.client.Get(next)
