@@ -84,6 +84,10 @@ func login(ctx context.Context, inv *invocation) error {
 		pr.Name, pr.Role = p.Name, string(p.Role)
 	default:
 		var s *apitype.LoginSession
+		if !device && !inv.hasBrowser() {
+			fmt.Fprintln(inv.env.Stderr, "No browser here (no DISPLAY or WAYLAND_DISPLAY, or no xdg-open): signing in with a code instead (--device).")
+			device = true
+		}
 		if device {
 			s, err = inv.deviceLogin(ctx, c)
 		} else {
@@ -191,6 +195,23 @@ func (inv *invocation) deviceLogin(ctx context.Context, c *apiclient.Client) (*a
 		}
 	}
 	return nil, warden.Errorf(warden.EUnavailable, "the code was not confirmed in time: run warden login --device again")
+}
+
+// hasBrowser reports whether openURL can show a page to the person: an opener given by the
+// environment, macOS, or a Linux desktop session with xdg-open. A server over SSH has none, and
+// warden login then uses the device flow.
+func (inv *invocation) hasBrowser() bool {
+	switch {
+	case inv.env.OpenURL != nil, runtime.GOOS == "darwin":
+		return true
+	case runtime.GOOS == "windows":
+		return false
+	}
+	if inv.getenv("DISPLAY") == "" && inv.getenv("WAYLAND_DISPLAY") == "" {
+		return false
+	}
+	_, err := exec.LookPath("xdg-open")
+	return err == nil
 }
 
 // openURL opens u in the person's browser.

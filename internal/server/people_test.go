@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -610,5 +611,43 @@ func TestPeopleDeviceRefused(t *testing.T) {
 		return ev.Actor.Name == "dave@example.com" && ev.Target.Action == "device"
 	}) {
 		t.Error("the refused device code is not on record")
+	}
+}
+
+// TestPeopleLoginWithoutBrowser: on a machine with no browser to open (no DISPLAY, no
+// WAYLAND_DISPLAY, as over SSH) warden login signs in with the device flow by itself, rather
+// than waiting for a browser that never comes (fails when the loopback flow is tried anyway).
+func TestPeopleLoginWithoutBrowser(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the no-browser rule under test is Linux's (DISPLAY, WAYLAND_DISPLAY)")
+	}
+	t.Parallel()
+	env := newPeopleEnv(t, nil)
+	cfgPath := filepath.Join(t.TempDir(), "warden", "config.yaml")
+	out := &lineWriter{line: make(chan struct{}, 16)}
+	var errs bytes.Buffer
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- cli.Run(ctx, []string{"login", "--server", env.in.url}, cli.Env{Stdin: strings.NewReader(""), Stdout: out, Stderr: &errs,
+			Getenv: func(k string) string {
+				if k == "WARDEN_CONFIG" {
+					return cfgPath
+				}
+				return ""
+			}})
+	}()
+	defer func() { cancel(); <-done }()
+	for !strings.Contains(out.String(), "confirm the code") {
+		select {
+		case <-out.line:
+		case err := <-done:
+			t.Fatalf("login ended without offering a code: %v\n%s", err, out.String())
+		case <-time.After(10 * time.Second):
+			t.Fatalf("login offered no code without a browser:\n%s", out.String())
+		}
+	}
+	if !strings.Contains(out.String(), env.in.url+"/login/device") {
+		t.Fatalf("the code's page is not warden's: %s", out.String())
 	}
 }
