@@ -488,3 +488,23 @@ func TestConnectStdioRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectStdioOneTool: with --tool, connect relays to /mcp/<tool>, the tool's server with
+// its own names.
+func TestConnectStdioOneTool(t *testing.T) {
+	t.Parallel()
+	up := newStdioUpstream(t)
+	in := start(t, t.TempDir(), nil)
+	id, secret := stdioSetup(t, in, up)
+	run := startStdio(t, in.url, id, secret, "--tool", "notes")
+	c := connectStdioClient(t, run)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if name := c.cs.InitializeResult().ServerInfo.Name; name != "notes" {
+		t.Errorf("server %q, want the upstream's own", name)
+	}
+	res, err := c.cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "one"}})
+	if err != nil || res.IsError || resultText(res) != "echo: one" {
+		t.Fatalf("call through /mcp/notes: %v %+v", err, res)
+	}
+}
