@@ -55,7 +55,12 @@ func (s *Sidecar) Stdio(ctx context.Context, in io.ReadCloser, out io.Writer, pa
 	defer stop()
 	r := &relay{s: s, agent: agent, log: s.log, stop: stop, pending: map[jsonrpc.ID]context.CancelFunc{}}
 	r.endpoint = s.server.JoinPath(path).String()
-	r.http = &http.Client{Transport: &bearer{r: r, base: http.DefaultTransport}}
+	r.http = &http.Client{
+		Transport: &bearer{r: r, base: http.DefaultTransport},
+		// The bearer adds the agent's token to every request, a redirect's too: follow none,
+		// so that no answer sends the token to another address.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 	var err error
 	r.up, err = (&mcp.StreamableClientTransport{Endpoint: r.endpoint, HTTPClient: r.http, MaxRetries: -1, DisableStandaloneSSE: true}).Connect(ctx)
 	if err != nil {

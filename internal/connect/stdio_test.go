@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,4 +114,95 @@ func decodeBatch(data []byte) ([]jsonrpc.Message, error) {
 		msgs = append(msgs, m)
 	}
 	return msgs, nil
+}
+
+// A redirect from warden's address is not followed: the agent's token would go with it.
+func TestStdioFollowsNoRedirect(t *testing.T) {
+	var leaked atomic.Bool
+	redirected := make(chan struct{}, 1)
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			leaked.Store(true)
+		}
+	}))
+	defer elsewhere.Close()
+	w := rpcWarden(t)
+	front := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/mcp" {
+			http.Redirect(rw, r, elsewhere.URL+"/mcp", http.StatusTemporaryRedirect)
+			select {
+			case redirected <- struct{}{}:
+			default:
+			}
+			return
+		}
+		proxyTo(w.URL, rw, r)
+	}))
+	defer front.Close()
+	sc, err := connect.New(front.URL, connect.Credentials{ClientID: "agt_bot", ClientSecret: "s3cret"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inR, inW := io.Pipe()
+	done := make(chan error, 1)
+	out := &lockedBuffer{}
+	go func() { done <- sc.Stdio(context.Background(), inR, out, "/mcp", "bot") }()
+	_, _ = io.WriteString(inW, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`+"\n")
+	<-redirected
+	// The call's answer is an error, and the relay ends with one: warden's answer was a redirect.
+	eventually(t, func() bool { return strings.Contains(out.String(), `"id":1,"error"`) })
+	_ = inW.Close()
+	if err := <-done; err == nil {
+		t.Error("the relay ended without an error after a redirect")
+	}
+	if leaked.Load() {
+		t.Fatal("the agent's token followed a redirect to another address")
+	}
+}
+
+// proxyTo forwards r to base and copies the answer.
+func proxyTo(base string, w http.ResponseWriter, r *http.Request) {
+	out, _ := http.NewRequestWithContext(r.Context(), r.Method, base+r.URL.RequestURI(), r.Body)
+	out.Header = r.Header.Clone()
+	resp, err := http.DefaultTransport.RoundTrip(out)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
+
+// eventually waits up to 10 s for cond.
+func eventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that the relay writes while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
