@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -86,6 +87,11 @@ func connectCmd(ctx context.Context, inv *invocation) error {
 	lvl := logConfigAuto()
 	lvl.Level = level
 	if stdio {
+		listenSet := false
+		inv.fs.Visit(func(f *flag.Flag) { listenSet = listenSet || f.Name == "listen" })
+		if listenSet {
+			return usagef("--listen and --stdio are two ways to serve: give one")
+		}
 		return inv.connectStdio(ctx, agent, tool, credFile, lvl)
 	}
 	if tool != "" {
