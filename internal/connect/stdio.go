@@ -24,8 +24,16 @@ import (
 // server error (-32000 to -32099).
 const codeCannotAct = -32001
 
-// codeUnreachable is the code of a request that did not reach warden.
+// codeUnreachable is the code of a request that did not reach warden, or whose session broke.
 const codeUnreachable = -32002
+
+// codeOf is the JSON-RPC error code of the relay's own answer for why it ends.
+func codeOf(why error) int64 {
+	if warden.ErrorCode(why) == warden.EUnauthenticated {
+		return codeCannotAct
+	}
+	return codeUnreachable
+}
 
 // maxStandaloneRetries bounds how often the standalone stream is reopened without a message
 // having come on it in between.
@@ -48,8 +56,8 @@ const stdioMessageLimit = mcp.DefaultMaxLineLength
 //
 // It returns nil when the client closes in (after ending the session at warden with DELETE),
 // and an error when the agent may no longer act — warden refuses it a token: killed, suspended,
-// expired, credentials revoked — after answering every pending request, or the next one, with
-// a JSON-RPC error that says why.
+// expired, credentials revoked — or the session with warden broke, after answering every
+// pending request, or the next one, with a JSON-RPC error that says why.
 func (s *Sidecar) Stdio(ctx context.Context, in io.ReadCloser, out io.Writer, path, agent string) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -99,7 +107,7 @@ type relay struct {
 	initID     jsonrpc.ID                        // the client's initialize request
 	version    string                            // the protocol version warden answered it with
 	standalone bool                              // the standalone stream was opened
-	fatal      error                             // why the agent may no longer act
+	fatal      error                             // why the relay ends: the agent may no longer act, or the session broke
 }
 
 // fromClient reads the client's messages and sends each to warden, until the client closes
@@ -123,7 +131,7 @@ func (r *relay) fromClient(ctx context.Context) error {
 				continue
 			}
 			if fatal := r.fatalErr(); fatal != nil {
-				r.answer(m.ID, codeCannotAct, warden.ErrorMessage(fatal))
+				r.answer(m.ID, codeOf(fatal), warden.ErrorMessage(fatal))
 				return fatal
 			}
 			r.call(ctx, m)
@@ -164,7 +172,7 @@ func (r *relay) call(ctx context.Context, m *jsonrpc.Request) {
 		var rpcErr *jsonrpc.Error
 		switch {
 		case r.fatalErr() != nil:
-			r.answer(m.ID, codeCannotAct, warden.ErrorMessage(r.fatalErr()))
+			r.answer(m.ID, codeOf(r.fatalErr()), warden.ErrorMessage(r.fatalErr()))
 			r.stop()
 		case errors.As(err, &rpcErr):
 			r.answer(m.ID, rpcErr.Code, rpcErr.Message)
@@ -313,7 +321,7 @@ func (r *relay) die(why error) {
 	r.mu.Unlock()
 	r.log.Error("ending the MCP session", "err", warden.ErrorMessage(why))
 	for _, id := range ids {
-		r.answer(id, codeCannotAct, warden.ErrorMessage(why))
+		r.answer(id, codeOf(why), warden.ErrorMessage(why))
 	}
 	if len(ids) > 0 {
 		r.stop()
