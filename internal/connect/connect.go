@@ -1,6 +1,7 @@
-// Package connect is `warden connect`: a sidecar on localhost that holds an agent's client
-// credentials, keeps a fresh access token, and adds it to every request it forwards to warden,
-// for agent frameworks that cannot do OAuth themselves.
+// Package connect is `warden connect`: it holds an agent's client credentials, keeps a fresh
+// access token, and adds it to every request it forwards to warden, for agent frameworks and
+// MCP clients that cannot do OAuth themselves — as a sidecar on localhost (Handler) or as an
+// MCP stdio server that a desktop client launches (Stdio).
 package connect
 
 import (
@@ -92,6 +93,30 @@ func (s *Sidecar) forget(token string) {
 		s.token = ""
 	}
 	s.mu.Unlock()
+}
+
+// current returns the token the sidecar holds, "" for none.
+func (s *Sidecar) current() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.token
+}
+
+// refusal asks warden why it refuses token, which it issued: the token endpoint answers a
+// killed or suspended agent as it answers wrong credentials (invalid_client), while an
+// enforcement point names the agent's state ("agent is killed"). It returns "" when warden
+// does not say.
+func (s *Sidecar) refusal(ctx context.Context, token string) string {
+	if token == "" {
+		return ""
+	}
+	api := *s.api
+	api.Token = func(context.Context) (string, error) { return token, nil }
+	_, err := api.AgentSelf(ctx)
+	if apiclient.Status(err) != http.StatusUnauthorized {
+		return ""
+	}
+	return warden.ErrorMessage(err)
 }
 
 // sessionOf reads the sid claim of a JWT without verifying it: the sidecar only reuses it.
