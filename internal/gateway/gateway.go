@@ -67,6 +67,10 @@ type Permit struct {
 	done    func(Outcome) // set by OnDone
 	allowed *allowed      // set by Pipeline.Authorize
 	flow    *flowRef      // set by Pipeline.Authorize: where the call's output is observed
+	// set by Pipeline.Authorize for an allowed call: StopMessage checks them against the kill state
+	by      *Pipeline
+	agentID string
+	epoch   int64
 }
 
 // OnDone sets what Done does: for pipelines other than Pipeline (test doubles of an entry point's

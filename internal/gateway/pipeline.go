@@ -440,6 +440,7 @@ func (r *request) record() {
 	}
 	p.Ctx = callCtx
 	p.allowed = a
+	p.by, p.agentID, p.epoch = g, r.c.Agent.ID, r.c.Claims.Epoch
 }
 
 // allowed is a call the pipeline let through, registered in flight, until its Done. It is one
@@ -451,6 +452,18 @@ type allowed struct {
 	id      uint64 // in flight
 	cancel  context.CancelFunc
 	release func() // the budgets' concurrency slot
+}
+
+// StopMessage says why warden cancelled an allowed call when the kill state now refuses it —
+// the agent killed or suspended, the tool disabled, a lockdown — in the words a refused call
+// gets; "" when it does not (the session ended, the agent cancelled it) or p was not allowed.
+// It holds after Done, when the entry point tells the agent why its call ended.
+func (p *Permit) StopMessage() string {
+	if p.by == nil {
+		return ""
+	}
+	_, msg := p.by.Kill.Load().Check(p.agentID, p.epoch, p.Tool, p.by.now())
+	return msg
 }
 
 // unregister takes the call off the in-flight list, cancels its context and releases its slot.

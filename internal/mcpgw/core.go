@@ -249,6 +249,9 @@ func (s *session) answerError(tool string, f forwarded) error {
 // (a kill, the session's end), or failed upstream, which is logged.
 func (s *session) failedCall(server string, p *gateway.Permit, canceled bool, err error) *mcp.CallToolResult {
 	if canceled {
+		if why := p.StopMessage(); why != "" {
+			return toolError(fmt.Sprintf("the call was cancelled by warden: %s (decision %s)", why, p.Decision.ID), p)
+		}
 		return toolError(fmt.Sprintf("the call was cancelled by warden (decision %s)", p.Decision.ID), p)
 	}
 	s.g.log.Warn("mcp upstream call failed", "tool", server, "agent", s.agentID, "err", err)

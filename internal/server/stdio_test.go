@@ -424,8 +424,14 @@ func TestConnectStdioKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Warden ends the call itself (a tool error) or connect does (a JSON-RPC error).
-	if p := <-pending; p.err == nil && !p.res.IsError {
+	// Either way the answer says the agent was killed, not only that the call was cancelled.
+	switch p := <-pending; {
+	case p.err == nil && !p.res.IsError:
 		t.Fatalf("the pending call of a killed agent succeeded: %+v", p.res)
+	case p.err == nil && !strings.Contains(resultText(p.res), "killed"):
+		t.Fatalf("the pending call's answer does not say the agent was killed: %s", resultText(p.res))
+	case p.err != nil && !strings.Contains(p.err.Error(), "killed"):
+		t.Fatalf("the pending call's error does not say the agent was killed: %v", p.err)
 	}
 	_, err := c.cs.ListTools(ctx, nil)
 	var rpcErr *jsonrpc.Error
