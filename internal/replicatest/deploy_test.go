@@ -60,9 +60,11 @@ func TestComposeFile(t *testing.T) {
 			continue
 		}
 		if s.Build == nil || !exists(filepath.Join(deployDir, s.Build.Context, s.Build.Dockerfile)) || !exists(filepath.Join(deployDir, s.Build.Context, "go.mod")) {
-			t.Errorf("%s: its build does not name the repository and deploy/Dockerfile: %+v", name, s.Build)
+			t.Errorf("%s: its build does not name the repository and its Dockerfile: %+v", name, s.Build)
 		}
-		if !slices.Equal(s.Command, []string{"serve", "--config", "/etc/warden/warden.yaml"}) {
+		// The image runs as its own user and listens where its command says: on every address
+		// of the container, for haproxy.
+		if !slices.Equal(s.Command, []string{"serve", "--listen", "0.0.0.0:8787", "--config", "/etc/warden/warden.yaml"}) {
 			t.Errorf("%s: command %v", name, s.Command)
 		}
 		if s.Environment["WARDEN_MASTER_KEY"] != c.Services[replicas[0]].Environment["WARDEN_MASTER_KEY"] || !strings.Contains(s.Environment["WARDEN_MASTER_KEY"], "${WARDEN_MASTER_KEY") {
