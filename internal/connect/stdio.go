@@ -61,7 +61,7 @@ const stdioMessageLimit = mcp.DefaultMaxLineLength
 func (s *Sidecar) Stdio(ctx context.Context, in io.ReadCloser, out io.Writer, path, agent string) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	r := &relay{s: s, agent: agent, log: s.log, stop: stop, pending: map[jsonrpc.ID]context.CancelFunc{}}
+	r := &relay{s: s, agent: agent, log: s.log, stop: stop, pending: map[jsonrpc.ID]context.CancelFunc{}, answered: make(chan struct{}, 1)}
 	r.endpoint = s.server.JoinPath(path).String()
 	r.http = &http.Client{
 		Transport: &bearer{r: r, base: http.DefaultTransport},
@@ -81,6 +81,11 @@ func (s *Sidecar) Stdio(ctx context.Context, in io.ReadCloser, out io.Writer, pa
 	}
 	r.wg.Go(func() { r.fromWarden(ctx) })
 	err = r.fromClient(ctx)
+	if err == nil {
+		// The client closed stdin, perhaps right after its last requests (a script piping
+		// them in): their answers still reach stdout, within EOFGrace.
+		r.drain(ctx, EOFGrace)
+	}
 	stop()
 	// Close ends the session at warden (DELETE) and the calls' streams; then the loops end.
 	_ = r.up.Close()
@@ -101,6 +106,8 @@ type relay struct {
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
 	lastSent atomic.Value // string: the last token sent to warden
+
+	answered chan struct{} // a pending call was answered (one signal, buffered)
 
 	mu         sync.Mutex
 	pending    map[jsonrpc.ID]context.CancelFunc // the client's calls in flight at warden
@@ -135,6 +142,11 @@ func (r *relay) fromClient(ctx context.Context) error {
 				return fatal
 			}
 			r.call(ctx, m)
+			if m.Method == "initialize" {
+				// Nothing else may go before the session exists (the MCP lifecycle): a client
+				// that writes its first messages at once still gets them in order.
+				r.awaitAnswer(ctx, m.ID)
+			}
 		case *jsonrpc.Response:
 			// The client's answer to warden's request (sampling, elicitation, roots/list).
 			if err := r.up.Write(ctx, m); err != nil {
@@ -238,8 +250,50 @@ func (r *relay) take(id jsonrpc.ID) bool {
 	if ok {
 		// The call's stream has delivered its answer; the SDK stops reading it at once.
 		cancel()
+		select {
+		case r.answered <- struct{}{}:
+		default:
+		}
 	}
 	return ok
+}
+
+// EOFGrace bounds how long the relay waits, after the client closed stdin, for the answers to
+// the calls still in flight.
+const EOFGrace = 30 * time.Second
+
+// drain waits until no call is in flight, for at most grace.
+func (r *relay) drain(ctx context.Context, grace time.Duration) {
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	for r.inFlight(func(map[jsonrpc.ID]context.CancelFunc) bool { return true }) {
+		select {
+		case <-r.answered:
+		case <-timer.C:
+			r.log.Warn("the client closed stdin; calls still in flight are not answered", "after", grace)
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// awaitAnswer waits until the call id is answered (or the relay ends).
+func (r *relay) awaitAnswer(ctx context.Context, id jsonrpc.ID) {
+	for r.inFlight(func(p map[jsonrpc.ID]context.CancelFunc) bool { _, ok := p[id]; return ok }) {
+		select {
+		case <-r.answered:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// inFlight reports whether some call is in flight and match holds of the pending calls.
+func (r *relay) inFlight(match func(map[jsonrpc.ID]context.CancelFunc) bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pending) > 0 && match(r.pending)
 }
 
 // learnVersion keeps the protocol version of warden's answer to initialize: the SDK's

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -513,5 +514,50 @@ func TestConnectStdioOneTool(t *testing.T) {
 	res, err := c.cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "one"}})
 	if err != nil || res.IsError || resultText(res) != "echo: one" {
 		t.Fatalf("call through /mcp/notes: %v %+v", err, res)
+	}
+}
+
+// TestConnectStdioScripted: a client that writes its messages at once and closes stdin (a
+// script: printf … | warden connect --stdio) gets every answer, in order of the lifecycle —
+// nothing is sent before initialize is answered, and the answers to the calls in flight at EOF
+// still reach stdout before connect ends the session and exits 0 (fails when EOF ends the relay
+// at once, or when tools/list may overtake initialize).
+func TestConnectStdioScripted(t *testing.T) {
+	t.Parallel()
+	up := newStdioUpstream(t)
+	in := start(t, t.TempDir(), nil)
+	id, secret := stdioSetup(t, in, up)
+	script := strings.Join([]string{
+		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"script","version":"1"}}}`,
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+		`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`,
+		`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"notes.echo","arguments":{"message":"piped"}}}`,
+	}, "\n") + "\n"
+	var stdout, stderr syncBuffer
+	env := cli.Env{Stdin: strings.NewReader(script), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string {
+		return map[string]string{"WARDEN_ADDR": in.url, "WARDEN_CLIENT_ID": id, "WARDEN_CLIENT_SECRET": secret}[k]
+	}}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := cli.Run(ctx, []string{"connect", "--stdio"}, env); err != nil {
+		t.Fatalf("connect: %v\n%s", err, stderr.String())
+	}
+	answers := map[string]string{}
+	for line := range strings.SplitSeq(strings.TrimSpace(stdout.String()), "\n") {
+		var m struct {
+			ID     json.RawMessage `json:"id"`
+			Result json.RawMessage `json:"result"`
+			Error  json.RawMessage `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("not JSON-RPC on stdout: %q", line)
+		}
+		if m.Error != nil {
+			t.Fatalf("request %s answered with an error: %s", m.ID, m.Error)
+		}
+		answers[string(m.ID)] = string(m.Result)
+	}
+	if !strings.Contains(answers["1"], `"protocolVersion"`) || !strings.Contains(answers["2"], `"notes.echo"`) || !strings.Contains(answers["3"], "echo: piped") {
+		t.Fatalf("answers: %v\nstderr:\n%s", answers, stderr.String())
 	}
 }
