@@ -143,6 +143,7 @@ func TestTraces(t *testing.T) {
 	in := start(t, t.TempDir(), func(c *config.Config) {
 		c.Telemetry.OTLPEndpoint = rc.url
 		c.Telemetry.OTLPHeaders = map[string]string{"X-Collector-Key": "collector-key-1"}
+		c.Approvals.Hold = config.Duration(time.Second)
 	})
 	if in.srv.Tracing == nil || in.srv.Pipeline.Tracer == nil {
 		t.Fatal("telemetry.otlp_endpoint is set but the pipeline has no tracer")
@@ -156,6 +157,10 @@ tools:
   - name: notes
     mcp: ` + up.url + `
     risk: low
+  - name: vault
+    mcp: ` + up.url + `
+    risk: low
+    approval: [echo]
   - name: memo
     http: ` + httpUp.URL + `
     risk: low
@@ -164,6 +169,9 @@ tools:
 grants:
   - agent: notes-bot
     tool: notes
+    actions: [echo]
+  - agent: notes-bot
+    tool: vault
     actions: [echo]
   - agent: notes-bot
     tool: memo
@@ -197,6 +205,11 @@ grants:
 	res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "notes.delete_everything", Arguments: map[string]any{"message": argValue}})
 	if err != nil || !res.IsError {
 		t.Fatalf("ungranted call: %v %+v", err, res)
+	}
+	// Held for a person for telemetry's approvals.hold (1s), then answered pending.
+	res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "vault.echo", Arguments: map[string]any{"message": argValue}})
+	if err != nil || !res.IsError || !strings.Contains(resultText(res), "waiting for a person's approval") {
+		t.Fatalf("held call: %v %+v", err, res)
 	}
 	r := in.do("POST", "/http/memo/memos", map[string]string{"Authorization": "Bearer " + token, "Content-Type": "application/json",
 		"Traceparent": "00-" + httpTrace + "-" + httpSpan + "-01"}, `{"text":"`+argValue+`"}`)
@@ -308,6 +321,18 @@ grants:
 	}
 	if kids := childrenOf(denied[0]); kids["warden.upstream"] != nil || kids["warden.audit_commit"] == nil {
 		t.Errorf("denied call's children: %v", kids)
+	}
+
+	// The call held for approval: its wait is a child span, as long as the hold.
+	held := findSpans(spans, func(s *tracepb.Span) bool { return s.Name == "execute_tool vault" })
+	if len(held) != 1 {
+		t.Fatalf("%d execute_tool vault spans, want 1", len(held))
+	}
+	want(held[0], "warden.decision.reason", "approval_pending")
+	if w := childrenOf(held[0])["warden.approval_wait"]; w == nil {
+		t.Error("the held call's span has no warden.approval_wait child")
+	} else if d := time.Duration(w.EndTimeUnixNano - w.StartTimeUnixNano); d < 900*time.Millisecond {
+		t.Errorf("the approval wait span lasted %v; the call was held 1s", d)
 	}
 
 	// The HTTP gateway call.
