@@ -73,7 +73,10 @@ func (r *request) startSpan() {
 		if method == "" {
 			method = "tools/call"
 		}
-		span.SetAttributes(attribute.String(attrMCPMethod, method), attribute.String(attrMCPSession, r.call.Session))
+		span.SetAttributes(attribute.String(attrMCPMethod, method))
+		if r.call.Session != "" {
+			span.SetAttributes(attribute.String(attrMCPSession, r.call.Session))
+		}
 	}
 	r.p.span = &callSpan{tracer: r.g.Tracer, ctx: ctx, span: span}
 	r.p.Trace = traceContextOf(span.SpanContext())
