@@ -26,7 +26,7 @@ func TestREADMEConfiguration(t *testing.T) {
 	if doc == "" {
 		t.Fatal("the README shows no configuration file (a yaml block starting with listen:)")
 	}
-	for _, section := range []string{"people:", "oauth:", "flow:", "audit:", "approvals:"} {
+	for _, section := range []string{"people:", "oauth:", "flow:", "audit:", "approvals:", "telemetry:"} {
 		if !strings.Contains(doc, "\n"+section) {
 			t.Errorf("the README's configuration leaves out %s", section)
 		}

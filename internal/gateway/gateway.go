@@ -37,6 +37,9 @@ type Call struct {
 	// that is not JSON): policy sees context.body_inspected false, and only the body's digest,
 	// an argument, binds it.
 	BodyUninspected bool
+	// Method is the MCP method that made the call (tools/call, resources/read, …), for its
+	// span; "" is tools/call at the MCP entry and nothing at the others.
+	Method string
 	// Session is the session the entry point knows the call by, for its flow facts: the MCP
 	// session, the HTTP gateway's Warden-Session header, the decision API's session. "" means
 	// the token's sid.
@@ -60,13 +63,17 @@ type Permit struct {
 	Decision warden.Decision
 	Tool     *warden.Tool
 	Ctx      context.Context
-	Trace    TraceContext // the span of this call, for the upstream's traceparent
+	// Trace is the span the upstream's traceparent names: the call's, which its audit event
+	// records; with a Pipeline.Tracer, once the call is allowed, its upstream round trip's, a
+	// child of the call's.
+	Trace TraceContext
 	// RetryAfter is set when a rate budget denied the call.
 	RetryAfter time.Duration
 
 	done    func(Outcome) // set by OnDone
 	allowed *allowed      // set by Pipeline.Authorize
 	flow    *flowRef      // set by Pipeline.Authorize: where the call's output is observed
+	span    *callSpan     // set by Pipeline.Authorize with a Tracer: the call's span
 	// set by Pipeline.Authorize for an allowed call: StopMessage checks them against the kill state
 	by      *Pipeline
 	agentID string
@@ -97,6 +104,7 @@ func (p *Permit) Done(o Outcome) {
 		a := p.allowed
 		p.allowed = nil
 		a.unregister()
+		p.span.done(o)
 		a.record(o)
 	}
 }
@@ -119,6 +127,7 @@ func (p *Permit) End(o Outcome) (record func()) {
 		a := p.allowed
 		p.allowed = nil
 		a.unregister()
+		p.span.done(o)
 		return func() { a.recordLater(o) }
 	}
 	return nil

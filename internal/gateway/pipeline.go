@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/killswitch"
@@ -127,6 +129,8 @@ type Pipeline struct {
 	// Flow keeps what each session read and the values of its untrusted output (context.session,
 	// context.taint); nil: every call is decided as the first of a fresh session.
 	Flow *taint.Sessions
+	// Tracer makes each call's spans (internal/tracing); nil: none, at no cost.
+	Tracer trace.Tracer
 
 	inflight inflight
 	pending  pendingDecisions
@@ -218,6 +222,7 @@ func (g *Pipeline) Authorize(ctx context.Context, c *Caller, call *Call) *Permit
 	if r.killState() && r.decide() && r.approve() && r.budget() {
 		r.record()
 	}
+	r.p.span.decided(r.p)
 	return r.p
 }
 
@@ -244,10 +249,16 @@ type request struct {
 
 // newRequest starts a call's request: its time, decision ID and span.
 func (g *Pipeline) newRequest(ctx context.Context, c *Caller, call *Call) request {
-	return request{
+	r := request{
 		g: g, ctx: ctx, c: c, call: call, now: g.now(),
-		p: &Permit{Decision: warden.Decision{ID: warden.NewID("dec_")}, Ctx: ctx, Trace: call.Trace.Child()},
+		p: &Permit{Decision: warden.Decision{ID: warden.NewID("dec_")}, Ctx: ctx},
 	}
+	if g.Tracer != nil {
+		r.startSpan()
+	} else {
+		r.p.Trace = call.Trace.Child()
+	}
+	return r
 }
 
 // resolve finds what the call names: its tool in the current snapshot, its arguments decoded,
@@ -264,6 +275,7 @@ func (r *request) resolve() {
 		risk = t.Risk
 	}
 	r.ev = r.g.callEvent(r.c, r.call, r.rd, r.p, r.now, r.args, risk)
+	r.p.span.resolved(r)
 }
 
 // tool returns the registered tool the call names, or nil.
@@ -278,7 +290,9 @@ func (r *request) tool() *warden.Tool {
 // still a refusal; the failure is logged. It returns false, for a step to return.
 func (r *request) refuse(effect, reason, message string) bool {
 	r.p.Decision.Effect, r.p.Decision.Reason, r.p.Decision.Message = effect, reason, message
+	span := r.p.span.child(spanAudit)
 	r.g.record(r.ctx, r.ev, r.p, r.rd)
+	endSpan(span)
 	return false
 }
 
@@ -325,11 +339,14 @@ func (r *request) decide() bool {
 	if recorded(flow) {
 		r.ev.Flow = redactedFlow(flow, r.rd)
 	}
+	r.p.span.action(r.call.Action)
+	span := r.p.span.child(spanPolicy)
 	d := r.snap.engine.Decide(&warden.Request{
 		Agent: r.c.Agent, Tool: r.e.tool, Action: r.call.Action, Resource: r.call.Resource, Arguments: r.args,
 		SessionID: flow.Session, OnBehalfOf: r.c.Claims.OnBehalfOf(), Time: r.now, BodyUninspected: r.call.BodyUninspected,
 		Flow: flow,
 	})
+	endSpan(span)
 	d.ID = r.p.Decision.ID
 	r.p.Decision = d
 	switch d.Effect {
@@ -352,6 +369,7 @@ func (r *request) approve() bool {
 	if g.Approvals == nil {
 		return r.refuse(warden.EffectApprovalRequired, warden.ReasonApprovalRequired, "this call needs a person's approval, and this server takes no approvals")
 	}
+	span := p.span.child(spanApproval)
 	res, err := g.Approvals.Await(r.ctx, &ApprovalRequest{
 		DecisionID: p.Decision.ID, Agent: r.c.Agent, SessionID: r.c.Claims.SessionID, OnBehalfOf: r.c.Claims.OnBehalfOf(),
 		Tool: r.e.tool, Action: r.call.Action, Resource: r.call.Resource, ArgsSHA256: r.ev.Target.ArgsSHA256,
@@ -359,6 +377,7 @@ func (r *request) approve() bool {
 		Arguments: r.ev.Target.Arguments, Policies: p.Decision.Policies, PolicyVersion: p.Decision.PolicyVersion, Reason: why,
 		Flow: r.ev.Flow,
 	})
+	endSpan(span)
 	if err != nil {
 		g.Log.Error("approval failed; denying", "decision", p.Decision.ID, "err", err)
 		return r.refuse(warden.EffectError, warden.ReasonApprovalError, "the approval could not be obtained")
@@ -432,7 +451,10 @@ func (r *request) record() {
 	// stamped with the moment of the decision.
 	r.ev.Time = decided
 	g.fillDecision(r.ev, p, r.rd)
-	if err := g.Audit.Append(r.ctx, r.ev); err != nil {
+	span := p.span.child(spanAudit)
+	err := g.Audit.Append(r.ctx, r.ev)
+	endSpan(span)
+	if err != nil {
 		a.unregister()
 		g.Log.Error("audit append failed; denying", "decision", p.Decision.ID, "err", err)
 		p.Decision.Effect, p.Decision.Reason, p.Decision.Message = warden.EffectError, warden.ReasonAuditUnavailable, "the audit log is unavailable"
@@ -441,6 +463,7 @@ func (r *request) record() {
 	p.Ctx = callCtx
 	p.allowed = a
 	p.by, p.agentID, p.epoch = g, r.c.Agent.ID, r.c.Claims.Epoch
+	p.span.startUpstream(p)
 }
 
 // allowed is a call the pipeline let through, registered in flight, until its Done. It is one

@@ -11,6 +11,9 @@ type TraceContext struct {
 	TraceID string // 32 lowercase hex digits
 	SpanID  string // 16 lowercase hex digits
 	Flags   string // 2 hex digits
+	// Incoming is set when the context came from the request's traceparent: a span of the
+	// caller's, which warden's span of the call names as its parent.
+	Incoming bool
 }
 
 // ParseTraceparent reads a traceparent header. An absent or malformed header starts a new trace,
@@ -22,7 +25,7 @@ func ParseTraceparent(h string) TraceContext {
 		parts[1] == strings.Repeat("0", 32) || parts[2] == strings.Repeat("0", 16) {
 		return NewTrace()
 	}
-	return TraceContext{TraceID: parts[1], SpanID: parts[2], Flags: parts[3]}
+	return TraceContext{TraceID: parts[1], SpanID: parts[2], Flags: parts[3], Incoming: true}
 }
 
 // NewTrace starts a new trace.

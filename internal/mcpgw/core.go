@@ -264,7 +264,7 @@ func (s *session) authorized(ctx context.Context, req mcp.Request, c *gateway.Ca
 	actx, stop := linked(ctx, s.ctx) // as in callTool: a held call ends with the session
 	defer stop()
 	permit := s.g.p.Authorize(actx, c, &gateway.Call{
-		Entry: gateway.EntryMCP, Tool: server, Action: action, Resource: resource, Arguments: args, Trace: traceOf(req), Session: s.ss.ID(),
+		Entry: gateway.EntryMCP, Method: action, Tool: server, Action: action, Resource: resource, Arguments: args, Trace: traceOf(req), Session: s.ss.ID(),
 	})
 	if !permit.Allowed() {
 		return nil, deniedError(permit)

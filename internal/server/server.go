@@ -40,6 +40,7 @@ import (
 	"github.com/wardenhq/warden/internal/secrets"
 	"github.com/wardenhq/warden/internal/sqlite"
 	"github.com/wardenhq/warden/internal/taint"
+	"github.com/wardenhq/warden/internal/tracing"
 )
 
 // Version is the server's version, reported to MCP clients; set at build time.
@@ -65,6 +66,9 @@ type Server struct {
 	log   *slog.Logger
 
 	Approvals *approval.Service
+
+	// Tracing exports the pipeline's spans; nil without telemetry.otlp_endpoint.
+	Tracing *tracing.Provider
 
 	auditSinks *auditsink.Set
 	refusals   *identity.RefusalLog
@@ -184,6 +188,18 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	}, log)
 	gw := &gateway.Pipeline{Registry: registry, Tokens: ids, Kill: kill, Budgets: budgetAdapter{budgets}, Secrets: sec, Audit: auditLog, Log: log, Refusals: refusals, Clock: clk, Fresh: bus,
 		Flow: newFlow(cfg, store, masterKey, clk)}
+	tp, err := newTracing(cfg, getenv)
+	if err != nil {
+		return nil, err
+	}
+	if tp != nil {
+		gw.Tracer = tp.Tracer()
+		defer func() {
+			if !assembled {
+				_ = tp.Shutdown(context.WithoutCancel(ctx))
+			}
+		}()
+	}
 	// Approvals: calls held for a person, decided through the API; a kill, suspension or
 	// lockdown rejects them (killer.Approvals).
 	approvals, err := newApprovals(cfg, store, auditLog, log, getenv, clk)
@@ -282,6 +298,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 			Fleet:             bus,
 			OAuth:             oauth,
 		},
+		Tracing:    tp,
 		log:        log,
 		auditSinks: sinks,
 		refusals:   refusals,
@@ -478,7 +495,21 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 
 // Close releases the store.
 func (s *Server) Close() error {
-	return errors.Join(s.Audit.Close(), s.auditSinks.Close(), closeFleet(s.Fleet), s.Store.Close())
+	return errors.Join(s.Audit.Close(), s.auditSinks.Close(), closeFleet(s.Fleet), s.Store.Close(), s.closeTracing())
+}
+
+// closeTracing exports the spans still held, for at most a few seconds: a collector that is
+// down does not hold up the server's exit.
+func (s *Server) closeTracing() error {
+	if s.Tracing == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Tracing.Shutdown(ctx); err != nil {
+		s.log.Warn("exporting the last spans failed", "err", err)
+	}
+	return nil
 }
 
 // budgetAdapter lets the gateway consume budgets in its own terms.

@@ -118,6 +118,7 @@ func goBenches(o options) []goBench {
 		{pkg: "./internal/scan", pattern: "^BenchmarkScan(Text|Skill|BaselineIndex|BaselineRegexp)$", extra: benchtime},
 		{pkg: "./internal/skill", pattern: "^BenchmarkReadDir10MB$", extra: benchtime},
 		{pkg: "./internal/gateway", pattern: "^BenchmarkPipelineFlow$", extra: benchtime},
+		{pkg: "./internal/gateway", pattern: "^BenchmarkPipelineTracing$", extra: benchtime},
 		{pkg: "./internal/taint", pattern: "^Benchmark(Facts|Observe100KB|ExtractBody)$", extra: benchtime},
 	}
 }
@@ -390,6 +391,16 @@ func (r *report) rows() []row {
 		b, bwhy := r.metric("./internal/gateway", "BenchmarkPipelineFlow/session=none", "p50-µs")
 		return v - b, fmt.Sprintf("%+.1f µs (%.1f µs)", v-b, v), baseline(fmt.Sprintf("the same decision with no flow state: %.1f µs", b), bwhy), why
 	}, 0, false)
+	for _, m := range []struct{ label, bench string }{{"every call sampled", "on"}, {"none sampled (ratio 0)", "unsampled"}} {
+		goRow("Tracing added to a decision, "+m.label+" (p50)", "— (reported)", "./internal/gateway", goCmd("./internal/gateway", "^BenchmarkPipelineTracing$"), func() (float64, string, string, string) {
+			v, why := r.metric("./internal/gateway", "BenchmarkPipelineTracing/tracing="+m.bench, "p50-µs")
+			b, bwhy := r.metric("./internal/gateway", "BenchmarkPipelineTracing/tracing=off", "p50-µs")
+			va, _ := r.metric("./internal/gateway", "BenchmarkPipelineTracing/tracing="+m.bench, "allocs/op")
+			ba, _ := r.metric("./internal/gateway", "BenchmarkPipelineTracing/tracing=off", "allocs/op")
+			return v - b, fmt.Sprintf("%+.1f µs (%.1f µs), %+.0f allocations", v-b, v, va-ba),
+				baseline(fmt.Sprintf("tracing off (no telemetry.otlp_endpoint): %.1f µs, %.0f allocations", b, ba), bwhy), why
+		}, 0, false)
+	}
 	goRow("Taint facts of a call, session holding 1 MiB (taint.Facts)", "≤ 5 µs", "./internal/taint", goCmd("./internal/taint", "^Benchmark(Facts|Observe100KB|ExtractBody)$"), func() (float64, string, string, string) {
 		v, why := r.metric("./internal/taint", "BenchmarkFacts/unkeyed", "ns/op")
 		b, bwhy := r.metric("./internal/taint", "BenchmarkExtractBody", "ns/op")
