@@ -47,6 +47,7 @@ type Config struct {
 	Flow          Flow          `yaml:"flow"`
 	OAuth         OAuth         `yaml:"oauth"`
 	People        People        `yaml:"people"`
+	Telemetry     Telemetry     `yaml:"telemetry"`
 }
 
 // OAuth configures warden as the authorization server of interactive MCP clients
@@ -408,6 +409,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.People.validate(); err != nil {
+		return err
+	}
+	if err := c.Telemetry.validate(c.Listen); err != nil {
 		return err
 	}
 	return c.Audit.validate()

@@ -18,6 +18,25 @@ const (
 	EntryAuthorize = "authorize"
 )
 
+// OtherLabel stands for a tool or action that is not registered when an Observer is told of a
+// call: the name an agent chose is not a label, so that what observers count stays bounded.
+const OtherLabel = "other"
+
+// CallLabels name a call for an Observer: its entry point, its registered tool and one of the
+// tool's known actions (a pinned MCP tool, an HTTP route's action), each else OtherLabel.
+type CallLabels struct {
+	Entry, Tool, Action string
+}
+
+// Observer is told of every decision the pipeline makes and of every allowed call's outcome
+// (internal/metrics). It is called on the call's path: it must be quick and must not block.
+type Observer interface {
+	// Decided is called once per call Authorize answers, took after its arrival.
+	Decided(c CallLabels, effect, reason string, took time.Duration)
+	// Finished is called once per allowed call, when its entry point reports the outcome.
+	Finished(c CallLabels, o Outcome)
+}
+
 // Caller is an authenticated agent at an enforcement point.
 type Caller struct {
 	Claims *warden.Claims
@@ -97,6 +116,7 @@ func (p *Permit) Done(o Outcome) {
 		a := p.allowed
 		p.allowed = nil
 		a.unregister()
+		a.finished(o)
 		a.record(o)
 	}
 }
@@ -119,6 +139,7 @@ func (p *Permit) End(o Outcome) (record func()) {
 		a := p.allowed
 		p.allowed = nil
 		a.unregister()
+		a.finished(o)
 		return func() { a.recordLater(o) }
 	}
 	return nil

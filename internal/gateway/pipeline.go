@@ -127,6 +127,8 @@ type Pipeline struct {
 	// Flow keeps what each session read and the values of its untrusted output (context.session,
 	// context.taint); nil: every call is decided as the first of a fresh session.
 	Flow *taint.Sessions
+	// Observer is told of every decision and outcome (metrics); nil: nobody is.
+	Observer Observer
 
 	inflight inflight
 	pending  pendingDecisions
@@ -218,7 +220,33 @@ func (g *Pipeline) Authorize(ctx context.Context, c *Caller, call *Call) *Permit
 	if r.killState() && r.decide() && r.approve() && r.budget() {
 		r.record()
 	}
+	r.observe()
 	return r.p
+}
+
+// observe tells the Observer of the decision, and names the call for its outcome.
+func (r *request) observe() {
+	if r.g.Observer == nil {
+		return
+	}
+	labels := r.labels()
+	r.g.Observer.Decided(labels, r.p.Decision.Effect, r.p.Decision.Reason, time.Since(r.start))
+	if r.p.allowed != nil {
+		r.p.allowed.labels = labels
+	}
+}
+
+// labels names the call for the Observer: only a registered tool, and only one of its known
+// actions, is named; anything else an agent sent is OtherLabel.
+func (r *request) labels() CallLabels {
+	l := CallLabels{Entry: r.call.Entry, Tool: OtherLabel, Action: OtherLabel}
+	if r.e != nil {
+		l.Tool = r.e.tool.Name
+		if _, known := r.e.labels[r.call.Action]; known {
+			l.Action = r.call.Action
+		}
+	}
+	return l
 }
 
 // request is one call on its way through Authorize: what each step found, for the steps after
@@ -229,6 +257,9 @@ type request struct {
 	c    *Caller
 	call *Call
 	now  time.Time // when the call arrived; record stamps the moment of the decision
+	// start is when the call arrived on the monotonic clock, for the Observer's latency: zero
+	// without an Observer.
+	start time.Time
 	p    *Permit   // the answer
 
 	// Set by resolve.
@@ -244,10 +275,14 @@ type request struct {
 
 // newRequest starts a call's request: its time, decision ID and span.
 func (g *Pipeline) newRequest(ctx context.Context, c *Caller, call *Call) request {
-	return request{
+	r := request{
 		g: g, ctx: ctx, c: c, call: call, now: g.now(),
 		p: &Permit{Decision: warden.Decision{ID: warden.NewID("dec_")}, Ctx: ctx, Trace: call.Trace.Child()},
 	}
+	if g.Observer != nil {
+		r.start = time.Now()
+	}
+	return r
 }
 
 // resolve finds what the call names: its tool in the current snapshot, its arguments decoded,
@@ -451,7 +486,8 @@ type allowed struct {
 	ev      *warden.AuditEvent
 	id      uint64 // in flight
 	cancel  context.CancelFunc
-	release func() // the budgets' concurrency slot
+	release func()     // the budgets' concurrency slot
+	labels  CallLabels // for the Observer, when there is one
 }
 
 // StopMessage says why warden cancelled an allowed call when the kill state now refuses it —
@@ -471,6 +507,13 @@ func (a *allowed) unregister() {
 	a.g.inflight.remove(a.id)
 	a.cancel()
 	a.release()
+}
+
+// finished tells the Observer of the outcome.
+func (a *allowed) finished(o Outcome) {
+	if a.g.Observer != nil {
+		a.g.Observer.Finished(a.labels, o)
+	}
 }
 
 // record writes the outcome's audit event.

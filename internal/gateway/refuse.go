@@ -20,5 +20,6 @@ func (g *Pipeline) Refuse(ctx context.Context, c *Caller, call *Call, reason, me
 	if r.killState() {
 		r.refuse(warden.EffectDeny, reason, message)
 	}
+	r.observe()
 	return r.p
 }
