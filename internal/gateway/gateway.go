@@ -31,10 +31,14 @@ type CallLabels struct {
 // Observer is told of every decision the pipeline makes and of every allowed call's outcome
 // (internal/metrics). It is called on the call's path: it must be quick and must not block.
 type Observer interface {
-	// Decided is called once per call Authorize answers, took after its arrival.
-	Decided(c CallLabels, effect, reason string, took time.Duration)
-	// Finished is called once per allowed call, when its entry point reports the outcome.
-	Finished(c CallLabels, o Outcome)
+	// Decided is called once per call Authorize answers, took after its arrival. For an allowed
+	// call, what it returns is told of the outcome, when the entry point reports it.
+	Decided(c CallLabels, effect, reason string, took time.Duration) OutcomeObserver
+}
+
+// OutcomeObserver is told of one allowed call's outcome.
+type OutcomeObserver interface {
+	Finished(o Outcome)
 }
 
 // Caller is an authenticated agent at an enforcement point.

@@ -224,15 +224,14 @@ func (g *Pipeline) Authorize(ctx context.Context, c *Caller, call *Call) *Permit
 	return r.p
 }
 
-// observe tells the Observer of the decision, and names the call for its outcome.
+// observe tells the Observer of the decision, and keeps what it returns for the outcome.
 func (r *request) observe() {
 	if r.g.Observer == nil {
 		return
 	}
-	labels := r.labels()
-	r.g.Observer.Decided(labels, r.p.Decision.Effect, r.p.Decision.Reason, time.Since(r.start))
+	o := r.g.Observer.Decided(r.labels(), r.p.Decision.Effect, r.p.Decision.Reason, time.Since(r.start))
 	if r.p.allowed != nil {
-		r.p.allowed.labels = labels
+		r.p.allowed.outcome = o
 	}
 }
 
@@ -260,7 +259,7 @@ type request struct {
 	// start is when the call arrived on the monotonic clock, for the Observer's latency: zero
 	// without an Observer.
 	start time.Time
-	p    *Permit   // the answer
+	p     *Permit // the answer
 
 	// Set by resolve.
 	snap    *snapshot
@@ -486,8 +485,8 @@ type allowed struct {
 	ev      *warden.AuditEvent
 	id      uint64 // in flight
 	cancel  context.CancelFunc
-	release func()     // the budgets' concurrency slot
-	labels  CallLabels // for the Observer, when there is one
+	release func()          // the budgets' concurrency slot
+	outcome OutcomeObserver // from the Observer, when there is one
 }
 
 // StopMessage says why warden cancelled an allowed call when the kill state now refuses it —
@@ -511,8 +510,8 @@ func (a *allowed) unregister() {
 
 // finished tells the Observer of the outcome.
 func (a *allowed) finished(o Outcome) {
-	if a.g.Observer != nil {
-		a.g.Observer.Finished(a.labels, o)
+	if a.outcome != nil {
+		a.outcome.Finished(o)
 	}
 }
 

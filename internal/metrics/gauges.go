@@ -9,7 +9,7 @@ import (
 )
 
 // effects are the decision effects a call can end with.
-var effects = []string{warden.EffectAllow, warden.EffectDeny, warden.EffectApprovalRequired, warden.EffectApproved,
+var effects = [...]string{warden.EffectAllow, warden.EffectDeny, warden.EffectApprovalRequired, warden.EffectApproved,
 	warden.EffectRejected, warden.EffectExpired, warden.EffectError}
 
 // maxEventTypes bounds the types warden_audit_events_total labels: event types are warden's

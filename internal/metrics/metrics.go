@@ -5,13 +5,16 @@ package metrics
 import (
 	"context"
 	"net/http"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/gateway"
 )
 
@@ -59,11 +62,14 @@ type Metrics struct {
 	batch     prometheus.Histogram
 	events    *prometheus.CounterVec
 
-	// Label children resolved once per label set: a call costs one lookup in a sync.Map, not
-	// the hashing of its label values that WithLabelValues does (BenchmarkPipeline).
-	callSeries     sync.Map // callKey → *callSeries
-	outcomeSeries  sync.Map // callKey → *outcomeSeries
-	decisionSeries [3]map[string]prometheus.Observer
+	// series holds, by call labels, the label children of each tool and action resolved once:
+	// a call costs one lookup in an immutable map, not the hashing of its label values that
+	// WithLabelValues does (BenchmarkObserver, BenchmarkPipelineMetrics). A new label set copies
+	// the map under seriesMu.
+	series   atomic.Pointer[map[gateway.CallLabels]*callSeries]
+	seriesMu sync.Mutex
+	// decisionSeries are the decision histogram's children by entry point and effect.
+	decisionSeries [len(entries)][len(effects)]prometheus.Observer
 
 	eventTypesMu sync.Mutex
 	eventTypes   map[string]bool // the types warden_audit_events_total has a series of
@@ -71,13 +77,27 @@ type Metrics struct {
 
 var _ gateway.Observer = (*Metrics)(nil)
 
-type callKey struct {
-	entry, tool, action, effect, reason string
+// callSeries are the children of one tool and action at one entry point.
+type callSeries struct {
+	m      *Metrics
+	labels gateway.CallLabels
+	// calls are the counters by effect and reason, copied on write: a reason is one of
+	// warden's words, so the list stays short.
+	calls atomic.Pointer[[]reasonCounter]
+	mu    sync.Mutex // guards writes of calls and outcomes
+	// outcomes are the outcome histograms' children by status (statuses), resolved on first use.
+	outcomes [len(statuses)]atomic.Pointer[outcomeSeries]
 }
 
-type callSeries struct{ calls prometheus.Counter }
+type reasonCounter struct {
+	effect, reason string
+	c              prometheus.Counter
+}
 
 type outcomeSeries struct{ operation, upstream prometheus.Observer }
+
+// statuses are the outcomes an allowed call can have.
+var statuses = [...]string{warden.StatusOK, warden.StatusError, warden.StatusCanceled}
 
 // Latency buckets in seconds: a decision takes microseconds to a commit's milliseconds; an
 // upstream call up to a minute.
@@ -128,11 +148,11 @@ func New() *Metrics {
 	m.reg.MustRegister(m.calls, m.decision, m.operation, m.upstream, m.commit, m.batch, m.events,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for i, e := range entries {
-		m.decisionSeries[i] = map[string]prometheus.Observer{}
-		for _, eff := range effects {
-			m.decisionSeries[i][eff] = m.decision.WithLabelValues(e, eff)
+		for j, eff := range effects {
+			m.decisionSeries[i][j] = m.decision.WithLabelValues(e, eff)
 		}
 	}
+	m.series.Store(&map[gateway.CallLabels]*callSeries{})
 	return m
 }
 
@@ -144,45 +164,98 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Timeout: ScrapeTimeout, MaxRequestsInFlight: 4})
 }
 
-// Decided counts one decided call (gateway.Observer).
-func (m *Metrics) Decided(c gateway.CallLabels, effect, reason string, took time.Duration) {
-	k := callKey{c.Entry, c.Tool, c.Action, effect, reason}
-	s, ok := m.callSeries.Load(k)
-	if !ok {
-		s, _ = m.callSeries.LoadOrStore(k, &callSeries{calls: m.calls.WithLabelValues(k.entry, k.tool, k.action, k.effect, k.reason)})
-	}
-	s.(*callSeries).calls.Inc()
+// Decided counts one decided call and returns its series, for its outcome (gateway.Observer).
+func (m *Metrics) Decided(c gateway.CallLabels, effect, reason string, took time.Duration) gateway.OutcomeObserver {
+	s := m.seriesOf(c)
+	s.counter(effect, reason).Inc()
 	m.decisionObserver(c.Entry, effect).Observe(took.Seconds())
+	return s
+}
+
+// seriesOf returns the series of c, resolved once.
+func (m *Metrics) seriesOf(c gateway.CallLabels) *callSeries {
+	if s := (*m.series.Load())[c]; s != nil {
+		return s
+	}
+	m.seriesMu.Lock()
+	defer m.seriesMu.Unlock()
+	old := *m.series.Load()
+	if s := old[c]; s != nil {
+		return s
+	}
+	next := make(map[gateway.CallLabels]*callSeries, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	s := &callSeries{m: m, labels: c}
+	s.calls.Store(&[]reasonCounter{})
+	next[c] = s
+	m.series.Store(&next)
+	return s
+}
+
+// counter returns the call counter of the series' effect and reason.
+func (s *callSeries) counter(effect, reason string) prometheus.Counter {
+	for _, rc := range *s.calls.Load() {
+		if rc.effect == effect && rc.reason == reason {
+			return rc.c
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := *s.calls.Load()
+	for _, rc := range old {
+		if rc.effect == effect && rc.reason == reason {
+			return rc.c
+		}
+	}
+	l := s.labels
+	rc := reasonCounter{effect: effect, reason: reason, c: s.m.calls.WithLabelValues(l.Entry, l.Tool, l.Action, effect, reason)}
+	next := append(append(make([]reasonCounter, 0, len(old)+1), old...), rc)
+	s.calls.Store(&next)
+	return rc.c
 }
 
 func (m *Metrics) decisionObserver(entry, effect string) prometheus.Observer {
 	for i, e := range entries {
 		if e == entry {
-			if o, ok := m.decisionSeries[i][effect]; ok {
-				return o
+			for j, eff := range effects {
+				if eff == effect {
+					return m.decisionSeries[i][j]
+				}
 			}
 		}
 	}
 	return m.decision.WithLabelValues(entry, effect)
 }
 
-// Finished records the outcome of an allowed call (gateway.Observer).
-func (m *Metrics) Finished(c gateway.CallLabels, o gateway.Outcome) {
-	k := callKey{entry: c.Entry, tool: c.Tool, action: c.Action, effect: o.Status}
-	s, ok := m.outcomeSeries.Load(k)
-	if !ok {
-		os := &outcomeSeries{upstream: m.upstream.WithLabelValues(k.tool, k.effect)}
-		if k.entry == gateway.EntryMCP {
-			os.operation = m.operation.WithLabelValues(k.tool, k.action, k.effect)
-		}
-		s, _ = m.outcomeSeries.LoadOrStore(k, os)
-	}
-	os := s.(*outcomeSeries)
+// Finished records the outcome of an allowed call of the series (gateway.OutcomeObserver).
+func (s *callSeries) Finished(o gateway.Outcome) {
+	os := s.outcome(o.Status)
 	sec := o.Latency.Seconds()
 	if os.operation != nil {
 		os.operation.Observe(sec)
 	}
 	os.upstream.Observe(sec)
+}
+
+// outcome returns the outcome histograms' children of a status.
+func (s *callSeries) outcome(status string) *outcomeSeries {
+	i := slices.Index(statuses[:], status)
+	if i >= 0 {
+		if os := s.outcomes[i].Load(); os != nil {
+			return os
+		}
+	}
+	l := s.labels
+	os := &outcomeSeries{upstream: s.m.upstream.WithLabelValues(l.Tool, status)}
+	if l.Entry == gateway.EntryMCP {
+		os.operation = s.m.operation.WithLabelValues(l.Tool, l.Action, status)
+	}
+	if i >= 0 {
+		s.outcomes[i].CompareAndSwap(nil, os)
+	}
+	return os
 }
 
 // Committed records one group commit of the audit log: its events' types, and how long it took.
