@@ -193,6 +193,9 @@ budgets:
 		t.Errorf("warden_metrics_scrape_errors: %v", got)
 	}
 
+	// The Grafana dashboard reads only what warden exports.
+	checkDashboard(t, fams)
+
 	// No token, or a role below auditor: no metrics.
 	if r := in.do("GET", "/metrics", nil, ""); r.status != 401 {
 		t.Errorf("no token: %d", r.status)
