@@ -57,6 +57,9 @@ type Options struct {
 	// commit (default 5ms; negative: not at all).
 	Linger time.Duration
 	Logger *slog.Logger
+	// Committed, when set, is told of every successful commit: the types of its events, in
+	// order, and how long the store took (metrics). The writer calls it; it must not block.
+	Committed func(types []string, took time.Duration)
 	// Clock stamps events and checkpoints and times the linger, Run's checkpoints and
 	// retention; default the real clock. (CommitTimeout is a context deadline, on real time.)
 	Clock clock.Clock
@@ -368,6 +371,7 @@ func (l *Log) appendEvents(reqs []*request) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.CommitTimeout)
 	defer cancel()
+	start := time.Now()
 	var err error
 	if l.enc != nil {
 		err = l.enc.AppendEncodedAuditEvents(ctx, evs, encs)
@@ -377,9 +381,19 @@ func (l *Log) appendEvents(reqs []*request) error {
 	if err == nil {
 		l.committed.Add(int64(len(evs)))
 		l.notify()
+		if l.opts.Committed != nil {
+			types := make([]string, len(evs))
+			for i, ev := range evs {
+				types[i] = ev.Type
+			}
+			l.opts.Committed(types, time.Since(start))
+		}
 	}
 	return err
 }
+
+// QueueDepth is how many events wait for the writer's next commit.
+func (l *Log) QueueDepth() int { return len(l.queue) }
 
 func (l *Log) answer(reqs []*request, err error) {
 	for _, req := range reqs {

@@ -463,6 +463,16 @@ func (b *Budgets) Show(agent string, now time.Time) []Status {
 	return out
 }
 
+// Agents names the agents that have budgets, for Show.
+func (b *Budgets) Agents() []string {
+	ledgers := *b.ledgers.Load()
+	out := make([]string, 0, len(ledgers))
+	for agent := range ledgers {
+		out = append(out, agent)
+	}
+	return out
+}
+
 // limits reports the agent's budgets with their limits alone, for when their use can't be read.
 func (a *agentLedger) limits() []Status {
 	a.mu.Lock()

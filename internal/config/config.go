@@ -411,7 +411,7 @@ func (c *Config) Validate() error {
 	if err := c.People.validate(); err != nil {
 		return err
 	}
-	if err := c.Telemetry.validate(); err != nil {
+	if err := c.Telemetry.validate(c.Listen); err != nil {
 		return err
 	}
 	return c.Audit.validate()

@@ -126,6 +126,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("&a [*a]")
 	f.Add("audit:\n  refusals: {per_source: 0, total: 50, summary_interval: 10s}\n  disk_warn_free: 5GiB\n")
 	f.Add("telemetry:\n  otlp_endpoint: http://127.0.0.1:4318\n  otlp_headers: {X-Key: env:K}\n  trace_sample_ratio: .nan\n")
+	f.Add("telemetry:\n  metrics_listen: ':9464'\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		c := Default()
 		if err := c.Parse("fuzz", []byte(s)); err == nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/killswitch"
+	"github.com/wardenhq/warden/internal/metrics"
 	"github.com/wardenhq/warden/internal/pgtest"
 	"github.com/wardenhq/warden/internal/postgres"
 	"github.com/wardenhq/warden/internal/sqlite"
@@ -210,6 +211,20 @@ func BenchmarkPipeline(b *testing.B) {
 				e.measure(b, &gateway.Call{Entry: gateway.EntryAuthorize, Tool: "api", Action: "payments.send", Arguments: []byte(`{"amount": 42, "to": "acct-1"}`)})
 			})
 		}
+	}
+}
+
+// BenchmarkPipelineMetrics is BenchmarkPipeline's decision (1,000 policies, budgets on) without
+// and with the Prometheus metrics observing it (internal/metrics): what /metrics costs a call.
+func BenchmarkPipelineMetrics(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprintf("metrics=%v", on), func(b *testing.B) {
+			e := newPipelineEnv(b, 1000, true)
+			if on {
+				e.gw.Observer = metrics.New()
+			}
+			e.measure(b, &gateway.Call{Entry: gateway.EntryAuthorize, Tool: "api", Action: "payments.send", Arguments: []byte(`{"amount": 42, "to": "acct-1"}`)})
+		})
 	}
 }
 

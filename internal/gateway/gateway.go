@@ -18,6 +18,29 @@ const (
 	EntryAuthorize = "authorize"
 )
 
+// OtherLabel stands for a tool or action that is not registered when an Observer is told of a
+// call: the name an agent chose is not a label, so that what observers count stays bounded.
+const OtherLabel = "other"
+
+// CallLabels name a call for an Observer: its entry point, its registered tool and one of the
+// tool's known actions (a pinned MCP tool, an HTTP route's action), each else OtherLabel.
+type CallLabels struct {
+	Entry, Tool, Action string
+}
+
+// Observer is told of every decision the pipeline makes and of every allowed call's outcome
+// (internal/metrics). It is called on the call's path: it must be quick and must not block.
+type Observer interface {
+	// Decided is called once per call Authorize answers, took after its arrival. For an allowed
+	// call, what it returns is told of the outcome, when the entry point reports it.
+	Decided(c CallLabels, effect, reason string, took time.Duration) OutcomeObserver
+}
+
+// OutcomeObserver is told of one allowed call's outcome.
+type OutcomeObserver interface {
+	Finished(o Outcome)
+}
+
 // Caller is an authenticated agent at an enforcement point.
 type Caller struct {
 	Claims *warden.Claims
@@ -104,6 +127,7 @@ func (p *Permit) Done(o Outcome) {
 		a := p.allowed
 		p.allowed = nil
 		a.unregister()
+		a.finished(o)
 		p.span.done(o)
 		a.record(o)
 	}
@@ -127,6 +151,7 @@ func (p *Permit) End(o Outcome) (record func()) {
 		a := p.allowed
 		p.allowed = nil
 		a.unregister()
+		a.finished(o)
 		p.span.done(o)
 		return func() { a.recordLater(o) }
 	}

@@ -131,6 +131,8 @@ type Pipeline struct {
 	Flow *taint.Sessions
 	// Tracer makes each call's spans (internal/tracing); nil: none, at no cost.
 	Tracer trace.Tracer
+	// Observer is told of every decision and outcome (metrics); nil: nobody is.
+	Observer Observer
 
 	inflight inflight
 	pending  pendingDecisions
@@ -222,8 +224,33 @@ func (g *Pipeline) Authorize(ctx context.Context, c *Caller, call *Call) *Permit
 	if r.killState() && r.decide() && r.approve() && r.budget() {
 		r.record()
 	}
+	r.observe()
 	r.p.span.decided(r.p)
 	return r.p
+}
+
+// observe tells the Observer of the decision, and keeps what it returns for the outcome.
+func (r *request) observe() {
+	if r.g.Observer == nil {
+		return
+	}
+	o := r.g.Observer.Decided(r.labels(), r.p.Decision.Effect, r.p.Decision.Reason, time.Since(r.start))
+	if r.p.allowed != nil {
+		r.p.allowed.outcome = o
+	}
+}
+
+// labels names the call for the Observer: only a registered tool, and only one of its known
+// actions, is named; anything else an agent sent is OtherLabel.
+func (r *request) labels() CallLabels {
+	l := CallLabels{Entry: r.call.Entry, Tool: OtherLabel, Action: OtherLabel}
+	if r.e != nil {
+		l.Tool = r.e.tool.Name
+		if _, known := r.e.labels[r.call.Action]; known {
+			l.Action = r.call.Action
+		}
+	}
+	return l
 }
 
 // request is one call on its way through Authorize: what each step found, for the steps after
@@ -234,7 +261,10 @@ type request struct {
 	c    *Caller
 	call *Call
 	now  time.Time // when the call arrived; record stamps the moment of the decision
-	p    *Permit   // the answer
+	// start is when the call arrived on the monotonic clock, for the Observer's latency: zero
+	// without an Observer.
+	start time.Time
+	p     *Permit // the answer
 
 	// Set by resolve.
 	snap    *snapshot
@@ -252,6 +282,9 @@ func (g *Pipeline) newRequest(ctx context.Context, c *Caller, call *Call) reques
 	r := request{
 		g: g, ctx: ctx, c: c, call: call, now: g.now(),
 		p: &Permit{Decision: warden.Decision{ID: warden.NewID("dec_")}, Ctx: ctx},
+	}
+	if g.Observer != nil {
+		r.start = time.Now()
 	}
 	if g.Tracer != nil {
 		r.startSpan()
@@ -474,7 +507,8 @@ type allowed struct {
 	ev      *warden.AuditEvent
 	id      uint64 // in flight
 	cancel  context.CancelFunc
-	release func() // the budgets' concurrency slot
+	release func()          // the budgets' concurrency slot
+	outcome OutcomeObserver // from the Observer, when there is one
 }
 
 // StopMessage says why warden cancelled an allowed call when the kill state now refuses it —
@@ -494,6 +528,13 @@ func (a *allowed) unregister() {
 	a.g.inflight.remove(a.id)
 	a.cancel()
 	a.release()
+}
+
+// finished tells the Observer of the outcome.
+func (a *allowed) finished(o Outcome) {
+	if a.outcome != nil {
+		a.outcome.Finished(o)
+	}
 }
 
 // record writes the outcome's audit event.

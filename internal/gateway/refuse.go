@@ -20,6 +20,7 @@ func (g *Pipeline) Refuse(ctx context.Context, c *Caller, call *Call, reason, me
 	if r.killState() {
 		r.refuse(warden.EffectDeny, reason, message)
 	}
+	r.observe()
 	r.p.span.decided(r.p)
 	return r.p
 }

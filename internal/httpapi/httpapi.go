@@ -92,6 +92,9 @@ type API struct {
 	// Fleet is this replica's view of the others (fleet.Bus): GET /v1/replicas lists them, and
 	// /readyz is not ready while this replica's kill state is stale. nil: no such route or check.
 	Fleet Fleet
+	// Metrics serves the Prometheus metrics (internal/metrics) at GET /metrics, to a person of
+	// role auditor, operator or admin. nil: no such route.
+	Metrics http.Handler
 }
 
 // Fleet is the part of fleet.Bus the API shows.
@@ -138,6 +141,13 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("GET /v1/admin/tokens", a.adminRoute(adminOnly, a.listAdminTokens))
 	mux.Handle("POST /v1/admin/tokens", a.adminRoute(adminOnly, a.createAdminToken))
 	mux.Handle("DELETE /v1/admin/tokens/{name}", a.adminRoute(adminOnly, a.revokeAdminToken))
+
+	if a.Metrics != nil {
+		mux.Handle("GET /metrics", a.adminRoute(read, func(w http.ResponseWriter, r *http.Request, _ *warden.Principal) error {
+			a.Metrics.ServeHTTP(w, r)
+			return nil
+		}))
+	}
 
 	mux.Handle("GET /v1/keys", a.adminRoute(warden.RoleSet{warden.RoleAuditor}, a.listKeys))
 	mux.Handle("POST /v1/keys/rotate", a.adminRoute(adminOnly, a.rotateKeys))

@@ -82,6 +82,13 @@ func (rs *Runners) Remove(id string) {
 	delete(rs.m, id)
 }
 
+// Len counts the registered runners.
+func (rs *Runners) Len() int {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return len(rs.m)
+}
+
 // List returns the registered runners.
 func (rs *Runners) List() []apitype.RunnerInfo {
 	rs.mu.Lock()

@@ -213,6 +213,13 @@ func (g *Server) Close() error {
 	return nil
 }
 
+// Sessions counts the MCP sessions open on this server.
+func (g *Server) Sessions() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.sessions)
+}
+
 // CloseAgentSessions closes every open downstream MCP session of the agent: its calls in flight
 // are cancelled, its upstream sessions closed, its SSE streams ended. It returns how many
 // sessions it closed.

@@ -34,6 +34,7 @@ import (
 	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/killswitch"
 	"github.com/wardenhq/warden/internal/mcpgw"
+	"github.com/wardenhq/warden/internal/metrics"
 	"github.com/wardenhq/warden/internal/oauthas"
 	"github.com/wardenhq/warden/internal/postgres"
 	"github.com/wardenhq/warden/internal/seal"
@@ -73,6 +74,8 @@ type Server struct {
 	auditSinks *auditsink.Set
 	refusals   *identity.RefusalLog
 	disk       *audit.DiskGuard
+	metrics    *metrics.Metrics
+	metricsLn  net.Listener // telemetry.metrics_listen; nil when not set
 }
 
 // Open builds a server from a validated configuration: it creates the data directory, opens
@@ -98,6 +101,10 @@ func OpenClock(ctx context.Context, cfg config.Config, log *slog.Logger, getenv 
 	if err != nil {
 		store.Close()
 		return nil, err
+	}
+	if err := s.listenMetrics(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("telemetry.metrics_listen: %w", err)
 	}
 	return s, nil
 }
@@ -128,7 +135,8 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	if err != nil {
 		return nil, err
 	}
-	auditLog, sinks, err := openAudit(ctx, cfg, store, masterKey, log, getenv, clk)
+	meters := metrics.New()
+	auditLog, sinks, err := openAudit(ctx, cfg, store, masterKey, log, getenv, clk, meters)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +195,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		Clock:      clk,
 	}, log)
 	gw := &gateway.Pipeline{Registry: registry, Tokens: ids, Kill: kill, Budgets: budgetAdapter{budgets}, Secrets: sec, Audit: auditLog, Log: log, Refusals: refusals, Clock: clk, Fresh: bus,
-		Flow: newFlow(cfg, store, masterKey, clk)}
+		Flow: newFlow(cfg, store, masterKey, clk), Observer: meters}
 	tp, err := newTracing(cfg, getenv)
 	if err != nil {
 		return nil, err
@@ -265,7 +273,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	oauth.People, oauth.Roles = signIn, signIn
 	disk := &audit.DiskGuard{Path: diskPath(cfg), WarnFree: int64(cfg.Audit.DiskWarnFree), Audit: auditLog, Log: log, Clock: clk}
 	assembled = true
-	return &Server{
+	s := &Server{
 		Config:    cfg,
 		Store:     store,
 		Audit:     auditLog,
@@ -297,13 +305,17 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 			Disk:              disk,
 			Fleet:             bus,
 			OAuth:             oauth,
+			Metrics:           meters.Handler(),
 		},
 		Tracing:    tp,
 		log:        log,
 		auditSinks: sinks,
 		refusals:   refusals,
 		disk:       disk,
-	}, nil
+		metrics:    meters,
+	}
+	s.watch(meters)
+	return s, nil
 }
 
 // oauthKey authenticates the consent forms of internal/oauthas: derived from the master key, so
@@ -374,12 +386,12 @@ func diskPath(cfg config.Config) string {
 }
 
 // openAudit opens the audit log with its checkpoint key, and the sinks it is shipped to.
-func openAudit(ctx context.Context, cfg config.Config, store warden.Store, masterKey []byte, log *slog.Logger, getenv func(string) string, clk clock.Clock) (*audit.Log, *auditsink.Set, error) {
+func openAudit(ctx context.Context, cfg config.Config, store warden.Store, masterKey []byte, log *slog.Logger, getenv func(string) string, clk clock.Clock, meters *metrics.Metrics) (*audit.Log, *auditsink.Set, error) {
 	keys, err := checkpoint.LoadOrCreate(ctx, store, masterKey, cfg.Audit.Origin, clk.Now())
 	if err != nil {
 		return nil, nil, err
 	}
-	auditLog := audit.New(store, audit.Options{Replica: cfg.ReplicaID, Keys: keys, Logger: log, Clock: clk})
+	auditLog := audit.New(store, audit.Options{Replica: cfg.ReplicaID, Keys: keys, Logger: log, Clock: clk, Committed: meters.Committed})
 	sinks, err := auditsink.New(cfg.Audit.Sinks, auditsink.Deps{
 		Source: store, Notifier: auditLog, Log: log, Data: cfg.Data, Replica: cfg.ReplicaID, Getenv: getenv,
 	})
@@ -454,6 +466,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	g.Go(func() error { return s.Approvals.Run(gctx) })
 	g.Go(func() error { return s.Kill.Run(gctx, safetyNetInterval(s.Config)) })
 	g.Go(func() error { return s.Fleet.Run(gctx, s.Kill.Handler(s.Identity, s.Budgets)) })
+	if s.metricsLn != nil {
+		msrv := s.metricsServer()
+		g.Go(func() error { return s.serveMetrics(msrv) })
+		g.Go(func() error { <-gctx.Done(); return msrv.Close() })
+	}
 	g.Go(func() error {
 		err := srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -495,7 +512,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 
 // Close releases the store.
 func (s *Server) Close() error {
-	return errors.Join(s.Audit.Close(), s.auditSinks.Close(), closeFleet(s.Fleet), s.Store.Close(), s.closeTracing())
+	var metricsErr error
+	if s.metricsLn != nil {
+		if err := s.metricsLn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			metricsErr = err
+		}
+	}
+	return errors.Join(s.Audit.Close(), s.auditSinks.Close(), closeFleet(s.Fleet), s.Store.Close(), metricsErr, s.closeTracing())
 }
 
 // closeTracing exports the spans still held, for at most a few seconds: a collector that is

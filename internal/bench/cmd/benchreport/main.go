@@ -120,6 +120,8 @@ func goBenches(o options) []goBench {
 		{pkg: "./internal/gateway", pattern: "^BenchmarkPipelineFlow$", extra: benchtime},
 		{pkg: "./internal/gateway", pattern: "^BenchmarkPipelineTracing$", extra: benchtime},
 		{pkg: "./internal/taint", pattern: "^Benchmark(Facts|Observe100KB|ExtractBody)$", extra: benchtime},
+		{pkg: "./internal/metrics", pattern: "^BenchmarkObserver$", extra: benchtime},
+		{pkg: "./internal/gateway", pattern: "^BenchmarkPipelineMetrics$", extra: benchtime},
 	}
 }
 
@@ -412,6 +414,20 @@ func (r *report) rows() []row {
 		b, bwhy := r.metric("./internal/taint", "BenchmarkExtractBody", "ns/op")
 		return v / 1e6, fmt.Sprintf("%.2f ms", v/1e6), baseline(fmt.Sprintf("reading a 500-byte argument: %.2f µs", us(b)), bwhy), why
 	}, 1, true)
+
+	goRow("Prometheus metrics added to a call (its decision counted and timed, its outcome timed)", "≤ 1 µs", "./internal/metrics", goCmd("./internal/metrics", "^BenchmarkObserver$"), func() (float64, string, string, string) {
+		v, why := r.metric("./internal/metrics", "BenchmarkObserver", "ns/op")
+		b, bwhy := r.metric("./internal/gateway", "BenchmarkPipelineMetrics/metrics=false", "p50-µs")
+		return us(v), fmt.Sprintf("%.2f µs", us(v)), baseline(fmt.Sprintf("the decision it observes (1,000 policies, budgets on), p50: %.1f µs", b), bwhy), why
+	}, 1, true)
+	goRow("Pipeline decision p50 with metrics ÷ without, 1,000 policies, budgets on", "— (reported)", "./internal/gateway", goCmd("./internal/gateway", "^BenchmarkPipelineMetrics$"), func() (float64, string, string, string) {
+		v, why := r.metric("./internal/gateway", "BenchmarkPipelineMetrics/metrics=true", "p50-µs")
+		b, bwhy := r.metric("./internal/gateway", "BenchmarkPipelineMetrics/metrics=false", "p50-µs")
+		if why == "" && b <= 0 {
+			why = "no baseline"
+		}
+		return v / b, fmt.Sprintf("%.2f (%.1f µs)", v/b, v), baseline(fmt.Sprintf("without metrics: %.1f µs", b), bwhy), why
+	}, 0, false)
 
 	gw := func(figure, target string, limit float64, results []*bench.Result, cmd, load, unit string, pick func(*bench.Result) (float64, float64)) {
 		rw := row{figure: figure, target: target, load: load, cmd: cmd + fmt.Sprintf(" (%d runs)", r.opts.count)}
@@ -741,6 +757,11 @@ const methods = `
   session back from PostgreSQL before the decision (one indexed query; observations settled).
   taint.Facts (BenchmarkFacts in internal/taint) is the lookup alone; BenchmarkObserve100KB indexes
   100 KB of such mail into a full session. Baseline: extracting the 500-byte body alone.
+- **Prometheus metrics** (BenchmarkObserver in internal/metrics): what internal/metrics adds to one
+  call — its decision counted under its labels and timed, its outcome timed — through the label
+  children resolved once per tool and action. BenchmarkPipelineMetrics (internal/gateway) runs
+  BenchmarkPipeline's decision (1,000 policies, budgets on) without and with the metrics; on this
+  noisy machine the difference is within the run-to-run spread, so the observer alone is the figure.
 - **Supply-chain scan** (BenchmarkScanSkill, BenchmarkScanText in internal/scan): every rule over a
   realistic 10 MB skill (internal/skilltest: Markdown references with typographic punctuation and
   non-Latin text, Python and shell scripts, JSON Lines schemas), file by file as ` + "`warden skill add`" + `
