@@ -112,4 +112,6 @@ func FuzzSuggestCovers(f *testing.F) {
 	})
 }
 
-func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s && !strings.ContainsRune(s, 0xFFFD) }
+func utf8Valid(s string) bool {
+	return strings.ToValidUTF8(s, "\uFFFD") == s && !strings.ContainsRune(s, 0xFFFD)
+}
