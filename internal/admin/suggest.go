@@ -60,7 +60,7 @@ func (s *Service) Suggest(ctx context.Context, agent, since string) (*apitype.Su
 				used[p] = true
 			}
 			calls = append(calls, suggestCall{tool: ev.Target.Tool, action: ev.Target.Action, resource: ev.Target.Resource,
-				approved: ev.Decision.Reason == warden.ReasonApproved})
+				approved: ev.Decision.Reason == warden.ReasonApproved, waived: ev.Decision.Reason == warden.ReasonApprovalWaived})
 		}
 		f.AfterSeq = evs[len(evs)-1].Seq
 	}
@@ -86,18 +86,22 @@ func (s *Service) Suggest(ctx context.Context, agent, since string) (*apitype.Su
 type suggestCall struct {
 	tool, action, resource string
 	approved               bool // it went ahead after a person approved it
+	waived                 bool // a permit waived the approval its tool's risk asks for
 }
 
 // suggestGrants proposes the smallest grants that cover the calls: for each tool, the actions
 // used, grouped by the resources they were used on, those resources generalised by
 // generaliseResources; an action any of whose calls a person approved is in a grant that asks
-// for approval, so that a suggestion never lets through without a person what needed one. A
+// for approval, so that a suggestion never lets through without a person what needed one, and
+// otherwise one any of whose calls went ahead under a waiver keeps the waiver (a high-risk
+// tool's calls would else wait for a person where they did not). A
 // tool none of whose calls named a resource gets grants without a condition. It returns the
 // grants ordered by tool and first action, and how many calls no grant can name.
 func suggestGrants(agent string, calls []suggestCall) ([]apitype.SuggestedGrant, int) {
 	type actionUse struct {
 		resources map[string]bool
 		approved  bool
+		waived    bool
 		calls     int
 	}
 	byTool := map[string]map[string]*actionUse{}
@@ -120,6 +124,7 @@ func suggestGrants(agent string, calls []suggestCall) ([]apitype.SuggestedGrant,
 		}
 		u.resources[c.resource] = true
 		u.approved = u.approved || c.approved
+		u.waived = u.waived || c.waived
 		u.calls++
 		named[c.tool] = named[c.tool] || c.resource != ""
 	}
@@ -134,13 +139,18 @@ func suggestGrants(agent string, calls []suggestCall) ([]apitype.SuggestedGrant,
 			if named[tool] {
 				patterns = generaliseResources(slices.Collect(maps.Keys(u.resources)))
 			}
-			key := fmt.Sprintf("%t\x00%s", u.approved, strings.Join(patterns, "\x00"))
+			var approval apitype.GrantApproval
+			switch {
+			case u.approved:
+				approval = apitype.ApprovalRequired
+			case u.waived:
+				approval = apitype.ApprovalWaived
+			}
+			key := string(approval) + "\x00" + strings.Join(patterns, "\x00")
 			g := groups[key]
 			if g == nil {
 				g = &apitype.SuggestedGrant{GrantDecl: apitype.GrantDecl{Agent: agent, Tool: tool, When: resourceCondition(patterns)}, Resources: patterns}
-				if u.approved {
-					g.Approval = apitype.ApprovalRequired
-				}
+				g.Approval = approval
 				groups[key] = g
 				order = append(order, key)
 			}
@@ -238,7 +248,7 @@ func renderSuggestion(agent string, grants []apitype.SuggestedGrant) (string, st
 	for _, g := range grants {
 		doc.Grants = append(doc.Grants, yamlGrant{Agent: g.Agent, Tool: g.Tool, Actions: g.Actions, When: g.When, Approval: string(g.Approval)})
 		text, err := cedar.Grant(cedar.GrantSpec{Agent: g.Agent, Tool: g.Tool, Actions: g.Actions, When: g.When,
-			Approval: g.Approval == apitype.ApprovalRequired, Index: perTool[g.Tool]})
+			Approval: g.Approval == apitype.ApprovalRequired, WaiveApproval: g.Approval == apitype.ApprovalWaived, Index: perTool[g.Tool]})
 		if err != nil {
 			return "", "", err
 		}

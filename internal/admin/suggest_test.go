@@ -38,6 +38,8 @@ func TestSuggestGrants(t *testing.T) {
 		{tool: "github", action: "user.get"},
 		{tool: "mail", action: "read"},
 		{tool: "mail", action: "send", approved: true},
+		{tool: "vault", action: "read", waived: true},
+		{tool: "vault", action: "read"},
 		{tool: "bad tool", action: "x"},
 	}
 	got, skipped := suggestGrants("bot", calls)
@@ -47,6 +49,7 @@ func TestSuggestGrants(t *testing.T) {
 		{GrantDecl: apitype.GrantDecl{Agent: "bot", Tool: "github", Actions: []string{"user.get"}, When: `context.resource == ""`}, Resources: []string{""}, Calls: 1},
 		{GrantDecl: apitype.GrantDecl{Agent: "bot", Tool: "mail", Actions: []string{"read"}}, Calls: 1},
 		{GrantDecl: apitype.GrantDecl{Agent: "bot", Tool: "mail", Actions: []string{"send"}, Approval: apitype.ApprovalRequired}, Calls: 1},
+		{GrantDecl: apitype.GrantDecl{Agent: "bot", Tool: "vault", Actions: []string{"read"}, Approval: apitype.ApprovalWaived}, Calls: 2},
 	}
 	if skipped != 1 || len(got) != len(want) {
 		t.Fatalf("got %d grants, %d skipped: %+v", len(got), skipped, got)
@@ -61,7 +64,7 @@ func TestSuggestGrants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(y, "grants:\n") || !strings.Contains(y, `when: context.resource like "repo:acme/*"`) || !strings.Contains(c, `@id("suggested:bot:github:1")`) {
+	if !strings.Contains(y, "grants:\n") || !strings.Contains(y, `when: context.resource like "repo:acme/*"`) || !strings.Contains(c, `@id("suggested:bot:github:1")`) || !strings.Contains(y, "approval: waived") || !strings.Contains(c, `@approval("waived")`) {
 		t.Errorf("yaml:\n%s\ncedar:\n%s", y, c)
 	}
 }

@@ -25,6 +25,9 @@ tools:
   - name: mail
     mcp: http://127.0.0.1:9/mail
     risk: low
+  - name: vault
+    mcp: http://127.0.0.1:9/vault
+    risk: high
 ` + grants
 }
 
@@ -36,7 +39,7 @@ func TestPolicySuggest(t *testing.T) {
 	t.Parallel()
 	in := start(t, t.TempDir(), nil)
 	var plan admin.Plan
-	broad := "grants:\n  - {agent: bot, tool: github}\n  - {agent: bot, tool: mail}\n"
+	broad := "grants:\n  - {agent: bot, tool: github}\n  - {agent: bot, tool: mail}\n  - {agent: bot, tool: vault, approval: waived}\n"
 	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", suggestDoc(broad)))
 	cred := plan.Credentials["bot"]
 	auth := map[string]string{"Authorization": "Bearer " + in.mustToken(cred.ClientID, cred.ClientSecret), "Content-Type": "application/json"}
@@ -53,6 +56,7 @@ func TestPolicySuggest(t *testing.T) {
 		{"github", "issues.list", "repo:acme/api"},
 		{"github", "issues.get", "repo:acme/web"},
 		{"github", "user.get", ""},
+		{"vault", "read", ""}, // high risk: allowed without a person by the grant's waiver
 	}
 	outside := [][3]string{
 		{"github", "repo.delete", "repo:acme/web"}, // an action it never used
@@ -69,7 +73,7 @@ func TestPolicySuggest(t *testing.T) {
 
 	var rep apitype.SuggestReport
 	in.cliJSON(in.admin, &rep, "policy", "suggest", "--agent", "bot", "--since", "1h")
-	if rep.Calls != len(done) || len(rep.Grants) != 3 {
+	if rep.Calls != len(done) || len(rep.Grants) != 4 {
 		t.Fatalf("suggestion: %d calls, grants %+v", rep.Calls, rep.Grants)
 	}
 	if g := rep.Grants[1]; g.Tool != "github" || !slices.Equal(g.Actions, []string{"issues.list"}) || !slices.Equal(g.Resources, []string{"repo:acme/*"}) {
