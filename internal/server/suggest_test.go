@@ -8,6 +8,7 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/admin"
 	"github.com/wardenhq/warden/internal/apitype"
+	"github.com/wardenhq/warden/internal/httpapi"
 )
 
 // suggestDoc declares the agent bot and two MCP tools (their upstream a closed local port: the
@@ -85,6 +86,23 @@ func TestPolicySuggest(t *testing.T) {
 	}
 	if !slices.Equal(unused, []string{"grant:bot:mail:0"}) {
 		t.Errorf("unused grants %q, want exactly the mail grant", unused)
+	}
+	// Auditors may read it; an approver, and the agent itself, may not; a bad period is a 400.
+	for _, tt := range []struct {
+		role   string
+		status int
+	}{{"auditor", 200}, {"approver", 403}} {
+		var tok httpapi.CreatedAdminToken
+		in.cliJSON(in.admin, &tok, "admin", "token", "create", "suggest-"+tt.role, "--role", tt.role)
+		if r := in.do("GET", "/v1/agents/bot/suggest?since=1h", map[string]string{"Authorization": "Bearer " + tok.Token}, ""); r.status != tt.status {
+			t.Errorf("%s: %d %s, want %d", tt.role, r.status, r.body, tt.status)
+		}
+	}
+	if r := in.do("GET", "/v1/agents/bot/suggest", auth, ""); r.status != 401 && r.status != 403 {
+		t.Errorf("the agent asked for its own suggestion: %d %s", r.status, r.body)
+	}
+	if r := in.do("GET", "/v1/agents/bot/suggest?since=yesterday", map[string]string{"Authorization": "Bearer " + in.admin}, ""); r.status != 400 {
+		t.Errorf("since=yesterday: %d %s, want 400", r.status, r.body)
 	}
 	yamlOut, err := in.cli(in.admin, "policy", "suggest", "--agent", "bot", "--since", "1h")
 	if err != nil || !strings.HasPrefix(yamlOut, rep.YAML) || !strings.Contains(yamlOut, "#   grant:bot:mail:0 (") {
