@@ -238,3 +238,14 @@ func (c *Client) ScanToolManifests(ctx context.Context, tool string) (*apitype.T
 func (c *Client) AcceptManifests(ctx context.Context, tool string, req apitype.ManifestAcceptRequest) ([]*warden.ToolManifest, error) {
 	return call[[]*warden.ToolManifest](ctx, c, http.MethodPost, toolPath(tool)+"/manifests/accept", req)
 }
+
+// Suggest asks for the smallest grants that cover what an agent did since a time (an RFC 3339
+// time or a duration ago; "" is the server's default of 30 days) and its unused grants.
+func (c *Client) Suggest(ctx context.Context, agent, since string) (*apitype.SuggestReport, error) {
+	q := url.Values{}
+	if since != "" {
+		q.Set("since", since)
+	}
+	var rep apitype.SuggestReport
+	return &rep, c.Do(ctx, http.MethodGet, "/v1/agents/"+url.PathEscape(agent)+"/suggest?"+q.Encode(), nil, &rep)
+}

@@ -13,7 +13,8 @@
 //   - resource: Tool::"<tool>" when the request names no resource, otherwise
 //     Resource::"<resource>" whose parent is Tool::"<tool>"; `resource in Tool::"github"` matches both.
 //   - context: args (the call's arguments), risk (String), risk_level (Long 1-4), tool (String),
-//     on_behalf_of (String, "" when the agent acts as itself), body_inspected (Bool, false when
+//     on_behalf_of (String, "" when the agent acts as itself),
+//     resource (String: the resource's name, "" when none, for `like` patterns), body_inspected (Bool, false when
 //     an HTTP request body goes upstream unparsed), now (Long, Unix seconds), datetime (the same
 //     instant as a Cedar datetime), and the flow facts: labels {output, data, effect},
 //     session {id, untrusted_read, untrusted_sources, private_read} and taint {args, any}

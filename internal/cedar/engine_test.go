@@ -69,6 +69,12 @@ func TestDecide(t *testing.T) {
 			withResource(req("triage-bot", "github:issues.list"), "repo:acme/web"), allow("g")},
 		{"resource condition fails", grant[:len(grant)-1] + ` when { resource == Resource::"repo:acme/web" };`,
 			withResource(req("triage-bot", "github:issues.list"), "repo:acme/secret"), noMatch},
+		{"resource pattern holds", grant[:len(grant)-1] + ` when { context.resource like "repo:acme/*" };`,
+			withResource(req("triage-bot", "github:issues.list"), "repo:acme/web"), allow("g")},
+		{"resource pattern fails", grant[:len(grant)-1] + ` when { context.resource like "repo:acme/*" };`,
+			withResource(req("triage-bot", "github:issues.list"), "repo:other/web"), noMatch},
+		{"resource pattern without a resource", grant[:len(grant)-1] + ` when { context.resource like "repo:acme/*" };`,
+			req("triage-bot", "github:issues.list"), noMatch},
 		{"resource in other tool", `@id("r") permit(principal, action, resource in Tool::"everything");`,
 			withResource(req("a", "github:issues.list"), "repo:acme/web"), noMatch},
 

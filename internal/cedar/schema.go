@@ -25,8 +25,11 @@ const (
 	ctxTool       = "tool"
 	ctxSession    = "session"
 	ctxOnBehalfOf = "on_behalf_of"
-	ctxNow        = "now"
-	ctxDatetime   = "datetime"
+	// ctxResource is the resource's name as a string ("" when the call names none), so that a
+	// policy can match a family of resources: context.resource like "repo:acme/*".
+	ctxResource = "resource"
+	ctxNow      = "now"
+	ctxDatetime = "datetime"
 	// ctxBodyInspected is false when part of the call went upstream unparsed (an HTTP body that
 	// is not JSON), so that a policy can refuse what warden did not see.
 	ctxBodyInspected = "body_inspected"
@@ -37,7 +40,7 @@ const (
 	ctxTaint  = "taint"
 )
 
-var contextAttrs = []string{ctxArgs, ctxBodyInspected, ctxDatetime, ctxLabels, ctxNow, ctxOnBehalfOf, ctxRisk, ctxRiskLevel, ctxSession, ctxTaint, ctxTool}
+var contextAttrs = []string{ctxArgs, ctxBodyInspected, ctxDatetime, ctxLabels, ctxNow, ctxOnBehalfOf, ctxResource, ctxRisk, ctxRiskLevel, ctxSession, ctxTaint, ctxTool}
 
 // Attributes of the records context.labels, context.session and context.taint.
 const (
@@ -218,6 +221,8 @@ type Context = {
   labels: {data: String, effect: String, output: String},
   now: Long,
   on_behalf_of: String,
+  // The resource's name ("repo:acme/web"), "" when the call names none: context.resource like "repo:acme/*".
+  resource: String,
   risk: String,
   risk_level: Long,
   // What the call's session had read before it: untrusted output (and from which tools, each as

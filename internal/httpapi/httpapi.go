@@ -160,6 +160,7 @@ func (a *API) Handler() http.Handler {
 	a.skillRoutes(mux)
 	a.oauthASRoutes(mux)
 	a.peopleRoutes(mux)
+	a.suggestRoutes(mux)
 
 	mount := func(pattern string, h http.Handler) {
 		if h != nil {
