@@ -47,6 +47,7 @@ type Config struct {
 	Flow          Flow          `yaml:"flow"`
 	OAuth         OAuth         `yaml:"oauth"`
 	People        People        `yaml:"people"`
+	Detect        Detect        `yaml:"detect"`
 }
 
 // OAuth configures warden as the authorization server of interactive MCP clients
@@ -318,6 +319,9 @@ func (c *Config) Validate() error {
 		c.Store = "sqlite:" + filepath.Join(c.Data, "warden.db")
 	}
 	if _, _, err := c.StoreKind(); err != nil {
+		return err
+	}
+	if err := c.Detect.Validate(); err != nil {
 		return err
 	}
 	if c.PublicURL == "" {
