@@ -31,6 +31,8 @@ type Baseline struct {
 	Transitions map[string]int64 `json:"transitions"` // "tool/action -> tool/action"
 	HourOfWeek  [168]int64       `json:"hour_of_week"`
 	LastAction  string           `json:"last_action,omitempty"`
+	LastTime    time.Time        `json:"last_time,omitzero"`
+	LastSession string           `json:"last_session,omitempty"`
 
 	// The current minute and what happened in it; when a later minute begins, its counts are
 	// folded into the exponentially weighted averages of active minutes.

@@ -20,6 +20,9 @@ const (
 // Kinds lists every kind, for validating the configuration.
 var Kinds = []string{FirstSeenAction, FirstSeenHost, FirstSeenTransition, RateSpike, DenialSpike, OffHours}
 
+// transitionGap: two calls further apart than this are not a transition.
+const transitionGap = 10 * time.Minute
+
 // Finding is one thing an agent did that its baseline says is not normal.
 type Finding struct {
 	Kind     string
@@ -91,18 +94,20 @@ func (d *Detector) Observe(ev *warden.AuditEvent) []Finding {
 		}
 		learn(b.Hosts, ev.Target.Resource)
 	}
-	if b.LastAction != "" {
+	// A transition is the next action of the same session within transitionGap; a repeat of
+	// the same action is no transition (the rate detector watches repetition).
+	if b.LastAction != "" && b.LastAction != action && ev.Time.Sub(b.LastTime) <= transitionGap && b.LastSession == ev.Actor.SessionID {
 		tr := b.LastAction + " -> " + action
 		_, known := b.Transitions[tr]
-		_, newAction := b.Actions[action]
-		// A first-seen action is a new transition too; one finding says it.
-		if !known && newAction {
+		_, knownAction := b.Actions[action]
+		// A first-seen action is a new transition too; its own finding says it.
+		if !known && knownAction {
 			find(FirstSeenTransition, risk, fmt.Sprintf("%d distinct transitions, never %s", len(b.Transitions), tr), tr)
 		}
 		learn(b.Transitions, tr)
 	}
 	learn(b.Actions, action)
-	b.LastAction = action
+	b.LastAction, b.LastTime, b.LastSession = action, ev.Time, ev.Actor.SessionID
 
 	b.MinuteCalls++
 	if denied(ev) {
@@ -151,4 +156,3 @@ func (d *Detector) takeDirty() []string {
 	clear(d.dirty)
 	return out
 }
-

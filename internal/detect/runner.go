@@ -56,6 +56,7 @@ type Runner struct {
 	Lease    time.Duration // default 15s
 	Batch    int           // events read at once; default 1000
 
+	once    sync.Once
 	mu      sync.Mutex // guards det
 	det     *Detector
 	leader  bool
@@ -85,7 +86,7 @@ func (r *Runner) defaults() {
 
 // Run runs the detector until ctx ends.
 func (r *Runner) Run(ctx context.Context) error {
-	r.defaults()
+	r.once.Do(r.defaults)
 	log := r.Log.With("part", "detect")
 	poll := r.Clock.NewTimer(r.Poll)
 	defer poll.Stop()
@@ -117,6 +118,7 @@ func (r *Runner) Run(ctx context.Context) error {
 // Step is one pass: renew (or take) the lease, then judge one batch of events. more is true
 // when there may be events left to read at once.
 func (r *Runner) Step(ctx context.Context) (more bool, err error) {
+	r.once.Do(r.defaults)
 	now := r.Clock.Now()
 	if !r.leader || !now.Before(r.renewAt) {
 		seq, ok, err := r.Store.AcquireDetectLease(ctx, r.Replica, now, now.Add(r.Lease))
@@ -229,6 +231,10 @@ func (r *Runner) handle(ctx context.Context, f *Finding) error {
 			hold.Tool, hold.Action = f.Tool, f.Action
 		}
 		ev.HoldUntil = hold.Until.UTC().Format(time.RFC3339)
+		// This replica holds the calls before the finding is told: whoever reads the finding
+		// finds the agent's calls already held here. The store (other replicas) follows once
+		// the finding's id is known.
+		r.Holds.Put(hold)
 	}
 	args, err := json.Marshal(ev)
 	if err != nil {
@@ -247,11 +253,12 @@ func (r *Runner) handle(ctx context.Context, f *Finding) error {
 	reason := fmt.Sprintf("detect finding %s (%s)", event.ID, f.Kind)
 	switch step {
 	case "approve":
-		hold.Finding = event.ID
-		if err := r.Store.PutDetectHold(ctx, hold); err != nil {
+		stored := *hold
+		stored.Finding = event.ID
+		if err := r.Store.PutDetectHold(ctx, &stored); err != nil {
 			return err
 		}
-		r.Holds.Put(hold)
+		r.Holds.Put(&stored)
 	case "suspend":
 		if _, err := r.Suspend.Suspend(ctx, Principal, f.Agent, reason); err != nil && !isGone(err) {
 			return err

@@ -117,10 +117,10 @@ type Pipeline struct {
 	Approvals Approvals // nil: a call that needs approval is denied
 	// Holds are the approval requirements detection's findings put on an agent's calls
 	// (internal/detect); nil: none.
-	Holds Holds
-	Secrets   Secrets
-	Audit     warden.AuditLog
-	Log       *slog.Logger
+	Holds   Holds
+	Secrets Secrets
+	Audit   warden.AuditLog
+	Log     *slog.Logger
 	// Clock tells the time of decisions, kill checks and decision expiry (Run); nil: the real
 	// clock.
 	Clock clock.Clock
