@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/killswitch"
 )
@@ -204,24 +205,10 @@ func (r *Runner) load(ctx context.Context, seq int64) error {
 	return nil
 }
 
-// Evidence is what a detect.<kind> event carries in target.arguments.
-type Evidence struct {
-	Agent       string `json:"agent"`
-	AgentID     string `json:"agent_id,omitempty"`
-	Detector    string `json:"detector"`
-	Baseline    string `json:"baseline"`
-	Observed    string `json:"observed"`
-	SourceEvent string `json:"source_event"`
-	SourceSeq   int64  `json:"source_seq"`
-	Step        string `json:"step"`
-	HoldUntil   string `json:"hold_until,omitempty"` // approve: until when the matching calls wait for a person
-	Resource    string `json:"resource,omitempty"`
-}
-
 // handle records a finding and applies its containment step.
 func (r *Runner) handle(ctx context.Context, f *Finding) error {
 	step := r.Config.Step(*f)
-	ev := Evidence{Agent: f.Agent, AgentID: f.AgentID, Detector: f.Kind, Baseline: f.Baseline, Observed: f.Observed,
+	ev := apitype.AlertEvidence{Agent: f.Agent, AgentID: f.AgentID, Detector: f.Kind, Baseline: f.Baseline, Observed: f.Observed,
 		SourceEvent: f.Source.ID, SourceSeq: f.Source.Seq, Step: step, Resource: f.Resource}
 	var hold *warden.DetectHold
 	if step == "approve" {
