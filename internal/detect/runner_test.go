@@ -19,7 +19,7 @@ type rig struct {
 	clk   *clock.Fake
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	t.Helper()
 	store, err := sqlite.OpenLog(context.Background(), filepath.Join(t.TempDir(), "warden.db"), slog.New(slog.DiscardHandler))
 	if err != nil {
