@@ -35,6 +35,9 @@ type Killer interface {
 	Kill(ctx context.Context, p *warden.Principal, name, reason string, disableTools []string) (*killswitch.Report, error)
 }
 
+// staleFinding: a finding in an event older than this is not reported.
+const staleFinding = time.Hour
+
 // Principal is who the detector acts as when it contains an agent.
 var Principal = &warden.Principal{Name: "warden-detect", Role: warden.RoleAdmin}
 
@@ -150,7 +153,14 @@ func (r *Runner) Step(ctx context.Context) (more bool, err error) {
 	r.mu.Lock()
 	var found []Finding
 	for _, ev := range evs {
-		found = append(found, r.det.Observe(ev)...)
+		fs := r.det.Observe(ev)
+		// An old event is learned but not acted on: the first run over an existing log (or
+		// after a long outage) must not hold or suspend an agent for what it did long ago.
+		if len(fs) > 0 && ev.Time.Before(now.Add(-staleFinding)) {
+			r.Log.Info("detect: findings in an old event learned, not reported", "seq", ev.Seq, "agent", ev.Actor.Name, "findings", len(fs))
+			continue
+		}
+		found = append(found, fs...)
 	}
 	changed := map[string][]byte{}
 	for _, agent := range r.det.takeDirty() {

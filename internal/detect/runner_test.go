@@ -142,4 +142,16 @@ func TestRunnerFindsContainsAndRestarts(t *testing.T) {
 	if evs, _ := r.store.AuditEvents(context.Background(), warden.AuditFilter{Type: "detect.*", AfterSeq: before}); len(evs) != 0 {
 		t.Fatalf("the benign replay was reported after the restart: %+v", evs[0])
 	}
+
+	// An event older than an hour (the first run over an existing log) is learned, not acted on.
+	r.appendAll(t, []*warden.AuditEvent{call(r.clk.Now().Add(-2*time.Hour), "vault", "export", "", warden.RiskCritical, warden.EffectAllow)})
+	if _, err := run2.Step(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := r.store.AuditEvents(context.Background(), warden.AuditFilter{Type: "detect.*", AfterSeq: before}); len(evs) != 0 || holds2.Held("bot", "vault", "export", r.clk.Now()) {
+		t.Fatalf("an old call was acted on: %+v", evs)
+	}
+	if _, ok := run2.det.Baseline("bot").Actions["vault/export"]; !ok {
+		t.Fatal("an old call was not learned")
+	}
 }
