@@ -28,6 +28,9 @@ const (
 	ApprovalByPolicy = "policy" // a matching permit is @approval("required")
 	ApprovalByTool   = "tool"   // the tool declares the action as needing approval
 	ApprovalByRisk   = "risk"   // the tool's risk is high or critical and no policy waives approval
+	// ApprovalByDetection: a detection finding holds the agent's matching calls for a person
+	// for a while (the containment ladder's approve step, internal/detect).
+	ApprovalByDetection = "detection"
 )
 
 // Approval is a request for a person's approval of exactly one call. It is bound to the call by

@@ -24,6 +24,7 @@ type Store interface {
 	FlowStore
 	OAuthStore
 	PersonStore
+	DetectStore
 	// Ping checks that the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

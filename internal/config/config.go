@@ -48,6 +48,7 @@ type Config struct {
 	OAuth         OAuth         `yaml:"oauth"`
 	People        People        `yaml:"people"`
 	Telemetry     Telemetry     `yaml:"telemetry"`
+	Detect        Detect        `yaml:"detect"`
 }
 
 // OAuth configures warden as the authorization server of interactive MCP clients
@@ -319,6 +320,9 @@ func (c *Config) Validate() error {
 		c.Store = "sqlite:" + filepath.Join(c.Data, "warden.db")
 	}
 	if _, _, err := c.StoreKind(); err != nil {
+		return err
+	}
+	if err := c.Detect.Validate(); err != nil {
 		return err
 	}
 	if c.PublicURL == "" {

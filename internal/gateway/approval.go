@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"time"
+
 	"github.com/wardenhq/warden"
 )
 
@@ -20,4 +22,10 @@ func ApprovalReason(t *warden.Tool, action string, d warden.Decision) string {
 		return warden.ApprovalByRisk
 	}
 	return ""
+}
+
+// Holds says whether a detection finding holds an agent's calls of a tool and action for a
+// person (detect.Holds).
+type Holds interface {
+	Held(agent, tool, action string, now time.Time) bool
 }

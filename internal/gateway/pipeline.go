@@ -117,9 +117,12 @@ type Pipeline struct {
 	Fresh     Freshness
 	Budgets   Budgets   // nil: no budgets
 	Approvals Approvals // nil: a call that needs approval is denied
-	Secrets   Secrets
-	Audit     warden.AuditLog
-	Log       *slog.Logger
+	// Holds are the approval requirements detection's findings put on an agent's calls
+	// (internal/detect); nil: none.
+	Holds   Holds
+	Secrets Secrets
+	Audit   warden.AuditLog
+	Log     *slog.Logger
 	// Clock tells the time of decisions, kill checks and decision expiry (Run); nil: the real
 	// clock.
 	Clock clock.Clock
@@ -395,7 +398,12 @@ func (r *request) approve() bool {
 	why := warden.ApprovalByPolicy
 	if r.p.Decision.Effect == warden.EffectAllow {
 		if why = ApprovalReason(r.e.tool, r.call.Action, r.p.Decision); why == "" {
-			return true
+			// A finding's hold needs a person even where policy waives approval: it is
+			// containment of an agent that drifted, not a rule about the tool.
+			if r.g.Holds == nil || !r.g.Holds.Held(r.c.Agent.Name, r.e.tool.Name, r.call.Action, r.now) {
+				return true
+			}
+			why = warden.ApprovalByDetection
 		}
 	}
 	g, p := r.g, r.p

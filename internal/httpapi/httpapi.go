@@ -16,6 +16,7 @@ import (
 	"github.com/wardenhq/warden/internal/admin"
 	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/approval"
+	"github.com/wardenhq/warden/internal/detect"
 	"github.com/wardenhq/warden/internal/identity"
 	"github.com/wardenhq/warden/internal/killswitch"
 	"github.com/wardenhq/warden/internal/oauthas"
@@ -78,6 +79,8 @@ type API struct {
 	Kill *killswitch.Service
 	// Approvals takes people's decisions on held calls; its routes are mounted when set.
 	Approvals *approval.Service
+	// Detect shows detection's findings and baselines; its routes are mounted when set.
+	Detect *detect.Service
 	// Skills registers and serves Agent Skills; its routes are mounted when set.
 	Skills *skills.Service
 	// People signs people in (/login, /logout, `warden login`); its routes are mounted, and
@@ -157,6 +160,7 @@ func (a *API) Handler() http.Handler {
 	a.applyRoutes(mux)
 	a.killRoutes(mux)
 	a.approvalRoutes(mux)
+	a.detectRoutes(mux)
 	a.skillRoutes(mux)
 	a.oauthASRoutes(mux)
 	a.peopleRoutes(mux)

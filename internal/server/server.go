@@ -28,6 +28,7 @@ import (
 	"github.com/wardenhq/warden/internal/checkpoint"
 	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/config"
+	"github.com/wardenhq/warden/internal/detect"
 	"github.com/wardenhq/warden/internal/fleet"
 	"github.com/wardenhq/warden/internal/gateway"
 	"github.com/wardenhq/warden/internal/httpapi"
@@ -72,6 +73,7 @@ type Server struct {
 	Tracing *tracing.Provider
 
 	auditSinks *auditsink.Set
+	detector   *detect.Runner // nil when detect.disabled
 	refusals   *identity.RefusalLog
 	disk       *audit.DiskGuard
 	metrics    *metrics.Metrics
@@ -250,6 +252,16 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		Kill: killer, Fleet: bus, Packages: mcp, Lister: mcp, NPM: npm, Log: log, Sigstore: sigstore, Events: store,
 	})
 	pins.adm = adm
+	// Detection (docs/detect.md): the runner reads the audit log off every call's path; the
+	// holds its findings put are asked by the pipeline's approval step.
+	holds := detect.NewHolds()
+	gw.Holds = holds
+	detectCfg := detect.FromConfig(cfg.Detect)
+	var detector *detect.Runner
+	if !cfg.Detect.Disabled {
+		detector = &detect.Runner{Store: store, Notifier: auditLog, Audit: auditLog, Suspend: adm, Kill: killer, Holds: holds,
+			Config: detectCfg, Replica: cfg.ReplicaID, Clock: clk, Log: log}
+	}
 	skillService, err := newSkills(cfg, store, auditLog, kill, clk, sigstore)
 	if err != nil {
 		return nil, err
@@ -306,8 +318,10 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 			Fleet:             bus,
 			OAuth:             oauth,
 			Metrics:           meters.Handler(),
+			Detect:            &detect.Service{Store: store, Audit: auditLog, Config: detectCfg, Clock: clk},
 		},
 		Tracing:    tp,
+		detector:   detector,
 		log:        log,
 		auditSinks: sinks,
 		refusals:   refusals,
@@ -458,6 +472,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		})
 	})
 	g.Go(func() error { return s.auditSinks.Run(gctx) })
+	if s.detector != nil {
+		g.Go(func() error { return s.detector.Run(gctx) })
+	}
 	g.Go(func() error { return s.refusals.Run(gctx) })
 	g.Go(func() error { return s.disk.Run(gctx, audit.DiskCheckInterval) })
 	g.Go(func() error { return s.Pipeline.Run(gctx, 5*time.Second) })

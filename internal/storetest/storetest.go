@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) warden.Store) {
 		{"Flow", flowTests},
 		{"OAuth", oauthTests},
 		{"People", personTests},
+		{"Detect", detectTests},
 		{"Store", storeTests},
 	}
 	for _, g := range groups {

@@ -1,0 +1,157 @@
+package detect
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/audit"
+	"github.com/wardenhq/warden/internal/clock"
+	"github.com/wardenhq/warden/internal/sqlite"
+)
+
+type rig struct {
+	store *sqlite.Store
+	log   *audit.Log
+	clk   *clock.Fake
+}
+
+func newRig(t testing.TB) *rig {
+	t.Helper()
+	store, err := sqlite.OpenLog(context.Background(), filepath.Join(t.TempDir(), "warden.db"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	clk := clock.NewFake(day0.AddDate(0, 0, 7).Add(11 * time.Hour))
+	l := audit.New(store, audit.Options{Replica: "r1", Clock: clk})
+	t.Cleanup(func() { l.Close() })
+	return &rig{store: store, log: l, clk: clk}
+}
+
+// start runs a Runner until stop is called or the test ends.
+func (r *rig) start(t *testing.T, holds *Holds) (stop func()) {
+	t.Helper()
+	run := &Runner{Store: r.store, Notifier: r.log, Audit: r.log, Holds: holds, Replica: "r1", Clock: r.clk}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); run.Run(ctx) }()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
+}
+
+// appendAll writes events through the audit log, as the gateway does.
+func (r *rig) appendAll(t *testing.T, evs []*warden.AuditEvent) {
+	t.Helper()
+	for _, ev := range evs {
+		ev.ID = ""
+		if err := r.log.Append(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitFindings waits, at most limit of real time, until the log holds n detect events after
+// seq after, and returns them.
+func (r *rig) waitFindings(t *testing.T, after int64, n int, limit time.Duration) []*warden.AuditEvent {
+	t.Helper()
+	deadline := time.After(limit)
+	for {
+		changed := r.log.Changed()
+		evs, err := r.store.AuditEvents(context.Background(), warden.AuditFilter{Type: "detect.*", AfterSeq: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) >= n {
+			return evs
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("%d findings after %v, want %d: %v", len(evs), limit, n, evs)
+		}
+	}
+}
+
+func (r *rig) head(t *testing.T) int64 {
+	seq, _, err := r.store.AuditHead(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq
+}
+
+// TestRunnerFindsContainsAndRestarts: a week of traffic through the audit log, then a call of a
+// high-risk action never seen: its detect.first_seen_action event is in the log within a second
+// of the call, and the agent's calls of that action are held for a person (the default ladder).
+// A new runner (a restart) starts from the stored baseline and cursor: the same week replayed
+// finds nothing, and the hold is still in force.
+func TestRunnerFindsContainsAndRestarts(t *testing.T) {
+	r := newRig(t)
+	var week []*warden.AuditEvent
+	for day := range 7 {
+		week = append(week, workday(day)...)
+	}
+	r.appendAll(t, week)
+	holds := NewHolds()
+	stop := r.start(t, holds)
+
+	before := r.head(t)
+	called := time.Now()
+	r.appendAll(t, []*warden.AuditEvent{call(r.clk.Now(), "repo", "delete", "acme/app", warden.RiskHigh, warden.EffectAllow)})
+	found := r.waitFindings(t, before, 1, time.Second)
+	t.Logf("finding recorded %v after the call", time.Since(called))
+	f := found[0]
+	if f.Type != "detect.first_seen_action" || f.Target.Resource != "agent:bot" || f.Target.Risk != warden.RiskHigh || f.Actor.Kind != warden.ActorSystem {
+		t.Fatalf("finding %+v", f)
+	}
+	if !holds.Held("bot", "repo", "delete", r.clk.Now()) || holds.Held("bot", "mail", "read", r.clk.Now()) || holds.Held("other", "repo", "delete", r.clk.Now()) {
+		t.Fatalf("the hold is not exactly the agent's calls of the new action: %+v", holds.List(r.clk.Now()))
+	}
+	if holds.Held("bot", "repo", "delete", r.clk.Now().Add(25*time.Hour)) {
+		t.Fatal("the hold outlives approve_for")
+	}
+
+	// Restart: a second runner takes over from the store once the first's lease lapses.
+	stop()
+	r.clk.Advance(time.Minute)
+	holds2 := NewHolds()
+	run2 := &Runner{Store: r.store, Audit: r.log, Holds: holds2, Replica: "r2", Clock: r.clk}
+	if _, err := run2.Step(context.Background()); err != nil || !run2.leader {
+		t.Fatalf("the second runner did not take over: leader %v err %v", run2.leader, err)
+	}
+	if !holds2.Held("bot", "repo", "delete", r.clk.Now()) {
+		t.Fatal("the hold did not survive the restart")
+	}
+	if b := run2.det.Baseline("bot"); b == nil || b.Calls != int64(len(week))+1 {
+		t.Fatalf("the stored baseline: %+v", b)
+	}
+	before = r.head(t)
+	replay := workday(8) // Tuesday
+	r.appendAll(t, replay)
+	for more := true; more; {
+		var err error
+		if more, err = run2.Step(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if evs, _ := r.store.AuditEvents(context.Background(), warden.AuditFilter{Type: "detect.*", AfterSeq: before}); len(evs) != 0 {
+		t.Fatalf("the benign replay was reported after the restart: %+v", evs[0])
+	}
+
+	// An event older than an hour (the first run over an existing log) is learned, not acted on.
+	r.appendAll(t, []*warden.AuditEvent{call(r.clk.Now().Add(-2*time.Hour), "vault", "export", "", warden.RiskCritical, warden.EffectAllow)})
+	if _, err := run2.Step(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := r.store.AuditEvents(context.Background(), warden.AuditFilter{Type: "detect.*", AfterSeq: before}); len(evs) != 0 || holds2.Held("bot", "vault", "export", r.clk.Now()) {
+		t.Fatalf("an old call was acted on: %+v", evs)
+	}
+	if _, ok := run2.det.Baseline("bot").Actions["vault/export"]; !ok {
+		t.Fatal("an old call was not learned")
+	}
+}
