@@ -480,6 +480,14 @@ type bearer struct {
 
 func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, token, err := b.send(req, req.Body)
+	if err == nil && resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		// Following it would send the agent's token elsewhere; the address is wrong, and no
+		// later request can fare better: the relay ends, every pending request told why.
+		_ = resp.Body.Close()
+		why := warden.Errorf(warden.EUnavailable, "warden at %s answered with a redirect (HTTP %d), which connect does not follow so that the agent's token goes nowhere else: check WARDEN_ADDR", b.r.s.server.Redacted(), resp.StatusCode)
+		b.r.die(why)
+		return nil, why
+	}
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}

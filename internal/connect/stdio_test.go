@@ -151,6 +151,9 @@ func TestStdioFollowsNoRedirect(t *testing.T) {
 	<-redirected
 	// The call's answer is an error, and the relay ends with one: warden's answer was a redirect.
 	eventually(t, func() bool { return strings.Contains(out.String(), `"id":1,"error"`) })
+	if !strings.Contains(out.String(), "redirect") {
+		t.Errorf("the answer does not say warden redirected: %s", out.String())
+	}
 	_ = inW.Close()
 	if err := <-done; err == nil {
 		t.Error("the relay ended without an error after a redirect")
