@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/wardenhq/warden/internal/admin"
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/httpapi"
 )
@@ -95,8 +94,7 @@ budgets:
     action: echo
     rate: 100/hour
 `
-	var plan admin.Plan
-	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", doc))
+	plan := in.apply(doc)
 	cred := plan.Credentials["notes-bot"]
 	cs := mcpConnect(t, in.url+"/mcp", in.mustToken(cred.ClientID, cred.ClientSecret))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

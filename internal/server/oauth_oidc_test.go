@@ -19,7 +19,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/admin"
 	"github.com/wardenhq/warden/internal/people/oidctest"
 )
 
@@ -114,8 +113,7 @@ func TestOAuthThroughOIDCSignIn(t *testing.T) {
 	env := newPeopleEnv(t, nil)
 	in := env.in
 	up := newMCPUpstream(t)
-	var plan admin.Plan
-	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", fmt.Sprintf(oidcOAuthDoc, up.url)))
+	plan := in.apply(fmt.Sprintf(oidcOAuthDoc, up.url))
 	agentID := plan.Credentials["carol-bot"].ClientID
 
 	b := newOIDCBrowser(t, env, "carol")
@@ -169,8 +167,7 @@ func TestOAuthAdminGrantEndsWithTheSession(t *testing.T) {
 	env := newPeopleEnv(t, nil)
 	in := env.in
 	up := newMCPUpstream(t)
-	var plan admin.Plan
-	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", fmt.Sprintf(oidcOAuthDoc, up.url)))
+	plan := in.apply(fmt.Sprintf(oidcOAuthDoc, up.url))
 	opsID := plan.Credentials["ops-bot"].ClientID
 
 	conf := oauthClient(t, in)

@@ -173,8 +173,7 @@ func startOAuth(t *testing.T) (*instance, *testPeople, map[string]admin.AgentCre
 		"root": {Name: "root", Role: warden.RoleAdmin},
 	}}
 	in := startPrepared(t, "127.0.0.1:0", t.TempDir(), clock.Real{}, nil, func(s *server.Server) { s.API.OAuth.People = people })
-	var plan admin.Plan
-	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", fmt.Sprintf(oauthDoc, up.url)))
+	plan := in.apply(fmt.Sprintf(oauthDoc, up.url))
 	return in, people, plan.Credentials
 }
 
@@ -474,8 +473,7 @@ func TestOAuthClientMetadataDocument(t *testing.T) {
 			s.API.OAuth.People = people
 			s.API.OAuth.MetadataTLS = doc.Client().Transport.(*http.Transport).TLSClientConfig
 		})
-	var plan admin.Plan
-	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", fmt.Sprintf(oauthDoc, up.url)))
+	plan := in.apply(fmt.Sprintf(oauthDoc, up.url))
 	agentID := plan.Credentials["desk-bot"].ClientID
 
 	if meta := in.do("GET", "/.well-known/oauth-authorization-server", nil, "").json(t); meta["client_id_metadata_document_supported"] != true {

@@ -24,6 +24,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/admin"
 	"github.com/wardenhq/warden/internal/cli"
 	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/config"
@@ -163,6 +164,15 @@ func (in *instance) runCLI(token string, stdin io.Reader, args ...string) (strin
 	}}
 	err := cli.Run(context.Background(), args, env)
 	return stdout.String(), err
+}
+
+// apply applies doc (warden.yaml) with warden apply and returns the plan: the agents'
+// credentials among it.
+func (in *instance) apply(doc string) admin.Plan {
+	in.t.Helper()
+	var plan admin.Plan
+	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(in.t, in.t.TempDir(), "warden.yaml", doc))
+	return plan
 }
 
 // cliJSON runs a command with --json and decodes its output into out.

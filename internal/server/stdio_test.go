@@ -23,7 +23,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/wardenhq/warden/internal/admin"
 	"github.com/wardenhq/warden/internal/cli"
 )
 
@@ -112,8 +111,7 @@ grants:
     tool: notes
     actions: [echo, interact, slow]
 `
-	var plan admin.Plan
-	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", doc))
+	plan := in.apply(doc)
 	c := plan.Credentials["notes-bot"]
 	return c.ClientID, c.ClientSecret
 }

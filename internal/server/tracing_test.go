@@ -19,7 +19,6 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/wardenhq/warden/internal/admin"
 	"github.com/wardenhq/warden/internal/config"
 )
 
@@ -177,8 +176,7 @@ grants:
     tool: memo
     actions: [memos.create]
 `
-	var plan admin.Plan
-	in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", doc))
+	plan := in.apply(doc)
 	cred := plan.Credentials["notes-bot"]
 	token := in.mustToken(cred.ClientID, cred.ClientSecret)
 
