@@ -2,6 +2,7 @@ package detect
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -153,5 +154,40 @@ func TestRunnerFindsContainsAndRestarts(t *testing.T) {
 	}
 	if _, ok := run2.det.Baseline("bot").Actions["vault/export"]; !ok {
 		t.Fatal("an old call was not learned")
+	}
+}
+
+// TestAlertsPages: the newest findings without a cursor; after a cursor, the findings right
+// after it, so that a client paging with the last seq it saw skips none (fails when a page
+// after a cursor is cut from its tail).
+func TestAlertsPages(t *testing.T) {
+	r := newRig(t)
+	for i := range 5 {
+		r.appendAll(t, []*warden.AuditEvent{{Type: warden.EventDetectPrefix + "first_seen_action",
+			Actor:  warden.EventActor{Kind: warden.ActorSystem, Name: "warden-detect"},
+			Target: warden.EventTarget{Tool: "mail", Action: fmt.Sprintf("a%d", i), Arguments: []byte(`{"agent":"bot","detector":"first_seen_action"}`)}}})
+	}
+	s := &Service{Store: r.store, Clock: r.clk}
+	page := func(after int64, limit int) (actions []string, seqs []int64) {
+		t.Helper()
+		as, err := s.Alerts(context.Background(), "bot", after, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range as {
+			actions, seqs = append(actions, a.Action), append(seqs, a.Seq)
+		}
+		return actions, seqs
+	}
+	if newest, _ := page(0, 2); fmt.Sprint(newest) != "[a3 a4]" {
+		t.Fatalf("the newest two: %v", newest)
+	}
+	_, seqs := page(0, 5)
+	p1, s1 := page(seqs[0], 2)
+	if fmt.Sprint(p1) != "[a1 a2]" {
+		t.Fatalf("the page after a0: %v", p1)
+	}
+	if p2, _ := page(s1[len(s1)-1], 2); fmt.Sprint(p2) != "[a3 a4]" {
+		t.Fatalf("the next page: %v", p2)
 	}
 }

@@ -47,7 +47,13 @@ func (s *Service) Alerts(ctx context.Context, agent string, after int64, limit i
 		ids = append(ids, a.ID)
 	}
 	if len(out) > limit {
-		out, ids = out[len(out)-limit:], ids[len(ids)-limit:]
+		if after > 0 {
+			// Paging on from a cursor: the findings right after it, oldest first, so the
+			// next page's cursor skips none.
+			out, ids = out[:limit], ids[:limit]
+		} else {
+			out, ids = out[len(out)-limit:], ids[len(ids)-limit:]
+		}
 	}
 	acks, err := s.Store.DetectAcks(ctx, ids)
 	if err != nil {

@@ -121,20 +121,26 @@ func (s *Store) AckDetectFinding(ctx context.Context, a *warden.DetectAck) error
 	return nil
 }
 
-// DetectAcks returns the acknowledgements of findings.
+// DetectAcks returns the acknowledgements of findings, in one query.
 func (s *Store) DetectAcks(ctx context.Context, findings []string) (map[string]*warden.DetectAck, error) {
 	out := map[string]*warden.DetectAck{}
-	for _, id := range findings {
+	if len(findings) == 0 {
+		return out, nil
+	}
+	rows, err := s.read.QueryContext(ctx, s.dialect.rebind(`SELECT finding, by_name, reason, created_at FROM detect_acks WHERE finding IN (`+placeholders(len(findings))+`)`), anys(findings)...)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
 		var a warden.DetectAck
-		err := s.read.QueryRowContext(ctx, s.dialect.rebind(`SELECT finding, by_name, reason, created_at FROM detect_acks WHERE finding = ?`), id).
-			Scan(&a.Finding, &a.By, &a.Reason, timeColumn{&a.At})
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
-		if err != nil {
+		if err := rows.Scan(&a.Finding, &a.By, &a.Reason, timeColumn{&a.At}); err != nil {
 			return nil, storeError(err)
 		}
-		out[id] = &a
+		out[a.Finding] = &a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, storeError(err)
 	}
 	return out, nil
 }
