@@ -33,6 +33,7 @@ type AuthorizationCode struct {
 	AgentID       string
 	Person        string // the signed-in person's email, whom the agent will act for
 	Role          Role   // the person's role when they consented
+	Epoch         int64  // the agent's epoch at the consent: a kill, suspension or rotation since ends the grant
 	Resource      string // RFC 8707: the token's audience
 	Scope         string
 	CodeChallenge string // RFC 7636, S256
@@ -49,6 +50,7 @@ type RefreshToken struct {
 	AgentID   string
 	Person    string
 	Role      Role
+	Epoch     int64 // the agent's epoch at the consent: a kill, suspension or rotation since ends the family
 	Resource  string
 	Scope     string
 	CreatedAt time.Time // this token's issue

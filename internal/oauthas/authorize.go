@@ -157,7 +157,7 @@ func (s *Server) Consent(w http.ResponseWriter, r *http.Request) {
 	code, hash := secret()
 	ac := &warden.AuthorizationCode{
 		Hash: hash, ClientID: req.ClientID, RedirectURI: req.RedirectURI, AgentID: a.ID, Person: person.Email,
-		Role: person.Role, Resource: req.Resource, Scope: req.Scope, CodeChallenge: req.Challenge,
+		Role: person.Role, Epoch: a.Epoch, Resource: req.Resource, Scope: req.Scope, CodeChallenge: req.Challenge,
 		ExpiresAt: s.now().Add(s.cfg.CodeTTL),
 	}
 	ev := &warden.AuditEvent{

@@ -173,6 +173,11 @@ func (s *Server) usableAgent(ctx context.Context, g *warden.RefreshToken) (*ward
 	if msg := warden.ActRefusal(a.Status, a.ExpiresAt, s.now()); msg != "" {
 		return nil, invalidGrant("the agent may not act: " + msg)
 	}
+	if a.Epoch != g.Epoch {
+		// Killed, suspended or its secret rotated since the consent: what stopped the agent's
+		// tokens ends its grants too, even once it may act again (kill is final).
+		return nil, invalidGrant("the agent was stopped since this grant was given: the person must consent again")
+	}
 	if strings.EqualFold(a.Owner, g.Person) {
 		return a, nil
 	}
@@ -248,7 +253,7 @@ func (s *Server) refuse(r *http.Request, typ string, g *warden.RefreshToken, cli
 
 // grantOf is the grant an authorization code stands for.
 func grantOf(ac *warden.AuthorizationCode) *warden.RefreshToken {
-	return &warden.RefreshToken{ClientID: ac.ClientID, AgentID: ac.AgentID, Person: ac.Person, Role: ac.Role,
+	return &warden.RefreshToken{ClientID: ac.ClientID, AgentID: ac.AgentID, Person: ac.Person, Role: ac.Role, Epoch: ac.Epoch,
 		Resource: ac.Resource, Scope: ac.Scope}
 }
 

@@ -342,11 +342,23 @@ func TestOAuthCodeAndRefresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A second grant, not presented until the agent is restored.
+	kept, err := conf.Exchange(ctx, code(verifier), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := in.cli(in.admin, "kill", "desk-bot", "--reason", "test"); err != nil {
 		t.Fatal(err)
 	}
 	if r = refreshWith(in, conf.ClientID, tok.RefreshToken); r.status != 400 || !strings.Contains(string(r.body), "may not act") {
 		t.Fatalf("refresh of a killed agent: %d %s", r.status, r.body)
+	}
+	// Kill is final: restoring the agent does not bring back a grant given before the kill.
+	if _, err := in.cli(in.admin, "agent", "restore", "desk-bot", "--reason", "investigated"); err != nil {
+		t.Fatal(err)
+	}
+	if r = refreshWith(in, conf.ClientID, kept.RefreshToken); r.status != 400 || !strings.Contains(string(r.body), "stopped since this grant") {
+		t.Fatalf("refresh of a grant from before the kill, after restore: %d %s", r.status, r.body)
 	}
 }
 

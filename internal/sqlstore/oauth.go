@@ -56,12 +56,12 @@ func (s *Store) CountOAuthClients(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-const codeColumns = `hash, client_id, redirect_uri, agent_id, person, role, resource, scope, code_challenge, expires_at`
+const codeColumns = `hash, client_id, redirect_uri, agent_id, person, role, epoch, resource, scope, code_challenge, expires_at`
 
 // CreateAuthorizationCode stores a code by its hash.
 func (s *Store) CreateAuthorizationCode(ctx context.Context, c *warden.AuthorizationCode) error {
-	_, err := s.exec(ctx, s.write, `INSERT INTO oauth_codes (`+codeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.Hash, c.ClientID, c.RedirectURI, c.AgentID, c.Person, string(c.Role), c.Resource, c.Scope, c.CodeChallenge, unixNanos(c.ExpiresAt))
+	_, err := s.exec(ctx, s.write, `INSERT INTO oauth_codes (`+codeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.Hash, c.ClientID, c.RedirectURI, c.AgentID, c.Person, string(c.Role), c.Epoch, c.Resource, c.Scope, c.CodeChallenge, unixNanos(c.ExpiresAt))
 	if err != nil {
 		return storeError(err)
 	}
@@ -75,7 +75,7 @@ func (s *Store) TakeAuthorizationCode(ctx context.Context, hash string, now time
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var role string
 		err := tx.QueryRowContext(ctx, s.dialect.rebind(`SELECT `+codeColumns+` FROM oauth_codes WHERE hash = ?`+s.dialect.ForUpdate), hash).
-			Scan(&c.Hash, &c.ClientID, &c.RedirectURI, &c.AgentID, &c.Person, &role, &c.Resource, &c.Scope, &c.CodeChallenge, timeColumn{&c.ExpiresAt})
+			Scan(&c.Hash, &c.ClientID, &c.RedirectURI, &c.AgentID, &c.Person, &role, &c.Epoch, &c.Resource, &c.Scope, &c.CodeChallenge, timeColumn{&c.ExpiresAt})
 		if errors.Is(err, sql.ErrNoRows) {
 			return warden.Errorf(warden.ENotFound, "no such authorization code")
 		}
@@ -102,12 +102,12 @@ func (s *Store) TakeAuthorizationCode(ctx context.Context, hash string, now time
 	return &c, nil
 }
 
-const refreshColumns = `hash, family, client_id, agent_id, person, role, resource, scope, created_at, auth_at, expires_at, used_at, revoked_at`
+const refreshColumns = `hash, family, client_id, agent_id, person, role, epoch, resource, scope, created_at, auth_at, expires_at, used_at, revoked_at`
 
 // CreateRefreshToken stores a refresh token by its hash.
 func (s *Store) CreateRefreshToken(ctx context.Context, t *warden.RefreshToken) error {
-	_, err := s.exec(ctx, s.write, `INSERT INTO oauth_refresh_tokens (`+refreshColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.Hash, t.Family, t.ClientID, t.AgentID, t.Person, string(t.Role), t.Resource, t.Scope,
+	_, err := s.exec(ctx, s.write, `INSERT INTO oauth_refresh_tokens (`+refreshColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.Hash, t.Family, t.ClientID, t.AgentID, t.Person, string(t.Role), t.Epoch, t.Resource, t.Scope,
 		unixNanos(t.CreatedAt), unixNanos(t.AuthAt), unixNanos(t.ExpiresAt), unixNanos(t.UsedAt), unixNanos(t.RevokedAt))
 	if err != nil {
 		return storeError(err)
@@ -122,7 +122,7 @@ func (s *Store) UseRefreshToken(ctx context.Context, hash string, now time.Time)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var role string
 		err := tx.QueryRowContext(ctx, s.dialect.rebind(`SELECT `+refreshColumns+` FROM oauth_refresh_tokens WHERE hash = ?`+s.dialect.ForUpdate), hash).
-			Scan(&t.Hash, &t.Family, &t.ClientID, &t.AgentID, &t.Person, &role, &t.Resource, &t.Scope,
+			Scan(&t.Hash, &t.Family, &t.ClientID, &t.AgentID, &t.Person, &role, &t.Epoch, &t.Resource, &t.Scope,
 				timeColumn{&t.CreatedAt}, timeColumn{&t.AuthAt}, timeColumn{&t.ExpiresAt}, timeColumn{&t.UsedAt}, timeColumn{&t.RevokedAt})
 		if errors.Is(err, sql.ErrNoRows) {
 			return warden.Errorf(warden.ENotFound, "no such refresh token")
