@@ -51,6 +51,12 @@ const (
 )
 
 // AdminAuthenticator checks an admin token, for break-glass sign-in (admin.Service).
+// Store is what people's sign-in keeps, and the admin tokens a break-glass session came from.
+type Store interface {
+	warden.PersonStore
+	AdminTokens(ctx context.Context) ([]*warden.AdminToken, error)
+}
+
 type AdminAuthenticator interface {
 	Authenticate(ctx context.Context, token string) (*warden.Principal, error)
 }
@@ -70,7 +76,7 @@ type OIDC struct {
 
 // Options are what a Service is made of.
 type Options struct {
-	Store     warden.PersonStore
+	Store     Store
 	Audit     warden.AuditLog
 	Admin     AdminAuthenticator
 	Clock     clock.Clock
@@ -176,7 +182,28 @@ func (s *Service) session(ctx context.Context, token, kind string) (*warden.Pers
 	if ps.Kind != kind || !ps.Active(s.opt.Clock.Now()) {
 		return nil, warden.Errorf(warden.EUnauthenticated, "unknown or ended session: sign in again (warden login)")
 	}
+	if ps.Via == viaAdminToken {
+		// A break-glass session is only as good as the admin token it was signed in with:
+		// revoking the token ends it (fail closed).
+		if err := s.adminTokenLive(ctx, ps.Name); err != nil {
+			return nil, err
+		}
+	}
 	return ps, nil
+}
+
+// adminTokenLive is EUnauthenticated unless the named admin token exists and is not revoked.
+func (s *Service) adminTokenLive(ctx context.Context, name string) error {
+	tokens, err := s.opt.Store.AdminTokens(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range tokens {
+		if t.Name == name && !t.Revoked() {
+			return nil
+		}
+	}
+	return warden.Errorf(warden.EUnauthenticated, "the admin token %q this session was signed in with is revoked: sign in again", name)
 }
 
 // newSession starts a session for p and returns its token, shown once.

@@ -23,6 +23,7 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/cli"
 	"github.com/wardenhq/warden/internal/config"
+	"github.com/wardenhq/warden/internal/httpapi"
 	"github.com/wardenhq/warden/internal/people/oidctest"
 )
 
@@ -251,6 +252,27 @@ func TestPeopleBreakGlass(t *testing.T) {
 		return ev.Actor.Name == "admin" && ev.Target.Action == "admin_token"
 	}) {
 		t.Error("the break-glass sign-in is not on record")
+	}
+
+	// A session signed in with an admin token ends when that token is revoked (fails when the
+	// session outlives its token).
+	var bg httpapi.CreatedAdminToken
+	env.in.cliJSON(env.in.admin, &bg, "admin", "token", "create", "glass", "--role", "operator")
+	b = oidctest.Browser(t)
+	if status, body := post(bg.Token); status != 200 || !strings.Contains(body, "Signed in as glass (operator)") {
+		t.Fatalf("the operator's admin token: %d %s", status, body)
+	}
+	if _, err := env.in.cli(env.in.admin, "admin", "token", "revoke", "glass"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := b.Get(env.in.url + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(page), "Signed in as glass") {
+		t.Fatal("a session signed in with a revoked admin token still holds")
 	}
 }
 
