@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -193,20 +194,31 @@ func (g *Pipeline) Authenticate(r *http.Request) (*Caller, error) {
 // for one MCP endpoint (an RFC 8707 resource, its audience warden's URL of /mcp or /mcp/<tool>)
 // is good at that endpoint only, never at another one or at /http or /v1/authorize; a token
 // with warden's own audience is good everywhere.
+//
+// An endpoint's audience may sit under a path of warden's public URL (https://host/warden/mcp,
+// behind a proxy that strips /warden): what counts is its MCP endpoint at the end, which the
+// request's path must be. A token bound to an endpoint is never taken for an unbound one.
 func resourceAllows(aud []string, path string) bool {
 	bound := false
 	for _, a := range aud {
 		u, err := url.Parse(a)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || (u.Path != "/mcp" && !strings.HasPrefix(u.Path, "/mcp/")) {
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			continue
+		}
+		m := mcpEndpoint.FindString(u.Path)
+		if m == "" {
 			continue
 		}
 		bound = true
-		if strings.TrimSuffix(u.Path, "/") == strings.TrimSuffix(path, "/") {
+		if strings.TrimSuffix(m, "/") == strings.TrimSuffix(path, "/") {
 			return true
 		}
 	}
 	return !bound
 }
+
+// mcpEndpoint is the MCP endpoint at the end of an audience's path: /mcp or /mcp/<tool>.
+var mcpEndpoint = regexp.MustCompile(`/mcp(?:/[^/]+)?/?$`)
 
 func bearerToken(r *http.Request) string {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
