@@ -387,7 +387,7 @@ func (r *request) decide() bool {
 	if recorded(flow) {
 		r.ev.Flow = redactedFlow(flow, r.rd)
 	}
-	r.p.span.action(r.call.Action)
+	r.p.span.action(r.labels().Action) // bounded as metrics are: a name the agent chose freely is "other"
 	span := r.p.span.child(spanPolicy)
 	d := r.snap.engine.Decide(&warden.Request{
 		Agent: r.c.Agent, Tool: r.e.tool, Action: r.call.Action, Resource: r.call.Resource, Arguments: r.args,

@@ -214,6 +214,11 @@ grants:
 	if r.status != 200 {
 		t.Fatalf("HTTP gateway call: %d %s", r.status, r.body)
 	}
+	// An action named freely by the agent through the decision API reaches policy (and is
+	// denied); its span names it "other", never the agent's text.
+	if r := in.gw("POST", "/v1/authorize", token, `{"tool":"memo","action":"`+argValue+`"}`, map[string]string{"Content-Type": "application/json"}); r.status != 200 {
+		t.Fatalf("authorize a made-up action: %d %s", r.status, r.body)
+	}
 	// A call's span ends before its outcome is recorded: once both outcomes are, both spans
 	// have ended.
 	eventuallyTrue(t, "the outcomes of both allowed calls", func() bool {
@@ -334,7 +339,17 @@ grants:
 	}
 
 	// The HTTP gateway call.
-	hs := findSpans(spans, func(s *tracepb.Span) bool { return s.Name == "execute_tool memo" })
+	hs := findSpans(spans, func(s *tracepb.Span) bool {
+		if s.Name != "execute_tool memo" {
+			return false
+		}
+		for _, kv := range s.Attributes {
+			if kv.Key == "warden.entry" && kv.Value.GetStringValue() == "http" {
+				return true
+			}
+		}
+		return false
+	})
 	if len(hs) != 1 {
 		t.Fatalf("%d execute_tool memo spans, want 1", len(hs))
 	}
