@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -151,6 +152,13 @@ func (s *Server) Consent(w http.ResponseWriter, r *http.Request) {
 			s.page(w, http.StatusServiceUnavailable, "Unavailable", "Try again later.", nil)
 			return
 		}
+		// A decision like any other: on record, with who asked for which agent.
+		_ = s.appendAudit(r.Context(), s.Audit, &warden.AuditEvent{
+			Type:     warden.EventOAuthDeny,
+			Actor:    humanActor(r, person),
+			Target:   warden.EventTarget{Resource: req.Resource, Action: "client:" + req.ClientID},
+			Decision: warden.EventDecision{Effect: warden.EffectDeny, Reason: "access_denied", Message: fmt.Sprintf("the person may not have a client act as agent %.64q", agentID)},
+		})
 		s.page(w, http.StatusForbidden, "Agent not available", "You may not have a client act as this agent.", nil)
 		return
 	}

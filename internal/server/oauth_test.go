@@ -401,6 +401,11 @@ func TestOAuthAuthorizeRefusals(t *testing.T) {
 	if status, _ := b.answer(p, "approve", creds["ops-bot"].ClientID); status != http.StatusForbidden {
 		t.Fatalf("another owner's agent: %d, want 403", status)
 	}
+	if !hasEvent(in.events("type=oauth.deny"), warden.EventOAuthDeny, func(ev *warden.AuditEvent) bool {
+		return ev.Actor.Email == "ann@example.com" && strings.Contains(ev.Decision.Message, creds["ops-bot"].ClientID)
+	}) {
+		t.Fatal("the refused consent for another owner's agent is not on record")
+	}
 	thief := newBrowser(t, in, people, "ann")
 	thief.client.Jar.SetCookies(mustURL(in.url), []*http.Cookie{{Name: "test_person", Value: "ann"}})
 	if status, _ := thief.answer(p, "approve", creds["desk-bot"].ClientID); status != http.StatusForbidden {
