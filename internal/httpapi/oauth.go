@@ -104,7 +104,6 @@ func clientCredentials(r *http.Request, form url.Values) (id, secret string, bas
 }
 
 var sessionIDRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
-var scopeRE = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$`)
 
 func (a *API) token(w http.ResponseWriter, r *http.Request) {
 	form, oe := parseForm(w, r)
@@ -178,7 +177,7 @@ func (a *API) token(w http.ResponseWriter, r *http.Request) {
 // tokenRequest validates the grant-specific parameters.
 func (a *API) tokenRequest(ctx context.Context, form url.Values) (identity.IssueRequest, string, *oauthError) {
 	req := identity.IssueRequest{Scope: form.Get("scope"), SessionID: form.Get("session_id")}
-	if req.Scope != "" && (len(req.Scope) > 1024 || !scopeRE.MatchString(req.Scope)) {
+	if req.Scope != "" && (len(req.Scope) > 1024 || !identity.ValidScope(req.Scope)) {
 		return req, "", &oauthError{status: http.StatusBadRequest, code: "invalid_scope", description: "scope must be space-separated printable tokens"}
 	}
 	if req.SessionID != "" && !sessionIDRE.MatchString(req.SessionID) {

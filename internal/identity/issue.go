@@ -144,7 +144,7 @@ func (r IssueRequest) validate() error {
 	if r.TTL < 0 {
 		return warden.Errorf(warden.EInvalid, "token lifetime must be positive")
 	}
-	if len(r.Scope) > maxScopeLen || !validScope(r.Scope) {
+	if len(r.Scope) > maxScopeLen || !ValidScope(r.Scope) {
 		return warden.Errorf(warden.EInvalid, "invalid scope: use space-separated printable ASCII tokens without quotes or backslashes")
 	}
 	if r.SessionID != "" && !warden.ValidSessionID(r.SessionID) {
@@ -159,8 +159,9 @@ func (r IssueRequest) validate() error {
 	return nil
 }
 
-// validScope follows RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
-func validScope(scope string) bool {
+// ValidScope reports whether scope is empty or space-separated scope tokens as RFC 6749
+// section 3.3 defines them: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+func ValidScope(scope string) bool {
 	if scope == "" {
 		return true
 	}

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/identity"
 )
 
 // RegisterError is an RFC 7591 §3.2.2 error.
@@ -91,7 +92,7 @@ func parseRegistration(body []byte) (*Registration, *RegisterError) {
 	if utf8.RuneCountInString(reg.ClientName) > maxClientName || safe(reg.ClientName) != reg.ClientName {
 		return nil, invalidMetadata("client_name must be at most 100 printable characters")
 	}
-	if reg.Scope != "" && (len(reg.Scope) > maxScope || !scopeRE.MatchString(reg.Scope)) {
+	if reg.Scope != "" && (len(reg.Scope) > maxScope || !identity.ValidScope(reg.Scope)) {
 		return nil, invalidMetadata("scope must be space-separated printable tokens")
 	}
 	return &reg, nil

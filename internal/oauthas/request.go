@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/identity"
 )
 
 // Limits on what a client may send.
@@ -46,7 +47,6 @@ func (e *redirectError) Error() string { return e.code + ": " + e.description }
 var (
 	challengeRE = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)       // base64url of SHA-256, unpadded
 	verifierRE  = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`) // RFC 7636 §4.1
-	scopeRE     = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$`)
 	schemeRE    = regexp.MustCompile(`^[a-z][a-z0-9+.-]*$`)
 )
 
@@ -109,7 +109,7 @@ func parseAuthorize(q url.Values, lookup func(id string) *warden.OAuthClient, va
 		return r, c, &redirectError{"invalid_target", "resource must be this server's /mcp or /mcp/<tool>"}
 	}
 	r.Scope = q.Get("scope")
-	if r.Scope != "" && (len(r.Scope) > maxScope || !scopeRE.MatchString(r.Scope)) {
+	if r.Scope != "" && (len(r.Scope) > maxScope || !identity.ValidScope(r.Scope)) {
 		return r, c, &redirectError{"invalid_scope", "scope must be space-separated printable tokens"}
 	}
 	return r, c, nil

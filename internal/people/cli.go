@@ -12,6 +12,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
+	"github.com/wardenhq/warden/internal/identity"
 )
 
 // deviceFlow is a device code's state: waiting, or confirmed by a person in a browser.
@@ -78,10 +79,10 @@ func (s *Service) StartDevice(ctx context.Context) (*apitype.DeviceCode, error) 
 		}
 	}
 	user := string(b[:4]) + "-" + string(b[4:])
-	if err := s.createFlow(ctx, flowDevice, device, deviceTTL, deviceFlow{UserCodeHash: hashSecret(normalUserCode(user)), Status: "pending"}); err != nil {
+	if err := s.createFlow(ctx, flowDevice, device, deviceTTL, deviceFlow{UserCodeHash: identity.HashSecret(normalUserCode(user)), Status: "pending"}); err != nil {
 		return nil, err
 	}
-	if err := s.createFlow(ctx, flowUserCode, normalUserCode(user), deviceTTL, userCodeFlow{DeviceHash: hashSecret(device)}); err != nil {
+	if err := s.createFlow(ctx, flowUserCode, normalUserCode(user), deviceTTL, userCodeFlow{DeviceHash: identity.HashSecret(device)}); err != nil {
 		return nil, err
 	}
 	verify := s.opt.PublicURL + "/login/device"
@@ -108,7 +109,7 @@ func (s *Service) PollDevice(ctx context.Context, r *http.Request, req apitype.D
 	case "pending":
 		return &apitype.DeviceToken{Status: "pending", Interval: int(DevicePollInterval.Seconds())}, nil
 	case "denied":
-		_, _ = s.opt.Store.TakeSignInFlow(ctx, hashSecret(req.DeviceCode), flowDevice, s.opt.Clock.Now())
+		_, _ = s.opt.Store.TakeSignInFlow(ctx, identity.HashSecret(req.DeviceCode), flowDevice, s.opt.Clock.Now())
 		return nil, warden.Errorf(warden.EForbidden, "the sign-in was refused in the browser")
 	}
 	// Approved: whoever takes the step gets the session, once.

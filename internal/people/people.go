@@ -6,7 +6,6 @@ package people
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/clock"
+	"github.com/wardenhq/warden/internal/identity"
 )
 
 // SessionPrefix starts every session token, so that a bearer token tells which kind it is
@@ -172,7 +172,7 @@ func (s *Service) session(ctx context.Context, token, kind string) (*warden.Pers
 	if !strings.HasPrefix(token, SessionPrefix) || len(token) > 128 {
 		return nil, warden.Errorf(warden.EUnauthenticated, "not a warden session token")
 	}
-	ps, err := s.opt.Store.PersonSessionByHash(ctx, hashSecret(token))
+	ps, err := s.opt.Store.PersonSessionByHash(ctx, identity.HashSecret(token))
 	if warden.ErrorCode(err) == warden.ENotFound {
 		return nil, warden.Errorf(warden.EUnauthenticated, "unknown or ended session: sign in again (warden login)")
 	}
@@ -214,7 +214,7 @@ func (s *Service) newSession(ctx context.Context, p *warden.Principal, kind, via
 	if kind == warden.SessionCLI {
 		ttl = s.opt.CLITTL
 	}
-	ps := &warden.PersonSession{Hash: hashSecret(token), Kind: kind, Name: p.Name, Email: p.Email, Role: p.Role, Via: via,
+	ps := &warden.PersonSession{Hash: identity.HashSecret(token), Kind: kind, Name: p.Name, Email: p.Email, Role: p.Role, Via: via,
 		CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	if err := s.opt.Store.CreatePersonSession(ctx, ps); err != nil {
 		return "", nil, err
@@ -227,7 +227,7 @@ func (s *Service) logout(ctx context.Context, r *http.Request, token string) err
 	if !strings.HasPrefix(token, SessionPrefix) || len(token) > 128 {
 		return warden.Errorf(warden.EUnauthenticated, "not a warden session token")
 	}
-	h := hashSecret(token)
+	h := identity.HashSecret(token)
 	ps, err := s.opt.Store.PersonSessionByHash(ctx, h)
 	if warden.ErrorCode(err) == warden.ENotFound {
 		return warden.Errorf(warden.EUnauthenticated, "unknown session")
@@ -276,12 +276,12 @@ func (s *Service) createFlow(ctx context.Context, kind, secret string, ttl time.
 		return err
 	}
 	now := s.opt.Clock.Now()
-	return s.opt.Store.CreateSignInFlow(ctx, &warden.SignInFlow{Hash: hashSecret(secret), Kind: kind, Data: b, ExpiresAt: now.Add(ttl)}, now)
+	return s.opt.Store.CreateSignInFlow(ctx, &warden.SignInFlow{Hash: identity.HashSecret(secret), Kind: kind, Data: b, ExpiresAt: now.Add(ttl)}, now)
 }
 
 // takeFlow takes the step named by secret and decodes it into v.
 func (s *Service) takeFlow(ctx context.Context, kind, secret string, v any) error {
-	f, err := s.opt.Store.TakeSignInFlow(ctx, hashSecret(secret), kind, s.opt.Clock.Now())
+	f, err := s.opt.Store.TakeSignInFlow(ctx, identity.HashSecret(secret), kind, s.opt.Clock.Now())
 	if err != nil {
 		return err
 	}
@@ -290,7 +290,7 @@ func (s *Service) takeFlow(ctx context.Context, kind, secret string, v any) erro
 
 // getFlow reads the step named by secret into v.
 func (s *Service) getFlow(ctx context.Context, kind, secret string, v any) error {
-	f, err := s.opt.Store.SignInFlow(ctx, hashSecret(secret), kind, s.opt.Clock.Now())
+	f, err := s.opt.Store.SignInFlow(ctx, identity.HashSecret(secret), kind, s.opt.Clock.Now())
 	if err != nil {
 		return err
 	}
@@ -321,11 +321,6 @@ func (s *Service) oauth2Config(p *oidc.Provider) *oauth2.Config {
 		RedirectURL:  s.opt.PublicURL + "/login/callback",
 		Scopes:       s.opt.OIDC.Scopes,
 	}
-}
-
-func hashSecret(s string) []byte {
-	h := sha256.Sum256([]byte(s))
-	return h[:]
 }
 
 // randomString is n random bytes, base64url without padding.
