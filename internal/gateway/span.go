@@ -55,7 +55,7 @@ type callSpan struct {
 func (r *request) startSpan() {
 	ctx := r.ctx
 	if t := r.call.Trace; t.Incoming {
-		if sc := t.spanContext(true); sc.IsValid() {
+		if sc := t.spanContext(); sc.IsValid() {
 			ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
 		}
 	}
@@ -150,8 +150,9 @@ func (s *callSpan) done(o Outcome) {
 	s.upstream = nil
 }
 
-// spanContext is t as OpenTelemetry's span context; invalid when t is not a trace context.
-func (t TraceContext) spanContext(remote bool) trace.SpanContext {
+// spanContext is t, received from the caller, as OpenTelemetry's remote span context; invalid
+// when t is not a trace context.
+func (t TraceContext) spanContext() trace.SpanContext {
 	tid, err := trace.TraceIDFromHex(t.TraceID)
 	if err != nil {
 		return trace.SpanContext{}
@@ -164,7 +165,7 @@ func (t TraceContext) spanContext(remote bool) trace.SpanContext {
 	if err != nil || len(flags) != 1 {
 		return trace.SpanContext{}
 	}
-	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.TraceFlags(flags[0]), Remote: remote})
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.TraceFlags(flags[0]), Remote: true})
 }
 
 // traceContextOf is a span's context as warden's TraceContext.

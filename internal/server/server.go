@@ -535,21 +535,22 @@ func (s *Server) Close() error {
 			metricsErr = err
 		}
 	}
-	return errors.Join(s.Audit.Close(), s.auditSinks.Close(), closeFleet(s.Fleet), s.Store.Close(), metricsErr, s.closeTracing())
+	err := errors.Join(s.Audit.Close(), s.auditSinks.Close(), closeFleet(s.Fleet), s.Store.Close(), metricsErr)
+	s.closeTracing()
+	return err
 }
 
 // closeTracing exports the spans still held, for at most a few seconds: a collector that is
 // down does not hold up the server's exit.
-func (s *Server) closeTracing() error {
+func (s *Server) closeTracing() {
 	if s.Tracing == nil {
-		return nil
+		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.Tracing.Shutdown(ctx); err != nil {
 		s.log.Warn("exporting the last spans failed", "err", err)
 	}
-	return nil
 }
 
 // budgetAdapter lets the gateway consume budgets in its own terms.
