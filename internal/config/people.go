@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/loopback"
 )
 
 // People configures how people sign in (internal/people; docs/people.md): single sign-on through
@@ -65,8 +66,8 @@ func (p *People) validate() error {
 	o := p.OIDC
 	u, err := url.Parse(o.Issuer)
 	if o.Issuer == "" || err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" ||
-		(u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname()))) {
-		return fmt.Errorf("people.oidc.issuer %q: want an https URL (http only on 127.0.0.1 or localhost)", o.Issuer)
+		(u.Scheme != "https" && !(u.Scheme == "http" && loopback.Host(u.Hostname()))) {
+		return fmt.Errorf("people.oidc.issuer %q: want an https URL (http only on localhost or a loopback address)", o.Issuer)
 	}
 	if o.ClientID == "" {
 		return errors.New("people.oidc.client_id is required")
@@ -140,5 +141,3 @@ func (o *PeopleOIDC) Secret(getenv func(string) string) (string, error) {
 	}
 	return o.ClientSecret, nil
 }
-
-func isLoopbackHost(h string) bool { return h == "localhost" || h == "127.0.0.1" || h == "::1" }
