@@ -35,6 +35,7 @@ func TestDecide(t *testing.T) {
 	onBehalfOf := func(r *warden.Request, who string) *warden.Request { r.OnBehalfOf = who; return r }
 	bodyUninspected := func(r *warden.Request) *warden.Request { r.BodyUninspected = true; return r }
 
+	const limit = `@id("l") permit(principal, action, resource) when { context.num.amount.lessThan(decimal("100.0")) };`
 	const grant = `@id("g") permit(principal == Agent::"triage-bot", action in Action::"github", resource in Tool::"github");`
 
 	tests := []struct {
@@ -101,6 +102,19 @@ func TestDecide(t *testing.T) {
 		{"args null in array refused", `@id("a") permit(principal, action, resource);`,
 			withArgs(req("a", "everything:echo"), `{"list": [null]}`),
 			want{warden.EffectDeny, warden.ReasonInvalidRequest, nil, "null inside an array"}},
+
+		{"num: an integer is a decimal", limit, withArgs(req("a", "everything:echo"), `{"amount": 4}`), allow("l")},
+		{"num: an integral float is a decimal", limit, withArgs(req("a", "everything:echo"), `{"amount": 4.0}`), allow("l")},
+		{"num: a fraction is a decimal", limit, withArgs(req("a", "everything:echo"), `{"amount": 98.7}`), allow("l")},
+		{"num: over the limit", limit, withArgs(req("a", "everything:echo"), `{"amount": 100}`), noMatch},
+		{"num: nested records and sets", `@id("n") permit(principal, action, resource) when { context.num.body.amount.greaterThan(decimal("99.5")) && context.num.body.split.contains(decimal("0.5")) && !(context.num.body has to) && !(context.num has ids) };`,
+			withArgs(req("a", "everything:echo"), `{"body": {"amount": 100, "split": [0.5, 1], "to": "x"}, "ids": [1, "two"]}`), allow("n")},
+		{"num: a string amount fails a forbid closed", `@id("p") permit(principal, action, resource); @id("f") forbid(principal, action, resource) when { context.args has amount && context.num.amount.greaterThan(decimal("1000.0")) };`,
+			withArgs(req("a", "everything:echo"), `{"amount": "5000"}`), want{warden.EffectDeny, warden.ReasonPolicyError, []string{"f"}, ""}},
+		{"num: an integer beyond decimal's range is left out", `@id("n") permit(principal, action, resource) when { context.args.n == 1000000000000000 && !(context.num has n) && context.num.m == decimal("922337203685477.0") };`,
+			withArgs(req("a", "everything:echo"), `{"n": 1000000000000000, "m": 922337203685477}`), allow("n")},
+		{"num: no numbers", `@id("n") permit(principal, action, resource) when { !(context.num has q) };`,
+			withArgs(req("a", "everything:echo"), `{"q": "x"}`), allow("n")},
 
 		{"risk", `@id("r") forbid(principal, action, resource) when { context.risk_level >= 4 }; @id("p") permit(principal, action, resource);`,
 			req("a", "shell:exec"), want{warden.EffectDeny, warden.ReasonForbidden, []string{"r"}, ""}},

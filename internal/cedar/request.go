@@ -175,6 +175,7 @@ func (e *Engine) translate(r *warden.Request) (cedar.Request, *requestEntities, 
 	}
 	ctx := types.NewRecord(types.RecordMap{
 		ctxArgs:          args,
+		ctxNum:           numRecord(args),
 		ctxRisk:          rv[0],
 		ctxRiskLevel:     rv[1],
 		ctxTool:          te.toolName,

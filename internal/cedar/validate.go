@@ -234,8 +234,27 @@ func (c *checker) node(n xast.IsNode) bool {
 		c.tags(n.Left)
 	case xast.NodeTypeHasTag:
 		c.tags(n.Left)
+	case xast.NodeTypeExtensionCall:
+		c.decimalLiteral(n)
 	}
 	return true
+}
+
+// decimalLiteral checks decimal("...") of a literal, which Cedar parses only at evaluation:
+// decimal("100") — no point — would fail on every call, as a limit that denies everything.
+func (c *checker) decimalLiteral(n xast.NodeTypeExtensionCall) {
+	if n.Name != "decimal" || len(n.Args) != 1 {
+		return
+	}
+	lit, ok := n.Args[0].(xast.NodeValue)
+	if !ok {
+		return
+	}
+	if s, ok := lit.Value.(types.String); ok {
+		if _, err := types.ParseDecimal(string(s)); err != nil {
+			c.addf("decimal(%q) is not a decimal: write a point and 1 to 4 digits after it, as decimal(\"100.0\"), within ±922337203685477.5807", s)
+		}
+	}
 }
 
 func (c *checker) value(v types.Value) {

@@ -1,0 +1,83 @@
+package server_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/wardenhq/warden"
+)
+
+// payDoc declares the agent pay-bot and the decision-only tool bank: the decision API never
+// dials it.
+const payDoc = `
+agents:
+  - name: pay-bot
+    owner: bob@example.com
+    purpose: Pay the bills
+tools:
+  - name: bank
+    mcp: https://bank.invalid/mcp
+    risk: low
+`
+
+// authoringServer starts a server with payDoc and policies applied, and returns it with the
+// headers of a pay-bot call to the decision API.
+func authoringServer(t *testing.T, policies string) (*instance, map[string]string) {
+	t.Helper()
+	in := start(t, t.TempDir(), nil)
+	plan := applyFlow(t, in, payDoc, policies)
+	cred := plan.Credentials["pay-bot"]
+	return in, map[string]string{"Authorization": "Bearer " + in.mustToken(cred.ClientID, cred.ClientSecret), "Content-Type": "application/json"}
+}
+
+// authorize asks the decision API and returns its answer, which must be a 200.
+func authorize(t *testing.T, in *instance, auth map[string]string, body string) map[string]any {
+	t.Helper()
+	r := in.do("POST", "/v1/authorize", auth, body)
+	if r.status != 200 {
+		t.Fatalf("authorize %s: %d %s", body, r.status, r.body)
+	}
+	return r.json(t)
+}
+
+// TestAmountLimit: an amount limit written once against context.num holds for an amount sent as
+// an integer, an integral fraction and a fraction — through warden policy test and the decision
+// API — and an amount that is not a number is refused by a forbid that cannot evaluate.
+func TestAmountLimit(t *testing.T) {
+	t.Parallel()
+	in, auth := authoringServer(t, `
+@id("pay-under-100")
+permit(principal == Agent::"pay-bot", action == Action::"bank:pay", resource)
+when { context.num.amount.lessThan(decimal("100.0")) };
+
+@id("no-huge-payments")
+forbid(principal, action == Action::"bank:pay", resource)
+when { context.args has amount && context.num.amount.greaterThan(decimal("10000.0")) };
+`)
+	cases := writeFile(t, t.TempDir(), "cases.yaml", `
+- {name: integer, agent: pay-bot, tool: bank, action: pay, arguments: {amount: 4}, expect: allow}
+- {name: integral fraction, agent: pay-bot, tool: bank, action: pay, arguments: {amount: 4.0}, expect: allow}
+- {name: fraction, agent: pay-bot, tool: bank, action: pay, arguments: {amount: 98.7}, expect: allow}
+- {name: at the limit, agent: pay-bot, tool: bank, action: pay, arguments: {amount: 100}, expect: deny}
+- {name: a string, agent: pay-bot, tool: bank, action: pay, arguments: {amount: "50"}, expect: deny}
+`)
+	if out, err := in.cli(in.admin, "policy", "test", cases); err != nil || !strings.Contains(out, "5 passed, 0 failed") {
+		t.Fatalf("policy test: %v\n%s", err, out)
+	}
+	for _, tc := range []struct{ amount, effect, reason string }{
+		{"4", warden.EffectAllow, warden.ReasonPolicyAllow},
+		{"4.0", warden.EffectAllow, warden.ReasonPolicyAllow},
+		{"98.7", warden.EffectAllow, warden.ReasonPolicyAllow},
+		{"99.9999", warden.EffectAllow, warden.ReasonPolicyAllow},
+		{"100", warden.EffectDeny, warden.ReasonNoMatchingPolicy},
+		{"1e2", warden.EffectDeny, warden.ReasonNoMatchingPolicy},
+		{"100.5", warden.EffectDeny, warden.ReasonNoMatchingPolicy},
+		{`"50"`, warden.EffectDeny, warden.ReasonPolicyError},
+		{"99.12345", warden.EffectDeny, warden.ReasonInvalidRequest},
+	} {
+		d := authorize(t, in, auth, `{"tool":"bank","action":"pay","arguments":{"amount":`+tc.amount+`}}`)
+		if d["effect"] != tc.effect || d["reason"] != tc.reason {
+			t.Errorf("amount %s: %v", tc.amount, d)
+		}
+	}
+}
