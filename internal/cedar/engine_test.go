@@ -162,8 +162,8 @@ func TestDecide(t *testing.T) {
 
 		{"error in permit fails closed", `@id("e") permit(principal, action, resource) when { context.args.path like "/tmp/*" };`,
 			req("a", "everything:echo"), want{warden.EffectDeny, warden.ReasonPolicyError, []string{"e"}, "policy e:"}},
-		{"error beats a clean permit", `@id("e") permit(principal, action, resource) when { context.args.n > 1 }; @id("p") permit(principal, action, resource);`,
-			withArgs(req("a", "everything:echo"), `{"n": "one"}`), want{warden.EffectDeny, warden.ReasonPolicyError, []string{"e"}, ""}},
+		{"an erroring permit does not apply", `@id("e") permit(principal, action, resource) when { context.args.n > 1 }; @id("p") permit(principal, action, resource);`,
+			withArgs(req("a", "everything:echo"), `{"n": "one"}`), allow("p")},
 		{"error in forbid fails closed", `@id("e") forbid(principal, action, resource) when { context.args.size > 100 }; @id("p") permit(principal, action, resource);`,
 			req("a", "everything:echo"), want{warden.EffectDeny, warden.ReasonPolicyError, []string{"e"}, ""}},
 		{"forbid reported over error", `@id("e") permit(principal, action, resource) when { context.args.n > 1 }; @id("f") forbid(principal, action, resource);`,
@@ -201,6 +201,61 @@ func TestDecide(t *testing.T) {
 			}
 			if d.PolicyVersion != 7 {
 				t.Errorf("PolicyVersion = %d, want 7", d.PolicyVersion)
+			}
+		})
+	}
+}
+
+// TestDecideErrors: a permit that fails to evaluate does not apply, as in Cedar; a forbid or a
+// permit that asks for approval that fails denies; every failure is in Decision.Errors.
+func TestDecideErrors(t *testing.T) {
+	const (
+		failingPermit   = `@id("e") permit(principal, action, resource) when { context.args.n > 1 };`
+		failingForbid   = `@id("f") forbid(principal, action, resource) when { context.args.n > 1 };`
+		failingApproval = `@id("ap") @approval("required") permit(principal, action, resource) when { context.args.n > 1 };`
+		failingWaiver   = `@id("w") @approval("waived") permit(principal, action, resource) when { context.args.n > 1 };`
+		plain           = `@id("p") permit(principal, action, resource);`
+		forbid          = `@id("x") forbid(principal, action, resource);`
+	)
+	tests := []struct {
+		name           string
+		policy         string
+		action         string
+		effect, reason string
+		policies       []string
+		errors         []string
+		message        string
+	}{
+		{"a failing permit beside one that allows", failingPermit + plain, "everything:echo", warden.EffectAllow, warden.ReasonPolicyAllow, []string{"p"}, []string{"e"}, "allowed by policy p"},
+		{"a failing permit alone", failingPermit, "everything:echo", warden.EffectDeny, warden.ReasonPolicyError, []string{"e"}, []string{"e"}, "no policy permits this request, and a permit could not be evaluated for it: policy e: "},
+		{"a failing forbid denies", failingForbid + plain, "everything:echo", warden.EffectDeny, warden.ReasonPolicyError, []string{"f"}, []string{"f"}, "denied because a policy could not be evaluated for this request: policy f: "},
+		{"a failing approval denies", failingApproval + plain, "everything:echo", warden.EffectDeny, warden.ReasonPolicyError, []string{"ap"}, []string{"ap"}, "policy ap: "},
+		{"a failing waiver waives nothing", failingWaiver + plain, "shell:exec", warden.EffectAllow, warden.ReasonPolicyAllow, []string{"p"}, []string{"w"}, ""},
+		{"a matching forbid is reported over errors", failingPermit + failingForbid + forbid + plain, "everything:echo", warden.EffectDeny, warden.ReasonForbidden, []string{"x"}, []string{"e", "f"}, ""},
+		{"no errors, none recorded", plain, "everything:echo", warden.EffectAllow, warden.ReasonPolicyAllow, []string{"p"}, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := mustCompile(t, map[string]string{"main.cedar": tt.policy})
+			r := req("a", tt.action)
+			r.Arguments = map[string]any{"n": "one"}
+			d := e.Decide(r)
+			var errs []string
+			for _, pe := range d.Errors {
+				if pe.Message == "" {
+					t.Errorf("error of %s has no message", pe.Policy)
+				}
+				errs = append(errs, pe.Policy)
+			}
+			if d.Effect != tt.effect || d.Reason != tt.reason || !slices.Equal(d.Policies, tt.policies) || !slices.Equal(errs, tt.errors) {
+				t.Errorf("Decide = %s/%s %q errors %q; want %s/%s %q errors %q\nmessage: %s", d.Effect, d.Reason, d.Policies, errs,
+					tt.effect, tt.reason, tt.policies, tt.errors, d.Message)
+			}
+			if !strings.Contains(d.Message, tt.message) {
+				t.Errorf("message %q does not contain %q", d.Message, tt.message)
+			}
+			if x := e.Explain(r); !slices.Equal(x.Decision.Errors, d.Errors) {
+				t.Errorf("Explain's errors %v, Decide's %v", x.Decision.Errors, d.Errors)
 			}
 		})
 	}

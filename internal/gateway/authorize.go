@@ -105,6 +105,9 @@ func (g *Pipeline) AuthorizeHandler() http.Handler {
 		// The call happens after this request ends, so the permit must outlive it.
 		p := g.Authorize(context.WithoutCancel(r.Context()), caller, call)
 		resp := AuthorizeResponse{Decision: p.Decision, Traceparent: p.Trace.Traceparent()}
+		// The agent is told the decision, not how the policy set fails to evaluate: the errors
+		// are for the policies' authors (the audit event, policy test and explain).
+		resp.Errors = nil
 		if p.RetryAfter > 0 {
 			resp.RetryAfterSeconds = int((p.RetryAfter + time.Second - 1) / time.Second)
 		}

@@ -680,6 +680,9 @@ func (g *Pipeline) fillDecision(ev *warden.AuditEvent, p *Permit, r *redact.Reda
 		Effect: p.Decision.Effect, Reason: p.Decision.Reason, Message: r.Secrets(p.Decision.Message),
 		Policies: p.Decision.Policies, PolicyVersion: p.Decision.PolicyVersion,
 	}
+	for _, pe := range p.Decision.Errors {
+		ev.Decision.Errors = append(ev.Decision.Errors, warden.PolicyError{Policy: pe.Policy, Message: r.Secrets(pe.Message)})
+	}
 }
 
 // record writes the event of a refused call. A refusal that cannot be recorded is still a

@@ -81,3 +81,71 @@ when { context.args has amount && context.num.amount.greaterThan(decimal("10000.
 		}
 	}
 }
+
+// TestPolicyErrors: a permit that fails to evaluate does not apply and another permit allows; a
+// forbid that fails denies; both are recorded in the audit event and shown by policy test and
+// explain, but not told to the agent.
+func TestPolicyErrors(t *testing.T) {
+	t.Parallel()
+	in, auth := authoringServer(t, `
+@id("pay-small")
+permit(principal == Agent::"pay-bot", action == Action::"bank:pay", resource)
+when { context.num.amount.lessThan(decimal("100.0")) };
+
+@id("pay-known-payee")
+permit(principal == Agent::"pay-bot", action == Action::"bank:pay", resource)
+when { context.args has payee && context.args.payee like "pay_*" };
+
+@id("no-huge-payments")
+forbid(principal, action == Action::"bank:pay", resource)
+when { context.args has amount && context.num.amount.greaterThan(decimal("10000.0")) };
+`)
+	r := in.do("POST", "/v1/authorize", auth, `{"tool":"bank","action":"pay","arguments":{"payee":"pay_1"}}`)
+	d := r.json(t)
+	if d["effect"] != warden.EffectAllow || d["reason"] != warden.ReasonPolicyAllow || strings.Contains(string(r.body), "pay-small") {
+		t.Fatalf("a failing permit beside one that allows: %s", r.body)
+	}
+	d = authorize(t, in, auth, `{"tool":"bank","action":"pay","arguments":{"payee":"pay_1","amount":"20000"}}`)
+	if d["effect"] != warden.EffectDeny || d["reason"] != warden.ReasonPolicyError || !strings.Contains(d["message"].(string), "no-huge-payments") {
+		t.Fatalf("a failing forbid: %v", d)
+	}
+
+	evs := in.events("type=tool.call&agent=pay-bot")
+	if len(evs) != 2 {
+		t.Fatalf("%d tool.call events", len(evs))
+	}
+	errorsOf := func(ev *warden.AuditEvent) []string {
+		var ids []string
+		for _, pe := range ev.Decision.Errors {
+			if !strings.Contains(pe.Message, "amount") {
+				t.Errorf("error of %s: %q", pe.Policy, pe.Message)
+			}
+			ids = append(ids, pe.Policy)
+		}
+		return ids
+	}
+	byEffect := map[string][]string{}
+	for _, ev := range evs {
+		byEffect[ev.Decision.Effect] = errorsOf(ev)
+	}
+	if got := strings.Join(byEffect[warden.EffectAllow], " "); got != "pay-small" {
+		t.Errorf("the allowed call's event records errors %q, want pay-small", got)
+	}
+	if got := strings.Join(byEffect[warden.EffectDeny], " "); got != "pay-small no-huge-payments" {
+		t.Errorf("the denied call's event records errors %q, want pay-small no-huge-payments", got)
+	}
+
+	cases := writeFile(t, t.TempDir(), "cases.yaml", `
+- {name: a known payee, agent: pay-bot, tool: bank, action: pay, arguments: {payee: pay_1}, expect: allow}
+`)
+	out, err := in.cli(in.admin, "policy", "test", cases)
+	if err != nil || !strings.Contains(out, "ok    a known payee: allow\n      policy error: pay-small: ") {
+		t.Fatalf("policy test: %v\n%s", err, out)
+	}
+	out, err = in.cli(in.admin, "policy", "explain", "--agent", "pay-bot", "--tool", "bank", "--action", "pay", "--args", `{"payee": "pay_1", "amount": "20000"}`)
+	for _, want := range []string{"deny (policy_error)", "policy error: pay-small: ", "policy error: no-huge-payments: ", "permit  pay-known-payee (flow.cedar:6) matched"} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Fatalf("explain lacks %q: %v\n%s", want, err, out)
+		}
+	}
+}
