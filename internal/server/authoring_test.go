@@ -3,8 +3,10 @@ package server_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/config"
 )
 
 // payDoc declares the agent pay-bot and the decision-only tool bank: the decision API never
@@ -207,5 +209,71 @@ forbid(principal, action == Action::"bank:pay", resource) when { context.session
 	}
 	if got := decide(pay, "conv-"+strings.Repeat("s", 123)); got != warden.EffectAllow {
 		t.Errorf("a 128-character session: %s", got)
+	}
+}
+
+// TestDecisionAPIHoldZero: "hold": 0 answers a call that needs a person at once — pending, with
+// the approval request's id — leaves the request pending for a person, and the same call sent
+// once it is approved goes ahead; any other hold is refused.
+func TestDecisionAPIHoldZero(t *testing.T) {
+	t.Parallel()
+	in := start(t, t.TempDir(), func(c *config.Config) { c.Approvals.Hold = config.Duration(time.Minute) })
+	plan := applyFlow(t, in, payDoc, `
+@id("pay-with-a-person")
+@approval("required")
+permit(principal == Agent::"pay-bot", action == Action::"bank:pay", resource);
+`)
+	cred := plan.Credentials["pay-bot"]
+	auth := map[string]string{"Authorization": "Bearer " + in.mustToken(cred.ClientID, cred.ClientSecret), "Content-Type": "application/json"}
+	const call = `{"tool":"bank","action":"pay","arguments":{"amount":5000}%s}`
+	// The answer must come well before the server's minute of hold.
+	quick := func(body string) map[string]any {
+		t.Helper()
+		answer := make(chan response, 1)
+		go func() { answer <- in.do("POST", "/v1/authorize", auth, body) }()
+		select {
+		case r := <-answer:
+			if r.status != 200 {
+				t.Fatalf("authorize %s: %d %s", body, r.status, r.body)
+			}
+			return r.json(t)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("authorize %s held the call", body)
+		}
+		return nil
+	}
+	first := quick(strings.Replace(call, "%s", `,"hold":0`, 1))
+	id, _ := first["approval_id"].(string)
+	if first["effect"] != warden.EffectApprovalRequired || first["reason"] != warden.ReasonApprovalPending || !strings.HasPrefix(id, "apr_") ||
+		!strings.Contains(first["message"].(string), id) {
+		t.Fatalf("hold 0: %v", first)
+	}
+	if again := quick(strings.Replace(call, "%s", `,"hold":0`, 1)); again["approval_id"] != id || again["reason"] != warden.ReasonApprovalPending {
+		t.Fatalf("the same call again, still pending: %v", again)
+	}
+	var a warden.Approval
+	in.cliJSON(in.admin, &a, "approvals", "show", id)
+	if a.Status != warden.ApprovalPending {
+		t.Fatalf("the request after hold 0: %s", a.Status)
+	}
+	if _, err := in.cli(in.admin, "approve", id); err != nil {
+		t.Fatal(err)
+	}
+	approved := quick(strings.Replace(call, "%s", `,"hold":0`, 1))
+	if approved["effect"] != warden.EffectApproved || approved["approval_id"] != id || approved["decision_id"] == "" {
+		t.Fatalf("the same call once approved: %v", approved)
+	}
+	if r := in.do("POST", "/v1/decisions/"+approved["decision_id"].(string)+"/outcome", auth, `{"status":"ok"}`); r.status != 204 {
+		t.Fatalf("outcome of the approved call: %d %s", r.status, r.body)
+	}
+	// The approval was used once: the next such call makes a new request.
+	next := quick(strings.Replace(call, "%s", `,"hold":0`, 1))
+	if next["reason"] != warden.ReasonApprovalPending || next["approval_id"] == id {
+		t.Fatalf("after the approval was used: %v", next)
+	}
+	for _, hold := range []string{`,"hold":5`, `,"hold":-1`, `,"hold":"0"`, `,"hold":0.5`} {
+		if r := in.do("POST", "/v1/authorize", auth, strings.Replace(call, "%s", hold, 1)); r.status != 400 {
+			t.Errorf("hold %s: %d %s", hold, r.status, r.body)
+		}
 	}
 }
