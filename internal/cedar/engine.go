@@ -48,6 +48,8 @@ type Engine struct {
 	byID     map[cedar.PolicyID]*compiledPolicy
 	index    index
 	tools    map[string]*toolEntities
+	// readsNum says some policy reads context.num; if none does, a decision does not build it.
+	readsNum bool
 }
 
 // Compile parses, validates and indexes a policy set. files maps a file name to its Cedar text;
@@ -101,6 +103,7 @@ func Compile(files map[string]string, tools []*warden.Tool, version int64) (*Eng
 	if len(problems) > 0 {
 		return nil, warden.WrapError(warden.EInvalid, problemsMessage(problems), problems)
 	}
+	e.readsNum = check.readsNum
 	return e, nil
 }
 

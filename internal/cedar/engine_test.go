@@ -430,3 +430,21 @@ func TestDecideConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestNumOnlyWhenRead: context.num costs a decision nothing unless some policy reads it.
+func TestNumOnlyWhenRead(t *testing.T) {
+	r := req("a", "everything:echo")
+	r.Arguments = map[string]any{"amount": 98.7, "count": 3.0, "body": map[string]any{"total": 5.0}}
+	allocs := func(policy string) float64 {
+		e := mustCompile(t, map[string]string{"main.cedar": policy})
+		if d := e.Decide(r); d.Effect != warden.EffectAllow {
+			t.Fatalf("%s: %+v", policy, d)
+		}
+		return testing.AllocsPerRun(100, func() { e.Decide(r) })
+	}
+	without := allocs(`@id("p") permit(principal, action, resource) when { context.args.count < 10 };`)
+	with := allocs(`@id("p") permit(principal, action, resource) when { context.num.count.lessThan(decimal("10.0")) };`)
+	if without >= with {
+		t.Errorf("a decision takes %v allocations when no policy reads context.num, %v when one does", without, with)
+	}
+}

@@ -173,9 +173,13 @@ func (e *Engine) translate(r *warden.Request) (cedar.Request, *requestEntities, 
 	if !ok {
 		rv = [2]types.Value{types.String(risk), types.Long(risk.Level())}
 	}
+	num := noNumbers
+	if e.readsNum {
+		num = numRecord(args)
+	}
 	ctx := types.NewRecord(types.RecordMap{
 		ctxArgs:          args,
-		ctxNum:           numRecord(args),
+		ctxNum:           num,
 		ctxRisk:          rv[0],
 		ctxRiskLevel:     rv[1],
 		ctxTool:          te.toolName,

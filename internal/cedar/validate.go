@@ -73,6 +73,8 @@ type checker struct {
 	// records counts, per record of the context whose attributes warden fixes (labels, session,
 	// taint), the times a condition names it and the times it reads one of its attributes.
 	records map[string]*[2]int
+	// readsNum is set once any policy reads context.num.
+	readsNum bool
 }
 
 func (c *checker) addf(format string, args ...any) {
@@ -283,6 +285,9 @@ func (c *checker) attribute(of xast.IsNode, name types.String) {
 	}
 	switch v.Name {
 	case "context":
+		if name == ctxNum {
+			c.readsNum = true
+		}
 		if !slices.Contains(contextAttrs, string(name)) {
 			c.addf("context has no attribute %q; it has %s", name, strings.Join(contextAttrs, ", "))
 		}
