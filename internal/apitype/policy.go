@@ -110,7 +110,7 @@ type Explanation struct {
 type PolicyResult struct {
 	Policy
 	Matched bool   `json:"matched"`         // scope and conditions held
-	Error   string `json:"error,omitempty"` // evaluation failed; the decision denies
+	Error   string `json:"error,omitempty"` // evaluation failed: a permit does not apply; a forbid or @approval("required") permit denies
 }
 
 // BudgetSpec declares one budget: the scope and a spec such as "rate 20/hour".
