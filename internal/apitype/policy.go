@@ -104,6 +104,9 @@ type Explanation struct {
 	// Flow is the flow facts the decision used: the action's labels and where each came from,
 	// what the session had read, which arguments were tainted and by which call's output.
 	Flow *warden.FlowFacts `json:"flow,omitempty"`
+	// Sets are the named sets the considered policies read, with the number of values of each
+	// in the policy set decided by.
+	Sets map[string]int `json:"sets,omitempty"`
 }
 
 // PolicyResult is what one policy made of a request.

@@ -11,6 +11,7 @@ import (
 
 	cedar "github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/ast"
+	"github.com/cedar-policy/cedar-go/types"
 	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
 
 	"github.com/wardenhq/warden"
@@ -32,6 +33,8 @@ type compiledPolicy struct {
 	// scope is a permit's principal and action scope alone — any resource, no conditions — for
 	// MayPermit; nil for a forbid.
 	scope *cedar.Policy
+	// sets are the names of the named sets the policy reads, for Explain.
+	sets []string
 }
 
 func (p *compiledPolicy) withSource() Policy {
@@ -50,6 +53,8 @@ type Engine struct {
 	tools    map[string]*toolEntities
 	// readsNum says some policy reads context.num; if none does, a decision does not build it.
 	readsNum bool
+	// sets are the named value sets of the policy set (SetPrefix files), as Set entities.
+	sets map[types.EntityUID]types.Entity
 }
 
 // Compile parses, validates and indexes a policy set. files maps a file name to its Cedar text;
@@ -74,9 +79,13 @@ func Compile(files map[string]string, tools []*warden.Tool, version int64) (*Eng
 	}
 
 	var problems Problems
-	check := &checker{vocab: vocab}
+	e.sets = compileSets(files, &problems)
+	check := &checker{vocab: vocab, sets: e.sets}
 	names := slices.Sorted(maps.Keys(files))
 	for _, file := range names {
+		if _, ok := SetName(file); ok {
+			continue
+		}
 		list, err := cedar.NewPolicyListFromBytes(file, []byte(files[file]))
 		if err != nil {
 			problems = append(problems, parseProblem(file, err))
@@ -95,6 +104,7 @@ func Compile(files map[string]string, tools []*warden.Tool, version int64) (*Eng
 				problems = append(problems, at)
 				continue
 			}
+			cp.sets = check.setsRead
 			e.byID[cedar.PolicyID(cp.ID)] = cp
 			e.index.add(int32(len(e.policies)), astOf(p))
 			e.policies = append(e.policies, cp)
@@ -383,6 +393,12 @@ func (e *Engine) Explain(r *warden.Request) (x Explanation) {
 	x.Considered = make([]PolicyResult, 0, len(ev.candidates))
 	for _, i := range ev.candidates {
 		p := e.policies[i]
+		for _, name := range p.sets {
+			if x.Sets == nil {
+				x.Sets = map[string]int{}
+			}
+			x.Sets[name] = setSize(e.sets[types.NewEntityUID(typeSet, types.String(name))])
+		}
 		res := PolicyResult{Policy: p.withSource()}
 		_, diag := cedar.Authorize(e.iterate([]int32{i}), ev.entities, ev.req)
 		res.Matched = len(diag.Reasons) > 0

@@ -448,3 +448,69 @@ func TestNumOnlyWhenRead(t *testing.T) {
 		t.Errorf("a decision takes %v allocations when no policy reads context.num, %v when one does", without, with)
 	}
 }
+
+// TestSets: a named set is the entity Set::"<name>" whose values a policy reads; explain names
+// the sets the considered policies read.
+func TestSets(t *testing.T) {
+	e := mustCompile(t, map[string]string{
+		"main.cedar": `@id("payees") permit(principal, action, resource) when {
+			context.args has to && Set::"payees".values.contains(context.args.to) ||
+			context.args has cc && Set::"payees".values.containsAll(context.args.cc) };`,
+		SetPrefix + "payees": `["linda@acme.example", "ap@supplier.example"]`,
+		SetPrefix + "unused": `[]`,
+	})
+	for _, tc := range []struct {
+		args   map[string]any
+		effect string
+	}{
+		{map[string]any{"to": "linda@acme.example"}, warden.EffectAllow},
+		{map[string]any{"to": "mallory@evil.example"}, warden.EffectDeny},
+		{map[string]any{"cc": []any{"linda@acme.example", "ap@supplier.example"}}, warden.EffectAllow},
+		{map[string]any{"cc": []any{"linda@acme.example", "mallory@evil.example"}}, warden.EffectDeny},
+	} {
+		r := req("a", "everything:echo")
+		r.Arguments = tc.args
+		if d := e.Decide(r); d.Effect != tc.effect {
+			t.Errorf("%v: %+v", tc.args, d)
+		}
+	}
+	r := req("a", "everything:echo")
+	r.Arguments = map[string]any{"to": "linda@acme.example"}
+	if x := e.Explain(r); len(x.Sets) != 1 || x.Sets["payees"] != 2 {
+		t.Errorf("explain's sets: %v", x.Sets)
+	}
+}
+
+func TestSetProblems(t *testing.T) {
+	const reads = `@id("p") permit(principal, action, resource) when { Set::"payees".values.contains("x") };`
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{"unknown set", map[string]string{"main.cedar": reads}, `unknown set Set::"payees": apply it first`},
+		{"another attribute", map[string]string{"main.cedar": `@id("p") permit(principal, action, resource) when { Set::"payees".members.contains("x") };`, SetPrefix + "payees": `["x"]`},
+			`a Set has one attribute, values: Set::"payees".values, not Set::"payees".members`},
+		{"not JSON", map[string]string{SetPrefix + "payees": `a@x`}, "a set is a JSON array of strings"},
+		{"not strings", map[string]string{SetPrefix + "payees": `["a", 1]`}, "a set is a JSON array of strings"},
+		{"null", map[string]string{SetPrefix + "payees": `null`}, "a set is a JSON array of strings"},
+		{"two arrays", map[string]string{SetPrefix + "payees": `["a"] ["b"]`}, "nothing after it"},
+		{"empty value", map[string]string{SetPrefix + "payees": `["a", ""]`}, "value 2: each value is 1 to 1024 bytes"},
+		{"long value", map[string]string{SetPrefix + "payees": `["` + strings.Repeat("a", MaxSetValueLen+1) + `"]`}, "value 1: each value is 1 to 1024 bytes"},
+		{"control character", map[string]string{SetPrefix + "payees": `["a", "b\u001b[31m"]`}, "value 2: each value is 1 to 1024 bytes of UTF-8 text without control characters"},
+		{"too large", map[string]string{SetPrefix + "payees": `["` + strings.Repeat("a", MaxSetBytes) + `"]`}, "a set is at most"},
+		{"bad name", map[string]string{SetPrefix + "Payees": `["a"]`}, `invalid set name "Payees"`},
+		{"in a scope", map[string]string{"main.cedar": `@id("p") permit(principal in Set::"payees", action, resource);`, SetPrefix + "payees": `["x"]`}, "principal is always Agent, never Set"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps := compileProblems(t, tc.files)
+			if !strings.Contains(ps.Error(), tc.want) {
+				t.Errorf("problems %v; want %q", ps, tc.want)
+			}
+		})
+	}
+	values, err := ParseSet(`["b", "a", "b"]`)
+	if err != nil || !slices.Equal(values, []string{"a", "b"}) || SetText([]string{"b", "a", "b"}) != `["a","b"]` || SetText(nil) != `[]` {
+		t.Errorf("ParseSet: %v %v; SetText %s", values, err, SetText([]string{"b", "a", "b"}))
+	}
+}

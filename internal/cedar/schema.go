@@ -212,6 +212,11 @@ entity Tool;
 // A resource a call names, such as "repo:acme/web"; it is in the tool that reaches it.
 entity Resource in [Tool];
 
+// A named value set (warden set apply NAME FILE): Set::"payees".values.contains(context.args.to).
+entity Set {
+  values: Set<String>,
+};
+
 // context.args, the call's arguments, is left out: its shape depends on the tool and action and
 // Cedar schemas have no open record type. Objects are records, arrays sets, integers Long,
 // fractions decimal. So is context.num: every number of context.args as a decimal, at the same

@@ -75,6 +75,9 @@ type checker struct {
 	records map[string]*[2]int
 	// readsNum is set once any policy reads context.num.
 	readsNum bool
+	// sets are the policy set's named sets; setsRead the ones the current policy names.
+	sets     map[types.EntityUID]types.Entity
+	setsRead []string
 }
 
 func (c *checker) addf(format string, args ...any) {
@@ -83,6 +86,7 @@ func (c *checker) addf(format string, args ...any) {
 
 func (c *checker) policy(p *xast.Policy) []string {
 	c.problems = nil
+	c.setsRead = nil
 	c.annotations(p)
 	c.principalScope(p.Principal)
 	c.actionScope(p.Action)
@@ -177,10 +181,10 @@ func (c *checker) scopeType(variable string, t types.EntityType, want ...types.E
 // entityType reports whether t is a type of warden's vocabulary, noting a problem if not.
 func (c *checker) entityType(t types.EntityType) bool {
 	switch t {
-	case typeAgent, typeTool, typeResource, typeAction:
+	case typeAgent, typeTool, typeResource, typeAction, typeSet:
 		return true
 	}
-	c.addf("unknown entity type %s: warden's policies name Agent, Tool, Resource and Action", t)
+	c.addf("unknown entity type %s: warden's policies name Agent, Tool, Resource, Action and Set", t)
 	return false
 }
 
@@ -212,6 +216,14 @@ func (c *checker) entity(uid types.EntityUID) bool {
 		if msg := c.vocab.actionProblem(id); msg != "" {
 			c.addf("%s", msg)
 			return false
+		}
+	case typeSet:
+		if _, ok := c.sets[uid]; !ok {
+			c.addf("unknown set %s: apply it first (warden set apply %s FILE)", uid, id)
+			return false
+		}
+		if !slices.Contains(c.setsRead, id) {
+			c.setsRead = append(c.setsRead, id)
 		}
 	}
 	return true
@@ -278,6 +290,11 @@ func (c *checker) value(v types.Value) {
 // does not exist is an evaluation error, which denies; `has` on one is always false. Either way
 // the author meant something else.
 func (c *checker) attribute(of xast.IsNode, name types.String) {
+	if lit, ok := of.(xast.NodeValue); ok {
+		if uid, ok := lit.Value.(types.EntityUID); ok && uid.Type == typeSet && name != attrValues {
+			c.addf("a Set has one attribute, values: %s.values, not %s.%s", uid, uid, name)
+		}
+	}
 	v, ok := of.(xast.NodeTypeVariable)
 	if !ok {
 		c.recordAttribute(of, name)

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -308,6 +310,9 @@ func explain(w io.Writer, indent string, x apitype.Explanation) {
 		fmt.Fprintf(w, "%sdetermined by: %s\n", indent, strings.Join(x.Decision.Policies, ", "))
 	}
 	policyErrors(w, indent, x.Decision.Errors)
+	for _, name := range slices.Sorted(maps.Keys(x.Sets)) {
+		fmt.Fprintf(w, "%sset %s: %d values\n", indent, name, x.Sets[name])
+	}
 	for _, p := range x.Considered {
 		state := "did not match"
 		switch {

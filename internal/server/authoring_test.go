@@ -1,12 +1,17 @@
 package server_test
 
 import (
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/admin"
+	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/config"
+	"github.com/wardenhq/warden/internal/httpapi"
 )
 
 // payDoc declares the agent pay-bot and the decision-only tool bank: the decision API never
@@ -276,4 +281,111 @@ permit(principal == Agent::"pay-bot", action == Action::"bank:pay", resource);
 			t.Errorf("hold %s: %d %s", hold, r.status, r.body)
 		}
 	}
+}
+
+// TestNamedSets: a named set declared in warden.yaml or applied with warden set apply is the
+// entity Set::"<name>" policies read; it is versioned with the policies (history, rollback),
+// kept by a policy apply, read by policy test's candidate policies, shown by explain, audited,
+// and cannot be deleted while a policy reads it.
+func TestNamedSets(t *testing.T) {
+	t.Parallel()
+	in := start(t, t.TempDir(), nil)
+	plan := in.apply(payDoc + `sets:
+  payees: [linda.green@acme.example, ap@supplier.example]
+`)
+	if !slices.ContainsFunc(plan.Changes, func(c admin.Change) bool { return c.Kind == "set" && c.Name == "payees" && c.Op == "create" }) {
+		t.Fatalf("the plan: %+v", plan.Changes)
+	}
+	dir := t.TempDir()
+	writeFile(t, dir, "payees.cedar", `
+@id("known-payees")
+permit(principal == Agent::"pay-bot", action == Action::"bank:pay", resource)
+when { context.args has to && Set::"payees".values.contains(context.args.to) };
+`)
+	if _, err := in.cli(in.admin, "policy", "apply", dir); err != nil {
+		t.Fatal(err)
+	}
+	cred := plan.Credentials["pay-bot"]
+	auth := map[string]string{"Authorization": "Bearer " + in.mustToken(cred.ClientID, cred.ClientSecret), "Content-Type": "application/json"}
+	pay := func(to string) string {
+		t.Helper()
+		return authorize(t, in, auth, `{"tool":"bank","action":"pay","arguments":{"to":"`+to+`"}}`)["effect"].(string)
+	}
+	if pay("linda.green@acme.example") != warden.EffectAllow || pay("mallory@evil.example") != warden.EffectDeny {
+		t.Fatal("the set from warden.yaml does not decide")
+	}
+	before := in.policyVersion()
+
+	file := writeFile(t, t.TempDir(), "payees.txt", "# the address book\nlinda.green@acme.example\n  ap@supplier.example  \n\nnew.supplier@example.com\n")
+	if out, err := in.cli(in.admin, "set", "apply", "payees", file); err != nil || !strings.Contains(out, "Set payees stored") {
+		t.Fatalf("set apply: %v\n%s", err, out)
+	}
+	if pay("new.supplier@example.com") != warden.EffectAllow {
+		t.Fatal("the applied set does not decide")
+	}
+	if !hasEvent(in.events("type=policy.apply"), warden.EventPolicyApply, func(ev *warden.AuditEvent) bool {
+		return strings.Contains(ev.Decision.Message, "set payees: 3 values")
+	}) {
+		t.Fatal("the set apply is not on record")
+	}
+	var sets []apitype.ValueSet
+	in.cliJSON(in.admin, &sets, "set", "list")
+	if len(sets) != 1 || sets[0].Name != "payees" || len(sets[0].Values) != 3 {
+		t.Fatalf("set list: %+v", sets)
+	}
+	if out, err := in.cli(in.admin, "set", "show", "payees"); err != nil || out != "ap@supplier.example\nlinda.green@acme.example\nnew.supplier@example.com\n" {
+		t.Fatalf("set show: %v\n%q", err, out)
+	}
+
+	// A policy apply keeps the set; candidate policies under test read it; explain names it.
+	if _, err := in.cli(in.admin, "policy", "apply", dir); err != nil {
+		t.Fatal(err)
+	}
+	cases := writeFile(t, t.TempDir(), "cases.yaml", `
+- {name: a payee, agent: pay-bot, tool: bank, action: pay, arguments: {to: ap@supplier.example}, expect: allow}
+- {name: a stranger, agent: pay-bot, tool: bank, action: pay, arguments: {to: mallory@evil.example}, expect: deny}
+`)
+	if out, err := in.cli(in.admin, "policy", "test", cases, "--policies", dir); err != nil || !strings.Contains(out, "2 passed, 0 failed") {
+		t.Fatalf("policy test: %v\n%s", err, out)
+	}
+	out, err := in.cli(in.admin, "policy", "explain", "--agent", "pay-bot", "--tool", "bank", "--action", "pay", "--args", `{"to": "ap@supplier.example"}`)
+	if err != nil || !strings.Contains(out, "set payees: 3 values") {
+		t.Fatalf("explain: %v\n%s", err, out)
+	}
+
+	// Refusals: a set a policy reads, a bad value, an unknown set.
+	if _, err := in.cli(in.admin, "set", "delete", "payees"); err == nil || !strings.Contains(err.Error(), `unknown set Set::"payees"`) {
+		t.Fatalf("deleting a set a policy reads: %v", err)
+	}
+	bad := writeFile(t, t.TempDir(), "bad.json", `["ok@example.com", "bell\u0007"]`)
+	if _, err := in.cli(in.admin, "set", "apply", "payees", bad); err == nil || !strings.Contains(err.Error(), "without control characters") {
+		t.Fatalf("a control character: %v", err)
+	}
+	if _, err := in.cli(in.admin, "set", "show", "nope"); err == nil {
+		t.Fatal("an unknown set was shown")
+	}
+	var auditor httpapi.CreatedAdminToken
+	in.cliJSON(in.admin, &auditor, "admin", "token", "create", "sec-team", "--role", "auditor")
+	if _, err := in.cli(auditor.Token, "set", "show", "payees"); err != nil {
+		t.Fatalf("an auditor reads a set: %v", err)
+	}
+	if _, err := in.cli(auditor.Token, "set", "apply", "payees", file); err == nil || !strings.Contains(err.Error(), "403") && !strings.Contains(strings.ToLower(err.Error()), "role") {
+		t.Fatalf("an auditor applied a set: %v", err)
+	}
+
+	// Versioned with the policies: rolling back to before the set apply takes its value back.
+	if _, err := in.cli(in.admin, "policy", "rollback", strconv.FormatInt(before, 10), "--reason", "undo the new supplier"); err != nil {
+		t.Fatal(err)
+	}
+	if pay("new.supplier@example.com") != warden.EffectDeny || pay("ap@supplier.example") != warden.EffectAllow {
+		t.Fatal("after the rollback")
+	}
+}
+
+// policyVersion is the version of the policy set in force.
+func (in *instance) policyVersion() int64 {
+	in.t.Helper()
+	var ps warden.PolicySet
+	in.cliJSON(in.admin, &ps, "policy", "show")
+	return ps.Version
 }
