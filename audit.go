@@ -180,6 +180,8 @@ type EventDecision struct {
 	Message       string   `json:"message,omitempty"`
 	Policies      []string `json:"policies,omitempty"`
 	PolicyVersion int64    `json:"policy_version,omitempty"`
+	// Errors are the policies that failed to evaluate, with their messages (Decision.Errors).
+	Errors []PolicyError `json:"errors,omitempty"`
 }
 
 // EventOutcome says what came of an allowed action.

@@ -187,6 +187,16 @@ type Decision struct {
 	Message       string   `json:"message,omitempty"`
 	Policies      []string `json:"policies,omitempty"` // the determining policy ids
 	PolicyVersion int64    `json:"policy_version,omitempty"`
+	// Errors are the policies that failed to evaluate for the request, whether or not they
+	// changed the outcome: a permit that fails does not apply, a forbid that fails denies.
+	Errors []PolicyError `json:"errors,omitempty"`
+}
+
+// PolicyError is a policy that failed to evaluate for a request, and why (reading a missing
+// attribute, comparing a String with a Long, overflow).
+type PolicyError struct {
+	Policy  string `json:"policy"`
+	Message string `json:"message"`
 }
 
 // ToolStore keeps registered tools.

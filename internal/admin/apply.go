@@ -72,7 +72,8 @@ type desired struct {
 	tools   map[string]*warden.Tool
 	grants  map[string]string // policy id → Cedar text
 	budgets map[string][]*warden.Budget
-	order   []string // grant ids in document order
+	order   []string          // grant ids in document order
+	sets    map[string]string // set name → its text (cedar.SetText)
 	// npm are the specs of the --npm tools, pinned before they are stored.
 	npm map[string]ToolSpec
 }
@@ -118,6 +119,17 @@ func validateDocument(doc Document) (*desired, error) {
 		}
 		d.grants[m[1]] = text
 		d.order = append(d.order, m[1])
+	}
+	d.sets = map[string]string{}
+	for name, values := range doc.Sets {
+		if err := warden.ValidateName("set", name); err != nil {
+			return nil, err
+		}
+		text := cedar.SetText(values)
+		if _, err := cedar.ParseSet(text); err != nil {
+			return nil, warden.Errorf(warden.EInvalid, "set %s: %v", name, err)
+		}
+		d.sets[name] = text
 	}
 	seen := map[string]bool{}
 	for _, bd := range doc.Budgets {
@@ -233,6 +245,21 @@ func (s *Service) Apply(ctx context.Context, p *warden.Principal, doc Document, 
 		nextFiles[grantsFile] = text
 	}
 	planGrantChanges(plan, files[grantsFile], d)
+	for _, name := range slices.Sorted(maps.Keys(d.sets)) {
+		text := d.sets[name]
+		prev, ok := files[cedar.SetPrefix+name]
+		values, _ := cedar.ParseSet(text)
+		detail := fmt.Sprintf("%d values", len(values))
+		switch {
+		case !ok:
+			planAdd(plan, "set", name, "create", detail)
+		case prev != text:
+			planAdd(plan, "set", name, "update", detail)
+		default:
+			planAdd(plan, "set", name, "unchanged", "")
+		}
+		nextFiles[cedar.SetPrefix+name] = text
+	}
 	if _, err := cedar.Compile(nextFiles, gateway.WithBuiltins(slices.Collect(maps.Values(finalTools))), version+1); err != nil {
 		return nil, err
 	}
@@ -284,7 +311,7 @@ func (s *Service) Apply(ctx context.Context, p *warden.Principal, doc Document, 
 	if err := s.pinApplied(ctx, p, plan, d); err != nil {
 		return nil, err
 	}
-	if err := s.carryOut(ctx, p, plan, d, budgetAgents, nextFiles, version, files[grantsFile] != nextFiles[grantsFile]); err != nil {
+	if err := s.carryOut(ctx, p, plan, d, budgetAgents, nextFiles, version, !maps.Equal(files, nextFiles)); err != nil {
 		return plan, err
 	}
 	if err := s.carryOutSkillGrants(ctx, p, plan); err != nil {
@@ -363,7 +390,7 @@ func planBudgetChanges(plan *Plan, current []budget.Status, want []*warden.Budge
 
 // carryOut makes the changes of a validated plan: tools, then agents, then policies, then
 // budgets, then removals — so that nothing refers to what does not exist yet.
-func (s *Service) carryOut(ctx context.Context, p *warden.Principal, plan *Plan, d *desired, budgetAgents map[string]bool, files map[string]string, version int64, grantsChanged bool) error {
+func (s *Service) carryOut(ctx context.Context, p *warden.Principal, plan *Plan, d *desired, budgetAgents map[string]bool, files map[string]string, version int64, policiesChanged bool) error {
 	now := s.now().UTC()
 	for _, c := range plan.Changes {
 		if c.Kind != "tool" {
@@ -410,7 +437,7 @@ func (s *Service) carryOut(ctx context.Context, p *warden.Principal, plan *Plan,
 			}
 		}
 	}
-	if grantsChanged {
+	if policiesChanged {
 		ps, err := s.storePolicies(ctx, p, files, version, warden.EventPolicyApply, "warden apply")
 		if err != nil {
 			return err

@@ -81,16 +81,24 @@ func checkPolicyApply(req PolicyApply) (string, error) {
 }
 
 // withGenerated returns a new set of the people's files with the generated files (ApplyPrefix)
-// of current beside them, which an upload of people's files keeps.
+// and the named sets (cedar.SetPrefix) of current beside them, which an upload of people's
+// files keeps.
 func withGenerated(files, current map[string]string) map[string]string {
 	next := make(map[string]string, len(files)+1)
 	maps.Copy(next, files)
 	for name, text := range current {
-		if strings.HasPrefix(name, ApplyPrefix) {
+		if Generated(name) {
 			next[name] = text
 		}
 	}
 	return next
+}
+
+// Generated says whether a policy file is one the server keeps rather than one people upload:
+// the grants of `warden apply` (ApplyPrefix) and the named sets (cedar.SetPrefix).
+func Generated(file string) bool {
+	_, set := cedar.SetName(file)
+	return set || strings.HasPrefix(file, ApplyPrefix)
 }
 
 // storePolicies compiles files against the tools, stores them as the next version if the
@@ -264,8 +272,15 @@ func (s *Service) engineFor(ctx context.Context, files map[string]string) (*ceda
 		if files, version, err = s.currentPolicies(ctx); err != nil {
 			return nil, err
 		}
-	} else if err := validatePolicyFiles(files); err != nil {
-		return nil, err
+	} else {
+		if err := validatePolicyFiles(files); err != nil {
+			return nil, err
+		}
+		current, _, err := s.currentPolicies(ctx)
+		if err != nil {
+			return nil, err
+		}
+		files = withSets(files, current)
 	}
 	return cedar.Compile(files, gateway.WithBuiltins(tools), version)
 }

@@ -17,6 +17,9 @@ type Document struct {
 	Tools   []ToolSpec   `json:"tools,omitempty" yaml:"tools"`
 	Grants  []GrantDecl  `json:"grants,omitempty" yaml:"grants"`
 	Budgets []BudgetDecl `json:"budgets,omitempty" yaml:"budgets"`
+	// Sets are named value sets, each a list of strings (Set::"<name>".values in policies). An
+	// apply stores the sets it declares; a set it does not declare is left as it is.
+	Sets map[string][]string `json:"sets,omitempty" yaml:"sets"`
 }
 
 // GrantDecl lets an agent take actions of a tool; it compiles to a Cedar permit.

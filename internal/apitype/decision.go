@@ -17,6 +17,10 @@ type AuthorizeRequest struct {
 	// Session names the agent's session for flow facts (context.session, context.taint): up to
 	// 128 printable ASCII characters; "" is the token's sid.
 	Session string `json:"session,omitempty"`
+	// Hold is how long, in seconds, a call that needs a person's approval waits for one before
+	// the answer: only 0 — answer at once, approval_required with the pending request's id — is
+	// accepted. Omitted: up to the server's approvals.hold.
+	Hold *int `json:"hold,omitempty"`
 }
 
 // AuthorizeResponse is the answer: the decision, which the caller must obey, and for an allow
@@ -25,6 +29,9 @@ type AuthorizeResponse struct {
 	warden.Decision
 	RetryAfterSeconds int    `json:"retry_after_seconds,omitempty"`
 	Traceparent       string `json:"traceparent,omitempty"`
+	// ApprovalID is the approval request the call waited on, when it needed a person's
+	// approval: pending, approved, rejected or expired as the decision says.
+	ApprovalID string `json:"approval_id,omitempty"`
 }
 
 // OutcomeRequest is the body of POST /v1/decisions/{id}/outcome.

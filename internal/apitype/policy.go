@@ -104,13 +104,16 @@ type Explanation struct {
 	// Flow is the flow facts the decision used: the action's labels and where each came from,
 	// what the session had read, which arguments were tainted and by which call's output.
 	Flow *warden.FlowFacts `json:"flow,omitempty"`
+	// Sets are the named sets the considered policies read, with the number of values of each
+	// in the policy set decided by.
+	Sets map[string]int `json:"sets,omitempty"`
 }
 
 // PolicyResult is what one policy made of a request.
 type PolicyResult struct {
 	Policy
 	Matched bool   `json:"matched"`         // scope and conditions held
-	Error   string `json:"error,omitempty"` // evaluation failed; the decision denies
+	Error   string `json:"error,omitempty"` // evaluation failed: a permit does not apply; a forbid or @approval("required") permit denies
 }
 
 // BudgetSpec declares one budget: the scope and a spec such as "rate 20/hour".

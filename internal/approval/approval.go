@@ -208,7 +208,7 @@ func (s *Service) Await(ctx context.Context, req *gateway.ApprovalRequest) (gate
 		case warden.ApprovalExpired:
 			return gateway.ApprovalResult{State: warden.ApprovalExpired, RequestID: a.ID}, nil
 		}
-		if final {
+		if final || req.NoWait {
 			return gateway.ApprovalResult{State: warden.ApprovalPending, RequestID: a.ID}, nil
 		}
 

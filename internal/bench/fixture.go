@@ -112,12 +112,12 @@ func (f *fixture) policyText(agents []string, policies int) string {
 	return b.String()
 }
 
-// peopleFiles are the files a person applied: the generated grants of `warden apply` are kept by
-// the server and may not be sent.
+// peopleFiles are the files a person applied: the generated grants of `warden apply` and the
+// named sets are kept by the server and may not be sent.
 func peopleFiles(ps *warden.PolicySet) map[string]string {
 	out := map[string]string{}
 	for name, text := range ps.Files {
-		if !strings.HasPrefix(name, admin.ApplyPrefix) {
+		if !admin.Generated(name) {
 			out[name] = text
 		}
 	}

@@ -247,3 +247,70 @@ func isExponent(s string) bool {
 	}
 	return warden.AllDigits(s)
 }
+
+// noNumbers is context.num of a call whose arguments hold no number.
+var noNumbers = types.NewRecord(nil)
+
+// numRecord builds context.num from context.args: every number of the arguments as a Cedar
+// decimal, at the same path, so that one comparison (.lessThan(decimal("100.0"))) holds for 4,
+// 4.0 and 98.7 alike. Cedar's < works on Longs only and .lessThan on decimals only, and a model
+// chooses freely between 100 and 100.0; context.args keeps Cedar's own reading of JSON (integers
+// are Longs), which policies written for Cedar elsewhere expect.
+//
+// A record is kept when it holds a number somewhere, a set when all its members are numbers. An
+// integer beyond decimal's range (±922337203685477) has no decimal and is left out: a policy
+// that reads it from context.num then fails to evaluate, which a forbid turns into a denial.
+func numRecord(args types.Record) types.Record {
+	rec, ok := numbersOf(args)
+	if !ok {
+		return noNumbers
+	}
+	return rec
+}
+
+func numbersOf(r types.Record) (types.Record, bool) {
+	var rm types.RecordMap
+	for k, v := range r.All() {
+		if nv, ok := numberOf(v); ok {
+			if rm == nil {
+				rm = types.RecordMap{}
+			}
+			rm[k] = nv
+		}
+	}
+	if rm == nil {
+		return types.Record{}, false
+	}
+	return types.NewRecord(rm), true
+}
+
+func numberOf(v types.Value) (types.Value, bool) {
+	switch v := v.(type) {
+	case types.Decimal:
+		return v, true
+	case types.Long:
+		d, err := types.NewDecimalFromInt(int64(v))
+		return d, err == nil
+	case types.Record:
+		return numbersOf(v)
+	case types.Set:
+		if v.Len() == 0 {
+			return nil, false
+		}
+		vs := make([]types.Value, 0, v.Len())
+		for m := range v.All() {
+			switch m.(type) {
+			case types.Decimal, types.Long:
+			default:
+				return nil, false
+			}
+			d, ok := numberOf(m)
+			if !ok {
+				return nil, false
+			}
+			vs = append(vs, d)
+		}
+		return types.NewSet(vs...), true
+	}
+	return nil, false
+}

@@ -11,6 +11,7 @@ import (
 
 	cedar "github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/ast"
+	"github.com/cedar-policy/cedar-go/types"
 	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
 
 	"github.com/wardenhq/warden"
@@ -32,6 +33,8 @@ type compiledPolicy struct {
 	// scope is a permit's principal and action scope alone — any resource, no conditions — for
 	// MayPermit; nil for a forbid.
 	scope *cedar.Policy
+	// sets are the names of the named sets the policy reads, for Explain.
+	sets []string
 }
 
 func (p *compiledPolicy) withSource() Policy {
@@ -48,6 +51,10 @@ type Engine struct {
 	byID     map[cedar.PolicyID]*compiledPolicy
 	index    index
 	tools    map[string]*toolEntities
+	// readsNum says some policy reads context.num; if none does, a decision does not build it.
+	readsNum bool
+	// sets are the named value sets of the policy set (SetPrefix files), as Set entities.
+	sets map[types.EntityUID]types.Entity
 }
 
 // Compile parses, validates and indexes a policy set. files maps a file name to its Cedar text;
@@ -72,9 +79,13 @@ func Compile(files map[string]string, tools []*warden.Tool, version int64) (*Eng
 	}
 
 	var problems Problems
-	check := &checker{vocab: vocab}
+	e.sets = compileSets(files, &problems)
+	check := &checker{vocab: vocab, sets: e.sets}
 	names := slices.Sorted(maps.Keys(files))
 	for _, file := range names {
+		if _, ok := SetName(file); ok {
+			continue
+		}
 		list, err := cedar.NewPolicyListFromBytes(file, []byte(files[file]))
 		if err != nil {
 			problems = append(problems, parseProblem(file, err))
@@ -93,6 +104,7 @@ func Compile(files map[string]string, tools []*warden.Tool, version int64) (*Eng
 				problems = append(problems, at)
 				continue
 			}
+			cp.sets = check.setsRead
 			e.byID[cedar.PolicyID(cp.ID)] = cp
 			e.index.add(int32(len(e.policies)), astOf(p))
 			e.policies = append(e.policies, cp)
@@ -101,6 +113,7 @@ func Compile(files map[string]string, tools []*warden.Tool, version int64) (*Eng
 	if len(problems) > 0 {
 		return nil, warden.WrapError(warden.EInvalid, problemsMessage(problems), problems)
 	}
+	e.readsNum = check.readsNum
 	return e, nil
 }
 
@@ -196,9 +209,11 @@ func (e *Engine) Policies() []Policy {
 // Decide judges a request. It never panics and never errors: whatever goes wrong denies.
 //
 //   - A forbid that matches denies (forbidden_by_policy), whatever else matched.
-//   - Otherwise, a policy that fails to evaluate denies (policy_error). Cedar would skip it, but
-//     a policy that cannot be evaluated does not say what its author meant, and warden fails
-//     closed rather than guess which way it would have gone.
+//   - Otherwise, a forbid or an @approval("required") permit that fails to evaluate denies
+//     (policy_error). Cedar would skip it, but these policies restrict: skipping one would allow
+//     what its author meant to stop or hold, so warden fails closed.
+//   - A permit that only allows and fails to evaluate does not apply, as in Cedar; when no
+//     other permit allows, the denial's reason is policy_error rather than no_matching_policy.
 //   - Otherwise, a matching permit allows (policy_allow), or asks for a person's approval
 //     (approval_required) when any matching permit is annotated @approval("required"): of two
 //     permits that disagree, the stricter wins, as forbid wins over permit.
@@ -209,7 +224,8 @@ func (e *Engine) Policies() []Policy {
 //     matching permit, nor the approval a tool itself declares for an action.
 //   - Otherwise the request is denied by default (no_matching_policy).
 //
-// Decision.Policies names the policies that determined the outcome.
+// Decision.Policies names the policies that determined the outcome, Decision.Errors every policy
+// that failed to evaluate.
 func (e *Engine) Decide(r *warden.Request) (d warden.Decision) {
 	defer func() {
 		// A panic inside the evaluator must not take the gateway down, nor let the call through.
@@ -268,18 +284,24 @@ func (e *Engine) evaluate(r *warden.Request, pick candidateFunc) evaluation {
 			permits = append(permits, p.ID)
 		}
 	}
+	// An error in a policy that restricts — a forbid, or a permit that asks for a person —
+	// denies: skipping it would allow what its author meant to stop or hold. A permit that only
+	// allows and fails simply does not apply, as in Cedar.
+	var errs []warden.PolicyError
+	var failed, failedMsgs []string
+	for _, de := range diag.Errors {
+		errs = append(errs, warden.PolicyError{Policy: string(de.PolicyID), Message: de.Message})
+		if p := e.byID[de.PolicyID]; p.Effect == "forbid" || p.Approval {
+			failed = append(failed, p.ID)
+			failedMsgs = append(failedMsgs, fmt.Sprintf("policy %s: %s", de.PolicyID, de.Message))
+		}
+	}
 	switch {
 	case len(forbids) > 0:
 		ev.decision = e.decision(warden.EffectDeny, warden.ReasonForbidden, "forbidden by policy "+strings.Join(forbids, ", "), forbids)
-	case len(diag.Errors) > 0:
-		ids := make([]string, len(diag.Errors))
-		msgs := make([]string, len(diag.Errors))
-		for i, de := range diag.Errors {
-			ids[i] = string(de.PolicyID)
-			msgs[i] = fmt.Sprintf("policy %s: %s", de.PolicyID, de.Message)
-		}
+	case len(failed) > 0:
 		ev.decision = e.decision(warden.EffectDeny, warden.ReasonPolicyError,
-			"denied because a policy could not be evaluated for this request: "+strings.Join(msgs, "; "), ids)
+			"denied because a policy could not be evaluated for this request: "+strings.Join(failedMsgs, "; "), failed)
 	case len(approvals) > 0:
 		ev.decision = e.decision(warden.EffectApprovalRequired, warden.ReasonApprovalRequired,
 			"policy "+strings.Join(approvals, ", ")+" allows this only with a person's approval", approvals)
@@ -288,9 +310,21 @@ func (e *Engine) evaluate(r *warden.Request, pick candidateFunc) evaluation {
 			"allowed by policy "+strings.Join(permits, ", ")+"; approval waived by policy "+strings.Join(waivers, ", "), permits)
 	case len(permits) > 0:
 		ev.decision = e.decision(warden.EffectAllow, warden.ReasonPolicyAllow, "allowed by policy "+strings.Join(permits, ", "), permits)
+	case len(errs) > 0:
+		// Nothing permits, and a permit that might have could not be evaluated: still the
+		// default deny, but named for what an author has to fix.
+		ids := make([]string, len(errs))
+		msgs := make([]string, len(errs))
+		for i, pe := range errs {
+			ids[i] = pe.Policy
+			msgs[i] = "policy " + pe.Policy + ": " + pe.Message
+		}
+		ev.decision = e.decision(warden.EffectDeny, warden.ReasonPolicyError,
+			"no policy permits this request, and a permit could not be evaluated for it: "+strings.Join(msgs, "; "), ids)
 	default:
 		ev.decision = e.noMatch(req)
 	}
+	ev.decision.Errors = errs
 	return ev
 }
 
@@ -359,6 +393,12 @@ func (e *Engine) Explain(r *warden.Request) (x Explanation) {
 	x.Considered = make([]PolicyResult, 0, len(ev.candidates))
 	for _, i := range ev.candidates {
 		p := e.policies[i]
+		for _, name := range p.sets {
+			if x.Sets == nil {
+				x.Sets = map[string]int{}
+			}
+			x.Sets[name] = setSize(e.sets[types.NewEntityUID(typeSet, types.String(name))])
+		}
 		res := PolicyResult{Policy: p.withSource()}
 		_, diag := cedar.Authorize(e.iterate([]int32{i}), ev.entities, ev.req)
 		res.Matched = len(diag.Reasons) > 0

@@ -35,6 +35,7 @@ func TestDecide(t *testing.T) {
 	onBehalfOf := func(r *warden.Request, who string) *warden.Request { r.OnBehalfOf = who; return r }
 	bodyUninspected := func(r *warden.Request) *warden.Request { r.BodyUninspected = true; return r }
 
+	const limit = `@id("l") permit(principal, action, resource) when { context.num.amount.lessThan(decimal("100.0")) };`
 	const grant = `@id("g") permit(principal == Agent::"triage-bot", action in Action::"github", resource in Tool::"github");`
 
 	tests := []struct {
@@ -102,6 +103,19 @@ func TestDecide(t *testing.T) {
 			withArgs(req("a", "everything:echo"), `{"list": [null]}`),
 			want{warden.EffectDeny, warden.ReasonInvalidRequest, nil, "null inside an array"}},
 
+		{"num: an integer is a decimal", limit, withArgs(req("a", "everything:echo"), `{"amount": 4}`), allow("l")},
+		{"num: an integral float is a decimal", limit, withArgs(req("a", "everything:echo"), `{"amount": 4.0}`), allow("l")},
+		{"num: a fraction is a decimal", limit, withArgs(req("a", "everything:echo"), `{"amount": 98.7}`), allow("l")},
+		{"num: over the limit", limit, withArgs(req("a", "everything:echo"), `{"amount": 100}`), noMatch},
+		{"num: nested records and sets", `@id("n") permit(principal, action, resource) when { context.num.body.amount.greaterThan(decimal("99.5")) && context.num.body.split.contains(decimal("0.5")) && !(context.num.body has to) && !(context.num has ids) };`,
+			withArgs(req("a", "everything:echo"), `{"body": {"amount": 100, "split": [0.5, 1], "to": "x"}, "ids": [1, "two"]}`), allow("n")},
+		{"num: a string amount fails a forbid closed", `@id("p") permit(principal, action, resource); @id("f") forbid(principal, action, resource) when { context.args has amount && context.num.amount.greaterThan(decimal("1000.0")) };`,
+			withArgs(req("a", "everything:echo"), `{"amount": "5000"}`), want{warden.EffectDeny, warden.ReasonPolicyError, []string{"f"}, ""}},
+		{"num: an integer beyond decimal's range is left out", `@id("n") permit(principal, action, resource) when { context.args.n == 1000000000000000 && !(context.num has n) && context.num.m == decimal("922337203685477.0") };`,
+			withArgs(req("a", "everything:echo"), `{"n": 1000000000000000, "m": 922337203685477}`), allow("n")},
+		{"num: no numbers", `@id("n") permit(principal, action, resource) when { !(context.num has q) };`,
+			withArgs(req("a", "everything:echo"), `{"q": "x"}`), allow("n")},
+
 		{"risk", `@id("r") forbid(principal, action, resource) when { context.risk_level >= 4 }; @id("p") permit(principal, action, resource);`,
 			req("a", "shell:exec"), want{warden.EffectDeny, warden.ReasonForbidden, []string{"r"}, ""}},
 		{"risk string", `@id("p") permit(principal, action, resource) when { context.risk == "low" && context.tool == "everything" };`,
@@ -148,8 +162,8 @@ func TestDecide(t *testing.T) {
 
 		{"error in permit fails closed", `@id("e") permit(principal, action, resource) when { context.args.path like "/tmp/*" };`,
 			req("a", "everything:echo"), want{warden.EffectDeny, warden.ReasonPolicyError, []string{"e"}, "policy e:"}},
-		{"error beats a clean permit", `@id("e") permit(principal, action, resource) when { context.args.n > 1 }; @id("p") permit(principal, action, resource);`,
-			withArgs(req("a", "everything:echo"), `{"n": "one"}`), want{warden.EffectDeny, warden.ReasonPolicyError, []string{"e"}, ""}},
+		{"an erroring permit does not apply", `@id("e") permit(principal, action, resource) when { context.args.n > 1 }; @id("p") permit(principal, action, resource);`,
+			withArgs(req("a", "everything:echo"), `{"n": "one"}`), allow("p")},
 		{"error in forbid fails closed", `@id("e") forbid(principal, action, resource) when { context.args.size > 100 }; @id("p") permit(principal, action, resource);`,
 			req("a", "everything:echo"), want{warden.EffectDeny, warden.ReasonPolicyError, []string{"e"}, ""}},
 		{"forbid reported over error", `@id("e") permit(principal, action, resource) when { context.args.n > 1 }; @id("f") forbid(principal, action, resource);`,
@@ -187,6 +201,61 @@ func TestDecide(t *testing.T) {
 			}
 			if d.PolicyVersion != 7 {
 				t.Errorf("PolicyVersion = %d, want 7", d.PolicyVersion)
+			}
+		})
+	}
+}
+
+// TestDecideErrors: a permit that fails to evaluate does not apply, as in Cedar; a forbid or a
+// permit that asks for approval that fails denies; every failure is in Decision.Errors.
+func TestDecideErrors(t *testing.T) {
+	const (
+		failingPermit   = `@id("e") permit(principal, action, resource) when { context.args.n > 1 };`
+		failingForbid   = `@id("f") forbid(principal, action, resource) when { context.args.n > 1 };`
+		failingApproval = `@id("ap") @approval("required") permit(principal, action, resource) when { context.args.n > 1 };`
+		failingWaiver   = `@id("w") @approval("waived") permit(principal, action, resource) when { context.args.n > 1 };`
+		plain           = `@id("p") permit(principal, action, resource);`
+		forbid          = `@id("x") forbid(principal, action, resource);`
+	)
+	tests := []struct {
+		name           string
+		policy         string
+		action         string
+		effect, reason string
+		policies       []string
+		errors         []string
+		message        string
+	}{
+		{"a failing permit beside one that allows", failingPermit + plain, "everything:echo", warden.EffectAllow, warden.ReasonPolicyAllow, []string{"p"}, []string{"e"}, "allowed by policy p"},
+		{"a failing permit alone", failingPermit, "everything:echo", warden.EffectDeny, warden.ReasonPolicyError, []string{"e"}, []string{"e"}, "no policy permits this request, and a permit could not be evaluated for it: policy e: "},
+		{"a failing forbid denies", failingForbid + plain, "everything:echo", warden.EffectDeny, warden.ReasonPolicyError, []string{"f"}, []string{"f"}, "denied because a policy could not be evaluated for this request: policy f: "},
+		{"a failing approval denies", failingApproval + plain, "everything:echo", warden.EffectDeny, warden.ReasonPolicyError, []string{"ap"}, []string{"ap"}, "policy ap: "},
+		{"a failing waiver waives nothing", failingWaiver + plain, "shell:exec", warden.EffectAllow, warden.ReasonPolicyAllow, []string{"p"}, []string{"w"}, ""},
+		{"a matching forbid is reported over errors", failingPermit + failingForbid + forbid + plain, "everything:echo", warden.EffectDeny, warden.ReasonForbidden, []string{"x"}, []string{"e", "f"}, ""},
+		{"no errors, none recorded", plain, "everything:echo", warden.EffectAllow, warden.ReasonPolicyAllow, []string{"p"}, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := mustCompile(t, map[string]string{"main.cedar": tt.policy})
+			r := req("a", tt.action)
+			r.Arguments = map[string]any{"n": "one"}
+			d := e.Decide(r)
+			var errs []string
+			for _, pe := range d.Errors {
+				if pe.Message == "" {
+					t.Errorf("error of %s has no message", pe.Policy)
+				}
+				errs = append(errs, pe.Policy)
+			}
+			if d.Effect != tt.effect || d.Reason != tt.reason || !slices.Equal(d.Policies, tt.policies) || !slices.Equal(errs, tt.errors) {
+				t.Errorf("Decide = %s/%s %q errors %q; want %s/%s %q errors %q\nmessage: %s", d.Effect, d.Reason, d.Policies, errs,
+					tt.effect, tt.reason, tt.policies, tt.errors, d.Message)
+			}
+			if !strings.Contains(d.Message, tt.message) {
+				t.Errorf("message %q does not contain %q", d.Message, tt.message)
+			}
+			if x := e.Explain(r); !slices.Equal(x.Decision.Errors, d.Errors) {
+				t.Errorf("Explain's errors %v, Decide's %v", x.Decision.Errors, d.Errors)
 			}
 		})
 	}
@@ -360,4 +429,88 @@ func TestDecideConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestNumOnlyWhenRead: context.num costs a decision nothing unless some policy reads it.
+func TestNumOnlyWhenRead(t *testing.T) {
+	r := req("a", "everything:echo")
+	r.Arguments = map[string]any{"amount": 98.7, "count": 3.0, "body": map[string]any{"total": 5.0}}
+	allocs := func(policy string) float64 {
+		e := mustCompile(t, map[string]string{"main.cedar": policy})
+		if d := e.Decide(r); d.Effect != warden.EffectAllow {
+			t.Fatalf("%s: %+v", policy, d)
+		}
+		return testing.AllocsPerRun(100, func() { e.Decide(r) })
+	}
+	without := allocs(`@id("p") permit(principal, action, resource) when { context.args.count < 10 };`)
+	with := allocs(`@id("p") permit(principal, action, resource) when { context.num.count.lessThan(decimal("10.0")) };`)
+	if without >= with {
+		t.Errorf("a decision takes %v allocations when no policy reads context.num, %v when one does", without, with)
+	}
+}
+
+// TestSets: a named set is the entity Set::"<name>" whose values a policy reads; explain names
+// the sets the considered policies read.
+func TestSets(t *testing.T) {
+	e := mustCompile(t, map[string]string{
+		"main.cedar": `@id("payees") permit(principal, action, resource) when {
+			context.args has to && Set::"payees".values.contains(context.args.to) ||
+			context.args has cc && Set::"payees".values.containsAll(context.args.cc) };`,
+		SetPrefix + "payees": `["linda@acme.example", "ap@supplier.example"]`,
+		SetPrefix + "unused": `[]`,
+	})
+	for _, tc := range []struct {
+		args   map[string]any
+		effect string
+	}{
+		{map[string]any{"to": "linda@acme.example"}, warden.EffectAllow},
+		{map[string]any{"to": "mallory@evil.example"}, warden.EffectDeny},
+		{map[string]any{"cc": []any{"linda@acme.example", "ap@supplier.example"}}, warden.EffectAllow},
+		{map[string]any{"cc": []any{"linda@acme.example", "mallory@evil.example"}}, warden.EffectDeny},
+	} {
+		r := req("a", "everything:echo")
+		r.Arguments = tc.args
+		if d := e.Decide(r); d.Effect != tc.effect {
+			t.Errorf("%v: %+v", tc.args, d)
+		}
+	}
+	r := req("a", "everything:echo")
+	r.Arguments = map[string]any{"to": "linda@acme.example"}
+	if x := e.Explain(r); len(x.Sets) != 1 || x.Sets["payees"] != 2 {
+		t.Errorf("explain's sets: %v", x.Sets)
+	}
+}
+
+func TestSetProblems(t *testing.T) {
+	const reads = `@id("p") permit(principal, action, resource) when { Set::"payees".values.contains("x") };`
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{"unknown set", map[string]string{"main.cedar": reads}, `unknown set Set::"payees": apply it first`},
+		{"another attribute", map[string]string{"main.cedar": `@id("p") permit(principal, action, resource) when { Set::"payees".members.contains("x") };`, SetPrefix + "payees": `["x"]`},
+			`a Set has one attribute, values: Set::"payees".values, not Set::"payees".members`},
+		{"not JSON", map[string]string{SetPrefix + "payees": `a@x`}, "a set is a JSON array of strings"},
+		{"not strings", map[string]string{SetPrefix + "payees": `["a", 1]`}, "a set is a JSON array of strings"},
+		{"null", map[string]string{SetPrefix + "payees": `null`}, "a set is a JSON array of strings"},
+		{"two arrays", map[string]string{SetPrefix + "payees": `["a"] ["b"]`}, "nothing after it"},
+		{"empty value", map[string]string{SetPrefix + "payees": `["a", ""]`}, "value 2: each value is 1 to 1024 bytes"},
+		{"long value", map[string]string{SetPrefix + "payees": `["` + strings.Repeat("a", MaxSetValueLen+1) + `"]`}, "value 1: each value is 1 to 1024 bytes"},
+		{"control character", map[string]string{SetPrefix + "payees": `["a", "b\u001b[31m"]`}, "value 2: each value is 1 to 1024 bytes of UTF-8 text without control characters"},
+		{"too large", map[string]string{SetPrefix + "payees": `["` + strings.Repeat("a", MaxSetBytes) + `"]`}, "a set is at most"},
+		{"bad name", map[string]string{SetPrefix + "Payees": `["a"]`}, `invalid set name "Payees"`},
+		{"in a scope", map[string]string{"main.cedar": `@id("p") permit(principal in Set::"payees", action, resource);`, SetPrefix + "payees": `["x"]`}, "principal is always Agent, never Set"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps := compileProblems(t, tc.files)
+			if !strings.Contains(ps.Error(), tc.want) {
+				t.Errorf("problems %v; want %q", ps, tc.want)
+			}
+		})
+	}
+	values, err := ParseSet(`["b", "a", "b"]`)
+	if err != nil || !slices.Equal(values, []string{"a", "b"}) || SetText([]string{"b", "a", "b"}) != `["a","b"]` || SetText(nil) != `[]` {
+		t.Errorf("ParseSet: %v %v; SetText %s", values, err, SetText([]string{"b", "a", "b"}))
+	}
 }

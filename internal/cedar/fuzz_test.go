@@ -54,6 +54,7 @@ func FuzzDecideArgs(f *testing.F) {
 		`{"x": 1e-400, "y": 1E+400}`,
 		`{"deep": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}`,
 		`{"": {"\u0000": "\ud800"}}`,
+		`{"o": {"p": 2.5, "q": [1, 1.5]}, "n": 922337203685478}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -61,7 +62,8 @@ func FuzzDecideArgs(f *testing.F) {
 		@id("p") permit(principal, action, resource) when { context.args has n && context.args.n > 0 };
 		@id("d") permit(principal, action, resource) when { context.args has d && context.args.d.greaterThan(decimal("0.5")) };
 		@id("f") forbid(principal, action, resource) when { context.args has l && context.args.l.contains(2) };
-		@id("s") permit(principal, action, resource) when { context.args has s && context.args.s like "*x*" };`})
+		@id("s") permit(principal, action, resource) when { context.args has s && context.args.s like "*x*" };
+		@id("num") forbid(principal, action, resource) when { context.args has o && context.num.o has p && context.num.o.p.greaterThan(decimal("1.0")) };`})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, useNumber := range []bool{false, true} {
 			dec := json.NewDecoder(bytes.NewReader(data))

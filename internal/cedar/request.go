@@ -72,6 +72,7 @@ type requestEntities struct {
 	tool        *toolEntities
 	resource    types.EntityUID
 	hasResource bool
+	sets        map[types.EntityUID]types.Entity // the policy set's named sets
 }
 
 var _ types.EntityGetter = (*requestEntities)(nil)
@@ -92,6 +93,9 @@ func (re *requestEntities) Get(uid types.EntityUID) (types.Entity, bool) {
 		return types.Entity{UID: uid, Parents: re.tool.inTool}, true
 	case uid == re.tool.toolUID:
 		return types.Entity{UID: uid}, true
+	case uid.Type == typeSet:
+		e, ok := re.sets[uid]
+		return e, ok
 	}
 	return types.Entity{}, false
 }
@@ -159,6 +163,7 @@ func (e *Engine) translate(r *warden.Request) (cedar.Request, *requestEntities, 
 		action:    types.NewEntityUID(typeAction, types.String(te.actionID(r.Tool.Name, r.Action))),
 		tool:      te,
 		resource:  te.toolUID,
+		sets:      e.sets,
 	}
 	if r.Resource != "" {
 		re.resource = types.NewEntityUID(typeResource, types.String(r.Resource))
@@ -173,8 +178,13 @@ func (e *Engine) translate(r *warden.Request) (cedar.Request, *requestEntities, 
 	if !ok {
 		rv = [2]types.Value{types.String(risk), types.Long(risk.Level())}
 	}
+	num := noNumbers
+	if e.readsNum {
+		num = numRecord(args)
+	}
 	ctx := types.NewRecord(types.RecordMap{
 		ctxArgs:          args,
+		ctxNum:           num,
 		ctxRisk:          rv[0],
 		ctxRiskLevel:     rv[1],
 		ctxTool:          te.toolName,

@@ -19,7 +19,9 @@ const (
 
 // Context attribute names. contextAttrs lists them for validation and for messages.
 const (
-	ctxArgs       = "args"
+	ctxArgs = "args"
+	// ctxNum is every number of context.args as a decimal, at the same path (numRecord).
+	ctxNum        = "num"
 	ctxRisk       = "risk"
 	ctxRiskLevel  = "risk_level"
 	ctxTool       = "tool"
@@ -40,7 +42,7 @@ const (
 	ctxTaint  = "taint"
 )
 
-var contextAttrs = []string{ctxArgs, ctxBodyInspected, ctxDatetime, ctxLabels, ctxNow, ctxOnBehalfOf, ctxResource, ctxRisk, ctxRiskLevel, ctxSession, ctxTaint, ctxTool}
+var contextAttrs = []string{ctxArgs, ctxBodyInspected, ctxDatetime, ctxLabels, ctxNow, ctxNum, ctxOnBehalfOf, ctxResource, ctxRisk, ctxRiskLevel, ctxSession, ctxTaint, ctxTool}
 
 // Attributes of the records context.labels, context.session and context.taint.
 const (
@@ -210,9 +212,15 @@ entity Tool;
 // A resource a call names, such as "repo:acme/web"; it is in the tool that reaches it.
 entity Resource in [Tool];
 
+// A named value set (warden set apply NAME FILE): Set::"payees".values.contains(context.args.to).
+entity Set {
+  values: Set<String>,
+};
+
 // context.args, the call's arguments, is left out: its shape depends on the tool and action and
 // Cedar schemas have no open record type. Objects are records, arrays sets, integers Long,
-// fractions decimal.
+// fractions decimal. So is context.num: every number of context.args as a decimal, at the same
+// path (context.num.amount.lessThan(decimal("100.0")) holds for 4, 4.0 and 98.7 alike).
 type Context = {
   body_inspected: Bool,
   datetime: __cedar::datetime,

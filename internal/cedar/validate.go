@@ -73,6 +73,11 @@ type checker struct {
 	// records counts, per record of the context whose attributes warden fixes (labels, session,
 	// taint), the times a condition names it and the times it reads one of its attributes.
 	records map[string]*[2]int
+	// readsNum is set once any policy reads context.num.
+	readsNum bool
+	// sets are the policy set's named sets; setsRead the ones the current policy names.
+	sets     map[types.EntityUID]types.Entity
+	setsRead []string
 }
 
 func (c *checker) addf(format string, args ...any) {
@@ -81,6 +86,7 @@ func (c *checker) addf(format string, args ...any) {
 
 func (c *checker) policy(p *xast.Policy) []string {
 	c.problems = nil
+	c.setsRead = nil
 	c.annotations(p)
 	c.principalScope(p.Principal)
 	c.actionScope(p.Action)
@@ -175,10 +181,10 @@ func (c *checker) scopeType(variable string, t types.EntityType, want ...types.E
 // entityType reports whether t is a type of warden's vocabulary, noting a problem if not.
 func (c *checker) entityType(t types.EntityType) bool {
 	switch t {
-	case typeAgent, typeTool, typeResource, typeAction:
+	case typeAgent, typeTool, typeResource, typeAction, typeSet:
 		return true
 	}
-	c.addf("unknown entity type %s: warden's policies name Agent, Tool, Resource and Action", t)
+	c.addf("unknown entity type %s: warden's policies name Agent, Tool, Resource, Action and Set", t)
 	return false
 }
 
@@ -211,6 +217,14 @@ func (c *checker) entity(uid types.EntityUID) bool {
 			c.addf("%s", msg)
 			return false
 		}
+	case typeSet:
+		if _, ok := c.sets[uid]; !ok {
+			c.addf("unknown set %s: apply it first (warden set apply %s FILE)", uid, id)
+			return false
+		}
+		if !slices.Contains(c.setsRead, id) {
+			c.setsRead = append(c.setsRead, id)
+		}
 	}
 	return true
 }
@@ -234,8 +248,27 @@ func (c *checker) node(n xast.IsNode) bool {
 		c.tags(n.Left)
 	case xast.NodeTypeHasTag:
 		c.tags(n.Left)
+	case xast.NodeTypeExtensionCall:
+		c.decimalLiteral(n)
 	}
 	return true
+}
+
+// decimalLiteral checks decimal("...") of a literal, which Cedar parses only at evaluation:
+// decimal("100") — no point — would fail on every call, as a limit that denies everything.
+func (c *checker) decimalLiteral(n xast.NodeTypeExtensionCall) {
+	if n.Name != "decimal" || len(n.Args) != 1 {
+		return
+	}
+	lit, ok := n.Args[0].(xast.NodeValue)
+	if !ok {
+		return
+	}
+	if s, ok := lit.Value.(types.String); ok {
+		if _, err := types.ParseDecimal(string(s)); err != nil {
+			c.addf("decimal(%q) is not a decimal: write a point and 1 to 4 digits after it, as decimal(\"100.0\"), within ±922337203685477.5807", s)
+		}
+	}
 }
 
 func (c *checker) value(v types.Value) {
@@ -257,6 +290,11 @@ func (c *checker) value(v types.Value) {
 // does not exist is an evaluation error, which denies; `has` on one is always false. Either way
 // the author meant something else.
 func (c *checker) attribute(of xast.IsNode, name types.String) {
+	if lit, ok := of.(xast.NodeValue); ok {
+		if uid, ok := lit.Value.(types.EntityUID); ok && uid.Type == typeSet && name != attrValues {
+			c.addf("a Set has one attribute, values: %s.values, not %s.%s", uid, uid, name)
+		}
+	}
 	v, ok := of.(xast.NodeTypeVariable)
 	if !ok {
 		c.recordAttribute(of, name)
@@ -264,6 +302,9 @@ func (c *checker) attribute(of xast.IsNode, name types.String) {
 	}
 	switch v.Name {
 	case "context":
+		if name == ctxNum {
+			c.readsNum = true
+		}
 		if !slices.Contains(contextAttrs, string(name)) {
 			c.addf("context has no attribute %q; it has %s", name, strings.Join(contextAttrs, ", "))
 		}

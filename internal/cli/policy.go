@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -243,6 +245,7 @@ func policyTest(ctx context.Context, inv *invocation) error {
 		for _, r := range results {
 			if r.Pass {
 				fmt.Fprintf(w, "ok    %s: %s\n", r.Name, r.Got)
+				policyErrors(w, "      ", r.Explanation.Decision.Errors)
 				continue
 			}
 			fmt.Fprintf(w, "FAIL  %s: expected %s, got %s (%s)\n", r.Name, r.Expect, r.Got, r.Explanation.Decision.Reason)
@@ -306,6 +309,10 @@ func explain(w io.Writer, indent string, x apitype.Explanation) {
 	if len(x.Decision.Policies) > 0 {
 		fmt.Fprintf(w, "%sdetermined by: %s\n", indent, strings.Join(x.Decision.Policies, ", "))
 	}
+	policyErrors(w, indent, x.Decision.Errors)
+	for _, name := range slices.Sorted(maps.Keys(x.Sets)) {
+		fmt.Fprintf(w, "%sset %s: %d values\n", indent, name, x.Sets[name])
+	}
 	for _, p := range x.Considered {
 		state := "did not match"
 		switch {
@@ -317,6 +324,14 @@ func explain(w io.Writer, indent string, x apitype.Explanation) {
 		fmt.Fprintf(w, "%s  %-7s %s (%s:%d) %s\n", indent, p.Effect, p.ID, p.File, p.Line, state)
 	}
 	fmt.Fprintf(w, "%s%d policies considered, %d ruled out by scope\n", indent, len(x.Considered), x.Skipped)
+}
+
+// policyErrors prints the policies that failed to evaluate: a permit that fails does not apply,
+// so a case can pass with an error an author should still fix.
+func policyErrors(w io.Writer, indent string, errs []warden.PolicyError) {
+	for _, pe := range errs {
+		fmt.Fprintf(w, "%spolicy error: %s: %s\n", indent, pe.Policy, pe.Message)
+	}
 }
 
 func policyExplain(ctx context.Context, inv *invocation) error {

@@ -97,14 +97,21 @@ func (g *Pipeline) AuthorizeHandler() http.Handler {
 			writeGatewayError(w, http.StatusBadRequest, "invalid_request", "session must be 1 to 128 printable ASCII characters without spaces", "")
 			return
 		}
+		if req.Hold != nil && *req.Hold != 0 {
+			writeGatewayError(w, http.StatusBadRequest, "invalid_request", "hold must be 0 (answer at once while the call waits for a person's approval), or left out to wait up to the server's approvals.hold", "")
+			return
+		}
 		call := &Call{Entry: EntryAuthorize, Tool: req.Tool, Action: req.Action, Resource: req.Resource, Arguments: req.Arguments,
-			Trace: ParseTraceparent(req.Traceparent), Session: req.Session}
+			Trace: ParseTraceparent(req.Traceparent), Session: req.Session, NoWait: req.Hold != nil}
 		if req.Traceparent == "" {
 			call.Trace = ParseTraceparent(r.Header.Get("Traceparent"))
 		}
 		// The call happens after this request ends, so the permit must outlive it.
 		p := g.Authorize(context.WithoutCancel(r.Context()), caller, call)
-		resp := AuthorizeResponse{Decision: p.Decision, Traceparent: p.Trace.Traceparent()}
+		resp := AuthorizeResponse{Decision: p.Decision, Traceparent: p.Trace.Traceparent(), ApprovalID: p.ApprovalID}
+		// The agent is told the decision, not how the policy set fails to evaluate: the errors
+		// are for the policies' authors (the audit event, policy test and explain).
+		resp.Errors = nil
 		if p.RetryAfter > 0 {
 			resp.RetryAfterSeconds = int((p.RetryAfter + time.Second - 1) / time.Second)
 		}

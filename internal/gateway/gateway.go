@@ -67,6 +67,10 @@ type Call struct {
 	// session, the HTTP gateway's Warden-Session header, the decision API's session. "" means
 	// the token's sid.
 	Session string
+	// NoWait answers a call that needs a person's approval at once, approval_required with the
+	// pending request's id, instead of holding it (the decision API's "hold": 0). The request
+	// stays pending; the same call sent again once it is approved goes ahead.
+	NoWait bool
 }
 
 // Outcome is what came of an allowed call.
@@ -92,6 +96,8 @@ type Permit struct {
 	Trace TraceContext
 	// RetryAfter is set when a rate budget denied the call.
 	RetryAfter time.Duration
+	// ApprovalID is the approval request the call was held on, when it needed one.
+	ApprovalID string
 
 	done    func(Outcome) // set by OnDone
 	allowed *allowed      // set by Pipeline.Authorize

@@ -67,6 +67,8 @@ type ApprovalRequest struct {
 	// Flow is the call's flow facts as its audit event records them (nil: the session read
 	// nothing), for the person who decides.
 	Flow *warden.FlowFacts
+	// NoWait asks for the request's state at once, without holding the call (Call.NoWait).
+	NoWait bool
 
 	// RecordedAction and RecordedResource are Action and Resource as the audit log records them,
 	// brokered secrets redacted: what the request stores and shows people. The binding covers
@@ -428,13 +430,14 @@ func (r *request) approve() bool {
 		Tool: r.e.tool, Action: r.call.Action, Resource: r.call.Resource, ArgsSHA256: r.ev.Target.ArgsSHA256,
 		RecordedAction: r.ev.Target.Action, RecordedResource: r.ev.Target.Resource,
 		Arguments: r.ev.Target.Arguments, Policies: p.Decision.Policies, PolicyVersion: p.Decision.PolicyVersion, Reason: why,
-		Flow: r.ev.Flow,
+		Flow: r.ev.Flow, NoWait: r.call.NoWait,
 	})
 	endSpan(span)
 	if err != nil {
 		g.Log.Error("approval failed; denying", "decision", p.Decision.ID, "err", err)
 		return r.refuse(warden.EffectError, warden.ReasonApprovalError, "the approval could not be obtained")
 	}
+	p.ApprovalID = res.RequestID
 	switch res.State {
 	case warden.ApprovalApproved:
 		p.Decision.Effect, p.Decision.Reason = warden.EffectApproved, warden.ReasonApproved
@@ -679,6 +682,9 @@ func (g *Pipeline) fillDecision(ev *warden.AuditEvent, p *Permit, r *redact.Reda
 		ID:     p.Decision.ID,
 		Effect: p.Decision.Effect, Reason: p.Decision.Reason, Message: r.Secrets(p.Decision.Message),
 		Policies: p.Decision.Policies, PolicyVersion: p.Decision.PolicyVersion,
+	}
+	for _, pe := range p.Decision.Errors {
+		ev.Decision.Errors = append(ev.Decision.Errors, warden.PolicyError{Policy: pe.Policy, Message: r.Secrets(pe.Message)})
 	}
 }
 

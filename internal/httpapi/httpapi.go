@@ -157,6 +157,7 @@ func (a *API) Handler() http.Handler {
 
 	a.auditRoutes(mux)
 	a.toolRoutes(mux)
+	a.setRoutes(mux)
 	a.applyRoutes(mux)
 	a.killRoutes(mux)
 	a.approvalRoutes(mux)
