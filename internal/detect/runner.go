@@ -201,6 +201,7 @@ func (r *Runner) load(ctx context.Context, seq int64) error {
 		if err := json.Unmarshal(body, &b); err != nil {
 			return fmt.Errorf("the stored baseline of %s: %w", agent, err)
 		}
+		b.fill() // a baseline stored before a map was learned
 		baselines[agent] = &b
 	}
 	holds, err := r.Store.DetectHolds(ctx, r.Clock.Now())
