@@ -189,6 +189,9 @@ func printBaseline(w io.Writer, b *apitype.Baseline) {
 		if h.Tool != "" {
 			what = h.Tool + " " + h.Action
 		}
+		if h.Resource != "" {
+			what += " on " + h.Resource
+		}
 		kv(w, "held for approval", what+" until "+h.Until.UTC().Format(time.RFC3339)+" (finding "+h.Finding+")")
 	}
 }

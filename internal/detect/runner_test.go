@@ -11,6 +11,7 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/audit"
 	"github.com/wardenhq/warden/internal/clock"
+	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/sqlite"
 )
 
@@ -110,10 +111,10 @@ func TestRunnerFindsContainsAndRestarts(t *testing.T) {
 	if f.Type != "detect.first_seen_action" || f.Target.Resource != "agent:bot" || f.Target.Risk != warden.RiskHigh || f.Actor.Kind != warden.ActorSystem {
 		t.Fatalf("finding %+v", f)
 	}
-	if !holds.Held("bot", "repo", "delete", r.clk.Now()) || holds.Held("bot", "mail", "read", r.clk.Now()) || holds.Held("other", "repo", "delete", r.clk.Now()) {
+	if !holds.Held("bot", "repo", "delete", "acme/app", r.clk.Now()) || holds.Held("bot", "mail", "read", "/v1/messages/1", r.clk.Now()) || holds.Held("other", "repo", "delete", "acme/app", r.clk.Now()) {
 		t.Fatalf("the hold is not exactly the agent's calls of the new action: %+v", holds.List(r.clk.Now()))
 	}
-	if holds.Held("bot", "repo", "delete", r.clk.Now().Add(25*time.Hour)) {
+	if holds.Held("bot", "repo", "delete", "acme/app", r.clk.Now().Add(25*time.Hour)) {
 		t.Fatal("the hold outlives approve_for")
 	}
 
@@ -125,7 +126,7 @@ func TestRunnerFindsContainsAndRestarts(t *testing.T) {
 	if _, err := run2.Step(context.Background()); err != nil || !run2.leader {
 		t.Fatalf("the second runner did not take over: leader %v err %v", run2.leader, err)
 	}
-	if !holds2.Held("bot", "repo", "delete", r.clk.Now()) {
+	if !holds2.Held("bot", "repo", "delete", "acme/other", r.clk.Now()) {
 		t.Fatal("the hold did not survive the restart")
 	}
 	if b := run2.det.Baseline("bot"); b == nil || b.Calls != calls(week)+1 {
@@ -149,7 +150,7 @@ func TestRunnerFindsContainsAndRestarts(t *testing.T) {
 	if _, err := run2.Step(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if evs, _ := r.store.AuditEvents(context.Background(), warden.AuditFilter{Type: "detect.*", AfterSeq: before}); len(evs) != 0 || holds2.Held("bot", "vault", "export", r.clk.Now()) {
+	if evs, _ := r.store.AuditEvents(context.Background(), warden.AuditFilter{Type: "detect.*", AfterSeq: before}); len(evs) != 0 || holds2.Held("bot", "vault", "export", "", r.clk.Now()) {
 		t.Fatalf("an old call was acted on: %+v", evs)
 	}
 	if _, ok := run2.det.Baseline("bot").Actions["vault/export"]; !ok {
@@ -228,7 +229,7 @@ func TestStaleEventsLearnedNotReported(t *testing.T) {
 	if len(evs) != 1 || evs[0].Target.Tool != "repo" {
 		t.Fatalf("findings %+v, want the 59-minute-old repo/delete alone", evs)
 	}
-	if holds.Held("bot", "vault", "export", now) || !holds.Held("bot", "repo", "delete", now) {
+	if holds.Held("bot", "vault", "export", "", now) || !holds.Held("bot", "repo", "delete", "", now) {
 		t.Fatalf("holds %+v", holds.List(now))
 	}
 	b := run.det.Baseline("bot")
@@ -260,5 +261,41 @@ func TestOldBaselineLoads(t *testing.T) {
 	b := run.det.Baseline("bot")
 	if b.Calls != 601 || b.Resources["mail/read /v1/messages/*"] != 1 || b.ArgumentKeys["mail/read id"] != 1 {
 		t.Fatalf("the old baseline did not go on learning: %+v", b)
+	}
+}
+
+// TestHostHoldCoversThatHost: with first_seen_host at approve, the hold of a new egress host
+// covers the agent's connections to that host, not its other egress, on this replica and, read
+// from the store, on another (fails when the hold leaves out the host, so that all egress is held).
+func TestHostHoldCoversThatHost(t *testing.T) {
+	r := newRig(t)
+	var week []*warden.AuditEvent
+	for day := range 7 {
+		week = append(week, workday(day)...)
+	}
+	r.appendAll(t, week)
+	holds := NewHolds()
+	cfg := Config{Ladder: []config.DetectRule{{Detector: FirstSeenHost, Step: "approve"}}}
+	run := &Runner{Store: r.store, Audit: r.log, Holds: holds, Replica: "r1", Clock: r.clk, Config: cfg}
+	r.appendAll(t, []*warden.AuditEvent{call(r.clk.Now(), "egress", "connect", "paste.evil.example:443", warden.RiskMedium, warden.EffectAllow)})
+	for more := true; more; {
+		var err error
+		if more, err = run.Step(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := NewHolds() // another replica, reading the store
+	stored, err := r.store.DetectHolds(context.Background(), r.clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Replace(stored)
+	for name, h := range map[string]*Holds{"this replica": holds, "another replica": other} {
+		if !h.Held("bot", "egress", "connect", "paste.evil.example:443", r.clk.Now()) {
+			t.Errorf("%s: the new host is not held: %+v", name, h.List(r.clk.Now()))
+		}
+		if h.Held("bot", "egress", "connect", "api.example.com:443", r.clk.Now()) || h.Held("bot", "mail", "list", "mailbox:bot/inbox", r.clk.Now()) {
+			t.Errorf("%s: the hold covers more than the host: %+v", name, h.List(r.clk.Now()))
+		}
 	}
 }
