@@ -160,13 +160,15 @@ func TestRunnerFindsContainsAndRestarts(t *testing.T) {
 
 // TestAlertsPages: the newest findings without a cursor; after a cursor, the findings right
 // after it, so that a client paging with the last seq it saw skips none (fails when a page
-// after a cursor is cut from its tail).
+// after a cursor is cut from its tail); an agent's findings are selected by the store, so its
+// old ones are found behind a thousand newer findings of others (fails when the agent is
+// filtered out of the newest thousand).
 func TestAlertsPages(t *testing.T) {
 	r := newRig(t)
 	for i := range 5 {
 		r.appendAll(t, []*warden.AuditEvent{{Type: warden.EventDetectPrefix + "first_seen_action",
 			Actor:  warden.EventActor{Kind: warden.ActorSystem, Name: "warden-detect"},
-			Target: warden.EventTarget{Tool: "mail", Action: fmt.Sprintf("a%d", i), Arguments: []byte(`{"agent":"bot","detector":"first_seen_action"}`)}}})
+			Target: warden.EventTarget{Tool: "mail", Action: fmt.Sprintf("a%d", i), Resource: "agent:bot", Arguments: []byte(`{"agent":"bot","detector":"first_seen_action"}`)}}})
 	}
 	s := &Service{Store: r.store, Clock: r.clk}
 	page := func(after int64, limit int) (actions []string, seqs []int64) {
@@ -190,6 +192,27 @@ func TestAlertsPages(t *testing.T) {
 	}
 	if p2, _ := page(s1[len(s1)-1], 2); fmt.Sprint(p2) != "[a3 a4]" {
 		t.Fatalf("the next page: %v", p2)
+	}
+
+	// A thousand and more findings of another agent since: the bot's are still found, by the
+	// store, not cut from the newest thousand of everyone's.
+	var others []*warden.AuditEvent
+	for i := range 1100 {
+		others = append(others, &warden.AuditEvent{ID: fmt.Sprintf("%026d", i), SchemaVersion: warden.AuditSchemaVersion, Time: r.clk.Now(),
+			Type: warden.EventDetectPrefix + "rate_spike", Actor: warden.EventActor{Kind: warden.ActorSystem, Name: "warden-detect"},
+			Target: warden.EventTarget{Tool: "mail", Action: "read", Resource: "agent:other", Arguments: []byte(`{"agent":"other","detector":"rate_spike"}`)}})
+	}
+	if err := r.store.AppendAuditEvents(context.Background(), others); err != nil {
+		t.Fatal(err)
+	}
+	if newest, _ := page(0, 3); fmt.Sprint(newest) != "[a2 a3 a4]" {
+		t.Fatalf("the bot's newest three after the other's findings: %v", newest)
+	}
+	if all, err := s.Alerts(context.Background(), "", 0, 0); err != nil || len(all) != maxAlerts || all[0].Agent != "other" {
+		t.Fatalf("everyone's newest: %d findings, %v", len(all), err)
+	}
+	if _, err := s.Alerts(context.Background(), "bot' OR 1=1 --", 0, 0); warden.ErrorCode(err) != warden.EInvalid {
+		t.Fatalf("an agent name that is no name: %v", err)
 	}
 }
 
