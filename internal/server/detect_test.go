@@ -48,16 +48,17 @@ permit(principal == Agent::"deploy-bot", action in [Action::"ops:status", Action
 `)
 	cli("policy", "apply", dir, "--comment", "deploy bot")
 
-	ask := func(tool, action string) map[string]any {
+	askOn := func(tool, action, resource string) map[string]any {
 		t.Helper()
 		token := in.mustToken(c.ClientID, c.ClientSecret)
-		r := in.gw("POST", "/v1/authorize", token, fmt.Sprintf(`{"tool":%q,"action":%q,"resource":"repo:acme/web"}`, tool, action),
+		r := in.gw("POST", "/v1/authorize", token, fmt.Sprintf(`{"tool":%q,"action":%q,"resource":%q}`, tool, action, resource),
 			map[string]string{"Content-Type": "application/json"})
 		if r.status != 200 {
 			t.Fatalf("authorize %s %s: %d %s", tool, action, r.status, r.body)
 		}
 		return r.json(t)
 	}
+	ask := func(tool, action string) map[string]any { return askOn(tool, action, "repo:acme/web") }
 	// A normal day: from 09:00, every ten minutes, the issues and then the status, 40 calls.
 	day := func() {
 		for range 20 {
@@ -125,6 +126,20 @@ permit(principal == Agent::"deploy-bot", action in [Action::"ops:status", Action
 	if d := ask("ops", "status"); d["effect"] != "allow" {
 		t.Fatalf("status after the finding: %v", d)
 	}
+	// The issues of another organisation's repository: a resource pattern never seen (the
+	// default ladder alerts), where another repository of acme would be the same pattern.
+	if d := askOn("github", "issues.list", "repo:acme/api"); d["effect"] != "allow" {
+		t.Fatalf("issues of acme/api: %v", d)
+	}
+	if d := askOn("github", "issues.list", "repo:rival/secret-plans"); d["effect"] != "allow" {
+		t.Fatalf("issues of rival/secret-plans: %v", d)
+	}
+	if ev := waitFor("detect.first_seen_resource"); !strings.Contains(ev.Decision.Message, "repo:rival/*") {
+		t.Fatalf("the new resource pattern: %+v", ev)
+	}
+	if evs := in.events("type=detect.first_seen_resource"); len(evs) != 1 {
+		t.Fatalf("another repository of acme was reported: %d findings of a new resource pattern", len(evs))
+	}
 	var pending []*apitype.ApprovalView
 	in.cliJSON(in.admin, &pending, "approvals", "list", "--json")
 	if len(pending) != 1 || pending[0].Reason != warden.ApprovalByDetection || pending[0].Action != "deploy" {
@@ -145,7 +160,7 @@ permit(principal == Agent::"deploy-bot", action in [Action::"ops:status", Action
 	if r := in.gw("POST", "/v1/authorize", token, `{"tool":"github","action":"issues.list","resource":"repo:acme/web"}`, map[string]string{"Content-Type": "application/json"}); r.status == 200 && r.json(t)["effect"] == "allow" {
 		t.Fatalf("a suspended agent's call was allowed: %s", r.body)
 	}
-	if f := findings(); !hasKind(f, "off_hours") || !hasKind(f, "rate_spike") || !hasKind(f, "first_seen_action") {
+	if f := findings(); !hasKind(f, "off_hours") || !hasKind(f, "rate_spike") || !hasKind(f, "first_seen_action") || !hasKind(f, "first_seen_resource") {
 		t.Fatalf("alerts: %+v", f)
 	}
 
@@ -158,7 +173,8 @@ permit(principal == Agent::"deploy-bot", action in [Action::"ops:status", Action
 		t.Error("a finding was acknowledged twice")
 	}
 	out, err = in.cli(in.admin, "agent", "baseline", "deploy-bot")
-	if err != nil || !strings.Contains(out, "ops/status") || !strings.Contains(out, "learned") || !strings.Contains(out, "held for approval") {
+	if err != nil || !strings.Contains(out, "ops/status") || !strings.Contains(out, "learned") || !strings.Contains(out, "held for approval") ||
+		!strings.Contains(out, "github/issues.list repo:acme/*") || !strings.Contains(out, "bytes sent") || !strings.Contains(out, "approval requests") {
 		t.Fatalf("baseline: %v\n%s", err, out)
 	}
 }
