@@ -3,10 +3,9 @@ package detect
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/respattern"
@@ -139,25 +138,23 @@ func (d *Detector) observeCall(ev *warden.AuditEvent) []Finding {
 	} else if ev.Target.Resource != "" {
 		// An egress call's resource is its host, judged above. Only a known action's new
 		// pattern is a finding of its own; a new action's says it all.
-		key := action + " " + respattern.Of(ev.Target.Resource)
+		key := clip(action + " " + respattern.Of(ev.Target.Resource))
 		if _, ok := b.Resources[key]; !ok && knownAction {
 			find(FirstSeenResource, risk, fmt.Sprintf("%d resource patterns of %s, never %s", b.patterns(action), action, key[len(action)+1:]), key)
 		}
 		learn(b.Resources, key)
 	}
-	if keys := argumentKeys(ev.Target.Arguments); len(keys) > 0 {
-		var fresh []string
-		for _, k := range keys {
-			key := action + " " + k
-			if _, ok := b.ArgumentKeys[key]; !ok && len(fresh) < maxNewKeys {
-				fresh = append(fresh, k)
-			}
-			learn(b.ArgumentKeys, key)
+	var fresh []string
+	argumentKeys(ev.Target.Arguments, func(k string) {
+		key := clip(action + " " + k)
+		if _, ok := b.ArgumentKeys[key]; !ok && len(fresh) < maxNewKeys {
+			fresh = append(fresh, key[len(action)+1:])
 		}
-		if len(fresh) > 0 && knownAction {
-			find(FirstSeenArgument, risk, fmt.Sprintf("%s called %d times, never with %s", action, b.Actions[action], strings.Join(fresh, ", ")),
-				action+" with "+strings.Join(fresh, ", "))
-		}
+		learn(b.ArgumentKeys, key)
+	})
+	if len(fresh) > 0 && knownAction {
+		find(FirstSeenArgument, risk, fmt.Sprintf("%s called %d times, never with %s", action, b.Actions[action], strings.Join(fresh, ", ")),
+			action+" with "+strings.Join(fresh, ", "))
 	}
 	// A transition is the next action of the same session within transitionGap; a repeat of
 	// the same action is no transition (the rate detector watches repetition).
@@ -261,17 +258,54 @@ func (b *Baseline) patterns(action string) int {
 	return n
 }
 
-// argumentKeys returns the top-level keys of a call's recorded (redacted) arguments, sorted;
-// none when they are not a JSON object (uninspected, or bound by digest).
-func argumentKeys(args json.RawMessage) []string {
-	if len(args) == 0 || args[0] != '{' {
-		return nil
+// argumentKeys calls fn with each top-level key of a call's recorded (redacted) arguments, in
+// order; with none when they are not a JSON object (uninspected, or bound by digest). It scans
+// rather than decodes: the values are never needed, and decoding them was most of a call's cost.
+func argumentKeys(args json.RawMessage, fn func(key string)) {
+	if len(args) == 0 || args[0] != '{' || !json.Valid(args) {
+		return
 	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(args, &m) != nil {
-		return nil
+	depth, expectKey := 0, false
+	for i := 0; i < len(args); i++ {
+		switch c := args[i]; c {
+		case '{', '[':
+			depth++
+			expectKey = depth == 1 && c == '{'
+		case '}', ']':
+			depth--
+		case ',':
+			expectKey = depth == 1
+		case '"':
+			j, escaped := i+1, false
+			for ; args[j] != '"'; j++ { // valid JSON: the string ends
+				if args[j] == '\\' {
+					j++
+					escaped = true
+				}
+			}
+			if expectKey {
+				k := string(args[i+1 : j])
+				if escaped || !utf8.ValidString(k) { // as encoding/json reads it
+					_ = json.Unmarshal(args[i:j+1], &k)
+				}
+				fn(k)
+				expectKey = false
+			}
+			i = j
+		}
 	}
-	return slices.Sorted(maps.Keys(m))
+}
+
+// maxItemLen bounds one learned item (a resource pattern or an argument key with its action),
+// so that a few long strings cannot fill the baseline.
+const maxItemLen = 256
+
+// clip cuts an item to maxItemLen bytes, on a character boundary, marking the cut.
+func clip(s string) string {
+	if len(s) <= maxItemLen {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxItemLen], "") + "…"
 }
 
 // takeDirty returns the agents whose baselines changed since the last call, and forgets them.

@@ -3,10 +3,12 @@ package detect
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/config"
@@ -267,5 +269,70 @@ func TestLearnsPatternsKeysNotValues(t *testing.T) {
 	}
 	if b.BytesSent.Mean < 1000 || b.Approvals.Mean <= 0 || b.ActiveMinutes == 0 {
 		t.Fatalf("bytes sent %+v, approvals %+v over %d minutes", b.BytesSent, b.Approvals, b.ActiveMinutes)
+	}
+}
+
+func keysOf(args string) []string {
+	var out []string
+	argumentKeys([]byte(args), func(k string) { out = append(out, k) })
+	return out
+}
+
+func TestArgumentKeys(t *testing.T) {
+	for _, tt := range []struct {
+		args string
+		want []string
+	}{
+		{``, nil},
+		{`[1,2]`, nil},
+		{`"x"`, nil},
+		{`{"a":1,"b":{"c":2,"d":[{"e":3}]},"f":"g,\"h\":{"}`, []string{"a", "b", "f"}},
+		{`{ "a" : [ "x" , {"y":1} ] , "b\u0041\"" : null }`, []string{"a", `bA"`}},
+		{`{}`, nil},
+		{`{"a":1`, nil}, // not JSON: nothing
+	} {
+		if got := keysOf(tt.args); !slices.Equal(got, tt.want) {
+			t.Errorf("keys of %s: %q, want %q", tt.args, got, tt.want)
+		}
+	}
+}
+
+// FuzzArgumentKeys: the scanner finds exactly the keys json.Unmarshal finds in any JSON object.
+func FuzzArgumentKeys(f *testing.F) {
+	for _, s := range []string{`{"a":1,"b":{"c":[1,"}"]}}`, `{"\"":{"\\":"{"}}`, `{"a":[],"a":{}}`, `{"\u00e9":"x","z":true}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var m map[string]json.RawMessage
+		if len(s) == 0 || s[0] != '{' || json.Unmarshal([]byte(s), &m) != nil {
+			return
+		}
+		got := slices.Compact(slices.Sorted(slices.Values(keysOf(s))))
+		want := slices.Sorted(maps.Keys(m))
+		if !slices.Equal(got, want) {
+			t.Fatalf("keys of %s: %q, want %q", s, got, want)
+		}
+	})
+}
+
+// TestClip: an item is learned at most maxItemLen bytes long, cut on a character boundary.
+func TestClip(t *testing.T) {
+	long := "a" + strings.Repeat("é", maxItemLen) // two bytes each after one: the cut falls inside one
+	if got := clip(long); len(got) > maxItemLen+len("…") || !utf8.ValidString(got) || !strings.HasSuffix(got, "…") {
+		t.Fatalf("clip: %d bytes, valid %v", len(got), utf8.ValidString(got))
+	}
+	if clip("short") != "short" {
+		t.Fatal("a short item was cut")
+	}
+	// A long key or resource is learned cut.
+	d := NewDetector(Config{}, nil)
+	d.Observe(withArgs(call(day0, "mail", "read", "/"+strings.Repeat("r", 1000), warden.RiskLow, warden.EffectAllow), `{"`+strings.Repeat("k", 1000)+`":1}`))
+	b := d.Baseline("bot")
+	for _, m := range []map[string]int64{b.ArgumentKeys, b.Resources} {
+		for k := range m {
+			if len(k) > maxItemLen+len("…") {
+				t.Fatalf("an item of %d bytes was learned", len(k))
+			}
+		}
 	}
 }
