@@ -315,13 +315,16 @@ type AuditFilter struct {
 	Action     string
 	SessionID  string
 	OnBehalfOf string
-	MinRisk    Risk // events of at least this risk
-	Since      time.Time
-	Until      time.Time
-	AfterSeq   int64
-	BeforeSeq  int64 // events before this seq (a page cursor going back in time); 0: no bound
-	Limit      int   // 0 means a default; the store caps it
-	Newest     bool  // the last Limit matching events rather than the first, still in log order
+	// Resource is the target's resource, exact. No index holds it: the store reads it from
+	// each event's body, so pair it with a Type (a detect.* finding's resource is agent:<name>).
+	Resource  string
+	MinRisk   Risk // events of at least this risk
+	Since     time.Time
+	Until     time.Time
+	AfterSeq  int64
+	BeforeSeq int64 // events before this seq (a page cursor going back in time); 0: no bound
+	Limit     int   // 0 means a default; the store caps it
+	Newest    bool  // the last Limit matching events rather than the first, still in log order
 }
 
 // AuditLog is where every decision and change of state is recorded. Append returns only once

@@ -16,11 +16,14 @@ const (
 // DetectHold is an approval requirement a finding put on an agent's calls until Until. An empty
 // Tool or Action matches every tool or action.
 type DetectHold struct {
-	Agent   string    `json:"agent"`
-	Tool    string    `json:"tool,omitempty"`
-	Action  string    `json:"action,omitempty"`
-	Finding string    `json:"finding"` // the id of the detect.* event
-	Until   time.Time `json:"until"`
+	Agent  string `json:"agent"`
+	Tool   string `json:"tool,omitempty"`
+	Action string `json:"action,omitempty"`
+	// Resource, when set, narrows the hold to the calls on that resource (as the audit log
+	// records it): a first-seen egress host's hold covers that host only.
+	Resource string    `json:"resource,omitempty"`
+	Finding  string    `json:"finding"` // the id of the detect.* event
+	Until    time.Time `json:"until"`
 }
 
 // DetectAck is a person's acknowledgement of a finding.

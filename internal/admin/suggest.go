@@ -13,6 +13,7 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/cedar"
+	"github.com/wardenhq/warden/internal/respattern"
 )
 
 // defaultSuggestSince is the period a suggestion reads when none is given.
@@ -91,7 +92,7 @@ type suggestCall struct {
 
 // suggestGrants proposes the smallest grants that cover the calls: for each tool, the actions
 // used, grouped by the resources they were used on, those resources generalised by
-// generaliseResources; an action any of whose calls a person approved is in a grant that asks
+// respattern.Cover; an action any of whose calls a person approved is in a grant that asks
 // for approval, so that a suggestion never lets through without a person what needed one, and
 // otherwise one any of whose calls went ahead under a waiver keeps the waiver (a high-risk
 // tool's calls would else wait for a person where they did not). A
@@ -137,7 +138,7 @@ func suggestGrants(agent string, calls []suggestCall) ([]apitype.SuggestedGrant,
 			u := acts[action]
 			var patterns []string
 			if named[tool] {
-				patterns = generaliseResources(slices.Collect(maps.Keys(u.resources)))
+				patterns = respattern.Cover(slices.Collect(maps.Keys(u.resources)))
 			}
 			var approval apitype.GrantApproval
 			switch {
@@ -164,36 +165,8 @@ func suggestGrants(agent string, calls []suggestCall) ([]apitype.SuggestedGrant,
 	return grants, skipped
 }
 
-// generaliseResources turns the resources an action was used on into the fewest names and
-// patterns that cover them, by one rule: two or more distinct resources that differ only after
-// their last "/" (repo:acme/web, repo:acme/api) become that prefix and "*" (repo:acme/*). A
-// resource without a "/", or alone under its prefix, stays exact; "" (no resource) stays "".
-// Only the last segment is generalised, so a pattern never reaches a level the agent did not
-// use two resources of.
-func generaliseResources(resources []string) []string {
-	byPrefix := map[string][]string{}
-	var out []string
-	for _, r := range slices.Compact(slices.Sorted(slices.Values(resources))) {
-		i := strings.LastIndexByte(r, '/')
-		if i < 0 || i == len(r)-1 {
-			out = append(out, r)
-			continue
-		}
-		byPrefix[r[:i+1]] = append(byPrefix[r[:i+1]], r)
-	}
-	for prefix, rs := range byPrefix {
-		if len(rs) >= 2 {
-			out = append(out, prefix+"*")
-		} else {
-			out = append(out, rs[0])
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
 // resourceCondition is the Cedar condition that holds for exactly the given names and patterns
-// (a name ending in "*" after generaliseResources is a pattern), "" when there are none.
+// (a name ending in "*" after respattern.Cover is a pattern), "" when there are none.
 func resourceCondition(patterns []string) string {
 	terms := make([]string, 0, len(patterns))
 	for _, p := range patterns {

@@ -10,23 +10,6 @@ import (
 	"github.com/wardenhq/warden/internal/cedar"
 )
 
-func TestGeneraliseResources(t *testing.T) {
-	for _, tt := range []struct {
-		in, want []string
-	}{
-		{[]string{"repo:acme/web", "repo:acme/api"}, []string{"repo:acme/*"}},
-		{[]string{"repo:acme/web", "repo:other/api"}, []string{"repo:acme/web", "repo:other/api"}},
-		{[]string{"repo:acme/web", "repo:acme/web"}, []string{"repo:acme/web"}},
-		{[]string{"a/b/c", "a/b/d", "a/x"}, []string{"a/b/*", "a/x"}},
-		{[]string{"", "host-a", "host-b"}, []string{"", "host-a", "host-b"}},
-		{[]string{"dir/", "dir/x"}, []string{"dir/", "dir/x"}},
-	} {
-		if got := generaliseResources(tt.in); !slices.Equal(got, tt.want) {
-			t.Errorf("generaliseResources(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 // TestSuggestGrants: actions grouped per tool by the resources they were used on; a tool whose
 // calls named no resource gets no condition; an approved action asks for approval again.
 func TestSuggestGrants(t *testing.T) {

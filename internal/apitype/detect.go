@@ -61,24 +61,33 @@ type AckRequest struct {
 
 // Baseline is what is normal for an agent, as its detector learned it.
 type Baseline struct {
-	Agent       string              `json:"agent"`
-	Learned     bool                `json:"learned"` // the learning period is over: findings are reported
-	Since       time.Time           `json:"since"`
-	Last        time.Time           `json:"last"`
-	Calls       int64               `json:"calls"`
-	Denials     int64               `json:"denials"`
-	RatePerMin  float64             `json:"rate_per_active_minute"`
-	RateSD      float64             `json:"rate_sd"`
-	DenialShare float64             `json:"denial_share"`
-	Actions     []Count             `json:"actions"`
-	Hosts       []Count             `json:"egress_hosts"`
-	Transitions []Count             `json:"transitions"`
-	HoursOfDay  [24]int64           `json:"hours_of_day"` // calls by hour of the day, UTC, all days together
-	HoursOfWeek [168]int64          `json:"hours_of_week"`
-	Holds       []warden.DetectHold `json:"holds,omitempty"`
+	Agent       string    `json:"agent"`
+	Learned     bool      `json:"learned"` // the learning period is over: findings are reported
+	Since       time.Time `json:"since"`
+	Last        time.Time `json:"last"`
+	Calls       int64     `json:"calls"`
+	Denials     int64     `json:"denials"`
+	RatePerMin  float64   `json:"rate_per_active_minute"`
+	RateSD      float64   `json:"rate_sd"`
+	DenialShare float64   `json:"denial_share"`
+	// Bytes sent upstream (request bodies) and approval requests, per minute with any
+	// activity.
+	BytesPerMin     float64             `json:"bytes_sent_per_active_minute"`
+	BytesSD         float64             `json:"bytes_sent_sd"`
+	ApprovalsPerMin float64             `json:"approval_requests_per_active_minute"`
+	ApprovalsSD     float64             `json:"approval_requests_sd"`
+	Actions         []Count             `json:"actions"`
+	Resources       []Count             `json:"resources"`     // "tool/action pattern"
+	ArgumentKeys    []Count             `json:"argument_keys"` // "tool/action key"
+	Hosts           []Count             `json:"egress_hosts"`
+	Transitions     []Count             `json:"transitions"`
+	HoursOfDay      [24]int64           `json:"hours_of_day"` // calls by hour of the day, UTC, all days together
+	HoursOfWeek     [168]int64          `json:"hours_of_week"`
+	Holds           []warden.DetectHold `json:"holds,omitempty"`
 }
 
-// Count is how often an item (an action, a host, a transition) was seen.
+// Count is how often an item (an action, a resource pattern, an argument key, a host, a
+// transition) was seen.
 type Count struct {
 	Item  string `json:"item"`
 	Count int64  `json:"count"`

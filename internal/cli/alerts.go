@@ -156,7 +156,9 @@ func printBaseline(w io.Writer, b *apitype.Baseline) {
 		"watched", b.Since.UTC().Format(time.RFC3339)+" to "+b.Last.UTC().Format(time.RFC3339),
 		"calls", strconv.FormatInt(b.Calls, 10), "denied", strconv.FormatInt(b.Denials, 10),
 		"rate", fmt.Sprintf("%.1f calls per active minute (sd %.1f)", b.RatePerMin, b.RateSD),
-		"denial share", fmt.Sprintf("%.1f%%", 100*b.DenialShare))
+		"denial share", fmt.Sprintf("%.1f%%", 100*b.DenialShare),
+		"bytes sent", fmt.Sprintf("%.0f per active minute (sd %.0f)", b.BytesPerMin, b.BytesSD),
+		"approval requests", fmt.Sprintf("%.2f per active minute (sd %.2f)", b.ApprovalsPerMin, b.ApprovalsSD))
 	section := func(title string, cs []apitype.Count) {
 		fmt.Fprintln(w)
 		if len(cs) == 0 {
@@ -170,6 +172,8 @@ func printBaseline(w io.Writer, b *apitype.Baseline) {
 		table(w, []string{strings.ToUpper(title), "CALLS"}, rows)
 	}
 	section("actions", b.Actions)
+	section("resources", b.Resources)
+	section("argument keys", b.ArgumentKeys)
 	section("egress hosts", b.Hosts)
 	section("transitions", b.Transitions)
 	fmt.Fprintln(w)
@@ -184,6 +188,9 @@ func printBaseline(w io.Writer, b *apitype.Baseline) {
 		what := "every call"
 		if h.Tool != "" {
 			what = h.Tool + " " + h.Action
+		}
+		if h.Resource != "" {
+			what += " on " + h.Resource
 		}
 		kv(w, "held for approval", what+" until "+h.Until.UTC().Format(time.RFC3339)+" (finding "+h.Finding+")")
 	}

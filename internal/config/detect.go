@@ -23,6 +23,12 @@ type Detect struct {
 	RateFloor int `yaml:"rate_floor"`
 	// DenialFloor: no denial spike under this many denials in a minute. Default 5.
 	DenialFloor int `yaml:"denial_floor"`
+	// ApprovalFloor: no approval burst under this many approval requests in a minute.
+	// Default 10.
+	ApprovalFloor int `yaml:"approval_floor"`
+	// BytesFloor: no spike of bytes sent under this many request bytes in a minute. Default
+	// 1048576 (1 MiB).
+	BytesFloor int64 `yaml:"bytes_floor"`
 	// OffHoursShare: a call in an hour of the day that held less than this share of the calls
 	// learned is off hours. Default 0.005.
 	OffHoursShare float64 `yaml:"off_hours_share"`
@@ -44,7 +50,8 @@ type DetectRule struct {
 
 // DetectKinds are the detectors' names; DetectSteps the ladder's steps, mildest first.
 var (
-	DetectKinds = []string{"first_seen_action", "first_seen_host", "first_seen_transition", "rate_spike", "denial_spike", "off_hours"}
+	DetectKinds = []string{"first_seen_action", "first_seen_resource", "first_seen_argument", "first_seen_host", "first_seen_transition",
+		"rate_spike", "denial_spike", "bytes_spike", "approval_burst", "off_hours"}
 	DetectSteps = []string{"alert", "approve", "suspend", "kill"}
 )
 
@@ -65,6 +72,12 @@ func (d *Detect) Validate() error {
 	if d.DenialFloor == 0 {
 		d.DenialFloor = 5
 	}
+	if d.ApprovalFloor == 0 {
+		d.ApprovalFloor = 10
+	}
+	if d.BytesFloor == 0 {
+		d.BytesFloor = 1 << 20
+	}
 	if d.OffHoursShare == 0 {
 		d.OffHoursShare = 0.005
 	}
@@ -75,8 +88,8 @@ func (d *Detect) Validate() error {
 		d.Ladder = []DetectRule{{Detector: "first_seen_action", MinRisk: "high", Step: "approve"}}
 	}
 	switch {
-	case d.LearningPeriod < 0 || d.LearningCalls < 0 || d.RateFloor < 0 || d.DenialFloor < 0 || d.ApproveFor < 0:
-		return fmt.Errorf("detect: learning_period, learning_calls, rate_floor, denial_floor and approve_for may not be negative")
+	case d.LearningPeriod < 0 || d.LearningCalls < 0 || d.RateFloor < 0 || d.DenialFloor < 0 || d.ApprovalFloor < 0 || d.BytesFloor < 0 || d.ApproveFor < 0:
+		return fmt.Errorf("detect: learning_period, learning_calls, rate_floor, denial_floor, approval_floor, bytes_floor and approve_for may not be negative")
 	case d.ZScore < 0:
 		return fmt.Errorf("detect.z_score: may not be negative")
 	case d.OffHoursShare < 0 || d.OffHoursShare >= 1:

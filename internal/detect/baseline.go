@@ -1,6 +1,7 @@
 // Package detect learns what is normal for each agent from its own audit events and reports
-// what is not (docs/detect.md): first-seen actions, egress hosts and transitions, rate and
-// denial spikes, off-hours activity; each finding is a detect.<kind> audit event, contained by
+// what is not (docs/detect.md): first-seen actions, resource patterns, argument keys, egress
+// hosts and transitions, spikes of calls, denials and bytes sent, bursts of approval requests,
+// off-hours activity; each finding is a detect.<kind> audit event, contained by
 // the ladder the configuration sets (alert, approve, suspend, kill).
 package detect
 
@@ -29,10 +30,15 @@ type Baseline struct {
 	Actions     map[string]int64 `json:"actions"`     // "tool/action"
 	Hosts       map[string]int64 `json:"hosts"`       // egress host:port
 	Transitions map[string]int64 `json:"transitions"` // "tool/action -> tool/action"
-	HourOfWeek  [168]int64       `json:"hour_of_week"`
-	LastAction  string           `json:"last_action,omitempty"`
-	LastTime    time.Time        `json:"last_time,omitzero"`
-	LastSession string           `json:"last_session,omitempty"`
+	// Resources are the patterns (respattern.Of) of the resources of each action's calls,
+	// "tool/action pattern"; ArgumentKeys the top-level keys of its arguments, "tool/action key"
+	// (keys only: the values are never learned).
+	Resources    map[string]int64 `json:"resources"`
+	ArgumentKeys map[string]int64 `json:"argument_keys"`
+	HourOfWeek   [168]int64       `json:"hour_of_week"`
+	LastAction   string           `json:"last_action,omitempty"`
+	LastTime     time.Time        `json:"last_time,omitzero"`
+	LastSession  string           `json:"last_session,omitempty"`
 
 	// The current minute and what happened in it; when a later minute begins, its counts are
 	// folded into the exponentially weighted averages of active minutes.
@@ -43,11 +49,21 @@ type Baseline struct {
 	Rate          EWMA    `json:"rate"`    // calls per active minute
 	DenialShare   EWMA    `json:"denial_share"`
 
+	// Bytes sent upstream (tool.result events' outcome.bytes_in) and approval requests
+	// (approval.requested events) per minute with any activity (a call, a result or a request).
+	MinuteBytes     float64 `json:"minute_bytes"`
+	MinuteApprovals float64 `json:"minute_approvals"`
+	ActiveMinutes   int64   `json:"active_minutes"` // minutes folded into BytesSent and Approvals
+	BytesSent       EWMA    `json:"bytes_sent"`
+	Approvals       EWMA    `json:"approvals"`
+
 	// Alerted keeps findings of a window from repeating: the minute of the last spike of each
 	// kind, the hour of the last off-hours finding.
-	RateAlerted    int64 `json:"rate_alerted,omitempty"`
-	DenialAlerted  int64 `json:"denial_alerted,omitempty"`
-	OffHourAlerted int64 `json:"off_hour_alerted,omitempty"`
+	RateAlerted     int64 `json:"rate_alerted,omitempty"`
+	DenialAlerted   int64 `json:"denial_alerted,omitempty"`
+	OffHourAlerted  int64 `json:"off_hour_alerted,omitempty"`
+	BytesAlerted    int64 `json:"bytes_alerted,omitempty"`
+	ApprovalAlerted int64 `json:"approval_alerted,omitempty"`
 }
 
 // EWMA is an exponentially weighted mean and variance.
@@ -73,7 +89,18 @@ func (e *EWMA) add(x float64, first bool) {
 func (e EWMA) SD() float64 { return math.Sqrt(e.Var) }
 
 func newBaseline(agent string, t time.Time) *Baseline {
-	return &Baseline{Agent: agent, Since: t, Actions: map[string]int64{}, Hosts: map[string]int64{}, Transitions: map[string]int64{}}
+	b := &Baseline{Agent: agent, Since: t}
+	b.fill()
+	return b
+}
+
+// fill makes the maps a baseline stored before they were learned lacks (JSON without them).
+func (b *Baseline) fill() {
+	for _, m := range []*map[string]int64{&b.Actions, &b.Hosts, &b.Transitions, &b.Resources, &b.ArgumentKeys} {
+		if *m == nil {
+			*m = map[string]int64{}
+		}
+	}
 }
 
 // Learned reports whether the learning period is over: the agent has been watched for the
@@ -111,7 +138,12 @@ func (b *Baseline) roll(t time.Time) {
 		b.DenialShare.add(b.MinuteDenials/b.MinuteCalls, b.Minutes == 0)
 		b.Minutes++
 	}
-	b.Minute, b.MinuteCalls, b.MinuteDenials = m, 0, 0
+	if b.MinuteCalls > 0 || b.MinuteBytes > 0 || b.MinuteApprovals > 0 {
+		b.BytesSent.add(b.MinuteBytes, b.ActiveMinutes == 0)
+		b.Approvals.add(b.MinuteApprovals, b.ActiveMinutes == 0)
+		b.ActiveMinutes++
+	}
+	b.Minute, b.MinuteCalls, b.MinuteDenials, b.MinuteBytes, b.MinuteApprovals = m, 0, 0, 0, 0
 }
 
 func learn(m map[string]int64, k string) {

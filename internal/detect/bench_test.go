@@ -9,13 +9,19 @@ import (
 	"github.com/wardenhq/warden"
 )
 
-// benchEvents is a learned week for 50 agents, then a day of their calls, in time order.
+// benchEvents is the calls of 50 agents, in time order: each with a resource with an id (a
+// pattern to work out) and arguments (keys to read), and a result with its bytes sent for every
+// three calls.
 func benchEvents(n int) []*warden.AuditEvent {
 	out := make([]*warden.AuditEvent, 0, n)
 	at := day0.Add(9 * time.Hour)
 	actions := []string{"list", "read", "search", "create"}
 	for i := range n {
-		ev := call(at.Add(time.Duration(i)*50*time.Millisecond), "mail", actions[i%len(actions)], "msg", warden.RiskLow, warden.EffectAllow)
+		ev := withArgs(call(at.Add(time.Duration(i)*50*time.Millisecond), "mail", actions[i%len(actions)], fmt.Sprintf("/v1/messages/%d", i), warden.RiskLow, warden.EffectAllow),
+			`{"id":"[redacted]","format":"full"}`)
+		if i%4 == 3 { // every fourth event the result of a call, with the bytes it sent
+			ev.Type, ev.Outcome.BytesIn = warden.EventToolResult, 2048
+		}
 		ev.Actor.Name = fmt.Sprintf("bot-%d", i%50)
 		ev.Seq = int64(i + 1)
 		out = append(out, ev)

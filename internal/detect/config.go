@@ -15,6 +15,8 @@ type Config struct {
 	ZScore         float64
 	RateFloor      int
 	DenialFloor    int
+	ApprovalFloor  int
+	BytesFloor     int64
 	OffHoursShare  float64
 	ApproveFor     time.Duration
 	Ladder         []config.DetectRule
@@ -24,8 +26,8 @@ type Config struct {
 func FromConfig(c config.Detect) Config {
 	return Config{
 		LearningPeriod: time.Duration(c.LearningPeriod), LearningCalls: c.LearningCalls, ZScore: c.ZScore,
-		RateFloor: c.RateFloor, DenialFloor: c.DenialFloor, OffHoursShare: c.OffHoursShare,
-		ApproveFor: time.Duration(c.ApproveFor), Ladder: c.Ladder,
+		RateFloor: c.RateFloor, DenialFloor: c.DenialFloor, ApprovalFloor: c.ApprovalFloor, BytesFloor: c.BytesFloor,
+		OffHoursShare: c.OffHoursShare, ApproveFor: time.Duration(c.ApproveFor), Ladder: c.Ladder,
 	}
 }
 
@@ -34,8 +36,8 @@ func FromConfig(c config.Detect) Config {
 func (c Config) withDefaults() Config {
 	d := config.Detect{
 		LearningPeriod: config.Duration(c.LearningPeriod), LearningCalls: c.LearningCalls, ZScore: c.ZScore,
-		RateFloor: c.RateFloor, DenialFloor: c.DenialFloor, OffHoursShare: c.OffHoursShare,
-		ApproveFor: config.Duration(c.ApproveFor), Ladder: c.Ladder,
+		RateFloor: c.RateFloor, DenialFloor: c.DenialFloor, ApprovalFloor: c.ApprovalFloor, BytesFloor: c.BytesFloor,
+		OffHoursShare: c.OffHoursShare, ApproveFor: config.Duration(c.ApproveFor), Ladder: c.Ladder,
 	}
 	if err := d.Validate(); err != nil {
 		// A Config that config.Detect would refuse never reaches here from the server; a

@@ -16,7 +16,7 @@ type Holds struct {
 	m  atomic.Pointer[map[holdKey]*warden.DetectHold]
 }
 
-type holdKey struct{ agent, tool, action string }
+type holdKey struct{ agent, tool, action, resource string }
 
 // NewHolds returns an empty set of holds.
 func NewHolds() *Holds {
@@ -25,13 +25,15 @@ func NewHolds() *Holds {
 	return h
 }
 
-// Held reports whether a finding holds the agent's call of tool and action for a person at now.
-func (h *Holds) Held(agent, tool, action string, now time.Time) bool {
+// Held reports whether a finding holds the agent's call of tool and action on resource (as the
+// audit log records it) for a person at now: four map lookups, from the narrowest hold (that
+// resource) to the widest (every call of the agent).
+func (h *Holds) Held(agent, tool, action, resource string, now time.Time) bool {
 	m := *h.m.Load()
 	if len(m) == 0 {
 		return false
 	}
-	for _, k := range [...]holdKey{{agent, tool, action}, {agent, tool, ""}, {agent, "", ""}} {
+	for _, k := range [...]holdKey{{agent, tool, action, resource}, {agent, tool, action, ""}, {agent, tool, "", ""}, {agent, "", "", ""}} {
 		if x, ok := m[k]; ok && now.Before(x.Until) {
 			return true
 		}
@@ -48,7 +50,7 @@ func (h *Holds) Put(x *warden.DetectHold) {
 	for k, v := range old {
 		m[k] = v
 	}
-	m[holdKey{x.Agent, x.Tool, x.Action}] = x
+	m[holdKey{x.Agent, x.Tool, x.Action, x.Resource}] = x
 	h.m.Store(&m)
 }
 
@@ -56,7 +58,7 @@ func (h *Holds) Put(x *warden.DetectHold) {
 func (h *Holds) Replace(xs []*warden.DetectHold) {
 	m := make(map[holdKey]*warden.DetectHold, len(xs))
 	for _, x := range xs {
-		m[holdKey{x.Agent, x.Tool, x.Action}] = x
+		m[holdKey{x.Agent, x.Tool, x.Action, x.Resource}] = x
 	}
 	h.mu.Lock()
 	h.m.Store(&m)

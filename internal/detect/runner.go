@@ -201,6 +201,7 @@ func (r *Runner) load(ctx context.Context, seq int64) error {
 		if err := json.Unmarshal(body, &b); err != nil {
 			return fmt.Errorf("the stored baseline of %s: %w", agent, err)
 		}
+		b.fill() // a baseline stored before a map was learned
 		baselines[agent] = &b
 	}
 	holds, err := r.Store.DetectHolds(ctx, r.Clock.Now())
@@ -223,8 +224,13 @@ func (r *Runner) handle(ctx context.Context, f *Finding) error {
 	var hold *warden.DetectHold
 	if step == "approve" {
 		hold = &warden.DetectHold{Agent: f.Agent, Until: r.Clock.Now().Add(r.Config.ApproveFor)}
+		// A new host is held alone; a new action, transition, resource pattern or argument
+		// key holds the action's calls (a pattern is no key to look up on the call's path);
+		// a spike, a burst or off hours every call of the agent.
 		switch f.Kind {
-		case FirstSeenAction, FirstSeenTransition, FirstSeenHost:
+		case FirstSeenHost:
+			hold.Tool, hold.Action, hold.Resource = f.Tool, f.Action, f.Resource
+		case FirstSeenAction, FirstSeenTransition, FirstSeenResource, FirstSeenArgument:
 			hold.Tool, hold.Action = f.Tool, f.Action
 		}
 		ev.HoldUntil = hold.Until.UTC().Format(time.RFC3339)

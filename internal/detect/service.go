@@ -32,7 +32,18 @@ func (s *Service) Alerts(ctx context.Context, agent string, after int64, limit i
 	if limit <= 0 || limit > maxAlerts {
 		limit = maxAlerts
 	}
-	evs, err := s.Store.AuditEvents(ctx, warden.AuditFilter{Type: warden.EventDetectPrefix + "*", AfterSeq: after, Newest: after == 0, Limit: maxAlerts})
+	f := warden.AuditFilter{Type: warden.EventDetectPrefix + "*", AfterSeq: after, Newest: after == 0, Limit: limit}
+	if agent != "" {
+		// The store selects the agent's findings (their resource is agent:<name>), so a page
+		// of them reaches back to the oldest rather than filtering the newest of everyone's.
+		if err := warden.ValidateName("agent", agent); err != nil {
+			return nil, err
+		}
+		f.Resource = "agent:" + agent
+	}
+	// Without a cursor, the newest; paging on from one, the findings right after it, oldest
+	// first, so that the next page's cursor skips none.
+	evs, err := s.Store.AuditEvents(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -45,15 +56,6 @@ func (s *Service) Alerts(ctx context.Context, agent string, after int64, limit i
 		}
 		out = append(out, a)
 		ids = append(ids, a.ID)
-	}
-	if len(out) > limit {
-		if after > 0 {
-			// Paging on from a cursor: the findings right after it, oldest first, so the
-			// next page's cursor skips none.
-			out, ids = out[:limit], ids[:limit]
-		} else {
-			out, ids = out[len(out)-limit:], ids[len(ids)-limit:]
-		}
 	}
 	acks, err := s.Store.DetectAcks(ctx, ids)
 	if err != nil {
@@ -139,7 +141,9 @@ func (s *Service) Baseline(ctx context.Context, agent string) (*apitype.Baseline
 	out := &apitype.Baseline{
 		Agent: agent, Learned: b.Learned(s.Config.withDefaults()), Since: b.Since, Last: b.Last, Calls: b.Calls, Denials: b.Denials,
 		RatePerMin: b.Rate.Mean, RateSD: b.Rate.SD(), DenialShare: b.DenialShare.Mean,
-		Actions: counts(b.Actions), Hosts: counts(b.Hosts), Transitions: counts(b.Transitions), HoursOfWeek: b.HourOfWeek,
+		BytesPerMin: b.BytesSent.Mean, BytesSD: b.BytesSent.SD(), ApprovalsPerMin: b.Approvals.Mean, ApprovalsSD: b.Approvals.SD(),
+		Actions: counts(b.Actions), Resources: counts(b.Resources), ArgumentKeys: counts(b.ArgumentKeys),
+		Hosts: counts(b.Hosts), Transitions: counts(b.Transitions), HoursOfWeek: b.HourOfWeek,
 	}
 	for h, n := range b.HourOfWeek {
 		out.HoursOfDay[h%24] += n

@@ -24,8 +24,8 @@ func ApprovalReason(t *warden.Tool, action string, d warden.Decision) string {
 	return ""
 }
 
-// Holds says whether a detection finding holds an agent's calls of a tool and action for a
-// person (detect.Holds).
+// Holds says whether a detection finding holds an agent's calls of a tool and action, on a
+// resource as the audit log records it, for a person (detect.Holds).
 type Holds interface {
-	Held(agent, tool, action string, now time.Time) bool
+	Held(agent, tool, action, resource string, now time.Time) bool
 }

@@ -414,7 +414,7 @@ func (r *request) approve() bool {
 		if why = ApprovalReason(r.e.tool, r.call.Action, r.p.Decision); why == "" {
 			// A finding's hold needs a person even where policy waives approval: it is
 			// containment of an agent that drifted, not a rule about the tool.
-			if r.g.Holds == nil || !r.g.Holds.Held(r.c.Agent.Name, r.e.tool.Name, r.call.Action, r.now) {
+			if r.g.Holds == nil || !r.g.Holds.Held(r.c.Agent.Name, r.e.tool.Name, r.call.Action, r.ev.Target.Resource, r.now) {
 				return true
 			}
 			why = warden.ApprovalByDetection

@@ -31,6 +31,7 @@ var dialect = sqlstore.Dialect{
 	ForUpdate:      " FOR UPDATE",
 	LockTable:      "LOCK TABLE %s IN EXCLUSIVE MODE",
 	LockMigrations: "SELECT pg_advisory_xact_lock(7761827315) -- warden schema migrations",
+	TargetResource: "(body::jsonb #>> '{target,resource}')",
 	IsUniqueViolation: func(err error) bool {
 		var e *pgconn.PgError
 		return errors.As(err, &e) && e.Code == "23505" // unique_violation

@@ -26,6 +26,7 @@ func TestDetectContains(t *testing.T) {
 		c.Detect.Ladder = []config.DetectRule{
 			{Detector: "first_seen_action", MinRisk: "high", Step: "approve"},
 			{Detector: "rate_spike", Step: "suspend"},
+			{Detector: "first_seen_host", Step: "approve"},
 		}
 	})
 	rec := newRecorder(t)
@@ -45,24 +46,27 @@ func TestDetectContains(t *testing.T) {
 permit(principal == Agent::"deploy-bot", action == Action::"github:issues.list", resource);
 @approval("waived")
 permit(principal == Agent::"deploy-bot", action in [Action::"ops:status", Action::"ops:deploy"], resource);
+permit(principal == Agent::"deploy-bot", action == Action::"egress:net.connect", resource);
 `)
 	cli("policy", "apply", dir, "--comment", "deploy bot")
 
-	ask := func(tool, action string) map[string]any {
+	askOn := func(tool, action, resource string) map[string]any {
 		t.Helper()
 		token := in.mustToken(c.ClientID, c.ClientSecret)
-		r := in.gw("POST", "/v1/authorize", token, fmt.Sprintf(`{"tool":%q,"action":%q,"resource":"repo:acme/web"}`, tool, action),
+		r := in.gw("POST", "/v1/authorize", token, fmt.Sprintf(`{"tool":%q,"action":%q,"resource":%q}`, tool, action, resource),
 			map[string]string{"Content-Type": "application/json"})
 		if r.status != 200 {
 			t.Fatalf("authorize %s %s: %d %s", tool, action, r.status, r.body)
 		}
 		return r.json(t)
 	}
-	// A normal day: from 09:00, every ten minutes, the issues and then the status, 40 calls.
+	ask := func(tool, action string) map[string]any { return askOn(tool, action, "repo:acme/web") }
+	// A normal day: from 09:00, every ten minutes, the issues, the status and a connection to
+	// its API host, 60 calls.
 	day := func() {
 		for range 20 {
-			for _, a := range [][2]string{{"github", "issues.list"}, {"ops", "status"}} {
-				if d := ask(a[0], a[1]); d["effect"] != "allow" {
+			for _, a := range [][3]string{{"github", "issues.list", "repo:acme/web"}, {"ops", "status", "repo:acme/web"}, {"egress", "net.connect", "api.acme.example:443"}} {
+				if d := askOn(a[0], a[1], a[2]); d["effect"] != "allow" {
 					t.Fatalf("normal call %v: %v", a, d)
 				}
 			}
@@ -125,10 +129,70 @@ permit(principal == Agent::"deploy-bot", action in [Action::"ops:status", Action
 	if d := ask("ops", "status"); d["effect"] != "allow" {
 		t.Fatalf("status after the finding: %v", d)
 	}
+	// The issues of another organisation's repository: a resource pattern never seen (the
+	// default ladder alerts), where another repository of acme would be the same pattern.
+	if d := askOn("github", "issues.list", "repo:acme/api"); d["effect"] != "allow" {
+		t.Fatalf("issues of acme/api: %v", d)
+	}
+	if d := askOn("github", "issues.list", "repo:rival/secret-plans"); d["effect"] != "allow" {
+		t.Fatalf("issues of rival/secret-plans: %v", d)
+	}
+	if ev := waitFor("detect.first_seen_resource"); !strings.Contains(ev.Decision.Message, "repo:rival/*") {
+		t.Fatalf("the new resource pattern: %+v", ev)
+	}
+	if evs := in.events("type=detect.first_seen_resource"); len(evs) != 1 {
+		t.Fatalf("another repository of acme was reported: %d findings of a new resource pattern", len(evs))
+	}
+
+	// A connection to a host it never reached: found, and from then its connections to that
+	// host, and only to that host, wait for a person (first_seen_host → approve).
+	if d := askOn("egress", "net.connect", "paste.evil.example:443"); d["effect"] != "allow" {
+		t.Fatalf("first connection to the new host: %v", d)
+	}
+	if ev := waitFor("detect.first_seen_host"); !strings.Contains(ev.Decision.Message, "paste.evil.example:443") {
+		t.Fatalf("the new host: %+v", ev)
+	}
+	// A held call would wait for the fake clock: wait for the answer in real time instead.
+	known := make(chan response, 1)
+	go func() {
+		known <- in.do("POST", "/v1/authorize", map[string]string{"Authorization": "Bearer " + deployToken, "Content-Type": "application/json"},
+			`{"tool":"egress","action":"net.connect","resource":"api.acme.example:443"}`)
+	}()
+	select {
+	case r := <-known:
+		if r.status != 200 || r.json(t)["effect"] != "allow" {
+			t.Fatalf("the known host after the finding: %d %s", r.status, r.body)
+		}
+	case <-time.After(5 * time.Second):
+		clk.Advance(61 * time.Second)
+		<-known
+		t.Fatal("a connection to the known host was held: the hold covers more than the new host")
+	}
+	requested := len(in.events("type=approval.requested"))
+	go func() {
+		held <- in.do("POST", "/v1/authorize", map[string]string{"Authorization": "Bearer " + deployToken, "Content-Type": "application/json"},
+			`{"tool":"egress","action":"net.connect","resource":"paste.evil.example:443"}`)
+	}()
+	for deadline := time.After(time.Second); ; {
+		changed := in.srv.Audit.Changed()
+		if len(in.events("type=approval.requested")) > requested {
+			break
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatal("the connection to the new host was not sent to a person within a second")
+		}
+	}
+	clk.Advance(61 * time.Second)
+	if r := <-held; r.status != 200 || r.json(t)["effect"] != "approval_required" {
+		t.Fatalf("connection to the new host after the finding: %d %s", r.status, r.body)
+	}
 	var pending []*apitype.ApprovalView
 	in.cliJSON(in.admin, &pending, "approvals", "list", "--json")
-	if len(pending) != 1 || pending[0].Reason != warden.ApprovalByDetection || pending[0].Action != "deploy" {
-		t.Fatalf("pending approvals: %+v", pending)
+	if len(pending) != 2 || pending[0].Reason != warden.ApprovalByDetection || pending[0].Action != "deploy" ||
+		pending[1].Reason != warden.ApprovalByDetection || pending[1].Resource != "paste.evil.example:443" {
+		t.Fatalf("pending approvals: %+v %+v", pending[0], pending[len(pending)-1])
 	}
 
 	// 03:00 the next day: thirty calls in a minute, ten times its rate.
@@ -145,7 +209,7 @@ permit(principal == Agent::"deploy-bot", action in [Action::"ops:status", Action
 	if r := in.gw("POST", "/v1/authorize", token, `{"tool":"github","action":"issues.list","resource":"repo:acme/web"}`, map[string]string{"Content-Type": "application/json"}); r.status == 200 && r.json(t)["effect"] == "allow" {
 		t.Fatalf("a suspended agent's call was allowed: %s", r.body)
 	}
-	if f := findings(); !hasKind(f, "off_hours") || !hasKind(f, "rate_spike") || !hasKind(f, "first_seen_action") {
+	if f := findings(); !hasKind(f, "off_hours") || !hasKind(f, "rate_spike") || !hasKind(f, "first_seen_action") || !hasKind(f, "first_seen_resource") {
 		t.Fatalf("alerts: %+v", f)
 	}
 
@@ -158,7 +222,8 @@ permit(principal == Agent::"deploy-bot", action in [Action::"ops:status", Action
 		t.Error("a finding was acknowledged twice")
 	}
 	out, err = in.cli(in.admin, "agent", "baseline", "deploy-bot")
-	if err != nil || !strings.Contains(out, "ops/status") || !strings.Contains(out, "learned") || !strings.Contains(out, "held for approval") {
+	if err != nil || !strings.Contains(out, "ops/status") || !strings.Contains(out, "learned") || !strings.Contains(out, "held for approval") ||
+		!strings.Contains(out, "github/issues.list repo:acme/*") || !strings.Contains(out, "bytes sent") || !strings.Contains(out, "approval requests") {
 		t.Fatalf("baseline: %v\n%s", err, out)
 	}
 }

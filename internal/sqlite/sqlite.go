@@ -31,6 +31,7 @@ var migrationFiles embed.FS
 // every transaction on it begins IMMEDIATE, so a transaction holds the database's write lock
 // from its first statement and needs no row or table locks.
 var dialect = sqlstore.Dialect{
+	TargetResource: "json_extract(body, '$.target.resource')",
 	IsUniqueViolation: func(err error) bool {
 		var e *sqlitedriver.Error
 		return errors.As(err, &e) &&

@@ -359,7 +359,7 @@ func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
 }
 
 // auditWhere is the condition of a search's filter, without its cursors.
-func auditWhere(f warden.AuditFilter) ([]string, []any) {
+func (s *Store) auditWhere(f warden.AuditFilter) ([]string, []any) {
 	var where []string
 	var args []any
 	match := func(cond string, vals ...any) {
@@ -395,6 +395,9 @@ func auditWhere(f warden.AuditFilter) ([]string, []any) {
 	if f.OnBehalfOf != "" {
 		match(`on_behalf_of != ''`)
 	}
+	if f.Resource != "" {
+		match(s.dialect.TargetResource+` = ?`, f.Resource)
+	}
 	if level := f.MinRisk.Level(); level > 0 {
 		match(`risk >= ?`, level)
 	}
@@ -409,7 +412,7 @@ func auditWhere(f warden.AuditFilter) ([]string, []any) {
 
 // CountAuditEvents counts the events f's filter matches, up to upTo (the scan stops there).
 func (s *Store) CountAuditEvents(ctx context.Context, f warden.AuditFilter, upTo int64) (int64, error) {
-	where, args := auditWhere(f)
+	where, args := s.auditWhere(f)
 	q := `SELECT 1 FROM audit_events`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, ` AND `)
@@ -425,7 +428,7 @@ func (s *Store) CountAuditEvents(ctx context.Context, f warden.AuditFilter, upTo
 // AuditEvents returns events matching f, in log order. Since is inclusive and Until exclusive,
 // so that consecutive windows neither overlap nor leave a gap.
 func (s *Store) AuditEvents(ctx context.Context, f warden.AuditFilter) ([]*warden.AuditEvent, error) {
-	where, args := auditWhere(f)
+	where, args := s.auditWhere(f)
 	if f.AfterSeq > 0 {
 		where, args = append(where, `seq > ?`), append(args, f.AfterSeq)
 	}

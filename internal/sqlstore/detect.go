@@ -81,9 +81,9 @@ func (s *Store) PutDetectHold(ctx context.Context, h *warden.DetectHold) error {
 	if h.Agent == "" || h.Finding == "" {
 		return warden.Errorf(warden.EInvalid, "a hold names its agent and finding")
 	}
-	_, err := s.exec(ctx, s.write, `INSERT INTO detect_holds (agent, tool, action, finding, until) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (agent, tool, action) DO UPDATE SET finding = excluded.finding, until = excluded.until`,
-		h.Agent, h.Tool, h.Action, h.Finding, unixNanos(h.Until))
+	_, err := s.exec(ctx, s.write, `INSERT INTO detect_holds (agent, tool, action, resource, finding, until) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (agent, tool, action, resource) DO UPDATE SET finding = excluded.finding, until = excluded.until`,
+		h.Agent, h.Tool, h.Action, h.Resource, h.Finding, unixNanos(h.Until))
 	if err != nil {
 		return storeError(err)
 	}
@@ -92,13 +92,13 @@ func (s *Store) PutDetectHold(ctx context.Context, h *warden.DetectHold) error {
 
 // DetectHolds returns the holds in force at now.
 func (s *Store) DetectHolds(ctx context.Context, now time.Time) ([]*warden.DetectHold, error) {
-	rows, err := s.read.QueryContext(ctx, s.dialect.rebind(`SELECT agent, tool, action, finding, until FROM detect_holds WHERE until > ? ORDER BY agent, tool, action`), unixNanos(now))
+	rows, err := s.read.QueryContext(ctx, s.dialect.rebind(`SELECT agent, tool, action, resource, finding, until FROM detect_holds WHERE until > ? ORDER BY agent, tool, action, resource`), unixNanos(now))
 	if err != nil {
 		return nil, storeError(err)
 	}
 	return collect(rows, func(row scanner) (*warden.DetectHold, error) {
 		var h warden.DetectHold
-		if err := row.Scan(&h.Agent, &h.Tool, &h.Action, &h.Finding, timeColumn{&h.Until}); err != nil {
+		if err := row.Scan(&h.Agent, &h.Tool, &h.Action, &h.Resource, &h.Finding, timeColumn{&h.Until}); err != nil {
 			return nil, err
 		}
 		return &h, nil

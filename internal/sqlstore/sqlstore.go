@@ -33,6 +33,9 @@ type Dialect struct {
 	// IsUniqueViolation reports whether err says a row would break a UNIQUE or PRIMARY KEY
 	// constraint.
 	IsUniqueViolation func(err error) bool
+	// TargetResource is the SQL expression of an audit event's target.resource, read from its
+	// body (the hashed JSON): no column copies it.
+	TargetResource string
 }
 
 // rebind rewrites the ? placeholders of q for the dialect. No statement of this package has a ?

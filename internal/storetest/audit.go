@@ -185,11 +185,11 @@ func testAuditFilter(t *testing.T, s warden.Store) {
 	e2.Actor, e2.Decision.Effect = bot, warden.EffectAllow
 	e3 := newEvent("e3", at(2), "tool.call")
 	e3.Actor, e3.Actor.OnBehalfOf = bot, "bob"
-	e3.Target = warden.EventTarget{Tool: "github", Action: "issues.create"}
+	e3.Target = warden.EventTarget{Tool: "github", Action: "issues.create", Resource: "repo:acme/web"}
 	e3.Decision.Effect = warden.EffectAllow
 	e4 := newEvent("e4", at(3), "tool.call")
 	e4.Actor = other
-	e4.Target = warden.EventTarget{Tool: "github", Action: "issues.delete"}
+	e4.Target = warden.EventTarget{Tool: "github", Action: "issues.delete", Resource: "repo:acme/web2"}
 	e4.Decision.Effect = warden.EffectDeny
 	e4.Target.Risk = warden.RiskCritical
 	e3.Target.Risk = warden.RiskMedium
@@ -224,6 +224,9 @@ func testAuditFilter(t *testing.T, s warden.Store) {
 		{"action", warden.AuditFilter{Action: "issues.create"}, []string{"e3"}},
 		{"session", warden.AuditFilter{SessionID: "s1"}, []string{"e2", "e3"}},
 		{"on behalf of", warden.AuditFilter{OnBehalfOf: "bob"}, []string{"e3"}},
+		{"resource, exact", warden.AuditFilter{Resource: "repo:acme/web"}, []string{"e3"}},
+		{"resource of a type", warden.AuditFilter{Resource: "repo:acme/web2", Type: "tool.*"}, []string{"e4"}},
+		{"resource is no pattern", warden.AuditFilter{Resource: "repo:acme/%"}, nil},
 		{"since is inclusive", warden.AuditFilter{Since: at(2)}, []string{"e3", "e4", "e5", "e6", "e7"}},
 		{"until is exclusive", warden.AuditFilter{Until: at(2)}, []string{"e1", "e2"}},
 		{"window", warden.AuditFilter{Since: at(1), Until: at(3)}, []string{"e2", "e3"}},

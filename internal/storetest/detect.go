@@ -42,6 +42,8 @@ var detectTests = []storeTest{
 			{Agent: "bot", Tool: "mail", Action: "send", Finding: "f1", Until: base.Add(time.Hour)},
 			{Agent: "bot", Finding: "f2", Until: base.Add(time.Minute)},
 			{Agent: "bot", Tool: "mail", Action: "send", Finding: "f3", Until: base.Add(2 * time.Hour)},
+			{Agent: "bot", Tool: "egress", Action: "connect", Resource: "a.example:443", Finding: "f4", Until: base.Add(time.Hour)},
+			{Agent: "bot", Tool: "egress", Action: "connect", Resource: "b.example:443", Finding: "f5", Until: base.Add(time.Hour)},
 		} {
 			if err := s.PutDetectHold(ctx, h); err != nil {
 				t.Fatal(err)
@@ -51,7 +53,11 @@ var detectTests = []storeTest{
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantEqual(t, "holds", holds, []*warden.DetectHold{{Agent: "bot", Tool: "mail", Action: "send", Finding: "f3", Until: base.Add(2 * time.Hour).UTC()}})
+		wantEqual(t, "holds", holds, []*warden.DetectHold{
+			{Agent: "bot", Tool: "egress", Action: "connect", Resource: "a.example:443", Finding: "f4", Until: base.Add(time.Hour).UTC()},
+			{Agent: "bot", Tool: "egress", Action: "connect", Resource: "b.example:443", Finding: "f5", Until: base.Add(time.Hour).UTC()},
+			{Agent: "bot", Tool: "mail", Action: "send", Finding: "f3", Until: base.Add(2 * time.Hour).UTC()},
+		})
 		wantCode(t, s.PutDetectHold(ctx, &warden.DetectHold{Tool: "x"}), warden.EInvalid)
 
 		a := &warden.DetectAck{Finding: "f1", By: "ana", Reason: "expected: new release", At: base}
