@@ -122,6 +122,7 @@ func goBenches(o options) []goBench {
 		{pkg: "./internal/taint", pattern: "^Benchmark(Facts|Observe100KB|ExtractBody)$", extra: benchtime},
 		{pkg: "./internal/metrics", pattern: "^BenchmarkObserver$", extra: benchtime},
 		{pkg: "./internal/gateway", pattern: "^BenchmarkPipelineMetrics$", extra: benchtime},
+		{pkg: "./internal/detect", pattern: "^Benchmark(Observe|RunnerPass)$", extra: benchtime},
 	}
 }
 
@@ -428,6 +429,12 @@ func (r *report) rows() []row {
 		}
 		return v / b, fmt.Sprintf("%.2f (%.1f µs)", v/b, v), baseline(fmt.Sprintf("without metrics: %.1f µs", b), bwhy), why
 	}, 0, false)
+
+	goRow("Detection keeping up with the audit log: the runner end to end on SQLite (read, judge, save)", "≥ 20,000 events/s", "./internal/detect", goCmd("./internal/detect", "^Benchmark(Observe|RunnerPass)$"), func() (float64, string, string, string) {
+		v, why := r.metric("./internal/detect", "BenchmarkRunnerPass", "events/s")
+		b, bwhy := r.metric("./internal/detect", "BenchmarkObserve", "events/s")
+		return v, fmt.Sprintf("%.0f events/s", v), baseline(fmt.Sprintf("the detector alone (judging, no store): %.0f events/s", b), bwhy), why
+	}, 20000, false)
 
 	gw := func(figure, target string, limit float64, results []*bench.Result, cmd, load, unit string, pick func(*bench.Result) (float64, float64)) {
 		rw := row{figure: figure, target: target, load: load, cmd: cmd + fmt.Sprintf(" (%d runs)", r.opts.count)}
