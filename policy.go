@@ -66,3 +66,14 @@ type PolicyShadowStore interface {
 	// candidate, EConflict when another version is the candidate now).
 	EndPolicyShadow(ctx context.Context, version int64) error
 }
+
+// PolicyShadowDecision is what the candidate decided for a call it decides otherwise than the
+// live set: the target.arguments of a policy.shadow_diff event.
+type PolicyShadowDecision struct {
+	Effect   string   `json:"effect"`
+	Reason   string   `json:"reason"`
+	Message  string   `json:"message,omitempty"`
+	Policies []string `json:"policies,omitempty"`
+	// ShadowVersion is the candidate's version (PolicyShadow.Version).
+	ShadowVersion int64 `json:"shadow_version"`
+}
