@@ -158,8 +158,7 @@ func gatewayEffect(t *warden.Tool, action string, d warden.Decision) string {
 }
 
 // Run appends the queued differences, and every DropReportInterval a policy.shadow_dropped
-// event for what was dropped since the last one, until ctx ends; then it records what is still
-// queued and dropped, and returns.
+// event for what was dropped since the last one, until ctx ends; then it flushes, and returns.
 func (s *Shadow) Run(ctx context.Context) error {
 	t := s.clock.NewTicker(DropReportInterval)
 	defer t.Stop()
@@ -170,16 +169,22 @@ func (s *Shadow) Run(ctx context.Context) error {
 		case <-t.C():
 			s.reportDropped(ctx)
 		case <-ctx.Done():
-			final := context.WithoutCancel(ctx)
-			for {
-				select {
-				case ev := <-s.queue:
-					s.append(final, ev)
-				default:
-					s.reportDropped(final)
-					return nil
-				}
-			}
+			s.Flush(context.WithoutCancel(ctx))
+			return nil
+		}
+	}
+}
+
+// Flush appends the differences queued and records the drops not yet reported. A server calls
+// it once no request is left, for the calls decided after Run returned.
+func (s *Shadow) Flush(ctx context.Context) {
+	for {
+		select {
+		case ev := <-s.queue:
+			s.append(ctx, ev)
+		default:
+			s.reportDropped(ctx)
+			return
 		}
 	}
 }
