@@ -161,10 +161,19 @@ func (s *Service) ShadowReport(ctx context.Context, since string) (*apitype.Poli
 		sh = nil
 	case err != nil:
 		return nil, err
-	default:
-		sh.Files = nil
 	}
 	rep := &apitype.PolicyShadowReport{Shadow: sh, Groups: []apitype.PolicyShadowGroup{}}
+	if sh != nil {
+		// The gateway compiles it so at every reload; one that fails there compares nothing.
+		tools, err := s.store.Tools(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := cedar.Compile(sh.Files, gateway.WithBuiltins(tools), sh.Version); err != nil {
+			rep.ShadowError = warden.ErrorMessage(err)
+		}
+		sh.Files = nil
+	}
 	switch {
 	case since != "":
 		if rep.Since, err = parseSince(since, s.now()); err != nil {

@@ -27,7 +27,7 @@ func TestShadowLifecycle(t *testing.T) {
 	t.Cleanup(func() { store.Close() })
 	log := slog.New(slog.DiscardHandler)
 	audit := &keptAudit{}
-	s := New(Deps{Store: store, Audit: audit, Registry: gateway.NewRegistry(store, log), Log: log})
+	s := New(Deps{Store: store, Audit: audit, Registry: gateway.NewRegistry(store, log), Log: log, Events: store})
 	p := &warden.Principal{Name: "ops", Role: warden.RoleAdmin}
 	if _, err := s.AddTool(ctx, p, ToolSpec{Name: "wiki", HTTP: "http://127.0.0.1:1", Risk: "low", Routes: []string{"GET / -> read", "POST / -> write"}}); err != nil {
 		t.Fatal(err)
@@ -98,6 +98,27 @@ func TestShadowLifecycle(t *testing.T) {
 		t.Fatalf("the dropped candidate is still there: %v", err)
 	}
 
+	// A candidate naming a tool removed since compares nothing, and the report says why.
+	if _, err := s.AddTool(ctx, p, ToolSpec{Name: "notes", HTTP: "http://127.0.0.1:1", Risk: "low", Routes: []string{"GET / -> read"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ApplyShadow(ctx, p, PolicyApply{Files: map[string]string{"n.cedar": `permit(principal, action == Action::"notes:read", resource);`}}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.ShadowReport(ctx, "")
+	if err != nil || rep.ShadowError != "" || rep.Shadow == nil || rep.Shadow.Version != 4 || rep.Shadow.Files != nil {
+		t.Fatalf("report %+v, %v: want shadow version 4 without files, compiling", rep, err)
+	}
+	if err := s.RemoveTool(ctx, p, "notes"); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = s.ShadowReport(ctx, ""); err != nil || !strings.Contains(rep.ShadowError, "notes") {
+		t.Fatalf("report %+v, %v: want why the candidate does not compile", rep, err)
+	}
+	if _, err := s.ShadowReport(ctx, "yesterday"); warden.ErrorCode(err) != warden.EInvalid {
+		t.Fatalf("since=yesterday: %v, want invalid", err)
+	}
+
 	var got []string
 	for _, ev := range audit.evs {
 		if strings.HasPrefix(ev.Type, "policy.shadow") {
@@ -110,6 +131,7 @@ func TestShadowLifecycle(t *testing.T) {
 		"policy.shadow_promote policy:4 version 4: promote shadow 2: a week without surprises",
 		"policy.shadow_apply policy_shadow:3 shadow version 3 beside version 4",
 		"policy.shadow_drop policy_shadow:3 shadow version 3 dropped: not needed",
+		"policy.shadow_apply policy_shadow:4 shadow version 4 beside version 4",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

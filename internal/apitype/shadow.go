@@ -19,7 +19,10 @@ const MaxShadowExamples = 3
 type PolicyShadowReport struct {
 	// Shadow is the candidate in force, without its files; nil when there is none.
 	Shadow *warden.PolicyShadow `json:"shadow,omitempty"`
-	Since  time.Time            `json:"since"`
+	// ShadowError says why no replica compares calls with the candidate: it does not compile
+	// against the tools registered now (a tool it names was removed). "" when it does.
+	ShadowError string    `json:"shadow_error,omitempty"`
+	Since       time.Time `json:"since"`
 	// Diffs counts the policy.shadow_diff events since Since, every replica's.
 	Diffs int `json:"diffs"`
 	// Dropped counts the differences replicas could not record, from their

@@ -59,6 +59,9 @@ func policyShadowReport(ctx context.Context, inv *invocation) error {
 func writeShadowReport(w io.Writer, rep *apitype.PolicyShadowReport) {
 	if sh := rep.Shadow; sh != nil {
 		fmt.Fprintf(w, "Shadow version %d beside policy version %d, applied %s by %s.\n", sh.Version, sh.Base, fmtTime(sh.CreatedAt), sh.CreatedBy)
+		if rep.ShadowError != "" {
+			fmt.Fprintf(w, "No call is compared with it: it does not compile against the tools registered now (%s). Apply another or drop it.\n", rep.ShadowError)
+		}
 	} else {
 		fmt.Fprintln(w, "No shadow policy set is applied.")
 	}
