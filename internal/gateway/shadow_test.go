@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/gateway"
 )
 
@@ -207,5 +208,66 @@ func TestShadowReasonDiff(t *testing.T) {
 	}
 	if diffs[0].Decision.Effect != warden.EffectAllow || sd.Effect != warden.EffectAllow || sd.Reason != warden.ReasonApprovalWaived || sd.ShadowVersion != 2 {
 		t.Errorf("difference live %+v, candidate %+v; want allow and allow (approval_waived) of version 2", diffs[0].Decision, sd)
+	}
+}
+
+// gatedAudit holds the first policy.shadow_diff append until gate is closed, and says when it
+// is held.
+type gatedAudit struct {
+	*recordingAudit
+	held chan struct{}
+	gate chan struct{}
+	once atomic.Bool
+}
+
+func (a *gatedAudit) Append(ctx context.Context, ev *warden.AuditEvent) error {
+	if ev.Type == warden.EventPolicyShadowDiff && a.once.CompareAndSwap(false, true) {
+		close(a.held)
+		<-a.gate
+	}
+	return a.recordingAudit.Append(ctx, ev)
+}
+
+// TestShadowReportsDropsEveryInterval: while the writer is stuck on the audit log, the calls go
+// on and what does not fit the queue is dropped; the writer records the count at its next
+// DropReportInterval, while it runs, not only when it stops.
+func TestShadowReportsDropsEveryInterval(t *testing.T) {
+	env, _, _ := newShadowEnv(t, 1)
+	fake := clock.NewFake(time.Now())
+	audit := &gatedAudit{recordingAudit: env.audit, held: make(chan struct{}), gate: make(chan struct{})}
+	sh := gateway.NewShadow(audit, slog.New(slog.NewTextHandler(io.Discard, nil)), fake, nil, 1)
+	env.gw.Shadow = sh
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = sh.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	if err := fake.WaitForTimers(1); err != nil {
+		t.Fatal(err)
+	}
+
+	env.call(t, "GET", "/http/api/items/7", "")
+	<-audit.held // the writer holds the first difference
+	for range 3 {
+		if got := env.call(t, "GET", "/http/api/items/7", ""); got != http.StatusOK {
+			t.Fatalf("GET while the writer is stuck: %d, want 200", got)
+		}
+	}
+	if st := sh.Stats(); st.Dropped != 2 {
+		t.Fatalf("stats %+v: want 2 dropped (one queued, one held)", st)
+	}
+	close(audit.gate)
+	fake.Advance(gateway.DropReportInterval)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(env.audit.events(warden.EventPolicyShadowDropped, false)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no policy.shadow_dropped event a DropReportInterval after the drops")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ev := env.audit.events(warden.EventPolicyShadowDropped, false)[0]; string(ev.Target.Arguments) != `{"dropped":2,"shadow_version":1}` {
+		t.Errorf("policy.shadow_dropped %s, want 2 of version 1", ev.Target.Arguments)
+	}
+	if got := len(env.audit.events(warden.EventPolicyShadowDiff, false)); got != 2 {
+		t.Errorf("%d differences recorded, want the held one and the queued one", got)
 	}
 }
