@@ -27,8 +27,8 @@ type PolicyStore interface {
 	PolicySets(ctx context.Context) ([]*PolicySet, error)
 }
 
-// Shadow mode (docs/policies.md): a candidate policy set evaluated beside the live one on every
-// call, its differences recorded and never enforced.
+// Shadow mode (docs/cli.md, "Shadow mode"): a candidate policy set evaluated beside the live
+// one on every call, its differences recorded and never enforced.
 const (
 	EventPolicyShadowApply   = "policy.shadow_apply"   // a candidate set stored; the actor is the person
 	EventPolicyShadowPromote = "policy.shadow_promote" // the candidate became the live set's next version

@@ -12,12 +12,13 @@ import (
 	"github.com/wardenhq/warden/internal/clock"
 )
 
-// Shadow mode (docs/policies.md): the registry's candidate policy set decides every call the
-// live set decides, and where they differ a policy.shadow_diff event is recorded. The candidate
-// decides nothing that happens: its decision is computed inline (Cedar takes microseconds) and
-// the difference is queued for a goroutine that appends it, so neither the live decision nor
-// the forward waits on the audit log for it. A full queue drops the difference and counts it:
-// a metric, and a policy.shadow_dropped event every DropReportInterval.
+// Shadow mode (docs/cli.md, "Shadow mode"): the registry's candidate policy set decides every
+// call the live set decides, and where they differ a policy.shadow_diff event is recorded. The
+// candidate decides nothing that happens: its decision is computed inline (Cedar takes
+// microseconds) and the difference is queued for a goroutine that appends it, so neither the
+// live decision nor the forward waits on the audit log for it. A full queue drops the
+// difference and counts it: a metric, and a policy.shadow_dropped event every
+// DropReportInterval.
 
 // ShadowQueue is how many differences may wait for the audit log before more are dropped.
 const ShadowQueue = 1024

@@ -9,8 +9,8 @@ import (
 )
 
 // policyShadowRoutes: shadow mode, a candidate policy set decided beside the live one
-// (docs/policies.md). Changing it is an admin's, as applying policies is; reading it and its
-// report is for whoever may read the policies.
+// (docs/cli.md, "Shadow mode"). Changing it is an admin's, as applying policies is; reading it
+// and its report is for whoever may read the policies.
 func (a *API) policyShadowRoutes(mux *http.ServeMux) {
 	read := warden.RoleSet{warden.RoleOperator, warden.RoleAuditor}
 	adminOnly := warden.RoleSet{}

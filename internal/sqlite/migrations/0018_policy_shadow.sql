@@ -1,6 +1,6 @@
--- Shadow mode (issue 18 §3, docs/policies.md): candidate policy sets evaluated beside the live
--- one. The candidate is the one row not ended; ended rows stay, so that versions only grow and
--- the shadow_version a policy.shadow_diff event names is never reused.
+-- Shadow mode (issue 18 §3, docs/cli.md, "Shadow mode"): candidate policy sets evaluated
+-- beside the live one. The candidate is the one row not ended; ended rows stay, so that versions
+-- only grow and the shadow_version a policy.shadow_diff event names is never reused.
 
 CREATE TABLE policy_shadows (
 	version    INTEGER NOT NULL PRIMARY KEY,
