@@ -67,6 +67,9 @@ type Registry struct {
 	Kill *killswitch.State
 	mu   sync.Mutex // serialises reloads
 	snap atomic.Pointer[snapshot]
+	// shadowFailed is the candidate version last found not to compile (under mu), so that a
+	// reload every 5 s logs it once rather than each time.
+	shadowFailed int64
 }
 
 // NewRegistry returns a registry that denies everything until Load succeeds.
@@ -148,9 +151,13 @@ func (r *Registry) loadShadow(ctx context.Context, snap *snapshot, tools []*ward
 	}
 	engine, err := cedar.Compile(ps.Files, WithBuiltins(tools), ps.Version)
 	if err != nil {
-		r.log.Error("the shadow policy set does not compile against the registered tools; no call is compared with it", "shadow_version", ps.Version, "err", err)
+		if r.shadowFailed != ps.Version {
+			r.shadowFailed = ps.Version
+			r.log.Error("the shadow policy set does not compile against the registered tools; no call is compared with it", "shadow_version", ps.Version, "err", err)
+		}
 		return
 	}
+	r.shadowFailed = 0
 	snap.shadow, snap.shadowVersion = engine, ps.Version
 }
 

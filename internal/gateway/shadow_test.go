@@ -182,6 +182,17 @@ func TestShadowCandidateNotCompiling(t *testing.T) {
 	if st := sh.Stats(); st.Compared != 0 {
 		t.Errorf("%d calls compared with a candidate that does not compile", st.Compared)
 	}
+	// Said once, not at every reload.
+	var logged strings.Builder
+	reg := gateway.NewRegistry(env.store, slog.New(slog.NewTextHandler(&logged, nil)))
+	for range 3 {
+		if err := reg.Load(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := strings.Count(logged.String(), "does not compile"); n != 1 {
+		t.Errorf("the candidate that does not compile was logged %d times over 3 reloads, want once:\n%s", n, logged.String())
+	}
 }
 
 // TestShadowReasonDiff: a candidate that allows what the live set allows, for another reason
