@@ -15,6 +15,7 @@ type Store interface {
 	ToolStore
 	SecretStore
 	PolicyStore
+	PolicyShadowStore
 	BudgetStore
 	KillStore
 	ApprovalStore

@@ -45,6 +45,7 @@ type Store interface {
 	warden.AdminTokenStore
 	warden.ToolStore
 	warden.PolicyStore
+	warden.PolicyShadowStore
 	warden.ToolManifestStore
 }
 
@@ -95,6 +96,9 @@ type Deps struct {
 	Sigstore *supply.Sigstore
 	// Events reads the audit log for a replay of its tool calls; nil: such replays are refused.
 	Events AuditSearch
+	// Shadow counts what this replica's pipeline compared with the candidate policy set, for
+	// the shadow report; nil: nothing is compared here.
+	Shadow ShadowStats
 }
 
 // PackagePinner digests what a local MCP server's command runs.
@@ -120,6 +124,7 @@ type Service struct {
 	now      func() time.Time
 	sigstore *supply.Sigstore
 	events   AuditSearch
+	shadow   ShadowStats
 
 	policyMu sync.Mutex // serialises changes that rewrite the policy set on this replica
 	tokenMu  sync.Mutex // serialises admin token revocations, so two cannot remove the last two admins
@@ -132,7 +137,7 @@ func New(d Deps) *Service {
 	return &Service{
 		store: d.Store, audit: d.Audit, observer: d.Observer, secrets: d.Secrets,
 		registry: d.Registry, calls: d.Calls, budgets: d.Budgets, kill: d.Kill, fleet: d.Fleet, npm: d.NPM, packages: d.Packages, lister: d.Lister, log: d.Log, now: time.Now,
-		sigstore: d.Sigstore, events: d.Events,
+		sigstore: d.Sigstore, events: d.Events, shadow: d.Shadow,
 	}
 }
 

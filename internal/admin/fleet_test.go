@@ -136,6 +136,11 @@ func TestEveryChangeIsAnnounced(t *testing.T) {
 			_, err := s.ApplyPolicies(ctx, p, PolicyApply{Files: map[string]string{"a.cedar": `permit(principal == Agent::"bot", action in Action::"wiki", resource);`}})
 			return err
 		}, []string{"policy 1"}},
+		{"shadow", func() error {
+			_, err := s.ApplyShadow(ctx, p, PolicyApply{Files: map[string]string{"a.cedar": `forbid(principal, action in Action::"wiki", resource);`}})
+			return err
+		}, []string{"policy shadow"}},
+		{"drop shadow", func() error { _, err := s.DropShadow(ctx, p, "no"); return err }, []string{"policy shadow"}},
 		{"set budget", func() error { _, err := s.SetBudget(ctx, p, BudgetSpec{Agent: "bot", Spec: "quota 5/day"}); return err }, nil},
 		{"admin token", func() error {
 			_, _, err := s.CreateAdminToken(ctx, p, AdminTokenSpec{Name: "carol", Role: "operator"})

@@ -235,6 +235,12 @@ func (l *Log) risk(ev *warden.AuditEvent) warden.Risk {
 // typeRisk is the risk of an event that names no tool: what changes who may do what, or stops
 // agents, is high; a refusal is medium; the rest has none.
 func typeRisk(typ string) warden.Risk {
+	switch typ {
+	case warden.EventPolicyShadowDiff, warden.EventPolicyShadowDropped:
+		// What a candidate policy set would have decided changes nothing: a difference is
+		// rated by its tool alone, so that shadow mode does not flood the high-risk stream.
+		return ""
+	}
 	for _, p := range highRiskTypes {
 		if typ == p || strings.HasSuffix(p, ".") && strings.HasPrefix(typ, p) {
 			return warden.RiskHigh

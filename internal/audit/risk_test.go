@@ -38,6 +38,10 @@ func TestRiskOfKindAndTool(t *testing.T) {
 		{warden.EventOAuthRefresh, "", ""},
 		{warden.EventPersonSignInRefused, "", warden.RiskMedium},
 		{warden.EventPersonSignIn, "", ""},
+		{warden.EventPolicyShadowApply, "", warden.RiskHigh},
+		{warden.EventPolicyShadowDiff, "notes", warden.RiskLow},
+		{warden.EventPolicyShadowDiff, "payments", warden.RiskCritical},
+		{warden.EventPolicyShadowDropped, "", ""},
 	} {
 		ev := &warden.AuditEvent{Type: c.typ, Actor: warden.EventActor{Kind: warden.ActorSystem}, Target: warden.EventTarget{Tool: c.tool}}
 		if err := l.Append(t.Context(), ev); err != nil {

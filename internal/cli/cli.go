@@ -93,7 +93,7 @@ type command struct {
 var commands []command
 
 func init() {
-	commands = slices.Concat(serveCommands, loginCommands, connectCommands, runCommands, applyCommands, skillCommands, killCommands, approvalCommands, alertCommands, agentCommands, toolCommands, policyCommands, setCommands, policySuggestCommands, replayCommands, adminCommands, keyCommands, auditCommands, benchCommands, []command{
+	commands = slices.Concat(serveCommands, loginCommands, connectCommands, runCommands, applyCommands, skillCommands, killCommands, approvalCommands, alertCommands, agentCommands, toolCommands, policyCommands, setCommands, policySuggestCommands, policyShadowCommands, replayCommands, adminCommands, keyCommands, auditCommands, benchCommands, []command{
 		{"whoami", "", "show the profile, server, person and role in use", whoami},
 		{"version", "", "print the version", version},
 	})

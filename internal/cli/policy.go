@@ -20,7 +20,7 @@ import (
 )
 
 var policyCommands = []command{
-	{"policy apply", "FILE|DIR [--comment TEXT]", "validate Cedar policies and store them as a new version", policyApply},
+	{"policy apply", "FILE|DIR [--comment TEXT] [--shadow]", "validate Cedar policies and store them as a new version (--shadow: as the candidate of shadow mode)", policyApply},
 	{"policy history", "", "list policy versions", policyHistory},
 	{"policy schema", "", "print the Cedar schema policies are validated against (context, flow facts, tools' actions)", policySchema},
 	{"policy show", "[VERSION]", "print a version's policies (default: the latest)", policyShow},
@@ -87,6 +87,7 @@ func policyApply(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
 	var req apitype.PolicyApply
 	inv.fs.StringVar(&req.Comment, "comment", "", "what changed and why (kept with the version)")
+	shadow := inv.fs.Bool("shadow", false, "store them as the candidate set decided beside the live one, which changes nothing (warden policy shadow report|promote|drop)")
 	pos, err := inv.parse("FILE|DIR")
 	if err != nil {
 		return err
@@ -97,6 +98,16 @@ func policyApply(ctx context.Context, inv *invocation) error {
 	c, err := inv.client()
 	if err != nil {
 		return err
+	}
+	if *shadow {
+		sh, err := c.ApplyShadow(ctx, req)
+		if err != nil {
+			return err
+		}
+		return inv.print(sh, func(w io.Writer) {
+			fmt.Fprintf(w, "Shadow version %d (%d files) decided beside policy version %d; nothing it decides is enforced.\n", sh.Version, len(sh.Files), sh.Base)
+			fmt.Fprintln(w, "See where it differs with 'warden policy shadow report'; then 'warden policy shadow promote' or 'drop'.")
+		})
 	}
 	ps, err := c.ApplyPolicies(ctx, req)
 	if err != nil {

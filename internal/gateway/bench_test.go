@@ -77,6 +77,10 @@ type pipelineEnv struct {
 	gw    *gateway.Pipeline
 	token string
 	agent string // the agent's id
+	store *sqlite.Store
+	reg   *gateway.Registry
+	// policies is the Cedar text of the policy set in force.
+	policies string
 }
 
 func newPipelineEnv(tb testing.TB, policies int, withBudgets bool) *pipelineEnv {
@@ -164,7 +168,7 @@ func newPipelineEnv(tb testing.TB, policies int, withBudgets bool) *pipelineEnv 
 		}
 		gw.Budgets = budgetAdapter{bs}
 	}
-	return &pipelineEnv{gw: gw, token: issued.Token, agent: agent.ID}
+	return &pipelineEnv{gw: gw, token: issued.Token, agent: agent.ID, store: store, reg: reg, policies: b.String()}
 }
 
 // decide runs the pipeline for one call as an entry point does: authenticate, authorize, done.
@@ -224,6 +228,38 @@ func BenchmarkPipelineMetrics(b *testing.B) {
 				e.gw.Observer = metrics.New()
 			}
 			e.measure(b, &gateway.Call{Entry: gateway.EntryAuthorize, Tool: "api", Action: "payments.send", Arguments: []byte(`{"amount": 42, "to": "acct-1"}`)})
+		})
+	}
+}
+
+// BenchmarkPipelineShadow is BenchmarkPipeline's decision (1,000 policies, budgets on) without
+// a candidate policy set, and with one that decides every call otherwise (a forbid added), so
+// that each call is decided twice and its difference queued for the audit log (drained by
+// Shadow.Run into an in-memory log): what shadow mode costs a call at worst.
+func BenchmarkPipelineShadow(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprintf("shadow=%v", on), func(b *testing.B) {
+			e := newPipelineEnv(b, 1000, true)
+			if on {
+				candidate := e.policies + `forbid(principal, action == Action::"api:payments.send", resource) when { context.args has amount && context.args.amount > 10 };` + "\n"
+				if err := e.store.PutPolicyShadow(b.Context(), &warden.PolicyShadow{Files: map[string]string{"p.cedar": candidate}, CreatedAt: time.Now()}); err != nil {
+					b.Fatal(err)
+				}
+				if err := e.reg.Load(b.Context()); err != nil {
+					b.Fatal(err)
+				}
+				e.gw.Shadow = gateway.NewShadow(&memoryAudit{}, slog.New(slog.DiscardHandler), nil, nil, 0)
+				ctx, cancel := context.WithCancel(b.Context())
+				done := make(chan struct{})
+				go func() { defer close(done); _ = e.gw.Shadow.Run(ctx) }()
+				b.Cleanup(func() { cancel(); <-done })
+			}
+			e.measure(b, &gateway.Call{Entry: gateway.EntryAuthorize, Tool: "api", Action: "payments.send", Arguments: []byte(`{"amount": 42, "to": "acct-1"}`)})
+			if on {
+				if st := e.gw.Shadow.Stats(); st.Diffs == 0 || st.Diffs != st.Compared {
+					b.Fatalf("stats %+v: every call must differ", st)
+				}
+			}
 		})
 	}
 }

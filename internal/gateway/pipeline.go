@@ -139,6 +139,9 @@ type Pipeline struct {
 	Tracer trace.Tracer
 	// Observer is told of every decision and outcome (metrics); nil: nobody is.
 	Observer Observer
+	// Shadow compares every policy decision with the registry's candidate policy set and
+	// records the differences (shadow mode); nil: no call is compared.
+	Shadow *Shadow
 
 	inflight inflight
 	pending  pendingDecisions
@@ -391,12 +394,16 @@ func (r *request) decide() bool {
 	}
 	r.p.span.action(r.labels().Action) // bounded as metrics are: a name the agent chose freely is "other"
 	span := r.p.span.child(spanPolicy)
-	d := r.snap.engine.Decide(&warden.Request{
+	req := &warden.Request{
 		Agent: r.c.Agent, Tool: r.e.tool, Action: r.call.Action, Resource: r.call.Resource, Arguments: r.args,
 		SessionID: flow.Session, OnBehalfOf: r.c.Claims.OnBehalfOf(), Time: r.now, BodyUninspected: r.call.BodyUninspected,
 		Flow: flow,
-	})
+	}
+	d := r.snap.engine.Decide(req)
 	endSpan(span)
+	if r.g.Shadow != nil {
+		r.g.Shadow.compare(r, req, d)
+	}
 	d.ID = r.p.Decision.ID
 	r.p.Decision = d
 	switch d.Effect {

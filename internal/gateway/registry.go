@@ -40,12 +40,22 @@ type snapshot struct {
 	tools  map[string]*entry
 	engine *cedar.Engine // nil when no policy set compiles: every call is denied
 	err    error         // why engine is nil
+	// shadow is the candidate policy set of shadow mode (Shadow), nil when there is none or it
+	// does not compile against the tools; it decides nothing that happens.
+	shadow        *cedar.Engine
+	shadowVersion int64
 }
 
 // ManifestStore is where the registry finds the pinned MCP tool manifests; a RegistryStore
 // that is not one has none.
 type ManifestStore interface {
 	ToolManifests(ctx context.Context, tool string) ([]*warden.ToolManifest, error)
+}
+
+// ShadowStore is where the registry finds the candidate policy set of shadow mode; a
+// RegistryStore that is not one has none.
+type ShadowStore interface {
+	PolicyShadow(ctx context.Context) (*warden.PolicyShadow, error)
 }
 
 // Registry holds the registered tools and the compiled policy set, swapped atomically as one
@@ -57,6 +67,9 @@ type Registry struct {
 	Kill *killswitch.State
 	mu   sync.Mutex // serialises reloads
 	snap atomic.Pointer[snapshot]
+	// shadowFailed is the candidate version last found not to compile (under mu), so that a
+	// reload every 5 s logs it once rather than each time.
+	shadowFailed int64
 }
 
 // NewRegistry returns a registry that denies everything until Load succeeds.
@@ -99,6 +112,7 @@ func (r *Registry) Load(ctx context.Context) error {
 		r.Kill.SetTools(ticket, tools)
 	}
 	snap, err := build(WithBuiltins(tools), files, version)
+	r.loadShadow(ctx, snap, tools)
 	for _, m := range pins {
 		if e := snap.tools[m.Tool]; e != nil {
 			if e.pins == nil {
@@ -115,6 +129,46 @@ func (r *Registry) Load(ctx context.Context) error {
 	}
 	r.snap.Store(snap)
 	return err
+}
+
+// loadShadow compiles the candidate policy set into snap. The candidate never stops the live
+// set from loading: one that cannot be read keeps the candidate in force before, one that no
+// longer compiles (a tool it names was removed) is not compared, and both are logged.
+func (r *Registry) loadShadow(ctx context.Context, snap *snapshot, tools []*warden.Tool) {
+	ss, ok := r.store.(ShadowStore)
+	if !ok {
+		return
+	}
+	ps, err := ss.PolicyShadow(ctx)
+	switch {
+	case warden.ErrorCode(err) == warden.ENotFound:
+		return
+	case err != nil:
+		r.log.Error("loading the shadow policy set; comparing with the one loaded before", "err", err)
+		prev := r.current()
+		snap.shadow, snap.shadowVersion = prev.shadow, prev.shadowVersion
+		return
+	}
+	engine, err := cedar.Compile(ps.Files, WithBuiltins(tools), ps.Version)
+	if err != nil {
+		if r.shadowFailed != ps.Version {
+			r.shadowFailed = ps.Version
+			r.log.Error("the shadow policy set does not compile against the registered tools; no call is compared with it", "shadow_version", ps.Version, "err", err)
+		}
+		return
+	}
+	r.shadowFailed = 0
+	snap.shadow, snap.shadowVersion = engine, ps.Version
+}
+
+// ShadowVersion returns the version of the candidate policy set calls are compared with, 0 when
+// none is.
+func (r *Registry) ShadowVersion() int64 {
+	s := r.current()
+	if s.shadow == nil {
+		return 0
+	}
+	return s.shadowVersion
 }
 
 // build compiles tools and policy files into a snapshot. The error, if any, is also kept in the

@@ -166,6 +166,7 @@ func (a *API) Handler() http.Handler {
 	a.oauthASRoutes(mux)
 	a.peopleRoutes(mux)
 	a.suggestRoutes(mux)
+	a.policyShadowRoutes(mux)
 
 	mount := func(pattern string, h http.Handler) {
 		if h != nil {

@@ -62,6 +62,9 @@ type Metrics struct {
 	batch     prometheus.Histogram
 	events    *prometheus.CounterVec
 
+	shadowDiffs   *prometheus.CounterVec
+	shadowDropped prometheus.Counter
+
 	// series holds, by call labels, the label children of each tool and action resolved once:
 	// a call costs one lookup in an immutable map, not the hashing of its label values that
 	// WithLabelValues does (BenchmarkObserver, BenchmarkPipelineMetrics). A new label set copies
@@ -75,7 +78,10 @@ type Metrics struct {
 	eventTypes   map[string]bool // the types warden_audit_events_total has a series of
 }
 
-var _ gateway.Observer = (*Metrics)(nil)
+var (
+	_ gateway.Observer       = (*Metrics)(nil)
+	_ gateway.ShadowObserver = (*Metrics)(nil)
+)
 
 // callSeries are the children of one tool and action at one entry point.
 type callSeries struct {
@@ -145,7 +151,15 @@ func New() *Metrics {
 		Name: "warden_audit_events_total",
 		Help: "Audit events committed by this process, by type (token.issue counts tokens issued, token.refuse tokens refused).",
 	}, []string{"type"})
-	m.reg.MustRegister(m.calls, m.decision, m.operation, m.upstream, m.commit, m.batch, m.events,
+	m.shadowDiffs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "warden_policy_shadow_diffs_total",
+		Help: "Calls the candidate policy set of shadow mode decides otherwise than the live set, by change of effect (allow->deny; the same effect twice: another reason).",
+	}, []string{"effect_change"})
+	m.shadowDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "warden_policy_shadow_dropped_total",
+		Help: "Shadow mode's differences not recorded in the audit log because the queue to it was full (each counted in a policy.shadow_dropped event).",
+	})
+	m.reg.MustRegister(m.calls, m.decision, m.operation, m.upstream, m.commit, m.batch, m.events, m.shadowDiffs, m.shadowDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for i, e := range entries {
 		for j, eff := range effects {
@@ -171,6 +185,15 @@ func (m *Metrics) Decided(c gateway.CallLabels, effect, reason string, took time
 	m.decisionObserver(c.Entry, effect).Observe(took.Seconds())
 	return s
 }
+
+// ShadowDiff counts a difference of shadow mode (gateway.ShadowObserver). Both effects are
+// warden's own words, so the label stays bounded.
+func (m *Metrics) ShadowDiff(live, shadow string) {
+	m.shadowDiffs.WithLabelValues(live + "->" + shadow).Inc()
+}
+
+// ShadowDropped counts a difference shadow mode could not queue (gateway.ShadowObserver).
+func (m *Metrics) ShadowDropped() { m.shadowDropped.Inc() }
 
 // seriesOf returns the series of c, resolved once.
 func (m *Metrics) seriesOf(c gateway.CallLabels) *callSeries {

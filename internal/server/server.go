@@ -198,6 +198,9 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	}, log)
 	gw := &gateway.Pipeline{Registry: registry, Tokens: ids, Kill: kill, Budgets: budgetAdapter{budgets}, Secrets: sec, Audit: auditLog, Log: log, Refusals: refusals, Clock: clk, Fresh: bus,
 		Flow: newFlow(cfg, store, masterKey, clk), Observer: meters}
+	// Shadow mode: every call is also decided by the candidate policy set, if there is one; the
+	// differences are appended off the call's path.
+	gw.Shadow = gateway.NewShadow(auditLog, log, clk, meters, 0)
 	tp, err := newTracing(cfg, getenv)
 	if err != nil {
 		return nil, err
@@ -249,7 +252,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	}
 	adm := admin.New(admin.Deps{
 		Store: store, Audit: auditLog, Observer: ids, Secrets: sec, Registry: registry, Calls: gw, Budgets: budgets,
-		Kill: killer, Fleet: bus, Packages: mcp, Lister: mcp, NPM: npm, Log: log, Sigstore: sigstore, Events: store,
+		Kill: killer, Fleet: bus, Packages: mcp, Lister: mcp, NPM: npm, Log: log, Sigstore: sigstore, Events: store, Shadow: gw.Shadow,
 	})
 	pins.adm = adm
 	// Detection (docs/detect.md): the runner reads the audit log off every call's path; the
@@ -478,6 +481,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	g.Go(func() error { return s.refusals.Run(gctx) })
 	g.Go(func() error { return s.disk.Run(gctx, audit.DiskCheckInterval) })
 	g.Go(func() error { return s.Pipeline.Run(gctx, 5*time.Second) })
+	g.Go(func() error { return s.Pipeline.Shadow.Run(gctx) })
 	g.Go(func() error { return s.Budgets.Run(gctx) })
 	g.Go(func() error { return s.API.OAuth.Run(gctx, 10*time.Minute) })
 	g.Go(func() error { return s.Approvals.Run(gctx) })
@@ -524,6 +528,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	if ferr := s.refusals.Flush(final); ferr != nil {
 		s.log.Error("recording the last refusal summary failed", "err", ferr)
 	}
+	// Likewise the shadow differences of calls decided during the grace.
+	s.Pipeline.Shadow.Flush(final)
 	return err
 }
 

@@ -74,11 +74,16 @@ func calls(s warden.Store) map[string]func(ctx context.Context) error {
 		"CreatePolicySet": func(ctx context.Context) error {
 			return s.CreatePolicySet(ctx, newPolicySet("new"), -1)
 		},
-		"PolicySet":    func(ctx context.Context) error { _, err := s.PolicySet(ctx, 0); return err },
-		"PolicySets":   func(ctx context.Context) error { _, err := s.PolicySets(ctx); return err },
-		"PutBudget":    func(ctx context.Context) error { return s.PutBudget(ctx, newBudget("new", "present")) },
-		"DeleteBudget": func(ctx context.Context) error { return s.DeleteBudget(ctx, "present") },
-		"Budgets":      func(ctx context.Context) error { _, err := s.Budgets(ctx); return err },
+		"PolicySet":  func(ctx context.Context) error { _, err := s.PolicySet(ctx, 0); return err },
+		"PolicySets": func(ctx context.Context) error { _, err := s.PolicySets(ctx); return err },
+		"PutPolicyShadow": func(ctx context.Context) error {
+			return s.PutPolicyShadow(ctx, newPolicyShadow("new", 1))
+		},
+		"PolicyShadow":    func(ctx context.Context) error { _, err := s.PolicyShadow(ctx); return err },
+		"EndPolicyShadow": func(ctx context.Context) error { return s.EndPolicyShadow(ctx, 1) },
+		"PutBudget":       func(ctx context.Context) error { return s.PutBudget(ctx, newBudget("new", "present")) },
+		"DeleteBudget":    func(ctx context.Context) error { return s.DeleteBudget(ctx, "present") },
+		"Budgets":         func(ctx context.Context) error { _, err := s.Budgets(ctx); return err },
 		"SaveBudgetCounters": func(ctx context.Context) error {
 			return s.SaveBudgetCounters(ctx, []*warden.BudgetCounter{newCounter("present", 1)})
 		},
@@ -122,6 +127,8 @@ func testCanceledContext(t *testing.T, s warden.Store) {
 	_, err = s.Secret(t.Context(), "new")
 	wantCode(t, err, warden.ENotFound)
 	wantEqual(t, "policy versions", policyVersions(t, s), []int64{1})
+	_, err = s.PolicyShadow(t.Context())
+	wantCode(t, err, warden.ENotFound)
 	wantNames(t, budgets(t, s), func(b *warden.Budget) string { return b.ID }, []string{"present"})
 	if cs := budgetCounters(t, s); len(cs) != 0 {
 		t.Errorf("counters %v saved with a canceled context", counterIDs(cs))

@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) warden.Store) {
 		{"Tools", toolTests},
 		{"Secrets", secretTests},
 		{"Policies", policyTests},
+		{"PolicyShadow", policyShadowTests},
 		{"Budgets", budgetTests},
 		{"BudgetLedger", budgetLedgerTests},
 		{"Kill", killTests},
