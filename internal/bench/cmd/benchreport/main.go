@@ -122,6 +122,7 @@ func goBenches(o options) []goBench {
 		{pkg: "./internal/taint", pattern: "^Benchmark(Facts|Observe100KB|ExtractBody)$", extra: benchtime},
 		{pkg: "./internal/metrics", pattern: "^BenchmarkObserver$", extra: benchtime},
 		{pkg: "./internal/gateway", pattern: "^BenchmarkPipelineMetrics$", extra: benchtime},
+		{pkg: "./internal/gateway", pattern: "^BenchmarkPipelineShadow$", extra: benchtime},
 		{pkg: "./internal/detect", pattern: "^Benchmark(Observe|RunnerPass)$", extra: benchtime},
 	}
 }
@@ -430,6 +431,13 @@ func (r *report) rows() []row {
 		return v / b, fmt.Sprintf("%.2f (%.1f µs)", v/b, v), baseline(fmt.Sprintf("without metrics: %.1f µs", b), bwhy), why
 	}, 0, false)
 
+	goRow("Shadow mode added to a decision, a candidate that differs on every call (p50)", "— (reported)", "./internal/gateway", goCmd("./internal/gateway", "^BenchmarkPipelineShadow$"), func() (float64, string, string, string) {
+		v, why := r.metric("./internal/gateway", "BenchmarkPipelineShadow/shadow=true", "p50-µs")
+		b, bwhy := r.metric("./internal/gateway", "BenchmarkPipelineShadow/shadow=false", "p50-µs")
+		va, _ := r.metric("./internal/gateway", "BenchmarkPipelineShadow/shadow=true", "allocs/op")
+		ba, _ := r.metric("./internal/gateway", "BenchmarkPipelineShadow/shadow=false", "allocs/op")
+		return v - b, fmt.Sprintf("+%.1f µs (%.1f µs), %+.0f allocations", v-b, v, va-ba), baseline(fmt.Sprintf("no candidate (1,000 policies, budgets on): %.1f µs, %.0f allocations", b, ba), bwhy), why
+	}, 0, false)
 	goRow("Detection keeping up with the audit log: the runner end to end on SQLite (read, judge, save)", "≥ 20,000 events/s", "./internal/detect", goCmd("./internal/detect", "^Benchmark(Observe|RunnerPass)$"), func() (float64, string, string, string) {
 		v, why := r.metric("./internal/detect", "BenchmarkRunnerPass", "events/s")
 		b, bwhy := r.metric("./internal/detect", "BenchmarkObserve", "events/s")
