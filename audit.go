@@ -182,6 +182,9 @@ type EventDecision struct {
 	PolicyVersion int64    `json:"policy_version,omitempty"`
 	// Errors are the policies that failed to evaluate, with their messages (Decision.Errors).
 	Errors []PolicyError `json:"errors,omitempty"`
+	// BudgetBurn is the largest share of one rate, quota or sum budget's limit the allowed call
+	// took (0.25: a quarter of a limit); absent when no such budget covers it.
+	BudgetBurn float64 `json:"budget_burn,omitempty"`
 }
 
 // EventOutcome says what came of an allowed action.

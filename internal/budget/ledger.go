@@ -385,31 +385,31 @@ func noRelease() {}
 
 // consume checks every budget that applies to the call and, only if all of them allow it, charges
 // all of them. The agent's mutex makes the two passes one atomic step.
-func (a *agentLedger) consume(u *Usage, now int64) (func(), *Denial, error) {
+func (a *agentLedger) consume(u *Usage, now int64) (func(), float64, *Denial, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	held, d, err := charge(a.scopes.applicable(u.Tool, u.Action), u, now)
+	held, burn, d, err := charge(a.scopes.applicable(u.Tool, u.Action), u, now)
 	if d != nil || err != nil {
-		return nil, d, err
+		return nil, 0, d, err
 	}
 	if held[0] == nil {
-		return noRelease, nil, nil
+		return noRelease, burn, nil, nil
 	}
 	rel := &release{a: a, ls: held}
-	return rel.release, nil, nil
+	return rel.release, burn, nil, nil
 }
 
 // charge checks the call against every budget in sets and, only if all of them allow it, takes it
 // from each: the arithmetic of one call, whichever ledger holds the counters and makes the two
 // passes one atomic step. held lists the concurrency budgets the call now holds a slot of, first
 // ones first; a call holds at most three, one per scope, since a budget's ID derives from its
-// scope and kind.
-func charge(sets [3][]*limiter, u *Usage, now int64) (held [3]*limiter, d *Denial, err error) {
+// scope and kind. burn is the largest share of a rate, quota or sum budget's limit the call took.
+func charge(sets [3][]*limiter, u *Usage, now int64) (held [3]*limiter, burn float64, d *Denial, err error) {
 	var worst refusal
 	for _, set := range sets {
 		for _, l := range set {
 			if l.broken != "" {
-				return held, nil, warden.WrapError(warden.EInternal, "a budget can't be enforced",
+				return held, 0, nil, warden.WrapError(warden.EInternal, "a budget can't be enforced",
 					errors.New("budget "+l.bud.ID+" in the store is invalid: "+l.broken))
 			}
 			amount := 1.0
@@ -426,7 +426,7 @@ func charge(sets [3][]*limiter, u *Usage, now int64) (held [3]*limiter, d *Denia
 		}
 	}
 	if worst.l != nil {
-		return held, worst.denial(now), nil
+		return held, 0, worst.denial(now), nil
 	}
 
 	n := 0
@@ -440,10 +440,12 @@ func charge(sets [3][]*limiter, u *Usage, now int64) (held [3]*limiter, d *Denia
 			if l.kind == kindConcurrency {
 				held[n] = l
 				n++
+			} else if l.limit > 0 {
+				burn = max(burn, amount/l.limit)
 			}
 		}
 	}
-	return held, nil, nil
+	return held, burn, nil, nil
 }
 
 // refusal is one budget that refuses a call.

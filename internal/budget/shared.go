@@ -61,43 +61,44 @@ type sharedLedger struct {
 
 // consume is Consume for a fleet: the declarations are this replica's, the counters the store's.
 // A call no budget covers does not touch the store.
-func (s *sharedLedger) consume(ctx context.Context, a *agentLedger, u *Usage, now int64) (func(), *Denial, error) {
+func (s *sharedLedger) consume(ctx context.Context, a *agentLedger, u *Usage, now int64) (func(), float64, *Denial, error) {
 	sets, ids := a.declarations(u.Tool, u.Action)
 	if len(ids) == 0 {
-		return noRelease, nil, nil
+		return noRelease, 0, nil, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	var (
 		held   [3]*limiter
+		burn   float64
 		denial *Denial
 		err    error
 	)
 	live := time.Unix(0, now).Add(-s.lease)
 	serr := s.store.ConsumeBudgets(ctx, s.replica, ids, live, func(cs []*warden.BudgetCounter, inflight []int) ([]*warden.BudgetCounter, []string, bool) {
 		stored := load(sets, cs, inflight, now)
-		held, denial, err = charge(stored, u, now)
+		held, burn, denial, err = charge(stored, u, now)
 		if denial != nil || err != nil {
 			return nil, nil, false
 		}
 		return counters(stored, time.Unix(0, now).UTC()), heldIDs(held), true
 	})
 	if serr != nil {
-		return nil, nil, warden.WrapError(warden.EUnavailable, "budgets can't be checked", fmt.Errorf("consume shared budgets: %w", serr))
+		return nil, 0, nil, warden.WrapError(warden.EUnavailable, "budgets can't be checked", fmt.Errorf("consume shared budgets: %w", serr))
 	}
 	if denial != nil || err != nil {
-		return nil, denial, err
+		return nil, 0, denial, err
 	}
 	ids = heldIDs(held)
 	if len(ids) == 0 {
-		return noRelease, nil, nil
+		return noRelease, burn, nil, nil
 	}
 	var done atomic.Bool
 	return func() {
 		if !done.Swap(true) {
 			s.release(ids)
 		}
-	}, nil, nil
+	}, burn, nil, nil
 }
 
 // declarations copies the agent's budgets that apply to a call, with empty counters, and lists

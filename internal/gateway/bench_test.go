@@ -60,12 +60,12 @@ func (m *memoryAudit) append(ev *warden.AuditEvent, later bool) error {
 
 type budgetAdapter struct{ b *budget.Budgets }
 
-func (a budgetAdapter) Consume(agent, tool, action string, args map[string]any, now time.Time) (func(), *gateway.BudgetDenial, error) {
-	release, d, err := a.b.Consume(budget.Usage{Agent: agent, Tool: tool, Action: action, Args: args, Now: now})
+func (a budgetAdapter) Consume(agent, tool, action string, args map[string]any, now time.Time) (func(), float64, *gateway.BudgetDenial, error) {
+	release, burn, d, err := a.b.Charge(context.Background(), budget.Usage{Agent: agent, Tool: tool, Action: action, Args: args, Now: now})
 	if d != nil {
-		return release, &gateway.BudgetDenial{Reason: d.Reason, Message: d.Message, RetryAfter: d.RetryAfter}, err
+		return release, 0, &gateway.BudgetDenial{Reason: d.Reason, Message: d.Message, RetryAfter: d.RetryAfter}, err
 	}
-	return release, nil, err
+	return release, burn, nil, err
 }
 
 type noSecrets struct{}

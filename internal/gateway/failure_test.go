@@ -70,18 +70,18 @@ type hookBudgets struct {
 	taken, released atomic.Int32
 }
 
-func (b *hookBudgets) Consume(agent, tool, action string, args map[string]any, now time.Time) (func(), *gateway.BudgetDenial, error) {
+func (b *hookBudgets) Consume(agent, tool, action string, args map[string]any, now time.Time) (func(), float64, *gateway.BudgetDenial, error) {
 	b.calls.Add(1)
 	if b.consume != nil {
 		if err := b.consume(); err != nil {
-			return nil, nil, err
+			return nil, 0, nil, err
 		}
 	}
 	if b.denial != nil {
-		return nil, b.denial, nil
+		return nil, 0, b.denial, nil
 	}
 	b.taken.Add(1)
-	return func() { b.released.Add(1) }, nil, nil
+	return func() { b.released.Add(1) }, 0, nil, nil
 }
 
 // fakeApprovals answers every request with result, or fails with err; it keeps the requests.

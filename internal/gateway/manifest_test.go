@@ -19,9 +19,9 @@ type quarantiningBudgets struct {
 	digest string
 }
 
-func (q quarantiningBudgets) Consume(string, string, string, map[string]any, time.Time) (func(), *gateway.BudgetDenial, error) {
+func (q quarantiningBudgets) Consume(string, string, string, map[string]any, time.Time) (func(), float64, *gateway.BudgetDenial, error) {
 	q.kill.SetQuarantined(q.kill.Ticket(), []*warden.Quarantine{{Digest: q.digest}})
-	return func() {}, nil, nil
+	return func() {}, 0, nil, nil
 }
 
 // TestQuarantineBetweenDecisionAndFlight: a manifest quarantined after a call to it was decided

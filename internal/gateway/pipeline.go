@@ -31,9 +31,10 @@ type Verifier interface {
 	Agent(id string) (*warden.Agent, bool)
 }
 
-// Budgets consumes budgets atomically; release ends a concurrency slot.
+// Budgets consumes budgets atomically; release ends a concurrency slot. burn is the largest share
+// of one budget's limit the allowed call took (budget.Budgets.Charge), recorded for detection.
 type Budgets interface {
-	Consume(agent, tool, action string, args map[string]any, now time.Time) (release func(), denial *BudgetDenial, err error)
+	Consume(agent, tool, action string, args map[string]any, now time.Time) (release func(), burn float64, denial *BudgetDenial, err error)
 }
 
 // BudgetDenial says which budget refused a call.
@@ -294,7 +295,8 @@ type request struct {
 	rd      *redact.Redactor   // the call's event redactor (eventRedactor)
 	ev      *warden.AuditEvent // the call's tool.call event
 
-	release func() // set by budget: the budgets' concurrency slot
+	release func()  // set by budget: the budgets' concurrency slot
+	burn    float64 // set by budget: the largest share of a budget's limit the call took
 }
 
 // newRequest starts a call's request: its time, decision ID and span.
@@ -468,7 +470,7 @@ func (r *request) budget() bool {
 	if r.g.Budgets == nil {
 		return true
 	}
-	rel, denial, err := r.g.Budgets.Consume(r.c.Agent.Name, r.e.tool.Name, r.call.Action, r.args, r.now)
+	rel, burn, denial, err := r.g.Budgets.Consume(r.c.Agent.Name, r.e.tool.Name, r.call.Action, r.args, r.now)
 	if err != nil {
 		r.g.Log.Error("budget check failed", "agent", r.c.Agent.Name, "tool", r.e.tool.Name, "err", err)
 		return r.refuse(warden.EffectDeny, warden.ReasonBudgetError, "budgets could not be checked")
@@ -481,7 +483,7 @@ func (r *request) budget() bool {
 		}
 		return r.refuse(warden.EffectDeny, reason, denial.Message)
 	}
-	r.release = rel
+	r.release, r.burn = rel, burn
 	return true
 }
 
@@ -514,6 +516,7 @@ func (r *request) record() {
 	// stamped with the moment of the decision.
 	r.ev.Time = decided
 	g.fillDecision(r.ev, p, r.rd)
+	r.ev.Decision.BudgetBurn = r.burn
 	span := p.span.child(spanAudit)
 	err := g.Audit.Append(r.ctx, r.ev)
 	endSpan(span)

@@ -562,12 +562,12 @@ func (s *Server) closeTracing() {
 // budgetAdapter lets the gateway consume budgets in its own terms.
 type budgetAdapter struct{ b *budget.Budgets }
 
-func (a budgetAdapter) Consume(agent, tool, action string, args map[string]any, now time.Time) (func(), *gateway.BudgetDenial, error) {
-	release, d, err := a.b.Consume(budget.Usage{Agent: agent, Tool: tool, Action: action, Args: args, Now: now})
+func (a budgetAdapter) Consume(agent, tool, action string, args map[string]any, now time.Time) (func(), float64, *gateway.BudgetDenial, error) {
+	release, burn, d, err := a.b.Charge(context.Background(), budget.Usage{Agent: agent, Tool: tool, Action: action, Args: args, Now: now})
 	if err != nil || d == nil {
-		return release, nil, err
+		return release, burn, nil, err
 	}
-	return release, &gateway.BudgetDenial{Reason: d.Reason, Message: d.Message, RetryAfter: d.RetryAfter}, nil
+	return release, 0, &gateway.BudgetDenial{Reason: d.Reason, Message: d.Message, RetryAfter: d.RetryAfter}, nil
 }
 
 // manifestObserver passes the MCP gateway's tool lists to the admin service, which is built
