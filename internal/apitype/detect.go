@@ -70,6 +70,9 @@ type Baseline struct {
 	RatePerMin  float64   `json:"rate_per_active_minute"`
 	RateSD      float64   `json:"rate_sd"`
 	DenialShare float64   `json:"denial_share"`
+	// Budget burn: the shares of budget limits taken per active minute (1 = a whole limit).
+	BudgetBurnPerMin float64 `json:"budget_burn_per_active_minute"`
+	BudgetBurnSD     float64 `json:"budget_burn_sd"`
 	// Bytes sent upstream (request bodies) and approval requests, per minute with any
 	// activity.
 	BytesPerMin     float64             `json:"bytes_sent_per_active_minute"`

@@ -157,6 +157,7 @@ func printBaseline(w io.Writer, b *apitype.Baseline) {
 		"calls", strconv.FormatInt(b.Calls, 10), "denied", strconv.FormatInt(b.Denials, 10),
 		"rate", fmt.Sprintf("%.1f calls per active minute (sd %.1f)", b.RatePerMin, b.RateSD),
 		"denial share", fmt.Sprintf("%.1f%%", 100*b.DenialShare),
+		"budget burn", fmt.Sprintf("%.2f%% of a limit per active minute (sd %.2f%%)", 100*b.BudgetBurnPerMin, 100*b.BudgetBurnSD),
 		"bytes sent", fmt.Sprintf("%.0f per active minute (sd %.0f)", b.BytesPerMin, b.BytesSD),
 		"approval requests", fmt.Sprintf("%.2f per active minute (sd %.2f)", b.ApprovalsPerMin, b.ApprovalsSD))
 	section := func(title string, cs []apitype.Count) {

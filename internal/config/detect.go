@@ -29,6 +29,9 @@ type Detect struct {
 	// BytesFloor: no spike of bytes sent under this many request bytes in a minute. Default
 	// 1048576 (1 MiB).
 	BytesFloor int64 `yaml:"bytes_floor"`
+	// BudgetFloor: no spike of budget burn under this share of budget limits taken in a minute
+	// (the sum of each call's decision.budget_burn). Default 0.25: a quarter of a limit.
+	BudgetFloor float64 `yaml:"budget_floor"`
 	// OffHoursShare: a call in an hour of the day that held less than this share of the calls
 	// learned is off hours. Default 0.005.
 	OffHoursShare float64 `yaml:"off_hours_share"`
@@ -51,7 +54,7 @@ type DetectRule struct {
 // DetectKinds are the detectors' names; DetectSteps the ladder's steps, mildest first.
 var (
 	DetectKinds = []string{"first_seen_action", "first_seen_resource", "first_seen_argument", "first_seen_host", "first_seen_transition",
-		"rate_spike", "denial_spike", "bytes_spike", "approval_burst", "off_hours"}
+		"rate_spike", "denial_spike", "bytes_spike", "budget_spike", "approval_burst", "off_hours"}
 	DetectSteps = []string{"alert", "approve", "suspend", "kill"}
 )
 
@@ -78,6 +81,9 @@ func (d *Detect) Validate() error {
 	if d.BytesFloor == 0 {
 		d.BytesFloor = 1 << 20
 	}
+	if d.BudgetFloor == 0 {
+		d.BudgetFloor = 0.25
+	}
 	if d.OffHoursShare == 0 {
 		d.OffHoursShare = 0.005
 	}
@@ -90,6 +96,8 @@ func (d *Detect) Validate() error {
 	switch {
 	case d.LearningPeriod < 0 || d.LearningCalls < 0 || d.RateFloor < 0 || d.DenialFloor < 0 || d.ApprovalFloor < 0 || d.BytesFloor < 0 || d.ApproveFor < 0:
 		return fmt.Errorf("detect: learning_period, learning_calls, rate_floor, denial_floor, approval_floor, bytes_floor and approve_for may not be negative")
+	case d.BudgetFloor < 0:
+		return fmt.Errorf("detect.budget_floor: may not be negative")
 	case d.ZScore < 0:
 		return fmt.Errorf("detect.z_score: may not be negative")
 	case d.OffHoursShare < 0 || d.OffHoursShare >= 1:

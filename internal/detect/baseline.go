@@ -17,6 +17,9 @@ import (
 // no longer learned.
 const (
 	maxItems = 4096
+	// maxBurn: a call takes at most a whole limit of a budget (a budget refuses more); a
+	// recorded burn over it is not learned.
+	maxBurn = 1.0
 )
 
 // Baseline is what one agent does normally, learned from its tool.call events. It is stored as
@@ -48,6 +51,10 @@ type Baseline struct {
 	Minutes       int64   `json:"minutes"` // active minutes folded
 	Rate          EWMA    `json:"rate"`    // calls per active minute
 	DenialShare   EWMA    `json:"denial_share"`
+	// Budget burn: the sum of the minute's calls' decision.budget_burn (shares of budget limits),
+	// folded with the rate.
+	MinuteBurn float64 `json:"minute_burn,omitempty"`
+	BudgetBurn EWMA    `json:"budget_burn"`
 
 	// Bytes sent upstream (tool.result events' outcome.bytes_in) and approval requests
 	// (approval.requested events) per minute with any activity (a call, a result or a request).
@@ -64,6 +71,7 @@ type Baseline struct {
 	OffHourAlerted  int64 `json:"off_hour_alerted,omitempty"`
 	BytesAlerted    int64 `json:"bytes_alerted,omitempty"`
 	ApprovalAlerted int64 `json:"approval_alerted,omitempty"`
+	BurnAlerted     int64 `json:"burn_alerted,omitempty"`
 }
 
 // EWMA is an exponentially weighted mean and variance.
@@ -136,6 +144,7 @@ func (b *Baseline) roll(t time.Time) {
 	if b.MinuteCalls > 0 {
 		b.Rate.add(b.MinuteCalls, b.Minutes == 0)
 		b.DenialShare.add(b.MinuteDenials/b.MinuteCalls, b.Minutes == 0)
+		b.BudgetBurn.add(b.MinuteBurn, b.Minutes == 0)
 		b.Minutes++
 	}
 	if b.MinuteCalls > 0 || b.MinuteBytes > 0 || b.MinuteApprovals > 0 {
@@ -143,7 +152,7 @@ func (b *Baseline) roll(t time.Time) {
 		b.Approvals.add(b.MinuteApprovals, b.ActiveMinutes == 0)
 		b.ActiveMinutes++
 	}
-	b.Minute, b.MinuteCalls, b.MinuteDenials, b.MinuteBytes, b.MinuteApprovals = m, 0, 0, 0, 0
+	b.Minute, b.MinuteCalls, b.MinuteDenials, b.MinuteBytes, b.MinuteApprovals, b.MinuteBurn = m, 0, 0, 0, 0, 0
 }
 
 func learn(m map[string]int64, k string) {

@@ -17,6 +17,7 @@ type Config struct {
 	DenialFloor    int
 	ApprovalFloor  int
 	BytesFloor     int64
+	BudgetFloor    float64
 	OffHoursShare  float64
 	ApproveFor     time.Duration
 	Ladder         []config.DetectRule
@@ -26,7 +27,7 @@ type Config struct {
 func FromConfig(c config.Detect) Config {
 	return Config{
 		LearningPeriod: time.Duration(c.LearningPeriod), LearningCalls: c.LearningCalls, ZScore: c.ZScore,
-		RateFloor: c.RateFloor, DenialFloor: c.DenialFloor, ApprovalFloor: c.ApprovalFloor, BytesFloor: c.BytesFloor,
+		RateFloor: c.RateFloor, DenialFloor: c.DenialFloor, ApprovalFloor: c.ApprovalFloor, BytesFloor: c.BytesFloor, BudgetFloor: c.BudgetFloor,
 		OffHoursShare: c.OffHoursShare, ApproveFor: time.Duration(c.ApproveFor), Ladder: c.Ladder,
 	}
 }
@@ -36,7 +37,7 @@ func FromConfig(c config.Detect) Config {
 func (c Config) withDefaults() Config {
 	d := config.Detect{
 		LearningPeriod: config.Duration(c.LearningPeriod), LearningCalls: c.LearningCalls, ZScore: c.ZScore,
-		RateFloor: c.RateFloor, DenialFloor: c.DenialFloor, ApprovalFloor: c.ApprovalFloor, BytesFloor: c.BytesFloor,
+		RateFloor: c.RateFloor, DenialFloor: c.DenialFloor, ApprovalFloor: c.ApprovalFloor, BytesFloor: c.BytesFloor, BudgetFloor: c.BudgetFloor,
 		OffHoursShare: c.OffHoursShare, ApproveFor: config.Duration(c.ApproveFor), Ladder: c.Ladder,
 	}
 	if err := d.Validate(); err != nil {

@@ -21,6 +21,7 @@ const (
 	RateSpike           = "rate_spike"
 	DenialSpike         = "denial_spike"
 	BytesSpike          = "bytes_spike"
+	BudgetSpike         = "budget_spike"
 	ApprovalBurst       = "approval_burst"
 	OffHours            = "off_hours"
 )
@@ -28,7 +29,7 @@ const (
 // Kinds lists every kind; the configuration's ladder accepts exactly these
 // (config.DetectKinds, TestKindsAreConfigurable).
 var Kinds = []string{FirstSeenAction, FirstSeenResource, FirstSeenArgument, FirstSeenHost, FirstSeenTransition,
-	RateSpike, DenialSpike, BytesSpike, ApprovalBurst, OffHours}
+	RateSpike, DenialSpike, BytesSpike, BudgetSpike, ApprovalBurst, OffHours}
 
 // maxNewKeys bounds the new argument keys one finding names.
 const maxNewKeys = 8
@@ -174,12 +175,24 @@ func (d *Detector) observeCall(ev *warden.AuditEvent) []Finding {
 	if denied(ev) {
 		b.MinuteDenials++
 		b.Denials++
+	} else if burn := ev.Decision.BudgetBurn; burn > 0 && burn <= maxBurn {
+		b.MinuteBurn += burn
 	}
 	if learned && b.RateAlerted != b.Minute {
 		if limit := d.spikeLimit(float64(d.cfg.RateFloor), b.Rate); b.MinuteCalls >= limit {
 			b.RateAlerted = b.Minute
 			find(RateSpike, warden.RiskHigh, fmt.Sprintf("%.1f calls a minute (sd %.1f) over %d active minutes", b.Rate.Mean, b.Rate.SD(), b.Minutes),
 				fmt.Sprintf("%.0f calls in the minute from %s", b.MinuteCalls, minuteTime(b.Minute)))
+		}
+	}
+	// Budget burn: the shares of budget limits the minute's calls took, against the usual
+	// minute's. Its spread is floored at 1% of a limit, not at 1 as counts are: a limit is 1.
+	if learned && b.BurnAlerted != b.Minute && b.MinuteBurn > 0 {
+		limit := max(d.cfg.BudgetFloor, b.BudgetBurn.Mean+d.cfg.ZScore*max(b.BudgetBurn.SD(), b.BudgetBurn.Mean/4, 0.01))
+		if b.MinuteBurn >= limit {
+			b.BurnAlerted = b.Minute
+			find(BudgetSpike, warden.RiskHigh, fmt.Sprintf("%.1f%% of a budget's limit an active minute (sd %.1f%%)", 100*b.BudgetBurn.Mean, 100*b.BudgetBurn.SD()),
+				fmt.Sprintf("%.1f%% of budget limits taken in the minute from %s", 100*b.MinuteBurn, minuteTime(b.Minute)))
 		}
 	}
 	if learned && b.DenialAlerted != b.Minute && b.MinuteDenials >= float64(d.cfg.DenialFloor) {

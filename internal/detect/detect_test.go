@@ -35,6 +35,12 @@ func read(at time.Time, n int, effect string) *warden.AuditEvent {
 	return withArgs(call(at, "mail", "read", fmt.Sprintf("/v1/messages/%d", n), warden.RiskLow, effect), `{"id":"[redacted]","format":"full"}`)
 }
 
+// withBurn sets the share of a budget's limit a call took.
+func withBurn(ev *warden.AuditEvent, burn float64) *warden.AuditEvent {
+	ev.Decision.BudgetBurn = burn
+	return ev
+}
+
 // sent is the tool.result of an egress call that sent n bytes upstream.
 func sent(at time.Time, n int64) *warden.AuditEvent {
 	ev := call(at, "egress", "connect", "api.example.com:443", warden.RiskMedium, warden.EffectAllow)
@@ -50,8 +56,9 @@ func approvalRequested(at time.Time) *warden.AuditEvent {
 }
 
 // workday is one day of the bot's normal traffic: from 09:00 to 17:00 UTC, every five minutes,
-// it lists the mailbox, reads a message (a new id each time) and calls its API host, sending
-// 2 KiB, within the same minute; once an hour it asks for an approval.
+// it lists the mailbox, reads a message (a new id each time; each read takes 0.2% of its daily
+// quota) and calls its API host, sending 2 KiB, within the same minute; once an hour it asks for
+// an approval.
 func workday(day int) []*warden.AuditEvent {
 	var out []*warden.AuditEvent
 	start := day0.AddDate(0, 0, day).Add(9 * time.Hour)
@@ -59,7 +66,7 @@ func workday(day int) []*warden.AuditEvent {
 		at := start.Add(time.Duration(m) * time.Minute)
 		out = append(out,
 			withArgs(call(at, "mail", "list", "mailbox:bot/inbox", warden.RiskLow, warden.EffectAllow), `{"folder":"inbox"}`),
-			read(at.Add(10*time.Second), day*1000+m, warden.EffectAllow),
+			withBurn(read(at.Add(10*time.Second), day*1000+m, warden.EffectAllow), 0.002),
 			call(at.Add(20*time.Second), "egress", "connect", "api.example.com:443", warden.RiskMedium, warden.EffectAllow),
 			sent(at.Add(25*time.Second), 2048))
 		if m%60 == 30 {
@@ -107,6 +114,9 @@ func kinds(fs []Finding) []string {
 
 func TestBenignReplayFindsNothing(t *testing.T) {
 	d := learnedDetector(t, Config{})
+	if burn := d.Baseline("bot").BudgetBurn; burn.Mean < 0.0019 || burn.Mean > 0.0021 {
+		t.Fatalf("learned budget burn %+v, want 0.2%% of a limit an active minute", burn)
+	}
 	for _, ev := range workday(7) {
 		if f := d.Observe(ev); len(f) > 0 {
 			t.Fatalf("the replay of a normal day was reported: %s %s/%s at %s: %s", f[0].Kind, f[0].Tool, f[0].Action, ev.Time, f[0].Observed)
@@ -148,6 +158,10 @@ func TestAnomalies(t *testing.T) {
 			withArgs(call(at, "mail", "list", "mailbox:bot/inbox", warden.RiskLow, warden.EffectAllow), `{"folder":"inbox","forward_to":"[redacted]"}`)}, []string{FirstSeenArgument}, warden.RiskLow},
 		{"bytes spike", []*warden.AuditEvent{sent(at, 2048), sent(at.Add(time.Second), 8<<20)}, []string{BytesSpike}, warden.RiskHigh},
 		{"approval burst", approvals, []string{ApprovalBurst}, warden.RiskHigh},
+		{"budget spike", []*warden.AuditEvent{ // two reads that take 15% of a limit each, where 0.2% is normal
+			withBurn(read(at, 80_000, warden.EffectAllow), 0.15), withBurn(read(at.Add(time.Second), 80_001, warden.EffectAllow), 0.15)}, []string{BudgetSpike}, warden.RiskHigh},
+		{"denied calls burn nothing", []*warden.AuditEvent{
+			withBurn(read(at, 80_000, warden.EffectDeny), 0.3), withBurn(read(at.Add(time.Second), 80_001, warden.EffectDeny), 0.3)}, nil, ""},
 		{"10x burst at 3 a.m.", burst, []string{OffHours, RateSpike}, warden.RiskMedium},
 		{"denial spike", denials, []string{DenialSpike}, warden.RiskHigh},
 	} {
@@ -160,8 +174,11 @@ func TestAnomalies(t *testing.T) {
 			if !slices.Equal(kinds(got), tc.want) {
 				t.Fatalf("found %v, want %v: %+v", kinds(got), tc.want, got)
 			}
+			if len(tc.want) == 0 {
+				return
+			}
 			if got[0].Risk != tc.risk || got[0].Agent != "bot" || got[0].Baseline == "" || got[0].Observed == "" || got[0].Source != tc.evs[0] && tc.want[0] != RateSpike && tc.want[0] != DenialSpike && tc.want[0] != FirstSeenTransition &&
-				tc.want[0] != BytesSpike && tc.want[0] != ApprovalBurst {
+				tc.want[0] != BytesSpike && tc.want[0] != ApprovalBurst && tc.want[0] != BudgetSpike {
 				t.Fatalf("finding %+v", got[0])
 			}
 		})

@@ -140,7 +140,7 @@ func (s *Service) Baseline(ctx context.Context, agent string) (*apitype.Baseline
 	}
 	out := &apitype.Baseline{
 		Agent: agent, Learned: b.Learned(s.Config.withDefaults()), Since: b.Since, Last: b.Last, Calls: b.Calls, Denials: b.Denials,
-		RatePerMin: b.Rate.Mean, RateSD: b.Rate.SD(), DenialShare: b.DenialShare.Mean,
+		RatePerMin: b.Rate.Mean, RateSD: b.Rate.SD(), DenialShare: b.DenialShare.Mean, BudgetBurnPerMin: b.BudgetBurn.Mean, BudgetBurnSD: b.BudgetBurn.SD(),
 		BytesPerMin: b.BytesSent.Mean, BytesSD: b.BytesSent.SD(), ApprovalsPerMin: b.Approvals.Mean, ApprovalsSD: b.Approvals.SD(),
 		Actions: counts(b.Actions), Resources: counts(b.Resources), ArgumentKeys: counts(b.ArgumentKeys),
 		Hosts: counts(b.Hosts), Transitions: counts(b.Transitions), HoursOfWeek: b.HourOfWeek,

@@ -359,6 +359,9 @@ func unmapped(ev *warden.AuditEvent) map[string]any {
 	put("warden.decision.effect", ev.Decision.Effect)
 	put("warden.decision.policies", ev.Decision.Policies)
 	put("warden.decision.policy_version", ev.Decision.PolicyVersion)
+	if ev.Decision.BudgetBurn > 0 {
+		m["warden.decision.budget_burn"] = ev.Decision.BudgetBurn
+	}
 	if len(ev.Decision.Errors) > 0 {
 		m["warden.decision.errors"] = ev.Decision.Errors
 	}
