@@ -1,0 +1,228 @@
+package server_test
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
+	"github.com/wardenhq/warden/internal/console"
+	"github.com/wardenhq/warden/internal/httpapi"
+	"github.com/wardenhq/warden/internal/people/oidctest"
+)
+
+// consoleBrowser is a cookie-jar client signed in to the console of in with an admin token.
+type consoleBrowser struct {
+	t  *testing.T
+	in *instance
+	c  *http.Client
+}
+
+func consoleSignIn(t *testing.T, in *instance, token string) *consoleBrowser {
+	t.Helper()
+	b := &consoleBrowser{t: t, in: in, c: oidctest.Browser(t)}
+	status, body, _ := b.post("/login/admin-token", url.Values{"token": {token}, "query": {"return_to=/ui/"}})
+	if status != http.StatusOK || !strings.Contains(body, "Sign out") {
+		t.Fatalf("sign-in: %d %s", status, body)
+	}
+	return b
+}
+
+func (b *consoleBrowser) get(path string) (int, string, http.Header) {
+	b.t.Helper()
+	resp, err := b.c.Get(b.in.url + path)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), resp.Header
+}
+
+func (b *consoleBrowser) post(path string, form url.Values) (int, string, http.Header) {
+	b.t.Helper()
+	resp, err := b.c.PostForm(b.in.url+path, form)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), resp.Header
+}
+
+var csrfInput = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+
+// csrf reads the session's CSRF token from a page.
+func (b *consoleBrowser) csrf(page string) string {
+	b.t.Helper()
+	_, body, _ := b.get(page)
+	m := csrfInput.FindStringSubmatch(body)
+	if m == nil {
+		b.t.Fatalf("no CSRF token on %s: %s", page, body)
+	}
+	return m[1]
+}
+
+func agentStatus(t *testing.T, in *instance, name string) string {
+	t.Helper()
+	r := in.do("GET", "/v1/agents/"+name, map[string]string{"Authorization": "Bearer " + in.admin}, "")
+	if r.status != 200 {
+		t.Fatalf("agent %s: %d %s", name, r.status, r.body)
+	}
+	return r.json(t)["status"].(string)
+}
+
+// inlineCode finds what a strict CSP would block or a page should never carry: inline scripts,
+// inline style attributes or elements, and event handler attributes.
+var inlineCode = regexp.MustCompile(`(?i)<script(?:\s[^>]*)?>\s*[^<\s]|<script>|\sstyle\s*=|<style|\son[a-z]+\s*=|javascript:`)
+
+// TestConsoleHeadersAndCSRF: every /ui page carries the strict CSP and the other security
+// headers and no inline script or style; a form posted without the session's CSRF token, or
+// with another session's, is refused (403) and changes nothing; with it, the change is made
+// and audited as its API twin's.
+func TestConsoleHeadersAndCSRF(t *testing.T) {
+	t.Parallel()
+	in := start(t, t.TempDir(), nil)
+	createAgent(t, in, "csrf-bot")
+	b := consoleSignIn(t, in, in.admin)
+
+	for _, page := range []string{"/ui/overview", "/ui/agents", "/ui/agents/csrf-bot", "/ui/agents/csrf-bot/kill", "/ui/approvals",
+		"/ui/audit", "/ui/audit/1", "/ui/tools", "/ui/lockdown", "/ui/login", "/ui/no-such-page"} {
+		status, body, h := b.get(page)
+		if status != http.StatusOK && page != "/ui/no-such-page" {
+			t.Errorf("%s: %d %s", page, status, body)
+		}
+		if got := h.Get("Content-Security-Policy"); got != console.CSP {
+			t.Errorf("%s: CSP %q", page, got)
+		}
+		if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" || h.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: headers %v", page, h)
+		}
+		if m := inlineCode.FindString(body); m != "" {
+			t.Errorf("%s: inline code %q", page, m)
+		}
+	}
+	if _, _, h := b.get("/ui/static/console.js"); h.Get("Content-Security-Policy") != console.CSP || !strings.Contains(h.Get("Content-Type"), "javascript") {
+		t.Errorf("console.js: %v", h)
+	}
+
+	token := b.csrf("/ui/agents/csrf-bot")
+	other := consoleSignIn(t, in, in.admin).csrf("/ui/agents/csrf-bot")
+	if other == token {
+		t.Fatal("two sessions share a CSRF token")
+	}
+	for name, form := range map[string]url.Values{
+		"no token":               {"reason": {"test"}},
+		"another session's":      {"reason": {"test"}, "csrf": {other}},
+		"a token one digit off":  {"reason": {"test"}, "csrf": {token[:len(token)-1] + "x"}},
+		"the token in the query": {"reason": {"test"}},
+	} {
+		path := "/ui/agents/csrf-bot/suspend"
+		if name == "the token in the query" {
+			path += "?csrf=" + token
+		}
+		if status, body, _ := b.post(path, form); status != http.StatusForbidden || !strings.Contains(body, "CSRF") {
+			t.Errorf("%s: %d %s", name, status, body)
+		}
+		if s := agentStatus(t, in, "csrf-bot"); s != "active" {
+			t.Fatalf("%s: a refused form changed the agent: %s", name, s)
+		}
+	}
+	status, body, _ := b.post("/ui/agents/csrf-bot/suspend", url.Values{"reason": {"console test"}, "csrf": {token}})
+	if status != http.StatusOK || !strings.Contains(body, "suspended") {
+		t.Fatalf("suspend: %d %s", status, body)
+	}
+	if s := agentStatus(t, in, "csrf-bot"); s != "suspended" {
+		t.Fatalf("after the form: %s", s)
+	}
+	if !hasEvent(in.events("type=agent.suspend"), warden.EventAgentSuspend, func(ev *warden.AuditEvent) bool {
+		return ev.Actor.Name == "admin" && ev.Decision.Message == "console test"
+	}) {
+		t.Error("the console's suspension is not audited as the API's")
+	}
+
+	// Signing out ends the session on the server: its cookie no longer opens a page.
+	if status, body, _ := b.post("/ui/logout", url.Values{"csrf": {token}}); status != http.StatusOK || !strings.Contains(body, "admin token") {
+		t.Fatalf("sign out: %d %s", status, body)
+	}
+	if _, body, _ := b.get("/ui/agents"); !strings.Contains(body, "Break-glass") {
+		t.Fatalf("after signing out: %s", body)
+	}
+}
+
+// TestConsoleRoles: the server decides what each role may do. An auditor's agent page has no
+// kill button, and its forged kill (with its own valid CSRF token) is refused 403, recorded, and
+// changes nothing; an approver sees the queue but not agents.
+func TestConsoleRoles(t *testing.T) {
+	t.Parallel()
+	in := start(t, t.TempDir(), nil)
+	createAgent(t, in, "role-bot")
+	var aud, appr httpapi.CreatedAdminToken
+	in.cliJSON(in.admin, &aud, "admin", "token", "create", "audrey", "--role", "auditor")
+	in.cliJSON(in.admin, &appr, "admin", "token", "create", "april", "--role", "approver")
+
+	op := consoleSignIn(t, in, in.admin)
+	if _, body, _ := op.get("/ui/agents/role-bot"); !strings.Contains(body, `id="kill"`) {
+		t.Fatalf("the admin has no kill button: %s", body)
+	}
+
+	b := consoleSignIn(t, in, aud.Token)
+	status, body, _ := b.get("/ui/agents/role-bot")
+	if status != http.StatusOK || strings.Contains(body, `id="kill"`) || strings.Contains(body, "/kill") || strings.Contains(body, "suspend") {
+		t.Fatalf("the auditor's agent page: %d %s", status, body)
+	}
+	token := b.csrf("/ui/agents/role-bot")
+	if status, body, _ := b.get("/ui/agents/role-bot/kill"); status != http.StatusForbidden {
+		t.Errorf("the auditor's kill confirmation: %d %s", status, body)
+	}
+	status, body, _ = b.post("/ui/agents/role-bot/kill", url.Values{"reason": {"forged"}, "csrf": {token}})
+	if status != http.StatusForbidden || !strings.Contains(body, "needs role") {
+		t.Fatalf("the auditor's forged kill: %d %s", status, body)
+	}
+	if s := agentStatus(t, in, "role-bot"); s != "active" {
+		t.Fatalf("the auditor's forged kill changed the agent: %s", s)
+	}
+	if !hasEvent(in.events("type=admin.denied"), warden.EventAdminDenied, func(ev *warden.AuditEvent) bool {
+		return ev.Actor.Name == "audrey" && ev.Target.Action == "POST /ui/agents/role-bot/kill"
+	}) {
+		t.Error("the refused kill is not on record")
+	}
+
+	a := consoleSignIn(t, in, appr.Token)
+	if status, _, _ := a.get("/ui/approvals"); status != http.StatusOK {
+		t.Errorf("the approver's queue: %d", status)
+	}
+	if status, _, _ := a.get("/ui/agents"); status != http.StatusForbidden {
+		t.Errorf("the approver's agents page: %d", status)
+	}
+}
+
+// TestConsoleIdle: a session unused for longer than the idle timeout is signed out on the
+// server at its next request, and the person is told why.
+func TestConsoleIdle(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(time.Now())
+	in := startClock(t, "127.0.0.1:0", t.TempDir(), clk, nil)
+	b := consoleSignIn(t, in, in.admin)
+	clk.Advance(console.DefaultIdle - time.Minute)
+	if status, body, _ := b.get("/ui/agents"); status != http.StatusOK || !strings.Contains(body, "Sign out") {
+		t.Fatalf("within the idle timeout: %d %s", status, body)
+	}
+	clk.Advance(console.DefaultIdle - time.Minute) // active a moment ago: still in
+	if status, body, _ := b.get("/ui/agents"); status != http.StatusOK || !strings.Contains(body, "Sign out") {
+		t.Fatalf("the activity did not count: %d %s", status, body)
+	}
+	clk.Advance(console.DefaultIdle + time.Second)
+	_, body, _ := b.get("/ui/agents")
+	if !strings.Contains(body, "signed out after a period without activity") {
+		t.Fatalf("after the idle timeout: %s", body)
+	}
+	if !hasEvent(in.events("type=person.sign_out"), warden.EventPersonSignOut, nil) {
+		t.Error("the idle session was not ended on the server")
+	}
+}
