@@ -4,6 +4,7 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -344,11 +345,16 @@ func (c *Console) render(w http.ResponseWriter, status int, name string, d view)
 		http.Error(w, "no such page", http.StatusInternalServerError)
 		return
 	}
+	// Rendered whole first: a template that fails is a 500, never half a page.
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", d); err != nil {
+		c.opt.Log.Error("console page failed", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	if err := t.ExecuteTemplate(w, "layout", d); err != nil {
-		c.opt.Log.Warn("console page failed", "page", name, "err", err)
-	}
+	_, _ = w.Write(buf.Bytes()) // the browser may be gone
 }
 
 // fail shows an error page: the safe message, and the cause in the log for a server's fault.

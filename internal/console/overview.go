@@ -42,7 +42,7 @@ type chart struct {
 }
 
 type overviewPage struct {
-	ByStatus  map[warden.AgentStatus]int
+	ByStatus  map[string]int
 	Agents    int
 	Denials   int64
 	Pending   int
@@ -63,13 +63,13 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, v *visit) err
 
 func (c *Console) overviewData(ctx context.Context) (*overviewPage, error) {
 	now := c.opt.Clock.Now().UTC()
-	d := &overviewPage{ByStatus: map[warden.AgentStatus]int{}, Streaming: c.opt.Audit != nil}
+	d := &overviewPage{ByStatus: map[string]int{}, Streaming: c.opt.Audit != nil}
 	agents, err := c.opt.Admin.Agents(ctx)
 	if err != nil {
 		return nil, err
 	}
 	for _, a := range agents {
-		d.ByStatus[a.Status]++
+		d.ByStatus[string(a.Status)]++
 	}
 	d.Agents = len(agents)
 	if d.Denials, err = c.opt.Store.CountAuditEvents(ctx, warden.AuditFilter{Type: warden.EventToolCall, Effect: warden.EffectDeny, Since: now.Add(-time.Hour)}, countCap); err != nil {

@@ -193,6 +193,21 @@ func TestConsoleRoles(t *testing.T) {
 		t.Error("the refused kill is not on record")
 	}
 
+	// The admin's kill: a reason is required, then the report.
+	token = op.csrf("/ui/agents/role-bot/kill")
+	if status, body, _ := op.post("/ui/agents/role-bot/kill", url.Values{"reason": {" "}, "csrf": {token}}); status != http.StatusBadRequest || !strings.Contains(body, "A reason is required") {
+		t.Fatalf("a kill without a reason: %d %s", status, body)
+	}
+	if s := agentStatus(t, in, "role-bot"); s != "active" {
+		t.Fatalf("a kill without a reason changed the agent: %s", s)
+	}
+	if status, body, _ := op.post("/ui/agents/role-bot/kill", url.Values{"reason": {"test kill"}, "csrf": {token}}); status != http.StatusOK || !strings.Contains(body, "Calls cancelled") {
+		t.Fatalf("the admin's kill: %d %s", status, body)
+	}
+	if s := agentStatus(t, in, "role-bot"); s != "killed" {
+		t.Fatalf("after the admin's kill: %s", s)
+	}
+
 	a := consoleSignIn(t, in, appr.Token)
 	if status, _, _ := a.get("/ui/approvals"); status != http.StatusOK {
 		t.Errorf("the approver's queue: %d", status)
