@@ -2,6 +2,7 @@ package console
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/wardenhq/warden"
@@ -40,7 +41,7 @@ func (c *Console) decided(w http.ResponseWriter, r *http.Request, v *visit, done
 		c.renderApprovals(w, warden.HTTPStatus(err), v, list, "", warden.ErrorMessage(err))
 		return nil
 	}
-	http.Redirect(w, r, "/ui/approvals?done="+done, http.StatusSeeOther)
+	http.Redirect(w, r, "/ui/approvals?done="+url.QueryEscape(done), http.StatusSeeOther)
 	return nil
 }
 

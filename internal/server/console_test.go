@@ -11,6 +11,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/clock"
+	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/console"
 	"github.com/wardenhq/warden/internal/httpapi"
 	"github.com/wardenhq/warden/internal/people/oidctest"
@@ -18,12 +19,12 @@ import (
 
 // consoleBrowser is a cookie-jar client signed in to the console of in with an admin token.
 type consoleBrowser struct {
-	t  *testing.T
+	t  testing.TB
 	in *instance
 	c  *http.Client
 }
 
-func consoleSignIn(t *testing.T, in *instance, token string) *consoleBrowser {
+func consoleSignIn(t testing.TB, in *instance, token string) *consoleBrowser {
 	t.Helper()
 	b := &consoleBrowser{t: t, in: in, c: oidctest.Browser(t)}
 	status, body, _ := b.post("/login/admin-token", url.Values{"token": {token}, "query": {"return_to=/ui/"}})
@@ -239,5 +240,36 @@ func TestConsoleIdle(t *testing.T) {
 	}
 	if !hasEvent(in.events("type=person.sign_out"), warden.EventPersonSignOut, nil) {
 		t.Error("the idle session was not ended on the server")
+	}
+}
+
+// TestConsoleSeparationOfDuties: the approval service's refusal reaches the person in its own
+// words — the owner of an agent may not approve its call — and the request stays pending;
+// another approver's approval from the console lets the held call through.
+func TestConsoleSeparationOfDuties(t *testing.T) {
+	t.Parallel()
+	env := newApprovalEnv(t, func(a *config.Approvals) {
+		a.Hold = config.Duration(20 * time.Second)
+		a.SeparationOfDuties = true
+	})
+	in := env.in
+	alice := consoleSignIn(t, in, env.personToken(t, "alice", "approver", "alice@example.com"))
+	carol := consoleSignIn(t, in, env.personToken(t, "carol", "approver", "carol@example.com"))
+
+	held := env.call(t.Context(), "bank.transfer", map[string]any{"amount": 250, "to": "acct-sod"})
+	req := env.pendingRequest(t, in.admin, "bank")
+	status, body, _ := alice.post("/ui/approvals/"+req.ID+"/approve", url.Values{"csrf": {alice.csrf("/ui/approvals")}, "note": {"mine"}})
+	if status != http.StatusForbidden || !strings.Contains(body, "owns agent") || !strings.Contains(body, `role="alert"`) {
+		t.Fatalf("the owner's approval: %d %s", status, body)
+	}
+	if got := env.request(t, req.ID); got.Status != warden.ApprovalPending {
+		t.Fatalf("after the refused approval the request is %s", got.Status)
+	}
+	status, body, _ = carol.post("/ui/approvals/"+req.ID+"/approve", url.Values{"csrf": {carol.csrf("/ui/approvals")}, "note": {"checked"}})
+	if status != http.StatusOK || !strings.Contains(body, req.ID+" approved") {
+		t.Fatalf("another approver: %d %s", status, body)
+	}
+	if r := wait(t, held, 10*time.Second); r.err != nil || r.res.IsError || env.bank.transfers("acct-sod") != 1 {
+		t.Fatalf("after the approval: %v %+v", r.err, r.res)
 	}
 }
