@@ -18,7 +18,7 @@ const auditPageSize = 50
 type auditPage struct {
 	Query      url.Values
 	Events     []*warden.AuditEvent
-	Older      string // the query of the next page back in time; "" at the start of the log
+	Older      string // the next page back in time; "" at the start of the log
 	Checkpoint *warden.AuditCheckpoint
 	Verify     *apitype.VerifyReport
 }
@@ -60,7 +60,7 @@ func (c *Console) auditData(r *http.Request) (*auditPage, error) {
 			older[k] = vs
 		}
 		older.Set("before", strconv.FormatInt(evs[len(evs)-1].Seq, 10))
-		d.Older = older.Encode()
+		d.Older = "/ui/audit?" + older.Encode()
 	}
 	if c.opt.Audit != nil {
 		cp, err := c.opt.Audit.LatestCheckpoint(r.Context())

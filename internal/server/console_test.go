@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/admin"
 	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/console"
@@ -271,5 +273,87 @@ func TestConsoleSeparationOfDuties(t *testing.T) {
 	}
 	if r := wait(t, held, 10*time.Second); r.err != nil || r.res.IsError || env.bank.transfers("acct-sod") != 1 {
 		t.Fatalf("after the approval: %v %+v", r.err, r.res)
+	}
+}
+
+// TestConsoleToolsLockdownAudit: the tools page disables and enables a tool through the admin
+// service (the API sees it), the lockdown needs a reason and the confirmation box and then holds
+// for every agent, and the audit page searches, pages, shows an event and verifies the log; a
+// filter the search refuses is the person's mistake (400), not the server's.
+func TestConsoleToolsLockdownAudit(t *testing.T) {
+	t.Parallel()
+	in := start(t, t.TempDir(), nil)
+	if _, err := in.cli(in.admin, "tool", "add", "ledger", "--http", "http://127.0.0.1:9/", "--risk", "low", "--route", "GET /x -> read"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 60 { // enough events for two pages of the audit log
+		if _, _, err := in.srv.Admin.CreateAgent(t.Context(), &warden.Principal{Name: "admin", Role: warden.RoleAdmin},
+			admin.AgentSpec{Name: fmt.Sprintf("page-bot-%d", i), Owner: "ops@example.com", Purpose: "audit pages"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := consoleSignIn(t, in, in.admin)
+	token := b.csrf("/ui/tools")
+	toolDisabled := func() bool {
+		r := in.do("GET", "/v1/tools/ledger", map[string]string{"Authorization": "Bearer " + in.admin}, "")
+		return r.json(t)["disabled"].(bool)
+	}
+	if status, body, _ := b.post("/ui/tools/ledger/disable", url.Values{"csrf": {token}, "reason": {"suspicious"}}); status != 200 || !strings.Contains(body, "ledger disabled") || !toolDisabled() {
+		t.Fatalf("disable: %d %s", status, body)
+	}
+	if status, body, _ := b.post("/ui/tools/ledger/enable", url.Values{"csrf": {token}, "reason": {"fine"}}); status != 200 || !strings.Contains(body, "ledger enabled") || toolDisabled() {
+		t.Fatalf("enable: %d %s", status, body)
+	}
+
+	lockdown := func() bool {
+		r := in.do("GET", "/v1/lockdown", map[string]string{"Authorization": "Bearer " + in.admin}, "")
+		return r.json(t)["active"].(bool)
+	}
+	if status, _, _ := b.post("/ui/lockdown", url.Values{"csrf": {token}, "reason": {"incident"}}); status != http.StatusBadRequest || lockdown() {
+		t.Fatalf("a lockdown without the confirmation: %d, active %v", status, lockdown())
+	}
+	if status, body, _ := b.post("/ui/lockdown", url.Values{"csrf": {token}, "reason": {"incident 12"}, "confirm": {"lockdown"}}); status != 200 || !strings.Contains(body, "Lockdown is ACTIVE") || !lockdown() {
+		t.Fatalf("lockdown: %d %s", status, body)
+	}
+	if _, body, _ := b.get("/ui/overview"); !strings.Contains(body, `id="lockdown">ACTIVE`) {
+		t.Fatalf("the overview does not show the lockdown: %s", body)
+	}
+
+	if status, body, _ := b.get("/ui/audit?type=lockdown.start"); status != 200 || !strings.Contains(body, "lockdown.start") || strings.Contains(body, "admin.tool.disable") {
+		t.Fatalf("audit search: %d %s", status, body)
+	}
+	if status, body, _ := b.get("/ui/audit?since=yesterday-ish"); status != http.StatusBadRequest || !strings.Contains(body, `role="alert"`) {
+		t.Fatalf("a bad filter: %d %s", status, body)
+	}
+	if status, body, _ := b.get("/ui/audit/1"); status != 200 || !strings.Contains(body, "&#34;seq&#34;: 1,") {
+		t.Fatalf("event 1: %d %s", status, body)
+	}
+	if status, _, _ := b.get("/ui/audit/999999"); status != http.StatusNotFound {
+		t.Fatalf("a missing event: %d", status)
+	}
+	if status, body, _ := b.post("/ui/audit/verify", url.Values{"csrf": {token}}); status != 200 || !strings.Contains(body, "<strong>Verified:</strong>") {
+		t.Fatalf("verify: %d %s", status, body)
+	}
+	// Pages of 50, newest first, going back: every event once.
+	seen := map[string]bool{}
+	for path, pages := "/ui/audit", 0; path != ""; pages++ {
+		_, body, _ := b.get(path)
+		for _, m := range regexp.MustCompile(`href="/ui/audit/(\d+)"`).FindAllStringSubmatch(body, -1) {
+			if seen[m[1]] {
+				t.Fatalf("event %s on two pages", m[1])
+			}
+			seen[m[1]] = true
+		}
+		path = ""
+		if m := regexp.MustCompile(`href="(/ui/audit\?[^"]+)" id="older"`).FindStringSubmatch(body); m != nil {
+			path = strings.ReplaceAll(m[1], "&amp;", "&")
+		}
+		if pages > 20 {
+			t.Fatal("the pages do not end")
+		}
+	}
+	head := len(in.events("limit=1000"))
+	if len(seen) < head || head < 60 {
+		t.Fatalf("the pages show %d events; the log has about %d", len(seen), head)
 	}
 }
