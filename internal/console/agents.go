@@ -108,7 +108,7 @@ func (c *Console) agent(w http.ResponseWriter, r *http.Request, v *visit) error 
 	if err != nil {
 		return err
 	}
-	c.render(w, http.StatusOK, "agent", view{Title: "Agent " + d.Agent.Name, Me: v, Flash: r.URL.Query().Get("done"), Data: d})
+	c.render(w, http.StatusOK, "agent", view{Title: "Agent " + d.Agent.Name, Me: v, Flash: flash(r.URL.Query()), Data: d})
 	return nil
 }
 
@@ -152,7 +152,7 @@ func (c *Console) suspend(w http.ResponseWriter, r *http.Request, v *visit) erro
 	if err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/ui/agents/"+a.Name+"?done=suspended", http.StatusSeeOther)
+	http.Redirect(w, r, "/ui/agents/"+a.Name+"?"+done("suspended", a.Name, -1), http.StatusSeeOther)
 	return nil
 }
 
@@ -161,6 +161,6 @@ func (c *Console) resume(w http.ResponseWriter, r *http.Request, v *visit) error
 	if err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/ui/agents/"+a.Name+"?done=resumed", http.StatusSeeOther)
+	http.Redirect(w, r, "/ui/agents/"+a.Name+"?"+done("resumed", a.Name, -1), http.StatusSeeOther)
 	return nil
 }

@@ -2,7 +2,6 @@ package console
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/wardenhq/warden"
@@ -19,7 +18,7 @@ func (c *Console) approvals(w http.ResponseWriter, r *http.Request, v *visit) er
 	if err != nil {
 		return err
 	}
-	c.renderApprovals(w, http.StatusOK, v, list, r.URL.Query().Get("done"), "")
+	c.renderApprovals(w, http.StatusOK, v, list, flash(r.URL.Query()), "")
 	return nil
 }
 
@@ -41,7 +40,7 @@ func (c *Console) decided(w http.ResponseWriter, r *http.Request, v *visit, done
 		c.renderApprovals(w, warden.HTTPStatus(err), v, list, "", warden.ErrorMessage(err))
 		return nil
 	}
-	http.Redirect(w, r, "/ui/approvals?done="+url.QueryEscape(done), http.StatusSeeOther)
+	http.Redirect(w, r, "/ui/approvals?"+done, http.StatusSeeOther)
 	return nil
 }
 
@@ -50,11 +49,11 @@ func (c *Console) approve(w http.ResponseWriter, r *http.Request, v *visit) erro
 		return warden.Errorf(warden.EUnavailable, "approvals are not served by this server")
 	}
 	a, err := c.opt.Approvals.Approve(r.Context(), v.Person, r.PathValue("id"), strings.TrimSpace(r.PostForm.Get("note")))
-	done := ""
+	query := ""
 	if err == nil {
-		done = a.ID + " " + a.Status
+		query = done(a.Status, a.ID, -1)
 	}
-	return c.decided(w, r, v, done, err)
+	return c.decided(w, r, v, query, err)
 }
 
 func (c *Console) reject(w http.ResponseWriter, r *http.Request, v *visit) error {
@@ -62,9 +61,9 @@ func (c *Console) reject(w http.ResponseWriter, r *http.Request, v *visit) error
 		return warden.Errorf(warden.EUnavailable, "approvals are not served by this server")
 	}
 	a, err := c.opt.Approvals.Reject(r.Context(), v.Person, r.PathValue("id"), strings.TrimSpace(r.PostForm.Get("reason")))
-	done := ""
+	query := ""
 	if err == nil {
-		done = a.ID + " " + a.Status
+		query = done(a.Status, a.ID, -1)
 	}
-	return c.decided(w, r, v, done, err)
+	return c.decided(w, r, v, query, err)
 }

@@ -13,11 +13,13 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -423,4 +425,33 @@ func (c *Console) funcs() template.FuncMap {
 			return d.String()
 		},
 	}
+}
+
+// flashVerbs are what a "done" message after a form may say.
+var flashVerbs = map[string]bool{"suspended": true, "resumed": true, "approved": true, "rejected": true, "enabled": true, "disabled": true}
+
+var flashName = regexp.MustCompile(`^[a-z0-9_-]{1,80}$`)
+
+// done is the query of the page a form sends the browser back to: what was done to what, and
+// how many calls in flight it cancelled (-1: not told).
+func done(verb, what string, cancelled int) string {
+	q := url.Values{"done": {verb}, "what": {what}}
+	if cancelled >= 0 {
+		q.Set("cancelled", strconv.Itoa(cancelled))
+	}
+	return q.Encode()
+}
+
+// flash is the message of done's query, built from a fixed verb and a name, so that a link
+// cannot make the console say what it never did; "" when the query is not one of done's.
+func flash(q url.Values) string {
+	verb, what := q.Get("done"), q.Get("what")
+	if !flashVerbs[verb] || !flashName.MatchString(what) {
+		return ""
+	}
+	msg := what + " " + verb
+	if n, err := strconv.Atoi(q.Get("cancelled")); err == nil && n >= 0 {
+		msg += fmt.Sprintf(" (%d calls in flight cancelled)", n)
+	}
+	return msg + "."
 }

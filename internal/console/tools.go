@@ -1,9 +1,7 @@
 package console
 
 import (
-	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/wardenhq/warden"
@@ -42,7 +40,7 @@ func (c *Console) tools(w http.ResponseWriter, r *http.Request, v *visit) error 
 		}
 		rows = append(rows, row)
 	}
-	c.render(w, http.StatusOK, "tools", view{Title: "Tools", Me: v, Flash: r.URL.Query().Get("done"), Data: rows})
+	c.render(w, http.StatusOK, "tools", view{Title: "Tools", Me: v, Flash: flash(r.URL.Query()), Data: rows})
 	return nil
 }
 
@@ -51,14 +49,15 @@ func (c *Console) setTool(w http.ResponseWriter, r *http.Request, v *visit, enab
 	if err != nil {
 		return err
 	}
-	done := t.Name + " enabled"
+	query := done("enabled", t.Name, -1)
 	if !enabled {
-		done = t.Name + " disabled"
+		cancelled := 0
 		if rep != nil {
-			done += fmt.Sprintf(" (%d calls in flight cancelled)", rep.CallsCancelled)
+			cancelled = rep.CallsCancelled
 		}
+		query = done("disabled", t.Name, cancelled)
 	}
-	http.Redirect(w, r, "/ui/tools?done="+url.QueryEscape(done), http.StatusSeeOther)
+	http.Redirect(w, r, "/ui/tools?"+query, http.StatusSeeOther)
 	return nil
 }
 

@@ -137,7 +137,7 @@ func TestConsoleHeadersAndCSRF(t *testing.T) {
 		}
 	}
 	status, body, _ := b.post("/ui/agents/csrf-bot/suspend", url.Values{"reason": {"console test"}, "csrf": {token}})
-	if status != http.StatusOK || !strings.Contains(body, "suspended") {
+	if status != http.StatusOK || !strings.Contains(body, "csrf-bot suspended.") {
 		t.Fatalf("suspend: %d %s", status, body)
 	}
 	if s := agentStatus(t, in, "csrf-bot"); s != "suspended" {
@@ -147,6 +147,17 @@ func TestConsoleHeadersAndCSRF(t *testing.T) {
 		return ev.Actor.Name == "admin" && ev.Decision.Message == "console test"
 	}) {
 		t.Error("the console's suspension is not audited as the API's")
+	}
+
+	// A "done" message is made of a fixed verb and a name: a link cannot make the console say
+	// anything else.
+	for _, q := range []string{"done=Your+session+expired%3A+paste+your+admin+token+at+evil.example", "done=suspended&what=%3Cb%3Eevil%3C%2Fb%3E", "done=hacked&what=csrf-bot"} {
+		if _, body, _ := b.get("/ui/agents/csrf-bot?" + q); strings.Contains(body, "Done:") {
+			t.Errorf("?%s made a message: %s", q, body)
+		}
+	}
+	if _, body, _ := b.get("/ui/agents/csrf-bot?done=suspended&what=csrf-bot"); !strings.Contains(body, "<strong>Done:</strong> csrf-bot suspended.") {
+		t.Errorf("the message after a suspension: %s", body)
 	}
 
 	// Signing out ends the session on the server: its cookie no longer opens a page.
@@ -268,7 +279,7 @@ func TestConsoleSeparationOfDuties(t *testing.T) {
 		t.Fatalf("after the refused approval the request is %s", got.Status)
 	}
 	status, body, _ = carol.post("/ui/approvals/"+req.ID+"/approve", url.Values{"csrf": {carol.csrf("/ui/approvals")}, "note": {"checked"}})
-	if status != http.StatusOK || !strings.Contains(body, req.ID+" approved") {
+	if status != http.StatusOK || !strings.Contains(body, req.ID+" approved.") {
 		t.Fatalf("another approver: %d %s", status, body)
 	}
 	if r := wait(t, held, 10*time.Second); r.err != nil || r.res.IsError || env.bank.transfers("acct-sod") != 1 {
