@@ -69,6 +69,7 @@ func (c *Console) agents(w http.ResponseWriter, r *http.Request, v *visit) error
 // agentPage is what an agent's page shows.
 type agentPage struct {
 	Agent    *warden.Agent
+	Grants   []apitype.Policy
 	Budgets  []apitype.BudgetStatus
 	Recent   []*warden.AuditEvent
 	Tokens   int64
@@ -84,6 +85,9 @@ func (c *Console) agentData(r *http.Request, name string) (*agentPage, error) {
 		return nil, err
 	}
 	d := &agentPage{Agent: a, Expired: a.Expired(c.opt.Clock.Now())}
+	if d.Grants, err = c.opt.Admin.Grants(ctx, a.Name); err != nil {
+		return nil, err
+	}
 	if d.Budgets, err = c.opt.Admin.ShowBudgets(ctx, a.Name); err != nil {
 		return nil, err
 	}

@@ -269,6 +269,11 @@ func TestConsoleSeparationOfDuties(t *testing.T) {
 	alice := consoleSignIn(t, in, env.personToken(t, "alice", "approver", "alice@example.com"))
 	carol := consoleSignIn(t, in, env.personToken(t, "carol", "approver", "carol@example.com"))
 
+	// The agent's page lists its grants.
+	if _, body, _ := consoleSignIn(t, in, in.admin).get("/ui/agents/pay-bot"); !strings.Contains(body, "<code>grant:pay-bot:bank:0</code>") {
+		t.Fatalf("pay-bot's grants: %s", body)
+	}
+
 	held := env.call(t.Context(), "bank.transfer", map[string]any{"amount": 250, "to": "acct-sod"})
 	req := env.pendingRequest(t, in.admin, "bank")
 	status, body, _ := alice.post("/ui/approvals/"+req.ID+"/approve", url.Values{"csrf": {alice.csrf("/ui/approvals")}, "note": {"mine"}})
