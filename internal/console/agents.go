@@ -2,13 +2,15 @@ package console
 
 import (
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
 )
+
+// recentCalls is how many of an agent's latest calls its page shows, newest first.
+const recentCalls = 20
 
 // maxListed bounds the agents one page lists; the count says how many matched.
 const maxListed = 200
@@ -91,10 +93,17 @@ func (c *Console) agentData(r *http.Request, name string) (*agentPage, error) {
 	if d.Budgets, err = c.opt.Admin.ShowBudgets(ctx, a.Name); err != nil {
 		return nil, err
 	}
-	if d.Recent, err = c.opt.Store.AuditEvents(ctx, warden.AuditFilter{Agent: a.ID, Type: warden.EventToolCall, Newest: true, Limit: 20}); err != nil {
+	// The agent's latest events, its calls kept: a search by agent alone is read from the actor
+	// indexes, where one by agent and tool.call would walk every tool.call of the log.
+	latest, err := c.opt.Store.AuditEvents(ctx, warden.AuditFilter{Agent: a.ID, Newest: true, Limit: 3 * recentCalls})
+	if err != nil {
 		return nil, err
 	}
-	slices.Reverse(d.Recent)
+	for i := len(latest) - 1; i >= 0 && len(d.Recent) < recentCalls; i-- {
+		if latest[i].Type == warden.EventToolCall {
+			d.Recent = append(d.Recent, latest[i])
+		}
+	}
 	since := c.opt.Clock.Now().Add(-time.Hour)
 	if d.Tokens, err = c.opt.Store.CountAuditEvents(ctx, warden.AuditFilter{Agent: a.ID, Type: warden.EventTokenIssue, Since: since}, 10000); err != nil {
 		return nil, err

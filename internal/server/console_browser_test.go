@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -204,6 +205,10 @@ func TestConsoleBrowser(t *testing.T) {
 	// Kill pay-bot from its page: confirmation naming it, the report, and then the API and the
 	// gateway agree.
 	run(t, ctx, 15*time.Second, "agent page", chromedp.Navigate(in.url+"/ui/agents/pay-bot"), chromedp.WaitVisible(id("kill")))
+	// Its recent calls, newest first: the denied vault call, then the rejected transfer.
+	if recent := text("recent calls", id("recent")); !regexp.MustCompile(`(?s)vault\s+balance.*deny.*bank\s+transfer`).MatchString(recent) || strings.Contains(recent, "token.issue") {
+		t.Fatalf("recent calls: %s", recent)
+	}
 	screenshot(t, ctx, "agent")
 	run(t, ctx, 15*time.Second, "kill confirmation",
 		chromedp.Click(id("kill")),
