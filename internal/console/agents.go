@@ -44,10 +44,7 @@ func (f agentFilter) match(a *warden.Agent) bool {
 func (c *Console) agents(w http.ResponseWriter, r *http.Request, v *visit) error {
 	q := r.URL.Query()
 	f := agentFilter{Q: q.Get("q"), Owner: q.Get("owner"), Status: q.Get("status"), Label: q.Get("label")}
-	all, err := c.opt.Admin.Agents(r.Context())
-	if err != nil {
-		return err
-	}
+	all := c.opt.Kill.State.Load().Agents()
 	var list []*warden.Agent
 	matched := 0
 	for _, a := range all {

@@ -62,14 +62,12 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, v *visit) err
 func (c *Console) overviewData(ctx context.Context) (*overviewPage, error) {
 	now := c.opt.Clock.Now().UTC()
 	d := &overviewPage{ByStatus: map[string]int{}, Streaming: c.opt.Audit != nil}
-	agents, err := c.opt.Admin.Agents(ctx)
-	if err != nil {
-		return nil, err
-	}
+	agents := c.opt.Kill.State.Load().Agents()
 	for _, a := range agents {
 		d.ByStatus[string(a.Status)]++
 	}
 	d.Agents = len(agents)
+	var err error
 	// Every denial (calls, tokens, people), counted by the partial index on effect.
 	if d.Denials, err = c.opt.Store.CountAuditEvents(ctx, warden.AuditFilter{Effect: warden.EffectDeny, Since: now.Add(-time.Hour)}, countCap); err != nil {
 		return nil, err

@@ -92,6 +92,7 @@ func TestConsoleHeadersAndCSRF(t *testing.T) {
 	t.Parallel()
 	in := start(t, t.TempDir(), nil)
 	createAgent(t, in, "csrf-bot")
+	createAgent(t, in, "other-bot")
 	b := consoleSignIn(t, in, in.admin)
 
 	for _, page := range []string{"/ui/overview", "/ui/agents", "/ui/agents/csrf-bot", "/ui/agents/csrf-bot/kill", "/ui/approvals",
@@ -142,6 +143,9 @@ func TestConsoleHeadersAndCSRF(t *testing.T) {
 	}
 	if s := agentStatus(t, in, "csrf-bot"); s != "suspended" {
 		t.Fatalf("after the form: %s", s)
+	}
+	if _, body, _ := b.get("/ui/agents?status=suspended"); !strings.Contains(body, `href="/ui/agents/csrf-bot"`) || strings.Contains(body, "other-bot") || !strings.Contains(body, "1 of 2 agents") {
+		t.Fatalf("the list of suspended agents: %s", body)
 	}
 	if !hasEvent(in.events("type=agent.suspend"), warden.EventAgentSuspend, func(ev *warden.AuditEvent) bool {
 		return ev.Actor.Name == "admin" && ev.Decision.Message == "console test"
