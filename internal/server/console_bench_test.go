@@ -5,13 +5,18 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/admin"
 	"github.com/wardenhq/warden/internal/config"
+	"github.com/wardenhq/warden/internal/identity"
 )
 
 // BenchmarkConsolePages measures the server time of the console's heaviest pages, through HTTP
@@ -90,6 +95,71 @@ func BenchmarkConsolePages(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/op")
+		})
+	}
+}
+
+// BenchmarkConsoleStreams measures the gateway's p50 for an allowed call through /http (a
+// decision, two audit events, a forward to a local upstream) with no console open and with 100
+// consoles following the live high-risk stream (/ui/stream), where every call is high risk and
+// so sent to each of them.
+func BenchmarkConsoleStreams(b *testing.B) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer up.Close()
+	in := start(b, b.TempDir(), func(c *config.Config) { c.Detect.Disabled = true })
+	p := &warden.Principal{Name: "bench", Role: warden.RoleAdmin}
+	ctx := context.Background()
+	if _, err := in.srv.Admin.AddTool(ctx, p, admin.ToolSpec{Name: "api", HTTP: up.URL, Risk: "high", Routes: []string{"GET /fast -> fast"}}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := in.srv.Admin.ApplyPolicies(ctx, p, admin.PolicyApply{Files: map[string]string{"all.cedar": `@approval("waived") permit(principal, action in Action::"api", resource);`}}); err != nil {
+		b.Fatal(err)
+	}
+	a, _, err := in.srv.Admin.CreateAgent(ctx, p, admin.AgentSpec{Name: "streamed", Owner: "sec@example.com", Purpose: "stream benchmark"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	iss, err := in.srv.Identity.Issue(ctx, a, identity.IssueRequest{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	call := func() time.Duration {
+		req, _ := http.NewRequest("GET", in.url+"/http/api/fast", nil)
+		req.Header.Set("Authorization", "Bearer "+iss.Token)
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("call: %d", resp.StatusCode)
+		}
+		return time.Since(start)
+	}
+	browser := consoleSignIn(b, in, in.admin)
+	for _, consoles := range []int{0, 100} {
+		b.Run(fmt.Sprintf("consoles=%d", consoles), func(b *testing.B) {
+			sctx, stop := context.WithCancel(ctx)
+			var wg sync.WaitGroup
+			for range consoles {
+				req, _ := http.NewRequestWithContext(sctx, "GET", in.url+"/ui/stream", nil)
+				resp, err := browser.c.Do(req)
+				if err != nil || resp.StatusCode != http.StatusOK {
+					b.Fatalf("stream: %v", err)
+				}
+				wg.Go(func() { _, _ = io.Copy(io.Discard, resp.Body); resp.Body.Close() })
+			}
+			var took []time.Duration
+			for b.Loop() {
+				took = append(took, call())
+			}
+			stop()
+			wg.Wait()
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
 		})
 	}
 }
