@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -142,6 +143,21 @@ func (a *API) auditStream(w http.ResponseWriter, r *http.Request, p *warden.Prin
 	if err != nil {
 		return err
 	}
+	StreamAudit(ctx, w, svc, a.Store, f, nil, a.Log)
+	return nil
+}
+
+// AuditReader is the store's search of the audit log.
+type AuditReader interface {
+	AuditEvents(ctx context.Context, f warden.AuditFilter) ([]*warden.AuditEvent, error)
+}
+
+// StreamAudit writes the events matching f after f.AfterSeq as they are committed, as
+// Server-Sent Events, until ctx ends or the client goes: each "id: <seq>", "event: audit",
+// "data: <the event's JSON>". keep, when set, picks which of them are sent (the web console's
+// high-risk stream); the others are passed over without asking the store for them again. Both
+// /v1/audit/stream and the console's /ui/stream are this one loop.
+func StreamAudit(ctx context.Context, w http.ResponseWriter, svc AuditService, store AuditReader, f warden.AuditFilter, keep func(*warden.AuditEvent) bool, log *slog.Logger) {
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
@@ -161,10 +177,12 @@ func (a *API) auditStream(w http.ResponseWriter, r *http.Request, p *warden.Prin
 		if err == nil {
 			f.AfterSeq, f.Limit = scanned, streamPage
 			var evs []*warden.AuditEvent
-			evs, err = a.Store.AuditEvents(ctx, f)
+			evs, err = store.AuditEvents(ctx, f)
 			for _, ev := range evs {
-				if err = writeSSE(bw, ev); err != nil {
-					break
+				if keep == nil || keep(ev) {
+					if err = writeSSE(bw, ev); err != nil {
+						break
+					}
 				}
 				scanned = ev.Seq
 			}
@@ -182,13 +200,13 @@ func (a *API) auditStream(w http.ResponseWriter, r *http.Request, p *warden.Prin
 		}
 		if err != nil {
 			if ctx.Err() == nil {
-				a.Log.Warn("audit stream ended", "err", err)
+				log.Warn("audit stream ended", "err", err)
 			}
-			return nil // the response has begun; the client sees the stream end and reconnects
+			return // the response has begun; the client sees the stream end and reconnects
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-changed:
 		case <-time.After(streamPoll):
 		case <-keepalive.C:

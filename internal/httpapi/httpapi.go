@@ -95,6 +95,8 @@ type API struct {
 	// Fleet is this replica's view of the others (fleet.Bus): GET /v1/replicas lists them, and
 	// /readyz is not ready while this replica's kill state is stale. nil: no such route or check.
 	Fleet Fleet
+	// Console is the web console (internal/console), mounted at /ui/ when set.
+	Console http.Handler
 	// Metrics serves the Prometheus metrics (internal/metrics) at GET /metrics, to a person of
 	// role auditor, operator or admin. nil: no such route.
 	Metrics http.Handler
@@ -179,6 +181,7 @@ func (a *API) Handler() http.Handler {
 	mount("/mcp/", a.MCP)
 	mount("GET /.well-known/oauth-protected-resource", a.ProtectedResource)
 	mount("GET /.well-known/oauth-protected-resource/", a.ProtectedResource)
+	mount("/ui/", a.Console)
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, warden.Errorf(warden.ENotFound, "no route for %s %s", r.Method, r.URL.Path))

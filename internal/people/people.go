@@ -114,15 +114,8 @@ func New(opt Options) *Service {
 // Person returns the person signed in on this browser (session cookie), or nil and no error
 // when none.
 func (s *Service) Person(r *http.Request) (*warden.Principal, error) {
-	c, err := r.Cookie(CookieName)
-	if err != nil || c.Value == "" {
-		return nil, nil
-	}
-	ps, err := s.session(r.Context(), c.Value, warden.SessionBrowser)
-	if warden.ErrorCode(err) == warden.EUnauthenticated {
-		return nil, nil
-	}
-	if err != nil {
+	ps, err := s.BrowserSession(r)
+	if ps == nil || err != nil {
 		return nil, err
 	}
 	return ps.Principal(), nil

@@ -287,7 +287,6 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	// an admin token (break-glass) when people.oidc is not set.
 	oauth.People, oauth.Roles = signIn, signIn
 	disk := &audit.DiskGuard{Path: diskPath(cfg), WarnFree: int64(cfg.Audit.DiskWarnFree), Audit: auditLog, Log: log, Clock: clk}
-	assembled = true
 	s := &Server{
 		Config:    cfg,
 		Store:     store,
@@ -331,6 +330,10 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		disk:       disk,
 		metrics:    meters,
 	}
+	if err := mountConsole(s.API, auditLog, cfg.PublicURL, masterKey, log, clk); err != nil {
+		return nil, err
+	}
+	assembled = true
 	s.watch(meters)
 	return s, nil
 }
