@@ -259,7 +259,11 @@ func (e *Engine) evaluate(r *warden.Request, pick candidateFunc) evaluation {
 	}
 	req, ents, err := e.translate(r)
 	if err != nil {
-		return evaluation{decision: e.deny(warden.ReasonInvalidRequest, err.Error())}
+		reason := warden.ReasonInvalidRequest
+		if ir, ok := err.(*invalidRequest); ok && ir.reason != "" {
+			reason = ir.reason
+		}
+		return evaluation{decision: e.deny(reason, err.Error())}
 	}
 	ev := evaluation{req: req, entities: ents, candidates: pick(req, r.Tool.Name)}
 	if len(ev.candidates) == 0 {
