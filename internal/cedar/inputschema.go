@@ -328,3 +328,61 @@ func jsonTypeOf(v any) string {
 	}
 	return fmt.Sprintf("a Go %T", v)
 }
+
+// normRecord builds context.norm from arguments that fit the schema: the normalised form of
+// every string whose schema declares a format warden normalises, at the same path — an array
+// of them as a Set, an object as a record. A record is kept when it holds something.
+func (s *InputSchema) normRecord(args map[string]any) types.Record {
+	if s == nil {
+		return noNumbers
+	}
+	if v, ok := s.norm(args); ok {
+		if rec, ok := v.(types.Record); ok {
+			return rec
+		}
+	}
+	return noNumbers
+}
+
+func (s *InputSchema) norm(v any) (types.Value, bool) {
+	switch v := v.(type) {
+	case string:
+		if s.format == "" {
+			return nil, false
+		}
+		nv, err := normalise(s.format, v)
+		return nv, err == nil
+	case []any:
+		if s.items == nil || len(v) == 0 {
+			return nil, false
+		}
+		vs := make([]types.Value, 0, len(v))
+		for _, m := range v {
+			nv, ok := s.items.norm(m)
+			if !ok {
+				return nil, false
+			}
+			vs = append(vs, nv)
+		}
+		return types.NewSet(vs...), true
+	case map[string]any:
+		var rm types.RecordMap
+		for name, sub := range s.properties {
+			m, present := v[name]
+			if !present {
+				continue
+			}
+			if nv, ok := sub.norm(m); ok {
+				if rm == nil {
+					rm = types.RecordMap{}
+				}
+				rm[types.String(name)] = nv
+			}
+		}
+		if rm == nil {
+			return nil, false
+		}
+		return types.NewRecord(rm), true
+	}
+	return nil, false
+}

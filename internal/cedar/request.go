@@ -183,7 +183,8 @@ func (e *Engine) translate(r *warden.Request) (cedar.Request, *requestEntities, 
 	}
 	// The schema first: an argument of the wrong type is named as such, before a conversion
 	// could fail on it for another reason.
-	if err := te.schemas[r.Action].Check(r.Arguments); err != nil {
+	schema := te.schemas[r.Action]
+	if err := schema.Check(r.Arguments); err != nil {
 		return cedar.Request{}, nil, &invalidRequest{reason: warden.ReasonInvalidArguments, msg: err.Error()}
 	}
 	args, err := argsRecord(r.Arguments)
@@ -215,9 +216,14 @@ func (e *Engine) translate(r *warden.Request) (cedar.Request, *requestEntities, 
 	if e.readsNum {
 		num = numRecord(args)
 	}
+	norm := noNumbers
+	if e.readsNorm {
+		norm = schema.normRecord(r.Arguments)
+	}
 	ctx := types.NewRecord(types.RecordMap{
 		ctxArgs:          args,
 		ctxNum:           num,
+		ctxNorm:          norm,
 		ctxRisk:          rv[0],
 		ctxRiskLevel:     rv[1],
 		ctxTool:          te.toolName,

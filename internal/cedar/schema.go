@@ -21,7 +21,10 @@ const (
 const (
 	ctxArgs = "args"
 	// ctxNum is every number of context.args as a decimal, at the same path (numRecord).
-	ctxNum        = "num"
+	ctxNum = "num"
+	// ctxNorm is the normalised companion of every string argument whose input schema declares
+	// a format warden normalises, at the same path (InputSchema.normRecord).
+	ctxNorm       = "norm"
 	ctxRisk       = "risk"
 	ctxRiskLevel  = "risk_level"
 	ctxTool       = "tool"
@@ -42,7 +45,7 @@ const (
 	ctxTaint  = "taint"
 )
 
-var contextAttrs = []string{ctxArgs, ctxBodyInspected, ctxDatetime, ctxLabels, ctxNow, ctxNum, ctxOnBehalfOf, ctxResource, ctxRisk, ctxRiskLevel, ctxSession, ctxTaint, ctxTool}
+var contextAttrs = []string{ctxArgs, ctxBodyInspected, ctxDatetime, ctxLabels, ctxNorm, ctxNow, ctxNum, ctxOnBehalfOf, ctxResource, ctxRisk, ctxRiskLevel, ctxSession, ctxTaint, ctxTool}
 
 // Attributes of the records context.labels, context.session and context.taint.
 const (
@@ -256,7 +259,9 @@ entity Set {
 // context.args, the call's arguments, is left out: its shape depends on the tool and action and
 // Cedar schemas have no open record type. Objects are records, arrays sets, integers Long,
 // fractions decimal. So is context.num: every number of context.args as a decimal, at the same
-// path (context.num.amount.lessThan(decimal("100.0")) holds for 4, 4.0 and 98.7 alike).
+// path (context.num.amount.lessThan(decimal("100.0")) holds for 4, 4.0 and 98.7 alike). So is
+// context.norm: the normalised form of every string argument whose input schema declares the
+// format email or hostname (a String) or uri/url (a record {scheme, host, port, path, url}).
 type Context = {
   body_inspected: Bool,
   datetime: __cedar::datetime,

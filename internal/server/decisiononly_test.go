@@ -31,6 +31,7 @@ tools:
             to: {type: string, format: email}
             cc: {type: array, items: {type: string, format: email}}
             amount: {type: number}
+            callback: {type: string, format: uri}
           required: [to, amount]
       - name: close
         risk: critical
@@ -144,4 +145,44 @@ func authoringServerWith(t *testing.T, doc, policies string) (*instance, map[str
 	plan := applyFlow(t, in, doc, policies)
 	cred := plan.Credentials["pay-bot"]
 	return in, map[string]string{"Authorization": "Bearer " + in.mustToken(cred.ClientID, cred.ClientSecret), "Content-Type": "application/json"}
+}
+
+// TestNormalisedArguments: an address-book allowlist and a URL host allowlist written against
+// context.norm hold for Linda.Green@ACME.example and a trailing slash, through warden policy
+// test and the decision API; an address the schema's format refuses is invalid_arguments.
+func TestNormalisedArguments(t *testing.T) {
+	t.Parallel()
+	in, auth := authoringServerWith(t, ledgerDoc+`sets:
+  payees: [linda.green@acme.example, ap@supplier.example]
+`, `
+@id("known-payees")
+permit(principal == Agent::"pay-bot", action == Action::"ledger:pay", resource)
+when {
+  Set::"payees".values.contains(context.norm.to) &&
+  (!(context.norm has callback) || context.norm.callback.host == "hooks.acme.example" && context.norm.callback.path == "/paid")
+};
+`)
+	pay := func(args string) map[string]any {
+		t.Helper()
+		return authorize(t, in, auth, `{"tool":"ledger","action":"pay","arguments":`+args+`}`)
+	}
+	for _, tc := range []struct{ args, effect, reason string }{
+		{`{"to":"Linda.Green@ACME.example","amount":5}`, warden.EffectAllow, warden.ReasonPolicyAllow},
+		{`{"to":"ap@supplier.example","amount":5,"callback":"https://Hooks.Acme.example/paid/"}`, warden.EffectAllow, warden.ReasonPolicyAllow},
+		{`{"to":"ap@supplier.example","amount":5,"callback":"https://hooks.acme.example.evil.example/paid"}`, warden.EffectDeny, warden.ReasonNoMatchingPolicy},
+		{`{"to":"mallory@evil.example","amount":5}`, warden.EffectDeny, warden.ReasonNoMatchingPolicy},
+		{`{"to":"linda.green","amount":5}`, warden.EffectDeny, warden.ReasonInvalidArguments},
+	} {
+		if d := pay(tc.args); d["effect"] != tc.effect || d["reason"] != tc.reason {
+			t.Errorf("%s: %v, want %s %s", tc.args, d, tc.effect, tc.reason)
+		}
+	}
+	cases := writeFile(t, t.TempDir(), "cases.yaml", `
+- {name: mixed case, agent: pay-bot, tool: ledger, action: pay, arguments: {to: Linda.Green@ACME.example, amount: 5}, expect: allow}
+- {name: trailing slash, agent: pay-bot, tool: ledger, action: pay, arguments: {to: ap@supplier.example, amount: 5, callback: "https://hooks.acme.example/paid/"}, expect: allow}
+- {name: not an address, agent: pay-bot, tool: ledger, action: pay, arguments: {to: linda.green, amount: 5}, expect: deny}
+`)
+	if out, err := in.cli(in.admin, "policy", "test", cases); err != nil || !strings.Contains(out, "3 passed, 0 failed") {
+		t.Fatalf("policy test: %v\n%s", err, out)
+	}
 }
