@@ -259,7 +259,7 @@ func (e *Engine) evaluate(r *warden.Request, pick candidateFunc) evaluation {
 	if e == nil {
 		return evaluation{decision: e.deny(warden.ReasonPolicyError, "no policy set is loaded")}
 	}
-	req, ents, err := e.translate(r)
+	req, ents, err := e.translate(r, true)
 	if err != nil {
 		reason := warden.ReasonInvalidRequest
 		if ir, ok := err.(*invalidRequest); ok && ir.reason != "" {

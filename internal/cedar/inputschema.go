@@ -192,6 +192,17 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
+// dropRequired forgets every required list of the schema and its subschemas.
+func (s *InputSchema) dropRequired() {
+	s.required = nil
+	for _, sub := range s.properties {
+		sub.dropRequired()
+	}
+	if s.items != nil {
+		s.items.dropRequired()
+	}
+}
+
 // argumentsError is arguments that do not fit their action's input schema. Its message names
 // the argument and what was expected; it is safe to show the caller.
 type argumentsError struct{ *argError }
@@ -385,4 +396,61 @@ func (s *InputSchema) norm(v any) (types.Value, bool) {
 		return types.NewRecord(rm), true
 	}
 	return nil, false
+}
+
+// ManifestSchemas reads the input schemas of MCP tools from their pinned manifests (the
+// canonical JSON warden pinned, with its "inputSchema"), by server and MCP tool name. They type
+// what a call sends — a member of the wrong type is refused — but a missing member is the
+// server's to refuse, not warden's: callers of the decision API ask about calls as they record
+// them, and a missing argument is absent from context.args, which a policy reading it cannot
+// mistake for a value. required is dropped. A held
+// manifest is left out: its calls are refused before policy. A schema warden cannot read (the
+// subset's rules) is left out too, and named in skipped: the server's calls are then judged
+// on their arguments as sent, as before schemas were read.
+func ManifestSchemas(pins []*warden.ToolManifest) (schemas map[string]map[string]*InputSchema, skipped []string) {
+	for _, m := range pins {
+		if m.State != warden.ManifestPinned || len(m.Manifest) == 0 {
+			continue
+		}
+		var doc struct {
+			InputSchema json.RawMessage `json:"inputSchema"`
+		}
+		if json.Unmarshal(m.Manifest, &doc) != nil || len(doc.InputSchema) == 0 {
+			continue
+		}
+		s, err := CompileInputSchema(doc.InputSchema)
+		if err != nil {
+			skipped = append(skipped, m.Tool+"."+m.Name+": "+warden.ErrorMessage(err))
+			continue
+		}
+		s.dropRequired()
+		if schemas == nil {
+			schemas = map[string]map[string]*InputSchema{}
+		}
+		if schemas[m.Tool] == nil {
+			schemas[m.Tool] = map[string]*InputSchema{}
+		}
+		schemas[m.Tool][m.Name] = s
+	}
+	return schemas, skipped
+}
+
+// WithInputSchemas returns an engine that is e but for the input schemas of MCP tools' actions,
+// by tool and action (ManifestSchemas): their calls are checked, and typed, as a decision-only
+// tool's are. A decision-only tool keeps the schemas it declares. e is not changed.
+func (e *Engine) WithInputSchemas(schemas map[string]map[string]*InputSchema) *Engine {
+	if e == nil || len(schemas) == 0 {
+		return e
+	}
+	c := *e
+	c.tools = make(map[string]*toolEntities, len(e.tools))
+	for name, te := range e.tools {
+		if s := schemas[name]; s != nil && !te.closed {
+			te2 := *te
+			te2.schemas = s
+			te = &te2
+		}
+		c.tools[name] = te
+	}
+	return &c
 }

@@ -129,3 +129,49 @@ func TestDecideInputSchema(t *testing.T) {
 		t.Fatalf("an undeclared action: %+v", d)
 	}
 }
+
+// TestManifestSchemas: an MCP tool's pinned inputSchema types its calls — a member of the wrong
+// type is invalid_arguments, a missing one is the server's to refuse — while a held manifest's
+// and a schema warden cannot read are not used, the latter named; MayPermit (listings) asks
+// with no arguments and is not refused by a schema.
+func TestManifestSchemas(t *testing.T) {
+	pinned := func(name, schema, state string) *warden.ToolManifest {
+		return &warden.ToolManifest{Tool: "everything", Name: name, State: state,
+			Manifest: json.RawMessage(`{"inputSchema":` + schema + `,"name":"` + name + `"}`)}
+	}
+	list := `{"type":"object","properties":{"to":{"type":"array","items":{"type":"string"}}},"required":["to"]}`
+	schemas, skipped := ManifestSchemas([]*warden.ToolManifest{
+		pinned("invite", list, warden.ManifestPinned),
+		pinned("held", list, warden.ManifestHeld),
+		pinned("odd", `{"type":"money"}`, warden.ManifestPinned),
+	})
+	if len(schemas["everything"]) != 1 || schemas["everything"]["invite"] == nil {
+		t.Fatalf("schemas: %v", schemas)
+	}
+	if len(skipped) != 1 || !strings.Contains(skipped[0], "everything.odd: ") {
+		t.Fatalf("skipped: %q", skipped)
+	}
+	e := mustCompile(t, map[string]string{"p.cedar": `permit(principal, action in Action::"everything", resource);`}).WithInputSchemas(schemas)
+	decide := func(action string, args map[string]any) warden.Decision {
+		r := req("bot", "everything:"+action)
+		r.Arguments = args
+		return e.Decide(r)
+	}
+	if d := decide("invite", map[string]any{"to": "a@x,b@y"}); d.Reason != warden.ReasonInvalidArguments {
+		t.Fatalf("one string for a list: %+v", d)
+	}
+	for _, args := range []map[string]any{{"to": []any{"a@x"}}, {}} {
+		if d := decide("invite", args); d.Effect != warden.EffectAllow {
+			t.Fatalf("%v: %+v", args, d)
+		}
+	}
+	if d := decide("held", map[string]any{"to": "a@x,b@y"}); d.Effect != warden.EffectAllow {
+		t.Fatalf("a held manifest's schema was used: %+v", d)
+	}
+	strict := mustCompile(t, map[string]string{"p.cedar": `permit(principal, action in Action::"everything", resource);`})
+	s, _ := CompileInputSchema(json.RawMessage(list))
+	strict = strict.WithInputSchemas(map[string]map[string]*InputSchema{"everything": {"invite": s}})
+	if !strict.MayPermit(testAgent("bot"), testTool("everything"), "invite") {
+		t.Fatal("a listing is refused by the schema's required members")
+	}
+}

@@ -144,7 +144,11 @@ func (e *invalidRequest) Error() string { return e.msg }
 // translate turns a warden request into a Cedar request and its entities. It refuses a request
 // that is malformed or whose arguments have no Cedar value: judging a request that is not what
 // the agent sent could allow what no policy meant to.
-func (e *Engine) translate(r *warden.Request) (cedar.Request, *requestEntities, error) {
+//
+// With checkArgs, the arguments must fit the action's input schema (invalid_arguments). A
+// listing (MayPermit) asks about an action with no arguments at all, which a schema's
+// required members would refuse: it does not check them.
+func (e *Engine) translate(r *warden.Request, checkArgs bool) (cedar.Request, *requestEntities, error) {
 	switch {
 	case r == nil:
 		return cedar.Request{}, nil, &invalidRequest{msg: "no request"}
@@ -184,6 +188,9 @@ func (e *Engine) translate(r *warden.Request) (cedar.Request, *requestEntities, 
 	// The schema first: an argument of the wrong type is named as such, before a conversion
 	// could fail on it for another reason.
 	schema := te.schemas[r.Action]
+	if !checkArgs {
+		schema = nil
+	}
 	if err := schema.Check(r.Arguments); err != nil {
 		return cedar.Request{}, nil, &invalidRequest{reason: warden.ReasonInvalidArguments, msg: err.Error()}
 	}

@@ -2,10 +2,15 @@ package server_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/wardenhq/warden"
@@ -183,6 +188,69 @@ when {
 - {name: not an address, agent: pay-bot, tool: ledger, action: pay, arguments: {to: linda.green, amount: 5}, expect: deny}
 `)
 	if out, err := in.cli(in.admin, "policy", "test", cases); err != nil || !strings.Contains(out, "3 passed, 0 failed") {
+		t.Fatalf("policy test: %v\n%s", err, out)
+	}
+}
+
+// TestMCPInputSchema: an MCP tool's pinned inputSchema types its arguments as a decision-only
+// action's schema does: a list sent as one string is refused at /mcp with invalid_arguments (a
+// JSON-RPC invalid params error, recorded) and never reaches the server; a list goes through;
+// policy test judges it the same way.
+func TestMCPInputSchema(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var received []string
+	s := mcp.NewServer(&mcp.Implementation{Name: "cal", Version: "1"}, nil)
+	type invite struct {
+		Participants []string `json:"participants"`
+	}
+	mcp.AddTool(s, &mcp.Tool{Name: "invite"}, func(_ context.Context, _ *mcp.CallToolRequest, in invite) (*mcp.CallToolResult, any, error) {
+		mu.Lock()
+		received = append(received, strings.Join(in.Participants, "|"))
+		mu.Unlock()
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "invited"}}}, nil, nil
+	})
+	up := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
+	t.Cleanup(up.Close)
+
+	in := start(t, t.TempDir(), nil)
+	if _, err := in.cli(in.admin, "tool", "add", "cal", "--mcp", up.URL, "--risk", "low"); err != nil {
+		t.Fatal(err)
+	}
+	c := createAgent(t, in, "bot")
+	dir := t.TempDir()
+	writeFile(t, dir, "bot.cedar", `permit(principal == Agent::"bot", action in Action::"cal", resource);`)
+	if _, err := in.cli(in.admin, "policy", "apply", dir); err != nil {
+		t.Fatal(err)
+	}
+	cs := mcpConnect(t, in.url+"/mcp", in.mustToken(c.ClientID, c.ClientSecret))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "cal.invite", Arguments: map[string]any{"participants": []string{"a@x.example", "b@y.example"}}}); err != nil || res.IsError {
+		t.Fatalf("a list: %v %+v", err, res)
+	}
+	_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "cal.invite", Arguments: map[string]any{"participants": "a@x.example,b@y.example"}})
+	var rpcErr *jsonrpc.Error
+	if !errorsAs(err, &rpcErr) || rpcErr.Code != jsonrpc.CodeInvalidParams || !strings.Contains(string(rpcErr.Data), `"invalid_arguments"`) ||
+		!strings.Contains(rpcErr.Message, "argument .participants: expected") {
+		t.Fatalf("one string for a list: %v", err)
+	}
+	mu.Lock()
+	got := slices.Clone(received)
+	mu.Unlock()
+	if !slices.Equal(got, []string{"a@x.example|b@y.example"}) {
+		t.Fatalf("the server received %q", got)
+	}
+	if !hasEvent(in.events("type=tool.call&agent=bot"), warden.EventToolCall, func(ev *warden.AuditEvent) bool {
+		return ev.Target.Tool == "cal" && ev.Decision.Reason == warden.ReasonInvalidArguments
+	}) {
+		t.Fatal("the refusal is not on record")
+	}
+	cases := writeFile(t, t.TempDir(), "cases.yaml", `
+- {name: a list, agent: bot, tool: cal, action: invite, arguments: {participants: [a@x.example]}, expect: allow}
+- {name: one string, agent: bot, tool: cal, action: invite, arguments: {participants: "a@x.example,b@y.example"}, expect: deny}
+`)
+	if out, err := in.cli(in.admin, "policy", "test", cases); err != nil || !strings.Contains(out, "2 passed, 0 failed") {
 		t.Fatalf("policy test: %v\n%s", err, out)
 	}
 }
