@@ -90,6 +90,11 @@ when { context.risk_level <= 3 };
 		t.Fatalf("/mcp: %v %+v", err, res)
 	}
 	evs := in.events("type=tool.call&agent=pay-bot")
+	if !hasEvent(evs, warden.EventToolCall, func(ev *warden.AuditEvent) bool {
+		return ev.Target.Tool == "ledger" && ev.Target.Action == "close" && ev.Target.Risk == warden.RiskCritical
+	}) {
+		t.Error("the close call is not on record with its action's risk")
+	}
 	for _, action := range []string{"POST /pay", "balance"} { // /http, /mcp
 		if !hasEvent(evs, warden.EventToolCall, func(ev *warden.AuditEvent) bool {
 			return ev.Target.Tool == "ledger" && ev.Target.Action == action && ev.Decision.Reason == warden.ReasonDecisionOnly && ev.Decision.Effect == warden.EffectDeny
