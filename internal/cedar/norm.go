@@ -7,6 +7,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/cedar-policy/cedar-go/types"
 	"golang.org/x/net/idna"
@@ -38,8 +40,8 @@ func normalise(format, s string) (types.Value, error) {
 	if len(s) > maxNormInput {
 		return nil, errors.New("longer than " + strconv.Itoa(maxNormInput) + " bytes, too long for a " + formatNoun(format))
 	}
-	if strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return nil, errors.New("not a " + formatNoun(format) + ": it holds spaces or control characters")
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || unicode.IsControl(r) }) {
+		return nil, errors.New("not a " + formatNoun(format) + ": it holds spaces, control characters or bytes that are not UTF-8")
 	}
 	switch format {
 	case formatEmail:
@@ -93,6 +95,11 @@ func hostname(s string) (string, error) {
 		return "", errors.New("is not a valid domain name")
 	}
 	ascii = strings.ToLower(ascii)
+	// A name whose ASCII form does not map to itself (a label the mapping rewrites twice) has
+	// two readings: refused, so that an allowlist entry matches it or nothing does.
+	if again, err := idnaProfile.ToASCII(ascii); err != nil || again != ascii {
+		return "", errors.New("is not a valid domain name")
+	}
 	if len(ascii) > 253 {
 		return "", errors.New("is longer than 253 characters")
 	}
