@@ -14,6 +14,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/admin"
 )
 
 // ledgerDoc declares the agent pay-bot and the decision-only tool ledger: no upstream, three
@@ -133,6 +134,16 @@ when { context.risk_level <= 3 };
 	badDoc := writeFile(t, t.TempDir(), "warden.yaml", strings.Replace(ledgerDoc, "amount: {type: number}", "amount: {type: money}", 1))
 	if _, err := in.cli(in.admin, "apply", "-f", badDoc); err == nil || !strings.Contains(err.Error(), `action pay: input_schema: .amount: unknown type "money"`) {
 		t.Fatalf("a schema with an unknown type: %v", err)
+	}
+
+	// Applying the same document again changes nothing; another risk is an update.
+	for _, step := range []struct{ doc, op string }{{ledgerDoc, "unchanged"}, {strings.Replace(ledgerDoc, "risk: critical", "risk: high", 1), "update"}} {
+		doc, op := step.doc, step.op
+		var plan admin.Plan
+		in.cliJSON(in.admin, &plan, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", doc))
+		if !slices.ContainsFunc(plan.Changes, func(c admin.Change) bool { return c.Kind == "tool" && c.Name == "ledger" && c.Op == op }) {
+			t.Fatalf("apply, want %s: %+v", op, plan.Changes)
+		}
 	}
 
 	// warden tool add --decision-only, with per-action risk.
