@@ -131,6 +131,19 @@ func (t *Tool) ActionRisk(action string) Risk {
 	return t.Risk
 }
 
+// MaxRisk is the highest risk of any call to the tool: its own, or a decision-only tool's
+// riskiest action's. What holds a tool by risk without knowing the action — a lockdown from a
+// risk up — goes by it, so that a critical action of a low tool is not left out.
+func (t *Tool) MaxRisk() Risk {
+	r := t.Risk
+	for _, a := range t.Actions {
+		if a.Risk.Level() > r.Level() {
+			r = a.Risk
+		}
+	}
+	return r
+}
+
 // Package sources of a local MCP server.
 const (
 	PackageNPM     = "npm"     // installed from the npm registry by warden (tool add --npm)
