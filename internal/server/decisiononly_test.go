@@ -146,6 +146,11 @@ when { context.risk_level <= 3 };
 		}
 	}
 
+	// A misspelt key of an action is an error, not an action of the tool's risk.
+	if _, err := in.cli(in.admin, "apply", "-f", writeFile(t, t.TempDir(), "warden.yaml", strings.Replace(ledgerDoc, "risk: critical", "riks: critical", 1))); err == nil || !strings.Contains(err.Error(), "riks") {
+		t.Fatalf("a misspelt key: %v", err)
+	}
+
 	// warden tool add --decision-only, with per-action risk.
 	if out, err := in.cli(in.admin, "tool", "add", "crm", "--decision-only", "--action", "lookup", "--action", "delete:critical"); err != nil || !strings.Contains(out, "delete") {
 		t.Fatalf("tool add --decision-only: %v\n%s", err, out)
