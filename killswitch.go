@@ -17,7 +17,8 @@ type Lockdown struct {
 	Since   time.Time `json:"since,omitzero"`
 }
 
-// Covers reports whether the lockdown denies a call to tool.
+// Covers reports whether the lockdown denies a call to tool: with MinRisk, a tool whose
+// riskiest call (Tool.MaxRisk) is of that risk or more.
 func (l Lockdown) Covers(tool *Tool) bool {
 	if !l.Active {
 		return false
@@ -25,7 +26,7 @@ func (l Lockdown) Covers(tool *Tool) bool {
 	if l.MinRisk == "" || tool == nil {
 		return true
 	}
-	return tool.Risk.Level() >= l.MinRisk.Level()
+	return tool.MaxRisk().Level() >= l.MinRisk.Level()
 }
 
 // Quarantine takes a skill out of use by its content digest, whoever would load it.

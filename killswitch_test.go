@@ -30,3 +30,18 @@ func TestCheckReason(t *testing.T) {
 		}
 	}
 }
+
+// TestLockdownCoversDecisionOnlyActions: a lockdown from a risk up covers a decision-only tool
+// one of whose actions is of that risk, whatever the tool's own risk: the kill state does not
+// know the action, and leaving a critical action out would fail open.
+func TestLockdownCoversDecisionOnlyActions(t *testing.T) {
+	ledger := &Tool{Name: "ledger", Kind: ToolDecisionOnly, Risk: RiskLow, Actions: []ToolAction{{Name: "balance"}, {Name: "close", Risk: RiskCritical}}}
+	plain := &Tool{Name: "notes", Kind: ToolMCP, Risk: RiskLow}
+	l := Lockdown{Active: true, MinRisk: RiskCritical}
+	if !l.Covers(ledger) || l.Covers(plain) {
+		t.Fatalf("covers ledger %v, notes %v", l.Covers(ledger), l.Covers(plain))
+	}
+	if ledger.MaxRisk() != RiskCritical || ledger.ActionRisk("balance") != RiskLow || ledger.ActionRisk("close") != RiskCritical {
+		t.Fatal("risks")
+	}
+}

@@ -26,7 +26,9 @@ const (
 	// Resolving the call.
 	ReasonInvalidToken     = "invalid_token"     // the Bearer token is missing or could not be verified
 	ReasonUnknownTool      = "unknown_tool"      // no tool of that name is registered (or listed by its MCP server)
-	ReasonInvalidArguments = "invalid_arguments" // the arguments are not a JSON object warden can read
+	ReasonInvalidArguments = "invalid_arguments" // the arguments are not a JSON object warden can read, or do not fit the action's input schema
+	ReasonDecisionOnly     = "decision_only"     // the tool is decision-only: /mcp and /http do not reach it; ask POST /v1/authorize
+	ReasonUnknownAction    = "unknown_action"    // a decision-only tool declares no action of that name
 	ReasonNoRoute          = "no_route"          // no route of the HTTP tool matches the method and path
 	ReasonInvalidPath      = "invalid_path"      // a path warden refuses to interpret
 	// ReasonUpstreamUnavailable: the MCP server's tool list could not be read, so the call could

@@ -2,6 +2,7 @@ package warden
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"time"
 )
@@ -49,6 +50,9 @@ const (
 	ToolMCP        ToolKind = "mcp"         // a remote MCP server over streamable HTTP
 	ToolMCPCommand ToolKind = "mcp_command" // a local MCP server warden starts and speaks to over stdio
 	ToolHTTP       ToolKind = "http"        // a plain HTTP API with declared routes
+	// ToolDecisionOnly is a tool warden never reaches: its caller asks POST /v1/authorize and
+	// acts itself. It declares its actions (Tool.Actions); /mcp and /http refuse it.
+	ToolDecisionOnly ToolKind = "decision_only"
 	// ToolEgress is the built-in tool "egress" of the sandboxes' egress proxy: every outbound
 	// connection is its action "net.connect" on the resource "host:port". It is always
 	// registered and never stored.
@@ -89,11 +93,55 @@ type Tool struct {
 	// Labels are free-form labels; the keys output, data and effect are the flow labels of the
 	// whole tool (flow.go).
 	Labels map[string]string `json:"labels,omitempty"`
+	// Actions are the actions of a decision-only tool, the only ones its calls may name.
+	Actions []ToolAction `json:"actions,omitempty"`
 	// ActionLabels are flow labels of single actions, by action: they override Labels.
 	ActionLabels map[string]map[string]string `json:"action_labels,omitempty"`
 	Disabled     bool                         `json:"disabled"`
 	CreatedAt    time.Time                    `json:"created_at"`
 	UpdatedAt    time.Time                    `json:"updated_at"`
+}
+
+// ToolAction is one declared action of a decision-only tool.
+type ToolAction struct {
+	Name string `json:"name"`
+	// Risk is the action's own risk; "" is the tool's.
+	Risk Risk `json:"risk,omitempty"`
+	// InputSchema is the JSON Schema of the action's arguments (docs/policies.md lists the
+	// keywords warden reads); nil: any JSON object.
+	InputSchema json.RawMessage `json:"input_schema,omitempty"`
+}
+
+// Action returns the declared action of that name, or nil.
+func (t *Tool) Action(name string) *ToolAction {
+	for i := range t.Actions {
+		if t.Actions[i].Name == name {
+			return &t.Actions[i]
+		}
+	}
+	return nil
+}
+
+// ActionRisk is the risk of one action: a decision-only tool's action may declare its own,
+// every other action has the tool's.
+func (t *Tool) ActionRisk(action string) Risk {
+	if a := t.Action(action); a != nil && a.Risk != "" {
+		return a.Risk
+	}
+	return t.Risk
+}
+
+// MaxRisk is the highest risk of any call to the tool: its own, or a decision-only tool's
+// riskiest action's. What holds a tool by risk without knowing the action — a lockdown from a
+// risk up — goes by it, so that a critical action of a low tool is not left out.
+func (t *Tool) MaxRisk() Risk {
+	r := t.Risk
+	for _, a := range t.Actions {
+		if a.Risk.Level() > r.Level() {
+			r = a.Risk
+		}
+	}
+	return r
 }
 
 // Package sources of a local MCP server.

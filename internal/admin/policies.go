@@ -282,7 +282,17 @@ func (s *Service) engineFor(ctx context.Context, files map[string]string) (*ceda
 		}
 		files = withSets(files, current)
 	}
-	return cedar.Compile(files, gateway.WithBuiltins(tools), version)
+	engine, err := cedar.Compile(files, gateway.WithBuiltins(tools), version)
+	if err != nil {
+		return nil, err
+	}
+	// The MCP tools' pinned input schemas type their arguments, as in the gateway.
+	pins, err := s.store.ToolManifests(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	schemas, _ := cedar.ManifestSchemas(pins)
+	return engine.WithInputSchemas(schemas), nil
 }
 
 func (s *Service) policyRequest(ctx context.Context, c PolicyCase) (*warden.Request, error) {

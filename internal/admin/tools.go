@@ -11,6 +11,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
+	"github.com/wardenhq/warden/internal/cedar"
 	"github.com/wardenhq/warden/internal/egress"
 	"github.com/wardenhq/warden/internal/fleet"
 	"github.com/wardenhq/warden/internal/gateway"
@@ -38,11 +39,17 @@ func ToolOf(spec ToolSpec) (*warden.Tool, error) {
 			kinds++
 		}
 	}
+	if len(spec.Actions) > 0 {
+		kinds++
+	}
 	if kinds != 1 {
-		return nil, warden.Errorf(warden.EInvalid, "tool %s: give exactly one of --mcp URL, --mcp-command CMD, --http URL and --npm NAME@VERSION", spec.Name)
+		return nil, warden.Errorf(warden.EInvalid, "tool %s: give exactly one of --mcp URL, --mcp-command CMD, --http URL, --npm NAME@VERSION and --decision-only with its --action list", spec.Name)
 	}
 	var err error
 	switch {
+	case len(spec.Actions) > 0:
+		t.Kind = warden.ToolDecisionOnly
+		err = decisionOnlyActions(t, spec)
 	case spec.MCP != "":
 		t.Kind, t.URL = warden.ToolMCP, spec.MCP
 		err = validateUpstreamURL(spec.MCP)
@@ -84,7 +91,17 @@ func ToolOf(spec ToolSpec) (*warden.Tool, error) {
 			return nil, warden.Errorf(warden.EInvalid, "tool %s: invalid label %q", spec.Name, k)
 		}
 	}
-	t.ActionLabels = spec.ActionLabels
+	if len(spec.ActionLabels) > 0 {
+		if t.ActionLabels == nil {
+			t.ActionLabels = map[string]map[string]string{}
+		}
+		for a, l := range spec.ActionLabels {
+			if _, dup := t.ActionLabels[a]; dup {
+				return nil, warden.Errorf(warden.EInvalid, "tool %s: action %s has labels both in actions: and action_labels:; give them once", spec.Name, a)
+			}
+			t.ActionLabels[a] = l
+		}
+	}
 	if err := validateFlowLabels(t); err != nil {
 		return nil, err
 	}
@@ -100,6 +117,52 @@ func ToolOf(spec ToolSpec) (*warden.Tool, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// maxToolActions bounds the actions a decision-only tool declares.
+const maxToolActions = 1000
+
+// decisionOnlyActions builds the declared actions of a decision-only tool: each a valid action
+// name, once, with a valid risk, flow labels and input schema. Their labels become the tool's
+// ActionLabels, checked with the rest.
+func decisionOnlyActions(t *warden.Tool, spec ToolSpec) error {
+	if len(spec.Actions) > maxToolActions {
+		return warden.Errorf(warden.EInvalid, "%d actions; at most %d", len(spec.Actions), maxToolActions)
+	}
+	if len(spec.Routes) > 0 || spec.Secret != "" || len(spec.SecretEnv) > 0 {
+		return warden.Errorf(warden.EInvalid, "a decision-only tool is never reached: it takes no routes and no secret")
+	}
+	for _, as := range spec.Actions {
+		if err := warden.ValidateAction(as.Name); err != nil {
+			return err
+		}
+		if t.Action(as.Name) != nil {
+			return warden.Errorf(warden.EInvalid, "action %s is declared twice", as.Name)
+		}
+		a := warden.ToolAction{Name: as.Name}
+		if as.Risk != "" {
+			r, err := warden.ParseRisk(as.Risk)
+			if err != nil {
+				return warden.Errorf(warden.EInvalid, "action %s: %s", as.Name, warden.ErrorMessage(err))
+			}
+			a.Risk = r
+		}
+		if as.InputSchema != nil {
+			raw, err := cedar.ParseInputSchema(as.InputSchema)
+			if err != nil {
+				return warden.Errorf(warden.EInvalid, "action %s: input_schema: %s", as.Name, warden.ErrorMessage(err))
+			}
+			a.InputSchema = raw
+		}
+		if len(as.Labels) > 0 {
+			if t.ActionLabels == nil {
+				t.ActionLabels = map[string]map[string]string{}
+			}
+			t.ActionLabels[as.Name] = as.Labels
+		}
+		t.Actions = append(t.Actions, a)
+	}
+	return nil
 }
 
 // toolSandbox validates what loosens a local command's sandbox.
@@ -508,6 +571,10 @@ func approvalActions(spec ToolSpec) ([]string, error) {
 		return []string{"*"}, nil
 	}
 	var routeActions []string
+	noSuch := "no route of the tool has"
+	for _, a := range spec.Actions {
+		routeActions, noSuch = append(routeActions, a.Name), "the tool does not declare"
+	}
 	if spec.HTTP != "" {
 		for _, text := range spec.Routes {
 			r, err := route.Parse(text)
@@ -530,7 +597,7 @@ func approvalActions(spec ToolSpec) ([]string, error) {
 				spec.Name, a, strings.Join(mcpMethodActions, ", "))
 		}
 		if routeActions != nil && !slices.Contains(routeActions, a) {
-			return nil, warden.Errorf(warden.EInvalid, "tool %s: approval names %q, which no route of the tool has (%s)", spec.Name, a, strings.Join(routeActions, ", "))
+			return nil, warden.Errorf(warden.EInvalid, "tool %s: approval names %q, which %s (%s)", spec.Name, a, noSuch, strings.Join(routeActions, ", "))
 		}
 		if !slices.Contains(out, a) {
 			out = append(out, a)

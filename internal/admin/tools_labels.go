@@ -63,12 +63,12 @@ func validateFlowLabels(t *warden.Tool) error {
 // an action of its routes, for an MCP server a name the gateway would call or decide.
 func labelledAction(t *warden.Tool, action string, routeActions []string) error {
 	switch t.Kind {
-	case warden.ToolHTTP:
+	case warden.ToolHTTP, warden.ToolDecisionOnly:
 		if err := warden.ValidateAction(action); err != nil {
 			return warden.Errorf(warden.EInvalid, "tool %s: action_labels: %s", t.Name, warden.ErrorMessage(err))
 		}
 		if !slices.Contains(routeActions, action) {
-			return warden.Errorf(warden.EInvalid, "tool %s: action_labels name %q, which no route of the tool has (%s)", t.Name, action, strings.Join(routeActions, ", "))
+			return warden.Errorf(warden.EInvalid, "tool %s: action_labels name %q, which %s (%s)", t.Name, action, noSuchAction(t), strings.Join(routeActions, ", "))
 		}
 	case warden.ToolMCP, warden.ToolMCPCommand:
 		if slices.Contains(mcpMethodActions, action) {
@@ -83,9 +83,24 @@ func labelledAction(t *warden.Tool, action string, routeActions []string) error 
 	return nil
 }
 
-// routeActionsOf returns the actions of an HTTP tool's routes, in route order without repeats;
-// nil for other tools.
+// noSuchAction says why an HTTP or decision-only tool cannot have an action.
+func noSuchAction(t *warden.Tool) string {
+	if t.Kind == warden.ToolDecisionOnly {
+		return "the tool does not declare"
+	}
+	return "no route of the tool has"
+}
+
+// routeActionsOf returns the actions of an HTTP tool's routes, in route order without repeats,
+// or a decision-only tool's declared actions; nil for other tools.
 func routeActionsOf(t *warden.Tool) ([]string, error) {
+	if t.Kind == warden.ToolDecisionOnly {
+		out := make([]string, len(t.Actions))
+		for i, a := range t.Actions {
+			out[i] = a.Name
+		}
+		return out, nil
+	}
 	if t.Kind != warden.ToolHTTP {
 		return nil, nil
 	}
@@ -279,6 +294,10 @@ func ResolveToolFlow(t *warden.Tool, manifests []*warden.ToolManifest) []apitype
 			}
 			seen[r.Action] = true
 			out = append(out, apitype.ActionFlow{Action: r.Action, Method: gateway.RouteMethod(t.Routes, r.Action), Labels: gateway.FlowLabels(t, r.Action, nil)})
+		}
+	case warden.ToolDecisionOnly:
+		for _, a := range t.Actions {
+			out = append(out, apitype.ActionFlow{Action: a.Name, Labels: gateway.FlowLabels(t, a.Name, nil)})
 		}
 	case warden.ToolMCP, warden.ToolMCPCommand:
 		byName := map[string]*warden.ToolManifest{}

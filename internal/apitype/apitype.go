@@ -71,7 +71,7 @@ type AgentSpec struct {
 }
 
 // ToolSpec is what a person declares when registering a tool: exactly one of MCP, MCPCommand,
-// HTTP and NPM says how warden reaches it.
+// HTTP and NPM says how warden reaches it, or Actions alone declare a decision-only tool.
 type ToolSpec struct {
 	Name          string            `json:"name" yaml:"name"`
 	MCP           string            `json:"mcp,omitempty" yaml:"mcp"`
@@ -104,6 +104,18 @@ type ToolSpec struct {
 	Bin            string `json:"bin,omitempty" yaml:"bin"`
 	AllowUnsigned  bool   `json:"allow_unsigned,omitempty" yaml:"allow_unsigned"`
 	UnsignedReason string `json:"unsigned_reason,omitempty" yaml:"unsigned_reason"`
+	// Actions make a decision-only tool (the fifth kind, with no upstream at all): warden
+	// decides its calls on POST /v1/authorize and never reaches it.
+	Actions []ToolActionSpec `json:"actions,omitempty" yaml:"actions"`
+}
+
+// ToolActionSpec declares one action of a decision-only tool: its risk ("" is the tool's), its
+// flow labels (output, data, effect), and the JSON Schema of its arguments, if any.
+type ToolActionSpec struct {
+	Name        string            `json:"name" yaml:"name"`
+	Risk        string            `json:"risk,omitempty" yaml:"risk"`
+	Labels      map[string]string `json:"labels,omitempty" yaml:"labels"`
+	InputSchema map[string]any    `json:"input_schema,omitempty" yaml:"input_schema"`
 }
 
 // ToolLabelsRequest changes the flow labels of a tool (PATCH /v1/tools/{name}/labels): of the

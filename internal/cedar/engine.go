@@ -53,6 +53,8 @@ type Engine struct {
 	tools    map[string]*toolEntities
 	// readsNum says some policy reads context.num; if none does, a decision does not build it.
 	readsNum bool
+	// readsNorm says some policy reads context.norm; if none does, a decision does not build it.
+	readsNorm bool
 	// sets are the named value sets of the policy set (SetPrefix files), as Set entities.
 	sets map[types.EntityUID]types.Entity
 }
@@ -113,7 +115,7 @@ func Compile(files map[string]string, tools []*warden.Tool, version int64) (*Eng
 	if len(problems) > 0 {
 		return nil, warden.WrapError(warden.EInvalid, problemsMessage(problems), problems)
 	}
-	e.readsNum = check.readsNum
+	e.readsNum, e.readsNorm = check.readsNum, check.readsNorm
 	return e, nil
 }
 
@@ -257,9 +259,13 @@ func (e *Engine) evaluate(r *warden.Request, pick candidateFunc) evaluation {
 	if e == nil {
 		return evaluation{decision: e.deny(warden.ReasonPolicyError, "no policy set is loaded")}
 	}
-	req, ents, err := e.translate(r)
+	req, ents, err := e.translate(r, true)
 	if err != nil {
-		return evaluation{decision: e.deny(warden.ReasonInvalidRequest, err.Error())}
+		reason := warden.ReasonInvalidRequest
+		if ir, ok := err.(*invalidRequest); ok && ir.reason != "" {
+			reason = ir.reason
+		}
+		return evaluation{decision: e.deny(reason, err.Error())}
 	}
 	ev := evaluation{req: req, entities: ents, candidates: pick(req, r.Tool.Name)}
 	if len(ev.candidates) == 0 {

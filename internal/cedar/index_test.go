@@ -169,7 +169,7 @@ func TestIndexMatchesFullEvaluation(t *testing.T) {
 			}
 			seen[want.decision.Reason]++
 
-			cedarReq, ents, err := e.translate(r)
+			cedarReq, ents, err := e.translate(r, true)
 			if err != nil {
 				t.Fatal(err)
 			}

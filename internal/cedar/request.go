@@ -3,6 +3,7 @@ package cedar
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	cedar "github.com/cedar-policy/cedar-go"
@@ -20,6 +21,11 @@ type toolEntities struct {
 	inGroup   types.EntityUIDSet // {Action::"<tool>"}: parents of an action
 	actionIDs map[string]string  // tool-local action → "<tool>:<action>", for http tools
 	toolName  types.Value        // context.tool, boxed once
+	// closed: a call may name only the actions of actionIDs (a decision-only tool), listed in
+	// actions for a refusal's message; schemas are their input schemas.
+	closed  bool
+	actions []string
+	schemas map[string]*InputSchema
 }
 
 // riskValues are context.risk and context.risk_level for each risk, boxed once rather than on
@@ -37,6 +43,9 @@ func newToolEntities(tv *toolVocabulary) *toolEntities {
 		toolUID:  types.NewEntityUID(typeTool, types.String(tv.name)),
 		groupUID: types.NewEntityUID(typeAction, types.String(tv.name)),
 		toolName: types.String(tv.name),
+		closed:   tv.closed,
+		actions:  tv.actions,
+		schemas:  tv.schemas,
 	}
 	te.inTool = types.NewEntityUIDSet(te.toolUID)
 	te.inGroup = types.NewEntityUIDSet(te.groupUID)
@@ -47,6 +56,14 @@ func newToolEntities(tv *toolVocabulary) *toolEntities {
 		}
 	}
 	return te
+}
+
+// quoteAction quotes an action a caller named, for a message, cut short.
+func quoteAction(a string) string {
+	if len(a) > 80 {
+		a = a[:80] + "…"
+	}
+	return strconv.Quote(a)
 }
 
 func (te *toolEntities) actionID(tool, action string) string {
@@ -115,47 +132,71 @@ func agentEntity(uid types.EntityUID, a *warden.Agent) types.Entity {
 	}
 }
 
-// invalidRequest is a request policy cannot judge. Its message is safe to show the caller.
-type invalidRequest struct{ msg string }
+// invalidRequest is a request policy cannot judge. Its message is safe to show the caller; its
+// reason is warden.ReasonInvalidRequest unless it says otherwise.
+type invalidRequest struct {
+	msg    string
+	reason string
+}
 
 func (e *invalidRequest) Error() string { return e.msg }
 
 // translate turns a warden request into a Cedar request and its entities. It refuses a request
 // that is malformed or whose arguments have no Cedar value: judging a request that is not what
 // the agent sent could allow what no policy meant to.
-func (e *Engine) translate(r *warden.Request) (cedar.Request, *requestEntities, error) {
+//
+// With checkArgs, the arguments must fit the action's input schema (invalid_arguments). A
+// listing (MayPermit) asks about an action with no arguments at all, which a schema's
+// required members would refuse: it does not check them.
+func (e *Engine) translate(r *warden.Request, checkArgs bool) (cedar.Request, *requestEntities, error) {
 	switch {
 	case r == nil:
-		return cedar.Request{}, nil, &invalidRequest{"no request"}
+		return cedar.Request{}, nil, &invalidRequest{msg: "no request"}
 	case r.Agent == nil:
-		return cedar.Request{}, nil, &invalidRequest{"the request names no agent"}
+		return cedar.Request{}, nil, &invalidRequest{msg: "the request names no agent"}
 	case r.Agent.Name == "":
-		return cedar.Request{}, nil, &invalidRequest{"the request's agent has no name"}
+		return cedar.Request{}, nil, &invalidRequest{msg: "the request's agent has no name"}
 	case r.Tool == nil:
-		return cedar.Request{}, nil, &invalidRequest{"the request names no tool"}
+		return cedar.Request{}, nil, &invalidRequest{msg: "the request names no tool"}
 	case r.Tool.Name == "":
-		return cedar.Request{}, nil, &invalidRequest{"the request's tool has no name"}
+		return cedar.Request{}, nil, &invalidRequest{msg: "the request's tool has no name"}
 	case r.Action == "":
-		return cedar.Request{}, nil, &invalidRequest{fmt.Sprintf("the request on tool %q names no action", r.Tool.Name)}
+		return cedar.Request{}, nil, &invalidRequest{msg: fmt.Sprintf("the request on tool %q names no action", r.Tool.Name)}
 	}
-	risk, err := warden.ParseRisk(string(r.Tool.Risk))
+	risk, err := warden.ParseRisk(string(r.Tool.ActionRisk(r.Action)))
 	if err != nil {
-		return cedar.Request{}, nil, &invalidRequest{fmt.Sprintf("tool %q: %s", r.Tool.Name, warden.ErrorMessage(err))}
+		return cedar.Request{}, nil, &invalidRequest{msg: fmt.Sprintf("tool %q: %s", r.Tool.Name, warden.ErrorMessage(err))}
 	}
-	args, err := argsRecord(r.Arguments)
-	if err != nil {
-		return cedar.Request{}, nil, &invalidRequest{err.Error()}
-	}
-
 	te := e.tools[r.Tool.Name]
 	if te == nil {
 		// A tool registered after this policy set was compiled: no policy can name it yet, but
 		// wildcard policies still judge the call. Its name must be valid all the same, or an action
 		// id such as "a:b:c" could be read as belonging to another tool.
 		if err := warden.ValidateName("tool", r.Tool.Name); err != nil {
-			return cedar.Request{}, nil, &invalidRequest{warden.ErrorMessage(err)}
+			return cedar.Request{}, nil, &invalidRequest{msg: warden.ErrorMessage(err)}
 		}
-		te = newToolEntities(&toolVocabulary{name: r.Tool.Name})
+		tv, err := toolVocabularyOf(r.Tool)
+		if err != nil {
+			return cedar.Request{}, nil, &invalidRequest{msg: warden.ErrorMessage(err)}
+		}
+		te = newToolEntities(tv)
+	}
+	if _, declared := te.actionIDs[r.Action]; te.closed && !declared {
+		return cedar.Request{}, nil, &invalidRequest{reason: warden.ReasonUnknownAction,
+			msg: fmt.Sprintf("tool %s declares no action %s: it has %s", r.Tool.Name, quoteAction(r.Action), listOf("actions", te.actions))}
+	}
+	// The schema first: an argument of the wrong type is named as such, before a conversion
+	// could fail on it for another reason.
+	schema := te.schemas[r.Action]
+	if !checkArgs {
+		schema = nil
+	}
+	if err := schema.Check(r.Arguments); err != nil {
+		return cedar.Request{}, nil, &invalidRequest{reason: warden.ReasonInvalidArguments, msg: err.Error()}
+	}
+	args, err := argsRecord(r.Arguments)
+	if err != nil {
+		return cedar.Request{}, nil, &invalidRequest{msg: err.Error()}
 	}
 	re := &requestEntities{
 		agent:     r.Agent,
@@ -182,9 +223,14 @@ func (e *Engine) translate(r *warden.Request) (cedar.Request, *requestEntities, 
 	if e.readsNum {
 		num = numRecord(args)
 	}
+	norm := noNumbers
+	if e.readsNorm {
+		norm = schema.normRecord(r.Arguments)
+	}
 	ctx := types.NewRecord(types.RecordMap{
 		ctxArgs:          args,
 		ctxNum:           num,
+		ctxNorm:          norm,
 		ctxRisk:          rv[0],
 		ctxRiskLevel:     rv[1],
 		ctxTool:          te.toolName,

@@ -21,7 +21,10 @@ const (
 const (
 	ctxArgs = "args"
 	// ctxNum is every number of context.args as a decimal, at the same path (numRecord).
-	ctxNum        = "num"
+	ctxNum = "num"
+	// ctxNorm is the normalised companion of every string argument whose input schema declares
+	// a format warden normalises, at the same path (InputSchema.normRecord).
+	ctxNorm       = "norm"
 	ctxRisk       = "risk"
 	ctxRiskLevel  = "risk_level"
 	ctxTool       = "tool"
@@ -42,7 +45,7 @@ const (
 	ctxTaint  = "taint"
 )
 
-var contextAttrs = []string{ctxArgs, ctxBodyInspected, ctxDatetime, ctxLabels, ctxNow, ctxNum, ctxOnBehalfOf, ctxResource, ctxRisk, ctxRiskLevel, ctxSession, ctxTaint, ctxTool}
+var contextAttrs = []string{ctxArgs, ctxBodyInspected, ctxDatetime, ctxLabels, ctxNorm, ctxNow, ctxNum, ctxOnBehalfOf, ctxResource, ctxRisk, ctxRiskLevel, ctxSession, ctxTaint, ctxTool}
 
 // Attributes of the records context.labels, context.session and context.taint.
 const (
@@ -91,10 +94,15 @@ type vocabulary struct {
 type toolVocabulary struct {
 	name string
 	kind warden.ToolKind
-	// actions are the tool-local actions an http tool's routes declare, sorted. An MCP tool's
-	// actions are whatever its upstream lists at run time, so open is set and actions is empty.
+	// actions are the tool-local actions an http tool's routes declare, or a decision-only
+	// tool's, sorted. An MCP tool's actions are whatever its upstream lists at run time, so open
+	// is set and actions is empty.
 	actions []string
 	open    bool
+	// closed: a call may name no other action than actions (a decision-only tool); schemas
+	// are its actions' input schemas.
+	closed  bool
+	schemas map[string]*InputSchema
 }
 
 func newVocabulary(tools []*warden.Tool) (*vocabulary, error) {
@@ -109,31 +117,62 @@ func newVocabulary(tools []*warden.Tool) (*vocabulary, error) {
 		if _, dup := v.tools[t.Name]; dup {
 			return nil, warden.Errorf(warden.EInvalid, "tool %q is registered twice", t.Name)
 		}
-		tv := &toolVocabulary{name: t.Name, kind: t.Kind}
-		switch t.Kind {
-		case warden.ToolMCP, warden.ToolMCPCommand:
-			tv.open = true
-		case warden.ToolEgress:
-			tv.actions = []string{warden.EgressConnect}
-		case warden.ToolHTTP:
-			for _, route := range t.Routes {
-				action, err := routeAction(route)
-				if err != nil {
-					return nil, warden.Errorf(warden.EInvalid, "tool %q: %s", t.Name, warden.ErrorMessage(err))
-				}
-				if !slices.Contains(tv.actions, action) {
-					tv.actions = append(tv.actions, action)
-				}
-			}
-			slices.Sort(tv.actions)
-		default:
-			return nil, warden.Errorf(warden.EInvalid, "tool %q has unknown kind %q: use mcp, mcp_command or http", t.Name, t.Kind)
+		tv, err := toolVocabularyOf(t)
+		if err != nil {
+			return nil, err
 		}
 		v.tools[t.Name] = tv
 		v.names = append(v.names, t.Name)
 	}
 	slices.Sort(v.names)
 	return v, nil
+}
+
+// toolVocabularyOf describes one tool: its kind and what actions policies may name.
+func toolVocabularyOf(t *warden.Tool) (*toolVocabulary, error) {
+	tv := &toolVocabulary{name: t.Name, kind: t.Kind}
+	switch t.Kind {
+	case warden.ToolMCP, warden.ToolMCPCommand:
+		tv.open = true
+	case warden.ToolEgress:
+		tv.actions = []string{warden.EgressConnect}
+	case warden.ToolHTTP:
+		for _, route := range t.Routes {
+			action, err := routeAction(route)
+			if err != nil {
+				return nil, warden.Errorf(warden.EInvalid, "tool %q: %s", t.Name, warden.ErrorMessage(err))
+			}
+			if !slices.Contains(tv.actions, action) {
+				tv.actions = append(tv.actions, action)
+			}
+		}
+		slices.Sort(tv.actions)
+	case warden.ToolDecisionOnly:
+		tv.closed = true
+		for _, a := range t.Actions {
+			if err := validateActionName(a.Name); err != nil {
+				return nil, warden.Errorf(warden.EInvalid, "tool %q: %s", t.Name, warden.ErrorMessage(err))
+			}
+			if slices.Contains(tv.actions, a.Name) {
+				return nil, warden.Errorf(warden.EInvalid, "tool %q declares the action %q twice", t.Name, a.Name)
+			}
+			tv.actions = append(tv.actions, a.Name)
+			if len(a.InputSchema) > 0 {
+				schema, err := CompileInputSchema(a.InputSchema)
+				if err != nil {
+					return nil, warden.Errorf(warden.EInvalid, "tool %q, action %q: input_schema: %s", t.Name, a.Name, warden.ErrorMessage(err))
+				}
+				if tv.schemas == nil {
+					tv.schemas = map[string]*InputSchema{}
+				}
+				tv.schemas[a.Name] = schema
+			}
+		}
+		slices.Sort(tv.actions)
+	default:
+		return nil, warden.Errorf(warden.EInvalid, "tool %q has unknown kind %q: use mcp, mcp_command, http or decision_only", t.Name, t.Kind)
+	}
+	return tv, nil
 }
 
 // routeAction returns the action a route maps to. Route syntax:
@@ -169,7 +208,7 @@ func (v *vocabulary) actionProblem(id string) string {
 	case slices.Contains(tv.actions, action):
 		return ""
 	}
-	return fmt.Sprintf("unknown action Action::%q: tool %q (http) has %s", id, toolName, listOf("actions", tv.actions))
+	return fmt.Sprintf("unknown action Action::%q: tool %q (%s) has %s", id, toolName, tv.kind, listOf("actions", tv.actions))
 }
 
 func (v *vocabulary) toolList() string { return listOf("registered tools", v.names) }
@@ -220,7 +259,9 @@ entity Set {
 // context.args, the call's arguments, is left out: its shape depends on the tool and action and
 // Cedar schemas have no open record type. Objects are records, arrays sets, integers Long,
 // fractions decimal. So is context.num: every number of context.args as a decimal, at the same
-// path (context.num.amount.lessThan(decimal("100.0")) holds for 4, 4.0 and 98.7 alike).
+// path (context.num.amount.lessThan(decimal("100.0")) holds for 4, 4.0 and 98.7 alike). So is
+// context.norm: the normalised form of every string argument whose input schema declares the
+// format email or hostname (a String) or uri/url (a record {scheme, host, port, path, url}).
 type Context = {
   body_inspected: Bool,
   datetime: __cedar::datetime,
@@ -245,9 +286,12 @@ type Context = {
 	for _, name := range v.names {
 		tv := v.tools[name]
 		b.WriteString("\n")
-		if tv.open {
+		switch {
+		case tv.open:
 			fmt.Fprintf(&b, "// Tool %q (%s): any action \"%s:<name>\"; its upstream names them at run time.\n", name, tv.kind, name)
-		} else {
+		case tv.closed:
+			fmt.Fprintf(&b, "// Tool %q (%s): its declared actions; decided on POST /v1/authorize, never reached.\n", name, tv.kind)
+		default:
 			fmt.Fprintf(&b, "// Tool %q (%s): the actions its routes name.\n", name, tv.kind)
 		}
 		fmt.Fprintf(&b, "action %q;\n", name)

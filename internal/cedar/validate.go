@@ -73,8 +73,9 @@ type checker struct {
 	// records counts, per record of the context whose attributes warden fixes (labels, session,
 	// taint), the times a condition names it and the times it reads one of its attributes.
 	records map[string]*[2]int
-	// readsNum is set once any policy reads context.num.
-	readsNum bool
+	// readsNum is set once any policy reads context.num, readsNorm context.norm.
+	readsNum  bool
+	readsNorm bool
 	// sets are the policy set's named sets; setsRead the ones the current policy names.
 	sets     map[types.EntityUID]types.Entity
 	setsRead []string
@@ -302,8 +303,11 @@ func (c *checker) attribute(of xast.IsNode, name types.String) {
 	}
 	switch v.Name {
 	case "context":
-		if name == ctxNum {
+		switch name {
+		case ctxNum:
 			c.readsNum = true
+		case ctxNorm:
+			c.readsNorm = true
 		}
 		if !slices.Contains(contextAttrs, string(name)) {
 			c.addf("context has no attribute %q; it has %s", name, strings.Join(contextAttrs, ", "))

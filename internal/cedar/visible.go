@@ -21,7 +21,7 @@ func (e *Engine) MayPermit(agent *warden.Agent, tool *warden.Tool, action string
 	if e == nil || agent == nil || tool == nil {
 		return false
 	}
-	req, ents, err := e.translate(&warden.Request{Agent: agent, Tool: tool, Action: action, Arguments: map[string]any{}})
+	req, ents, err := e.translate(&warden.Request{Agent: agent, Tool: tool, Action: action, Arguments: map[string]any{}}, false)
 	if err != nil {
 		return false
 	}

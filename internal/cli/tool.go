@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,7 +15,7 @@ import (
 )
 
 var toolCommands = []command{
-	{"tool add", "NAME (--mcp URL | --mcp-command CMD | --npm NAME@VERSION [--bin BIN] [--allow-unsigned --reason TEXT] | --http URL [--route R ...]) [--risk R] [--secret S --inject TEMPLATE | --secret-env VAR=S] [--sensitive-arg A ...] [--approval ACTION] [--ro PATH ...] [--allow-host HOST[:PORT] ...] [--label k=v]", "register an upstream tool", toolAdd},
+	{"tool add", "NAME (--mcp URL | --mcp-command CMD | --npm NAME@VERSION [--bin BIN] [--allow-unsigned --reason TEXT] | --http URL [--route R ...] | --decision-only --action A[:RISK] ...) [--risk R] [--secret S --inject TEMPLATE | --secret-env VAR=S] [--sensitive-arg A ...] [--approval ACTION] [--ro PATH ...] [--allow-host HOST[:PORT] ...] [--label k=v]", "register an upstream tool", toolAdd},
 	{"tool list", "", "list tools", toolList},
 	{"tool show", "NAME", "show a tool, with the flow labels of its actions and where each comes from", toolShow},
 	{"tool label", "NAME [--action A] [KEY=VALUE ...] [--unset KEY ...]", "set or unset flow labels (output, data, effect) of a tool or one action", toolLabel},
@@ -38,8 +39,11 @@ func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 func toolAdd(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
 	var spec apitype.ToolSpec
-	var routes, sensitive, approvalActions, readOnly, allowHosts listFlag
+	var routes, sensitive, approvalActions, readOnly, allowHosts, actions listFlag
+	var decisionOnly bool
 	labels, secretEnv := labelFlag{}, labelFlag{}
+	inv.fs.BoolVar(&decisionOnly, "decision-only", false, "a tool warden never reaches: its caller asks POST /v1/authorize for each call and acts itself (needs --action)")
+	inv.fs.Var(&actions, "action", "with --decision-only: an action NAME, or NAME:RISK with its own risk (low, medium, high, critical) (repeatable)")
 	inv.fs.StringVar(&spec.MCP, "mcp", "", "URL of a remote MCP server (streamable HTTP)")
 	inv.fs.StringVar(&spec.MCPCommand, "mcp-command", "", "a local MCP server warden starts and speaks to over stdio, e.g. \"npx -y @modelcontextprotocol/server-everything\"")
 	inv.fs.StringVar(&spec.NPM, "npm", "", "a local MCP server from the npm registry at an exact version, e.g. @modelcontextprotocol/server-everything@2025.11.25: verified, installed once, run in the sandbox")
@@ -62,6 +66,13 @@ func toolAdd(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	spec.Name, spec.Routes, spec.SensitiveArgs, spec.Approval = pos[0], routes, sensitive, approvalActions
+	if decisionOnly != (len(actions) > 0) {
+		return usagef("--decision-only and --action go together: a decision-only tool declares the actions its calls may name")
+	}
+	for _, a := range actions {
+		name, risk, _ := strings.Cut(a, ":")
+		spec.Actions = append(spec.Actions, apitype.ToolActionSpec{Name: name, Risk: risk})
+	}
 	spec.ReadOnly, spec.AllowHosts = readOnly, allowHosts
 	if len(labels) > 0 {
 		spec.Labels = labels
@@ -120,6 +131,19 @@ func printTool(w io.Writer, t *warden.Tool) {
 		for _, r := range t.Routes {
 			fmt.Fprintln(w, "  "+r)
 		}
+	}
+	if len(t.Actions) > 0 {
+		fmt.Fprintln(w, "actions:")
+		rows := make([][]string, 0, len(t.Actions))
+		for _, a := range t.Actions {
+			schema := "-"
+			var compact bytes.Buffer
+			if json.Compact(&compact, a.InputSchema) == nil && compact.Len() > 0 {
+				schema = truncate(compact.String(), 72)
+			}
+			rows = append(rows, []string{"  " + a.Name, string(t.ActionRisk(a.Name)), schema})
+		}
+		table(w, []string{"  ACTION", "RISK", "INPUT SCHEMA"}, rows)
 	}
 }
 
@@ -205,6 +229,8 @@ func toolList(ctx context.Context, inv *invocation) error {
 				target = "npm " + t.Package.Name + "@" + t.Package.Version
 			case t.Kind == warden.ToolMCPCommand:
 				target = strings.Join(t.Command, " ")
+			case t.Kind == warden.ToolDecisionOnly:
+				target = "none: decided on /v1/authorize"
 			}
 			rows = append(rows, []string{t.Name, string(t.Kind), string(t.Risk), state, t.Secret, truncate(target, 56)})
 		}

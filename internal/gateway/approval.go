@@ -11,14 +11,15 @@ import (
 //
 //   - the tool declares the action as needing approval (warden.Tool.Approval): always, whatever
 //     policy says, because the person who registered the tool asked for it;
-//   - the tool's risk is high or critical and no matching permit is @approval("waived").
+//   - the action's risk (the tool's, or a decision-only tool's action's own) is high or
+//     critical and no matching permit is @approval("waived").
 //
 // A call that policy sends to approval (@approval("required")) needs no second reason.
 func ApprovalReason(t *warden.Tool, action string, d warden.Decision) string {
 	switch {
 	case t.NeedsApproval(action):
 		return warden.ApprovalByTool
-	case t.Risk.Level() >= warden.RiskHigh.Level() && d.Reason != warden.ReasonApprovalWaived:
+	case t.ActionRisk(action).Level() >= warden.RiskHigh.Level() && d.Reason != warden.ReasonApprovalWaived:
 		return warden.ApprovalByRisk
 	}
 	return ""

@@ -121,6 +121,19 @@ func (g *Pipeline) serveHTTP(w http.ResponseWriter, r *http.Request, proxy *http
 		writeGatewayError(w, http.StatusBadRequest, "invalid_request", "the Warden-Session header must be 1 to 128 printable ASCII characters without spaces", "")
 		return
 	}
+	if e != nil && e.tool.Kind == warden.ToolDecisionOnly {
+		call.Action = r.Method + " " + truncate(rest, 256)
+		p := g.Refuse(r.Context(), caller, call, warden.ReasonDecisionOnly, DecisionOnlyMessage(toolName))
+		status := http.StatusNotFound
+		switch {
+		case p.Decision.Effect == warden.EffectError:
+			status = http.StatusServiceUnavailable
+		case p.Decision.Reason != warden.ReasonDecisionOnly:
+			status = http.StatusForbidden
+		}
+		writeGatewayError(w, status, p.Decision.Reason, p.Decision.Message, p.Decision.ID)
+		return
+	}
 	if e != nil && e.tool.Kind != warden.ToolHTTP {
 		writeGatewayError(w, http.StatusNotFound, "not_an_http_tool", "tool "+toolName+" is not an HTTP tool; use /mcp", "")
 		return

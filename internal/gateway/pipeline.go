@@ -327,7 +327,7 @@ func (r *request) resolve() {
 	r.rd = r.g.eventRedactor(r.snap, r.e)
 	var risk warden.Risk
 	if t := r.tool(); t != nil {
-		risk = t.Risk
+		risk = t.ActionRisk(r.call.Action)
 	}
 	r.ev = r.g.callEvent(r.c, r.call, r.rd, r.p, r.now, r.args, risk)
 	r.p.span.resolved(r)
@@ -379,6 +379,9 @@ func (r *request) decide() bool {
 		return r.refuse(warden.EffectDeny, warden.ReasonToolDisabled, "tool "+r.e.tool.Name+" is disabled")
 	}
 	if reason, msg := manifestRefusal(r.g.Kill.Load(), r.e, r.call.Action); reason != "" {
+		return r.refuse(warden.EffectDeny, reason, msg)
+	}
+	if reason, msg := entryRefusal(r.e.tool, r.call.Entry); reason != "" {
 		return r.refuse(warden.EffectDeny, reason, msg)
 	}
 	if r.argsErr != nil {

@@ -124,6 +124,11 @@ func (r *Registry) Load(ctx context.Context) error {
 	for _, e := range snap.tools {
 		e.resolveLabels()
 	}
+	schemas, skipped := cedar.ManifestSchemas(pins)
+	for _, why := range skipped {
+		r.log.Warn("an MCP tool's input schema is not one warden reads; its arguments are judged as sent", "schema", why)
+	}
+	snap.engine = snap.engine.WithInputSchemas(schemas)
 	if err != nil {
 		r.log.Error("policies do not compile against the registered tools; denying every call", "policy_version", version, "err", err)
 	}

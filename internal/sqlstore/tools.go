@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 
 	"github.com/wardenhq/warden"
@@ -12,9 +13,16 @@ const toolColumns = `name, kind, url, command, risk, secret, inject, secret_env,
 	disabled, created_at, updated_at, approval, sandbox, package, action_labels`
 
 // toolArgs lists t's fields in the order of toolColumns.
+//
+// The routes column holds a decision-only tool's declared actions (warden.ToolAction): such a
+// tool has no routes, and a JSON array column of what maps calls to actions needs no migration.
 func toolArgs(t *warden.Tool) ([]any, error) {
+	var routes any = t.Routes
+	if t.Kind == warden.ToolDecisionOnly {
+		routes = t.Actions
+	}
 	var texts [9]string
-	for i, v := range []any{t.Command, t.SecretEnv, t.Routes, t.SensitiveArgs, t.Labels, t.Approval, t.Sandbox, t.Package, t.ActionLabels} {
+	for i, v := range []any{t.Command, t.SecretEnv, routes, t.SensitiveArgs, t.Labels, t.Approval, t.Sandbox, t.Package, t.ActionLabels} {
 		text, err := jsonText(v)
 		if err != nil {
 			return nil, err
@@ -27,10 +35,19 @@ func toolArgs(t *warden.Tool) ([]any, error) {
 
 func scanTool(row scanner) (*warden.Tool, error) {
 	var t warden.Tool
+	var routes json.RawMessage
 	err := row.Scan(&t.Name, &t.Kind, &t.URL, jsonColumn{&t.Command}, &t.Risk, &t.Secret, &t.Inject,
-		jsonColumn{&t.SecretEnv}, jsonColumn{&t.Routes}, jsonColumn{&t.SensitiveArgs}, jsonColumn{&t.Labels},
+		jsonColumn{&t.SecretEnv}, jsonColumn{&routes}, jsonColumn{&t.SensitiveArgs}, jsonColumn{&t.Labels},
 		&t.Disabled, timeColumn{&t.CreatedAt}, timeColumn{&t.UpdatedAt}, jsonColumn{&t.Approval}, jsonColumn{&t.Sandbox}, jsonColumn{&t.Package},
 		jsonColumn{&t.ActionLabels})
+	if err != nil {
+		return nil, err
+	}
+	if t.Kind == warden.ToolDecisionOnly {
+		err = json.Unmarshal(routes, &t.Actions)
+	} else {
+		err = json.Unmarshal(routes, &t.Routes)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -89,10 +89,24 @@ func testCreateAndGetTool(t *testing.T, s warden.Store) {
 		CreatedAt: base.Add(time.Minute),
 		UpdatedAt: base.Add(time.Hour),
 	}
+	decisionOnly := &warden.Tool{
+		Name: "bank",
+		Kind: warden.ToolDecisionOnly,
+		Risk: warden.RiskMedium,
+		Actions: []warden.ToolAction{
+			{Name: "balance"},
+			{Name: "pay", Risk: warden.RiskHigh, InputSchema: []byte(`{"properties":{"to":{"format":"email","type":"string"}},"type":"object"}`)},
+		},
+		ActionLabels: map[string]map[string]string{"pay": {warden.LabelEffect: warden.EffectExternal}},
+		CreatedAt:    base.Add(2 * time.Minute),
+		UpdatedAt:    base.Add(2 * time.Minute),
+	}
 	createTool(t, s, remote)
 	createTool(t, s, local)
+	createTool(t, s, decisionOnly)
 	wantEqual(t, "http tool", getTool(t, s, remote.Name), toolInUTC(remote))
 	wantEqual(t, "mcp_command tool", getTool(t, s, local.Name), toolInUTC(local))
+	wantEqual(t, "decision_only tool", getTool(t, s, decisionOnly.Name), toolInUTC(decisionOnly))
 }
 
 // testToolFields checks that the lists, maps and times of a tool come back as they were stored,
