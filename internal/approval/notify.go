@@ -120,7 +120,15 @@ type notifier struct {
 type hook struct {
 	Webhook
 	client *http.Client
-	queue  chan *Message
+	queue  chan *outgoing
+}
+
+// outgoing is one notification: an approval request's Message or a detection finding's
+// FindingMessage, in both of a webhook's formats.
+type outgoing struct {
+	id    string // the request's or the finding's, for the log
+	json  any
+	slack string
 }
 
 const queueSize = 256
@@ -137,18 +145,23 @@ func newNotifier(webhooks []Webhook, log *slog.Logger, c clock.Clock) *notifier 
 		if w.Format == "" {
 			w.Format = "json"
 		}
-		n.hooks = append(n.hooks, &hook{Webhook: w, client: &http.Client{Timeout: w.Timeout}, queue: make(chan *Message, queueSize)})
+		n.hooks = append(n.hooks, &hook{Webhook: w, client: &http.Client{Timeout: w.Timeout}, queue: make(chan *outgoing, queueSize)})
 	}
 	return n
 }
 
 // requested queues m for every webhook; it never blocks.
 func (n *notifier) requested(m *Message) {
+	n.queue(&outgoing{id: m.ID, json: m, slack: SlackText(m)})
+}
+
+// queue queues o for every webhook; it never blocks.
+func (n *notifier) queue(o *outgoing) {
 	for _, h := range n.hooks {
 		select {
-		case h.queue <- m:
+		case h.queue <- o:
 		default:
-			n.log.Warn("approval webhook queue is full; notification dropped", "webhook", redactedURL(h.URL), "request", m.ID)
+			n.log.Warn("approval webhook queue is full; notification dropped", "webhook", redactedURL(h.URL), "id", o.id)
 		}
 	}
 }
@@ -172,16 +185,16 @@ func (n *notifier) run(ctx context.Context) {
 }
 
 // deliver POSTs m, trying again after a failure with a growing pause.
-func (n *notifier) deliver(ctx context.Context, h *hook, m *Message) {
+func (n *notifier) deliver(ctx context.Context, h *hook, m *outgoing) {
 	var body []byte
 	var err error
 	if h.Format == "slack" {
-		body, err = json.Marshal(map[string]string{"text": SlackText(m)})
+		body, err = json.Marshal(map[string]string{"text": m.slack})
 	} else {
-		body, err = json.Marshal(m)
+		body, err = json.Marshal(m.json)
 	}
 	if err != nil {
-		n.log.Error("encoding an approval notification", "request", m.ID, "err", err)
+		n.log.Error("encoding an approval notification", "id", m.id, "err", err)
 		return
 	}
 	pause := time.Second
@@ -191,7 +204,7 @@ func (n *notifier) deliver(ctx context.Context, h *hook, m *Message) {
 			return
 		}
 		if attempt >= h.Retries || ctx.Err() != nil {
-			n.log.Warn("approval webhook failed; notification dropped", "webhook", redactedURL(h.URL), "request", m.ID, "attempts", attempt+1, "err", err)
+			n.log.Warn("approval webhook failed; notification dropped", "webhook", redactedURL(h.URL), "id", m.id, "attempts", attempt+1, "err", err)
 			return
 		}
 		t := n.clock.NewTimer(pause)

@@ -38,6 +38,12 @@ type Killer interface {
 // staleFinding: a finding in an event older than this is not reported.
 const staleFinding = time.Hour
 
+// FindingNotifier is told of every finding once it is recorded and contained: the approval
+// webhooks (approval.Service.NotifyFinding). It must not block.
+type FindingNotifier interface {
+	NotifyFinding(a apitype.Alert)
+}
+
 // Principal is who the detector acts as when it contains an agent.
 var Principal = &warden.Principal{Name: "warden-detect", Role: warden.RoleAdmin}
 
@@ -52,6 +58,7 @@ type Runner struct {
 	Suspend  Suspender
 	Kill     Killer
 	Holds    *Holds
+	Findings FindingNotifier // nil: none; findings still reach the audit log's stream and sinks
 	Config   Config
 	Replica  string // the lease holder's name
 	Clock    clock.Clock
@@ -272,6 +279,11 @@ func (r *Runner) handle(ctx context.Context, f *Finding) error {
 		}
 	}
 	r.Log.Warn("detect: finding", "agent", f.Agent, "kind", f.Kind, "risk", f.Risk, "step", step, "event", event.ID)
+	if r.Findings != nil {
+		if a, ok := apitype.AlertOf(event); ok {
+			r.Findings.NotifyFinding(a)
+		}
+	}
 	return nil
 }
 

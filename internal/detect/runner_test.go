@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/audit"
 	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/config"
@@ -186,7 +187,26 @@ func TestRunnerFindsContainsAndRestarts(t *testing.T) {
 	if _, ok := run2.det.Baseline("bot").Actions["vault/export"]; !ok {
 		t.Fatal("an old call was not learned")
 	}
+
+	// A finding is told to the webhooks (Findings) once it is on record: the alert of its event.
+	told := &toldFindings{}
+	run2.Findings = told
+	before = r.head(t)
+	r.appendAll(t, []*warden.AuditEvent{call(r.clk.Now(), "egress", "connect", "paste.evil.example:443", warden.RiskMedium, warden.EffectAllow)})
+	if _, err := run2.Step(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := r.store.AuditEvents(context.Background(), warden.AuditFilter{Type: "detect.*", AfterSeq: before})
+	if len(evs) != 1 || len(told.alerts) != 1 || told.alerts[0].ID != evs[0].ID || told.alerts[0].Kind != FirstSeenHost ||
+		told.alerts[0].Agent != "bot" || told.alerts[0].Observed != "paste.evil.example:443" {
+		t.Fatalf("findings recorded %d, told %+v", len(evs), told.alerts)
+	}
 }
+
+// toldFindings records the findings a Runner tells.
+type toldFindings struct{ alerts []apitype.Alert }
+
+func (f *toldFindings) NotifyFinding(a apitype.Alert) { f.alerts = append(f.alerts, a) }
 
 // TestAlertsPages: the newest findings without a cursor; after a cursor, the findings right
 // after it, so that a client paging with the last seq it saw skips none (fails when a page

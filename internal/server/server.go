@@ -264,6 +264,9 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 	if !cfg.Detect.Disabled {
 		detector = &detect.Runner{Store: store, Notifier: auditLog, Audit: auditLog, Suspend: adm, Kill: killer, Holds: holds,
 			Config: detectCfg, Replica: cfg.ReplicaID, Clock: clk, Log: log}
+		if approvals != nil {
+			detector.Findings = approvals // the approval webhooks hear of findings too
+		}
 	}
 	skillService, err := newSkills(cfg, store, auditLog, kill, clk, sigstore)
 	if err != nil {
