@@ -166,6 +166,13 @@ func New() *Metrics {
 			m.decisionSeries[i][j] = m.decision.WithLabelValues(e, eff)
 		}
 	}
+	// Every change of effect shadow mode can count exists from the start, at 0, so that a
+	// dashboard's rate() over it works before the first difference.
+	for _, live := range policyEffects {
+		for _, shadow := range policyEffects {
+			m.shadowDiffs.WithLabelValues(live + "->" + shadow)
+		}
+	}
 	m.series.Store(&map[gateway.CallLabels]*callSeries{})
 	return m
 }
@@ -185,6 +192,10 @@ func (m *Metrics) Decided(c gateway.CallLabels, effect, reason string, took time
 	m.decisionObserver(c.Entry, effect).Observe(took.Seconds())
 	return s
 }
+
+// policyEffects are the effects a policy decision has before any person (gateway's
+// gatewayEffect).
+var policyEffects = []string{warden.EffectAllow, warden.EffectDeny, warden.EffectApprovalRequired}
 
 // ShadowDiff counts a difference of shadow mode (gateway.ShadowObserver). Both effects are
 // warden's own words, so the label stays bounded.
