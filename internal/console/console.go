@@ -149,6 +149,9 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("POST /ui/agents/{name}/kill", c.form(operators, c.kill))
 	mux.Handle("POST /ui/agents/{name}/suspend", c.form(operators, c.suspend))
 	mux.Handle("POST /ui/agents/{name}/resume", c.form(admins, c.resume))
+	mux.Handle("POST /ui/agents/{name}/renew", c.form(admins, c.renew))
+	mux.Handle("POST /ui/agents/{name}/rotate-secret", c.form(admins, c.rotate))
+	mux.Handle("POST /ui/agents/{name}/restore", c.form(admins, c.restore))
 	mux.Handle("GET /ui/approvals", c.page(deciders, c.approvals))
 	mux.Handle("POST /ui/approvals/{id}/approve", c.form(deciders, c.approve))
 	mux.Handle("POST /ui/approvals/{id}/reject", c.form(deciders, c.reject))
@@ -160,6 +163,7 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("POST /ui/tools/{name}/disable", c.form(operators, c.toolDisable))
 	mux.Handle("GET /ui/lockdown", c.page(operators, c.lockdownConfirm))
 	mux.Handle("POST /ui/lockdown", c.form(operators, c.lockdown))
+	mux.Handle("POST /ui/lockdown/lift", c.form(admins, c.lift))
 	mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, warden.Errorf(warden.ENotFound, "no page %s %s", r.Method, r.URL.Path))
 	})
@@ -428,7 +432,7 @@ func (c *Console) funcs() template.FuncMap {
 }
 
 // flashVerbs are what a "done" message after a form may say.
-var flashVerbs = map[string]bool{"suspended": true, "resumed": true, "approved": true, "rejected": true, "enabled": true, "disabled": true}
+var flashVerbs = map[string]bool{"suspended": true, "resumed": true, "approved": true, "rejected": true, "enabled": true, "disabled": true, "renewed": true}
 
 var flashName = regexp.MustCompile(`^[a-z0-9_-]{1,80}$`)
 
