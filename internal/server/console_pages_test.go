@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/clock"
+	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/httpapi"
 )
 
@@ -139,5 +141,24 @@ func TestConsoleLockdownLift(t *testing.T) {
 		return ev.Actor.Name == "admin" && strings.HasPrefix(ev.Decision.Message, "incident closed")
 	}) {
 		t.Error("the lift is not audited as the CLI's")
+	}
+}
+
+// TestConsoleIdleConfigured: people.console_idle_timeout sets how long a console session may sit
+// unused before the server signs it out.
+func TestConsoleIdleConfigured(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(time.Now())
+	in := startClock(t, "127.0.0.1:0", t.TempDir(), clk, func(c *config.Config) {
+		c.People.ConsoleIdleTimeout = config.Duration(5 * time.Minute)
+	})
+	b := consoleSignIn(t, in, in.admin)
+	clk.Advance(4 * time.Minute)
+	if _, body, _ := b.get("/ui/agents"); !strings.Contains(body, "Sign out") {
+		t.Fatalf("within the configured idle timeout: %s", body)
+	}
+	clk.Advance(5*time.Minute + time.Second)
+	if _, body, _ := b.get("/ui/agents"); !strings.Contains(body, "signed out after a period without activity") {
+		t.Fatalf("after the configured idle timeout: %s", body)
 	}
 }

@@ -330,7 +330,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		disk:       disk,
 		metrics:    meters,
 	}
-	if err := mountConsole(s.API, auditLog, cfg.PublicURL, masterKey, log, clk); err != nil {
+	if err := mountConsole(s.API, auditLog, cfg.PublicURL, masterKey, time.Duration(cfg.People.ConsoleIdleTimeout), log, clk); err != nil {
 		return nil, err
 	}
 	assembled = true
