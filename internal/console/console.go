@@ -161,6 +161,8 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("GET /ui/tools", c.page(readers, c.tools))
 	mux.Handle("POST /ui/tools/{name}/enable", c.form(admins, c.toolEnable))
 	mux.Handle("POST /ui/tools/{name}/disable", c.form(operators, c.toolDisable))
+	mux.Handle("GET /ui/tools/{name}/manifests", c.page(readers, c.manifests))
+	mux.Handle("POST /ui/tools/{name}/manifests/accept", c.form(operators, c.acceptManifest))
 	mux.Handle("GET /ui/lockdown", c.page(operators, c.lockdownConfirm))
 	mux.Handle("POST /ui/lockdown", c.form(operators, c.lockdown))
 	mux.Handle("POST /ui/lockdown/lift", c.form(admins, c.lift))
