@@ -77,6 +77,8 @@ type Options struct {
 	Store     Store
 	Audit     httpapi.AuditService
 	AuditLog  warden.AuditLog // where refusals (admin.denied) are recorded
+	// Verifier verifies the audit log on a person's demand (nil: the audit page cannot).
+	Verifier Verifier
 	// Key authenticates CSRF tokens and the activity cookie; the same on every replica.
 	Key   []byte
 	Clock clock.Clock
@@ -89,8 +91,9 @@ type Options struct {
 
 // Console serves /ui/.
 type Console struct {
-	opt   Options
-	pages map[string]*template.Template
+	opt    Options
+	pages  map[string]*template.Template
+	verify *verifications
 }
 
 // New returns a Console.
@@ -105,7 +108,7 @@ func New(opt Options) (*Console, error) {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	opt.Clock = clock.Or(opt.Clock)
-	c := &Console{opt: opt, pages: map[string]*template.Template{}}
+	c := &Console{opt: opt, pages: map[string]*template.Template{}, verify: newVerifications()}
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -158,6 +161,7 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("GET /ui/audit", c.page(readers, c.auditSearch))
 	mux.Handle("GET /ui/audit/{seq}", c.page(readers, c.auditEvent))
 	mux.Handle("POST /ui/audit/verify", c.form(readers, c.auditVerify))
+	mux.Handle("GET /ui/audit/verify/status", c.page(readers, c.auditVerifyStatus))
 	mux.Handle("GET /ui/tools", c.page(readers, c.tools))
 	mux.Handle("POST /ui/tools/{name}/enable", c.form(admins, c.toolEnable))
 	mux.Handle("POST /ui/tools/{name}/disable", c.form(operators, c.toolDisable))

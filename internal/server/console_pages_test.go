@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -257,5 +258,34 @@ grants:
 		return ev.Actor.Name == "admin" && strings.Contains(ev.Decision.Message, "reviewed")
 	}) {
 		t.Error("the accept is not audited as the CLI's")
+	}
+}
+
+// consoleVerify asks for a verification of the audit log from the audit page, follows its
+// progress on the status endpoint the page's script polls until it ends, and returns the audit
+// page then.
+func consoleVerify(t *testing.T, b *consoleBrowser, token string) string {
+	t.Helper()
+	if status, body, _ := b.post("/ui/audit/verify", url.Values{"csrf": {token}}); status != http.StatusOK || !strings.Contains(body, "Verif") {
+		t.Fatalf("verify: %d %s", status, body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, body, h := b.get("/ui/audit/verify/status")
+		var st struct {
+			State          string
+			Checked, Total int64
+		}
+		if status != http.StatusOK || h.Get("Content-Type") != "application/json" || json.Unmarshal([]byte(body), &st) != nil {
+			t.Fatalf("verify status: %d %v %s", status, h, body)
+		}
+		if st.State == "done" || st.State == "failed" {
+			_, page, _ := b.get("/ui/audit")
+			return page
+		}
+		if st.Checked > st.Total && st.Total > 0 || time.Now().After(deadline) {
+			t.Fatalf("verify status: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
