@@ -215,6 +215,10 @@ func (v *visit) Can(what string) bool {
 	return false
 }
 
+// polled are the paths a page's script reads on its own: not a person's activity, so they do
+// not keep a session from its idle timeout.
+var polled = map[string]bool{"/ui/stream": true, "/ui/audit/verify/status": true}
+
 type handler func(w http.ResponseWriter, r *http.Request, v *visit) error
 
 // page serves a GET of a signed-in person of one of roles; anyone else goes to sign in, or is
@@ -276,7 +280,7 @@ func (c *Console) signedIn(roles warden.RoleSet, post bool, h handler) http.Hand
 			c.fail(w, r, v, err)
 			return
 		}
-		if r.URL.Path != "/ui/stream" {
+		if !polled[r.URL.Path] {
 			c.touch(w, ps, now)
 		}
 		if err := h(w, r, v); err != nil {
