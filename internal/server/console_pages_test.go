@@ -68,7 +68,7 @@ func TestConsoleAgentCredentials(t *testing.T) {
 	in.mustToken(created.ClientID, created.ClientSecret)
 	status, body, h := b.post("/ui/agents/cred-bot/rotate-secret", url.Values{"csrf": {token}, "confirm": {"rotate"}})
 	m := shownSecret.FindStringSubmatch(body)
-	if status != http.StatusOK || m == nil || h.Get("Cache-Control") != "no-store" || !strings.Contains(body, "shown this once") {
+	if status != http.StatusOK || m == nil || h.Get("Cache-Control") != "no-store" || !strings.Contains(body, "shown this once") || inlineCode.MatchString(body) {
 		t.Fatalf("rotate: %d %v %s", status, h, body)
 	}
 	rotated := m[1]
@@ -129,7 +129,7 @@ func TestConsoleLockdownLift(t *testing.T) {
 		t.Fatalf("the operator's lift: %d, active %v", status, lockdown())
 	}
 	b := consoleSignIn(t, in, in.admin)
-	if _, body, _ := b.get("/ui/lockdown"); !strings.Contains(body, `id="lift-lockdown"`) {
+	if _, body, _ := b.get("/ui/lockdown"); !strings.Contains(body, `id="lift-lockdown"`) || inlineCode.MatchString(body) {
 		t.Fatalf("the admin is not offered the lift: %s", body)
 	}
 	token := b.csrf("/ui/lockdown")
