@@ -462,7 +462,16 @@ func (l *Log) VerifierKey() (string, error) {
 // Verify verifies the whole log and, if external is not empty, that it extends that exported
 // checkpoint.
 func (l *Log) Verify(ctx context.Context, external []byte) (*Report, error) {
-	opts := VerifyOptions{External: external}
+	return l.verify(ctx, VerifyOptions{External: external})
+}
+
+// VerifyProgress is Verify of the whole log, telling progress how many events it has checked
+// as it goes (the web console shows it).
+func (l *Log) VerifyProgress(ctx context.Context, progress func(checked int64)) (*Report, error) {
+	return l.verify(ctx, VerifyOptions{Progress: progress})
+}
+
+func (l *Log) verify(ctx context.Context, opts VerifyOptions) (*Report, error) {
 	if l.opts.Keys != nil {
 		opts.Verifiers = l.opts.Keys.Verifiers
 	}

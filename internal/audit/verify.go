@@ -49,6 +49,8 @@ type VerifyOptions struct {
 	// External is an exported checkpoint the log must extend: it must hold an event of that
 	// size with that hash.
 	External []byte
+	// Progress, when set, is told how many events have been checked so far, after each one.
+	Progress func(checked int64)
 }
 
 // Source is what verification reads.
@@ -154,6 +156,9 @@ func Verify(ctx context.Context, src Source, opts VerifyOptions) (*Report, error
 			}
 		}
 		pending = &cur
+		if opts.Progress != nil {
+			opts.Progress(report.Events)
+		}
 		return nil
 	})
 	switch {
@@ -166,6 +171,9 @@ func Verify(ctx context.Context, src Source, opts VerifyOptions) (*Report, error
 		if b := v.check(*pending, nil); b != nil {
 			report.Break = b
 			return v.finish(start), nil
+		}
+		if opts.Progress != nil {
+			opts.Progress(report.Events)
 		}
 	}
 	// Whatever a checkpoint promised beyond the last event is gone.

@@ -188,6 +188,27 @@ func TestVerifyEmptyLog(t *testing.T) {
 	}
 }
 
+// TestVerifyProgress: the log's VerifyProgress tells its callback each count of events checked,
+// one more each time, ending at the report's count.
+func TestVerifyProgress(t *testing.T) {
+	t.Parallel()
+	l := openLog(t)
+	l.appendN(t, 12)
+	var seen []int64
+	r, err := l.VerifyProgress(context.Background(), func(checked int64) { seen = append(seen, checked) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK || r.Events < 12 || len(seen) == 0 || seen[len(seen)-1] != r.Events {
+		t.Fatalf("report %+v, progress %v", r, seen)
+	}
+	for i := 1; i < len(seen); i++ {
+		if seen[i] != seen[i-1]+1 {
+			t.Fatalf("progress %v does not count the events one by one", seen)
+		}
+	}
+}
+
 // records is a Source of the records it holds and no checkpoints.
 type records []*warden.AuditRecord
 

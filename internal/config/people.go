@@ -22,6 +22,9 @@ type People struct {
 	BrowserSessionTTL Duration `yaml:"browser_session_ttl"`
 	// CLISessionTTL is how long `warden login` lasts. Default 12h.
 	CLISessionTTL Duration `yaml:"cli_session_ttl"`
+	// ConsoleIdleTimeout signs a web console session out after this long without a page or
+	// form (docs/console.md). Default 30m, 1m to 24h.
+	ConsoleIdleTimeout Duration `yaml:"console_idle_timeout"`
 }
 
 // PeopleOIDC is the OpenID Connect provider people sign in with.
@@ -54,6 +57,12 @@ func (p *People) validate() error {
 	}
 	if p.CLISessionTTL == 0 {
 		p.CLISessionTTL = Duration(12 * time.Hour)
+	}
+	if p.ConsoleIdleTimeout == 0 {
+		p.ConsoleIdleTimeout = Duration(30 * time.Minute)
+	}
+	if p.ConsoleIdleTimeout < Duration(time.Minute) || p.ConsoleIdleTimeout > Duration(24*time.Hour) {
+		return errors.New("people.console_idle_timeout must be between 1m and 24h")
 	}
 	for name, ttl := range map[string]Duration{"browser_session_ttl": p.BrowserSessionTTL, "cli_session_ttl": p.CLISessionTTL} {
 		if ttl < Duration(time.Minute) || ttl > Duration(7*24*time.Hour) {

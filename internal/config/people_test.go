@@ -19,6 +19,8 @@ func TestPeopleConfig(t *testing.T) {
 		"people:\n  oidc:\n    issuer: http://id.example.com\n    client_id: w\n    roles: {x: admin}\n": "https",
 		"people:\n  oidc:\n    issuer: https://id.example.com\n    roles: {x: admin}\n":                  "client_id",
 		"people:\n  cli_session_ttl: 30s\n":                                                              "between 1m",
+		"people:\n  console_idle_timeout: 30s\n":                                                         "between 1m and 24h",
+		"people:\n  console_idle_timeout: 25h\n":                                                         "between 1m and 24h",
 	} {
 		c := Default()
 		err := c.Parse("test.yaml", []byte(doc))
@@ -32,7 +34,7 @@ func TestPeopleConfig(t *testing.T) {
 		if err == nil {
 			o := c.People.OIDC
 			if o.RoleClaim != "groups" || !*o.RequireVerifiedEmail || strings.Join(o.Scopes, " ") != "openid email profile" ||
-				c.People.BrowserSessionTTL != Duration(8*time.Hour) || c.People.CLISessionTTL != Duration(12*time.Hour) {
+				c.People.BrowserSessionTTL != Duration(8*time.Hour) || c.People.CLISessionTTL != Duration(12*time.Hour) || c.People.ConsoleIdleTimeout != Duration(30*time.Minute) {
 				t.Errorf("%s: defaults not set: %+v", doc, o)
 			}
 		}

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/httpapi"
 )
 
@@ -20,7 +19,7 @@ type auditPage struct {
 	Events     []*warden.AuditEvent
 	Older      string // the next page back in time; "" at the start of the log
 	Checkpoint *warden.AuditCheckpoint
-	Verify     *apitype.VerifyReport
+	Verify     verifyStatus
 }
 
 // auditSearch is the audit log's search: the /v1/audit/events filters (agent, tool, type,
@@ -53,7 +52,7 @@ func (c *Console) auditData(r *http.Request) (*auditPage, error) {
 	for i, j := 0, len(evs)-1; i < j; i, j = i+1, j-1 {
 		evs[i], evs[j] = evs[j], evs[i]
 	}
-	d := &auditPage{Query: q, Events: evs}
+	d := &auditPage{Query: q, Events: evs, Verify: c.verify.status()}
 	if len(evs) == auditPageSize && evs[len(evs)-1].Seq > 1 {
 		older := url.Values{}
 		for k, vs := range q {
@@ -93,24 +92,5 @@ func (c *Console) auditEvent(w http.ResponseWriter, r *http.Request, v *visit) e
 		Event *warden.AuditEvent
 		JSON  string
 	}{evs[0], string(b)}})
-	return nil
-}
-
-// auditVerify verifies the whole log (chain, checkpoints, the search copies) on demand.
-func (c *Console) auditVerify(w http.ResponseWriter, r *http.Request, v *visit) error {
-	if c.opt.Audit == nil {
-		return warden.Errorf(warden.EUnavailable, "this server cannot verify its audit log")
-	}
-	rep, err := c.opt.Audit.Verify(r.Context(), nil)
-	if err != nil {
-		return err
-	}
-	r.URL.RawQuery = ""
-	d, err := c.auditData(r)
-	if err != nil {
-		return err
-	}
-	d.Verify = rep
-	c.render(w, http.StatusOK, "audit", view{Title: "Audit log", Me: v, Data: d})
 	return nil
 }

@@ -77,6 +77,8 @@ type Options struct {
 	Store     Store
 	Audit     httpapi.AuditService
 	AuditLog  warden.AuditLog // where refusals (admin.denied) are recorded
+	// Verifier verifies the audit log on a person's demand (nil: the audit page cannot).
+	Verifier Verifier
 	// Key authenticates CSRF tokens and the activity cookie; the same on every replica.
 	Key   []byte
 	Clock clock.Clock
@@ -89,8 +91,9 @@ type Options struct {
 
 // Console serves /ui/.
 type Console struct {
-	opt   Options
-	pages map[string]*template.Template
+	opt    Options
+	pages  map[string]*template.Template
+	verify *verifications
 }
 
 // New returns a Console.
@@ -105,7 +108,7 @@ func New(opt Options) (*Console, error) {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	opt.Clock = clock.Or(opt.Clock)
-	c := &Console{opt: opt, pages: map[string]*template.Template{}}
+	c := &Console{opt: opt, pages: map[string]*template.Template{}, verify: newVerifications()}
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -149,17 +152,24 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("POST /ui/agents/{name}/kill", c.form(operators, c.kill))
 	mux.Handle("POST /ui/agents/{name}/suspend", c.form(operators, c.suspend))
 	mux.Handle("POST /ui/agents/{name}/resume", c.form(admins, c.resume))
+	mux.Handle("POST /ui/agents/{name}/renew", c.form(admins, c.renew))
+	mux.Handle("POST /ui/agents/{name}/rotate-secret", c.form(admins, c.rotate))
+	mux.Handle("POST /ui/agents/{name}/restore", c.form(admins, c.restore))
 	mux.Handle("GET /ui/approvals", c.page(deciders, c.approvals))
 	mux.Handle("POST /ui/approvals/{id}/approve", c.form(deciders, c.approve))
 	mux.Handle("POST /ui/approvals/{id}/reject", c.form(deciders, c.reject))
 	mux.Handle("GET /ui/audit", c.page(readers, c.auditSearch))
 	mux.Handle("GET /ui/audit/{seq}", c.page(readers, c.auditEvent))
 	mux.Handle("POST /ui/audit/verify", c.form(readers, c.auditVerify))
+	mux.Handle("GET /ui/audit/verify/status", c.page(readers, c.auditVerifyStatus))
 	mux.Handle("GET /ui/tools", c.page(readers, c.tools))
 	mux.Handle("POST /ui/tools/{name}/enable", c.form(admins, c.toolEnable))
 	mux.Handle("POST /ui/tools/{name}/disable", c.form(operators, c.toolDisable))
+	mux.Handle("GET /ui/tools/{name}/manifests", c.page(readers, c.manifests))
+	mux.Handle("POST /ui/tools/{name}/manifests/accept", c.form(operators, c.acceptManifest))
 	mux.Handle("GET /ui/lockdown", c.page(operators, c.lockdownConfirm))
 	mux.Handle("POST /ui/lockdown", c.form(operators, c.lockdown))
+	mux.Handle("POST /ui/lockdown/lift", c.form(admins, c.lift))
 	mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, warden.Errorf(warden.ENotFound, "no page %s %s", r.Method, r.URL.Path))
 	})
@@ -204,6 +214,10 @@ func (v *visit) Can(what string) bool {
 	}
 	return false
 }
+
+// polled are the paths a page's script reads on its own: not a person's activity, so they do
+// not keep a session from its idle timeout.
+var polled = map[string]bool{"/ui/stream": true, "/ui/audit/verify/status": true}
 
 type handler func(w http.ResponseWriter, r *http.Request, v *visit) error
 
@@ -266,7 +280,7 @@ func (c *Console) signedIn(roles warden.RoleSet, post bool, h handler) http.Hand
 			c.fail(w, r, v, err)
 			return
 		}
-		if r.URL.Path != "/ui/stream" {
+		if !polled[r.URL.Path] {
 			c.touch(w, ps, now)
 		}
 		if err := h(w, r, v); err != nil {
@@ -428,7 +442,7 @@ func (c *Console) funcs() template.FuncMap {
 }
 
 // flashVerbs are what a "done" message after a form may say.
-var flashVerbs = map[string]bool{"suspended": true, "resumed": true, "approved": true, "rejected": true, "enabled": true, "disabled": true}
+var flashVerbs = map[string]bool{"suspended": true, "resumed": true, "approved": true, "rejected": true, "enabled": true, "disabled": true, "renewed": true}
 
 var flashName = regexp.MustCompile(`^[a-z0-9_-]{1,80}$`)
 

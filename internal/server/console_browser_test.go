@@ -239,7 +239,16 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Error("the console's kill is not on record")
 	}
 
-	run(t, ctx, 10*time.Second, "audit", chromedp.Navigate(in.url+"/ui/audit"), chromedp.WaitVisible(id("events")))
+	// Verify the log from the audit page: its script follows the progress until the result.
+	run(t, ctx, 20*time.Second, "audit verify",
+		chromedp.Navigate(in.url+"/ui/audit"),
+		chromedp.WaitVisible(id("events")),
+		chromedp.Click(id("verify")),
+		chromedp.WaitVisible(id("verify-result")),
+	)
+	if result := text("verify result", id("verify-result")); !strings.HasPrefix(result, "Verified:") {
+		t.Fatalf("the verification: %s", result)
+	}
 	screenshot(t, ctx, "audit")
 	run(t, ctx, 10*time.Second, "tools", chromedp.Navigate(in.url+"/ui/tools"), chromedp.WaitVisible(chromedp.CSS("table")))
 	screenshot(t, ctx, "tools")

@@ -28,6 +28,7 @@ import (
 	"github.com/wardenhq/warden/internal/checkpoint"
 	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/config"
+	"github.com/wardenhq/warden/internal/console"
 	"github.com/wardenhq/warden/internal/detect"
 	"github.com/wardenhq/warden/internal/fleet"
 	"github.com/wardenhq/warden/internal/gateway"
@@ -75,6 +76,7 @@ type Server struct {
 	auditSinks *auditsink.Set
 	detector   *detect.Runner // nil when detect.disabled
 	refusals   *identity.RefusalLog
+	console    *console.Console
 	disk       *audit.DiskGuard
 	metrics    *metrics.Metrics
 	metricsLn  net.Listener // telemetry.metrics_listen; nil when not set
@@ -333,7 +335,7 @@ func assemble(ctx context.Context, cfg config.Config, store warden.Store, log *s
 		disk:       disk,
 		metrics:    meters,
 	}
-	if err := mountConsole(s.API, auditLog, cfg.PublicURL, masterKey, log, clk); err != nil {
+	if s.console, err = mountConsole(s.API, auditLog, cfg.PublicURL, masterKey, time.Duration(cfg.People.ConsoleIdleTimeout), log, clk); err != nil {
 		return nil, err
 	}
 	assembled = true
@@ -485,6 +487,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		g.Go(func() error { return s.detector.Run(gctx) })
 	}
 	g.Go(func() error { return s.refusals.Run(gctx) })
+	g.Go(func() error { return s.console.RunVerifications(gctx) })
 	g.Go(func() error { return s.disk.Run(gctx, audit.DiskCheckInterval) })
 	g.Go(func() error { return s.Pipeline.Run(gctx, 5*time.Second) })
 	g.Go(func() error { return s.Pipeline.Shadow.Run(gctx) })
