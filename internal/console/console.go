@@ -91,6 +91,7 @@ type Options struct {
 type Console struct {
 	opt   Options
 	pages map[string]*template.Template
+	hub   *httpapi.AuditHub // the live streams' one reader of the log; nil without Audit
 }
 
 // New returns a Console.
@@ -106,6 +107,9 @@ func New(opt Options) (*Console, error) {
 	}
 	opt.Clock = clock.Or(opt.Clock)
 	c := &Console{opt: opt, pages: map[string]*template.Template{}}
+	if opt.Audit != nil {
+		c.hub = httpapi.NewAuditHub(opt.Audit, opt.Store, 0, opt.Clock, opt.Log)
+	}
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err

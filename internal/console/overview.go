@@ -153,10 +153,11 @@ func highRisk(ev *warden.AuditEvent) bool {
 	return false
 }
 
-// stream is the overview's live high-risk stream: the audit log's stream (the same loop as
-// /v1/audit/stream) from now on, picked by highRisk. It ends when the session does.
+// stream is the overview's live high-risk stream: the audit log from now on (or from
+// Last-Event-ID), picked by highRisk. Every open console shares the hub's one reader of the log.
+// It ends when the session does.
 func (c *Console) stream(w http.ResponseWriter, r *http.Request, v *visit) error {
-	if c.opt.Audit == nil {
+	if c.hub == nil {
 		return warden.Errorf(warden.EUnavailable, "this server cannot stream its audit log")
 	}
 	ctx, cancel := context.WithCancel(r.Context())
@@ -173,8 +174,7 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request, v *visit) error
 	defer wg.Wait()
 	defer cancel()
 	wg.Go(func() { c.watchSession(ctx, cancel, r, v) })
-	httpapi.StreamAudit(ctx, w, c.opt.Audit, c.opt.Store, f, highRisk, c.opt.Log)
-	return nil
+	return c.hub.Stream(ctx, w, f.AfterSeq, highRisk)
 }
 
 // watchSession ends a stream (cancel) once its session has ended or sat idle.
