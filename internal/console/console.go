@@ -108,7 +108,7 @@ func New(opt Options) (*Console, error) {
 	opt.Clock = clock.Or(opt.Clock)
 	c := &Console{opt: opt, pages: map[string]*template.Template{}}
 	if opt.Audit != nil {
-		c.hub = httpapi.NewAuditHub(opt.Audit, opt.Store, 0, opt.Clock, opt.Log)
+		c.hub = httpapi.NewAuditHub(opt.Audit, opt.Store, httpapi.HubOptions{Clock: opt.Clock, Log: opt.Log})
 	}
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
@@ -14,9 +15,20 @@ import (
 	"github.com/wardenhq/warden/internal/clock"
 )
 
-// HubBuffer is how many events an AuditHub holds for one subscriber that has not written them
-// yet; a subscriber further behind is dropped, and its client resumes from the store.
-const HubBuffer = 1024
+// HubOptions tune an AuditHub; the zero value is the default of each.
+type HubOptions struct {
+	// Buffer is how many reads of the log the hub holds for one stream that has not written
+	// them yet (default 64, six seconds at the default pace); a stream further behind is
+	// dropped, and its client resumes from the store.
+	Buffer int
+	// Pace is the least time between two reads of the log (default 100 ms): the events of the
+	// commits in between go out together, one write to each stream, where a write per commit
+	// to each of many streams would take the gateway's processor time (docs/PERFORMANCE.md).
+	// Negative: no pacing.
+	Pace  time.Duration
+	Clock clock.Clock // paces the reads and the poll for other replicas' events
+	Log   *slog.Logger
+}
 
 // AuditHub follows the audit log with one reader for every stream subscribed to it: one query
 // of the store per commit (or poll), whatever the number of streams, where each stream reading
@@ -26,11 +38,9 @@ const HubBuffer = 1024
 // and its client reconnects with Last-Event-ID), so a slow client never holds up the reader,
 // the other streams or the audit log.
 type AuditHub struct {
-	svc    AuditService
-	store  AuditReader
-	log    *slog.Logger
-	clock  clock.Clock
-	buffer int
+	svc   AuditService
+	store AuditReader
+	opt   HubOptions
 
 	mu   sync.Mutex
 	subs map[*hubSub]struct{}
@@ -44,9 +54,10 @@ type hubRun struct {
 	pos    int64 // the seq up to which every event has been handed out; written under mu
 }
 
-// hubSub is one subscribed stream: it is handed every event after from, in order.
+// hubSub is one subscribed stream: it is handed every event after from, in order, a read of
+// the log at a time.
 type hubSub struct {
-	c    chan hubEvent
+	c    chan []hubEvent
 	from int64
 }
 
@@ -56,16 +67,19 @@ type hubEvent struct {
 	frame []byte
 }
 
-// NewAuditHub returns a hub over the audit log svc and the store's search of it. buffer is each
-// subscriber's channel (HubBuffer when 0); clk paces the poll for other replicas' events.
-func NewAuditHub(svc AuditService, store AuditReader, buffer int, clk clock.Clock, log *slog.Logger) *AuditHub {
-	if buffer <= 0 {
-		buffer = HubBuffer
+// NewAuditHub returns a hub over the audit log svc and the store's search of it.
+func NewAuditHub(svc AuditService, store AuditReader, opt HubOptions) *AuditHub {
+	if opt.Buffer <= 0 {
+		opt.Buffer = 64
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if opt.Pace == 0 {
+		opt.Pace = 100 * time.Millisecond
 	}
-	return &AuditHub{svc: svc, store: store, log: log, clock: clock.Or(clk), buffer: buffer, subs: map[*hubSub]struct{}{}}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	opt.Clock = clock.Or(opt.Clock)
+	return &AuditHub{svc: svc, store: store, opt: opt, subs: map[*hubSub]struct{}{}}
 }
 
 // subscribe adds a stream, starting the reader at the log's head if none runs. The stream is
@@ -82,7 +96,7 @@ func (h *AuditHub) subscribe(ctx context.Context) (*hubSub, error) {
 		h.run = &hubRun{cancel: cancel, done: make(chan struct{}), pos: head}
 		go h.follow(rctx, h.run)
 	}
-	s := &hubSub{c: make(chan hubEvent, h.buffer), from: h.run.pos}
+	s := &hubSub{c: make(chan []hubEvent, h.opt.Buffer), from: h.run.pos}
 	h.subs[s] = struct{}{}
 	return s, nil
 }
@@ -104,18 +118,27 @@ func (h *AuditHub) unsubscribe(s *hubSub) {
 }
 
 // follow is the reader: at each commit of this replica, and each streamPoll for the others',
-// it reads the events after run.pos and hands them out.
+// it reads the events after run.pos and hands them out, at most once each Pace.
 func (h *AuditHub) follow(ctx context.Context, run *hubRun) {
 	defer close(run.done)
-	poll := h.clock.NewTicker(streamPoll)
+	poll := h.opt.Clock.NewTicker(streamPoll)
 	defer poll.Stop()
 	for {
 		changed := h.svc.Changed()
 		if err := h.readNew(ctx, run); err != nil && ctx.Err() == nil {
 			// Every stream ends: each client reconnects and resumes from the store, which then
 			// answers with its error rather than a stream that has silently stopped.
-			h.log.Warn("audit stream hub: reading the log failed", "err", err)
+			h.opt.Log.Warn("audit stream hub: reading the log failed", "err", err)
 			h.dropAll(run)
+		}
+		if h.opt.Pace > 0 {
+			pace := h.opt.Clock.NewTimer(h.opt.Pace)
+			select {
+			case <-ctx.Done():
+				pace.Stop()
+				return
+			case <-pace.C():
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -141,22 +164,23 @@ func (h *AuditHub) readNew(ctx context.Context, run *hubRun) error {
 			}
 			batch[i] = hubEvent{ev: ev, frame: fmt.Appendf(nil, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, apitype.AuditEventName, line)}
 		}
+		if len(evs) == 0 {
+			return nil
+		}
 		h.mu.Lock()
 		if h.run != run { // the last stream left while this page was read
 			h.mu.Unlock()
 			return nil
 		}
-		for _, e := range batch {
-			for s := range h.subs {
-				select {
-				case s.c <- e:
-				default: // full: the stream ends after what it holds, and resumes from the store
-					close(s.c)
-					delete(h.subs, s)
-				}
+		for s := range h.subs {
+			select {
+			case s.c <- batch:
+			default: // full: the stream ends after what it holds, and resumes from the store
+				close(s.c)
+				delete(h.subs, s)
 			}
-			run.pos = e.ev.Seq
 		}
+		run.pos = batch[len(batch)-1].ev.Seq
 		h.mu.Unlock()
 		if len(evs) < streamPage {
 			return nil
@@ -204,7 +228,7 @@ func (h *AuditHub) Stream(ctx context.Context, w http.ResponseWriter, afterSeq i
 	if err == nil {
 		err = flush(bw, rc)
 	}
-	keepalive := h.clock.NewTicker(streamKeepalive)
+	keepalive := h.opt.Clock.NewTicker(streamKeepalive)
 	defer keepalive.Stop()
 	for err == nil {
 		select {
@@ -212,21 +236,16 @@ func (h *AuditHub) Stream(ctx context.Context, w http.ResponseWriter, afterSeq i
 			return nil
 		case <-keepalive.C():
 			fmt.Fprint(bw, ": keepalive\n\n")
-		case e, ok := <-s.c:
+		case batch, ok := <-s.c:
 			if !ok {
 				return nil // dropped: the client reconnects with the last id it got
 			}
-			for more := true; more && err == nil; {
-				if e.ev.Seq > sent {
+			for _, e := range batch {
+				if e.ev.Seq > sent && err == nil {
 					if keep == nil || keep(e.ev) {
 						_, err = bw.Write(e.frame)
 					}
 					sent = e.ev.Seq
-				}
-				select {
-				case e, more = <-s.c:
-				default:
-					more = false
 				}
 			}
 		}
@@ -235,7 +254,7 @@ func (h *AuditHub) Stream(ctx context.Context, w http.ResponseWriter, afterSeq i
 		}
 	}
 	if ctx.Err() == nil {
-		h.log.Warn("audit stream ended", "err", err)
+		h.opt.Log.Warn("audit stream ended", "err", err)
 	}
 	return nil // the response has begun; the client sees the stream end and reconnects
 }

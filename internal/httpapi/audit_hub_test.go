@@ -15,6 +15,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/audit"
+	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/sqlite"
 )
 
@@ -26,7 +27,7 @@ type hubRig struct {
 	url string
 }
 
-func newHubRig(t *testing.T, buffer int) *hubRig {
+func newHubRig(t *testing.T, opt HubOptions) *hubRig {
 	t.Helper()
 	store, err := sqlite.OpenLog(context.Background(), filepath.Join(t.TempDir(), "warden.db"), slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -35,7 +36,7 @@ func newHubRig(t *testing.T, buffer int) *hubRig {
 	t.Cleanup(func() { store.Close() })
 	l := audit.New(store, audit.Options{Replica: "r1"})
 	t.Cleanup(func() { l.Close() })
-	h := NewAuditHub(l, store, buffer, nil, nil)
+	h := NewAuditHub(l, store, opt)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
 		if err := h.Stream(r.Context(), w, after, nil); err != nil {
@@ -85,10 +86,11 @@ func (r *hubRig) follow(t *testing.T, ctx context.Context, after int64, ids chan
 }
 
 // TestAuditHubStuckSubscriber: 20 streams get every event in order while one subscriber that
-// never reads sits on the hub; that one is dropped once its buffer is full, holding what fitted.
+// never reads sits on the hub; that one is dropped once its buffer is full, holding what fitted
+// (with no pacing, each commit is a read of its own).
 func TestAuditHubStuckSubscriber(t *testing.T) {
 	const buffer, streams, events = 4, 20, 60
-	r := newHubRig(t, buffer)
+	r := newHubRig(t, HubOptions{Buffer: buffer, Pace: -1})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	stuck, err := r.hub.subscribe(ctx)
@@ -119,7 +121,7 @@ func TestAuditHubStuckSubscriber(t *testing.T) {
 		n++
 	}
 	if n != buffer {
-		t.Fatalf("the stuck subscriber held %d events; want %d", n, buffer)
+		t.Fatalf("the stuck subscriber held %d reads; want %d", n, buffer)
 	}
 }
 
@@ -163,7 +165,7 @@ func sseIDs(body string) []int64 {
 // repeated.
 func TestAuditHubResume(t *testing.T) {
 	const buffer = 4
-	r := newHubRig(t, buffer)
+	r := newHubRig(t, HubOptions{Buffer: buffer, Pace: -1})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	other := make(chan int64, 1000)
@@ -233,5 +235,38 @@ func TestAuditHubResume(t *testing.T) {
 		if seq != int64(i+1) {
 			t.Fatalf("event %d of the resumed stream is %d: %v", i+1, seq, got)
 		}
+	}
+}
+
+// TestAuditHubPace: the commits made while the reader waits out its pace go to each stream
+// together, in one read of the log.
+func TestAuditHubPace(t *testing.T) {
+	clk := clock.NewFake(time.Now())
+	r := newHubRig(t, HubOptions{Pace: time.Second, Clock: clk})
+	s, err := r.hub.subscribe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.hub.unsubscribe(s)
+	if err := clk.WaitForTimersWithin(2, 10*time.Second); err != nil { // the poll and the pace
+		t.Fatal(err)
+	}
+	r.appendN(t, 5)
+	clk.Advance(time.Second)
+	var reads [][]int64
+	for n := 0; n < 5; {
+		select {
+		case batch := <-s.c:
+			var seqs []int64
+			for _, e := range batch {
+				seqs = append(seqs, e.ev.Seq)
+			}
+			reads, n = append(reads, seqs), n+len(batch)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("reads so far: %v", reads)
+		}
+	}
+	if len(reads) != 1 || len(reads[0]) != 5 || reads[0][0] != 1 || reads[0][4] != 5 {
+		t.Fatalf("the five commits came in reads %v; want one read of 1 to 5", reads)
 	}
 }
