@@ -18,10 +18,10 @@ import (
 // HubOptions tune an AuditHub; the zero value is the default of each.
 type HubOptions struct {
 	// Buffer is how many reads of the log the hub holds for one stream that has not written
-	// them yet (default 64, six seconds at the default pace); a stream further behind is
+	// them yet (default 64: 16 s of a busy log at the default pace); a stream further behind is
 	// dropped, and its client resumes from the store.
 	Buffer int
-	// Pace is the least time between two reads of the log (default 100 ms): the events of the
+	// Pace is the least time between two reads of the log (default 250 ms): the events of the
 	// commits in between go out together, one write to each stream, where a write per commit
 	// to each of many streams would take the gateway's processor time (docs/PERFORMANCE.md).
 	// Negative: no pacing.
@@ -73,7 +73,7 @@ func NewAuditHub(svc AuditService, store AuditReader, opt HubOptions) *AuditHub 
 		opt.Buffer = 64
 	}
 	if opt.Pace == 0 {
-		opt.Pace = 100 * time.Millisecond
+		opt.Pace = 250 * time.Millisecond
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
