@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/wardenhq/warden"
-	"github.com/wardenhq/warden/internal/apitype"
-	"github.com/wardenhq/warden/internal/auditsink"
 	"github.com/wardenhq/warden/internal/clock"
 )
 
@@ -158,11 +156,11 @@ func (h *AuditHub) readNew(ctx context.Context, run *hubRun) error {
 		}
 		batch := make([]hubEvent, len(evs))
 		for i, ev := range evs {
-			line, err := auditsink.JSONL(ev)
+			frame, err := sseFrame(ev)
 			if err != nil {
 				return fmt.Errorf("encoding event %d: %w", ev.Seq, err)
 			}
-			batch[i] = hubEvent{ev: ev, frame: fmt.Appendf(nil, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, apitype.AuditEventName, line)}
+			batch[i] = hubEvent{ev: ev, frame: frame}
 		}
 		if len(evs) == 0 {
 			return nil

@@ -211,12 +211,21 @@ func StreamAudit(ctx context.Context, w http.ResponseWriter, svc AuditService, s
 }
 
 func writeSSE(w io.Writer, ev *warden.AuditEvent) error {
-	line, err := auditsink.JSONL(ev)
+	frame, err := sseFrame(ev)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, apitype.AuditEventName, line)
+	_, err = w.Write(frame)
 	return err
+}
+
+// sseFrame is an event as Server-Sent Events: "id: <seq>", "event: audit", "data: <JSON>".
+func sseFrame(ev *warden.AuditEvent) ([]byte, error) {
+	line, err := auditsink.JSONL(ev)
+	if err != nil {
+		return nil, err
+	}
+	return fmt.Appendf(nil, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, apitype.AuditEventName, line), nil
 }
 
 func flush(bw *bufio.Writer, rc *http.ResponseController) error {
