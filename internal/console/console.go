@@ -94,6 +94,7 @@ type Console struct {
 	opt    Options
 	pages  map[string]*template.Template
 	verify *verifications
+	hub    *httpapi.AuditHub // the live streams' one reader of the log; nil without Audit
 }
 
 // New returns a Console.
@@ -109,6 +110,9 @@ func New(opt Options) (*Console, error) {
 	}
 	opt.Clock = clock.Or(opt.Clock)
 	c := &Console{opt: opt, pages: map[string]*template.Template{}, verify: newVerifications()}
+	if opt.Audit != nil {
+		c.hub = httpapi.NewAuditHub(opt.Audit, opt.Store, httpapi.HubOptions{Clock: opt.Clock, Log: opt.Log})
+	}
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err

@@ -97,10 +97,10 @@ func (c *Console) overviewData(ctx context.Context) (*overviewPage, error) {
 	return d, nil
 }
 
-// callsChart counts the audit events of each of the last minutes, a few minutes at a time: every
-// call is one (tool.call, then tool.result), and a count by time alone is read from the time
-// index, where one of tool.call events by time would walk every tool.call of the log
-// (10,000 agents and 1,000,000 events: 19 s a page; docs/PERFORMANCE.md).
+// callsChart counts the tool calls (tool.call events: allowed, denied or held) of each of the
+// last minutes, a few minutes at a time, each count one range of the index on type and time
+// (migration 0020; before it, a count of tool.call events by time walked every tool.call of the
+// log: 19 s a page with 10,000 agents and 1,000,000 events, docs/PERFORMANCE.md).
 func (c *Console) callsChart(ctx context.Context, now time.Time) (chart, error) {
 	end := now.Truncate(time.Minute).Add(time.Minute)
 	calls := make([]int64, chartMinutes)
@@ -112,7 +112,7 @@ func (c *Console) callsChart(ctx context.Context, now time.Time) (chart, error) 
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			f := warden.AuditFilter{Since: from, Until: from.Add(time.Minute)}
+			f := warden.AuditFilter{Type: warden.EventToolCall, Since: from, Until: from.Add(time.Minute)}
 			calls[i], errs[i] = c.opt.Store.CountAuditEvents(ctx, f, countCap)
 		})
 	}
@@ -132,7 +132,7 @@ func (c *Console) callsChart(ctx context.Context, now time.Time) (chart, error) 
 		ch.Bars = append(ch.Bars, bar{X: i * bw, Y: chartHeight - h, W: bw - 2, H: h, Calls: calls[i], Minute: from.Format("15:04")})
 	}
 	ch.AxisLabels = [2]string{ch.Bars[0].Minute, ch.Bars[len(ch.Bars)-1].Minute}
-	ch.Summary = fmt.Sprintf("%d audit events in the last %d minutes; the busiest minute had %d.", ch.Total, chartMinutes, ch.Max)
+	ch.Summary = fmt.Sprintf("%d tool calls in the last %d minutes; the busiest minute had %d.", ch.Total, chartMinutes, ch.Max)
 	return ch, nil
 }
 
@@ -153,10 +153,11 @@ func highRisk(ev *warden.AuditEvent) bool {
 	return false
 }
 
-// stream is the overview's live high-risk stream: the audit log's stream (the same loop as
-// /v1/audit/stream) from now on, picked by highRisk. It ends when the session does.
+// stream is the overview's live high-risk stream: the audit log from now on (or from
+// Last-Event-ID), picked by highRisk. Every open console shares the hub's one reader of the log.
+// It ends when the session does.
 func (c *Console) stream(w http.ResponseWriter, r *http.Request, v *visit) error {
-	if c.opt.Audit == nil {
+	if c.hub == nil {
 		return warden.Errorf(warden.EUnavailable, "this server cannot stream its audit log")
 	}
 	ctx, cancel := context.WithCancel(r.Context())
@@ -173,8 +174,7 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request, v *visit) error
 	defer wg.Wait()
 	defer cancel()
 	wg.Go(func() { c.watchSession(ctx, cancel, r, v) })
-	httpapi.StreamAudit(ctx, w, c.opt.Audit, c.opt.Store, f, highRisk, c.opt.Log)
-	return nil
+	return c.hub.Stream(ctx, w, f.AfterSeq, highRisk)
 }
 
 // watchSession ends a stream (cancel) once its session has ended or sat idle.

@@ -143,7 +143,7 @@ func (a *API) auditStream(w http.ResponseWriter, r *http.Request, p *warden.Prin
 	if err != nil {
 		return err
 	}
-	StreamAudit(ctx, w, svc, a.Store, f, nil, a.Log)
+	StreamAudit(ctx, w, svc, a.Store, f, a.Log)
 	return nil
 }
 
@@ -154,15 +154,12 @@ type AuditReader interface {
 
 // StreamAudit writes the events matching f after f.AfterSeq as they are committed, as
 // Server-Sent Events, until ctx ends or the client goes: each "id: <seq>", "event: audit",
-// "data: <the event's JSON>". keep, when set, picks which of them are sent (the web console's
-// high-risk stream); the others are passed over without asking the store for them again. Both
-// /v1/audit/stream and the console's /ui/stream are this one loop.
-func StreamAudit(ctx context.Context, w http.ResponseWriter, svc AuditService, store AuditReader, f warden.AuditFilter, keep func(*warden.AuditEvent) bool, log *slog.Logger) {
+// "data: <the event's JSON>". It reads the store for its own stream, which answers
+// /v1/audit/stream's searches; the console's many alike streams share one reader through an
+// AuditHub, which writes the same frames.
+func StreamAudit(ctx context.Context, w http.ResponseWriter, svc AuditService, store AuditReader, f warden.AuditFilter, log *slog.Logger) {
 	rc := http.NewResponseController(w)
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
+	beginSSE(w)
 	bw := bufio.NewWriter(w)
 	// The first bytes tell the client the stream is open, and how long to wait to reconnect.
 	fmt.Fprint(bw, "retry: 2000\n\n")
@@ -179,10 +176,8 @@ func StreamAudit(ctx context.Context, w http.ResponseWriter, svc AuditService, s
 			var evs []*warden.AuditEvent
 			evs, err = store.AuditEvents(ctx, f)
 			for _, ev := range evs {
-				if keep == nil || keep(ev) {
-					if err = writeSSE(bw, ev); err != nil {
-						break
-					}
+				if err = writeSSE(bw, ev); err != nil {
+					break
 				}
 				scanned = ev.Seq
 			}
@@ -216,12 +211,21 @@ func StreamAudit(ctx context.Context, w http.ResponseWriter, svc AuditService, s
 }
 
 func writeSSE(w io.Writer, ev *warden.AuditEvent) error {
-	line, err := auditsink.JSONL(ev)
+	frame, err := sseFrame(ev)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, apitype.AuditEventName, line)
+	_, err = w.Write(frame)
 	return err
+}
+
+// sseFrame is an event as Server-Sent Events: "id: <seq>", "event: audit", "data: <JSON>".
+func sseFrame(ev *warden.AuditEvent) ([]byte, error) {
+	line, err := auditsink.JSONL(ev)
+	if err != nil {
+		return nil, err
+	}
+	return fmt.Appendf(nil, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, apitype.AuditEventName, line), nil
 }
 
 func flush(bw *bufio.Writer, rc *http.ResponseController) error {
