@@ -277,6 +277,13 @@ func (c *Console) signedIn(roles warden.RoleSet, post bool, h handler) http.Hand
 				c.fail(w, r, v, warden.Errorf(warden.EForbidden, "the form's CSRF token is missing or not this session's: reload the page and try again"))
 				return
 			}
+			// The session cookie is people's, SameSite=Lax (the sign-in and OAuth consent
+			// redirects from other sites need it); every change also needs the console's own
+			// SameSite=Strict cookie of this session, set by the page the form is on.
+			if _, ok := c.seen(r, ps); !ok {
+				c.fail(w, r, v, warden.Errorf(warden.EForbidden, "this form was not sent from a console page of this browser's session: reload the page and try again"))
+				return
+			}
 		}
 		if !roles.Allows(v.Person.Role) {
 			err := warden.Errorf(warden.EForbidden, "%s %s needs role %s; you are %s (%s)", r.Method, r.URL.Path, roles, v.Person.Name, v.Person.Role)
@@ -312,21 +319,28 @@ func (c *Console) mac(purpose string, parts ...[]byte) []byte {
 // lastSeen is when the session was last used in this browser: the time in the activity cookie
 // when its MAC is this session's, else when the session began.
 func (c *Console) lastSeen(r *http.Request, ps *warden.PersonSession) time.Time {
+	t, _ := c.seen(r, ps)
+	return t
+}
+
+// seen is lastSeen, and whether the request carries this session's activity cookie: the console's
+// own SameSite=Strict cookie, which a request started by another site never carries.
+func (c *Console) seen(r *http.Request, ps *warden.PersonSession) (time.Time, bool) {
 	seen := ps.CreatedAt
 	ck, err := r.Cookie(seenCookie)
 	if err != nil {
-		return seen
+		return seen, false
 	}
 	ts, sig, ok := strings.Cut(ck.Value, ".")
 	unix, perr := strconv.ParseInt(ts, 10, 64)
 	got, derr := base64.RawURLEncoding.DecodeString(sig)
 	if !ok || perr != nil || derr != nil || !hmac.Equal(got, c.mac("seen", ps.Hash, []byte(ts))) {
-		return seen
+		return seen, false
 	}
 	if t := time.Unix(unix, 0); t.After(seen) {
-		return t
+		return t, true
 	}
-	return seen
+	return seen, true
 }
 
 // touch records activity: a new activity cookie for the session at now.

@@ -16,6 +16,7 @@ import (
 	"github.com/wardenhq/warden/internal/config"
 	"github.com/wardenhq/warden/internal/console"
 	"github.com/wardenhq/warden/internal/httpapi"
+	"github.com/wardenhq/warden/internal/people"
 	"github.com/wardenhq/warden/internal/people/oidctest"
 )
 
@@ -137,6 +138,30 @@ func TestConsoleHeadersAndCSRF(t *testing.T) {
 			t.Fatalf("%s: a refused form changed the agent: %s", name, s)
 		}
 	}
+	// A form from another site carries the Lax session cookie but never the console's Strict
+	// one: even with the right token it changes nothing.
+	u, _ := url.Parse(in.url)
+	var session *http.Cookie
+	for _, ck := range b.c.Jar.Cookies(u) {
+		if ck.Name == people.CookieName {
+			session = ck
+		}
+	}
+	if session == nil {
+		t.Fatal("no session cookie in the browser")
+	}
+	req, _ := http.NewRequest("POST", in.url+"/ui/agents/csrf-bot/suspend", strings.NewReader(url.Values{"reason": {"cross-site"}, "csrf": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(session)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a form without the console's SameSite=Strict cookie: %v %v", resp.Status, err)
+	} else {
+		resp.Body.Close()
+	}
+	if s := agentStatus(t, in, "csrf-bot"); s != "active" {
+		t.Fatalf("a form without the console's cookie changed the agent: %s", s)
+	}
+
 	status, body, _ := b.post("/ui/agents/csrf-bot/suspend", url.Values{"reason": {"console test"}, "csrf": {token}})
 	if status != http.StatusOK || !strings.Contains(body, "csrf-bot suspended.") {
 		t.Fatalf("suspend: %d %s", status, body)
