@@ -1,6 +1,7 @@
 package console
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -73,6 +74,7 @@ type agentPage struct {
 	Recent   []*warden.AuditEvent
 	Tokens   int64
 	Baseline *apitype.Baseline
+	Hours    *chart // the baseline's calls by hour of the day
 	Report   *apitype.KillReport
 	Expired  bool
 }
@@ -107,7 +109,7 @@ func (c *Console) agentData(r *http.Request, name string) (*agentPage, error) {
 	}
 	if c.opt.Detect != nil {
 		if b, err := c.opt.Detect.Baseline(ctx, a.Name); err == nil {
-			d.Baseline = b
+			d.Baseline, d.Hours = b, hoursChart(b.HoursOfDay)
 		}
 	}
 	return d, nil
@@ -173,4 +175,26 @@ func (c *Console) resume(w http.ResponseWriter, r *http.Request, v *visit) error
 	}
 	http.Redirect(w, r, "/ui/agents/"+a.Name+"?"+done("resumed", a.Name, -1), http.StatusSeeOther)
 	return nil
+}
+
+// hoursChart is a baseline's calls by hour of the day (UTC), one bar an hour, with its text
+// equivalent: what hours are normal for the agent.
+func hoursChart(hours [24]int64) *chart {
+	ch := &chart{Width: chartWidth, Height: chartHeight, Max: 1}
+	busiest := 0
+	for h, n := range hours {
+		ch.Total += n
+		if n > hours[busiest] {
+			busiest = h
+		}
+		ch.Max = max(ch.Max, n)
+	}
+	bw := chartWidth / len(hours)
+	for h, n := range hours {
+		height := int(n * int64(chartHeight) / ch.Max)
+		ch.Bars = append(ch.Bars, bar{X: h * bw, Y: chartHeight - height, W: bw - 2, H: height, Calls: n, Minute: fmt.Sprintf("%02d:00", h)})
+	}
+	ch.AxisLabels = [2]string{"00:00", "23:00"}
+	ch.Summary = fmt.Sprintf("%d calls learned; the busiest hour of the day is %02d:00–%02d:59 UTC with %d.", ch.Total, busiest, busiest, hours[busiest])
+	return ch
 }

@@ -223,7 +223,8 @@ permit(principal == Agent::"deploy-bot", action == Action::"egress:net.connect",
 	}
 	out, err = in.cli(in.admin, "agent", "baseline", "deploy-bot")
 	if err != nil || !strings.Contains(out, "ops/status") || !strings.Contains(out, "learned") || !strings.Contains(out, "held for approval") ||
-		!strings.Contains(out, "github/issues.list repo:acme/*") || !strings.Contains(out, "bytes sent") || !strings.Contains(out, "approval requests") {
+		!strings.Contains(out, "github/issues.list repo:acme/*") || !strings.Contains(out, "bytes sent") || !strings.Contains(out, "approval requests") ||
+		!strings.Contains(out, "budget burn") {
 		t.Fatalf("baseline: %v\n%s", err, out)
 	}
 }
