@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -22,6 +21,7 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apiclient"
 	"github.com/wardenhq/warden/internal/apitype"
+	"golang.org/x/oauth2"
 )
 
 var loginCommands = []command{
@@ -116,8 +116,7 @@ func (inv *invocation) browserLogin(ctx context.Context, c *apiclient.Client, se
 	}
 	defer ln.Close()
 	state, verifier := randomToken(), randomToken()
-	sum := sha256.Sum256([]byte(verifier))
-	challenge := base64.RawURLEncoding.EncodeToString(sum[:])
+	challenge := oauth2.S256ChallengeFromVerifier(verifier)
 	redirect := "http://" + ln.Addr().String() + "/callback"
 	start := server + "/login?" + url.Values{"cli": {redirect}, "cli_state": {state}, "code_challenge": {challenge}}.Encode()
 

@@ -2,9 +2,7 @@ package oauthas
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -14,6 +12,7 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/identity"
+	"golang.org/x/oauth2"
 )
 
 // GrantError is an RFC 6749 §5.2 error of the token endpoint.
@@ -258,6 +257,5 @@ func grantOf(ac *warden.AuthorizationCode) *warden.RefreshToken {
 }
 
 func pkceMatches(verifier, challenge string) bool {
-	sum := sha256.Sum256([]byte(verifier))
-	return subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(challenge)) == 1
+	return subtle.ConstantTimeCompare([]byte(oauth2.S256ChallengeFromVerifier(verifier)), []byte(challenge)) == 1
 }

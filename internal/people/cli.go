@@ -2,9 +2,7 @@ package people
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -13,6 +11,7 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/apitype"
 	"github.com/wardenhq/warden/internal/identity"
+	"golang.org/x/oauth2"
 )
 
 // deviceFlow is a device code's state: waiting, or confirmed by a person in a browser.
@@ -44,8 +43,7 @@ func (s *Service) ExchangeCode(ctx context.Context, r *http.Request, req apitype
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256([]byte(req.CodeVerifier))
-	if subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(in.Challenge)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(oauth2.S256ChallengeFromVerifier(req.CodeVerifier)), []byte(in.Challenge)) != 1 {
 		_ = s.record(ctx, r, warden.EventPersonSignInRefused, &in.Person, in.Via, warden.SessionCLI, "the code verifier does not meet the code's challenge")
 		return nil, warden.Errorf(warden.EUnauthenticated, "the code verifier does not match: run warden login again")
 	}
