@@ -59,15 +59,21 @@ func (r *request) startSpan() {
 			ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
 		}
 	}
-	ctx, span := r.g.Tracer.Start(ctx, spanCall, trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(
-			attribute.String(attrOperation, "execute_tool"),
-			attribute.String(attrEntry, r.call.Entry),
-			attribute.String(attrDecisionID, r.p.Decision.ID),
-			attribute.String(attrToolCallID, r.p.Decision.ID),
-			attribute.String(attrAgent, r.c.Agent.Name),
-			attribute.String(attrAgentName, r.c.Agent.Name),
-		))
+	ctx, span := r.g.Tracer.Start(ctx, spanCall, trace.WithSpanKind(trace.SpanKindServer))
+	r.p.span = &callSpan{tracer: r.g.Tracer, ctx: ctx, span: span}
+	r.p.Trace = traceContextOf(span.SpanContext())
+	if !span.IsRecording() {
+		// Not sampled: the trace context goes on upstream, and nothing else is built.
+		return
+	}
+	span.SetAttributes(
+		attribute.String(attrOperation, "execute_tool"),
+		attribute.String(attrEntry, r.call.Entry),
+		attribute.String(attrDecisionID, r.p.Decision.ID),
+		attribute.String(attrToolCallID, r.p.Decision.ID),
+		attribute.String(attrAgent, r.c.Agent.Name),
+		attribute.String(attrAgentName, r.c.Agent.Name),
+	)
 	if r.call.Entry == EntryMCP {
 		method := r.call.Method
 		if method == "" {
@@ -78,13 +84,15 @@ func (r *request) startSpan() {
 			span.SetAttributes(attribute.String(attrMCPSession, r.call.Session))
 		}
 	}
-	r.p.span = &callSpan{tracer: r.g.Tracer, ctx: ctx, span: span}
-	r.p.Trace = traceContextOf(span.SpanContext())
 }
+
+// recording reports whether the call has a span that records: one the sampler kept. An
+// unsampled call's span only carries the trace context on; it gets no attribute and no child.
+func (s *callSpan) recording() bool { return s != nil && s.span.IsRecording() }
 
 // resolved names the call's span after the tool it calls, when that is a registered one.
 func (s *callSpan) resolved(r *request) {
-	if s == nil || r.e == nil {
+	if !s.recording() || r.e == nil {
 		return
 	}
 	s.span.SetName(spanCall + " " + r.e.tool.Name)
@@ -93,7 +101,7 @@ func (s *callSpan) resolved(r *request) {
 
 // child starts a span of one step of the call; nil when the call has no span.
 func (s *callSpan) child(name string) trace.Span {
-	if s == nil {
+	if !s.recording() {
 		return nil
 	}
 	_, span := s.tracer.Start(s.ctx, name)
@@ -113,6 +121,10 @@ func (s *callSpan) decided(p *Permit) {
 	if s == nil {
 		return
 	}
+	if !s.span.IsRecording() {
+		s.span.End()
+		return
+	}
 	s.span.SetAttributes(attribute.String(attrEffect, p.Decision.Effect), attribute.String(attrReason, p.Decision.Reason))
 	if p.Decision.Effect == warden.EffectError {
 		// warden could not decide (audit, approvals, flow state or the kill state unavailable)
@@ -126,8 +138,8 @@ func (s *callSpan) decided(p *Permit) {
 // startUpstream starts the span of an allowed call's upstream round trip, a client span under
 // the call's; the Permit's Trace becomes it, so that the traceparent the upstream gets names it.
 func (s *callSpan) startUpstream(p *Permit) {
-	if s == nil {
-		return
+	if !s.recording() {
+		return // unsampled: the upstream gets the call span's context
 	}
 	_, s.upstream = s.tracer.Start(s.ctx, spanUpstream, trace.WithSpanKind(trace.SpanKindClient))
 	p.Trace = traceContextOf(s.upstream.SpanContext())
@@ -176,7 +188,7 @@ func traceContextOf(sc trace.SpanContext) TraceContext {
 // action records the action of a call that reached policy: one its tool's routes or listing
 // named, not any string an agent sent.
 func (s *callSpan) action(a string) {
-	if s != nil {
+	if s.recording() {
 		s.span.SetAttributes(attribute.String(attrAction, a))
 	}
 }
