@@ -162,10 +162,11 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*warden.Princ
 
 // session returns the active session of token and kind; EUnauthenticated when there is none.
 func (s *Service) session(ctx context.Context, token, kind string) (*warden.PersonSession, error) {
-	if !strings.HasPrefix(token, SessionPrefix) || len(token) > 128 {
-		return nil, warden.Errorf(warden.EUnauthenticated, "not a warden session token")
+	h, err := sessionHash(token)
+	if err != nil {
+		return nil, err
 	}
-	ps, err := s.opt.Store.PersonSessionByHash(ctx, identity.HashSecret(token))
+	ps, err := s.opt.Store.PersonSessionByHash(ctx, h)
 	if warden.ErrorCode(err) == warden.ENotFound {
 		return nil, warden.Errorf(warden.EUnauthenticated, "unknown or ended session: sign in again (warden login)")
 	}
@@ -185,6 +186,14 @@ func (s *Service) session(ctx context.Context, token, kind string) (*warden.Pers
 	return ps, nil
 }
 
+// sessionHash is the stored form of a session token; EUnauthenticated for what is not one.
+func sessionHash(token string) ([]byte, error) {
+	if !strings.HasPrefix(token, SessionPrefix) || len(token) > 128 {
+		return nil, warden.Errorf(warden.EUnauthenticated, "not a warden session token")
+	}
+	return identity.HashSecret(token), nil
+}
+
 // adminTokenLive is EUnauthenticated unless the named admin token exists and is not revoked.
 func (s *Service) adminTokenLive(ctx context.Context, name string) error {
 	tokens, err := s.opt.Store.AdminTokens(ctx)
@@ -201,13 +210,13 @@ func (s *Service) adminTokenLive(ctx context.Context, name string) error {
 
 // newSession starts a session for p and returns its token, shown once.
 func (s *Service) newSession(ctx context.Context, p *warden.Principal, kind, via string) (string, *warden.PersonSession, error) {
-	token := SessionPrefix + randomString(32)
+	token, hash := identity.NewSecret(SessionPrefix)
 	now := s.opt.Clock.Now()
 	ttl := s.opt.BrowserTTL
 	if kind == warden.SessionCLI {
 		ttl = s.opt.CLITTL
 	}
-	ps := &warden.PersonSession{Hash: identity.HashSecret(token), Kind: kind, Name: p.Name, Email: p.Email, Role: p.Role, Via: via,
+	ps := &warden.PersonSession{Hash: hash, Kind: kind, Name: p.Name, Email: p.Email, Role: p.Role, Via: via,
 		CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	if err := s.opt.Store.CreatePersonSession(ctx, ps); err != nil {
 		return "", nil, err
@@ -217,10 +226,10 @@ func (s *Service) newSession(ctx context.Context, p *warden.Principal, kind, via
 
 // logout ends the session of token, of either kind.
 func (s *Service) logout(ctx context.Context, r *http.Request, token string) error {
-	if !strings.HasPrefix(token, SessionPrefix) || len(token) > 128 {
-		return warden.Errorf(warden.EUnauthenticated, "not a warden session token")
+	h, err := sessionHash(token)
+	if err != nil {
+		return err
 	}
-	h := identity.HashSecret(token)
 	ps, err := s.opt.Store.PersonSessionByHash(ctx, h)
 	if warden.ErrorCode(err) == warden.ENotFound {
 		return warden.Errorf(warden.EUnauthenticated, "unknown session")
