@@ -44,8 +44,9 @@ type DetectStore interface {
 	// SaveDetectState stores the changed baselines and the seq read up to in one transaction,
 	// only while holder still holds the lease (EConflict otherwise: nothing is saved).
 	SaveDetectState(ctx context.Context, holder string, seq int64, baselines map[string][]byte, now time.Time) error
-	// DetectBaselines returns every stored baseline body by agent name.
-	DetectBaselines(ctx context.Context) (map[string][]byte, error)
+	// DetectBaselines returns the stored baseline bodies by agent name: of the agents named,
+	// or every one when none is.
+	DetectBaselines(ctx context.Context, agents ...string) (map[string][]byte, error)
 	// PutDetectHold adds or replaces the hold of (agent, tool, action).
 	PutDetectHold(ctx context.Context, h *DetectHold) error
 	// DetectHolds returns the holds whose Until is after now.

@@ -26,14 +26,14 @@ func NewHolds() *Holds {
 }
 
 // Held reports whether a finding holds the agent's call of tool and action on resource (as the
-// audit log records it) for a person at now: four map lookups, from the narrowest hold (that
-// resource) to the widest (every call of the agent).
+// audit log records it) for a person at now: a map lookup for each scope the runner holds (a
+// host, an action, every call of the agent), from the narrowest to the widest.
 func (h *Holds) Held(agent, tool, action, resource string, now time.Time) bool {
 	m := *h.m.Load()
 	if len(m) == 0 {
 		return false
 	}
-	for _, k := range [...]holdKey{{agent, tool, action, resource}, {agent, tool, action, ""}, {agent, tool, "", ""}, {agent, "", "", ""}} {
+	for _, k := range [...]holdKey{{agent, tool, action, resource}, {agent, tool, action, ""}, {agent, "", "", ""}} {
 		if x, ok := m[k]; ok && now.Before(x.Until) {
 			return true
 		}

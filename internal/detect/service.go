@@ -126,7 +126,7 @@ func (s *Service) Baseline(ctx context.Context, agent string) (*apitype.Baseline
 	if err := warden.ValidateName("agent", agent); err != nil {
 		return nil, err
 	}
-	bodies, err := s.Store.DetectBaselines(ctx)
+	bodies, err := s.Store.DetectBaselines(ctx, agent)
 	if err != nil {
 		return nil, err
 	}

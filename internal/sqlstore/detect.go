@@ -54,9 +54,13 @@ func (s *Store) SaveDetectState(ctx context.Context, holder string, seq int64, b
 	})
 }
 
-// DetectBaselines returns every baseline body.
-func (s *Store) DetectBaselines(ctx context.Context) (map[string][]byte, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT agent, body FROM detect_baselines`)
+// DetectBaselines returns the baseline bodies of agents, or every one.
+func (s *Store) DetectBaselines(ctx context.Context, agents ...string) (map[string][]byte, error) {
+	q := `SELECT agent, body FROM detect_baselines`
+	if len(agents) > 0 {
+		q += ` WHERE agent IN (` + placeholders(len(agents)) + `)`
+	}
+	rows, err := s.read.QueryContext(ctx, s.dialect.rebind(q), anys(agents)...)
 	if err != nil {
 		return nil, storeError(err)
 	}

@@ -18,7 +18,7 @@ var detectTests = []storeTest{
 		if _, ok, err := s.AcquireDetectLease(ctx, "r2", base.Add(5*time.Second), base.Add(15*time.Second)); err != nil || ok {
 			t.Fatalf("r2 got a live lease of r1: ok %v err %v", ok, err)
 		}
-		if err := s.SaveDetectState(ctx, "r1", 42, map[string][]byte{"bot": []byte(`{"calls":1}`)}, base); err != nil {
+		if err := s.SaveDetectState(ctx, "r1", 42, map[string][]byte{"bot": []byte(`{"calls":1}`), "other": []byte(`{"calls":7}`)}, base); err != nil {
 			t.Fatal(err)
 		}
 		wantCode(t, s.SaveDetectState(ctx, "r2", 43, map[string][]byte{"bot": []byte(`{"calls":2}`)}, base), warden.EConflict)
@@ -32,8 +32,12 @@ var detectTests = []storeTest{
 		}
 		wantCode(t, s.SaveDetectState(ctx, "r1", 50, nil, base), warden.EConflict)
 		got, err := s.DetectBaselines(ctx)
-		if err != nil || string(got["bot"]) != `{"calls":1}` || len(got) != 1 {
+		if err != nil || string(got["bot"]) != `{"calls":1}` || len(got) != 2 {
 			t.Fatalf("baselines: %q %v", got, err)
+		}
+		got, err = s.DetectBaselines(ctx, "bot", "nobody")
+		if err != nil || string(got["bot"]) != `{"calls":1}` || len(got) != 1 {
+			t.Fatalf("bot's baseline: %q %v", got, err)
 		}
 	}},
 	{"holds in force and acknowledgements once", func(t *testing.T, s warden.Store) {
