@@ -90,7 +90,7 @@ type callSeries struct {
 	// calls are the counters by effect and reason, copied on write: a reason is one of
 	// warden's words, so the list stays short.
 	calls atomic.Pointer[[]reasonCounter]
-	mu    sync.Mutex // guards writes of calls and outcomes
+	mu    sync.Mutex // guards writes of calls (outcomes are set by CompareAndSwap)
 	// outcomes are the outcome histograms' children by status (statuses), resolved on first use.
 	outcomes [len(statuses)]atomic.Pointer[outcomeSeries]
 }

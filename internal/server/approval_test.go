@@ -255,6 +255,10 @@ func TestApprovalHeldCallApproved(t *testing.T) {
 	if err != nil || !strings.Contains(out, req.ID) || !strings.Contains(out, "pay-bot (owner alice@example.com)") || !strings.Contains(out, "bank transfer") {
 		t.Fatalf("approvals list: %v\n%s", err, out)
 	}
+	// The metrics count the request that waits for a person.
+	if got := series(in.scrape(in.admin)["warden_approvals_pending"]); got[""] != 1 {
+		t.Errorf("warden_approvals_pending: %v", got)
+	}
 	select {
 	case r := <-held:
 		t.Fatalf("the call ended before anyone decided: %+v %v", r.res, r.err)

@@ -472,6 +472,7 @@ func TestConnectStdioRefusals(t *testing.T) {
 		{"other agent", in.url, c.ClientID, c.ClientSecret, []string{"--agent", "someone-else"}, `not "someone-else"'s`, cli.ExitUsage},
 		{"bad tool", in.url, c.ClientID, c.ClientSecret, []string{"--tool", "../admin"}, "--tool", cli.ExitUsage},
 		{"listen too", in.url, c.ClientID, c.ClientSecret, []string{"--listen", "127.0.0.1:0"}, "give one", cli.ExitUsage},
+		{"log level not one of config's words", in.url, c.ClientID, c.ClientSecret, []string{"--log-level", "WARN+2"}, "--log-level", cli.ExitUsage},
 	} {
 		var stdout, stderr bytes.Buffer
 		env := cli.Env{Stdin: strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}` + "\n"), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string {
