@@ -282,3 +282,29 @@ func TestShadowReportsDropsEveryInterval(t *testing.T) {
 		t.Errorf("%d differences recorded, want the held one and the queued one", got)
 	}
 }
+
+// TestShadowDropReportRetried: a policy.shadow_dropped event the audit log refuses is not lost —
+// its count is carried by the next report.
+func TestShadowDropReportRetried(t *testing.T) {
+	env, sh, _ := newShadowEnv(t, 1)
+	refused := 0
+	env.audit.fail = func(ev *warden.AuditEvent) bool {
+		if ev.Type == warden.EventPolicyShadowDropped && refused == 0 {
+			refused++
+			return true
+		}
+		return false
+	}
+	for range 3 {
+		env.call(t, "GET", "/http/api/items/7", "") // one queued, two dropped: nothing drains yet
+	}
+	sh.Flush(t.Context())
+	if got := len(env.audit.events(warden.EventPolicyShadowDropped, true)); got != 1 || refused != 1 {
+		t.Fatalf("%d policy.shadow_dropped appends tried, want the one refused", got)
+	}
+	sh.Flush(t.Context())
+	kept := env.audit.events(warden.EventPolicyShadowDropped, false)
+	if len(kept) != 1 || string(kept[0].Target.Arguments) != `{"dropped":2,"shadow_version":1}` {
+		t.Fatalf("after the refused report: %+v, want one event of the 2 dropped", kept)
+	}
+}
