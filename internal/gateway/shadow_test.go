@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/gateway"
+	"github.com/wardenhq/warden/internal/sqlite"
 )
 
 // Live: the agent may get and create items. The candidate lets it create items only, so every
@@ -306,5 +308,36 @@ func TestShadowDropReportRetried(t *testing.T) {
 	kept := env.audit.events(warden.EventPolicyShadowDropped, false)
 	if len(kept) != 1 || string(kept[0].Target.Arguments) != `{"dropped":2,"shadow_version":1}` {
 		t.Fatalf("after the refused report: %+v, want one event of the 2 dropped", kept)
+	}
+}
+
+// unreadableShadowStore is a store whose candidate policy set cannot be read while fail is set.
+type unreadableShadowStore struct {
+	*sqlite.Store
+	fail atomic.Bool
+}
+
+func (s *unreadableShadowStore) PolicyShadow(ctx context.Context) (*warden.PolicyShadow, error) {
+	if s.fail.Load() {
+		return nil, errors.New("database unreachable")
+	}
+	return s.Store.PolicyShadow(ctx)
+}
+
+// TestShadowUnreadableKeepsCandidate: a reload that cannot read the candidate keeps comparing
+// with the one loaded before, and still loads the live set.
+func TestShadowUnreadableKeepsCandidate(t *testing.T) {
+	env, _, _ := newShadowEnv(t, 0)
+	store := &unreadableShadowStore{Store: env.store}
+	reg := gateway.NewRegistry(store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := reg.Load(t.Context()); err != nil || reg.ShadowVersion() != 1 {
+		t.Fatalf("first load: %v, shadow version %d, want 1", err, reg.ShadowVersion())
+	}
+	store.fail.Store(true)
+	if err := reg.Load(t.Context()); err != nil {
+		t.Fatalf("a reload whose candidate cannot be read failed: %v", err)
+	}
+	if got := reg.ShadowVersion(); got != 1 {
+		t.Fatalf("after a reload that could not read the candidate, shadow version %d, want 1 kept", got)
 	}
 }
