@@ -112,6 +112,12 @@ func printAgent(w io.Writer, a *warden.Agent) {
 
 // agentAction runs a command that names one agent and answers with it.
 func agentAction(ctx context.Context, inv *invocation, call func(c *apiclient.Client, name string) (*warden.Agent, error)) error {
+	return byName(inv, call, printAgent)
+}
+
+// byName runs a command whose one argument is a NAME: it calls the API with it and prints the
+// answer with say, or as JSON.
+func byName[T any](inv *invocation, call func(c *apiclient.Client, name string) (T, error), say func(io.Writer, T)) error {
 	pos, err := inv.parse("NAME")
 	if err != nil {
 		return err
@@ -120,11 +126,11 @@ func agentAction(ctx context.Context, inv *invocation, call func(c *apiclient.Cl
 	if err != nil {
 		return err
 	}
-	a, err := call(c, pos[0])
+	out, err := call(c, pos[0])
 	if err != nil {
 		return err
 	}
-	return inv.print(a, func(w io.Writer) { printAgent(w, a) })
+	return inv.print(out, func(w io.Writer) { say(w, out) })
 }
 
 func agentShow(ctx context.Context, inv *invocation) error {
@@ -157,19 +163,10 @@ func agentRenew(ctx context.Context, inv *invocation) error {
 
 func agentRotate(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	pos, err := inv.parse("NAME")
-	if err != nil {
-		return err
+	rotate := func(c *apiclient.Client, name string) (*apitype.CreatedAgent, error) {
+		return c.RotateSecret(ctx, name)
 	}
-	c, err := inv.client()
-	if err != nil {
-		return err
-	}
-	out, err := c.RotateSecret(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	return inv.print(out, func(w io.Writer) { printCredentials(w, "has a new client secret", out) })
+	return byName(inv, rotate, func(w io.Writer, out *apitype.CreatedAgent) { printCredentials(w, "has a new client secret", out) })
 }
 
 func agentDelete(ctx context.Context, inv *invocation) error {

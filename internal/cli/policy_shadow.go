@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apiclient"
 	"github.com/wardenhq/warden/internal/apitype"
 )
 
@@ -90,26 +92,19 @@ func writeShadowReport(w io.Writer, rep *apitype.PolicyShadowReport) {
 }
 
 func policyShadowPromote(ctx context.Context, inv *invocation) error {
-	inv.clientFlags()
-	var reason string
-	inv.reasonFlag(&reason, false)
-	if _, err := inv.parse(); err != nil {
-		return err
-	}
-	c, err := inv.client()
-	if err != nil {
-		return err
-	}
-	ps, err := c.PromoteShadow(ctx, reason)
-	if err != nil {
-		return err
-	}
-	return inv.print(ps, func(w io.Writer) {
+	return shadowChange(ctx, inv, (*apiclient.Client).PromoteShadow, func(w io.Writer, ps *warden.PolicySet) {
 		fmt.Fprintf(w, "Policy version %d in force (%d files): %s.\n", ps.Version, len(ps.Files), ps.Comment)
 	})
 }
 
 func policyShadowDrop(ctx context.Context, inv *invocation) error {
+	return shadowChange(ctx, inv, (*apiclient.Client).DropShadow, func(w io.Writer, sh *warden.PolicyShadow) {
+		fmt.Fprintf(w, "Shadow version %d dropped; calls are no longer compared.\n", sh.Version)
+	})
+}
+
+// shadowChange runs a change to the candidate that takes only --reason: promote and drop.
+func shadowChange[T any](ctx context.Context, inv *invocation, call func(c *apiclient.Client, ctx context.Context, reason string) (T, error), say func(io.Writer, T)) error {
 	inv.clientFlags()
 	var reason string
 	inv.reasonFlag(&reason, false)
@@ -120,11 +115,9 @@ func policyShadowDrop(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	sh, err := c.DropShadow(ctx, reason)
+	out, err := call(c, ctx, reason)
 	if err != nil {
 		return err
 	}
-	return inv.print(sh, func(w io.Writer) {
-		fmt.Fprintf(w, "Shadow version %d dropped; calls are no longer compared.\n", sh.Version)
-	})
+	return inv.print(out, func(w io.Writer) { say(w, out) })
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apiclient"
 	"github.com/wardenhq/warden/internal/apitype"
 )
 
@@ -93,40 +95,19 @@ func setList(ctx context.Context, inv *invocation) error {
 
 func setShow(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	pos, err := inv.parse("NAME")
-	if err != nil {
-		return err
-	}
-	c, err := inv.client()
-	if err != nil {
-		return err
-	}
-	s, err := c.Set(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	return inv.print(s, func(w io.Writer) {
-		for _, v := range s.Values {
-			fmt.Fprintln(w, v)
-		}
-	})
+	return byName(inv, func(c *apiclient.Client, name string) (*apitype.ValueSet, error) { return c.Set(ctx, name) },
+		func(w io.Writer, s *apitype.ValueSet) {
+			for _, v := range s.Values {
+				fmt.Fprintln(w, v)
+			}
+		})
 }
 
 func setDelete(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	pos, err := inv.parse("NAME")
-	if err != nil {
-		return err
-	}
-	c, err := inv.client()
-	if err != nil {
-		return err
-	}
-	ps, err := c.DeleteSet(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	return inv.print(ps, func(w io.Writer) {
-		fmt.Fprintf(w, "Set %s removed: policy version %d in force.\n", pos[0], ps.Version)
-	})
+	var name string
+	return byName(inv, func(c *apiclient.Client, n string) (*warden.PolicySet, error) { name = n; return c.DeleteSet(ctx, n) },
+		func(w io.Writer, ps *warden.PolicySet) {
+			fmt.Fprintf(w, "Set %s removed: policy version %d in force.\n", name, ps.Version)
+		})
 }

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/wardenhq/warden"
+	"github.com/wardenhq/warden/internal/apiclient"
 	"github.com/wardenhq/warden/internal/apitype"
 )
 
@@ -240,22 +241,11 @@ func toolList(ctx context.Context, inv *invocation) error {
 
 func toolShow(ctx context.Context, inv *invocation) error {
 	inv.clientFlags()
-	pos, err := inv.parse("NAME")
-	if err != nil {
-		return err
-	}
-	c, err := inv.client()
-	if err != nil {
-		return err
-	}
-	t, err := c.Tool(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	return inv.print(t, func(w io.Writer) {
-		printTool(w, t.Tool)
-		printFlow(w, t.Flow)
-	})
+	return byName(inv, func(c *apiclient.Client, name string) (*apitype.ToolView, error) { return c.Tool(ctx, name) },
+		func(w io.Writer, t *apitype.ToolView) {
+			printTool(w, t.Tool)
+			printFlow(w, t.Flow)
+		})
 }
 
 func toolLabel(ctx context.Context, inv *invocation) error {

@@ -129,6 +129,7 @@ func (r *Registry) Load(ctx context.Context) error {
 		r.log.Warn("an MCP tool's input schema is not one warden reads; its arguments are judged as sent", "schema", why)
 	}
 	snap.engine = snap.engine.WithInputSchemas(schemas)
+	snap.shadow = snap.shadow.WithInputSchemas(schemas) // the candidate reads arguments as the live set does
 	if err != nil {
 		r.log.Error("policies do not compile against the registered tools; denying every call", "policy_version", version, "err", err)
 	}

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/clock"
 	"github.com/wardenhq/warden/internal/gateway"
+	"github.com/wardenhq/warden/internal/sqlite"
 )
 
 // Live: the agent may get and create items. The candidate lets it create items only, so every
@@ -280,5 +282,62 @@ func TestShadowReportsDropsEveryInterval(t *testing.T) {
 	}
 	if got := len(env.audit.events(warden.EventPolicyShadowDiff, false)); got != 2 {
 		t.Errorf("%d differences recorded, want the held one and the queued one", got)
+	}
+}
+
+// TestShadowDropReportRetried: a policy.shadow_dropped event the audit log refuses is not lost —
+// its count is carried by the next report.
+func TestShadowDropReportRetried(t *testing.T) {
+	env, sh, _ := newShadowEnv(t, 1)
+	refused := 0
+	env.audit.fail = func(ev *warden.AuditEvent) bool {
+		if ev.Type == warden.EventPolicyShadowDropped && refused == 0 {
+			refused++
+			return true
+		}
+		return false
+	}
+	for range 3 {
+		env.call(t, "GET", "/http/api/items/7", "") // one queued, two dropped: nothing drains yet
+	}
+	sh.Flush(t.Context())
+	if got := len(env.audit.events(warden.EventPolicyShadowDropped, true)); got != 1 || refused != 1 {
+		t.Fatalf("%d policy.shadow_dropped appends tried, want the one refused", got)
+	}
+	sh.Flush(t.Context())
+	kept := env.audit.events(warden.EventPolicyShadowDropped, false)
+	if len(kept) != 1 || string(kept[0].Target.Arguments) != `{"dropped":2,"shadow_version":1}` {
+		t.Fatalf("after the refused report: %+v, want one event of the 2 dropped", kept)
+	}
+}
+
+// unreadableShadowStore is a store whose candidate policy set cannot be read while fail is set.
+type unreadableShadowStore struct {
+	*sqlite.Store
+	fail atomic.Bool
+}
+
+func (s *unreadableShadowStore) PolicyShadow(ctx context.Context) (*warden.PolicyShadow, error) {
+	if s.fail.Load() {
+		return nil, errors.New("database unreachable")
+	}
+	return s.Store.PolicyShadow(ctx)
+}
+
+// TestShadowUnreadableKeepsCandidate: a reload that cannot read the candidate keeps comparing
+// with the one loaded before, and still loads the live set.
+func TestShadowUnreadableKeepsCandidate(t *testing.T) {
+	env, _, _ := newShadowEnv(t, 0)
+	store := &unreadableShadowStore{Store: env.store}
+	reg := gateway.NewRegistry(store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := reg.Load(t.Context()); err != nil || reg.ShadowVersion() != 1 {
+		t.Fatalf("first load: %v, shadow version %d, want 1", err, reg.ShadowVersion())
+	}
+	store.fail.Store(true)
+	if err := reg.Load(t.Context()); err != nil {
+		t.Fatalf("a reload whose candidate cannot be read failed: %v", err)
+	}
+	if got := reg.ShadowVersion(); got != 1 {
+		t.Fatalf("after a reload that could not read the candidate, shadow version %d, want 1 kept", got)
 	}
 }

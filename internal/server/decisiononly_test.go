@@ -15,6 +15,7 @@ import (
 
 	"github.com/wardenhq/warden"
 	"github.com/wardenhq/warden/internal/admin"
+	"github.com/wardenhq/warden/internal/apitype"
 )
 
 // ledgerDoc declares the agent pay-bot and the decision-only tool ledger: no upstream, three
@@ -244,6 +245,11 @@ func TestMCPInputSchema(t *testing.T) {
 	if _, err := in.cli(in.admin, "policy", "apply", dir); err != nil {
 		t.Fatal(err)
 	}
+	// The same set as the shadow candidate: it reads the arguments with the same schema, so it
+	// decides both calls as the live set does.
+	if _, err := in.cli(in.admin, "policy", "apply", "--shadow", dir); err != nil {
+		t.Fatal(err)
+	}
 	cs := mcpConnect(t, in.url+"/mcp", in.mustToken(c.ClientID, c.ClientSecret))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -266,6 +272,11 @@ func TestMCPInputSchema(t *testing.T) {
 		return ev.Target.Tool == "cal" && ev.Decision.Reason == warden.ReasonInvalidArguments
 	}) {
 		t.Fatal("the refusal is not on record")
+	}
+	var rep apitype.PolicyShadowReport
+	in.cliJSON(in.admin, &rep, "policy", "shadow", "report")
+	if r := rep.Replica; r.Compared != 2 || r.Diffs != 0 {
+		t.Fatalf("the candidate, the live set itself, compared %d calls and decided %d otherwise: want 2 and 0", r.Compared, r.Diffs)
 	}
 	cases := writeFile(t, t.TempDir(), "cases.yaml", `
 - {name: a list, agent: bot, tool: cal, action: invite, arguments: {participants: [a@x.example]}, expect: allow}
