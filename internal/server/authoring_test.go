@@ -364,6 +364,20 @@ when { context.args has to && Set::"payees".values.contains(context.args.to) };
 	if _, err := in.cli(in.admin, "set", "show", "nope"); err == nil {
 		t.Fatal("an unknown set was shown")
 	}
+	adminH := map[string]string{"Authorization": "Bearer " + in.admin, "Content-Type": "application/json"}
+	if r := in.do("PUT", "/v1/sets/payees", adminH, `{"comment":"no values"}`); r.status != 400 || !strings.Contains(string(r.body), "is an array of strings") {
+		t.Fatalf("a set apply without values: %d %s", r.status, r.body)
+	}
+	// A set no policy reads is deleted, with a new policy version; then it is unknown.
+	if r := in.do("PUT", "/v1/sets/spare", adminH, `{"values":["x"]}`); r.status != 200 {
+		t.Fatalf("a spare set: %d %s", r.status, r.body)
+	}
+	if r := in.do("DELETE", "/v1/sets/spare", adminH, ""); r.status != 200 {
+		t.Fatalf("deleting a set no policy reads: %d %s", r.status, r.body)
+	}
+	if r := in.do("DELETE", "/v1/sets/spare", adminH, ""); r.status != 404 {
+		t.Fatalf("deleting it again: %d %s", r.status, r.body)
+	}
 	var auditor httpapi.CreatedAdminToken
 	in.cliJSON(in.admin, &auditor, "admin", "token", "create", "sec-team", "--role", "auditor")
 	if _, err := in.cli(auditor.Token, "set", "show", "payees"); err != nil {
