@@ -337,14 +337,14 @@ func jsonTypeOf(v any) string {
 // of them as a Set, an object as a record. A record is kept when it holds something.
 func (s *InputSchema) normRecord(args map[string]any) types.Record {
 	if s == nil {
-		return noNumbers
+		return emptyRecord
 	}
 	if v, ok := s.norm(args); ok {
 		if rec, ok := v.(types.Record); ok {
 			return rec
 		}
 	}
-	return noNumbers
+	return emptyRecord
 }
 
 func (s *InputSchema) norm(v any) (types.Value, bool) {
