@@ -23,17 +23,16 @@ func (s *Service) ApplySet(ctx context.Context, p *warden.Principal, name string
 	if req.Values == nil {
 		return nil, warden.Errorf(warden.EInvalid, `give the set's values: "values" is an array of strings ([] for none)`)
 	}
-	text := cedar.SetText(req.Values)
-	values, err := cedar.ParseSet(text)
+	text, n, err := setFile(name, req.Values)
 	if err != nil {
-		return nil, warden.Errorf(warden.EInvalid, "set %s: %v", name, err)
+		return nil, err
 	}
 	comment, err := validateReason(req.Comment, false)
 	if err != nil {
 		return nil, err
 	}
 	if comment == "" {
-		comment = fmt.Sprintf("set %s: %d values", name, len(values))
+		comment = fmt.Sprintf("set %s: %d values", name, n)
 	}
 	s.policyMu.Lock()
 	defer s.policyMu.Unlock()
@@ -44,6 +43,17 @@ func (s *Service) ApplySet(ctx context.Context, p *warden.Principal, name string
 	next := maps.Clone(current)
 	next[cedar.SetPrefix+name] = text
 	return s.storePolicies(ctx, p, next, version, warden.EventPolicyApply, comment)
+}
+
+// setFile returns the text of the file of the set name (cedar.SetText) and how many values it
+// holds, or why values are not a set (cedar.ParseSet).
+func setFile(name string, values []string) (text string, n int, err error) {
+	text = cedar.SetText(values)
+	parsed, err := cedar.ParseSet(text)
+	if err != nil {
+		return "", 0, warden.Errorf(warden.EInvalid, "set %s: %v", name, err)
+	}
+	return text, len(parsed), nil
 }
 
 // DeleteSet stores the next policy version without the set. A policy that still reads it fails

@@ -361,6 +361,10 @@ when { context.args has to && Set::"payees".values.contains(context.args.to) };
 	if _, err := in.cli(in.admin, "set", "apply", "payees", bad); err == nil || !strings.Contains(err.Error(), "without control characters") {
 		t.Fatalf("a control character: %v", err)
 	}
+	badDoc := writeFile(t, t.TempDir(), "warden.yaml", payDoc+"sets:\n  payees: [\"ok@example.com\", \"\"]\n")
+	if _, err := in.cli(in.admin, "apply", "-f", badDoc); err == nil || !strings.Contains(err.Error(), "set payees: value 1: each value is 1 to") {
+		t.Fatalf("an empty value in warden.yaml's set: %v", err)
+	}
 	if _, err := in.cli(in.admin, "set", "show", "nope"); err == nil {
 		t.Fatal("an unknown set was shown")
 	}
