@@ -85,27 +85,35 @@ func (s *Service) Sets(ctx context.Context) ([]ValueSet, error) {
 		if !ok {
 			continue
 		}
-		values, err := cedar.ParseSet(files[file])
+		vs, err := storedSet(name, files[file], version)
 		if err != nil {
-			return nil, warden.Errorf(warden.EInternal, "stored set %s does not parse: %v", name, err)
+			return nil, err
 		}
-		out = append(out, ValueSet{Name: name, Values: values, Version: version})
+		out = append(out, *vs)
 	}
 	return out, nil
 }
 
-// Set returns one named set of the policy version in force.
+// Set returns one named set of the policy version in force, reading that set alone.
 func (s *Service) Set(ctx context.Context, name string) (*ValueSet, error) {
-	sets, err := s.Sets(ctx)
+	files, version, err := s.currentPolicies(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, vs := range sets {
-		if vs.Name == name {
-			return &vs, nil
-		}
+	text, ok := files[cedar.SetPrefix+name]
+	if !ok {
+		return nil, warden.Errorf(warden.ENotFound, "no set %q", name)
 	}
-	return nil, warden.Errorf(warden.ENotFound, "no set %q", name)
+	return storedSet(name, text, version)
+}
+
+// storedSet reads the stored text of the set name of a policy version.
+func storedSet(name, text string, version int64) (*ValueSet, error) {
+	values, err := cedar.ParseSet(text)
+	if err != nil {
+		return nil, warden.Errorf(warden.EInternal, "stored set %s does not parse: %v", name, err)
+	}
+	return &ValueSet{Name: name, Values: values, Version: version}, nil
 }
 
 // withSets returns files with the named sets of current beside them: candidate policies (policy

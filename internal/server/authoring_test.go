@@ -382,6 +382,9 @@ when { context.args has to && Set::"payees".values.contains(context.args.to) };
 	if r := in.do("DELETE", "/v1/sets/spare", adminH, ""); r.status != 404 {
 		t.Fatalf("deleting it again: %d %s", r.status, r.body)
 	}
+	if r := in.do("GET", "/v1/sets/spare", adminH, ""); r.status != 404 {
+		t.Fatalf("showing a deleted set: %d %s", r.status, r.body)
+	}
 	var auditor httpapi.CreatedAdminToken
 	in.cliJSON(in.admin, &auditor, "admin", "token", "create", "sec-team", "--role", "auditor")
 	if _, err := in.cli(auditor.Token, "set", "show", "payees"); err != nil {
