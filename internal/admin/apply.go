@@ -125,9 +125,9 @@ func validateDocument(doc Document) (*desired, error) {
 		if err := warden.ValidateName("set", name); err != nil {
 			return nil, err
 		}
-		text := cedar.SetText(values)
-		if _, err := cedar.ParseSet(text); err != nil {
-			return nil, warden.Errorf(warden.EInvalid, "set %s: %v", name, err)
+		text, _, err := setFile(name, values)
+		if err != nil {
+			return nil, err
 		}
 		d.sets[name] = text
 	}

@@ -23,17 +23,16 @@ func (s *Service) ApplySet(ctx context.Context, p *warden.Principal, name string
 	if req.Values == nil {
 		return nil, warden.Errorf(warden.EInvalid, `give the set's values: "values" is an array of strings ([] for none)`)
 	}
-	text := cedar.SetText(req.Values)
-	values, err := cedar.ParseSet(text)
+	text, n, err := setFile(name, req.Values)
 	if err != nil {
-		return nil, warden.Errorf(warden.EInvalid, "set %s: %v", name, err)
+		return nil, err
 	}
 	comment, err := validateReason(req.Comment, false)
 	if err != nil {
 		return nil, err
 	}
 	if comment == "" {
-		comment = fmt.Sprintf("set %s: %d values", name, len(values))
+		comment = fmt.Sprintf("set %s: %d values", name, n)
 	}
 	s.policyMu.Lock()
 	defer s.policyMu.Unlock()
@@ -44,6 +43,17 @@ func (s *Service) ApplySet(ctx context.Context, p *warden.Principal, name string
 	next := maps.Clone(current)
 	next[cedar.SetPrefix+name] = text
 	return s.storePolicies(ctx, p, next, version, warden.EventPolicyApply, comment)
+}
+
+// setFile returns the text of the file of the set name (cedar.SetText) and how many values it
+// holds, or why values are not a set (cedar.ParseSet).
+func setFile(name string, values []string) (text string, n int, err error) {
+	text = cedar.SetText(values)
+	parsed, err := cedar.ParseSet(text)
+	if err != nil {
+		return "", 0, warden.Errorf(warden.EInvalid, "set %s: %v", name, err)
+	}
+	return text, len(parsed), nil
 }
 
 // DeleteSet stores the next policy version without the set. A policy that still reads it fails
@@ -75,27 +85,35 @@ func (s *Service) Sets(ctx context.Context) ([]ValueSet, error) {
 		if !ok {
 			continue
 		}
-		values, err := cedar.ParseSet(files[file])
+		vs, err := storedSet(name, files[file], version)
 		if err != nil {
-			return nil, warden.Errorf(warden.EInternal, "stored set %s does not parse: %v", name, err)
+			return nil, err
 		}
-		out = append(out, ValueSet{Name: name, Values: values, Version: version})
+		out = append(out, *vs)
 	}
 	return out, nil
 }
 
-// Set returns one named set of the policy version in force.
+// Set returns one named set of the policy version in force, reading that set alone.
 func (s *Service) Set(ctx context.Context, name string) (*ValueSet, error) {
-	sets, err := s.Sets(ctx)
+	files, version, err := s.currentPolicies(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, vs := range sets {
-		if vs.Name == name {
-			return &vs, nil
-		}
+	text, ok := files[cedar.SetPrefix+name]
+	if !ok {
+		return nil, warden.Errorf(warden.ENotFound, "no set %q", name)
 	}
-	return nil, warden.Errorf(warden.ENotFound, "no set %q", name)
+	return storedSet(name, text, version)
+}
+
+// storedSet reads the stored text of the set name of a policy version.
+func storedSet(name, text string, version int64) (*ValueSet, error) {
+	values, err := cedar.ParseSet(text)
+	if err != nil {
+		return nil, warden.Errorf(warden.EInternal, "stored set %s does not parse: %v", name, err)
+	}
+	return &ValueSet{Name: name, Values: values, Version: version}, nil
 }
 
 // withSets returns files with the named sets of current beside them: candidate policies (policy

@@ -248,8 +248,9 @@ func isExponent(s string) bool {
 	return warden.AllDigits(s)
 }
 
-// noNumbers is context.num of a call whose arguments hold no number.
-var noNumbers = types.NewRecord(nil)
+// emptyRecord is context.num of a call whose arguments hold no number, and context.norm of one
+// with nothing to normalise (or whenever no policy reads them).
+var emptyRecord = types.NewRecord(nil)
 
 // numRecord builds context.num from context.args: every number of the arguments as a Cedar
 // decimal, at the same path, so that one comparison (.lessThan(decimal("100.0"))) holds for 4,
@@ -263,7 +264,7 @@ var noNumbers = types.NewRecord(nil)
 func numRecord(args types.Record) types.Record {
 	rec, ok := numbersOf(args)
 	if !ok {
-		return noNumbers
+		return emptyRecord
 	}
 	return rec
 }

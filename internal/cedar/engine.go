@@ -293,21 +293,21 @@ func (e *Engine) evaluate(r *warden.Request, pick candidateFunc) evaluation {
 	// An error in a policy that restricts — a forbid, or a permit that asks for a person —
 	// denies: skipping it would allow what its author meant to stop or hold. A permit that only
 	// allows and fails simply does not apply, as in Cedar.
-	var errs []warden.PolicyError
-	var failed, failedMsgs []string
+	var errs, restricting []warden.PolicyError
 	for _, de := range diag.Errors {
-		errs = append(errs, warden.PolicyError{Policy: string(de.PolicyID), Message: de.Message})
+		pe := warden.PolicyError{Policy: string(de.PolicyID), Message: de.Message}
+		errs = append(errs, pe)
 		if p := e.byID[de.PolicyID]; p.Effect == "forbid" || p.Approval {
-			failed = append(failed, p.ID)
-			failedMsgs = append(failedMsgs, fmt.Sprintf("policy %s: %s", de.PolicyID, de.Message))
+			restricting = append(restricting, pe)
 		}
 	}
 	switch {
 	case len(forbids) > 0:
 		ev.decision = e.decision(warden.EffectDeny, warden.ReasonForbidden, "forbidden by policy "+strings.Join(forbids, ", "), forbids)
-	case len(failed) > 0:
+	case len(restricting) > 0:
+		ids, text := policyErrorsText(restricting)
 		ev.decision = e.decision(warden.EffectDeny, warden.ReasonPolicyError,
-			"denied because a policy could not be evaluated for this request: "+strings.Join(failedMsgs, "; "), failed)
+			"denied because a policy could not be evaluated for this request: "+text, ids)
 	case len(approvals) > 0:
 		ev.decision = e.decision(warden.EffectApprovalRequired, warden.ReasonApprovalRequired,
 			"policy "+strings.Join(approvals, ", ")+" allows this only with a person's approval", approvals)
@@ -319,19 +319,25 @@ func (e *Engine) evaluate(r *warden.Request, pick candidateFunc) evaluation {
 	case len(errs) > 0:
 		// Nothing permits, and a permit that might have could not be evaluated: still the
 		// default deny, but named for what an author has to fix.
-		ids := make([]string, len(errs))
-		msgs := make([]string, len(errs))
-		for i, pe := range errs {
-			ids[i] = pe.Policy
-			msgs[i] = "policy " + pe.Policy + ": " + pe.Message
-		}
+		ids, text := policyErrorsText(errs)
 		ev.decision = e.decision(warden.EffectDeny, warden.ReasonPolicyError,
-			"no policy permits this request, and a permit could not be evaluated for it: "+strings.Join(msgs, "; "), ids)
+			"no policy permits this request, and a permit could not be evaluated for it: "+text, ids)
 	default:
 		ev.decision = e.noMatch(req)
 	}
 	ev.decision.Errors = errs
 	return ev
+}
+
+// policyErrorsText names the policies that failed to evaluate and says how each failed.
+func policyErrorsText(errs []warden.PolicyError) (ids []string, text string) {
+	ids = make([]string, len(errs))
+	msgs := make([]string, len(errs))
+	for i, pe := range errs {
+		ids[i] = pe.Policy
+		msgs[i] = "policy " + pe.Policy + ": " + pe.Message
+	}
+	return ids, strings.Join(msgs, "; ")
 }
 
 // iterate presents the candidate policies to cedar.Authorize in index order, which is the order

@@ -229,6 +229,7 @@ func TestDecideErrors(t *testing.T) {
 		{"a failing permit beside one that allows", failingPermit + plain, "everything:echo", warden.EffectAllow, warden.ReasonPolicyAllow, []string{"p"}, []string{"e"}, "allowed by policy p"},
 		{"a failing permit alone", failingPermit, "everything:echo", warden.EffectDeny, warden.ReasonPolicyError, []string{"e"}, []string{"e"}, "no policy permits this request, and a permit could not be evaluated for it: policy e: "},
 		{"a failing forbid denies", failingForbid + plain, "everything:echo", warden.EffectDeny, warden.ReasonPolicyError, []string{"f"}, []string{"f"}, "denied because a policy could not be evaluated for this request: policy f: "},
+		{"a failing forbid beside a failing permit names the forbid", failingPermit + failingForbid, "everything:echo", warden.EffectDeny, warden.ReasonPolicyError, []string{"f"}, []string{"e", "f"}, "denied because a policy could not be evaluated for this request: policy f: "},
 		{"a failing approval denies", failingApproval + plain, "everything:echo", warden.EffectDeny, warden.ReasonPolicyError, []string{"ap"}, []string{"ap"}, "policy ap: "},
 		{"a failing waiver waives nothing", failingWaiver + plain, "shell:exec", warden.EffectAllow, warden.ReasonPolicyAllow, []string{"p"}, []string{"w"}, ""},
 		{"a matching forbid is reported over errors", failingPermit + failingForbid + forbid + plain, "everything:echo", warden.EffectDeny, warden.ReasonForbidden, []string{"x"}, []string{"e", "f"}, ""},

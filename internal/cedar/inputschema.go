@@ -3,6 +3,7 @@ package cedar
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -125,7 +126,7 @@ func compileSchema(doc any, at string, depth int, nodes *int) (*InputSchema, err
 			return nil, fmt.Errorf("%s: properties is an object of schemas", where())
 		}
 		s.properties = make(map[string]*InputSchema, len(props))
-		for _, name := range sortedKeys(props) {
+		for _, name := range slices.Sorted(maps.Keys(props)) {
 			sub, err := compileSchema(props[name], at+memberStep(name), depth+1, nodes)
 			if err != nil {
 				return nil, err
@@ -183,15 +184,6 @@ func compileSchema(doc any, at string, depth int, nodes *int) (*InputSchema, err
 	return s, nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
 // dropRequired forgets every required list of the schema and its subschemas.
 func (s *InputSchema) dropRequired() {
 	s.required = nil
@@ -233,7 +225,7 @@ func (s *InputSchema) check(v any) *argError {
 				return (&argError{msg: "required, and missing"}).within(memberStep(name))
 			}
 		}
-		for _, name := range sortedKeys(v) {
+		for _, name := range slices.Sorted(maps.Keys(v)) {
 			if sub := s.properties[name]; sub != nil {
 				if err := sub.check(v[name]); err != nil {
 					return err.within(memberStep(name))
@@ -345,14 +337,14 @@ func jsonTypeOf(v any) string {
 // of them as a Set, an object as a record. A record is kept when it holds something.
 func (s *InputSchema) normRecord(args map[string]any) types.Record {
 	if s == nil {
-		return noNumbers
+		return emptyRecord
 	}
 	if v, ok := s.norm(args); ok {
 		if rec, ok := v.(types.Record); ok {
 			return rec
 		}
 	}
-	return noNumbers
+	return emptyRecord
 }
 
 func (s *InputSchema) norm(v any) (types.Value, bool) {

@@ -219,11 +219,11 @@ func (e *Engine) translate(r *warden.Request, checkArgs bool) (cedar.Request, *r
 	if !ok {
 		rv = [2]types.Value{types.String(risk), types.Long(risk.Level())}
 	}
-	num := noNumbers
+	num := emptyRecord
 	if e.readsNum {
 		num = numRecord(args)
 	}
-	norm := noNumbers
+	norm := emptyRecord
 	if e.readsNorm {
 		norm = schema.normRecord(r.Arguments)
 	}

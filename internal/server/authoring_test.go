@@ -361,8 +361,29 @@ when { context.args has to && Set::"payees".values.contains(context.args.to) };
 	if _, err := in.cli(in.admin, "set", "apply", "payees", bad); err == nil || !strings.Contains(err.Error(), "without control characters") {
 		t.Fatalf("a control character: %v", err)
 	}
+	badDoc := writeFile(t, t.TempDir(), "warden.yaml", payDoc+"sets:\n  payees: [\"ok@example.com\", \"\"]\n")
+	if _, err := in.cli(in.admin, "apply", "-f", badDoc); err == nil || !strings.Contains(err.Error(), "set payees: value 1: each value is 1 to") {
+		t.Fatalf("an empty value in warden.yaml's set: %v", err)
+	}
 	if _, err := in.cli(in.admin, "set", "show", "nope"); err == nil {
 		t.Fatal("an unknown set was shown")
+	}
+	adminH := map[string]string{"Authorization": "Bearer " + in.admin, "Content-Type": "application/json"}
+	if r := in.do("PUT", "/v1/sets/payees", adminH, `{"comment":"no values"}`); r.status != 400 || !strings.Contains(string(r.body), "is an array of strings") {
+		t.Fatalf("a set apply without values: %d %s", r.status, r.body)
+	}
+	// A set no policy reads is deleted, with a new policy version; then it is unknown.
+	if r := in.do("PUT", "/v1/sets/spare", adminH, `{"values":["x"]}`); r.status != 200 {
+		t.Fatalf("a spare set: %d %s", r.status, r.body)
+	}
+	if r := in.do("DELETE", "/v1/sets/spare", adminH, ""); r.status != 200 {
+		t.Fatalf("deleting a set no policy reads: %d %s", r.status, r.body)
+	}
+	if r := in.do("DELETE", "/v1/sets/spare", adminH, ""); r.status != 404 {
+		t.Fatalf("deleting it again: %d %s", r.status, r.body)
+	}
+	if r := in.do("GET", "/v1/sets/spare", adminH, ""); r.status != 404 {
+		t.Fatalf("showing a deleted set: %d %s", r.status, r.body)
 	}
 	var auditor httpapi.CreatedAdminToken
 	in.cliJSON(in.admin, &auditor, "admin", "token", "create", "sec-team", "--role", "auditor")
