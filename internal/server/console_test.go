@@ -386,6 +386,13 @@ func TestConsoleToolsLockdownAudit(t *testing.T) {
 	if status, body, _ := b.post("/ui/tools/ledger/disable", url.Values{"csrf": {token}, "reason": {"suspicious"}}); status != 200 || !strings.Contains(body, "ledger disabled") || !toolDisabled() {
 		t.Fatalf("disable: %d %s", status, body)
 	}
+	// An operator may disable a tool but not enable one: the form is refused, the tool stays off.
+	var opTok httpapi.CreatedAdminToken
+	in.cliJSON(in.admin, &opTok, "admin", "token", "create", "otto", "--role", "operator")
+	op := consoleSignIn(t, in, opTok.Token)
+	if status, body, _ := op.post("/ui/tools/ledger/enable", url.Values{"csrf": {op.csrf("/ui/tools")}, "reason": {"forged"}}); status != http.StatusForbidden || !strings.Contains(body, "needs role") || !toolDisabled() {
+		t.Fatalf("the operator's enable: %d %s", status, body)
+	}
 	if status, body, _ := b.post("/ui/tools/ledger/enable", url.Values{"csrf": {token}, "reason": {"fine"}}); status != 200 || !strings.Contains(body, "ledger enabled") || toolDisabled() {
 		t.Fatalf("enable: %d %s", status, body)
 	}
