@@ -298,6 +298,19 @@ func TestConsoleRoles(t *testing.T) {
 	if status, _, _ := a.get("/ui/agents"); status != http.StatusForbidden {
 		t.Errorf("the approver's agents page: %d", status)
 	}
+	// The live audit stream is the readers', as GET /v1/audit/stream is; deciding is not the
+	// auditor's.
+	resp, err := a.c.Get(in.url + "/ui/stream") // the headers only: a stream does not end
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the approver's live stream: %s", resp.Status)
+	}
+	if status, body, _ := b.post("/ui/approvals/apr_forged/approve", url.Values{"csrf": {b.csrf("/ui/agents")}}); status != http.StatusForbidden || !strings.Contains(body, "needs role") {
+		t.Errorf("the auditor's approval: %d %s", status, body)
+	}
 }
 
 // TestConsoleIdle: a session unused for longer than the idle timeout is signed out on the
