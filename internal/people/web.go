@@ -369,13 +369,10 @@ func (s *Service) Logout(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	if c, err := r.Cookie(CookieName); err == nil && c.Value != "" {
-		if err := s.logout(r.Context(), r, c.Value); err != nil && warden.ErrorCode(err) != warden.EUnauthenticated {
-			s.renderError(w, err)
-			return
-		}
+	if err := s.EndBrowserSession(w, r); err != nil {
+		s.renderError(w, err)
+		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 

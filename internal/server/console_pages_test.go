@@ -21,8 +21,8 @@ var shownSecret = regexp.MustCompile(`id="client-secret">([^<]+)<`)
 // TestConsoleAgentCredentials: an admin renews an agent within `agent renew`'s limits, rotates
 // its secret (confirmed first; the new secret is shown once, works, and the old one does not)
 // and restores it after a kill (reason required), each through the admin service and audited as
-// the API's; an operator sees none of these and its forged forms are refused (403); no event
-// carries the new secret.
+// the API's; an operator sees none of these and its forged forms, and a forged resume, are refused (403); no event
+// carries the new secret, nor does the server's log.
 func TestConsoleAgentCredentials(t *testing.T) {
 	t.Parallel()
 	in := start(t, t.TempDir(), nil)
@@ -35,7 +35,7 @@ func TestConsoleAgentCredentials(t *testing.T) {
 		t.Fatalf("the operator's agent page offers admin forms: %s", body)
 	}
 	opCSRF := op.csrf("/ui/agents/cred-bot")
-	for _, path := range []string{"rotate-secret", "renew", "restore"} {
+	for _, path := range []string{"rotate-secret", "renew", "restore", "resume"} {
 		if status, body, _ := op.post("/ui/agents/cred-bot/"+path, url.Values{"csrf": {opCSRF}, "confirm": {"rotate"}, "reason": {"forged"}}); status != http.StatusForbidden || !strings.Contains(body, "needs role") {
 			t.Errorf("the operator's %s: %d %s", path, status, body)
 		}
@@ -103,6 +103,9 @@ func TestConsoleAgentCredentials(t *testing.T) {
 	r := in.do("GET", "/v1/audit/events?limit=1000", map[string]string{"Authorization": "Bearer " + in.admin}, "")
 	if strings.Contains(string(r.body), rotated) || strings.Contains(string(r.body), m[1]) {
 		t.Fatal("an audit event carries a new secret")
+	}
+	if logs := in.log.String(); strings.Contains(logs, rotated) || strings.Contains(logs, m[1]) {
+		t.Fatal("the server's log carries a new secret")
 	}
 }
 

@@ -190,11 +190,51 @@ func TestConsoleHeadersAndCSRF(t *testing.T) {
 	}
 
 	// Signing out ends the session on the server: its cookie no longer opens a page.
+	cookies := b.cookies()
 	if status, body, _ := b.post("/ui/logout", url.Values{"csrf": {token}}); status != http.StatusOK || !strings.Contains(body, "admin token") {
 		t.Fatalf("sign out: %d %s", status, body)
 	}
 	if _, body, _ := b.get("/ui/agents"); !strings.Contains(body, "Break-glass") {
 		t.Fatalf("after signing out: %s", body)
+	}
+	consoleSignedOut(t, in, cookies)
+
+	// So does people's own sign-out, POST /logout, with the same session cookie.
+	b = consoleSignIn(t, in, in.admin)
+	cookies = b.cookies()
+	if status, body, _ := b.post("/logout", nil); status != http.StatusOK {
+		t.Fatalf("POST /logout: %d %s", status, body)
+	}
+	consoleSignedOut(t, in, cookies)
+}
+
+// cookies are the browser's cookies for the console.
+func (b *consoleBrowser) cookies() []*http.Cookie {
+	u, err := url.Parse(b.in.url + "/ui/")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return b.c.Jar.Cookies(u)
+}
+
+// consoleSignedOut fails t unless a request with cookies, a signed-out browser's, is sent to
+// sign in: its session ended on the server, not just in the browser.
+func consoleSignedOut(t *testing.T, in *instance, cookies []*http.Cookie) {
+	t.Helper()
+	req, err := http.NewRequest("GET", in.url+"/ui/agents", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/ui/login") {
+		t.Fatalf("the signed-out session's cookies still open a page: %s %s", resp.Status, resp.Header.Get("Location"))
 	}
 }
 
@@ -257,6 +297,19 @@ func TestConsoleRoles(t *testing.T) {
 	}
 	if status, _, _ := a.get("/ui/agents"); status != http.StatusForbidden {
 		t.Errorf("the approver's agents page: %d", status)
+	}
+	// The live audit stream is the readers', as GET /v1/audit/stream is; deciding is not the
+	// auditor's.
+	resp, err := a.c.Get(in.url + "/ui/stream") // the headers only: a stream does not end
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the approver's live stream: %s", resp.Status)
+	}
+	if status, body, _ := b.post("/ui/approvals/apr_forged/approve", url.Values{"csrf": {b.csrf("/ui/agents")}}); status != http.StatusForbidden || !strings.Contains(body, "needs role") {
+		t.Errorf("the auditor's approval: %d %s", status, body)
 	}
 }
 
@@ -345,6 +398,13 @@ func TestConsoleToolsLockdownAudit(t *testing.T) {
 	}
 	if status, body, _ := b.post("/ui/tools/ledger/disable", url.Values{"csrf": {token}, "reason": {"suspicious"}}); status != 200 || !strings.Contains(body, "ledger disabled") || !toolDisabled() {
 		t.Fatalf("disable: %d %s", status, body)
+	}
+	// An operator may disable a tool but not enable one: the form is refused, the tool stays off.
+	var opTok httpapi.CreatedAdminToken
+	in.cliJSON(in.admin, &opTok, "admin", "token", "create", "otto", "--role", "operator")
+	op := consoleSignIn(t, in, opTok.Token)
+	if status, body, _ := op.post("/ui/tools/ledger/enable", url.Values{"csrf": {op.csrf("/ui/tools")}, "reason": {"forged"}}); status != http.StatusForbidden || !strings.Contains(body, "needs role") || !toolDisabled() {
+		t.Fatalf("the operator's enable: %d %s", status, body)
 	}
 	if status, body, _ := b.post("/ui/tools/ledger/enable", url.Values{"csrf": {token}, "reason": {"fine"}}); status != 200 || !strings.Contains(body, "ledger enabled") || toolDisabled() {
 		t.Fatalf("enable: %d %s", status, body)
